@@ -1,0 +1,217 @@
+"""The organiser's hidden ground truth: one HDF5 file per phase, one group per dataset.
+
+Layout (DESIGN.md section 5)::
+
+    /                      attrs: challenge, phase
+    /{Dataset}/videos      (V,) strings, the split's video order (the similarity matrix's columns)
+    /{Dataset}/query_ids   (Q,) strings, the order in which the phase publishes its queries (rows)
+    /{Dataset}/query_video (Q,) int32, index into `videos` of each query's ground-truth video
+    /{Dataset}/query_masks (V, K) uint8, optional: the canonical grouped layout, where row v*K+k of a
+                           padded matrix holds caption k of video v and the valid rows, in order, are
+                           exactly the queries above.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .datasets import canonical_dataset_name
+from .errors import EvaluationError, GroundTruthError
+
+#: Largest number of queries or videos a ground-truth dataset may declare (guards hostile headers).
+MAX_GROUND_TRUTH_ITEMS = 5_000_000
+MAX_ID_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class DatasetTruth:
+    """Ground truth of one dataset in one phase.
+
+    Attributes:
+        name: canonical dataset name.
+        videos: V video ids in column order.
+        query_ids: Q query ids in the published row order.
+        query_video: (Q,) int64 index of each query's ground-truth video.
+        query_masks: (V, K) bool grouped layout, or None when queries are not grouped by video.
+    """
+
+    name: str
+    videos: tuple[str, ...]
+    query_ids: tuple[str, ...]
+    query_video: np.ndarray
+    query_masks: np.ndarray | None = None
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.videos)
+
+    @property
+    def num_queries(self) -> int:
+        return len(self.query_ids)
+
+    @property
+    def captions_per_video(self) -> int:
+        """K of the padded layout (1 when queries are not grouped)."""
+        return 1 if self.query_masks is None else int(self.query_masks.shape[1])
+
+    def padded_rows(self) -> int:
+        """Rows of the padded V*K x V layout a submission may use instead of the compact Q x V one."""
+        return self.num_videos * self.captions_per_video
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """A phase's ground truth: datasets in file order."""
+
+    challenge: str
+    phase: str
+    datasets: dict[str, DatasetTruth] = field(default_factory=dict)
+
+    def public_shapes(self) -> dict[str, dict[str, int]]:
+        """What a starter kit may reveal: counts only, never the query-to-video mapping."""
+        return {
+            name: {"num_queries": d.num_queries, "num_videos": d.num_videos,
+                   "captions_per_video": d.captions_per_video}
+            for name, d in self.datasets.items()
+        }
+
+
+def grouped_query_video(query_masks: np.ndarray) -> np.ndarray:
+    """Ground-truth video of each valid row of a padded layout, in row order.
+
+    >>> grouped_query_video(np.array([[1, 1], [1, 0]], dtype=bool)).tolist()
+    [0, 0, 1]
+    """
+    rows = np.flatnonzero(np.asarray(query_masks, dtype=bool).reshape(-1))
+    return (rows // query_masks.shape[1]).astype(np.int64)
+
+
+def _fail(message: str, *, dataset: str | None = None, path: str | os.PathLike[str] | None = None) -> GroundTruthError:
+    return GroundTruthError(message, dataset=dataset, member=Path(path).name if path is not None else None)
+
+
+def _read_strings(group: h5py.Group, key: str, *, dataset: str, path: str | os.PathLike[str]) -> tuple[str, ...]:
+    node = group.get(key)
+    if not isinstance(node, h5py.Dataset):
+        raise _fail(f"missing '{key}' (expected a 1-D array of strings)", dataset=dataset, path=path)
+    if node.ndim != 1 or node.shape[0] > MAX_GROUND_TRUTH_ITEMS:
+        raise _fail(f"'{key}' has shape {node.shape}; expected (N,) with N <= {MAX_GROUND_TRUTH_ITEMS:,}",
+                    dataset=dataset, path=path)
+    if node.dtype.kind not in "SOU":
+        raise _fail(f"'{key}' has dtype {node.dtype}; expected strings", dataset=dataset, path=path)
+    try:
+        values = node.asstr()[()] if node.dtype.kind in "SO" else node[()]
+    except (TypeError, ValueError, UnicodeDecodeError, OSError) as exc:
+        raise _fail(f"'{key}' cannot be read as UTF-8 strings ({exc})", dataset=dataset, path=path) from exc
+    out = tuple(str(v) for v in values)
+    if any(len(v) == 0 or len(v) > MAX_ID_LENGTH for v in out):
+        raise _fail(f"'{key}' holds an empty id or one longer than {MAX_ID_LENGTH} characters",
+                    dataset=dataset, path=path)
+    if len(set(out)) != len(out):
+        raise _fail(f"'{key}' holds duplicate ids", dataset=dataset, path=path)
+    return out
+
+
+def _validate(truth: DatasetTruth, *, path: str | os.PathLike[str] | None = None) -> None:
+    name = truth.name
+    if truth.num_videos == 0 or truth.num_queries == 0:
+        raise _fail("expected at least one video and one query", dataset=name, path=path)
+    qv = truth.query_video
+    if qv.shape != (truth.num_queries,):
+        raise _fail(f"'query_video' has shape {qv.shape}; expected ({truth.num_queries},), one per query id",
+                    dataset=name, path=path)
+    if qv.size and (qv.min() < 0 or qv.max() >= truth.num_videos):
+        raise _fail(f"'query_video' holds indices outside [0, {truth.num_videos})", dataset=name, path=path)
+    if np.bincount(qv, minlength=truth.num_videos).min() == 0:
+        raise _fail("every video needs at least one query; some video has none", dataset=name, path=path)
+    if truth.query_masks is not None:
+        masks = truth.query_masks
+        if masks.ndim != 2 or masks.shape[0] != truth.num_videos or masks.shape[1] < 1:
+            raise _fail(f"'query_masks' has shape {masks.shape}; expected ({truth.num_videos}, K)",
+                        dataset=name, path=path)
+        if not np.array_equal(grouped_query_video(masks), qv):
+            raise _fail("'query_masks' disagrees with 'query_video': in the grouped layout the valid rows,"
+                        " in order, must be the queries", dataset=name, path=path)
+
+
+def dataset_truth(*, name: str, videos: list[str] | tuple[str, ...], query_ids: list[str] | tuple[str, ...],
+                  query_video: np.ndarray | list[int], query_masks: np.ndarray | None = None) -> DatasetTruth:
+    """Build and validate a DatasetTruth from plain values."""
+    truth = DatasetTruth(
+        name=name, videos=tuple(videos), query_ids=tuple(query_ids),
+        query_video=np.asarray(query_video, dtype=np.int64),
+        query_masks=None if query_masks is None else np.asarray(query_masks).astype(bool),
+    )
+    _validate(truth)
+    return truth
+
+
+def read_ground_truth(path: str | os.PathLike[str]) -> GroundTruth:
+    """Read and validate a ground-truth HDF5 file.
+
+    Raises:
+        GroundTruthError: unreadable file, missing or malformed arrays, indices out of range,
+            duplicate ids, a video without queries, or a declared size above the limits.
+    """
+    try:
+        handle = h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
+        raise _fail(f"not a readable HDF5 file ({exc})", path=path) from exc
+    with handle:
+        datasets: dict[str, DatasetTruth] = {}
+        for key in handle.keys():
+            group = handle[key]
+            if not isinstance(group, h5py.Group):
+                raise _fail(f"unexpected top-level entry {key!r}; expected one group per dataset", path=path)
+            try:
+                name = canonical_dataset_name(key)
+            except EvaluationError as exc:
+                raise _fail(exc.detail, path=path) from exc
+            if name in datasets:
+                raise _fail("the dataset appears twice", dataset=name, path=path)
+            videos = _read_strings(group, "videos", dataset=name, path=path)
+            query_ids = _read_strings(group, "query_ids", dataset=name, path=path)
+            node = group.get("query_video")
+            if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "iu" or node.ndim != 1:
+                raise _fail("missing or malformed 'query_video' (expected a 1-D integer array)",
+                            dataset=name, path=path)
+            if node.shape[0] != len(query_ids):
+                raise _fail(f"'query_video' has {node.shape[0]} entries; expected {len(query_ids)}, one per query id",
+                            dataset=name, path=path)
+            query_video = node[()].astype(np.int64)
+            masks = None
+            if "query_masks" in group:
+                mnode = group["query_masks"]
+                if (not isinstance(mnode, h5py.Dataset) or mnode.ndim != 2 or mnode.dtype.kind not in "iub"
+                        or mnode.size > MAX_GROUND_TRUTH_ITEMS * 100):
+                    raise _fail("malformed 'query_masks' (expected a (V, K) uint8 array)", dataset=name, path=path)
+                masks = mnode[()].astype(bool)
+            truth = DatasetTruth(name=name, videos=videos, query_ids=query_ids,
+                                 query_video=query_video, query_masks=masks)
+            _validate(truth, path=path)
+            datasets[name] = truth
+        if not datasets:
+            raise _fail("no dataset groups found; expected one group per dataset", path=path)
+        challenge = str(handle.attrs.get("challenge", ""))
+        phase = str(handle.attrs.get("phase", ""))
+    return GroundTruth(challenge=challenge, phase=phase, datasets=datasets)
+
+
+def write_ground_truth(path: str | os.PathLike[str], truth: GroundTruth) -> None:
+    """Write `truth` in the layout that `read_ground_truth` reads."""
+    strings = h5py.string_dtype("utf-8")
+    with h5py.File(path, "w") as handle:
+        handle.attrs["challenge"] = truth.challenge
+        handle.attrs["phase"] = truth.phase
+        for name, d in truth.datasets.items():
+            group = handle.create_group(name)
+            group.create_dataset("videos", data=np.array(d.videos, dtype=object), dtype=strings)
+            group.create_dataset("query_ids", data=np.array(d.query_ids, dtype=object), dtype=strings)
+            group.create_dataset("query_video", data=d.query_video.astype(np.int32))
+            if d.query_masks is not None:
+                group.create_dataset("query_masks", data=d.query_masks.astype(np.uint8))
