@@ -1,0 +1,182 @@
+"""REST API of the challenge app: one APIView per operation, no logic (services and selectors do it)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from challenge.selectors import (
+    challenge_get,
+    challenge_list,
+    phase_get,
+    phase_list,
+    submission_get,
+    submission_list,
+    submission_results_visible,
+)
+from challenge.services import submission_create, submission_update
+
+
+class TokenObtainApi(ObtainAuthToken):
+    """POST username and password, get the token for `Authorization: Token <key>`."""
+
+
+class PhaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(allow_null=True)
+    max_submissions_per_day = serializers.IntegerField(allow_null=True)
+    max_submissions_total = serializers.IntegerField(allow_null=True)
+    allowed_formats = serializers.ListField(source="formats", child=serializers.CharField())
+    aggregation = serializers.CharField()
+    results_published = serializers.BooleanField()
+    datasets = serializers.SerializerMethodField()
+
+    def get_datasets(self, phase) -> list[dict]:
+        return [{"name": split.dataset.name, "num_queries": split.num_queries, "num_videos": split.num_videos,
+                 "captions_per_video": split.captions_per_video} for split in phase.splits.all()]
+
+
+class ChallengeListApi(APIView):
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        slug = serializers.CharField()
+        title = serializers.CharField()
+        summary = serializers.CharField()
+
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(challenge_list(user=request.user), many=True).data)
+
+
+class ChallengeDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        slug = serializers.CharField()
+        title = serializers.CharField()
+        summary = serializers.CharField()
+        description = serializers.CharField()
+        rules = serializers.CharField()
+
+    def get(self, request: Request, slug: str) -> Response:
+        challenge = challenge_get(slug=slug, user=request.user)
+        data = self.OutputSerializer(challenge).data
+        data["phases"] = PhaseSerializer(phase_list(challenge=challenge), many=True).data
+        return Response(data)
+
+
+class PhaseListApi(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, slug: str) -> Response:
+        challenge = challenge_get(slug=slug, user=request.user)
+        return Response(PhaseSerializer(phase_list(challenge=challenge), many=True).data)
+
+
+class SubmissionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    challenge = serializers.CharField(source="phase.challenge.slug")
+    phase = serializers.IntegerField(source="phase_id")
+    phase_slug = serializers.CharField(source="phase.slug")
+    team = serializers.CharField(source="team.name")
+    status = serializers.CharField()
+    progress = serializers.JSONField()
+    error_message = serializers.CharField()
+    method_name = serializers.CharField()
+    description = serializers.CharField()
+    paper_url = serializers.CharField()
+    code_url = serializers.CharField()
+    is_public = serializers.BooleanField()
+    is_baseline = serializers.BooleanField()
+    is_final = serializers.BooleanField()
+    file_format = serializers.CharField()
+    file_size = serializers.IntegerField()
+    checksum_sha256 = serializers.CharField()
+    original_filename = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+def _with_results(submission, user) -> dict:
+    from leaderboard.selectors import result_for_submission
+
+    data = dict(SubmissionOutputSerializer(submission).data)
+    visible = submission_results_visible(submission=submission, user=user)
+    result = result_for_submission(submission=submission) if visible else None
+    data["results_visible"] = visible
+    data["results"] = None if result is None else {
+        "overall_score": result.primary_score, "aggregation": result.aggregation,
+        "scorer_version": result.scorer_version, "datasets": result.metrics,
+        "missing_datasets": result.missing_datasets}
+    return data
+
+
+class SubmissionCreateApi(APIView):
+    """Multipart upload: `phase` (id), `file`, `method_name` and optional metadata."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        phase = serializers.IntegerField()
+        file = serializers.FileField(max_length=255, allow_empty_file=True)
+        method_name = serializers.CharField(max_length=200)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        paper_url = serializers.URLField(required=False, allow_blank=True, default="")
+        code_url = serializers.URLField(required=False, allow_blank=True, default="")
+        is_public = serializers.BooleanField(required=False, default=True)
+
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        phase = phase_get(phase_id=data.pop("phase"), user=request.user)
+        upload = data.pop("file")
+        submission = submission_create(user=request.user, phase=phase, file=upload, filename=upload.name, **data)
+        return Response(_with_results(submission, request.user), status=201)
+
+
+class SubmissionListApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        submissions = submission_list(user=request.user)[: settings.REST_FRAMEWORK.get("PAGE_SIZE", 200) or 200]
+        return Response(SubmissionOutputSerializer(submissions, many=True).data)
+
+
+class SubmissionDetailApi(APIView):
+    """Status, progress, error and (when the phase's results are published) the scores."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, submission_id: int) -> Response:
+        submission = submission_get(submission_id=submission_id, user=request.user)
+        return Response(_with_results(submission, request.user))
+
+
+class SubmissionUpdateApi(APIView):
+    """Set the public flag or choose the team's final submission."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        is_public = serializers.BooleanField(required=False)
+        is_final = serializers.BooleanField(required=False)
+
+    def post(self, request: Request, submission_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        submission = submission_get(submission_id=submission_id, user=request.user)
+        submission = submission_update(submission=submission, user=request.user, **serializer.validated_data)
+        return Response(_with_results(submission, request.user))

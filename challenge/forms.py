@@ -1,0 +1,36 @@
+"""Participant-facing forms: input parsing only; the services decide."""
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(required=False, help_text="Optional; used only to contact you about the challenge.")
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")
+
+
+class TeamCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Team name")
+
+
+class TeamJoinForm(forms.Form):
+    invite_code = forms.CharField(max_length=32, label="Invite code")
+
+
+class SubmissionForm(forms.Form):
+    file = forms.FileField(label="Submission file", allow_empty_file=True,
+                           help_text="A .zip, .npz or .h5 file holding some or all of the phase's datasets.")
+    method_name = forms.CharField(max_length=200, label="Method name")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    paper_url = forms.URLField(required=False, label="Paper URL")
+    code_url = forms.URLField(required=False, label="Code URL")
+    is_public = forms.BooleanField(required=False, initial=True, label="Show on the public leaderboard")
+
+
+class SubmissionUpdateForm(forms.Form):
+    is_public = forms.TypedChoiceField(choices=[("1", "public"), ("0", "private")], coerce=lambda v: v == "1",
+                                       required=False, empty_value=None)
+    is_final = forms.TypedChoiceField(choices=[("1", "final"), ("0", "not final")], coerce=lambda v: v == "1",
+                                      required=False, empty_value=None)

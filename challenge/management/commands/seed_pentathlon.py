@@ -1,0 +1,100 @@
+"""Create the "Video Pentathlon" challenge with synthetic hidden ground truth and demo accounts.
+
+Idempotent: running it again updates the same rows; ground truth is replaced only when its
+content (the scale) changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from django.utils import timezone
+
+from challenge.models import Phase, TeamMembership
+from challenge.services import challenge_upsert, phase_ground_truth_set, phase_upsert, team_create, user_create
+
+CHALLENGE_SLUG = "video-pentathlon"
+DATASETS = ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")
+ORGANISER = ("organiser", "pentathlon-organiser")
+PARTICIPANT = ("participant", "pentathlon-participant")
+DEMO_TEAM = "Demo team"
+
+DESCRIPTION = """Text-to-video retrieval across five datasets: MSRVTT, MSVD, DiDeMo, YouCook2 and ActivityNet.
+For every dataset of a phase, rank the phase's videos for each of its queries (and the queries for each video).
+Submit a similarity matrix, a pair of embedding matrices or top-k rank lists per dataset."""
+
+RULES = """1. One team per participant; teams form with an invite code.
+2. The validation phase is open for development; the test phase allows three submissions per team in total.
+3. Failed submissions do not count towards a quota.
+4. Per-dataset score: the text-to-video geometric mean of R@1, R@5 and R@10. Overall score: the mean over the five datasets;
+   a submission that misses a dataset gets per-dataset results but no overall score.
+5. Test results are published by the organisers after the phase ends; choose your final submission before then.
+6. Do not try to obtain the hidden ground truth; entries that use it are removed."""
+
+
+class Command(BaseCommand):
+    help = "Seed the Video Pentathlon challenge (datasets, val and test phases, synthetic ground truth, demo users)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--scale", choices=["tiny", "full"], default="tiny",
+                            help="tiny: a few queries per dataset (fast); full: the 2020 challenge's real counts.")
+        parser.add_argument("--seed", type=int, default=0, help="Random seed of the synthetic ground truth.")
+
+    def handle(self, *args, scale: str, seed: int, **options) -> None:
+        from evaluation.ground_truth import write_ground_truth
+        from evaluation.synthetic import pentathlon_ground_truth
+
+        now = timezone.now()
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+        with transaction.atomic():
+            challenge = challenge_upsert(
+                slug=CHALLENGE_SLUG, title="Video Pentathlon",
+                summary="The CVPR 2020 Video Pentathlon: text-to-video retrieval on five datasets.",
+                description=DESCRIPTION, rules=RULES, datasets=DATASETS)
+            phases = {
+                "val": phase_upsert(challenge=challenge, slug="val", title="Validation", order=0, starts_at=start,
+                                    ends_at=None, max_submissions_per_day=20, max_submissions_total=None,
+                                    allowed_formats=["zip", "npz", "h5"],
+                                    description="Development phase on the validation splits; results are public.",
+                                    leaderboard_visibility=Phase.LeaderboardVisibility.PUBLIC),
+                "test": phase_upsert(challenge=challenge, slug="test", title="Test", order=1, starts_at=start,
+                                     ends_at=None, max_submissions_per_day=None, max_submissions_total=3,
+                                     allowed_formats=["zip", "npz", "h5"],
+                                     description="Final phase on the test splits; three submissions per team, "
+                                                 "results hidden until the organisers publish them.",
+                                     leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN),
+            }
+        for slug, phase in phases.items():
+            truth = pentathlon_ground_truth(phase=slug, scale=scale, seed=seed, shuffled=(slug == "test"))
+            fd, path = tempfile.mkstemp(suffix=".h5", prefix="pentathlon-seed-")
+            os.close(fd)
+            try:
+                write_ground_truth(path, truth)
+                with open(path, "rb") as handle:
+                    digest = hashlib.sha256(handle.read()).hexdigest()
+                if digest != phase.ground_truth_sha256 or not phase.ground_truth:
+                    with open(path, "rb") as handle:
+                        phase_ground_truth_set(phase=phase, file=handle)
+                    self.stdout.write(f"  {phase}: ground truth stored ({scale}): " + ", ".join(
+                        f"{name} {d.num_queries}q/{d.num_videos}v" for name, d in truth.datasets.items()))
+                else:
+                    self.stdout.write(f"  {phase}: ground truth unchanged ({scale})")
+            finally:
+                os.unlink(path)
+        user_model = get_user_model()
+        with transaction.atomic():
+            for (username, password), staff in ((ORGANISER, True), (PARTICIPANT, False)):
+                if not user_model.objects.filter(username=username).exists():
+                    user_create(username=username, password=password, is_staff=staff)
+            participant = user_model.objects.get(username=PARTICIPANT[0])
+            if not TeamMembership.objects.filter(challenge=challenge, user=participant).exists():
+                team_create(challenge=challenge, user=participant, name=DEMO_TEAM)
+        self.stdout.write(self.style.SUCCESS(f"Seeded {challenge.title!r} ({scale} scale)."))
+        self.stdout.write(f"  organiser login:   {ORGANISER[0]} / {ORGANISER[1]}  (admin at /admin/)")
+        self.stdout.write(f"  participant login: {PARTICIPANT[0]} / {PARTICIPANT[1]}  (team {DEMO_TEAM!r})")

@@ -1,0 +1,229 @@
+"""Challenges, their datasets and phases, teams, and submissions.
+
+Writes go through `challenge.services`; reads with joins through `challenge.selectors`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.files.storage import storages
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+def private_storage():
+    """Storage outside MEDIA_ROOT with no URL: uploaded submissions and hidden ground truth."""
+    return storages["private"]
+
+
+def submission_upload_to(instance: Submission, filename: str) -> str:
+    """A generated name; the user's file name is kept only as data (`original_filename`)."""
+    return f"submissions/{instance.phase_id}/{uuid.uuid4().hex}.{instance.file_format}"
+
+
+def ground_truth_upload_to(instance: Phase, filename: str) -> str:
+    return f"ground_truth/{instance.challenge_id}/{instance.slug}-{uuid.uuid4().hex}.h5"
+
+
+def new_invite_code() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Challenge(models.Model):
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    rules = models.TextField(blank=True)
+    is_public = models.BooleanField(default=True, help_text="Visible to participants and visitors.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Dataset(models.Model):
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=64, help_text="Canonical name, e.g. MSRVTT; matches the ground truth's groups.")
+    description = models.TextField(blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["challenge", "name"], name="dataset_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SubmissionFormat(models.TextChoices):
+    ZIP = "zip", "ZIP archive (.npy similarities or CodaLab top-k CSV)"
+    NPZ = "npz", "NumPy .npz (similarities or embeddings)"
+    H5 = "h5", "HDF5 .h5 (similarities or embeddings)"
+
+
+class Phase(models.Model):
+    class Aggregation(models.TextChoices):
+        MEAN = "mean", "Mean of the per-dataset scores"
+        SUM = "sum", "Sum of the per-dataset scores"
+
+    class LeaderboardVisibility(models.TextChoices):
+        PUBLIC = "public", "Public: results are shown as they arrive"
+        HIDDEN = "hidden", "Hidden: results are shown once the organisers publish them"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
+    slug = models.SlugField(help_text="Short name used in file names, e.g. val or test.")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    max_submissions_per_day = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Per team and UTC day; empty = no limit.")
+    max_submissions_total = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Per team; empty = no limit.")
+    allowed_formats = models.JSONField(default=list, blank=True,
+                                       help_text='Subset of ["zip", "npz", "h5"]; empty = all.')
+    aggregation = models.CharField(max_length=8, choices=Aggregation.choices, default=Aggregation.MEAN)
+    leaderboard_visibility = models.CharField(max_length=8, choices=LeaderboardVisibility.choices,
+                                              default=LeaderboardVisibility.PUBLIC)
+    ground_truth = models.FileField(storage=private_storage, upload_to=ground_truth_upload_to,
+                                    blank=True, max_length=300, editable=False)
+    ground_truth_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    ground_truth_uploaded_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["challenge", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "slug"], name="phase_unique_slug"),
+            models.CheckConstraint(condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
+                                   name="phase_ends_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug} / {self.slug}"
+
+    @property
+    def higher_is_better(self) -> bool:
+        """The primary score is a geometric mean of recalls: higher is better."""
+        return True
+
+    @property
+    def results_published(self) -> bool:
+        return self.leaderboard_visibility == self.LeaderboardVisibility.PUBLIC
+
+    @property
+    def formats(self) -> list[str]:
+        return list(self.allowed_formats) or [choice.value for choice in SubmissionFormat]
+
+
+class Split(models.Model):
+    """Phase x Dataset: the counts read from the phase's hidden ground-truth file."""
+
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="splits")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="splits")
+    num_queries = models.PositiveIntegerField()
+    num_videos = models.PositiveIntegerField()
+    captions_per_video = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["phase", "dataset__order", "dataset__id"]
+        constraints = [models.UniqueConstraint(fields=["phase", "dataset"], name="split_unique_dataset")]
+
+    def __str__(self) -> str:
+        return f"{self.phase} / {self.dataset.name}"
+
+
+class Team(models.Model):
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=100)
+    invite_code = models.CharField(max_length=32, unique=True, default=new_invite_code, editable=False)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams")
+    is_baseline = models.BooleanField(default=False, help_text="The organisers' reference entries.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["challenge", "name"]
+        constraints = [models.UniqueConstraint(fields=["challenge", "name"], name="team_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMembership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        MEMBER = "member", "Member"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships")
+    # Denormalised from the team so the database enforces one team per user and challenge.
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["challenge", "user"], name="membership_one_team_per_challenge")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL_STATES = (Status.FINISHED, Status.FAILED, Status.CANCELLED)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="submissions")
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="submissions")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   related_name="submissions")
+    file = models.FileField(storage=private_storage, upload_to=submission_upload_to, max_length=300)
+    original_filename = models.CharField(max_length=255, blank=True)
+    file_format = models.CharField(max_length=8, choices=SubmissionFormat.choices)
+    file_size = models.PositiveBigIntegerField()
+    checksum_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED, db_index=True)
+    progress = models.JSONField(default=dict, blank=True)
+    error_message = models.TextField(blank=True)
+    method_name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    paper_url = models.URLField(blank=True)
+    code_url = models.URLField(blank=True)
+    is_public = models.BooleanField(default=True)
+    is_baseline = models.BooleanField(default=False)
+    is_final = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["team", "phase", "created_at"], name="submission_quota_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "phase"], condition=Q(is_final=True),
+                                    name="submission_one_final_per_team_phase"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.method_name} ({self.status})"
+
+    @property
+    def is_final_state(self) -> bool:
+        return self.status in self.FINAL_STATES

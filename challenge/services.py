@@ -1,0 +1,417 @@
+"""Every write of the challenge app. Keyword-only, validated with full_clean, atomic.
+
+Evaluation is enqueued only through `transaction.on_commit`, so a worker never sees a row that
+might still roll back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from challenge.exceptions import ApplicationError, PermissionDeniedError, QuotaExceededError
+from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
+
+logger = logging.getLogger(__name__)
+Status = Submission.Status
+
+NOT_A_MEMBER = "You are not a member of a team in this challenge; create or join a team first."
+ALREADY_IN_TEAM = "You are already in team {team!r} for this challenge; a participant can be in one team per challenge."
+TEAM_NAME_TAKEN = "A team named {name!r} already exists in this challenge; choose another name."
+INVITE_CODE_UNKNOWN = "No team has this invite code; check the code the team owner gave you."
+PHASE_NOT_STARTED = "The phase {phase!r} opens on {when:%Y-%m-%d %H:%M} UTC; submissions are not accepted yet."
+PHASE_ENDED = "The phase {phase!r} closed on {when:%Y-%m-%d %H:%M} UTC; submissions are no longer accepted."
+PHASE_NO_GROUND_TRUTH = "The phase {phase!r} does not accept submissions yet: its ground truth has not been uploaded."
+QUOTA_TOTAL = "Your team has used all {limit} submissions of the phase {phase!r} (failed submissions do not count)."
+QUOTA_DAY = ("Your team has used its {limit} submissions for today in the phase {phase!r}; the count resets at "
+             "00:00 UTC (failed submissions do not count).")
+FILE_TOO_LARGE = "The file is {size:,} bytes; the largest submission accepted is {limit:,} bytes."
+FILE_EMPTY = "The file is empty."
+FORMAT_UNKNOWN = "The file name {name!r} does not end in .zip, .npz or .h5; the phase accepts {allowed}."
+FORMAT_NOT_ALLOWED = "The phase {phase!r} does not accept .{fmt} files; it accepts {allowed}."
+MAGIC_MISMATCH = "The file {name!r} is not a valid {fmt} file: its first bytes do not match the format its name says."
+NO_PHASE_DATASET = ("The file holds no dataset of the phase {phase!r} (found: {found}); expected some of {expected}.")
+NOT_YOUR_SUBMISSION = "Only members of the submitting team can change this submission."
+FINAL_NEEDS_FINISHED = "Only a finished submission can be chosen as the team's final submission."
+
+_MAGIC = {
+    "zip": (b"PK\x03\x04", b"PK\x05\x06"),
+    "npz": (b"PK\x03\x04", b"PK\x05\x06"),
+    "h5": (b"\x89HDF\r\n\x1a\n",),
+}
+_EXTENSIONS = {".zip": "zip", ".npz": "npz", ".h5": "h5", ".hdf5": "h5"}
+
+
+# --- accounts and teams ---------------------------------------------------------------------------
+
+def user_create(*, username: str, password: str, email: str = "", is_staff: bool = False) -> AbstractBaseUser:
+    user_model = get_user_model()
+    user = user_model(username=username, email=email, is_staff=is_staff, is_superuser=is_staff)
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    return user
+
+
+@transaction.atomic
+def team_create(*, challenge: Challenge, user: AbstractBaseUser, name: str, is_baseline: bool = False) -> Team:
+    """Create a team with `user` as its owner."""
+    _ensure_not_in_team(challenge=challenge, user=user)
+    name = name.strip()
+    if Team.objects.filter(challenge=challenge, name__iexact=name).exists():
+        raise ApplicationError(TEAM_NAME_TAKEN.format(name=name))
+    team = Team(challenge=challenge, name=name, is_baseline=is_baseline)
+    team.full_clean()
+    team.save()
+    membership = TeamMembership(team=team, user=user, challenge=challenge, role=TeamMembership.Role.OWNER)
+    membership.full_clean()
+    membership.save()
+    return team
+
+
+@transaction.atomic
+def team_join(*, challenge: Challenge, user: AbstractBaseUser, invite_code: str) -> Team:
+    team = Team.objects.filter(challenge=challenge, invite_code=invite_code.strip()).first()
+    if team is None:
+        raise ApplicationError(INVITE_CODE_UNKNOWN)
+    _ensure_not_in_team(challenge=challenge, user=user)
+    membership = TeamMembership(team=team, user=user, challenge=challenge, role=TeamMembership.Role.MEMBER)
+    membership.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            membership.save()
+    except IntegrityError as exc:  # a concurrent join or create won the race
+        raise ApplicationError(ALREADY_IN_TEAM.format(team=team.name)) from exc
+    return team
+
+
+def _ensure_not_in_team(*, challenge: Challenge, user: AbstractBaseUser) -> None:
+    existing = TeamMembership.objects.filter(challenge=challenge, user=user).select_related("team").first()
+    if existing is not None:
+        raise ApplicationError(ALREADY_IN_TEAM.format(team=existing.team.name))
+
+
+# --- challenges, phases, ground truth ---------------------------------------------------------------
+
+@transaction.atomic
+def challenge_upsert(*, slug: str, title: str, summary: str = "", description: str = "", rules: str = "",
+                     datasets: Iterable[str] = ()) -> Challenge:
+    """Create or update a challenge and its datasets (idempotent, keyed by slug and dataset name)."""
+    challenge = Challenge.objects.filter(slug=slug).first() or Challenge(slug=slug)
+    challenge.title, challenge.summary, challenge.description, challenge.rules = title, summary, description, rules
+    challenge.full_clean()
+    challenge.save()
+    for order, name in enumerate(datasets):
+        dataset = Dataset.objects.filter(challenge=challenge, name=name).first() or Dataset(challenge=challenge, name=name)
+        dataset.order = order
+        dataset.full_clean()
+        dataset.save()
+    return challenge
+
+
+@transaction.atomic
+def phase_upsert(*, challenge: Challenge, slug: str, title: str, starts_at: datetime, ends_at: datetime | None = None,
+                 order: int = 0, description: str = "", max_submissions_per_day: int | None = None,
+                 max_submissions_total: int | None = None, allowed_formats: list[str] | None = None,
+                 aggregation: str = Phase.Aggregation.MEAN,
+                 leaderboard_visibility: str = Phase.LeaderboardVisibility.PUBLIC) -> Phase:
+    """Create or update a phase (idempotent, keyed by challenge and slug)."""
+    phase = Phase.objects.filter(challenge=challenge, slug=slug).first() or Phase(challenge=challenge, slug=slug)
+    phase.title, phase.starts_at, phase.ends_at, phase.order = title, starts_at, ends_at, order
+    phase.description = description
+    phase.max_submissions_per_day, phase.max_submissions_total = max_submissions_per_day, max_submissions_total
+    phase.allowed_formats = list(allowed_formats or [])
+    phase.aggregation, phase.leaderboard_visibility = aggregation, leaderboard_visibility
+    phase.full_clean()
+    phase.save()
+    return phase
+
+
+def ground_truth_check(*, challenge: Challenge, file: IO[bytes] | File) -> Any:
+    """Validate an uploaded ground-truth file without storing it (the admin form's check)."""
+    with _spooled_copy(file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES,
+                       too_large=FILE_TOO_LARGE) as (tmp_path, _size, _digest):
+        return ground_truth_validate(challenge=challenge, path=tmp_path)
+
+
+def ground_truth_validate(*, challenge: Challenge, path: str | os.PathLike[str]) -> Any:
+    """Read a ground-truth file with the evaluation core and check it against the challenge's datasets.
+
+    Returns the `evaluation.ground_truth.GroundTruth`.
+    Raises:
+        ValidationError: the evaluation core's message, or a dataset unknown to the challenge.
+    """
+    from evaluation.errors import GroundTruthError
+    from evaluation.ground_truth import read_ground_truth
+
+    try:
+        truth = read_ground_truth(path)
+    except GroundTruthError as exc:
+        raise ValidationError(f"Invalid ground-truth file: {exc}") from exc
+    known = set(challenge.datasets.values_list("name", flat=True))
+    unknown = sorted(set(truth.datasets) - known)
+    if unknown:
+        raise ValidationError(
+            f"Invalid ground-truth file: the dataset(s) {', '.join(unknown)} are not datasets of the challenge "
+            f"{challenge.title!r} (it has {', '.join(sorted(known)) or 'none'}); add them first.")
+    return truth
+
+
+@transaction.atomic
+def phase_ground_truth_set(*, phase: Phase, file: IO[bytes] | File) -> Phase:
+    """Validate and store a phase's hidden ground truth in the private storage; record its splits.
+
+    Splits of datasets that the new file no longer holds are removed.
+    """
+    with _spooled_copy(file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES,
+                       too_large=FILE_TOO_LARGE) as (tmp_path, size, digest):
+        truth = ground_truth_validate(challenge=phase.challenge, path=tmp_path)
+        old_name = phase.ground_truth.name if phase.ground_truth else ""
+        with open(tmp_path, "rb") as handle:
+            phase.ground_truth.save("ground_truth.h5", File(handle), save=False)
+    phase.ground_truth_sha256 = digest
+    phase.ground_truth_uploaded_at = timezone.now()
+    phase.full_clean()
+    phase.save()
+    datasets = {d.name: d for d in phase.challenge.datasets.all()}
+    for name, dataset_truth in truth.datasets.items():
+        Split.objects.update_or_create(
+            phase=phase, dataset=datasets[name],
+            defaults={"num_queries": dataset_truth.num_queries, "num_videos": dataset_truth.num_videos,
+                      "captions_per_video": dataset_truth.captions_per_video})
+    Split.objects.filter(phase=phase).exclude(dataset__name__in=list(truth.datasets)).delete()
+    if old_name and old_name != phase.ground_truth.name:
+        storage = phase.ground_truth.storage
+        transaction.on_commit(lambda: storage.delete(old_name))
+    return phase
+
+
+@transaction.atomic
+def phase_publish_results(*, phase: Phase, published: bool) -> Phase:
+    phase.leaderboard_visibility = (Phase.LeaderboardVisibility.PUBLIC if published
+                                    else Phase.LeaderboardVisibility.HIDDEN)
+    phase.save(update_fields=["leaderboard_visibility"])
+    return phase
+
+
+@transaction.atomic
+def phase_rescore(*, phase: Phase) -> int:
+    """Queue every finished or failed submission of the phase for scoring again (e.g. after a fix).
+
+    Returns the number of submissions queued. Their previous results stay visible until replaced.
+    """
+    ids = list(Submission.objects.filter(phase=phase, status__in=[Status.FINISHED, Status.FAILED])
+               .values_list("id", flat=True))
+    for submission_id in ids:
+        submission_transition(submission_id=submission_id, from_states=(Status.FINISHED, Status.FAILED),
+                              to_state=Status.QUEUED, queued_at=timezone.now(), error_message="", progress={})
+        _enqueue_evaluation(submission_id=submission_id)
+    return len(ids)
+
+
+# --- submissions ------------------------------------------------------------------------------------
+
+def submission_transition(*, submission_id: int, from_states: Iterable[str], to_state: str, **fields: Any) -> bool:
+    """Guarded status change: one conditional UPDATE. Returns False when the row was not in `from_states`."""
+    updated = (Submission.objects.filter(id=submission_id, status__in=list(from_states))
+               .update(status=to_state, updated_at=timezone.now(), **fields))
+    return updated == 1
+
+
+def submission_mark_failed(*, submission_id: int, message: str,
+                           from_states: Iterable[str] = (Status.QUEUED, Status.RUNNING)) -> bool:
+    """Record a failure the submitter can read. Not retried."""
+    return submission_transition(submission_id=submission_id, from_states=from_states, to_state=Status.FAILED,
+                                 error_message=message, finished_at=timezone.now())
+
+
+def _enqueue_evaluation(*, submission_id: int) -> None:
+    from workers.tasks import submission_evaluate_task
+
+    transaction.on_commit(lambda: submission_evaluate_task.delay(submission_id))
+
+
+def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] | File, method_name: str,
+                      description: str = "", paper_url: str = "", code_url: str = "",
+                      is_public: bool = True, filename: str | None = None) -> Submission:
+    """Accept an upload: check team, phase dates, size and format, then the quota under a team lock.
+
+    The file is inspected by the evaluation core (header only) before anything is stored, stored
+    under a generated name in the private storage, and queued for evaluation on commit.
+
+    Raises:
+        ApplicationError: a clear sentence for every refusal (QuotaExceededError for quotas).
+        PermissionDeniedError: the user has no team in the phase's challenge.
+    """
+    from evaluation.errors import SubmissionError
+    from evaluation.io import ReadLimits, inspect_submission
+
+    team = _team_of(user=user, challenge=phase.challenge)
+    _ensure_phase_open(phase=phase, user=user)
+    name = filename or os.path.basename(getattr(file, "name", "") or "") or "submission"
+    fmt = _format_of(name=name, phase=phase)
+    declared = getattr(file, "size", None)
+    if declared is not None and declared > settings.SUBMISSION_MAX_BYTES:
+        raise ApplicationError(FILE_TOO_LARGE.format(size=declared, limit=settings.SUBMISSION_MAX_BYTES))
+    with _spooled_copy(file, suffix=f".{fmt}", limit=settings.SUBMISSION_MAX_BYTES,
+                       too_large=FILE_TOO_LARGE) as (tmp_path, size, digest):
+        if size == 0:
+            raise ApplicationError(FILE_EMPTY)
+        with open(tmp_path, "rb") as handle:
+            head = handle.read(8)
+        if not head.startswith(_MAGIC[fmt]):
+            raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
+        try:
+            manifest = inspect_submission(tmp_path, limits=ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64))
+        except SubmissionError as exc:
+            raise ApplicationError(f"The file cannot be scored: {exc}") from exc
+        expected = list(phase.splits.values_list("dataset__name", flat=True))
+        found = sorted(manifest.entries)
+        if not set(found) & set(expected):
+            raise ApplicationError(NO_PHASE_DATASET.format(phase=phase.title, found=", ".join(found) or "nothing",
+                                                           expected=", ".join(expected)))
+        submission = Submission(team=team, phase=phase, created_by=user, original_filename=name[:255],
+                                file_format=fmt, file_size=size, checksum_sha256=digest,
+                                method_name=method_name.strip(), description=description, paper_url=paper_url,
+                                code_url=code_url, is_public=is_public, is_baseline=team.is_baseline)
+        stored_name = ""
+        try:
+            with transaction.atomic():
+                _check_quota(team=team, phase=phase)
+                with open(tmp_path, "rb") as handle:
+                    submission.file.save(name, File(handle), save=False)
+                stored_name = submission.file.name
+                submission.full_clean()
+                submission.save()
+                submission_transition(submission_id=submission.id, from_states=(Status.SUBMITTED,),
+                                      to_state=Status.QUEUED, queued_at=timezone.now())
+                _enqueue_evaluation(submission_id=submission.id)
+        except BaseException:
+            if stored_name:
+                submission.file.storage.delete(stored_name)
+            raise
+    submission.refresh_from_db()
+    return submission
+
+
+def _team_of(*, user: AbstractBaseUser, challenge: Challenge) -> Team:
+    membership = TeamMembership.objects.filter(challenge=challenge, user=user).select_related("team").first()
+    if membership is None:
+        raise PermissionDeniedError(NOT_A_MEMBER)
+    return membership.team
+
+
+def _ensure_phase_open(*, phase: Phase, user: AbstractBaseUser) -> None:
+    if not phase.ground_truth:
+        raise ApplicationError(PHASE_NO_GROUND_TRUTH.format(phase=phase.title))
+    if user.is_staff:
+        return  # organisers may submit baselines outside the phase's dates
+    now = timezone.now()
+    if now < phase.starts_at:
+        raise ApplicationError(PHASE_NOT_STARTED.format(phase=phase.title, when=phase.starts_at))
+    if phase.ends_at is not None and now >= phase.ends_at:
+        raise ApplicationError(PHASE_ENDED.format(phase=phase.title, when=phase.ends_at))
+
+
+def _format_of(*, name: str, phase: Phase) -> str:
+    allowed = ", ".join(f".{fmt}" for fmt in phase.formats)
+    fmt = _EXTENSIONS.get(Path(name).suffix.lower())
+    if fmt is None:
+        raise ApplicationError(FORMAT_UNKNOWN.format(name=name, allowed=allowed))
+    if fmt not in phase.formats:
+        raise ApplicationError(FORMAT_NOT_ALLOWED.format(phase=phase.title, fmt=fmt, allowed=allowed))
+    return fmt
+
+
+def _check_quota(*, team: Team, phase: Phase) -> None:
+    """Count the team's submissions under a lock on the team row (failed and cancelled ones are free).
+
+    On PostgreSQL `select_for_update` serialises concurrent uploads of one team; on SQLite the
+    IMMEDIATE transactions serialise all writers.
+    """
+    Team.objects.select_for_update().filter(id=team.id).first()
+    counted = Submission.objects.filter(team=team, phase=phase).exclude(status__in=[Status.FAILED, Status.CANCELLED])
+    if phase.max_submissions_total is not None and counted.count() >= phase.max_submissions_total:
+        raise QuotaExceededError(QUOTA_TOTAL.format(limit=phase.max_submissions_total, phase=phase.title))
+    if phase.max_submissions_per_day is not None:
+        midnight = datetime.combine(timezone.now().date(), time.min, tzinfo=timezone.get_current_timezone())
+        today = counted.filter(created_at__gte=midnight, created_at__lt=midnight + timedelta(days=1)).count()
+        if today >= phase.max_submissions_per_day:
+            raise QuotaExceededError(QUOTA_DAY.format(limit=phase.max_submissions_per_day, phase=phase.title))
+
+
+class _spooled_copy:
+    """Copy an upload to a named temporary file, hashing it and enforcing a size limit on the way."""
+
+    def __init__(self, file: IO[bytes] | File, *, suffix: str, limit: int, too_large: str) -> None:
+        self.file, self.suffix, self.limit, self.too_large = file, suffix, limit, too_large
+        self.path = ""
+
+    def __enter__(self) -> tuple[str, int, str]:
+        fd, self.path = tempfile.mkstemp(suffix=self.suffix, prefix="pentathlon-",
+                                         dir=settings.FILE_UPLOAD_TEMP_DIR or None)
+        digest, size = hashlib.sha256(), 0
+        source = self.file
+        if hasattr(source, "seek"):
+            source.seek(0)
+        chunks = source.chunks() if hasattr(source, "chunks") else iter(lambda: source.read(1 << 20), b"")
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > self.limit:
+                    self.__exit__(None, None, None)
+                    raise ApplicationError(self.too_large.format(size=size, limit=self.limit))
+                digest.update(chunk)
+                out.write(chunk)
+        return self.path, size, digest.hexdigest()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path and os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+@transaction.atomic
+def submission_update(*, submission: Submission, user: AbstractBaseUser, is_public: bool | None = None,
+                      is_final: bool | None = None) -> Submission:
+    """Change what the team shows: the public flag, and which finished submission is its final one."""
+    if not TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists():
+        raise PermissionDeniedError(NOT_YOUR_SUBMISSION)
+    fields = ["updated_at"]
+    if is_public is not None:
+        submission.is_public = is_public
+        fields.append("is_public")
+    if is_final is not None:
+        if is_final:
+            if submission.status != Status.FINISHED:
+                raise ApplicationError(FINAL_NEEDS_FINISHED)
+            Team.objects.select_for_update().filter(id=submission.team_id).first()
+            Submission.objects.filter(team_id=submission.team_id, phase_id=submission.phase_id,
+                                      is_final=True).exclude(id=submission.id).update(is_final=False)
+        submission.is_final = is_final
+        fields.append("is_final")
+    submission.full_clean()
+    submission.save(update_fields=fields)
+    return submission
+
+
+def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> bool:
+    """Cancel a submission that has not started running. Cancelled submissions do not count to the quota."""
+    if not TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists():
+        raise PermissionDeniedError(NOT_YOUR_SUBMISSION)
+    return submission_transition(submission_id=submission.id, from_states=(Status.SUBMITTED, Status.QUEUED),
+                                 to_state=Status.CANCELLED, finished_at=timezone.now())
+

@@ -1,0 +1,181 @@
+"""Server-rendered pages for participants and visitors. Thin: forms parse, services and selectors act."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from challenge.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
+from challenge.forms import SignupForm, SubmissionForm, SubmissionUpdateForm, TeamCreateForm, TeamJoinForm
+from challenge.selectors import (
+    challenge_get,
+    challenge_list,
+    phase_get,
+    phase_list,
+    submission_get,
+    submission_list,
+    submission_results_visible,
+    team_for_user,
+    team_members,
+)
+from challenge.services import submission_create, submission_update, team_create, team_join, user_create
+
+
+def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Map NotFoundError to 404 and PermissionDeniedError to 403 pages."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except NotFoundError as exc:
+            raise Http404(exc.message) from exc
+        except PermissionDeniedError as exc:
+            raise PermissionDenied(exc.message) from exc
+
+    return wrapper
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "challenge/home.html", {"challenges": challenge_list(user=request.user)})
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = user_create(username=form.cleaned_data["username"], email=form.cleaned_data.get("email", ""),
+                               password=form.cleaned_data["password1"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.username}! Pick a challenge and form or join a team.")
+            return redirect("home")
+    return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@domain_errors
+def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    challenge = challenge_get(slug=slug, user=request.user)
+    return render(request, "challenge/challenge_detail.html", {
+        "challenge": challenge, "phases": phase_list(challenge=challenge),
+        "team": team_for_user(user=request.user, challenge=challenge),
+    })
+
+
+@login_required
+@domain_errors
+def team_page(request: HttpRequest, slug: str) -> HttpResponse:
+    challenge = challenge_get(slug=slug, user=request.user)
+    create_form = TeamCreateForm(request.POST if request.POST.get("action") == "create" else None)
+    join_form = TeamJoinForm(request.POST if request.POST.get("action") == "join" else None)
+    if request.method == "POST":
+        form = create_form if request.POST.get("action") == "create" else join_form
+        if form.is_valid():
+            try:
+                if form is create_form:
+                    team = team_create(challenge=challenge, user=request.user, name=form.cleaned_data["name"])
+                    messages.success(request, f"Team {team.name!r} created. Share the invite code with your team mates.")
+                else:
+                    team = team_join(challenge=challenge, user=request.user,
+                                     invite_code=form.cleaned_data["invite_code"])
+                    messages.success(request, f"You joined team {team.name!r}.")
+                return redirect("challenge:team", slug=challenge.slug)
+            except (ApplicationError, ValidationError) as exc:
+                form.add_error(None, getattr(exc, "message", None) or " ".join(getattr(exc, "messages", [str(exc)])))
+    team = team_for_user(user=request.user, challenge=challenge)
+    return render(request, "challenge/team.html", {
+        "challenge": challenge, "team": team, "members": team_members(team=team) if team else [],
+        "create_form": create_form, "join_form": join_form,
+    }, status=400 if (create_form.errors or join_form.errors) else 200)
+
+
+@login_required
+@domain_errors
+def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
+    challenge = challenge_get(slug=slug, user=request.user)
+    phase = phase_get(challenge=challenge, slug=phase_slug, user=request.user)
+    team = team_for_user(user=request.user, challenge=challenge)
+    if team is None:
+        messages.info(request, "Create or join a team before you submit.")
+        return redirect("challenge:team", slug=challenge.slug)
+    form = SubmissionForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        upload = data.pop("file")
+        try:
+            submission = submission_create(user=request.user, phase=phase, file=upload, filename=upload.name,
+                                           **data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            url = reverse("challenge:submission", kwargs={"submission_id": submission.id})
+            messages.success(request, f"Submission #{submission.id} received; it is queued for scoring.")
+            if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+                return JsonResponse({"redirect": url, "id": submission.id}, status=201)
+            return redirect(url)
+    return render(request, "challenge/submission_new.html",
+                  {"challenge": challenge, "phase": phase, "team": team, "form": form},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@domain_errors
+def submission_mine(request: HttpRequest, slug: str) -> HttpResponse:
+    challenge = challenge_get(slug=slug, user=request.user)
+    return render(request, "challenge/submission_list.html", {
+        "challenge": challenge, "team": team_for_user(user=request.user, challenge=challenge),
+        "submissions": submission_list(user=request.user, challenge=challenge),
+    })
+
+
+@login_required
+@domain_errors
+def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
+    from leaderboard.selectors import leaderboard_datasets, result_for_submission
+
+    submission = submission_get(submission_id=submission_id, user=request.user)
+    visible = submission_results_visible(submission=submission, user=request.user)
+    result = result_for_submission(submission=submission) if visible else None
+    datasets = leaderboard_datasets(phase=submission.phase)
+    rows = []
+    if result is not None:
+        for name in datasets:
+            entry = result.metrics.get(name)
+            if entry is not None:
+                rows.append({"name": name, **entry})
+    return render(request, "challenge/submission_detail.html", {
+        "submission": submission, "result": result, "results_visible": visible, "dataset_rows": rows,
+        "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
+        "is_member": submission.team.memberships.filter(user=request.user).exists(),
+    })
+
+
+@login_required
+@require_POST
+@domain_errors
+def submission_change(request: HttpRequest, submission_id: int) -> HttpResponse:
+    submission = submission_get(submission_id=submission_id, user=request.user)
+    form = SubmissionUpdateForm(request.POST)
+    if form.is_valid():
+        try:
+            submission_update(submission=submission, user=request.user, is_public=form.cleaned_data["is_public"],
+                              is_final=form.cleaned_data["is_final"])
+            messages.success(request, "Submission updated.")
+        except ApplicationError as exc:
+            if isinstance(exc, PermissionDeniedError):
+                raise
+            messages.error(request, exc.message)
+    else:
+        messages.error(request, "The change could not be understood; use the buttons on this page.")
+    return redirect("challenge:submission", submission_id=submission.id)

@@ -1,0 +1,8 @@
+"""Local development: DEBUG on, a fake secret, the embedded default (SQLite + filesystem broker)."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-not-a-secret-pentathlon")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])

@@ -1,0 +1,29 @@
+"""Tests: in-memory SQLite, MD5 hasher, eager Celery, temporary file roots."""
+
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F403
+from .base import STORAGES, env
+
+DEBUG = False
+SECRET_KEY = "test-insecure-not-a-secret"
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+DATABASES = {"default": {**env.db("TEST_DATABASE_URL", default="sqlite://:memory:"), "ATOMIC_REQUESTS": True}}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+_TMP = Path(tempfile.mkdtemp(prefix="pentathlon-test-"))
+VAR_DIR = _TMP
+MEDIA_ROOT = _TMP / "media"
+PRIVATE_STORAGE_ROOT = _TMP / "private"
+STORAGES = {
+    **STORAGES,
+    "private": {**STORAGES["private"], "OPTIONS": {"location": str(PRIVATE_STORAGE_ROOT), "base_url": None}},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+SUBMISSION_MAX_BYTES = 5 * 1024**2
+LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -1,0 +1,195 @@
+"""Scoring a submission and storing its result.
+
+`submission_evaluate` is the one deliberate exception to "everything in one transaction": the
+claim (QUEUED -> RUNNING) commits first, the long evaluation runs outside any transaction, and the
+result plus the status change are written together in one short atomic block.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.fields.files import FieldFile
+from django.utils import timezone
+
+from challenge.exceptions import TransientEvaluationError
+from challenge.models import Submission
+from challenge.services import submission_mark_failed, submission_transition
+from leaderboard.models import Result
+
+logger = logging.getLogger(__name__)
+Status = Submission.Status
+
+NO_GROUND_TRUTH = "The phase has no ground truth yet, so the submission cannot be scored; the organisers have been told."
+BAD_GROUND_TRUTH = "The phase's ground truth could not be read, so the submission cannot be scored; the organisers have been told."
+TIME_LIMIT = "The evaluation took longer than the limit of {seconds} seconds and was stopped."
+STORAGE_GAVE_UP = "The stored files could not be read after several attempts; please contact the organisers."
+INTERNAL_ERROR = "An internal error stopped the evaluation; the organisers have been told. Please try again later."
+
+#: Least time between two progress writes of one submission.
+PROGRESS_INTERVAL_S = 0.5
+
+
+def evaluation_hard_limit() -> timedelta:
+    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+
+
+def submission_claim(*, submission_id: int) -> Any:
+    """QUEUED -> RUNNING, or take over a RUNNING row older than the hard time limit (a dead worker).
+
+    Returns the claim's start time, or None when another worker holds the row or it is final.
+    """
+    now = timezone.now()
+    stale = now - evaluation_hard_limit()
+    claimed = (Submission.objects.filter(id=submission_id)
+               .filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=stale))
+               .update(status=Status.RUNNING, started_at=now, updated_at=now, attempts=F("attempts") + 1,
+                       error_message="", progress={"stage": "starting", "fraction": 0.0, "datasets": {}}))
+    return now if claimed else None
+
+
+def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> None:
+    """Score one submission. Idempotent: only a claimable row is processed, so running it twice is safe.
+
+    User errors (`evaluation.errors.SubmissionError`) end the submission as FAILED with the
+    evaluation core's message and are never retried. Transient errors (storage, database) put the
+    row back to QUEUED and re-raise for the task to retry; on the `final_attempt` they fail it instead.
+    """
+    from evaluation.errors import GroundTruthError, SubmissionError
+    from evaluation.ground_truth import read_ground_truth
+    from evaluation.io import ReadLimits
+    from evaluation.scoring import score_submission
+
+    claimed_at = submission_claim(submission_id=submission_id)
+    if claimed_at is None:
+        logger.info("submission %s: not claimable, skipping", submission_id)
+        return
+    mine = {"id": submission_id, "status": Status.RUNNING, "started_at": claimed_at}
+    submission = Submission.objects.select_related("phase").get(id=submission_id)
+    phase = submission.phase
+    if not phase.ground_truth:
+        submission_mark_failed(submission_id=submission_id, message=NO_GROUND_TRUTH, from_states=(Status.RUNNING,))
+        return
+    reporter = _ProgressReporter(row=mine, datasets=list(phase.splits.values_list("dataset__name", flat=True)))
+    try:
+        with _local_path(phase.ground_truth) as truth_path, _local_path(submission.file) as submission_path:
+            reporter("reading ground truth", None, 0.0)
+            truth = read_ground_truth(truth_path)
+            report = score_submission(
+                ground_truth=truth, submission_path=submission_path, aggregation=phase.aggregation,
+                device=settings.EVALUATION_DEVICE,
+                limits=ReadLimits(max_total_bytes=max(settings.SUBMISSION_MAX_BYTES * 64, 8 * 1024**3)),
+                progress=reporter)
+    except SubmissionError as exc:
+        _fail(row=mine, message=str(exc))
+        return
+    except GroundTruthError:
+        logger.exception("submission %s: the ground truth of phase %s is invalid", submission_id, phase.id)
+        _fail(row=mine, message=BAD_GROUND_TRUTH)
+        return
+    except SoftTimeLimitExceeded:
+        _fail(row=mine, message=TIME_LIMIT.format(seconds=settings.CELERY_TASK_SOFT_TIME_LIMIT))
+        return
+    except TransientEvaluationError:
+        if final_attempt:
+            _fail(row=mine, message=STORAGE_GAVE_UP)
+            return
+        Submission.objects.filter(**mine).update(status=Status.QUEUED, updated_at=timezone.now())
+        raise
+    except Exception:
+        logger.exception("submission %s: unexpected error during evaluation", submission_id)
+        _fail(row=mine, message=INTERNAL_ERROR)
+        return
+    result_store(row=mine, report=report)
+
+
+def _fail(*, row: dict, message: str) -> None:
+    with transaction.atomic():
+        if Submission.objects.filter(**row).update(status=Status.FAILED, error_message=message,
+                                                   finished_at=timezone.now(), updated_at=timezone.now()):
+            Result.objects.filter(submission_id=row["id"]).delete()
+
+
+def result_store(*, row: dict, report: dict) -> Result | None:
+    """Write the result and finish the submission in one short transaction, if the claim still holds."""
+    with transaction.atomic():
+        progress = {"stage": "done", "fraction": 1.0,
+                    "datasets": {name: 1.0 for name in report.get("datasets", {})}}
+        finished = Submission.objects.filter(**row).update(
+            status=Status.FINISHED, finished_at=timezone.now(), updated_at=timezone.now(), progress=progress)
+        if not finished:
+            logger.warning("submission %s: claim lost before the result was stored", row["id"])
+            return None
+        overall = report.get("overall_score")
+        result, _ = Result.objects.update_or_create(
+            submission_id=row["id"],
+            defaults={"primary_score": None if overall is None else float(overall),
+                      "aggregation": report.get("aggregation", ""),
+                      "metrics": report.get("datasets", {}),
+                      "missing_datasets": list(report.get("missing_datasets", [])),
+                      "scorer_version": report.get("scorer_version", "")})
+    return result
+
+
+class _ProgressReporter:
+    """The scorer's progress callback: writes stage, overall fraction and per-dataset fractions, throttled."""
+
+    def __init__(self, *, row: dict, datasets: list[str]) -> None:
+        self.row, self.datasets = row, datasets
+        self.per_dataset: dict[str, float] = {}
+        self.stage = ""
+        self.last_write = 0.0
+
+    def __call__(self, stage: str, dataset: str | None, fraction: float) -> None:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        if dataset is not None:
+            self.per_dataset[dataset] = fraction
+            overall = sum(self.per_dataset.values()) / max(len(self.datasets), len(self.per_dataset), 1)
+        else:
+            overall = fraction if not self.per_dataset else sum(self.per_dataset.values()) / max(len(self.datasets), 1)
+        now = time.monotonic()
+        if stage == self.stage and now - self.last_write < PROGRESS_INTERVAL_S and fraction < 1.0:
+            return
+        self.stage, self.last_write = stage, now
+        label = f"{stage} {dataset}" if dataset else stage
+        Submission.objects.filter(**self.row).update(
+            progress={"stage": label, "fraction": round(overall, 4), "datasets": dict(self.per_dataset)})
+
+
+@contextmanager
+def _local_path(field: FieldFile) -> Iterator[str]:
+    """A local path for a stored file: the file itself on local storage, a temporary copy otherwise.
+
+    Raises:
+        TransientEvaluationError: the storage cannot be read right now.
+    """
+    try:
+        path = field.storage.path(field.name)
+    except NotImplementedError:
+        path = None
+    if path is not None:
+        if not os.path.isfile(path):
+            raise TransientEvaluationError(f"stored file {field.name} is not available")
+        yield path
+        return
+    suffix = os.path.splitext(field.name)[1]
+    with tempfile.NamedTemporaryFile(suffix=suffix, prefix="pentathlon-eval-") as tmp:
+        try:
+            with field.storage.open(field.name, "rb") as source:
+                shutil.copyfileobj(source, tmp, 1 << 20)
+        except OSError as exc:
+            raise TransientEvaluationError(f"stored file {field.name} cannot be read ({exc})") from exc
+        tmp.flush()
+        yield tmp.name

@@ -1,0 +1,36 @@
+"""Celery interface only: tasks take ids, import their service lazily and hold no logic.
+
+Task names are permanent: queued messages refer to them by name across deployments.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError as DatabaseOperationalError
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from challenge.exceptions import TransientEvaluationError
+
+#: Only these are retried; a bad submission is a user error and ends as FAILED.
+TRANSIENT_ERRORS = (TransientEvaluationError, DatabaseOperationalError, BrokerOperationalError)
+MAX_RETRIES = 5
+
+
+@shared_task(
+    bind=True,
+    name="workers.submission_evaluate",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def submission_evaluate_task(self, submission_id: int) -> None:
+    from leaderboard.services import submission_evaluate
+
+    submission_evaluate(submission_id=submission_id, final_attempt=self.request.retries >= MAX_RETRIES)
