@@ -1,0 +1,144 @@
+"""Fixtures for the site's tests: a Pentathlon-like challenge with tiny synthetic ground truth."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.core.files import File
+from rest_framework.test import APIClient
+
+from tests.factories import PASSWORD, ChallengeFactory, DatasetFactory, MembershipFactory, OrganiserFactory, PhaseFactory, TeamFactory, UserFactory
+
+DATASETS = ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`postgres`/`redis` tests need DATABASE_URL / REDIS_URL; without them they are skipped, saying so."""
+    for item in items:
+        if "postgres" in item.keywords and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+            item.add_marker(pytest.mark.skip(reason="needs DATABASE_URL=postgres://... (a PostgreSQL server)"))
+        if "redis" in item.keywords and not os.environ.get("REDIS_URL", "").startswith("redis"):
+            item.add_marker(pytest.mark.skip(reason="needs REDIS_URL=redis://... (a Redis server)"))
+
+
+@pytest.fixture(scope="session")
+def tiny_truth():
+    from evaluation.synthetic import pentathlon_ground_truth
+
+    return pentathlon_ground_truth(phase="val", scale="tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_truth_path(tmp_path_factory, tiny_truth) -> Path:
+    from evaluation.ground_truth import write_ground_truth
+
+    path = tmp_path_factory.mktemp("truth") / "val.h5"
+    write_ground_truth(path, tiny_truth)
+    return path
+
+
+@pytest.fixture
+def make_submission_file(tmp_path, tiny_truth):
+    """make_submission_file(kind="npz", seed=0, datasets=None) -> path of a real submission file."""
+    from evaluation import synthetic
+
+    def make(kind: str = "npz", *, seed: int = 0, datasets: tuple[str, ...] | None = None,
+             name: str | None = None) -> Path:
+        matrices = synthetic.similarity_matrices(tiny_truth, seed=seed)
+        if datasets is not None:
+            matrices = {k: v for k, v in matrices.items() if k in datasets}
+        path = tmp_path / (name or f"submission-{kind}-{seed}.{ 'zip' if kind == 'codalab' else kind}")
+        if kind == "npz":
+            synthetic.write_npz_submission(path, matrices)
+        elif kind == "h5":
+            synthetic.write_h5_submission(path, matrices)
+        elif kind == "codalab":
+            synthetic.write_codalab_zip(path, matrices, phase_slug="val")
+        else:
+            raise ValueError(kind)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def challenge(db):
+    challenge = ChallengeFactory(slug="video-pentathlon", title="Video Pentathlon")
+    for order, name in enumerate(DATASETS):
+        DatasetFactory(challenge=challenge, name=name, order=order)
+    return challenge
+
+
+@pytest.fixture
+def phase(challenge, tiny_truth_path):
+    from challenge.services import phase_ground_truth_set
+
+    phase = PhaseFactory(challenge=challenge, slug="val", title="Validation", max_submissions_per_day=None)
+    with open(tiny_truth_path, "rb") as handle:
+        phase_ground_truth_set(phase=phase, file=File(handle))
+    return phase
+
+
+@pytest.fixture
+def hidden_phase(challenge, tiny_truth_path):
+    from challenge.models import Phase
+    from challenge.services import phase_ground_truth_set
+
+    phase = PhaseFactory(challenge=challenge, slug="test", title="Test", max_submissions_total=3,
+                         leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN)
+    with open(tiny_truth_path, "rb") as handle:
+        phase_ground_truth_set(phase=phase, file=File(handle))
+    return phase
+
+
+@pytest.fixture
+def participant(challenge):
+    user = UserFactory(username="alice")
+    MembershipFactory(team=TeamFactory(challenge=challenge, name="Alpha"), user=user, role="owner")
+    return user
+
+
+@pytest.fixture
+def team(participant, challenge):
+    return participant.teams.get(challenge=challenge)
+
+
+@pytest.fixture
+def other_participant(challenge):
+    user = UserFactory(username="bob")
+    MembershipFactory(team=TeamFactory(challenge=challenge, name="Beta"), user=user, role="owner")
+    return user
+
+
+@pytest.fixture
+def organiser(db):
+    return OrganiserFactory(username="org")
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def upload(participant, phase, make_submission_file, django_capture_on_commit_callbacks):
+    """upload(kind="npz", user=participant, phase=phase, **fields) -> Submission, evaluated eagerly on commit."""
+    from challenge.services import submission_create
+
+    def do(kind: str = "npz", *, user=None, phase_=None, seed: int = 0, path: Path | None = None, **fields):
+        path = path or make_submission_file(kind, seed=seed)
+        fields.setdefault("method_name", f"method-{seed}")
+        with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
+            submission = submission_create(user=user or participant, phase=phase_ or phase,
+                                           file=File(handle, name=path.name), **fields)
+        submission.refresh_from_db()
+        return submission
+
+    return do

@@ -1,0 +1,114 @@
+"""factory_boy factories for the site's models. Files are tiny real submissions or placeholders."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from challenge.models import Challenge, Dataset, Phase, Submission, Team, TeamMembership
+from leaderboard.models import Result
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):  # noqa: N805 - factory_boy signature
+        if create:
+            obj.save()
+
+
+class OrganiserFactory(UserFactory):
+    is_staff = True
+    is_superuser = True
+    username = factory.Sequence(lambda n: f"organiser{n}")
+
+
+class ChallengeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Challenge
+
+    slug = factory.Sequence(lambda n: f"challenge-{n}")
+    title = factory.LazyAttribute(lambda c: c.slug.replace("-", " ").title())
+    summary = "A retrieval challenge."
+    rules = "Be fair."
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Dataset
+
+    challenge = factory.SubFactory(ChallengeFactory)
+    name = factory.Sequence(lambda n: f"Dataset{n}")
+    order = factory.Sequence(int)
+
+
+class PhaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Phase
+
+    challenge = factory.SubFactory(ChallengeFactory)
+    slug = factory.Sequence(lambda n: f"phase{n}")
+    title = factory.LazyAttribute(lambda p: p.slug.title())
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+    ends_at = None
+    allowed_formats = factory.LazyFunction(lambda: ["zip", "npz", "h5"])
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    challenge = factory.SubFactory(ChallengeFactory)
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TeamMembership
+
+    team = factory.SubFactory(TeamFactory)
+    user = factory.SubFactory(UserFactory)
+    challenge = factory.LazyAttribute(lambda m: m.team.challenge)
+
+
+class SubmissionFactory(factory.django.DjangoModelFactory):
+    """A row with a placeholder file, for selector and permission tests (not for scoring)."""
+
+    class Meta:
+        model = Submission
+
+    team = factory.SubFactory(TeamFactory)
+    phase = factory.SubFactory(PhaseFactory, challenge=factory.SelfAttribute("..team.challenge"))
+    file = factory.LazyFunction(lambda: ContentFile(b"PK\x05\x06" + b"\0" * 18, name="placeholder.zip"))
+    file_format = "zip"
+    file_size = 22
+    checksum_sha256 = hashlib.sha256(b"PK\x05\x06" + b"\0" * 18).hexdigest()
+    method_name = factory.Sequence(lambda n: f"Method {n}")
+    status = Submission.Status.FINISHED
+    is_public = True
+
+
+class ResultFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Result
+
+    submission = factory.SubFactory(SubmissionFactory)
+    primary_score = 10.0
+    aggregation = "mean"
+    metrics = factory.LazyAttribute(lambda r: {"MSRVTT": {"score": r.primary_score, "t2v": {}, "v2t": None}})
+    scorer_version = "test"
