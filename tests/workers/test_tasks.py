@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.core.files import File
+from django.utils import timezone
+
+from challenge.models import Submission
+from challenge.services import submission_create
+from leaderboard.models import Result
+from leaderboard.services import BAD_GROUND_TRUTH, STORAGE_GAVE_UP
+from workers.tasks import MAX_RETRIES, TRANSIENT_ERRORS, submission_evaluate_task
+
+Status = Submission.Status
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(participant, phase, make_submission_file, django_capture_on_commit_callbacks):
+    """A QUEUED submission whose on-commit enqueue was discarded, so the test runs the task itself."""
+
+    def make(path=None) -> Submission:
+        path = path or make_submission_file("npz")
+        with django_capture_on_commit_callbacks(execute=False), open(path, "rb") as handle:
+            return submission_create(user=participant, phase=phase, file=File(handle, name=path.name),
+                                     method_name="task test")
+
+    return make
+
+
+def _state(submission_id: int) -> tuple:
+    s = Submission.objects.get(id=submission_id)
+    result = Result.objects.filter(submission_id=submission_id).values_list("primary_score", "metrics").first()
+    return s.status, s.error_message, s.attempts, result
+
+
+def test_task_has_a_permanent_registered_name():
+    from config.celery import app
+
+    assert submission_evaluate_task.name == "workers.submission_evaluate"
+    registered = app.tasks["workers.submission_evaluate"]
+    assert registered.__name__ == "submission_evaluate_task" and registered.__module__ == "workers.tasks"
+
+
+def test_task_is_configured_for_long_safe_evaluations():
+    assert submission_evaluate_task.acks_late is True
+    assert submission_evaluate_task.soft_time_limit < submission_evaluate_task.time_limit
+    assert set(submission_evaluate_task.autoretry_for) == set(TRANSIENT_ERRORS)
+    from evaluation.errors import SubmissionError
+
+    assert not any(issubclass(SubmissionError, exc) for exc in submission_evaluate_task.autoretry_for)
+
+
+def test_running_the_task_twice_gives_the_same_final_state(queued):
+    submission = queued()
+    submission_evaluate_task(submission.id)
+    first = _state(submission.id)
+    submission_evaluate_task(submission.id)
+    assert _state(submission.id) == first
+    assert first[0] == Status.FINISHED and first[2] == 1
+    assert Result.objects.filter(submission_id=submission.id).count() == 1
+
+
+def test_a_user_error_fails_once_and_is_not_retried(queued, make_submission_file):
+    path = make_submission_file("npz")
+    np.savez(path, MSRVTT=np.ones((5, 5), dtype=np.float32))
+    submission = queued(path)
+    submission_evaluate_task.apply(args=[submission.id])
+    status, message, attempts, result = _state(submission.id)
+    assert status == Status.FAILED and attempts == 1 and result is None
+    assert "MSRVTT" in message
+
+
+def test_a_fresh_running_claim_is_left_alone_but_a_stale_one_is_taken_over(queued, settings):
+    submission = queued()
+    Submission.objects.filter(id=submission.id).update(status=Status.RUNNING, started_at=timezone.now())
+    submission_evaluate_task(submission.id)
+    assert _state(submission.id)[0] == Status.RUNNING
+    stale = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+    Submission.objects.filter(id=submission.id).update(started_at=stale)
+    submission_evaluate_task(submission.id)
+    assert _state(submission.id)[0] == Status.FINISHED
+
+
+def test_final_states_are_never_claimed(queued):
+    submission = queued()
+    for status in Submission.FINAL_STATES:
+        Submission.objects.filter(id=submission.id).update(status=status)
+        submission_evaluate_task(submission.id)
+        assert _state(submission.id)[0] == status
+    assert not Result.objects.filter(submission_id=submission.id).exists()
+
+
+@pytest.fixture
+def eager_retries():
+    """Eager retries run inline only when failures do not propagate; restore the test default after."""
+    from config.celery import app
+
+    app.conf.task_eager_propagates = False
+    yield
+    app.conf.task_eager_propagates = True
+
+
+def test_missing_stored_file_is_retried_then_failed_with_a_clear_message(queued, eager_retries):
+    submission = queued()
+    submission.file.storage.delete(submission.file.name)
+    submission_evaluate_task.apply(args=[submission.id])
+    status, message, attempts, _ = _state(submission.id)
+    assert status == Status.FAILED and message == STORAGE_GAVE_UP
+    assert attempts == MAX_RETRIES + 1
+
+
+def test_a_broken_ground_truth_fails_the_submission_without_blaming_the_participant(queued, phase):
+    submission = queued()
+    with open(phase.ground_truth.path, "wb") as handle:
+        handle.write(b"broken")
+    submission_evaluate_task(submission.id)
+    status, message, _, _ = _state(submission.id)
+    assert status == Status.FAILED and message == BAD_GROUND_TRUTH
+
+
+def test_progress_reports_stage_and_per_dataset_fractions(queued):
+    submission = queued()
+    submission_evaluate_task(submission.id)
+    progress = Submission.objects.get(id=submission.id).progress
+    assert progress["stage"] == "done" and progress["fraction"] == 1.0
+    assert set(progress["datasets"]) == {"MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"}
