@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .datasets import canonical_dataset_name
+from .datasets import PENTATHLON_DATASETS, canonical_dataset_name
 from .errors import EvaluationError, GroundTruthError
 
 #: Largest number of queries or videos a ground-truth dataset may declare (guards hostile headers).
@@ -197,6 +197,9 @@ def read_ground_truth(path: str | os.PathLike[str]) -> GroundTruth:
             datasets[name] = truth
         if not datasets:
             raise _fail("no dataset groups found; expected one group per dataset", path=path)
+        # HDF5 lists groups alphabetically; reports follow the challenge's own order.
+        known = {name: i for i, name in enumerate(PENTATHLON_DATASETS)}
+        datasets = dict(sorted(datasets.items(), key=lambda item: (known.get(item[0], len(known)), item[0])))
         challenge = str(handle.attrs.get("challenge", ""))
         phase = str(handle.attrs.get("phase", ""))
     return GroundTruth(challenge=challenge, phase=phase, datasets=datasets)

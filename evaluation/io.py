@@ -1,0 +1,519 @@
+"""Readers for every submission format of DESIGN.md section 5, safe against hostile files.
+
+Containers are recognised by their magic bytes, not their extension:
+
+* zip (``.zip`` or ``.npz``): members ``{Dataset}-{phase}-predictions.csv`` (top-k rank lists),
+  ``{Dataset}.npy`` (a similarity matrix) or ``{Dataset}_text.npy`` + ``{Dataset}_video.npy``
+  (embeddings);
+* HDF5 (``.h5``): groups ``/{Dataset}`` holding ``sims``, or ``text`` and ``video``.
+
+`inspect_submission` reads headers only (zip directory, .npy headers, HDF5 metadata) and checks
+the declared sizes against `ReadLimits` before a byte of array data is read. `load_entry` then
+reads one dataset's arrays into memory, streaming into preallocated arrays. Nothing is unpickled:
+object dtypes are refused from the header, and HDF5 links or storage that point outside the file
+are refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .datasets import canonical_dataset_name
+from .errors import EvaluationError, SubmissionFormatError, SubmissionTooLargeError
+
+GiB = 1024**3
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+FLOAT_DTYPES = ("float16", "float32", "float64")
+MIN_TOPK = 10
+# Archive clutter that desktop zip tools add; skipped rather than rejected.
+_IGNORED_MEMBER = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$|\._)")
+_CSV_SUFFIX = "-predictions.csv"
+_MAX_NPY_HEADER = 65_536
+_READ_CHUNK = 64 * 1024 * 1024
+
+KIND_SIMILARITY = "similarity"
+KIND_EMBEDDINGS = "embeddings"
+KIND_TOPK = "topk"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Upper bounds checked against declared sizes before any array data is read.
+
+    Attributes:
+        max_array_bytes: largest single array (declared shape x itemsize, or a CSV member).
+        max_total_bytes: largest sum over all arrays of the submission.
+        max_members: most archive members or HDF5 groups.
+    """
+
+    max_array_bytes: int = 4 * GiB
+    max_total_bytes: int = 8 * GiB
+    max_members: int = 64
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """What a header declares about one array."""
+
+    member: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+@dataclass(frozen=True)
+class SubmissionEntry:
+    """One dataset's part of a submission, as declared by headers.
+
+    Attributes:
+        dataset: canonical dataset name.
+        kind: "similarity", "embeddings" or "topk".
+        arrays: role -> ArrayInfo; roles are "sims", "text" + "video", or "topk".
+    """
+
+    dataset: str
+    kind: str
+    arrays: dict[str, ArrayInfo]
+
+    @property
+    def members(self) -> str:
+        return " + ".join(info.member for info in self.arrays.values())
+
+
+@dataclass(frozen=True)
+class SubmissionManifest:
+    """Header-level description of a submission file."""
+
+    container: str
+    entries: dict[str, SubmissionEntry] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return {name: entry.kind for name, entry in self.entries.items()}
+
+
+def _container_of(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(8)
+    except OSError as exc:
+        raise SubmissionFormatError(f"cannot open the file ({exc.strerror})", member=path.name) from exc
+    if magic.startswith(ZIP_MAGIC):
+        return "zip"
+    if magic == HDF5_MAGIC:
+        return "h5"
+    if not magic:
+        raise SubmissionFormatError("the file is empty; expected a .zip, .npz or .h5 submission", member=path.name)
+    raise SubmissionFormatError(
+        "not a zip, npz or HDF5 file (unrecognised leading bytes); expected a .zip of"
+        " '{Dataset}-{phase}-predictions.csv' or '{Dataset}.npy' members, an .npz or an .h5",
+        member=path.name,
+    )
+
+
+def _check_array_header(info: ArrayInfo, *, dataset: str, limits: ReadLimits, integer: bool = False) -> None:
+    if integer:
+        if np.dtype(info.dtype).kind not in "iu":
+            raise SubmissionFormatError(f"has dtype {info.dtype}; expected integers", dataset=dataset,
+                                        member=info.member)
+    elif info.dtype not in FLOAT_DTYPES:
+        raise SubmissionFormatError(
+            f"has dtype {info.dtype}; expected float16, float32 or float64", dataset=dataset, member=info.member)
+    if len(info.shape) != 2:
+        raise SubmissionFormatError(f"has shape {info.shape}; expected a 2-D array", dataset=dataset,
+                                    member=info.member)
+    if info.nbytes > limits.max_array_bytes:
+        raise SubmissionTooLargeError(
+            f"declares shape {info.shape} of {info.dtype} = {info.nbytes:,} bytes, above the limit of"
+            f" {limits.max_array_bytes:,} bytes", dataset=dataset, member=info.member)
+
+
+# ---------------------------------------------------------------------------------------------- zip
+
+
+def _safe_member_name(name: str, archive: str) -> PurePosixPath:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
+        raise SubmissionFormatError(
+            f"archive member {name!r} has an absolute or parent ('..') path; expected plain file names",
+            member=archive)
+    return path
+
+
+def _npy_header(stream: Any, member: str) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """Parse a .npy header without numpy's loader (which could be asked to unpickle)."""
+    magic = stream.read(8)
+    if len(magic) < 8 or magic[:6] != b"\x93NUMPY":
+        raise SubmissionFormatError("is not a .npy array (bad magic bytes)", member=member)
+    major = magic[6]
+    size_bytes = {1: 2, 2: 4, 3: 4}.get(major)
+    if size_bytes is None:
+        raise SubmissionFormatError(f"uses unknown .npy format version {major}", member=member)
+    header_len = int.from_bytes(stream.read(size_bytes), "little")
+    if header_len > _MAX_NPY_HEADER:
+        raise SubmissionFormatError("has an oversized .npy header", member=member)
+    raw = stream.read(header_len)
+    if len(raw) < header_len:
+        raise SubmissionFormatError("is truncated inside its .npy header", member=member)
+    try:
+        header = ast.literal_eval(raw.decode("latin1" if major < 3 else "utf8"))
+        descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
+        if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise ValueError("bad shape")
+        dtype = np.dtype(descr)
+    except (ValueError, SyntaxError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise SubmissionFormatError(f"has a malformed .npy header ({exc})", member=member) from exc
+    if dtype.hasobject:
+        raise SubmissionFormatError(
+            "holds Python objects (a pickled .npy); expected a numeric float array saved without pickling",
+            member=member)
+    return tuple(shape), dtype, bool(fortran)
+
+
+def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SubmissionFormatError(f"is not a readable zip archive ({exc})", member=path.name) from exc
+    with archive:
+        infos = [i for i in archive.infolist() if not i.is_dir() and not _IGNORED_MEMBER.search(i.filename)]
+        if len(infos) > limits.max_members:
+            raise SubmissionTooLargeError(
+                f"holds {len(infos)} files; at most {limits.max_members} are allowed", member=path.name)
+        parts: dict[str, dict[str, ArrayInfo]] = {}
+        kinds: dict[str, str] = {}
+        total = 0
+        for info in infos:
+            member = _safe_member_name(info.filename, path.name).name
+            if info.flag_bits & 0x1:
+                raise SubmissionFormatError("is encrypted; expected an unencrypted archive", member=member)
+            if info.file_size > limits.max_array_bytes:
+                raise SubmissionTooLargeError(
+                    f"declares {info.file_size:,} bytes uncompressed, above the limit of"
+                    f" {limits.max_array_bytes:,} bytes", member=member)
+            total += info.file_size
+            if total > limits.max_total_bytes:
+                raise SubmissionTooLargeError(
+                    f"the archive declares more than {limits.max_total_bytes:,} bytes uncompressed",
+                    member=path.name)
+            dataset, role, kind = _zip_member_role(member, path.name)
+            if kinds.setdefault(dataset, kind) != kind or role in parts.get(dataset, {}):
+                raise SubmissionFormatError(
+                    "the dataset appears more than once; expected one similarity matrix, one pair of"
+                    " embeddings or one predictions CSV per dataset", dataset=dataset, member=member)
+            if kind == KIND_TOPK:
+                array = ArrayInfo(member=member, shape=(-1, -1), dtype="int64")
+            else:
+                try:
+                    with archive.open(info) as stream:
+                        shape, dtype, _ = _npy_header(stream, member)
+                except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+                    raise SubmissionFormatError(f"cannot be read from the archive ({exc})", member=member) from exc
+                array = ArrayInfo(member=member, shape=shape, dtype=dtype.newbyteorder("=").name)
+                _check_array_header(array, dataset=dataset, limits=limits)
+                expected = array.nbytes + 10
+                if info.file_size < expected:
+                    raise SubmissionFormatError(
+                        f"is truncated: {info.file_size:,} bytes for a declared {array.shape} {array.dtype}"
+                        f" array of {array.nbytes:,} bytes", dataset=dataset, member=member)
+            parts.setdefault(dataset, {})[role] = array
+        entries = {}
+        for dataset, arrays in parts.items():
+            entries[dataset] = _entry(dataset, kinds[dataset], arrays)
+        return entries
+
+
+def _zip_member_role(member: str, archive: str) -> tuple[str, str, str]:
+    lower = member.lower()
+    if lower.endswith(_CSV_SUFFIX):
+        stem = member[: -len(_CSV_SUFFIX)]
+        dataset_part = stem.rsplit("-", 1)[0] if "-" in stem else stem
+        try:
+            dataset = canonical_dataset_name(dataset_part, member=member)
+        except EvaluationError:
+            dataset = canonical_dataset_name(stem, member=member)
+        return dataset, "topk", KIND_TOPK
+    if lower.endswith(".npy"):
+        stem = member[:-4]
+        for suffix, role in (("_text", "text"), ("_video", "video")):
+            if stem.lower().endswith(suffix):
+                return canonical_dataset_name(stem[: -len(suffix)], member=member), role, KIND_EMBEDDINGS
+        return canonical_dataset_name(stem, member=member), "sims", KIND_SIMILARITY
+    raise SubmissionFormatError(
+        "is not a recognised member; expected '{Dataset}-{phase}-predictions.csv', '{Dataset}.npy', or"
+        " '{Dataset}_text.npy' with '{Dataset}_video.npy'", member=member)
+
+
+def _entry(dataset: str, kind: str, arrays: dict[str, ArrayInfo]) -> SubmissionEntry:
+    if kind == KIND_EMBEDDINGS:
+        missing = {"text", "video"} - arrays.keys()
+        if missing:
+            raise SubmissionFormatError(
+                f"embeddings need both '{dataset}_text' and '{dataset}_video'; '{dataset}_{missing.pop()}'"
+                " is missing", dataset=dataset)
+        text, video = arrays["text"], arrays["video"]
+        if text.shape[1] != video.shape[1]:
+            raise SubmissionFormatError(
+                f"text embeddings have dimension {text.shape[1]} but video embeddings {video.shape[1]};"
+                " expected the same dimension", dataset=dataset, member=f"{text.member} + {video.member}")
+    return SubmissionEntry(dataset=dataset, kind=kind, arrays=arrays)
+
+
+def _read_npy_member(archive: zipfile.ZipFile, member_name: str, dataset: str) -> np.ndarray:
+    """Stream a .npy member into a preallocated array: peak memory is the array itself.
+
+    Stored (uncompressed) members, the usual case for float matrices, are read straight from the
+    file at their data offset, several times faster than through the decompressing reader.
+    """
+    info = _find_member(archive, member_name)
+    with archive.open(info) as stream:
+        shape, dtype, fortran = _npy_header(stream, member_name)
+        header_bytes = stream.tell() if info.compress_type == zipfile.ZIP_STORED else None
+        out = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        if header_bytes is None:
+            filled = _fill(stream.readinto, view)
+    if header_bytes is not None:
+        with open(archive.filename, "rb") as raw:
+            raw.seek(_member_data_offset(raw, info) + header_bytes)
+            filled = _fill(raw.readinto, view)
+    if filled < len(view):
+        raise SubmissionFormatError(f"is truncated: {filled:,} of {len(view):,} bytes of array data",
+                                    dataset=dataset, member=member_name)
+    if not dtype.isnative:
+        out = out.astype(dtype.newbyteorder("="))
+    return out.T if fortran else out
+
+
+def _fill(readinto: Any, view: memoryview) -> int:
+    filled = 0
+    while filled < len(view):
+        got = readinto(view[filled:filled + _READ_CHUNK])
+        if not got:
+            break
+        filled += got
+    return filled
+
+
+def _member_data_offset(raw: Any, info: zipfile.ZipInfo) -> int:
+    """Where a member's data starts: after its local header, whose name and extra lengths may differ
+    from the central directory's."""
+    raw.seek(info.header_offset)
+    local = raw.read(30)
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise SubmissionFormatError("has a damaged local zip header", member=info.filename)
+    name_len = int.from_bytes(local[26:28], "little")
+    extra_len = int.from_bytes(local[28:30], "little")
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def _find_member(archive: zipfile.ZipFile, member_name: str) -> zipfile.ZipInfo:
+    for info in archive.infolist():
+        if not info.is_dir() and not _IGNORED_MEMBER.search(info.filename) \
+                and PurePosixPath(info.filename.replace("\\", "/")).name == member_name:
+            return info
+    raise SubmissionFormatError("disappeared from the archive", member=member_name)
+
+
+def _read_csv_member(archive: zipfile.ZipFile, member_name: str, dataset: str, limits: ReadLimits) -> np.ndarray:
+    info = _find_member(archive, member_name)
+    with archive.open(info) as stream:
+        raw = stream.read(limits.max_array_bytes + 1)
+    if len(raw) > limits.max_array_bytes:
+        raise SubmissionTooLargeError(f"is larger than {limits.max_array_bytes:,} bytes", dataset=dataset,
+                                      member=member_name)
+    return parse_topk_csv(raw, dataset=dataset, member=member_name)
+
+
+def parse_topk_csv(raw: bytes, *, dataset: str | None = None, member: str | None = None) -> np.ndarray:
+    """Parse a top-k CSV (one row per query, comma-separated 0-based video indices, best first).
+
+    A first line with letters in it is taken as a header and skipped.
+
+    >>> parse_topk_csv(b"3,1,2\\n0,2,1\\n").tolist()
+    [[3, 1, 2], [0, 2, 1]]
+    """
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SubmissionFormatError("is not UTF-8 text; expected comma-separated integers", dataset=dataset,
+                                    member=member) from exc
+    lines = text.splitlines()
+    if lines and re.search(r"[A-Za-z]", lines[0]):
+        lines = lines[1:]
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        raise SubmissionFormatError("holds no rows; expected one row of video indices per query",
+                                    dataset=dataset, member=member)
+    width = lines[0].count(",") + 1
+    try:
+        values = np.array([int(v) for line in lines for v in line.split(",")], dtype=np.int64)
+    except ValueError:
+        bad = next(i for i, line in enumerate(lines) if not re.fullmatch(r"\s*[+-]?\d+(\s*,\s*[+-]?\d+)*\s*", line))
+        raise SubmissionFormatError(
+            f"line {bad + 1} is not comma-separated integers: {lines[bad][:80]!r}", dataset=dataset,
+            member=member) from None
+    if values.size != width * len(lines):
+        bad = next(i for i, line in enumerate(lines) if line.count(",") + 1 != width)
+        raise SubmissionFormatError(
+            f"line {bad + 1} has {lines[bad].count(',') + 1} values; expected {width} like the first line",
+            dataset=dataset, member=member)
+    return values.reshape(len(lines), width)
+
+
+# --------------------------------------------------------------------------------------------- hdf5
+
+
+def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
+    handle = _open_h5(path)
+    with handle:
+        keys = list(handle.keys())
+        if len(keys) > limits.max_members:
+            raise SubmissionTooLargeError(f"holds {len(keys)} groups; at most {limits.max_members} are allowed",
+                                          member=path.name)
+        entries: dict[str, SubmissionEntry] = {}
+        total = 0
+        for key in keys:
+            group = _hard_child(handle, key, path.name)
+            if not isinstance(group, h5py.Group):
+                raise SubmissionFormatError(
+                    f"top-level entry {key!r} is not a group; expected '/{{Dataset}}/sims' or"
+                    " '/{Dataset}/text' + '/{Dataset}/video'", member=path.name)
+            dataset = canonical_dataset_name(key, member=f"{path.name}:/{key}")
+            if dataset in entries:
+                raise SubmissionFormatError("the dataset appears twice", dataset=dataset, member=path.name)
+            names = set(group.keys())
+            if "sims" in names:
+                kind, roles = KIND_SIMILARITY, ("sims",)
+            elif {"text", "video"} <= names:
+                kind, roles = KIND_EMBEDDINGS, ("text", "video")
+            else:
+                raise SubmissionFormatError(
+                    f"group /{key} holds {sorted(names)}; expected 'sims', or 'text' and 'video'",
+                    dataset=dataset, member=path.name)
+            arrays = {}
+            for role in roles:
+                node = _hard_child(group, role, path.name)
+                member = f"{path.name}:/{key}/{role}"
+                if not isinstance(node, h5py.Dataset):
+                    raise SubmissionFormatError("is not an array", dataset=dataset, member=member)
+                if node.is_virtual or node.external:
+                    raise SubmissionFormatError(
+                        "stores its data outside the file (virtual or external dataset); expected data inside"
+                        " the submission", dataset=dataset, member=member)
+                dtype = node.dtype
+                info = ArrayInfo(member=member, shape=tuple(int(n) for n in node.shape),
+                                 dtype=dtype.name if dtype.kind == "f" else str(dtype))
+                _check_array_header(info, dataset=dataset, limits=limits)
+                total += info.nbytes
+                if total > limits.max_total_bytes:
+                    raise SubmissionTooLargeError(
+                        f"the file declares more than {limits.max_total_bytes:,} bytes of arrays",
+                        member=path.name)
+                arrays[role] = info
+            entries[dataset] = _entry(dataset, kind, arrays)
+        return entries
+
+
+def _open_h5(path: Path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
+        raise SubmissionFormatError(f"is not a readable HDF5 file ({exc})", member=path.name) from exc
+
+
+def _hard_child(group: h5py.Group, key: str, archive: str) -> Any:
+    link = group.get(key, getlink=True)
+    if not isinstance(link, h5py.HardLink):
+        raise SubmissionFormatError(
+            f"entry {key!r} is a soft or external link; expected data stored in the file itself", member=archive)
+    try:
+        return group[key]
+    except (KeyError, OSError, ValueError) as exc:
+        raise SubmissionFormatError(f"entry {key!r} cannot be read ({exc})", member=archive) from exc
+
+
+def _read_h5_array(path: Path, dataset_key: str, role: str, dataset: str) -> np.ndarray:
+    with _open_h5(path) as handle:
+        group_key = next(k for k in handle.keys() if canonical_dataset_name(k) == dataset)
+        node = handle[group_key][role]
+        out = np.empty(node.shape, dtype=node.dtype.newbyteorder("="))
+        try:
+            node.read_direct(out)
+        except (OSError, ValueError, TypeError) as exc:
+            raise SubmissionFormatError(f"cannot be read: the file is damaged or truncated ({exc})",
+                                        dataset=dataset, member=f"{path.name}:/{group_key}/{role}") from exc
+        return out
+
+
+# ------------------------------------------------------------------------------------------- public
+
+
+def inspect_submission(path: str | os.PathLike[str], *, limits: ReadLimits | None = None) -> SubmissionManifest:
+    """Describe a submission from its headers, checking declared sizes against `limits`.
+
+    Raises:
+        SubmissionError: unknown container, unsafe archive, unknown dataset names, duplicate or
+            incomplete entries, wrong dtypes or dimensions, declared sizes above the limits.
+    """
+    path = Path(path)
+    limits = limits or ReadLimits()
+    container = _container_of(path)
+    entries = _zip_entries(path, limits) if container == "zip" else _h5_entries(path, limits)
+    if not entries:
+        raise SubmissionFormatError("holds no dataset; expected at least one of the phase's datasets",
+                                    member=path.name)
+    return SubmissionManifest(container=container, entries=entries)
+
+
+def load_entry(path: str | os.PathLike[str], manifest: SubmissionManifest, dataset: str, *,
+               limits: ReadLimits | None = None) -> dict[str, np.ndarray]:
+    """Read one dataset's arrays: {"sims": (R, V)} or {"text": (Q, D), "video": (V, D)} or {"topk": (Q, k)}."""
+    path = Path(path)
+    limits = limits or ReadLimits()
+    entry = manifest.entries[dataset]
+    arrays: dict[str, np.ndarray] = {}
+    if manifest.container == "zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                for role, info in entry.arrays.items():
+                    if entry.kind == KIND_TOPK:
+                        arrays[role] = _read_csv_member(archive, info.member, dataset, limits)
+                    else:
+                        arrays[role] = _read_npy_member(archive, info.member, dataset)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            raise SubmissionFormatError(f"cannot be decompressed: the archive is damaged or truncated ({exc})",
+                                        dataset=dataset, member=entry.members) from exc
+    else:
+        for role in entry.arrays:
+            arrays[role] = _read_h5_array(path, dataset, role, dataset)
+    return arrays
+
+
+def save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], *, compress: bool = False) -> None:
+    """Write arrays as an .npz (the writer the synthetic tools and the baselines use)."""
+    if compress:
+        np.savez_compressed(path, **arrays)
+    else:
+        np.savez(path, **arrays)
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()

@@ -1,0 +1,217 @@
+"""Turn (ground truth, submission file) into the report the server stores and the CLI prints.
+
+Order of work: headers are inspected and checked against the phase first (cheap, and every
+rejection names the dataset and member); then datasets are loaded and scored one at a time, so
+peak memory is one dataset's arrays plus the scorer's bounded block buffers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import SCORER_VERSION
+from .errors import EvaluationError, SubmissionFormatError
+from .ground_truth import DatasetTruth, GroundTruth
+from .io import (
+    KIND_EMBEDDINGS,
+    KIND_SIMILARITY,
+    KIND_TOPK,
+    ReadLimits,
+    SubmissionManifest,
+    inspect_submission,
+    load_entry,
+)
+from .metrics.retrieval import GEOMETRIC_MEAN_KEY, metrics_from_ranks, retrieval_ranks, topk_metrics
+from .validation import check_manifest, check_topk, shapes_from_truth
+
+AGGREGATIONS = ("mean", "sum")
+STAGE_VALIDATING = "validating"
+STAGE_READING = "reading"
+STAGE_SCORING = "scoring"
+STAGE_DONE = "done"
+
+ProgressCallback = Callable[[str, str | None, float], None]
+
+
+def resolve_device(device: str) -> str:
+    """"cpu", "cuda" (fails clearly without one) or "auto" (CUDA when torch sees a GPU)."""
+    if device not in ("cpu", "cuda", "auto"):
+        raise EvaluationError(f"unknown device {device!r}; expected cpu, cuda or auto")
+    if device == "cpu":
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        if device == "auto":
+            return "cpu"
+        raise EvaluationError("device cuda needs PyTorch, which is not installed") from None
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "auto":
+        return "cpu"
+    raise EvaluationError("device cuda was asked for but no CUDA device is available")
+
+
+def _on_device(array: np.ndarray, device: str) -> Any:
+    if device == "cpu":
+        return array
+    import torch
+
+    return torch.from_numpy(array).to(device)
+
+
+def _check_finite_embeddings(array: np.ndarray, *, dataset: str, member: str) -> None:
+    if not np.isfinite(array).all():
+        raise SubmissionFormatError("holds NaN or infinite values; expected finite embeddings",
+                                    dataset=dataset, member=member)
+
+
+def _similarities_from_embeddings(text: np.ndarray, video: np.ndarray, device: str) -> Any:
+    """S = text @ video.T in float32 (DESIGN.md section 4), on the scoring device."""
+    if device == "cpu":
+        return np.asarray(text, dtype=np.float32) @ np.asarray(video, dtype=np.float32).T
+    import torch
+
+    text_t = torch.from_numpy(np.asarray(text, dtype=np.float32)).to(device)
+    video_t = torch.from_numpy(np.asarray(video, dtype=np.float32)).to(device)
+    return text_t @ video_t.T
+
+
+def _rows_layout(truth: DatasetTruth, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Ground truth of each row and the valid-row mask, for the compact or the padded layout."""
+    if rows == truth.num_queries:
+        return truth.query_video, None
+    captions = truth.captions_per_video
+    query_video = np.repeat(np.arange(truth.num_videos, dtype=np.int64), captions)
+    return query_video, truth.query_masks.reshape(-1)
+
+
+def _score_matrix(sims: Any, truth: DatasetTruth, *, dataset: str, member: str,
+                  progress: Callable[[float], None] | None, threads: int | None) -> dict[str, Any]:
+    query_video, valid = _rows_layout(truth, int(sims.shape[0]))
+    ranks = retrieval_ranks(sims, query_video, valid_rows=valid, num_videos=truth.num_videos,
+                            dataset=dataset, member=member, progress=progress, threads=threads)
+    return {direction: metrics_from_ranks(r) for direction, r in ranks.items()}
+
+
+def score_dataset(arrays: dict[str, np.ndarray], kind: str, truth: DatasetTruth, *, member: str,
+                  device: str = "cpu", progress: Callable[[float], None] | None = None,
+                  threads: int | None = None) -> dict[str, Any]:
+    """Score one dataset's loaded arrays; returns {"t2v": metrics, "v2t": metrics or None}."""
+    dataset = truth.name
+    if kind == KIND_TOPK:
+        topk = arrays["topk"]
+        check_topk(topk, shapes_from_truth(GroundTruth("", "", {dataset: truth}))[dataset],
+                   dataset=dataset, member=member)
+        return {"t2v": topk_metrics(topk, truth.query_video), "v2t": None}
+    if kind == KIND_EMBEDDINGS:
+        _check_finite_embeddings(arrays["text"], dataset=dataset, member=member)
+        _check_finite_embeddings(arrays["video"], dataset=dataset, member=member)
+        sims = _similarities_from_embeddings(arrays["text"], arrays["video"], device)
+    elif kind == KIND_SIMILARITY:
+        sims = _on_device(arrays["sims"], device)
+    else:
+        raise ValueError(f"unknown submission kind {kind!r}")
+    return _score_matrix(sims, truth, dataset=dataset, member=member, progress=progress, threads=threads)
+
+
+def overall_score(scores: dict[str, float], phase_datasets: list[str], aggregation: str) -> float | None:
+    """Mean (or sum) of the per-dataset scores; None when a phase dataset is missing.
+
+    >>> overall_score({"A": 10.0, "B": 20.0}, ["A", "B"], "mean")
+    15.0
+    >>> overall_score({"A": 10.0}, ["A", "B"], "mean") is None
+    True
+    """
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {AGGREGATIONS}")
+    if any(name not in scores for name in phase_datasets):
+        return None
+    values = [scores[name] for name in phase_datasets]
+    total = float(sum(values))
+    return total / len(values) if aggregation == "mean" else total
+
+
+def prepare_submission(*, ground_truth: GroundTruth, submission_path: str | os.PathLike[str],
+                       limits: ReadLimits | None = None) -> SubmissionManifest:
+    """Header-level checks against the phase: everything that can be rejected before reading data."""
+    manifest = inspect_submission(submission_path, limits=limits)
+    check_manifest(manifest, shapes_from_truth(ground_truth))
+    return manifest
+
+
+def score_submission(*, ground_truth: GroundTruth, submission_path: str | os.PathLike[str],
+                     aggregation: str = "mean", device: str = "cpu", limits: ReadLimits | None = None,
+                     progress: ProgressCallback | None = None, threads: int | None = None) -> dict[str, Any]:
+    """Score a submission file against a phase's ground truth.
+
+    Args:
+        ground_truth: the phase's hidden ground truth.
+        submission_path: a .zip, .npz or .h5 submission holding any subset of the phase's datasets.
+        aggregation: "mean" (default) or "sum" of the per-dataset scores.
+        device: "cpu", "cuda" or "auto".
+        limits: declared-size limits; defaults to ReadLimits().
+        progress: called as progress(stage, dataset or None, fraction of that stage).
+        threads: CPU threads for the rank kernel (default: the cores, for large matrices).
+    Returns:
+        The report: scorer_version, challenge, phase, aggregation, overall_score (None unless every
+        phase dataset is present), datasets {name: format, member, num_queries, num_videos, score,
+        t2v, v2t (None for top-k lists)}, missing_datasets.
+    Raises:
+        SubmissionError: the submission cannot be scored; the message names dataset and member.
+    """
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {AGGREGATIONS}")
+    device = resolve_device(device)
+    report_progress = progress or (lambda stage, dataset, fraction: None)
+    report_progress(STAGE_VALIDATING, None, 0.0)
+    manifest = prepare_submission(ground_truth=ground_truth, submission_path=submission_path, limits=limits)
+    phase_datasets = list(ground_truth.datasets)
+    ordered = [name for name in phase_datasets if name in manifest.entries]
+    results: dict[str, Any] = {}
+    for name in ordered:
+        entry = manifest.entries[name]
+        truth = ground_truth.datasets[name]
+        report_progress(STAGE_READING, name, 0.0)
+        arrays = load_entry(submission_path, manifest, name, limits=limits)
+        report_progress(STAGE_SCORING, name, 0.0)
+        metrics = score_dataset(arrays, entry.kind, truth, member=entry.members, device=device, threads=threads,
+                                progress=lambda fraction, name=name: report_progress(STAGE_SCORING, name, fraction))
+        del arrays
+        results[name] = {
+            "format": entry.kind,
+            "member": entry.members,
+            "num_queries": truth.num_queries,
+            "num_videos": truth.num_videos,
+            "score": metrics["t2v"][GEOMETRIC_MEAN_KEY],
+            "t2v": metrics["t2v"],
+            "v2t": metrics.get("v2t"),
+        }
+        report_progress(STAGE_SCORING, name, 1.0)
+    scores = {name: r["score"] for name, r in results.items() if r["score"] is not None}
+    report = {
+        "scorer_version": SCORER_VERSION,
+        "challenge": ground_truth.challenge,
+        "phase": ground_truth.phase,
+        "aggregation": aggregation,
+        "device": device,
+        "overall_score": overall_score(scores, phase_datasets, aggregation),
+        "datasets": results,
+        "missing_datasets": [name for name in phase_datasets if name not in results],
+    }
+    report_progress(STAGE_DONE, None, 1.0)
+    return report
+
+
+def score_files(*, ground_truth_path: str | os.PathLike[str], submission_path: str | os.PathLike[str],
+                **options: Any) -> dict[str, Any]:
+    """Convenience for the CLI: read the ground truth, then `score_submission`."""
+    from .ground_truth import read_ground_truth
+
+    return score_submission(ground_truth=read_ground_truth(Path(ground_truth_path)),
+                            submission_path=submission_path, **options)

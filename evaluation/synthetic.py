@@ -1,0 +1,181 @@
+"""Synthetic ground truth and submissions in the real formats, for the demo, tests and benchmarks.
+
+Real data cannot be downloaded here, so these generators reproduce the 2020 challenge's shapes
+(DESIGN.md section 7) exactly at `full` scale, and small versions of them at `tiny` scale.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+from .datasets import PENTATHLON_DATASETS
+from .ground_truth import DatasetTruth, GroundTruth, dataset_truth
+
+
+@dataclass(frozen=True)
+class SplitSize:
+    videos: int
+    queries: int
+    captions_per_video: int
+
+
+#: The 2020 challenge's numbers (DESIGN.md section 7).
+PENTATHLON_SIZES: dict[str, dict[str, SplitSize]] = {
+    "val": {
+        "MSRVTT": SplitSize(497, 9_940, 20),
+        "MSVD": SplitSize(100, 4_290, 81),
+        "DiDeMo": SplitSize(1_065, 1_065, 1),
+        "YouCook2": SplitSize(969, 969, 1),
+        "ActivityNet": SplitSize(1_001, 1_001, 1),
+    },
+    "test": {
+        "MSRVTT": SplitSize(2_990, 59_794, 20),
+        "MSVD": SplitSize(670, 27_763, 81),
+        "DiDeMo": SplitSize(1_004, 1_004, 1),
+        "YouCook2": SplitSize(3_310, 3_310, 1),
+        "ActivityNet": SplitSize(4_917, 4_917, 1),
+    },
+}
+
+#: Small shapes with the same structure (several captions, missing ones, one per video).
+TINY_SIZES: dict[str, SplitSize] = {
+    "MSRVTT": SplitSize(30, 118, 4),
+    "MSVD": SplitSize(20, 97, 9),
+    "DiDeMo": SplitSize(25, 25, 1),
+    "YouCook2": SplitSize(22, 22, 1),
+    "ActivityNet": SplitSize(28, 28, 1),
+}
+
+SCALES = ("tiny", "full")
+
+
+def split_sizes(phase: str, scale: str) -> dict[str, SplitSize]:
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {SCALES}")
+    if scale == "tiny":
+        return dict(TINY_SIZES)
+    key = "test" if phase.lower().startswith("test") else "val"
+    return dict(PENTATHLON_SIZES[key])
+
+
+def _caption_counts(size: SplitSize, rng: np.random.Generator) -> np.ndarray:
+    """Captions per video summing to the query count, each in [1, K], at least one video with K."""
+    videos, queries, k = size.videos, size.queries, size.captions_per_video
+    if not videos <= queries <= videos * k:
+        raise ValueError(f"{queries} queries cannot be spread over {videos} videos of at most {k} captions")
+    counts = np.ones(videos, dtype=np.int64)
+    counts[0] = k
+    remaining = queries - counts.sum()
+    while remaining > 0:
+        room = np.flatnonzero(counts < k)
+        chosen = rng.choice(room, size=min(remaining, room.size), replace=False)
+        counts[chosen] += 1
+        remaining -= chosen.size
+    return counts
+
+
+def synthetic_dataset_truth(name: str, size: SplitSize, *, phase: str, seed: int = 0,
+                            shuffled: bool = False) -> DatasetTruth:
+    """One dataset's ground truth; grouped by video unless `shuffled` (opaque ids, random order)."""
+    rng = np.random.default_rng([seed, PENTATHLON_DATASETS.index(name) if name in PENTATHLON_DATASETS else 99])
+    prefix = name.lower()
+    videos = [f"{prefix}-video{i:05d}" for i in range(size.videos)]
+    counts = _caption_counts(size, rng)
+    masks = np.arange(size.captions_per_video)[None, :] < counts[:, None]
+    query_video = np.repeat(np.arange(size.videos), counts)
+    query_ids = [f"{prefix}-{phase}-{v:05d}-c{c:02d}" for v, n in enumerate(counts) for c in range(n)]
+    if not shuffled:
+        return dataset_truth(name=name, videos=videos, query_ids=query_ids, query_video=query_video,
+                             query_masks=masks)
+    order = rng.permutation(len(query_ids))
+    opaque = [f"q{token:016x}" for token in rng.integers(0, 2**63, size=len(order), dtype=np.int64)]
+    return dataset_truth(name=name, videos=videos, query_ids=opaque, query_video=query_video[order])
+
+
+def pentathlon_ground_truth(*, phase: str, scale: str = "tiny", seed: int = 0, shuffled: bool = False,
+                            datasets: tuple[str, ...] = PENTATHLON_DATASETS,
+                            challenge: str = "Video Pentathlon") -> GroundTruth:
+    """The five datasets of a val or test phase at `tiny` or `full` (the real counts) scale."""
+    sizes = split_sizes(phase, scale)
+    return GroundTruth(challenge=challenge, phase=phase, datasets={
+        name: synthetic_dataset_truth(name, sizes[name], phase=phase, seed=seed, shuffled=shuffled)
+        for name in datasets
+    })
+
+
+def similarity_matrices(truth: GroundTruth, *, seed: int = 0, noise: float = 1.0,
+                        dtype: type = np.float32) -> dict[str, np.ndarray]:
+    """Compact Q x V matrices: Gaussian noise plus 1 on each query's ground-truth video."""
+    out = {}
+    for offset, (name, d) in enumerate(truth.datasets.items()):
+        rng = np.random.default_rng([seed, offset])
+        sims = rng.standard_normal((d.num_queries, d.num_videos), dtype=np.float32)
+        sims *= np.float32(noise)
+        sims[np.arange(d.num_queries), d.query_video] += 1.0
+        out[name] = sims.astype(dtype, copy=False)
+    return out
+
+
+def embedding_pairs(truth: GroundTruth, *, dim: int = 64, seed: int = 0,
+                    noise: float = 1.0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(text Q x D, video V x D) float32 embeddings whose products favour the ground truth."""
+    out = {}
+    for offset, (name, d) in enumerate(truth.datasets.items()):
+        rng = np.random.default_rng([seed, offset, 7])
+        video = rng.standard_normal((d.num_videos, dim), dtype=np.float32)
+        text = video[d.query_video] + np.float32(noise) * rng.standard_normal((d.num_queries, dim), dtype=np.float32)
+        out[name] = (text, video)
+    return out
+
+
+def topk_lists(sims: np.ndarray, k: int = 10) -> np.ndarray:
+    """The k best video indices of each row, best first (what the 2020 baseline tools wrote)."""
+    part = np.argpartition(-sims, kth=k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def write_npz_submission(path: str | os.PathLike[str], matrices: dict[str, np.ndarray]) -> None:
+    """An .npz with one similarity matrix per dataset, named after it."""
+    np.savez(path, **matrices)
+
+
+def write_embeddings_npz(path: str | os.PathLike[str], pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    arrays = {}
+    for name, (text, video) in pairs.items():
+        arrays[f"{name}_text"], arrays[f"{name}_video"] = text, video
+    np.savez(path, **arrays)
+
+
+def write_h5_submission(path: str | os.PathLike[str], matrices: dict[str, np.ndarray]) -> None:
+    with h5py.File(path, "w") as handle:
+        for name, sims in matrices.items():
+            handle.create_group(name).create_dataset("sims", data=sims)
+
+
+def codalab_csv(topk: np.ndarray) -> bytes:
+    buffer = io.StringIO()
+    np.savetxt(buffer, topk, fmt="%d", delimiter=",")
+    return buffer.getvalue().encode()
+
+
+def write_codalab_zip(path: str | os.PathLike[str], matrices: dict[str, np.ndarray], *, phase_slug: str,
+                      k: int = 10) -> None:
+    """The 2020 CodaLab format: `{Dataset}-{phase}-predictions.csv` of top-k indices, zipped."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, sims in matrices.items():
+            archive.writestr(f"{name}-{phase_slug}-predictions.csv", codalab_csv(topk_lists(sims, k)))
+
+
+def write_npy_zip(path: str | os.PathLike[str], matrices: dict[str, np.ndarray]) -> None:
+    """A zip of `{Dataset}.npy` similarity matrices (stored, not deflated: they barely compress)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, sims in matrices.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(sims), allow_pickle=False)
