@@ -24,8 +24,8 @@ class SubmissionForm(forms.Form):
                            help_text="A .zip, .npz or .h5 file holding some or all of the phase's datasets.")
     method_name = forms.CharField(max_length=200, label="Method name")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    paper_url = forms.URLField(required=False, label="Paper URL")
-    code_url = forms.URLField(required=False, label="Code URL")
+    paper_url = forms.URLField(required=False, label="Paper URL", assume_scheme="https")
+    code_url = forms.URLField(required=False, label="Code URL", assume_scheme="https")
     is_public = forms.BooleanField(required=False, initial=True, label="Show on the public leaderboard")
 
 

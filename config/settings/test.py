@@ -15,6 +15,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 _TMP = Path(tempfile.mkdtemp(prefix="pentathlon-test-"))
 VAR_DIR = _TMP
 MEDIA_ROOT = _TMP / "media"
+STATIC_ROOT = _TMP / "static"
+STATIC_ROOT.mkdir()
+WHITENOISE_USE_FINDERS = True
 PRIVATE_STORAGE_ROOT = _TMP / "private"
 STORAGES = {
     **STORAGES,

@@ -1,0 +1,118 @@
+"""API flows with APIClient: token, upload, status and results, leaderboard, visibility."""
+
+from __future__ import annotations
+
+import pytest
+
+from challenge.models import Submission
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def token_client(api_client, participant, password):
+    response = api_client.post("/api/v1/auth/token/", {"username": participant.username, "password": password})
+    assert response.status_code == 200
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    return api_client
+
+
+def _post_file(client, phase, path, django_capture_on_commit_callbacks, **fields):
+    with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
+        return client.post("/api/v1/submissions/create/",
+                           {"phase": phase.id, "file": handle, "method_name": "CE", **fields}, format="multipart")
+
+
+def test_token_with_wrong_password_is_refused(api_client, participant):
+    response = api_client.post("/api/v1/auth/token/", {"username": participant.username, "password": "wrong"})
+    assert response.status_code == 400
+
+
+def test_challenges_and_phases_are_listed(api_client, phase, hidden_phase):
+    assert [c["slug"] for c in api_client.get("/api/v1/challenges/").json()] == ["video-pentathlon"]
+    detail = api_client.get("/api/v1/challenges/video-pentathlon/").json()
+    assert [p["slug"] for p in detail["phases"]] == ["val", "test"]
+    val = detail["phases"][0]
+    assert {d["name"] for d in val["datasets"]} == {"MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"}
+    assert val["results_published"] is True and detail["phases"][1]["results_published"] is False
+    assert api_client.get("/api/v1/challenges/video-pentathlon/phases/").json() == detail["phases"]
+    assert api_client.get("/api/v1/challenges/nope/").status_code == 404
+
+
+def test_upload_status_results_and_leaderboard(token_client, phase, make_submission_file,
+                                               django_capture_on_commit_callbacks):
+    response = _post_file(token_client, phase, make_submission_file("npz"), django_capture_on_commit_callbacks,
+                          paper_url="https://example.org/paper")
+    assert response.status_code == 201, response.json()
+    submission_id = response.json()["id"]
+    detail = token_client.get(f"/api/v1/submissions/{submission_id}/").json()
+    assert detail["status"] == "finished" and detail["results_visible"] is True
+    results = detail["results"]
+    assert set(results["datasets"]) == {"MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"}
+    msrvtt = results["datasets"]["MSRVTT"]
+    assert {"R1", "R5", "R10", "MedR", "geometric_mean_R1-R5-R10"} <= set(msrvtt["t2v"])
+    assert msrvtt["v2t"] is not None
+    board = token_client.get(f"/api/v1/phases/{phase.id}/leaderboard/").json()
+    assert board["published"] is True
+    [entry] = board["entries"]
+    assert entry["submission_id"] == submission_id and entry["team"] == "Alpha"
+    assert entry["primary_score"] == pytest.approx(results["overall_score"])
+    assert entry["scores"]["MSRVTT"] == pytest.approx(msrvtt["score"])
+    assert [s["id"] for s in token_client.get("/api/v1/submissions/").json()] == [submission_id]
+
+
+def test_making_a_submission_private_removes_it_from_the_leaderboard(token_client, phase, make_submission_file,
+                                                                      django_capture_on_commit_callbacks):
+    submission_id = _post_file(token_client, phase, make_submission_file("npz"),
+                               django_capture_on_commit_callbacks).json()["id"]
+    response = token_client.post(f"/api/v1/submissions/{submission_id}/update/", {"is_public": False})
+    assert response.status_code == 200 and response.json()["is_public"] is False
+    assert token_client.get(f"/api/v1/phases/{phase.id}/leaderboard/").json()["entries"] == []
+
+
+def test_domain_errors_are_400_with_a_sentence(token_client, phase, make_submission_file, tmp_path,
+                                               django_capture_on_commit_callbacks):
+    path = make_submission_file("npz").rename(tmp_path / "x.txt")
+    response = _post_file(token_client, phase, path, django_capture_on_commit_callbacks)
+    assert response.status_code == 400
+    assert "does not end in .zip, .npz or .h5" in response.json()["detail"]
+    response = token_client.post("/api/v1/submissions/create/", {"phase": phase.id}, format="multipart")
+    assert response.status_code == 400 and "file" in response.json()
+    assert not Submission.objects.exists()
+
+
+def test_quota_error_is_400(token_client, hidden_phase, make_submission_file, django_capture_on_commit_callbacks):
+    for seed in range(3):
+        assert _post_file(token_client, hidden_phase, make_submission_file("npz", seed=seed),
+                          django_capture_on_commit_callbacks).status_code == 201
+    response = _post_file(token_client, hidden_phase, make_submission_file("npz", seed=4),
+                          django_capture_on_commit_callbacks)
+    assert response.status_code == 400 and "used all 3 submissions" in response.json()["detail"]
+
+
+def test_hidden_phase_hides_scores_from_the_team_until_published(token_client, hidden_phase, make_submission_file,
+                                                                   django_capture_on_commit_callbacks, api_client):
+    from challenge.services import phase_publish_results
+
+    submission_id = _post_file(token_client, hidden_phase, make_submission_file("npz"),
+                               django_capture_on_commit_callbacks).json()["id"]
+    detail = token_client.get(f"/api/v1/submissions/{submission_id}/").json()
+    assert detail["status"] == "finished" and detail["results"] is None and detail["results_visible"] is False
+    board = token_client.get(f"/api/v1/phases/{hidden_phase.id}/leaderboard/").json()
+    assert board["entries"] == [] and "hidden until the organisers publish" in board["detail"]
+    phase_publish_results(phase=hidden_phase, published=True)
+    assert token_client.get(f"/api/v1/submissions/{submission_id}/").json()["results"]["overall_score"] > 0
+    assert len(token_client.get(f"/api/v1/phases/{hidden_phase.id}/leaderboard/").json()["entries"]) == 1
+
+
+def test_malformed_upload_fails_with_the_message_shown_to_its_owner(token_client, phase, make_submission_file,
+                                                                     django_capture_on_commit_callbacks):
+    import numpy as np
+
+    path = make_submission_file("npz")
+    np.savez(path, MSVD=np.zeros((4, 4), dtype=np.float32))
+    submission_id = _post_file(token_client, phase, path, django_capture_on_commit_callbacks).json()["id"]
+    detail = token_client.get(f"/api/v1/submissions/{submission_id}/").json()
+    assert detail["status"] == "failed" and "MSVD" in detail["error_message"]
+    page = token_client.get(f"/submissions/{submission_id}/")  # session-less: the page needs a login
+    assert page.status_code == 302
