@@ -1,0 +1,41 @@
+# Pentathlon: `make demo` runs the site and a worker on the embedded default; `make test` runs every test.
+# Both build the virtual environment in .venv first (idempotent; re-run when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+SCALE  ?= full
+
+.PHONY: install demo test test-fast lint bench clean
+
+install: $(VENV)/.installed
+
+# torch==2.13.0 is pinned: on these machines it is the CPU build lying on disk; a looser pin downloads CUDA.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -e '.[server,torch,dev]'
+	touch $@
+
+demo: install
+	HOST=$(HOST) PORT=$(PORT) SCALE=$(SCALE) bash bin/demo
+
+# The whole suite: doctests of the evaluation core, unit, integration (real worker processes) and
+# the PostgreSQL/Redis tests where DATABASE_URL and REDIS_URL are set.
+test: install
+	$(VENV)/bin/pytest -p no:cacheprovider --doctest-modules evaluation tests
+
+test-fast: install
+	$(VENV)/bin/pytest -p no:cacheprovider -m "not slow" --doctest-modules evaluation tests
+
+lint: install
+	$(VENV)/bin/ruff check evaluation
+	$(VENV)/bin/lint-imports
+
+bench: install
+	$(PY) -m evaluation.bench
+
+clean:
+	rm -rf $(VENV) var staticfiles
