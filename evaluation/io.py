@@ -17,7 +17,6 @@ are refused.
 from __future__ import annotations
 
 import ast
-import io
 import os
 import re
 import zipfile
@@ -503,17 +502,3 @@ def load_entry(path: str | os.PathLike[str], manifest: SubmissionManifest, datas
         for role in entry.arrays:
             arrays[role] = _read_h5_array(path, dataset, role, dataset)
     return arrays
-
-
-def save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], *, compress: bool = False) -> None:
-    """Write arrays as an .npz (the writer the synthetic tools and the baselines use)."""
-    if compress:
-        np.savez_compressed(path, **arrays)
-    else:
-        np.savez(path, **arrays)
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -206,12 +205,3 @@ def score_submission(*, ground_truth: GroundTruth, submission_path: str | os.Pat
     }
     report_progress(STAGE_DONE, None, 1.0)
     return report
-
-
-def score_files(*, ground_truth_path: str | os.PathLike[str], submission_path: str | os.PathLike[str],
-                **options: Any) -> dict[str, Any]:
-    """Convenience for the CLI: read the ground truth, then `score_submission`."""
-    from .ground_truth import read_ground_truth
-
-    return score_submission(ground_truth=read_ground_truth(Path(ground_truth_path)),
-                            submission_path=submission_path, **options)

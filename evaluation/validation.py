@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import SubmissionFormatError
 from .ground_truth import GroundTruth
-from .io import KIND_EMBEDDINGS, KIND_SIMILARITY, KIND_TOPK, MIN_TOPK, SubmissionManifest
+from .io import KIND_EMBEDDINGS, KIND_SIMILARITY, MIN_TOPK, SubmissionManifest
 
 MISSING_DATASET_MESSAGE = "dataset {name} is not part of this phase; the phase's datasets are {known}"
 
