@@ -1,0 +1,222 @@
+"""Real processes for integration tests: `manage.py`, a gunicorn web server and a Celery worker.
+
+Nothing here is mocked: the web server and the worker are separate OS processes that talk through
+the real database (SQLite file or PostgreSQL) and the real broker (filesystem or Redis).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+#: Generous upper bounds for start-up and scoring on a loaded 2-core machine (not assertions on speed).
+START_TIMEOUT_S = 120
+FINISH_TIMEOUT_S = 240
+PARTICIPANT = ("participant", "pentathlon-participant")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    """migrate + seed, then a web server and a worker, all configured only through the environment."""
+
+    def __init__(self, root: Path, *, database_url: str, broker_url: str | None = None, web_workers: int = 1,
+                 web_threads: int = 4) -> None:
+        self.root = root
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.web_workers, self.web_threads = web_workers, web_threads
+        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DJANGO_", "CELERY_", "PENTATHLON_", "DATABASE_URL"))}
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+            "DJANGO_DEBUG": "false",
+            "DATABASE_URL": database_url,
+            "PENTATHLON_VAR_DIR": str(root),
+            "CELERY_TASK_DEFAULT_QUEUE": f"evaluations-{uuid.uuid4().hex[:8]}",
+            "PYTHONPATH": str(REPO),
+            "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": "1",
+        })
+        if broker_url:
+            env["CELERY_BROKER_URL"] = broker_url
+        self.env = env
+
+    # --- processes ---------------------------------------------------------------------------------
+    def manage(self, *args: str) -> str:
+        done = subprocess.run([PYTHON, "manage.py", *args], cwd=REPO, env=self.env, capture_output=True, text=True,
+                              timeout=START_TIMEOUT_S)
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = self.root / f"{name}.log"
+        handle = open(log, "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(argv, cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT)
+        self.procs.append((name, proc, log))
+        return proc
+
+    def start_web(self) -> None:
+        self._spawn("web", [PYTHON, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
+                            "--workers", str(self.web_workers), "--threads", str(self.web_threads),
+                            "--timeout", "120", "--graceful-timeout", "5"])
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            self._check_alive()
+            try:
+                if requests.get(f"{self.base_url}/api/v1/challenges/", timeout=5).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the web server did not answer:\n{self.logs()}")
+            time.sleep(0.3)
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen:
+        proc = self._spawn(name, [PYTHON, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "info",
+                                  "--without-gossip", "--without-mingle", "--without-heartbeat",
+                                  "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h"])
+        deadline = time.monotonic() + START_TIMEOUT_S
+        log = self.root / f"{name}.log"
+        while b"ready." not in log.read_bytes():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start:\n{self.logs()}")
+            time.sleep(0.3)
+        return proc
+
+    def _check_alive(self) -> None:
+        for name, proc, _ in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.logs()}")
+
+    def stop(self) -> None:
+        for _, proc, _ in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc, _ in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def logs(self, tail: int = 3000) -> str:
+        return "\n".join(f"--- {name} ---\n{log.read_text(errors='replace')[-tail:]}" for name, _, log in self.procs)
+
+    # --- HTTP helpers --------------------------------------------------------------------------------
+    def token(self, username: str = PARTICIPANT[0], password: str = PARTICIPANT[1]) -> dict[str, str]:
+        response = requests.post(f"{self.base_url}/api/v1/auth/token/",
+                                 data={"username": username, "password": password}, timeout=30)
+        response.raise_for_status()
+        return {"Authorization": f"Token {response.json()['token']}"}
+
+    def phase_id(self, slug: str) -> int:
+        phases = requests.get(f"{self.base_url}/api/v1/challenges/video-pentathlon/phases/", timeout=30).json()
+        return next(p["id"] for p in phases if p["slug"] == slug)
+
+    def upload(self, headers: dict[str, str], phase_id: int, path: Path, method_name: str) -> requests.Response:
+        with open(path, "rb") as handle:
+            return requests.post(f"{self.base_url}/api/v1/submissions/create/", headers=headers,
+                                 data={"phase": phase_id, "method_name": method_name},
+                                 files={"file": (path.name, handle)}, timeout=120)
+
+    def wait_final(self, headers: dict[str, str], submission_id: int) -> dict:
+        deadline = time.monotonic() + FINISH_TIMEOUT_S
+        while True:
+            data = requests.get(f"{self.base_url}/api/v1/submissions/{submission_id}/", headers=headers,
+                                timeout=30).json()
+            if data["status"] in ("finished", "failed", "cancelled"):
+                return data
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"submission {submission_id} stuck in {data['status']}:\n{self.logs()}")
+            time.sleep(0.5)
+
+    def login_session(self, username: str = PARTICIPANT[0], password: str = PARTICIPANT[1]) -> requests.Session:
+        session = requests.Session()
+        page = session.get(f"{self.base_url}/accounts/login/", timeout=30).text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        response = session.post(f"{self.base_url}/accounts/login/", timeout=30,
+                                data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+                                headers={"Referer": f"{self.base_url}/accounts/login/"})
+        assert response.ok and "Log out" in response.text
+        return session
+
+
+def write_submissions(root: Path, phase: str) -> dict[str, Path]:
+    """A good .npz, a better CodaLab top-k zip, and a malformed .npz (wrong MSRVTT shape), for the seeded phase."""
+    import numpy as np
+
+    from evaluation import synthetic
+
+    truth = synthetic.pentathlon_ground_truth(phase=phase, scale="tiny", seed=0, shuffled=(phase == "test"))
+    paths = {"good": root / "good.npz", "better": root / "better.zip", "malformed": root / "malformed.npz"}
+    synthetic.write_npz_submission(paths["good"], synthetic.similarity_matrices(truth, seed=1, noise=1.0))
+    synthetic.write_codalab_zip(paths["better"], synthetic.similarity_matrices(truth, seed=2, noise=0.2),
+                                phase_slug=phase)
+    np.savez(paths["malformed"], MSRVTT=np.zeros((3, 7), dtype=np.float32))
+    return paths
+
+
+def run_submission_flow(stack: Stack, files: Path) -> None:
+    """Token, uploads (good, malformed, better), poll to a final state, leaderboard, owner's page."""
+    headers = stack.token()
+    val = stack.phase_id("val")
+    paths = write_submissions(files, "val")
+    ids = {}
+    for name in ("good", "malformed", "better"):
+        response = stack.upload(headers, val, paths[name], method_name=f"{name} method")
+        assert response.status_code == 201, response.text
+        ids[name] = response.json()["id"]
+    final = {name: stack.wait_final(headers, ids[name]) for name in ids}
+    assert final["good"]["status"] == "finished", final["good"]
+    assert final["better"]["status"] == "finished", final["better"]  # the worker kept serving after a failure
+    assert final["malformed"]["status"] == "failed"
+    message = final["malformed"]["error_message"]
+    assert "MSRVTT" in message and "expected" in message, message
+    good, better = final["good"]["results"], final["better"]["results"]
+    assert set(good["datasets"]) == {"MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"}
+    assert good["datasets"]["MSRVTT"]["v2t"] is not None and better["datasets"]["MSRVTT"]["v2t"] is None
+    assert better["overall_score"] > good["overall_score"]
+    board = requests.get(f"{stack.base_url}/api/v1/phases/{val}/leaderboard/", timeout=30).json()
+    assert [(e["team"], e["submission_id"]) for e in board["entries"]] == [("Demo team", ids["better"])]
+    assert board["entries"][0]["primary_score"] == better["overall_score"]
+    session = stack.login_session()
+    page = session.get(f"{stack.base_url}/submissions/{ids['malformed']}/", timeout=30)
+    assert page.status_code == 200 and "MSRVTT" in page.text and "Failed" in page.text
+    html = requests.get(f"{stack.base_url}/c/video-pentathlon/val/leaderboard/", timeout=30).text
+    assert "better method" in html and "Demo team" in html
+
+
+def run_concurrent_quota(stack: Stack, files: Path, *, parallel: int = 10) -> None:
+    """`parallel` simultaneous uploads to the test phase (3 in total per team): exactly 3 are accepted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = stack.token()
+    test = stack.phase_id("test")
+    path = write_submissions(files, "test")["good"]
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        responses = list(pool.map(lambda i: stack.upload(headers, test, path, method_name=f"parallel {i}"),
+                                  range(parallel)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] * 3 + [400] * (parallel - 3), [(r.status_code, r.text[:200]) for r in responses]
+    assert all("used all 3 submissions" in r.json()["detail"] for r in responses if r.status_code == 400)
+    mine = requests.get(f"{stack.base_url}/api/v1/submissions/", headers=headers, timeout=30).json()
+    assert len([s for s in mine if s["phase"] == test]) == 3
