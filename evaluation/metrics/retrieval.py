@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SubmissionFormatError
+from . import compiled
 
 METRIC_KEYS: tuple[str, ...] = ("R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10")
 DIRECTIONS: tuple[str, ...] = ("t2v", "v2t")
@@ -33,6 +34,8 @@ NON_FINITE_MESSAGE = "holds NaN or infinite values (in rows {rows}); expected fi
 # Below this many elements a single thread is faster than starting a pool.
 _PARALLEL_MIN_ELEMENTS = 4_000_000
 _MAX_THREADS = 8
+# Rows per call of the compiled kernel, so progress is reported a few times per matrix.
+_COMPILED_SLICE_ROWS = 4096
 
 Progress = Callable[[float], None]
 
@@ -230,10 +233,42 @@ class _BlockScan:
         return v2t_twice
 
 
+def _use_compiled(backend: str, ops: Any, data: Any) -> bool:
+    if backend not in ("auto", "numpy", "compiled"):
+        raise ValueError(f"unknown backend {backend!r}; expected auto, numpy or compiled")
+    if backend == "numpy" or not isinstance(ops, _NumpyOps):
+        return False
+    usable = compiled.available() and data.dtype in (np.float32, np.float64)
+    if backend == "compiled" and not usable:
+        raise ValueError("the compiled kernel needs numba and a float32 or float64 matrix")
+    return usable
+
+
+def _compiled_scan(data: np.ndarray, valid_index: np.ndarray, own: np.ndarray, best: np.ndarray, *,
+                   dataset: str | None, member: str | None,
+                   progress: Progress | None) -> tuple[np.ndarray, np.ndarray]:
+    """Both directions' doubled counts from the fused compiled kernel, in slices for progress."""
+    rows = valid_index.astype(np.int64)
+    t2v_twice = np.empty(rows.size, dtype=np.int32)
+    partial = np.zeros((compiled.thread_count(), data.shape[1]), dtype=np.int64)
+    step = max(_COMPILED_SLICE_ROWS, -(-rows.size // 16))
+    for start in range(0, rows.size, step):
+        stop = min(start + step, rows.size)
+        bad = compiled.twice_rank_counts(data, rows[start:stop], own[start:stop], best,
+                                         t2v_twice[start:stop], partial)
+        if bad >= 0:
+            raise SubmissionFormatError(NON_FINITE_MESSAGE.format(rows=f"{bad}..{bad}"), dataset=dataset,
+                                        member=member)
+        if progress is not None:
+            progress(stop / rows.size)
+    return t2v_twice.astype(np.float64), partial.sum(axis=0).astype(np.float64)
+
+
 def retrieval_ranks(sims: Any, query_video: np.ndarray, *, valid_rows: np.ndarray | None = None,
                     num_videos: int | None = None, directions: Sequence[str] = DIRECTIONS,
                     dataset: str | None = None, member: str | None = None,
-                    progress: Progress | None = None, threads: int | None = None) -> dict[str, np.ndarray]:
+                    progress: Progress | None = None, threads: int | None = None,
+                    backend: str = "auto") -> dict[str, np.ndarray]:
     """Tie-averaged 0-based ranks for both directions in one pass over the matrix.
 
     Args:
@@ -244,7 +279,9 @@ def retrieval_ranks(sims: Any, query_video: np.ndarray, *, valid_rows: np.ndarra
         directions: any of "t2v", "v2t".
         dataset, member: named in error messages.
         progress: called with the fraction of rows done.
-        threads: CPU threads scanning row chunks; by default the cores, for large matrices.
+        threads: CPU threads of the numpy kernel; by default the cores, for large matrices.
+        backend: "auto" (the compiled fused kernel for float32/64 arrays on the CPU when numba is
+            installed, else numpy), "numpy" or "compiled". CUDA tensors always use torch.
     Returns:
         {"t2v": (Q,) float64 ranks of the valid rows in row order, "v2t": (V,) float64 ranks}.
     Raises:
@@ -276,6 +313,14 @@ def retrieval_ranks(sims: Any, query_video: np.ndarray, *, valid_rows: np.ndarra
             raise SubmissionFormatError("some video has no valid query; video-to-text ranks need one per video",
                                         dataset=dataset, member=member)
         best = ops.segment_max(own_all, ops.index(gt_valid, data), videos)
+
+    if _use_compiled(backend, ops, data):
+        if best is None:
+            best = np.full(videos, np.inf, dtype=dtype)  # v2t not wanted: its counts are discarded
+        t2v_twice, v2t_twice = _compiled_scan(data, valid_index, own_all, best, dataset=dataset, member=member,
+                                              progress=progress)
+        ranks = {"t2v": (t2v_twice - 1.0) / 2.0, "v2t": (v2t_twice - 1.0) / 2.0}
+        return {direction: ranks[direction] for direction in DIRECTIONS if direction in directions}
 
     t2v_twice = ops.zeros_counts(valid_index.size, data) if want_t2v else None
     scan = _BlockScan(data=data, dtype=dtype, valid_index=valid_index, own=own_all, best=best,

@@ -67,6 +67,30 @@ def test_compact_layout_with_arbitrary_query_order(videos, queries, seed):
     assert got["v2t"] == pytest.approx(brute_force_metrics(v2t), abs=1e-9)
 
 
+@settings(max_examples=80, deadline=None)
+@given(padded_case())
+def test_compiled_and_numpy_kernels_agree(case):
+    sims, masks = case
+    if sims.dtype == np.float16:
+        sims = sims.astype(np.float32)
+    query_video = np.repeat(np.arange(masks.shape[0]), masks.shape[1])
+    a = retrieval_ranks(sims, query_video, valid_rows=masks.reshape(-1), backend="numpy")
+    b = retrieval_ranks(sims, query_video, valid_rows=masks.reshape(-1), backend="compiled")
+    np.testing.assert_array_equal(a["t2v"], b["t2v"])
+    np.testing.assert_array_equal(a["v2t"], b["v2t"])
+
+
+def test_float16_uses_the_numpy_kernel_and_agrees():
+    rng = np.random.default_rng(1)
+    sims = rng.standard_normal((60, 20)).astype(np.float16)
+    query_video = np.repeat(np.arange(20), 3)
+    a = retrieval_ranks(sims, query_video)
+    b = retrieval_ranks(sims.astype(np.float32), query_video, backend="compiled")
+    np.testing.assert_array_equal(a["t2v"], b["t2v"])
+    with pytest.raises(ValueError, match="compiled kernel needs numba and a float32 or float64"):
+        retrieval_ranks(sims, query_video, backend="compiled")
+
+
 def test_threads_and_blocks_do_not_change_ranks():
     rng = np.random.default_rng(3)
     videos, captions = 301, 7
@@ -74,8 +98,8 @@ def test_threads_and_blocks_do_not_change_ranks():
     masks = rng.random((videos, captions)) < 0.8
     masks[:, 0] = True
     query_video = np.repeat(np.arange(videos), captions)
-    single = retrieval_ranks(sims, query_video, valid_rows=masks.reshape(-1), threads=1)
-    many = retrieval_ranks(sims, query_video, valid_rows=masks.reshape(-1), threads=3)
+    single = retrieval_ranks(sims, query_video, valid_rows=masks.reshape(-1), threads=1, backend="numpy")
+    many = retrieval_ranks(sims, query_video, valid_rows=masks.reshape(-1), threads=3, backend="numpy")
     np.testing.assert_array_equal(single["t2v"], many["t2v"])
     np.testing.assert_array_equal(single["v2t"], many["v2t"])
 
@@ -103,12 +127,13 @@ def test_topk_recall_equals_full_matrix_recall_without_ties():
     assert lists["MedR"] is None and lists["MeanR"] is None and lists["R50"] is None
 
 
+@pytest.mark.parametrize("backend", ["numpy", "compiled"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_values_are_rejected(bad):
+def test_non_finite_values_are_rejected(bad, backend):
     sims = np.eye(4, dtype=np.float32)
     sims[2, 1] = bad
     with pytest.raises(SubmissionFormatError, match="NaN or infinite"):
-        t2v_metrics(sims)
+        retrieval_ranks(sims, np.arange(4), backend=backend)
 
 
 def test_integer_matrix_is_rejected():
