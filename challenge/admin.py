@@ -10,7 +10,12 @@ from django.http import HttpRequest
 
 from challenge.exceptions import ApplicationError
 from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
-from challenge.services import ground_truth_check, phase_ground_truth_set, phase_publish_results, phase_rescore
+from challenge.services import (
+    ground_truth_check,
+    phase_ground_truth_set,
+    phase_publish_results,
+    phase_rescore,
+)
 
 
 class DatasetInline(admin.TabularInline):
@@ -25,6 +30,12 @@ class ChallengeAdmin(admin.ModelAdmin):
     inlines = [DatasetInline]
 
 
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["name", "challenge", "order"]
+    list_filter = ["challenge"]
+
+
 class PhaseAdminForm(forms.ModelForm):
     ground_truth_upload = forms.FileField(
         required=False, label="Ground-truth HDF5",
@@ -33,7 +44,9 @@ class PhaseAdminForm(forms.ModelForm):
 
     class Meta:
         model = Phase
-        fields = "__all__"
+        fields = ["challenge", "slug", "title", "description", "order", "starts_at", "ends_at",
+                  "max_submissions_per_day", "max_submissions_total", "allowed_formats", "aggregation",
+                  "leaderboard_visibility"]
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -9,7 +9,16 @@ import pytest
 from django.core.files import File
 from rest_framework.test import APIClient
 
-from tests.factories import PASSWORD, ChallengeFactory, DatasetFactory, MembershipFactory, OrganiserFactory, PhaseFactory, TeamFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    ChallengeFactory,
+    DatasetFactory,
+    MembershipFactory,
+    OrganiserFactory,
+    PhaseFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 DATASETS = ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")
 

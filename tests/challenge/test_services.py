@@ -83,7 +83,6 @@ def test_invalid_ground_truth_is_rejected_with_the_evaluation_message(challenge)
 
 def test_ground_truth_with_a_dataset_unknown_to_the_challenge_is_rejected(tmp_path, tiny_truth):
     from evaluation.ground_truth import write_ground_truth
-
     from tests.factories import ChallengeFactory, DatasetFactory
 
     other = ChallengeFactory()

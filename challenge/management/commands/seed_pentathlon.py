@@ -17,7 +17,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from challenge.models import Phase, TeamMembership
-from challenge.services import challenge_upsert, phase_ground_truth_set, phase_upsert, team_create, user_create
+from challenge.services import (
+    challenge_upsert,
+    phase_ground_truth_set,
+    phase_upsert,
+    team_create,
+    user_create,
+)
 
 CHALLENGE_SLUG = "video-pentathlon"
 DATASETS = ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")

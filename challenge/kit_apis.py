@@ -1,0 +1,28 @@
+"""Starter-kit download API (kept apart from `challenge.apis` while that module is being built)."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from challenge.selectors import phase_get
+from challenge.starter_kit import starter_kit_build, starter_kit_filename
+
+
+class PhaseStarterKitApi(APIView):
+    """GET the phase's starter kit (orderings, shapes, README, example submission) as a zip attachment.
+
+    Anyone may download the kit of a visible phase; a hidden challenge's phases answer 404 except to
+    organisers. The kit never holds the ground truth (see `challenge.starter_kit`).
+    """
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, phase_id: int) -> HttpResponse:
+        phase = phase_get(phase_id=phase_id, user=request.user)
+        response = HttpResponse(starter_kit_build(phase=phase), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{starter_kit_filename(phase=phase)}"'
+        response["Cache-Control"] = "private, max-age=300"
+        return response

@@ -1,0 +1,159 @@
+"""The phase's starter kit: what a participant needs to build a submission, never the ground truth.
+
+The kit is a zip holding, per dataset, `{Dataset}/videos.txt` (video ids in column order) and
+`{Dataset}/queries.txt` (query ids in row order), plus `shapes.json` (the counts that
+`evaluation.validation.shapes_from_json` reads, the same the server checks), a `README.txt` and
+`example_submission.npz`. It is derived from the phase's hidden ground-truth file but reveals only
+`GroundTruth.public_shapes()` and the two id lists: never `query_video` nor `query_masks`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from django.db.models.fields.files import FieldFile
+
+from challenge.exceptions import NotFoundError
+from challenge.models import Phase
+
+KIT_NO_GROUND_TRUTH = "The phase {phase!r} has no starter kit yet: its ground truth has not been uploaded."
+KIT_UNREADABLE = "The starter kit of the phase {phase!r} cannot be built right now; please contact the organisers."
+
+#: Above this many bytes of float32 similarities, the example holds low-dimensional embeddings instead.
+EXAMPLE_MAX_SIMILARITY_BYTES = 64 * 1024**2
+EXAMPLE_EMBEDDING_DIM = 16
+
+README_TEMPLATE = """\
+Starter kit of {challenge} / {phase_title} (phase id {phase_id}, slug {phase_slug})
+{rule}
+
+This kit holds the orderings a submission must follow; it holds no ground truth.
+
+Files
+  shapes.json               per dataset: num_queries (Q), num_videos (V), captions_per_video (K)
+  <Dataset>/videos.txt      the V video ids, one per line: column j of a matrix is line j+1
+  <Dataset>/queries.txt     the Q query ids, one per line: row i of a matrix is line i+1
+  example_submission.npz    a valid (random, so badly scoring) submission of the right shapes
+
+Datasets of this phase
+{table}
+
+Submission formats (one file, any subset of the datasets; names match case-insensitively)
+  .npz  arrays "<Dataset>" (a Q x V similarity matrix, higher = more similar), or
+        "<Dataset>_text" (Q x D) and "<Dataset>_video" (V x D) embeddings, scored as text @ video.T
+        in float32
+  .zip  members "<Dataset>.npy" (similarities), or "<Dataset>-{phase_slug}-predictions.csv":
+        top-k rank lists, one line per query, k >= 10 distinct 0-based video indices, best first
+  .h5   groups "/<Dataset>" holding "sims", or "text" and "video"
+Arrays are float16, float32 or float64, finite, saved without pickling.
+{padded}
+Check a submission offline with the very code the server runs, then upload it:
+  pentathlon validate --kit <this directory> my_submission.npz
+  pentathlon pack <directory of .npy files> -o my_submission.npz --kit <this directory>
+  pentathlon submit {phase_id} my_submission.npz --method-name "My method"
+"""
+
+PADDED_NOTE = """
+Datasets with K > 1 also accept the padded layout: V*K rows where row v*K+k holds caption k of
+video v; rows of missing captions are ignored whatever they hold.
+"""
+
+
+def starter_kit_filename(*, phase: Phase) -> str:
+    return f"{phase.challenge.slug}-{phase.slug}-starter-kit.zip"
+
+
+@contextmanager
+def _local_path(field: FieldFile) -> Iterator[str]:
+    """A local path for a stored file: the file itself on local storage, a temporary copy otherwise."""
+    try:
+        path = field.storage.path(field.name)
+    except NotImplementedError:
+        path = None
+    if path is not None:
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(suffix=".h5", prefix="pentathlon-kit-") as tmp:
+        with field.storage.open(field.name, "rb") as source:
+            shutil.copyfileobj(source, tmp, 1 << 20)
+        tmp.flush()
+        yield tmp.name
+
+
+def _example_arrays(truth: Any, *, seed: int) -> dict[str, np.ndarray]:
+    """Random float32 matrices (or embeddings, when the matrices would be large) of the right shapes."""
+    rng = np.random.default_rng(seed)
+    total = sum(d.num_queries * d.num_videos * 4 for d in truth.datasets.values())
+    arrays: dict[str, np.ndarray] = {}
+    for name, d in truth.datasets.items():
+        if total <= EXAMPLE_MAX_SIMILARITY_BYTES:
+            arrays[name] = rng.standard_normal((d.num_queries, d.num_videos), dtype=np.float32)
+        else:
+            arrays[f"{name}_text"] = rng.standard_normal((d.num_queries, EXAMPLE_EMBEDDING_DIM), dtype=np.float32)
+            arrays[f"{name}_video"] = rng.standard_normal((d.num_videos, EXAMPLE_EMBEDDING_DIM), dtype=np.float32)
+    return arrays
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
+    header = f"Starter kit of {phase.challenge.title} / {phase.title} (phase id {phase.id}, slug {phase.slug})"
+    lines = [f"  {'dataset':<14}{'queries (rows)':>16}{'videos (columns)':>18}{'captions/video':>16}"]
+    for name, shape in shapes.items():
+        lines.append(f"  {name:<14}{shape['num_queries']:>16,}{shape['num_videos']:>18,}"
+                     f"{shape['captions_per_video']:>16}")
+    padded = any(shape["captions_per_video"] > 1 for shape in shapes.values())
+    return README_TEMPLATE.format(
+        challenge=phase.challenge.title, phase_title=phase.title, phase_id=phase.id, phase_slug=phase.slug,
+        rule="=" * len(header), table="\n".join(lines), padded=PADDED_NOTE if padded else "")
+
+
+def starter_kit_build(*, phase: Phase) -> bytes:
+    """Build the phase's starter kit as zip bytes.
+
+    Reads the phase's hidden ground truth with the evaluation core and writes only the public
+    parts: id orderings, counts, a README and a random example submission. Deterministic for a
+    given ground-truth file (the example's seed is the phase id), and free of side effects.
+
+    Raises:
+        NotFoundError: the phase has no ground truth yet, or its stored file cannot be read (the
+            message does not leak the ground-truth error; the organisers see it in the admin).
+    """
+    from evaluation.errors import GroundTruthError
+    from evaluation.ground_truth import read_ground_truth
+
+    if not phase.ground_truth:
+        raise NotFoundError(KIT_NO_GROUND_TRUTH.format(phase=phase.title))
+    try:
+        with _local_path(phase.ground_truth) as path:
+            if not os.path.isfile(path):
+                raise OSError(f"{phase.ground_truth.name} is missing")
+            truth = read_ground_truth(path)
+    except (GroundTruthError, OSError) as exc:
+        raise NotFoundError(KIT_UNREADABLE.format(phase=phase.title)) from exc
+    shapes = truth.public_shapes()
+    manifest = {"challenge": phase.challenge.slug, "phase": phase.slug, "phase_id": phase.id, "datasets": shapes}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as kit:
+        kit.writestr("shapes.json", json.dumps(manifest, indent=2) + "\n")
+        kit.writestr("README.txt", _readme(phase=phase, shapes=shapes))
+        for name, dataset in truth.datasets.items():
+            kit.writestr(f"{name}/videos.txt", "".join(f"{video}\n" for video in dataset.videos))
+            kit.writestr(f"{name}/queries.txt", "".join(f"{query}\n" for query in dataset.query_ids))
+        # Random floats do not compress: store them.
+        kit.writestr("example_submission.npz", _npz_bytes(_example_arrays(truth, seed=phase.id)),
+                     compress_type=zipfile.ZIP_STORED)
+    return buffer.getvalue()
