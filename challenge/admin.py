@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -78,9 +79,13 @@ class PhaseAdmin(admin.ModelAdmin):
     list_display = ["__str__", "title", "starts_at", "ends_at", "max_submissions_per_day", "max_submissions_total",
                     "aggregation", "leaderboard_visibility", "has_ground_truth"]
     list_filter = ["challenge", "leaderboard_visibility"]
-    readonly_fields = ["ground_truth_sha256", "ground_truth_uploaded_at"]
+    readonly_fields = ["ground_truth_file", "ground_truth_sha256", "ground_truth_uploaded_at"]
     inlines = [SplitInline]
     actions = ["rescore", "publish_results", "hide_results"]
+
+    @admin.display(description="stored ground truth (private, never served)")
+    def ground_truth_file(self, phase: Phase) -> str:
+        return phase.ground_truth.name or "none yet"
 
     @admin.display(boolean=True, description="ground truth")
     def has_ground_truth(self, phase: Phase) -> bool:
@@ -144,6 +149,7 @@ class SubmissionAdmin(admin.ModelAdmin):
                     "created_at"]
     list_filter = ["phase", "status", "is_public", "is_baseline"]
     search_fields = ["method_name", "team__name"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = ["stored_file", "original_filename", "file_format", "file_size", "checksum_sha256", "status",
                        "progress", "error_message", "attempts", "created_at", "queued_at", "started_at",
                        "finished_at", "updated_at", "created_by"]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from challenge import apis
+from challenge import apis, kit_apis
 
 urlpatterns = [
     path("auth/token/", apis.TokenObtainApi.as_view(), name="token"),
@@ -11,4 +11,6 @@ urlpatterns = [
     path("submissions/create/", apis.SubmissionCreateApi.as_view(), name="submission-create"),
     path("submissions/<int:submission_id>/", apis.SubmissionDetailApi.as_view(), name="submission-detail"),
     path("submissions/<int:submission_id>/update/", apis.SubmissionUpdateApi.as_view(), name="submission-update"),
+    path("phases/<int:phase_id>/kit/", kit_apis.PhaseStarterKitApi.as_view(), name="phase-kit"),
+    path("submissions/<int:submission_id>/cancel/", apis.SubmissionCancelApi.as_view(), name="submission-cancel"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -20,7 +21,7 @@ from challenge.selectors import (
     submission_list,
     submission_results_visible,
 )
-from challenge.services import submission_create, submission_update
+from challenge.services import submission_cancel, submission_create, submission_update
 
 
 class TokenObtainApi(ObtainAuthToken):
@@ -54,6 +55,7 @@ class ChallengeListApi(APIView):
         title = serializers.CharField()
         summary = serializers.CharField()
 
+    @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(challenge_list(user=request.user), many=True).data)
 
@@ -68,6 +70,7 @@ class ChallengeDetailApi(APIView):
         description = serializers.CharField()
         rules = serializers.CharField()
 
+    @extend_schema(responses=OutputSerializer)
     def get(self, request: Request, slug: str) -> Response:
         challenge = challenge_get(slug=slug, user=request.user)
         data = self.OutputSerializer(challenge).data
@@ -78,6 +81,7 @@ class ChallengeDetailApi(APIView):
 class PhaseListApi(APIView):
     permission_classes = [AllowAny]
 
+    @extend_schema(responses=PhaseSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         challenge = challenge_get(slug=slug, user=request.user)
         return Response(PhaseSerializer(phase_list(challenge=challenge), many=True).data)
@@ -137,6 +141,7 @@ class SubmissionCreateApi(APIView):
         code_url = serializers.URLField(required=False, allow_blank=True, default="")
         is_public = serializers.BooleanField(required=False, default=True)
 
+    @extend_schema(request=InputSerializer, responses={201: SubmissionOutputSerializer})
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -150,6 +155,7 @@ class SubmissionCreateApi(APIView):
 class SubmissionListApi(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses=SubmissionOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         submissions = submission_list(user=request.user)[: settings.REST_FRAMEWORK.get("PAGE_SIZE", 200) or 200]
         return Response(SubmissionOutputSerializer(submissions, many=True).data)
@@ -160,6 +166,7 @@ class SubmissionDetailApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses=SubmissionOutputSerializer)
     def get(self, request: Request, submission_id: int) -> Response:
         submission = submission_get(submission_id=submission_id, user=request.user)
         return Response(_with_results(submission, request.user))
@@ -174,9 +181,23 @@ class SubmissionUpdateApi(APIView):
         is_public = serializers.BooleanField(required=False)
         is_final = serializers.BooleanField(required=False)
 
+    @extend_schema(request=InputSerializer, responses=SubmissionOutputSerializer)
     def post(self, request: Request, submission_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         submission = submission_get(submission_id=submission_id, user=request.user)
         submission = submission_update(submission=submission, user=request.user, **serializer.validated_data)
+        return Response(_with_results(submission, request.user))
+
+
+class SubmissionCancelApi(APIView):
+    """Cancel a submission that has not started running; it then does not count towards the quota."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses=SubmissionOutputSerializer)
+    def post(self, request: Request, submission_id: int) -> Response:
+        submission = submission_get(submission_id=submission_id, user=request.user)
+        submission_cancel(submission=submission, user=request.user)
+        submission.refresh_from_db()
         return Response(_with_results(submission, request.user))

@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from challenge.exceptions import ApplicationError, PermissionDeniedError, QuotaExceededError
@@ -46,6 +47,7 @@ FORMAT_NOT_ALLOWED = "The phase {phase!r} does not accept .{fmt} files; it accep
 MAGIC_MISMATCH = "The file {name!r} is not a valid {fmt} file: its first bytes do not match the format its name says."
 NO_PHASE_DATASET = ("The file holds no dataset of the phase {phase!r} (found: {found}); expected some of {expected}.")
 NOT_YOUR_SUBMISSION = "Only members of the submitting team can change this submission."
+CANCEL_TOO_LATE = "Only a submission that has not started running can be cancelled."
 FINAL_NEEDS_FINISHED = "Only a finished submission can be chosen as the team's final submission."
 
 _MAGIC = {
@@ -408,10 +410,40 @@ def submission_update(*, submission: Submission, user: AbstractBaseUser, is_publ
     return submission
 
 
+def submission_requeue_stale(*, queued_before: datetime, running_before: datetime) -> list[int]:
+    """Re-send the evaluation message of rows a broker or worker may have lost. Safe to run any time.
+
+    QUEUED rows queued before `queued_before` and RUNNING rows started before `running_before`
+    (a dead worker: pass now minus the hard time limit) are enqueued again; the worker's guarded
+    claim makes a duplicate message a no-op, so nothing is scored twice.
+    """
+    now = timezone.now()
+    stale = Submission.objects.filter(Q(status=Status.QUEUED, queued_at__lt=queued_before)
+                                      | Q(status=Status.RUNNING, started_at__lt=running_before))
+    ids = list(stale.values_list("id", flat=True))
+    with transaction.atomic():
+        Submission.objects.filter(id__in=ids, status=Status.QUEUED).update(queued_at=now)
+        for submission_id in ids:
+            _enqueue_evaluation(submission_id=submission_id)
+    if ids:
+        logger.warning("re-sent the evaluation of %d stale submission(s): %s", len(ids), ids)
+    return ids
+
+
+def submission_requeue_stale_now() -> list[int]:
+    """`submission_requeue_stale` with the configured thresholds (the periodic task's entry point)."""
+    now = timezone.now()
+    return submission_requeue_stale(
+        queued_before=now - timedelta(seconds=settings.PENTATHLON_REQUEUE_QUEUED_AFTER),
+        running_before=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT))
+
+
 def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> bool:
     """Cancel a submission that has not started running. Cancelled submissions do not count to the quota."""
     if not TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists():
         raise PermissionDeniedError(NOT_YOUR_SUBMISSION)
-    return submission_transition(submission_id=submission.id, from_states=(Status.SUBMITTED, Status.QUEUED),
-                                 to_state=Status.CANCELLED, finished_at=timezone.now())
+    if not submission_transition(submission_id=submission.id, from_states=(Status.SUBMITTED, Status.QUEUED),
+                                 to_state=Status.CANCELLED, finished_at=timezone.now()):
+        raise ApplicationError(CANCEL_TOO_LATE)
+    return True
 

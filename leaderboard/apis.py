@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -31,6 +32,11 @@ class LeaderboardListApi(APIView):
         scores = serializers.DictField(child=serializers.FloatField(allow_null=True))
         submitted_at = serializers.DateTimeField()
 
+    @extend_schema(responses=inline_serializer("Leaderboard", {
+        "phase": serializers.IntegerField(), "phase_slug": serializers.CharField(),
+        "challenge": serializers.CharField(), "published": serializers.BooleanField(),
+        "datasets": serializers.ListField(child=serializers.CharField()), "detail": serializers.CharField(),
+        "entries": OutputSerializer(many=True)}))
     def get(self, request: Request, phase_id: int) -> Response:
         phase = phase_get(phase_id=phase_id, user=request.user)
         visible = phase.results_published or request.user.is_staff

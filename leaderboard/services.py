@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from challenge.exceptions import TransientEvaluationError
 from challenge.models import Submission
-from challenge.services import submission_mark_failed, submission_transition
+from challenge.services import submission_mark_failed
 from leaderboard.models import Result
 
 logger = logging.getLogger(__name__)

@@ -34,3 +34,12 @@ def submission_evaluate_task(self, submission_id: int) -> None:
     from leaderboard.services import submission_evaluate
 
     submission_evaluate(submission_id=submission_id, final_attempt=self.request.retries >= MAX_RETRIES)
+
+
+@shared_task(name="workers.submission_requeue_stale", acks_late=True, soft_time_limit=60, time_limit=90,
+             autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
+def submission_requeue_stale_task() -> None:
+    """Periodic (Celery beat): re-send evaluations lost by a dead worker or broker."""
+    from challenge.services import submission_requeue_stale_now
+
+    submission_requeue_stale_now()

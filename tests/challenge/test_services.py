@@ -267,6 +267,8 @@ def test_final_needs_a_finished_submission(participant, phase, make_submission_f
     assert submission_cancel(submission=queued, user=participant)
     queued.refresh_from_db()
     assert queued.status == Status.CANCELLED
+    with pytest.raises(ApplicationError, match="has not started running"):
+        submission_cancel(submission=queued, user=participant)
 
 
 def test_phase_rescore_requeues_and_scores_again(upload, phase, django_capture_on_commit_callbacks):

@@ -127,3 +127,19 @@ def test_progress_reports_stage_and_per_dataset_fractions(queued):
     progress = Submission.objects.get(id=submission.id).progress
     assert progress["stage"] == "done" and progress["fraction"] == 1.0
     assert set(progress["datasets"]) == {"MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"}
+
+
+def test_requeue_stale_recovers_lost_messages_and_dead_workers(queued, settings, django_capture_on_commit_callbacks):
+    from workers.tasks import submission_requeue_stale_task
+
+    lost, dead, fresh = queued(), queued(), queued()
+    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    Submission.objects.filter(id=lost.id).update(queued_at=long_ago)
+    Submission.objects.filter(id=dead.id).update(status=Status.RUNNING, started_at=long_ago)
+    Submission.objects.filter(id=fresh.id).update(status=Status.RUNNING, started_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        submission_requeue_stale_task()
+    assert len(callbacks) == 2
+    assert _state(lost.id)[0] == _state(dead.id)[0] == Status.FINISHED
+    assert _state(fresh.id)[0] == Status.RUNNING
+    assert submission_requeue_stale_task.name == "workers.submission_requeue_stale"
