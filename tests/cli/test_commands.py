@@ -1,0 +1,284 @@
+"""Every `pentathlon` command against a live server (eager Celery: uploads are scored on commit)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import zipfile
+
+import numpy as np
+import pytest
+
+from challenge.models import Submission
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _one_sentence(result) -> str:
+    assert "Traceback" not in result.err
+    assert len(result.err_lines) == 1, result.err
+    return result.err_lines[0]
+
+
+# --------------------------------------------------------------------------------------------- login
+
+
+def test_login_stores_the_token_readable_by_the_owner_only(run_cli, server_url, participant, password, cli_home):
+    from rest_framework.authtoken.models import Token
+
+    result = run_cli("login", "--server", server_url, "-u", participant.username, "-p", password)
+    assert result.code == 0, result.err
+    path = cli_home / ".config" / "pentathlon" / "credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    stored = json.loads(path.read_text())
+    assert stored["server"] == server_url
+    assert stored["servers"][server_url]["token"] == Token.objects.get(user=participant).key
+    assert str(path) in result.out
+
+
+def test_login_with_a_wrong_password_exits_3(run_cli, server_url, participant, cli_home):
+    result = run_cli("login", "--server", server_url, "-u", participant.username, "-p", "wrong")
+    assert result.code == 3
+    assert "credentials" in _one_sentence(result)
+    assert not (cli_home / ".config" / "pentathlon" / "credentials.json").exists()
+
+
+def test_login_with_a_token_checks_it_first(run_cli, server_url, participant):
+    from rest_framework.authtoken.models import Token
+
+    bad = run_cli("login", "--server", server_url, "--token", "0" * 40)
+    assert bad.code == 3
+    assert "pentathlon login" in _one_sentence(bad)
+    token = Token.objects.create(user=participant).key
+    good = run_cli("login", "--server", server_url, "--token", token)
+    assert good.code == 0, good.err
+
+
+def test_the_server_comes_from_the_environment(run_cli, server_url, participant, password, monkeypatch):
+    monkeypatch.setenv("PENTATHLON_SERVER", server_url + "/api/v1/")
+    assert run_cli("login", "-u", participant.username, "-p", password).code == 0
+    assert "video-pentathlon" in run_cli("challenges").out
+
+
+# ------------------------------------------------------------------------------------- listings, kit
+
+
+def test_challenges_and_phases_are_listed(run_cli, logged_in, phase):
+    challenges = run_cli("challenges")
+    assert challenges.code == 0 and "video-pentathlon" in challenges.out
+    phases = run_cli("phases", "video-pentathlon")
+    assert phases.code == 0 and "Validation" in phases.out and str(phase.id) in phases.out
+    as_json = json.loads(run_cli("phases", "video-pentathlon", "--json").out)
+    assert as_json[0]["id"] == phase.id
+    missing = run_cli("phases", "nope")
+    assert missing.code == 1
+    assert _one_sentence(missing) == "error: No challenge with this name exists."
+
+
+def test_kit_holds_orderings_and_shapes_but_no_ground_truth(run_cli, kit_dir, tiny_truth):
+    shapes = json.loads((kit_dir / "shapes.json").read_text())
+    assert shapes["datasets"] == tiny_truth.public_shapes()
+    assert shapes["phase"] == "val"
+    for name, truth in tiny_truth.datasets.items():
+        assert (kit_dir / name / "videos.txt").read_text().splitlines() == list(truth.videos)
+        assert (kit_dir / name / "queries.txt").read_text().splitlines() == list(truth.query_ids)
+    files = sorted(p.relative_to(kit_dir).as_posix() for p in kit_dir.rglob("*") if p.is_file())
+    assert files == sorted(["shapes.json", "README.txt", "example_submission.npz",
+                            *(f"{n}/{f}" for n in tiny_truth.datasets for f in ("videos.txt", "queries.txt"))])
+    text = "".join((kit_dir / f).read_text() for f in files if not f.endswith(".npz"))
+    assert "query_video" not in text and "query_masks" not in text
+    with np.load(kit_dir / "example_submission.npz", allow_pickle=False) as example:
+        assert set(example.files) == set(tiny_truth.datasets)
+        for name, truth in tiny_truth.datasets.items():
+            assert example[name].shape == (truth.num_queries, truth.num_videos)
+            assert example[name].dtype == np.float32
+            # Random: the example does not encode the mapping.
+            assert example[name].argmax(axis=1).tolist() != truth.query_video.tolist()
+    assert run_cli("validate", "--kit", kit_dir, kit_dir / "example_submission.npz").code == 0
+
+
+def test_kit_of_an_unknown_phase_is_one_sentence(run_cli, logged_in):
+    result = run_cli("kit", 999_999)
+    assert result.code == 1
+    assert _one_sentence(result) == "error: No phase with this id exists."
+
+
+# ---------------------------------------------------------------------- offline == server rejections
+
+
+def _bad_submission(kind, tiny_truth, tmp_path):
+    from evaluation import synthetic
+
+    matrices = synthetic.similarity_matrices(tiny_truth, seed=3)
+    if kind == "wrong_columns":
+        matrices["MSVD"] = matrices["MSVD"][:, :-1]
+    elif kind == "nan":
+        matrices["DiDeMo"][4, 2] = np.nan
+    elif kind == "topk_out_of_range":
+        path = tmp_path / "bad-topk.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, sims in matrices.items():
+                topk = synthetic.topk_lists(sims, 10)
+                if name == "YouCook2":
+                    topk[5, 3] = 500
+                archive.writestr(f"{name}-val-predictions.csv", synthetic.codalab_csv(topk))
+        return path
+    elif kind == "embedding_rows":
+        pairs = synthetic.embedding_pairs(tiny_truth, dim=8)
+        text, video = pairs["ActivityNet"]
+        pairs["ActivityNet"] = (text[:-1], video)
+        path = tmp_path / "bad-embeddings.npz"
+        synthetic.write_embeddings_npz(path, pairs)
+        return path
+    path = tmp_path / f"bad-{kind}.npz"
+    synthetic.write_npz_submission(path, matrices)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["wrong_columns", "nan", "topk_out_of_range", "embedding_rows"])
+def test_offline_validation_gives_the_servers_message(kind, run_cli, kit_dir, phase, tiny_truth, tmp_path):
+    path = _bad_submission(kind, tiny_truth, tmp_path)
+    offline = run_cli("validate", "--kit", kit_dir, path)
+    assert offline.code == 2
+    offline_line = _one_sentence(offline)
+    assert offline_line.startswith("rejected: ")
+
+    submitted = run_cli("submit", phase.id, path, "--method-name", f"bad {kind}", "--interval", "0.05")
+    assert submitted.code == 2
+    stored = Submission.objects.get(method_name=f"bad {kind}")
+    assert stored.status == Submission.Status.FAILED
+    assert offline_line == f"rejected: {stored.error_message}"
+    assert submitted.err_lines[-1] == offline_line
+
+
+def test_upload_refused_by_the_server_exits_2(run_cli, logged_in, phase, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a submission")
+    result = run_cli("submit", phase.id, path, "-m", "oops")
+    assert result.code == 2
+    assert _one_sentence(result).startswith("rejected: The file name 'notes.txt' does not end in .zip")
+
+
+# --------------------------------------------------------------------------------- pack, submit, read
+
+
+def _write_inputs(directory, tiny_truth):
+    from evaluation import synthetic
+
+    directory.mkdir()
+    matrices = synthetic.similarity_matrices(tiny_truth, seed=1, noise=0.5)
+    pairs = synthetic.embedding_pairs(tiny_truth, dim=16, seed=1, noise=0.5)
+    np.save(directory / "MSRVTT.npy", matrices["MSRVTT"].astype(np.float16))
+    np.save(directory / "msvd.npy", matrices["MSVD"].astype(np.float64))
+    np.save(directory / "DiDeMo.npy", matrices["DiDeMo"])
+    text, video = pairs["YouCook2"]
+    np.save(directory / "YouCook2_text.npy", text)
+    np.save(directory / "YouCook2_video.npy", video)
+    text, video = pairs["ActivityNet"]
+    np.save(directory / "activity-net_text.npy", text.astype(np.float16))
+    np.save(directory / "activity-net_video.npy", video.astype(np.float16))
+    (directory / "notes.md").write_text("ignored")
+
+
+def test_pack_then_submit_prints_the_result_table(run_cli, kit_dir, phase, tiny_truth, tmp_path):
+    inputs = tmp_path / "inputs"
+    _write_inputs(inputs, tiny_truth)
+    packed = run_cli("pack", inputs, "-o", tmp_path / "mine.npz", "--kit", kit_dir)
+    assert packed.code == 0, packed.err
+    assert "valid" in packed.out
+    with np.load(tmp_path / "mine.npz", allow_pickle=False) as npz:
+        assert npz["MSRVTT"].dtype == np.float16  # never widened nor narrowed
+        assert npz["MSVD"].dtype == np.float64
+        assert npz["ActivityNet_text"].dtype == np.float16
+        assert set(npz.files) == {"MSRVTT", "MSVD", "DiDeMo", "YouCook2_text", "YouCook2_video",
+                                  "ActivityNet_text", "ActivityNet_video"}
+    with zipfile.ZipFile(tmp_path / "mine.npz") as archive:
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
+
+    submitted = run_cli("submit", phase.id, tmp_path / "mine.npz", "-m", "Packed CE", "--interval", "0.05")
+    assert submitted.code == 0, submitted.err
+    submission = Submission.objects.get(method_name="Packed CE")
+    assert submission.status == Submission.Status.FINISHED
+    assert "overall score" in submitted.out and "Geom" in submitted.out
+    for name in tiny_truth.datasets:
+        assert name in submitted.out
+    overall = submission.result.primary_score
+    assert f"{overall:.2f}" in submitted.out
+
+    status = run_cli("status", submission.id)
+    assert status.code == 0 and "finished" in status.out and f"{overall:.2f}" in status.out
+    results = run_cli("results", submission.id, "--json")
+    assert results.code == 0
+    assert json.loads(results.out)["results"]["overall_score"] == pytest.approx(overall)
+    board = run_cli("leaderboard", phase.id)
+    assert board.code == 0 and "Alpha" in board.out and "Packed CE" in board.out
+
+
+def test_pack_topk_zip_is_scored_without_v2t(run_cli, kit_dir, phase, tiny_truth, tmp_path):
+    inputs = tmp_path / "inputs"
+    _write_inputs(inputs, tiny_truth)
+    packed = run_cli("pack", inputs, "--topk", 10, "--kit", kit_dir)
+    assert packed.code == 0, packed.err
+    with zipfile.ZipFile("submission.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(f"{n}-val-predictions.csv" for n in tiny_truth.datasets)
+    submitted = run_cli("submit", phase.id, "submission.zip", "-m", "Top-k", "--interval", "0.05", "--json")
+    assert submitted.code == 0, submitted.err
+    data = json.loads(submitted.out)
+    assert data["status"] == "finished"
+    assert all(result["v2t"] is None for result in data["results"]["datasets"].values())
+
+
+def test_no_wait_then_status_wait(run_cli, logged_in, phase, make_submission_file):
+    result = run_cli("submit", phase.id, make_submission_file("h5"), "-m", "later", "--no-wait")
+    assert result.code == 0, result.err
+    submission = Submission.objects.get(method_name="later")
+    waited = run_cli("status", submission.id, "--wait", "--interval", "0.05")
+    assert waited.code == 0 and "finished" in waited.out
+
+
+def test_results_of_a_hidden_phase_stay_hidden(run_cli, logged_in, hidden_phase, make_submission_file):
+    result = run_cli("submit", hidden_phase.id, make_submission_file("npz"), "-m", "secret", "--interval", "0.05")
+    assert result.code == 0, result.err
+    assert "hidden until the organisers publish" in result.out
+    board = run_cli("leaderboard", hidden_phase.id)
+    assert board.code == 0 and "hidden" in board.out
+
+
+# ----------------------------------------------------------------------------------- errors, exits
+
+
+def test_unreachable_server_is_one_sentence_exit_1(run_cli):
+    result = run_cli("challenges", "--server", f"http://127.0.0.1:{_free_port()}")
+    assert result.code == 1
+    assert _one_sentence(result).startswith("error: Cannot reach the server at http://127.0.0.1:")
+
+
+def test_commands_that_need_a_login_exit_3(run_cli, server_url, phase, make_submission_file):
+    result = run_cli("submit", phase.id, make_submission_file("npz"), "-m", "x", "--server", server_url)
+    assert result.code == 3
+    assert "pentathlon login" in _one_sentence(result)
+    assert run_cli("status", 1, "--server", server_url).code == 3
+
+
+def test_someone_elses_submission_is_not_found(run_cli, logged_in, upload, other_participant):
+    theirs = upload(user=other_participant)
+    result = run_cli("results", theirs.id)
+    assert result.code == 1
+    assert _one_sentence(result) == "error: No submission with this id exists, or it belongs to another team."
+
+
+def test_a_stale_token_exits_3(run_cli, logged_in, participant):
+    from rest_framework.authtoken.models import Token
+
+    Token.objects.filter(user=participant).delete()
+    result = run_cli("status", 1)
+    assert result.code == 3
+    assert "run `pentathlon login` again" in _one_sentence(result)

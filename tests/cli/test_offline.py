@@ -1,0 +1,107 @@
+"""Offline commands (no server): validate and pack with the evaluation core; usage errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def shapes_file(tmp_path, tiny_truth):
+    path = tmp_path / "shapes.json"
+    path.write_text(json.dumps({"phase": "val", "datasets": tiny_truth.public_shapes()}))
+    return path
+
+
+def test_validate_accepts_every_submission_format(run_cli, shapes_file, make_submission_file):
+    for kind in ("npz", "h5", "codalab"):
+        result = run_cli("validate", "--shapes", shapes_file, make_submission_file(kind))
+        assert result.code == 0, result.err
+        assert "headers and values" in result.out
+
+
+def test_validate_quick_reads_headers_only(run_cli, shapes_file, tiny_truth, tmp_path):
+    from evaluation import synthetic
+
+    matrices = synthetic.similarity_matrices(tiny_truth)
+    matrices["MSRVTT"][0, 0] = np.inf
+    path = tmp_path / "inf.npz"
+    synthetic.write_npz_submission(path, matrices)
+    assert run_cli("validate", "--shapes", shapes_file, "--quick", path).code == 0
+    full = run_cli("validate", "--shapes", shapes_file, path)
+    assert full.code == 2
+    assert full.err.strip().startswith("rejected: dataset MSRVTT, file MSRVTT.npy: holds NaN or infinite values")
+
+
+def test_validate_leaves_padded_values_to_the_server(run_cli, shapes_file, tiny_truth, tmp_path):
+    from evaluation import synthetic
+
+    truth = tiny_truth.datasets["MSRVTT"]
+    padded = np.full((truth.num_videos * truth.captions_per_video, truth.num_videos), np.nan, dtype=np.float32)
+    path = tmp_path / "padded.npz"
+    synthetic.write_npz_submission(path, {"MSRVTT": padded})
+    result = run_cli("validate", "--shapes", shapes_file, path, "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["datasets"][0]["checked"].startswith("padded layout")
+    assert report["missing_datasets"] == ["MSVD", "DiDeMo", "YouCook2", "ActivityNet"]
+
+
+def test_validate_needs_a_kit_and_an_existing_file(run_cli, shapes_file, tmp_path):
+    usage = run_cli("validate", tmp_path / "x.npz")
+    assert usage.code == 1 and len(usage.err.strip().splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    missing = run_cli("validate", "--kit", tmp_path / "empty", tmp_path / "x.npz")
+    assert missing.code == 1 and "no shapes file" in missing.err
+    absent = run_cli("validate", "--shapes", shapes_file, tmp_path / "x.npz")
+    assert absent.code == 1 and "does not exist" in absent.err
+
+
+def test_pack_keeps_dtypes_and_refuses_integers(run_cli, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    np.save(inputs / "MSRVTT.npy", np.ones((3, 2), dtype=np.float16))
+    assert run_cli("pack", inputs, "-o", tmp_path / "a.npz").code == 0
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as npz:
+        assert npz["MSRVTT"].dtype == np.float16
+    again = run_cli("pack", inputs, "-o", tmp_path / "a.npz")
+    assert again.code == 1 and "--force" in again.err
+    np.save(inputs / "MSVD.npy", np.ones((3, 2), dtype=np.int64))
+    refused = run_cli("pack", inputs, "-o", tmp_path / "b.npz")
+    assert refused.code == 2
+    assert refused.err.strip().startswith("rejected: dataset MSVD, file MSVD.npy: has dtype int64")
+    assert not (tmp_path / "b.npz").exists()
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"YouCook2_text.npy": (4, 8)}, "the video file is missing"),
+    ({"Kinetics.npy": (4, 4)}, "unknown dataset name 'Kinetics'"),
+    ({"MSVD.npy": (4, 4), "MSVD_text.npy": (4, 2), "MSVD_video.npy": (4, 2)}, "more than one input"),
+])
+def test_pack_rejects_incomplete_or_unknown_inputs(run_cli, tmp_path, files, message):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, shape in files.items():
+        np.save(inputs / name, np.zeros(shape, dtype=np.float32))
+    result = run_cli("pack", inputs, "-o", tmp_path / "out.npz")
+    assert result.code == 2 and message in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_pack_topk_needs_the_phase_and_k_of_at_least_10(run_cli, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    np.save(inputs / "DiDeMo.npy", np.random.default_rng(0).standard_normal((12, 12)).astype(np.float32))
+    assert "--phase-slug" in run_cli("pack", inputs, "--topk", 10).err
+    assert "at least 10" in run_cli("pack", inputs, "--topk", 5, "--phase-slug", "val").err
+    ok = run_cli("pack", inputs, "--topk", 10, "--phase-slug", "val", "-o", tmp_path / "t.zip")
+    assert ok.code == 0, ok.err
+
+
+def test_usage_errors_exit_1_in_one_sentence(run_cli):
+    result = run_cli("submit", "not-a-number")
+    assert result.code == 1
+    assert len(result.err.strip().splitlines()) == 1 and result.err.startswith("error: ")
+    assert run_cli("--help").code == 0
