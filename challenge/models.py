@@ -9,6 +9,7 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -109,6 +110,11 @@ class Phase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.challenge.slug} / {self.slug}"
+
+    def clean(self) -> None:
+        known = {choice.value for choice in SubmissionFormat}
+        if not isinstance(self.allowed_formats, list) or not set(self.allowed_formats) <= known:
+            raise ValidationError({"allowed_formats": f"Use a list drawn from {sorted(known)}, e.g. [\"npz\", \"zip\"]."})
 
     @property
     def higher_is_better(self) -> bool:

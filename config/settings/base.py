@@ -152,6 +152,7 @@ CELERY_TASK_TIME_LIMIT = env.int("PENTATHLON_EVALUATION_HARD_LIMIT", default=186
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A QUEUED row older than this gets its message sent again (the claim makes duplicates harmless).
 PENTATHLON_REQUEUE_QUEUED_AFTER = env.int("PENTATHLON_REQUEUE_QUEUED_AFTER", default=900)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "submission-requeue-stale": {"task": "workers.submission_requeue_stale",
                                  "schedule": env.float("PENTATHLON_REQUEUE_EVERY", default=300.0)},

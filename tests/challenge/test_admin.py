@@ -89,3 +89,9 @@ def test_admin_changelists_render(admin_client, upload, model):
     url = f"/admin/challenge/{model}/"
     assert admin_client.get(url).status_code == 200
     assert admin_client.get("/admin/leaderboard/result/").status_code == 200
+
+
+def test_admin_refuses_unknown_formats(admin_client, phase):
+    response = admin_client.post(f"/admin/challenge/phase/{phase.id}/change/",
+                                 _phase_form(phase, allowed_formats='["pkl"]'))
+    assert response.status_code == 200 and "Use a list drawn from" in response.content.decode()
