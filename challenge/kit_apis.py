@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -20,6 +22,10 @@ class PhaseStarterKitApi(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(responses={
+        (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="the starter kit (zip)"),
+        404: OpenApiResponse(description="no such visible phase, or its ground truth is not uploaded yet"),
+    })
     def get(self, request: Request, phase_id: int) -> HttpResponse:
         phase = phase_get(phase_id=phase_id, user=request.user)
         response = HttpResponse(starter_kit_build(phase=phase), content_type="application/zip")

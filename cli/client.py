@@ -72,7 +72,8 @@ class MultipartBody:
         self.file_size = path.stat().st_size
         self._length = len(self.head) + self.file_size + len(self.tail)
         self._parts: Iterator[bytes] | None = None
-        self._pending = b""
+        self._current = b""
+        self._offset = 0
         self.sent_file_bytes = 0
 
     @property
@@ -91,20 +92,27 @@ class MultipartBody:
                 self.progress(self.sent_file_bytes)
         yield self.tail
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes (all that is left when size is None or negative); b"" at the end.
+
+        Only the bytes returned are copied, so the many small reads of http.client stay linear.
+        """
         if self._parts is None:
             self._parts = self._generate()
-        out = bytearray(self._pending)
-        self._pending = b""
-        while size < 0 or len(out) < size:
-            part = next(self._parts, None)
-            if part is None:
-                break
-            out += part
-        if size >= 0 and len(out) > size:
-            self._pending = bytes(out[size:])
-            del out[size:]
-        return bytes(out)
+        out = []
+        need = -1 if size is None or size < 0 else size
+        while need != 0:
+            if self._offset >= len(self._current):
+                self._current, self._offset = next(self._parts, b""), 0
+                if not self._current:
+                    break
+            available = len(self._current) - self._offset
+            take = available if need < 0 else min(need, available)
+            out.append(self._current[self._offset:self._offset + take])
+            self._offset += take
+            if need > 0:
+                need -= take
+        return b"".join(out)
 
 
 class ApiClient:

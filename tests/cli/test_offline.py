@@ -105,3 +105,27 @@ def test_usage_errors_exit_1_in_one_sentence(run_cli):
     assert result.code == 1
     assert len(result.err.strip().splitlines()) == 1 and result.err.startswith("error: ")
     assert run_cli("--help").code == 0
+
+
+@pytest.mark.parametrize("read_size", [1, 8192, 10**6, -1])
+def test_multipart_body_streams_every_byte_once(tmp_path, read_size):
+    import os
+
+    from cli.client import MultipartBody
+
+    path = tmp_path / "payload.npz"
+    data = os.urandom(700_001)
+    path.write_bytes(data)
+    sent = []
+    body = MultipartBody({"phase": "7"}, file_field="file", path=path, progress=sent.append)
+    chunks = []
+    while chunk := body.read(read_size):
+        chunks.append(chunk)
+        assert read_size < 0 or len(chunk) <= read_size
+        if read_size == 1 and len(chunks) > 2_000:  # one byte at a time is slow: take the rest at once
+            chunks.append(body.read())
+            break
+    raw = b"".join(chunks)
+    assert len(raw) == len(body)
+    assert raw.startswith(f"--{body.boundary}\r\n".encode()) and raw.endswith(f"--{body.boundary}--\r\n".encode())
+    assert data in raw and sent[-1] == len(data)
