@@ -45,6 +45,7 @@ FILE_EMPTY = "The file is empty."
 FORMAT_UNKNOWN = "The file name {name!r} does not end in .zip, .npz or .h5; the phase accepts {allowed}."
 FORMAT_NOT_ALLOWED = "The phase {phase!r} does not accept .{fmt} files; it accepts {allowed}."
 MAGIC_MISMATCH = "The file {name!r} is not a valid {fmt} file: its first bytes do not match the format its name says."
+FILE_UNREADABLE = "The file {name!r} could not be read as a .{fmt} submission; check that it is complete and valid."
 NO_PHASE_DATASET = ("The file holds no dataset of the phase {phase!r} (found: {found}); expected some of {expected}.")
 NOT_YOUR_SUBMISSION = "Only members of the submitting team can change this submission."
 CANCEL_TOO_LATE = "Only a submission that has not started running can be cancelled."
@@ -281,6 +282,9 @@ def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] |
             manifest = inspect_submission(tmp_path, limits=ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64))
         except SubmissionError as exc:
             raise ApplicationError(f"The file cannot be scored: {exc}") from exc
+        except Exception as exc:  # hostile input must never become a server error
+            logger.exception("inspect_submission raised an unexpected error on %s", name)
+            raise ApplicationError(FILE_UNREADABLE.format(name=name, fmt=fmt)) from exc
         expected = list(phase.splits.values_list("dataset__name", flat=True))
         found = sorted(manifest.entries)
         if not set(found) & set(expected):

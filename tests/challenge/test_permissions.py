@@ -41,6 +41,8 @@ def _api(world, role):
 PAGES = [
     # (url template, expected status per role: anonymous, other_team, organiser, owner)
     ("/", (200, 200, 200, 200)),
+    ("/accounts/login/", (200, 200, 200, 200)),
+    ("/accounts/signup/", (200, 200, 200, 200)),
     ("/c/video-pentathlon/", (200, 200, 200, 200)),
     ("/c/video-pentathlon/team/", (302, 200, 200, 200)),
     ("/c/video-pentathlon/submissions/", (302, 200, 200, 200)),

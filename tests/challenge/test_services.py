@@ -279,3 +279,16 @@ def test_phase_rescore_requeues_and_scores_again(upload, phase, django_capture_o
     submission.refresh_from_db()
     assert submission.status == Status.FINISHED and submission.error_message == ""
     assert submission.attempts == 2
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("truncated.zip", b"PK\x03\x04" + b"\x01" * 200),
+    ("empty-archive.npz", b"PK\x05\x06" + b"\0" * 18),
+    ("broken.h5", b"\x89HDF\r\n\x1a\n" + b"\x07" * 300),
+])
+def test_corrupt_files_are_refused_with_a_sentence(upload, tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ApplicationError, match=r"^The file (cannot be scored|.* could not be read)"):
+        upload(path=path)
+    assert not Submission.objects.exists()
