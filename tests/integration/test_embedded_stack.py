@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
-from tests.integration.stack import Stack, run_concurrent_quota, run_submission_flow
+from tests.integration.stack import Stack, run_concurrent_quota, run_submission_flow, write_submissions
 
 pytestmark = pytest.mark.slow
 
@@ -26,3 +28,18 @@ def embedded_stack(tmp_path):
 def test_upload_is_scored_by_a_real_worker_and_a_malformed_one_fails(embedded_stack, tmp_path):
     run_submission_flow(embedded_stack, tmp_path)
     run_concurrent_quota(embedded_stack, tmp_path)
+
+
+def test_a_row_left_running_by_a_dead_worker_is_recovered(embedded_stack, tmp_path):
+    """A worker killed mid-evaluation leaves RUNNING: the sweeper re-sends it and the live worker scores it."""
+    stack = embedded_stack
+    headers = stack.token()
+    path = write_submissions(tmp_path, "val")["good"]
+    submission_id = stack.upload(headers, stack.phase_id("val"), path, method_name="orphan").json()["id"]
+    assert stack.wait_final(headers, submission_id)["status"] == "finished"
+    with sqlite3.connect(stack.root / "db.sqlite3", timeout=30) as db:  # what a worker killed by SIGKILL leaves
+        db.execute("UPDATE challenge_submission SET status = 'running', started_at = '2000-01-01 00:00:00' "
+                   "WHERE id = ?", (submission_id,))
+    assert "Re-sent 1 submission(s)" in stack.manage("requeue_stale_submissions")
+    final = stack.wait_final(headers, submission_id)
+    assert final["status"] == "finished" and final["results"]["overall_score"] > 0
