@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -19,9 +18,13 @@ from challenge.selectors import (
     phase_list,
     submission_get,
     submission_list,
+    submission_result,
     submission_results_visible,
 )
 from challenge.services import submission_cancel, submission_create, submission_update
+
+#: The newest submissions listed by the API (a team makes a few a day).
+SUBMISSION_LIST_LIMIT = 500
 
 
 class TokenObtainApi(ObtainAuthToken):
@@ -113,12 +116,9 @@ class SubmissionOutputSerializer(serializers.Serializer):
 
 
 def _with_results(submission, user) -> dict:
-    from leaderboard.selectors import result_for_submission
-
     data = dict(SubmissionOutputSerializer(submission).data)
-    visible = submission_results_visible(submission=submission, user=user)
-    result = result_for_submission(submission=submission) if visible else None
-    data["results_visible"] = visible
+    result = submission_result(submission=submission, user=user)
+    data["results_visible"] = submission_results_visible(submission=submission, user=user)
     data["results"] = None if result is None else {
         "overall_score": result.primary_score, "aggregation": result.aggregation,
         "scorer_version": result.scorer_version, "datasets": result.metrics,
@@ -157,7 +157,7 @@ class SubmissionListApi(APIView):
 
     @extend_schema(responses=SubmissionOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        submissions = submission_list(user=request.user)[: settings.REST_FRAMEWORK.get("PAGE_SIZE", 200) or 200]
+        submissions = submission_list(user=request.user)[:SUBMISSION_LIST_LIMIT]
         return Response(SubmissionOutputSerializer(submissions, many=True).data)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 
 from challenge.exceptions import NotFoundError
-from challenge.models import Challenge, Phase, Submission, Team, TeamMembership
+from challenge.models import Challenge, Dataset, Phase, Submission, Team, TeamMembership
 
 CHALLENGE_NOT_FOUND = "No challenge with this name exists."
 PHASE_NOT_FOUND = "No phase with this id exists."
@@ -42,6 +45,14 @@ def phase_get(*, phase_id: int | None = None, challenge: Challenge | None = None
     return phase
 
 
+def phase_dataset_names(*, phase: Phase) -> list[str]:
+    """The phase's datasets (its splits) in the challenge's order; the challenge's datasets before any upload."""
+    names = list(phase.splits.order_by("dataset__order", "dataset__id").values_list("dataset__name", flat=True))
+    if names:
+        return names
+    return list(Dataset.objects.filter(challenge_id=phase.challenge_id).values_list("name", flat=True))
+
+
 def team_for_user(*, user: AbstractBaseUser | AnonymousUser, challenge: Challenge) -> Team | None:
     if not user.is_authenticated:
         return None
@@ -67,7 +78,7 @@ def submission_list(*, user: AbstractBaseUser, challenge: Challenge | None = Non
 
 def submission_get(*, submission_id: int, user: AbstractBaseUser | AnonymousUser) -> Submission:
     """A submission its team's members and the organisers may read; 404 for everyone else."""
-    qs = Submission.objects.select_related("team", "phase", "phase__challenge", "created_by")
+    qs = Submission.objects.select_related("team", "phase", "phase__challenge", "created_by", "result")
     if not user.is_authenticated:
         raise NotFoundError(SUBMISSION_NOT_FOUND)
     if not user.is_staff:
@@ -81,3 +92,16 @@ def submission_get(*, submission_id: int, user: AbstractBaseUser | AnonymousUser
 def submission_results_visible(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> bool:
     """Scores of a hidden phase stay hidden, even from the submitting team, until published."""
     return submission.phase.results_published or bool(user.is_staff)
+
+
+def submission_result(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> Any:
+    """The submission's `leaderboard.Result` when the user may see scores, else None.
+
+    Read through the reverse one-to-one accessor, so `challenge` never imports `leaderboard`.
+    """
+    if not submission_results_visible(submission=submission, user=user):
+        return None
+    try:
+        return submission.result
+    except ObjectDoesNotExist:
+        return None

@@ -19,10 +19,12 @@ from challenge.forms import SignupForm, SubmissionForm, SubmissionUpdateForm, Te
 from challenge.selectors import (
     challenge_get,
     challenge_list,
+    phase_dataset_names,
     phase_get,
     phase_list,
     submission_get,
     submission_list,
+    submission_result,
     submission_results_visible,
     team_for_user,
     team_members,
@@ -142,12 +144,10 @@ def submission_mine(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @domain_errors
 def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
-    from leaderboard.selectors import leaderboard_datasets, result_for_submission
-
     submission = submission_get(submission_id=submission_id, user=request.user)
     visible = submission_results_visible(submission=submission, user=request.user)
-    result = result_for_submission(submission=submission) if visible else None
-    datasets = leaderboard_datasets(phase=submission.phase)
+    result = submission_result(submission=submission, user=request.user)
+    datasets = phase_dataset_names(phase=submission.phase)
     rows = []
     if result is not None:
         for name in datasets:

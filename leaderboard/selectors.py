@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from challenge.models import Dataset, Phase, Submission
+from challenge.models import Phase, Submission
+from challenge.selectors import phase_dataset_names
 from leaderboard.models import Result
 
 
@@ -24,10 +25,7 @@ def leaderboard_entries(*, phase: Phase) -> QuerySet[Result]:
 
 def leaderboard_datasets(*, phase: Phase) -> list[str]:
     """Dataset names of the phase, in the challenge's order (the leaderboard's columns)."""
-    names = list(phase.splits.order_by("dataset__order", "dataset__id").values_list("dataset__name", flat=True))
-    if names:
-        return names
-    return list(Dataset.objects.filter(challenge_id=phase.challenge_id).values_list("name", flat=True))
+    return phase_dataset_names(phase=phase)
 
 
 def leaderboard_rows(*, phase: Phase) -> list[dict]:
@@ -50,6 +48,3 @@ def leaderboard_rows(*, phase: Phase) -> list[dict]:
         })
     return rows
 
-
-def result_for_submission(*, submission: Submission) -> Result | None:
-    return Result.objects.filter(submission=submission).first()
