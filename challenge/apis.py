@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -53,6 +53,7 @@ class PhaseSerializer(serializers.Serializer):
 class ChallengeListApi(APIView):
     permission_classes = [AllowAny]
 
+    @extend_schema_serializer(component_name="ChallengeSummary")
     class OutputSerializer(serializers.Serializer):
         slug = serializers.CharField()
         title = serializers.CharField()
@@ -66,6 +67,7 @@ class ChallengeListApi(APIView):
 class ChallengeDetailApi(APIView):
     permission_classes = [AllowAny]
 
+    @extend_schema_serializer(component_name="ChallengeDetail")
     class OutputSerializer(serializers.Serializer):
         slug = serializers.CharField()
         title = serializers.CharField()
@@ -132,6 +134,7 @@ class SubmissionCreateApi(APIView):
     permission_classes = [IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema_serializer(component_name="SubmissionCreateInput")
     class InputSerializer(serializers.Serializer):
         phase = serializers.IntegerField()
         file = serializers.FileField(max_length=255, allow_empty_file=True)
@@ -177,6 +180,7 @@ class SubmissionUpdateApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema_serializer(component_name="SubmissionUpdateInput")
     class InputSerializer(serializers.Serializer):
         is_public = serializers.BooleanField(required=False)
         is_final = serializers.BooleanField(required=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -20,6 +20,7 @@ class LeaderboardListApi(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema_serializer(component_name="LeaderboardEntry")
     class OutputSerializer(serializers.Serializer):
         rank = serializers.IntegerField()
         team = serializers.CharField()

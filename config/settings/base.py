@@ -78,10 +78,12 @@ PRIVATE_STORAGE_ROOT = Path(env("PENTATHLON_PRIVATE_ROOT", default=str(VAR_DIR /
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Object storage in production, e.g. PENTATHLON_PRIVATE_STORAGE_BACKEND=storages.backends.s3.S3Storage
+    # and PENTATHLON_PRIVATE_STORAGE_OPTIONS='{"bucket_name": "...", "default_acl": "private", "querystring_auth": true}'.
     "private": {
-        "BACKEND": env("PENTATHLON_PRIVATE_STORAGE_BACKEND",
-                       default="challenge.storage.PrivateFileSystemStorage"),
-        "OPTIONS": {"location": str(PRIVATE_STORAGE_ROOT), "base_url": None},
+        "BACKEND": env("PENTATHLON_PRIVATE_STORAGE_BACKEND", default="challenge.storage.PrivateFileSystemStorage"),
+        "OPTIONS": env.json("PENTATHLON_PRIVATE_STORAGE_OPTIONS",
+                            default={"location": str(PRIVATE_STORAGE_ROOT), "base_url": None}),
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
