@@ -124,7 +124,7 @@ SPECTACULAR_SETTINGS = {"TITLE": "Pentathlon API", "VERSION": "1.0.0"}
 # --- Celery -------------------------------------------------------------------------------------
 # The embedded default needs no server: kombu's filesystem transport under VAR_DIR.
 # CELERY_BROKER_URL=redis://... switches to Redis without code changes.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
 CELERY_BROKER_FOLDER = Path(env("PENTATHLON_BROKER_DIR", default=str(VAR_DIR / "broker")))
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
