@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -128,8 +130,14 @@ def _with_results(submission, user) -> dict:
     return data
 
 
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class SubmissionCreateApi(APIView):
-    """Multipart upload: `phase` (id), `file`, `method_name` and optional metadata."""
+    """Multipart upload: `phase` (id), `file`, `method_name` and optional metadata.
+
+    Not wrapped in the request transaction: the body streams to disk outside any transaction (on
+    SQLite an open transaction would hold the write lock for the whole upload); the service opens
+    its own short one for the quota check and the insert.
+    """
 
     permission_classes = [IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]

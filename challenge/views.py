@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -102,6 +103,7 @@ def team_page(request: HttpRequest, slug: str) -> HttpResponse:
     }, status=400 if (create_form.errors or join_form.errors) else 200)
 
 
+@transaction.non_atomic_requests  # the upload streams outside any transaction; the service opens a short one
 @login_required
 @domain_errors
 def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:

@@ -70,6 +70,7 @@ def test_making_a_submission_private_removes_it_from_the_leaderboard(token_clien
     assert token_client.get(f"/api/v1/phases/{phase.id}/leaderboard/").json()["entries"] == []
 
 
+@pytest.mark.django_db(transaction=True)  # the upload view is non-atomic, as in production
 def test_domain_errors_are_400_with_a_sentence(token_client, phase, make_submission_file, tmp_path,
                                                django_capture_on_commit_callbacks):
     path = make_submission_file("npz").rename(tmp_path / "x.txt")
@@ -116,3 +117,11 @@ def test_malformed_upload_fails_with_the_message_shown_to_its_owner(token_client
     assert detail["status"] == "failed" and "MSVD" in detail["error_message"]
     page = token_client.get(f"/submissions/{submission_id}/")  # session-less: the page needs a login
     assert page.status_code == 302
+
+
+def test_upload_endpoints_stream_outside_the_request_transaction():
+    """On SQLite a request transaction would hold the database write lock for the whole upload."""
+    from django.urls import resolve
+
+    for url in ("/api/v1/submissions/create/", "/c/video-pentathlon/val/submit/"):
+        assert "default" in getattr(resolve(url).func, "_non_atomic_requests", set()), url
