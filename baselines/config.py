@@ -1,0 +1,86 @@
+"""Configs: small JSON files per dataset that inherit from `configs/base.json`.
+
+Resolution order (later wins): the `inherit` chain, the dataset file, the dataset's `variants[model]`,
+a profile (`configs/profiles/<name>.json`, with its own optional `variants`), then caller overrides.
+Merging follows the reference's mergedeep REPLACE strategy: dicts merge recursively, everything else
+(lists included) is replaced.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from evaluation.datasets import canonical_dataset_name
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+MODELS = ("ce", "moee", "teachtext")
+
+
+def merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    """Recursive merge, returning a new dict: dicts merge, other values (lists too) replace.
+
+    >>> merge({"a": {"x": 1, "y": [1]}}, {"a": {"y": [2]}, "b": 3})
+    {'a': {'x': 1, 'y': [2]}, 'b': 3}
+    """
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path in seen:
+        raise ValueError(f"config inheritance cycle through {path.name}")
+    with path.open(encoding="utf-8") as handle:
+        raw = json.load(handle)
+    parent = raw.pop("inherit", None)
+    if parent is None:
+        return raw
+    return merge(_read_chain(path.parent / parent, seen + (path,)), raw)
+
+
+def _apply_variant(config: dict[str, Any], model: str) -> dict[str, Any]:
+    variants = config.pop("variants", None) or {}
+    return merge(config, variants.get(model))
+
+
+def load_config(dataset: str, model: str = "ce", *, profile: str | None = None,
+                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The resolved config of a model on a dataset.
+
+    Args:
+        dataset: a Pentathlon dataset (any accepted spelling).
+        model: "ce", "moee" or "teachtext".
+        profile: optional profile name, e.g. "cpu" (`configs/profiles/cpu.json`).
+        overrides: nested dict merged last.
+    Raises:
+        ValueError: unknown model, profile or dataset.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    name = canonical_dataset_name(dataset)
+    config = _apply_variant(_read_chain(CONFIG_DIR / f"{name.lower()}.json"), model)
+    if profile is not None:
+        path = CONFIG_DIR / "profiles" / f"{profile}.json"
+        if not path.is_file():
+            known = sorted(p.stem for p in (CONFIG_DIR / "profiles").glob("*.json"))
+            raise ValueError(f"unknown profile {profile!r}; known: {', '.join(known)}")
+        config = merge(config, _apply_variant(_read_chain(path), model))
+    config = merge(config, overrides)
+    config["dataset"] = name
+    config["model"] = model
+    return config
+
+
+def teacher_config(config: dict[str, Any], text_encoder: str) -> dict[str, Any]:
+    """A TeachText teacher: the student's config as plain CE, trained on another text encoder."""
+    teacher = merge(merge(config, config["distil"].get("teacher_overrides")), {"data": {"text_encoder": text_encoder}})
+    teacher["distil"] = None
+    teacher["model"] = "ce"
+    return teacher

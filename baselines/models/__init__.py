@@ -1,0 +1,12 @@
+"""Models: CE (and its ablations) and MoEE share one `RetrievalModel`; see BASELINES.md section 2."""
+
+from .retrieval import (
+    ExpertSpec,
+    RetrievalModel,
+    TextEmbedding,
+    VideoEmbedding,
+    build_model,
+    sharded_similarity,
+)
+
+__all__ = ["ExpertSpec", "RetrievalModel", "TextEmbedding", "VideoEmbedding", "build_model", "sharded_similarity"]

@@ -1,0 +1,80 @@
+"""The Collaborative Experts video encoder (BASELINES.md sections 2.3 and 2.4)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import ContextGating, ReasonedGatingUnit, reasoning_stack
+
+
+class CollaborativeGating(nn.Module):
+    """Pairwise collaborative gating with a reasoning network g shared by all expert pairs.
+
+    For expert i, T_i = sum_j a_i a_j g(z_i, z_j) / (sum_j a_i a_j + 1e-11) over all j including i,
+    then v_i = normalize(z_i * sigmoid(BN_a(h(T_i)) + BN_b(C_i z_i + e_i))). Only the video's *own*
+    availability enters, so nothing here can depend on a query.
+
+    g(z_i, z_j) = L3 act(BN(L2 act(BN(L1 [z_i; z_j])))) for three layers. L1 on the concatenation equals
+    A z_i + B z_j + b, which is computed once per expert instead of once per pair (same parameters as
+    one Linear(2d, d), about M/2 times cheaper). BatchNorm statistics inside g are pooled over all
+    B * M * M pairs (the reference calls g once per pair and so keeps per-pair batch statistics).
+
+    Args:
+        dim: d, the shared dimension.
+        num_experts: M.
+        num_g_layers: linear layers of g (>= 1).
+        num_h_layers: (BN, act, Linear) blocks of h; 0 makes h the identity.
+        activation: the non-linearity (Mish in the reference configs).
+    """
+
+    def __init__(self, dim: int, num_experts: int, *, num_g_layers: int = 3, num_h_layers: int = 0,
+                 activation: type[nn.Module] = nn.Mish) -> None:
+        super().__init__()
+        if num_g_layers < 1:
+            raise ValueError("num_g_layers must be >= 1")
+        self.g_first_self = nn.Linear(dim, dim)
+        self.g_first_other = nn.Linear(dim, dim, bias=False)
+        self.g_rest = reasoning_stack(dim, num_g_layers - 1, activation)
+        self.h = reasoning_stack(dim, num_h_layers, activation)
+        self.units = nn.ModuleList(ReasonedGatingUnit(dim) for _ in range(num_experts))
+
+    def forward(self, z: torch.Tensor, available: torch.Tensor) -> list[torch.Tensor]:
+        """z: (B, M, d) projected experts; available: (B, M) {0, 1}. Returns M tensors (B, d)."""
+        batch, experts, dim = z.shape
+        pairs = self.g_first_self(z)[:, :, None, :] + self.g_first_other(z)[:, None, :, :]   # (B, i, j, d)
+        pairs = self.g_rest(pairs.reshape(-1, dim)).view(batch, experts, experts, dim)
+        both = available[:, :, None] * available[:, None, :]                                # a_i a_j
+        context = (pairs * both[..., None]).sum(dim=2) / (both.sum(dim=2, keepdim=True) + 1e-11)
+        context = self.h(context.reshape(-1, dim)).view(batch, experts, dim)
+        return [unit(z[:, i], context[:, i]) for i, unit in enumerate(self.units)]
+
+
+class CEVideoEncoder(nn.Module):
+    """Projection to a common dimension, then collaborative gating ("pairwise") or self gating only.
+
+    `gating="self"` is the "CE - CG" ablation: v_m = normalize(z_m * sigmoid(BN(C_m z_m + e_m))).
+    """
+
+    def __init__(self, in_dims: list[int], dim: int, *, gating: str = "pairwise", num_g_layers: int = 3,
+                 num_h_layers: int = 0, activation: type[nn.Module] = nn.Mish) -> None:
+        super().__init__()
+        if gating not in ("pairwise", "self"):
+            raise ValueError(f"gating must be 'pairwise' or 'self', got {gating!r}")
+        if gating == "pairwise" and len(in_dims) < 2:
+            raise ValueError("collaborative gating needs at least two experts")
+        self.projections = nn.ModuleList(nn.Linear(d, dim) for d in in_dims)
+        self.gating = gating
+        if gating == "pairwise":
+            self.collaborative = CollaborativeGating(dim, len(in_dims), num_g_layers=num_g_layers,
+                                                     num_h_layers=num_h_layers, activation=activation)
+        else:
+            self.self_gates = nn.ModuleList(ContextGating(dim) for _ in in_dims)
+        self.out_dims = [dim] * len(in_dims)
+
+    def forward(self, experts: list[torch.Tensor], available: torch.Tensor) -> list[torch.Tensor]:
+        z = [F.normalize(proj(x), dim=-1) for proj, x in zip(self.projections, experts, strict=True)]
+        if self.gating == "pairwise":
+            return self.collaborative(torch.stack(z, dim=1), available)
+        return [F.normalize(gate(zm), dim=-1) for gate, zm in zip(self.self_gates, z, strict=True)]
