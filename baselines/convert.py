@@ -1,0 +1,315 @@
+"""Convert a Collaborative Experts feature release (pickles) into an expert store (HDF5).
+
+The CE releases (BASELINES.md section 1) ship features as Python pickles: `video_id -> array` for
+video experts (a scalar NaN marks a missing expert), `video_id -> [per-caption (n_tokens, D) arrays]`
+for text, and plain-text split lists. Unpickling can run arbitrary code, so this converter refuses
+to read pickles unless the organiser passes `trust_pickles=True` (`--trust-pickles` on the command
+line), having obtained the files from a source they trust. Even then, only the classes such files
+contain (numpy arrays, plain containers and the legacy `ExpertStore`) may be unpickled.
+
+Default layout is the CVPR 2020 challenge's: `challenge-release-1` holds every video feature and the
+text of train / val / public_server_val, `challenge-release-2` the test lists and text. The splits map
+to store splits as train_list.txt -> train, val_list.txt -> dev (checkpoint selection),
+public_server_val.txt -> val and public_server_test.txt -> test. Any other layout works with explicit
+`splits`, `expert_paths` and `text_files`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import pickle
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluation.datasets import canonical_dataset_name
+
+from .config import load_config
+from .store import StoreWriter, store_path
+
+log = logging.getLogger("baselines")
+
+PICKLE_REFUSAL = ("refusing to unpickle {path}: pickles can execute arbitrary code. If these are CE feature "
+                  "files from a source you trust, re-run with --trust-pickles (trust_pickles=True).")
+FLAKY = ("face", "ocr", "audio", "speech")
+VARIABLE = ("ocr", "audio", "speech")
+DEFAULT_MAX_TOKENS = 128
+
+
+def feature_path(feat_type: str, model_name: str, *, fps: int | None = None, pixel_dim: int | None = None,
+                 stride: int | None = None, offset: int | None = None, inner_stride: int | None = None,
+                 num_segments: int | None = None, agg: str = "avg") -> str:
+    """Relative path of an aggregated feature file by CE's naming rule (BASELINES.md section 1.2).
+
+    >>> feature_path("imagenet", "senet154", fps=25, pixel_dim=256, stride=1, offset=0)
+    'aggregated_imagenet_25fps_256px_stride1_offset0/senet154-avg.pickle'
+    >>> feature_path("i3d", "i3d", fps=25, pixel_dim=256, stride=25, offset=0, inner_stride=1)
+    'aggregated_i3d_25fps_256px_stride25_offset0_inner_stride1/i3d-avg.pickle'
+    """
+    folder = "aggregated_" + feat_type.replace("-", "_")
+    if feat_type not in ("ocr", "speech", "audio"):
+        folder += f"_{fps}fps_{pixel_dim}px_stride{stride}"
+    for key, value in (("offset", offset), ("inner_stride", inner_stride), ("num_segments", num_segments)):
+        if value is not None:
+            folder += f"_{key}{value}"
+    return f"{folder}/{model_name}-{agg}.pickle"
+
+
+# Sampling parameters of the pooled experts (BASELINES.md 1.3). The two examples of section 1.2 are
+# exact; for the others the offset / inner_stride suffixes are this converter's best reading of the
+# naming rule, so check them against your release and override with `expert_paths` where they differ.
+_POOLED = {
+    "imagenet.senet154.0": ("imagenet", "senet154", dict(fps=25, pixel_dim=256, stride=1, offset=0)),
+    "imagenet.resnext101_32x48d.0": ("imagenet", "resnext101_32x48d", dict(fps=25, pixel_dim=256, stride=1, offset=0)),
+    "scene.densenet161.0": ("scene", "densenet161", dict(fps=25, pixel_dim=256, stride=1, offset=0)),
+    "i3d.i3d.0": ("i3d", "i3d", dict(fps=25, pixel_dim=256, stride=25, offset=0, inner_stride=1)),
+    "r2p1d.r2p1d-ig65m.0": ("r2p1d", "r2p1d-ig65m", dict(fps=30, pixel_dim=256, stride=32, offset=0, inner_stride=1)),
+    "r2p1d.r2p1d-ig65m-kinetics.0": ("r2p1d", "r2p1d-ig65m-kinetics",
+                                     dict(fps=30, pixel_dim=256, stride=32, offset=0, inner_stride=1)),
+    "s3dg.s3dg.0": ("s3dg", "s3dg", dict(fps=10, pixel_dim=256, stride=16, offset=0, inner_stride=1)),
+}
+# Custom paths of the variable-length and face experts (BASELINES.md 1.3).
+_CUSTOM = {
+    "MSRVTT": {"audio": "aggregated_audio_feats/Audio_MSRVTT_new.pickle", "speech": "aggregated_speech/speech-w2v.pickle",
+               "ocr": "aggregated_ocr_feats/ocr-raw.pickle", "face": "aggregated_face_feats/facefeats-avg.pickle"},
+    "MSVD": {"ocr": "aggregated_ocr_feats/ocr-w2v.pickle", "face": "aggregated_face_feats/face-avg.pickle"},
+    "DiDeMo": {"audio": "aggregated_audio_feats/vggish-audio-raw.pickle",
+               "speech": "aggregated_speech_feats/stt_w2v.pickle", "ocr": "aggregated_ocr_feats/ocr-feats.pkl",
+               "face": "aggregated_facefeats_25fps_256px_stride1/face-avg.pickle"},
+    "ActivityNet": {"audio": "aggregated_audio/vggish-audio-raw.pickle",
+                    "speech": "aggregated_speech/goog_w2v-speech-raw.pickle", "ocr": "aggregated_ocr_feats/ocr-w2v.pkl",
+                    "face": "aggregated_facefeats_25fps_256px_stride1/face-avg.pickle"},
+    "YouCook2": {"audio": "aggregated_audio/vggish-raw.pickle", "ocr": "aggregated_ocr_feats/ocr-w2v.pkl"},
+}
+CHALLENGE_SPLITS = {"train": "train_list.txt", "dev": "val_list.txt", "val": "public_server_val.txt",
+                    "test": "public_server_test.txt"}
+CHALLENGE_TEXT = {"openai": ("aggregated_text_feats/openai.pickle", "aggregated_text_feats/openai.pkl")}
+
+
+def default_expert_path(dataset: str, expert: str) -> str:
+    """The release-relative file of an expert, or KeyError when there is no known default."""
+    name = canonical_dataset_name(dataset)
+    if expert in _CUSTOM.get(name, {}):
+        return _CUSTOM[name][expert]
+    feat_type, model_name, params = _POOLED[expert]
+    if name == "YouCook2" and expert == "imagenet.senet154.0":
+        params = {**params, "stride": 5}
+    return feature_path(feat_type, model_name, **params)
+
+
+class PickleRefusedError(PermissionError):
+    """A pickle was about to be read without the organiser's explicit trust."""
+
+
+class LegacyExpertStore:
+    """Stand-in for the `datastructures.ExpertStore` class found in older CE pickles."""
+
+    keys: Any
+    keymap: dict[str, int]
+    store: np.ndarray
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.store[self.keymap[key]]
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {k: self.store[i] for k, i in self.keymap.items()}
+
+
+class _ReleaseUnpickler(pickle.Unpickler):
+    """Only what CE feature pickles hold: numpy arrays and scalars, builtin containers, ExpertStore."""
+
+    _ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"), ("collections", "OrderedDict"), ("collections", "defaultdict"),
+        ("builtins", "float"), ("builtins", "int"), ("builtins", "list"), ("builtins", "dict"), ("builtins", "set"),
+        ("builtins", "object"), ("copyreg", "_reconstructor"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "datastructures" and name == "ExpertStore":
+            return LegacyExpertStore
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: not part of a CE feature release")
+
+
+def load_release_pickle(path: str | os.PathLike[str], *, trust_pickles: bool) -> Any:
+    """Unpickle a CE release file (latin1, restricted classes) if and only if the caller trusts it.
+
+    Raises:
+        PickleRefusedError: `trust_pickles` is False.
+        pickle.UnpicklingError: the file holds a class a feature release never contains.
+    """
+    if not trust_pickles:
+        raise PickleRefusedError(PICKLE_REFUSAL.format(path=path))
+    with open(path, "rb") as handle:
+        data = _ReleaseUnpickler(io.BufferedReader(handle), encoding="latin1").load()
+    return data.as_dict() if isinstance(data, LegacyExpertStore) else data
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    array = np.asarray(value, dtype=np.float32)
+    return array.size == 0 or bool(np.isnan(array).all())
+
+
+def _read_list(path: Path, dataset: str) -> list[str]:
+    ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if dataset == "DiDeMo":                       # the CE loader cuts DiDeMo ids at the first '.'
+        ids = [v.split(".")[0] for v in ids]
+    return ids
+
+
+def _find(relative: str, roots: Sequence[Path]) -> Path | None:
+    for root in roots:
+        if (root / relative).is_file():
+            return root / relative
+    return None
+
+
+def _expert_arrays(key: str, raw: Mapping[str, Any], videos: list[str], max_tokens: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+    """Features, availability, optional mask and the number of videos absent from the file."""
+    available = np.zeros(len(videos), dtype=bool)
+    absent = 0
+    sample = next((np.asarray(v, np.float32) for v in raw.values() if not _is_missing(v)), None)
+    if sample is None:
+        raise ValueError(f"expert {key!r}: every video is missing")
+    dim = sample.shape[-1]
+    variable = key in VARIABLE
+    if variable:
+        values = [raw.get(v) for v in videos]
+        length = min(max_tokens, max((len(np.asarray(x).reshape(-1, dim)) for x in values if not _is_missing(x)),
+                                     default=1))
+        feats = np.zeros((len(videos), length, dim), dtype=np.float16)
+        mask = np.zeros((len(videos), length), dtype=bool)
+    else:
+        feats = np.zeros((len(videos), dim), dtype=np.float16)
+        mask = None
+    for i, video in enumerate(videos):
+        if video not in raw:
+            absent += 1
+            continue
+        value = raw[video]
+        if _is_missing(value):
+            continue
+        array = np.asarray(value, dtype=np.float32)
+        if variable:
+            array = array.reshape(-1, dim)[:max_tokens]
+            feats[i, :len(array)] = array
+            mask[i, :len(array)] = True          # type: ignore[index]
+        else:
+            array = array.reshape(-1)
+            if array.shape != (dim,):
+                raise ValueError(f"expert {key!r}, video {video!r}: expected {dim} values, got shape {np.shape(value)}")
+            feats[i] = array
+        if np.isnan(array).any():
+            raise ValueError(f"expert {key!r}, video {video!r}: NaN inside an otherwise present feature")
+        available[i] = True
+    return feats, available, mask, absent
+
+
+def convert_release(*, dataset: str, release_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                    trust_pickles: bool = False, test_release_dir: str | os.PathLike[str] | None = None,
+                    splits: Mapping[str, str] | None = None, experts: Sequence[str] | None = None,
+                    expert_paths: Mapping[str, str] | None = None, text_files: Mapping[str, str] | None = None,
+                    video_id_map: str | os.PathLike[str] | None = None,
+                    max_tokens: int = DEFAULT_MAX_TOKENS) -> Path:
+    """Convert one dataset's CE release into `<out_dir>/<Dataset>.h5`.
+
+    Args:
+        dataset: dataset name (any accepted spelling).
+        release_dir: the release folder (e.g. `data/MSRVTT/challenge-release-1`).
+        out_dir: the store directory.
+        trust_pickles: must be True to read any pickle (see the module docstring).
+        test_release_dir: a second release searched after `release_dir` (e.g. challenge-release-2).
+        splits: store split name -> list file (relative to a release dir, or absolute); the challenge
+            lists by default, skipping those that do not exist.
+        experts: experts to convert; the dataset config's (`baselines/configs`) by default.
+        expert_paths: expert -> release-relative feature file, overriding the defaults.
+        text_files: text encoder -> release-relative pickle; `openai` by default.
+        video_id_map: optional pickle mapping the text files' keys to video ids (MSVD's YouTube ids).
+        max_tokens: longest variable-length sequence kept (the models truncate further).
+    Raises:
+        PickleRefusedError: `trust_pickles` is False.
+        FileNotFoundError: a list or feature file cannot be found; the message names it.
+        ValueError: inconsistent contents (dimensions, NaN inside features, videos without captions).
+    """
+    name = canonical_dataset_name(dataset)
+    if not trust_pickles:
+        raise PickleRefusedError(PICKLE_REFUSAL.format(path=Path(release_dir)))
+    roots = [Path(release_dir)] + ([Path(test_release_dir)] if test_release_dir else [])
+    split_ids: dict[str, list[str]] = {}
+    for split, relative in (splits or CHALLENGE_SPLITS).items():
+        found = Path(relative) if Path(relative).is_absolute() else _find(relative, roots)
+        if found is None or not found.is_file():
+            if splits is None:
+                log.warning("%s: no %s in %s; split %r skipped", name, relative, ", ".join(map(str, roots)), split)
+                continue
+            raise FileNotFoundError(f"split list {relative!r} not found under {', '.join(map(str, roots))}")
+        split_ids[split] = _read_list(found, name)
+    if not split_ids:
+        raise FileNotFoundError(f"no split list found under {', '.join(map(str, roots))}")
+    videos = list(dict.fromkeys(v for ids in split_ids.values() for v in ids))
+    id_map = load_release_pickle(video_id_map, trust_pickles=trust_pickles) if video_id_map else None
+    # Text: every release's file for each encoder, merged (release-2 adds the test captions).
+    text: dict[str, dict[str, list[np.ndarray]]] = {}
+    for encoder, relative in (text_files or {"openai": ""}).items():
+        candidates = [relative] if relative else list(CHALLENGE_TEXT[encoder])
+        merged: dict[str, list[np.ndarray]] = {}
+        for root in roots:
+            for candidate in candidates:
+                if (root / candidate).is_file():
+                    raw = load_release_pickle(root / candidate, trust_pickles=trust_pickles)
+                    for key, captions in raw.items():
+                        merged[id_map.get(key, key) if id_map else key] = captions
+        if not merged:
+            raise FileNotFoundError(f"no {encoder} text features ({' or '.join(candidates)}) under "
+                                    f"{', '.join(map(str, roots))}")
+        text[encoder] = merged
+    fused = name in ("DiDeMo", "ActivityNet")
+    caption_tokens: dict[str, list[list[np.ndarray]]] = {}
+    for encoder, merged in text.items():
+        per_video = []
+        for video in videos:
+            captions = merged.get(video)
+            if not captions:
+                raise ValueError(f"{name}: video {video!r} has no {encoder} text features")
+            arrays = [np.asarray(c, dtype=np.float32).reshape(-1, np.shape(c)[-1]) for c in captions]
+            per_video.append([np.concatenate(arrays)] if fused else arrays)   # CE fuses paragraphs
+        caption_tokens[encoder] = per_video
+    counts = {e: [len(c) for c in per_video] for e, per_video in caption_tokens.items()}
+    first = next(iter(counts.values()))
+    if any(c != first for c in counts.values()):
+        raise ValueError(f"{name}: text encoders disagree on the number of captions per video")
+    wanted = list(experts) if experts is not None else list(load_config(name)["data"]["experts"])
+    with StoreWriter(store_path(out_dir, name), dataset=name, videos=videos, splits=split_ids,
+                     source=f"ce-release:{Path(release_dir).name}", fused_captions=fused) as writer:
+        for key in wanted:
+            relative = (expert_paths or {}).get(key) or default_expert_path(name, key)
+            found = _find(relative, roots[:1])             # video features come from the first release only
+            if found is None:
+                raise FileNotFoundError(f"expert {key!r}: {relative} not found in {roots[0]}; pass its path "
+                                        "with --expert KEY=RELATIVE_PATH")
+            raw = load_release_pickle(found, trust_pickles=trust_pickles)
+            feats, available, mask, absent = _expert_arrays(key, raw, videos, max_tokens)
+            if absent:
+                log.warning("%s: %d videos absent from %s, marked missing", name, absent, relative)
+            writer.add_expert(key, feats, available, flaky=key in FLAKY, mask=mask)
+            log.info("%s: %s %s, %.1f%% available", name, key, feats.shape, 100 * available.mean())
+        caption_video = np.repeat(np.arange(len(videos)), first)
+        writer.set_captions([f"{v}#{k}" for v, n in zip(videos, first, strict=True) for k in range(n)], caption_video)
+        for encoder, per_video in caption_tokens.items():
+            flat = [c for captions in per_video for c in captions]
+            text_writer = writer.text_writer(encoder, dim=flat[0].shape[1], lengths=np.array([len(c) for c in flat]))
+            for lo in range(0, len(flat), 10000):
+                text_writer.write(flat[lo:lo + 10000])
+    return store_path(out_dir, name)

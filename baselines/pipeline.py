@@ -1,0 +1,113 @@
+"""Train a baseline on a store and write an official submission file: the site's entry point.
+
+`python manage.py train_baseline --model ce|moee|teachtext --phase ...` calls
+`train_and_write_submission`; `split_truth` (in `baselines.store`) gives the same split's hidden
+ground truth, so a phase, its ground truth and the baseline's predictions all come from one store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from evaluation.datasets import canonical_dataset_name
+
+from .config import load_config
+from .predict import split_similarities
+from .store import ExpertStore, StoreFormatError, store_path
+from .train import TrainResult, save_checkpoint, train_model, train_teachers
+
+log = logging.getLogger("baselines")
+
+
+def train_baseline(*, store_dir: str | os.PathLike[str], model: str, dataset: str,
+                   config_overrides: dict[str, Any] | None = None, profile: str | None = None, seed: int = 0,
+                   device: str | torch.device = "cpu") -> TrainResult:
+    """Train one baseline on one dataset (TeachText: its teachers first), best validation epoch loaded."""
+    config = load_config(dataset, model, profile=profile, overrides=config_overrides)
+    path = store_path(store_dir, dataset)
+    teachers = None
+    if config.get("distil"):
+        teachers = train_teachers(store_path=path, config=config, seed=seed, device=device)
+    return train_model(store_path=path, config=config, seed=seed, device=device, teachers=teachers)
+
+
+def predict_queries(result: TrainResult, *, store_file: str | os.PathLike[str], split: str,
+                    query_ids: Sequence[str] | None = None, device: str | torch.device = "cpu") -> np.ndarray:
+    """The Q x V float32 similarity matrix of a split.
+
+    Args:
+        result: a trained model.
+        store_file: its dataset's store.
+        split: the split to predict (columns in the split's video order).
+        query_ids: caption ids in the phase's row order; the canonical order of `split_truth` when None.
+        device: where to compute.
+    Raises:
+        StoreFormatError: an id is not a caption of the split.
+    """
+    with ExpertStore(store_file) as store:
+        captions = None
+        if query_ids is not None:
+            index = {c: i for i, c in enumerate(store.caption_ids)}
+            missing = [q for q in query_ids if q not in index]
+            if missing:
+                raise StoreFormatError(f"{store.dataset}: {len(missing)} query ids are not captions of the store, "
+                                       f"e.g. {missing[0]!r}")
+            captions = np.array([index[q] for q in query_ids], dtype=np.int64)
+        sims, _ = split_similarities(result.model, store, result.config, split, device=device,
+                                     query_captions=captions)
+    return sims
+
+
+def train_and_write_submission(*, store_dir: str | os.PathLike[str], model: str, datasets: Sequence[str], split: str,
+                               out_path: str | os.PathLike[str], config_overrides: dict[str, Any] | None = None,
+                               seed: int = 0, device: str | torch.device = "cpu", profile: str | None = None,
+                               query_order: Mapping[str, Sequence[str]] | None = None,
+                               checkpoint_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Train `model` on each dataset's store and write one `.npz` submission for `split`.
+
+    The file holds one float32 array per dataset, named after the dataset (`MSRVTT`, ...): the Q x V
+    similarity matrix, rows in the phase's query order, columns in the split's video order. This is a
+    DESIGN.md section 5 similarity submission, scored by the server like any participant's.
+
+    Args:
+        store_dir: directory of `<Dataset>.h5` stores.
+        model: "ce", "moee" or "teachtext".
+        datasets: datasets to include (any accepted spelling).
+        split: the phase's split in the stores, e.g. "val" or "test".
+        out_path: the `.npz` to write (parent directories are created).
+        config_overrides: nested dict merged into every dataset's config.
+        seed: training seed.
+        device: "cpu" or "cuda".
+        profile: optional config profile ("cpu" trains a reduced model in minutes on a laptop).
+        query_order: dataset -> caption ids in the phase's row order; the canonical order of
+            `baselines.store.split_truth` for datasets not listed.
+        checkpoint_dir: when given, the selected weights are saved as `<dir>/<Dataset>-<model>-seed<seed>.pt`.
+    Returns:
+        The path written.
+    """
+    out_path = Path(out_path)
+    if out_path.suffix != ".npz":
+        raise ValueError(f"a similarity submission is an .npz file, got {out_path.name!r}")
+    arrays: dict[str, np.ndarray] = {}
+    for dataset in datasets:
+        name = canonical_dataset_name(dataset)
+        result = train_baseline(store_dir=store_dir, model=model, dataset=name, config_overrides=config_overrides,
+                                profile=profile, seed=seed, device=device)
+        log.info("%s %s: selected epoch %d (validation geom %.2f)", name, model, result.best_epoch, result.best_score)
+        if checkpoint_dir is not None:
+            save_checkpoint(Path(checkpoint_dir) / f"{name}-{model}-seed{seed}.pt", result)
+        order = (query_order or {}).get(name)
+        arrays[name] = predict_queries(result, store_file=store_path(store_dir, name), split=split,
+                                       query_ids=order, device=device).astype(np.float32)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".partial.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, out_path)          # never leave a truncated submission behind
+    return out_path

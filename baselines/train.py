@@ -1,0 +1,223 @@
+"""Training with checkpoint selection on a held-out split (BASELINES.md section 3)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import teacher_config
+from .data import SplitData, expert_specs, load_split
+from .losses import distillation_loss, max_margin_ranking_loss
+from .models import ExpertSpec, RetrievalModel, TextEmbedding, VideoEmbedding, build_model, sharded_similarity
+from .optim import build_optimizer
+from .predict import encode_captions, encode_videos, evaluate_loaded
+from .store import ExpertStore
+
+log = logging.getLogger("baselines")
+SELECTION_METRIC = "geometric_mean_R1-R5-R10"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed `random`, numpy and torch (CPU and CUDA) with the run seed, as the reference does."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TeacherTargets:
+    """A trained teacher's embeddings of the training split, precomputed once (TeachText).
+
+    Rows of `text` follow the training split's caption order and rows of `video` its video order, so a
+    batch's teacher similarity is a lookup plus a sharded product.
+    """
+
+    name: str
+    text: TextEmbedding
+    video: VideoEmbedding
+
+    def similarity(self, caption_rows: torch.Tensor, video_rows: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """The teacher's full similarity (MoE weights, per-pair availability) of a batch: (B, B) float32."""
+        text = TextEmbedding([u[caption_rows].to(device).float() for u in self.text.experts],
+                             self.text.weights[caption_rows].to(device).float())
+        video = VideoEmbedding([v[video_rows].to(device).float() for v in self.video.experts],
+                               self.video.available[video_rows].to(device).float())
+        return sharded_similarity(text, video)
+
+
+@dataclass
+class TrainResult:
+    """A trained model (best validation epoch loaded) and how it got there."""
+
+    model: RetrievalModel
+    config: dict[str, Any]
+    experts: list[ExpertSpec]
+    text_dim: int
+    best_epoch: int
+    best_score: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    samples: int = 0
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but is not available")
+    return device
+
+
+def teacher_targets(result: TrainResult, store: ExpertStore, *, device: str | torch.device = "cpu") -> TeacherTargets:
+    """Precompute a trained teacher's embeddings of the training split (stored as float16)."""
+    device = _resolve_device(device)
+    config = result.config
+    data = load_split(store, config["data"]["train_split"], result.experts, encoder=config["data"]["text_encoder"])
+    assert data.text is not None
+    video = encode_videos(result.model, data.features, device)
+    text = encode_captions(result.model, data.text, np.arange(len(data.captions)),
+                           int(config["data"]["max_tokens"]["text"]), device, int(config["train"]["eval_chunk"]))
+    return TeacherTargets(name=config["data"]["text_encoder"],
+                          text=TextEmbedding([u.half().cpu() for u in text.experts], text.weights.cpu()),
+                          video=VideoEmbedding([v.half().cpu() for v in video.experts], video.available.cpu()))
+
+
+def train_model(*, store_path: str | os.PathLike[str], config: dict[str, Any], seed: int = 0,
+                device: str | torch.device = "cpu", teachers: list[TeacherTargets] | None = None) -> TrainResult:
+    """Train one model and return it with the weights of its best validation epoch.
+
+    An epoch is one shuffled pass over the training videos, each with one caption drawn uniformly at
+    random; a final batch of one video is dropped (BatchNorm cannot train on it). After every epoch the
+    model is scored on `data.selection_split` with `evaluation.metrics`; the best t2v geometric mean of
+    R@1, R@5, R@10 wins, a later epoch winning ties. The learning rate decays by `optim.lr_gamma` per epoch.
+
+    Args:
+        store_path: the dataset's store file.
+        config: a resolved config (`baselines.config.load_config`).
+        seed: seeds weights, shuffling and caption sampling; the same seed on the same device and thread
+            count gives the same model.
+        device: "cpu", "cuda" or a torch device.
+        teachers: TeachText targets; when given, the distillation term (weight `distil.weight`) is added.
+    """
+    device = _resolve_device(device)
+    seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    data_cfg, train_cfg = config["data"], config["train"]
+    with ExpertStore(store_path) as store:
+        specs = expert_specs(store, config)
+        text_dim = store.text_dims.get(data_cfg["text_encoder"])
+        if text_dim is None:
+            raise ValueError(f"{store.path}: no text encoder {data_cfg['text_encoder']!r}")
+        train = load_split(store, data_cfg["train_split"], specs, encoder=data_cfg["text_encoder"])
+        selection = load_split(store, data_cfg["selection_split"], specs, encoder=data_cfg["text_encoder"],
+                               max_captions=data_cfg.get("selection_max_captions"))
+    model = build_model(config["arch"], specs, text_dim).to(device)
+    optimizer, scheduler = build_optimizer(config["optim"], model.parameters())
+    margin = float(train_cfg["margin"])
+    batch_size = int(train_cfg["batch_size"])
+    max_tokens = int(data_cfg["max_tokens"]["text"])
+    distil_weight = float((config.get("distil") or {}).get("weight", 1.0))
+    if teachers:
+        for t in teachers:
+            if len(t.video.available) != len(train.videos) or len(t.text.weights) != len(train.captions):
+                raise ValueError(f"teacher {t.name!r} was computed on another training split")
+    best_state: dict[str, torch.Tensor] | None = None
+    best_score, best_epoch = -1.0, -1
+    history: list[dict[str, Any]] = []
+    samples = 0
+    started = time.perf_counter()
+    for epoch in range(int(train_cfg["epochs"])):
+        model.train()
+        losses = []
+        for batch in _epoch_batches(len(train.videos), batch_size, rng):
+            captions = _sample_captions(train, batch, rng)
+            sims = _batch_similarity(model, train, batch, captions, max_tokens, device)
+            loss = max_margin_ranking_loss(sims, margin)
+            if teachers:
+                caption_rows, video_rows = torch.from_numpy(captions), torch.from_numpy(batch)
+                sims_teacher = torch.stack([t.similarity(caption_rows, video_rows, device) for t in teachers]).mean(0)
+                loss = loss + distil_weight * distillation_loss(sims, sims_teacher)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            samples += len(batch)
+        scheduler.step()
+        metrics = evaluate_loaded(model, selection, config, device, directions=("t2v",))["t2v"]
+        score = float(metrics[SELECTION_METRIC])
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), **{f"val_{k}": v for k, v in metrics.items()}})
+        if score >= best_score:                    # ties: the later epoch wins, as in the reference
+            best_score, best_epoch = score, epoch
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        log.info("%s %s seed %d epoch %d: loss %.4f, %s geom %.2f (best %.2f @ %d)", config["dataset"],
+                 config["model"], seed, epoch, history[-1]["loss"], data_cfg["selection_split"], score,
+                 best_score, best_epoch)
+    seconds = time.perf_counter() - started
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model, config, specs, text_dim, best_epoch, best_score, history, seconds, samples)
+
+
+def _epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    order = rng.permutation(n)
+    batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [b for b in batches if len(b) > 1]       # a batch of one breaks BatchNorm (section 6.9)
+
+
+def _sample_captions(data: SplitData, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One caption per video, uniformly at random among the video's captions (rows of `data.text`)."""
+    return data.caption_start[batch] + rng.integers(0, data.caption_count[batch])
+
+
+def _batch_similarity(model: RetrievalModel, data: SplitData, batch: np.ndarray, captions: np.ndarray,
+                      max_tokens: int, device: torch.device) -> torch.Tensor:
+    assert data.text is not None
+    tokens = data.text.batch(captions, max_tokens, device)
+    experts, available = data.features.batch(batch, device)
+    return model(tokens, experts, available)
+
+
+def train_teachers(*, store_path: str | os.PathLike[str], config: dict[str, Any], seed: int = 0,
+                   device: str | torch.device = "cpu") -> list[TeacherTargets]:
+    """Train one CE teacher per text encoder listed in `distil.teachers` and precompute their targets."""
+    targets = []
+    for encoder in config["distil"]["teachers"]:
+        result = train_model(store_path=store_path, config=teacher_config(config, encoder), seed=seed, device=device)
+        with ExpertStore(store_path) as store:
+            targets.append(teacher_targets(result, store, device=device))
+    return targets
+
+
+def save_checkpoint(path: str | os.PathLike[str], result: TrainResult) -> Path:
+    """Write the selected weights with everything needed to rebuild the model (no pickled objects)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({
+        "state_dict": result.model.state_dict(),
+        "config": json.dumps(result.config),
+        "experts": json.dumps([e.__dict__ for e in result.experts]),
+        "text_dim": result.text_dim,
+        "best_epoch": result.best_epoch,
+        "best_score": result.best_score,
+    }, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+                    ) -> tuple[RetrievalModel, dict[str, Any]]:
+    """Rebuild a model from `save_checkpoint` output (`weights_only=True`: tensors and plain values only)."""
+    payload = torch.load(path, map_location=device, weights_only=True)
+    config = json.loads(payload["config"])
+    experts = [ExpertSpec(**e) for e in json.loads(payload["experts"])]
+    model = build_model(config["arch"], experts, int(payload["text_dim"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval(), config
