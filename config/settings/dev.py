@@ -1,7 +1,10 @@
 """Local development: DEBUG on, a fake secret, the embedded default (SQLite + filesystem broker)."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import VAR_DIR, env
+
+# The embedded default keeps its SQLite file, media, private store and broker folders here.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-not-a-secret-pentathlon")
