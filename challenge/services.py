@@ -41,6 +41,7 @@ QUOTA_TOTAL = "Your team has used all {limit} submissions of the phase {phase!r}
 QUOTA_DAY = ("Your team has used its {limit} submissions for today in the phase {phase!r}; the count resets at "
              "00:00 UTC (failed submissions do not count).")
 FILE_TOO_LARGE = "The file is {size:,} bytes; the largest submission accepted is {limit:,} bytes."
+GROUND_TRUTH_TOO_LARGE = "The ground-truth file is {size:,} bytes; the largest accepted is {limit:,} bytes."
 FILE_EMPTY = "The file is empty."
 FORMAT_UNKNOWN = "The file name {name!r} does not end in .zip, .npz or .h5; the phase accepts {allowed}."
 FORMAT_NOT_ALLOWED = "The phase {phase!r} does not accept .{fmt} files; it accepts {allowed}."
@@ -147,7 +148,7 @@ def phase_upsert(*, challenge: Challenge, slug: str, title: str, starts_at: date
 def ground_truth_check(*, challenge: Challenge, file: IO[bytes] | File) -> Any:
     """Validate an uploaded ground-truth file without storing it (the admin form's check)."""
     with _spooled_copy(file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES,
-                       too_large=FILE_TOO_LARGE) as (tmp_path, _size, _digest):
+                       too_large=GROUND_TRUTH_TOO_LARGE) as (tmp_path, _size, _digest):
         return ground_truth_validate(challenge=challenge, path=tmp_path)
 
 
@@ -181,7 +182,7 @@ def phase_ground_truth_set(*, phase: Phase, file: IO[bytes] | File) -> Phase:
     Splits of datasets that the new file no longer holds are removed.
     """
     with _spooled_copy(file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES,
-                       too_large=FILE_TOO_LARGE) as (tmp_path, size, digest):
+                       too_large=GROUND_TRUTH_TOO_LARGE) as (tmp_path, size, digest):
         truth = ground_truth_validate(challenge=phase.challenge, path=tmp_path)
         old_name = phase.ground_truth.name if phase.ground_truth else ""
         with open(tmp_path, "rb") as handle:
