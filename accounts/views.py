@@ -1,0 +1,38 @@
+"""The API token page: see, create or rotate, and revoke one's own token."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.selectors import api_token_get
+from accounts.services import api_token_revoke, api_token_rotate
+
+
+@login_required
+def api_token_detail(request: HttpRequest) -> HttpResponse:
+    token = api_token_get(user=request.user)
+    response = render(request, "accounts/api_token.html", {"token": token})
+    response["Cache-Control"] = "no-store"  # the key is a credential
+    return response
+
+
+@login_required
+@require_POST
+def api_token_rotate_view(request: HttpRequest) -> HttpResponse:
+    api_token_rotate(user=request.user)
+    messages.success(request, "A new API token was created; the previous one no longer works.")
+    return redirect("accounts:api-token")
+
+
+@login_required
+@require_POST
+def api_token_revoke_view(request: HttpRequest) -> HttpResponse:
+    if api_token_revoke(user=request.user):
+        messages.success(request, "Your API token was revoked; clients using it are logged out.")
+    else:
+        messages.info(request, "You had no API token.")
+    return redirect("accounts:api-token")
