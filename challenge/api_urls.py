@@ -1,6 +1,6 @@
 from django.urls import path
 
-from challenge import apis, kit_apis
+from challenge import apis, kit_apis, upload_apis
 
 urlpatterns = [
     path("auth/token/", apis.TokenObtainApi.as_view(), name="token"),
@@ -13,4 +13,7 @@ urlpatterns = [
     path("submissions/<int:submission_id>/update/", apis.SubmissionUpdateApi.as_view(), name="submission-update"),
     path("phases/<int:phase_id>/kit/", kit_apis.PhaseStarterKitApi.as_view(), name="phase-kit"),
     path("submissions/<int:submission_id>/cancel/", apis.SubmissionCancelApi.as_view(), name="submission-cancel"),
+    path("uploads/", upload_apis.UploadCreateApi.as_view(), name="upload-create"),
+    path("uploads/<uuid:upload_id>/", upload_apis.UploadDetailApi.as_view(), name="upload-detail"),
+    path("uploads/<uuid:upload_id>/complete/", upload_apis.UploadCompleteApi.as_view(), name="upload-complete"),
 ]

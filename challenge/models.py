@@ -99,6 +99,14 @@ class Phase(models.Model):
                                     blank=True, max_length=300, editable=False)
     ground_truth_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     ground_truth_uploaded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    evaluation_soft_limit_s = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(10)],
+        help_text="Seconds after which an evaluation of this phase fails with a readable message; empty = the "
+                  "server default (PENTATHLON_EVALUATION_SOFT_LIMIT).")
+    evaluation_hard_limit_s = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(10)],
+        help_text="Seconds after which the worker process running the evaluation is killed; empty = the server "
+                  "default (PENTATHLON_EVALUATION_HARD_LIMIT). At most PENTATHLON_EVALUATION_MAX_LIMIT.")
 
     class Meta:
         ordering = ["challenge", "order", "id"]
@@ -115,6 +123,19 @@ class Phase(models.Model):
         known = {choice.value for choice in SubmissionFormat}
         if not isinstance(self.allowed_formats, list) or not set(self.allowed_formats) <= known:
             raise ValidationError({"allowed_formats": f"Use a list drawn from {sorted(known)}, e.g. [\"npz\", \"zip\"]."})
+        soft, hard = self.time_limits
+        ceiling = settings.PENTATHLON_EVALUATION_MAX_LIMIT
+        if hard > ceiling:
+            raise ValidationError({"evaluation_hard_limit_s": f"At most {ceiling} seconds (PENTATHLON_EVALUATION_MAX_LIMIT); "
+                                                              "the broker re-delivers unfinished messages after that."})
+        if soft >= hard:
+            raise ValidationError({"evaluation_soft_limit_s": f"The soft limit ({soft} s) must be below the hard limit ({hard} s)."})
+
+    @property
+    def time_limits(self) -> tuple[int, int]:
+        """(soft, hard) evaluation time limits in seconds: the phase's own, else the server defaults."""
+        return (self.evaluation_soft_limit_s or settings.CELERY_TASK_SOFT_TIME_LIMIT,
+                self.evaluation_hard_limit_s or settings.CELERY_TASK_TIME_LIMIT)
 
     @property
     def higher_is_better(self) -> bool:
@@ -212,10 +233,19 @@ class Submission(models.Model):
     is_public = models.BooleanField(default=True)
     is_baseline = models.BooleanField(default=False)
     is_final = models.BooleanField(default=False)
+    #: Header-only description stored at upload: {"kinds": {dataset: kind}, "declared_bytes": int}.
+    manifest = models.JSONField(default=dict, blank=True)
+    #: The queue the evaluation was last sent to ("cpu" or "gpu" names from the settings).
+    queue = models.CharField(max_length=64, blank=True)
+    #: Claims by a worker (QUEUED/stale RUNNING -> RUNNING); above 1 after a worker died or a retry.
     attempts = models.PositiveIntegerField(default=0)
+    #: Results written for this submission (each re-score adds one); 1 for a submission scored once.
+    scored_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    #: The running worker's lease: bumped at a bounded interval while it scores.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -233,3 +263,38 @@ class Submission(models.Model):
     @property
     def is_final_state(self) -> bool:
         return self.status in self.FINAL_STATES
+
+
+class ChunkedUpload(models.Model):
+    """A resumable upload in progress: bytes arrive in chunks at increasing offsets, then `complete`
+    turns the file into a Submission through `submission_create`.
+
+    The partial file lives on the local disk under UPLOAD_PARTIAL_DIR (shared by the web processes);
+    only the finished submission goes to the (possibly remote) private storage.
+    """
+
+    class Status(models.TextChoices):
+        UPLOADING = "uploading", "Uploading"
+        COMPLETE = "complete", "Complete"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chunked_uploads")
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="chunked_uploads")
+    filename = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    received = models.PositiveBigIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADING)
+    submission = models.OneToOneField(Submission, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="chunked_upload")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(received__lte=models.F("size")),
+                                              name="chunked_upload_received_le_size")]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} ({self.received}/{self.size})"
+

@@ -51,6 +51,8 @@ NO_PHASE_DATASET = ("The file holds no dataset of the phase {phase!r} (found: {f
 NOT_YOUR_SUBMISSION = "Only members of the submitting team can change this submission."
 CANCEL_TOO_LATE = "Only a submission that has not started running can be cancelled."
 FINAL_NEEDS_FINISHED = "Only a finished submission can be chosen as the team's final submission."
+CHECKSUM_MISMATCH = ("The file received has sha256 {actual}, not {expected}: it was corrupted or changed during "
+                     "the upload; upload it again.")
 
 _MAGIC = {
     "zip": (b"PK\x03\x04", b"PK\x05\x06"),
@@ -243,19 +245,64 @@ def submission_mark_failed(*, submission_id: int, message: str,
                                  error_message=message, finished_at=timezone.now())
 
 
-def _enqueue_evaluation(*, submission_id: int) -> None:
+def manifest_summary(manifest: Any) -> dict[str, Any]:
+    """What routing needs from `evaluation.io.inspect_submission`'s manifest, as JSON: kinds and declared bytes."""
+    return {"kinds": dict(manifest.kinds),
+            "declared_bytes": int(sum(info.nbytes for entry in manifest.entries.values()
+                                      for info in entry.arrays.values()))}
+
+
+def evaluation_queue(*, manifest: dict[str, Any]) -> str:
+    """The queue a submission is scored on, decided from its stored header-only manifest.
+
+    With GPU workers configured (PENTATHLON_GPU_QUEUE_ENABLED), embeddings (they need a matrix
+    product) and submissions declaring more than PENTATHLON_GPU_MIN_BYTES of arrays go to the GPU
+    queue; everything else, and everything when no GPU worker exists, to the CPU queue. Top-k lists
+    never need a GPU.
+    """
+    if settings.PENTATHLON_GPU_QUEUE_ENABLED:
+        kinds = set((manifest or {}).get("kinds", {}).values())
+        if "embeddings" in kinds or int((manifest or {}).get("declared_bytes", 0)) > settings.PENTATHLON_GPU_MIN_BYTES:
+            return settings.PENTATHLON_GPU_QUEUE
+    return settings.PENTATHLON_CPU_QUEUE
+
+
+def submission_enqueue_now(*, submission_id: int) -> str | None:
+    """Send the evaluation message now, routed and time-limited per the submission's phase.
+
+    Returns the queue, or None when the row is gone. Sending a message twice is harmless: the
+    worker's guarded claim lets only one of them score.
+    """
     from workers.tasks import submission_evaluate_task
 
-    transaction.on_commit(lambda: submission_evaluate_task.delay(submission_id))
+    row = (Submission.objects.filter(id=submission_id).select_related("phase")
+           .only("id", "manifest", "phase__evaluation_soft_limit_s", "phase__evaluation_hard_limit_s").first())
+    if row is None:
+        return None
+    queue = evaluation_queue(manifest=row.manifest)
+    soft, hard = row.phase.time_limits
+    Submission.objects.filter(id=submission_id).exclude(queue=queue).update(queue=queue)
+    submission_evaluate_task.apply_async((submission_id,), queue=queue, soft_time_limit=soft, time_limit=hard)
+    return queue
+
+
+def _enqueue_evaluation(*, submission_id: int) -> None:
+    """Enqueue on commit. `robust`: a broker outage must not turn an accepted upload into an error;
+    the row stays QUEUED and the periodic sweeper sends its message again."""
+    transaction.on_commit(lambda: submission_enqueue_now(submission_id=submission_id), robust=True)
 
 
 def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] | File, method_name: str,
                       description: str = "", paper_url: str = "", code_url: str = "",
-                      is_public: bool = True, filename: str | None = None) -> Submission:
+                      is_public: bool = True, filename: str | None = None,
+                      expected_sha256: str | None = None) -> Submission:
     """Accept an upload: check team, phase dates, size and format, then the quota under a team lock.
 
-    The file is inspected by the evaluation core (header only) before anything is stored, stored
-    under a generated name in the private storage, and queued for evaluation on commit.
+    The file is copied in 1 MiB blocks to a temporary file while its sha256 is computed (never held
+    in memory), inspected by the evaluation core (header only; the manifest is kept for queue
+    routing) before anything is stored, stored under a generated name in the private storage, and
+    queued for evaluation on commit. With `expected_sha256` (the chunked upload API) a file whose
+    digest differs is refused.
 
     Raises:
         ApplicationError: a clear sentence for every refusal (QuotaExceededError for quotas).
@@ -275,6 +322,8 @@ def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] |
                        too_large=FILE_TOO_LARGE) as (tmp_path, size, digest):
         if size == 0:
             raise ApplicationError(FILE_EMPTY)
+        if expected_sha256 is not None and expected_sha256.lower() != digest:
+            raise ApplicationError(CHECKSUM_MISMATCH.format(expected=expected_sha256, actual=digest))
         with open(tmp_path, "rb") as handle:
             head = handle.read(8)
         if not head.startswith(_MAGIC[fmt]):
@@ -294,7 +343,8 @@ def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] |
         submission = Submission(team=team, phase=phase, created_by=user, original_filename=name[:255],
                                 file_format=fmt, file_size=size, checksum_sha256=digest,
                                 method_name=method_name.strip(), description=description, paper_url=paper_url,
-                                code_url=code_url, is_public=is_public, is_baseline=team.is_baseline)
+                                code_url=code_url, is_public=is_public, is_baseline=team.is_baseline,
+                                manifest=manifest_summary(manifest))
         stored_name = ""
         try:
             with transaction.atomic():
@@ -415,19 +465,33 @@ def submission_update(*, submission: Submission, user: AbstractBaseUser, is_publ
     return submission
 
 
-def submission_requeue_stale(*, queued_before: datetime, running_before: datetime) -> list[int]:
+def submission_requeue_stale(*, queued_before: datetime, running_before: datetime,
+                              heartbeat_before: datetime | None = None) -> list[int]:
     """Re-send the evaluation message of rows a broker or worker may have lost. Safe to run any time.
 
-    QUEUED rows queued before `queued_before` and RUNNING rows started before `running_before`
-    (a dead worker: pass now minus the hard time limit) are enqueued again; the worker's guarded
-    claim makes a duplicate message a no-op, so nothing is scored twice.
+    * QUEUED rows queued before `queued_before` (a message the broker may have lost) are sent again;
+      their `queued_at` is bumped so one row gets at most one extra message per period.
+    * RUNNING rows whose lease expired (a dead worker), i.e. a heartbeat (or, without one, a start)
+      older than `heartbeat_before` (default: `running_before`), are put back to QUEUED by a
+      guarded UPDATE and sent again. The dead worker's claim no longer matches the row, so even if it
+      wakes up it cannot store a result: nothing is scored twice.
     """
     now = timezone.now()
-    stale = Submission.objects.filter(Q(status=Status.QUEUED, queued_at__lt=queued_before)
-                                      | Q(status=Status.RUNNING, started_at__lt=running_before))
-    ids = list(stale.values_list("id", flat=True))
+    heartbeat_before = heartbeat_before or running_before
+    expired = Q(status=Status.RUNNING) & (Q(heartbeat_at__lt=heartbeat_before)
+                                          | Q(heartbeat_at__isnull=True, started_at__lt=heartbeat_before))
+    ids: list[int] = []
     with transaction.atomic():
-        Submission.objects.filter(id__in=ids, status=Status.QUEUED).update(queued_at=now)
+        for submission_id in Submission.objects.filter(expired).values_list("id", flat=True):
+            if Submission.objects.filter(expired, id=submission_id).update(
+                    status=Status.QUEUED, queued_at=now, updated_at=now,
+                    progress={"stage": "re-queued (the worker stopped answering)", "fraction": 0.0, "datasets": {}}):
+                ids.append(submission_id)
+        for submission_id in Submission.objects.filter(status=Status.QUEUED, queued_at__lt=queued_before
+                                                       ).values_list("id", flat=True):
+            if Submission.objects.filter(id=submission_id, status=Status.QUEUED, queued_at__lt=queued_before
+                                         ).update(queued_at=now):
+                ids.append(submission_id)
         for submission_id in ids:
             _enqueue_evaluation(submission_id=submission_id)
     if ids:
@@ -436,11 +500,12 @@ def submission_requeue_stale(*, queued_before: datetime, running_before: datetim
 
 
 def submission_requeue_stale_now() -> list[int]:
-    """`submission_requeue_stale` with the configured thresholds (the periodic task's entry point)."""
+    """`submission_requeue_stale` with the configured bounds (the periodic task's entry point)."""
     now = timezone.now()
     return submission_requeue_stale(
         queued_before=now - timedelta(seconds=settings.PENTATHLON_REQUEUE_QUEUED_AFTER),
-        running_before=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT))
+        heartbeat_before=now - timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER),
+        running_before=now - timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER))
 
 
 def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> bool:
@@ -452,3 +517,134 @@ def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> bool
         raise ApplicationError(CANCEL_TOO_LATE)
     return True
 
+
+
+# --- resumable chunked uploads ---------------------------------------------------------------------
+
+UPLOAD_NOT_YOURS = "This upload belongs to another user."
+UPLOAD_GAP = ("This chunk starts at byte {start:,} but the server has {received:,} bytes of the file; send the "
+              "bytes from offset {received:,} (ask with HEAD or GET on the upload).")
+UPLOAD_BEYOND_END = "This chunk ends at byte {end:,}, beyond the declared file size of {size:,} bytes."
+UPLOAD_INCOMPLETE = "The server has {received:,} of the {size:,} bytes; send the rest before completing the upload."
+UPLOAD_DONE = "This upload was already completed as submission #{submission}."
+UPLOAD_BUSY = "This upload is being completed; ask for its state again in a moment."
+_COPY_BLOCK = 1 << 20
+
+
+def chunked_upload_partial_path(upload: Any) -> Path:
+    return Path(settings.UPLOAD_PARTIAL_DIR) / f"{upload.id}.part"
+
+
+@transaction.atomic
+def chunked_upload_create(*, user: AbstractBaseUser, phase: Phase, filename: str, size: int,
+                          metadata: dict[str, Any]) -> Any:
+    """Start a resumable upload after the checks that need no byte of the file (team, dates, format, size)."""
+    from challenge.models import ChunkedUpload
+
+    _team_of(user=user, challenge=phase.challenge)
+    _ensure_phase_open(phase=phase, user=user)
+    name = os.path.basename(filename) or "submission"
+    _format_of(name=name, phase=phase)
+    if size <= 0:
+        raise ApplicationError(FILE_EMPTY)
+    if size > settings.SUBMISSION_MAX_BYTES:
+        raise ApplicationError(FILE_TOO_LARGE.format(size=size, limit=settings.SUBMISSION_MAX_BYTES))
+    upload = ChunkedUpload(user=user, phase=phase, filename=name[:255], size=size, metadata=metadata)
+    upload.full_clean()
+    upload.save()
+    path = chunked_upload_partial_path(upload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return upload
+
+
+def _own_upload(*, upload: Any, user: AbstractBaseUser) -> None:
+    if upload.user_id != user.pk:
+        raise PermissionDeniedError(UPLOAD_NOT_YOURS)
+
+
+def chunked_upload_write(*, upload: Any, user: AbstractBaseUser, start: int, stream: IO[bytes],
+                         length: int) -> int:
+    """Write `length` bytes read from `stream` at offset `start`; returns the new received offset.
+
+    Idempotent: a chunk sent again (start below the received offset) rewrites the same bytes and
+    leaves the offset where it is or moves it forward. A chunk cut short (the client died) keeps what
+    arrived, so the client resumes from the offset the server reports. Streams in 1 MiB blocks; the
+    database row is updated with one conditional UPDATE (received = max(received, end)).
+    """
+    from django.db.models.functions import Greatest
+
+    from challenge.models import ChunkedUpload
+
+    _own_upload(upload=upload, user=user)
+    if upload.status != ChunkedUpload.Status.UPLOADING:
+        raise ApplicationError(UPLOAD_DONE.format(submission=upload.submission_id) if upload.submission_id
+                               else UPLOAD_BUSY)
+    if start > upload.received:
+        raise ApplicationError(UPLOAD_GAP.format(start=start, received=upload.received))
+    if start + length > upload.size:
+        raise ApplicationError(UPLOAD_BEYOND_END.format(end=start + length, size=upload.size))
+    written = 0
+    with open(chunked_upload_partial_path(upload), "r+b") as out:
+        out.seek(start)
+        try:
+            while written < length:
+                block = stream.read(min(_COPY_BLOCK, length - written))
+                if not block:
+                    break
+                out.write(block)
+                written += len(block)
+        except OSError:  # the client went away mid-chunk: keep what arrived
+            logger.info("upload %s: chunk at %d cut short after %d bytes", upload.id, start, written)
+        out.flush()
+        os.fsync(out.fileno())
+    end = start + written
+    ChunkedUpload.objects.filter(id=upload.id, received__gte=start, received__lt=end).update(
+        received=Greatest("received", end), updated_at=timezone.now())
+    upload.refresh_from_db(fields=["received", "status", "submission"])
+    return upload.received
+
+
+def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str | None) -> Submission:
+    """Turn a fully received upload into a submission through `submission_create` (same checks, quota and
+    queueing); the sha256 the client computed must match the one computed while storing the file.
+
+    Completing twice returns the same submission. On a refusal the upload stays open (the client may
+    fix nothing but can still read the reason); the partial file is deleted once the submission exists.
+    """
+    from challenge.models import ChunkedUpload
+
+    _own_upload(upload=upload, user=user)
+    upload.refresh_from_db()
+    if upload.submission_id:
+        return upload.submission
+    if upload.received < upload.size:
+        raise ApplicationError(UPLOAD_INCOMPLETE.format(received=upload.received, size=upload.size))
+    claimed = ChunkedUpload.objects.filter(id=upload.id, status=ChunkedUpload.Status.UPLOADING).update(
+        status=ChunkedUpload.Status.COMPLETE, updated_at=timezone.now())
+    if not claimed:
+        raise ApplicationError(UPLOAD_BUSY)
+    path = chunked_upload_partial_path(upload)
+    metadata = dict(upload.metadata)
+    try:
+        with open(path, "rb") as handle:
+            submission = submission_create(user=user, phase=upload.phase, file=File(handle, name=upload.filename),
+                                           filename=upload.filename,
+                                           expected_sha256=sha256.strip() if sha256 else None, **metadata)
+    except BaseException:
+        ChunkedUpload.objects.filter(id=upload.id).update(status=ChunkedUpload.Status.UPLOADING)
+        raise
+    ChunkedUpload.objects.filter(id=upload.id).update(submission=submission, updated_at=timezone.now())
+    path.unlink(missing_ok=True)
+    return submission
+
+
+def chunked_upload_expire(*, older_than: datetime) -> int:
+    """Delete unfinished uploads untouched since `older_than` and their partial files."""
+    from challenge.models import ChunkedUpload
+
+    stale = list(ChunkedUpload.objects.filter(updated_at__lt=older_than, submission__isnull=True))
+    for upload in stale:
+        chunked_upload_partial_path(upload).unlink(missing_ok=True)
+    ChunkedUpload.objects.filter(id__in=[u.id for u in stale]).delete()
+    return len(stale)

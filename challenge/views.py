@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -129,7 +130,8 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
                 return JsonResponse({"redirect": url, "id": submission.id}, status=201)
             return redirect(url)
     return render(request, "challenge/submission_new.html",
-                  {"challenge": challenge, "phase": phase, "team": team, "form": form},
+                  {"challenge": challenge, "phase": phase, "team": team, "form": form,
+                   "chunked_above": settings.UPLOAD_CHUNKED_THRESHOLD},
                   status=400 if form.errors else 200)
 
 

@@ -6,6 +6,8 @@ Every failure becomes a `CliError` whose message is one sentence: the server's o
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -182,6 +184,58 @@ class ApiClient:
                                 headers={"Content-Type": body.content_type, "Content-Length": str(len(body))})
         return response.json()
 
+    def upload_chunked(self, fields: dict[str, str], *, file_path: Path, progress: Progress | None = None,
+                       state_path: Path | None = None) -> Any:
+        """Resumable upload through /api/v1/uploads/: the file goes in chunks; an interrupted run
+        resumes from the offset the server reports (the upload id is kept in `state_path`).
+
+        The sha256 is computed while reading the file and checked by the server at completion.
+        """
+        size = file_size(file_path)
+        stat = os.stat(file_path)
+        key = f"{self.server}|{os.path.abspath(file_path)}|{size}|{stat.st_mtime_ns}|{fields.get('phase')}"
+        saved = _load_state(state_path)
+        upload = None
+        if key in saved:
+            response = self.session.get(self.url(f"uploads/{saved[key]}/"), timeout=TIMEOUT)
+            if response.status_code == 200 and response.json().get("status") == "uploading":
+                upload = response.json()
+        if upload is None:
+            body = {**fields, "filename": file_path.name, "size": size}
+            upload = self.request("POST", "uploads/", auth_required=True, rejected_on_400=True, json=body).json()
+            saved[key] = upload["id"]
+            _save_state(state_path, saved)
+        chunk = int(upload.get("chunk_size") or 8 * 1024**2)
+        offset = int(upload["offset"])
+        digest = hashlib.sha256()
+        with open(file_path, "rb") as handle:
+            done = 0
+            while done < offset:  # hash what the server already has
+                block = handle.read(min(CHUNK * 4, offset - done))
+                digest.update(block)
+                done += len(block)
+            if progress:
+                progress(offset)
+            while offset < size:
+                data = handle.read(min(chunk, size - offset))
+                response = self.request("PUT", f"uploads/{upload['id']}/", auth_required=True, rejected_on_400=True,
+                                        data=data, headers={
+                                            "Content-Type": "application/octet-stream",
+                                            "Content-Range": f"bytes {offset}-{offset + len(data) - 1}/{size}"})
+                new_offset = int(response.json()["offset"])
+                if new_offset != offset + len(data):
+                    raise CliError(f"The server stored {new_offset:,} bytes instead of {offset + len(data):,};"
+                                   " run the same command again to resume.")
+                digest.update(data)
+                offset = new_offset
+                if progress:
+                    progress(offset)
+        response = self.request("POST", f"uploads/{upload['id']}/complete/", auth_required=True,
+                                rejected_on_400=True, json={"sha256": digest.hexdigest()})
+        saved.pop(key, None)
+        _save_state(state_path, saved)
+        return response.json()
+
     def download(self, path: str, target: IO[bytes], *, progress: Callable[[int, int | None], None] | None = None
                  ) -> requests.Response:
         response = self.request("GET", path, stream=True)
@@ -197,6 +251,22 @@ class ApiClient:
         except requests.exceptions.RequestException as exc:
             raise CliError(f"The download from {self.server} was interrupted ({_reason(exc)}).") from exc
         return response
+
+
+def _load_state(path: Path | None) -> dict[str, str]:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(path: Path | None, data: dict[str, str]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
 
 
 def _reason(exc: BaseException) -> str:

@@ -386,8 +386,13 @@ def cmd_submit(args: argparse.Namespace, ui: _Ui) -> int:
               "is_public": "false" if args.private else "true"}
     with ui.progress(transfer=True) as bar:
         task = bar.add_task(f"uploading {path.name}", total=size)
-        submission = client.upload("submissions/create/", fields, file_path=path,
-                                   progress=lambda sent: bar.update(task, completed=sent))
+        if size > args.chunked_above:
+            # Big files: resumable chunked upload; running the same command again resumes it.
+            submission = client.upload_chunked(fields, file_path=path, state_path=config.config_dir() / "uploads.json",
+                                               progress=lambda sent: bar.update(task, completed=sent))
+        else:
+            submission = client.upload("submissions/create/", fields, file_path=path,
+                                       progress=lambda sent: bar.update(task, completed=sent))
     ui.err.print(f"Uploaded {path.name} ({size:,} bytes) as submission #{submission['id']}"
                  f" ({submission.get('status')}).")
     if args.no_wait:
@@ -521,6 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--code-url", default="")
     submit.add_argument("--private", action="store_true", help="keep it off the public leaderboard")
     submit.add_argument("--no-wait", action="store_true", help="return after the upload")
+    submit.add_argument("--chunked-above", type=int, metavar="BYTES",
+                        default=int(os.environ.get("PENTATHLON_CHUNKED_ABOVE", 64 * 1024**2)),
+                        help="files larger than this go through the resumable chunked upload (default 64 MiB);"
+                             " after an interruption, run the same command again to resume")
     submit.add_argument("--kit", help="validate against this unpacked starter kit before uploading")
     submit.add_argument("--timeout", type=float, default=3600.0, help="seconds to follow the scoring (default 3600)")
     submit.add_argument("--interval", type=float, default=2.0, help="seconds between status polls (default 2)")

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
@@ -43,21 +44,68 @@ PROGRESS_INTERVAL_S = 0.5
 
 
 def evaluation_hard_limit() -> timedelta:
-    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    return timedelta(seconds=max(settings.CELERY_TASK_TIME_LIMIT, settings.PENTATHLON_EVALUATION_MAX_LIMIT))
+
+
+def lease_expired_before() -> Any:
+    return timezone.now() - timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER)
 
 
 def submission_claim(*, submission_id: int) -> Any:
-    """QUEUED -> RUNNING, or take over a RUNNING row older than the hard time limit (a dead worker).
+    """QUEUED -> RUNNING, or take over a RUNNING row whose lease expired (a dead worker: no heartbeat
+    for PENTATHLON_HEARTBEAT_STALE_AFTER seconds). One conditional UPDATE, so one claimer wins.
 
-    Returns the claim's start time, or None when another worker holds the row or it is final.
+    Returns the claim's start time (the claim token), or None when another worker holds the row or it is final.
     """
     now = timezone.now()
-    stale = now - evaluation_hard_limit()
+    expired = lease_expired_before()
     claimed = (Submission.objects.filter(id=submission_id)
-               .filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=stale))
-               .update(status=Status.RUNNING, started_at=now, updated_at=now, attempts=F("attempts") + 1,
-                       error_message="", progress={"stage": "starting", "fraction": 0.0, "datasets": {}}))
+               .filter(Q(status=Status.QUEUED)
+                       | Q(status=Status.RUNNING, heartbeat_at__lt=expired)
+                       | Q(status=Status.RUNNING, heartbeat_at__isnull=True, started_at__lt=now - evaluation_hard_limit()))
+               .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, updated_at=now,
+                       attempts=F("attempts") + 1, error_message="",
+                       progress={"stage": "starting", "fraction": 0.0, "datasets": {}}))
     return now if claimed else None
+
+
+class LeaseLost(Exception):  # noqa: N818 - a signal, not an error
+    """The row was taken over (its lease expired and the sweeper re-queued it): stop, store nothing."""
+
+
+class _Heartbeat:
+    """Bumps `heartbeat_at` every PENTATHLON_HEARTBEAT_INTERVAL seconds from a daemon thread, so a
+    long stage without progress calls still holds the lease; notices when the lease was lost."""
+
+    def __init__(self, row: dict) -> None:
+        self.row = row
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{row['id']}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def beat(self) -> None:
+        now = timezone.now()
+        if not Submission.objects.filter(**self.row).update(heartbeat_at=now):
+            self.lost.set()
+
+    def _run(self) -> None:
+        interval = float(settings.PENTATHLON_HEARTBEAT_INTERVAL)
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    self.beat()
+                except Exception:  # a database blip: the next beat tries again
+                    logger.warning("submission %s: heartbeat failed", self.row["id"], exc_info=True)
+        finally:
+            connection.close()
 
 
 def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> None:
@@ -82,9 +130,12 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
     if not phase.ground_truth:
         submission_mark_failed(submission_id=submission_id, message=NO_GROUND_TRUTH, from_states=(Status.RUNNING,))
         return
-    reporter = _ProgressReporter(row=mine, datasets=list(phase.splits.values_list("dataset__name", flat=True)))
+    heartbeat = _Heartbeat(mine)
+    reporter = _ProgressReporter(row=mine, datasets=list(phase.splits.values_list("dataset__name", flat=True)),
+                                 lost=heartbeat.lost)
     try:
-        with _local_path(phase.ground_truth) as truth_path, _local_path(submission.file) as submission_path:
+        with heartbeat, _local_path(phase.ground_truth) as truth_path, \
+                _local_path(submission.file) as submission_path:
             reporter("reading ground truth", None, 0.0)
             truth = read_ground_truth(truth_path)
             report = score_submission(
@@ -92,6 +143,9 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
                 device=settings.EVALUATION_DEVICE,
                 limits=ReadLimits(max_total_bytes=max(settings.SUBMISSION_MAX_BYTES * 64, 8 * 1024**3)),
                 progress=reporter)
+    except LeaseLost:
+        logger.warning("submission %s: lease lost (re-queued after a missed heartbeat); stopping", submission_id)
+        return
     except SubmissionError as exc:
         _fail(row=mine, message=str(exc))
         return
@@ -100,7 +154,7 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
         _fail(row=mine, message=BAD_GROUND_TRUTH)
         return
     except SoftTimeLimitExceeded:
-        _fail(row=mine, message=TIME_LIMIT.format(seconds=settings.CELERY_TASK_SOFT_TIME_LIMIT))
+        _fail(row=mine, message=TIME_LIMIT.format(seconds=phase.time_limits[0]))
         return
     except TransientEvaluationError:
         if final_attempt:
@@ -128,7 +182,8 @@ def result_store(*, row: dict, report: dict) -> Result | None:
         progress = {"stage": "done", "fraction": 1.0,
                     "datasets": {name: 1.0 for name in report.get("datasets", {})}}
         finished = Submission.objects.filter(**row).update(
-            status=Status.FINISHED, finished_at=timezone.now(), updated_at=timezone.now(), progress=progress)
+            status=Status.FINISHED, finished_at=timezone.now(), updated_at=timezone.now(), progress=progress,
+            scored_count=F("scored_count") + 1)
         if not finished:
             logger.warning("submission %s: claim lost before the result was stored", row["id"])
             return None
@@ -146,13 +201,15 @@ def result_store(*, row: dict, report: dict) -> Result | None:
 class _ProgressReporter:
     """The scorer's progress callback: writes stage, overall fraction and per-dataset fractions, throttled."""
 
-    def __init__(self, *, row: dict, datasets: list[str]) -> None:
-        self.row, self.datasets = row, datasets
+    def __init__(self, *, row: dict, datasets: list[str], lost: threading.Event | None = None) -> None:
+        self.row, self.datasets, self.lost = row, datasets, lost
         self.per_dataset: dict[str, float] = {}
         self.stage = ""
         self.last_write = 0.0
 
     def __call__(self, stage: str, dataset: str | None, fraction: float) -> None:
+        if self.lost is not None and self.lost.is_set():
+            raise LeaseLost
         fraction = min(max(float(fraction), 0.0), 1.0)
         if dataset is not None:
             self.per_dataset[dataset] = fraction
@@ -164,8 +221,11 @@ class _ProgressReporter:
             return
         self.stage, self.last_write = stage, now
         label = f"{stage} {dataset}" if dataset else stage
-        Submission.objects.filter(**self.row).update(
+        written = Submission.objects.filter(**self.row).update(
+            heartbeat_at=timezone.now(),
             progress={"stage": label, "fraction": round(overall, 4), "datasets": dict(self.per_dataset)})
+        if not written:
+            raise LeaseLost
 
 
 @contextmanager

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class WorkersConfig(AppConfig):
     name = "workers"
     verbose_name = "Workers"
+
+    def ready(self) -> None:
+        from workers import checks  # noqa: F401 - registers the system checks

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from kombu import Queue
+
 from config.env import BASE_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -88,11 +90,37 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# Uploads always go to a temporary file, so the evaluation core can inspect them by path.
+# Object storage for everything (S3 or any S3-compatible service): PENTATHLON_STORAGE_BACKEND=s3.
+# The public bucket holds media; the private bucket (never served: url() raises) holds submissions
+# and hidden ground truth. Credentials and endpoint come from the standard AWS_* variables.
+if env("PENTATHLON_STORAGE_BACKEND", default="filesystem") in ("s3", "storages.backends.s3.S3Storage"):
+    _s3_common = {
+        "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
+        "region_name": env("AWS_S3_REGION_NAME", default=None),
+        "access_key": env("AWS_ACCESS_KEY_ID", default=None),
+        "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
+        "file_overwrite": False,
+    }
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage",
+                           "OPTIONS": {**_s3_common, "bucket_name": env("AWS_STORAGE_BUCKET_NAME")}}
+    STORAGES["private"] = {"BACKEND": "challenge.storage_s3.PrivateS3Storage",
+                           "OPTIONS": {**_s3_common, "bucket_name": env("PENTATHLON_PRIVATE_BUCKET_NAME"),
+                                       "default_acl": "private", "querystring_auth": True}}
+
+# Uploads always stream to a temporary file (never held in memory), so the evaluation core can
+# inspect them by path; the sha256 is computed while the file is copied to the storage.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("PENTATHLON_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 SUBMISSION_MAX_BYTES = env.int("PENTATHLON_SUBMISSION_MAX_BYTES", default=2 * 1024**3)
 GROUND_TRUTH_MAX_BYTES = env.int("PENTATHLON_GROUND_TRUTH_MAX_BYTES", default=2 * 1024**3)
-EVALUATION_DEVICE = env("PENTATHLON_EVALUATION_DEVICE", default="cpu")
+# Resumable chunked uploads (/api/v1/uploads/): partial files live here until completed or expired.
+UPLOAD_CHUNK_BYTES = env.int("PENTATHLON_UPLOAD_CHUNK_BYTES", default=8 * 1024**2)
+UPLOAD_PARTIAL_DIR = Path(env("PENTATHLON_UPLOAD_PARTIAL_DIR", default=str(VAR_DIR / "uploads")))
+UPLOAD_EXPIRES_AFTER = env.int("PENTATHLON_UPLOAD_EXPIRES_AFTER", default=24 * 3600)
+# Clients (browser form, CLI) switch to the chunked API for files larger than this.
+UPLOAD_CHUNKED_THRESHOLD = env.int("PENTATHLON_UPLOAD_CHUNKED_THRESHOLD", default=64 * 1024**2)
+# "auto": CUDA when torch sees a GPU, else the CPU (the evaluation core gives the same results).
+EVALUATION_DEVICE = env("PENTATHLON_EVALUATION_DEVICE", default="auto")
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -136,11 +164,23 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # Redis redelivers an unacknowledged message after this long; keep it above the hard limit.
+    # Redis redelivers an unacknowledged message after this long; it must stay above the longest
+    # scoring time (checked below and by the system check workers.E001), or a slow evaluation
+    # would be delivered a second time while it still runs.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# One queue for evaluations; a separate name isolates deployments (or test runs) sharing a broker.
+# The default queue (periodic tasks); a separate name isolates deployments (or test runs) sharing a broker.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Evaluation routing, decided at enqueue from the header-only manifest stored at upload: with GPU
+# workers configured, embeddings (a matrix product) and matrices declaring more than
+# PENTATHLON_GPU_MIN_BYTES go to the GPU queue, everything else to the CPU queue.
+PENTATHLON_CPU_QUEUE = env("PENTATHLON_CPU_QUEUE", default="cpu")
+PENTATHLON_GPU_QUEUE = env("PENTATHLON_GPU_QUEUE", default="gpu")
+PENTATHLON_GPU_QUEUE_ENABLED = env.bool("PENTATHLON_GPU_QUEUE_ENABLED", default=False)
+PENTATHLON_GPU_MIN_BYTES = env.int("PENTATHLON_GPU_MIN_BYTES", default=256 * 1024**2)
+# A worker started without -Q consumes all of these (the embedded default: one worker does everything).
+CELERY_TASK_QUEUES = [Queue(q) for q in dict.fromkeys(
+    [CELERY_TASK_DEFAULT_QUEUE, PENTATHLON_CPU_QUEUE] + ([PENTATHLON_GPU_QUEUE] if PENTATHLON_GPU_QUEUE_ENABLED else []))]
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -149,16 +189,34 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Default evaluation time limits; a phase may set its own (Phase.evaluation_soft_limit_s /
+# evaluation_hard_limit_s), up to PENTATHLON_EVALUATION_MAX_LIMIT, passed to apply_async per message.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("PENTATHLON_EVALUATION_SOFT_LIMIT", default=1800)
 CELERY_TASK_TIME_LIMIT = env.int("PENTATHLON_EVALUATION_HARD_LIMIT", default=1860)
+PENTATHLON_EVALUATION_MAX_LIMIT = env.int("PENTATHLON_EVALUATION_MAX_LIMIT", default=3000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Lease of a running evaluation: the worker bumps Submission.heartbeat_at every
+# PENTATHLON_HEARTBEAT_INTERVAL seconds; a RUNNING row whose heartbeat is older than
+# PENTATHLON_HEARTBEAT_STALE_AFTER belongs to a dead worker and is re-queued by the sweeper.
+PENTATHLON_HEARTBEAT_INTERVAL = env.float("PENTATHLON_HEARTBEAT_INTERVAL", default=10.0)
+PENTATHLON_HEARTBEAT_STALE_AFTER = env.int("PENTATHLON_HEARTBEAT_STALE_AFTER", default=60)
 # A QUEUED row older than this gets its message sent again (the claim makes duplicates harmless).
 PENTATHLON_REQUEUE_QUEUED_AFTER = env.int("PENTATHLON_REQUEUE_QUEUED_AFTER", default=900)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "submission-requeue-stale": {"task": "workers.submission_requeue_stale",
-                                 "schedule": env.float("PENTATHLON_REQUEUE_EVERY", default=300.0)},
+                                 "schedule": env.float("PENTATHLON_REQUEUE_EVERY", default=30.0)},
 }
+# Fail at start-up rather than double-run long evaluations (the system check workers.E001 re-checks
+# the final settings, e.g. after an environment-specific override).
+_visibility = CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+if _visibility is not None and _visibility <= max(PENTATHLON_EVALUATION_MAX_LIMIT, CELERY_TASK_TIME_LIMIT):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT ({_visibility} s) must be above the longest evaluation "
+        f"(PENTATHLON_EVALUATION_MAX_LIMIT={PENTATHLON_EVALUATION_MAX_LIMIT} s, "
+        f"PENTATHLON_EVALUATION_HARD_LIMIT={CELERY_TASK_TIME_LIMIT} s).")
 CELERY_TIMEZONE = TIME_ZONE
 
 LOGGING = {

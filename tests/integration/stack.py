@@ -35,12 +35,13 @@ class Stack:
     """migrate + seed, then a web server and a worker, all configured only through the environment."""
 
     def __init__(self, root: Path, *, database_url: str, broker_url: str | None = None, web_workers: int = 1,
-                 web_threads: int = 4) -> None:
+                 web_threads: int = 4, extra_env: dict[str, str] | None = None) -> None:
         self.root = root
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.web_workers, self.web_threads = web_workers, web_threads
         self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+        queue = f"evaluations-{uuid.uuid4().hex[:8]}"
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("DJANGO_", "CELERY_", "PENTATHLON_", "DATABASE_URL"))}
         env.update({
@@ -48,13 +49,16 @@ class Stack:
             "DJANGO_DEBUG": "false",
             "DATABASE_URL": database_url,
             "PENTATHLON_VAR_DIR": str(root),
-            "CELERY_TASK_DEFAULT_QUEUE": f"evaluations-{uuid.uuid4().hex[:8]}",
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
+            "PENTATHLON_CPU_QUEUE": f"{queue}-cpu",
+            "PENTATHLON_GPU_QUEUE": f"{queue}-gpu",
             "PYTHONPATH": str(REPO),
             "PYTHONUNBUFFERED": "1",
             "OMP_NUM_THREADS": "1",
         })
         if broker_url:
             env["CELERY_BROKER_URL"] = broker_url
+        env.update(extra_env or {})
         self.env = env
 
     # --- processes ---------------------------------------------------------------------------------
@@ -88,18 +92,37 @@ class Stack:
                 raise RuntimeError(f"the web server did not answer:\n{self.logs()}")
             time.sleep(0.3)
 
-    def start_worker(self, name: str = "worker") -> subprocess.Popen:
+    def start_worker(self, name: str = "worker", *, wait: bool = True) -> subprocess.Popen:
+        log = self.root / f"{name}.log"
+        if log.exists():  # a restarted worker: keep the old log, look for "ready." in the new one
+            log.rename(self.root / f"{name}-{time.time():.0f}.log")
         proc = self._spawn(name, [PYTHON, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "info",
                                   "--without-gossip", "--without-mingle", "--without-heartbeat",
                                   "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h"])
         deadline = time.monotonic() + START_TIMEOUT_S
-        log = self.root / f"{name}.log"
-        while b"ready." not in log.read_bytes():
+        while wait and b"ready." not in log.read_bytes():
             self._check_alive()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the worker did not start:\n{self.logs()}")
             time.sleep(0.3)
         return proc
+
+    def start_beat(self) -> subprocess.Popen:
+        """Celery beat: publishes the periodic sweeper (`PENTATHLON_REQUEUE_EVERY`)."""
+        return self._spawn("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "-l", "info",
+                                    "--schedule", str(self.root / "celerybeat-schedule")])
+
+    def kill(self, proc: subprocess.Popen, sig: int = 9) -> None:
+        """Send `sig` (SIGKILL by default) to one process this stack started and forget it."""
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=60)
+        self.procs = [entry for entry in self.procs if entry[1] is not proc]
+
+    def web_pids(self) -> list[int]:
+        """The gunicorn worker processes (children of the master) that serve requests."""
+        master = next(proc.pid for name, proc, _ in self.procs if name == "web")
+        children = Path(f"/proc/{master}/task/{master}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else [master]
 
     def _check_alive(self) -> None:
         for name, proc, _ in self.procs:

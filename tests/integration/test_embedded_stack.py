@@ -38,7 +38,8 @@ def test_a_row_left_running_by_a_dead_worker_is_recovered(embedded_stack, tmp_pa
     submission_id = stack.upload(headers, stack.phase_id("val"), path, method_name="orphan").json()["id"]
     assert stack.wait_final(headers, submission_id)["status"] == "finished"
     with sqlite3.connect(stack.root / "db.sqlite3", timeout=30) as db:  # what a worker killed by SIGKILL leaves
-        db.execute("UPDATE challenge_submission SET status = 'running', started_at = '2000-01-01 00:00:00' "
+        db.execute("UPDATE challenge_submission SET status = 'running', started_at = '2000-01-01 00:00:00', "
+                   "heartbeat_at = '2000-01-01 00:00:00' "
                    "WHERE id = ?", (submission_id,))
     assert "Re-sent 1 submission(s)" in stack.manage("requeue_stale_submissions")
     final = stack.wait_final(headers, submission_id)

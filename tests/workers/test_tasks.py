@@ -78,8 +78,11 @@ def test_a_fresh_running_claim_is_left_alone_but_a_stale_one_is_taken_over(queue
     Submission.objects.filter(id=submission.id).update(status=Status.RUNNING, started_at=timezone.now())
     submission_evaluate_task(submission.id)
     assert _state(submission.id)[0] == Status.RUNNING
-    stale = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
-    Submission.objects.filter(id=submission.id).update(started_at=stale)
+    Submission.objects.filter(id=submission.id).update(heartbeat_at=timezone.now())
+    submission_evaluate_task(submission.id)
+    assert _state(submission.id)[0] == Status.RUNNING  # a live lease is respected
+    stale = timezone.now() - timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER + 5)
+    Submission.objects.filter(id=submission.id).update(started_at=stale, heartbeat_at=stale)
     submission_evaluate_task(submission.id)
     assert _state(submission.id)[0] == Status.FINISHED
 

@@ -1,0 +1,175 @@
+"""Resumable chunked upload API for big submission files.
+
+    POST   uploads/                 {phase, filename, size, method_name, ...}  -> 201 {id, chunk_size, offset: 0}
+    PUT    uploads/<id>/            raw bytes; Content-Range: bytes START-END/SIZE (or Upload-Offset: START)
+    HEAD   uploads/<id>/            Upload-Offset / Upload-Length headers: where to resume
+    GET    uploads/<id>/            the same as JSON
+    POST   uploads/<id>/complete/   {sha256}  -> 201 the submission (through `submission_create`)
+
+A chunk sent again is harmless (same bytes, same offset); a chunk that starts beyond the received
+offset is refused with 409 and the offset to resume from. Bodies are streamed to the partial file in
+1 MiB blocks: the web process never holds a chunk in memory.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from challenge.apis import SubmissionOutputSerializer, _with_results
+from challenge.exceptions import ApplicationError, NotFoundError
+from challenge.models import ChunkedUpload
+from challenge.selectors import phase_get
+from challenge.services import (
+    UPLOAD_GAP,
+    chunked_upload_complete,
+    chunked_upload_create,
+    chunked_upload_write,
+)
+
+UPLOAD_NOT_FOUND = "No such upload; start a new one with POST /api/v1/uploads/."
+BAD_RANGE = ("Send the chunk's position as `Content-Range: bytes START-END/SIZE` (END inclusive) or "
+             "`Upload-Offset: START`, with a Content-Length.")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+class RawBodyParser(BaseParser):
+    """Declares application/octet-stream; the view streams `request.stream` itself, so this never parses."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):  # pragma: no cover - never called
+        return {}
+
+
+def _upload_of(*, upload_id, user) -> ChunkedUpload:
+    upload = ChunkedUpload.objects.select_related("phase").filter(id=upload_id, user_id=user.pk).first()
+    if upload is None:
+        raise NotFoundError(UPLOAD_NOT_FOUND)
+    return upload
+
+
+def _state(upload: ChunkedUpload) -> dict:
+    from django.conf import settings
+
+    return {"id": str(upload.id), "filename": upload.filename, "size": upload.size, "offset": upload.received,
+            "chunk_size": settings.UPLOAD_CHUNK_BYTES, "status": upload.status, "submission": upload.submission_id}
+
+
+def _with_offset_headers(response: Response, upload: ChunkedUpload) -> Response:
+    response["Upload-Offset"] = str(upload.received)
+    response["Upload-Length"] = str(upload.size)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class UploadStateSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    filename = serializers.CharField()
+    size = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    chunk_size = serializers.IntegerField()
+    status = serializers.CharField()
+    submission = serializers.IntegerField(allow_null=True)
+
+
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
+class UploadCreateApi(APIView):
+    """Start a resumable upload: the checks that need no byte of the file happen here."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="UploadCreateInput")
+    class InputSerializer(serializers.Serializer):
+        phase = serializers.IntegerField()
+        filename = serializers.CharField(max_length=255)
+        size = serializers.IntegerField(min_value=1)
+        method_name = serializers.CharField(max_length=200)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        paper_url = serializers.URLField(required=False, allow_blank=True, default="")
+        code_url = serializers.URLField(required=False, allow_blank=True, default="")
+        is_public = serializers.BooleanField(required=False, default=True)
+
+    @extend_schema(request=InputSerializer, responses={201: UploadStateSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        phase = phase_get(phase_id=data.pop("phase"), user=request.user)
+        upload = chunked_upload_create(user=request.user, phase=phase, filename=data.pop("filename"),
+                                       size=data.pop("size"), metadata=data)
+        return _with_offset_headers(Response(_state(upload), status=201), upload)
+
+
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
+class UploadDetailApi(APIView):
+    """GET/HEAD: the received offset. PUT (or PATCH): one chunk of raw bytes at an offset."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [RawBodyParser]
+
+    @extend_schema(responses=UploadStateSerializer)
+    def get(self, request: Request, upload_id) -> Response:
+        upload = _upload_of(upload_id=upload_id, user=request.user)
+        return _with_offset_headers(Response(_state(upload)), upload)
+
+    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses=UploadStateSerializer,
+                   parameters=[OpenApiParameter("Content-Range", str, OpenApiParameter.HEADER),
+                               OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER)])
+    def put(self, request: Request, upload_id) -> Response:
+        upload = _upload_of(upload_id=upload_id, user=request.user)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            raise ApplicationError(BAD_RANGE) from None
+        content_range = request.headers.get("Content-Range")
+        if content_range:
+            match = _CONTENT_RANGE.match(content_range.strip())
+            if not match or int(match.group(2)) - int(match.group(1)) + 1 != length:
+                raise ApplicationError(BAD_RANGE)
+            start = int(match.group(1))
+        elif request.headers.get("Upload-Offset", "").isdigit():
+            start = int(request.headers["Upload-Offset"])
+        else:
+            raise ApplicationError(BAD_RANGE)
+        if start > upload.received:
+            response = Response({"detail": UPLOAD_GAP.format(start=start, received=upload.received),
+                                 **_state(upload)}, status=409)
+            return _with_offset_headers(response, upload)
+        chunked_upload_write(upload=upload, user=request.user, start=start, stream=request.stream, length=length)
+        return _with_offset_headers(Response(_state(upload)), upload)
+
+    patch = put
+
+
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
+class UploadCompleteApi(APIView):
+    """Check the sha256 and create the submission (same checks, quota and queueing as a direct upload)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="UploadCompleteInput")
+    class InputSerializer(serializers.Serializer):
+        sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False,
+                                        help_text="The file's sha256; checked when given (browsers may omit it: "
+                                                  "the server computes and stores it either way).")
+
+    @extend_schema(request=InputSerializer, responses={201: SubmissionOutputSerializer})
+    def post(self, request: Request, upload_id) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = get_object_or_404(ChunkedUpload.objects.select_related("phase"), id=upload_id, user_id=request.user.pk)
+        submission = chunked_upload_complete(upload=upload, user=request.user,
+                                             sha256=serializer.validated_data.get("sha256"))
+        return Response(_with_results(submission, request.user), status=201)
