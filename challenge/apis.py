@@ -11,6 +11,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from challenge.selectors import (
@@ -30,7 +31,13 @@ SUBMISSION_LIST_LIMIT = 500
 
 
 class TokenObtainApi(ObtainAuthToken):
-    """POST username and password, get the token for `Authorization: Token <key>`."""
+    """POST username and password, get the token for `Authorization: Token <key>`.
+
+    Throttled per client IP (scope "login") on top of the per-username lockout of `challenge.auth`.
+    """
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
 
 
 class PhaseSerializer(serializers.Serializer):
@@ -141,6 +148,7 @@ class SubmissionCreateApi(APIView):
 
     permission_classes = [IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = "upload"
 
     @extend_schema_serializer(component_name="SubmissionCreateInput")
     class InputSerializer(serializers.Serializer):

@@ -216,14 +216,18 @@ def phase_publish_results(*, phase: Phase, published: bool) -> Phase:
 
 @transaction.atomic
 def phase_rescore(*, phase: Phase) -> int:
-    """Queue every finished or failed submission of the phase for scoring again (e.g. after a fix).
+    """Queue every finished, failed or running submission of the phase for scoring again (e.g. after a fix).
 
     Returns the number of submissions queued. Their previous results stay visible until replaced.
+    A submission being scored right now is queued again too: the running evaluation read the old
+    ground truth, and its claim (status RUNNING since its start time) no longer matches, so its
+    result is discarded when it finishes. The latest scorer run wins; nothing is scored twice into
+    the table and no stale result survives a re-score.
     """
-    ids = list(Submission.objects.filter(phase=phase, status__in=[Status.FINISHED, Status.FAILED])
-               .values_list("id", flat=True))
+    rescorable = (Status.FINISHED, Status.FAILED, Status.RUNNING)
+    ids = list(Submission.objects.filter(phase=phase, status__in=rescorable).values_list("id", flat=True))
     for submission_id in ids:
-        submission_transition(submission_id=submission_id, from_states=(Status.FINISHED, Status.FAILED),
+        submission_transition(submission_id=submission_id, from_states=rescorable,
                               to_state=Status.QUEUED, queued_at=timezone.now(), error_message="", progress={})
         _enqueue_evaluation(submission_id=submission_id)
     return len(ids)
@@ -460,7 +464,8 @@ def submission_update(*, submission: Submission, user: AbstractBaseUser, is_publ
                                       is_final=True).exclude(id=submission.id).update(is_final=False)
         submission.is_final = is_final
         fields.append("is_final")
-    submission.full_clean()
+    # created_by is NULL once the uploader deleted their account; the team still owns the row.
+    submission.full_clean(exclude=["created_by"])
     submission.save(update_fields=fields)
     return submission
 

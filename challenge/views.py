@@ -62,7 +62,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="challenge.auth.LockoutModelBackend")
             messages.success(request, f"Welcome, {user.username}! Pick a challenge and form or join a team.")
             return redirect("home")
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)

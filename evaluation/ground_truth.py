@@ -162,46 +162,57 @@ def read_ground_truth(path: str | os.PathLike[str]) -> GroundTruth:
         handle = h5py.File(path, "r")
     except (OSError, ValueError) as exc:
         raise _fail(f"not a readable HDF5 file ({exc})", path=path) from exc
-    with handle:
-        datasets: dict[str, DatasetTruth] = {}
-        for key in handle.keys():
-            group = handle[key]
-            if not isinstance(group, h5py.Group):
-                raise _fail(f"unexpected top-level entry {key!r}; expected one group per dataset", path=path)
-            try:
-                name = canonical_dataset_name(key)
-            except EvaluationError as exc:
-                raise _fail(exc.detail, path=path) from exc
-            if name in datasets:
-                raise _fail("the dataset appears twice", dataset=name, path=path)
-            videos = _read_strings(group, "videos", dataset=name, path=path)
-            query_ids = _read_strings(group, "query_ids", dataset=name, path=path)
-            node = group.get("query_video")
-            if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "iu" or node.ndim != 1:
-                raise _fail("missing or malformed 'query_video' (expected a 1-D integer array)",
-                            dataset=name, path=path)
-            if node.shape[0] != len(query_ids):
-                raise _fail(f"'query_video' has {node.shape[0]} entries; expected {len(query_ids)}, one per query id",
-                            dataset=name, path=path)
-            query_video = node[()].astype(np.int64)
-            masks = None
-            if "query_masks" in group:
-                mnode = group["query_masks"]
-                if (not isinstance(mnode, h5py.Dataset) or mnode.ndim != 2 or mnode.dtype.kind not in "iub"
-                        or mnode.size > MAX_GROUND_TRUTH_ITEMS * 100):
-                    raise _fail("malformed 'query_masks' (expected a (V, K) uint8 array)", dataset=name, path=path)
-                masks = mnode[()].astype(bool)
-            truth = DatasetTruth(name=name, videos=videos, query_ids=query_ids,
-                                 query_video=query_video, query_masks=masks)
-            _validate(truth, path=path)
-            datasets[name] = truth
-        if not datasets:
-            raise _fail("no dataset groups found; expected one group per dataset", path=path)
-        # HDF5 lists groups alphabetically; reports follow the challenge's own order.
-        known = {name: i for i, name in enumerate(PENTATHLON_DATASETS)}
-        datasets = dict(sorted(datasets.items(), key=lambda item: (known.get(item[0], len(known)), item[0])))
-        challenge = str(handle.attrs.get("challenge", ""))
-        phase = str(handle.attrs.get("phase", ""))
+    try:
+        return _read_open_ground_truth(handle, path)
+    except EvaluationError:
+        raise
+    except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        # h5py reports damaged metadata in many ways; every one is an invalid file to the organiser
+        raise _fail(f"damaged HDF5 structure ({exc}); expected an intact ground-truth file", path=path) from exc
+    finally:
+        handle.close()
+
+
+def _read_open_ground_truth(handle: h5py.File, path: str | os.PathLike[str]) -> GroundTruth:
+    datasets: dict[str, DatasetTruth] = {}
+    for key in handle.keys():
+        group = handle[key]
+        if not isinstance(group, h5py.Group):
+            raise _fail(f"unexpected top-level entry {key!r}; expected one group per dataset", path=path)
+        try:
+            name = canonical_dataset_name(key)
+        except EvaluationError as exc:
+            raise _fail(exc.detail, path=path) from exc
+        if name in datasets:
+            raise _fail("the dataset appears twice", dataset=name, path=path)
+        videos = _read_strings(group, "videos", dataset=name, path=path)
+        query_ids = _read_strings(group, "query_ids", dataset=name, path=path)
+        node = group.get("query_video")
+        if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "iu" or node.ndim != 1:
+            raise _fail("missing or malformed 'query_video' (expected a 1-D integer array)",
+                        dataset=name, path=path)
+        if node.shape[0] != len(query_ids):
+            raise _fail(f"'query_video' has {node.shape[0]} entries; expected {len(query_ids)}, one per query id",
+                        dataset=name, path=path)
+        query_video = node[()].astype(np.int64)
+        masks = None
+        if "query_masks" in group:
+            mnode = group["query_masks"]
+            if (not isinstance(mnode, h5py.Dataset) or mnode.ndim != 2 or mnode.dtype.kind not in "iub"
+                    or mnode.size > MAX_GROUND_TRUTH_ITEMS * 100):
+                raise _fail("malformed 'query_masks' (expected a (V, K) uint8 array)", dataset=name, path=path)
+            masks = mnode[()].astype(bool)
+        truth = DatasetTruth(name=name, videos=videos, query_ids=query_ids,
+                             query_video=query_video, query_masks=masks)
+        _validate(truth, path=path)
+        datasets[name] = truth
+    if not datasets:
+        raise _fail("no dataset groups found; expected one group per dataset", path=path)
+    # HDF5 lists groups alphabetically; reports follow the challenge's own order.
+    known = {name: i for i, name in enumerate(PENTATHLON_DATASETS)}
+    datasets = dict(sorted(datasets.items(), key=lambda item: (known.get(item[0], len(known)), item[0])))
+    challenge = str(handle.attrs.get("challenge", ""))
+    phase = str(handle.attrs.get("phase", ""))
     return GroundTruth(challenge=challenge, phase=phase, datasets=datasets)
 
 

@@ -21,6 +21,8 @@ import os
 import re
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -362,6 +364,10 @@ def parse_topk_csv(raw: bytes, *, dataset: str | None = None, member: str | None
     width = lines[0].count(",") + 1
     try:
         values = np.array([int(v) for line in lines for v in line.split(",")], dtype=np.int64)
+    except OverflowError:  # an integer beyond int64: no video has such an index
+        raise SubmissionFormatError(
+            f"holds an index beyond {np.iinfo(np.int64).max:,}; expected 0-based video indices",
+            dataset=dataset, member=member) from None
     except ValueError:
         bad = next(i for i, line in enumerate(lines) if not re.fullmatch(r"\s*[+-]?\d+(\s*,\s*[+-]?\d+)*\s*", line))
         raise SubmissionFormatError(
@@ -473,7 +479,11 @@ def inspect_submission(path: str | os.PathLike[str], *, limits: ReadLimits | Non
     path = Path(path)
     limits = limits or ReadLimits()
     container = _container_of(path)
-    entries = _zip_entries(path, limits) if container == "zip" else _h5_entries(path, limits)
+    if container == "zip":
+        entries = _zip_entries(path, limits)
+    else:
+        with _h5_damage_is_a_format_error(path):
+            entries = _h5_entries(path, limits)
     if not entries:
         raise SubmissionFormatError("holds no dataset; expected at least one of the phase's datasets",
                                     member=path.name)
@@ -495,10 +505,25 @@ def load_entry(path: str | os.PathLike[str], manifest: SubmissionManifest, datas
                         arrays[role] = _read_csv_member(archive, info.member, dataset, limits)
                     else:
                         arrays[role] = _read_npy_member(archive, info.member, dataset)
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-            raise SubmissionFormatError(f"cannot be decompressed: the archive is damaged or truncated ({exc})",
-                                        dataset=dataset, member=entry.members) from exc
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
+            raise SubmissionFormatError(f"cannot be decompressed: the archive is damaged or truncated ({exc});"
+                                        " expected an intact zip archive", dataset=dataset,
+                                        member=entry.members) from exc
     else:
-        for role in entry.arrays:
-            arrays[role] = _read_h5_array(path, dataset, role, dataset)
+        with _h5_damage_is_a_format_error(path):
+            for role in entry.arrays:
+                arrays[role] = _read_h5_array(path, dataset, role, dataset)
     return arrays
+
+
+@contextmanager
+def _h5_damage_is_a_format_error(path: Path) -> Iterator[None]:
+    """h5py reports damaged metadata as KeyError, RuntimeError, OSError...: make it a typed rejection."""
+    try:
+        yield
+    except EvaluationError:
+        raise
+    except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise SubmissionFormatError(
+            f"is damaged: its HDF5 structure cannot be read ({exc}); expected an intact .h5 file",
+            member=path.name) from exc

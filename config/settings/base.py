@@ -127,7 +127,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every password check (login page, API token, admin) counts failures per client IP and username;
+# after PENTATHLON_LOGIN_MAX_FAILURES the pair is refused for the window (challenge.auth).
+AUTHENTICATION_BACKENDS = ["challenge.auth.LockoutModelBackend"]
+PENTATHLON_LOGIN_MAX_FAILURES = env.int("PENTATHLON_LOGIN_MAX_FAILURES", default=5)
+PENTATHLON_LOGIN_LOCKOUT_SECONDS = env.int("PENTATHLON_LOGIN_LOCKOUT_SECONDS", default=900)
+# Login counters and API throttles. Local memory is per process: production sets CACHE_URL (or
+# REDIS_URL, see prod.py) so that every web process shares them.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://pentathlon")}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -146,6 +155,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per client IP (anonymous), per user, and per user on the views that set a throttle_scope
+    # (uploads, token logins). Rates like "300/min"; "off" disables one.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        scope: (None if rate == "off" else rate) for scope, rate in {
+            "anon": env("PENTATHLON_THROTTLE_ANON", default="600/min"),
+            "user": env("PENTATHLON_THROTTLE_USER", default="1200/min"),
+            "upload": env("PENTATHLON_THROTTLE_UPLOAD", default="60/hour"),
+            "login": env("PENTATHLON_THROTTLE_LOGIN", default="30/min"),
+        }.items()
+    },
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Pentathlon API", "VERSION": "1.0.0"}
 

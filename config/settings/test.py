@@ -30,3 +30,7 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 SUBMISSION_MAX_BYTES = 5 * 1024**2
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Throttles off (a test run makes thousands of requests from one address); the throttle tests set
+# rates on the throttle classes themselves. Login lockout stays on (tests clear the cache).
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {  # noqa: F405
+    scope: None for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}}  # noqa: F405
