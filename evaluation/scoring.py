@@ -25,7 +25,14 @@ from .io import (
     inspect_submission,
     load_entry,
 )
-from .metrics.retrieval import GEOMETRIC_MEAN_KEY, metrics_from_ranks, retrieval_ranks, topk_metrics
+from .metrics.retrieval import (
+    GEOMETRIC_MEAN_KEY,
+    metrics_from_ranks,
+    rank_histogram,
+    retrieval_ranks,
+    topk_metrics,
+    topk_ranks,
+)
 from .validation import check_manifest, check_topk, shapes_from_truth
 
 AGGREGATIONS = ("mean", "sum")
@@ -95,19 +102,26 @@ def _score_matrix(sims: Any, truth: DatasetTruth, *, dataset: str, member: str,
     query_video, valid = _rows_layout(truth, int(sims.shape[0]))
     ranks = retrieval_ranks(sims, query_video, valid_rows=valid, num_videos=truth.num_videos,
                             dataset=dataset, member=member, progress=progress, threads=threads)
-    return {direction: metrics_from_ranks(r) for direction, r in ranks.items()}
+    out: dict[str, Any] = {direction: metrics_from_ranks(r) for direction, r in ranks.items()}
+    out["rank_histogram"] = rank_histogram(ranks["t2v"])
+    return out
 
 
 def score_dataset(arrays: dict[str, np.ndarray], kind: str, truth: DatasetTruth, *, member: str,
                   device: str = "cpu", progress: Callable[[float], None] | None = None,
                   threads: int | None = None) -> dict[str, Any]:
-    """Score one dataset's loaded arrays; returns {"t2v": metrics, "v2t": metrics or None}."""
+    """Score one dataset's loaded arrays.
+
+    Returns {"t2v": metrics, "v2t": metrics or None, "rank_histogram": the t2v ranks'
+    `rank_histogram` (top-k lists: queries whose video is not listed fall in the last bin)}.
+    """
     dataset = truth.name
     if kind == KIND_TOPK:
         topk = arrays["topk"]
         check_topk(topk, shapes_from_truth(GroundTruth("", "", {dataset: truth}))[dataset],
                    dataset=dataset, member=member)
-        return {"t2v": topk_metrics(topk, truth.query_video), "v2t": None}
+        return {"t2v": topk_metrics(topk, truth.query_video), "v2t": None,
+                "rank_histogram": rank_histogram(topk_ranks(topk, truth.query_video))}
     if kind == KIND_EMBEDDINGS:
         _check_finite_embeddings(arrays["text"], dataset=dataset, member=member)
         _check_finite_embeddings(arrays["video"], dataset=dataset, member=member)
@@ -160,7 +174,7 @@ def score_submission(*, ground_truth: GroundTruth, submission_path: str | os.Pat
     Returns:
         The report: scorer_version, challenge, phase, aggregation, overall_score (None unless every
         phase dataset is present), datasets {name: format, member, num_queries, num_videos, score,
-        t2v, v2t (None for top-k lists)}, missing_datasets.
+        t2v, v2t (None for top-k lists), rank_histogram (t2v, see `rank_histogram`)}, missing_datasets.
     Raises:
         SubmissionError: the submission cannot be scored; the message names dataset and member.
     """
@@ -190,6 +204,7 @@ def score_submission(*, ground_truth: GroundTruth, submission_path: str | os.Pat
             "score": metrics["t2v"][GEOMETRIC_MEAN_KEY],
             "t2v": metrics["t2v"],
             "v2t": metrics.get("v2t"),
+            "rank_histogram": metrics.get("rank_histogram"),
         }
         report_progress(STAGE_SCORING, name, 1.0)
     scores = {name: r["score"] for name, r in results.items() if r["score"] is not None}

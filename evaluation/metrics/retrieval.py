@@ -459,3 +459,36 @@ def topk_metrics(topk: np.ndarray, query_video: np.ndarray) -> dict[str, float |
         out[key] = full[key] if cutoff is not None and cutoff <= k else None
     out[GEOMETRIC_MEAN_KEY] = full[GEOMETRIC_MEAN_KEY] if k >= 10 else None
     return out
+
+
+#: Upper bounds (exclusive, 0-based ranks) of the compact rank histogram's bins; the last bin is open.
+RANK_HISTOGRAM_EDGES: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def rank_histogram(ranks: np.ndarray, *, edges: Sequence[int] = RANK_HISTOGRAM_EDGES) -> dict[str, list]:
+    """A compact, size-independent histogram of 0-based ranks (for charts; a few dozen bytes).
+
+    Bin i counts ranks in ``[edges[i-1], edges[i])`` (``edges[-1]`` = 0); the last bin counts ranks
+    ``>= edges[-1]`` and ``inf`` (not in a top-k list). A tie-averaged rank falls in the bin its value
+    lies in (0.5 counts in the first bin, "1").
+
+    Returns:
+        ``{"labels": [...], "counts": [...]}`` with 1-based rank labels ("1", "2", "3-5", ..., ">1000").
+
+    >>> rank_histogram(np.array([0.0, 0.5, 4.0, 60.0, np.inf]))["counts"][:7]
+    [2, 0, 1, 0, 0, 0, 1]
+    >>> rank_histogram(np.array([0.0]))["labels"][:4]
+    ['1', '2', '3-5', '6-10']
+    """
+    ranks = np.asarray(ranks, dtype=np.float64)
+    bounds = [int(e) for e in edges]
+    if not bounds or any(b <= a for a, b in zip([0, *bounds], bounds, strict=False)):
+        raise ValueError(f"edges must be increasing positive integers, got {list(edges)!r}")
+    index = np.searchsorted(np.asarray(bounds, dtype=np.float64), ranks, side="right")
+    counts = np.bincount(index, minlength=len(bounds) + 1)
+    labels, low = [], 0
+    for high in bounds:
+        labels.append(str(high) if high - low == 1 else f"{low + 1}-{high}")
+        low = high
+    labels.append(f">{bounds[-1]}")
+    return {"labels": labels, "counts": [int(c) for c in counts]}
