@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SCALE  ?= full
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench bench-leaderboard screenshots clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,14 @@ lint: install
 
 bench: install
 	$(PY) -m evaluation.bench
+
+# 10,000 scored submissions in one phase; concurrent clients on loopback; prints queries and p95.
+bench-leaderboard: install
+	$(PY) benchmarks/leaderboard_load.py
+
+# PNGs of the main pages into screenshots/ (needs /usr/bin/chromium).
+screenshots: install
+	$(PY) benchmarks/screenshots.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -11,7 +11,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -34,6 +34,29 @@ def new_invite_code() -> str:
     return secrets.token_urlsafe(12)
 
 
+class PrimaryMetric(models.TextChoices):
+    """The t2v metric a challenge ranks by (per dataset; the overall score aggregates it over datasets)."""
+
+    GEOMETRIC_MEAN = "geometric_mean_R1-R5-R10", "Geometric mean of R@1, R@5, R@10"
+    R1 = "R1", "R@1"
+    R5 = "R5", "R@5"
+    R10 = "R10", "R@10"
+    R50 = "R50", "R@50"
+    MEDR = "MedR", "Median rank"
+    MEANR = "MeanR", "Mean rank"
+
+
+#: Metrics where a lower value is better (the default sort direction of their columns).
+LOWER_IS_BETTER_METRICS = frozenset({PrimaryMetric.MEDR.value, PrimaryMetric.MEANR.value})
+
+
+def validate_pages(value: object) -> None:
+    if not isinstance(value, list) or not all(
+            isinstance(p, dict) and set(p) <= {"slug", "title", "body"} and p.get("slug") and p.get("title")
+            for p in value):
+        raise ValidationError('Use a list of {"slug": ..., "title": ..., "body": ...} pages.')
+
+
 class Challenge(models.Model):
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
@@ -41,6 +64,16 @@ class Challenge(models.Model):
     description = models.TextField(blank=True)
     rules = models.TextField(blank=True)
     is_public = models.BooleanField(default=True, help_text="Visible to participants and visitors.")
+    primary_metric = models.CharField(max_length=32, choices=PrimaryMetric.choices,
+                                      default=PrimaryMetric.GEOMETRIC_MEAN,
+                                      help_text="Per-dataset score (t2v); the overall score aggregates it.")
+    higher_is_better = models.BooleanField(default=True, help_text="Direction of the primary metric.")
+    score_decimals = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(6)],
+                                                      help_text="Decimals shown on leaderboards and exports.")
+    teams_need_approval = models.BooleanField(
+        default=False, help_text="New teams may submit only once an organiser has approved them.")
+    pages = models.JSONField(default=list, blank=True, validators=[validate_pages],
+                             help_text='Extra pages: [{"slug": "data", "title": "Data", "body": "..."}].')
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -77,7 +110,13 @@ class Phase(models.Model):
 
     class LeaderboardVisibility(models.TextChoices):
         PUBLIC = "public", "Public: results are shown as they arrive"
-        HIDDEN = "hidden", "Hidden: results are shown once the organisers publish them"
+        OWNERS = "owners", "Team and organisers: each team sees its own scores; no public leaderboard yet"
+        HIDDEN = "hidden", "Hidden: only the organisers see scores until they publish them"
+
+    class FinalSubmission(models.TextChoices):
+        BEST = "best", "Each team's best submission counts"
+        SELECTED = "selected", "The submission the team selects as final counts (else its last one)"
+        LAST = "last", "Each team's last scored submission counts"
 
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
     slug = models.SlugField(help_text="Short name used in file names, e.g. val or test.")
@@ -95,6 +134,11 @@ class Phase(models.Model):
     aggregation = models.CharField(max_length=8, choices=Aggregation.choices, default=Aggregation.MEAN)
     leaderboard_visibility = models.CharField(max_length=8, choices=LeaderboardVisibility.choices,
                                               default=LeaderboardVisibility.PUBLIC)
+    final_submission = models.CharField(max_length=8, choices=FinalSubmission.choices,
+                                        default=FinalSubmission.BEST,
+                                        help_text="Which submission of a team the leaderboard shows.")
+    public_choice_locked = models.BooleanField(
+        default=False, help_text="Participants can no longer change which submissions are public.")
     ground_truth = models.FileField(storage=private_storage, upload_to=ground_truth_upload_to,
                                     blank=True, max_length=300, editable=False)
     ground_truth_sha256 = models.CharField(max_length=64, blank=True, editable=False)
@@ -139,12 +183,17 @@ class Phase(models.Model):
 
     @property
     def higher_is_better(self) -> bool:
-        """The primary score is a geometric mean of recalls: higher is better."""
-        return True
+        """Direction of the primary score: the challenge's setting (default: higher is better)."""
+        return self.challenge.higher_is_better
 
     @property
     def results_published(self) -> bool:
         return self.leaderboard_visibility == self.LeaderboardVisibility.PUBLIC
+
+    @property
+    def results_visible_to_owners(self) -> bool:
+        """Teams see their own scores (published, or the owners-and-organisers setting)."""
+        return self.leaderboard_visibility != self.LeaderboardVisibility.HIDDEN
 
     @property
     def formats(self) -> list[str]:
@@ -174,6 +223,7 @@ class Team(models.Model):
     invite_code = models.CharField(max_length=32, unique=True, default=new_invite_code, editable=False)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams")
     is_baseline = models.BooleanField(default=False, help_text="The organisers' reference entries.")
+    is_approved = models.BooleanField(default=True, help_text="Needed to submit when the challenge requires approval.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -214,6 +264,11 @@ class Submission(models.Model):
 
     FINAL_STATES = (Status.FINISHED, Status.FAILED, Status.CANCELLED)
 
+    class Moderation(models.TextChoices):
+        NONE = "", "Shown"
+        HIDDEN = "hidden", "Hidden by the organisers"
+        DISQUALIFIED = "disqualified", "Disqualified"
+
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="submissions")
     phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="submissions")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
@@ -233,6 +288,10 @@ class Submission(models.Model):
     is_public = models.BooleanField(default=True)
     is_baseline = models.BooleanField(default=False)
     is_final = models.BooleanField(default=False)
+    moderation = models.CharField(max_length=16, choices=Moderation.choices, default=Moderation.NONE, blank=True,
+                                  help_text="Hidden and disqualified entries are left off every leaderboard.")
+    moderation_reason = models.TextField(blank=True)
+    quota_refunded = models.BooleanField(default=False, help_text="Does not count towards the team's quota.")
     #: Header-only description stored at upload: {"kinds": {dataset: kind}, "declared_bytes": int}.
     manifest = models.JSONField(default=dict, blank=True)
     #: The queue the evaluation was last sent to ("cpu" or "gpu" names from the settings).
@@ -298,3 +357,13 @@ class ChunkedUpload(models.Model):
     def __str__(self) -> str:
         return f"upload {self.id} ({self.received}/{self.size})"
 
+
+class UserProfile(models.Model):
+    """Per-user preferences (created on first use)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pentathlon_profile")
+    email_notifications = models.BooleanField(
+        default=True, help_text="Email me when a submission of my team finishes or fails.")
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"

@@ -90,8 +90,9 @@ def submission_get(*, submission_id: int, user: AbstractBaseUser | AnonymousUser
 
 
 def submission_results_visible(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Scores of a hidden phase stay hidden, even from the submitting team, until published."""
-    return submission.phase.results_published or bool(user.is_staff)
+    """Scores of a hidden phase stay hidden, even from the submitting team, until published; with the
+    owners-and-organisers setting the team sees its own (only members and organisers get the submission)."""
+    return submission.phase.results_visible_to_owners or bool(user.is_staff)
 
 
 def submission_result(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> Any:

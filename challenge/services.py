@@ -51,6 +51,10 @@ NO_PHASE_DATASET = ("The file holds no dataset of the phase {phase!r} (found: {f
 NOT_YOUR_SUBMISSION = "Only members of the submitting team can change this submission."
 CANCEL_TOO_LATE = "Only a submission that has not started running can be cancelled."
 FINAL_NEEDS_FINISHED = "Only a finished submission can be chosen as the team's final submission."
+TEAM_NOT_APPROVED = ("Your team {team!r} is waiting for the organisers' approval; you can submit once it is "
+                     "approved.")
+PUBLIC_CHOICE_LOCKED = ("The organisers have locked which submissions of the phase {phase!r} are public; "
+                        "it can no longer be changed.")
 CHECKSUM_MISMATCH = ("The file received has sha256 {actual}, not {expected}: it was corrupted or changed during "
                      "the upload; upload it again.")
 
@@ -80,7 +84,8 @@ def team_create(*, challenge: Challenge, user: AbstractBaseUser, name: str, is_b
     name = name.strip()
     if Team.objects.filter(challenge=challenge, name__iexact=name).exists():
         raise ApplicationError(TEAM_NAME_TAKEN.format(name=name))
-    team = Team(challenge=challenge, name=name, is_baseline=is_baseline)
+    team = Team(challenge=challenge, name=name, is_baseline=is_baseline,
+                is_approved=is_baseline or not challenge.teams_need_approval)
     team.full_clean()
     team.save()
     membership = TeamMembership(team=team, user=user, challenge=challenge, role=TeamMembership.Role.OWNER)
@@ -316,6 +321,8 @@ def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] |
     from evaluation.io import ReadLimits, inspect_submission
 
     team = _team_of(user=user, challenge=phase.challenge)
+    if not team.is_approved:
+        raise PermissionDeniedError(TEAM_NOT_APPROVED.format(team=team.name))
     _ensure_phase_open(phase=phase, user=user)
     name = filename or os.path.basename(getattr(file, "name", "") or "") or "submission"
     fmt = _format_of(name=name, phase=phase)
@@ -405,7 +412,8 @@ def _check_quota(*, team: Team, phase: Phase) -> None:
     IMMEDIATE transactions serialise all writers.
     """
     Team.objects.select_for_update().filter(id=team.id).first()
-    counted = Submission.objects.filter(team=team, phase=phase).exclude(status__in=[Status.FAILED, Status.CANCELLED])
+    counted = (Submission.objects.filter(team=team, phase=phase, quota_refunded=False)
+               .exclude(status__in=[Status.FAILED, Status.CANCELLED]))
     if phase.max_submissions_total is not None and counted.count() >= phase.max_submissions_total:
         raise QuotaExceededError(QUOTA_TOTAL.format(limit=phase.max_submissions_total, phase=phase.title))
     if phase.max_submissions_per_day is not None:
@@ -452,7 +460,9 @@ def submission_update(*, submission: Submission, user: AbstractBaseUser, is_publ
     if not TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists():
         raise PermissionDeniedError(NOT_YOUR_SUBMISSION)
     fields = ["updated_at"]
-    if is_public is not None:
+    if is_public is not None and is_public != submission.is_public:
+        if submission.phase.public_choice_locked:
+            raise ApplicationError(PUBLIC_CHOICE_LOCKED.format(phase=submission.phase.title))
         submission.is_public = is_public
         fields.append("is_public")
     if is_final is not None:

@@ -1,50 +1,122 @@
-"""Public leaderboard API."""
+"""Public leaderboard API: the boards (overall or per dataset, sortable), the best score over time,
+and one submission's chart data."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from challenge.selectors import phase_get
-from leaderboard.selectors import leaderboard_datasets, leaderboard_rows
+from challenge.selectors import phase_get, submission_get, submission_result
+from leaderboard.selectors import (
+    board_resolve,
+    leaderboard_history,
+    leaderboard_rows,
+    leaderboard_visible,
+    result_dataset_charts,
+)
 
 RESULTS_HIDDEN = "The results of this phase are hidden until the organisers publish them."
 
+ENTRY_KEYS = ("rank", "team", "submission_id", "method_name", "paper_url", "code_url", "is_baseline",
+              "primary_score", "scores", "metrics")
+
+BOARD_PARAMETERS = [
+    OpenApiParameter("dataset", OpenApiTypes.STR, description="A dataset's board instead of the overall one."),
+    OpenApiParameter("sort", OpenApiTypes.STR, description="overall or DATASET:METRIC (score, R1, R5, R10, R50, "
+                                                            "MedR, MeanR)."),
+    OpenApiParameter("dir", OpenApiTypes.STR, enum=["asc", "desc"], description="Default: the metric's direction."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many rows (best first in the sort)."),
+]
+
 
 class LeaderboardListApi(APIView):
-    """One row per team: its best public finished submission (ties go to the earlier one)."""
+    """One row per team: the submission the phase's rule picks (ties go to the earlier one); baselines
+    are extra rows without a rank."""
 
     permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="LeaderboardEntry")
     class OutputSerializer(serializers.Serializer):
-        rank = serializers.IntegerField()
+        rank = serializers.IntegerField(allow_null=True)
         team = serializers.CharField()
         submission_id = serializers.IntegerField()
         method_name = serializers.CharField()
         paper_url = serializers.CharField()
         code_url = serializers.CharField()
         is_baseline = serializers.BooleanField()
-        primary_score = serializers.FloatField()
+        primary_score = serializers.FloatField(allow_null=True)
         scores = serializers.DictField(child=serializers.FloatField(allow_null=True))
+        metrics = serializers.DictField(child=serializers.DictField(child=serializers.FloatField(allow_null=True)))
         submitted_at = serializers.DateTimeField()
 
-    @extend_schema(responses=inline_serializer("Leaderboard", {
+    @extend_schema(parameters=BOARD_PARAMETERS, responses=inline_serializer("Leaderboard", {
         "phase": serializers.IntegerField(), "phase_slug": serializers.CharField(),
         "challenge": serializers.CharField(), "published": serializers.BooleanField(),
+        "dataset": serializers.CharField(allow_null=True), "sort": serializers.CharField(),
+        "dir": serializers.CharField(), "primary_metric": serializers.CharField(),
+        "higher_is_better": serializers.BooleanField(), "decimals": serializers.IntegerField(),
         "datasets": serializers.ListField(child=serializers.CharField()), "detail": serializers.CharField(),
         "entries": OutputSerializer(many=True)}))
     def get(self, request: Request, phase_id: int) -> Response:
         phase = phase_get(phase_id=phase_id, user=request.user)
-        visible = phase.results_published or request.user.is_staff
-        rows = leaderboard_rows(phase=phase) if visible else []
+        try:
+            board = board_resolve(phase=phase, dataset=request.query_params.get("dataset") or None,
+                                  sort=request.query_params.get("sort") or None,
+                                  direction=request.query_params.get("dir") or None)
+            limit = request.query_params.get("limit")
+            limit = None if not limit else max(int(limit), 1)
+        except ValueError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        visible = leaderboard_visible(phase=phase, user=request.user)
+        rows = leaderboard_rows(board=board, limit=limit) if visible else []
+        challenge = phase.challenge
         return Response({
-            "phase": phase.id, "phase_slug": phase.slug, "challenge": phase.challenge.slug,
-            "published": phase.results_published, "datasets": leaderboard_datasets(phase=phase),
-            "detail": "" if visible else RESULTS_HIDDEN,
-            "entries": self.OutputSerializer(rows, many=True).data,
+            "phase": phase.id, "phase_slug": phase.slug, "challenge": challenge.slug,
+            "published": phase.results_published, "dataset": board.dataset, "sort": board.sort,
+            "dir": "desc" if board.descending else "asc", "primary_metric": challenge.primary_metric,
+            "higher_is_better": challenge.higher_is_better, "decimals": challenge.score_decimals,
+            "datasets": board.datasets, "detail": "" if visible else RESULTS_HIDDEN,
+            # Plain dicts of plain values already: the serializer documents them (the schema), and
+            # skipping it per row keeps a 500-team board fast.
+            "entries": [{**{k: row[k] for k in ENTRY_KEYS}, "submitted_at": row["submitted_at"].isoformat().replace("+00:00", "Z")}
+                        for row in rows],
         })
+
+
+class LeaderboardHistoryApi(APIView):
+    """The best overall score over time: one point per improvement."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=inline_serializer("LeaderboardHistory", {
+        "phase": serializers.IntegerField(), "detail": serializers.CharField(),
+        "points": inline_serializer("LeaderboardHistoryPoint", {
+            "at": serializers.DateTimeField(), "score": serializers.FloatField(), "team": serializers.CharField(),
+            "method_name": serializers.CharField()}, many=True)}))
+    def get(self, request: Request, phase_id: int) -> Response:
+        phase = phase_get(phase_id=phase_id, user=request.user)
+        visible = leaderboard_visible(phase=phase, user=request.user)
+        points = leaderboard_history(phase=phase) if visible else []
+        return Response({"phase": phase.id, "detail": "" if visible else RESULTS_HIDDEN,
+                         "points": [{**p, "at": p["at"].isoformat()} for p in points]})
+
+
+class SubmissionChartsApi(APIView):
+    """Per-dataset R@1, R@5, R@10 and t2v rank histograms of one submission (its team and organisers)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=inline_serializer("SubmissionCharts", {
+        "submission": serializers.IntegerField(), "visible": serializers.BooleanField(),
+        "datasets": serializers.ListField(child=serializers.DictField())}))
+    def get(self, request: Request, submission_id: int) -> Response:
+        submission = submission_get(submission_id=submission_id, user=request.user)
+        result = submission_result(submission=submission, user=request.user)
+        return Response({"submission": submission.id, "visible": result is not None,
+                         "datasets": [] if result is None else result_dataset_charts(result=result)})

@@ -1,26 +1,198 @@
-"""Leaderboard reads: ranking happens in SQL with a window function, never in Python loops."""
+"""Leaderboard reads: choosing, ranking and sorting happen in SQL (window functions, real float columns).
+
+A phase has an overall board (one row per team, ranked by `Result.primary_score`) and one board per
+dataset (ranked by that dataset's `DatasetResult.score`). Every metric column of either board sorts
+in SQL on a float column of `DatasetResult`, joined once per dataset with a `FilteredRelation`.
+
+Which submission of a team a board shows is the phase's setting (`Phase.final_submission`): its best
+one, its selected final one (else its last), or its last one. Ties go to the earlier submission.
+Baselines are shown as labelled rows, one per baseline submission, and get no rank.
+"""
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet, Window
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Case, F, FilteredRelation, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 
-from challenge.models import Phase, Submission
+from challenge.models import LOWER_IS_BETTER_METRICS, Phase, Submission
 from challenge.selectors import phase_dataset_names
 from leaderboard.models import Result
 
+#: Leaderboard metric name -> DatasetResult field. "score" is the challenge's primary metric.
+METRIC_FIELDS: dict[str, str] = {"score": "score", "R1": "r1", "R5": "r5", "R10": "r10", "R50": "r50",
+                                 "MedR": "medr", "MeanR": "meanr"}
+METRICS: tuple[str, ...] = tuple(METRIC_FIELDS)
+OVERALL = "overall"
+BAD_SORT = "Unknown sort column {sort!r}; use overall or DATASET:METRIC with a metric among {metrics}."
+BAD_DATASET = "Unknown dataset {dataset!r}; this phase has {datasets}."
 
-def leaderboard_entries(*, phase: Phase) -> QuerySet[Result]:
-    """Best public, finished, fully scored result per team; ties go to the earlier submission."""
-    best = F("primary_score").desc() if phase.higher_is_better else F("primary_score").asc()
-    order = [best, F("submission__created_at").asc(), F("submission__id").asc()]
-    return (Result.objects
-            .filter(submission__phase=phase, submission__status=Submission.Status.FINISHED,
-                    submission__is_public=True, primary_score__isnull=False)
-            .select_related("submission__team")
-            .annotate(team_pos=Window(RowNumber(), partition_by=F("submission__team"), order_by=order))
-            .filter(team_pos=1)
-            .order_by(*order))
+
+@dataclass(frozen=True)
+class Board:
+    """What a board shows: which dataset (None: overall), which column it is sorted by and how."""
+
+    phase: Phase
+    datasets: list[str]
+    dataset: str | None
+    sort: str
+    descending: bool
+
+    @property
+    def default_sort(self) -> str:
+        return OVERALL if self.dataset is None else f"{self.dataset}:score"
+
+
+def metric_higher_is_better(*, phase: Phase, metric: str) -> bool:
+    if metric in ("score", OVERALL):
+        return phase.higher_is_better
+    return metric not in LOWER_IS_BETTER_METRICS
+
+
+def board_resolve(*, phase: Phase, dataset: str | None = None, sort: str | None = None,
+                  direction: str | None = None) -> Board:
+    """Check the board's dataset and sort column (from a query string).
+
+    Raises:
+        ValueError: an unknown dataset or column; the message says what is accepted.
+    """
+    datasets = phase_dataset_names(phase=phase)
+    if dataset:
+        match = {name.lower(): name for name in datasets}.get(dataset.lower())
+        if match is None:
+            raise ValueError(BAD_DATASET.format(dataset=dataset, datasets=", ".join(datasets)))
+        dataset = match
+    else:
+        dataset = None
+    sort = sort or (OVERALL if dataset is None else f"{dataset}:score")
+    if sort != OVERALL:
+        name, _, metric = sort.partition(":")
+        canonical = {d.lower(): d for d in datasets}.get(name.lower())
+        if canonical is None or metric not in METRIC_FIELDS or (dataset is not None and canonical != dataset):
+            raise ValueError(BAD_SORT.format(sort=sort, metrics=", ".join(METRICS)))
+        sort = f"{canonical}:{metric}"
+    metric = OVERALL if sort == OVERALL else sort.partition(":")[2]
+    higher = metric_higher_is_better(phase=phase, metric=metric)
+    descending = higher if direction not in ("asc", "desc") else direction == "desc"
+    return Board(phase=phase, datasets=datasets, dataset=dataset, sort=sort, descending=descending)
+
+
+def _alias(index: int) -> str:
+    return f"ds{index}"
+
+
+def _relation(dataset: str) -> FilteredRelation:
+    """A fresh join to one dataset's row (a FilteredRelation belongs to the one queryset it is added to)."""
+    return FilteredRelation("dataset_results", condition=Q(dataset_results__dataset=dataset))
+
+
+def _column(board: Board, sort: str) -> str:
+    if sort == OVERALL:
+        return "primary_score"
+    name, _, metric = sort.partition(":")
+    return f"{_alias(board.datasets.index(name))}__{METRIC_FIELDS[metric]}"
+
+
+def _ordered(expression: str, descending: bool) -> Any:
+    return F(expression).desc(nulls_last=True) if descending else F(expression).asc(nulls_last=True)
+
+
+def eligible_results(*, phase: Phase) -> QuerySet[Result]:
+    """Finished, public results of the phase that the organisers have neither hidden nor disqualified."""
+    return Result.objects.filter(submission__phase=phase, submission__status=Submission.Status.FINISHED,
+                                 submission__is_public=True, submission__moderation="")
+
+
+def leaderboard_queryset(*, board: Board) -> QuerySet[Result]:
+    """One row per team (and per baseline submission), in the board's sort order; one SQL query.
+
+    Rows are `values()` dicts: submission and team fields, `primary_score` and, for every dataset i
+    of the phase, `ds{i}__{field}` for the fields of `METRIC_FIELDS`.
+    """
+    phase = board.phase
+    datasets = board.datasets
+    main_column = _column(board, board.default_sort)
+    # Stage 1 (a subquery): each team's entry, chosen over narrow rows; only a dataset board joins
+    # the one per-dataset table it ranks by.
+    chooser = eligible_results(phase=phase)
+    if board.dataset is not None:
+        alias = _alias(datasets.index(board.dataset))
+        chooser = chooser.alias(**{alias: _relation(board.dataset)})
+    chooser = chooser.filter(**{f"{main_column}__isnull": False})
+    earlier = [F("submission__created_at").asc(), F("submission__id").asc()]
+    later = [F("submission__created_at").desc(), F("submission__id").desc()]
+    choice = phase.final_submission
+    if choice == Phase.FinalSubmission.SELECTED:
+        pick = [F("submission__is_final").desc(), *later]
+    elif choice == Phase.FinalSubmission.LAST:
+        pick = later
+    else:
+        pick = [_ordered(main_column, phase.higher_is_better), *earlier]
+    baseline_key = Case(When(submission__is_baseline=True, then=F("submission_id")), default=Value(0))
+    chosen = (chooser.annotate(team_pos=Window(RowNumber(), partition_by=[F("submission__team_id"), baseline_key],
+                                               order_by=pick))
+              .filter(team_pos=1).values("id"))
+    # Stage 2: the chosen rows (one per team) with every column, in the board's order.
+    fields = ["id", "primary_score", "submission_id", "submission__team__name", "submission__method_name",
+              "submission__paper_url", "submission__code_url", "submission__is_baseline",
+              "submission__created_at"]
+    for i in range(len(datasets)):
+        fields += [f"{_alias(i)}__{field}" for field in METRIC_FIELDS.values()]
+    relations = {_alias(i): _relation(name) for i, name in enumerate(datasets)}
+    return (Result.objects.filter(id__in=chosen).alias(**relations).values(*fields)
+            .order_by(_ordered(_column(board, board.sort), board.descending), *earlier))
+
+
+def leaderboard_visible(*, phase: Phase, user: Any) -> bool:
+    """The board is public once the phase's results are published; organisers always see it."""
+    return phase.results_published or bool(getattr(user, "is_staff", False))
+
+
+def leaderboard_rows(*, board: Board | None = None, phase: Phase | None = None, limit: int | None = None) -> list[dict]:
+    """Plain rows for pages, the API and exports.
+
+    `rank` is the row's position on the board's main column (overall score, or the dataset's score)
+    among non-baseline rows, whatever column the board is sorted by; baselines have rank None.
+    With a non-default sort, the ranks come from a second query (ids only).
+    """
+    if board is None:
+        if phase is None:
+            raise TypeError("leaderboard_rows needs board or phase")
+        board = board_resolve(phase=phase)
+    rows_qs = leaderboard_queryset(board=board)
+    raw = list(rows_qs if limit is None else rows_qs[:limit])
+    in_rank_order = board.sort == board.default_sort and board.descending == board.phase.higher_is_better
+    if in_rank_order:
+        ranked_ids = [r["id"] for r in raw if not r["submission__is_baseline"]]
+    else:
+        ranked_ids = _ranked_ids(board)
+    ranks = {result_id: position for position, result_id in enumerate(ranked_ids, start=1)}
+    rows = []
+    for r in raw:
+        metrics = {name: {metric: r[f"{_alias(i)}__{field}"] for metric, field in METRIC_FIELDS.items()}
+                   for i, name in enumerate(board.datasets)}
+        rows.append({
+            "rank": None if r["submission__is_baseline"] else ranks.get(r["id"]),
+            "team": r["submission__team__name"],
+            "submission_id": r["submission_id"],
+            "method_name": r["submission__method_name"],
+            "paper_url": r["submission__paper_url"],
+            "code_url": r["submission__code_url"],
+            "is_baseline": r["submission__is_baseline"],
+            "primary_score": r["primary_score"],
+            "scores": {name: metrics[name]["score"] for name in board.datasets},
+            "metrics": metrics,
+            "submitted_at": r["submission__created_at"],
+        })
+    return rows
+
+
+def _ranked_ids(board: Board) -> list[int]:
+    main = Board(phase=board.phase, datasets=board.datasets, dataset=board.dataset, sort=board.default_sort,
+                 descending=board.phase.higher_is_better)
+    return list(leaderboard_queryset(board=main).filter(submission__is_baseline=False).values_list("id", flat=True))
 
 
 def leaderboard_datasets(*, phase: Phase) -> list[str]:
@@ -28,23 +200,31 @@ def leaderboard_datasets(*, phase: Phase) -> list[str]:
     return phase_dataset_names(phase=phase)
 
 
-def leaderboard_rows(*, phase: Phase) -> list[dict]:
-    """Plain rows for templates and the API: rank, team, method, overall and per-dataset scores."""
-    datasets = leaderboard_datasets(phase=phase)
-    rows = []
-    for rank, result in enumerate(leaderboard_entries(phase=phase), start=1):
-        submission = result.submission
-        rows.append({
-            "rank": rank,
-            "team": submission.team.name,
-            "submission_id": submission.id,
-            "method_name": submission.method_name,
-            "paper_url": submission.paper_url,
-            "code_url": submission.code_url,
-            "is_baseline": submission.is_baseline,
-            "primary_score": result.primary_score,
-            "scores": {name: result.dataset_score(name) for name in datasets},
-            "submitted_at": submission.created_at,
-        })
-    return rows
+def leaderboard_entries(*, phase: Phase) -> QuerySet[Result]:
+    """The overall board as Result ids in rank order (baselines included); see `leaderboard_queryset`."""
+    ids = list(leaderboard_queryset(board=board_resolve(phase=phase)).values_list("id", flat=True))
+    order = Case(*[When(id=pk, then=Value(pos)) for pos, pk in enumerate(ids)], default=Value(len(ids)))
+    return Result.objects.filter(id__in=ids).select_related("submission__team").order_by(order)
 
+
+def leaderboard_history(*, phase: Phase) -> list[dict]:
+    """The best overall score over time: one point per improvement (public, non-baseline entries)."""
+    higher = phase.higher_is_better
+    points: list[dict] = []
+    best: float | None = None
+    qs = (eligible_results(phase=phase).filter(primary_score__isnull=False, submission__is_baseline=False)
+          .order_by("submission__created_at", "submission__id")
+          .values_list("submission__created_at", "primary_score", "submission__team__name",
+                       "submission__method_name"))
+    for created_at, score, team, method in qs.iterator(chunk_size=2000):
+        if best is None or (score > best if higher else score < best):
+            best = score
+            points.append({"at": created_at, "score": score, "team": team, "method_name": method})
+    return points
+
+
+def result_dataset_charts(*, result: Result) -> list[dict]:
+    """Per-dataset R@1/R@5/R@10 and the t2v rank histogram of one result (for its charts)."""
+    return [{"dataset": d.dataset, "R1": d.r1, "R5": d.r5, "R10": d.r10, "score": d.score,
+             "rank_histogram": d.rank_histogram}
+            for d in result.dataset_results.all()]

@@ -26,9 +26,14 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from challenge.exceptions import TransientEvaluationError
-from challenge.models import Submission
+from challenge.models import Challenge, Submission
 from challenge.services import submission_mark_failed
-from leaderboard.models import Result
+from leaderboard.models import DatasetResult, LeaderboardSnapshot, Result
+
+#: Leaderboard column name -> DatasetResult field (all t2v; "score" is the challenge's primary metric).
+METRIC_FIELDS = {"score": "score", "R1": "r1", "R5": "r5", "R10": "r10", "R50": "r50", "MedR": "medr",
+                 "MeanR": "meanr"}
+GEOMETRIC_MEAN_KEY = "geometric_mean_R1-R5-R10"
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
@@ -128,7 +133,9 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
     submission = Submission.objects.select_related("phase").get(id=submission_id)
     phase = submission.phase
     if not phase.ground_truth:
-        submission_mark_failed(submission_id=submission_id, message=NO_GROUND_TRUTH, from_states=(Status.RUNNING,))
+        if submission_mark_failed(submission_id=submission_id, message=NO_GROUND_TRUTH,
+                                  from_states=(Status.RUNNING,)):
+            _notify(submission_id=submission_id)
         return
     heartbeat = _Heartbeat(mine)
     reporter = _ProgressReporter(row=mine, datasets=list(phase.splits.values_list("dataset__name", flat=True)),
@@ -171,9 +178,11 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
 
 def _fail(*, row: dict, message: str) -> None:
     with transaction.atomic():
-        if Submission.objects.filter(**row).update(status=Status.FAILED, error_message=message,
-                                                   finished_at=timezone.now(), updated_at=timezone.now()):
-            Result.objects.filter(submission_id=row["id"]).delete()
+        failed = Submission.objects.filter(**row).update(status=Status.FAILED, error_message=message,
+                                                         finished_at=timezone.now(), updated_at=timezone.now())
+        had_result = failed and Result.objects.filter(submission_id=row["id"]).delete()[0] > 0
+    if failed and not had_result:  # a re-score that fails is the organisers' business, not a new email
+        _notify(submission_id=row["id"])
 
 
 def result_store(*, row: dict, report: dict) -> Result | None:
@@ -187,15 +196,62 @@ def result_store(*, row: dict, report: dict) -> Result | None:
         if not finished:
             logger.warning("submission %s: claim lost before the result was stored", row["id"])
             return None
-        overall = report.get("overall_score")
-        result, _ = Result.objects.update_or_create(
+        challenge = Challenge.objects.filter(phases__submissions__id=row["id"]).first()
+        datasets = report.get("datasets", {})
+        scores = dataset_scores(report=report, metric=challenge.primary_metric if challenge else None)
+        overall = overall_score(scores={k: v for k, v in scores.items() if v is not None},
+                                phase_datasets=list(datasets) + list(report.get("missing_datasets", [])),
+                                aggregation=report.get("aggregation") or "mean")
+        result, first_result = Result.objects.update_or_create(
             submission_id=row["id"],
             defaults={"primary_score": None if overall is None else float(overall),
                       "aggregation": report.get("aggregation", ""),
-                      "metrics": report.get("datasets", {}),
+                      "metrics": datasets,
                       "missing_datasets": list(report.get("missing_datasets", [])),
                       "scorer_version": report.get("scorer_version", "")})
+        dataset_results_store(result=result, report=report, scores=scores)
+    if first_result:  # a re-score of the whole phase does not email every team again
+        _notify(submission_id=row["id"])
     return result
+
+
+def dataset_scores(*, report: dict, metric: str | None) -> dict[str, float | None]:
+    """Per-dataset score under the challenge's primary metric (t2v); the scorer's own score by default."""
+    out: dict[str, float | None] = {}
+    for name, entry in report.get("datasets", {}).items():
+        if metric is None or metric == GEOMETRIC_MEAN_KEY:
+            value = entry.get("score")
+        else:
+            value = (entry.get("t2v") or {}).get(metric)
+        out[name] = None if value is None else float(value)
+    return out
+
+
+def overall_score(*, scores: dict[str, float], phase_datasets: list[str], aggregation: str) -> float | None:
+    from evaluation.scoring import overall_score as aggregate
+
+    return aggregate(scores, phase_datasets, aggregation if aggregation in ("mean", "sum") else "mean")
+
+
+def dataset_results_store(*, result: Result, report: dict, scores: dict[str, float | None]) -> None:
+    """Replace the result's per-dataset rows (one per scored dataset) from the scorer's report."""
+    DatasetResult.objects.filter(result=result).delete()
+    rows = []
+    for name, entry in report.get("datasets", {}).items():
+        t2v = entry.get("t2v") or {}
+        rows.append(DatasetResult(
+            result=result, dataset=name, score=scores.get(name),
+            rank_histogram=entry.get("rank_histogram"),
+            **{field: None if t2v.get(key) is None else float(t2v[key]) for key, field in METRIC_FIELDS.items()
+               if key != "score"}))
+    DatasetResult.objects.bulk_create(rows)
+
+
+def _notify(*, submission_id: int) -> None:
+    """Email the team, after the status change has been written (never raises)."""
+    from challenge.notifications import submission_notify_final
+
+    submission_notify_final(submission_id=submission_id)
 
 
 class _ProgressReporter:
@@ -253,3 +309,70 @@ def _local_path(field: FieldFile) -> Iterator[str]:
             raise TransientEvaluationError(f"stored file {field.name} cannot be read ({exc})") from exc
         tmp.flush()
         yield tmp.name
+
+
+# --- organisers: re-scoring with a before/after diff ------------------------------------------------
+
+def leaderboard_snapshot_take(*, phase: Any, reason: str, user: Any = None) -> LeaderboardSnapshot:
+    """Freeze the phase's overall board (every row, organisers' view) before a change."""
+    from leaderboard.selectors import leaderboard_rows
+
+    rows = [{"submission_id": r["submission_id"], "team": r["team"], "method_name": r["method_name"],
+             "rank": r["rank"], "is_baseline": r["is_baseline"], "primary_score": r["primary_score"]}
+            for r in leaderboard_rows(phase=phase)]
+    return LeaderboardSnapshot.objects.create(phase=phase, reason=reason[:200], rows=rows,
+                                              created_by=user if getattr(user, "is_authenticated", False) else None)
+
+
+@transaction.atomic
+def phase_rescore_with_snapshot(*, phase: Any, reason: str = "re-score", user: Any = None) -> int:
+    """Snapshot the board, then queue every finished or failed submission of the phase for scoring again.
+
+    Returns the number of submissions queued; `leaderboard_diff` compares the snapshot with the board.
+    """
+    from challenge.services import phase_rescore
+
+    leaderboard_snapshot_take(phase=phase, reason=reason, user=user)
+    return phase_rescore(phase=phase)
+
+
+def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None) -> dict | None:
+    """The latest snapshot against the current board: one line per team or baseline entry.
+
+    Returns None when the phase has no snapshot, else {"snapshot", "pending" (submissions still being
+    scored), "rows": [{team, method_name, before_rank, after_rank, before_score, after_score, delta,
+    rank_change, status ("same", "changed", "new", "gone")}]}.
+    """
+    from leaderboard.selectors import leaderboard_rows
+
+    snapshot = snapshot or LeaderboardSnapshot.objects.filter(phase=phase).order_by("-created_at", "-id").first()
+    if snapshot is None:
+        return None
+
+    def key(row: dict) -> tuple:
+        return (row["team"], row["submission_id"] if row["is_baseline"] else 0)
+
+    before = {key(r): r for r in snapshot.rows}
+    after = {key(r): r for r in leaderboard_rows(phase=phase)}
+    lines = []
+    for k in list(after) + [k for k in before if k not in after]:
+        old, new = before.get(k), after.get(k)
+        line = {"team": (new or old)["team"], "method_name": (new or old)["method_name"],
+                "is_baseline": (new or old)["is_baseline"],
+                "before_rank": old and old["rank"], "after_rank": new and new["rank"],
+                "before_score": old and old["primary_score"], "after_score": new and new["primary_score"]}
+        if old is None:
+            line["status"], line["delta"], line["rank_change"] = "new", None, None
+        elif new is None:
+            line["status"], line["delta"], line["rank_change"] = "gone", None, None
+        else:
+            line["delta"] = (None if new["primary_score"] is None or old["primary_score"] is None
+                             else new["primary_score"] - old["primary_score"])
+            line["rank_change"] = (None if new["rank"] is None or old["rank"] is None
+                                   else old["rank"] - new["rank"])
+            same = (abs(line["delta"] or 0.0) < 1e-12 and old["rank"] == new["rank"]
+                    and old["submission_id"] == new["submission_id"])
+            line["status"] = "same" if same else "changed"
+        lines.append(line)
+    pending = Submission.objects.filter(phase=phase, status__in=[Status.QUEUED, Status.RUNNING]).count()
+    return {"snapshot": snapshot, "pending": pending, "rows": lines}

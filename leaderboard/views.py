@@ -1,20 +1,169 @@
-"""Public leaderboard pages."""
+"""Leaderboard pages: the phase's boards (overall and per dataset), the embeddable board, CSV export,
+and the organisers' re-score page with its before/after diff."""
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from __future__ import annotations
 
+import csv
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import slugify
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_POST
+
+from challenge.models import Phase
 from challenge.selectors import challenge_get, phase_get, phase_list
 from challenge.views import domain_errors
-from leaderboard.selectors import leaderboard_datasets, leaderboard_rows
+from leaderboard.selectors import (
+    METRICS,
+    OVERALL,
+    Board,
+    board_resolve,
+    leaderboard_rows,
+    leaderboard_visible,
+    metric_higher_is_better,
+)
+from leaderboard.services import leaderboard_diff, phase_rescore_with_snapshot
+
+METRIC_LABELS = {"score": "Score", "R1": "R@1", "R5": "R@5", "R10": "R@10", "R50": "R@50", "MedR": "MedR",
+                 "MeanR": "MeanR"}
+
+
+def _board_from_request(request: HttpRequest, phase: Phase) -> Board:
+    return board_resolve(phase=phase, dataset=request.GET.get("dataset") or None,
+                         sort=request.GET.get("sort") or None, direction=request.GET.get("dir") or None)
+
+
+def _columns(board: Board) -> list[dict]:
+    """The sortable score columns of a board, with the link that sorts by each."""
+    if board.dataset is None:
+        specs = [(OVERALL, "Overall", None, "score")] + [(f"{d}:score", d, d, "score") for d in board.datasets]
+    else:
+        specs = [(f"{board.dataset}:{m}", METRIC_LABELS[m], board.dataset, m) for m in METRICS]
+    columns = []
+    for sort, label, dataset, metric in specs:
+        active = board.sort == sort
+        default_desc = metric_higher_is_better(phase=board.phase, metric=metric if sort != OVERALL else OVERALL)
+        descending = (not board.descending) if active else default_desc
+        query = {"sort": sort, "dir": "desc" if descending else "asc"}
+        if board.dataset:
+            query["dataset"] = board.dataset
+        columns.append({"sort": sort, "label": label, "dataset": dataset, "metric": metric, "active": active,
+                        "arrow": ("▼" if board.descending else "▲") if active else "",
+                        "query": urlencode(query)})
+    return columns
+
+
+def _cells(board: Board, rows: list[dict], decimals: int) -> None:
+    """Attach the board's column values to each row, formatted at the challenge's precision (templates
+    cannot index, and formatting here is several times faster than a template filter per cell)."""
+
+    def fmt(value: float | None) -> str:
+        return "—" if value is None else f"{value:.{decimals}f}"
+
+    for row in rows:
+        if board.dataset is None:
+            values = [row["primary_score"]] + [row["scores"][d] for d in board.datasets]
+        else:
+            values = [row["metrics"][board.dataset][m] for m in METRICS]
+        row["cells"] = [fmt(v) for v in values]
+        row["submitted"] = row["submitted_at"].strftime("%Y-%m-%d %H:%M")
+
+
+def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
+    challenge = challenge_get(slug=slug, user=request.user)
+    phase = phase_get(challenge=challenge, slug=phase_slug, user=request.user)
+    board = _board_from_request(request, phase)
+    visible = leaderboard_visible(phase=phase, user=request.user)
+    rows = leaderboard_rows(board=board) if visible else []
+    _cells(board, rows, challenge.score_decimals)
+    query = urlencode({k: v for k, v in request.GET.items() if k in ("dataset", "sort", "dir")})
+    return {"challenge": challenge, "phase": phase, "board": board, "visible": visible, "rows": rows,
+            "datasets": board.datasets, "columns": _columns(board), "decimals": challenge.score_decimals,
+            "export_query": query}
 
 
 @domain_errors
 def leaderboard_page(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
-    challenge = challenge_get(slug=slug, user=request.user)
-    phase = phase_get(challenge=challenge, slug=phase_slug, user=request.user)
-    visible = phase.results_published or request.user.is_staff
-    return render(request, "leaderboard/leaderboard.html", {
-        "challenge": challenge, "phase": phase, "phases": phase_list(challenge=challenge),
-        "visible": visible, "datasets": leaderboard_datasets(phase=phase),
-        "rows": leaderboard_rows(phase=phase) if visible else [],
-    })
+    try:
+        context = _board_context(request, slug, phase_slug)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    context["phases"] = phase_list(challenge=context["challenge"])
+    return render(request, "leaderboard/leaderboard.html", context)
+
+
+@xframe_options_exempt
+@domain_errors
+def leaderboard_embed(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
+    """The board alone, for an iframe on another site (the only view exempt from X-Frame-Options)."""
+    try:
+        context = _board_context(request, slug, phase_slug)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    return render(request, "leaderboard/embed.html", context)
+
+
+@domain_errors
+def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
+    """The board as CSV: every metric of every dataset, at the challenge's precision."""
+    try:
+        context = _board_context(request, slug, phase_slug)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    if not context["visible"]:
+        return HttpResponse("The results of this phase are hidden until the organisers publish them.\n",
+                            status=403, content_type="text/plain")
+    board, decimals = context["board"], context["decimals"]
+    name = slugify(f"{context['challenge'].slug}-{context['phase'].slug}-{board.dataset or 'overall'}")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["rank", "team", "method", "baseline", "submission_id", "submitted_at", "overall"]
+                    + [f"{d}:{m}" for d in board.datasets for m in METRICS])
+
+    def fmt(value: float | None) -> str:
+        return "" if value is None else f"{value:.{decimals}f}"
+
+    for row in context["rows"]:
+        writer.writerow([row["rank"] or "", row["team"], row["method_name"], int(row["is_baseline"]),
+                         row["submission_id"], row["submitted_at"].isoformat(), fmt(row["primary_score"])]
+                        + [fmt(row["metrics"][d][m]) for d in board.datasets for m in METRICS])
+    return response
+
+
+@staff_member_required
+def phase_rescore_page(request: HttpRequest, phase_id: int) -> HttpResponse:
+    """Organisers: re-score a whole phase (POST) and see how the leaderboard changed (GET)."""
+    phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
+    if request.method == "POST":
+        reason = request.POST.get("reason", "").strip() or "re-score"
+        count = phase_rescore_with_snapshot(phase=phase, user=request.user, reason=reason)
+        messages.success(request, f"{count} submission(s) queued for re-scoring; the diff below fills in "
+                                  "as they finish.")
+        return redirect("leaderboard:rescore", phase_id=phase.id)
+    diff = leaderboard_diff(phase=phase)
+    return render(request, "leaderboard/rescore.html", {"phase": phase, "challenge": phase.challenge,
+                                                         "diff": diff, "decimals": phase.challenge.score_decimals})
+
+
+@staff_member_required
+@require_POST
+def phase_publish(request: HttpRequest, phase_id: int) -> HttpResponse:
+    """Organisers: one action sets who sees the phase's results (publish = public)."""
+    from challenge.organiser import phase_visibility_set
+
+    phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
+    visibility = request.POST.get("visibility", Phase.LeaderboardVisibility.PUBLIC)
+    phase_visibility_set(phase=phase, visibility=visibility)
+    messages.success(request, f"{phase.title}: {phase.get_leaderboard_visibility_display()}.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = reverse("challenge:organiser", args=[phase.challenge.slug])
+    return redirect(target)

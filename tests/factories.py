@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from challenge.models import Challenge, Dataset, Phase, Submission, Team, TeamMembership
-from leaderboard.models import Result
+from leaderboard.models import DatasetResult, Result
 
 PASSWORD = "correct-horse-battery"
 
@@ -106,9 +106,22 @@ class SubmissionFactory(factory.django.DjangoModelFactory):
 class ResultFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Result
+        skip_postgeneration_save = True
 
     submission = factory.SubFactory(SubmissionFactory)
     primary_score = 10.0
     aggregation = "mean"
     metrics = factory.LazyAttribute(lambda r: {"MSRVTT": {"score": r.primary_score, "t2v": {}, "v2t": None}})
     scorer_version = "test"
+
+    @factory.post_generation
+    def dataset_rows(obj, create, extracted, **kwargs):  # noqa: N805 - factory_boy signature
+        """Per-dataset float rows mirroring `metrics` (what the scoring service stores)."""
+        if not create:
+            return
+        keys = {"R1": "r1", "R5": "r5", "R10": "r10", "R50": "r50", "MedR": "medr", "MeanR": "meanr"}
+        DatasetResult.objects.bulk_create([
+            DatasetResult(result=obj, dataset=name, score=entry.get("score"),
+                          rank_histogram=entry.get("rank_histogram"),
+                          **{field: (entry.get("t2v") or {}).get(key) for key, field in keys.items()})
+            for name, entry in obj.metrics.items()])

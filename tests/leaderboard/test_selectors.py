@@ -64,5 +64,5 @@ def test_rows_carry_rank_baseline_flag_and_per_dataset_scores(board):
     _result(a, phase, 40.0, is_baseline=True)
     _result(b, phase, 50.0)
     rows = leaderboard_rows(phase=phase)
-    assert [(r["rank"], r["team"], r["is_baseline"]) for r in rows] == [(1, "B", False), (2, "A", True)]
+    assert [(r["rank"], r["team"], r["is_baseline"]) for r in rows] == [(1, "B", False), (None, "A", True)]
     assert rows[1]["primary_score"] == 40.0

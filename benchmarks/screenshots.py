@@ -1,0 +1,124 @@
+"""PNG screenshots of the main pages into screenshots/ (gitignored), from a throw-away demo site.
+
+    .venv/bin/python benchmarks/screenshots.py        (or: make screenshots)
+
+Seeds the tiny Video Pentathlon, scores a few real submissions of several teams and a baseline
+through the same services as the site, serves it with gunicorn on loopback and photographs the pages
+with headless chromium (/usr/bin/chromium, through Playwright).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _site import ROOT, Server, configure  # noqa: E402
+
+OUT = ROOT / "screenshots"
+CHROMIUM = os.environ.get("PENTATHLON_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "screenshot-pass-9"
+
+
+def populate() -> dict:
+    from django.core.files import File
+    from django.core.management import call_command
+
+    from challenge.models import Challenge, Phase
+    from challenge.services import submission_create, submission_update, team_create, user_create
+    from evaluation.synthetic import pentathlon_ground_truth, similarity_matrices, write_npz_submission
+
+    call_command("seed_pentathlon", "--scale", "tiny", verbosity=0)
+    challenge = Challenge.objects.get(slug="video-pentathlon")
+    val, test = challenge.phases.get(slug="val"), challenge.phases.get(slug="test")
+    truth = pentathlon_ground_truth(phase="val", scale="tiny", seed=0)
+    test_truth = pentathlon_ground_truth(phase="test", scale="tiny", seed=0, shuffled=True)
+    organiser = user_create(username="org", password=PASSWORD, email="org@example.org", is_staff=True)
+    baseline_team = team_create(challenge=challenge, user=organiser, name="Organisers", is_baseline=True)
+    tmp = Path(tempfile.mkdtemp(prefix="pentathlon-shots-"))
+    ids = {}
+
+    def submit(user, phase, gt, name, noise, seed):
+        path = tmp / f"{name}-{seed}.npz"
+        write_npz_submission(path, similarity_matrices(gt, seed=seed, noise=noise))
+        with open(path, "rb") as handle:
+            return submission_create(user=user, phase=phase, file=File(handle, name=path.name), method_name=name,
+                                     description=f"{name}: synthetic similarities", paper_url="https://arxiv.org/abs/1907.13487")
+
+    ids["baseline"] = submit(organiser, val, truth, "CE (baseline)", 0.9, 1).id
+    submit(organiser, val, truth, "MoEE (baseline)", 1.1, 2)
+    for i, (team, noise) in enumerate([("Alpha", 0.6), ("Beta", 0.75), ("Gamma", 0.85), ("Delta", 1.2)]):
+        user = user_create(username=team.lower(), password=PASSWORD, email=f"{team.lower()}@example.org")
+        team_create(challenge=challenge, user=user, name=team)
+        for j in range(2):
+            s = submit(user, val, truth, f"{team} model v{j + 1}", noise + 0.2 * (1 - j), 10 * i + j)
+            ids.setdefault(team, s.id)
+        t = submit(user, test, test_truth, f"{team} final", noise, 100 + i)
+        submission_update(submission=t, user=user, is_final=True)
+    Phase.objects.filter(id=test.id).update(leaderboard_visibility=Phase.LeaderboardVisibility.OWNERS,
+                                            final_submission=Phase.FinalSubmission.SELECTED)
+    return {"val": val.id, "test": test.id, "alpha_submission": ids["Alpha"]}
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    env = configure()
+    info = populate()
+    OUT.mkdir(exist_ok=True)
+    server = Server(env)
+    shots = [
+        ("home", "/", None),
+        ("challenge", "/c/video-pentathlon/", None),
+        ("leaderboard-val", "/c/video-pentathlon/val/leaderboard/", None),
+        ("leaderboard-val-msvd-by-medr", "/c/video-pentathlon/val/leaderboard/?dataset=MSVD&sort=MSVD:MedR", None),
+        ("leaderboard-embed", "/c/video-pentathlon/val/leaderboard/embed/", None),
+        ("submission-result", f"/submissions/{info['alpha_submission']}/", "alpha"),
+        ("upload-form", "/c/video-pentathlon/val/submit/", "alpha"),
+        ("profile", "/accounts/profile/", "alpha"),
+        ("organiser-tools", "/organiser/c/video-pentathlon/", "org"),
+        ("organiser-bundle", "/organiser/bundle/", "org"),
+        ("leaderboard-test-organiser", "/c/video-pentathlon/test/leaderboard/", "org"),
+    ]
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            contexts = {}
+            for name, path, user in shots:
+                if user not in contexts:
+                    contexts[user] = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+                    if user:
+                        page = contexts[user].new_page()
+                        page.goto("/accounts/login/")
+                        page.fill("#id_username", user)
+                        page.fill("#id_password", PASSWORD)
+                        page.click("main button[type=submit]")
+                        page.wait_for_load_state()
+                        page.close()
+                page = contexts[user].new_page()
+                page.goto(path)
+                page.wait_for_load_state("networkidle")
+                for canvas in page.locator("canvas").all():
+                    canvas.evaluate("c => new Promise(r => { const t = Date.now(); (function w() {"
+                                    " if (c.dataset.rendered || !c.isConnected || Date.now() - t > 5000) r();"
+                                    " else setTimeout(w, 50); })(); })")
+                if name == "organiser-bundle":
+                    page.fill("textarea[name=bundle]", "challenge: {slug: demo, title: 12}\ndatasets: []\n"
+                                                       "phases:\n  - {slug: val, starts_at: soon, aggregation: median}\n")
+                    page.click("button[value=validate]")
+                    page.wait_for_load_state()
+                target = OUT / f"{name}.png"
+                page.screenshot(path=str(target), full_page=True)
+                print(f"{target.relative_to(ROOT)}  {path}")
+                page.close()
+            browser.close()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""A whole challenge as one YAML bundle: validate (every problem at once), load (create or update), export.
+
+The bundle:
+
+    challenge:   {slug, title, summary, description, rules, is_public, primary_metric, higher_is_better,
+                  score_decimals, teams_need_approval}
+    pages:       [{slug, title, body}]
+    datasets:    [{name, description}]        (or plain names); the list order is the column order
+    phases:      [{slug, title, description, starts_at, ends_at, max_submissions_per_day,
+                   max_submissions_total, allowed_formats, aggregation, leaderboard_visibility,
+                   final_submission, public_choice_locked}]
+
+Loading is idempotent, keyed by the challenge slug, dataset names and phase slugs. Datasets and
+phases missing from the bundle are kept (deleting them would delete ground truth and submissions).
+Ground truth is uploaded per phase separately (admin), never part of a bundle.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from challenge.models import Challenge, Dataset, Phase
+
+CHALLENGE_KEYS = ("slug", "title", "summary", "description", "rules", "is_public", "primary_metric",
+                  "higher_is_better", "score_decimals", "teams_need_approval")
+PHASE_KEYS = ("slug", "title", "description", "order", "starts_at", "ends_at", "max_submissions_per_day",
+              "max_submissions_total", "allowed_formats", "aggregation", "leaderboard_visibility",
+              "final_submission", "public_choice_locked")
+TOP_KEYS = ("challenge", "pages", "datasets", "phases")
+
+
+class BundleError(Exception):
+    """The bundle has problems; `problems` lists every one, each naming where it is."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the bundle:\n" + "\n".join(f"- {p}" for p in problems))
+        self.problems = problems
+
+
+def bundle_parse(text: str | bytes) -> dict:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BundleError([f"not valid YAML: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise BundleError(["the bundle must be a mapping with the keys challenge, pages, datasets, phases"])
+    return data
+
+
+def _messages(exc: ValidationError, where: str) -> list[str]:
+    if hasattr(exc, "message_dict"):
+        return [f"{where}.{field}: {message}" if field != "__all__" else f"{where}: {message}"
+                for field, messages in exc.message_dict.items() for message in messages]
+    return [f"{where}: {message}" for message in exc.messages]
+
+
+def _datetime(value: Any, where: str, problems: list[str]) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        result = value
+    else:
+        result = parse_datetime(str(value))
+        if result is None:
+            problems.append(f"{where}: {value!r} is not a date and time (use ISO 8601, e.g. 2020-06-01T00:00:00Z)")
+            return None
+    if result is not None and timezone.is_naive(result):
+        result = timezone.make_aware(result, UTC)
+    return result
+
+
+def _unknown(data: dict, allowed: tuple[str, ...], where: str, problems: list[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            problems.append(f"{where}: unknown key {key!r} (allowed: {', '.join(allowed)})")
+
+
+def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[str]]:
+    """Unsaved model instances for the bundle plus every problem found (model validation included)."""
+    problems: list[str] = []
+    _unknown(data, TOP_KEYS, "bundle", problems)
+    raw = data.get("challenge")
+    if not isinstance(raw, dict):
+        problems.append("challenge: missing, or not a mapping")
+        raw = {}
+    _unknown(raw, CHALLENGE_KEYS, "challenge", problems)
+    existing = Challenge.objects.filter(slug=raw.get("slug")).first() if isinstance(raw.get("slug"), str) else None
+    challenge = existing or Challenge()
+    for key in CHALLENGE_KEYS:
+        if key in raw:
+            setattr(challenge, key, raw[key] if raw[key] is not None or key not in ("summary", "description",
+                                                                                    "rules") else "")
+    pages = data.get("pages") or []
+    challenge.pages = pages
+    try:
+        challenge.full_clean(exclude=["slug"] if existing else None, validate_unique=not existing)
+    except ValidationError as exc:
+        problems += _messages(exc, "challenge")
+
+    datasets: list[Dataset] = []
+    raw_datasets = data.get("datasets")
+    if not isinstance(raw_datasets, list) or not raw_datasets:
+        problems.append("datasets: give a non-empty list of datasets")
+        raw_datasets = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw_datasets):
+        where = f"datasets[{i}]"
+        item = {"name": item} if isinstance(item, str) else item
+        if not isinstance(item, dict):
+            problems.append(f"{where}: a name or a mapping with name and description")
+            continue
+        _unknown(item, ("name", "description"), where, problems)
+        name = str(item.get("name") or "")
+        if name.lower() in seen:
+            problems.append(f"{where}.name: {name!r} appears twice")
+        seen.add(name.lower())
+        dataset = Dataset(name=name, description=item.get("description") or "", order=i)
+        try:
+            dataset.full_clean(exclude=["challenge"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            problems += _messages(exc, where)
+        datasets.append(dataset)
+
+    phases: list[Phase] = []
+    raw_phases = data.get("phases")
+    if not isinstance(raw_phases, list) or not raw_phases:
+        problems.append("phases: give a non-empty list of phases")
+        raw_phases = []
+    slugs: set[str] = set()
+    for i, item in enumerate(raw_phases):
+        where = f"phases[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: a mapping")
+            continue
+        _unknown(item, PHASE_KEYS, where, problems)
+        slug = str(item.get("slug") or "")
+        if slug in slugs:
+            problems.append(f"{where}.slug: {slug!r} appears twice")
+        slugs.add(slug)
+        phase = Phase(slug=slug, order=item.get("order", i))
+        for key in PHASE_KEYS:
+            if key in item and key not in ("starts_at", "ends_at", "slug", "order"):
+                value = item[key]
+                setattr(phase, key, "" if value is None and key in ("description",) else value)
+        phase.starts_at = _datetime(item.get("starts_at"), f"{where}.starts_at", problems)
+        phase.ends_at = _datetime(item.get("ends_at"), f"{where}.ends_at", problems)
+        if phase.starts_at is None and "starts_at" not in item:
+            problems.append(f"{where}.starts_at: required (when the phase opens)")
+        if phase.starts_at and phase.ends_at and phase.ends_at <= phase.starts_at:
+            problems.append(f"{where}.ends_at: must be after starts_at")
+        if phase.allowed_formats is None:
+            phase.allowed_formats = []
+        try:
+            phase.full_clean(exclude=["challenge", "starts_at"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            problems += _messages(exc, where)
+        except Exception as exc:  # a value of the wrong type (e.g. a mapping for a list) must be reported, not raised
+            problems.append(f"{where}: {exc}")
+        phases.append(phase)
+    return challenge, datasets, phases, problems
+
+
+def bundle_validate(*, data: dict) -> list[str]:
+    """Every problem of the bundle at once (empty: it loads)."""
+    return _build(data)[3]
+
+
+@transaction.atomic
+def bundle_load(*, data: dict) -> Challenge:
+    """Create or update the challenge, its datasets and phases from a valid bundle.
+
+    Raises:
+        BundleError: with every problem, before anything is written.
+    """
+    challenge, datasets, phases, problems = _build(data)
+    if problems:
+        raise BundleError(problems)
+    challenge.save()
+    for dataset in datasets:
+        stored = Dataset.objects.filter(challenge=challenge, name=dataset.name).first()
+        if stored is None:
+            dataset.challenge = challenge
+            dataset.save()
+        else:
+            stored.description, stored.order = dataset.description, dataset.order
+            stored.save(update_fields=["description", "order"])
+    for phase in phases:
+        stored = Phase.objects.filter(challenge=challenge, slug=phase.slug).first()
+        if stored is not None:
+            phase.pk, phase.id = stored.pk, stored.id
+            phase._state.adding = False
+            for field in ("ground_truth", "ground_truth_sha256", "ground_truth_uploaded_at"):
+                setattr(phase, field, getattr(stored, field))
+            for field in Phase._meta.concrete_fields:  # fields the bundle does not manage keep their values
+                if field.name not in PHASE_KEYS and field.name not in ("id", "challenge"):
+                    setattr(phase, field.attname, getattr(stored, field.attname))
+        phase.challenge = challenge
+        phase.full_clean()
+        phase.save()
+    return challenge
+
+
+def bundle_export(*, challenge: Challenge) -> dict:
+    """The challenge as a bundle that `bundle_load` turns back into the same rows."""
+
+    def when(value: datetime | None) -> str | None:
+        return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    return {
+        "challenge": {key: getattr(challenge, key) for key in CHALLENGE_KEYS},
+        "pages": list(challenge.pages or []),
+        "datasets": [{"name": d.name, "description": d.description} for d in challenge.datasets.all()],
+        "phases": [{**{key: getattr(p, key) for key in PHASE_KEYS if key not in ("starts_at", "ends_at")},
+                    "starts_at": when(p.starts_at), "ends_at": when(p.ends_at)}
+                   for p in challenge.phases.order_by("order", "id")],
+    }
+
+
+def bundle_dump(*, challenge: Challenge) -> str:
+    return yaml.safe_dump(bundle_export(challenge=challenge), sort_keys=False, allow_unicode=True, width=110)

@@ -1,0 +1,75 @@
+"""Emails to a team when one of its submissions reaches a final state (finished or failed).
+
+Called on commit by the scoring service. Never raises: a mail server that is down must not turn a
+scored submission into an error. Members who opted out on their profile page get nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.urls import reverse
+
+from challenge.models import Submission, UserProfile
+
+logger = logging.getLogger(__name__)
+
+SUBJECT = "[Pentathlon] Submission #{id} {outcome}: {method}"
+BODY_FINISHED = """Your team's submission #{id} ({method}) to {challenge} / {phase} has been scored.
+
+{scores}
+Details: {url}
+
+You get this email because email notifications are on in your profile: {profile_url}
+"""
+BODY_FAILED = """Your team's submission #{id} ({method}) to {challenge} / {phase} could not be scored:
+
+{error}
+
+Details: {url}
+
+You get this email because email notifications are on in your profile: {profile_url}
+"""
+
+
+def notification_recipients(*, submission: Submission) -> list[str]:
+    """Emails of the team's members who have an address and have not opted out."""
+    opted_out = set(UserProfile.objects.filter(email_notifications=False).values_list("user_id", flat=True))
+    users = submission.team.members.exclude(email="").order_by("id")
+    return [user.email for user in users if user.id not in opted_out]
+
+
+def submission_notify_final(*, submission_id: int) -> int:
+    """Send the finished/failed email of one submission. Returns the number of emails sent."""
+    try:
+        submission = Submission.objects.select_related("team", "phase", "phase__challenge").get(id=submission_id)
+        if submission.status not in (Submission.Status.FINISHED, Submission.Status.FAILED):
+            return 0
+        recipients = notification_recipients(submission=submission)
+        if not recipients:
+            return 0
+        base = settings.PENTATHLON_SITE_URL.rstrip("/")
+        phase = submission.phase
+        context = {"id": submission.id, "method": submission.method_name, "challenge": phase.challenge.title,
+                   "phase": phase.title, "url": base + reverse("challenge:submission", args=[submission.id]),
+                   "profile_url": base + reverse("challenge:profile")}
+        if submission.status == Submission.Status.FINISHED:
+            outcome = "finished"
+            score = getattr(getattr(submission, "result", None), "primary_score", None)
+            if not phase.results_visible_to_owners:
+                scores = "The scores stay hidden until the organisers publish the results of this phase.\n"
+            elif score is None:
+                scores = "It has per-dataset results but no overall score (a dataset is missing).\n"
+            else:
+                scores = f"Overall score: {score:.{phase.challenge.score_decimals}f}\n"
+            body = BODY_FINISHED.format(scores=scores, **context)
+        else:
+            outcome = "failed"
+            body = BODY_FAILED.format(error=submission.error_message, **context)
+        subject = SUBJECT.format(outcome=outcome, **context)
+        return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
+    except Exception:  # a notification must never break scoring
+        logger.exception("submission %s: the notification email could not be sent", submission_id)
+        return 0

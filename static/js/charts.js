@@ -1,0 +1,84 @@
+// Charts drawn in the browser from the JSON API with the vendored Chart.js (static/vendor, no CDN).
+// Each chart marks its canvas with data-rendered="1" once drawn (the browser tests wait for it).
+(function () {
+  if (!window.Chart) return;
+  var PALETTE = ["#2456c9", "#e07b39", "#2e9e5b", "#b83280", "#6f42c1", "#8a6d3b", "#1f9bb5", "#c0392b"];
+  Chart.defaults.font.family = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+  Chart.defaults.animation = false;
+
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); });
+  }
+  function done(canvas, chart) { canvas.dataset.rendered = "1"; canvas.chart = chart; }
+  function empty(canvas, text) {
+    var p = document.createElement("p");
+    p.className = "muted"; p.textContent = text;
+    canvas.replaceWith(p);
+  }
+
+  // Submission page: R@1/R@5/R@10 per dataset, and the t2v rank histogram of every dataset.
+  var box = document.querySelector("[data-charts]");
+  if (box) {
+    getJSON(box.dataset.charts).then(function (data) {
+      var recall = document.getElementById("recall-chart"), ranks = document.getElementById("rank-chart");
+      if (!data.visible || !data.datasets.length) { empty(recall, "No results to chart."); empty(ranks, ""); return; }
+      var names = data.datasets.map(function (d) { return d.dataset; });
+      done(recall, new Chart(recall, {
+        type: "bar",
+        data: { labels: names, datasets: ["R1", "R5", "R10"].map(function (k, i) {
+          return { label: k.replace("R", "R@"), backgroundColor: PALETTE[i],
+                   data: data.datasets.map(function (d) { return d[k]; }) };
+        }) },
+        options: { scales: { y: { beginAtZero: true, max: 100, title: { display: true, text: "%" } } } }
+      }));
+      var withHist = data.datasets.filter(function (d) { return d.rank_histogram; });
+      if (!withHist.length) { empty(ranks, "No rank histogram stored (scored before it existed)."); return; }
+      done(ranks, new Chart(ranks, {
+        type: "bar",
+        data: { labels: withHist[0].rank_histogram.labels, datasets: withHist.map(function (d, i) {
+          var total = d.rank_histogram.counts.reduce(function (a, b) { return a + b; }, 0) || 1;
+          return { label: d.dataset, backgroundColor: PALETTE[i % PALETTE.length],
+                   data: d.rank_histogram.counts.map(function (c) { return 100 * c / total; }) };
+        }) },
+        options: { scales: { x: { title: { display: true, text: "rank of the correct video" } },
+                             y: { beginAtZero: true, title: { display: true, text: "% of queries" } } } }
+      }));
+    });
+  }
+
+  // Phase leaderboard: the best overall score over time.
+  var history = document.getElementById("history-chart");
+  if (history) {
+    getJSON(history.dataset.api).then(function (data) {
+      if (!data.points.length) { empty(history, "No scored public submission yet."); return; }
+      var decimals = +history.dataset.decimals || 2;
+      done(history, new Chart(history, {
+        type: "line",
+        data: { labels: data.points.map(function (p) { return p.at.slice(0, 16).replace("T", " "); }),
+                datasets: [{ label: "best overall score", stepped: true, borderColor: PALETTE[0],
+                             backgroundColor: PALETTE[0], data: data.points.map(function (p) { return p.score; }) }] },
+        options: { plugins: { tooltip: { callbacks: { afterLabel: function (ctx) {
+          var p = data.points[ctx.dataIndex]; return p.team + " · " + p.method_name; },
+          label: function (ctx) { return ctx.parsed.y.toFixed(decimals); } } } } }
+      }));
+    });
+  }
+
+  // Phase leaderboard: the top entries compared dataset by dataset.
+  var compare = document.getElementById("compare-chart");
+  if (compare) {
+    getJSON(compare.dataset.api).then(function (data) {
+      var top = data.entries.filter(function (e) { return e.rank; }).slice(0, 5);
+      if (!top.length) { empty(compare, "No ranked entry yet."); return; }
+      done(compare, new Chart(compare, {
+        type: "bar",
+        data: { labels: data.datasets, datasets: top.map(function (e, i) {
+          return { label: "#" + e.rank + " " + e.team, backgroundColor: PALETTE[i % PALETTE.length],
+                   data: data.datasets.map(function (d) { return e.scores[d]; }) };
+        }) },
+        options: { scales: { y: { beginAtZero: true, title: { display: true, text: "score" } } } }
+      }));
+    });
+  }
+})();
