@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from challenge.exceptions import ApplicationError
-from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
+from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership, UserProfile
 from challenge.services import (
     ground_truth_check,
     phase_ground_truth_set,
@@ -26,7 +26,7 @@ class DatasetInline(admin.TabularInline):
 
 @admin.register(Challenge)
 class ChallengeAdmin(admin.ModelAdmin):
-    list_display = ["title", "slug", "is_public", "created_at"]
+    list_display = ["title", "slug", "is_public", "primary_metric", "teams_need_approval", "created_at"]
     prepopulated_fields = {"slug": ["title"]}
     inlines = [DatasetInline]
 
@@ -136,8 +136,18 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "challenge", "is_baseline", "invite_code", "created_at"]
-    list_filter = ["challenge", "is_baseline"]
+    list_display = ["name", "challenge", "is_baseline", "is_approved", "invite_code", "created_at"]
+    list_filter = ["challenge", "is_baseline", "is_approved"]
+    actions = ["approve"]
+
+    @admin.action(description="Approve the selected teams (they may then submit)")
+    def approve(self, request: HttpRequest, queryset: QuerySet[Team]) -> None:
+        from challenge.organiser import team_approve
+
+        teams = list(queryset)
+        for team in teams:
+            team_approve(team=team, approved=True)
+        self.message_user(request, f"{len(teams)} team(s) approved.", messages.SUCCESS)
     search_fields = ["name", "memberships__user__username"]
     readonly_fields = ["invite_code"]
     inlines = [MembershipInline]
@@ -146,8 +156,8 @@ class TeamAdmin(admin.ModelAdmin):
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
     list_display = ["id", "team", "phase", "method_name", "status", "is_public", "is_baseline", "is_final",
-                    "created_at"]
-    list_filter = ["phase", "status", "is_public", "is_baseline"]
+                    "moderation", "quota_refunded", "created_at"]
+    list_filter = ["phase", "status", "is_public", "is_baseline", "moderation", "quota_refunded"]
     search_fields = ["method_name", "team__name"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = ["stored_file", "original_filename", "file_format", "file_size", "checksum_sha256", "status",
@@ -158,3 +168,9 @@ class SubmissionAdmin(admin.ModelAdmin):
     @admin.display(description="stored file (private, never served)")
     def stored_file(self, submission: Submission) -> str:
         return submission.file.name
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "email_notifications"]
+    search_fields = ["user__username", "user__email"]

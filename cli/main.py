@@ -453,7 +453,7 @@ def cmd_leaderboard(args: argparse.Namespace, ui: _Ui) -> int:
     for entry in data.get("entries", []):
         method = entry.get("method_name", "") + (" (baseline)" if entry.get("is_baseline") else "")
         scores = entry.get("scores") or {}
-        table.add_row(str(entry.get("rank")), entry.get("team", ""), method, _fmt(entry.get("primary_score")),
+        table.add_row(str(entry.get("rank") or "–"), entry.get("team", ""), method, _fmt(entry.get("primary_score")),
                       *(_fmt(scores.get(name)) for name in datasets), _date(entry.get("submitted_at")))
     if not data.get("entries"):
         table.caption = "no scored public submission yet"

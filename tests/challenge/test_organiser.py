@@ -168,6 +168,9 @@ def test_teams_need_approval_before_submitting(challenge, phase, make_submission
     assert "Newcomers" in organiser_client.get(f"/organiser/c/{challenge.slug}/").content.decode()
     organiser_client.post(f"/organiser/teams/{team.id}/approve/", {"approved": "1"})
     assert Team.objects.get(id=team.id).is_approved
+    Team.objects.filter(id=team.id).update(is_approved=False)
+    organiser_client.post("/admin/challenge/team/", {"action": "approve", "_selected_action": [team.id]})
+    assert Team.objects.get(id=team.id).is_approved  # the admin action too
 
 
 def test_submissions_metadata_csv(organiser_client, upload, phase):
