@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from challenge.exceptions import ApplicationError
-from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership, UserProfile
+from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
 from challenge.services import (
     ground_truth_check,
     phase_ground_truth_set,
@@ -168,9 +168,3 @@ class SubmissionAdmin(admin.ModelAdmin):
     @admin.display(description="stored file (private, never served)")
     def stored_file(self, submission: Submission) -> str:
         return submission.file.name
-
-
-@admin.register(UserProfile)
-class UserProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "email_notifications"]
-    search_fields = ["user__username", "user__email"]
