@@ -21,7 +21,7 @@ ERROR_DESCRIPTIONS = {
     "400": "The request is invalid; the body says what was expected.",
     "401": "Authentication is required (send `Authorization: Token <key>`).",
     "403": "Authenticated, but not allowed to do this.",
-    "404": "No such object, or not visible to you.",
+    "404": "No such object (in the path or named in the body), or not visible to you.",
     "405": "Method not allowed on this resource.",
     "413": "The upload is larger than the configured limit.",
     "429": "Too many requests; retry after the time in the Retry-After header.",
@@ -37,9 +37,8 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
         for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            codes = ["400", "401", "403", "405", "429"]
-            if "{" in path:
-                codes.append("404")
+            # 404 also when a body names an object (a phase id) that does not exist or is hidden.
+            codes = ["400", "401", "403", "404", "405", "429"]
             if method in _WRITE_METHODS:
                 codes.append("413")
             for code in codes:

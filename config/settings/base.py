@@ -22,6 +22,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "accounts",
     "challenge",
     "leaderboard",
     "workers",
@@ -171,7 +173,20 @@ REST_FRAMEWORK = {
         }.items()
     },
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Pentathlon API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Pentathlon API",
+    "DESCRIPTION": "Challenges, phases, submissions and leaderboards of text-to-video retrieval challenges."
+                   " Authenticate with `Authorization: Token <key>` (POST /api/v1/auth/token/).",
+    "VERSION": "1.0.0",
+    # Swagger UI and ReDoc from the installed sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.add_error_responses",
+    ],
+}
 
 # --- Celery -------------------------------------------------------------------------------------
 # The embedded default needs no server: kombu's filesystem transport under VAR_DIR.
