@@ -33,7 +33,7 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault(ERROR_SCHEMA_NAME, ERROR_SCHEMA)
     reference = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
-    for path, item in result.get("paths", {}).items():
+    for item in result.get("paths", {}).values():
         for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
