@@ -99,7 +99,8 @@ class _NumpyOps:
     @staticmethod
     def segment_max(values: np.ndarray, segments: np.ndarray, size: int) -> np.ndarray:
         out = np.full(size, -np.inf, dtype=values.dtype)
-        np.maximum.at(out, segments, values)
+        with np.errstate(invalid="ignore"):  # NaN ground-truth values: rejected by the caller anyway
+            np.maximum.at(out, segments, values)
         return out
 
     @staticmethod
