@@ -655,11 +655,37 @@ def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str 
 
 
 def chunked_upload_expire(*, older_than: datetime) -> int:
-    """Delete unfinished uploads untouched since `older_than` and their partial files."""
+    """Delete unfinished uploads untouched since `older_than` and their partial files; returns how many rows.
+
+    Safe to run any time and from several places: each row is deleted by a guarded DELETE (still
+    unfinished, still untouched), so an upload that received a chunk meanwhile survives. Partial files
+    in this process's UPLOAD_PARTIAL_DIR that no row owns any more (their row was expired by a process
+    that does not share the directory, e.g. a worker on another machine) are removed too once their
+    modification time is older than `older_than`: running the command on each web host cleans its disk.
+    """
     from challenge.models import ChunkedUpload
 
-    stale = list(ChunkedUpload.objects.filter(updated_at__lt=older_than, submission__isnull=True))
-    for upload in stale:
-        chunked_upload_partial_path(upload).unlink(missing_ok=True)
-    ChunkedUpload.objects.filter(id__in=[u.id for u in stale]).delete()
-    return len(stale)
+    unfinished = Q(updated_at__lt=older_than, submission__isnull=True)
+    deleted = 0
+    for upload in ChunkedUpload.objects.filter(unfinished).only("id"):
+        if ChunkedUpload.objects.filter(unfinished, id=upload.id).delete()[0]:
+            chunked_upload_partial_path(upload).unlink(missing_ok=True)
+            deleted += 1
+    partial_dir = Path(settings.UPLOAD_PARTIAL_DIR)
+    if partial_dir.is_dir():
+        cutoff = older_than.timestamp()
+        for path in partial_dir.glob("*.part"):
+            try:
+                if path.stat().st_mtime < cutoff and not ChunkedUpload.objects.filter(
+                        id=path.stem, submission__isnull=True).exists():
+                    path.unlink(missing_ok=True)
+            except (OSError, ValidationError):  # vanished meanwhile, or not an upload id
+                continue
+    if deleted:
+        logger.info("expired %d abandoned chunked upload(s)", deleted)
+    return deleted
+
+
+def chunked_upload_expire_now() -> int:
+    """`chunked_upload_expire` for uploads idle longer than UPLOAD_EXPIRES_AFTER (the periodic task's entry)."""
+    return chunked_upload_expire(older_than=timezone.now() - timedelta(seconds=settings.UPLOAD_EXPIRES_AFTER))

@@ -43,3 +43,12 @@ def submission_requeue_stale_task() -> None:
     from challenge.services import submission_requeue_stale_now
 
     submission_requeue_stale_now()
+
+
+@shared_task(name="workers.chunked_upload_expire", acks_late=True, soft_time_limit=300, time_limit=360,
+             autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
+def chunked_upload_expire_task() -> None:
+    """Periodic (Celery beat): delete chunked uploads abandoned for PENTATHLON_UPLOAD_EXPIRES_AFTER seconds."""
+    from challenge.services import chunked_upload_expire_now
+
+    chunked_upload_expire_now()

@@ -245,6 +245,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "submission-requeue-stale": {"task": "workers.submission_requeue_stale",
                                  "schedule": env.float("PENTATHLON_REQUEUE_EVERY", default=30.0)},
+    # Abandoned resumable uploads (rows and partial files) idle for UPLOAD_EXPIRES_AFTER; hourly is plenty.
+    "chunked-upload-expire": {"task": "workers.chunked_upload_expire", "schedule": 3600.0},
 }
 # Fail at start-up rather than double-run long evaluations (the system check workers.E001 re-checks
 # the final settings, e.g. after an environment-specific override).

@@ -89,3 +89,47 @@ def test_chunked_upload_checks_size_format_and_owner(client_of, participant, oth
     client = client_of(participant)
     bad = client.generic("PUT", f"/api/v1/uploads/{state['id']}/", b"abc", content_type="application/octet-stream")
     assert bad.status_code == 400 and "Content-Range" in bad.json()["detail"]
+
+
+def test_abandoned_uploads_and_orphaned_partial_files_expire(participant, phase, settings, tmp_path):
+    import io
+    import os
+    import uuid
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from challenge.services import chunked_upload_create, chunked_upload_partial_path
+    from tests.factories import SubmissionFactory
+
+    settings.UPLOAD_PARTIAL_DIR = tmp_path
+    settings.UPLOAD_EXPIRES_AFTER = 3600
+
+    def create():
+        return chunked_upload_create(user=participant, phase=phase, filename="x.npz", size=10,
+                                     metadata={"method_name": "m"})
+
+    abandoned, active, completed = create(), create(), create()
+    long_ago = timezone.now() - timedelta(hours=2)
+    ChunkedUpload.objects.filter(id__in=[abandoned.id, completed.id]).update(updated_at=long_ago)
+    ChunkedUpload.objects.filter(id=completed.id).update(
+        status=ChunkedUpload.Status.COMPLETE, submission=SubmissionFactory(phase=phase, team=participant.teams.get()))
+    old_orphan, new_orphan = tmp_path / f"{uuid.uuid4()}.part", tmp_path / f"{uuid.uuid4()}.part"
+    for orphan in (old_orphan, new_orphan):
+        orphan.write_bytes(b"x")
+    os.utime(old_orphan, (long_ago.timestamp(), long_ago.timestamp()))
+    # an idle partial file of a live upload stays with its row
+    os.utime(chunked_upload_partial_path(active), (long_ago.timestamp(), long_ago.timestamp()))
+
+    out = io.StringIO()
+    call_command("expire_chunked_uploads", stdout=out)
+    assert "Deleted 1 abandoned upload" in out.getvalue()
+    assert set(ChunkedUpload.objects.values_list("id", flat=True)) == {active.id, completed.id}
+    assert not chunked_upload_partial_path(abandoned).exists() and not old_orphan.exists()
+    assert chunked_upload_partial_path(active).exists() and new_orphan.exists()
+
+    call_command("expire_chunked_uploads", stdout=out)  # idempotent
+    assert ChunkedUpload.objects.count() == 2
+    call_command("expire_chunked_uploads", "--older-than", "0", stdout=out)  # everything unfinished goes
+    assert set(ChunkedUpload.objects.values_list("id", flat=True)) == {completed.id}

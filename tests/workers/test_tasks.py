@@ -146,3 +146,24 @@ def test_requeue_stale_recovers_lost_messages_and_dead_workers(queued, settings,
     assert _state(lost.id)[0] == _state(dead.id)[0] == Status.FINISHED
     assert _state(fresh.id)[0] == Status.RUNNING
     assert submission_requeue_stale_task.name == "workers.submission_requeue_stale"
+
+
+def test_chunked_upload_expire_task_is_scheduled_and_idempotent(participant, phase, settings, tmp_path):
+    from django.conf import settings as live_settings
+
+    from challenge.models import ChunkedUpload
+    from challenge.services import chunked_upload_create, chunked_upload_partial_path
+    from config.celery import app
+    from workers.tasks import chunked_upload_expire_task
+
+    assert chunked_upload_expire_task.name == "workers.chunked_upload_expire"
+    assert app.tasks["workers.chunked_upload_expire"].__name__ == "chunked_upload_expire_task"
+    assert any(entry["task"] == "workers.chunked_upload_expire"
+               for entry in live_settings.CELERY_BEAT_SCHEDULE.values())
+    settings.UPLOAD_PARTIAL_DIR = tmp_path
+    upload = chunked_upload_create(user=participant, phase=phase, filename="x.npz", size=10, metadata={})
+    ChunkedUpload.objects.filter(id=upload.id).update(
+        updated_at=timezone.now() - timedelta(seconds=settings.UPLOAD_EXPIRES_AFTER + 60))
+    for _ in range(2):
+        chunked_upload_expire_task()
+        assert not ChunkedUpload.objects.exists() and not chunked_upload_partial_path(upload).exists()
