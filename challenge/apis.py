@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils.decorators import method_decorator
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -101,6 +101,24 @@ class PhaseListApi(APIView):
         return Response(PhaseSerializer(phase_list(challenge=challenge), many=True).data)
 
 
+@extend_schema_serializer(component_name="SubmissionProgress")
+class SubmissionProgressSerializer(serializers.Serializer):
+    """Where the evaluation is: the current stage, the overall fraction and one fraction per dataset
+    started so far (every dataset at 1.0 once finished; empty while queued)."""
+
+    stage = serializers.CharField()
+    fraction = serializers.FloatField(min_value=0.0, max_value=1.0)
+    datasets = serializers.DictField(child=serializers.FloatField(min_value=0.0, max_value=1.0))
+
+
+def _progress_of(submission) -> dict:
+    """`Submission.progress` with every key present (it is `{}` before the first worker touches the row)."""
+    raw = submission.progress if isinstance(submission.progress, dict) else {}
+    datasets = raw.get("datasets") if isinstance(raw.get("datasets"), dict) else {}
+    return {"stage": str(raw.get("stage") or ""), "fraction": float(raw.get("fraction") or 0.0),
+            "datasets": {str(name): float(value or 0.0) for name, value in datasets.items()}}
+
+
 class SubmissionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     challenge = serializers.CharField(source="phase.challenge.slug")
@@ -108,7 +126,11 @@ class SubmissionOutputSerializer(serializers.Serializer):
     phase_slug = serializers.CharField(source="phase.slug")
     team = serializers.CharField(source="team.name")
     status = serializers.CharField()
-    progress = serializers.JSONField()
+    progress = serializers.SerializerMethodField()
+    attempts = serializers.IntegerField(help_text="How many times a worker claimed the evaluation (1 normally; "
+                                                  "more after a worker died or a transient error)")
+    queue = serializers.CharField(help_text="The queue the evaluation was last sent to (blank before queueing)")
+    heartbeat_at = serializers.DateTimeField(allow_null=True, help_text="The running worker's last sign of life")
     error_message = serializers.CharField()
     method_name = serializers.CharField()
     description = serializers.CharField()
@@ -124,6 +146,10 @@ class SubmissionOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(SubmissionProgressSerializer)
+    def get_progress(self, submission) -> dict:
+        return _progress_of(submission)
 
 
 def _with_results(submission, user) -> dict:

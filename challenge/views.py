@@ -152,6 +152,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     visible = submission_results_visible(submission=submission, user=request.user)
     result = submission_result(submission=submission, user=request.user)
     datasets = phase_dataset_names(phase=submission.phase)
+    progress_datasets = (submission.progress or {}).get("datasets") or {}
     rows = []
     if result is not None:
         for name in datasets:
@@ -162,6 +163,8 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "submission": submission, "result": result, "results_visible": visible, "dataset_rows": rows,
         "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
         "is_member": submission.team.memberships.filter(user=request.user).exists(),
+        # per-dataset evaluation progress, updated live by static/js/poll.js from the API
+        "progress_rows": [{"name": name, "fraction": float(progress_datasets.get(name) or 0.0)} for name in datasets],
     })
 
 

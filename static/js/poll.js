@@ -14,6 +14,13 @@
           progress.textContent = data.status === "running" && p.stage
             ? p.stage + " (" + Math.round(100 * (p.fraction || 0)) + "%)" : "";
         }
+        var datasets = (data.progress || {}).datasets || {};
+        el.querySelectorAll("[data-dataset]").forEach(function (row) {
+          var pct = Math.round(100 * (datasets[row.dataset.dataset] || 0));
+          var bar = row.querySelector(".bar"), label = row.querySelector(".label");
+          if (bar) bar.style.width = pct + "%";
+          if (label) label.textContent = pct + "%";
+        });
         if (FINAL.indexOf(data.status) >= 0) {
           if (el.dataset.reload) window.location.reload();
           return;

@@ -125,3 +125,31 @@ def test_upload_endpoints_stream_outside_the_request_transaction():
 
     for url in ("/api/v1/submissions/create/", "/c/video-pentathlon/val/submit/"):
         assert "default" in getattr(resolve(url).func, "_non_atomic_requests", set()), url
+
+
+def test_submission_detail_exposes_attempts_queue_heartbeat_and_per_dataset_progress(
+        token_client, participant, phase, upload, client):
+    from django.utils import timezone
+
+    finished = upload("npz")
+    data = token_client.get(f"/api/v1/submissions/{finished.id}/").json()
+    assert data["attempts"] == 1 and data["queue"] == finished.queue != ""
+    assert data["progress"]["fraction"] == 1.0
+    assert data["progress"]["datasets"] == {name: 1.0 for name in
+                                            ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")}
+
+    beat = timezone.now()
+    Submission.objects.filter(id=finished.id).update(
+        status=Submission.Status.RUNNING, attempts=2, heartbeat_at=beat,
+        progress={"stage": "scoring MSVD", "fraction": 0.3, "datasets": {"MSRVTT": 1.0, "MSVD": 0.5}})
+    data = token_client.get(f"/api/v1/submissions/{finished.id}/").json()
+    assert data["attempts"] == 2 and data["heartbeat_at"] is not None
+    assert data["progress"] == {"stage": "scoring MSVD", "fraction": 0.3, "datasets": {"MSRVTT": 1.0, "MSVD": 0.5}}
+    # the page shows one live bar per dataset, filled from the same progress
+    client.force_login(participant)
+    page = client.get(f"/submissions/{finished.id}/").content.decode()
+    assert 'data-dataset="MSVD"' in page and 'data-dataset="ActivityNet"' in page and "width:50%" in page
+
+    Submission.objects.filter(id=finished.id).update(status=Submission.Status.QUEUED, progress={}, heartbeat_at=None)
+    data = token_client.get(f"/api/v1/submissions/{finished.id}/").json()
+    assert data["progress"] == {"stage": "", "fraction": 0.0, "datasets": {}} and data["heartbeat_at"] is None
