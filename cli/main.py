@@ -438,6 +438,18 @@ def cmd_results(args: argparse.Namespace, ui: _Ui) -> int:
     return _report_final(ui, data, as_json=args.json)
 
 
+def cmd_cancel(args: argparse.Namespace, ui: _Ui) -> int:
+    """Cancel a submission that is not running yet (the server refuses once a worker took it)."""
+    client = _client(args, need_token=True)
+    data = client.post_json(f"submissions/{args.submission_id}/cancel/", {}, auth_required=True)
+    if args.json:
+        _print_json(ui, data)
+        return EXIT_OK
+    ui.out.print(f"Submission #{data.get('id', args.submission_id)} is {data.get('status', 'cancelled')};"
+                 " it does not count towards the quota.")
+    return EXIT_OK
+
+
 def cmd_leaderboard(args: argparse.Namespace, ui: _Ui) -> int:
     data = _client(args).get_json(f"phases/{args.phase_id}/leaderboard/")
     if args.json:
@@ -545,6 +557,10 @@ def build_parser() -> argparse.ArgumentParser:
     results = command("results", cmd_results, "show a scored submission's per-dataset results")
     results.add_argument("submission_id", type=int)
     results.add_argument("--json", action="store_true")
+
+    cancel = command("cancel", cmd_cancel, "cancel a submission that has not started running")
+    cancel.add_argument("submission_id", type=int)
+    cancel.add_argument("--json", action="store_true", help="print the cancelled submission as JSON")
 
     board = command("leaderboard", cmd_leaderboard, "show a phase's leaderboard")
     board.add_argument("phase_id", type=int)

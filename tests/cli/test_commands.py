@@ -282,3 +282,17 @@ def test_a_stale_token_exits_3(run_cli, logged_in, participant):
     result = run_cli("status", 1)
     assert result.code == 3
     assert "run `pentathlon login` again" in _one_sentence(result)
+
+
+def test_cancel_a_queued_submission_then_too_late(run_cli, logged_in, participant, phase):
+    from tests.factories import SubmissionFactory
+
+    waiting = SubmissionFactory(team=participant.teams.get(), phase=phase, status=Submission.Status.QUEUED)
+    result = run_cli("cancel", waiting.id)
+    assert result.code == 0, result.err
+    assert f"Submission #{waiting.id} is cancelled" in result.out
+    waiting.refresh_from_db()
+    assert waiting.status == Submission.Status.CANCELLED
+    again = run_cli("cancel", waiting.id, "--json")
+    assert again.code == 1
+    assert _one_sentence(again) == "error: Only a submission that has not started running can be cancelled."

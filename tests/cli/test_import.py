@@ -37,3 +37,15 @@ def test_python_dash_m_cli_reports_usage_errors_with_exit_1(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_import_linter_forbids_the_server_in_the_cli():
+    """`lint-imports` (run by tests/evaluation/test_purity.py) enforces this contract."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    assert "cli" in config["root_packages"]
+    contract = next(c for c in config["contracts"] if c["source_modules"] == ["cli"])
+    assert contract["type"] == "forbidden"
+    assert set(contract["forbidden_modules"]) >= {"django", "rest_framework", "celery", "challenge", "leaderboard",
+                                                  "workers", "config"}
