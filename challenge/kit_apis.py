@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from challenge.selectors import phase_get
-from challenge.starter_kit import starter_kit_build, starter_kit_filename
+from challenge.starter_kit import starter_kit_filename, starter_kit_open
 
 
 class PhaseStarterKitApi(APIView):
@@ -26,9 +26,10 @@ class PhaseStarterKitApi(APIView):
         (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="the starter kit (zip)"),
         404: OpenApiResponse(description="no such visible phase, or its ground truth is not uploaded yet"),
     })
-    def get(self, request: Request, phase_id: int) -> HttpResponse:
+    def get(self, request: Request, phase_id: int) -> FileResponse:
         phase = phase_get(phase_id=phase_id, user=request.user)
-        response = HttpResponse(starter_kit_build(phase=phase), content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="{starter_kit_filename(phase=phase)}"'
+        # Streamed from the kit cached in the private storage (built on first use), never held in memory.
+        response = FileResponse(starter_kit_open(phase=phase), as_attachment=True,
+                                filename=starter_kit_filename(phase=phase), content_type="application/zip")
         response["Cache-Control"] = "private, max-age=300"
         return response

@@ -5,25 +5,35 @@ The kit is a zip holding, per dataset, `{Dataset}/videos.txt` (video ids in colu
 `evaluation.validation.shapes_from_json` reads, the same the server checks), a `README.txt` and
 `example_submission.npz`. It is derived from the phase's hidden ground-truth file but reveals only
 `GroundTruth.public_shapes()` and the two id lists: never `query_video` nor `query_masks`.
+
+Building it reads the whole ground truth (34 MB of kit at the 2020 validation scale), so the built
+zip is cached in the private storage under `starter_kits/phase-<id>/`, keyed by the ground truth's
+sha256 and the phase's public names (`starter_kit_cache_name`): a new ground truth, a renamed
+phase or a new kit layout gives a new name, and the older kits of the phase are deleted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+from django.core.files import File
 from django.db.models.fields.files import FieldFile
 
 from challenge.exceptions import NotFoundError
-from challenge.models import Phase
+from challenge.models import Phase, private_storage
+
+logger = logging.getLogger(__name__)
 
 KIT_NO_GROUND_TRUTH = "The phase {phase!r} has no starter kit yet: its ground truth has not been uploaded."
 KIT_UNREADABLE = "The starter kit of the phase {phase!r} cannot be built right now; please contact the organisers."
@@ -31,6 +41,9 @@ KIT_UNREADABLE = "The starter kit of the phase {phase!r} cannot be built right n
 #: Above this many bytes of float32 similarities, the example holds low-dimensional embeddings instead.
 EXAMPLE_MAX_SIMILARITY_BYTES = 64 * 1024**2
 EXAMPLE_EMBEDDING_DIM = 16
+#: Bump when the kit's content or layout changes: every cached kit is then rebuilt on first use.
+KIT_LAYOUT_VERSION = 1
+KIT_CACHE_DIR = "starter_kits"
 
 README_TEMPLATE = """\
 Starter kit of {challenge} / {phase_title} (phase id {phase_id}, slug {phase_slug})
@@ -103,10 +116,6 @@ def _example_arrays(truth: Any, *, seed: int) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
 
 
 def _readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
@@ -121,12 +130,13 @@ def _readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
         rule="=" * len(header), table="\n".join(lines), padded=PADDED_NOTE if padded else "")
 
 
-def starter_kit_build(*, phase: Phase) -> bytes:
-    """Build the phase's starter kit as zip bytes.
+def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
+    """Write the phase's starter kit (a zip) to the seekable binary file `out`.
 
     Reads the phase's hidden ground truth with the evaluation core and writes only the public
     parts: id orderings, counts, a README and a random example submission. Deterministic for a
-    given ground-truth file (the example's seed is the phase id), and free of side effects.
+    given ground-truth file (the example's seed is the phase id). The example goes through a
+    temporary file, so memory holds its arrays once, never the zip.
 
     Raises:
         NotFoundError: the phase has no ground truth yet, or its stored file cannot be read (the
@@ -146,14 +156,84 @@ def starter_kit_build(*, phase: Phase) -> bytes:
         raise NotFoundError(KIT_UNREADABLE.format(phase=phase.title)) from exc
     shapes = truth.public_shapes()
     manifest = {"challenge": phase.challenge.slug, "phase": phase.slug, "phase_id": phase.id, "datasets": shapes}
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as kit:
-        kit.writestr("shapes.json", json.dumps(manifest, indent=2) + "\n")
-        kit.writestr("README.txt", _readme(phase=phase, shapes=shapes))
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as kit, \
+            tempfile.TemporaryDirectory(prefix="pentathlon-kit-") as scratch:
+        kit.writestr(_member("shapes.json"), json.dumps(manifest, indent=2) + "\n")
+        kit.writestr(_member("README.txt"), _readme(phase=phase, shapes=shapes))
         for name, dataset in truth.datasets.items():
-            kit.writestr(f"{name}/videos.txt", "".join(f"{video}\n" for video in dataset.videos))
-            kit.writestr(f"{name}/queries.txt", "".join(f"{query}\n" for query in dataset.query_ids))
+            kit.writestr(_member(f"{name}/videos.txt"), "".join(f"{video}\n" for video in dataset.videos))
+            kit.writestr(_member(f"{name}/queries.txt"), "".join(f"{query}\n" for query in dataset.query_ids))
+        example = os.path.join(scratch, "example_submission.npz")
+        np.savez(example, **_example_arrays(truth, seed=phase.id))
         # Random floats do not compress: store them.
-        kit.writestr("example_submission.npz", _npz_bytes(_example_arrays(truth, seed=phase.id)),
-                     compress_type=zipfile.ZIP_STORED)
+        info = _member("example_submission.npz", compress_type=zipfile.ZIP_STORED)
+        info.file_size = os.path.getsize(example)  # lets zipfile choose zip64 only when needed
+        with open(example, "rb") as source, kit.open(info, "w") as member:
+            shutil.copyfileobj(source, member, 1 << 20)
+
+
+def _member(name: str, *, compress_type: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
+    """A zip entry with a fixed date: the same ground truth always gives the same bytes."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = compress_type
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def starter_kit_build(*, phase: Phase) -> bytes:
+    """The phase's starter kit as zip bytes (tests and small phases; the API streams `starter_kit_open`).
+
+    Raises:
+        NotFoundError: see `_kit_write`.
+    """
+    buffer = io.BytesIO()
+    _kit_write(phase=phase, out=buffer)
     return buffer.getvalue()
+
+
+def starter_kit_cache_name(*, phase: Phase) -> str:
+    """The private-storage name of the phase's cached kit: changes with the ground truth (its sha256)
+    and with everything else the kit shows (names, titles, the example's settings, the layout)."""
+    truth_key = phase.ground_truth_sha256 or hashlib.sha256(phase.ground_truth.name.encode()).hexdigest()
+    public = json.dumps([KIT_LAYOUT_VERSION, phase.id, phase.slug, phase.title, phase.challenge.slug,
+                         phase.challenge.title, EXAMPLE_MAX_SIMILARITY_BYTES, EXAMPLE_EMBEDDING_DIM])
+    return f"{KIT_CACHE_DIR}/phase-{phase.id}/{truth_key}-{hashlib.sha256(public.encode()).hexdigest()[:12]}.zip"
+
+
+def starter_kit_open(*, phase: Phase) -> File:
+    """The phase's starter kit, opened for reading from the private storage; built and stored on first use.
+
+    The caller closes the file (a `FileResponse` does). Two first requests at once may both build
+    the kit; the second copy is discarded. Older kits of the phase (a replaced ground truth) are
+    deleted when a new one is stored.
+
+    Raises:
+        NotFoundError: no ground truth yet, or the ground truth or the cache cannot be read.
+    """
+    if not phase.ground_truth:
+        raise NotFoundError(KIT_NO_GROUND_TRUTH.format(phase=phase.title))
+    storage = private_storage()
+    name = starter_kit_cache_name(phase=phase)
+    try:
+        if not storage.exists(name):
+            with tempfile.TemporaryFile(prefix="pentathlon-kit-") as tmp:
+                _kit_write(phase=phase, out=tmp)
+                tmp.seek(0)
+                saved = storage.save(name, File(tmp, name=os.path.basename(name)))
+            if saved != name:  # another request stored the same kit meanwhile
+                storage.delete(saved)
+            _delete_older_kits(storage=storage, phase=phase, keep=name)
+        return storage.open(name, "rb")
+    except OSError as exc:
+        raise NotFoundError(KIT_UNREADABLE.format(phase=phase.title)) from exc
+
+
+def _delete_older_kits(*, storage: Any, phase: Phase, keep: str) -> None:
+    folder = os.path.dirname(keep)
+    try:
+        _, files = storage.listdir(folder)
+        for file_name in files:
+            if f"{folder}/{file_name}" != keep:
+                storage.delete(f"{folder}/{file_name}")
+    except OSError:  # best effort: a leftover kit is only disk space
+        logger.warning("could not delete the older starter kits of phase %s", phase.id, exc_info=True)

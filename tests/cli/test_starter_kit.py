@@ -56,3 +56,43 @@ def test_large_phases_get_an_embedding_example(phase, monkeypatch):
     with zipfile.ZipFile(io.BytesIO(starter_kit_build(phase=phase))) as kit:
         with np.load(io.BytesIO(kit.read("example_submission.npz")), allow_pickle=False) as example:
             assert example["MSRVTT_text"].shape[1] == starter_kit.EXAMPLE_EMBEDDING_DIM
+
+
+def test_kit_api_streams_a_cached_kit_rebuilt_when_the_ground_truth_changes(api_client, phase, monkeypatch,
+                                                                            tmp_path):
+    from django.core.files import File
+
+    from challenge import starter_kit
+    from challenge.models import private_storage
+    from challenge.services import phase_ground_truth_set
+    from evaluation.ground_truth import write_ground_truth
+    from evaluation.synthetic import pentathlon_ground_truth
+
+    builds = []
+    real_write = starter_kit._kit_write
+    monkeypatch.setattr(starter_kit, "_kit_write", lambda **kw: (builds.append(1), real_write(**kw)))
+
+    def download() -> bytes:
+        response = api_client.get(f"/api/v1/phases/{phase.id}/kit/")
+        assert response.status_code == 200 and response.streaming  # a file response, not bytes in memory
+        assert response["Content-Disposition"] == 'attachment; filename="video-pentathlon-val-starter-kit.zip"'
+        return b"".join(response.streaming_content)
+
+    old_name = starter_kit.starter_kit_cache_name(phase=phase)
+    private_storage().delete(old_name)  # an earlier test's phase may have had the same id and ground truth
+    first = download()
+    assert first == download() == starter_kit_build(phase=phase)
+    assert len(builds) == 2  # the API built once (then served the cache); starter_kit_build once more
+    assert phase.ground_truth_sha256 in old_name and private_storage().exists(old_name)
+
+    other = tmp_path / "other.h5"
+    write_ground_truth(other, pentathlon_ground_truth(phase="val", scale="tiny", seed=1))
+    with open(other, "rb") as handle:
+        phase_ground_truth_set(phase=phase, file=File(handle))
+    phase.refresh_from_db()
+    second = download()
+    assert len(builds) == 3 and second != first
+    with zipfile.ZipFile(io.BytesIO(second)) as kit:
+        assert kit.read("shapes.json")  # a complete kit of the new ground truth
+    assert not private_storage().exists(old_name)  # the outdated kit is deleted
+    assert private_storage().exists(starter_kit.starter_kit_cache_name(phase=phase))
