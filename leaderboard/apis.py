@@ -18,6 +18,7 @@ from leaderboard.selectors import (
     leaderboard_history,
     leaderboard_rows,
     leaderboard_visible,
+    public_entry_get,
     result_dataset_charts,
 )
 
@@ -107,16 +108,31 @@ class LeaderboardHistoryApi(APIView):
                          "points": [{**p, "at": p["at"].isoformat()} for p in points]})
 
 
+SUBMISSION_CHARTS = inline_serializer("SubmissionCharts", {
+    "submission": serializers.IntegerField(), "visible": serializers.BooleanField(),
+    "datasets": serializers.ListField(child=serializers.DictField())})
+
+
 class SubmissionChartsApi(APIView):
     """Per-dataset R@1, R@5, R@10 and t2v rank histograms of one submission (its team and organisers)."""
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=inline_serializer("SubmissionCharts", {
-        "submission": serializers.IntegerField(), "visible": serializers.BooleanField(),
-        "datasets": serializers.ListField(child=serializers.DictField())}))
+    @extend_schema(responses=SUBMISSION_CHARTS)
     def get(self, request: Request, submission_id: int) -> Response:
         submission = submission_get(submission_id=submission_id, user=request.user)
         result = submission_result(submission=submission, user=request.user)
         return Response({"submission": submission.id, "visible": result is not None,
                          "datasets": [] if result is None else result_dataset_charts(result=result)})
+
+
+class EntryChartsApi(APIView):
+    """The charts of a public leaderboard entry (same body as a submission's charts); 404 unless public."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=SUBMISSION_CHARTS)
+    def get(self, request: Request, submission_id: int) -> Response:
+        result = public_entry_get(submission_id=submission_id)
+        return Response({"submission": result.submission_id, "visible": True,
+                         "datasets": result_dataset_charts(result=result)})

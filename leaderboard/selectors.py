@@ -228,3 +228,38 @@ def result_dataset_charts(*, result: Result) -> list[dict]:
     return [{"dataset": d.dataset, "R1": d.r1, "R5": d.r5, "R10": d.r10, "score": d.score,
              "rank_histogram": d.rank_histogram}
             for d in result.dataset_results.all()]
+
+
+ENTRY_NOT_FOUND = "No public leaderboard entry with this id exists."
+
+
+def public_entry_get(*, submission_id: int, challenge_slug: str | None = None,
+                     phase_slug: str | None = None) -> Result:
+    """The result of a public leaderboard entry, for its public detail page and charts.
+
+    Public means, for everyone alike (organisers included; they have the submission page): a finished,
+    public submission that the organisers have neither hidden nor disqualified, of a phase whose results
+    are published, in a public challenge. Baselines are entries too. With the slugs, the entry must
+    also belong to that challenge and phase.
+
+    Raises:
+        NotFoundError: anything else, with one message whatever the reason (nothing is revealed).
+    """
+    from challenge.exceptions import NotFoundError
+
+    if not 0 < submission_id < 2**63:  # beyond any database's integer column (SQLite would raise)
+        raise NotFoundError(ENTRY_NOT_FOUND)
+    results = Result.objects.filter(
+        submission_id=submission_id, submission__status=Submission.Status.FINISHED,
+        submission__is_public=True, submission__moderation="",
+        submission__phase__leaderboard_visibility=Phase.LeaderboardVisibility.PUBLIC,
+        submission__phase__challenge__is_public=True)
+    if challenge_slug is not None:
+        results = results.filter(submission__phase__challenge__slug=challenge_slug)
+    if phase_slug is not None:
+        results = results.filter(submission__phase__slug=phase_slug)
+    result = (results.select_related("submission__team", "submission__phase__challenge")
+              .prefetch_related("dataset_results").first())
+    if result is None:
+        raise NotFoundError(ENTRY_NOT_FOUND)
+    return result

@@ -24,9 +24,11 @@ from leaderboard.selectors import (
     OVERALL,
     Board,
     board_resolve,
+    leaderboard_datasets,
     leaderboard_rows,
     leaderboard_visible,
     metric_higher_is_better,
+    public_entry_get,
 )
 from leaderboard.services import leaderboard_diff, phase_rescore_with_snapshot
 
@@ -167,3 +169,19 @@ def phase_publish(request: HttpRequest, phase_id: int) -> HttpResponse:
                                            require_https=request.is_secure()):
         target = reverse("challenge:organiser", args=[phase.challenge.slug])
     return redirect(target)
+
+
+@domain_errors
+def entry_detail(request: HttpRequest, slug: str, phase_slug: str, submission_id: int) -> HttpResponse:
+    """A public leaderboard entry: team, method, links, per-dataset t2v and v2t metrics and charts.
+    The same 404 for everyone when the entry is not public (see `public_entry_get`)."""
+    result = public_entry_get(submission_id=submission_id, challenge_slug=slug, phase_slug=phase_slug)
+    submission = result.submission
+    phase = submission.phase
+    rows = [{"name": name, **result.metrics[name]} for name in leaderboard_datasets(phase=phase)
+            if result.metrics.get(name) is not None]
+    return render(request, "leaderboard/entry.html", {
+        "result": result, "submission": submission, "phase": phase, "challenge": phase.challenge,
+        "dataset_rows": rows, "decimals": phase.challenge.score_decimals,
+        "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
+    })

@@ -123,6 +123,10 @@ EXPECTATIONS: dict[str, Expect] = {
     # public leaderboard variants (the hidden phase's are scanned for hidden scores)
     "leaderboard:embed": Expect(ALL, ALL),
     "leaderboard:csv": Expect(ORG, ORG),  # the subject phase is hidden: its CSV is for organisers only
+    # public entry pages: filled with the hidden phase's entry, so 404 for everyone, organisers included
+    # (they have the submission page); tests/leaderboard/test_entry.py covers the public case
+    "leaderboard:entry": Expect(NONE, NONE),
+    "api:entry-charts": Expect(NONE, NONE),
     # admin views that refuse everyone (no add form: rows come from services)
     "admin:challenge_split_add": Expect(NONE, NONE),
     "admin:leaderboard_result_add": Expect(NONE, NONE),
