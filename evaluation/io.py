@@ -189,7 +189,8 @@ def _npy_header(stream: Any, member: str) -> tuple[tuple[int, ...], np.dtype, bo
 def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
+        # NotImplementedError: a member needing an unsupported zip version or compression method.
         raise SubmissionFormatError(f"is not a readable zip archive ({exc})", member=path.name) from exc
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir() and not _IGNORED_MEMBER.search(i.filename)]

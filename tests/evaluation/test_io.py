@@ -290,3 +290,13 @@ def test_load_entry_streams_exact_values(tmp_path, one_matrix):
     make_zip(tmp_path / "v.zip", {"DiDeMo.npy": npy_bytes(one_matrix)}, compression=zipfile.ZIP_DEFLATED)
     manifest = inspect_submission(tmp_path / "v.zip")
     np.testing.assert_array_equal(load_entry(tmp_path / "v.zip", manifest, "DiDeMo")["sims"], one_matrix)
+
+
+def test_zip_needing_an_unsupported_version_is_a_clear_rejection(tmp_path, tiny_truth, one_matrix):
+    make_zip(tmp_path / "v.zip", {"DiDeMo-val-predictions.csv": codalab_csv(topk_lists(one_matrix))})
+    data = bytearray((tmp_path / "v.zip").read_bytes())
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 6] = 255  # "version needed to extract" = 25.5 in the central directory
+    (tmp_path / "v.zip").write_bytes(bytes(data))
+    with pytest.raises(SubmissionFormatError, match="not a readable zip archive"):
+        score(tiny_truth, tmp_path / "v.zip")
