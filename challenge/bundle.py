@@ -9,31 +9,43 @@ The bundle:
     phases:      [{slug, title, description, starts_at, ends_at, max_submissions_per_day,
                    max_submissions_total, allowed_formats, aggregation, leaderboard_visibility,
                    final_submission, public_choice_locked}]
+    organisers:  [username, ...]              (optional) existing accounts made organisers of the challenge
 
 Loading is idempotent, keyed by the challenge slug, dataset names and phase slugs. Datasets and
-phases missing from the bundle are kept (deleting them would delete ground truth and submissions).
+phases missing from the bundle are kept (deleting them would delete ground truth and submissions);
+so are organisers (remove them in the admin). Given a `user` (the web page), loading or validating
+a bundle of an existing challenge needs that user to organise it, creating one needs staff status,
+and the creator becomes an organiser of the new challenge. The management command passes no user:
+whoever runs it on the server is trusted.
 Ground truth is uploaded per phase separately (admin), never part of a bundle.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 import yaml
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from challenge.exceptions import PermissionDeniedError
 from challenge.models import Challenge, Dataset, Phase
+from challenge.selectors import challenge_is_organiser
 
 CHALLENGE_KEYS = ("slug", "title", "summary", "description", "rules", "is_public", "primary_metric",
                   "higher_is_better", "score_decimals", "teams_need_approval")
 PHASE_KEYS = ("slug", "title", "description", "order", "starts_at", "ends_at", "max_submissions_per_day",
               "max_submissions_total", "allowed_formats", "aggregation", "leaderboard_visibility",
               "final_submission", "public_choice_locked")
-TOP_KEYS = ("challenge", "pages", "datasets", "phases")
+TOP_KEYS = ("challenge", "pages", "datasets", "phases", "organisers")
+BUNDLE_NOT_ORGANISER = "You do not organise the challenge {slug!r}; only its organisers may change it with a bundle."
+BUNDLE_CREATE_NEEDS_STAFF = "Only staff accounts may create a challenge; ask the site's administrators."
 
 
 class BundleError(Exception):
@@ -80,8 +92,36 @@ def _unknown(data: dict, allowed: tuple[str, ...], where: str, problems: list[st
             problems.append(f"{where}: unknown key {key!r} (allowed: {', '.join(allowed)})")
 
 
-def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[str]]:
-    """Unsaved model instances for the bundle plus every problem found (model validation included)."""
+Actor = AbstractBaseUser | AnonymousUser | None
+
+
+def _check_permission(*, challenge: Challenge, user: Actor) -> None:
+    """Raises PermissionDeniedError unless `user` (None: the trusted command line) may load this bundle."""
+    if user is None:
+        return
+    if challenge.pk is not None:
+        if not challenge_is_organiser(user=user, challenge=challenge):
+            raise PermissionDeniedError(BUNDLE_NOT_ORGANISER.format(slug=challenge.slug))
+    elif not (user.is_authenticated and user.is_active and user.is_staff):
+        raise PermissionDeniedError(BUNDLE_CREATE_NEEDS_STAFF)
+
+
+def _organisers(data: dict, problems: list[str]) -> list[AbstractBaseUser]:
+    raw = data.get("organisers") or []
+    if not isinstance(raw, list) or not all(isinstance(name, str) and name for name in raw):
+        problems.append("organisers: give a list of usernames")
+        return []
+    found = {u.get_username(): u for u in get_user_model().objects.filter(
+        **{f"{get_user_model().USERNAME_FIELD}__in": raw})}
+    for i, name in enumerate(raw):
+        if name not in found:
+            problems.append(f"organisers[{i}]: no account named {name!r}; create it first")
+    return [found[name] for name in dict.fromkeys(raw) if name in found]
+
+
+def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[AbstractBaseUser], list[str]]:
+    """Unsaved model instances for the bundle, its organisers, plus every problem found (model
+    validation included)."""
     problems: list[str] = []
     _unknown(data, TOP_KEYS, "bundle", problems)
     raw = data.get("challenge")
@@ -162,25 +202,39 @@ def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[str]
         except Exception as exc:  # a value of the wrong type (e.g. a mapping for a list) must be reported, not raised
             problems.append(f"{where}: {exc}")
         phases.append(phase)
-    return challenge, datasets, phases, problems
+    organisers = _organisers(data, problems)
+    return challenge, datasets, phases, organisers, problems
 
 
-def bundle_validate(*, data: dict) -> list[str]:
-    """Every problem of the bundle at once (empty: it loads)."""
-    return _build(data)[3]
+def bundle_validate(*, data: dict, user: Actor = None) -> list[str]:
+    """Every problem of the bundle at once (empty: it loads).
+
+    Raises:
+        PermissionDeniedError: `user` may not load it (see the module's docstring).
+    """
+    challenge, _datasets, _phases, _organisers_, problems = _build(data)
+    _check_permission(challenge=challenge, user=user)
+    return problems
 
 
 @transaction.atomic
-def bundle_load(*, data: dict) -> Challenge:
-    """Create or update the challenge, its datasets and phases from a valid bundle.
+def bundle_load(*, data: dict, user: Actor = None) -> Challenge:
+    """Create or update the challenge, its datasets, phases and organisers from a valid bundle.
 
     Raises:
         BundleError: with every problem, before anything is written.
+        PermissionDeniedError: `user` may not load it (see the module's docstring).
     """
-    challenge, datasets, phases, problems = _build(data)
+    challenge, datasets, phases, organisers, problems = _build(data)
+    _check_permission(challenge=challenge, user=user)
     if problems:
         raise BundleError(problems)
+    created = challenge.pk is None
     challenge.save()
+    if created and user is not None:
+        organisers = [*organisers, user]
+    if organisers:
+        challenge.organisers.add(*organisers)
     for dataset in datasets:
         stored = Dataset.objects.filter(challenge=challenge, name=dataset.name).first()
         if stored is None:
@@ -211,13 +265,17 @@ def bundle_export(*, challenge: Challenge) -> dict:
     def when(value: datetime | None) -> str | None:
         return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
+    def plain(value: Any) -> Any:  # a TextChoices default of an unsaved-then-saved instance is an enum
+        return value.value if isinstance(value, Enum) else value
+
     return {
-        "challenge": {key: getattr(challenge, key) for key in CHALLENGE_KEYS},
+        "challenge": {key: plain(getattr(challenge, key)) for key in CHALLENGE_KEYS},
         "pages": list(challenge.pages or []),
         "datasets": [{"name": d.name, "description": d.description} for d in challenge.datasets.all()],
-        "phases": [{**{key: getattr(p, key) for key in PHASE_KEYS if key not in ("starts_at", "ends_at")},
+        "phases": [{**{key: plain(getattr(p, key)) for key in PHASE_KEYS if key not in ("starts_at", "ends_at")},
                     "starts_at": when(p.starts_at), "ends_at": when(p.ends_at)}
                    for p in challenge.phases.order_by("order", "id")],
+        "organisers": sorted(u.get_username() for u in challenge.organisers.all()),
     }
 
 

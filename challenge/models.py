@@ -74,6 +74,13 @@ class Challenge(models.Model):
         default=False, help_text="New teams may submit only once an organiser has approved them.")
     pages = models.JSONField(default=list, blank=True, validators=[validate_pages],
                              help_text='Extra pages: [{"slug": "data", "title": "Data", "body": "..."}].')
+    #: Who runs this challenge: they see its hidden results and ground truth and use its organiser
+    #: tools. Checked only through `challenge.selectors.challenge_is_organiser` (superusers pass too;
+    #: `is_staff` alone does not).
+    organisers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="organised_challenges", blank=True,
+        help_text="Users who run this challenge: hidden results, ground truth, re-scoring, publishing, "
+                  "moderation, exports. Give them staff status too if they should use the admin.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,19 +1,23 @@
-"""Organiser pages (staff only) and the user's profile page. Thin: services and selectors act."""
+"""Organiser pages and the user's profile page. Thin: services and selectors act.
+
+Every organiser page acts on one challenge and answers only that challenge's organisers (and
+superusers), through `challenge_is_organiser`; anyone else signed in gets a 404, as if the object
+did not exist, and visitors are sent to the login page. Staff status alone opens nothing here.
+The bundle page also serves staff users, who may create new challenges with it."""
 
 from __future__ import annotations
 
 import csv
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse, bundle_validate
-from challenge.exceptions import ApplicationError
+from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Challenge, Phase, Submission, Team
 from challenge.organiser import (
     METADATA_COLUMNS,
@@ -25,11 +29,21 @@ from challenge.organiser import (
     user_profile_get,
     user_profile_update,
 )
+from challenge.selectors import challenge_is_organiser, challenge_organised_list
+
+NOT_ORGANISER = "Nothing here: you do not organise this challenge."
 
 
-@staff_member_required
+def organiser_only(challenge_id: int, request: HttpRequest) -> None:
+    """404 unless the signed-in user organises the challenge (see `challenge_is_organiser`)."""
+    if not challenge_is_organiser(user=request.user, challenge=challenge_id):
+        raise Http404(NOT_ORGANISER)
+
+
+@login_required
 def organiser_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = get_object_or_404(Challenge, slug=slug)
+    organiser_only(challenge.id, request)
     return render(request, "challenge/organiser.html", {
         "challenge": challenge,
         "phases": challenge.phases.order_by("order", "id"),
@@ -38,9 +52,16 @@ def organiser_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     })
 
 
-@staff_member_required
+@login_required
 def bundle_page(request: HttpRequest) -> HttpResponse:
-    """Paste or upload a YAML bundle; "Validate" lists every problem, "Load" creates or updates the challenge."""
+    """Paste or upload a YAML bundle; "Validate" lists every problem, "Load" creates or updates the challenge.
+
+    Open to staff (who may create challenges) and to organisers (who may update theirs); the loader
+    refuses a challenge the user does not organise.
+    """
+    organised = challenge_organised_list(user=request.user)
+    if not (request.user.is_staff or organised.exists()):
+        raise Http404(NOT_ORGANISER)
     text = request.POST.get("bundle", "")
     if request.FILES.get("file"):
         text = request.FILES["file"].read().decode("utf-8", errors="replace")
@@ -50,22 +71,25 @@ def bundle_page(request: HttpRequest) -> HttpResponse:
         try:
             data = bundle_parse(text)
             if request.POST.get("action") == "load":
-                challenge = bundle_load(data=data)
+                challenge = bundle_load(data=data, user=request.user)
                 messages.success(request, f"Loaded {challenge.title!r}.")
                 return redirect("challenge:organiser", slug=challenge.slug)
-            problems = bundle_validate(data=data)
+            problems = bundle_validate(data=data, user=request.user)
             if not problems:
                 messages.success(request, "The bundle is valid.")
         except BundleError as exc:
             problems = exc.problems
-        status = 400 if problems else 200
+        except PermissionDeniedError as exc:
+            problems, status = [exc.message], 403
+        status = status if status == 403 else 400 if problems else 200
     return render(request, "challenge/bundle.html", {"bundle": text, "problems": problems,
-                                                     "challenges": Challenge.objects.all()}, status=status)
+                                                     "challenges": organised}, status=status)
 
 
-@staff_member_required
+@login_required
 def bundle_export_view(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = get_object_or_404(Challenge, slug=slug)
+    organiser_only(challenge.id, request)
     response = HttpResponse(bundle_dump(challenge=challenge), content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{challenge.slug}.yaml"'
     return response
@@ -76,10 +100,11 @@ class _Echo:
         return value
 
 
-@staff_member_required
+@login_required
 def submissions_csv(request: HttpRequest, phase_id: int) -> StreamingHttpResponse:
     """Every submission's metadata (never the files) for one phase, streamed."""
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
+    organiser_only(phase.challenge_id, request)
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse((writer.writerow(r) for r in _header_then(phase)), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-{phase.slug}-submissions.csv"'
@@ -91,29 +116,32 @@ def _header_then(phase: Phase):
     yield from submission_metadata_rows(phase=phase)
 
 
-@staff_member_required
+@login_required
 @require_POST
 def team_approve_view(request: HttpRequest, team_id: int) -> HttpResponse:
-    team = get_object_or_404(Team, id=team_id)
+    team = get_object_or_404(Team.objects.select_related("challenge"), id=team_id)
+    organiser_only(team.challenge_id, request)
     team_approve(team=team, approved=request.POST.get("approved", "1") == "1")
     messages.success(request, f"Team {team.name!r} {'approved' if team.is_approved else 'unapproved'}.")
     return redirect("challenge:organiser", slug=team.challenge.slug)
 
 
-@staff_member_required
+@login_required
 @require_POST
 def phase_lock_view(request: HttpRequest, phase_id: int) -> HttpResponse:
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
+    organiser_only(phase.challenge_id, request)
     phase_public_choice_lock(phase=phase, locked=request.POST.get("locked", "1") == "1")
     messages.success(request, f"{phase.title}: participants' public choice "
                               f"{'locked' if phase.public_choice_locked else 'unlocked'}.")
     return redirect("challenge:organiser", slug=phase.challenge.slug)
 
 
-@staff_member_required
+@login_required
 @require_POST
 def submission_moderate_view(request: HttpRequest, submission_id: int) -> HttpResponse:
-    submission = get_object_or_404(Submission, id=submission_id)
+    submission = get_object_or_404(Submission.objects.select_related("phase"), id=submission_id)
+    organiser_only(submission.phase.challenge_id, request)
     try:
         submission_moderate(submission=submission, moderation=request.POST.get("moderation", ""),
                             reason=request.POST.get("reason", ""))
@@ -123,10 +151,11 @@ def submission_moderate_view(request: HttpRequest, submission_id: int) -> HttpRe
     return redirect("challenge:submission", submission_id=submission.id)
 
 
-@staff_member_required
+@login_required
 @require_POST
 def submission_refund_view(request: HttpRequest, submission_id: int) -> HttpResponse:
-    submission = get_object_or_404(Submission, id=submission_id)
+    submission = get_object_or_404(Submission.objects.select_related("phase"), id=submission_id)
+    organiser_only(submission.phase.challenge_id, request)
     try:
         submission_quota_refund(submission=submission, reason=request.POST.get("reason", ""))
         messages.success(request, f"Submission #{submission.id} no longer counts towards the team's quota.")

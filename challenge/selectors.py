@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from challenge.exceptions import NotFoundError
 from challenge.models import Challenge, Dataset, Phase, Submission, Team, TeamMembership
@@ -16,11 +16,45 @@ PHASE_NOT_FOUND = "No phase with this id exists."
 SUBMISSION_NOT_FOUND = "No submission with this id exists, or it belongs to another team."
 
 
+def challenge_is_organiser(*, user: AbstractBaseUser | AnonymousUser | None, challenge: Challenge | int) -> bool:
+    """The one test of challenge-scoped power: hidden results, ground truth, organiser tools, exports.
+
+    True for an active superuser, and for an active member of `challenge.organisers`. Plain `is_staff`
+    does NOT count: a staff account reaches the admin, but sees only the challenges it organises
+    (SECURITY.md, "Organisers"). `challenge` may be an instance or an id.
+    """
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    challenge_id = challenge if isinstance(challenge, int) else challenge.pk
+    return Challenge.organisers.through.objects.filter(challenge_id=challenge_id, user_id=user.pk).exists()
+
+
+def challenge_organised_list(*, user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Challenge]:
+    """The challenges the user organises (every challenge for a superuser, none for anonymous)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Challenge.objects.none()
+    if user.is_superuser:
+        return Challenge.objects.all()
+    return Challenge.objects.filter(id__in=_organised_ids(user))
+
+
+def _organised_ids(user: AbstractBaseUser) -> QuerySet:
+    return Challenge.organisers.through.objects.filter(user_id=user.pk).values("challenge_id")
+
+
+def _visible_challenges(user: AbstractBaseUser | AnonymousUser | None) -> Q:
+    """Public challenges, plus the (draft) challenges the user organises."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Q(is_public=True)
+    if user.is_superuser:
+        return Q()
+    return Q(is_public=True) | Q(id__in=_organised_ids(user))
+
+
 def challenge_list(*, user: AbstractBaseUser | AnonymousUser | None = None) -> QuerySet[Challenge]:
-    qs = Challenge.objects.all()
-    if user is None or not user.is_staff:
-        qs = qs.filter(is_public=True)
-    return qs
+    return Challenge.objects.filter(_visible_challenges(user))
 
 
 def challenge_get(*, slug: str, user: AbstractBaseUser | AnonymousUser | None = None) -> Challenge:
@@ -36,9 +70,7 @@ def phase_list(*, challenge: Challenge) -> QuerySet[Phase]:
 
 def phase_get(*, phase_id: int | None = None, challenge: Challenge | None = None, slug: str | None = None,
               user: AbstractBaseUser | AnonymousUser | None = None) -> Phase:
-    qs = Phase.objects.select_related("challenge")
-    if user is None or not user.is_staff:
-        qs = qs.filter(challenge__is_public=True)
+    qs = Phase.objects.select_related("challenge").filter(challenge__in=challenge_list(user=user))
     phase = (qs.filter(id=phase_id) if phase_id is not None else qs.filter(challenge=challenge, slug=slug)).first()
     if phase is None:
         raise NotFoundError(PHASE_NOT_FOUND)
@@ -77,12 +109,13 @@ def submission_list(*, user: AbstractBaseUser, challenge: Challenge | None = Non
 
 
 def submission_get(*, submission_id: int, user: AbstractBaseUser | AnonymousUser) -> Submission:
-    """A submission its team's members and the organisers may read; 404 for everyone else."""
+    """A submission its team's members and the challenge's organisers may read; 404 for everyone else."""
     qs = Submission.objects.select_related("team", "phase", "phase__challenge", "created_by", "result")
     if not user.is_authenticated:
         raise NotFoundError(SUBMISSION_NOT_FOUND)
-    if not user.is_staff:
-        qs = qs.filter(team__memberships__user=user)
+    if not user.is_superuser:
+        own_teams = TeamMembership.objects.filter(user=user).values("team_id")
+        qs = qs.filter(Q(team_id__in=own_teams) | Q(phase__challenge_id__in=_organised_ids(user)))
     submission = qs.filter(id=submission_id).first()
     if submission is None:
         raise NotFoundError(SUBMISSION_NOT_FOUND)
@@ -92,7 +125,8 @@ def submission_get(*, submission_id: int, user: AbstractBaseUser | AnonymousUser
 def submission_results_visible(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> bool:
     """Scores of a hidden phase stay hidden, even from the submitting team, until published; with the
     owners-and-organisers setting the team sees its own (only members and organisers get the submission)."""
-    return submission.phase.results_visible_to_owners or bool(user.is_staff)
+    return (submission.phase.results_visible_to_owners
+            or challenge_is_organiser(user=user, challenge=submission.phase.challenge_id))
 
 
 def submission_result(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> Any:

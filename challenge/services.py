@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from challenge.exceptions import ApplicationError, PermissionDeniedError, QuotaExceededError
 from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
+from challenge.selectors import challenge_is_organiser
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
@@ -68,9 +69,13 @@ _EXTENSIONS = {".zip": "zip", ".npz": "npz", ".h5": "h5", ".hdf5": "h5"}
 
 # --- accounts and teams ---------------------------------------------------------------------------
 
-def user_create(*, username: str, password: str, email: str = "", is_staff: bool = False) -> AbstractBaseUser:
+def user_create(*, username: str, password: str, email: str = "", is_staff: bool = False,
+                is_superuser: bool | None = None) -> AbstractBaseUser:
+    """Create an account. `is_superuser` defaults to `is_staff` (a site administrator); pass False for a
+    staff account that reaches the admin but only the challenges it organises."""
     user_model = get_user_model()
-    user = user_model(username=username, email=email, is_staff=is_staff, is_superuser=is_staff)
+    user = user_model(username=username, email=email, is_staff=is_staff,
+                      is_superuser=is_staff if is_superuser is None else is_superuser)
     user.set_password(password)
     user.full_clean()
     user.save()
@@ -120,17 +125,39 @@ def _ensure_not_in_team(*, challenge: Challenge, user: AbstractBaseUser) -> None
 
 @transaction.atomic
 def challenge_upsert(*, slug: str, title: str, summary: str = "", description: str = "", rules: str = "",
-                     datasets: Iterable[str] = ()) -> Challenge:
-    """Create or update a challenge and its datasets (idempotent, keyed by slug and dataset name)."""
+                     datasets: Iterable[str] = (), organisers: Iterable[AbstractBaseUser] = ()) -> Challenge:
+    """Create or update a challenge and its datasets (idempotent, keyed by slug and dataset name).
+
+    `organisers` are added to the challenge's organisers; existing organisers are kept (remove them
+    with `challenge_organisers_set` or in the admin).
+    """
     challenge = Challenge.objects.filter(slug=slug).first() or Challenge(slug=slug)
     challenge.title, challenge.summary, challenge.description, challenge.rules = title, summary, description, rules
     challenge.full_clean()
     challenge.save()
+    challenge_organisers_add(challenge=challenge, users=organisers)
     for order, name in enumerate(datasets):
         dataset = Dataset.objects.filter(challenge=challenge, name=name).first() or Dataset(challenge=challenge, name=name)
         dataset.order = order
         dataset.full_clean()
         dataset.save()
+    return challenge
+
+
+@transaction.atomic
+def challenge_organisers_add(*, challenge: Challenge, users: Iterable[AbstractBaseUser]) -> Challenge:
+    """Make the users organisers of the challenge (idempotent). Staff status is not changed: it only
+    decides whether they may use the admin."""
+    users = list(users)
+    if users:
+        challenge.organisers.add(*users)
+    return challenge
+
+
+@transaction.atomic
+def challenge_organisers_set(*, challenge: Challenge, users: Iterable[AbstractBaseUser]) -> Challenge:
+    """Replace the challenge's organisers with exactly these users."""
+    challenge.organisers.set(list(users))
     return challenge
 
 
@@ -386,8 +413,8 @@ def _team_of(*, user: AbstractBaseUser, challenge: Challenge) -> Team:
 def _ensure_phase_open(*, phase: Phase, user: AbstractBaseUser) -> None:
     if not phase.ground_truth:
         raise ApplicationError(PHASE_NO_GROUND_TRUTH.format(phase=phase.title))
-    if user.is_staff:
-        return  # organisers may submit baselines outside the phase's dates
+    if challenge_is_organiser(user=user, challenge=phase.challenge_id):
+        return  # the challenge's organisers may submit baselines outside the phase's dates
     now = timezone.now()
     if now < phase.starts_at:
         raise ApplicationError(PHASE_NOT_STARTED.format(phase=phase.title, when=phase.starts_at))

@@ -20,6 +20,7 @@ from challenge.exceptions import ApplicationError, NotFoundError, PermissionDeni
 from challenge.forms import SignupForm, SubmissionForm, SubmissionUpdateForm, TeamCreateForm, TeamJoinForm
 from challenge.selectors import (
     challenge_get,
+    challenge_is_organiser,
     challenge_list,
     phase_dataset_names,
     phase_get,
@@ -74,6 +75,7 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "challenge/challenge_detail.html", {
         "challenge": challenge, "phases": phase_list(challenge=challenge),
         "team": team_for_user(user=request.user, challenge=challenge),
+        "is_organiser": challenge_is_organiser(user=request.user, challenge=challenge),
     })
 
 
@@ -163,6 +165,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "submission": submission, "result": result, "results_visible": visible, "dataset_rows": rows,
         "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
         "is_member": submission.team.memberships.filter(user=request.user).exists(),
+        "is_organiser": challenge_is_organiser(user=request.user, challenge=submission.phase.challenge_id),
         # per-dataset evaluation progress, updated live by static/js/poll.js from the API
         "progress_rows": [{"name": name, "fraction": float(progress_datasets.get(name) or 0.0)} for name in datasets],
     })

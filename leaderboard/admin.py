@@ -1,12 +1,16 @@
 from django.contrib import admin
 
+from challenge.admin import ChallengeScopedAdmin
 from leaderboard.models import Result
 
 
 @admin.register(Result)
-class ResultAdmin(admin.ModelAdmin):
+class ResultAdmin(ChallengeScopedAdmin):
+    """Results of the challenges the staff user organises (superusers: all); never added by hand."""
+
+    challenge_path = "submission__phase__challenge"
     list_display = ["submission", "primary_score", "aggregation", "scorer_version", "updated_at"]
-    list_filter = ["submission__phase", "scorer_version"]
+    list_filter = [("submission__phase", admin.RelatedOnlyFieldListFilter), "scorer_version"]
     readonly_fields = ["submission", "primary_score", "aggregation", "metrics", "missing_datasets",
                        "scorer_version", "created_at", "updated_at"]
 

@@ -18,7 +18,7 @@ from django.db.models import Case, F, FilteredRelation, Q, QuerySet, Value, When
 from django.db.models.functions import RowNumber
 
 from challenge.models import LOWER_IS_BETTER_METRICS, Phase, Submission
-from challenge.selectors import phase_dataset_names
+from challenge.selectors import challenge_is_organiser, phase_dataset_names
 from leaderboard.models import Result
 
 #: Leaderboard metric name -> DatasetResult field. "score" is the challenge's primary metric.
@@ -146,8 +146,8 @@ def leaderboard_queryset(*, board: Board) -> QuerySet[Result]:
 
 
 def leaderboard_visible(*, phase: Phase, user: Any) -> bool:
-    """The board is public once the phase's results are published; organisers always see it."""
-    return phase.results_published or bool(getattr(user, "is_staff", False))
+    """The board is public once the phase's results are published; the challenge's organisers always see it."""
+    return phase.results_published or challenge_is_organiser(user=user, challenge=phase.challenge_id)
 
 
 def leaderboard_rows(*, board: Board | None = None, phase: Phase | None = None, limit: int | None = None) -> list[dict]:

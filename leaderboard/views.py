@@ -7,7 +7,7 @@ import csv
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,7 +17,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_POST
 
 from challenge.models import Phase
-from challenge.selectors import challenge_get, phase_get, phase_list
+from challenge.organiser_views import organiser_only
+from challenge.selectors import challenge_get, challenge_is_organiser, phase_get, phase_list
 from challenge.views import domain_errors
 from leaderboard.selectors import (
     METRICS,
@@ -86,6 +87,7 @@ def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
     _cells(board, rows, challenge.score_decimals)
     query = urlencode({k: v for k, v in request.GET.items() if k in ("dataset", "sort", "dir")})
     return {"challenge": challenge, "phase": phase, "board": board, "visible": visible, "rows": rows,
+            "is_organiser": challenge_is_organiser(user=request.user, challenge=challenge),
             "datasets": board.datasets, "columns": _columns(board), "decimals": challenge.score_decimals,
             "export_query": query}
 
@@ -139,10 +141,11 @@ def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpRes
     return response
 
 
-@staff_member_required
+@login_required
 def phase_rescore_page(request: HttpRequest, phase_id: int) -> HttpResponse:
-    """Organisers: re-score a whole phase (POST) and see how the leaderboard changed (GET)."""
+    """The challenge's organisers: re-score a whole phase (POST) and see how the leaderboard changed (GET)."""
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
+    organiser_only(phase.challenge_id, request)
     if request.method == "POST":
         reason = request.POST.get("reason", "").strip() or "re-score"
         count = phase_rescore_with_snapshot(phase=phase, user=request.user, reason=reason)
@@ -154,13 +157,14 @@ def phase_rescore_page(request: HttpRequest, phase_id: int) -> HttpResponse:
                                                          "diff": diff, "decimals": phase.challenge.score_decimals})
 
 
-@staff_member_required
+@login_required
 @require_POST
 def phase_publish(request: HttpRequest, phase_id: int) -> HttpResponse:
-    """Organisers: one action sets who sees the phase's results (publish = public)."""
+    """The challenge's organisers: one action sets who sees the phase's results (publish = public)."""
     from challenge.organiser import phase_visibility_set
 
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
+    organiser_only(phase.challenge_id, request)
     visibility = request.POST.get("visibility", Phase.LeaderboardVisibility.PUBLIC)
     phase_visibility_set(phase=phase, visibility=visibility)
     messages.success(request, f"{phase.title}: {phase.get_leaderboard_visibility_display()}.")

@@ -16,6 +16,7 @@ from tests.factories import (
     MembershipFactory,
     OrganiserFactory,
     PhaseFactory,
+    SuperuserFactory,
     TeamFactory,
     UserFactory,
 )
@@ -122,8 +123,14 @@ def other_participant(challenge):
 
 
 @pytest.fixture
-def organiser(db):
-    return OrganiserFactory(username="org")
+def organiser(challenge):
+    """A staff account that organises the test challenge (and only it)."""
+    return OrganiserFactory(username="org", organises=[challenge])
+
+
+@pytest.fixture
+def superuser(db):
+    return SuperuserFactory(username="root")
 
 
 @pytest.fixture

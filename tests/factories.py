@@ -33,9 +33,26 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class OrganiserFactory(UserFactory):
+    """A staff account that organises the challenges passed as `organises=[...]` (and nothing else):
+    the per-challenge organiser. It is not a superuser."""
+
+    is_staff = True
+    is_superuser = False
+    username = factory.Sequence(lambda n: f"organiser{n}")
+
+    @factory.post_generation
+    def organises(obj, create, extracted, **kwargs):  # noqa: N805 - factory_boy signature
+        if create and extracted:
+            for challenge in extracted:
+                challenge.organisers.add(obj)
+
+
+class SuperuserFactory(UserFactory):
+    """A site administrator: every challenge's organiser rights without being listed as one."""
+
     is_staff = True
     is_superuser = True
-    username = factory.Sequence(lambda n: f"organiser{n}")
+    username = factory.Sequence(lambda n: f"admin{n}")
 
 
 class ChallengeFactory(factory.django.DjangoModelFactory):

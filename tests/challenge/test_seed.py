@@ -40,6 +40,9 @@ def test_seed_creates_the_pentathlon_and_is_idempotent():
     assert (val.ground_truth_sha256, test.ground_truth_sha256) == digests
     organiser = authenticate(username="organiser", password="pentathlon-organiser")
     assert organiser is not None and organiser.is_staff
+    # A per-challenge organiser, not a site administrator.
+    assert not organiser.is_superuser
+    assert list(organiser.organised_challenges.values_list("slug", flat=True)) == ["video-pentathlon"]
     participant = authenticate(username="participant", password="pentathlon-participant")
     assert participant is not None and participant.teams.get().name == "Demo team"
 

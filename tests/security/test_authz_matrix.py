@@ -9,16 +9,19 @@ unpublished) and the submission of the subject team. Checked for every request:
 * the expectation of the endpoint: roles allowed to read get 2xx/3xx (a redirect that is not to a
   login page), roles allowed to write get anything below 500, every other role gets a refusal
   (a redirect to a login page, 400, 401, 403, 404 or 405) and never a 2xx;
-* nobody but the challenge's organisers (superuser and staff: the app's organiser role) ever
-  receives ground-truth bytes, the hidden phase's query->video mapping or its hidden scores; zip
-  bodies (starter kits) are scanned member by member.
+* nobody but the challenge's organisers (its `Challenge.organisers` and superusers) ever receives
+  ground-truth bytes, the hidden phase's query->video mapping or its hidden scores; zip bodies
+  (starter kits) are scanned member by member.
 
 A URL without an expectation entry (and outside a namespace with a default rule) fails
 `test_every_endpoint_has_an_expectation`, so a new endpoint cannot be missed; it is still checked
 by the generic invariants in the meantime.
 
-Roles: "organiser of another challenge" is modelled as the non-staff owner of the baseline team of
-a second challenge, because organiser rights in this app are global (`is_staff`); see SECURITY.md.
+Roles: "organiser" is a staff account (not a superuser) listed in the subject challenge's
+organisers; "other_organiser" is a staff account that organises a second challenge only; "staff" is a
+staff account that organises nothing; "superuser" is the site administrator. Only "organiser" and
+"superuser" may see the subject challenge's secrets; staff status alone opens the admin, not the
+challenge (see SECURITY.md).
 """
 
 from __future__ import annotations
@@ -45,19 +48,25 @@ from tests.factories import (
     PhaseFactory,
     ResultFactory,
     SubmissionFactory,
+    SuperuserFactory,
     TeamFactory,
     UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "participant", "other_team", "other_organiser", "organiser", "staff")
+ROLES = ("anonymous", "participant", "other_team", "other_organiser", "organiser", "staff", "superuser")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 ALL = frozenset(ROLES)
 NONE: frozenset[str] = frozenset()
 AUTH = ALL - {"anonymous"}
-ORG = frozenset({"organiser", "staff"})
-SUPER = frozenset({"organiser"})
+#: The subject challenge's organisers: its listed organiser and the superuser.
+ORG = frozenset({"organiser", "superuser"})
+#: Every account with staff status (the admin lets them in; what they see there is scoped).
+STAFF = ORG | {"other_organiser", "staff"}
+#: Staff accounts that organise some challenge (scoped admin lists and add forms).
+ORGANISES_ANY = ORG | {"other_organiser"}
+SUPER = frozenset({"superuser"})
 MEMBER_OR_ORG = frozenset({"participant"}) | ORG
 #: Who may see hidden results and ground truth: the challenge's organisers.
 MAY_SEE_SECRETS = ORG
@@ -142,28 +151,39 @@ def admin_rule(name: str, route: str) -> Expect | None:
         return Expect(ALL, ALL)
     if name == "admin:logout":
         # POST logs out whoever asks; GET is 405 for staff (Django 5) and a redirect for the rest
-        return Expect(ALL - ORG, ALL)
-    if name in ("admin:autocomplete", "admin:app_list"):
-        # autocomplete without its query parameters is refused even to superusers; app_list
-        # is a regex pattern filled with "challenge"
-        return Expect(NONE if name == "admin:autocomplete" else SUPER, SUPER)
+        return Expect(ALL - STAFF, ALL)
+    if name == "admin:autocomplete":
+        return Expect(NONE, SUPER)  # refused without its query parameters, even to superusers
+    if name == "admin:app_list":
+        return Expect(STAFF, STAFF)  # filled with "challenge": any staff account may create a challenge
     if name in _ADMIN_STAFF_VIEWS:
-        return Expect(ORG, ORG)
+        return Expect(STAFF, STAFF)
     if name == "admin:view_on_site":
         return Expect(NONE, NONE)  # no model has get_absolute_url: 404 for everyone
     if name == "admin:?" and "(?P<url>" in route:
         return Expect(NONE, NONE)  # the catch-all: login redirect or 404
     if name == "admin:?":
-        return Expect(ORG, ORG)  # "<id>/" redirects staff to the change page (which checks permissions)
+        return Expect(STAFF, STAFF)  # "<id>/" redirects staff to the change page (which checks permissions)
+    scoped = re.match(r"admin:(challenge|leaderboard)_(\w+?)_(changelist|add|change|delete|history)$", name)
+    if scoped:
+        model, view = scoped.group(2), scoped.group(3)
+        if view in ("change", "delete", "history"):
+            return Expect(ORG, ORG)  # the subject challenge's objects: its organisers only (others: 404)
+        if model == "challenge":
+            return Expect(STAFF, STAFF)  # staff may create challenges; the list shows only their own
+        return Expect(ORGANISES_ANY, ORGANISES_ANY)  # lists and add forms scoped to the user's challenges
     if name.startswith("admin:"):
-        return Expect(SUPER, SUPER)
+        return Expect(SUPER, SUPER)  # users, groups, tokens: site administrators only
     return None
 
 
 def organiser_rule(name: str, route: str) -> Expect | None:
-    """Organiser tools live under /organiser/: organisers only (staff is the organiser role)."""
+    """Organiser tools live under /organiser/: the subject challenge's organisers only. The bundle page
+    (no challenge in its URL) also serves staff, who may create challenges with it."""
     if not route.startswith("organiser/"):
         return None
+    if route == "organiser/bundle/":
+        return Expect(STAFF, STAFF)
     if re.search(r"/(lock|approve|moderate|refund|publish)/$", route):
         return Expect(NONE, ORG)  # actions: POST only
     return Expect(ORG, ORG)
@@ -327,11 +347,13 @@ def _build_world(tmp_path_factory) -> World:
     other_challenge = ChallengeFactory(slug="other-challenge", title="Other challenge")
     DatasetFactory(challenge=other_challenge, name="MSRVTT")
     PhaseFactory(challenge=other_challenge, slug="val")
-    other_organiser = UserFactory(username="carol")
+    # Staff, organiser of the other challenge only (and owner of its baseline team).
+    other_organiser = OrganiserFactory(username="carol", organises=[other_challenge])
     MembershipFactory(team=TeamFactory(challenge=other_challenge, name="Carol baselines", is_baseline=True),
                       user=other_organiser, role="owner")
-    organiser = OrganiserFactory(username="org")
+    organiser = OrganiserFactory(username="org", organises=[challenge])
     staff = UserFactory(username="support", is_staff=True)
+    superuser = SuperuserFactory(username="root")
 
     metrics = {name: {"score": HIDDEN_DATASET_SCORE, "t2v": {"R1": HIDDEN_DATASET_SCORE}, "v2t": None}
                for name in DATASETS}
@@ -387,7 +409,7 @@ def _build_world(tmp_path_factory) -> World:
     upload_path = root / "upload.npz"
     np.savez(upload_path, **synthetic.similarity_matrices(hidden_truth, seed=1))
     return World(users={"participant": participant, "other_team": other, "other_organiser": other_organiser,
-                        "organiser": organiser, "staff": staff},
+                        "organiser": organiser, "staff": staff, "superuser": superuser},
                  challenge=challenge, hidden_phase=phases["test"], visible_phase=phases["val"],
                  submission=hidden_sub, objects=objects, secrets=secrets, mapping_regex=mapping_regex,
                  upload_path=upload_path)

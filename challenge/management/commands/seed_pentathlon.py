@@ -58,11 +58,18 @@ class Command(BaseCommand):
 
         now = timezone.now()
         start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+        user_model = get_user_model()
         with transaction.atomic():
+            # The demo organiser is a staff account (it reaches the admin) that organises this challenge
+            # only; it is not a superuser, so it shows what a per-challenge organiser sees.
+            for (username, password), staff in ((ORGANISER, True), (PARTICIPANT, False)):
+                if not user_model.objects.filter(username=username).exists():
+                    user_create(username=username, password=password, is_staff=staff, is_superuser=False)
+            organiser = user_model.objects.get(username=ORGANISER[0])
             challenge = challenge_upsert(
                 slug=CHALLENGE_SLUG, title="Video Pentathlon",
                 summary="The CVPR 2020 Video Pentathlon: text-to-video retrieval on five datasets.",
-                description=DESCRIPTION, rules=RULES, datasets=DATASETS)
+                description=DESCRIPTION, rules=RULES, datasets=DATASETS, organisers=[organiser])
             phases = {
                 "val": phase_upsert(challenge=challenge, slug="val", title="Validation", order=0, starts_at=start,
                                     ends_at=None, max_submissions_per_day=20, max_submissions_total=None,
@@ -93,14 +100,11 @@ class Command(BaseCommand):
                     self.stdout.write(f"  {phase}: ground truth unchanged ({scale})")
             finally:
                 os.unlink(path)
-        user_model = get_user_model()
         with transaction.atomic():
-            for (username, password), staff in ((ORGANISER, True), (PARTICIPANT, False)):
-                if not user_model.objects.filter(username=username).exists():
-                    user_create(username=username, password=password, is_staff=staff)
             participant = user_model.objects.get(username=PARTICIPANT[0])
             if not TeamMembership.objects.filter(challenge=challenge, user=participant).exists():
                 team_create(challenge=challenge, user=participant, name=DEMO_TEAM)
         self.stdout.write(self.style.SUCCESS(f"Seeded {challenge.title!r} ({scale} scale)."))
-        self.stdout.write(f"  organiser login:   {ORGANISER[0]} / {ORGANISER[1]}  (admin at /admin/)")
+        self.stdout.write(f"  organiser login:   {ORGANISER[0]} / {ORGANISER[1]}  (organises {challenge.slug!r}; "
+                          f"tools at /organiser/c/{challenge.slug}/, admin at /admin/)")
         self.stdout.write(f"  participant login: {PARTICIPANT[0]} / {PARTICIPANT[1]}  (team {DEMO_TEAM!r})")
