@@ -11,6 +11,8 @@ from typing import Any
 
 from evaluation.datasets import PENTATHLON_DATASETS, canonical_dataset_name
 
+from .config import parse_overrides
+
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     out = {}
@@ -24,18 +26,10 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
 
 def _overrides(values: list[str] | None) -> dict[str, Any]:
     """`--set train.epochs=5 --set arch.ce_shared_dim=64` -> nested dict (values parsed as JSON when possible)."""
-    out: dict[str, Any] = {}
-    for key, raw in _pairs(values, "--set").items():
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
+    try:
+        return parse_overrides(values)
+    except ValueError as exc:
+        raise SystemExit(f"--set: {exc}") from None
 
 
 def _datasets(values: list[str] | None) -> list[str]:

@@ -84,3 +84,30 @@ def teacher_config(config: dict[str, Any], text_encoder: str) -> dict[str, Any]:
     teacher["distil"] = None
     teacher["model"] = "ce"
     return teacher
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """`["train.epochs=5", "arch.ce_shared_dim=64"]` -> a nested override dict; values parse as JSON
+    when they can (numbers, booleans, lists), else stay strings.
+
+    >>> parse_overrides(["train.epochs=5", "optim.type=adam"])
+    {'train': {'epochs': 5}, 'optim': {'type': 'adam'}}
+
+    Raises:
+        ValueError: an item is not KEY=VALUE.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or not raw:
+            raise ValueError(f"a config override is KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out

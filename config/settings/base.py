@@ -121,6 +121,8 @@ UPLOAD_PARTIAL_DIR = Path(env("PENTATHLON_UPLOAD_PARTIAL_DIR", default=str(VAR_D
 UPLOAD_EXPIRES_AFTER = env.int("PENTATHLON_UPLOAD_EXPIRES_AFTER", default=24 * 3600)
 # Clients (browser form, CLI) switch to the chunked API for files larger than this.
 UPLOAD_CHUNKED_THRESHOLD = env.int("PENTATHLON_UPLOAD_CHUNKED_THRESHOLD", default=64 * 1024**2)
+# The organisers' expert-feature stores (<Dataset>.h5) the baselines train on (manage.py train_baseline).
+PENTATHLON_EXPERT_STORE_DIR = Path(env("PENTATHLON_EXPERT_STORE_DIR", default=str(VAR_DIR / "experts")))
 # "auto": CUDA when torch sees a GPU, else the CPU (the evaluation core gives the same results).
 EVALUATION_DEVICE = env("PENTATHLON_EVALUATION_DEVICE", default="auto")
 

@@ -10,9 +10,11 @@ import hashlib
 import os
 import tempfile
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -44,6 +46,19 @@ RULES = """1. One team per participant; teams form with an invite code.
 6. Do not try to obtain the hidden ground truth; entries that use it are removed."""
 
 
+def _truth_from_store(store_dir: Path, *, phase: str) -> Any:
+    """The phase's ground truth from the expert stores' split named like the phase."""
+    from baselines.store import split_truth, store_path
+    from evaluation.ground_truth import GroundTruth
+
+    missing = [name for name in DATASETS if not store_path(store_dir, name).is_file()]
+    if missing:
+        raise CommandError(f"no expert store for {', '.join(missing)} in {store_dir}; generate them with"
+                           f" `python -m baselines synth --out {store_dir}`")
+    return GroundTruth(challenge="Video Pentathlon", phase=phase,
+                       datasets={name: split_truth(store_path(store_dir, name), phase) for name in DATASETS})
+
+
 class Command(BaseCommand):
     help = "Seed the Video Pentathlon challenge (datasets, val and test phases, synthetic ground truth, demo users)."
 
@@ -51,8 +66,11 @@ class Command(BaseCommand):
         parser.add_argument("--scale", choices=["tiny", "full"], default="tiny",
                             help="tiny: a few queries per dataset (fast); full: the 2020 challenge's real counts.")
         parser.add_argument("--seed", type=int, default=0, help="Random seed of the synthetic ground truth.")
+        parser.add_argument("--experts", type=Path, default=None,
+                            help="Expert-store directory (<Dataset>.h5): take each phase's ground truth from the"
+                                 " store's split of the same name, so baselines trained on it can be submitted.")
 
-    def handle(self, *args, scale: str, seed: int, **options) -> None:
+    def handle(self, *args, scale: str, seed: int, experts: Path | None = None, **options) -> None:
         from evaluation.ground_truth import write_ground_truth
         from evaluation.synthetic import pentathlon_ground_truth
 
@@ -84,7 +102,11 @@ class Command(BaseCommand):
                                      leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN),
             }
         for slug, phase in phases.items():
-            truth = pentathlon_ground_truth(phase=slug, scale=scale, seed=seed, shuffled=(slug == "test"))
+            if experts is not None:
+                truth = _truth_from_store(experts, phase=slug)
+                scale = f"expert store {experts}"
+            else:
+                truth = pentathlon_ground_truth(phase=slug, scale=scale, seed=seed, shuffled=(slug == "test"))
             fd, path = tempfile.mkstemp(suffix=".h5", prefix="pentathlon-seed-")
             os.close(fd)
             try:

@@ -1,0 +1,128 @@
+"""Train a reference model on the challenge's expert store and submit it like any participant.
+
+    python manage.py train_baseline --model ce|moee|teachtext --phase video-pentathlon/val [--datasets ...]
+
+The model trains on the store's train split, selects its epoch on the store's validation split,
+predicts the phase's queries in the phase's published order (read from its ground truth) and
+writes an `.npz` similarity submission. That file goes through `submission_create` for the
+challenge's baseline team, so the workers score it exactly as they score a participant's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.utils import get_random_secret_key
+from django.db import transaction
+
+from challenge.exceptions import ApplicationError
+from challenge.models import Phase, Team, TeamMembership
+from challenge.services import challenge_organisers_add, submission_create, team_create, user_create
+
+BASELINE_TEAM = "Organisers' baselines"
+BASELINE_USER = "baselines"
+MODEL_TITLES = {"ce": "Collaborative Experts", "moee": "Mixture of Embedding Experts", "teachtext": "TeachText"}
+
+
+def _phase(reference: str) -> Phase:
+    query = Phase.objects.select_related("challenge")
+    if reference.isdigit():
+        phase = query.filter(id=int(reference)).first()
+    else:
+        challenge_slug, _, phase_slug = reference.partition("/")
+        phase = query.filter(challenge__slug=challenge_slug, slug=phase_slug).first()
+    if phase is None:
+        raise CommandError(f"no phase {reference!r}; expected an id or CHALLENGE_SLUG/PHASE_SLUG")
+    if not phase.ground_truth:
+        raise CommandError(f"phase {reference!r} has no ground truth yet; upload it first")
+    return phase
+
+
+@transaction.atomic
+def _baseline_account(phase: Phase):
+    """The challenge's baseline team and its bot account (no usable password; an organiser, so a
+    baseline can be submitted before a phase opens)."""
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=BASELINE_USER).first()
+    if user is None:
+        user = user_create(username=BASELINE_USER, password=get_random_secret_key())
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    challenge_organisers_add(challenge=phase.challenge, users=[user])
+    membership = TeamMembership.objects.filter(challenge=phase.challenge, user=user).select_related("team").first()
+    if membership is not None:
+        if not membership.team.is_baseline:
+            raise CommandError(f"account {BASELINE_USER!r} is in a non-baseline team of this challenge")
+        return user, membership.team
+    team = Team.objects.filter(challenge=phase.challenge, name=BASELINE_TEAM).first()
+    if team is not None:
+        raise CommandError(f"team {BASELINE_TEAM!r} exists without the {BASELINE_USER!r} account")
+    return user, team_create(challenge=phase.challenge, user=user, name=BASELINE_TEAM, is_baseline=True)
+
+
+class Command(BaseCommand):
+    help = "Train a baseline (CE, MoEE, TeachText) on the expert store and submit it to a phase."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--model", required=True, choices=sorted(MODEL_TITLES))
+        parser.add_argument("--phase", required=True, help="phase id or CHALLENGE_SLUG/PHASE_SLUG")
+        parser.add_argument("--datasets", nargs="*", help="default: every dataset of the phase's ground truth")
+        parser.add_argument("--store-dir", type=Path, default=None,
+                            help="directory of <Dataset>.h5 expert stores (default: PENTATHLON_EXPERT_STORE_DIR)")
+        parser.add_argument("--split", default=None, help="the store split the phase evaluates (default: its slug)")
+        parser.add_argument("--profile", default="cpu", help="config profile; 'cpu' trains in minutes, '' for the full model")
+        parser.add_argument("--set", action="append", dest="overrides", metavar="KEY=VALUE",
+                            help="config override, e.g. train.epochs=5 (repeatable)")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--device", default="cpu", help="cpu or cuda")
+
+    def handle(self, *args, model: str, phase: str, datasets: list[str] | None, store_dir: Path | None,
+               split: str | None, profile: str, seed: int, device: str, overrides: list[str] | None = None,
+               **options) -> None:
+        from baselines.config import parse_overrides
+        from baselines.pipeline import train_and_write_submission
+        from evaluation.ground_truth import read_ground_truth
+
+        try:
+            config_overrides = parse_overrides(overrides)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        target = _phase(phase)
+        store_dir = Path(store_dir or settings.PENTATHLON_EXPERT_STORE_DIR)
+        if not store_dir.is_dir():
+            raise CommandError(f"no expert store at {store_dir}; generate one with"
+                               f" `python -m baselines synth --out {store_dir}` or convert the real features")
+        with tempfile.TemporaryDirectory(prefix="pentathlon-baseline-") as work:
+            truth_path = Path(work) / "truth.h5"
+            with target.ground_truth.open("rb") as source, open(truth_path, "wb") as copy:
+                shutil.copyfileobj(source, copy)
+            truth = read_ground_truth(truth_path)
+            names = datasets or list(truth.datasets)
+            unknown = [n for n in names if n not in truth.datasets]
+            if unknown:
+                raise CommandError(f"datasets {unknown} are not in the phase; it has {list(truth.datasets)}")
+            out = Path(work) / f"{target.challenge.slug}-{target.slug}-{model}-seed{seed}.npz"
+            self.stdout.write(f"training {model} on {', '.join(names)} (store {store_dir}, split {split or target.slug})")
+            train_and_write_submission(
+                store_dir=store_dir, model=model, datasets=names, split=split or target.slug, out_path=out,
+                seed=seed, device=device, profile=profile or None, config_overrides=config_overrides,
+                query_order={n: list(truth.datasets[n].query_ids) for n in names})
+            user, team = _baseline_account(target)
+            try:
+                with open(out, "rb") as handle:
+                    submission = submission_create(
+                        user=user, phase=target, file=File(handle, name=out.name), filename=out.name,
+                        method_name=f"{MODEL_TITLES[model]} (baseline)",
+                        description=f"Reference {MODEL_TITLES[model]} trained by the organisers (seed {seed},"
+                                    f" profile {profile or 'full'}).", is_public=True)
+            except ApplicationError as exc:
+                raise CommandError(str(exc)) from exc
+        self.stdout.write(self.style.SUCCESS(
+            f"submitted {submission.method_name} as submission {submission.id} of team {team.name!r};"
+            " the workers score it like any other"))

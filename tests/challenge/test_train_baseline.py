@@ -1,0 +1,50 @@
+"""Baselines enter the site like any participant: trained on the expert store, submitted, scored."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from challenge.models import Phase, Submission, Team
+
+# Small and fast: a few epochs of a narrow CE on the tiny synthetic stores.
+FAST = ["arch.ce_shared_dim=32", "arch.moee_dim_scale=0.03", "arch.text_clusters=4", "train.epochs=3",
+        "train.batch_size=16"]
+
+
+@pytest.fixture(scope="module")
+def tiny_experts(tmp_path_factory):
+    from baselines.synthetic import generate
+
+    out = tmp_path_factory.mktemp("experts")
+    generate(out, scale="tiny", seed=0, datasets=("DiDeMo", "MSVD", "MSRVTT", "YouCook2", "ActivityNet"))
+    return out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_train_baseline_submits_a_scored_public_baseline_entry(tiny_experts, django_capture_on_commit_callbacks,
+                                                              settings):
+    call_command("seed_pentathlon", "--experts", str(tiny_experts))
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("train_baseline", "--model", "ce", "--phase", "video-pentathlon/val", "--store-dir",
+                     str(tiny_experts), "--datasets", "DiDeMo", "MSVD", *[a for o in FAST for a in ("--set", o)])
+    submission = Submission.objects.get(team__is_baseline=True)
+    assert submission.status == Submission.Status.FINISHED, submission.error
+    assert submission.is_baseline and submission.is_public
+    assert submission.method_name == "Collaborative Experts (baseline)"
+    datasets = submission.result.metrics
+    assert set(datasets) == {"DiDeMo", "MSVD"}
+    # Trained on the same hidden semantics: a mean rank well below chance ((16 + 1) / 2 over 16 videos).
+    print({name: d["t2v"] for name, d in datasets.items()})
+    assert datasets["DiDeMo"]["t2v"]["MeanR"] < 0.8 * (16 + 1) / 2
+    team = Team.objects.get(is_baseline=True)
+    assert team.challenge.organisers.filter(username="baselines").exists()
+    assert not team.members.get().has_usable_password()
+
+
+@pytest.mark.django_db
+def test_train_baseline_refuses_a_missing_store_or_phase(tmp_path, phase):
+    with pytest.raises(CommandError, match="no phase"):
+        call_command("train_baseline", "--model", "ce", "--phase", "nope/val", "--store-dir", str(tmp_path))
+    with pytest.raises(CommandError, match="no expert store"):
+        call_command("train_baseline", "--model", "ce", "--phase", str(phase.id), "--store-dir",
+                     str(tmp_path / "missing"))
+    assert Phase.objects.count() == 1
