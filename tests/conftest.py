@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from django.core.files import File
+from django.core.servers.basehttp import WSGIServer
+from django.test.testcases import LiveServerThread
 from rest_framework.test import APIClient
 
 from tests.factories import (
@@ -22,6 +24,18 @@ from tests.factories import (
 )
 
 DATASETS = ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")
+
+# The test database is in-memory SQLite: one connection, shared by the live server's threads. A
+# threaded live server lets a page's parallel fetches (charts, polling) use that connection at once,
+# which breaks its savepoints; one request at a time is what such a database can serve.
+class _SerialLiveServer(WSGIServer):
+    def __init__(self, *args, connections_override=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The server thread itself already uses the overridden (shared) connection.
+        self.connections_override = connections_override
+
+
+LiveServerThread.server_class = _SerialLiveServer
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
