@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from config.env import BASE_DIR, env
 
@@ -220,7 +220,9 @@ PENTATHLON_GPU_QUEUE = env("PENTATHLON_GPU_QUEUE", default="gpu")
 PENTATHLON_GPU_QUEUE_ENABLED = env.bool("PENTATHLON_GPU_QUEUE_ENABLED", default=False)
 PENTATHLON_GPU_MIN_BYTES = env.int("PENTATHLON_GPU_MIN_BYTES", default=256 * 1024**2)
 # A worker started without -Q consumes all of these (the embedded default: one worker does everything).
-CELERY_TASK_QUEUES = [Queue(q) for q in dict.fromkeys(
+# Each queue has its own direct exchange and routing key: queues left to Celery's defaults would all
+# bind the key "celery" on one exchange, and every message would be delivered to each of them.
+CELERY_TASK_QUEUES = [Queue(q, Exchange(q, type="direct"), routing_key=q) for q in dict.fromkeys(
     [CELERY_TASK_DEFAULT_QUEUE, PENTATHLON_CPU_QUEUE] + ([PENTATHLON_GPU_QUEUE] if PENTATHLON_GPU_QUEUE_ENABLED else []))]
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
