@@ -26,7 +26,7 @@ def _compiled() -> Any | None:
         return None
 
     @numba.njit(parallel=True, cache=True, nogil=True)
-    def twice_rank_counts(sims, rows, own, best, t2v_twice, partial_cols):  # pragma: no cover - compiled
+    def twice_rank_counts(sims, rows, own, best, t2v_twice, partial_cols, want_t2v, want_v2t):  # pragma: no cover
         chunks = partial_cols.shape[0]
         count = rows.size
         videos = sims.shape[1]
@@ -40,12 +40,25 @@ def _compiled() -> Any | None:
                 reference = own[i]
                 twice = np.int32(0)
                 nonfinite = np.int32(0)
-                for v in range(videos):
-                    x = row[v]
-                    best_v = best[v]
-                    nonfinite += np.int32((x - x) != 0)  # NaN and +-inf give NaN here
-                    twice += np.int32(x > reference) + np.int32(x >= reference)
-                    cols[v] += np.int32(x > best_v) + np.int32(x >= best_v)
+                # One loop per case, so each stays a branch-free vectorisable loop.
+                if want_t2v and want_v2t:
+                    for v in range(videos):
+                        x = row[v]
+                        best_v = best[v]
+                        nonfinite += np.int32((x - x) != 0)  # NaN and +-inf give NaN here
+                        twice += np.int32(x > reference) + np.int32(x >= reference)
+                        cols[v] += np.int32(x > best_v) + np.int32(x >= best_v)
+                elif want_t2v:
+                    for v in range(videos):
+                        x = row[v]
+                        nonfinite += np.int32((x - x) != 0)
+                        twice += np.int32(x > reference) + np.int32(x >= reference)
+                else:
+                    for v in range(videos):
+                        x = row[v]
+                        best_v = best[v]
+                        nonfinite += np.int32((x - x) != 0)
+                        cols[v] += np.int32(x > best_v) + np.int32(x >= best_v)
                 t2v_twice[i] = twice
                 if nonfinite and first_bad[chunk] < 0:
                     first_bad[chunk] = rows[i]
@@ -65,8 +78,10 @@ def thread_count() -> int:
 
 
 def twice_rank_counts(sims: np.ndarray, rows: np.ndarray, own: np.ndarray, best: np.ndarray,
-                      t2v_twice: np.ndarray, partial_cols: np.ndarray) -> int:
-    """Fill ``t2v_twice[i]`` (2G + E of row ``rows[i]``) and add 2G + E per column to ``partial_cols``.
+                      t2v_twice: np.ndarray, partial_cols: np.ndarray, *, want_t2v: bool = True,
+                      want_v2t: bool = True) -> int:
+    """Fill ``t2v_twice[i]`` (2G + E of row ``rows[i]``) and add 2G + E per column to ``partial_cols``;
+    a direction not wanted is skipped (its output left untouched).
 
     Returns the first row holding a non-finite value, or -1.
     """
@@ -74,6 +89,6 @@ def twice_rank_counts(sims: np.ndarray, rows: np.ndarray, own: np.ndarray, best:
     if kernel is None:
         raise RuntimeError("numba is not installed")
     with _LAUNCH_LOCK:
-        bad = kernel(sims, rows, own, best, t2v_twice, partial_cols)
+        bad = kernel(sims, rows, own, best, t2v_twice, partial_cols, bool(want_t2v), bool(want_v2t))
     found = bad[bad >= 0]
     return int(found.min()) if found.size else -1

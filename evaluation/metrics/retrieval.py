@@ -247,8 +247,9 @@ def _use_compiled(backend: str, ops: Any, data: Any) -> bool:
 
 def _compiled_scan(data: np.ndarray, valid_index: np.ndarray, own: np.ndarray, best: np.ndarray, *,
                    dataset: str | None, member: str | None,
-                   progress: Progress | None) -> tuple[np.ndarray, np.ndarray]:
-    """Both directions' doubled counts from the fused compiled kernel, in slices for progress."""
+                   progress: Progress | None, want_t2v: bool = True,
+                   want_v2t: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The doubled counts from the fused compiled kernel (only the wanted directions), in slices for progress."""
     rows = valid_index.astype(np.int64)
     t2v_twice = np.empty(rows.size, dtype=np.int32)
     partial = np.zeros((compiled.thread_count(), data.shape[1]), dtype=np.int64)
@@ -256,7 +257,7 @@ def _compiled_scan(data: np.ndarray, valid_index: np.ndarray, own: np.ndarray, b
     for start in range(0, rows.size, step):
         stop = min(start + step, rows.size)
         bad = compiled.twice_rank_counts(data, rows[start:stop], own[start:stop], best,
-                                         t2v_twice[start:stop], partial)
+                                         t2v_twice[start:stop], partial, want_t2v=want_t2v, want_v2t=want_v2t)
         if bad >= 0:
             raise SubmissionFormatError(NON_FINITE_MESSAGE.format(rows=f"{bad}..{bad}"), dataset=dataset,
                                         member=member)
@@ -319,7 +320,7 @@ def retrieval_ranks(sims: Any, query_video: np.ndarray, *, valid_rows: np.ndarra
         if best is None:
             best = np.full(videos, np.inf, dtype=dtype)  # v2t not wanted: its counts are discarded
         t2v_twice, v2t_twice = _compiled_scan(data, valid_index, own_all, best, dataset=dataset, member=member,
-                                              progress=progress)
+                                              progress=progress, want_t2v=want_t2v, want_v2t=want_v2t)
         ranks = {"t2v": (t2v_twice - 1.0) / 2.0, "v2t": (v2t_twice - 1.0) / 2.0}
         return {direction: ranks[direction] for direction in DIRECTIONS if direction in directions}
 
