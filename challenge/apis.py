@@ -163,6 +163,17 @@ def _with_results(submission, user) -> dict:
     return data
 
 
+class SubmissionMetadataInput(serializers.Serializer):
+    """What every way of submitting asks for: the phase and the entry's description."""
+
+    phase = serializers.IntegerField()
+    method_name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    paper_url = serializers.URLField(required=False, allow_blank=True, default="")
+    code_url = serializers.URLField(required=False, allow_blank=True, default="")
+    is_public = serializers.BooleanField(required=False, default=True)
+
+
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 class SubmissionCreateApi(APIView):
     """Multipart upload: `phase` (id), `file`, `method_name` and optional metadata.
@@ -177,14 +188,8 @@ class SubmissionCreateApi(APIView):
     throttle_scope = "upload"
 
     @extend_schema_serializer(component_name="SubmissionCreateInput")
-    class InputSerializer(serializers.Serializer):
-        phase = serializers.IntegerField()
+    class InputSerializer(SubmissionMetadataInput):
         file = serializers.FileField(max_length=255, allow_empty_file=True)
-        method_name = serializers.CharField(max_length=200)
-        description = serializers.CharField(required=False, allow_blank=True, default="")
-        paper_url = serializers.URLField(required=False, allow_blank=True, default="")
-        code_url = serializers.URLField(required=False, allow_blank=True, default="")
-        is_public = serializers.BooleanField(required=False, default=True)
 
     @extend_schema(request=InputSerializer, responses={201: SubmissionOutputSerializer})
     def post(self, request: Request) -> Response:

@@ -27,7 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from challenge.apis import SubmissionOutputSerializer, _with_results
+from challenge.apis import SubmissionMetadataInput, SubmissionOutputSerializer, _with_results
 from challenge.exceptions import ApplicationError, NotFoundError
 from challenge.models import ChunkedUpload
 from challenge.selectors import phase_get
@@ -91,15 +91,9 @@ class UploadCreateApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema_serializer(component_name="UploadCreateInput")
-    class InputSerializer(serializers.Serializer):
-        phase = serializers.IntegerField()
+    class InputSerializer(SubmissionMetadataInput):
         filename = serializers.CharField(max_length=255)
         size = serializers.IntegerField(min_value=1)
-        method_name = serializers.CharField(max_length=200)
-        description = serializers.CharField(required=False, allow_blank=True, default="")
-        paper_url = serializers.URLField(required=False, allow_blank=True, default="")
-        code_url = serializers.URLField(required=False, allow_blank=True, default="")
-        is_public = serializers.BooleanField(required=False, default=True)
 
     @extend_schema(request=InputSerializer, responses={201: UploadStateSerializer})
     def post(self, request: Request) -> Response:
