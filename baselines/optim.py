@@ -36,10 +36,9 @@ class Lookahead:
         self.steps += 1
         if self.steps % self.k:
             return
-        for group, slow_group in zip(self.inner.param_groups, self.slow, strict=True):
-            for fast, slow in zip(group["params"], slow_group, strict=True):
-                slow.add_(fast - slow, alpha=self.alpha)
-                fast.copy_(slow)
+        for group, slow in zip(self.inner.param_groups, self.slow, strict=True):
+            torch._foreach_lerp_(slow, group["params"], self.alpha)     # slow += alpha * (fast - slow)
+            torch._foreach_copy_(group["params"], slow)
 
 
 def build_optimizer(optim: dict[str, Any], params: Iterable[torch.nn.Parameter]
@@ -54,12 +53,13 @@ def build_optimizer(optim: dict[str, Any], params: Iterable[torch.nn.Parameter]
     inner: torch.optim.Optimizer
     if kind == "ranger":
         inner = torch.optim.RAdam(params, lr=lr, betas=(0.95, 0.999), eps=1e-5, weight_decay=decay,
-                                  decoupled_weight_decay=True)
+                                  decoupled_weight_decay=True, foreach=True)
         optimizer: torch.optim.Optimizer | Lookahead = Lookahead(inner, k=6, alpha=0.5)
     elif kind == "radam":
-        inner = optimizer = torch.optim.RAdam(params, lr=lr, weight_decay=decay, decoupled_weight_decay=True)
+        inner = optimizer = torch.optim.RAdam(params, lr=lr, weight_decay=decay, decoupled_weight_decay=True,
+                                              foreach=True)
     elif kind == "adam":
-        inner = optimizer = torch.optim.Adam(params, lr=lr, weight_decay=decay)
+        inner = optimizer = torch.optim.Adam(params, lr=lr, weight_decay=decay, foreach=True)
     else:
         raise ValueError(f"unknown optimiser {kind!r}; expected ranger, radam or adam")
     return optimizer, torch.optim.lr_scheduler.StepLR(inner, step_size=1, gamma=float(optim.get("lr_gamma", 0.95)))

@@ -12,11 +12,13 @@ whose structure is that of the real problem, so that the models' relative streng
 * **Missing experts.** Face, speech and ocr exist only for videos whose content has people, speech or
   on-screen text (and audio only when there is a sound track); the expert is then marked unavailable
   at realistic rates, and captions mention such content only when it is there.
-* **Context-dependent reliability.** A quarter of the videos are dark (the appearance experts' object and
-  people evidence is replaced by noise of the same variance) and a quarter are fast-moving (the motion
-  experts' action evidence is). A corrupted expert looks like a clean one, so it cannot tell on its own;
-  the scene expert, however, carries a clear code of the recording conditions. Using one expert to judge
-  another's reliability is what CE's collaborative gating is for, and MoEE has no way to do it.
+* **Context-dependent reliability.** A third of the videos are dark and a third fast-moving. In a
+  dark video the appearance experts misread objects and people systematically (their evidence is
+  inverted: it points away from the true content, like a detector firing for the wrong classes),
+  while their scene evidence stays right; in a fast video the motion experts misread the action. The
+  inverted evidence has the same distribution as the right one, so an expert cannot tell from its own
+  features, but the scene expert shows the recording condition clearly. Using other experts to decide
+  which of an expert's dimensions to trust is what CE's collaborative gating does; MoEE cannot.
 * **Text as a noisy function of the semantics.** A caption mentions a random subset of the aspects that
   are present; its content words are noisy copies of those aspects plus function words that carry
   nothing. Two text encoders (``openai``, 768-d and ``w2v``, 300-d) map the same words through different
@@ -70,26 +72,26 @@ _BLOCKS = {a: slice(s - n, s) for a, n, s in zip(ASPECTS, ASPECTS.values(), np.c
                                                  strict=True)}
 LATENT_DIM = sum(ASPECTS.values())
 _CONDITIONS = ("clean", "dark", "fast")
-_CONDITION_PROBS = (0.5, 0.25, 0.25)
+_CONDITION_PROBS = (0.34, 0.33, 0.33)
 
 
 @dataclass(frozen=True)
 class _ExpertView:
     aspects: dict[str, float]          # aspect -> weight of its evidence in the expert
     noise: float                       # std of the expert's own latent noise
-    corrupted_by: str | None = None    # condition under which the listed aspects become noise
-    corrupted_aspects: tuple[str, ...] = ()
+    misled_by: str | None = None       # condition under which the listed aspects' evidence is inverted
+    misled_aspects: tuple[str, ...] = ()
     reveals_condition: bool = False    # carries a code of the recording condition
 
 
 _VIEWS: dict[str, _ExpertView] = {
-    "imagenet.resnext101_32x48d.0": _ExpertView({"object": 1.0, "scene": 0.6, "people": 0.5}, 0.9,
+    "imagenet.resnext101_32x48d.0": _ExpertView({"object": 1.0, "scene": 0.7, "people": 0.5}, 0.9,
                                                 "dark", ("object", "people")),
-    "imagenet.senet154.0": _ExpertView({"object": 1.0, "scene": 0.5, "people": 0.5}, 0.8, "dark", ("object", "people")),
+    "imagenet.senet154.0": _ExpertView({"object": 1.0, "scene": 0.7, "people": 0.5}, 0.8, "dark", ("object", "people")),
     "scene.densenet161.0": _ExpertView({"scene": 1.0, "object": 0.4}, 0.7, reveals_condition=True),
-    "i3d.i3d.0": _ExpertView({"action": 1.0, "object": 0.3}, 0.8, "fast", ("action",)),
-    "r2p1d.r2p1d-ig65m.0": _ExpertView({"action": 1.0, "scene": 0.3}, 0.9, "fast", ("action",)),
-    "r2p1d.r2p1d-ig65m-kinetics.0": _ExpertView({"action": 1.0}, 0.85, "fast", ("action",)),
+    "i3d.i3d.0": _ExpertView({"action": 1.0, "object": 0.5}, 0.8, "fast", ("action",)),
+    "r2p1d.r2p1d-ig65m.0": _ExpertView({"action": 1.0, "scene": 0.5}, 0.9, "fast", ("action",)),
+    "r2p1d.r2p1d-ig65m-kinetics.0": _ExpertView({"action": 1.0, "object": 0.4}, 0.85, "fast", ("action",)),
     "face": _ExpertView({"people": 1.0}, 0.6),
     "ocr": _ExpertView({"ocr": 1.0}, 0.0),
     "audio": _ExpertView({"sound": 1.0, "speech": 0.3}, 0.0),
@@ -146,7 +148,7 @@ SPECS: dict[str, DatasetSpec] = {
         "MSRVTT", _RICH + ("face", "ocr", "audio", "speech"), "fixed", 20, 9.3, 20,
         {"people": 0.6, "sound": 0.92, "speech": 0.5, "ocr": 0.35},
         {"tiny": {"train": (64, None), "dev": (12, None), "val": (16, 64), "test": (20, 79)},
-         "demo": {"train": (1000, None), "dev": (200, None), "val": (497, 9940), "test": (2990, 59794)},
+         "demo": {"train": (2000, None), "dev": (200, None), "val": (497, 9940), "test": (2990, 59794)},
          "full": {"train": (6513, None), "dev": (650, None), "val": (497, 9940), "test": (2990, 59794)}}),
     "MSVD": DatasetSpec(
         "MSVD", _RICH + ("face", "ocr"), "variable", 81, 7.0, 12,
@@ -195,7 +197,7 @@ def _make_world(spec: DatasetSpec, rng: np.random.Generator) -> _World:
     expert_maps = {}
     for key in spec.experts:
         view = _VIEWS[key]
-        in_dim = LATENT_DIM + (len(_CONDITIONS) if view.reveals_condition else 0)
+        in_dim = LATENT_DIM + len(_CONDITIONS)
         dim = EXPERT_DIMS[key]
         if key in VARIABLE_EXPERTS:       # token embeddings (word2vec / VGGish-like): linear in the content
             w = rng.standard_normal((in_dim, dim)) / np.sqrt(sum(ASPECTS[a] for a in view.aspects))
@@ -251,16 +253,17 @@ def _expert_features(key: str, spec: DatasetSpec, world: _World, z: np.ndarray, 
             available &= rng.random(n) < 0.9
     signal = np.zeros((n, LATENT_DIM), dtype=np.float32)
     for aspect, weight in view.aspects.items():
-        block = _BLOCKS[aspect]
-        values = weight * z[:, block]
-        if view.corrupted_by is not None and aspect in view.corrupted_aspects:
-            hit = condition == _CONDITIONS.index(view.corrupted_by)
-            values[hit] = weight * rng.standard_normal((int(hit.sum()), ASPECTS[aspect]))
-        signal[:, block] = values
+        signal[:, _BLOCKS[aspect]] = weight * z[:, _BLOCKS[aspect]]
     if key not in VARIABLE_EXPERTS:
         signal += view.noise * rng.standard_normal(signal.shape) * (signal != 0)
-        if view.reveals_condition:
-            signal = np.concatenate([signal, 2.0 * np.eye(len(_CONDITIONS))[condition]], axis=1)
+        # Under the misleading condition the listed aspects' evidence is inverted: it points away from the
+        # video's true content. Its distribution is unchanged, so the expert cannot tell on its own.
+        if view.misled_by is not None:
+            misled = condition == _CONDITIONS.index(view.misled_by)
+            for aspect in view.misled_aspects:
+                signal[misled, _BLOCKS[aspect]] *= -1.0
+        reveal = np.eye(len(_CONDITIONS))[condition] * (4.0 if view.reveals_condition else 0.0)
+        signal = np.concatenate([signal, reveal], axis=1)
         feats = np.maximum(signal @ w + b, 0.0) + 0.05 * rng.standard_normal((n, w.shape[1]))
         feats = np.where(available[:, None], feats, 0.0)
         return feats.astype(np.float32), available, None
@@ -273,7 +276,7 @@ def _expert_features(key: str, spec: DatasetSpec, world: _World, z: np.ndarray, 
     owner = np.repeat(np.arange(n), lengths)
     content = rng.random(tokens) < _CONTENT_SHARE[key]
     latent = signal[owner] + _TOKEN_NOISE[key] * rng.standard_normal((tokens, LATENT_DIM)) * (signal[owner] != 0)
-    values = latent @ w
+    values = latent @ w[:LATENT_DIM]         # token content carries no condition code
     distract = world.distractors[key][rng.integers(0, len(world.distractors[key]), tokens)]
     values = np.where(content[:, None], values, distract) + 0.05 * rng.standard_normal((tokens, dim))
     slot = np.arange(tokens) - np.repeat(np.cumsum(lengths) - lengths, lengths)
@@ -404,6 +407,8 @@ def generate_dataset(out_dir: str | os.PathLike[str], dataset: str, *, scale: st
             writer.add_expert(key, feats, available, flaky=key in FLAKY_EXPERTS, mask=mask)
             del feats
         writer.set_captions(caption_ids, np.repeat(np.arange(n), counts))
+        writer.add_hidden(category=category, condition=condition,
+                          **{f"present_{a}": flags for a, flags in present.items()})
         plan = _plan_captions(z, present, counts, words, sentences, text_cap, rng)
         writers = {e: writer.text_writer(e, dim=d, lengths=plan.lengths) for e, d in TEXT_DIMS.items()}
         bounds = np.concatenate([[0], np.cumsum(plan.lengths)])

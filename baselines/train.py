@@ -18,7 +18,7 @@ from .config import teacher_config
 from .data import SplitData, expert_specs, load_split
 from .losses import distillation_loss, max_margin_ranking_loss
 from .models import ExpertSpec, RetrievalModel, TextEmbedding, VideoEmbedding, build_model, sharded_similarity
-from .optim import build_optimizer
+from .optim import Lookahead, build_optimizer
 from .predict import encode_captions, encode_videos, evaluate_loaded
 from .store import ExpertStore
 
@@ -108,9 +108,11 @@ def train_model(*, store_path: str | os.PathLike[str], config: dict[str, Any], s
         teachers: TeachText targets; when given, the distillation term (weight `distil.weight`) is added.
     """
     device = _resolve_device(device)
+    data_cfg, train_cfg = config["data"], config["train"]
+    if int(train_cfg["epochs"]) < 1:
+        raise ValueError("train.epochs must be at least 1")
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-    data_cfg, train_cfg = config["data"], config["train"]
     with ExpertStore(store_path) as store:
         specs = expert_specs(store, config)
         text_dim = store.text_dims.get(data_cfg["text_encoder"])
@@ -138,17 +140,9 @@ def train_model(*, store_path: str | os.PathLike[str], config: dict[str, Any], s
         model.train()
         losses = []
         for batch in _epoch_batches(len(train.videos), batch_size, rng):
-            captions = _sample_captions(train, batch, rng)
-            sims = _batch_similarity(model, train, batch, captions, max_tokens, device)
-            loss = max_margin_ranking_loss(sims, margin)
-            if teachers:
-                caption_rows, video_rows = torch.from_numpy(captions), torch.from_numpy(batch)
-                sims_teacher = torch.stack([t.similarity(caption_rows, video_rows, device) for t in teachers]).mean(0)
-                loss = loss + distil_weight * distillation_loss(sims, sims_teacher)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+            captions = sample_captions(train, batch, rng)
+            losses.append(training_step(model, optimizer, train, batch, captions, margin=margin, max_tokens=max_tokens,
+                                        device=device, teachers=teachers, distil_weight=distil_weight))
             samples += len(batch)
         scheduler.step()
         metrics = evaluate_loaded(model, selection, config, device, directions=("t2v",))["t2v"]
@@ -161,8 +155,7 @@ def train_model(*, store_path: str | os.PathLike[str], config: dict[str, Any], s
                  config["model"], seed, epoch, history[-1]["loss"], data_cfg["selection_split"], score,
                  best_score, best_epoch)
     seconds = time.perf_counter() - started
-    assert best_state is not None
-    model.load_state_dict(best_state)
+    model.load_state_dict(best_state)          # type: ignore[arg-type]  (set at epoch 0: scores are >= 0)
     model.eval()
     return TrainResult(model, config, specs, text_dim, best_epoch, best_score, history, seconds, samples)
 
@@ -173,17 +166,33 @@ def _epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np
     return [b for b in batches if len(b) > 1]       # a batch of one breaks BatchNorm (section 6.9)
 
 
-def _sample_captions(data: SplitData, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def sample_captions(data: SplitData, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One caption per video, uniformly at random among the video's captions (rows of `data.text`)."""
     return data.caption_start[batch] + rng.integers(0, data.caption_count[batch])
 
 
-def _batch_similarity(model: RetrievalModel, data: SplitData, batch: np.ndarray, captions: np.ndarray,
-                      max_tokens: int, device: torch.device) -> torch.Tensor:
+def training_step(model: RetrievalModel, optimizer: torch.optim.Optimizer | Lookahead, data: SplitData,
+                  batch: np.ndarray, captions: np.ndarray, *, margin: float, max_tokens: int, device: torch.device,
+                  teachers: list[TeacherTargets] | None = None, distil_weight: float = 1.0) -> float:
+    """One optimisation step on videos `batch` (rows of `data`) paired with caption rows `captions`.
+
+    Returns:
+        The step's loss: the ranking loss, plus `distil_weight` times the SmoothL1 distance to the mean
+        of the teachers' similarity matrices when teachers are given.
+    """
     assert data.text is not None
     tokens = data.text.batch(captions, max_tokens, device)
     experts, available = data.features.batch(batch, device)
-    return model(tokens, experts, available)
+    sims = model(tokens, experts, available)
+    loss = max_margin_ranking_loss(sims, margin)
+    if teachers:
+        caption_rows, video_rows = torch.from_numpy(captions), torch.from_numpy(batch)
+        target = torch.stack([t.similarity(caption_rows, video_rows, device) for t in teachers]).mean(dim=0)
+        loss = loss + distil_weight * distillation_loss(sims, target)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 def train_teachers(*, store_path: str | os.PathLike[str], config: dict[str, Any], seed: int = 0,

@@ -1,0 +1,121 @@
+"""Training on tiny stores: learning, determinism, checkpoint selection, checkpoints, TeachText."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.data import expert_specs, load_split
+from baselines.losses import distillation_loss
+from baselines.predict import evaluate_loaded, evaluate_split
+from baselines.store import ExpertStore, store_path
+from baselines.train import load_checkpoint, save_checkpoint, teacher_targets, train_model
+
+from .conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained_ce(tiny_store_dir):
+    return train_model(store_path=store_path(tiny_store_dir, "MSRVTT"), config=tiny_config("MSRVTT", "ce"), seed=0)
+
+
+def test_tiny_ce_learns_well_above_chance(tiny_store_dir, trained_ce):
+    with ExpertStore(store_path(tiny_store_dir, "MSRVTT")) as store:
+        metrics = evaluate_split(trained_ce.model, store, trained_ce.config, "test")
+        counts = store.caption_count[store.split_videos("test")]
+    videos, queries = len(counts), counts.sum()
+    # Random scores: a query's video is on average in the middle; a video's best caption beats, on
+    # average, (Q - K) / (K + 1) of the other videos' captions. With 20 videos and 79 queries a random
+    # model's t2v mean rank has std ~0.65, so 0.8 x chance is more than 3 std below it.
+    chance_t2v = (videos + 1) / 2
+    chance_v2t = float(np.mean((queries - counts) / (counts + 1))) + 1
+    assert metrics["t2v"]["R5"] > 1.6 * 100 * 5 / videos
+    assert metrics["t2v"]["MeanR"] < 0.8 * chance_t2v
+    assert metrics["v2t"]["MeanR"] < 0.8 * chance_v2t
+
+
+def test_checkpoint_selection_keeps_the_best_validation_epoch_later_wins_ties(tiny_store_dir, trained_ce):
+    scores = [h["val_geometric_mean_R1-R5-R10"] for h in trained_ce.history]
+    assert len(scores) == trained_ce.config["train"]["epochs"]
+    best = max(scores)
+    assert trained_ce.best_score == best
+    assert trained_ce.best_epoch == max(i for i, s in enumerate(scores) if s == best)
+    with ExpertStore(store_path(tiny_store_dir, "MSRVTT")) as store:
+        selection = load_split(store, "dev", trained_ce.experts, encoder="openai", max_captions=1)
+    again = evaluate_loaded(trained_ce.model, selection, trained_ce.config, torch.device("cpu"))
+    assert again["t2v"]["geometric_mean_R1-R5-R10"] == pytest.approx(best), "the selected weights are loaded"
+
+
+def test_training_is_deterministic_per_seed(tiny_store_dir):
+    path = store_path(tiny_store_dir, "DiDeMo")
+    config = tiny_config("DiDeMo", "ce", train={"epochs": 2})
+    first, second = (train_model(store_path=path, config=config, seed=3) for _ in range(2))
+    other = train_model(store_path=path, config=config, seed=4)
+    a, b, c = (r.model.state_dict() for r in (first, second, other))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_checkpoints_round_trip_with_weights_only_loading(tiny_store_dir, trained_ce, tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "ce.pt", trained_ce)
+    calls = []
+    original = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    model, config = load_checkpoint(path)
+    assert calls == [True]
+    with ExpertStore(store_path(tiny_store_dir, "MSRVTT")) as store:
+        before = evaluate_split(trained_ce.model, store, trained_ce.config, "val")
+        after = evaluate_split(model, store, config, "val")
+    assert before == after
+
+
+@pytest.mark.parametrize("dataset", ["MSVD", "YouCook2", "ActivityNet"])
+@pytest.mark.parametrize("model", ["ce", "moee"])
+def test_every_dataset_and_model_trains_and_scores(tiny_store_dir, dataset, model):
+    config = tiny_config(dataset, model, train={"epochs": 1})
+    result = train_model(store_path=store_path(tiny_store_dir, dataset), config=config, seed=0)
+    with ExpertStore(store_path(tiny_store_dir, dataset)) as store:
+        metrics = evaluate_split(result.model, store, config, "val")
+    assert np.isfinite(result.history[0]["loss"]) and 0 <= metrics["t2v"]["R1"] <= 100
+
+
+def test_teacher_targets_reproduce_the_teachers_own_similarities(tiny_store_dir, trained_ce):
+    path = store_path(tiny_store_dir, "MSRVTT")
+    with ExpertStore(path) as store:
+        targets = teacher_targets(trained_ce, store)
+        train = load_split(store, "train", expert_specs(store, trained_ce.config), encoder="openai")
+    videos, captions = np.array([3, 0, 7, 5]), train.caption_start[[3, 0, 7, 5]] + 1
+    with torch.no_grad():
+        expected = trained_ce.model(train.text.batch(captions, 37, torch.device("cpu")),
+                                    *train.features.batch(videos, torch.device("cpu")))
+    got = targets.similarity(torch.from_numpy(captions), torch.from_numpy(videos), torch.device("cpu"))
+    assert torch.allclose(got, expected, atol=5e-3), "full forward pass, stored in float16"
+
+
+def test_teachtext_student_moves_towards_its_teachers(tiny_store_dir, trained_ce):
+    path = store_path(tiny_store_dir, "MSRVTT")
+    with ExpertStore(path) as store:
+        teachers = [teacher_targets(trained_ce, store)]
+        train = load_split(store, "train", trained_ce.experts, encoder="openai")
+    student = train_model(store_path=path, config=tiny_config("MSRVTT", "teachtext", train={"epochs": 3}), seed=1,
+                          teachers=teachers)
+    plain = train_model(store_path=path, config=tiny_config("MSRVTT", "ce", train={"epochs": 3}), seed=1)
+    videos = np.arange(len(train.videos))
+    captions = train.caption_start
+    cpu = torch.device("cpu")
+    target = teachers[0].similarity(torch.from_numpy(captions), torch.from_numpy(videos), cpu)
+    gaps = []
+    for result in (student, plain):
+        with torch.no_grad():
+            sims = result.model(train.text.batch(captions, 37, cpu), *train.features.batch(videos, cpu))
+        gaps.append(distillation_loss(sims, target).item())
+    assert gaps[0] < gaps[1], "distillation pulls the student's similarities towards the teacher's"
+    with pytest.raises(ValueError, match="another training split"):
+        train_model(store_path=store_path(tiny_store_dir, "DiDeMo"), config=tiny_config("DiDeMo", "teachtext"),
+                    teachers=teachers)
