@@ -14,6 +14,8 @@ Layout (every array is indexed by the store's own video or caption order)::
     /text/<encoder>/tokens      (T_total, D) float16 word-level text features of all captions, concatenated
     /text/<encoder>/offsets     (C + 1,) int64 caption c owns tokens[offsets[c]:offsets[c + 1]]
                                 attrs: dim
+    /hidden/<name>              (N, ...) optional, synthetic stores only: the generator's hidden per-video
+                                variables (category, recording condition, ...), for analysis; never a model input
 
 Missing experts are explicit: `available == 0` and zero features, never NaN (the converter turns the CE
 release's NaN markers into this). For DiDeMo and ActivityNet (`fused_captions`) a caption is the whole
@@ -92,7 +94,10 @@ class StoreWriter:
             if len(set(ids)) != len(ids):
                 raise StoreFormatError(f"split {name!r} lists a video twice")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._h5 = h5py.File(self.path, "w")
+        # Written beside the target and renamed on close: a killed writer never leaves a store that
+        # looks complete, and readers of an older store at the same path keep theirs.
+        self._partial = self.path.with_name(self.path.name + ".partial")
+        self._h5 = h5py.File(self._partial, "w")
         attrs = self._h5.attrs
         attrs["format"] = STORE_FORMAT
         attrs["version"] = STORE_VERSION
@@ -166,6 +171,15 @@ class StoreWriter:
         self._h5.attrs["max_captions"] = int(counts.max()) if counts.size else 0
         self.num_captions = len(ids)
 
+    def add_hidden(self, **arrays: np.ndarray) -> None:
+        """Per-video variables of a synthetic generator under /hidden (for analysis; models never read them)."""
+        group = self._h5.require_group("hidden")
+        for key, values in arrays.items():
+            values = np.asarray(values)
+            if values.shape[:1] != (self.num_videos,):
+                raise StoreFormatError(f"hidden variable {key!r} needs one value per video")
+            group.create_dataset(key, data=values)
+
     def text_writer(self, encoder: str, *, dim: int, lengths: np.ndarray) -> TextWriter:
         """Start the word-level features of one text encoder; `lengths` = tokens per caption (>= 1)."""
         if self.num_captions is None:
@@ -182,16 +196,21 @@ class StoreWriter:
         return TextWriter(tokens, offsets)
 
     def close(self) -> None:
+        """Finish the store: it appears at `path` only now."""
         self._h5.close()
+        if self._partial.exists():
+            os.replace(self._partial, self.path)
 
     def __enter__(self) -> StoreWriter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.close()
-        if exc_type is not None:        # never leave a half-written store that looks valid
-            self.path.unlink(missing_ok=True)
+        if exc_type is None:
+            self.close()
+            return
+        self._h5.close()                # never publish a half-written store
+        self._partial.unlink(missing_ok=True)
 
 
 class TextWriter:

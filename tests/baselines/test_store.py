@@ -118,12 +118,25 @@ def test_writer_rejects_nan_and_bad_masks_and_leaves_no_file(tmp_path):
     with pytest.raises(StoreFormatError, match="non-finite"):
         with StoreWriter(path, dataset="msrvtt", videos=["a", "b"], splits={"train": ["a", "b"]}, source="t") as w:
             w.add_expert("i3d.i3d.0", np.array([[np.nan, 1.0], [1.0, 1.0]]), np.array([True, True]), flaky=False)
-    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
     with pytest.raises(StoreFormatError, match="prefix"):
         with StoreWriter(path, dataset="msrvtt", videos=["a"], splits={"train": ["a"]}, source="t") as w:
             w.add_expert("ocr", np.zeros((1, 3, 2)), np.array([True]), flaky=True, mask=np.array([[0, 1, 1]]))
     with pytest.raises(StoreFormatError, match="unknown videos"):
         StoreWriter(path, dataset="msrvtt", videos=["a"], splits={"train": ["a", "zzz"]}, source="t")
+
+
+def test_a_store_appears_only_once_complete_and_replaces_an_older_one_atomically(tmp_path):
+    path = tmp_path / "MSRVTT.h5"
+    path.write_bytes(b"older store")
+    with StoreWriter(path, dataset="MSRVTT", videos=["a"], splits={"train": ["a"]}, source="t") as w:
+        w.add_expert("face", np.ones((1, 2)), np.array([True]), flaky=True)
+        assert path.read_bytes() == b"older store", "a reader of the old store keeps it while the new one is written"
+        w.set_captions(["a#0"], np.array([0]))
+        w.text_writer("w2v", dim=2, lengths=np.array([1])).write([np.ones((1, 2))])
+    assert [p.name for p in tmp_path.iterdir()] == ["MSRVTT.h5"]
+    with ExpertStore(path) as store:
+        assert store.dataset == "MSRVTT"
 
 
 def test_missing_rows_are_zeroed_even_if_the_input_holds_nan(tmp_path):
