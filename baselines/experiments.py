@@ -1,0 +1,159 @@
+"""Compare the baselines on a synthetic store: ``python -m baselines.experiments``.
+
+Rows: a single-expert model (MoEE on the SENet-154 expert alone), MoEE, CE, CE trained on the
+``w2v`` text encoder (a teacher) and TeachText (a CE student distilled from the CE-w2v and CE-openai
+teachers, BASELINES.md section 4). Each model is trained once per seed, selected on the ``dev``
+split, then evaluated once on ``--split``; the table shows t2v mean (sample std) over the seeds.
+
+The CE-openai teacher of a seed *is* that seed's CE row: the student starts from the same seed, so the
+TeachText-vs-CE difference is the effect of distillation, paired per seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import load_config, merge, teacher_config
+from .predict import evaluate_split
+from .store import ExpertStore, store_path
+from .synthetic import generate_dataset
+from .train import TeacherTargets, TrainResult, teacher_targets, train_model
+
+SINGLE_EXPERT = "imagenet.senet154.0"
+ROWS = ("single", "moee", "ce", "ce_w2v", "teachtext")
+LABELS = {
+    "single": f"Single expert (MoEE, {SINGLE_EXPERT} only)",
+    "moee": "MoEE (all experts)",
+    "ce": "CE (all experts)",
+    "ce_w2v": "CE, w2v text (teacher)",
+    "teachtext": "TeachText-CE (teachers: CE-w2v, CE-openai)",
+}
+COLUMNS = (("R@1", "R1"), ("R@5", "R5"), ("R@10", "R10"), ("MdR", "MedR"), ("MnR", "MeanR"),
+           ("Geom", "geometric_mean_R1-R5-R10"))
+
+
+def run_experiments(*, store_file: str | Path, seeds: list[int], split: str = "test", profile: str | None = "cpu",
+                    overrides: dict[str, Any] | None = None, device: str = "cpu",
+                    rows: tuple[str, ...] = ROWS) -> dict[str, list[dict[str, float]]]:
+    """Train and evaluate every row for every seed.
+
+    Returns:
+        row -> one t2v metrics dict per seed, in seed order.
+    """
+    with ExpertStore(store_file) as store:
+        dataset = store.dataset
+    results: dict[str, list[dict[str, float]]] = {row: [] for row in rows}
+
+    def config(model: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return load_config(dataset, model, profile=profile, overrides=merge(overrides or {}, extra or {}))
+
+    def evaluate(result: TrainResult) -> dict[str, float]:
+        with ExpertStore(store_file) as store:
+            return evaluate_split(result.model, store, result.config, split, device=device)["t2v"]
+
+    for seed in seeds:
+        trained: dict[str, TrainResult] = {}
+        plans = {
+            "single": config("moee", {"data": {"experts": [SINGLE_EXPERT]}}),
+            "moee": config("moee"),
+            "ce": config("ce"),
+            "ce_w2v": teacher_config(config("teachtext"), "w2v"),
+        }
+        for row, cfg in plans.items():
+            if row in rows or (row in ("ce", "ce_w2v") and "teachtext" in rows):
+                started = time.perf_counter()
+                trained[row] = train_model(store_path=store_file, config=cfg, seed=seed, device=device)
+                if row in rows:
+                    results[row].append(evaluate(trained[row]))
+                logging.getLogger("baselines").info("seed %d %s: %.0f s", seed, row, time.perf_counter() - started)
+        if "teachtext" in rows:
+            student = config("teachtext")
+            teachers: list[TeacherTargets] = []
+            with ExpertStore(store_file) as store:
+                for encoder in student["distil"]["teachers"]:
+                    source = {"openai": trained["ce"], "w2v": trained["ce_w2v"]}[encoder]
+                    assert source.config["data"]["text_encoder"] == encoder
+                    teachers.append(teacher_targets(source, store, device=device))
+            result = train_model(store_path=store_file, config=student, seed=seed, device=device, teachers=teachers)
+            results["teachtext"].append(evaluate(result))
+    return results
+
+
+def format_table(results: dict[str, list[dict[str, float]]], *, title: str) -> str:
+    """A fixed-width table of mean (std) per metric; std is the sample std (ddof=1) over seeds."""
+    header = f"{'model':<46}" + "".join(f"{name:>15}" for name, _ in COLUMNS)
+    lines = [title, header, "-" * len(header)]
+    for row, runs in results.items():
+        if not runs:
+            continue
+        cells = []
+        for _, key in COLUMNS:
+            values = np.array([r[key] for r in runs], dtype=np.float64)
+            std = values.std(ddof=1) if len(values) > 1 else 0.0
+            cells.append(f"{values.mean():7.1f} ({std:4.1f})")
+        lines.append(f"{LABELS.get(row, row):<46}" + "".join(f"{c:>15}" for c in cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m baselines.experiments", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store-dir", type=Path, default=Path("var/baselines/stores-demo"),
+                        help="store directory; a missing store is generated at --scale")
+    parser.add_argument("--dataset", default="MSRVTT")
+    parser.add_argument("--scale", default="demo", choices=("tiny", "demo", "full"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--profile", default="cpu", help="config profile ('none' for the paper's sizes)")
+    parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--json", type=Path, default=None, help="also write the per-seed metrics here")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="print the table of earlier --json outputs (e.g. one process per seed) and exit")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    if args.merge:
+        runs = [json.loads(path.read_text()) for path in args.merge]
+        merged: dict[str, list[dict[str, float]]] = {}
+        for run in runs:
+            for row, metrics in run["results"].items():
+                merged.setdefault(row, []).extend(metrics)
+        seeds = [seed for run in runs for seed in run["seeds"]]
+        print(format_table(merged, title=f"{runs[0]['title']}, mean (std) over seeds {seeds}"))
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = store_path(args.store_dir, args.dataset)
+    if not path.exists():
+        generate_dataset(args.store_dir, args.dataset, scale=args.scale)
+    overrides = {"train": {"epochs": args.epochs}} if args.epochs else None
+    profile = None if args.profile == "none" else args.profile
+    started = time.perf_counter()
+    results = run_experiments(store_file=path, seeds=args.seeds, split=args.split, profile=profile,
+                              overrides=overrides, device=args.device)
+    with ExpertStore(path) as store:
+        videos = len(store.split_videos(args.split))
+        queries = len(store.split_captions(args.split)[0])
+        source = store.source
+    title = (f"{args.dataset} synthetic store ({source}), split '{args.split}' ({videos} videos, {queries} queries), "
+             f"t2v, profile {args.profile}")
+    print(format_table(results, title=f"{title}, mean (std) over seeds {args.seeds}"))
+    print(f"elapsed {time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"title": title, "seeds": args.seeds, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
