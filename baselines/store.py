@@ -363,6 +363,14 @@ class ExpertStore:
             return span[rows], new_offsets
         return np.concatenate([data[s:e] for s, e in zip(starts, stops, strict=True)]), new_offsets
 
+    def hidden(self, name: str, videos: np.ndarray) -> np.ndarray | None:
+        """A synthetic generator's hidden per-video variable (e.g. ``condition``) for store video indices;
+        None when the store has none (real stores never do). For analysis only, never a model input."""
+        group = self._h5.get("hidden")
+        if group is None or name not in group:
+            return None
+        return _take(group[name], np.asarray(videos, dtype=np.int64))
+
     def close(self) -> None:
         self._h5.close()
 

@@ -71,7 +71,8 @@ _ASPECT_NAMES = tuple(ASPECTS)
 _BLOCKS = {a: slice(s - n, s) for a, n, s in zip(ASPECTS, ASPECTS.values(), np.cumsum(list(ASPECTS.values())),
                                                  strict=True)}
 LATENT_DIM = sum(ASPECTS.values())
-_CONDITIONS = ("clean", "dark", "fast")
+#: Recording conditions, in the order of the codes stored under /hidden/condition.
+CONDITIONS = ("clean", "dark", "fast")
 _CONDITION_PROBS = (0.34, 0.33, 0.33)
 
 
@@ -197,7 +198,7 @@ def _make_world(spec: DatasetSpec, rng: np.random.Generator) -> _World:
     expert_maps = {}
     for key in spec.experts:
         view = _VIEWS[key]
-        in_dim = LATENT_DIM + len(_CONDITIONS)
+        in_dim = LATENT_DIM + len(CONDITIONS)
         dim = EXPERT_DIMS[key]
         if key in VARIABLE_EXPERTS:       # token embeddings (word2vec / VGGish-like): linear in the content
             w = rng.standard_normal((in_dim, dim)) / np.sqrt(sum(ASPECTS[a] for a in view.aspects))
@@ -259,10 +260,10 @@ def _expert_features(key: str, spec: DatasetSpec, world: _World, z: np.ndarray, 
         # Under the misleading condition the listed aspects' evidence is inverted: it points away from the
         # video's true content. Its distribution is unchanged, so the expert cannot tell on its own.
         if view.misled_by is not None:
-            misled = condition == _CONDITIONS.index(view.misled_by)
+            misled = condition == CONDITIONS.index(view.misled_by)
             for aspect in view.misled_aspects:
                 signal[misled, _BLOCKS[aspect]] *= -1.0
-        reveal = np.eye(len(_CONDITIONS))[condition] * (4.0 if view.reveals_condition else 0.0)
+        reveal = np.eye(len(CONDITIONS))[condition] * (4.0 if view.reveals_condition else 0.0)
         signal = np.concatenate([signal, reveal], axis=1)
         feats = np.maximum(signal @ w + b, 0.0) + 0.05 * rng.standard_normal((n, w.shape[1]))
         feats = np.where(available[:, None], feats, 0.0)
@@ -389,7 +390,7 @@ def generate_dataset(out_dir: str | os.PathLike[str], dataset: str, *, scale: st
     present = {a: rng.random(n) < p for a, p in spec.presence.items()}
     for aspect, flags in present.items():      # absent content leaves nothing to see or to describe
         z[~flags, _BLOCKS[aspect]] = 0.0
-    condition = rng.choice(len(_CONDITIONS), size=n, p=_CONDITION_PROBS)
+    condition = rng.choice(len(CONDITIONS), size=n, p=_CONDITION_PROBS)
     token_cap = 6 if tiny else 50      # at least every config's max_tokens (BASELINES.md 2.2)
     if spec.captions == "paragraph":
         sentences = (2, 2) if tiny else (3, 5)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from baselines.experiments import LABELS, ROWS, format_table, run_experiments
-from baselines.store import store_path
+from baselines.experiments import LABELS, ROWS, format_condition_table, format_table, run_experiments
+from baselines.store import ExpertStore, store_path
+from baselines.synthetic import CONDITIONS
 
 from .conftest import TINY_OVERRIDES
 
@@ -19,6 +21,35 @@ def test_experiments_train_every_row_and_print_a_table(tiny_store_dir):
     for row in ROWS:
         assert LABELS[row] in table
     assert "Geom" in table and "MdR" in table
+
+
+def test_synthetic_stores_also_report_metrics_by_recording_condition(tiny_store_dir):
+    path = store_path(tiny_store_dir, "MSRVTT")
+    overrides = {**TINY_OVERRIDES, "train": {"epochs": 1, "batch_size": 16}}
+    results = run_experiments(store_file=path, seeds=[0], split="test", profile=None, overrides=overrides,
+                              rows=("moee", "ce_cg"))
+    with ExpertStore(path) as store:
+        condition = store.hidden("condition", store.split_videos("test"))
+        _, owner = store.split_captions("test")
+    queries = {name: int((condition[owner] == code).sum()) for code, name in enumerate(CONDITIONS)}
+    for row in ("moee", "ce_cg"):
+        metrics = results[row][0]
+        assert set(metrics["by_condition"]) == {name for name, n in queries.items() if n}
+        # Each query is ranked against the whole gallery, so the per-condition recalls average back to the overall one.
+        pooled = sum(metrics["by_condition"][name]["R5"] * queries[name] for name in metrics["by_condition"])
+        assert pooled / len(owner) == pytest.approx(metrics["R5"])
+    table = format_condition_table(results, title="t")
+    assert LABELS["ce_cg"] in table and all(name in table.splitlines()[1] for name in metrics["by_condition"])
+
+
+def test_condition_table_skips_rows_without_a_breakdown():
+    geom = "geometric_mean_R1-R5-R10"
+    runs = [{geom: 1.0, "by_condition": {"clean": {geom: g}, "dark": {geom: g / 2}}} for g in (10.0, 20.0)]
+    lines = format_condition_table({"ce": runs, "moee": [{geom: 1.0}]}, title="t").splitlines()
+    assert lines[1].split()[-2:] == ["clean", "dark"]
+    assert len(lines) == 4 and lines[-1].startswith(LABELS["ce"])
+    assert np.allclose([float(x) for x in lines[-1].replace("(", " ").replace(")", " ").split()[-4:]],
+                       [15.0, np.std([10, 20], ddof=1), 7.5, np.std([5, 10], ddof=1)], atol=0.05)
 
 
 def test_table_reports_sample_std_over_seeds():

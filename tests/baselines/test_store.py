@@ -153,6 +153,17 @@ def test_missing_rows_are_zeroed_even_if_the_input_holds_nan(tmp_path):
         assert store.max_captions == 2
         captions, owner = store.split_captions("train")
         assert [store.caption_ids[c] for c in captions] == ["b#0", "b#1", "a#0"] and owner.tolist() == [0, 0, 1]
+        assert store.hidden("condition", store.split_videos("train")) is None, "only synthetic stores have hidden variables"
+
+
+def test_hidden_variables_are_read_in_the_requested_video_order(tiny_store_dir):
+    path = store_path(tiny_store_dir, "MSRVTT")
+    with h5py.File(path, "r") as h5:
+        condition = h5["hidden/condition"][()]
+    with ExpertStore(path) as store:
+        videos = store.split_videos("test")[::-1]
+        assert np.array_equal(store.hidden("condition", videos), condition[videos])
+        assert store.hidden("no_such_variable", videos) is None
 
 
 def test_reader_rejects_files_that_are_not_stores(tmp_path):
