@@ -21,21 +21,28 @@ from evaluation.datasets import canonical_dataset_name
 from .config import load_config
 from .predict import split_similarities
 from .store import ExpertStore, StoreFormatError, store_path
-from .train import TrainResult, save_checkpoint, train_model, train_teachers
+from .train import TrainResult, train_or_reuse, train_teachers
 
 log = logging.getLogger("baselines")
 
 
 def train_baseline(*, store_dir: str | os.PathLike[str], model: str, dataset: str,
                    config_overrides: dict[str, Any] | None = None, profile: str | None = None, seed: int = 0,
-                   device: str | torch.device = "cpu") -> TrainResult:
-    """Train one baseline on one dataset (TeachText: its teachers first), best validation epoch loaded."""
+                   device: str | torch.device = "cpu", checkpoint_dir: str | os.PathLike[str] | None = None,
+                   reuse: bool = True) -> TrainResult:
+    """Train one baseline on one dataset (TeachText: its teachers first), best validation epoch loaded.
+
+    With `checkpoint_dir`, every model trained on the way is kept there and the same run is loaded
+    instead of trained again (`baselines.train.train_or_reuse`; `reuse=False` retrains and overwrites).
+    """
     config = load_config(dataset, model, profile=profile, overrides=config_overrides)
     path = store_path(store_dir, dataset)
     teachers = None
     if config.get("distil"):
-        teachers = train_teachers(store_path=path, config=config, seed=seed, device=device)
-    return train_model(store_path=path, config=config, seed=seed, device=device, teachers=teachers)
+        teachers = train_teachers(store_path=path, config=config, seed=seed, device=device,
+                                  checkpoint_dir=checkpoint_dir, reuse=reuse)
+    return train_or_reuse(store_path=path, config=config, seed=seed, device=device, teachers=teachers,
+                          checkpoint_dir=checkpoint_dir, reuse=reuse)
 
 
 def predict_queries(result: TrainResult, *, store_file: str | os.PathLike[str], split: str,
@@ -69,7 +76,7 @@ def train_and_write_submission(*, store_dir: str | os.PathLike[str], model: str,
                                out_path: str | os.PathLike[str], config_overrides: dict[str, Any] | None = None,
                                seed: int = 0, device: str | torch.device = "cpu", profile: str | None = None,
                                query_order: Mapping[str, Sequence[str]] | None = None,
-                               checkpoint_dir: str | os.PathLike[str] | None = None) -> Path:
+                               checkpoint_dir: str | os.PathLike[str] | None = None, reuse: bool = True) -> Path:
     """Train `model` on each dataset's store and write one `.npz` submission for `split`.
 
     The file holds one float32 array per dataset, named after the dataset (`MSRVTT`, ...): the Q x V
@@ -88,7 +95,9 @@ def train_and_write_submission(*, store_dir: str | os.PathLike[str], model: str,
         profile: optional config profile ("cpu" trains a reduced model in minutes on a laptop).
         query_order: dataset -> caption ids in the phase's row order; the canonical order of
             `baselines.store.split_truth` for datasets not listed.
-        checkpoint_dir: when given, the selected weights are saved as `<dir>/<Dataset>-<model>-seed<seed>.pt`.
+        checkpoint_dir: when given, every trained model is kept there (`baselines.train.checkpoint_path`)
+            and reused by a later call that needs the same run.
+        reuse: False trains anew even when `checkpoint_dir` holds the run.
     Returns:
         The path written.
     """
@@ -99,10 +108,9 @@ def train_and_write_submission(*, store_dir: str | os.PathLike[str], model: str,
     for dataset in datasets:
         name = canonical_dataset_name(dataset)
         result = train_baseline(store_dir=store_dir, model=model, dataset=name, config_overrides=config_overrides,
-                                profile=profile, seed=seed, device=device)
+                                profile=profile, seed=seed, device=device, checkpoint_dir=checkpoint_dir,
+                                reuse=reuse)
         log.info("%s %s: selected epoch %d (validation geom %.2f)", name, model, result.best_epoch, result.best_score)
-        if checkpoint_dir is not None:
-            save_checkpoint(Path(checkpoint_dir) / f"{name}-{model}-seed{seed}.pt", result)
         order = (query_order or {}).get(name)
         arrays[name] = predict_queries(result, store_file=store_path(store_dir, name), split=split,
                                        query_ids=order, device=device).astype(np.float32)

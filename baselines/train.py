@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -196,20 +197,73 @@ def training_step(model: RetrievalModel, optimizer: torch.optim.Optimizer | Look
 
 
 def train_teachers(*, store_path: str | os.PathLike[str], config: dict[str, Any], seed: int = 0,
-                   device: str | torch.device = "cpu") -> list[TeacherTargets]:
-    """Train one CE teacher per text encoder listed in `distil.teachers` and precompute their targets."""
+                   device: str | torch.device = "cpu", checkpoint_dir: str | os.PathLike[str] | None = None,
+                   reuse: bool = True) -> list[TeacherTargets]:
+    """Train (or, with `checkpoint_dir`, reuse: see `train_or_reuse`) one CE teacher per text encoder
+    listed in `distil.teachers` and precompute their targets."""
     targets = []
     for encoder in config["distil"]["teachers"]:
-        result = train_model(store_path=store_path, config=teacher_config(config, encoder), seed=seed, device=device)
+        result = train_or_reuse(store_path=store_path, config=teacher_config(config, encoder), seed=seed,
+                                device=device, checkpoint_dir=checkpoint_dir, reuse=reuse)
         with ExpertStore(store_path) as store:
             targets.append(teacher_targets(result, store, device=device))
     return targets
 
 
+def checkpoint_path(checkpoint_dir: str | os.PathLike[str], *, config: dict[str, Any], seed: int,
+                    store_path: str | os.PathLike[str]) -> Path:
+    """Where the run (config, seed, store) keeps its checkpoint.
+
+    The name ends with a fingerprint of the resolved config, the seed and the store file (path, size,
+    modification time), so a checkpoint is only ever found again by the very same run: another profile,
+    override or seed, or a regenerated store, trains anew.
+    """
+    store = Path(store_path).resolve()
+    stat = store.stat()
+    identity = json.dumps({"config": config, "seed": seed, "store": [str(store), stat.st_size, stat.st_mtime_ns]},
+                          sort_keys=True)
+    fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    name = f"{config['dataset']}-{config['model']}-{config['data']['text_encoder']}-seed{seed}-{fingerprint}.pt"
+    return Path(checkpoint_dir) / name
+
+
+def train_or_reuse(*, store_path: str | os.PathLike[str], config: dict[str, Any], seed: int = 0,
+                   device: str | torch.device = "cpu", teachers: list[TeacherTargets] | None = None,
+                   checkpoint_dir: str | os.PathLike[str] | None = None, reuse: bool = True) -> TrainResult:
+    """`train_model`, keeping the result in `checkpoint_dir` (when given) and loading it from there the
+    next time the same run is asked for (unless `reuse` is False). TeachText's openai teacher is then the
+    CE baseline already trained, and one trained baseline can be submitted to several phases.
+
+    A checkpoint that cannot be read, or whose config differs, is ignored and the model is trained again.
+    """
+    path = None
+    if checkpoint_dir is not None:
+        path = checkpoint_path(checkpoint_dir, config=config, seed=seed, store_path=store_path)
+        if reuse and path.exists():
+            try:
+                result = load_result(path, device=device)
+            except Exception as exc:              # a damaged cache entry must not stop training
+                log.warning("ignoring checkpoint %s: %s", path, exc)
+            else:
+                if result.config == config:
+                    log.info("%s %s seed %d: reusing %s (epoch %d, selection geom %.2f)", config["dataset"],
+                             config["model"], seed, path.name, result.best_epoch, result.best_score)
+                    return result
+                log.warning("ignoring checkpoint %s: it was trained with another config", path)
+    result = train_model(store_path=store_path, config=config, seed=seed, device=device, teachers=teachers)
+    if path is not None:
+        save_checkpoint(path, result)
+    return result
+
+
 def save_checkpoint(path: str | os.PathLike[str], result: TrainResult) -> Path:
-    """Write the selected weights with everything needed to rebuild the model (no pickled objects)."""
+    """Write the selected weights with everything needed to rebuild the model (no pickled objects).
+
+    The file appears complete or not at all (written beside it, then renamed).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
     torch.save({
         "state_dict": result.model.state_dict(),
         "config": json.dumps(result.config),
@@ -217,16 +271,26 @@ def save_checkpoint(path: str | os.PathLike[str], result: TrainResult) -> Path:
         "text_dim": result.text_dim,
         "best_epoch": result.best_epoch,
         "best_score": result.best_score,
-    }, path)
+    }, partial)
+    os.replace(partial, path)
     return path
+
+
+def load_result(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> TrainResult:
+    """Rebuild a trained model from `save_checkpoint` output (`weights_only=True`: tensors and plain
+    values only), in eval mode, with its config and selection record."""
+    payload = torch.load(path, map_location=device, weights_only=True)
+    config = json.loads(payload["config"])
+    experts = [ExpertSpec(**e) for e in json.loads(payload["experts"])]
+    text_dim = int(payload["text_dim"])
+    model = build_model(config["arch"], experts, text_dim)
+    model.load_state_dict(payload["state_dict"])
+    return TrainResult(model.to(device).eval(), config, experts, text_dim, int(payload["best_epoch"]),
+                       float(payload["best_score"]))
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
                     ) -> tuple[RetrievalModel, dict[str, Any]]:
-    """Rebuild a model from `save_checkpoint` output (`weights_only=True`: tensors and plain values only)."""
-    payload = torch.load(path, map_location=device, weights_only=True)
-    config = json.loads(payload["config"])
-    experts = [ExpertSpec(**e) for e in json.loads(payload["experts"])]
-    model = build_model(config["arch"], experts, int(payload["text_dim"]))
-    model.load_state_dict(payload["state_dict"])
-    return model.to(device).eval(), config
+    """The model and config of a `save_checkpoint` file (see `load_result`)."""
+    result = load_result(path, device=device)
+    return result.model, result.config

@@ -123,6 +123,9 @@ UPLOAD_EXPIRES_AFTER = env.int("PENTATHLON_UPLOAD_EXPIRES_AFTER", default=24 * 3
 UPLOAD_CHUNKED_THRESHOLD = env.int("PENTATHLON_UPLOAD_CHUNKED_THRESHOLD", default=64 * 1024**2)
 # The organisers' expert-feature stores (<Dataset>.h5) the baselines train on (manage.py train_baseline).
 PENTATHLON_EXPERT_STORE_DIR = Path(env("PENTATHLON_EXPERT_STORE_DIR", default=str(VAR_DIR / "experts")))
+# Trained baselines (and TeachText's teachers), kept so that the same run is never trained twice.
+PENTATHLON_BASELINE_CHECKPOINT_DIR = Path(env("PENTATHLON_BASELINE_CHECKPOINT_DIR",
+                                              default=str(VAR_DIR / "baselines" / "checkpoints")))
 # "auto": CUDA when torch sees a GPU, else the CPU (the evaluation core gives the same results).
 EVALUATION_DEVICE = env("PENTATHLON_EVALUATION_DEVICE", default="auto")
 

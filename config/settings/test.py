@@ -19,6 +19,7 @@ STATIC_ROOT = _TMP / "static"
 STATIC_ROOT.mkdir()
 WHITENOISE_USE_FINDERS = True
 PRIVATE_STORAGE_ROOT = _TMP / "private"
+PENTATHLON_BASELINE_CHECKPOINT_DIR = _TMP / "baselines" / "checkpoints"
 STORAGES = {
     **STORAGES,
     "private": {**STORAGES["private"], "OPTIONS": {"location": str(PRIVATE_STORAGE_ROOT), "base_url": None}},

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from baselines.__main__ import main as cli_main
+from baselines.config import load_config
 from baselines.pipeline import predict_queries, train_and_write_submission
 from baselines.predict import evaluate_split
 from baselines.store import ExpertStore, StoreFormatError, split_truth, store_path
-from baselines.train import load_checkpoint, train_model
+from baselines.train import checkpoint_path, load_checkpoint, train_model
 from evaluation.ground_truth import GroundTruth, read_ground_truth
 from evaluation.metrics import compact_metrics
 from evaluation.scoring import score_submission
@@ -32,8 +33,11 @@ def test_submission_file_is_scored_by_the_server_exactly_as_offline(tiny_store_d
     report = score_submission(ground_truth=GroundTruth(challenge="c", phase="test", datasets=truths),
                               submission_path=out)
     assert report["overall_score"] is not None
+    assert len(list((tmp_path / "ckpt").glob("*.pt"))) == len(datasets)
     for name in datasets:
-        model, config = load_checkpoint(tmp_path / "ckpt" / f"{name}-ce-seed0.pt")
+        config = load_config(name, "ce", overrides={**TINY_OVERRIDES, "train": {"epochs": 2, "batch_size": 16}})
+        model, config = load_checkpoint(checkpoint_path(tmp_path / "ckpt", config=config, seed=0,
+                                                        store_path=store_path(tiny_store_dir, name)))
         with ExpertStore(store_path(tiny_store_dir, name)) as store:
             offline = evaluate_split(model, store, config, "test")
         assert report["datasets"][name]["t2v"] == pytest.approx(offline["t2v"], abs=1e-9)

@@ -1,18 +1,23 @@
-"""Training on tiny stores: learning, determinism, checkpoint selection, checkpoints, TeachText."""
+"""Training on tiny stores: learning, determinism, checkpoint selection, checkpoints and their reuse, TeachText."""
 
 from __future__ import annotations
+
+import os
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from baselines import pipeline, train
+from baselines.config import load_config
 from baselines.data import expert_specs, load_split
 from baselines.losses import distillation_loss
 from baselines.predict import evaluate_loaded, evaluate_split
 from baselines.store import ExpertStore, store_path
 from baselines.train import load_checkpoint, save_checkpoint, teacher_targets, train_model
 
-from .conftest import tiny_config
+from .conftest import TINY_OVERRIDES, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +124,44 @@ def test_teachtext_student_moves_towards_its_teachers(tiny_store_dir, trained_ce
     with pytest.raises(ValueError, match="another training split"):
         train_model(store_path=store_path(tiny_store_dir, "DiDeMo"), config=tiny_config("DiDeMo", "teachtext"),
                     teachers=teachers)
+
+
+def test_teachtext_reuses_the_ce_baseline_as_its_openai_teacher(tiny_store_dir, tmp_path, monkeypatch, caplog):
+    store_dir = tmp_path / "stores"
+    store_dir.mkdir()
+    shutil.copy(store_path(tiny_store_dir, "MSVD"), store_dir)
+    trained = []
+    real_train_model = train.train_model
+
+    def counting_train_model(**kwargs):
+        trained.append((kwargs["config"]["model"], kwargs["config"]["data"]["text_encoder"]))
+        return real_train_model(**kwargs)
+
+    monkeypatch.setattr(train, "train_model", counting_train_model)
+    run = dict(store_dir=store_dir, dataset="MSVD", config_overrides={**TINY_OVERRIDES, "train": {"epochs": 1}},
+               checkpoint_dir=tmp_path / "ckpt")
+    ce = pipeline.train_baseline(model="ce", **run)
+    assert trained == [("ce", "openai")]
+    student = pipeline.train_baseline(model="teachtext", **run)
+    assert trained[1:] == [("ce", "w2v"), ("teachtext", "openai")], "the openai teacher is the CE baseline, loaded"
+    again = pipeline.train_baseline(model="ce", **run)
+    assert len(trained) == 3
+    assert all(torch.equal(a, b) for a, b in zip(ce.model.state_dict().values(), again.model.state_dict().values(),
+                                                   strict=True))
+    assert (again.best_epoch, again.best_score) == (ce.best_epoch, ce.best_score)
+    assert student.config["model"] == "teachtext" and len(list((tmp_path / "ckpt").glob("*.pt"))) == 3
+
+    pipeline.train_baseline(model="ce", seed=1, **run)
+    assert trained[-1] == ("ce", "openai"), "another seed is another run"
+    pipeline.train_baseline(model="ce", reuse=False, **run)
+    assert len(trained) == 5, "reuse=False retrains"
+    config = load_config("MSVD", "ce", overrides=run["config_overrides"])
+    cached = train.checkpoint_path(tmp_path / "ckpt", config=config, seed=0, store_path=store_dir / "MSVD.h5")
+    cached.write_bytes(b"damaged")
+    with caplog.at_level("WARNING", logger="baselines"):
+        pipeline.train_baseline(model="ce", **run)
+    assert len(trained) == 6 and "ignoring checkpoint" in caplog.text
+    assert torch.load(cached, weights_only=True)["best_epoch"] == 0, "the damaged entry was replaced"
+    os.utime(store_dir / "MSVD.h5", ns=(1, 1))
+    pipeline.train_baseline(model="ce", **run)
+    assert len(trained) == 7, "a regenerated store invalidates its checkpoints"

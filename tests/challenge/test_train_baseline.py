@@ -38,6 +38,8 @@ def test_train_baseline_submits_a_scored_public_baseline_entry(tiny_experts, dja
     team = Team.objects.get(is_baseline=True)
     assert team.challenge.organisers.filter(username="baselines").exists()
     assert not team.members.get().has_usable_password()
+    kept = sorted(p.name.split("-")[0] for p in settings.PENTATHLON_BASELINE_CHECKPOINT_DIR.glob("*.pt"))
+    assert kept == ["DiDeMo", "MSVD"], "the trained models are kept for reuse (TeachText's teacher, the test phase)"
 
 
 @pytest.mark.django_db

@@ -6,6 +6,11 @@ The model trains on the store's train split, selects its epoch on the store's va
 predicts the phase's queries in the phase's published order (read from its ground truth) and
 writes an `.npz` similarity submission. That file goes through `submission_create` for the
 challenge's baseline team, so the workers score it exactly as they score a participant's.
+
+Every model trained on the way is kept in the checkpoint directory, and the same run (config, seed,
+store) is loaded from there instead of trained again: TeachText's openai teacher is the CE baseline
+trained before it, and one baseline can be submitted to the val and the test phase. `--retrain`
+trains anew.
 """
 
 from __future__ import annotations
@@ -81,10 +86,13 @@ class Command(BaseCommand):
                             help="config override, e.g. train.epochs=5 (repeatable)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--device", default="cpu", help="cpu or cuda")
+        parser.add_argument("--checkpoint-dir", type=Path, default=None,
+                            help="where trained models are kept and reused (default: PENTATHLON_BASELINE_CHECKPOINT_DIR)")
+        parser.add_argument("--retrain", action="store_true", help="train even when the checkpoint directory has the run")
 
     def handle(self, *args, model: str, phase: str, datasets: list[str] | None, store_dir: Path | None,
                split: str | None, profile: str, seed: int, device: str, overrides: list[str] | None = None,
-               **options) -> None:
+               checkpoint_dir: Path | None = None, retrain: bool = False, **options) -> None:
         from baselines.config import parse_overrides
         from baselines.pipeline import train_and_write_submission
         from evaluation.ground_truth import read_ground_truth
@@ -112,7 +120,8 @@ class Command(BaseCommand):
             train_and_write_submission(
                 store_dir=store_dir, model=model, datasets=names, split=split or target.slug, out_path=out,
                 seed=seed, device=device, profile=profile or None, config_overrides=config_overrides,
-                query_order={n: list(truth.datasets[n].query_ids) for n in names})
+                query_order={n: list(truth.datasets[n].query_ids) for n in names},
+                checkpoint_dir=checkpoint_dir or settings.PENTATHLON_BASELINE_CHECKPOINT_DIR, reuse=not retrain)
             user, team = _baseline_account(target)
             try:
                 with open(out, "rb") as handle:
