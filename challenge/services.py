@@ -219,8 +219,7 @@ def phase_ground_truth_set(*, phase: Phase, file: IO[bytes] | File) -> Phase:
                        too_large=GROUND_TRUTH_TOO_LARGE) as (tmp_path, size, digest):
         truth = ground_truth_validate(challenge=phase.challenge, path=tmp_path)
         old_name = phase.ground_truth.name if phase.ground_truth else ""
-        with open(tmp_path, "rb") as handle:
-            phase.ground_truth.save("ground_truth.h5", File(handle), save=False)
+        _store_spooled(phase.ground_truth, "ground_truth.h5", tmp_path)
     phase.ground_truth_sha256 = digest
     phase.ground_truth_uploaded_at = timezone.now()
     phase.full_clean()
@@ -387,8 +386,7 @@ def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] |
         try:
             with transaction.atomic():
                 _check_quota(team=team, phase=phase)
-                with open(tmp_path, "rb") as handle:
-                    submission.file.save(name, File(handle), save=False)
+                _store_spooled(submission.file, name, tmp_path)
                 stored_name = submission.file.name
                 submission.full_clean()
                 submission.save()
@@ -478,6 +476,24 @@ class _spooled_copy:
     def __exit__(self, *exc: object) -> None:
         if self.path and os.path.exists(self.path):
             os.unlink(self.path)
+
+
+class _SpooledFile(File):
+    """Our own spooled copy, offered to a storage as a temporary file: a file-system storage moves it
+    into place (a rename on the same file system) instead of copying every byte a second time."""
+
+    def __init__(self, handle: IO[bytes], path: str) -> None:
+        super().__init__(handle, name=os.path.basename(path))
+        self._path = path
+
+    def temporary_file_path(self) -> str:
+        return self._path
+
+
+def _store_spooled(field: Any, name: str, path: str) -> None:
+    """Save the spooled copy at `path` into a FileField (`field.save`, not saving the model)."""
+    with open(path, "rb") as handle:
+        field.save(name, _SpooledFile(handle, path), save=False)
 
 
 @transaction.atomic

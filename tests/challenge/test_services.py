@@ -112,6 +112,29 @@ def test_submission_create_stores_queues_and_scores_on_commit(upload, kind, sett
     assert submission.progress["fraction"] == 1.0
 
 
+def test_the_spooled_copy_is_moved_into_storage_not_copied_again(participant, phase, make_submission_file,
+                                                                  monkeypatch):
+    import os
+    import tempfile
+
+    spooled = []
+    real_mkstemp = tempfile.mkstemp
+
+    def recording_mkstemp(*args, **kwargs):
+        fd, path = real_mkstemp(*args, **kwargs)
+        spooled.append(os.stat(path).st_ino)
+        return fd, path
+
+    monkeypatch.setattr(tempfile, "mkstemp", recording_mkstemp)
+    path = make_submission_file("npz")
+    with open(path, "rb") as handle:
+        submission = submission_create(user=participant, phase=phase, file=File(handle, name="s.npz"), method_name="m")
+    # Same file system here (the test roots are temporary directories): the hashed copy was renamed into place.
+    assert spooled == [os.stat(submission.file.path).st_ino]
+    assert submission.file.open("rb").read() == path.read_bytes()
+    submission.file.close()
+
+
 def test_submission_create_enqueues_only_on_commit(participant, phase, make_submission_file,
                                                    django_capture_on_commit_callbacks):
     path = make_submission_file("npz")
