@@ -53,8 +53,18 @@ def encode_captions(model: RetrievalModel, text: CaptionText, rows: np.ndarray, 
 
 def metrics_from_similarities(sims: np.ndarray, query_video: np.ndarray,
                               directions: tuple[str, ...] = ("t2v", "v2t")) -> dict[str, dict[str, float]]:
-    """Score a compact Q x V matrix with `evaluation.metrics` (the server's code, so numbers cannot drift)."""
-    return compact_metrics(sims, np.asarray(query_video), directions=directions)
+    """Score a compact Q x V matrix with `evaluation.metrics` (the server's code, so numbers cannot drift).
+
+    The evaluation core's compiled kernel runs on numba's OpenMP layer, whose launch sets the process's
+    OpenMP thread count to every core; torch shares that count, so a `--threads 1` training run would
+    silently go on with all cores after its first evaluation (and, beside another run, spin-wait for
+    them). The caller's torch thread count is restored.
+    """
+    threads = torch.get_num_threads()
+    try:
+        return compact_metrics(sims, np.asarray(query_video), directions=directions)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def evaluate_loaded(model: RetrievalModel, data: SplitData, config: dict[str, Any], device: torch.device,
