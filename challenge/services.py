@@ -456,8 +456,10 @@ class _spooled_copy:
         self.path = ""
 
     def __enter__(self) -> tuple[str, int, str]:
-        fd, self.path = tempfile.mkstemp(suffix=self.suffix, prefix="pentathlon-",
-                                         dir=settings.FILE_UPLOAD_TEMP_DIR or None)
+        spool_dir = settings.FILE_UPLOAD_TEMP_DIR or None
+        if spool_dir:
+            os.makedirs(spool_dir, exist_ok=True)
+        fd, self.path = tempfile.mkstemp(suffix=self.suffix, prefix="pentathlon-", dir=spool_dir)
         digest, size = hashlib.sha256(), 0
         source = self.file
         if hasattr(source, "seek"):

@@ -118,6 +118,9 @@ GROUND_TRUTH_MAX_BYTES = env.int("PENTATHLON_GROUND_TRUTH_MAX_BYTES", default=2 
 # Resumable chunked uploads (/api/v1/uploads/): partial files live here until completed or expired.
 UPLOAD_CHUNK_BYTES = env.int("PENTATHLON_UPLOAD_CHUNK_BYTES", default=8 * 1024**2)
 UPLOAD_PARTIAL_DIR = Path(env("PENTATHLON_UPLOAD_PARTIAL_DIR", default=str(VAR_DIR / "uploads")))
+# Where uploads are spooled and hashed before they are stored; on the private storage's file system
+# the spooled file is renamed into place instead of copied a second time (default: the system's).
+FILE_UPLOAD_TEMP_DIR = env("PENTATHLON_UPLOAD_TEMP_DIR", default=None)
 UPLOAD_EXPIRES_AFTER = env.int("PENTATHLON_UPLOAD_EXPIRES_AFTER", default=24 * 3600)
 # Clients (browser form, CLI) switch to the chunked API for files larger than this.
 UPLOAD_CHUNKED_THRESHOLD = env.int("PENTATHLON_UPLOAD_CHUNKED_THRESHOLD", default=64 * 1024**2)
