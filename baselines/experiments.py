@@ -8,8 +8,8 @@ split, then evaluated once on ``--split``; the table shows t2v mean (sample std)
 by default.
 
 On a synthetic store, a second table splits the Geom by the hidden recording condition of each
-query's video (``clean``, and ``dark`` or ``fast``, where some experts misread their content): that is
-where collaborative gating should, and MoEE cannot, recover what the misled experts lose.
+query's video (``clean``, and ``dark`` or ``fast``, where some experts misread their content), which
+shows whether collaborative gating recovers what the misled experts lose (MoEE cannot).
 
 The CE-openai teacher of a seed *is* that seed's CE row: the student starts from the same seed, so the
 TeachText-vs-CE difference is the effect of distillation, paired per seed.

@@ -19,9 +19,10 @@ whose structure is that of the real problem, so that the models' relative streng
   inverted evidence has the same marginal distribution as the right one, so an expert can tell only
   weakly from its own features (through the inverted aspects' mismatch with the category's typical
   scene), but the scene expert shows the recording condition clearly. Using other experts to decide
-  which of an expert's dimensions to trust is what CE's collaborative gating does; MoEE cannot. It is
-  learnt from data: with the real MSRVTT training set (``full`` scale) CE recovers part of what the
-  misled experts lose, with the reduced ``demo`` train split it does not yet (docs/baselines.md).
+  which of an expert's dimensions to trust is what CE's collaborative gating can do and MoEE cannot.
+  Measured (docs/baselines.md): with the real MSRVTT training set (``full`` scale) CE beats MoEE and
+  CE - CG, but by about as much on clean videos as on misled ones, and with the reduced ``demo``
+  train split CE and MoEE tie.
 * **Text as a noisy function of the semantics.** A caption mentions a random subset of the aspects that
   are present; its content words are noisy copies of those aspects plus function words that carry
   nothing. Two text encoders (``openai``, 768-d and ``w2v``, 300-d) map the same words through different
