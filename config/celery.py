@@ -1,5 +1,6 @@
 """The Celery app. Defaults to the development settings, like manage.py."""
 
+import logging
 import os
 
 from celery import Celery
@@ -18,3 +19,35 @@ def _create_broker_folders(sender: Celery, **_: object) -> None:
     for key in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):
         if options.get(key):
             os.makedirs(options[key], exist_ok=True)
+
+
+def _guard_redis_unacked_restore() -> None:
+    """Keep a worker alive when the broker dies while it is starting.
+
+    kombu 5.7: after a connection loss, celery collects the broken connection (the transport's client
+    becomes None) and then closes its channel; the Redis channel's close restores its unacked
+    messages through a new client built from that None, and the AttributeError escapes celery's
+    cleanup and kills the worker. Those messages are still in Redis's unacked hash, from which any
+    consumer restores them after the visibility timeout, so skipping the restore here loses nothing.
+    """
+    from kombu.transport import redis as kombu_redis
+
+    original = kombu_redis.QoS.restore_unacked
+    if getattr(original, "guarded", False):
+        return
+
+    def restore_unacked(self, client=None):
+        transport = getattr(self.channel, "connection", None)
+        if client is None and self.channel._pool is None and getattr(transport, "client", None) is None:
+            logging.getLogger("workers").warning(
+                "broker connection already collected: %d unacked message(s) stay in Redis until the visibility "
+                "timeout restores them", len(self._delivered))
+            self._delivered.clear()
+            return None
+        return original(self, client)
+
+    restore_unacked.guarded = True
+    kombu_redis.QoS.restore_unacked = restore_unacked
+
+
+_guard_redis_unacked_restore()
