@@ -108,6 +108,13 @@ def run_experiments(*, store_file: str | Path, seeds: list[int], split: str = "t
     return results
 
 
+def _mean_std(values: list[float]) -> str:
+    """"mean (sample std)" of one table cell; the std is 0 for a single run."""
+    array = np.array(values, dtype=np.float64)
+    std = array.std(ddof=1) if len(array) > 1 else 0.0
+    return f"{array.mean():7.1f} ({std:4.1f})"
+
+
 def format_table(results: dict[str, list[dict[str, float]]], *, title: str) -> str:
     """A fixed-width table of mean (std) per metric; std is the sample std (ddof=1) over seeds."""
     header = f"{'model':<46}" + "".join(f"{name:>15}" for name, _ in COLUMNS)
@@ -117,9 +124,7 @@ def format_table(results: dict[str, list[dict[str, float]]], *, title: str) -> s
             continue
         cells = []
         for _, key in COLUMNS:
-            values = np.array([r[key] for r in runs], dtype=np.float64)
-            std = values.std(ddof=1) if len(values) > 1 else 0.0
-            cells.append(f"{values.mean():7.1f} ({std:4.1f})")
+            cells.append(_mean_std([r[key] for r in runs]))
         lines.append(f"{LABELS.get(row, row):<46}" + "".join(f"{c:>15}" for c in cells))
     return "\n".join(lines)
 
@@ -135,9 +140,7 @@ def format_condition_table(results: dict[str, list[dict[str, Any]]], *, title: s
             continue
         cells = []
         for name in conditions:
-            values = np.array([r["by_condition"][name][key] for r in runs], dtype=np.float64)
-            std = values.std(ddof=1) if len(values) > 1 else 0.0
-            cells.append(f"{values.mean():7.1f} ({std:4.1f})")
+            cells.append(_mean_std([r["by_condition"][name][key] for r in runs]))
         lines.append(f"{LABELS.get(row, row):<46}" + "".join(f"{c:>15}" for c in cells))
     return "\n".join(lines)
 
