@@ -30,8 +30,10 @@ test: install
 test-fast: install
 	$(VENV)/bin/pytest -p no:cacheprovider -m "not slow" --doctest-modules evaluation tests
 
+# The whole tree: ruff's lint rules, ruff's formatting (check only) and the import-linter contracts.
 lint: install
-	$(VENV)/bin/ruff check evaluation
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
 bench: install

@@ -42,8 +42,12 @@ def _add_training_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--profile", default=None, help="config profile, e.g. 'cpu' for a reduced model")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. train.epochs=5")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="config override, e.g. train.epochs=5"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,12 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--release-dir", required=True, type=Path, help="e.g. data/MSRVTT/challenge-release-1")
     p.add_argument("--test-release-dir", type=Path, help="e.g. data/MSRVTT/challenge-release-2")
     p.add_argument("--out", required=True, type=Path, help="store directory")
-    p.add_argument("--trust-pickles", action="store_true",
-                   help="allow reading the release's pickle files (they can run code: only for trusted files)")
+    p.add_argument(
+        "--trust-pickles",
+        action="store_true",
+        help="allow reading the release's pickle files (they can run code: only for trusted files)",
+    )
     p.add_argument("--split", action="append", metavar="NAME=LIST", help="store split from a list file")
     p.add_argument("--experts", nargs="*", help="experts to convert (default: the dataset config's)")
     p.add_argument("--expert", action="append", metavar="KEY=PATH", help="feature file of an expert")
-    p.add_argument("--text", action="append", metavar="ENCODER=PATH", help="text feature pickle of an encoder")
+    p.add_argument(
+        "--text", action="append", metavar="ENCODER=PATH", help="text feature pickle of an encoder"
+    )
     p.add_argument("--video-id-map", type=Path, help="pickle mapping text keys to video ids (MSVD)")
     p.add_argument("--max-tokens", type=int, default=128)
 
@@ -95,21 +104,31 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if getattr(args, "threads", None):
         import torch
+
         torch.set_num_threads(args.threads)
 
     if args.command == "synth":
         from .synthetic import generate
+
         for path in generate(args.out, scale=args.scale, datasets=_datasets(args.datasets), seed=args.seed):
             print(path)
     elif args.command == "convert":
         from .convert import PickleRefusedError, convert_release
+
         try:
-            path = convert_release(dataset=args.dataset, release_dir=args.release_dir, out_dir=args.out,
-                                   trust_pickles=args.trust_pickles, test_release_dir=args.test_release_dir,
-                                   splits=_pairs(args.split, "--split") or None, experts=args.experts,
-                                   expert_paths=_pairs(args.expert, "--expert"),
-                                   text_files=_pairs(args.text, "--text") or None, video_id_map=args.video_id_map,
-                                   max_tokens=args.max_tokens)
+            path = convert_release(
+                dataset=args.dataset,
+                release_dir=args.release_dir,
+                out_dir=args.out,
+                trust_pickles=args.trust_pickles,
+                test_release_dir=args.test_release_dir,
+                splits=_pairs(args.split, "--split") or None,
+                experts=args.experts,
+                expert_paths=_pairs(args.expert, "--expert"),
+                text_files=_pairs(args.text, "--text") or None,
+                video_id_map=args.video_id_map,
+                max_tokens=args.max_tokens,
+            )
         except PickleRefusedError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -119,30 +138,59 @@ def main(argv: list[str] | None = None) -> int:
         from .predict import evaluate_split
         from .store import ExpertStore, store_path
         from .train import save_checkpoint
-        result = train_baseline(store_dir=args.store_dir, model=args.model, dataset=args.dataset,
-                                config_overrides=_overrides(args.set), profile=args.profile, seed=args.seed,
-                                device=args.device)
+
+        result = train_baseline(
+            store_dir=args.store_dir,
+            model=args.model,
+            dataset=args.dataset,
+            config_overrides=_overrides(args.set),
+            profile=args.profile,
+            seed=args.seed,
+            device=args.device,
+        )
         if args.checkpoint:
             save_checkpoint(args.checkpoint, result)
         with ExpertStore(store_path(args.store_dir, args.dataset)) as store:
             metrics = evaluate_split(result.model, store, result.config, args.eval_split, device=args.device)
-        print(json.dumps({"dataset": result.config["dataset"], "model": args.model, "seed": args.seed,
-                          "best_epoch": result.best_epoch, "selection_geom": result.best_score,
-                          "split": args.eval_split, **metrics}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "dataset": result.config["dataset"],
+                    "model": args.model,
+                    "seed": args.seed,
+                    "best_epoch": result.best_epoch,
+                    "selection_geom": result.best_score,
+                    "split": args.eval_split,
+                    **metrics,
+                },
+                indent=2,
+            )
+        )
     elif args.command == "submit":
         from .pipeline import train_and_write_submission
-        path = train_and_write_submission(store_dir=args.store_dir, model=args.model, datasets=_datasets(args.datasets),
-                                          split=args.split, out_path=args.out, config_overrides=_overrides(args.set),
-                                          seed=args.seed, device=args.device, profile=args.profile,
-                                          checkpoint_dir=args.checkpoint_dir)
+
+        path = train_and_write_submission(
+            store_dir=args.store_dir,
+            model=args.model,
+            datasets=_datasets(args.datasets),
+            split=args.split,
+            out_path=args.out,
+            config_overrides=_overrides(args.set),
+            seed=args.seed,
+            device=args.device,
+            profile=args.profile,
+            checkpoint_dir=args.checkpoint_dir,
+        )
         print(path)
     elif args.command == "truth":
         from evaluation.ground_truth import GroundTruth, write_ground_truth
 
         from .store import split_truth, store_path
+
         truths = {d: split_truth(store_path(args.store_dir, d), args.split) for d in _datasets(args.datasets)}
-        write_ground_truth(args.out, GroundTruth(challenge=args.challenge, phase=args.phase or args.split,
-                                                 datasets=truths))
+        write_ground_truth(
+            args.out, GroundTruth(challenge=args.challenge, phase=args.phase or args.split, datasets=truths)
+        )
         print(args.out)
     return 0
 

@@ -50,8 +50,9 @@ def _apply_variant(config: dict[str, Any], model: str) -> dict[str, Any]:
     return merge(config, variants.get(model))
 
 
-def load_config(dataset: str, model: str = "ce", *, profile: str | None = None,
-                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_config(
+    dataset: str, model: str = "ce", *, profile: str | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The resolved config of a model on a dataset.
 
     Args:
@@ -80,7 +81,9 @@ def load_config(dataset: str, model: str = "ce", *, profile: str | None = None,
 
 def teacher_config(config: dict[str, Any], text_encoder: str) -> dict[str, Any]:
     """A TeachText teacher: the student's config as plain CE, trained on another text encoder."""
-    teacher = merge(merge(config, config["distil"].get("teacher_overrides")), {"data": {"text_encoder": text_encoder}})
+    teacher = merge(
+        merge(config, config["distil"].get("teacher_overrides")), {"data": {"text_encoder": text_encoder}}
+    )
     teacher["distil"] = None
     teacher["model"] = "ce"
     return teacher

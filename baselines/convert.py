@@ -34,16 +34,27 @@ from .store import StoreWriter, store_path
 
 log = logging.getLogger("baselines")
 
-PICKLE_REFUSAL = ("refusing to unpickle {path}: pickles can execute arbitrary code. If these are CE feature "
-                  "files from a source you trust, re-run with --trust-pickles (trust_pickles=True).")
+PICKLE_REFUSAL = (
+    "refusing to unpickle {path}: pickles can execute arbitrary code. If these are CE feature "
+    "files from a source you trust, re-run with --trust-pickles (trust_pickles=True)."
+)
 FLAKY = ("face", "ocr", "audio", "speech")
 VARIABLE = ("ocr", "audio", "speech")
 DEFAULT_MAX_TOKENS = 128
 
 
-def feature_path(feat_type: str, model_name: str, *, fps: int | None = None, pixel_dim: int | None = None,
-                 stride: int | None = None, offset: int | None = None, inner_stride: int | None = None,
-                 num_segments: int | None = None, agg: str = "avg") -> str:
+def feature_path(
+    feat_type: str,
+    model_name: str,
+    *,
+    fps: int | None = None,
+    pixel_dim: int | None = None,
+    stride: int | None = None,
+    offset: int | None = None,
+    inner_stride: int | None = None,
+    num_segments: int | None = None,
+    agg: str = "avg",
+) -> str:
     """Relative path of an aggregated feature file by CE's naming rule (BASELINES.md section 1.2).
 
     >>> feature_path("imagenet", "senet154", fps=25, pixel_dim=256, stride=1, offset=0)
@@ -65,29 +76,54 @@ def feature_path(feat_type: str, model_name: str, *, fps: int | None = None, pix
 # naming rule, so check them against your release and override with `expert_paths` where they differ.
 _POOLED = {
     "imagenet.senet154.0": ("imagenet", "senet154", dict(fps=25, pixel_dim=256, stride=1, offset=0)),
-    "imagenet.resnext101_32x48d.0": ("imagenet", "resnext101_32x48d", dict(fps=25, pixel_dim=256, stride=1, offset=0)),
+    "imagenet.resnext101_32x48d.0": (
+        "imagenet",
+        "resnext101_32x48d",
+        dict(fps=25, pixel_dim=256, stride=1, offset=0),
+    ),
     "scene.densenet161.0": ("scene", "densenet161", dict(fps=25, pixel_dim=256, stride=1, offset=0)),
     "i3d.i3d.0": ("i3d", "i3d", dict(fps=25, pixel_dim=256, stride=25, offset=0, inner_stride=1)),
-    "r2p1d.r2p1d-ig65m.0": ("r2p1d", "r2p1d-ig65m", dict(fps=30, pixel_dim=256, stride=32, offset=0, inner_stride=1)),
-    "r2p1d.r2p1d-ig65m-kinetics.0": ("r2p1d", "r2p1d-ig65m-kinetics",
-                                     dict(fps=30, pixel_dim=256, stride=32, offset=0, inner_stride=1)),
+    "r2p1d.r2p1d-ig65m.0": (
+        "r2p1d",
+        "r2p1d-ig65m",
+        dict(fps=30, pixel_dim=256, stride=32, offset=0, inner_stride=1),
+    ),
+    "r2p1d.r2p1d-ig65m-kinetics.0": (
+        "r2p1d",
+        "r2p1d-ig65m-kinetics",
+        dict(fps=30, pixel_dim=256, stride=32, offset=0, inner_stride=1),
+    ),
     "s3dg.s3dg.0": ("s3dg", "s3dg", dict(fps=10, pixel_dim=256, stride=16, offset=0, inner_stride=1)),
 }
 # Custom paths of the variable-length and face experts (BASELINES.md 1.3).
 _CUSTOM = {
-    "MSRVTT": {"audio": "aggregated_audio_feats/Audio_MSRVTT_new.pickle", "speech": "aggregated_speech/speech-w2v.pickle",
-               "ocr": "aggregated_ocr_feats/ocr-raw.pickle", "face": "aggregated_face_feats/facefeats-avg.pickle"},
+    "MSRVTT": {
+        "audio": "aggregated_audio_feats/Audio_MSRVTT_new.pickle",
+        "speech": "aggregated_speech/speech-w2v.pickle",
+        "ocr": "aggregated_ocr_feats/ocr-raw.pickle",
+        "face": "aggregated_face_feats/facefeats-avg.pickle",
+    },
     "MSVD": {"ocr": "aggregated_ocr_feats/ocr-w2v.pickle", "face": "aggregated_face_feats/face-avg.pickle"},
-    "DiDeMo": {"audio": "aggregated_audio_feats/vggish-audio-raw.pickle",
-               "speech": "aggregated_speech_feats/stt_w2v.pickle", "ocr": "aggregated_ocr_feats/ocr-feats.pkl",
-               "face": "aggregated_facefeats_25fps_256px_stride1/face-avg.pickle"},
-    "ActivityNet": {"audio": "aggregated_audio/vggish-audio-raw.pickle",
-                    "speech": "aggregated_speech/goog_w2v-speech-raw.pickle", "ocr": "aggregated_ocr_feats/ocr-w2v.pkl",
-                    "face": "aggregated_facefeats_25fps_256px_stride1/face-avg.pickle"},
+    "DiDeMo": {
+        "audio": "aggregated_audio_feats/vggish-audio-raw.pickle",
+        "speech": "aggregated_speech_feats/stt_w2v.pickle",
+        "ocr": "aggregated_ocr_feats/ocr-feats.pkl",
+        "face": "aggregated_facefeats_25fps_256px_stride1/face-avg.pickle",
+    },
+    "ActivityNet": {
+        "audio": "aggregated_audio/vggish-audio-raw.pickle",
+        "speech": "aggregated_speech/goog_w2v-speech-raw.pickle",
+        "ocr": "aggregated_ocr_feats/ocr-w2v.pkl",
+        "face": "aggregated_facefeats_25fps_256px_stride1/face-avg.pickle",
+    },
     "YouCook2": {"audio": "aggregated_audio/vggish-raw.pickle", "ocr": "aggregated_ocr_feats/ocr-w2v.pkl"},
 }
-CHALLENGE_SPLITS = {"train": "train_list.txt", "dev": "val_list.txt", "val": "public_server_val.txt",
-                    "test": "public_server_test.txt"}
+CHALLENGE_SPLITS = {
+    "train": "train_list.txt",
+    "dev": "val_list.txt",
+    "val": "public_server_val.txt",
+    "test": "public_server_test.txt",
+}
 CHALLENGE_TEXT = {"openai": ("aggregated_text_feats/openai.pickle", "aggregated_text_feats/openai.pkl")}
 
 
@@ -124,12 +160,24 @@ class _ReleaseUnpickler(pickle.Unpickler):
     """Only what CE feature pickles hold: numpy arrays and scalars, builtin containers, ExpertStore."""
 
     _ALLOWED = {
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"), ("collections", "OrderedDict"), ("collections", "defaultdict"),
-        ("builtins", "float"), ("builtins", "int"), ("builtins", "list"), ("builtins", "dict"), ("builtins", "set"),
-        ("builtins", "object"), ("copyreg", "_reconstructor"), ("_codecs", "encode"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("collections", "OrderedDict"),
+        ("collections", "defaultdict"),
+        ("builtins", "float"),
+        ("builtins", "int"),
+        ("builtins", "list"),
+        ("builtins", "dict"),
+        ("builtins", "set"),
+        ("builtins", "object"),
+        ("copyreg", "_reconstructor"),
+        ("_codecs", "encode"),
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -137,7 +185,9 @@ class _ReleaseUnpickler(pickle.Unpickler):
             return LegacyExpertStore
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: not part of a CE feature release")
+        raise pickle.UnpicklingError(
+            f"refusing to unpickle {module}.{name}: not part of a CE feature release"
+        )
 
 
 def load_release_pickle(path: str | os.PathLike[str], *, trust_pickles: bool) -> Any:
@@ -163,7 +213,7 @@ def _is_missing(value: Any) -> bool:
 
 def _read_list(path: Path, dataset: str) -> list[str]:
     ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if dataset == "DiDeMo":                       # the CE loader cuts DiDeMo ids at the first '.'
+    if dataset == "DiDeMo":  # the CE loader cuts DiDeMo ids at the first '.'
         ids = [v.split(".")[0] for v in ids]
     return ids
 
@@ -175,8 +225,9 @@ def _find(relative: str, roots: Sequence[Path]) -> Path | None:
     return None
 
 
-def _expert_arrays(key: str, raw: Mapping[str, Any], videos: list[str], max_tokens: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+def _expert_arrays(
+    key: str, raw: Mapping[str, Any], videos: list[str], max_tokens: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
     """Features, availability, optional mask and the number of videos absent from the file."""
     available = np.zeros(len(videos), dtype=bool)
     absent = 0
@@ -187,8 +238,10 @@ def _expert_arrays(key: str, raw: Mapping[str, Any], videos: list[str], max_toke
     variable = key in VARIABLE
     if variable:
         values = [raw.get(v) for v in videos]
-        length = min(max_tokens, max((len(np.asarray(x).reshape(-1, dim)) for x in values if not _is_missing(x)),
-                                     default=1))
+        length = min(
+            max_tokens,
+            max((len(np.asarray(x).reshape(-1, dim)) for x in values if not _is_missing(x)), default=1),
+        )
         feats = np.zeros((len(videos), length, dim), dtype=np.float16)
         mask = np.zeros((len(videos), length), dtype=bool)
     else:
@@ -204,12 +257,14 @@ def _expert_arrays(key: str, raw: Mapping[str, Any], videos: list[str], max_toke
         array = np.asarray(value, dtype=np.float32)
         if variable:
             array = array.reshape(-1, dim)[:max_tokens]
-            feats[i, :len(array)] = array
-            mask[i, :len(array)] = True          # type: ignore[index]
+            feats[i, : len(array)] = array
+            mask[i, : len(array)] = True  # type: ignore[index]
         else:
             array = array.reshape(-1)
             if array.shape != (dim,):
-                raise ValueError(f"expert {key!r}, video {video!r}: expected {dim} values, got shape {np.shape(value)}")
+                raise ValueError(
+                    f"expert {key!r}, video {video!r}: expected {dim} values, got shape {np.shape(value)}"
+                )
             feats[i] = array
         if np.isnan(array).any():
             raise ValueError(f"expert {key!r}, video {video!r}: NaN inside an otherwise present feature")
@@ -217,12 +272,20 @@ def _expert_arrays(key: str, raw: Mapping[str, Any], videos: list[str], max_toke
     return feats, available, mask, absent
 
 
-def convert_release(*, dataset: str, release_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                    trust_pickles: bool = False, test_release_dir: str | os.PathLike[str] | None = None,
-                    splits: Mapping[str, str] | None = None, experts: Sequence[str] | None = None,
-                    expert_paths: Mapping[str, str] | None = None, text_files: Mapping[str, str] | None = None,
-                    video_id_map: str | os.PathLike[str] | None = None,
-                    max_tokens: int = DEFAULT_MAX_TOKENS) -> Path:
+def convert_release(
+    *,
+    dataset: str,
+    release_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    trust_pickles: bool = False,
+    test_release_dir: str | os.PathLike[str] | None = None,
+    splits: Mapping[str, str] | None = None,
+    experts: Sequence[str] | None = None,
+    expert_paths: Mapping[str, str] | None = None,
+    text_files: Mapping[str, str] | None = None,
+    video_id_map: str | os.PathLike[str] | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> Path:
     """Convert one dataset's CE release into `<out_dir>/<Dataset>.h5`.
 
     Args:
@@ -252,7 +315,9 @@ def convert_release(*, dataset: str, release_dir: str | os.PathLike[str], out_di
         found = Path(relative) if Path(relative).is_absolute() else _find(relative, roots)
         if found is None or not found.is_file():
             if splits is None:
-                log.warning("%s: no %s in %s; split %r skipped", name, relative, ", ".join(map(str, roots)), split)
+                log.warning(
+                    "%s: no %s in %s; split %r skipped", name, relative, ", ".join(map(str, roots)), split
+                )
                 continue
             raise FileNotFoundError(f"split list {relative!r} not found under {', '.join(map(str, roots))}")
         split_ids[split] = _read_list(found, name)
@@ -272,8 +337,9 @@ def convert_release(*, dataset: str, release_dir: str | os.PathLike[str], out_di
                     for key, captions in raw.items():
                         merged[id_map.get(key, key) if id_map else key] = captions
         if not merged:
-            raise FileNotFoundError(f"no {encoder} text features ({' or '.join(candidates)}) under "
-                                    f"{', '.join(map(str, roots))}")
+            raise FileNotFoundError(
+                f"no {encoder} text features ({' or '.join(candidates)}) under {', '.join(map(str, roots))}"
+            )
         text[encoder] = merged
     fused = name in ("DiDeMo", "ActivityNet")
     caption_tokens: dict[str, list[list[np.ndarray]]] = {}
@@ -284,21 +350,29 @@ def convert_release(*, dataset: str, release_dir: str | os.PathLike[str], out_di
             if not captions:
                 raise ValueError(f"{name}: video {video!r} has no {encoder} text features")
             arrays = [np.asarray(c, dtype=np.float32).reshape(-1, np.shape(c)[-1]) for c in captions]
-            per_video.append([np.concatenate(arrays)] if fused else arrays)   # CE fuses paragraphs
+            per_video.append([np.concatenate(arrays)] if fused else arrays)  # CE fuses paragraphs
         caption_tokens[encoder] = per_video
     counts = {e: [len(c) for c in per_video] for e, per_video in caption_tokens.items()}
     first = next(iter(counts.values()))
     if any(c != first for c in counts.values()):
         raise ValueError(f"{name}: text encoders disagree on the number of captions per video")
     wanted = list(experts) if experts is not None else list(load_config(name)["data"]["experts"])
-    with StoreWriter(store_path(out_dir, name), dataset=name, videos=videos, splits=split_ids,
-                     source=f"ce-release:{Path(release_dir).name}", fused_captions=fused) as writer:
+    with StoreWriter(
+        store_path(out_dir, name),
+        dataset=name,
+        videos=videos,
+        splits=split_ids,
+        source=f"ce-release:{Path(release_dir).name}",
+        fused_captions=fused,
+    ) as writer:
         for key in wanted:
             relative = (expert_paths or {}).get(key) or default_expert_path(name, key)
-            found = _find(relative, roots[:1])             # video features come from the first release only
+            found = _find(relative, roots[:1])  # video features come from the first release only
             if found is None:
-                raise FileNotFoundError(f"expert {key!r}: {relative} not found in {roots[0]}; pass its path "
-                                        "with --expert KEY=RELATIVE_PATH")
+                raise FileNotFoundError(
+                    f"expert {key!r}: {relative} not found in {roots[0]}; pass its path "
+                    "with --expert KEY=RELATIVE_PATH"
+                )
             raw = load_release_pickle(found, trust_pickles=trust_pickles)
             feats, available, mask, absent = _expert_arrays(key, raw, videos, max_tokens)
             if absent:
@@ -306,10 +380,14 @@ def convert_release(*, dataset: str, release_dir: str | os.PathLike[str], out_di
             writer.add_expert(key, feats, available, flaky=key in FLAKY, mask=mask)
             log.info("%s: %s %s, %.1f%% available", name, key, feats.shape, 100 * available.mean())
         caption_video = np.repeat(np.arange(len(videos)), first)
-        writer.set_captions([f"{v}#{k}" for v, n in zip(videos, first, strict=True) for k in range(n)], caption_video)
+        writer.set_captions(
+            [f"{v}#{k}" for v, n in zip(videos, first, strict=True) for k in range(n)], caption_video
+        )
         for encoder, per_video in caption_tokens.items():
             flat = [c for captions in per_video for c in captions]
-            text_writer = writer.text_writer(encoder, dim=flat[0].shape[1], lengths=np.array([len(c) for c in flat]))
+            text_writer = writer.text_writer(
+                encoder, dim=flat[0].shape[1], lengths=np.array([len(c) for c in flat])
+            )
             for lo in range(0, len(flat), 10000):
-                text_writer.write(flat[lo:lo + 10000])
+                text_writer.write(flat[lo : lo + 10000])
     return store_path(out_dir, name)

@@ -24,13 +24,19 @@ def expert_specs(store: ExpertStore, config: dict[str, Any]) -> list[ExpertSpec]
     specs = []
     for key in data["experts"]:
         if key not in store.experts:
-            raise StoreFormatError(f"{store.path}: the config asks for expert {key!r}, which the store lacks "
-                                   f"(it has {', '.join(sorted(store.experts))})")
+            raise StoreFormatError(
+                f"{store.path}: the config asks for expert {key!r}, which the store lacks "
+                f"(it has {', '.join(sorted(store.experts))})"
+            )
         info = store.experts[key]
         if info.variable:
             if key not in data["vlad_clusters"] or key not in data["max_tokens"]:
-                raise ValueError(f"variable-length expert {key!r} needs data.vlad_clusters and data.max_tokens entries")
-            specs.append(ExpertSpec(key, info.dim, int(data["vlad_clusters"][key]), int(data["max_tokens"][key])))
+                raise ValueError(
+                    f"variable-length expert {key!r} needs data.vlad_clusters and data.max_tokens entries"
+                )
+            specs.append(
+                ExpertSpec(key, info.dim, int(data["vlad_clusters"][key]), int(data["max_tokens"][key]))
+            )
         else:
             specs.append(ExpertSpec(key, info.dim))
     return sorted(specs, key=lambda s: s.key)
@@ -51,12 +57,16 @@ class VideoFeatures:
     def __len__(self) -> int:
         return int(self.available.shape[0])
 
-    def batch(self, rows: np.ndarray | torch.Tensor | slice, device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def batch(
+        self, rows: np.ndarray | torch.Tensor | slice, device: torch.device
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Float32 expert tensors and availability of the given rows, on `device`."""
         if not isinstance(rows, slice):
             rows = torch.as_tensor(rows, dtype=torch.long)
-        return ([x[rows].to(device=device, dtype=torch.float32) for x in self.experts],
-                self.available[rows].to(device))
+        return (
+            [x[rows].to(device=device, dtype=torch.float32) for x in self.experts],
+            self.available[rows].to(device),
+        )
 
 
 def load_video_features(store: ExpertStore, videos: np.ndarray, specs: list[ExpertSpec]) -> VideoFeatures:
@@ -69,7 +79,7 @@ def load_video_features(store: ExpertStore, videos: np.ndarray, specs: list[Expe
         if spec.vlad_clusters:
             length = feats.shape[1]
             if length >= spec.max_tokens:
-                feats = feats[:, :spec.max_tokens]
+                feats = feats[:, : spec.max_tokens]
             else:
                 feats = np.pad(feats, ((0, 0), (0, spec.max_tokens - length), (0, 0)))
         experts.append(torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float16)))
@@ -81,8 +91,8 @@ def load_video_features(store: ExpertStore, videos: np.ndarray, specs: list[Expe
 class CaptionText:
     """Word features of a list of captions, concatenated (CSR): caption i owns tokens[offsets[i]:offsets[i+1]]."""
 
-    tokens: torch.Tensor        # (total, D) float16
-    offsets: np.ndarray         # (n + 1,) int64
+    tokens: torch.Tensor  # (total, D) float16
+    offsets: np.ndarray  # (n + 1,) int64
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -134,8 +144,14 @@ class SplitData:
     text: CaptionText | None
 
 
-def load_split(store: ExpertStore, split: str, specs: list[ExpertSpec], *, encoder: str | None,
-               max_captions: int | None = None) -> SplitData:
+def load_split(
+    store: ExpertStore,
+    split: str,
+    specs: list[ExpertSpec],
+    *,
+    encoder: str | None,
+    max_captions: int | None = None,
+) -> SplitData:
     """Load a split's video features and (when `encoder` is given) its captions' word features."""
     videos = store.split_videos(split)
     captions, owner = store.split_captions(split, max_per_video=max_captions)

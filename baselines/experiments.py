@@ -45,13 +45,26 @@ LABELS = {
     "ce_w2v": "CE, w2v text (teacher)",
     "teachtext": "TeachText-CE (teachers: CE-w2v, CE-openai)",
 }
-COLUMNS = (("R@1", "R1"), ("R@5", "R5"), ("R@10", "R10"), ("MdR", "MedR"), ("MnR", "MeanR"),
-           ("Geom", "geometric_mean_R1-R5-R10"))
+COLUMNS = (
+    ("R@1", "R1"),
+    ("R@5", "R5"),
+    ("R@10", "R10"),
+    ("MdR", "MedR"),
+    ("MnR", "MeanR"),
+    ("Geom", "geometric_mean_R1-R5-R10"),
+)
 
 
-def run_experiments(*, store_file: str | Path, seeds: list[int], split: str = "test", profile: str | None = "cpu",
-                    overrides: dict[str, Any] | None = None, device: str = "cpu",
-                    rows: tuple[str, ...] = ROWS) -> dict[str, list[dict[str, float]]]:
+def run_experiments(
+    *,
+    store_file: str | Path,
+    seeds: list[int],
+    split: str = "test",
+    profile: str | None = "cpu",
+    overrides: dict[str, Any] | None = None,
+    device: str = "cpu",
+    rows: tuple[str, ...] = ROWS,
+) -> dict[str, list[dict[str, float]]]:
     """Train and evaluate every row for every seed.
 
     Returns:
@@ -74,9 +87,12 @@ def run_experiments(*, store_file: str | Path, seeds: list[int], split: str = "t
         if condition is not None:
             query_condition = condition[query_video]
             metrics["by_condition"] = {
-                name: metrics_from_similarities(sims[query_condition == code], query_video[query_condition == code],
-                                                ("t2v",))["t2v"]
-                for code, name in enumerate(CONDITIONS) if (query_condition == code).any()}
+                name: metrics_from_similarities(
+                    sims[query_condition == code], query_video[query_condition == code], ("t2v",)
+                )["t2v"]
+                for code, name in enumerate(CONDITIONS)
+                if (query_condition == code).any()
+            }
         return metrics
 
     for seed in seeds:
@@ -94,7 +110,9 @@ def run_experiments(*, store_file: str | Path, seeds: list[int], split: str = "t
                 trained[row] = train_model(store_path=store_file, config=cfg, seed=seed, device=device)
                 if row in rows:
                     results[row].append(evaluate(trained[row]))
-                logging.getLogger("baselines").info("seed %d %s: %.0f s", seed, row, time.perf_counter() - started)
+                logging.getLogger("baselines").info(
+                    "seed %d %s: %.0f s", seed, row, time.perf_counter() - started
+                )
         if "teachtext" in rows:
             student = config("teachtext")
             teachers: list[TeacherTargets] = []
@@ -103,13 +121,15 @@ def run_experiments(*, store_file: str | Path, seeds: list[int], split: str = "t
                     source = {"openai": trained["ce"], "w2v": trained["ce_w2v"]}[encoder]
                     assert source.config["data"]["text_encoder"] == encoder
                     teachers.append(teacher_targets(source, store, device=device))
-            result = train_model(store_path=store_file, config=student, seed=seed, device=device, teachers=teachers)
+            result = train_model(
+                store_path=store_file, config=student, seed=seed, device=device, teachers=teachers
+            )
             results["teachtext"].append(evaluate(result))
     return results
 
 
 def _mean_std(values: list[float]) -> str:
-    """"mean (sample std)" of one table cell; the std is 0 for a single run."""
+    """ "mean (sample std)" of one table cell; the std is 0 for a single run."""
     array = np.array(values, dtype=np.float64)
     std = array.std(ddof=1) if len(array) > 1 else 0.0
     return f"{array.mean():7.1f} ({std:4.1f})"
@@ -132,7 +152,11 @@ def format_table(results: dict[str, list[dict[str, float]]], *, title: str) -> s
 def format_condition_table(results: dict[str, list[dict[str, Any]]], *, title: str) -> str:
     """Geom mean (std) per recording condition, for the rows evaluated on a synthetic store."""
     key = "geometric_mean_R1-R5-R10"
-    conditions = [c for c in CONDITIONS if any(c in r.get("by_condition", {}) for runs in results.values() for r in runs)]
+    conditions = [
+        c
+        for c in CONDITIONS
+        if any(c in r.get("by_condition", {}) for runs in results.values() for r in runs)
+    ]
     header = f"{'model':<46}" + "".join(f"{name:>15}" for name in conditions)
     lines = [title, header, "-" * len(header)]
     for row, runs in results.items():
@@ -153,25 +177,42 @@ def print_tables(results: dict[str, list[dict[str, Any]]], *, title: str, seeds:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m baselines.experiments", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store-dir", type=Path, default=Path("var/baselines/stores-full"),
-                        help="store directory; a missing store is generated at --scale")
+    parser = argparse.ArgumentParser(
+        prog="python -m baselines.experiments",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--store-dir",
+        type=Path,
+        default=Path("var/baselines/stores-full"),
+        help="store directory; a missing store is generated at --scale",
+    )
     parser.add_argument("--dataset", default="MSRVTT")
     # The real training-set size: on the demo scale's reduced train split (2,000 MSRVTT videos) CE's
     # collaborative gating has too little data to learn, and CE and MoEE tie.
     parser.add_argument("--scale", default="full", choices=("tiny", "demo", "full"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS + OPTIONAL_ROWS,
-                        help="models to compare (default: %(default)s)")
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        default=list(ROWS),
+        choices=ROWS + OPTIONAL_ROWS,
+        help="models to compare (default: %(default)s)",
+    )
     parser.add_argument("--split", default="test")
     parser.add_argument("--profile", default="cpu", help="config profile ('none' for the paper's sizes)")
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", type=Path, default=None, help="also write the per-seed metrics here")
-    parser.add_argument("--merge", type=Path, nargs="+", default=None,
-                        help="print the table of earlier --json outputs (e.g. one process per seed) and exit")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="print the table of earlier --json outputs (e.g. one process per seed) and exit",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if args.merge:
@@ -191,14 +232,23 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"train": {"epochs": args.epochs}} if args.epochs else None
     profile = None if args.profile == "none" else args.profile
     started = time.perf_counter()
-    results = run_experiments(store_file=path, seeds=args.seeds, split=args.split, profile=profile,
-                              overrides=overrides, device=args.device, rows=tuple(args.rows))
+    results = run_experiments(
+        store_file=path,
+        seeds=args.seeds,
+        split=args.split,
+        profile=profile,
+        overrides=overrides,
+        device=args.device,
+        rows=tuple(args.rows),
+    )
     with ExpertStore(path) as store:
         videos = len(store.split_videos(args.split))
         queries = len(store.split_captions(args.split)[0])
         source = store.source
-    title = (f"{args.dataset} synthetic store ({source}), split '{args.split}' ({videos} videos, {queries} queries), "
-             f"t2v, profile {args.profile}")
+    title = (
+        f"{args.dataset} synthetic store ({source}), split '{args.split}' ({videos} videos, {queries} queries), "
+        f"t2v, profile {args.profile}"
+    )
     print_tables(results, title=title, seeds=args.seeds)
     print(f"elapsed {time.perf_counter() - started:.0f} s")
     if args.json:

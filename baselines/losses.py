@@ -19,8 +19,8 @@ def max_margin_ranking_loss(sims: torch.Tensor, margin: float) -> torch.Tensor:
     if sims.shape != (batch, batch) or batch < 2:
         raise ValueError(f"expected a square similarity matrix with at least 2 rows, got {tuple(sims.shape)}")
     positive = sims.diagonal()
-    text_to_video = F.relu(margin + sims - positive[:, None])      # row i: caption i against every video j
-    video_to_text = F.relu(margin + sims - positive[None, :])      # column j: video j against every caption i
+    text_to_video = F.relu(margin + sims - positive[:, None])  # row i: caption i against every video j
+    video_to_text = F.relu(margin + sims - positive[None, :])  # column j: video j against every caption i
     off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=sims.device)
     return (text_to_video + video_to_text)[off_diagonal].sum() / (2 * batch * (batch - 1))
 

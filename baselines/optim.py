@@ -37,12 +37,13 @@ class Lookahead:
         if self.steps % self.k:
             return
         for group, slow in zip(self.inner.param_groups, self.slow, strict=True):
-            torch._foreach_lerp_(slow, group["params"], self.alpha)     # slow += alpha * (fast - slow)
+            torch._foreach_lerp_(slow, group["params"], self.alpha)  # slow += alpha * (fast - slow)
             torch._foreach_copy_(group["params"], slow)
 
 
-def build_optimizer(optim: dict[str, Any], params: Iterable[torch.nn.Parameter]
-                    ) -> tuple[torch.optim.Optimizer | Lookahead, torch.optim.lr_scheduler.StepLR]:
+def build_optimizer(
+    optim: dict[str, Any], params: Iterable[torch.nn.Parameter]
+) -> tuple[torch.optim.Optimizer | Lookahead, torch.optim.lr_scheduler.StepLR]:
     """Optimiser and per-epoch StepLR(step 1, gamma `lr_gamma`) from a config's `optim` section.
 
     `type` is "ranger" (RAdam betas (0.95, 0.999), eps 1e-5, inside Lookahead k=6, alpha=0.5), "radam"
@@ -52,14 +53,24 @@ def build_optimizer(optim: dict[str, Any], params: Iterable[torch.nn.Parameter]
     params = list(params)
     inner: torch.optim.Optimizer
     if kind == "ranger":
-        inner = torch.optim.RAdam(params, lr=lr, betas=(0.95, 0.999), eps=1e-5, weight_decay=decay,
-                                  decoupled_weight_decay=True, foreach=True)
+        inner = torch.optim.RAdam(
+            params,
+            lr=lr,
+            betas=(0.95, 0.999),
+            eps=1e-5,
+            weight_decay=decay,
+            decoupled_weight_decay=True,
+            foreach=True,
+        )
         optimizer: torch.optim.Optimizer | Lookahead = Lookahead(inner, k=6, alpha=0.5)
     elif kind == "radam":
-        inner = optimizer = torch.optim.RAdam(params, lr=lr, weight_decay=decay, decoupled_weight_decay=True,
-                                              foreach=True)
+        inner = optimizer = torch.optim.RAdam(
+            params, lr=lr, weight_decay=decay, decoupled_weight_decay=True, foreach=True
+        )
     elif kind == "adam":
         inner = optimizer = torch.optim.Adam(params, lr=lr, weight_decay=decay, foreach=True)
     else:
         raise ValueError(f"unknown optimiser {kind!r}; expected ranger, radam or adam")
-    return optimizer, torch.optim.lr_scheduler.StepLR(inner, step_size=1, gamma=float(optim.get("lr_gamma", 0.95)))
+    return optimizer, torch.optim.lr_scheduler.StepLR(
+        inner, step_size=1, gamma=float(optim.get("lr_gamma", 0.95))
+    )

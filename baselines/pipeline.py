@@ -26,10 +26,18 @@ from .train import TrainResult, train_or_reuse, train_teachers
 log = logging.getLogger("baselines")
 
 
-def train_baseline(*, store_dir: str | os.PathLike[str], model: str, dataset: str,
-                   config_overrides: dict[str, Any] | None = None, profile: str | None = None, seed: int = 0,
-                   device: str | torch.device = "cpu", checkpoint_dir: str | os.PathLike[str] | None = None,
-                   reuse: bool = True) -> TrainResult:
+def train_baseline(
+    *,
+    store_dir: str | os.PathLike[str],
+    model: str,
+    dataset: str,
+    config_overrides: dict[str, Any] | None = None,
+    profile: str | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    reuse: bool = True,
+) -> TrainResult:
     """Train one baseline on one dataset (TeachText: its teachers first), best validation epoch loaded.
 
     With `checkpoint_dir`, every model trained on the way is kept there and the same run is loaded
@@ -39,14 +47,33 @@ def train_baseline(*, store_dir: str | os.PathLike[str], model: str, dataset: st
     path = store_path(store_dir, dataset)
     teachers = None
     if config.get("distil"):
-        teachers = train_teachers(store_path=path, config=config, seed=seed, device=device,
-                                  checkpoint_dir=checkpoint_dir, reuse=reuse)
-    return train_or_reuse(store_path=path, config=config, seed=seed, device=device, teachers=teachers,
-                          checkpoint_dir=checkpoint_dir, reuse=reuse)
+        teachers = train_teachers(
+            store_path=path,
+            config=config,
+            seed=seed,
+            device=device,
+            checkpoint_dir=checkpoint_dir,
+            reuse=reuse,
+        )
+    return train_or_reuse(
+        store_path=path,
+        config=config,
+        seed=seed,
+        device=device,
+        teachers=teachers,
+        checkpoint_dir=checkpoint_dir,
+        reuse=reuse,
+    )
 
 
-def predict_queries(result: TrainResult, *, store_file: str | os.PathLike[str], split: str,
-                    query_ids: Sequence[str] | None = None, device: str | torch.device = "cpu") -> np.ndarray:
+def predict_queries(
+    result: TrainResult,
+    *,
+    store_file: str | os.PathLike[str],
+    split: str,
+    query_ids: Sequence[str] | None = None,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
     """The Q x V float32 similarity matrix of a split.
 
     Args:
@@ -64,19 +91,32 @@ def predict_queries(result: TrainResult, *, store_file: str | os.PathLike[str], 
             index = {c: i for i, c in enumerate(store.caption_ids)}
             missing = [q for q in query_ids if q not in index]
             if missing:
-                raise StoreFormatError(f"{store.dataset}: {len(missing)} query ids are not captions of the store, "
-                                       f"e.g. {missing[0]!r}")
+                raise StoreFormatError(
+                    f"{store.dataset}: {len(missing)} query ids are not captions of the store, "
+                    f"e.g. {missing[0]!r}"
+                )
             captions = np.array([index[q] for q in query_ids], dtype=np.int64)
-        sims, _ = split_similarities(result.model, store, result.config, split, device=device,
-                                     query_captions=captions)
+        sims, _ = split_similarities(
+            result.model, store, result.config, split, device=device, query_captions=captions
+        )
     return sims
 
 
-def train_and_write_submission(*, store_dir: str | os.PathLike[str], model: str, datasets: Sequence[str], split: str,
-                               out_path: str | os.PathLike[str], config_overrides: dict[str, Any] | None = None,
-                               seed: int = 0, device: str | torch.device = "cpu", profile: str | None = None,
-                               query_order: Mapping[str, Sequence[str]] | None = None,
-                               checkpoint_dir: str | os.PathLike[str] | None = None, reuse: bool = True) -> Path:
+def train_and_write_submission(
+    *,
+    store_dir: str | os.PathLike[str],
+    model: str,
+    datasets: Sequence[str],
+    split: str,
+    out_path: str | os.PathLike[str],
+    config_overrides: dict[str, Any] | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    profile: str | None = None,
+    query_order: Mapping[str, Sequence[str]] | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    reuse: bool = True,
+) -> Path:
     """Train `model` on each dataset's store and write one `.npz` submission for `split`.
 
     The file holds one float32 array per dataset, named after the dataset (`MSRVTT`, ...): the Q x V
@@ -107,15 +147,30 @@ def train_and_write_submission(*, store_dir: str | os.PathLike[str], model: str,
     arrays: dict[str, np.ndarray] = {}
     for dataset in datasets:
         name = canonical_dataset_name(dataset)
-        result = train_baseline(store_dir=store_dir, model=model, dataset=name, config_overrides=config_overrides,
-                                profile=profile, seed=seed, device=device, checkpoint_dir=checkpoint_dir,
-                                reuse=reuse)
-        log.info("%s %s: selected epoch %d (validation geom %.2f)", name, model, result.best_epoch, result.best_score)
+        result = train_baseline(
+            store_dir=store_dir,
+            model=model,
+            dataset=name,
+            config_overrides=config_overrides,
+            profile=profile,
+            seed=seed,
+            device=device,
+            checkpoint_dir=checkpoint_dir,
+            reuse=reuse,
+        )
+        log.info(
+            "%s %s: selected epoch %d (validation geom %.2f)",
+            name,
+            model,
+            result.best_epoch,
+            result.best_score,
+        )
         order = (query_order or {}).get(name)
-        arrays[name] = predict_queries(result, store_file=store_path(store_dir, name), split=split,
-                                       query_ids=order, device=device).astype(np.float32)
+        arrays[name] = predict_queries(
+            result, store_file=store_path(store_dir, name), split=split, query_ids=order, device=device
+        ).astype(np.float32)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".partial.npz")
     np.savez(tmp, **arrays)
-    os.replace(tmp, out_path)          # never leave a truncated submission behind
+    os.replace(tmp, out_path)  # never leave a truncated submission behind
     return out_path

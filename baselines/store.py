@@ -79,8 +79,16 @@ class StoreWriter:
     in memory at once.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, dataset: str, videos: list[str] | tuple[str, ...],
-                 splits: dict[str, list[str] | tuple[str, ...]], source: str, fused_captions: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        dataset: str,
+        videos: list[str] | tuple[str, ...],
+        splits: dict[str, list[str] | tuple[str, ...]],
+        source: str,
+        fused_captions: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.dataset = canonical_dataset_name(dataset)
         self.num_videos = len(videos)
@@ -90,7 +98,9 @@ class StoreWriter:
         for name, ids in splits.items():
             missing = [v for v in ids if v not in known]
             if missing:
-                raise StoreFormatError(f"split {name!r} names {len(missing)} unknown videos, e.g. {missing[0]!r}")
+                raise StoreFormatError(
+                    f"split {name!r} names {len(missing)} unknown videos, e.g. {missing[0]!r}"
+                )
             if len(set(ids)) != len(ids):
                 raise StoreFormatError(f"split {name!r} lists a video twice")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,8 +122,15 @@ class StoreWriter:
         self._h5.create_group("text")
         self.num_captions: int | None = None
 
-    def add_expert(self, key: str, features: np.ndarray, available: np.ndarray, *, flaky: bool,
-                   mask: np.ndarray | None = None) -> None:
+    def add_expert(
+        self,
+        key: str,
+        features: np.ndarray,
+        available: np.ndarray,
+        *,
+        flaky: bool,
+        mask: np.ndarray | None = None,
+    ) -> None:
         """Add one expert.
 
         Args:
@@ -129,11 +146,15 @@ class StoreWriter:
         features = np.asarray(features)
         available = np.asarray(available, dtype=bool)
         if features.shape[0] != self.num_videos or available.shape != (self.num_videos,):
-            raise StoreFormatError(f"expert {key!r}: expected {self.num_videos} rows, got features "
-                                   f"{features.shape} and availability {available.shape}")
+            raise StoreFormatError(
+                f"expert {key!r}: expected {self.num_videos} rows, got features "
+                f"{features.shape} and availability {available.shape}"
+            )
         variable = features.ndim == 3
         if not variable and features.ndim != 2:
-            raise StoreFormatError(f"expert {key!r}: features must be (N, D) or (N, T, D), got {features.shape}")
+            raise StoreFormatError(
+                f"expert {key!r}: features must be (N, D) or (N, T, D), got {features.shape}"
+            )
         if variable:
             if mask is None or np.asarray(mask).shape != features.shape[:2]:
                 raise StoreFormatError(f"expert {key!r}: variable-length features need a (N, T) mask")
@@ -143,16 +164,24 @@ class StoreWriter:
                 raise StoreFormatError(f"expert {key!r}: each mask row must be a prefix of ones")
         elif mask is not None:
             raise StoreFormatError(f"expert {key!r}: a mask only applies to variable-length features")
-        stored = np.where(available.reshape((-1,) + (1,) * (features.ndim - 1)), features, 0).astype(np.float16)
+        stored = np.where(available.reshape((-1,) + (1,) * (features.ndim - 1)), features, 0).astype(
+            np.float16
+        )
         if not np.isfinite(stored).all():
-            raise StoreFormatError(f"expert {key!r}: non-finite values in available rows (or float16 overflow)")
+            raise StoreFormatError(
+                f"expert {key!r}: non-finite values in available rows (or float16 overflow)"
+            )
         group = self._h5["experts"].create_group(key)
         group.attrs["dim"] = int(features.shape[-1])
         group.attrs["kind"] = "variable" if variable else "fixed"
         group.attrs["flaky"] = bool(flaky)
         # Padded token sequences are mostly zeros: lzf (fast, always available in h5py) shrinks them a lot.
-        group.create_dataset("features", data=stored, compression="lzf" if variable else None,
-                             chunks=(min(64, len(stored)),) + stored.shape[1:] if variable and len(stored) else None)
+        group.create_dataset(
+            "features",
+            data=stored,
+            compression="lzf" if variable else None,
+            chunks=(min(64, len(stored)),) + stored.shape[1:] if variable and len(stored) else None,
+        )
         group.create_dataset("available", data=available.astype(np.uint8))
         if variable:
             group.create_dataset("mask", data=mask.astype(np.uint8))
@@ -163,7 +192,9 @@ class StoreWriter:
         if len(ids) != len(video) or len(set(ids)) != len(ids):
             raise StoreFormatError("caption ids must be unique and one per caption")
         if video.size and (video.min() < 0 or video.max() >= self.num_videos or np.any(np.diff(video) < 0)):
-            raise StoreFormatError("caption videos must be valid indices, sorted so a video's captions are contiguous")
+            raise StoreFormatError(
+                "caption videos must be valid indices, sorted so a video's captions are contiguous"
+            )
         counts = np.bincount(video, minlength=self.num_videos)
         group = self._h5.create_group("captions")
         group.create_dataset("ids", data=_strings(ids), dtype=_STR)
@@ -191,8 +222,12 @@ class StoreWriter:
         group = self._h5["text"].create_group(encoder)
         group.attrs["dim"] = int(dim)
         group.create_dataset("offsets", data=offsets)
-        tokens = group.create_dataset("tokens", shape=(int(offsets[-1]), dim), dtype=np.float16,
-                                      chunks=(min(max(int(offsets[-1]), 1), 4096), dim))
+        tokens = group.create_dataset(
+            "tokens",
+            shape=(int(offsets[-1]), dim),
+            dtype=np.float16,
+            chunks=(min(max(int(offsets[-1]), 1), 4096), dim),
+        )
         return TextWriter(tokens, offsets)
 
     def close(self) -> None:
@@ -204,12 +239,13 @@ class StoreWriter:
     def __enter__(self) -> StoreWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.close()
             return
-        self._h5.close()                # never publish a half-written store
+        self._h5.close()  # never publish a half-written store
         self._partial.unlink(missing_ok=True)
 
 
@@ -226,14 +262,14 @@ class TextWriter:
         if not features:
             return
         start, stop = self._next, self._next + len(features)
-        expected = np.diff(self._offsets[start:stop + 1])
+        expected = np.diff(self._offsets[start : stop + 1])
         got = np.array([len(f) for f in features])
         if stop >= len(self._offsets) or not np.array_equal(expected, got):
             raise StoreFormatError("text features disagree with the declared token counts")
         block = np.concatenate(features).astype(np.float16)
         if not np.isfinite(block).all():
             raise StoreFormatError("non-finite text features")
-        self._tokens[self._offsets[start]:self._offsets[stop]] = block
+        self._tokens[self._offsets[start] : self._offsets[stop]] = block
         self._next = stop
 
     @property
@@ -264,7 +300,9 @@ class ExpertStore:
         if h5.attrs.get("format") != STORE_FORMAT:
             raise StoreFormatError(f"{self.path}: not a {STORE_FORMAT} file")
         if int(h5.attrs.get("version", -1)) != STORE_VERSION:
-            raise StoreFormatError(f"{self.path}: store version {h5.attrs.get('version')} is not {STORE_VERSION}")
+            raise StoreFormatError(
+                f"{self.path}: store version {h5.attrs.get('version')} is not {STORE_VERSION}"
+            )
         for key in ("videos", "splits", "experts", "captions", "text"):
             if key not in h5:
                 raise StoreFormatError(f"{self.path}: missing /{key}")
@@ -283,9 +321,13 @@ class ExpertStore:
         for key, group in h5["experts"].items():
             feats = group["features"]
             variable = group.attrs["kind"] == "variable"
-            self.experts[key] = ExpertInfo(key=key, dim=int(group.attrs["dim"]), variable=variable,
-                                           flaky=bool(group.attrs["flaky"]),
-                                           max_len=int(feats.shape[1]) if variable else 1)
+            self.experts[key] = ExpertInfo(
+                key=key,
+                dim=int(group.attrs["dim"]),
+                variable=variable,
+                flaky=bool(group.attrs["flaky"]),
+                max_len=int(feats.shape[1]) if variable else 1,
+            )
         self.text_dims: dict[str, int] = {k: int(g.attrs["dim"]) for k, g in h5["text"].items()}
         self._text_offsets: dict[str, np.ndarray] = {}
 
@@ -301,9 +343,13 @@ class ExpertStore:
         try:
             return np.array([self._video_index[v] for v in ids], dtype=np.int64)
         except KeyError as exc:
-            raise StoreFormatError(f"{self.path}: split {split!r} names unknown video {exc.args[0]!r}") from None
+            raise StoreFormatError(
+                f"{self.path}: split {split!r} names unknown video {exc.args[0]!r}"
+            ) from None
 
-    def split_captions(self, split: str, *, max_per_video: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def split_captions(
+        self, split: str, *, max_per_video: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Captions of a split in the canonical query order: video-major (split order), then caption order.
 
         Args:
@@ -331,7 +377,9 @@ class ExpertStore:
             available: (n,) bool.
         """
         if key not in self.experts:
-            raise StoreFormatError(f"{self.path}: no expert {key!r}; the store has {', '.join(sorted(self.experts))}")
+            raise StoreFormatError(
+                f"{self.path}: no expert {key!r}; the store has {', '.join(sorted(self.experts))}"
+            )
         group = self._h5["experts"][key]
         return _take(group["features"], videos), _take(group["available"], videos).astype(bool)
 
@@ -342,8 +390,9 @@ class ExpertStore:
             tokens: (sum of lengths, D) float16; offsets: (n + 1,) int64 into `tokens`.
         """
         if encoder not in self.text_dims:
-            raise StoreFormatError(f"{self.path}: no text encoder {encoder!r}; the store has "
-                                   f"{', '.join(sorted(self.text_dims))}")
+            raise StoreFormatError(
+                f"{self.path}: no text encoder {encoder!r}; the store has {', '.join(sorted(self.text_dims))}"
+            )
         offsets = self._text_offsets.get(encoder)
         if offsets is None:
             offsets = self._text_offsets[encoder] = self._h5["text"][encoder]["offsets"][()]
@@ -354,8 +403,8 @@ class ExpertStore:
         data = self._h5["text"][encoder]["tokens"]
         if captions.size == 0:
             return np.zeros((0, data.shape[1]), np.float16), new_offsets
-        if np.all(np.diff(captions) == 1):          # contiguous: one slice read
-            return data[starts[0]:stops[-1]], new_offsets
+        if np.all(np.diff(captions) == 1):  # contiguous: one slice read
+            return data[starts[0] : stops[-1]], new_offsets
         lo, hi = int(starts.min()), int(stops.max())
         if hi - lo <= 4 * int(lengths.sum()) + 65536:  # dense enough: read the span once, gather in memory
             span = data[lo:hi]
@@ -377,8 +426,9 @@ class ExpertStore:
     def __enter__(self) -> ExpertStore:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -388,7 +438,7 @@ def _take(node: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     if rows.size == 0:
         return np.zeros((0,) + node.shape[1:], node.dtype)
     if np.all(np.diff(rows) == 1):
-        return node[rows[0]:rows[-1] + 1]
+        return node[rows[0] : rows[-1] + 1]
     lo, hi = int(rows.min()), int(rows.max()) + 1
     if hi - lo <= 4 * rows.size + 1024:
         return node[lo:hi][rows - lo]
@@ -416,6 +466,10 @@ def split_truth(store_path: str | os.PathLike[str], split: str) -> DatasetTruth:
         if store.max_captions > 1:
             counts = store.caption_count[videos]
             masks = np.arange(store.max_captions)[None, :] < counts[:, None]
-        return dataset_truth(name=store.dataset, videos=[store.video_ids[v] for v in videos],
-                             query_ids=[store.caption_ids[c] for c in captions],
-                             query_video=owner, query_masks=masks)
+        return dataset_truth(
+            name=store.dataset,
+            videos=[store.video_ids[v] for v in videos],
+            query_ids=[store.caption_ids[c] for c in captions],
+            query_video=owner,
+            query_masks=masks,
+        )

@@ -70,10 +70,20 @@ FLAKY_EXPERTS = ("face", "ocr", "audio", "speech")
 TEXT_DIMS: dict[str, int] = {"openai": 768, "w2v": 300}
 
 # Hidden semantic space: aspect name -> number of dimensions.
-ASPECTS: dict[str, int] = {"object": 16, "action": 16, "scene": 8, "people": 8, "sound": 8, "speech": 8, "ocr": 8}
+ASPECTS: dict[str, int] = {
+    "object": 16,
+    "action": 16,
+    "scene": 8,
+    "people": 8,
+    "sound": 8,
+    "speech": 8,
+    "ocr": 8,
+}
 _ASPECT_NAMES = tuple(ASPECTS)
-_BLOCKS = {a: slice(s - n, s) for a, n, s in zip(ASPECTS, ASPECTS.values(), np.cumsum(list(ASPECTS.values())),
-                                                 strict=True)}
+_BLOCKS = {
+    a: slice(s - n, s)
+    for a, n, s in zip(ASPECTS, ASPECTS.values(), np.cumsum(list(ASPECTS.values())), strict=True)
+}
 LATENT_DIM = sum(ASPECTS.values())
 #: Recording conditions, in the order of the codes stored under /hidden/condition.
 CONDITIONS = ("clean", "dark", "fast")
@@ -82,17 +92,20 @@ _CONDITION_PROBS = (0.34, 0.33, 0.33)
 
 @dataclass(frozen=True)
 class _ExpertView:
-    aspects: dict[str, float]          # aspect -> weight of its evidence in the expert
-    noise: float                       # std of the expert's own latent noise
-    misled_by: str | None = None       # condition under which the listed aspects' evidence is inverted
+    aspects: dict[str, float]  # aspect -> weight of its evidence in the expert
+    noise: float  # std of the expert's own latent noise
+    misled_by: str | None = None  # condition under which the listed aspects' evidence is inverted
     misled_aspects: tuple[str, ...] = ()
-    reveals_condition: bool = False    # carries a code of the recording condition
+    reveals_condition: bool = False  # carries a code of the recording condition
 
 
 _VIEWS: dict[str, _ExpertView] = {
-    "imagenet.resnext101_32x48d.0": _ExpertView({"object": 1.0, "scene": 0.7, "people": 0.5}, 0.9,
-                                                "dark", ("object", "people")),
-    "imagenet.senet154.0": _ExpertView({"object": 1.0, "scene": 0.7, "people": 0.5}, 0.8, "dark", ("object", "people")),
+    "imagenet.resnext101_32x48d.0": _ExpertView(
+        {"object": 1.0, "scene": 0.7, "people": 0.5}, 0.9, "dark", ("object", "people")
+    ),
+    "imagenet.senet154.0": _ExpertView(
+        {"object": 1.0, "scene": 0.7, "people": 0.5}, 0.8, "dark", ("object", "people")
+    ),
     "scene.densenet161.0": _ExpertView({"scene": 1.0, "object": 0.4}, 0.7, reveals_condition=True),
     "i3d.i3d.0": _ExpertView({"action": 1.0, "object": 0.5}, 0.8, "fast", ("action",)),
     "r2p1d.r2p1d-ig65m.0": _ExpertView({"action": 1.0, "scene": 0.5}, 0.9, "fast", ("action",)),
@@ -109,14 +122,38 @@ _TOKEN_NOISE = {"ocr": 0.8, "audio": 1.0, "speech": 0.9}
 _TOKEN_RATE = {"ocr": 4.0, "audio": 12.0, "speech": 14.0}
 _CONTENT_SHARE = {"ocr": 0.6, "audio": 0.8, "speech": 0.5}
 # How often a caption mentions an aspect that is present.
-_MENTION = {"object": 0.9, "action": 0.8, "scene": 0.45, "people": 0.5, "sound": 0.25, "speech": 0.3, "ocr": 0.3}
+_MENTION = {
+    "object": 0.9,
+    "action": 0.8,
+    "scene": 0.45,
+    "people": 0.5,
+    "sound": 0.25,
+    "speech": 0.3,
+    "ocr": 0.3,
+}
 # Encoder-specific reading noise per aspect: the two encoders err on different words.
 _ENCODER_NOISE = {
-    "openai": {"object": 0.55, "action": 0.45, "scene": 0.6, "people": 0.5, "sound": 0.6, "speech": 0.55, "ocr": 0.6},
-    "w2v": {"object": 0.4, "action": 1.1, "scene": 0.45, "people": 0.6, "sound": 0.8, "speech": 0.8, "ocr": 0.5},
+    "openai": {
+        "object": 0.55,
+        "action": 0.45,
+        "scene": 0.6,
+        "people": 0.5,
+        "sound": 0.6,
+        "speech": 0.55,
+        "ocr": 0.6,
+    },
+    "w2v": {
+        "object": 0.4,
+        "action": 1.1,
+        "scene": 0.45,
+        "people": 0.6,
+        "sound": 0.8,
+        "speech": 0.8,
+        "ocr": 0.5,
+    },
 }
-_CAPTION_NOISE = 0.5        # paraphrase: a caption's view of an aspect
-_WORD_NOISE = 0.5           # a word's view of its caption's aspect
+_CAPTION_NOISE = 0.5  # paraphrase: a caption's view of an aspect
+_WORD_NOISE = 0.5  # a word's view of its caption's aspect
 _FUNCTION_WORDS = 48
 
 
@@ -145,40 +182,86 @@ class DatasetSpec:
     sizes: dict[str, dict[str, tuple[int, int | None]]]
 
 
-_RICH = ("imagenet.resnext101_32x48d.0", "imagenet.senet154.0", "scene.densenet161.0", "i3d.i3d.0",
-         "r2p1d.r2p1d-ig65m.0", "r2p1d.r2p1d-ig65m-kinetics.0")
+_RICH = (
+    "imagenet.resnext101_32x48d.0",
+    "imagenet.senet154.0",
+    "scene.densenet161.0",
+    "i3d.i3d.0",
+    "r2p1d.r2p1d-ig65m.0",
+    "r2p1d.r2p1d-ig65m-kinetics.0",
+)
 
 SPECS: dict[str, DatasetSpec] = {
     "MSRVTT": DatasetSpec(
-        "MSRVTT", _RICH + ("face", "ocr", "audio", "speech"), "fixed", 20, 9.3, 20,
+        "MSRVTT",
+        _RICH + ("face", "ocr", "audio", "speech"),
+        "fixed",
+        20,
+        9.3,
+        20,
         {"people": 0.6, "sound": 0.92, "speech": 0.5, "ocr": 0.35},
-        {"tiny": {"train": (64, None), "dev": (12, None), "val": (16, 64), "test": (20, 79)},
-         "demo": {"train": (2000, None), "dev": (200, None), "val": (497, 9940), "test": (2990, 59794)},
-         "full": {"train": (6513, None), "dev": (650, None), "val": (497, 9940), "test": (2990, 59794)}}),
+        {
+            "tiny": {"train": (64, None), "dev": (12, None), "val": (16, 64), "test": (20, 79)},
+            "demo": {"train": (2000, None), "dev": (200, None), "val": (497, 9940), "test": (2990, 59794)},
+            "full": {"train": (6513, None), "dev": (650, None), "val": (497, 9940), "test": (2990, 59794)},
+        },
+    ),
     "MSVD": DatasetSpec(
-        "MSVD", _RICH + ("face", "ocr"), "variable", 81, 7.0, 12,
+        "MSVD",
+        _RICH + ("face", "ocr"),
+        "variable",
+        81,
+        7.0,
+        12,
         {"people": 0.55, "sound": 0.0, "speech": 0.0, "ocr": 0.2},
-        {"tiny": {"train": (64, None), "dev": (12, None), "val": (16, 60), "test": (20, 81)},
-         "demo": {"train": (600, None), "dev": (100, None), "val": (100, 4290), "test": (670, 27763)},
-         "full": {"train": (1200, None), "dev": (120, None), "val": (100, 4290), "test": (670, 27763)}}),
+        {
+            "tiny": {"train": (64, None), "dev": (12, None), "val": (16, 60), "test": (20, 81)},
+            "demo": {"train": (600, None), "dev": (100, None), "val": (100, 4290), "test": (670, 27763)},
+            "full": {"train": (1200, None), "dev": (120, None), "val": (100, 4290), "test": (670, 27763)},
+        },
+    ),
     "DiDeMo": DatasetSpec(
-        "DiDeMo", _RICH + ("face", "ocr", "audio", "speech"), "paragraph", 1, 7.5, 16,
+        "DiDeMo",
+        _RICH + ("face", "ocr", "audio", "speech"),
+        "paragraph",
+        1,
+        7.5,
+        16,
         {"people": 0.6, "sound": 0.9, "speech": 0.4, "ocr": 0.2},
-        {"tiny": {"train": (64, None), "dev": (12, None), "val": (16, 16), "test": (20, 20)},
-         "demo": {"train": (1500, None), "dev": (200, None), "val": (1065, 1065), "test": (1004, 1004)},
-         "full": {"train": (8392, None), "dev": (839, None), "val": (1065, 1065), "test": (1004, 1004)}}),
+        {
+            "tiny": {"train": (64, None), "dev": (12, None), "val": (16, 16), "test": (20, 20)},
+            "demo": {"train": (1500, None), "dev": (200, None), "val": (1065, 1065), "test": (1004, 1004)},
+            "full": {"train": (8392, None), "dev": (839, None), "val": (1065, 1065), "test": (1004, 1004)},
+        },
+    ),
     "YouCook2": DatasetSpec(
-        "YouCook2", _RICH + ("ocr", "audio"), "single", 1, 9.0, 24,
+        "YouCook2",
+        _RICH + ("ocr", "audio"),
+        "single",
+        1,
+        9.0,
+        24,
         {"people": 0.3, "sound": 0.95, "speech": 0.7, "ocr": 0.25},
-        {"tiny": {"train": (64, None), "dev": (12, None), "val": (16, 16), "test": (20, 20)},
-         "demo": {"train": (1500, None), "dev": (200, None), "val": (969, 969), "test": (3310, 3310)},
-         "full": {"train": (10337, None), "dev": (1000, None), "val": (969, 969), "test": (3310, 3310)}}),
+        {
+            "tiny": {"train": (64, None), "dev": (12, None), "val": (16, 16), "test": (20, 20)},
+            "demo": {"train": (1500, None), "dev": (200, None), "val": (969, 969), "test": (3310, 3310)},
+            "full": {"train": (10337, None), "dev": (1000, None), "val": (969, 969), "test": (3310, 3310)},
+        },
+    ),
     "ActivityNet": DatasetSpec(
-        "ActivityNet", _RICH + ("face", "ocr", "audio", "speech"), "paragraph", 1, 13.5, 20,
+        "ActivityNet",
+        _RICH + ("face", "ocr", "audio", "speech"),
+        "paragraph",
+        1,
+        13.5,
+        20,
         {"people": 0.7, "sound": 0.9, "speech": 0.45, "ocr": 0.2},
-        {"tiny": {"train": (64, None), "dev": (12, None), "val": (16, 16), "test": (20, 20)},
-         "demo": {"train": (1500, None), "dev": (200, None), "val": (1001, 1001), "test": (4917, 4917)},
-         "full": {"train": (10009, None), "dev": (1000, None), "val": (1001, 1001), "test": (4917, 4917)}}),
+        {
+            "tiny": {"train": (64, None), "dev": (12, None), "val": (16, 16), "test": (20, 20)},
+            "demo": {"train": (1500, None), "dev": (200, None), "val": (1001, 1001), "test": (4917, 4917)},
+            "full": {"train": (10009, None), "dev": (1000, None), "val": (1001, 1001), "test": (4917, 4917)},
+        },
+    ),
 }
 SPLIT_ORDER = ("train", "dev", "val", "test")
 
@@ -187,14 +270,14 @@ SPLIT_ORDER = ("train", "dev", "val", "test")
 class _World:
     """Fixed random parameters of one dataset's generative process (independent of scale)."""
 
-    centres: np.ndarray                       # (categories, LATENT_DIM)
+    centres: np.ndarray  # (categories, LATENT_DIM)
     expert_maps: dict[str, tuple[np.ndarray, np.ndarray]]  # key -> (W (L, D), b (D,))
-    text_maps: dict[str, tuple[np.ndarray, np.ndarray]]    # encoder -> (G (L_word, D), h (D,))
-    function_words: np.ndarray                # (F, L_word)
-    distractors: dict[str, np.ndarray]        # variable expert -> (48, D) background tokens
+    text_maps: dict[str, tuple[np.ndarray, np.ndarray]]  # encoder -> (G (L_word, D), h (D,))
+    function_words: np.ndarray  # (F, L_word)
+    distractors: dict[str, np.ndarray]  # variable expert -> (48, D) background tokens
 
 
-_WORD_DIM = LATENT_DIM + len(ASPECTS)      # a word: its aspect's values plus a code of which aspect it is
+_WORD_DIM = LATENT_DIM + len(ASPECTS)  # a word: its aspect's values plus a code of which aspect it is
 
 
 def _make_world(spec: DatasetSpec, rng: np.random.Generator) -> _World:
@@ -204,10 +287,10 @@ def _make_world(spec: DatasetSpec, rng: np.random.Generator) -> _World:
         view = _VIEWS[key]
         in_dim = LATENT_DIM + len(CONDITIONS)
         dim = EXPERT_DIMS[key]
-        if key in VARIABLE_EXPERTS:       # token embeddings (word2vec / VGGish-like): linear in the content
+        if key in VARIABLE_EXPERTS:  # token embeddings (word2vec / VGGish-like): linear in the content
             w = rng.standard_normal((in_dim, dim)) / np.sqrt(sum(ASPECTS[a] for a in view.aspects))
             b = np.zeros(dim)
-        else:                             # pooled CNN activations: non-negative, ReLU of a random projection
+        else:  # pooled CNN activations: non-negative, ReLU of a random projection
             w = rng.standard_normal((in_dim, dim)) / np.sqrt(sum(ASPECTS[a] for a in view.aspects))
             b = rng.normal(-0.2, 0.2, dim)
         expert_maps[key] = (w.astype(np.float32), b.astype(np.float32))
@@ -216,13 +299,17 @@ def _make_world(spec: DatasetSpec, rng: np.random.Generator) -> _World:
         g = rng.standard_normal((_WORD_DIM, dim)) / np.sqrt(12.0)
         text_maps[encoder] = (g.astype(np.float32), rng.normal(0.0, 0.1, dim).astype(np.float32))
     function_words = rng.standard_normal((_FUNCTION_WORDS, _WORD_DIM)) * 0.8
-    distractors = {key: rng.standard_normal((48, EXPERT_DIMS[key])).astype(np.float32)
-                   for key in spec.experts if key in VARIABLE_EXPERTS}
+    distractors = {
+        key: rng.standard_normal((48, EXPERT_DIMS[key])).astype(np.float32)
+        for key in spec.experts
+        if key in VARIABLE_EXPERTS
+    }
     return _World(centres, expert_maps, text_maps, function_words.astype(np.float32), distractors)
 
 
-def caption_counts(spec: DatasetSpec, scale: str, videos: int, queries: int | None,
-                   rng: np.random.Generator) -> np.ndarray:
+def caption_counts(
+    spec: DatasetSpec, scale: str, videos: int, queries: int | None, rng: np.random.Generator
+) -> np.ndarray:
     """Captions per video, matching the real query totals exactly where they are known."""
     if spec.captions in ("single", "paragraph"):
         return np.ones(videos, dtype=np.int64)
@@ -230,7 +317,7 @@ def caption_counts(spec: DatasetSpec, scale: str, videos: int, queries: int | No
     if spec.captions == "fixed":
         counts = np.full(videos, k, dtype=np.int64)
         short = k * videos - (queries if queries is not None else k * videos)
-        counts[rng.choice(videos, size=short, replace=False)] -= 1      # MSRVTT test: 6 videos with 19
+        counts[rng.choice(videos, size=short, replace=False)] -= 1  # MSRVTT test: 6 videos with 19
         return counts
     # MSVD: broad spread of caption counts, at least one video with the maximum.
     target = queries if queries is not None else int(round(videos * (0.5 * k)))
@@ -245,16 +332,23 @@ def caption_counts(spec: DatasetSpec, scale: str, videos: int, queries: int | No
     return counts
 
 
-def _expert_features(key: str, spec: DatasetSpec, world: _World, z: np.ndarray, condition: np.ndarray,
-                     present: dict[str, np.ndarray], token_cap: int,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _expert_features(
+    key: str,
+    spec: DatasetSpec,
+    world: _World,
+    z: np.ndarray,
+    condition: np.ndarray,
+    present: dict[str, np.ndarray],
+    token_cap: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     view = _VIEWS[key]
     n = len(z)
     w, b = world.expert_maps[key]
     available = np.ones(n, dtype=bool)
     if key in _PRESENCE_OF:
         available = present[_PRESENCE_OF[key]].copy()
-        if key == "face":        # a face detector misses some people
+        if key == "face":  # a face detector misses some people
             available &= rng.random(n) < 0.9
     signal = np.zeros((n, LATENT_DIM), dtype=np.float32)
     for aspect, weight in view.aspects.items():
@@ -280,8 +374,10 @@ def _expert_features(key: str, spec: DatasetSpec, world: _World, z: np.ndarray, 
     tokens = int(lengths.sum())
     owner = np.repeat(np.arange(n), lengths)
     content = rng.random(tokens) < _CONTENT_SHARE[key]
-    latent = signal[owner] + _TOKEN_NOISE[key] * rng.standard_normal((tokens, LATENT_DIM)) * (signal[owner] != 0)
-    values = latent @ w[:LATENT_DIM]         # token content carries no condition code
+    latent = signal[owner] + _TOKEN_NOISE[key] * rng.standard_normal((tokens, LATENT_DIM)) * (
+        signal[owner] != 0
+    )
+    values = latent @ w[:LATENT_DIM]  # token content carries no condition code
     distract = world.distractors[key][rng.integers(0, len(world.distractors[key]), tokens)]
     values = np.where(content[:, None], values, distract) + 0.05 * rng.standard_normal((tokens, dim))
     slot = np.arange(tokens) - np.repeat(np.cumsum(lengths) - lengths, lengths)
@@ -294,33 +390,49 @@ def _expert_features(key: str, spec: DatasetSpec, world: _World, z: np.ndarray, 
 class _TextPlan:
     """Word structure of all captions: which sentence and aspect each word is about."""
 
-    lengths: np.ndarray        # (C,) tokens per caption
-    word_sent: np.ndarray      # (W,) sentence of each word, words in caption order
-    word_aspect: np.ndarray    # (W,) aspect index, -1 for function words
-    sent_latent: np.ndarray    # (S, LATENT_DIM) each sentence's paraphrased view of its video
+    lengths: np.ndarray  # (C,) tokens per caption
+    word_sent: np.ndarray  # (W,) sentence of each word, words in caption order
+    word_aspect: np.ndarray  # (W,) aspect index, -1 for function words
+    sent_latent: np.ndarray  # (S, LATENT_DIM) each sentence's paraphrased view of its video
 
 
-def _plan_captions(z: np.ndarray, present: dict[str, np.ndarray], counts: np.ndarray, words: float,
-                   sentences: tuple[int, int], token_cap: int, rng: np.random.Generator) -> _TextPlan:
+def _plan_captions(
+    z: np.ndarray,
+    present: dict[str, np.ndarray],
+    counts: np.ndarray,
+    words: float,
+    sentences: tuple[int, int],
+    token_cap: int,
+    rng: np.random.Generator,
+) -> _TextPlan:
     n_captions = int(counts.sum())
     cap_video = np.repeat(np.arange(len(z)), counts)
     n_sent = rng.integers(sentences[0], sentences[1] + 1, n_captions)
     sent_caption = np.repeat(np.arange(n_captions), n_sent)
     sent_video = cap_video[sent_caption]
     n_s = len(sent_caption)
-    aspect_present = np.stack([present.get(a, np.ones(len(z), bool))[sent_video] for a in _ASPECT_NAMES], axis=1)
-    mention = (rng.random((n_s, len(ASPECTS))) < np.array([_MENTION[a] for a in _ASPECT_NAMES])) & aspect_present
-    mention[~mention.any(axis=1), 0] = True                   # every sentence says something about objects
+    aspect_present = np.stack(
+        [present.get(a, np.ones(len(z), bool))[sent_video] for a in _ASPECT_NAMES], axis=1
+    )
+    mention = (
+        rng.random((n_s, len(ASPECTS))) < np.array([_MENTION[a] for a in _ASPECT_NAMES])
+    ) & aspect_present
+    mention[~mention.any(axis=1), 0] = True  # every sentence says something about objects
     word_counts = mention * (1 + rng.binomial(2, 0.5, mention.shape))
     content_words = word_counts.sum(axis=1)
     function_words = rng.poisson(np.maximum(words - content_words, 0.5))
     # Paraphrase: each sentence holds its own noisy view of the video's semantics.
     sent_latent = (z[sent_video] + _CAPTION_NOISE * rng.standard_normal((n_s, LATENT_DIM))).astype(np.float32)
-    word_sent = np.concatenate([np.repeat(np.arange(n_s), content_words),
-                                np.repeat(np.arange(n_s), function_words)])
-    word_aspect = np.concatenate([np.repeat(np.tile(np.arange(len(ASPECTS)), n_s), word_counts.reshape(-1)),
-                                  np.full(int(function_words.sum()), -1)])
-    order = np.lexsort((rng.random(len(word_sent)), word_sent))        # shuffle words within a sentence
+    word_sent = np.concatenate(
+        [np.repeat(np.arange(n_s), content_words), np.repeat(np.arange(n_s), function_words)]
+    )
+    word_aspect = np.concatenate(
+        [
+            np.repeat(np.tile(np.arange(len(ASPECTS)), n_s), word_counts.reshape(-1)),
+            np.full(int(function_words.sum()), -1),
+        ]
+    )
+    order = np.lexsort((rng.random(len(word_sent)), word_sent))  # shuffle words within a sentence
     word_sent, word_aspect = word_sent[order], word_aspect[order]
     word_caption = sent_caption[word_sent]
     # Truncate overly long captions to the stored cap (keeps the store bounded; models truncate further).
@@ -330,7 +442,9 @@ def _plan_captions(z: np.ndarray, present: dict[str, np.ndarray], counts: np.nda
     return _TextPlan(lengths, word_sent[keep], word_aspect[keep], sent_latent)
 
 
-def _render_words(plan: _TextPlan, world: _World, lo: int, hi: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _render_words(
+    plan: _TextPlan, world: _World, lo: int, hi: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Features of words [lo, hi) of the plan for every text encoder: encoder -> (hi - lo, D) float32."""
     word_sent, word_aspect = plan.word_sent[lo:hi], plan.word_aspect[lo:hi]
     n_words = hi - lo
@@ -356,8 +470,14 @@ def _render_words(plan: _TextPlan, world: _World, lo: int, hi: int, rng: np.rand
     return features
 
 
-def generate_dataset(out_dir: str | os.PathLike[str], dataset: str, *, scale: str = "demo", seed: int = 0,
-                     chunk_captions: int = 10000) -> Path:
+def generate_dataset(
+    out_dir: str | os.PathLike[str],
+    dataset: str,
+    *,
+    scale: str = "demo",
+    seed: int = 0,
+    chunk_captions: int = 10000,
+) -> Path:
     """Write one synthetic store ``<out_dir>/<Dataset>.h5``.
 
     Args:
@@ -392,10 +512,10 @@ def generate_dataset(out_dir: str | os.PathLike[str], dataset: str, *, scale: st
     category = rng.integers(0, spec.categories, n)
     z = (0.75 * world.centres[category] + 0.66 * rng.standard_normal((n, LATENT_DIM))).astype(np.float32)
     present = {a: rng.random(n) < p for a, p in spec.presence.items()}
-    for aspect, flags in present.items():      # absent content leaves nothing to see or to describe
+    for aspect, flags in present.items():  # absent content leaves nothing to see or to describe
         z[~flags, _BLOCKS[aspect]] = 0.0
     condition = rng.choice(len(CONDITIONS), size=n, p=_CONDITION_PROBS)
-    token_cap = 6 if tiny else 50      # at least every config's max_tokens (BASELINES.md 2.2)
+    token_cap = 6 if tiny else 50  # at least every config's max_tokens (BASELINES.md 2.2)
     if spec.captions == "paragraph":
         sentences = (2, 2) if tiny else (3, 5)
         text_cap = 12 if tiny else 96
@@ -404,29 +524,40 @@ def generate_dataset(out_dir: str | os.PathLike[str], dataset: str, *, scale: st
         text_cap = 6 if tiny else 48
     words = 4.0 if tiny else spec.words
     caption_ids = [f"{video_ids[v]}#{k}" for v in range(n) for k in range(counts[v])]
-    with StoreWriter(store_path(out_dir, name), dataset=name, videos=video_ids, splits=split_ids,
-                     source=f"synthetic:{scale}:seed{seed}", fused_captions=spec.captions == "paragraph") as writer:
+    with StoreWriter(
+        store_path(out_dir, name),
+        dataset=name,
+        videos=video_ids,
+        splits=split_ids,
+        source=f"synthetic:{scale}:seed{seed}",
+        fused_captions=spec.captions == "paragraph",
+    ) as writer:
         for key in spec.experts:
-            feats, available, mask = _expert_features(key, spec, world, z, condition, present,
-                                                      token_cap, rng)
+            feats, available, mask = _expert_features(key, spec, world, z, condition, present, token_cap, rng)
             writer.add_expert(key, feats, available, flaky=key in FLAKY_EXPERTS, mask=mask)
             del feats
         writer.set_captions(caption_ids, np.repeat(np.arange(n), counts))
-        writer.add_hidden(category=category, condition=condition,
-                          **{f"present_{a}": flags for a, flags in present.items()})
+        writer.add_hidden(
+            category=category, condition=condition, **{f"present_{a}": flags for a, flags in present.items()}
+        )
         plan = _plan_captions(z, present, counts, words, sentences, text_cap, rng)
         writers = {e: writer.text_writer(e, dim=d, lengths=plan.lengths) for e, d in TEXT_DIMS.items()}
         bounds = np.concatenate([[0], np.cumsum(plan.lengths)])
-        for c_lo in range(0, len(plan.lengths), chunk_captions):          # render chunk by chunk, bounded memory
+        for c_lo in range(0, len(plan.lengths), chunk_captions):  # render chunk by chunk, bounded memory
             c_hi = min(len(plan.lengths), c_lo + chunk_captions)
             feats = _render_words(plan, world, int(bounds[c_lo]), int(bounds[c_hi]), rng)
-            cuts = bounds[c_lo:c_hi + 1] - bounds[c_lo]
+            cuts = bounds[c_lo : c_hi + 1] - bounds[c_lo]
             for encoder, text in writers.items():
-                text.write([feats[encoder][cuts[i]:cuts[i + 1]] for i in range(c_hi - c_lo)])
+                text.write([feats[encoder][cuts[i] : cuts[i + 1]] for i in range(c_hi - c_lo)])
     return store_path(out_dir, name)
 
 
-def generate(out_dir: str | os.PathLike[str], *, scale: str = "demo", datasets: tuple[str, ...] | list[str] | None = None,
-             seed: int = 0) -> list[Path]:
+def generate(
+    out_dir: str | os.PathLike[str],
+    *,
+    scale: str = "demo",
+    datasets: tuple[str, ...] | list[str] | None = None,
+    seed: int = 0,
+) -> list[Path]:
     """Write synthetic stores for several datasets (all five by default)."""
     return [generate_dataset(out_dir, d, scale=scale, seed=seed) for d in (datasets or PENTATHLON_DATASETS)]

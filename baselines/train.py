@@ -46,12 +46,18 @@ class TeacherTargets:
     text: TextEmbedding
     video: VideoEmbedding
 
-    def similarity(self, caption_rows: torch.Tensor, video_rows: torch.Tensor, device: torch.device) -> torch.Tensor:
+    def similarity(
+        self, caption_rows: torch.Tensor, video_rows: torch.Tensor, device: torch.device
+    ) -> torch.Tensor:
         """The teacher's full similarity (MoE weights, per-pair availability) of a batch: (B, B) float32."""
-        text = TextEmbedding([u[caption_rows].to(device).float() for u in self.text.experts],
-                             self.text.weights[caption_rows].to(device).float())
-        video = VideoEmbedding([v[video_rows].to(device).float() for v in self.video.experts],
-                               self.video.available[video_rows].to(device).float())
+        text = TextEmbedding(
+            [u[caption_rows].to(device).float() for u in self.text.experts],
+            self.text.weights[caption_rows].to(device).float(),
+        )
+        video = VideoEmbedding(
+            [v[video_rows].to(device).float() for v in self.video.experts],
+            self.video.available[video_rows].to(device).float(),
+        )
         return sharded_similarity(text, video)
 
 
@@ -77,22 +83,40 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
-def teacher_targets(result: TrainResult, store: ExpertStore, *, device: str | torch.device = "cpu") -> TeacherTargets:
+def teacher_targets(
+    result: TrainResult, store: ExpertStore, *, device: str | torch.device = "cpu"
+) -> TeacherTargets:
     """Precompute a trained teacher's embeddings of the training split (stored as float16)."""
     device = _resolve_device(device)
     config = result.config
-    data = load_split(store, config["data"]["train_split"], result.experts, encoder=config["data"]["text_encoder"])
+    data = load_split(
+        store, config["data"]["train_split"], result.experts, encoder=config["data"]["text_encoder"]
+    )
     assert data.text is not None
     video = encode_videos(result.model, data.features, device)
-    text = encode_captions(result.model, data.text, np.arange(len(data.captions)),
-                           int(config["data"]["max_tokens"]["text"]), device, int(config["train"]["eval_chunk"]))
-    return TeacherTargets(name=config["data"]["text_encoder"],
-                          text=TextEmbedding([u.half().cpu() for u in text.experts], text.weights.cpu()),
-                          video=VideoEmbedding([v.half().cpu() for v in video.experts], video.available.cpu()))
+    text = encode_captions(
+        result.model,
+        data.text,
+        np.arange(len(data.captions)),
+        int(config["data"]["max_tokens"]["text"]),
+        device,
+        int(config["train"]["eval_chunk"]),
+    )
+    return TeacherTargets(
+        name=config["data"]["text_encoder"],
+        text=TextEmbedding([u.half().cpu() for u in text.experts], text.weights.cpu()),
+        video=VideoEmbedding([v.half().cpu() for v in video.experts], video.available.cpu()),
+    )
 
 
-def train_model(*, store_path: str | os.PathLike[str], config: dict[str, Any], seed: int = 0,
-                device: str | torch.device = "cpu", teachers: list[TeacherTargets] | None = None) -> TrainResult:
+def train_model(
+    *,
+    store_path: str | os.PathLike[str],
+    config: dict[str, Any],
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    teachers: list[TeacherTargets] | None = None,
+) -> TrainResult:
     """Train one model and return it with the weights of its best validation epoch.
 
     An epoch is one shuffled pass over the training videos, each with one caption drawn uniformly at
@@ -120,8 +144,13 @@ def train_model(*, store_path: str | os.PathLike[str], config: dict[str, Any], s
         if text_dim is None:
             raise ValueError(f"{store.path}: no text encoder {data_cfg['text_encoder']!r}")
         train = load_split(store, data_cfg["train_split"], specs, encoder=data_cfg["text_encoder"])
-        selection = load_split(store, data_cfg["selection_split"], specs, encoder=data_cfg["text_encoder"],
-                               max_captions=data_cfg.get("selection_max_captions"))
+        selection = load_split(
+            store,
+            data_cfg["selection_split"],
+            specs,
+            encoder=data_cfg["text_encoder"],
+            max_captions=data_cfg.get("selection_max_captions"),
+        )
     model = build_model(config["arch"], specs, text_dim).to(device)
     optimizer, scheduler = build_optimizer(config["optim"], model.parameters())
     margin = float(train_cfg["margin"])
@@ -142,29 +171,52 @@ def train_model(*, store_path: str | os.PathLike[str], config: dict[str, Any], s
         losses = []
         for batch in _epoch_batches(len(train.videos), batch_size, rng):
             captions = sample_captions(train, batch, rng)
-            losses.append(training_step(model, optimizer, train, batch, captions, margin=margin, max_tokens=max_tokens,
-                                        device=device, teachers=teachers, distil_weight=distil_weight))
+            losses.append(
+                training_step(
+                    model,
+                    optimizer,
+                    train,
+                    batch,
+                    captions,
+                    margin=margin,
+                    max_tokens=max_tokens,
+                    device=device,
+                    teachers=teachers,
+                    distil_weight=distil_weight,
+                )
+            )
             samples += len(batch)
         scheduler.step()
         metrics = evaluate_loaded(model, selection, config, device, directions=("t2v",))["t2v"]
         score = float(metrics[SELECTION_METRIC])
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), **{f"val_{k}": v for k, v in metrics.items()}})
-        if score >= best_score:                    # ties: the later epoch wins, as in the reference
+        history.append(
+            {"epoch": epoch, "loss": float(np.mean(losses)), **{f"val_{k}": v for k, v in metrics.items()}}
+        )
+        if score >= best_score:  # ties: the later epoch wins, as in the reference
             best_score, best_epoch = score, epoch
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        log.info("%s %s seed %d epoch %d: loss %.4f, %s geom %.2f (best %.2f @ %d)", config["dataset"],
-                 config["model"], seed, epoch, history[-1]["loss"], data_cfg["selection_split"], score,
-                 best_score, best_epoch)
+        log.info(
+            "%s %s seed %d epoch %d: loss %.4f, %s geom %.2f (best %.2f @ %d)",
+            config["dataset"],
+            config["model"],
+            seed,
+            epoch,
+            history[-1]["loss"],
+            data_cfg["selection_split"],
+            score,
+            best_score,
+            best_epoch,
+        )
     seconds = time.perf_counter() - started
-    model.load_state_dict(best_state)          # type: ignore[arg-type]  (set at epoch 0: scores are >= 0)
+    model.load_state_dict(best_state)  # type: ignore[arg-type]  (set at epoch 0: scores are >= 0)
     model.eval()
     return TrainResult(model, config, specs, text_dim, best_epoch, best_score, history, seconds, samples)
 
 
 def _epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     order = rng.permutation(n)
-    batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]
-    return [b for b in batches if len(b) > 1]       # a batch of one breaks BatchNorm (section 6.9)
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    return [b for b in batches if len(b) > 1]  # a batch of one breaks BatchNorm (section 6.9)
 
 
 def sample_captions(data: SplitData, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -172,9 +224,19 @@ def sample_captions(data: SplitData, batch: np.ndarray, rng: np.random.Generator
     return data.caption_start[batch] + rng.integers(0, data.caption_count[batch])
 
 
-def training_step(model: RetrievalModel, optimizer: torch.optim.Optimizer | Lookahead, data: SplitData,
-                  batch: np.ndarray, captions: np.ndarray, *, margin: float, max_tokens: int, device: torch.device,
-                  teachers: list[TeacherTargets] | None = None, distil_weight: float = 1.0) -> float:
+def training_step(
+    model: RetrievalModel,
+    optimizer: torch.optim.Optimizer | Lookahead,
+    data: SplitData,
+    batch: np.ndarray,
+    captions: np.ndarray,
+    *,
+    margin: float,
+    max_tokens: int,
+    device: torch.device,
+    teachers: list[TeacherTargets] | None = None,
+    distil_weight: float = 1.0,
+) -> float:
     """One optimisation step on videos `batch` (rows of `data`) paired with caption rows `captions`.
 
     Returns:
@@ -196,22 +258,39 @@ def training_step(model: RetrievalModel, optimizer: torch.optim.Optimizer | Look
     return loss.item()
 
 
-def train_teachers(*, store_path: str | os.PathLike[str], config: dict[str, Any], seed: int = 0,
-                   device: str | torch.device = "cpu", checkpoint_dir: str | os.PathLike[str] | None = None,
-                   reuse: bool = True) -> list[TeacherTargets]:
+def train_teachers(
+    *,
+    store_path: str | os.PathLike[str],
+    config: dict[str, Any],
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    reuse: bool = True,
+) -> list[TeacherTargets]:
     """Train (or, with `checkpoint_dir`, reuse: see `train_or_reuse`) one CE teacher per text encoder
     listed in `distil.teachers` and precompute their targets."""
     targets = []
     for encoder in config["distil"]["teachers"]:
-        result = train_or_reuse(store_path=store_path, config=teacher_config(config, encoder), seed=seed,
-                                device=device, checkpoint_dir=checkpoint_dir, reuse=reuse)
+        result = train_or_reuse(
+            store_path=store_path,
+            config=teacher_config(config, encoder),
+            seed=seed,
+            device=device,
+            checkpoint_dir=checkpoint_dir,
+            reuse=reuse,
+        )
         with ExpertStore(store_path) as store:
             targets.append(teacher_targets(result, store, device=device))
     return targets
 
 
-def checkpoint_path(checkpoint_dir: str | os.PathLike[str], *, config: dict[str, Any], seed: int,
-                    store_path: str | os.PathLike[str]) -> Path:
+def checkpoint_path(
+    checkpoint_dir: str | os.PathLike[str],
+    *,
+    config: dict[str, Any],
+    seed: int,
+    store_path: str | os.PathLike[str],
+) -> Path:
     """Where the run (config, seed, store) keeps its checkpoint.
 
     The name ends with a fingerprint of the resolved config, the seed and the store file (path, size,
@@ -220,16 +299,27 @@ def checkpoint_path(checkpoint_dir: str | os.PathLike[str], *, config: dict[str,
     """
     store = Path(store_path).resolve()
     stat = store.stat()
-    identity = json.dumps({"config": config, "seed": seed, "store": [str(store), stat.st_size, stat.st_mtime_ns]},
-                          sort_keys=True)
+    identity = json.dumps(
+        {"config": config, "seed": seed, "store": [str(store), stat.st_size, stat.st_mtime_ns]},
+        sort_keys=True,
+    )
     fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    name = f"{config['dataset']}-{config['model']}-{config['data']['text_encoder']}-seed{seed}-{fingerprint}.pt"
+    name = (
+        f"{config['dataset']}-{config['model']}-{config['data']['text_encoder']}-seed{seed}-{fingerprint}.pt"
+    )
     return Path(checkpoint_dir) / name
 
 
-def train_or_reuse(*, store_path: str | os.PathLike[str], config: dict[str, Any], seed: int = 0,
-                   device: str | torch.device = "cpu", teachers: list[TeacherTargets] | None = None,
-                   checkpoint_dir: str | os.PathLike[str] | None = None, reuse: bool = True) -> TrainResult:
+def train_or_reuse(
+    *,
+    store_path: str | os.PathLike[str],
+    config: dict[str, Any],
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    teachers: list[TeacherTargets] | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    reuse: bool = True,
+) -> TrainResult:
     """`train_model`, keeping the result in `checkpoint_dir` (when given) and loading it from there the
     next time the same run is asked for (unless `reuse` is False). TeachText's openai teacher is then the
     CE baseline already trained, and one trained baseline can be submitted to several phases.
@@ -242,12 +332,19 @@ def train_or_reuse(*, store_path: str | os.PathLike[str], config: dict[str, Any]
         if reuse and path.exists():
             try:
                 result = load_result(path, device=device)
-            except Exception as exc:              # a damaged cache entry must not stop training
+            except Exception as exc:  # a damaged cache entry must not stop training
                 log.warning("ignoring checkpoint %s: %s", path, exc)
             else:
                 if result.config == config:
-                    log.info("%s %s seed %d: reusing %s (epoch %d, selection geom %.2f)", config["dataset"],
-                             config["model"], seed, path.name, result.best_epoch, result.best_score)
+                    log.info(
+                        "%s %s seed %d: reusing %s (epoch %d, selection geom %.2f)",
+                        config["dataset"],
+                        config["model"],
+                        seed,
+                        path.name,
+                        result.best_epoch,
+                        result.best_score,
+                    )
                     return result
                 log.warning("ignoring checkpoint %s: it was trained with another config", path)
     result = train_model(store_path=store_path, config=config, seed=seed, device=device, teachers=teachers)
@@ -264,14 +361,17 @@ def save_checkpoint(path: str | os.PathLike[str], result: TrainResult) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    torch.save({
-        "state_dict": result.model.state_dict(),
-        "config": json.dumps(result.config),
-        "experts": json.dumps([e.__dict__ for e in result.experts]),
-        "text_dim": result.text_dim,
-        "best_epoch": result.best_epoch,
-        "best_score": result.best_score,
-    }, partial)
+    torch.save(
+        {
+            "state_dict": result.model.state_dict(),
+            "config": json.dumps(result.config),
+            "experts": json.dumps([e.__dict__ for e in result.experts]),
+            "text_dim": result.text_dim,
+            "best_epoch": result.best_epoch,
+            "best_score": result.best_score,
+        },
+        partial,
+    )
     os.replace(partial, path)
     return path
 
@@ -285,12 +385,19 @@ def load_result(path: str | os.PathLike[str], *, device: str | torch.device = "c
     text_dim = int(payload["text_dim"])
     model = build_model(config["arch"], experts, text_dim)
     model.load_state_dict(payload["state_dict"])
-    return TrainResult(model.to(device).eval(), config, experts, text_dim, int(payload["best_epoch"]),
-                       float(payload["best_score"]))
+    return TrainResult(
+        model.to(device).eval(),
+        config,
+        experts,
+        text_dim,
+        int(payload["best_epoch"]),
+        float(payload["best_score"]),
+    )
 
 
-def load_checkpoint(path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
-                    ) -> tuple[RetrievalModel, dict[str, Any]]:
+def load_checkpoint(
+    path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+) -> tuple[RetrievalModel, dict[str, Any]]:
     """The model and config of a `save_checkpoint` file (see `load_result`)."""
     result = load_result(path, device=device)
     return result.model, result.config

@@ -51,10 +51,29 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        # The server's log goes to a file, never a pipe: an unread pipe fills (64 KiB) and blocks gunicorn.
+        self.log_path = (
+            Path(env.get("PENTATHLON_VAR_DIR", tempfile.gettempdir())) / f"gunicorn-{self.port}.log"
+        )
+        self.log = open(self.log_path, "wb")  # closed in stop()
         self.process = subprocess.Popen(
-            [gunicorn, "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
-             "--threads", str(threads), "--log-level", "warning"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                gunicorn,
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -62,7 +81,8 @@ class Server:
                 break
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start: " + self.process.stderr.read().decode()[-2000:])
+                    tail = self.log_path.read_bytes()[-2000:].decode(errors="replace")
+                    raise RuntimeError("gunicorn did not start: " + tail) from None
                 time.sleep(0.3)
 
     def stop(self) -> None:
@@ -71,3 +91,4 @@ class Server:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()

@@ -33,15 +33,26 @@ CHALLENGE_EXPERTS = {"data": {"experts": ["i3d.i3d.0", "imagenet.senet154.0"]}}
 
 
 def _cases(paper: bool) -> list[tuple[str, str, str | None, dict[str, Any]]]:
-    cases = [("CE", "ce", "cpu", {}), ("MoEE", "moee", "cpu", {}), ("TeachText (2 teachers)", "teachtext", "cpu", {}),
-             ("CE challenge baseline, paper size", "ce", None, CHALLENGE_EXPERTS)]
+    cases = [
+        ("CE", "ce", "cpu", {}),
+        ("MoEE", "moee", "cpu", {}),
+        ("TeachText (2 teachers)", "teachtext", "cpu", {}),
+        ("CE challenge baseline, paper size", "ce", None, CHALLENGE_EXPERTS),
+    ]
     if paper:
         cases.append(("CE nine experts, paper size", "ce", None, {}))
     return cases
 
 
-def bench_case(store_file: Path, model_name: str, profile: str | None, overrides: dict[str, Any],
-               device: torch.device, steps: int, warmup: int) -> dict[str, float]:
+def bench_case(
+    store_file: Path,
+    model_name: str,
+    profile: str | None,
+    overrides: dict[str, Any],
+    device: torch.device,
+    steps: int,
+    warmup: int,
+) -> dict[str, float]:
     config = load_config("MSRVTT", model_name, profile=profile, overrides=overrides)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -49,13 +60,18 @@ def bench_case(store_file: Path, model_name: str, profile: str | None, overrides
         specs = expert_specs(store, config)
         data = load_split(store, "train", specs, encoder=config["data"]["text_encoder"])
         teachers = None
-        if config.get("distil"):                 # untrained teachers cost the same as trained ones
+        if config.get("distil"):  # untrained teachers cost the same as trained ones
             teachers = []
             for encoder in config["distil"]["teachers"]:
                 t_config = teacher_config(config, encoder)
                 t_model = build_model(t_config["arch"], specs, store.text_dims[encoder]).to(device)
-                teachers.append(teacher_targets(TrainResult(t_model, t_config, specs, store.text_dims[encoder], 0, 0.0),
-                                                store, device=device))
+                teachers.append(
+                    teacher_targets(
+                        TrainResult(t_model, t_config, specs, store.text_dims[encoder], 0, 0.0),
+                        store,
+                        device=device,
+                    )
+                )
         text_dim = store.text_dims[config["data"]["text_encoder"]]
     model = build_model(config["arch"], specs, text_dim).to(device).train()
     optimizer, _ = build_optimizer(config["optim"], model.parameters())
@@ -67,22 +83,39 @@ def bench_case(store_file: Path, model_name: str, profile: str | None, overrides
         if device.type == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        training_step(model, optimizer, data, batch, captions, margin=float(config["train"]["margin"]),
-                      max_tokens=int(config["data"]["max_tokens"]["text"]), device=device, teachers=teachers)
+        training_step(
+            model,
+            optimizer,
+            data,
+            batch,
+            captions,
+            margin=float(config["train"]["margin"]),
+            max_tokens=int(config["data"]["max_tokens"]["text"]),
+            device=device,
+            teachers=teachers,
+        )
         if device.type == "cuda":
             torch.cuda.synchronize()
         if step >= warmup:
             times.append(time.perf_counter() - started)
     step_s = statistics.median(times)
-    return {"params": sum(p.numel() for p in model.parameters()), "batch": batch_size, "step_ms": 1000 * step_s,
-            "samples_per_s": batch_size / step_s}
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "batch": batch_size,
+        "step_ms": 1000 * step_s,
+        "samples_per_s": batch_size / step_s,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     parser.add_argument("--paper", action="store_true", help="also the paper-size nine-expert CE")
     args = parser.parse_args(argv)
     if args.threads:
@@ -91,14 +124,21 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         generate_dataset(tmp, "MSRVTT", scale="tiny")
         store_file = store_path(tmp, "MSRVTT")
-        print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
-              f"CUDA {'available: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'not available'}")
-        print(f"{'device':<7}{'model':<36}{'profile':<8}{'params':>13}{'batch':>7}{'step ms':>10}{'samples/s':>11}")
+        print(
+            f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
+            f"CUDA {'available: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'not available'}"
+        )
+        print(
+            f"{'device':<7}{'model':<36}{'profile':<8}{'params':>13}{'batch':>7}{'step ms':>10}{'samples/s':>11}"
+        )
         for device in devices:
             for label, model_name, profile, overrides in _cases(args.paper or device.type == "cuda"):
                 r = bench_case(store_file, model_name, profile, overrides, device, args.steps, args.warmup)
-                print(f"{device.type:<7}{label:<36}{profile or 'paper':<8}{r['params']:>13,}{r['batch']:>7}"
-                      f"{r['step_ms']:>10.1f}{r['samples_per_s']:>11.1f}", flush=True)
+                print(
+                    f"{device.type:<7}{label:<36}{profile or 'paper':<8}{r['params']:>13,}{r['batch']:>7}"
+                    f"{r['step_ms']:>10.1f}{r['samples_per_s']:>11.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

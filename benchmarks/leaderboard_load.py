@@ -34,22 +34,46 @@ def populate(*, submissions: int, teams: int, seed: int = 0) -> int:
 
     rng = random.Random(seed)
     challenge = Challenge.objects.create(slug="bench", title="Benchmark Pentathlon")
-    Dataset.objects.bulk_create([Dataset(challenge=challenge, name=n, order=i) for i, n in enumerate(DATASETS)])
-    phase = Phase.objects.create(challenge=challenge, slug="val", title="Validation",
-                                 starts_at=timezone.now() - timedelta(days=30))
-    Team.objects.bulk_create([Team(challenge=challenge, name=f"team-{i:04d}", invite_code=f"bench-{i}")
-                              for i in range(teams)])
+    Dataset.objects.bulk_create(
+        [Dataset(challenge=challenge, name=n, order=i) for i, n in enumerate(DATASETS)]
+    )
+    phase = Phase.objects.create(
+        challenge=challenge, slug="val", title="Validation", starts_at=timezone.now() - timedelta(days=30)
+    )
+    Team.objects.bulk_create(
+        [Team(challenge=challenge, name=f"team-{i:04d}", invite_code=f"bench-{i}") for i in range(teams)]
+    )
     team_ids = list(Team.objects.filter(challenge=challenge).values_list("id", flat=True))
     start = timezone.now() - timedelta(days=30)
-    Submission.objects.bulk_create([
-        Submission(team_id=team_ids[i % len(team_ids)], phase=phase, file=f"submissions/bench/{i}.npz",
-                   file_format="npz", file_size=1, checksum_sha256="0" * 64, method_name=f"method {i}",
-                   status=Submission.Status.FINISHED, is_baseline=False, is_public=rng.random() > 0.05,
-                   created_at=start + timedelta(minutes=4 * i))
-        for i in range(submissions)], batch_size=2000)
+    Submission.objects.bulk_create(
+        [
+            Submission(
+                team_id=team_ids[i % len(team_ids)],
+                phase=phase,
+                file=f"submissions/bench/{i}.npz",
+                file_format="npz",
+                file_size=1,
+                checksum_sha256="0" * 64,
+                method_name=f"method {i}",
+                status=Submission.Status.FINISHED,
+                is_baseline=False,
+                is_public=rng.random() > 0.05,
+                created_at=start + timedelta(minutes=4 * i),
+            )
+            for i in range(submissions)
+        ],
+        batch_size=2000,
+    )
     ids = list(Submission.objects.filter(phase=phase).values_list("id", flat=True))
-    Result.objects.bulk_create([Result(submission_id=sid, primary_score=None, aggregation="mean", metrics={},
-                                       scorer_version="bench") for sid in ids], batch_size=2000)
+    Result.objects.bulk_create(
+        [
+            Result(
+                submission_id=sid, primary_score=None, aggregation="mean", metrics={}, scorer_version="bench"
+            )
+            for sid in ids
+        ],
+        batch_size=2000,
+    )
     rows, overall = [], {}
     for rid in Result.objects.filter(submission__phase=phase).values_list("id", flat=True):
         scores = []
@@ -58,8 +82,19 @@ def populate(*, submissions: int, teams: int, seed: int = 0) -> int:
             r5, r10 = min(100, r1 * 2.2), min(100, r1 * 3.1)
             score = (r1 * r5 * r10) ** (1 / 3)
             scores.append(score)
-            rows.append(DatasetResult(result_id=rid, dataset=name, score=score, r1=r1, r5=r5, r10=r10,
-                                      r50=min(100, r1 * 5), medr=rng.uniform(1, 200), meanr=rng.uniform(5, 400)))
+            rows.append(
+                DatasetResult(
+                    result_id=rid,
+                    dataset=name,
+                    score=score,
+                    r1=r1,
+                    r5=r5,
+                    r10=r10,
+                    r50=min(100, r1 * 5),
+                    medr=rng.uniform(1, 200),
+                    meanr=rng.uniform(5, 400),
+                )
+            )
         overall[rid] = sum(scores) / len(scores)
     DatasetResult.objects.bulk_create(rows, batch_size=5000)
     results = list(Result.objects.filter(id__in=overall))
@@ -135,9 +170,15 @@ def main() -> None:
     env = configure()
     t0 = time.perf_counter()
     phase_id = populate(submissions=args.submissions, teams=args.teams)
-    print(f"populated {args.submissions:,} submissions of {args.teams} teams in {time.perf_counter() - t0:.1f} s")
-    paths = ["/c/bench/val/leaderboard/", "/c/bench/val/leaderboard/?dataset=MSVD&sort=MSVD:MedR",
-             f"/api/v1/phases/{phase_id}/leaderboard/", "/c/bench/val/leaderboard.csv"]
+    print(
+        f"populated {args.submissions:,} submissions of {args.teams} teams in {time.perf_counter() - t0:.1f} s"
+    )
+    paths = [
+        "/c/bench/val/leaderboard/",
+        "/c/bench/val/leaderboard/?dataset=MSVD&sort=MSVD:MedR",
+        f"/api/v1/phases/{phase_id}/leaderboard/",
+        "/c/bench/val/leaderboard.csv",
+    ]
     for path, count in count_queries(paths).items():
         print(f"queries  {count:3d}  {path}")
     server = Server(env)
@@ -147,13 +188,17 @@ def main() -> None:
     finally:
         server.stop()
     total = sum(len(v) for v in latencies.values())
-    print(f"{args.clients} concurrent clients for {args.seconds:.0f} s on loopback: {total} requests, "
-          f"{total / args.seconds:.1f} req/s (gunicorn 2 workers x 4 threads, SQLite)")
+    print(
+        f"{args.clients} concurrent clients for {args.seconds:.0f} s on loopback: {total} requests, "
+        f"{total / args.seconds:.1f} req/s (gunicorn 2 workers x 4 threads, SQLite)"
+    )
     everything = [x for v in latencies.values() for x in v]
     for path, values in [*latencies.items(), ("all", everything)]:
         if values:
-            print(f"  {path:60s} n={len(values):5d}  p50={1000 * statistics.median(values):7.1f} ms  "
-                  f"p95={1000 * percentile(values, 95):7.1f} ms  max={1000 * max(values):7.1f} ms")
+            print(
+                f"  {path:60s} n={len(values):5d}  p50={1000 * statistics.median(values):7.1f} ms  "
+                f"p95={1000 * percentile(values, 95):7.1f} ms  max={1000 * max(values):7.1f} ms"
+            )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50)
-    parser.add_argument("--no-faults", action="store_true", help="load only: no worker kill, no Redis restart")
+    parser.add_argument(
+        "--no-faults", action="store_true", help="load only: no worker kill, no Redis restart"
+    )
     parser.add_argument("--stale-after", type=int, default=60, help="heartbeat stale bound, seconds")
     parser.add_argument("--heartbeat", type=float, default=10.0)
     parser.add_argument("--requeue-every", type=float, default=15.0)
@@ -31,14 +33,24 @@ def main() -> int:
     from tests.integration.faults import run
 
     with tempfile.TemporaryDirectory(prefix="pentathlon-faults-") as tmp:
-        figures = run(Path(tmp), database_server=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-                      n=args.n, kill_worker=not args.no_faults, restart_redis=not args.no_faults,
-                      stale_after=args.stale_after, heartbeat_interval=args.heartbeat,
-                      requeue_every=args.requeue_every, queued_after=args.queued_after)
+        figures = run(
+            Path(tmp),
+            database_server=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+            n=args.n,
+            kill_worker=not args.no_faults,
+            restart_redis=not args.no_faults,
+            stale_after=args.stale_after,
+            heartbeat_interval=args.heartbeat,
+            requeue_every=args.requeue_every,
+            queued_after=args.queued_after,
+        )
     print("\n".join(figures.lines()))
-    ok = (set(figures.statuses.values()) == {"finished"} and set(figures.scored_counts.values()) == {1}
-          and set(figures.results_rows.values()) == {1}
-          and all(s is not None and abs(s - figures.expected_score) < 1e-9 for s in figures.scores.values()))
+    ok = (
+        set(figures.statuses.values()) == {"finished"}
+        and set(figures.scored_counts.values()) == {1}
+        and set(figures.results_rows.values()) == {1}
+        and all(s is not None and abs(s - figures.expected_score) < 1e-9 for s in figures.scores.values())
+    )
     print("OK: every submission finished exactly once with the directly computed score" if ok else "FAILED")
     return 0 if ok else 1
 

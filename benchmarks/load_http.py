@@ -42,11 +42,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def run_load(base_url: str, *, headers: dict[str, str], phase_id: int, submission_id: int, clients: int,
-             duration: float, max_requests: int) -> dict:
+def run_load(
+    base_url: str,
+    *,
+    headers: dict[str, str],
+    phase_id: int,
+    submission_id: int,
+    clients: int,
+    duration: float,
+    max_requests: int,
+) -> dict:
     host = urlsplit(base_url).hostname
     if host not in LOOPBACK:
-        raise SystemExit(f"refusing to load {host!r}: only loopback addresses ({', '.join(sorted(LOOPBACK))})")
+        raise SystemExit(
+            f"refusing to load {host!r}: only loopback addresses ({', '.join(sorted(LOOPBACK))})"
+        )
     targets = [
         ("leaderboard page", "/c/video-pentathlon/val/leaderboard/", {}),
         ("leaderboard api", f"/api/v1/phases/{phase_id}/leaderboard/", {}),
@@ -91,12 +101,17 @@ def run_load(base_url: str, *, headers: dict[str, str], phase_id: int, submissio
         thread.join()
     wall = time.monotonic() - start
     return {
-        "clients": clients, "duration_s": round(wall, 2), "requests": len(latencies),
+        "clients": clients,
+        "duration_s": round(wall, 2),
+        "requests": len(latencies),
         "rate_per_s": round(len(latencies) / wall, 1) if wall else 0.0,
-        "p50_ms": round(percentile(latencies, 50) * 1000, 1), "p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 1),
         "p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
-        "errors": sum(errors.values()), "error_kinds": dict(errors), "per_endpoint": dict(per_target),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),
+        "per_endpoint": dict(per_target),
     }
 
 
@@ -138,10 +153,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.base_url:
             if urlsplit(args.base_url).hostname not in LOOPBACK:
                 parser.error("--base-url must be a loopback address")
-            token = requests.post(f"{args.base_url}/api/v1/auth/token/", timeout=30,
-                                  data={"username": args.username, "password": args.password}).json()["token"]
+            token = requests.post(
+                f"{args.base_url}/api/v1/auth/token/",
+                timeout=30,
+                data={"username": args.username, "password": args.password},
+            ).json()["token"]
             headers = {"Authorization": f"Token {token}"}
-            phases = requests.get(f"{args.base_url}/api/v1/challenges/video-pentathlon/phases/", timeout=30).json()
+            phases = requests.get(
+                f"{args.base_url}/api/v1/challenges/video-pentathlon/phases/", timeout=30
+            ).json()
             phase_id = next(p["id"] for p in phases if p["slug"] == "val")
             mine = requests.get(f"{args.base_url}/api/v1/submissions/", headers=headers, timeout=30).json()
             if not mine:
@@ -153,17 +173,26 @@ def main(argv: list[str] | None = None) -> int:
             stack, headers, phase_id, submission_id = _own_stack(args, root)
             base_url = stack.base_url
         try:
-            figures = run_load(base_url, headers=headers, phase_id=phase_id, submission_id=submission_id,
-                               clients=args.clients, duration=args.duration, max_requests=args.max_requests)
+            figures = run_load(
+                base_url,
+                headers=headers,
+                phase_id=phase_id,
+                submission_id=submission_id,
+                clients=args.clients,
+                duration=args.duration,
+                max_requests=args.max_requests,
+            )
         finally:
             if stack is not None:
                 stack.stop()
     if args.json:
         print(json.dumps(figures))
     else:
-        print(f"{figures['requests']} requests in {figures['duration_s']} s from {figures['clients']} clients:"
-              f" {figures['rate_per_s']} req/s; latency p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms,"
-              f" p99 {figures['p99_ms']} ms; errors {figures['errors']} {figures['error_kinds'] or ''}")
+        print(
+            f"{figures['requests']} requests in {figures['duration_s']} s from {figures['clients']} clients:"
+            f" {figures['rate_per_s']} req/s; latency p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms,"
+            f" p99 {figures['p99_ms']} ms; errors {figures['errors']} {figures['error_kinds'] or ''}"
+        )
         print("per endpoint: " + ", ".join(f"{k} {v}" for k, v in figures["per_endpoint"].items()))
     return 1 if figures["errors"] else 0
 

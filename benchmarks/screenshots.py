@@ -19,8 +19,16 @@ from _site import ROOT, Server, configure  # noqa: E402
 
 OUT = ROOT / "screenshots"
 CHROMIUM = os.environ.get("PENTATHLON_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "screenshot-pass-9"
 
 
@@ -38,7 +46,7 @@ def populate() -> dict:
     truth = pentathlon_ground_truth(phase="val", scale="tiny", seed=0)
     test_truth = pentathlon_ground_truth(phase="test", scale="tiny", seed=0, shuffled=True)
     organiser = user_create(username="org", password=PASSWORD, email="org@example.org", is_staff=True)
-    baseline_team = team_create(challenge=challenge, user=organiser, name="Organisers", is_baseline=True)
+    team_create(challenge=challenge, user=organiser, name="Organisers", is_baseline=True)
     tmp = Path(tempfile.mkdtemp(prefix="pentathlon-shots-"))
     ids = {}
 
@@ -46,8 +54,14 @@ def populate() -> dict:
         path = tmp / f"{name}-{seed}.npz"
         write_npz_submission(path, similarity_matrices(gt, seed=seed, noise=noise))
         with open(path, "rb") as handle:
-            return submission_create(user=user, phase=phase, file=File(handle, name=path.name), method_name=name,
-                                     description=f"{name}: synthetic similarities", paper_url="https://arxiv.org/abs/1907.13487")
+            return submission_create(
+                user=user,
+                phase=phase,
+                file=File(handle, name=path.name),
+                method_name=name,
+                description=f"{name}: synthetic similarities",
+                paper_url="https://arxiv.org/abs/1907.13487",
+            )
 
     ids["baseline"] = submit(organiser, val, truth, "CE (baseline)", 0.9, 1).id
     submit(organiser, val, truth, "MoEE (baseline)", 1.1, 2)
@@ -59,8 +73,10 @@ def populate() -> dict:
             ids.setdefault(team, s.id)
         t = submit(user, test, test_truth, f"{team} final", noise, 100 + i)
         submission_update(submission=t, user=user, is_final=True)
-    Phase.objects.filter(id=test.id).update(leaderboard_visibility=Phase.LeaderboardVisibility.OWNERS,
-                                            final_submission=Phase.FinalSubmission.SELECTED)
+    Phase.objects.filter(id=test.id).update(
+        leaderboard_visibility=Phase.LeaderboardVisibility.OWNERS,
+        final_submission=Phase.FinalSubmission.SELECTED,
+    )
     return {"val": val.id, "test": test.id, "alpha_submission": ids["Alpha"]}
 
 
@@ -75,7 +91,11 @@ def main() -> None:
         ("home", "/", None),
         ("challenge", "/c/video-pentathlon/", None),
         ("leaderboard-val", "/c/video-pentathlon/val/leaderboard/", None),
-        ("leaderboard-val-msvd-by-medr", "/c/video-pentathlon/val/leaderboard/?dataset=MSVD&sort=MSVD:MedR", None),
+        (
+            "leaderboard-val-msvd-by-medr",
+            "/c/video-pentathlon/val/leaderboard/?dataset=MSVD&sort=MSVD:MedR",
+            None,
+        ),
         ("leaderboard-embed", "/c/video-pentathlon/val/leaderboard/embed/", None),
         ("submission-result", f"/submissions/{info['alpha_submission']}/", "alpha"),
         ("upload-form", "/c/video-pentathlon/val/submit/", "alpha"),
@@ -90,7 +110,9 @@ def main() -> None:
             contexts = {}
             for name, path, user in shots:
                 if user not in contexts:
-                    contexts[user] = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+                    contexts[user] = browser.new_context(
+                        base_url=server.url, viewport={"width": 1280, "height": 900}
+                    )
                     if user:
                         page = contexts[user].new_page()
                         page.goto("/accounts/login/")
@@ -103,12 +125,17 @@ def main() -> None:
                 page.goto(path)
                 page.wait_for_load_state("networkidle")
                 for canvas in page.locator("canvas").all():
-                    canvas.evaluate("c => new Promise(r => { const t = Date.now(); (function w() {"
-                                    " if (c.dataset.rendered || !c.isConnected || Date.now() - t > 5000) r();"
-                                    " else setTimeout(w, 50); })(); })")
+                    canvas.evaluate(
+                        "c => new Promise(r => { const t = Date.now(); (function w() {"
+                        " if (c.dataset.rendered || !c.isConnected || Date.now() - t > 5000) r();"
+                        " else setTimeout(w, 50); })(); })"
+                    )
                 if name == "organiser-bundle":
-                    page.fill("textarea[name=bundle]", "challenge: {slug: demo, title: 12}\ndatasets: []\n"
-                                                       "phases:\n  - {slug: val, starts_at: soon, aggregation: median}\n")
+                    page.fill(
+                        "textarea[name=bundle]",
+                        "challenge: {slug: demo, title: 12}\ndatasets: []\n"
+                        "phases:\n  - {slug: val, starts_at: soon, aggregation: median}\n",
+                    )
                     page.click("button[value=validate]")
                     page.wait_for_load_state()
                 target = OUT / f"{name}.png"

@@ -56,8 +56,13 @@ def main() -> int:
         root = Path(tmp)
         var = root / "var"
         var.mkdir()
-        stack = Stack(var, database_url=f"sqlite:///{var / 'db.sqlite3'}", web_workers=1, web_threads=4,
-                      extra_env={"PENTATHLON_SUBMISSION_MAX_BYTES": str(2 * 1024**3)})
+        stack = Stack(
+            var,
+            database_url=f"sqlite:///{var / 'db.sqlite3'}",
+            web_workers=1,
+            web_threads=4,
+            extra_env={"PENTATHLON_SUBMISSION_MAX_BYTES": str(2 * 1024**3)},
+        )
         try:
             stack.manage("migrate", "--no-input", "-v", "0")
             stack.manage("seed_pentathlon", "--scale", "full")
@@ -80,7 +85,9 @@ def main() -> int:
             argv = [sys.executable, "-c", CLIENT, stack.base_url, token, str(phase), str(path), str(state)]
             env = {**os.environ, "PYTHONPATH": str(REPO)}
             start = time.monotonic()
-            first = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            first = subprocess.Popen(
+                argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
             upload_id, offset = None, 0
             while offset < 0.4 * size:
                 if first.poll() is not None:
@@ -88,30 +95,39 @@ def main() -> int:
                 if upload_id is None and state.exists() and state.read_text().strip() not in ("", "{}"):
                     upload_id = next(iter(json.loads(state.read_text()).values()))
                 if upload_id:
-                    offset = requests.get(f"{stack.base_url}/api/v1/uploads/{upload_id}/", headers=headers,
-                                          timeout=30).json()["offset"]
+                    offset = requests.get(
+                        f"{stack.base_url}/api/v1/uploads/{upload_id}/", headers=headers, timeout=30
+                    ).json()["offset"]
                 time.sleep(0.05)
             first.send_signal(signal.SIGKILL)
             first.wait()
             killed_at = time.monotonic() - start
-            offset = requests.get(f"{stack.base_url}/api/v1/uploads/{upload_id}/", headers=headers, timeout=30).json()["offset"]
-            print(f"client SIGKILLed after {killed_at:.1f} s; the server reports offset {offset:,} "
-                  f"({100 * offset / size:.0f} %)")
+            offset = requests.get(
+                f"{stack.base_url}/api/v1/uploads/{upload_id}/", headers=headers, timeout=30
+            ).json()["offset"]
+            print(
+                f"client SIGKILLed after {killed_at:.1f} s; the server reports offset {offset:,} "
+                f"({100 * offset / size:.0f} %)"
+            )
             resume_start = time.monotonic()
             done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
             if done.returncode != 0:
                 raise RuntimeError(done.stdout + done.stderr)
             resumed = time.monotonic() - resume_start
             total = time.monotonic() - start
-            line = next(l for l in done.stdout.splitlines() if l.startswith("SUBMISSION"))
+            line = next(text for text in done.stdout.splitlines() if text.startswith("SUBMISSION"))
             print(f"resumed from {offset:,} and completed in {resumed:.1f} s: {line}")
             transferred = size  # bytes sent once, except the chunk cut by the kill
-            print(f"end to end {total:.1f} s (incl. checksum, inspection and storage of the file): "
-                  f"{transferred / 1e6 / total:.0f} MB/s")
+            print(
+                f"end to end {total:.1f} s (incl. checksum, inspection and storage of the file): "
+                f"{transferred / 1e6 / total:.0f} MB/s"
+            )
             for pid in pids:
-                print(f"gunicorn worker pid {pid}: RSS before {before[pid] / 1024:.0f} MiB, "
-                      f"now {rss_kib(pid, 'VmRSS') / 1024:.0f} MiB, peak (VmHWM) {rss_kib(pid, 'VmHWM') / 1024:.0f} MiB "
-                      f"for a {size / 2**20:.0f} MiB upload")
+                print(
+                    f"gunicorn worker pid {pid}: RSS before {before[pid] / 1024:.0f} MiB, "
+                    f"now {rss_kib(pid, 'VmRSS') / 1024:.0f} MiB, peak (VmHWM) {rss_kib(pid, 'VmHWM') / 1024:.0f} MiB "
+                    f"for a {size / 2**20:.0f} MiB upload"
+                )
         finally:
             stack.stop()
     return 0

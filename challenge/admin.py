@@ -33,8 +33,13 @@ from challenge.services import (
 
 #: Lookup path from each scoped model to its challenge ("" for Challenge itself).
 CHALLENGE_PATHS: dict[type[models.Model], str] = {
-    Challenge: "", Dataset: "challenge", Phase: "challenge", Split: "phase__challenge", Team: "challenge",
-    TeamMembership: "challenge", Submission: "phase__challenge",
+    Challenge: "",
+    Dataset: "challenge",
+    Phase: "challenge",
+    Split: "phase__challenge",
+    Team: "challenge",
+    TeamMembership: "challenge",
+    Submission: "phase__challenge",
 }
 
 
@@ -107,8 +112,9 @@ class ChallengeScopedAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         path = CHALLENGE_PATHS.get(db_field.related_model)
         if path is not None and "queryset" not in kwargs:
-            kwargs["queryset"] = organiser_scope(db_field.related_model._default_manager.all(), path=path,
-                                                 user=request.user)
+            kwargs["queryset"] = organiser_scope(
+                db_field.related_model._default_manager.all(), path=path, user=request.user
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -140,8 +146,9 @@ class ChallengeScopedInline:
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         path = CHALLENGE_PATHS.get(db_field.related_model)
         if path is not None and "queryset" not in kwargs:
-            kwargs["queryset"] = organiser_scope(db_field.related_model._default_manager.all(), path=path,
-                                                 user=request.user)
+            kwargs["queryset"] = organiser_scope(
+                db_field.related_model._default_manager.all(), path=path, user=request.user
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -170,8 +177,11 @@ class ChallengeAdmin(ChallengeScopedAdmin):
         if db_field.name == "organisers" and not request.user.is_superuser:
             # Organisers pick co-organisers among staff accounts; the current ones stay listed.
             mine = challenge_organised_list(user=request.user).values("id")
-            kwargs["queryset"] = get_user_model().objects.filter(
-                Q(is_staff=True, is_active=True) | Q(organised_challenges__in=mine)).distinct()
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(Q(is_staff=True, is_active=True) | Q(organised_challenges__in=mine))
+                .distinct()
+            )
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
@@ -188,15 +198,28 @@ class DatasetAdmin(ChallengeScopedAdmin):
 
 class PhaseAdminForm(forms.ModelForm):
     ground_truth_upload = forms.FileField(
-        required=False, label="Ground-truth HDF5",
+        required=False,
+        label="Ground-truth HDF5",
         help_text="One file per phase, one group per dataset (videos, query_ids, query_video[, query_masks]). "
-                  "It is validated, stored privately and never served to participants.")
+        "It is validated, stored privately and never served to participants.",
+    )
 
     class Meta:
         model = Phase
-        fields = ["challenge", "slug", "title", "description", "order", "starts_at", "ends_at",
-                  "max_submissions_per_day", "max_submissions_total", "allowed_formats", "aggregation",
-                  "leaderboard_visibility"]
+        fields = [
+            "challenge",
+            "slug",
+            "title",
+            "description",
+            "order",
+            "starts_at",
+            "ends_at",
+            "max_submissions_per_day",
+            "max_submissions_total",
+            "allowed_formats",
+            "aggregation",
+            "leaderboard_visibility",
+        ]
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -225,8 +248,17 @@ class SplitInline(ChallengeScopedInline, admin.TabularInline):
 @admin.register(Phase)
 class PhaseAdmin(ChallengeScopedAdmin):
     form = PhaseAdminForm
-    list_display = ["__str__", "title", "starts_at", "ends_at", "max_submissions_per_day", "max_submissions_total",
-                    "aggregation", "leaderboard_visibility", "has_ground_truth"]
+    list_display = [
+        "__str__",
+        "title",
+        "starts_at",
+        "ends_at",
+        "max_submissions_per_day",
+        "max_submissions_total",
+        "aggregation",
+        "leaderboard_visibility",
+        "has_ground_truth",
+    ]
     list_filter = [("challenge", admin.RelatedOnlyFieldListFilter), "leaderboard_visibility"]
     readonly_fields = ["ground_truth_file", "ground_truth_sha256", "ground_truth_uploaded_at"]
     inlines = [SplitInline]
@@ -245,8 +277,11 @@ class PhaseAdmin(ChallengeScopedAdmin):
         upload = form.cleaned_data.get("ground_truth_upload")
         if upload:
             phase_ground_truth_set(phase=obj, file=upload)
-            messages.success(request, f"Ground truth stored for {obj}: "
-                                      f"{', '.join(s.dataset.name for s in obj.splits.select_related('dataset'))}.")
+            messages.success(
+                request,
+                f"Ground truth stored for {obj}: "
+                f"{', '.join(s.dataset.name for s in obj.splits.select_related('dataset'))}.",
+            )
 
     @admin.action(description="Re-score every finished or failed submission of the selected phases")
     def rescore(self, request: HttpRequest, queryset: QuerySet[Phase]) -> None:
@@ -298,6 +333,7 @@ class TeamAdmin(ChallengeScopedAdmin):
         for team in teams:
             team_approve(team=team, approved=True)
         self.message_user(request, f"{len(teams)} team(s) approved.", messages.SUCCESS)
+
     search_fields = ["name", "memberships__user__username"]
     readonly_fields = ["invite_code"]
     inlines = [MembershipInline]
@@ -306,14 +342,46 @@ class TeamAdmin(ChallengeScopedAdmin):
 @admin.register(Submission)
 class SubmissionAdmin(ChallengeScopedAdmin):
     challenge_path = "phase__challenge"
-    list_display = ["id", "team", "phase", "method_name", "status", "is_public", "is_baseline", "is_final",
-                    "moderation", "quota_refunded", "created_at"]
-    list_filter = [("phase", admin.RelatedOnlyFieldListFilter), "status", "is_public", "is_baseline", "moderation", "quota_refunded"]
+    list_display = [
+        "id",
+        "team",
+        "phase",
+        "method_name",
+        "status",
+        "is_public",
+        "is_baseline",
+        "is_final",
+        "moderation",
+        "quota_refunded",
+        "created_at",
+    ]
+    list_filter = [
+        ("phase", admin.RelatedOnlyFieldListFilter),
+        "status",
+        "is_public",
+        "is_baseline",
+        "moderation",
+        "quota_refunded",
+    ]
     search_fields = ["method_name", "team__name"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    readonly_fields = ["stored_file", "original_filename", "file_format", "file_size", "checksum_sha256", "status",
-                       "progress", "error_message", "attempts", "created_at", "queued_at", "started_at",
-                       "finished_at", "updated_at", "created_by"]
+    readonly_fields = [
+        "stored_file",
+        "original_filename",
+        "file_format",
+        "file_size",
+        "checksum_sha256",
+        "status",
+        "progress",
+        "error_message",
+        "attempts",
+        "created_at",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "updated_at",
+        "created_by",
+    ]
     exclude = ["file"]
 
     @admin.display(description="stored file (private, never served)")

@@ -10,10 +10,20 @@ urlpatterns = [
     path("submissions/", apis.SubmissionListApi.as_view(), name="submission-list"),
     path("submissions/create/", apis.SubmissionCreateApi.as_view(), name="submission-create"),
     path("submissions/<int:submission_id>/", apis.SubmissionDetailApi.as_view(), name="submission-detail"),
-    path("submissions/<int:submission_id>/update/", apis.SubmissionUpdateApi.as_view(), name="submission-update"),
+    path(
+        "submissions/<int:submission_id>/update/",
+        apis.SubmissionUpdateApi.as_view(),
+        name="submission-update",
+    ),
     path("phases/<int:phase_id>/kit/", kit_apis.PhaseStarterKitApi.as_view(), name="phase-kit"),
-    path("submissions/<int:submission_id>/cancel/", apis.SubmissionCancelApi.as_view(), name="submission-cancel"),
+    path(
+        "submissions/<int:submission_id>/cancel/",
+        apis.SubmissionCancelApi.as_view(),
+        name="submission-cancel",
+    ),
     path("uploads/", upload_apis.UploadCreateApi.as_view(), name="upload-create"),
     path("uploads/<uuid:upload_id>/", upload_apis.UploadDetailApi.as_view(), name="upload-detail"),
-    path("uploads/<uuid:upload_id>/complete/", upload_apis.UploadCompleteApi.as_view(), name="upload-complete"),
+    path(
+        "uploads/<uuid:upload_id>/complete/", upload_apis.UploadCompleteApi.as_view(), name="upload-complete"
+    ),
 ]

@@ -55,8 +55,15 @@ class PhaseSerializer(serializers.Serializer):
     datasets = serializers.SerializerMethodField()
 
     def get_datasets(self, phase) -> list[dict]:
-        return [{"name": split.dataset.name, "num_queries": split.num_queries, "num_videos": split.num_videos,
-                 "captions_per_video": split.captions_per_video} for split in phase.splits.all()]
+        return [
+            {
+                "name": split.dataset.name,
+                "num_queries": split.num_queries,
+                "num_videos": split.num_videos,
+                "captions_per_video": split.captions_per_video,
+            }
+            for split in phase.splits.all()
+        ]
 
 
 class ChallengeListApi(APIView):
@@ -115,8 +122,11 @@ def _progress_of(submission) -> dict:
     """`Submission.progress` with every key present (it is `{}` before the first worker touches the row)."""
     raw = submission.progress if isinstance(submission.progress, dict) else {}
     datasets = raw.get("datasets") if isinstance(raw.get("datasets"), dict) else {}
-    return {"stage": str(raw.get("stage") or ""), "fraction": float(raw.get("fraction") or 0.0),
-            "datasets": {str(name): float(value or 0.0) for name, value in datasets.items()}}
+    return {
+        "stage": str(raw.get("stage") or ""),
+        "fraction": float(raw.get("fraction") or 0.0),
+        "datasets": {str(name): float(value or 0.0) for name, value in datasets.items()},
+    }
 
 
 class SubmissionOutputSerializer(serializers.Serializer):
@@ -127,10 +137,16 @@ class SubmissionOutputSerializer(serializers.Serializer):
     team = serializers.CharField(source="team.name")
     status = serializers.CharField()
     progress = serializers.SerializerMethodField()
-    attempts = serializers.IntegerField(help_text="How many times a worker claimed the evaluation (1 normally; "
-                                                  "more after a worker died or a transient error)")
-    queue = serializers.CharField(help_text="The queue the evaluation was last sent to (blank before queueing)")
-    heartbeat_at = serializers.DateTimeField(allow_null=True, help_text="The running worker's last sign of life")
+    attempts = serializers.IntegerField(
+        help_text="How many times a worker claimed the evaluation (1 normally; "
+        "more after a worker died or a transient error)"
+    )
+    queue = serializers.CharField(
+        help_text="The queue the evaluation was last sent to (blank before queueing)"
+    )
+    heartbeat_at = serializers.DateTimeField(
+        allow_null=True, help_text="The running worker's last sign of life"
+    )
     error_message = serializers.CharField()
     method_name = serializers.CharField()
     description = serializers.CharField()
@@ -156,10 +172,17 @@ def _with_results(submission, user) -> dict:
     data = dict(SubmissionOutputSerializer(submission).data)
     result = submission_result(submission=submission, user=user)
     data["results_visible"] = submission_results_visible(submission=submission, user=user)
-    data["results"] = None if result is None else {
-        "overall_score": result.primary_score, "aggregation": result.aggregation,
-        "scorer_version": result.scorer_version, "datasets": result.metrics,
-        "missing_datasets": result.missing_datasets}
+    data["results"] = (
+        None
+        if result is None
+        else {
+            "overall_score": result.primary_score,
+            "aggregation": result.aggregation,
+            "scorer_version": result.scorer_version,
+            "datasets": result.metrics,
+            "missing_datasets": result.missing_datasets,
+        }
+    )
     return data
 
 
@@ -198,7 +221,9 @@ class SubmissionCreateApi(APIView):
         data = dict(serializer.validated_data)
         phase = phase_get(phase_id=data.pop("phase"), user=request.user)
         upload = data.pop("file")
-        submission = submission_create(user=request.user, phase=phase, file=upload, filename=upload.name, **data)
+        submission = submission_create(
+            user=request.user, phase=phase, file=upload, filename=upload.name, **data
+        )
         return Response(_with_results(submission, request.user), status=201)
 
 

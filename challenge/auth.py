@@ -27,8 +27,10 @@ LOCKED_OUT = "Too many failed logins for this account from your address; try aga
 
 
 def _limits() -> tuple[int, int]:
-    return (int(getattr(settings, "PENTATHLON_LOGIN_MAX_FAILURES", 5)),
-            int(getattr(settings, "PENTATHLON_LOGIN_LOCKOUT_SECONDS", 900)))
+    return (
+        int(getattr(settings, "PENTATHLON_LOGIN_MAX_FAILURES", 5)),
+        int(getattr(settings, "PENTATHLON_LOGIN_LOCKOUT_SECONDS", 900)),
+    )
 
 
 def _key(request: HttpRequest | None, username: str) -> str | None:
@@ -73,8 +75,13 @@ def login_failures_clear(*, request: HttpRequest | None, username: str) -> None:
 class LockoutModelBackend(ModelBackend):
     """Django's ModelBackend behind a per-(IP, username) failure counter."""
 
-    def authenticate(self, request: HttpRequest | None, username: str | None = None, password: str | None = None,
-                     **kwargs: Any) -> Any:
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         if username is None:
             username = kwargs.get(get_user_model().USERNAME_FIELD)
         if username is None or password is None:

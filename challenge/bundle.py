@@ -38,13 +38,37 @@ from challenge.exceptions import PermissionDeniedError
 from challenge.models import Challenge, Dataset, Phase
 from challenge.selectors import challenge_is_organiser
 
-CHALLENGE_KEYS = ("slug", "title", "summary", "description", "rules", "is_public", "primary_metric",
-                  "higher_is_better", "score_decimals", "teams_need_approval")
-PHASE_KEYS = ("slug", "title", "description", "order", "starts_at", "ends_at", "max_submissions_per_day",
-              "max_submissions_total", "allowed_formats", "aggregation", "leaderboard_visibility",
-              "final_submission", "public_choice_locked")
+CHALLENGE_KEYS = (
+    "slug",
+    "title",
+    "summary",
+    "description",
+    "rules",
+    "is_public",
+    "primary_metric",
+    "higher_is_better",
+    "score_decimals",
+    "teams_need_approval",
+)
+PHASE_KEYS = (
+    "slug",
+    "title",
+    "description",
+    "order",
+    "starts_at",
+    "ends_at",
+    "max_submissions_per_day",
+    "max_submissions_total",
+    "allowed_formats",
+    "aggregation",
+    "leaderboard_visibility",
+    "final_submission",
+    "public_choice_locked",
+)
 TOP_KEYS = ("challenge", "pages", "datasets", "phases", "organisers")
-BUNDLE_NOT_ORGANISER = "You do not organise the challenge {slug!r}; only its organisers may change it with a bundle."
+BUNDLE_NOT_ORGANISER = (
+    "You do not organise the challenge {slug!r}; only its organisers may change it with a bundle."
+)
 BUNDLE_CREATE_NEEDS_STAFF = "Only staff accounts may create a challenge; ask the site's administrators."
 
 
@@ -52,7 +76,9 @@ class BundleError(Exception):
     """The bundle has problems; `problems` lists every one, each naming where it is."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__(f"{len(problems)} problem(s) in the bundle:\n" + "\n".join(f"- {p}" for p in problems))
+        super().__init__(
+            f"{len(problems)} problem(s) in the bundle:\n" + "\n".join(f"- {p}" for p in problems)
+        )
         self.problems = problems
 
 
@@ -68,8 +94,11 @@ def bundle_parse(text: str | bytes) -> dict:
 
 def _messages(exc: ValidationError, where: str) -> list[str]:
     if hasattr(exc, "message_dict"):
-        return [f"{where}.{field}: {message}" if field != "__all__" else f"{where}: {message}"
-                for field, messages in exc.message_dict.items() for message in messages]
+        return [
+            f"{where}.{field}: {message}" if field != "__all__" else f"{where}: {message}"
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
     return [f"{where}: {message}" for message in exc.messages]
 
 
@@ -79,7 +108,9 @@ def _datetime(value: Any, where: str, problems: list[str]) -> datetime | None:
     else:
         result = parse_datetime(str(value))
         if result is None:
-            problems.append(f"{where}: {value!r} is not a date and time (use ISO 8601, e.g. 2020-06-01T00:00:00Z)")
+            problems.append(
+                f"{where}: {value!r} is not a date and time (use ISO 8601, e.g. 2020-06-01T00:00:00Z)"
+            )
             return None
     if result is not None and timezone.is_naive(result):
         result = timezone.make_aware(result, UTC)
@@ -111,8 +142,10 @@ def _organisers(data: dict, problems: list[str]) -> list[AbstractBaseUser]:
     if not isinstance(raw, list) or not all(isinstance(name, str) and name for name in raw):
         problems.append("organisers: give a list of usernames")
         return []
-    found = {u.get_username(): u for u in get_user_model().objects.filter(
-        **{f"{get_user_model().USERNAME_FIELD}__in": raw})}
+    found = {
+        u.get_username(): u
+        for u in get_user_model().objects.filter(**{f"{get_user_model().USERNAME_FIELD}__in": raw})
+    }
     for i, name in enumerate(raw):
         if name not in found:
             problems.append(f"organisers[{i}]: no account named {name!r}; create it first")
@@ -129,12 +162,17 @@ def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[Abst
         problems.append("challenge: missing, or not a mapping")
         raw = {}
     _unknown(raw, CHALLENGE_KEYS, "challenge", problems)
-    existing = Challenge.objects.filter(slug=raw.get("slug")).first() if isinstance(raw.get("slug"), str) else None
+    existing = (
+        Challenge.objects.filter(slug=raw.get("slug")).first() if isinstance(raw.get("slug"), str) else None
+    )
     challenge = existing or Challenge()
     for key in CHALLENGE_KEYS:
         if key in raw:
-            setattr(challenge, key, raw[key] if raw[key] is not None or key not in ("summary", "description",
-                                                                                    "rules") else "")
+            setattr(
+                challenge,
+                key,
+                raw[key] if raw[key] is not None or key not in ("summary", "description", "rules") else "",
+            )
     pages = data.get("pages") or []
     challenge.pages = pages
     try:
@@ -196,10 +234,14 @@ def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[Abst
         if phase.allowed_formats is None:
             phase.allowed_formats = []
         try:
-            phase.full_clean(exclude=["challenge", "starts_at"], validate_unique=False, validate_constraints=False)
+            phase.full_clean(
+                exclude=["challenge", "starts_at"], validate_unique=False, validate_constraints=False
+            )
         except ValidationError as exc:
             problems += _messages(exc, where)
-        except Exception as exc:  # a value of the wrong type (e.g. a mapping for a list) must be reported, not raised
+        except (
+            Exception
+        ) as exc:  # a value of the wrong type (e.g. a mapping for a list) must be reported, not raised
             problems.append(f"{where}: {exc}")
         phases.append(phase)
     organisers = _organisers(data, problems)
@@ -272,9 +314,14 @@ def bundle_export(*, challenge: Challenge) -> dict:
         "challenge": {key: plain(getattr(challenge, key)) for key in CHALLENGE_KEYS},
         "pages": list(challenge.pages or []),
         "datasets": [{"name": d.name, "description": d.description} for d in challenge.datasets.all()],
-        "phases": [{**{key: plain(getattr(p, key)) for key in PHASE_KEYS if key not in ("starts_at", "ends_at")},
-                    "starts_at": when(p.starts_at), "ends_at": when(p.ends_at)}
-                   for p in challenge.phases.order_by("order", "id")],
+        "phases": [
+            {
+                **{key: plain(getattr(p, key)) for key in PHASE_KEYS if key not in ("starts_at", "ends_at")},
+                "starts_at": when(p.starts_at),
+                "ends_at": when(p.ends_at),
+            }
+            for p in challenge.phases.order_by("order", "id")
+        ],
         "organisers": sorted(u.get_username() for u in challenge.organisers.all()),
     }
 

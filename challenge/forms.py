@@ -5,7 +5,9 @@ from django.contrib.auth.forms import UserCreationForm
 
 
 class SignupForm(UserCreationForm):
-    email = forms.EmailField(required=False, help_text="Optional; used only to contact you about the challenge.")
+    email = forms.EmailField(
+        required=False, help_text="Optional; used only to contact you about the challenge."
+    )
 
     class Meta(UserCreationForm.Meta):
         fields = ("username", "email")
@@ -20,8 +22,11 @@ class TeamJoinForm(forms.Form):
 
 
 class SubmissionForm(forms.Form):
-    file = forms.FileField(label="Submission file", allow_empty_file=True,
-                           help_text="A .zip, .npz or .h5 file holding some or all of the phase's datasets.")
+    file = forms.FileField(
+        label="Submission file",
+        allow_empty_file=True,
+        help_text="A .zip, .npz or .h5 file holding some or all of the phase's datasets.",
+    )
     method_name = forms.CharField(max_length=200, label="Method name")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     paper_url = forms.URLField(required=False, label="Paper URL", assume_scheme="https")
@@ -30,7 +35,15 @@ class SubmissionForm(forms.Form):
 
 
 class SubmissionUpdateForm(forms.Form):
-    is_public = forms.TypedChoiceField(choices=[("1", "public"), ("0", "private")], coerce=lambda v: v == "1",
-                                       required=False, empty_value=None)
-    is_final = forms.TypedChoiceField(choices=[("1", "final"), ("0", "not final")], coerce=lambda v: v == "1",
-                                      required=False, empty_value=None)
+    is_public = forms.TypedChoiceField(
+        choices=[("1", "public"), ("0", "private")],
+        coerce=lambda v: v == "1",
+        required=False,
+        empty_value=None,
+    )
+    is_final = forms.TypedChoiceField(
+        choices=[("1", "final"), ("0", "not final")],
+        coerce=lambda v: v == "1",
+        required=False,
+        empty_value=None,
+    )

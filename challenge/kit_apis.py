@@ -22,14 +22,24 @@ class PhaseStarterKitApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={
-        (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="the starter kit (zip)"),
-        404: OpenApiResponse(description="no such visible phase, or its ground truth is not uploaded yet"),
-    })
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="the starter kit (zip)"
+            ),
+            404: OpenApiResponse(
+                description="no such visible phase, or its ground truth is not uploaded yet"
+            ),
+        }
+    )
     def get(self, request: Request, phase_id: int) -> FileResponse:
         phase = phase_get(phase_id=phase_id, user=request.user)
         # Streamed from the kit cached in the private storage (built on first use), never held in memory.
-        response = FileResponse(starter_kit_open(phase=phase), as_attachment=True,
-                                filename=starter_kit_filename(phase=phase), content_type="application/zip")
+        response = FileResponse(
+            starter_kit_open(phase=phase),
+            as_attachment=True,
+            filename=starter_kit_filename(phase=phase),
+            content_type="application/zip",
+        )
         response["Cache-Control"] = "private, max-age=300"
         return response

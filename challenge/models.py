@@ -52,8 +52,9 @@ LOWER_IS_BETTER_METRICS = frozenset({PrimaryMetric.MEDR.value, PrimaryMetric.MEA
 
 def validate_pages(value: object) -> None:
     if not isinstance(value, list) or not all(
-            isinstance(p, dict) and set(p) <= {"slug", "title", "body"} and p.get("slug") and p.get("title")
-            for p in value):
+        isinstance(p, dict) and set(p) <= {"slug", "title", "body"} and p.get("slug") and p.get("title")
+        for p in value
+    ):
         raise ValidationError('Use a list of {"slug": ..., "title": ..., "body": ...} pages.')
 
 
@@ -64,23 +65,35 @@ class Challenge(models.Model):
     description = models.TextField(blank=True)
     rules = models.TextField(blank=True)
     is_public = models.BooleanField(default=True, help_text="Visible to participants and visitors.")
-    primary_metric = models.CharField(max_length=32, choices=PrimaryMetric.choices,
-                                      default=PrimaryMetric.GEOMETRIC_MEAN,
-                                      help_text="Per-dataset score (t2v); the overall score aggregates it.")
+    primary_metric = models.CharField(
+        max_length=32,
+        choices=PrimaryMetric.choices,
+        default=PrimaryMetric.GEOMETRIC_MEAN,
+        help_text="Per-dataset score (t2v); the overall score aggregates it.",
+    )
     higher_is_better = models.BooleanField(default=True, help_text="Direction of the primary metric.")
-    score_decimals = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(6)],
-                                                      help_text="Decimals shown on leaderboards and exports.")
+    score_decimals = models.PositiveSmallIntegerField(
+        default=2, validators=[MaxValueValidator(6)], help_text="Decimals shown on leaderboards and exports."
+    )
     teams_need_approval = models.BooleanField(
-        default=False, help_text="New teams may submit only once an organiser has approved them.")
-    pages = models.JSONField(default=list, blank=True, validators=[validate_pages],
-                             help_text='Extra pages: [{"slug": "data", "title": "Data", "body": "..."}].')
+        default=False, help_text="New teams may submit only once an organiser has approved them."
+    )
+    pages = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_pages],
+        help_text='Extra pages: [{"slug": "data", "title": "Data", "body": "..."}].',
+    )
     #: Who runs this challenge: they see its hidden results and ground truth and use its organiser
     #: tools. Checked only through `challenge.selectors.challenge_is_organiser` (superusers pass too;
     #: `is_staff` alone does not).
     organisers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="organised_challenges", blank=True,
+        settings.AUTH_USER_MODEL,
+        related_name="organised_challenges",
+        blank=True,
         help_text="Users who run this challenge: hidden results, ground truth, re-scoring, publishing, "
-                  "moderation, exports. Give them staff status too if they should use the admin.")
+        "moderation, exports. Give them staff status too if they should use the admin.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -92,7 +105,9 @@ class Challenge(models.Model):
 
 class Dataset(models.Model):
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="datasets")
-    name = models.CharField(max_length=64, help_text="Canonical name, e.g. MSRVTT; matches the ground truth's groups.")
+    name = models.CharField(
+        max_length=64, help_text="Canonical name, e.g. MSRVTT; matches the ground truth's groups."
+    )
     description = models.TextField(blank=True)
     order = models.PositiveSmallIntegerField(default=0)
 
@@ -133,38 +148,58 @@ class Phase(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField(null=True, blank=True)
     max_submissions_per_day = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Per team and UTC day; empty = no limit.")
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Per team and UTC day; empty = no limit.",
+    )
     max_submissions_total = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Per team; empty = no limit.")
-    allowed_formats = models.JSONField(default=list, blank=True,
-                                       help_text='Subset of ["zip", "npz", "h5"]; empty = all.')
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Per team; empty = no limit."
+    )
+    allowed_formats = models.JSONField(
+        default=list, blank=True, help_text='Subset of ["zip", "npz", "h5"]; empty = all.'
+    )
     aggregation = models.CharField(max_length=8, choices=Aggregation.choices, default=Aggregation.MEAN)
-    leaderboard_visibility = models.CharField(max_length=8, choices=LeaderboardVisibility.choices,
-                                              default=LeaderboardVisibility.PUBLIC)
-    final_submission = models.CharField(max_length=8, choices=FinalSubmission.choices,
-                                        default=FinalSubmission.BEST,
-                                        help_text="Which submission of a team the leaderboard shows.")
+    leaderboard_visibility = models.CharField(
+        max_length=8, choices=LeaderboardVisibility.choices, default=LeaderboardVisibility.PUBLIC
+    )
+    final_submission = models.CharField(
+        max_length=8,
+        choices=FinalSubmission.choices,
+        default=FinalSubmission.BEST,
+        help_text="Which submission of a team the leaderboard shows.",
+    )
     public_choice_locked = models.BooleanField(
-        default=False, help_text="Participants can no longer change which submissions are public.")
-    ground_truth = models.FileField(storage=private_storage, upload_to=ground_truth_upload_to,
-                                    blank=True, max_length=300, editable=False)
+        default=False, help_text="Participants can no longer change which submissions are public."
+    )
+    ground_truth = models.FileField(
+        storage=private_storage, upload_to=ground_truth_upload_to, blank=True, max_length=300, editable=False
+    )
     ground_truth_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     ground_truth_uploaded_at = models.DateTimeField(null=True, blank=True, editable=False)
     evaluation_soft_limit_s = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(10)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(10)],
         help_text="Seconds after which an evaluation of this phase fails with a readable message; empty = the "
-                  "server default (PENTATHLON_EVALUATION_SOFT_LIMIT).")
+        "server default (PENTATHLON_EVALUATION_SOFT_LIMIT).",
+    )
     evaluation_hard_limit_s = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(10)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(10)],
         help_text="Seconds after which the worker process running the evaluation is killed; empty = the server "
-                  "default (PENTATHLON_EVALUATION_HARD_LIMIT). At most PENTATHLON_EVALUATION_MAX_LIMIT.")
+        "default (PENTATHLON_EVALUATION_HARD_LIMIT). At most PENTATHLON_EVALUATION_MAX_LIMIT.",
+    )
 
     class Meta:
         ordering = ["challenge", "order", "id"]
         constraints = [
             models.UniqueConstraint(fields=["challenge", "slug"], name="phase_unique_slug"),
-            models.CheckConstraint(condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
-                                   name="phase_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
+                name="phase_ends_after_start",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -173,20 +208,32 @@ class Phase(models.Model):
     def clean(self) -> None:
         known = {choice.value for choice in SubmissionFormat}
         if not isinstance(self.allowed_formats, list) or not set(self.allowed_formats) <= known:
-            raise ValidationError({"allowed_formats": f"Use a list drawn from {sorted(known)}, e.g. [\"npz\", \"zip\"]."})
+            raise ValidationError(
+                {"allowed_formats": f'Use a list drawn from {sorted(known)}, e.g. ["npz", "zip"].'}
+            )
         soft, hard = self.time_limits
         ceiling = settings.PENTATHLON_EVALUATION_MAX_LIMIT
         if hard > ceiling:
-            raise ValidationError({"evaluation_hard_limit_s": f"At most {ceiling} seconds (PENTATHLON_EVALUATION_MAX_LIMIT); "
-                                                              "the broker re-delivers unfinished messages after that."})
+            raise ValidationError(
+                {
+                    "evaluation_hard_limit_s": f"At most {ceiling} seconds (PENTATHLON_EVALUATION_MAX_LIMIT); "
+                    "the broker re-delivers unfinished messages after that."
+                }
+            )
         if soft >= hard:
-            raise ValidationError({"evaluation_soft_limit_s": f"The soft limit ({soft} s) must be below the hard limit ({hard} s)."})
+            raise ValidationError(
+                {
+                    "evaluation_soft_limit_s": f"The soft limit ({soft} s) must be below the hard limit ({hard} s)."
+                }
+            )
 
     @property
     def time_limits(self) -> tuple[int, int]:
         """(soft, hard) evaluation time limits in seconds: the phase's own, else the server defaults."""
-        return (self.evaluation_soft_limit_s or settings.CELERY_TASK_SOFT_TIME_LIMIT,
-                self.evaluation_hard_limit_s or settings.CELERY_TASK_TIME_LIMIT)
+        return (
+            self.evaluation_soft_limit_s or settings.CELERY_TASK_SOFT_TIME_LIMIT,
+            self.evaluation_hard_limit_s or settings.CELERY_TASK_TIME_LIMIT,
+        )
 
     @property
     def higher_is_better(self) -> bool:
@@ -230,7 +277,9 @@ class Team(models.Model):
     invite_code = models.CharField(max_length=32, unique=True, default=new_invite_code, editable=False)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams")
     is_baseline = models.BooleanField(default=False, help_text="The organisers' reference entries.")
-    is_approved = models.BooleanField(default=True, help_text="Needed to submit when the challenge requires approval.")
+    is_approved = models.BooleanField(
+        default=True, help_text="Needed to submit when the challenge requires approval."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -247,14 +296,18 @@ class TeamMembership(models.Model):
         MEMBER = "member", "Member"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
+    )
     # Denormalised from the team so the database enforces one team per user and challenge.
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="+")
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["challenge", "user"], name="membership_one_team_per_challenge")]
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "user"], name="membership_one_team_per_challenge")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team}"
@@ -278,8 +331,9 @@ class Submission(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="submissions")
     phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="submissions")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                                   related_name="submissions")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="submissions"
+    )
     file = models.FileField(storage=private_storage, upload_to=submission_upload_to, max_length=300)
     original_filename = models.CharField(max_length=255, blank=True)
     file_format = models.CharField(max_length=8, choices=SubmissionFormat.choices)
@@ -295,8 +349,13 @@ class Submission(models.Model):
     is_public = models.BooleanField(default=True)
     is_baseline = models.BooleanField(default=False)
     is_final = models.BooleanField(default=False)
-    moderation = models.CharField(max_length=16, choices=Moderation.choices, default=Moderation.NONE, blank=True,
-                                  help_text="Hidden and disqualified entries are left off every leaderboard.")
+    moderation = models.CharField(
+        max_length=16,
+        choices=Moderation.choices,
+        default=Moderation.NONE,
+        blank=True,
+        help_text="Hidden and disqualified entries are left off every leaderboard.",
+    )
     moderation_reason = models.TextField(blank=True)
     quota_refunded = models.BooleanField(default=False, help_text="Does not count towards the team's quota.")
     #: Header-only description stored at upload: {"kinds": {dataset: kind}, "declared_bytes": int}.
@@ -319,8 +378,11 @@ class Submission(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["team", "phase", "created_at"], name="submission_quota_idx")]
         constraints = [
-            models.UniqueConstraint(fields=["team", "phase"], condition=Q(is_final=True),
-                                    name="submission_one_final_per_team_phase"),
+            models.UniqueConstraint(
+                fields=["team", "phase"],
+                condition=Q(is_final=True),
+                name="submission_one_final_per_team_phase",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -344,22 +406,28 @@ class ChunkedUpload(models.Model):
         COMPLETE = "complete", "Complete"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chunked_uploads")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chunked_uploads"
+    )
     phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="chunked_uploads")
     filename = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
     received = models.PositiveBigIntegerField(default=0)
     metadata = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADING)
-    submission = models.OneToOneField(Submission, on_delete=models.SET_NULL, null=True, blank=True,
-                                      related_name="chunked_upload")
+    submission = models.OneToOneField(
+        Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="chunked_upload"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(received__lte=models.F("size")),
-                                              name="chunked_upload_received_le_size")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(received__lte=models.F("size")), name="chunked_upload_received_le_size"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"upload {self.id} ({self.received}/{self.size})"
@@ -368,9 +436,12 @@ class ChunkedUpload(models.Model):
 class UserProfile(models.Model):
     """Per-user preferences (created on first use)."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pentathlon_profile")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pentathlon_profile"
+    )
     email_notifications = models.BooleanField(
-        default=True, help_text="Email me when a submission of my team finishes or fails.")
+        default=True, help_text="Email me when a submission of my team finishes or fails."
+    )
 
     def __str__(self) -> str:
         return f"profile of {self.user}"

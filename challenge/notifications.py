@@ -44,7 +44,9 @@ def notification_recipients(*, submission: Submission) -> list[str]:
 def submission_notify_final(*, submission_id: int) -> int:
     """Send the finished/failed email of one submission. Returns the number of emails sent."""
     try:
-        submission = Submission.objects.select_related("team", "phase", "phase__challenge").get(id=submission_id)
+        submission = Submission.objects.select_related("team", "phase", "phase__challenge").get(
+            id=submission_id
+        )
         if submission.status not in (Submission.Status.FINISHED, Submission.Status.FAILED):
             return 0
         recipients = notification_recipients(submission=submission)
@@ -52,9 +54,14 @@ def submission_notify_final(*, submission_id: int) -> int:
             return 0
         base = settings.PENTATHLON_SITE_URL.rstrip("/")
         phase = submission.phase
-        context = {"id": submission.id, "method": submission.method_name, "challenge": phase.challenge.title,
-                   "phase": phase.title, "url": base + reverse("challenge:submission", args=[submission.id]),
-                   "profile_url": base + reverse("challenge:profile")}
+        context = {
+            "id": submission.id,
+            "method": submission.method_name,
+            "challenge": phase.challenge.title,
+            "phase": phase.title,
+            "url": base + reverse("challenge:submission", args=[submission.id]),
+            "profile_url": base + reverse("challenge:profile"),
+        }
         if submission.status == Submission.Status.FINISHED:
             outcome = "finished"
             score = getattr(getattr(submission, "result", None), "primary_score", None)

@@ -23,10 +23,31 @@ VISIBILITY_UNKNOWN = "Unknown visibility {value!r}; use one of: {choices}."
 REFUND_NEEDS_REASON = "Say why the quota is refunded (for example: the platform failed while scoring)."
 
 #: Columns of the submissions' metadata export.
-METADATA_COLUMNS = ("id", "team", "phase", "method_name", "status", "file_format", "file_size", "checksum_sha256",
-                    "original_filename", "is_public", "is_final", "is_baseline", "moderation", "moderation_reason",
-                    "quota_refunded", "created_by", "created_at", "started_at", "finished_at", "overall_score",
-                    "error_message", "paper_url", "code_url")
+METADATA_COLUMNS = (
+    "id",
+    "team",
+    "phase",
+    "method_name",
+    "status",
+    "file_format",
+    "file_size",
+    "checksum_sha256",
+    "original_filename",
+    "is_public",
+    "is_final",
+    "is_baseline",
+    "moderation",
+    "moderation_reason",
+    "quota_refunded",
+    "created_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "overall_score",
+    "error_message",
+    "paper_url",
+    "code_url",
+)
 
 
 @transaction.atomic
@@ -57,8 +78,12 @@ def team_approve(*, team: Team, approved: bool = True) -> Team:
 @transaction.atomic
 def submission_moderate(*, submission: Submission, moderation: str, reason: str = "") -> Submission:
     """Hide or disqualify an entry (left off every leaderboard), or show it again; a reason is required."""
-    values = {"shown": "", "": "", "hidden": Submission.Moderation.HIDDEN,
-              "disqualified": Submission.Moderation.DISQUALIFIED}
+    values = {
+        "shown": "",
+        "": "",
+        "hidden": Submission.Moderation.HIDDEN,
+        "disqualified": Submission.Moderation.DISQUALIFIED,
+    }
     if moderation not in values:
         raise ApplicationError(MODERATION_UNKNOWN.format(value=moderation))
     value = values[moderation]
@@ -81,18 +106,27 @@ def submission_quota_refund(*, submission: Submission, reason: str, refunded: bo
     fields = ["quota_refunded", "updated_at"]
     if refunded:
         note = f"Quota refunded: {reason}"
-        submission.moderation_reason = (f"{submission.moderation_reason}\n{note}".strip()
-                                        if submission.moderation else submission.moderation_reason)
-        submission.error_message = (f"{submission.error_message}\n\n{note}".strip()
-                                    if submission.status == Submission.Status.FAILED else submission.error_message)
+        submission.moderation_reason = (
+            f"{submission.moderation_reason}\n{note}".strip()
+            if submission.moderation
+            else submission.moderation_reason
+        )
+        submission.error_message = (
+            f"{submission.error_message}\n\n{note}".strip()
+            if submission.status == Submission.Status.FAILED
+            else submission.error_message
+        )
         fields += ["moderation_reason", "error_message"]
     submission.save(update_fields=fields)
     return submission
 
 
 def submission_metadata_list(*, phase: Phase) -> QuerySet[Submission]:
-    return (Submission.objects.filter(phase=phase)
-            .select_related("team", "phase", "created_by", "result").order_by("created_at", "id"))
+    return (
+        Submission.objects.filter(phase=phase)
+        .select_related("team", "phase", "created_by", "result")
+        .order_by("created_at", "id")
+    )
 
 
 def submission_metadata_rows(*, phase: Phase) -> Iterator[list[Any]]:
@@ -102,12 +136,31 @@ def submission_metadata_rows(*, phase: Phase) -> Iterator[list[Any]]:
             score = s.result.primary_score
         except Submission.result.RelatedObjectDoesNotExist:
             score = None
-        yield [s.id, s.team.name, s.phase.slug, s.method_name, s.status, s.file_format, s.file_size,
-               s.checksum_sha256, s.original_filename, int(s.is_public), int(s.is_final), int(s.is_baseline),
-               s.moderation, s.moderation_reason, int(s.quota_refunded),
-               s.created_by.username if s.created_by else "", s.created_at.isoformat(),
-               s.started_at.isoformat() if s.started_at else "", s.finished_at.isoformat() if s.finished_at else "",
-               "" if score is None else repr(score), s.error_message, s.paper_url, s.code_url]
+        yield [
+            s.id,
+            s.team.name,
+            s.phase.slug,
+            s.method_name,
+            s.status,
+            s.file_format,
+            s.file_size,
+            s.checksum_sha256,
+            s.original_filename,
+            int(s.is_public),
+            int(s.is_final),
+            int(s.is_baseline),
+            s.moderation,
+            s.moderation_reason,
+            int(s.quota_refunded),
+            s.created_by.username if s.created_by else "",
+            s.created_at.isoformat(),
+            s.started_at.isoformat() if s.started_at else "",
+            s.finished_at.isoformat() if s.finished_at else "",
+            "" if score is None else repr(score),
+            s.error_message,
+            s.paper_url,
+            s.code_url,
+        ]
 
 
 def user_profile_get(*, user: AbstractBaseUser) -> UserProfile:
@@ -116,8 +169,9 @@ def user_profile_get(*, user: AbstractBaseUser) -> UserProfile:
 
 
 @transaction.atomic
-def user_profile_update(*, user: AbstractBaseUser, email: str | None = None,
-                        email_notifications: bool | None = None) -> UserProfile:
+def user_profile_update(
+    *, user: AbstractBaseUser, email: str | None = None, email_notifications: bool | None = None
+) -> UserProfile:
     profile = user_profile_get(user=user)
     if email is not None and email != user.email:
         user.email = email

@@ -44,12 +44,16 @@ def organiser_only(challenge_id: int, request: HttpRequest) -> None:
 def organiser_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = get_object_or_404(Challenge, slug=slug)
     organiser_only(challenge.id, request)
-    return render(request, "challenge/organiser.html", {
-        "challenge": challenge,
-        "phases": challenge.phases.order_by("order", "id"),
-        "visibility_choices": Phase.LeaderboardVisibility.choices,
-        "pending_teams": challenge.teams.filter(is_approved=False).order_by("created_at"),
-    })
+    return render(
+        request,
+        "challenge/organiser.html",
+        {
+            "challenge": challenge,
+            "phases": challenge.phases.order_by("order", "id"),
+            "visibility_choices": Phase.LeaderboardVisibility.choices,
+            "pending_teams": challenge.teams.filter(is_approved=False).order_by("created_at"),
+        },
+    )
 
 
 @login_required
@@ -82,8 +86,12 @@ def bundle_page(request: HttpRequest) -> HttpResponse:
         except PermissionDeniedError as exc:
             problems, status = [exc.message], 403
         status = status if status == 403 else 400 if problems else 200
-    return render(request, "challenge/bundle.html", {"bundle": text, "problems": problems,
-                                                     "challenges": organised}, status=status)
+    return render(
+        request,
+        "challenge/bundle.html",
+        {"bundle": text, "problems": problems, "challenges": organised},
+        status=status,
+    )
 
 
 @login_required
@@ -106,8 +114,12 @@ def submissions_csv(request: HttpRequest, phase_id: int) -> StreamingHttpRespons
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
     organiser_only(phase.challenge_id, request)
     writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(r) for r in _header_then(phase)), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-{phase.slug}-submissions.csv"'
+    response = StreamingHttpResponse(
+        (writer.writerow(r) for r in _header_then(phase)), content_type="text/csv"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="{phase.challenge.slug}-{phase.slug}-submissions.csv"'
+    )
     return response
 
 
@@ -132,8 +144,11 @@ def phase_lock_view(request: HttpRequest, phase_id: int) -> HttpResponse:
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
     organiser_only(phase.challenge_id, request)
     phase_public_choice_lock(phase=phase, locked=request.POST.get("locked", "1") == "1")
-    messages.success(request, f"{phase.title}: participants' public choice "
-                              f"{'locked' if phase.public_choice_locked else 'unlocked'}.")
+    messages.success(
+        request,
+        f"{phase.title}: participants' public choice "
+        f"{'locked' if phase.public_choice_locked else 'unlocked'}.",
+    )
     return redirect("challenge:organiser", slug=phase.challenge.slug)
 
 
@@ -143,8 +158,11 @@ def submission_moderate_view(request: HttpRequest, submission_id: int) -> HttpRe
     submission = get_object_or_404(Submission.objects.select_related("phase"), id=submission_id)
     organiser_only(submission.phase.challenge_id, request)
     try:
-        submission_moderate(submission=submission, moderation=request.POST.get("moderation", ""),
-                            reason=request.POST.get("reason", ""))
+        submission_moderate(
+            submission=submission,
+            moderation=request.POST.get("moderation", ""),
+            reason=request.POST.get("reason", ""),
+        )
         messages.success(request, f"Submission #{submission.id}: {submission.get_moderation_display()}.")
     except (ApplicationError, ValidationError) as exc:
         messages.error(request, getattr(exc, "message", str(exc)))
@@ -169,8 +187,11 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     profile = user_profile_get(user=request.user)
     if request.method == "POST":
         try:
-            user_profile_update(user=request.user, email=request.POST.get("email", request.user.email).strip(),
-                                email_notifications=request.POST.get("email_notifications") == "on")
+            user_profile_update(
+                user=request.user,
+                email=request.POST.get("email", request.user.email).strip(),
+                email_notifications=request.POST.get("email_notifications") == "on",
+            )
             messages.success(request, "Profile saved.")
             return redirect("challenge:profile")
         except ValidationError as exc:

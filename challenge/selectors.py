@@ -16,7 +16,9 @@ PHASE_NOT_FOUND = "No phase with this id exists."
 SUBMISSION_NOT_FOUND = "No submission with this id exists, or it belongs to another team."
 
 
-def challenge_is_organiser(*, user: AbstractBaseUser | AnonymousUser | None, challenge: Challenge | int) -> bool:
+def challenge_is_organiser(
+    *, user: AbstractBaseUser | AnonymousUser | None, challenge: Challenge | int
+) -> bool:
     """The one test of challenge-scoped power: hidden results, ground truth, organiser tools, exports.
 
     True for an active superuser, and for an active member of `challenge.organisers`. Plain `is_staff`
@@ -65,13 +67,24 @@ def challenge_get(*, slug: str, user: AbstractBaseUser | AnonymousUser | None = 
 
 
 def phase_list(*, challenge: Challenge) -> QuerySet[Phase]:
-    return challenge.phases.select_related("challenge").prefetch_related("splits__dataset").order_by("order", "id")
+    return (
+        challenge.phases.select_related("challenge")
+        .prefetch_related("splits__dataset")
+        .order_by("order", "id")
+    )
 
 
-def phase_get(*, phase_id: int | None = None, challenge: Challenge | None = None, slug: str | None = None,
-              user: AbstractBaseUser | AnonymousUser | None = None) -> Phase:
+def phase_get(
+    *,
+    phase_id: int | None = None,
+    challenge: Challenge | None = None,
+    slug: str | None = None,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+) -> Phase:
     qs = Phase.objects.select_related("challenge").filter(challenge__in=challenge_list(user=user))
-    phase = (qs.filter(id=phase_id) if phase_id is not None else qs.filter(challenge=challenge, slug=slug)).first()
+    phase = (
+        qs.filter(id=phase_id) if phase_id is not None else qs.filter(challenge=challenge, slug=slug)
+    ).first()
     if phase is None:
         raise NotFoundError(PHASE_NOT_FOUND)
     return phase
@@ -79,7 +92,9 @@ def phase_get(*, phase_id: int | None = None, challenge: Challenge | None = None
 
 def phase_dataset_names(*, phase: Phase) -> list[str]:
     """The phase's datasets (its splits) in the challenge's order; the challenge's datasets before any upload."""
-    names = list(phase.splits.order_by("dataset__order", "dataset__id").values_list("dataset__name", flat=True))
+    names = list(
+        phase.splits.order_by("dataset__order", "dataset__id").values_list("dataset__name", flat=True)
+    )
     if names:
         return names
     return list(Dataset.objects.filter(challenge_id=phase.challenge_id).values_list("name", flat=True))
@@ -96,11 +111,13 @@ def team_members(*, team: Team) -> QuerySet[TeamMembership]:
     return team.memberships.select_related("user").order_by("joined_at")
 
 
-def submission_list(*, user: AbstractBaseUser, challenge: Challenge | None = None,
-                    phase: Phase | None = None) -> QuerySet[Submission]:
+def submission_list(
+    *, user: AbstractBaseUser, challenge: Challenge | None = None, phase: Phase | None = None
+) -> QuerySet[Submission]:
     """The submissions of the user's teams (all of them for organisers' API use is not implied)."""
-    qs = (Submission.objects.filter(team__memberships__user=user)
-          .select_related("team", "phase", "phase__challenge", "created_by"))
+    qs = Submission.objects.filter(team__memberships__user=user).select_related(
+        "team", "phase", "phase__challenge", "created_by"
+    )
     if challenge is not None:
         qs = qs.filter(phase__challenge=challenge)
     if phase is not None:
@@ -125,8 +142,9 @@ def submission_get(*, submission_id: int, user: AbstractBaseUser | AnonymousUser
 def submission_results_visible(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> bool:
     """Scores of a hidden phase stay hidden, even from the submitting team, until published; with the
     owners-and-organisers setting the team sees its own (only members and organisers get the submission)."""
-    return (submission.phase.results_visible_to_owners
-            or challenge_is_organiser(user=user, challenge=submission.phase.challenge_id))
+    return submission.phase.results_visible_to_owners or challenge_is_organiser(
+        user=user, challenge=submission.phase.challenge_id
+    )
 
 
 def submission_result(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> Any:

@@ -32,32 +32,53 @@ logger = logging.getLogger(__name__)
 Status = Submission.Status
 
 NOT_A_MEMBER = "You are not a member of a team in this challenge; create or join a team first."
-ALREADY_IN_TEAM = "You are already in team {team!r} for this challenge; a participant can be in one team per challenge."
+ALREADY_IN_TEAM = (
+    "You are already in team {team!r} for this challenge; a participant can be in one team per challenge."
+)
 TEAM_NAME_TAKEN = "A team named {name!r} already exists in this challenge; choose another name."
 INVITE_CODE_UNKNOWN = "No team has this invite code; check the code the team owner gave you."
-PHASE_NOT_STARTED = "The phase {phase!r} opens on {when:%Y-%m-%d %H:%M} UTC; submissions are not accepted yet."
+PHASE_NOT_STARTED = (
+    "The phase {phase!r} opens on {when:%Y-%m-%d %H:%M} UTC; submissions are not accepted yet."
+)
 PHASE_ENDED = "The phase {phase!r} closed on {when:%Y-%m-%d %H:%M} UTC; submissions are no longer accepted."
-PHASE_NO_GROUND_TRUTH = "The phase {phase!r} does not accept submissions yet: its ground truth has not been uploaded."
-QUOTA_TOTAL = "Your team has used all {limit} submissions of the phase {phase!r} (failed submissions do not count)."
-QUOTA_DAY = ("Your team has used its {limit} submissions for today in the phase {phase!r}; the count resets at "
-             "00:00 UTC (failed submissions do not count).")
+PHASE_NO_GROUND_TRUTH = (
+    "The phase {phase!r} does not accept submissions yet: its ground truth has not been uploaded."
+)
+QUOTA_TOTAL = (
+    "Your team has used all {limit} submissions of the phase {phase!r} (failed submissions do not count)."
+)
+QUOTA_DAY = (
+    "Your team has used its {limit} submissions for today in the phase {phase!r}; the count resets at "
+    "00:00 UTC (failed submissions do not count)."
+)
 FILE_TOO_LARGE = "The file is {size:,} bytes; the largest submission accepted is {limit:,} bytes."
 GROUND_TRUTH_TOO_LARGE = "The ground-truth file is {size:,} bytes; the largest accepted is {limit:,} bytes."
 FILE_EMPTY = "The file is empty."
 FORMAT_UNKNOWN = "The file name {name!r} does not end in .zip, .npz or .h5; the phase accepts {allowed}."
 FORMAT_NOT_ALLOWED = "The phase {phase!r} does not accept .{fmt} files; it accepts {allowed}."
-MAGIC_MISMATCH = "The file {name!r} is not a valid {fmt} file: its first bytes do not match the format its name says."
-FILE_UNREADABLE = "The file {name!r} could not be read as a .{fmt} submission; check that it is complete and valid."
-NO_PHASE_DATASET = ("The file holds no dataset of the phase {phase!r} (found: {found}); expected some of {expected}.")
+MAGIC_MISMATCH = (
+    "The file {name!r} is not a valid {fmt} file: its first bytes do not match the format its name says."
+)
+FILE_UNREADABLE = (
+    "The file {name!r} could not be read as a .{fmt} submission; check that it is complete and valid."
+)
+NO_PHASE_DATASET = (
+    "The file holds no dataset of the phase {phase!r} (found: {found}); expected some of {expected}."
+)
 NOT_YOUR_SUBMISSION = "Only members of the submitting team can change this submission."
 CANCEL_TOO_LATE = "Only a submission that has not started running can be cancelled."
 FINAL_NEEDS_FINISHED = "Only a finished submission can be chosen as the team's final submission."
-TEAM_NOT_APPROVED = ("Your team {team!r} is waiting for the organisers' approval; you can submit once it is "
-                     "approved.")
-PUBLIC_CHOICE_LOCKED = ("The organisers have locked which submissions of the phase {phase!r} are public; "
-                        "it can no longer be changed.")
-CHECKSUM_MISMATCH = ("The file received has sha256 {actual}, not {expected}: it was corrupted or changed during "
-                     "the upload; upload it again.")
+TEAM_NOT_APPROVED = (
+    "Your team {team!r} is waiting for the organisers' approval; you can submit once it is approved."
+)
+PUBLIC_CHOICE_LOCKED = (
+    "The organisers have locked which submissions of the phase {phase!r} are public; "
+    "it can no longer be changed."
+)
+CHECKSUM_MISMATCH = (
+    "The file received has sha256 {actual}, not {expected}: it was corrupted or changed during "
+    "the upload; upload it again."
+)
 
 _MAGIC = {
     "zip": (b"PK\x03\x04", b"PK\x05\x06"),
@@ -69,13 +90,19 @@ _EXTENSIONS = {".zip": "zip", ".npz": "npz", ".h5": "h5", ".hdf5": "h5"}
 
 # --- accounts and teams ---------------------------------------------------------------------------
 
-def user_create(*, username: str, password: str, email: str = "", is_staff: bool = False,
-                is_superuser: bool | None = None) -> AbstractBaseUser:
+
+def user_create(
+    *, username: str, password: str, email: str = "", is_staff: bool = False, is_superuser: bool | None = None
+) -> AbstractBaseUser:
     """Create an account. `is_superuser` defaults to `is_staff` (a site administrator); pass False for a
     staff account that reaches the admin but only the challenges it organises."""
     user_model = get_user_model()
-    user = user_model(username=username, email=email, is_staff=is_staff,
-                      is_superuser=is_staff if is_superuser is None else is_superuser)
+    user = user_model(
+        username=username,
+        email=email,
+        is_staff=is_staff,
+        is_superuser=is_staff if is_superuser is None else is_superuser,
+    )
     user.set_password(password)
     user.full_clean()
     user.save()
@@ -83,14 +110,20 @@ def user_create(*, username: str, password: str, email: str = "", is_staff: bool
 
 
 @transaction.atomic
-def team_create(*, challenge: Challenge, user: AbstractBaseUser, name: str, is_baseline: bool = False) -> Team:
+def team_create(
+    *, challenge: Challenge, user: AbstractBaseUser, name: str, is_baseline: bool = False
+) -> Team:
     """Create a team with `user` as its owner."""
     _ensure_not_in_team(challenge=challenge, user=user)
     name = name.strip()
     if Team.objects.filter(challenge=challenge, name__iexact=name).exists():
         raise ApplicationError(TEAM_NAME_TAKEN.format(name=name))
-    team = Team(challenge=challenge, name=name, is_baseline=is_baseline,
-                is_approved=is_baseline or not challenge.teams_need_approval)
+    team = Team(
+        challenge=challenge,
+        name=name,
+        is_baseline=is_baseline,
+        is_approved=is_baseline or not challenge.teams_need_approval,
+    )
     team.full_clean()
     team.save()
     membership = TeamMembership(team=team, user=user, challenge=challenge, role=TeamMembership.Role.OWNER)
@@ -123,21 +156,37 @@ def _ensure_not_in_team(*, challenge: Challenge, user: AbstractBaseUser) -> None
 
 # --- challenges, phases, ground truth ---------------------------------------------------------------
 
+
 @transaction.atomic
-def challenge_upsert(*, slug: str, title: str, summary: str = "", description: str = "", rules: str = "",
-                     datasets: Iterable[str] = (), organisers: Iterable[AbstractBaseUser] = ()) -> Challenge:
+def challenge_upsert(
+    *,
+    slug: str,
+    title: str,
+    summary: str = "",
+    description: str = "",
+    rules: str = "",
+    datasets: Iterable[str] = (),
+    organisers: Iterable[AbstractBaseUser] = (),
+) -> Challenge:
     """Create or update a challenge and its datasets (idempotent, keyed by slug and dataset name).
 
     `organisers` are added to the challenge's organisers; existing organisers are kept (remove them
     with `challenge_organisers_set` or in the admin).
     """
     challenge = Challenge.objects.filter(slug=slug).first() or Challenge(slug=slug)
-    challenge.title, challenge.summary, challenge.description, challenge.rules = title, summary, description, rules
+    challenge.title, challenge.summary, challenge.description, challenge.rules = (
+        title,
+        summary,
+        description,
+        rules,
+    )
     challenge.full_clean()
     challenge.save()
     challenge_organisers_add(challenge=challenge, users=organisers)
     for order, name in enumerate(datasets):
-        dataset = Dataset.objects.filter(challenge=challenge, name=name).first() or Dataset(challenge=challenge, name=name)
+        dataset = Dataset.objects.filter(challenge=challenge, name=name).first() or Dataset(
+            challenge=challenge, name=name
+        )
         dataset.order = order
         dataset.full_clean()
         dataset.save()
@@ -162,16 +211,31 @@ def challenge_organisers_set(*, challenge: Challenge, users: Iterable[AbstractBa
 
 
 @transaction.atomic
-def phase_upsert(*, challenge: Challenge, slug: str, title: str, starts_at: datetime, ends_at: datetime | None = None,
-                 order: int = 0, description: str = "", max_submissions_per_day: int | None = None,
-                 max_submissions_total: int | None = None, allowed_formats: list[str] | None = None,
-                 aggregation: str = Phase.Aggregation.MEAN,
-                 leaderboard_visibility: str = Phase.LeaderboardVisibility.PUBLIC) -> Phase:
+def phase_upsert(
+    *,
+    challenge: Challenge,
+    slug: str,
+    title: str,
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+    order: int = 0,
+    description: str = "",
+    max_submissions_per_day: int | None = None,
+    max_submissions_total: int | None = None,
+    allowed_formats: list[str] | None = None,
+    aggregation: str = Phase.Aggregation.MEAN,
+    leaderboard_visibility: str = Phase.LeaderboardVisibility.PUBLIC,
+) -> Phase:
     """Create or update a phase (idempotent, keyed by challenge and slug)."""
-    phase = Phase.objects.filter(challenge=challenge, slug=slug).first() or Phase(challenge=challenge, slug=slug)
+    phase = Phase.objects.filter(challenge=challenge, slug=slug).first() or Phase(
+        challenge=challenge, slug=slug
+    )
     phase.title, phase.starts_at, phase.ends_at, phase.order = title, starts_at, ends_at, order
     phase.description = description
-    phase.max_submissions_per_day, phase.max_submissions_total = max_submissions_per_day, max_submissions_total
+    phase.max_submissions_per_day, phase.max_submissions_total = (
+        max_submissions_per_day,
+        max_submissions_total,
+    )
     phase.allowed_formats = list(allowed_formats or [])
     phase.aggregation, phase.leaderboard_visibility = aggregation, leaderboard_visibility
     phase.full_clean()
@@ -181,8 +245,9 @@ def phase_upsert(*, challenge: Challenge, slug: str, title: str, starts_at: date
 
 def ground_truth_check(*, challenge: Challenge, file: IO[bytes] | File) -> Any:
     """Validate an uploaded ground-truth file without storing it (the admin form's check)."""
-    with _spooled_copy(file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES,
-                       too_large=GROUND_TRUTH_TOO_LARGE) as (tmp_path, _size, _digest):
+    with _spooled_copy(
+        file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES, too_large=GROUND_TRUTH_TOO_LARGE
+    ) as (tmp_path, _size, _digest):
         return ground_truth_validate(challenge=challenge, path=tmp_path)
 
 
@@ -205,7 +270,8 @@ def ground_truth_validate(*, challenge: Challenge, path: str | os.PathLike[str])
     if unknown:
         raise ValidationError(
             f"Invalid ground-truth file: the dataset(s) {', '.join(unknown)} are not datasets of the challenge "
-            f"{challenge.title!r} (it has {', '.join(sorted(known)) or 'none'}); add them first.")
+            f"{challenge.title!r} (it has {', '.join(sorted(known)) or 'none'}); add them first."
+        )
     return truth
 
 
@@ -215,8 +281,9 @@ def phase_ground_truth_set(*, phase: Phase, file: IO[bytes] | File) -> Phase:
 
     Splits of datasets that the new file no longer holds are removed.
     """
-    with _spooled_copy(file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES,
-                       too_large=GROUND_TRUTH_TOO_LARGE) as (tmp_path, size, digest):
+    with _spooled_copy(
+        file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES, too_large=GROUND_TRUTH_TOO_LARGE
+    ) as (tmp_path, size, digest):
         truth = ground_truth_validate(challenge=phase.challenge, path=tmp_path)
         old_name = phase.ground_truth.name if phase.ground_truth else ""
         _store_spooled(phase.ground_truth, "ground_truth.h5", tmp_path)
@@ -227,9 +294,14 @@ def phase_ground_truth_set(*, phase: Phase, file: IO[bytes] | File) -> Phase:
     datasets = {d.name: d for d in phase.challenge.datasets.all()}
     for name, dataset_truth in truth.datasets.items():
         Split.objects.update_or_create(
-            phase=phase, dataset=datasets[name],
-            defaults={"num_queries": dataset_truth.num_queries, "num_videos": dataset_truth.num_videos,
-                      "captions_per_video": dataset_truth.captions_per_video})
+            phase=phase,
+            dataset=datasets[name],
+            defaults={
+                "num_queries": dataset_truth.num_queries,
+                "num_videos": dataset_truth.num_videos,
+                "captions_per_video": dataset_truth.captions_per_video,
+            },
+        )
     Split.objects.filter(phase=phase).exclude(dataset__name__in=list(truth.datasets)).delete()
     if old_name and old_name != phase.ground_truth.name:
         storage = phase.ground_truth.storage
@@ -239,8 +311,9 @@ def phase_ground_truth_set(*, phase: Phase, file: IO[bytes] | File) -> Phase:
 
 @transaction.atomic
 def phase_publish_results(*, phase: Phase, published: bool) -> Phase:
-    phase.leaderboard_visibility = (Phase.LeaderboardVisibility.PUBLIC if published
-                                    else Phase.LeaderboardVisibility.HIDDEN)
+    phase.leaderboard_visibility = (
+        Phase.LeaderboardVisibility.PUBLIC if published else Phase.LeaderboardVisibility.HIDDEN
+    )
     phase.save(update_fields=["leaderboard_visibility"])
     return phase
 
@@ -258,33 +331,52 @@ def phase_rescore(*, phase: Phase) -> int:
     rescorable = (Status.FINISHED, Status.FAILED, Status.RUNNING)
     ids = list(Submission.objects.filter(phase=phase, status__in=rescorable).values_list("id", flat=True))
     for submission_id in ids:
-        submission_transition(submission_id=submission_id, from_states=rescorable,
-                              to_state=Status.QUEUED, queued_at=timezone.now(), error_message="", progress={})
+        submission_transition(
+            submission_id=submission_id,
+            from_states=rescorable,
+            to_state=Status.QUEUED,
+            queued_at=timezone.now(),
+            error_message="",
+            progress={},
+        )
         _enqueue_evaluation(submission_id=submission_id)
     return len(ids)
 
 
 # --- submissions ------------------------------------------------------------------------------------
 
-def submission_transition(*, submission_id: int, from_states: Iterable[str], to_state: str, **fields: Any) -> bool:
+
+def submission_transition(
+    *, submission_id: int, from_states: Iterable[str], to_state: str, **fields: Any
+) -> bool:
     """Guarded status change: one conditional UPDATE. Returns False when the row was not in `from_states`."""
-    updated = (Submission.objects.filter(id=submission_id, status__in=list(from_states))
-               .update(status=to_state, updated_at=timezone.now(), **fields))
+    updated = Submission.objects.filter(id=submission_id, status__in=list(from_states)).update(
+        status=to_state, updated_at=timezone.now(), **fields
+    )
     return updated == 1
 
 
-def submission_mark_failed(*, submission_id: int, message: str,
-                           from_states: Iterable[str] = (Status.QUEUED, Status.RUNNING)) -> bool:
+def submission_mark_failed(
+    *, submission_id: int, message: str, from_states: Iterable[str] = (Status.QUEUED, Status.RUNNING)
+) -> bool:
     """Record a failure the submitter can read. Not retried."""
-    return submission_transition(submission_id=submission_id, from_states=from_states, to_state=Status.FAILED,
-                                 error_message=message, finished_at=timezone.now())
+    return submission_transition(
+        submission_id=submission_id,
+        from_states=from_states,
+        to_state=Status.FAILED,
+        error_message=message,
+        finished_at=timezone.now(),
+    )
 
 
 def manifest_summary(manifest: Any) -> dict[str, Any]:
     """What routing needs from `evaluation.io.inspect_submission`'s manifest, as JSON: kinds and declared bytes."""
-    return {"kinds": dict(manifest.kinds),
-            "declared_bytes": int(sum(info.nbytes for entry in manifest.entries.values()
-                                      for info in entry.arrays.values()))}
+    return {
+        "kinds": dict(manifest.kinds),
+        "declared_bytes": int(
+            sum(info.nbytes for entry in manifest.entries.values() for info in entry.arrays.values())
+        ),
+    }
 
 
 def evaluation_queue(*, manifest: dict[str, Any]) -> str:
@@ -297,7 +389,10 @@ def evaluation_queue(*, manifest: dict[str, Any]) -> str:
     """
     if settings.PENTATHLON_GPU_QUEUE_ENABLED:
         kinds = set((manifest or {}).get("kinds", {}).values())
-        if "embeddings" in kinds or int((manifest or {}).get("declared_bytes", 0)) > settings.PENTATHLON_GPU_MIN_BYTES:
+        if (
+            "embeddings" in kinds
+            or int((manifest or {}).get("declared_bytes", 0)) > settings.PENTATHLON_GPU_MIN_BYTES
+        ):
             return settings.PENTATHLON_GPU_QUEUE
     return settings.PENTATHLON_CPU_QUEUE
 
@@ -310,8 +405,12 @@ def submission_enqueue_now(*, submission_id: int) -> str | None:
     """
     from workers.tasks import submission_evaluate_task
 
-    row = (Submission.objects.filter(id=submission_id).select_related("phase")
-           .only("id", "manifest", "phase__evaluation_soft_limit_s", "phase__evaluation_hard_limit_s").first())
+    row = (
+        Submission.objects.filter(id=submission_id)
+        .select_related("phase")
+        .only("id", "manifest", "phase__evaluation_soft_limit_s", "phase__evaluation_hard_limit_s")
+        .first()
+    )
     if row is None:
         return None
     queue = evaluation_queue(manifest=row.manifest)
@@ -327,10 +426,19 @@ def _enqueue_evaluation(*, submission_id: int) -> None:
     transaction.on_commit(lambda: submission_enqueue_now(submission_id=submission_id), robust=True)
 
 
-def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] | File, method_name: str,
-                      description: str = "", paper_url: str = "", code_url: str = "",
-                      is_public: bool = True, filename: str | None = None,
-                      expected_sha256: str | None = None) -> Submission:
+def submission_create(
+    *,
+    user: AbstractBaseUser,
+    phase: Phase,
+    file: IO[bytes] | File,
+    method_name: str,
+    description: str = "",
+    paper_url: str = "",
+    code_url: str = "",
+    is_public: bool = True,
+    filename: str | None = None,
+    expected_sha256: str | None = None,
+) -> Submission:
     """Accept an upload: check team, phase dates, size and format, then the quota under a team lock.
 
     The file is copied in 1 MiB blocks to a temporary file while its sha256 is computed (never held
@@ -355,8 +463,9 @@ def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] |
     declared = getattr(file, "size", None)
     if declared is not None and declared > settings.SUBMISSION_MAX_BYTES:
         raise ApplicationError(FILE_TOO_LARGE.format(size=declared, limit=settings.SUBMISSION_MAX_BYTES))
-    with _spooled_copy(file, suffix=f".{fmt}", limit=settings.SUBMISSION_MAX_BYTES,
-                       too_large=FILE_TOO_LARGE) as (tmp_path, size, digest):
+    with _spooled_copy(
+        file, suffix=f".{fmt}", limit=settings.SUBMISSION_MAX_BYTES, too_large=FILE_TOO_LARGE
+    ) as (tmp_path, size, digest):
         if size == 0:
             raise ApplicationError(FILE_EMPTY)
         if expected_sha256 is not None and expected_sha256.lower() != digest:
@@ -366,7 +475,9 @@ def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] |
         if not head.startswith(_MAGIC[fmt]):
             raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
         try:
-            manifest = inspect_submission(tmp_path, limits=ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64))
+            manifest = inspect_submission(
+                tmp_path, limits=ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
+            )
         except SubmissionError as exc:
             raise ApplicationError(f"The file cannot be scored: {exc}") from exc
         except Exception as exc:  # hostile input must never become a server error
@@ -375,13 +486,27 @@ def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] |
         expected = list(phase.splits.values_list("dataset__name", flat=True))
         found = sorted(manifest.entries)
         if not set(found) & set(expected):
-            raise ApplicationError(NO_PHASE_DATASET.format(phase=phase.title, found=", ".join(found) or "nothing",
-                                                           expected=", ".join(expected)))
-        submission = Submission(team=team, phase=phase, created_by=user, original_filename=name[:255],
-                                file_format=fmt, file_size=size, checksum_sha256=digest,
-                                method_name=method_name.strip(), description=description, paper_url=paper_url,
-                                code_url=code_url, is_public=is_public, is_baseline=team.is_baseline,
-                                manifest=manifest_summary(manifest))
+            raise ApplicationError(
+                NO_PHASE_DATASET.format(
+                    phase=phase.title, found=", ".join(found) or "nothing", expected=", ".join(expected)
+                )
+            )
+        submission = Submission(
+            team=team,
+            phase=phase,
+            created_by=user,
+            original_filename=name[:255],
+            file_format=fmt,
+            file_size=size,
+            checksum_sha256=digest,
+            method_name=method_name.strip(),
+            description=description,
+            paper_url=paper_url,
+            code_url=code_url,
+            is_public=is_public,
+            is_baseline=team.is_baseline,
+            manifest=manifest_summary(manifest),
+        )
         stored_name = ""
         try:
             with transaction.atomic():
@@ -390,8 +515,12 @@ def submission_create(*, user: AbstractBaseUser, phase: Phase, file: IO[bytes] |
                 stored_name = submission.file.name
                 submission.full_clean()
                 submission.save()
-                submission_transition(submission_id=submission.id, from_states=(Status.SUBMITTED,),
-                                      to_state=Status.QUEUED, queued_at=timezone.now())
+                submission_transition(
+                    submission_id=submission.id,
+                    from_states=(Status.SUBMITTED,),
+                    to_state=Status.QUEUED,
+                    queued_at=timezone.now(),
+                )
                 _enqueue_evaluation(submission_id=submission.id)
         except BaseException:
             if stored_name:
@@ -437,8 +566,9 @@ def _check_quota(*, team: Team, phase: Phase) -> None:
     IMMEDIATE transactions serialise all writers.
     """
     Team.objects.select_for_update().filter(id=team.id).first()
-    counted = (Submission.objects.filter(team=team, phase=phase, quota_refunded=False)
-               .exclude(status__in=[Status.FAILED, Status.CANCELLED]))
+    counted = Submission.objects.filter(team=team, phase=phase, quota_refunded=False).exclude(
+        status__in=[Status.FAILED, Status.CANCELLED]
+    )
     if phase.max_submissions_total is not None and counted.count() >= phase.max_submissions_total:
         raise QuotaExceededError(QUOTA_TOTAL.format(limit=phase.max_submissions_total, phase=phase.title))
     if phase.max_submissions_per_day is not None:
@@ -499,8 +629,13 @@ def _store_spooled(field: Any, name: str, path: str) -> None:
 
 
 @transaction.atomic
-def submission_update(*, submission: Submission, user: AbstractBaseUser, is_public: bool | None = None,
-                      is_final: bool | None = None) -> Submission:
+def submission_update(
+    *,
+    submission: Submission,
+    user: AbstractBaseUser,
+    is_public: bool | None = None,
+    is_final: bool | None = None,
+) -> Submission:
     """Change what the team shows: the public flag, and which finished submission is its final one."""
     if not TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists():
         raise PermissionDeniedError(NOT_YOUR_SUBMISSION)
@@ -515,8 +650,9 @@ def submission_update(*, submission: Submission, user: AbstractBaseUser, is_publ
             if submission.status != Status.FINISHED:
                 raise ApplicationError(FINAL_NEEDS_FINISHED)
             Team.objects.select_for_update().filter(id=submission.team_id).first()
-            Submission.objects.filter(team_id=submission.team_id, phase_id=submission.phase_id,
-                                      is_final=True).exclude(id=submission.id).update(is_final=False)
+            Submission.objects.filter(
+                team_id=submission.team_id, phase_id=submission.phase_id, is_final=True
+            ).exclude(id=submission.id).update(is_final=False)
         submission.is_final = is_final
         fields.append("is_final")
     # created_by is NULL once the uploader deleted their account; the team still owns the row.
@@ -525,8 +661,9 @@ def submission_update(*, submission: Submission, user: AbstractBaseUser, is_publ
     return submission
 
 
-def submission_requeue_stale(*, queued_before: datetime, running_before: datetime,
-                              heartbeat_before: datetime | None = None) -> list[int]:
+def submission_requeue_stale(
+    *, queued_before: datetime, running_before: datetime, heartbeat_before: datetime | None = None
+) -> list[int]:
     """Re-send the evaluation message of rows a broker or worker may have lost. Safe to run any time.
 
     * QUEUED rows queued before `queued_before` (a message the broker may have lost) are sent again;
@@ -538,19 +675,29 @@ def submission_requeue_stale(*, queued_before: datetime, running_before: datetim
     """
     now = timezone.now()
     heartbeat_before = heartbeat_before or running_before
-    expired = Q(status=Status.RUNNING) & (Q(heartbeat_at__lt=heartbeat_before)
-                                          | Q(heartbeat_at__isnull=True, started_at__lt=heartbeat_before))
+    expired = Q(status=Status.RUNNING) & (
+        Q(heartbeat_at__lt=heartbeat_before) | Q(heartbeat_at__isnull=True, started_at__lt=heartbeat_before)
+    )
     ids: list[int] = []
     with transaction.atomic():
         for submission_id in Submission.objects.filter(expired).values_list("id", flat=True):
             if Submission.objects.filter(expired, id=submission_id).update(
-                    status=Status.QUEUED, queued_at=now, updated_at=now,
-                    progress={"stage": "re-queued (the worker stopped answering)", "fraction": 0.0, "datasets": {}}):
+                status=Status.QUEUED,
+                queued_at=now,
+                updated_at=now,
+                progress={
+                    "stage": "re-queued (the worker stopped answering)",
+                    "fraction": 0.0,
+                    "datasets": {},
+                },
+            ):
                 ids.append(submission_id)
-        for submission_id in Submission.objects.filter(status=Status.QUEUED, queued_at__lt=queued_before
-                                                       ).values_list("id", flat=True):
-            if Submission.objects.filter(id=submission_id, status=Status.QUEUED, queued_at__lt=queued_before
-                                         ).update(queued_at=now):
+        for submission_id in Submission.objects.filter(
+            status=Status.QUEUED, queued_at__lt=queued_before
+        ).values_list("id", flat=True):
+            if Submission.objects.filter(
+                id=submission_id, status=Status.QUEUED, queued_at__lt=queued_before
+            ).update(queued_at=now):
                 ids.append(submission_id)
         for submission_id in ids:
             _enqueue_evaluation(submission_id=submission_id)
@@ -565,27 +712,35 @@ def submission_requeue_stale_now() -> list[int]:
     return submission_requeue_stale(
         queued_before=now - timedelta(seconds=settings.PENTATHLON_REQUEUE_QUEUED_AFTER),
         heartbeat_before=now - timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER),
-        running_before=now - timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER))
+        running_before=now - timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER),
+    )
 
 
 def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> bool:
     """Cancel a submission that has not started running. Cancelled submissions do not count to the quota."""
     if not TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists():
         raise PermissionDeniedError(NOT_YOUR_SUBMISSION)
-    if not submission_transition(submission_id=submission.id, from_states=(Status.SUBMITTED, Status.QUEUED),
-                                 to_state=Status.CANCELLED, finished_at=timezone.now()):
+    if not submission_transition(
+        submission_id=submission.id,
+        from_states=(Status.SUBMITTED, Status.QUEUED),
+        to_state=Status.CANCELLED,
+        finished_at=timezone.now(),
+    ):
         raise ApplicationError(CANCEL_TOO_LATE)
     return True
-
 
 
 # --- resumable chunked uploads ---------------------------------------------------------------------
 
 UPLOAD_NOT_YOURS = "This upload belongs to another user."
-UPLOAD_GAP = ("This chunk starts at byte {start:,} but the server has {received:,} bytes of the file; send the "
-              "bytes from offset {received:,} (ask with HEAD or GET on the upload).")
+UPLOAD_GAP = (
+    "This chunk starts at byte {start:,} but the server has {received:,} bytes of the file; send the "
+    "bytes from offset {received:,} (ask with HEAD or GET on the upload)."
+)
 UPLOAD_BEYOND_END = "This chunk ends at byte {end:,}, beyond the declared file size of {size:,} bytes."
-UPLOAD_INCOMPLETE = "The server has {received:,} of the {size:,} bytes; send the rest before completing the upload."
+UPLOAD_INCOMPLETE = (
+    "The server has {received:,} of the {size:,} bytes; send the rest before completing the upload."
+)
 UPLOAD_DONE = "This upload was already completed as submission #{submission}."
 UPLOAD_BUSY = "This upload is being completed; ask for its state again in a moment."
 _COPY_BLOCK = 1 << 20
@@ -596,8 +751,9 @@ def chunked_upload_partial_path(upload: Any) -> Path:
 
 
 @transaction.atomic
-def chunked_upload_create(*, user: AbstractBaseUser, phase: Phase, filename: str, size: int,
-                          metadata: dict[str, Any]) -> Any:
+def chunked_upload_create(
+    *, user: AbstractBaseUser, phase: Phase, filename: str, size: int, metadata: dict[str, Any]
+) -> Any:
     """Start a resumable upload after the checks that need no byte of the file (team, dates, format, size)."""
     from challenge.models import ChunkedUpload
 
@@ -623,8 +779,9 @@ def _own_upload(*, upload: Any, user: AbstractBaseUser) -> None:
         raise PermissionDeniedError(UPLOAD_NOT_YOURS)
 
 
-def chunked_upload_write(*, upload: Any, user: AbstractBaseUser, start: int, stream: IO[bytes],
-                         length: int) -> int:
+def chunked_upload_write(
+    *, upload: Any, user: AbstractBaseUser, start: int, stream: IO[bytes], length: int
+) -> int:
     """Write `length` bytes read from `stream` at offset `start`; returns the new received offset.
 
     Idempotent: a chunk sent again (start below the received offset) rewrites the same bytes and
@@ -638,8 +795,9 @@ def chunked_upload_write(*, upload: Any, user: AbstractBaseUser, start: int, str
 
     _own_upload(upload=upload, user=user)
     if upload.status != ChunkedUpload.Status.UPLOADING:
-        raise ApplicationError(UPLOAD_DONE.format(submission=upload.submission_id) if upload.submission_id
-                               else UPLOAD_BUSY)
+        raise ApplicationError(
+            UPLOAD_DONE.format(submission=upload.submission_id) if upload.submission_id else UPLOAD_BUSY
+        )
     if start > upload.received:
         raise ApplicationError(UPLOAD_GAP.format(start=start, received=upload.received))
     if start + length > upload.size:
@@ -660,7 +818,8 @@ def chunked_upload_write(*, upload: Any, user: AbstractBaseUser, start: int, str
         os.fsync(out.fileno())
     end = start + written
     ChunkedUpload.objects.filter(id=upload.id, received__gte=start, received__lt=end).update(
-        received=Greatest("received", end), updated_at=timezone.now())
+        received=Greatest("received", end), updated_at=timezone.now()
+    )
     upload.refresh_from_db(fields=["received", "status", "submission"])
     return upload.received
 
@@ -681,16 +840,22 @@ def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str 
     if upload.received < upload.size:
         raise ApplicationError(UPLOAD_INCOMPLETE.format(received=upload.received, size=upload.size))
     claimed = ChunkedUpload.objects.filter(id=upload.id, status=ChunkedUpload.Status.UPLOADING).update(
-        status=ChunkedUpload.Status.COMPLETE, updated_at=timezone.now())
+        status=ChunkedUpload.Status.COMPLETE, updated_at=timezone.now()
+    )
     if not claimed:
         raise ApplicationError(UPLOAD_BUSY)
     path = chunked_upload_partial_path(upload)
     metadata = dict(upload.metadata)
     try:
         with open(path, "rb") as handle:
-            submission = submission_create(user=user, phase=upload.phase, file=File(handle, name=upload.filename),
-                                           filename=upload.filename,
-                                           expected_sha256=sha256.strip() if sha256 else None, **metadata)
+            submission = submission_create(
+                user=user,
+                phase=upload.phase,
+                file=File(handle, name=upload.filename),
+                filename=upload.filename,
+                expected_sha256=sha256.strip() if sha256 else None,
+                **metadata,
+            )
     except BaseException:
         ChunkedUpload.objects.filter(id=upload.id).update(status=ChunkedUpload.Status.UPLOADING)
         raise
@@ -721,8 +886,10 @@ def chunked_upload_expire(*, older_than: datetime) -> int:
         cutoff = older_than.timestamp()
         for path in partial_dir.glob("*.part"):
             try:
-                if path.stat().st_mtime < cutoff and not ChunkedUpload.objects.filter(
-                        id=path.stem, submission__isnull=True).exists():
+                if (
+                    path.stat().st_mtime < cutoff
+                    and not ChunkedUpload.objects.filter(id=path.stem, submission__isnull=True).exists()
+                ):
                     path.unlink(missing_ok=True)
             except (OSError, ValidationError):  # vanished meanwhile, or not an upload id
                 continue

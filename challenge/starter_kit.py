@@ -36,7 +36,9 @@ from challenge.models import Phase, private_storage
 logger = logging.getLogger(__name__)
 
 KIT_NO_GROUND_TRUTH = "The phase {phase!r} has no starter kit yet: its ground truth has not been uploaded."
-KIT_UNREADABLE = "The starter kit of the phase {phase!r} cannot be built right now; please contact the organisers."
+KIT_UNREADABLE = (
+    "The starter kit of the phase {phase!r} cannot be built right now; please contact the organisers."
+)
 
 #: Above this many bytes of float32 similarities, the example holds low-dimensional embeddings instead.
 EXAMPLE_MAX_SIMILARITY_BYTES = 64 * 1024**2
@@ -111,23 +113,35 @@ def _example_arrays(truth: Any, *, seed: int) -> dict[str, np.ndarray]:
         if total <= EXAMPLE_MAX_SIMILARITY_BYTES:
             arrays[name] = rng.standard_normal((d.num_queries, d.num_videos), dtype=np.float32)
         else:
-            arrays[f"{name}_text"] = rng.standard_normal((d.num_queries, EXAMPLE_EMBEDDING_DIM), dtype=np.float32)
-            arrays[f"{name}_video"] = rng.standard_normal((d.num_videos, EXAMPLE_EMBEDDING_DIM), dtype=np.float32)
+            arrays[f"{name}_text"] = rng.standard_normal(
+                (d.num_queries, EXAMPLE_EMBEDDING_DIM), dtype=np.float32
+            )
+            arrays[f"{name}_video"] = rng.standard_normal(
+                (d.num_videos, EXAMPLE_EMBEDDING_DIM), dtype=np.float32
+            )
     return arrays
 
 
-
-
 def _readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
-    header = f"Starter kit of {phase.challenge.title} / {phase.title} (phase id {phase.id}, slug {phase.slug})"
+    header = (
+        f"Starter kit of {phase.challenge.title} / {phase.title} (phase id {phase.id}, slug {phase.slug})"
+    )
     lines = [f"  {'dataset':<14}{'queries (rows)':>16}{'videos (columns)':>18}{'captions/video':>16}"]
     for name, shape in shapes.items():
-        lines.append(f"  {name:<14}{shape['num_queries']:>16,}{shape['num_videos']:>18,}"
-                     f"{shape['captions_per_video']:>16}")
+        lines.append(
+            f"  {name:<14}{shape['num_queries']:>16,}{shape['num_videos']:>18,}"
+            f"{shape['captions_per_video']:>16}"
+        )
     padded = any(shape["captions_per_video"] > 1 for shape in shapes.values())
     return README_TEMPLATE.format(
-        challenge=phase.challenge.title, phase_title=phase.title, phase_id=phase.id, phase_slug=phase.slug,
-        rule="=" * len(header), table="\n".join(lines), padded=PADDED_NOTE if padded else "")
+        challenge=phase.challenge.title,
+        phase_title=phase.title,
+        phase_id=phase.id,
+        phase_slug=phase.slug,
+        rule="=" * len(header),
+        table="\n".join(lines),
+        padded=PADDED_NOTE if padded else "",
+    )
 
 
 def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
@@ -155,9 +169,16 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
     except (GroundTruthError, OSError) as exc:
         raise NotFoundError(KIT_UNREADABLE.format(phase=phase.title)) from exc
     shapes = truth.public_shapes()
-    manifest = {"challenge": phase.challenge.slug, "phase": phase.slug, "phase_id": phase.id, "datasets": shapes}
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as kit, \
-            tempfile.TemporaryDirectory(prefix="pentathlon-kit-") as scratch:
+    manifest = {
+        "challenge": phase.challenge.slug,
+        "phase": phase.slug,
+        "phase_id": phase.id,
+        "datasets": shapes,
+    }
+    with (
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as kit,
+        tempfile.TemporaryDirectory(prefix="pentathlon-kit-") as scratch,
+    ):
         kit.writestr(_member("shapes.json"), json.dumps(manifest, indent=2) + "\n")
         kit.writestr(_member("README.txt"), _readme(phase=phase, shapes=shapes))
         for name, dataset in truth.datasets.items():
@@ -195,9 +216,21 @@ def starter_kit_cache_name(*, phase: Phase) -> str:
     """The private-storage name of the phase's cached kit: changes with the ground truth (its sha256)
     and with everything else the kit shows (names, titles, the example's settings, the layout)."""
     truth_key = phase.ground_truth_sha256 or hashlib.sha256(phase.ground_truth.name.encode()).hexdigest()
-    public = json.dumps([KIT_LAYOUT_VERSION, phase.id, phase.slug, phase.title, phase.challenge.slug,
-                         phase.challenge.title, EXAMPLE_MAX_SIMILARITY_BYTES, EXAMPLE_EMBEDDING_DIM])
-    return f"{KIT_CACHE_DIR}/phase-{phase.id}/{truth_key}-{hashlib.sha256(public.encode()).hexdigest()[:12]}.zip"
+    public = json.dumps(
+        [
+            KIT_LAYOUT_VERSION,
+            phase.id,
+            phase.slug,
+            phase.title,
+            phase.challenge.slug,
+            phase.challenge.title,
+            EXAMPLE_MAX_SIMILARITY_BYTES,
+            EXAMPLE_EMBEDDING_DIM,
+        ]
+    )
+    return (
+        f"{KIT_CACHE_DIR}/phase-{phase.id}/{truth_key}-{hashlib.sha256(public.encode()).hexdigest()[:12]}.zip"
+    )
 
 
 def starter_kit_open(*, phase: Phase) -> File:

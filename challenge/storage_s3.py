@@ -9,6 +9,11 @@ class PrivateS3Storage(S3Storage):
     default_acl = "private"
     querystring_auth = True
 
-    def url(self, name: str | None, parameters: dict | None = None, expire: int | None = None,
-            http_method: str | None = None) -> str:
+    def url(
+        self,
+        name: str | None,
+        parameters: dict | None = None,
+        expire: int | None = None,
+        http_method: str | None = None,
+    ) -> str:
         raise ValueError("files in the private storage have no URL and are never served")

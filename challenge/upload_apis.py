@@ -39,8 +39,10 @@ from challenge.services import (
 )
 
 UPLOAD_NOT_FOUND = "No such upload; start a new one with POST /api/v1/uploads/."
-BAD_RANGE = ("Send the chunk's position as `Content-Range: bytes START-END/SIZE` (END inclusive) or "
-             "`Upload-Offset: START`, with a Content-Length.")
+BAD_RANGE = (
+    "Send the chunk's position as `Content-Range: bytes START-END/SIZE` (END inclusive) or "
+    "`Upload-Offset: START`, with a Content-Length."
+)
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
@@ -63,8 +65,15 @@ def _upload_of(*, upload_id, user) -> ChunkedUpload:
 def _state(upload: ChunkedUpload) -> dict:
     from django.conf import settings
 
-    return {"id": str(upload.id), "filename": upload.filename, "size": upload.size, "offset": upload.received,
-            "chunk_size": settings.UPLOAD_CHUNK_BYTES, "status": upload.status, "submission": upload.submission_id}
+    return {
+        "id": str(upload.id),
+        "filename": upload.filename,
+        "size": upload.size,
+        "offset": upload.received,
+        "chunk_size": settings.UPLOAD_CHUNK_BYTES,
+        "status": upload.status,
+        "submission": upload.submission_id,
+    }
 
 
 def _with_offset_headers(response: Response, upload: ChunkedUpload) -> Response:
@@ -101,8 +110,13 @@ class UploadCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         phase = phase_get(phase_id=data.pop("phase"), user=request.user)
-        upload = chunked_upload_create(user=request.user, phase=phase, filename=data.pop("filename"),
-                                       size=data.pop("size"), metadata=data)
+        upload = chunked_upload_create(
+            user=request.user,
+            phase=phase,
+            filename=data.pop("filename"),
+            size=data.pop("size"),
+            metadata=data,
+        )
         return _with_offset_headers(Response(_state(upload), status=201), upload)
 
 
@@ -118,9 +132,14 @@ class UploadDetailApi(APIView):
         upload = _upload_of(upload_id=upload_id, user=request.user)
         return _with_offset_headers(Response(_state(upload)), upload)
 
-    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses=UploadStateSerializer,
-                   parameters=[OpenApiParameter("Content-Range", str, OpenApiParameter.HEADER),
-                               OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER)])
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses=UploadStateSerializer,
+        parameters=[
+            OpenApiParameter("Content-Range", str, OpenApiParameter.HEADER),
+            OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER),
+        ],
+    )
     def put(self, request: Request, upload_id) -> Response:
         upload = _upload_of(upload_id=upload_id, user=request.user)
         try:
@@ -138,10 +157,14 @@ class UploadDetailApi(APIView):
         else:
             raise ApplicationError(BAD_RANGE)
         if start > upload.received:
-            response = Response({"detail": UPLOAD_GAP.format(start=start, received=upload.received),
-                                 **_state(upload)}, status=409)
+            response = Response(
+                {"detail": UPLOAD_GAP.format(start=start, received=upload.received), **_state(upload)},
+                status=409,
+            )
             return _with_offset_headers(response, upload)
-        chunked_upload_write(upload=upload, user=request.user, start=start, stream=request.stream, length=length)
+        chunked_upload_write(
+            upload=upload, user=request.user, start=start, stream=request.stream, length=length
+        )
         return _with_offset_headers(Response(_state(upload)), upload)
 
     patch = put
@@ -155,15 +178,21 @@ class UploadCompleteApi(APIView):
 
     @extend_schema_serializer(component_name="UploadCompleteInput")
     class InputSerializer(serializers.Serializer):
-        sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False,
-                                        help_text="The file's sha256; checked when given (browsers may omit it: "
-                                                  "the server computes and stores it either way).")
+        sha256 = serializers.RegexField(
+            r"^[0-9a-fA-F]{64}$",
+            required=False,
+            help_text="The file's sha256; checked when given (browsers may omit it: "
+            "the server computes and stores it either way).",
+        )
 
     @extend_schema(request=InputSerializer, responses={201: SubmissionOutputSerializer})
     def post(self, request: Request, upload_id) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        upload = get_object_or_404(ChunkedUpload.objects.select_related("phase"), id=upload_id, user_id=request.user.pk)
-        submission = chunked_upload_complete(upload=upload, user=request.user,
-                                             sha256=serializer.validated_data.get("sha256"))
+        upload = get_object_or_404(
+            ChunkedUpload.objects.select_related("phase"), id=upload_id, user_id=request.user.pk
+        )
+        submission = chunked_upload_complete(
+            upload=upload, user=request.user, sha256=serializer.validated_data.get("sha256")
+        )
         return Response(_with_results(submission, request.user), status=201)

@@ -16,11 +16,21 @@ urlpatterns = [
     path("organiser/bundle/", organiser_views.bundle_page, name="bundle"),
     path("organiser/c/<slug:slug>/", organiser_views.organiser_dashboard, name="organiser"),
     path("organiser/c/<slug:slug>/bundle.yaml", organiser_views.bundle_export_view, name="bundle-export"),
-    path("organiser/phases/<int:phase_id>/submissions.csv", organiser_views.submissions_csv, name="submissions-csv"),
+    path(
+        "organiser/phases/<int:phase_id>/submissions.csv",
+        organiser_views.submissions_csv,
+        name="submissions-csv",
+    ),
     path("organiser/phases/<int:phase_id>/lock/", organiser_views.phase_lock_view, name="phase-lock"),
     path("organiser/teams/<int:team_id>/approve/", organiser_views.team_approve_view, name="team-approve"),
-    path("organiser/submissions/<int:submission_id>/moderate/", organiser_views.submission_moderate_view,
-         name="submission-moderate"),
-    path("organiser/submissions/<int:submission_id>/refund/", organiser_views.submission_refund_view,
-         name="submission-refund"),
+    path(
+        "organiser/submissions/<int:submission_id>/moderate/",
+        organiser_views.submission_moderate_view,
+        name="submission-moderate",
+    ),
+    path(
+        "organiser/submissions/<int:submission_id>/refund/",
+        organiser_views.submission_refund_view,
+        name="submission-refund",
+    ),
 ]

@@ -58,8 +58,11 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = user_create(username=form.cleaned_data["username"], email=form.cleaned_data.get("email", ""),
-                               password=form.cleaned_data["password1"])
+            user = user_create(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data.get("email", ""),
+                password=form.cleaned_data["password1"],
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -72,11 +75,16 @@ def signup(request: HttpRequest) -> HttpResponse:
 @domain_errors
 def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = challenge_get(slug=slug, user=request.user)
-    return render(request, "challenge/challenge_detail.html", {
-        "challenge": challenge, "phases": phase_list(challenge=challenge),
-        "team": team_for_user(user=request.user, challenge=challenge),
-        "is_organiser": challenge_is_organiser(user=request.user, challenge=challenge),
-    })
+    return render(
+        request,
+        "challenge/challenge_detail.html",
+        {
+            "challenge": challenge,
+            "phases": phase_list(challenge=challenge),
+            "team": team_for_user(user=request.user, challenge=challenge),
+            "is_organiser": challenge_is_organiser(user=request.user, challenge=challenge),
+        },
+    )
 
 
 @login_required
@@ -91,19 +99,32 @@ def team_page(request: HttpRequest, slug: str) -> HttpResponse:
             try:
                 if form is create_form:
                     team = team_create(challenge=challenge, user=request.user, name=form.cleaned_data["name"])
-                    messages.success(request, f"Team {team.name!r} created. Share the invite code with your team mates.")
+                    messages.success(
+                        request, f"Team {team.name!r} created. Share the invite code with your team mates."
+                    )
                 else:
-                    team = team_join(challenge=challenge, user=request.user,
-                                     invite_code=form.cleaned_data["invite_code"])
+                    team = team_join(
+                        challenge=challenge, user=request.user, invite_code=form.cleaned_data["invite_code"]
+                    )
                     messages.success(request, f"You joined team {team.name!r}.")
                 return redirect("challenge:team", slug=challenge.slug)
             except (ApplicationError, ValidationError) as exc:
-                form.add_error(None, getattr(exc, "message", None) or " ".join(getattr(exc, "messages", [str(exc)])))
+                form.add_error(
+                    None, getattr(exc, "message", None) or " ".join(getattr(exc, "messages", [str(exc)]))
+                )
     team = team_for_user(user=request.user, challenge=challenge)
-    return render(request, "challenge/team.html", {
-        "challenge": challenge, "team": team, "members": team_members(team=team) if team else [],
-        "create_form": create_form, "join_form": join_form,
-    }, status=400 if (create_form.errors or join_form.errors) else 200)
+    return render(
+        request,
+        "challenge/team.html",
+        {
+            "challenge": challenge,
+            "team": team,
+            "members": team_members(team=team) if team else [],
+            "create_form": create_form,
+            "join_form": join_form,
+        },
+        status=400 if (create_form.errors or join_form.errors) else 200,
+    )
 
 
 @transaction.non_atomic_requests  # the upload streams outside any transaction; the service opens a short one
@@ -121,8 +142,9 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
         data = dict(form.cleaned_data)
         upload = data.pop("file")
         try:
-            submission = submission_create(user=request.user, phase=phase, file=upload, filename=upload.name,
-                                           **data)
+            submission = submission_create(
+                user=request.user, phase=phase, file=upload, filename=upload.name, **data
+            )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -131,20 +153,33 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
             if request.headers.get("X-Requested-With") == "XMLHttpRequest":
                 return JsonResponse({"redirect": url, "id": submission.id}, status=201)
             return redirect(url)
-    return render(request, "challenge/submission_new.html",
-                  {"challenge": challenge, "phase": phase, "team": team, "form": form,
-                   "chunked_above": settings.UPLOAD_CHUNKED_THRESHOLD},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "challenge/submission_new.html",
+        {
+            "challenge": challenge,
+            "phase": phase,
+            "team": team,
+            "form": form,
+            "chunked_above": settings.UPLOAD_CHUNKED_THRESHOLD,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
 @domain_errors
 def submission_mine(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = challenge_get(slug=slug, user=request.user)
-    return render(request, "challenge/submission_list.html", {
-        "challenge": challenge, "team": team_for_user(user=request.user, challenge=challenge),
-        "submissions": submission_list(user=request.user, challenge=challenge),
-    })
+    return render(
+        request,
+        "challenge/submission_list.html",
+        {
+            "challenge": challenge,
+            "team": team_for_user(user=request.user, challenge=challenge),
+            "submissions": submission_list(user=request.user, challenge=challenge),
+        },
+    )
 
 
 @login_required
@@ -161,14 +196,25 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
             entry = result.metrics.get(name)
             if entry is not None:
                 rows.append({"name": name, **entry})
-    return render(request, "challenge/submission_detail.html", {
-        "submission": submission, "result": result, "results_visible": visible, "dataset_rows": rows,
-        "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
-        "is_member": submission.team.memberships.filter(user=request.user).exists(),
-        "is_organiser": challenge_is_organiser(user=request.user, challenge=submission.phase.challenge_id),
-        # per-dataset evaluation progress, updated live by static/js/poll.js from the API
-        "progress_rows": [{"name": name, "fraction": float(progress_datasets.get(name) or 0.0)} for name in datasets],
-    })
+    return render(
+        request,
+        "challenge/submission_detail.html",
+        {
+            "submission": submission,
+            "result": result,
+            "results_visible": visible,
+            "dataset_rows": rows,
+            "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
+            "is_member": submission.team.memberships.filter(user=request.user).exists(),
+            "is_organiser": challenge_is_organiser(
+                user=request.user, challenge=submission.phase.challenge_id
+            ),
+            # per-dataset evaluation progress, updated live by static/js/poll.js from the API
+            "progress_rows": [
+                {"name": name, "fraction": float(progress_datasets.get(name) or 0.0)} for name in datasets
+            ],
+        },
+    )
 
 
 @login_required
@@ -179,8 +225,12 @@ def submission_change(request: HttpRequest, submission_id: int) -> HttpResponse:
     form = SubmissionUpdateForm(request.POST)
     if form.is_valid():
         try:
-            submission_update(submission=submission, user=request.user, is_public=form.cleaned_data["is_public"],
-                              is_final=form.cleaned_data["is_final"])
+            submission_update(
+                submission=submission,
+                user=request.user,
+                is_public=form.cleaned_data["is_public"],
+                is_final=form.cleaned_data["is_final"],
+            )
             messages.success(request, "Submission updated.")
         except ApplicationError as exc:
             if isinstance(exc, PermissionDeniedError):

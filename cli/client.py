@@ -57,18 +57,28 @@ class MultipartBody:
     never holds the file in memory and needs no chunked encoding (which WSGI servers may refuse).
     """
 
-    def __init__(self, fields: dict[str, str], *, file_field: str, path: Path, filename: str | None = None,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        fields: dict[str, str],
+        *,
+        file_field: str,
+        path: Path,
+        filename: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.boundary = f"pentathlon-{uuid.uuid4().hex}"
         self.path = path
         self.progress = progress or (lambda sent: None)
         head = bytearray()
         for name, value in fields.items():
-            head += (f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n"
-                     f"{value}\r\n").encode()
+            head += (
+                f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            ).encode()
         safe = (filename or path.name).replace('"', "_").replace("\r", "_").replace("\n", "_")
-        head += (f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\";"
-                 f" filename=\"{safe}\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
+        head += (
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{file_field}";'
+            f' filename="{safe}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
         self.head = bytes(head)
         self.tail = f"\r\n--{self.boundary}--\r\n".encode()
         self.file_size = path.stat().st_size
@@ -110,7 +120,7 @@ class MultipartBody:
                     break
             available = len(self._current) - self._offset
             take = available if need < 0 else min(need, available)
-            out.append(self._current[self._offset:self._offset + take])
+            out.append(self._current[self._offset : self._offset + take])
             self._offset += take
             if need > 0:
                 need -= take
@@ -131,16 +141,27 @@ class ApiClient:
     def url(self, path: str) -> str:
         return f"{self.server}{API_PREFIX}{path.lstrip('/')}"
 
-    def request(self, method: str, path: str, *, auth_required: bool = False, rejected_on_400: bool = False,
-                **kwargs: Any) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth_required: bool = False,
+        rejected_on_400: bool = False,
+        **kwargs: Any,
+    ) -> requests.Response:
         if auth_required and not self.token:
-            raise CliError(f"You are not logged in to {self.server}; run `pentathlon login` first.", EXIT_AUTH)
+            raise CliError(
+                f"You are not logged in to {self.server}; run `pentathlon login` first.", EXIT_AUTH
+            )
         kwargs.setdefault("timeout", TIMEOUT)
         try:
             response = self.session.request(method, self.url(path), **kwargs)
         except requests.exceptions.ConnectionError as exc:
-            raise CliError(f"Cannot reach the server at {self.server} ({_reason(exc)}); check the URL"
-                           " (--server or PENTATHLON_SERVER) and your connection.") from exc
+            raise CliError(
+                f"Cannot reach the server at {self.server} ({_reason(exc)}); check the URL"
+                " (--server or PENTATHLON_SERVER) and your connection."
+            ) from exc
         except requests.exceptions.Timeout as exc:
             raise CliError(f"The server at {self.server} did not answer in time; try again later.") from exc
         except requests.exceptions.RequestException as exc:
@@ -150,15 +171,18 @@ class ApiClient:
         message = _server_message(response)
         if response.status_code == 401:
             hint = " run `pentathlon login` again" if self.token else " run `pentathlon login` first"
-            raise CliError(_sentence(f"The server refused the credentials ({message.rstrip('.')});{hint}"),
-                           EXIT_AUTH)
+            raise CliError(
+                _sentence(f"The server refused the credentials ({message.rstrip('.')});{hint}"), EXIT_AUTH
+            )
         if response.status_code == 403:
             raise CliError(_sentence(f"Not allowed: {message}"), EXIT_AUTH)
         if response.status_code == 400 and rejected_on_400:
             raise CliError(_sentence(f"rejected: {message}"), EXIT_REJECTED)
         if response.status_code >= 500:
-            raise CliError(f"The server had an internal error ({response.status_code}); try again later or tell"
-                           " the organisers.")
+            raise CliError(
+                f"The server had an internal error ({response.status_code}); try again later or tell"
+                " the organisers."
+            )
         raise CliError(_sentence(message), EXIT_ERROR)
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
@@ -166,26 +190,41 @@ class ApiClient:
         try:
             return response.json()
         except ValueError as exc:
-            raise CliError(f"The server at {self.server} did not answer with JSON; is it a Pentathlon"
-                           " server?") from exc
+            raise CliError(
+                f"The server at {self.server} did not answer with JSON; is it a Pentathlon server?"
+            ) from exc
 
     def post_json(self, path: str, data: dict[str, Any], **kwargs: Any) -> Any:
         response = self.request("POST", path, data=data, **kwargs)
         try:
             return response.json()
         except ValueError as exc:
-            raise CliError(f"The server at {self.server} did not answer with JSON; is it a Pentathlon"
-                           " server?") from exc
+            raise CliError(
+                f"The server at {self.server} did not answer with JSON; is it a Pentathlon server?"
+            ) from exc
 
-    def upload(self, path: str, fields: dict[str, str], *, file_path: Path,
-               progress: Progress | None = None) -> Any:
+    def upload(
+        self, path: str, fields: dict[str, str], *, file_path: Path, progress: Progress | None = None
+    ) -> Any:
         body = MultipartBody(fields, file_field="file", path=file_path, progress=progress)
-        response = self.request("POST", path, auth_required=True, rejected_on_400=True, data=body,
-                                headers={"Content-Type": body.content_type, "Content-Length": str(len(body))})
+        response = self.request(
+            "POST",
+            path,
+            auth_required=True,
+            rejected_on_400=True,
+            data=body,
+            headers={"Content-Type": body.content_type, "Content-Length": str(len(body))},
+        )
         return response.json()
 
-    def upload_chunked(self, fields: dict[str, str], *, file_path: Path, progress: Progress | None = None,
-                       state_path: Path | None = None) -> Any:
+    def upload_chunked(
+        self,
+        fields: dict[str, str],
+        *,
+        file_path: Path,
+        progress: Progress | None = None,
+        state_path: Path | None = None,
+    ) -> Any:
         """Resumable upload through /api/v1/uploads/: the file goes in chunks; an interrupted run
         resumes from the offset the server reports (the upload id is kept in `state_path`).
 
@@ -202,7 +241,9 @@ class ApiClient:
                 upload = response.json()
         if upload is None:
             body = {**fields, "filename": file_path.name, "size": size}
-            upload = self.request("POST", "uploads/", auth_required=True, rejected_on_400=True, json=body).json()
+            upload = self.request(
+                "POST", "uploads/", auth_required=True, rejected_on_400=True, json=body
+            ).json()
             saved[key] = upload["id"]
             _save_state(state_path, saved)
         chunk = int(upload.get("chunk_size") or 8 * 1024**2)
@@ -218,26 +259,41 @@ class ApiClient:
                 progress(offset)
             while offset < size:
                 data = handle.read(min(chunk, size - offset))
-                response = self.request("PUT", f"uploads/{upload['id']}/", auth_required=True, rejected_on_400=True,
-                                        data=data, headers={
-                                            "Content-Type": "application/octet-stream",
-                                            "Content-Range": f"bytes {offset}-{offset + len(data) - 1}/{size}"})
+                response = self.request(
+                    "PUT",
+                    f"uploads/{upload['id']}/",
+                    auth_required=True,
+                    rejected_on_400=True,
+                    data=data,
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"bytes {offset}-{offset + len(data) - 1}/{size}",
+                    },
+                )
                 new_offset = int(response.json()["offset"])
                 if new_offset != offset + len(data):
-                    raise CliError(f"The server stored {new_offset:,} bytes instead of {offset + len(data):,};"
-                                   " run the same command again to resume.")
+                    raise CliError(
+                        f"The server stored {new_offset:,} bytes instead of {offset + len(data):,};"
+                        " run the same command again to resume."
+                    )
                 digest.update(data)
                 offset = new_offset
                 if progress:
                     progress(offset)
-        response = self.request("POST", f"uploads/{upload['id']}/complete/", auth_required=True,
-                                rejected_on_400=True, json={"sha256": digest.hexdigest()})
+        response = self.request(
+            "POST",
+            f"uploads/{upload['id']}/complete/",
+            auth_required=True,
+            rejected_on_400=True,
+            json={"sha256": digest.hexdigest()},
+        )
         saved.pop(key, None)
         _save_state(state_path, saved)
         return response.json()
 
-    def download(self, path: str, target: IO[bytes], *, progress: Callable[[int, int | None], None] | None = None
-                 ) -> requests.Response:
+    def download(
+        self, path: str, target: IO[bytes], *, progress: Callable[[int, int | None], None] | None = None
+    ) -> requests.Response:
         response = self.request("GET", path, stream=True)
         total = response.headers.get("Content-Length")
         size = int(total) if total and total.isdigit() else None
@@ -272,8 +328,14 @@ def _save_state(path: Path | None, data: dict[str, str]) -> None:
 def _reason(exc: BaseException) -> str:
     """The readable cause of a requests error, in a few words."""
     text = " ".join(str(exc).split())
-    for marker in ("Connection refused", "Name or service not known", "nodename nor servname",
-                   "timed out", "Temporary failure in name resolution", "certificate verify failed"):
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "nodename nor servname",
+        "timed out",
+        "Temporary failure in name resolution",
+        "certificate verify failed",
+    ):
         if marker in text:
             return marker.lower()
     if len(text) > 160:

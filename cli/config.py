@@ -52,7 +52,9 @@ def load_credentials() -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise CliError(f"The credentials file {path} cannot be read ({exc}); delete it and log in again.") from exc
+        raise CliError(
+            f"The credentials file {path} cannot be read ({exc}); delete it and log in again."
+        ) from exc
     return data if isinstance(data, dict) else {}
 
 

@@ -56,8 +56,11 @@ class _Ui:
 
     def progress(self, *, transfer: bool = False) -> Progress:
         columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
-        columns += ([DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()] if transfer
-                    else [TaskProgressColumn()])
+        columns += (
+            [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+            if transfer
+            else [TaskProgressColumn()]
+        )
         return Progress(*columns, console=self.err, transient=True, disable=not self.err.is_terminal)
 
 
@@ -89,7 +92,9 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def _print_json(ui: _Ui, data: Any) -> None:
-    ui.out.print_json(json.dumps(data), highlight=False) if ui.out.is_terminal else print(json.dumps(data, indent=2))
+    ui.out.print_json(json.dumps(data), highlight=False) if ui.out.is_terminal else print(
+        json.dumps(data, indent=2)
+    )
 
 
 def _date(value: str | None) -> str:
@@ -163,13 +168,28 @@ def cmd_phases(args: argparse.Namespace, ui: _Ui) -> int:
     for column in ("id", "slug", "title", "opens", "closes", "formats", "quota", "results", "datasets"):
         table.add_column(column, justify="right" if column == "id" else "left")
     for phase in data:
-        quota = ", ".join(part for part in (
-            f"{phase['max_submissions_per_day']}/day" if phase.get("max_submissions_per_day") else "",
-            f"{phase['max_submissions_total']} total" if phase.get("max_submissions_total") else "") if part)
-        datasets = ", ".join(f"{d['name']} ({d['num_queries']}x{d['num_videos']})" for d in phase.get("datasets", []))
-        table.add_row(str(phase["id"]), phase.get("slug", ""), phase.get("title", ""), _date(phase.get("starts_at")),
-                      _date(phase.get("ends_at")), ", ".join(phase.get("allowed_formats", [])), quota or "none",
-                      "public" if phase.get("results_published") else "hidden", datasets or "-")
+        quota = ", ".join(
+            part
+            for part in (
+                f"{phase['max_submissions_per_day']}/day" if phase.get("max_submissions_per_day") else "",
+                f"{phase['max_submissions_total']} total" if phase.get("max_submissions_total") else "",
+            )
+            if part
+        )
+        datasets = ", ".join(
+            f"{d['name']} ({d['num_queries']}x{d['num_videos']})" for d in phase.get("datasets", [])
+        )
+        table.add_row(
+            str(phase["id"]),
+            phase.get("slug", ""),
+            phase.get("title", ""),
+            _date(phase.get("starts_at")),
+            _date(phase.get("ends_at")),
+            ", ".join(phase.get("allowed_formats", [])),
+            quota or "none",
+            "public" if phase.get("results_published") else "hidden",
+            datasets or "-",
+        )
     ui.out.print(table)
     return EXIT_OK
 
@@ -178,7 +198,12 @@ def _safe_extract(archive: zipfile.ZipFile, target: Path) -> list[str]:
     names = []
     for info in archive.infolist():
         parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-        if not parts or info.filename.startswith("/") or ".." in parts or re.match(r"^[A-Za-z]:", info.filename):
+        if (
+            not parts
+            or info.filename.startswith("/")
+            or ".." in parts
+            or re.match(r"^[A-Za-z]:", info.filename)
+        ):
             raise CliError(f"The starter kit holds an unsafe path {info.filename!r}; it was not unpacked.")
         if info.is_dir():
             continue
@@ -196,10 +221,17 @@ def cmd_kit(args: argparse.Namespace, ui: _Ui) -> int:
     with tempfile.TemporaryFile() as buffer:
         with ui.progress(transfer=True) as bar:
             task = bar.add_task("downloading the starter kit", total=None)
-            response = client.download(f"phases/{args.phase_id}/kit/", buffer,
-                                       progress=lambda done, total: bar.update(task, completed=done, total=total))
+            response = client.download(
+                f"phases/{args.phase_id}/kit/",
+                buffer,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         match = re.search(r'filename="?([^";]+)"?', response.headers.get("Content-Disposition", ""))
-        default = Path(match.group(1)).stem.replace("-starter-kit", "-kit") if match else f"phase-{args.phase_id}-kit"
+        default = (
+            Path(match.group(1)).stem.replace("-starter-kit", "-kit")
+            if match
+            else f"phase-{args.phase_id}-kit"
+        )
         target = Path(args.output) if args.output else Path(default)
         buffer.seek(0)
         try:
@@ -207,9 +239,13 @@ def cmd_kit(args: argparse.Namespace, ui: _Ui) -> int:
                 target.mkdir(parents=True, exist_ok=True)
                 names = _safe_extract(archive, target)
         except zipfile.BadZipFile as exc:
-            raise CliError(f"The server's starter kit for phase {args.phase_id} is not a valid zip file.") from exc
+            raise CliError(
+                f"The server's starter kit for phase {args.phase_id} is not a valid zip file."
+            ) from exc
         except OSError as exc:
-            raise CliError(f"The starter kit cannot be unpacked into {target} ({exc.strerror or exc}).") from exc
+            raise CliError(
+                f"The starter kit cannot be unpacked into {target} ({exc.strerror or exc})."
+            ) from exc
     from cli.offline import load_kit
 
     kit = load_kit(kit_dir=target)
@@ -217,10 +253,14 @@ def cmd_kit(args: argparse.Namespace, ui: _Ui) -> int:
     for column in ("dataset", "queries (rows)", "videos (columns)", "captions/video"):
         table.add_column(column, justify="left" if column == "dataset" else "right")
     for name, shape in kit.shapes.items():
-        table.add_row(name, f"{shape.num_queries:,}", f"{shape.num_videos:,}", str(shape.captions_per_video or 1))
+        table.add_row(
+            name, f"{shape.num_queries:,}", f"{shape.num_videos:,}", str(shape.captions_per_video or 1)
+        )
     ui.out.print(table)
-    ui.out.print(f"{len(names)} files unpacked; read {target / 'README.txt'}, then"
-                 f" `pentathlon validate --kit {target} SUBMISSION`.")
+    ui.out.print(
+        f"{len(names)} files unpacked; read {target / 'README.txt'}, then"
+        f" `pentathlon validate --kit {target} SUBMISSION`."
+    )
     return EXIT_OK
 
 
@@ -241,8 +281,14 @@ def _run_validation(ui: _Ui, path: Path, kit: Any, *, deep: bool) -> list[dict[s
 
     with ui.progress() as bar:
         task = bar.add_task(f"validating {path.name}", total=1)
-        return validate_submission(path, kit, deep=deep, progress=lambda description, done, total: bar.update(
-            task, description=description, completed=done, total=total))
+        return validate_submission(
+            path,
+            kit,
+            deep=deep,
+            progress=lambda description, done, total: bar.update(
+                task, description=description, completed=done, total=total
+            ),
+        )
 
 
 def _print_validation(ui: _Ui, path: Path, kit: Any, rows: list[dict[str, Any]]) -> None:
@@ -254,8 +300,10 @@ def _print_validation(ui: _Ui, path: Path, kit: Any, rows: list[dict[str, Any]])
     ui.out.print(table)
     missing = [name for name in kit.shapes if name not in {row["dataset"] for row in rows}]
     if missing:
-        ui.out.print(f"note: no entry for {', '.join(missing)}; the submission will get per-dataset results"
-                     " but no overall score.")
+        ui.out.print(
+            f"note: no entry for {', '.join(missing)}; the submission will get per-dataset results"
+            " but no overall score."
+        )
 
 
 def cmd_validate(args: argparse.Namespace, ui: _Ui) -> int:
@@ -263,8 +311,14 @@ def cmd_validate(args: argparse.Namespace, ui: _Ui) -> int:
     path = Path(args.submission)
     rows = _run_validation(ui, path, kit, deep=not args.quick)
     if args.json:
-        _print_json(ui, {"valid": True, "datasets": rows,
-                         "missing_datasets": [n for n in kit.shapes if n not in {r["dataset"] for r in rows}]})
+        _print_json(
+            ui,
+            {
+                "valid": True,
+                "datasets": rows,
+                "missing_datasets": [n for n in kit.shapes if n not in {r["dataset"] for r in rows}],
+            },
+        )
     else:
         _print_validation(ui, path, kit, rows)
     return EXIT_OK
@@ -278,8 +332,10 @@ def cmd_pack(args: argparse.Namespace, ui: _Ui) -> int:
     suffix = ".zip" if args.topk else ".npz"
     output = Path(args.output) if args.output else Path(f"submission{suffix}")
     if output.suffix.lower() != suffix:
-        raise CliError(f"The output {output} must end in {suffix} for this format"
-                       f" ({'top-k CSVs in a zip' if args.topk else 'an uncompressed .npz'}).")
+        raise CliError(
+            f"The output {output} must end in {suffix} for this format"
+            f" ({'top-k CSVs in a zip' if args.topk else 'an uncompressed .npz'})."
+        )
     if output.exists() and not args.force:
         raise CliError(f"The output {output} already exists; pass --force to overwrite it.")
     with ui.progress(transfer=not args.topk) as bar:
@@ -291,7 +347,9 @@ def cmd_pack(args: argparse.Namespace, ui: _Ui) -> int:
         if args.topk:
             phase_slug = args.phase_slug or (kit.phase_slug if kit is not None else None)
             if not phase_slug:
-                raise CliError("Top-k CSV names include the phase: pass --phase-slug (e.g. val) or --kit DIR.")
+                raise CliError(
+                    "Top-k CSV names include the phase: pass --phase-slug (e.g. val) or --kit DIR."
+                )
             rows = pack_topk(inputs, output, k=args.topk, phase_slug=phase_slug, progress=report)
         else:
             rows = pack_npz(inputs, output, progress=report)
@@ -311,8 +369,10 @@ def cmd_pack(args: argparse.Namespace, ui: _Ui) -> int:
 
 def _results_table(data: dict[str, Any]) -> Table:
     results = data["results"]
-    title = (f"Submission #{data['id']} ({data.get('method_name', '')}) on {data.get('challenge', '')}"
-             f" / {data.get('phase_slug', '')}")
+    title = (
+        f"Submission #{data['id']} ({data.get('method_name', '')}) on {data.get('challenge', '')}"
+        f" / {data.get('phase_slug', '')}"
+    )
     table = Table(title=title)
     for column in ("dataset", "dir", "format"):
         table.add_column(column)
@@ -341,12 +401,16 @@ def _report_final(ui: _Ui, data: dict[str, Any], *, as_json: bool = False) -> in
     if status == "cancelled":
         raise CliError(f"Submission #{data['id']} was cancelled.")
     if status != "finished":
-        raise CliError(f"Submission #{data['id']} is still {status}; see `pentathlon status {data['id']} --wait`.")
+        raise CliError(
+            f"Submission #{data['id']} is still {status}; see `pentathlon status {data['id']} --wait`."
+        )
     if as_json:
         return EXIT_OK
     if not data.get("results_visible"):
-        ui.out.print(f"Submission #{data['id']} is scored; its results stay hidden until the organisers publish"
-                     " the phase's results.")
+        ui.out.print(
+            f"Submission #{data['id']} is scored; its results stay hidden until the organisers publish"
+            " the phase's results."
+        )
     elif data.get("results"):
         ui.out.print(_results_table(data))
     else:
@@ -354,8 +418,9 @@ def _report_final(ui: _Ui, data: dict[str, Any], *, as_json: bool = False) -> in
     return EXIT_OK
 
 
-def _follow(ui: _Ui, client: ApiClient, submission: dict[str, Any], *, timeout: float, interval: float
-            ) -> dict[str, Any]:
+def _follow(
+    ui: _Ui, client: ApiClient, submission: dict[str, Any], *, timeout: float, interval: float
+) -> dict[str, Any]:
     """Poll submissions/<id>/ until a final state, with a progress bar of the scorer's stages."""
     data = submission
     deadline = time.monotonic() + timeout
@@ -363,14 +428,19 @@ def _follow(ui: _Ui, client: ApiClient, submission: dict[str, Any], *, timeout: 
         task = bar.add_task(f"#{data['id']} {data.get('status', '')}", total=1.0)
         while data.get("status") not in FINAL_STATES:
             if time.monotonic() > deadline:
-                raise CliError(f"Submission #{data['id']} is still {data.get('status')} after {timeout:.0f} s;"
-                               f" check later with `pentathlon status {data['id']}`.")
+                raise CliError(
+                    f"Submission #{data['id']} is still {data.get('status')} after {timeout:.0f} s;"
+                    f" check later with `pentathlon status {data['id']}`."
+                )
             time.sleep(interval)
             data = client.get_json(f"submissions/{data['id']}/", auth_required=True)
             progress = data.get("progress") or {}
             stage = progress.get("stage") or data.get("status", "")
-            bar.update(task, description=f"#{data['id']} {data.get('status')}: {stage}",
-                       completed=float(progress.get("fraction") or 0.0))
+            bar.update(
+                task,
+                description=f"#{data['id']} {data.get('status')}: {stage}",
+                completed=float(progress.get("fraction") or 0.0),
+            )
     return data
 
 
@@ -381,23 +451,40 @@ def cmd_submit(args: argparse.Namespace, ui: _Ui) -> int:
     if kit is not None:
         _run_validation(ui, path, kit, deep=True)
     client = _client(args, need_token=True)
-    fields = {"phase": str(args.phase_id), "method_name": args.method_name, "description": args.description,
-              "paper_url": args.paper_url, "code_url": args.code_url,
-              "is_public": "false" if args.private else "true"}
+    fields = {
+        "phase": str(args.phase_id),
+        "method_name": args.method_name,
+        "description": args.description,
+        "paper_url": args.paper_url,
+        "code_url": args.code_url,
+        "is_public": "false" if args.private else "true",
+    }
     with ui.progress(transfer=True) as bar:
         task = bar.add_task(f"uploading {path.name}", total=size)
         if size > args.chunked_above:
             # Big files: resumable chunked upload; running the same command again resumes it.
-            submission = client.upload_chunked(fields, file_path=path, state_path=config.config_dir() / "uploads.json",
-                                               progress=lambda sent: bar.update(task, completed=sent))
+            submission = client.upload_chunked(
+                fields,
+                file_path=path,
+                state_path=config.config_dir() / "uploads.json",
+                progress=lambda sent: bar.update(task, completed=sent),
+            )
         else:
-            submission = client.upload("submissions/create/", fields, file_path=path,
-                                       progress=lambda sent: bar.update(task, completed=sent))
-    ui.err.print(f"Uploaded {path.name} ({size:,} bytes) as submission #{submission['id']}"
-                 f" ({submission.get('status')}).")
+            submission = client.upload(
+                "submissions/create/",
+                fields,
+                file_path=path,
+                progress=lambda sent: bar.update(task, completed=sent),
+            )
+    ui.err.print(
+        f"Uploaded {path.name} ({size:,} bytes) as submission #{submission['id']}"
+        f" ({submission.get('status')})."
+    )
     if args.no_wait:
-        ui.out.print(f"Submission #{submission['id']} is {submission.get('status')}; follow it with"
-                     f" `pentathlon status {submission['id']} --wait`.")
+        ui.out.print(
+            f"Submission #{submission['id']} is {submission.get('status')}; follow it with"
+            f" `pentathlon status {submission['id']} --wait`."
+        )
         return EXIT_OK
     final = _follow(ui, client, submission, timeout=args.timeout, interval=args.interval)
     return _report_final(ui, final, as_json=args.json)
@@ -415,14 +502,31 @@ def cmd_status(args: argparse.Namespace, ui: _Ui) -> int:
     table = Table(title=f"Submission #{data['id']}", show_header=False)
     table.add_column("field")
     table.add_column("value")
-    rows = [("challenge / phase", f"{data.get('challenge')} / {data.get('phase_slug')} (phase id {data.get('phase')})"),
-            ("team", data.get("team", "")), ("method", data.get("method_name", "")),
-            ("file", f"{data.get('original_filename', '')} ({data.get('file_format')}, {data.get('file_size', 0):,} bytes)"),
-            ("status", str(data.get("status"))),
-            ("progress", f"{progress.get('stage', '-')} {100 * float(progress.get('fraction') or 0):.0f}%"
-             if data.get("status") not in FINAL_STATES else "-"),
-            ("submitted", _date(data.get("created_at"))), ("finished", _date(data.get("finished_at"))),
-            ("public / final", f"{'yes' if data.get('is_public') else 'no'} / {'yes' if data.get('is_final') else 'no'}")]
+    rows = [
+        (
+            "challenge / phase",
+            f"{data.get('challenge')} / {data.get('phase_slug')} (phase id {data.get('phase')})",
+        ),
+        ("team", data.get("team", "")),
+        ("method", data.get("method_name", "")),
+        (
+            "file",
+            f"{data.get('original_filename', '')} ({data.get('file_format')}, {data.get('file_size', 0):,} bytes)",
+        ),
+        ("status", str(data.get("status"))),
+        (
+            "progress",
+            f"{progress.get('stage', '-')} {100 * float(progress.get('fraction') or 0):.0f}%"
+            if data.get("status") not in FINAL_STATES
+            else "-",
+        ),
+        ("submitted", _date(data.get("created_at"))),
+        ("finished", _date(data.get("finished_at"))),
+        (
+            "public / final",
+            f"{'yes' if data.get('is_public') else 'no'} / {'yes' if data.get('is_final') else 'no'}",
+        ),
+    ]
     if data.get("results") and data["results"].get("overall_score") is not None:
         rows.append(("overall score", _fmt(data["results"]["overall_score"])))
     if data.get("error_message"):
@@ -445,8 +549,10 @@ def cmd_cancel(args: argparse.Namespace, ui: _Ui) -> int:
     if args.json:
         _print_json(ui, data)
         return EXIT_OK
-    ui.out.print(f"Submission #{data.get('id', args.submission_id)} is {data.get('status', 'cancelled')};"
-                 " it does not count towards the quota.")
+    ui.out.print(
+        f"Submission #{data.get('id', args.submission_id)} is {data.get('status', 'cancelled')};"
+        " it does not count towards the quota."
+    )
     return EXIT_OK
 
 
@@ -465,8 +571,14 @@ def cmd_leaderboard(args: argparse.Namespace, ui: _Ui) -> int:
     for entry in data.get("entries", []):
         method = entry.get("method_name", "") + (" (baseline)" if entry.get("is_baseline") else "")
         scores = entry.get("scores") or {}
-        table.add_row(str(entry.get("rank") or "–"), entry.get("team", ""), method, _fmt(entry.get("primary_score")),
-                      *(_fmt(scores.get(name)) for name in datasets), _date(entry.get("submitted_at")))
+        table.add_row(
+            str(entry.get("rank") or "–"),
+            entry.get("team", ""),
+            method,
+            _fmt(entry.get("primary_score")),
+            *(_fmt(scores.get(name)) for name in datasets),
+            _date(entry.get("submitted_at")),
+        )
     if not data.get("entries"):
         table.caption = "no scored public submission yet"
     ui.out.print(table)
@@ -478,12 +590,19 @@ def cmd_leaderboard(args: argparse.Namespace, ui: _Ui) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--server", default=argparse.SUPPRESS,
-                        help=f"server URL (default: $PENTATHLON_SERVER, the stored one, or {config.DEFAULT_SERVER})")
-    common.add_argument("--token", default=argparse.SUPPRESS, help="API token (default: $PENTATHLON_TOKEN or the"
-                        " stored one)")
-    parser = _Parser(prog="pentathlon", description=__doc__.split("\n\n")[0],
-                     epilog="Exit codes: 0 ok, 1 usage/network/server error, 2 rejected submission, 3 auth.")
+    common.add_argument(
+        "--server",
+        default=argparse.SUPPRESS,
+        help=f"server URL (default: $PENTATHLON_SERVER, the stored one, or {config.DEFAULT_SERVER})",
+    )
+    common.add_argument(
+        "--token", default=argparse.SUPPRESS, help="API token (default: $PENTATHLON_TOKEN or the stored one)"
+    )
+    parser = _Parser(
+        prog="pentathlon",
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 ok, 1 usage/network/server error, 2 rejected submission, 3 auth.",
+    )
     parser.add_argument("--server", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--token", default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -500,7 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     command("logout", cmd_logout, "forget the token stored for this server")
 
-    command("challenges", cmd_challenges, "list the open challenges").add_argument("--json", action="store_true")
+    command("challenges", cmd_challenges, "list the open challenges").add_argument(
+        "--json", action="store_true"
+    )
     phases = command("phases", cmd_phases, "list a challenge's phases (ids, dates, formats, datasets)")
     phases.add_argument("challenge", help="the challenge's slug")
     phases.add_argument("--json", action="store_true")
@@ -521,10 +642,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true")
 
     pack = command("pack", cmd_pack, "build a submission from per-dataset .npy files (dtype kept)")
-    pack.add_argument("directory", help="holds <Dataset>.npy similarity matrices and/or"
-                      " <Dataset>_text.npy + <Dataset>_video.npy embeddings")
-    pack.add_argument("-o", "--output", help="output file (default: submission.npz, or submission.zip with --topk)")
-    pack.add_argument("--topk", type=int, metavar="K", help="write a zip of top-K rank-list CSVs (K >= 10) instead")
+    pack.add_argument(
+        "directory",
+        help="holds <Dataset>.npy similarity matrices and/or"
+        " <Dataset>_text.npy + <Dataset>_video.npy embeddings",
+    )
+    pack.add_argument(
+        "-o", "--output", help="output file (default: submission.npz, or submission.zip with --topk)"
+    )
+    pack.add_argument(
+        "--topk", type=int, metavar="K", help="write a zip of top-K rank-list CSVs (K >= 10) instead"
+    )
     pack.add_argument("--phase-slug", help="phase part of the CSV names (default: the kit's phase)")
     pack.add_argument("--force", action="store_true", help="overwrite the output")
     kit_source(pack, required=False)
@@ -538,13 +666,21 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--code-url", default="")
     submit.add_argument("--private", action="store_true", help="keep it off the public leaderboard")
     submit.add_argument("--no-wait", action="store_true", help="return after the upload")
-    submit.add_argument("--chunked-above", type=int, metavar="BYTES",
-                        default=int(os.environ.get("PENTATHLON_CHUNKED_ABOVE", 64 * 1024**2)),
-                        help="files larger than this go through the resumable chunked upload (default 64 MiB);"
-                             " after an interruption, run the same command again to resume")
+    submit.add_argument(
+        "--chunked-above",
+        type=int,
+        metavar="BYTES",
+        default=int(os.environ.get("PENTATHLON_CHUNKED_ABOVE", 64 * 1024**2)),
+        help="files larger than this go through the resumable chunked upload (default 64 MiB);"
+        " after an interruption, run the same command again to resume",
+    )
     submit.add_argument("--kit", help="validate against this unpacked starter kit before uploading")
-    submit.add_argument("--timeout", type=float, default=3600.0, help="seconds to follow the scoring (default 3600)")
-    submit.add_argument("--interval", type=float, default=2.0, help="seconds between status polls (default 2)")
+    submit.add_argument(
+        "--timeout", type=float, default=3600.0, help="seconds to follow the scoring (default 3600)"
+    )
+    submit.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between status polls (default 2)"
+    )
     submit.add_argument("--json", action="store_true", help="print the final submission as JSON")
 
     status = command("status", cmd_status, "show a submission's status and progress")
@@ -601,8 +737,9 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("PENTATHLON_DEBUG"):
             raise
         text = " ".join(str(exc).split()) or "no details"
-        sys.stderr.write(f"error: unexpected {type(exc).__name__} ({text}); rerun with PENTATHLON_DEBUG=1 to"
-                         " see where.\n")
+        sys.stderr.write(
+            f"error: unexpected {type(exc).__name__} ({text}); rerun with PENTATHLON_DEBUG=1 to see where.\n"
+        )
         return EXIT_ERROR
 
 

@@ -36,7 +36,9 @@ from evaluation.synthetic import codalab_csv, topk_lists
 from evaluation.validation import DatasetShape, check_manifest, shapes_from_json
 
 SUBMISSION_SUFFIXES = (".zip", ".npz", ".h5", ".hdf5")
-PADDED_NOT_CHECKED = "padded layout: values are checked on the server (which rows hold captions is not published)"
+PADDED_NOT_CHECKED = (
+    "padded layout: values are checked on the server (which rows hold captions is not published)"
+)
 TOPK_BLOCK_ROWS = 4096
 
 #: progress(description, completed, total)
@@ -62,8 +64,10 @@ def load_kit(*, kit_dir: Path | None = None, shapes_file: Path | None = None) ->
     path = shapes_file if shapes_file is not None else Path(kit_dir or ".") / "shapes.json"
     if not path.is_file():
         where = f"the directory {kit_dir}" if shapes_file is None else "this path"
-        raise CliError(f"There is no shapes file at {path}; is {where} an unpacked starter kit"
-                       " (`pentathlon kit PHASE_ID`)?")
+        raise CliError(
+            f"There is no shapes file at {path}; is {where} an unpacked starter kit"
+            " (`pentathlon kit PHASE_ID`)?"
+        )
     try:
         shapes = shapes_from_json(path)
     except EvaluationError as exc:
@@ -74,8 +78,12 @@ def load_kit(*, kit_dir: Path | None = None, shapes_file: Path | None = None) ->
         raw = {}
     meta = raw if isinstance(raw, dict) else {}
     phase_id = meta.get("phase_id")
-    return Kit(shapes=shapes, phase_slug=meta.get("phase") or None, challenge=meta.get("challenge") or None,
-               phase_id=phase_id if isinstance(phase_id, int) else None)
+    return Kit(
+        shapes=shapes,
+        phase_slug=meta.get("phase") or None,
+        challenge=meta.get("challenge") or None,
+        phase_id=phase_id if isinstance(phase_id, int) else None,
+    )
 
 
 def _stand_in_truth(name: str, shape: DatasetShape) -> Any:
@@ -83,19 +91,24 @@ def _stand_in_truth(name: str, shape: DatasetShape) -> Any:
     from evaluation.ground_truth import dataset_truth
 
     queries, videos = shape.num_queries, shape.num_videos
-    return dataset_truth(name=name, videos=[f"v{i}" for i in range(videos)],
-                         query_ids=[f"q{i}" for i in range(queries)],
-                         query_video=np.arange(queries, dtype=np.int64) % videos)
+    return dataset_truth(
+        name=name,
+        videos=[f"v{i}" for i in range(videos)],
+        query_ids=[f"q{i}" for i in range(queries)],
+        query_video=np.arange(queries, dtype=np.int64) % videos,
+    )
 
 
 def check_submission_name(path: Path) -> None:
     if path.suffix.lower() not in SUBMISSION_SUFFIXES:
-        raise SubmissionFormatError("the file name does not end in .zip, .npz or .h5; the server accepts those",
-                                    member=path.name)
+        raise SubmissionFormatError(
+            "the file name does not end in .zip, .npz or .h5; the server accepts those", member=path.name
+        )
 
 
-def validate_submission(path: Path, kit: Kit, *, deep: bool = True,
-                        progress: Progress = _no_progress) -> list[dict[str, Any]]:
+def validate_submission(
+    path: Path, kit: Kit, *, deep: bool = True, progress: Progress = _no_progress
+) -> list[dict[str, Any]]:
     """Check a submission as the server does; returns one summary row per dataset found.
 
     Raises:
@@ -110,9 +123,17 @@ def validate_submission(path: Path, kit: Kit, *, deep: bool = True,
     names = [name for name in kit.shapes if name in manifest.entries]
     for index, name in enumerate(names):
         entry, shape = manifest.entries[name], kit.shapes[name]
-        arrays_text = ", ".join(f"{info.member} {_shape_text(info.shape)} {info.dtype}"
-                                for info in entry.arrays.values() if info.shape != (-1, -1))
-        row = {"dataset": name, "format": entry.kind, "arrays": arrays_text or entry.members, "checked": "headers"}
+        arrays_text = ", ".join(
+            f"{info.member} {_shape_text(info.shape)} {info.dtype}"
+            for info in entry.arrays.values()
+            if info.shape != (-1, -1)
+        )
+        row = {
+            "dataset": name,
+            "format": entry.kind,
+            "arrays": arrays_text or entry.members,
+            "checked": "headers",
+        }
         if deep:
             progress(f"checking {name}", index, len(names))
             arrays = load_entry(path, manifest, name)
@@ -122,8 +143,13 @@ def validate_submission(path: Path, kit: Kit, *, deep: bool = True,
             else:
                 if entry.kind == "topk":
                     row["arrays"] = f"{entry.members} {_shape_text(arrays['topk'].shape)} (top-k)"
-                score_dataset(arrays, entry.kind, _stand_in_truth(name, shape), member=entry.members,
-                              progress=lambda f, i=index, n=name: progress(f"checking {n}", i + f, len(names)))
+                score_dataset(
+                    arrays,
+                    entry.kind,
+                    _stand_in_truth(name, shape),
+                    member=entry.members,
+                    progress=lambda f, i=index, n=name: progress(f"checking {n}", i + f, len(names)),
+                )
                 row["checked"] = "headers and values"
             del arrays
         rows.append(row)
@@ -163,19 +189,26 @@ def find_inputs(directory: Path, known: tuple[str, ...] | list[str]) -> dict[str
         name = canonical_dataset_name(stem, known=tuple(known), member=path.name)
         item = found.setdefault(name, PackInput(dataset=name, kind=kind, paths={}))
         if item.kind != kind or role in item.paths:
-            raise SubmissionFormatError("the dataset has more than one input; expected either '<Dataset>.npy' or"
-                                        " '<Dataset>_text.npy' with '<Dataset>_video.npy'", dataset=name,
-                                        member=path.name)
+            raise SubmissionFormatError(
+                "the dataset has more than one input; expected either '<Dataset>.npy' or"
+                " '<Dataset>_text.npy' with '<Dataset>_video.npy'",
+                dataset=name,
+                member=path.name,
+            )
         item.paths[role] = path
     for item in found.values():
         if item.kind == KIND_EMBEDDINGS and set(item.paths) != {"text", "video"}:
             missing = ({"text", "video"} - set(item.paths)).pop()
-            raise SubmissionFormatError(f"embeddings need both '{item.dataset}_text.npy' and"
-                                        f" '{item.dataset}_video.npy'; the {missing} file is missing",
-                                        dataset=item.dataset)
+            raise SubmissionFormatError(
+                f"embeddings need both '{item.dataset}_text.npy' and"
+                f" '{item.dataset}_video.npy'; the {missing} file is missing",
+                dataset=item.dataset,
+            )
     if not found:
-        raise CliError(f"No '<Dataset>.npy' or '<Dataset>_text.npy'/'<Dataset>_video.npy' files in {directory};"
-                       f" dataset names are {', '.join(known)}.")
+        raise CliError(
+            f"No '<Dataset>.npy' or '<Dataset>_text.npy'/'<Dataset>_video.npy' files in {directory};"
+            f" dataset names are {', '.join(known)}."
+        )
     order = {name: i for i, name in enumerate(known)}
     return dict(sorted(found.items(), key=lambda kv: order.get(kv[0], len(order))))
 
@@ -184,16 +217,22 @@ def _open_array(path: Path, dataset: str) -> np.ndarray:
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
-        raise SubmissionFormatError(f"cannot be read as a numeric .npy array ({exc})", dataset=dataset,
-                                    member=path.name) from exc
+        raise SubmissionFormatError(
+            f"cannot be read as a numeric .npy array ({exc})", dataset=dataset, member=path.name
+        ) from exc
     except OSError as exc:
         raise CliError(f"The file {path} cannot be read ({exc.strerror or exc}).") from exc
     if array.dtype.newbyteorder("=").name not in FLOAT_DTYPES:
-        raise SubmissionFormatError(f"has dtype {array.dtype}; expected float16, float32 or float64 (pack keeps"
-                                    " the dtype, it never converts)", dataset=dataset, member=path.name)
+        raise SubmissionFormatError(
+            f"has dtype {array.dtype}; expected float16, float32 or float64 (pack keeps"
+            " the dtype, it never converts)",
+            dataset=dataset,
+            member=path.name,
+        )
     if array.ndim != 2:
-        raise SubmissionFormatError(f"has shape {array.shape}; expected a 2-D array", dataset=dataset,
-                                    member=path.name)
+        raise SubmissionFormatError(
+            f"has shape {array.shape}; expected a 2-D array", dataset=dataset, member=path.name
+        )
     return array
 
 
@@ -207,8 +246,9 @@ class _CountingWriter:
         return written
 
 
-def pack_npz(inputs: dict[str, PackInput], output: Path, *, progress: Progress = _no_progress
-             ) -> list[dict[str, Any]]:
+def pack_npz(
+    inputs: dict[str, PackInput], output: Path, *, progress: Progress = _no_progress
+) -> list[dict[str, Any]]:
     """Write an uncompressed .npz keeping every input's dtype; arrays stream from memory-mapped inputs."""
     arrays = {}
     for item in inputs.values():
@@ -221,8 +261,10 @@ def pack_npz(inputs: dict[str, PackInput], output: Path, *, progress: Progress =
             if text.shape[1] != video.shape[1]:
                 raise SubmissionFormatError(
                     f"text embeddings have dimension {text.shape[1]} but video embeddings {video.shape[1]};"
-                    " expected the same dimension", dataset=item.dataset,
-                    member=f"{item.paths['text'].name} + {item.paths['video'].name}")
+                    " expected the same dimension",
+                    dataset=item.dataset,
+                    member=f"{item.paths['text'].name} + {item.paths['video'].name}",
+                )
     total = sum(a.nbytes for a, _ in arrays.values())
     done = 0
 
@@ -237,23 +279,33 @@ def pack_npz(inputs: dict[str, PackInput], output: Path, *, progress: Progress =
             for key, (array, item) in arrays.items():
                 with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(_CountingWriter(member, advance), array, allow_pickle=False)
-                rows.append({"dataset": item.dataset, "format": item.kind, "array": key,
-                             "shape": _shape_text(array.shape), "dtype": array.dtype.name})
+                rows.append(
+                    {
+                        "dataset": item.dataset,
+                        "format": item.kind,
+                        "array": key,
+                        "shape": _shape_text(array.shape),
+                        "dtype": array.dtype.name,
+                    }
+                )
     except OSError as exc:
         output.unlink(missing_ok=True)
         raise CliError(f"The submission cannot be written to {output} ({exc.strerror or exc}).") from exc
     return rows
 
 
-def pack_topk(inputs: dict[str, PackInput], output: Path, *, k: int, phase_slug: str,
-              progress: Progress = _no_progress) -> list[dict[str, Any]]:
+def pack_topk(
+    inputs: dict[str, PackInput], output: Path, *, k: int, phase_slug: str, progress: Progress = _no_progress
+) -> list[dict[str, Any]]:
     """Write a zip of `{Dataset}-{phase}-predictions.csv` top-k lists (the 2020 CodaLab format).
 
     Similarities are ranked in their own precision (float64 stays float64); embeddings are scored
     as the server does, text @ video.T in float32, in row blocks.
     """
     if k < MIN_TOPK:
-        raise CliError(f"--topk must be at least {MIN_TOPK}; the server needs {MIN_TOPK} or more videos per row.")
+        raise CliError(
+            f"--topk must be at least {MIN_TOPK}; the server needs {MIN_TOPK} or more videos per row."
+        )
     loaded = {}
     total_rows = 0
     for item in inputs.values():
@@ -261,8 +313,11 @@ def pack_topk(inputs: dict[str, PackInput], output: Path, *, k: int, phase_slug:
         rows = arrays["sims"].shape[0] if item.kind == KIND_SIMILARITY else arrays["text"].shape[0]
         videos = arrays["sims"].shape[1] if item.kind == KIND_SIMILARITY else arrays["video"].shape[0]
         if k > videos:
-            raise SubmissionFormatError(f"has {videos} videos, fewer than --topk {k}", dataset=item.dataset,
-                                        member=" + ".join(p.name for p in item.paths.values()))
+            raise SubmissionFormatError(
+                f"has {videos} videos, fewer than --topk {k}",
+                dataset=item.dataset,
+                member=" + ".join(p.name for p in item.paths.values()),
+            )
         loaded[item.dataset] = (item, arrays, rows)
         total_rows += rows
     done = 0
@@ -281,15 +336,24 @@ def pack_topk(inputs: dict[str, PackInput], output: Path, *, k: int, phase_slug:
                         video = np.asarray(arrays["video"], dtype=np.float32)
                         block = np.asarray(arrays["text"][start:stop], dtype=np.float32) @ video.T
                     if not np.isfinite(block).all():
-                        raise SubmissionFormatError(NON_FINITE_MESSAGE.format(rows=f"{start}..{stop - 1}"),
-                                                    dataset=name,
-                                                    member=" + ".join(p.name for p in item.paths.values()))
+                        raise SubmissionFormatError(
+                            NON_FINITE_MESSAGE.format(rows=f"{start}..{stop - 1}"),
+                            dataset=name,
+                            member=" + ".join(p.name for p in item.paths.values()),
+                        )
                     blocks.append(topk_lists(block, k))
                     done += stop - start
                     progress(f"ranking {name}", done, total_rows)
                 archive.writestr(member, codalab_csv(np.concatenate(blocks)))
-                result.append({"dataset": name, "format": "topk", "array": member, "shape": f"{rows:,} x {k}",
-                               "dtype": "int"})
+                result.append(
+                    {
+                        "dataset": name,
+                        "format": "topk",
+                        "array": member,
+                        "shape": f"{rows:,} x {k}",
+                        "dtype": "int",
+                    }
+                )
     except OSError as exc:
         output.unlink(missing_ok=True)
         raise CliError(f"The submission cannot be written to {output} ({exc.strerror or exc}).") from exc

@@ -41,7 +41,9 @@ def _guard_redis_unacked_restore() -> None:
         if client is None and self.channel._pool is None and getattr(transport, "client", None) is None:
             logging.getLogger("workers").warning(
                 "broker connection already collected: %d unacked message(s) stay in Redis until the visibility "
-                "timeout restores them", len(self._delivered))
+                "timeout restores them",
+                len(self._delivered),
+            )
             self._delivered.clear()
             return None
         return original(self, client)

@@ -26,9 +26,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.PermissionDenied()
     if isinstance(exc, ApplicationError):
         set_rollback()
-        return Response({"detail": exc.message, **({"extra": exc.extra} if exc.extra else {})},
-                        status=exc.status_code)
+        return Response(
+            {"detail": exc.message, **({"extra": exc.extra} if exc.extra else {})}, status=exc.status_code
+        )
     response = exception_handler(exc, context)
-    if response is not None and isinstance(exc, exceptions.ValidationError) and isinstance(response.data, list):
+    if (
+        response is not None
+        and isinstance(exc, exceptions.ValidationError)
+        and isinstance(response.data, list)
+    ):
         response.data = {"detail": " ".join(str(item) for item in response.data)}
     return response

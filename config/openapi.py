@@ -42,8 +42,11 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             if method in _WRITE_METHODS:
                 codes.append("413")
             for code in codes:
-                operation["responses"].setdefault(code, {
-                    "description": ERROR_DESCRIPTIONS[code],
-                    "content": {"application/json": {"schema": reference}},
-                })
+                operation["responses"].setdefault(
+                    code,
+                    {
+                        "description": ERROR_DESCRIPTIONS[code],
+                        "content": {"application/json": {"schema": reference}},
+                    },
+                )
     return result

@@ -32,5 +32,7 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse({"detail": "Internal server error; the operators have been notified."}, status=500)
+        return JsonResponse(
+            {"detail": "Internal server error; the operators have been notified."}, status=500
+        )
     return defaults.server_error(request)

@@ -29,8 +29,9 @@ def _host_header() -> str:
 
 def check_web() -> int:
     port = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000").rsplit(":", 1)[-1]
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{WEB_PATH}",
-                                     headers={"Host": _host_header(), "X-Forwarded-Proto": "https"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{WEB_PATH}", headers={"Host": _host_header(), "X-Forwarded-Proto": "https"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=8) as response:  # noqa: S310 (fixed local URL)
             ok = response.status == 200

@@ -49,8 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     masks[rng.choice(videos, size=args.masked, replace=False), captions - 1] = False
     query_video = np.repeat(np.arange(videos), captions)
     matrix_bytes = sims.nbytes
-    print(f"matrix {sims.shape[0]:,} x {sims.shape[1]:,} float32 = {matrix_bytes / 2**20:,.0f} MiB,"
-          f" {int((~masks).sum())} masked rows, device {args.device}")
+    print(
+        f"matrix {sims.shape[0]:,} x {sims.shape[1]:,} float32 = {matrix_bytes / 2**20:,.0f} MiB,"
+        f" {int((~masks).sum())} masked rows, device {args.device}"
+    )
 
     target: Any = sims
     if args.device == "cuda":
@@ -82,14 +84,20 @@ def main(argv: list[str] | None = None) -> None:
     sort_time = min(t for t, _ in sort_runs)
     fused_peak = max(p for _, p in fused_runs)
     public_peak = max(p for _, p in public_runs)
-    print(f"t2v+v2t, one fused pass        {fused_time:8.3f} s   peak extra memory {fused_peak / 2**20:8.1f} MiB"
-          f" = {fused_peak / matrix_bytes:.3f} x matrix")
+    print(
+        f"t2v+v2t, one fused pass        {fused_time:8.3f} s   peak extra memory {fused_peak / 2**20:8.1f} MiB"
+        f" = {fused_peak / matrix_bytes:.3f} x matrix"
+    )
     if numpy_runs:
         numpy_time, numpy_peak = min(t for t, _ in numpy_runs), max(p for _, p in numpy_runs)
-        print(f"  same, numpy fallback kernel  {numpy_time:8.3f} s   peak extra memory {numpy_peak / 2**20:8.1f} MiB"
-              f" = {numpy_peak / matrix_bytes:.3f} x matrix   ratio to sort {numpy_time / sort_time:.3f}")
-    print(f"t2v_metrics then v2t_metrics   {public_time:8.3f} s   peak extra memory {public_peak / 2**20:8.1f} MiB"
-          f" = {public_peak / matrix_bytes:.3f} x matrix")
+        print(
+            f"  same, numpy fallback kernel  {numpy_time:8.3f} s   peak extra memory {numpy_peak / 2**20:8.1f} MiB"
+            f" = {numpy_peak / matrix_bytes:.3f} x matrix   ratio to sort {numpy_time / sort_time:.3f}"
+        )
+    print(
+        f"t2v_metrics then v2t_metrics   {public_time:8.3f} s   peak extra memory {public_peak / 2**20:8.1f} MiB"
+        f" = {public_peak / matrix_bytes:.3f} x matrix"
+    )
     print(f"numpy.sort(axis=1)             {sort_time:8.3f} s")
     print(f"ratio fused / sort             {fused_time / sort_time:8.3f}   (target <= 0.2)")
     print(f"ratio public / sort            {public_time / sort_time:8.3f}")

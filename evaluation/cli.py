@@ -26,7 +26,9 @@ SHORT_KEYS = {"geometric_mean_R1-R5-R10": "Geom"}
 
 
 def _limits(args: argparse.Namespace) -> ReadLimits:
-    return ReadLimits(max_array_bytes=int(args.max_array_gib * GiB), max_total_bytes=int(args.max_total_gib * GiB))
+    return ReadLimits(
+        max_array_bytes=int(args.max_array_gib * GiB), max_total_bytes=int(args.max_total_gib * GiB)
+    )
 
 
 def _fmt(value: Any) -> str:
@@ -36,9 +38,13 @@ def _fmt(value: Any) -> str:
 def format_report(report: dict[str, Any]) -> str:
     """A readable table: one line per dataset and direction."""
     header = f"{'dataset':<12} {'dir':<4} {'format':<11}" + "".join(
-        f"{SHORT_KEYS.get(k, k):>8}" for k in METRIC_KEYS)
-    lines = [f"{report['challenge']} / {report['phase']}  (scorer {report['scorer_version']})", header,
-             "-" * len(header)]
+        f"{SHORT_KEYS.get(k, k):>8}" for k in METRIC_KEYS
+    )
+    lines = [
+        f"{report['challenge']} / {report['phase']}  (scorer {report['scorer_version']})",
+        header,
+        "-" * len(header),
+    ]
     for name, result in report["datasets"].items():
         for direction in ("t2v", "v2t"):
             metrics = result[direction]
@@ -53,16 +59,26 @@ def format_report(report: dict[str, Any]) -> str:
 
 def _score(args: argparse.Namespace) -> int:
     truth = read_ground_truth(args.ground_truth)
-    report = score_submission(ground_truth=truth, submission_path=args.submission, aggregation=args.aggregation,
-                              device=args.device, limits=_limits(args))
+    report = score_submission(
+        ground_truth=truth,
+        submission_path=args.submission,
+        aggregation=args.aggregation,
+        device=args.device,
+        limits=_limits(args),
+    )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return EXIT_OK
 
 
 def _pentathlon_shapes(phase: str) -> dict[str, DatasetShape]:
-    return {name: DatasetShape(num_queries=s.queries, num_videos=s.videos,
-                               captions_per_video=s.captions_per_video if s.captions_per_video > 1 else None)
-            for name, s in split_sizes(phase, "full").items()}
+    return {
+        name: DatasetShape(
+            num_queries=s.queries,
+            num_videos=s.videos,
+            captions_per_video=s.captions_per_video if s.captions_per_video > 1 else None,
+        )
+        for name, s in split_sizes(phase, "full").items()
+    }
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -76,8 +92,11 @@ def _validate(args: argparse.Namespace) -> int:
     check_manifest(manifest, shapes)
     if args.ground_truth:
         # Full check with the ground truth at hand: reading every value catches NaN and bad top-k rows.
-        score_submission(ground_truth=read_ground_truth(args.ground_truth), submission_path=args.submission,
-                         limits=_limits(args))
+        score_submission(
+            ground_truth=read_ground_truth(args.ground_truth),
+            submission_path=args.submission,
+            limits=_limits(args),
+        )
     summary = {name: {"format": e.kind, "member": e.members} for name, e in manifest.entries.items()}
     missing = [name for name in shapes if name not in manifest.entries]
     if args.json:
@@ -98,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name)
         cmd.add_argument("--submission", required=True, type=Path, help=".zip, .npz or .h5 submission")
         cmd.add_argument("--max-array-gib", type=float, default=4.0, help="largest single array (GiB)")
-        cmd.add_argument("--max-total-gib", type=float, default=8.0, help="largest submission, uncompressed (GiB)")
+        cmd.add_argument(
+            "--max-total-gib", type=float, default=8.0, help="largest submission, uncompressed (GiB)"
+        )
         cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     score = sub.choices["score"]
     score.add_argument("--ground-truth", required=True, type=Path, help="the phase's ground-truth .h5")
@@ -109,8 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     source = validate.add_mutually_exclusive_group()
     source.add_argument("--ground-truth", type=Path, help="check against a ground-truth .h5 (organisers)")
     source.add_argument("--shapes", type=Path, help="check against a starter kit's shapes.json")
-    source.add_argument("--pentathlon-phase", default="val", choices=("val", "test"),
-                        help="check against the 2020 Pentathlon's public shapes (default: val)")
+    source.add_argument(
+        "--pentathlon-phase",
+        default="val",
+        choices=("val", "test"),
+        help="check against the 2020 Pentathlon's public shapes (default: val)",
+    )
     validate.set_defaults(handler=_validate)
     return parser
 

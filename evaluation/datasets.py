@@ -10,8 +10,9 @@ _ALIASES = {name.lower(): name for name in PENTATHLON_DATASETS}
 _ALIASES.update({"activity-net": "ActivityNet", "activity_net": "ActivityNet"})
 
 
-def canonical_dataset_name(name: str, *, known: tuple[str, ...] | list[str] | None = None,
-                           member: str | None = None) -> str:
+def canonical_dataset_name(
+    name: str, *, known: tuple[str, ...] | list[str] | None = None, member: str | None = None
+) -> str:
     """Map a user spelling to the canonical dataset name (case-insensitive; `activity-net` allowed).
 
     Args:

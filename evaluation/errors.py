@@ -10,10 +10,14 @@ class EvaluationError(ValueError):
         self.dataset = dataset
         self.member = member
         self.detail = message
-        where = ", ".join(part for part in (
-            f"dataset {dataset}" if dataset else "",
-            f"file {member}" if member else "",
-        ) if part)
+        where = ", ".join(
+            part
+            for part in (
+                f"dataset {dataset}" if dataset else "",
+                f"file {member}" if member else "",
+            )
+            if part
+        )
         super().__init__(f"{where}: {message}" if where else message)
 
 

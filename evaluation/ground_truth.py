@@ -75,8 +75,11 @@ class GroundTruth:
     def public_shapes(self) -> dict[str, dict[str, int]]:
         """What a starter kit may reveal: counts only, never the query-to-video mapping."""
         return {
-            name: {"num_queries": d.num_queries, "num_videos": d.num_videos,
-                   "captions_per_video": d.captions_per_video}
+            name: {
+                "num_queries": d.num_queries,
+                "num_videos": d.num_videos,
+                "captions_per_video": d.captions_per_video,
+            }
             for name, d in self.datasets.items()
         }
 
@@ -91,17 +94,24 @@ def grouped_query_video(query_masks: np.ndarray) -> np.ndarray:
     return (rows // query_masks.shape[1]).astype(np.int64)
 
 
-def _fail(message: str, *, dataset: str | None = None, path: str | os.PathLike[str] | None = None) -> GroundTruthError:
+def _fail(
+    message: str, *, dataset: str | None = None, path: str | os.PathLike[str] | None = None
+) -> GroundTruthError:
     return GroundTruthError(message, dataset=dataset, member=Path(path).name if path is not None else None)
 
 
-def _read_strings(group: h5py.Group, key: str, *, dataset: str, path: str | os.PathLike[str]) -> tuple[str, ...]:
+def _read_strings(
+    group: h5py.Group, key: str, *, dataset: str, path: str | os.PathLike[str]
+) -> tuple[str, ...]:
     node = group.get(key)
     if not isinstance(node, h5py.Dataset):
         raise _fail(f"missing '{key}' (expected a 1-D array of strings)", dataset=dataset, path=path)
     if node.ndim != 1 or node.shape[0] > MAX_GROUND_TRUTH_ITEMS:
-        raise _fail(f"'{key}' has shape {node.shape}; expected (N,) with N <= {MAX_GROUND_TRUTH_ITEMS:,}",
-                    dataset=dataset, path=path)
+        raise _fail(
+            f"'{key}' has shape {node.shape}; expected (N,) with N <= {MAX_GROUND_TRUTH_ITEMS:,}",
+            dataset=dataset,
+            path=path,
+        )
     if node.dtype.kind not in "SOU":
         raise _fail(f"'{key}' has dtype {node.dtype}; expected strings", dataset=dataset, path=path)
     try:
@@ -110,8 +120,11 @@ def _read_strings(group: h5py.Group, key: str, *, dataset: str, path: str | os.P
         raise _fail(f"'{key}' cannot be read as UTF-8 strings ({exc})", dataset=dataset, path=path) from exc
     out = tuple(str(v) for v in values)
     if any(len(v) == 0 or len(v) > MAX_ID_LENGTH for v in out):
-        raise _fail(f"'{key}' holds an empty id or one longer than {MAX_ID_LENGTH} characters",
-                    dataset=dataset, path=path)
+        raise _fail(
+            f"'{key}' holds an empty id or one longer than {MAX_ID_LENGTH} characters",
+            dataset=dataset,
+            path=path,
+        )
     if len(set(out)) != len(out):
         raise _fail(f"'{key}' holds duplicate ids", dataset=dataset, path=path)
     return out
@@ -123,8 +136,11 @@ def _validate(truth: DatasetTruth, *, path: str | os.PathLike[str] | None = None
         raise _fail("expected at least one video and one query", dataset=name, path=path)
     qv = truth.query_video
     if qv.shape != (truth.num_queries,):
-        raise _fail(f"'query_video' has shape {qv.shape}; expected ({truth.num_queries},), one per query id",
-                    dataset=name, path=path)
+        raise _fail(
+            f"'query_video' has shape {qv.shape}; expected ({truth.num_queries},), one per query id",
+            dataset=name,
+            path=path,
+        )
     if qv.size and (qv.min() < 0 or qv.max() >= truth.num_videos):
         raise _fail(f"'query_video' holds indices outside [0, {truth.num_videos})", dataset=name, path=path)
     if np.bincount(qv, minlength=truth.num_videos).min() == 0:
@@ -132,18 +148,33 @@ def _validate(truth: DatasetTruth, *, path: str | os.PathLike[str] | None = None
     if truth.query_masks is not None:
         masks = truth.query_masks
         if masks.ndim != 2 or masks.shape[0] != truth.num_videos or masks.shape[1] < 1:
-            raise _fail(f"'query_masks' has shape {masks.shape}; expected ({truth.num_videos}, K)",
-                        dataset=name, path=path)
+            raise _fail(
+                f"'query_masks' has shape {masks.shape}; expected ({truth.num_videos}, K)",
+                dataset=name,
+                path=path,
+            )
         if not np.array_equal(grouped_query_video(masks), qv):
-            raise _fail("'query_masks' disagrees with 'query_video': in the grouped layout the valid rows,"
-                        " in order, must be the queries", dataset=name, path=path)
+            raise _fail(
+                "'query_masks' disagrees with 'query_video': in the grouped layout the valid rows,"
+                " in order, must be the queries",
+                dataset=name,
+                path=path,
+            )
 
 
-def dataset_truth(*, name: str, videos: list[str] | tuple[str, ...], query_ids: list[str] | tuple[str, ...],
-                  query_video: np.ndarray | list[int], query_masks: np.ndarray | None = None) -> DatasetTruth:
+def dataset_truth(
+    *,
+    name: str,
+    videos: list[str] | tuple[str, ...],
+    query_ids: list[str] | tuple[str, ...],
+    query_video: np.ndarray | list[int],
+    query_masks: np.ndarray | None = None,
+) -> DatasetTruth:
     """Build and validate a DatasetTruth from plain values."""
     truth = DatasetTruth(
-        name=name, videos=tuple(videos), query_ids=tuple(query_ids),
+        name=name,
+        videos=tuple(videos),
+        query_ids=tuple(query_ids),
         query_video=np.asarray(query_video, dtype=np.int64),
         query_masks=None if query_masks is None else np.asarray(query_masks).astype(bool),
     )
@@ -168,7 +199,9 @@ def read_ground_truth(path: str | os.PathLike[str]) -> GroundTruth:
         raise
     except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
         # h5py reports damaged metadata in many ways; every one is an invalid file to the organiser
-        raise _fail(f"damaged HDF5 structure ({exc}); expected an intact ground-truth file", path=path) from exc
+        raise _fail(
+            f"damaged HDF5 structure ({exc}); expected an intact ground-truth file", path=path
+        ) from exc
     finally:
         handle.close()
 
@@ -189,21 +222,32 @@ def _read_open_ground_truth(handle: h5py.File, path: str | os.PathLike[str]) -> 
         query_ids = _read_strings(group, "query_ids", dataset=name, path=path)
         node = group.get("query_video")
         if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "iu" or node.ndim != 1:
-            raise _fail("missing or malformed 'query_video' (expected a 1-D integer array)",
-                        dataset=name, path=path)
+            raise _fail(
+                "missing or malformed 'query_video' (expected a 1-D integer array)", dataset=name, path=path
+            )
         if node.shape[0] != len(query_ids):
-            raise _fail(f"'query_video' has {node.shape[0]} entries; expected {len(query_ids)}, one per query id",
-                        dataset=name, path=path)
+            raise _fail(
+                f"'query_video' has {node.shape[0]} entries; expected {len(query_ids)}, one per query id",
+                dataset=name,
+                path=path,
+            )
         query_video = node[()].astype(np.int64)
         masks = None
         if "query_masks" in group:
             mnode = group["query_masks"]
-            if (not isinstance(mnode, h5py.Dataset) or mnode.ndim != 2 or mnode.dtype.kind not in "iub"
-                    or mnode.size > MAX_GROUND_TRUTH_ITEMS * 100):
-                raise _fail("malformed 'query_masks' (expected a (V, K) uint8 array)", dataset=name, path=path)
+            if (
+                not isinstance(mnode, h5py.Dataset)
+                or mnode.ndim != 2
+                or mnode.dtype.kind not in "iub"
+                or mnode.size > MAX_GROUND_TRUTH_ITEMS * 100
+            ):
+                raise _fail(
+                    "malformed 'query_masks' (expected a (V, K) uint8 array)", dataset=name, path=path
+                )
             masks = mnode[()].astype(bool)
-        truth = DatasetTruth(name=name, videos=videos, query_ids=query_ids,
-                             query_video=query_video, query_masks=masks)
+        truth = DatasetTruth(
+            name=name, videos=videos, query_ids=query_ids, query_video=query_video, query_masks=masks
+        )
         _validate(truth, path=path)
         datasets[name] = truth
     if not datasets:

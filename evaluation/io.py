@@ -119,7 +119,9 @@ def _container_of(path: Path) -> str:
     if magic == HDF5_MAGIC:
         return "h5"
     if not magic:
-        raise SubmissionFormatError("the file is empty; expected a .zip, .npz or .h5 submission", member=path.name)
+        raise SubmissionFormatError(
+            "the file is empty; expected a .zip, .npz or .h5 submission", member=path.name
+        )
     raise SubmissionFormatError(
         "not a zip, npz or HDF5 file (unrecognised leading bytes); expected a .zip of"
         " '{Dataset}-{phase}-predictions.csv' or '{Dataset}.npy' members, an .npz or an .h5",
@@ -130,18 +132,26 @@ def _container_of(path: Path) -> str:
 def _check_array_header(info: ArrayInfo, *, dataset: str, limits: ReadLimits, integer: bool = False) -> None:
     if integer:
         if np.dtype(info.dtype).kind not in "iu":
-            raise SubmissionFormatError(f"has dtype {info.dtype}; expected integers", dataset=dataset,
-                                        member=info.member)
+            raise SubmissionFormatError(
+                f"has dtype {info.dtype}; expected integers", dataset=dataset, member=info.member
+            )
     elif info.dtype not in FLOAT_DTYPES:
         raise SubmissionFormatError(
-            f"has dtype {info.dtype}; expected float16, float32 or float64", dataset=dataset, member=info.member)
+            f"has dtype {info.dtype}; expected float16, float32 or float64",
+            dataset=dataset,
+            member=info.member,
+        )
     if len(info.shape) != 2:
-        raise SubmissionFormatError(f"has shape {info.shape}; expected a 2-D array", dataset=dataset,
-                                    member=info.member)
+        raise SubmissionFormatError(
+            f"has shape {info.shape}; expected a 2-D array", dataset=dataset, member=info.member
+        )
     if info.nbytes > limits.max_array_bytes:
         raise SubmissionTooLargeError(
             f"declares shape {info.shape} of {info.dtype} = {info.nbytes:,} bytes, above the limit of"
-            f" {limits.max_array_bytes:,} bytes", dataset=dataset, member=info.member)
+            f" {limits.max_array_bytes:,} bytes",
+            dataset=dataset,
+            member=info.member,
+        )
 
 
 # ---------------------------------------------------------------------------------------------- zip
@@ -152,7 +162,8 @@ def _safe_member_name(name: str, archive: str) -> PurePosixPath:
     if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
         raise SubmissionFormatError(
             f"archive member {name!r} has an absolute or parent ('..') path; expected plain file names",
-            member=archive)
+            member=archive,
+        )
     return path
 
 
@@ -182,7 +193,8 @@ def _npy_header(stream: Any, member: str) -> tuple[tuple[int, ...], np.dtype, bo
     if dtype.hasobject:
         raise SubmissionFormatError(
             "holds Python objects (a pickled .npy); expected a numeric float array saved without pickling",
-            member=member)
+            member=member,
+        )
     return tuple(shape), dtype, bool(fortran)
 
 
@@ -196,7 +208,8 @@ def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
         infos = [i for i in archive.infolist() if not i.is_dir() and not _IGNORED_MEMBER.search(i.filename)]
         if len(infos) > limits.max_members:
             raise SubmissionTooLargeError(
-                f"holds {len(infos)} files; at most {limits.max_members} are allowed", member=path.name)
+                f"holds {len(infos)} files; at most {limits.max_members} are allowed", member=path.name
+            )
         parts: dict[str, dict[str, ArrayInfo]] = {}
         kinds: dict[str, str] = {}
         total = 0
@@ -207,17 +220,23 @@ def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
             if info.file_size > limits.max_array_bytes:
                 raise SubmissionTooLargeError(
                     f"declares {info.file_size:,} bytes uncompressed, above the limit of"
-                    f" {limits.max_array_bytes:,} bytes", member=member)
+                    f" {limits.max_array_bytes:,} bytes",
+                    member=member,
+                )
             total += info.file_size
             if total > limits.max_total_bytes:
                 raise SubmissionTooLargeError(
                     f"the archive declares more than {limits.max_total_bytes:,} bytes uncompressed",
-                    member=path.name)
+                    member=path.name,
+                )
             dataset, role, kind = _zip_member_role(member, path.name)
             if kinds.setdefault(dataset, kind) != kind or role in parts.get(dataset, {}):
                 raise SubmissionFormatError(
                     "the dataset appears more than once; expected one similarity matrix, one pair of"
-                    " embeddings or one predictions CSV per dataset", dataset=dataset, member=member)
+                    " embeddings or one predictions CSV per dataset",
+                    dataset=dataset,
+                    member=member,
+                )
             if kind == KIND_TOPK:
                 array = ArrayInfo(member=member, shape=(-1, -1), dtype="int64")
             else:
@@ -225,14 +244,19 @@ def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                     with archive.open(info) as stream:
                         shape, dtype, _ = _npy_header(stream, member)
                 except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
-                    raise SubmissionFormatError(f"cannot be read from the archive ({exc})", member=member) from exc
+                    raise SubmissionFormatError(
+                        f"cannot be read from the archive ({exc})", member=member
+                    ) from exc
                 array = ArrayInfo(member=member, shape=shape, dtype=dtype.newbyteorder("=").name)
                 _check_array_header(array, dataset=dataset, limits=limits)
                 expected = array.nbytes + 10
                 if info.file_size < expected:
                     raise SubmissionFormatError(
                         f"is truncated: {info.file_size:,} bytes for a declared {array.shape} {array.dtype}"
-                        f" array of {array.nbytes:,} bytes", dataset=dataset, member=member)
+                        f" array of {array.nbytes:,} bytes",
+                        dataset=dataset,
+                        member=member,
+                    )
             parts.setdefault(dataset, {})[role] = array
         entries = {}
         for dataset, arrays in parts.items():
@@ -258,7 +282,9 @@ def _zip_member_role(member: str, archive: str) -> tuple[str, str, str]:
         return canonical_dataset_name(stem, member=member), "sims", KIND_SIMILARITY
     raise SubmissionFormatError(
         "is not a recognised member; expected '{Dataset}-{phase}-predictions.csv', '{Dataset}.npy', or"
-        " '{Dataset}_text.npy' with '{Dataset}_video.npy'", member=member)
+        " '{Dataset}_text.npy' with '{Dataset}_video.npy'",
+        member=member,
+    )
 
 
 def _entry(dataset: str, kind: str, arrays: dict[str, ArrayInfo]) -> SubmissionEntry:
@@ -267,12 +293,17 @@ def _entry(dataset: str, kind: str, arrays: dict[str, ArrayInfo]) -> SubmissionE
         if missing:
             raise SubmissionFormatError(
                 f"embeddings need both '{dataset}_text' and '{dataset}_video'; '{dataset}_{missing.pop()}'"
-                " is missing", dataset=dataset)
+                " is missing",
+                dataset=dataset,
+            )
         text, video = arrays["text"], arrays["video"]
         if text.shape[1] != video.shape[1]:
             raise SubmissionFormatError(
                 f"text embeddings have dimension {text.shape[1]} but video embeddings {video.shape[1]};"
-                " expected the same dimension", dataset=dataset, member=f"{text.member} + {video.member}")
+                " expected the same dimension",
+                dataset=dataset,
+                member=f"{text.member} + {video.member}",
+            )
     return SubmissionEntry(dataset=dataset, kind=kind, arrays=arrays)
 
 
@@ -295,8 +326,11 @@ def _read_npy_member(archive: zipfile.ZipFile, member_name: str, dataset: str) -
             raw.seek(_member_data_offset(raw, info) + header_bytes)
             filled = _fill(raw.readinto, view)
     if filled < len(view):
-        raise SubmissionFormatError(f"is truncated: {filled:,} of {len(view):,} bytes of array data",
-                                    dataset=dataset, member=member_name)
+        raise SubmissionFormatError(
+            f"is truncated: {filled:,} of {len(view):,} bytes of array data",
+            dataset=dataset,
+            member=member_name,
+        )
     if not dtype.isnative:
         out = out.astype(dtype.newbyteorder("="))
     return out.T if fortran else out
@@ -305,7 +339,7 @@ def _read_npy_member(archive: zipfile.ZipFile, member_name: str, dataset: str) -
 def _fill(readinto: Any, view: memoryview) -> int:
     filled = 0
     while filled < len(view):
-        got = readinto(view[filled:filled + _READ_CHUNK])
+        got = readinto(view[filled : filled + _READ_CHUNK])
         if not got:
             break
         filled += got
@@ -326,19 +360,25 @@ def _member_data_offset(raw: Any, info: zipfile.ZipInfo) -> int:
 
 def _find_member(archive: zipfile.ZipFile, member_name: str) -> zipfile.ZipInfo:
     for info in archive.infolist():
-        if not info.is_dir() and not _IGNORED_MEMBER.search(info.filename) \
-                and PurePosixPath(info.filename.replace("\\", "/")).name == member_name:
+        if (
+            not info.is_dir()
+            and not _IGNORED_MEMBER.search(info.filename)
+            and PurePosixPath(info.filename.replace("\\", "/")).name == member_name
+        ):
             return info
     raise SubmissionFormatError("disappeared from the archive", member=member_name)
 
 
-def _read_csv_member(archive: zipfile.ZipFile, member_name: str, dataset: str, limits: ReadLimits) -> np.ndarray:
+def _read_csv_member(
+    archive: zipfile.ZipFile, member_name: str, dataset: str, limits: ReadLimits
+) -> np.ndarray:
     info = _find_member(archive, member_name)
     with archive.open(info) as stream:
         raw = stream.read(limits.max_array_bytes + 1)
     if len(raw) > limits.max_array_bytes:
-        raise SubmissionTooLargeError(f"is larger than {limits.max_array_bytes:,} bytes", dataset=dataset,
-                                      member=member_name)
+        raise SubmissionTooLargeError(
+            f"is larger than {limits.max_array_bytes:,} bytes", dataset=dataset, member=member_name
+        )
     return parse_topk_csv(raw, dataset=dataset, member=member_name)
 
 
@@ -353,32 +393,42 @@ def parse_topk_csv(raw: bytes, *, dataset: str | None = None, member: str | None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SubmissionFormatError("is not UTF-8 text; expected comma-separated integers", dataset=dataset,
-                                    member=member) from exc
+        raise SubmissionFormatError(
+            "is not UTF-8 text; expected comma-separated integers", dataset=dataset, member=member
+        ) from exc
     lines = text.splitlines()
     if lines and re.search(r"[A-Za-z]", lines[0]):
         lines = lines[1:]
     lines = [line for line in lines if line.strip()]
     if not lines:
-        raise SubmissionFormatError("holds no rows; expected one row of video indices per query",
-                                    dataset=dataset, member=member)
+        raise SubmissionFormatError(
+            "holds no rows; expected one row of video indices per query", dataset=dataset, member=member
+        )
     width = lines[0].count(",") + 1
     try:
         values = np.array([int(v) for line in lines for v in line.split(",")], dtype=np.int64)
     except OverflowError:  # an integer beyond int64: no video has such an index
         raise SubmissionFormatError(
             f"holds an index beyond {np.iinfo(np.int64).max:,}; expected 0-based video indices",
-            dataset=dataset, member=member) from None
+            dataset=dataset,
+            member=member,
+        ) from None
     except ValueError:
-        bad = next(i for i, line in enumerate(lines) if not re.fullmatch(r"\s*[+-]?\d+(\s*,\s*[+-]?\d+)*\s*", line))
+        bad = next(
+            i for i, line in enumerate(lines) if not re.fullmatch(r"\s*[+-]?\d+(\s*,\s*[+-]?\d+)*\s*", line)
+        )
         raise SubmissionFormatError(
-            f"line {bad + 1} is not comma-separated integers: {lines[bad][:80]!r}", dataset=dataset,
-            member=member) from None
+            f"line {bad + 1} is not comma-separated integers: {lines[bad][:80]!r}",
+            dataset=dataset,
+            member=member,
+        ) from None
     if values.size != width * len(lines):
         bad = next(i for i, line in enumerate(lines) if line.count(",") + 1 != width)
         raise SubmissionFormatError(
             f"line {bad + 1} has {lines[bad].count(',') + 1} values; expected {width} like the first line",
-            dataset=dataset, member=member)
+            dataset=dataset,
+            member=member,
+        )
     return values.reshape(len(lines), width)
 
 
@@ -390,8 +440,9 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
     with handle:
         keys = list(handle.keys())
         if len(keys) > limits.max_members:
-            raise SubmissionTooLargeError(f"holds {len(keys)} groups; at most {limits.max_members} are allowed",
-                                          member=path.name)
+            raise SubmissionTooLargeError(
+                f"holds {len(keys)} groups; at most {limits.max_members} are allowed", member=path.name
+            )
         entries: dict[str, SubmissionEntry] = {}
         total = 0
         for key in keys:
@@ -399,7 +450,9 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
             if not isinstance(group, h5py.Group):
                 raise SubmissionFormatError(
                     f"top-level entry {key!r} is not a group; expected '/{{Dataset}}/sims' or"
-                    " '/{Dataset}/text' + '/{Dataset}/video'", member=path.name)
+                    " '/{Dataset}/text' + '/{Dataset}/video'",
+                    member=path.name,
+                )
             dataset = canonical_dataset_name(key, member=f"{path.name}:/{key}")
             if dataset in entries:
                 raise SubmissionFormatError("the dataset appears twice", dataset=dataset, member=path.name)
@@ -411,7 +464,9 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
             else:
                 raise SubmissionFormatError(
                     f"group /{key} holds {sorted(names)}; expected 'sims', or 'text' and 'video'",
-                    dataset=dataset, member=path.name)
+                    dataset=dataset,
+                    member=path.name,
+                )
             arrays = {}
             for role in roles:
                 node = _hard_child(group, role, path.name)
@@ -421,16 +476,23 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                 if node.is_virtual or node.external:
                     raise SubmissionFormatError(
                         "stores its data outside the file (virtual or external dataset); expected data inside"
-                        " the submission", dataset=dataset, member=member)
+                        " the submission",
+                        dataset=dataset,
+                        member=member,
+                    )
                 dtype = node.dtype
-                info = ArrayInfo(member=member, shape=tuple(int(n) for n in node.shape),
-                                 dtype=dtype.name if dtype.kind == "f" else str(dtype))
+                info = ArrayInfo(
+                    member=member,
+                    shape=tuple(int(n) for n in node.shape),
+                    dtype=dtype.name if dtype.kind == "f" else str(dtype),
+                )
                 _check_array_header(info, dataset=dataset, limits=limits)
                 total += info.nbytes
                 if total > limits.max_total_bytes:
                     raise SubmissionTooLargeError(
                         f"the file declares more than {limits.max_total_bytes:,} bytes of arrays",
-                        member=path.name)
+                        member=path.name,
+                    )
                 arrays[role] = info
             entries[dataset] = _entry(dataset, kind, arrays)
         return entries
@@ -447,7 +509,9 @@ def _hard_child(group: h5py.Group, key: str, archive: str) -> Any:
     link = group.get(key, getlink=True)
     if not isinstance(link, h5py.HardLink):
         raise SubmissionFormatError(
-            f"entry {key!r} is a soft or external link; expected data stored in the file itself", member=archive)
+            f"entry {key!r} is a soft or external link; expected data stored in the file itself",
+            member=archive,
+        )
     try:
         return group[key]
     except (KeyError, OSError, ValueError) as exc:
@@ -462,15 +526,20 @@ def _read_h5_array(path: Path, dataset_key: str, role: str, dataset: str) -> np.
         try:
             node.read_direct(out)
         except (OSError, ValueError, TypeError) as exc:
-            raise SubmissionFormatError(f"cannot be read: the file is damaged or truncated ({exc})",
-                                        dataset=dataset, member=f"{path.name}:/{group_key}/{role}") from exc
+            raise SubmissionFormatError(
+                f"cannot be read: the file is damaged or truncated ({exc})",
+                dataset=dataset,
+                member=f"{path.name}:/{group_key}/{role}",
+            ) from exc
         return out
 
 
 # ------------------------------------------------------------------------------------------- public
 
 
-def inspect_submission(path: str | os.PathLike[str], *, limits: ReadLimits | None = None) -> SubmissionManifest:
+def inspect_submission(
+    path: str | os.PathLike[str], *, limits: ReadLimits | None = None
+) -> SubmissionManifest:
     """Describe a submission from its headers, checking declared sizes against `limits`.
 
     Raises:
@@ -486,13 +555,19 @@ def inspect_submission(path: str | os.PathLike[str], *, limits: ReadLimits | Non
         with _h5_damage_is_a_format_error(path):
             entries = _h5_entries(path, limits)
     if not entries:
-        raise SubmissionFormatError("holds no dataset; expected at least one of the phase's datasets",
-                                    member=path.name)
+        raise SubmissionFormatError(
+            "holds no dataset; expected at least one of the phase's datasets", member=path.name
+        )
     return SubmissionManifest(container=container, entries=entries)
 
 
-def load_entry(path: str | os.PathLike[str], manifest: SubmissionManifest, dataset: str, *,
-               limits: ReadLimits | None = None) -> dict[str, np.ndarray]:
+def load_entry(
+    path: str | os.PathLike[str],
+    manifest: SubmissionManifest,
+    dataset: str,
+    *,
+    limits: ReadLimits | None = None,
+) -> dict[str, np.ndarray]:
     """Read one dataset's arrays: {"sims": (R, V)} or {"text": (Q, D), "video": (V, D)} or {"topk": (Q, k)}."""
     path = Path(path)
     limits = limits or ReadLimits()
@@ -507,9 +582,12 @@ def load_entry(path: str | os.PathLike[str], manifest: SubmissionManifest, datas
                     else:
                         arrays[role] = _read_npy_member(archive, info.member, dataset)
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
-            raise SubmissionFormatError(f"cannot be decompressed: the archive is damaged or truncated ({exc});"
-                                        " expected an intact zip archive", dataset=dataset,
-                                        member=entry.members) from exc
+            raise SubmissionFormatError(
+                f"cannot be decompressed: the archive is damaged or truncated ({exc});"
+                " expected an intact zip archive",
+                dataset=dataset,
+                member=entry.members,
+            ) from exc
     else:
         with _h5_damage_is_a_format_error(path):
             for role in entry.arrays:
@@ -527,4 +605,5 @@ def _h5_damage_is_a_format_error(path: Path) -> Iterator[None]:
     except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
         raise SubmissionFormatError(
             f"is damaged: its HDF5 structure cannot be read ({exc}); expected an intact .h5 file",
-            member=path.name) from exc
+            member=path.name,
+        ) from exc

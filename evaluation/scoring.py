@@ -45,7 +45,7 @@ ProgressCallback = Callable[[str, str | None, float], None]
 
 
 def resolve_device(device: str) -> str:
-    """"cpu", "cuda" (fails clearly without one) or "auto" (CUDA when torch sees a GPU)."""
+    """ "cpu", "cuda" (fails clearly without one) or "auto" (CUDA when torch sees a GPU)."""
     if device not in ("cpu", "cuda", "auto"):
         raise EvaluationError(f"unknown device {device!r}; expected cpu, cuda or auto")
     if device == "cpu":
@@ -73,8 +73,9 @@ def _on_device(array: np.ndarray, device: str) -> Any:
 
 def _check_finite_embeddings(array: np.ndarray, *, dataset: str, member: str) -> None:
     if not np.isfinite(array).all():
-        raise SubmissionFormatError("holds NaN or infinite values; expected finite embeddings",
-                                    dataset=dataset, member=member)
+        raise SubmissionFormatError(
+            "holds NaN or infinite values; expected finite embeddings", dataset=dataset, member=member
+        )
 
 
 def _similarities_from_embeddings(text: np.ndarray, video: np.ndarray, device: str) -> Any:
@@ -97,19 +98,41 @@ def _rows_layout(truth: DatasetTruth, rows: int) -> tuple[np.ndarray, np.ndarray
     return query_video, truth.query_masks.reshape(-1)
 
 
-def _score_matrix(sims: Any, truth: DatasetTruth, *, dataset: str, member: str,
-                  progress: Callable[[float], None] | None, threads: int | None) -> dict[str, Any]:
+def _score_matrix(
+    sims: Any,
+    truth: DatasetTruth,
+    *,
+    dataset: str,
+    member: str,
+    progress: Callable[[float], None] | None,
+    threads: int | None,
+) -> dict[str, Any]:
     query_video, valid = _rows_layout(truth, int(sims.shape[0]))
-    ranks = retrieval_ranks(sims, query_video, valid_rows=valid, num_videos=truth.num_videos,
-                            dataset=dataset, member=member, progress=progress, threads=threads)
+    ranks = retrieval_ranks(
+        sims,
+        query_video,
+        valid_rows=valid,
+        num_videos=truth.num_videos,
+        dataset=dataset,
+        member=member,
+        progress=progress,
+        threads=threads,
+    )
     out: dict[str, Any] = {direction: metrics_from_ranks(r) for direction, r in ranks.items()}
     out["rank_histogram"] = rank_histogram(ranks["t2v"])
     return out
 
 
-def score_dataset(arrays: dict[str, np.ndarray], kind: str, truth: DatasetTruth, *, member: str,
-                  device: str = "cpu", progress: Callable[[float], None] | None = None,
-                  threads: int | None = None) -> dict[str, Any]:
+def score_dataset(
+    arrays: dict[str, np.ndarray],
+    kind: str,
+    truth: DatasetTruth,
+    *,
+    member: str,
+    device: str = "cpu",
+    progress: Callable[[float], None] | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Score one dataset's loaded arrays.
 
     Returns {"t2v": metrics, "v2t": metrics or None, "rank_histogram": the t2v ranks'
@@ -118,10 +141,17 @@ def score_dataset(arrays: dict[str, np.ndarray], kind: str, truth: DatasetTruth,
     dataset = truth.name
     if kind == KIND_TOPK:
         topk = arrays["topk"]
-        check_topk(topk, shapes_from_truth(GroundTruth("", "", {dataset: truth}))[dataset],
-                   dataset=dataset, member=member)
-        return {"t2v": topk_metrics(topk, truth.query_video), "v2t": None,
-                "rank_histogram": rank_histogram(topk_ranks(topk, truth.query_video))}
+        check_topk(
+            topk,
+            shapes_from_truth(GroundTruth("", "", {dataset: truth}))[dataset],
+            dataset=dataset,
+            member=member,
+        )
+        return {
+            "t2v": topk_metrics(topk, truth.query_video),
+            "v2t": None,
+            "rank_histogram": rank_histogram(topk_ranks(topk, truth.query_video)),
+        }
     if kind == KIND_EMBEDDINGS:
         _check_finite_embeddings(arrays["text"], dataset=dataset, member=member)
         _check_finite_embeddings(arrays["video"], dataset=dataset, member=member)
@@ -150,17 +180,25 @@ def overall_score(scores: dict[str, float], phase_datasets: list[str], aggregati
     return total / len(values) if aggregation == "mean" else total
 
 
-def prepare_submission(*, ground_truth: GroundTruth, submission_path: str | os.PathLike[str],
-                       limits: ReadLimits | None = None) -> SubmissionManifest:
+def prepare_submission(
+    *, ground_truth: GroundTruth, submission_path: str | os.PathLike[str], limits: ReadLimits | None = None
+) -> SubmissionManifest:
     """Header-level checks against the phase: everything that can be rejected before reading data."""
     manifest = inspect_submission(submission_path, limits=limits)
     check_manifest(manifest, shapes_from_truth(ground_truth))
     return manifest
 
 
-def score_submission(*, ground_truth: GroundTruth, submission_path: str | os.PathLike[str],
-                     aggregation: str = "mean", device: str = "cpu", limits: ReadLimits | None = None,
-                     progress: ProgressCallback | None = None, threads: int | None = None) -> dict[str, Any]:
+def score_submission(
+    *,
+    ground_truth: GroundTruth,
+    submission_path: str | os.PathLike[str],
+    aggregation: str = "mean",
+    device: str = "cpu",
+    limits: ReadLimits | None = None,
+    progress: ProgressCallback | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Score a submission file against a phase's ground truth.
 
     Args:
@@ -193,8 +231,15 @@ def score_submission(*, ground_truth: GroundTruth, submission_path: str | os.Pat
         report_progress(STAGE_READING, name, 0.0)
         arrays = load_entry(submission_path, manifest, name, limits=limits)
         report_progress(STAGE_SCORING, name, 0.0)
-        metrics = score_dataset(arrays, entry.kind, truth, member=entry.members, device=device, threads=threads,
-                                progress=lambda fraction, name=name: report_progress(STAGE_SCORING, name, fraction))
+        metrics = score_dataset(
+            arrays,
+            entry.kind,
+            truth,
+            member=entry.members,
+            device=device,
+            threads=threads,
+            progress=lambda fraction, name=name: report_progress(STAGE_SCORING, name, fraction),
+        )
         del arrays
         results[name] = {
             "format": entry.kind,

@@ -80,10 +80,13 @@ def _caption_counts(size: SplitSize, rng: np.random.Generator) -> np.ndarray:
     return counts
 
 
-def synthetic_dataset_truth(name: str, size: SplitSize, *, phase: str, seed: int = 0,
-                            shuffled: bool = False) -> DatasetTruth:
+def synthetic_dataset_truth(
+    name: str, size: SplitSize, *, phase: str, seed: int = 0, shuffled: bool = False
+) -> DatasetTruth:
     """One dataset's ground truth; grouped by video unless `shuffled` (opaque ids, random order)."""
-    rng = np.random.default_rng([seed, PENTATHLON_DATASETS.index(name) if name in PENTATHLON_DATASETS else 99])
+    rng = np.random.default_rng(
+        [seed, PENTATHLON_DATASETS.index(name) if name in PENTATHLON_DATASETS else 99]
+    )
     prefix = name.lower()
     videos = [f"{prefix}-video{i:05d}" for i in range(size.videos)]
     counts = _caption_counts(size, rng)
@@ -91,26 +94,38 @@ def synthetic_dataset_truth(name: str, size: SplitSize, *, phase: str, seed: int
     query_video = np.repeat(np.arange(size.videos), counts)
     query_ids = [f"{prefix}-{phase}-{v:05d}-c{c:02d}" for v, n in enumerate(counts) for c in range(n)]
     if not shuffled:
-        return dataset_truth(name=name, videos=videos, query_ids=query_ids, query_video=query_video,
-                             query_masks=masks)
+        return dataset_truth(
+            name=name, videos=videos, query_ids=query_ids, query_video=query_video, query_masks=masks
+        )
     order = rng.permutation(len(query_ids))
     opaque = [f"q{token:016x}" for token in rng.integers(0, 2**63, size=len(order), dtype=np.int64)]
     return dataset_truth(name=name, videos=videos, query_ids=opaque, query_video=query_video[order])
 
 
-def pentathlon_ground_truth(*, phase: str, scale: str = "tiny", seed: int = 0, shuffled: bool = False,
-                            datasets: tuple[str, ...] = PENTATHLON_DATASETS,
-                            challenge: str = "Video Pentathlon") -> GroundTruth:
+def pentathlon_ground_truth(
+    *,
+    phase: str,
+    scale: str = "tiny",
+    seed: int = 0,
+    shuffled: bool = False,
+    datasets: tuple[str, ...] = PENTATHLON_DATASETS,
+    challenge: str = "Video Pentathlon",
+) -> GroundTruth:
     """The five datasets of a val or test phase at `tiny` or `full` (the real counts) scale."""
     sizes = split_sizes(phase, scale)
-    return GroundTruth(challenge=challenge, phase=phase, datasets={
-        name: synthetic_dataset_truth(name, sizes[name], phase=phase, seed=seed, shuffled=shuffled)
-        for name in datasets
-    })
+    return GroundTruth(
+        challenge=challenge,
+        phase=phase,
+        datasets={
+            name: synthetic_dataset_truth(name, sizes[name], phase=phase, seed=seed, shuffled=shuffled)
+            for name in datasets
+        },
+    )
 
 
-def similarity_matrices(truth: GroundTruth, *, seed: int = 0, noise: float = 1.0,
-                        dtype: type = np.float32) -> dict[str, np.ndarray]:
+def similarity_matrices(
+    truth: GroundTruth, *, seed: int = 0, noise: float = 1.0, dtype: type = np.float32
+) -> dict[str, np.ndarray]:
     """Compact Q x V matrices: Gaussian noise plus 1 on each query's ground-truth video."""
     out = {}
     for offset, (name, d) in enumerate(truth.datasets.items()):
@@ -122,14 +137,17 @@ def similarity_matrices(truth: GroundTruth, *, seed: int = 0, noise: float = 1.0
     return out
 
 
-def embedding_pairs(truth: GroundTruth, *, dim: int = 64, seed: int = 0,
-                    noise: float = 1.0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def embedding_pairs(
+    truth: GroundTruth, *, dim: int = 64, seed: int = 0, noise: float = 1.0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(text Q x D, video V x D) float32 embeddings whose products favour the ground truth."""
     out = {}
     for offset, (name, d) in enumerate(truth.datasets.items()):
         rng = np.random.default_rng([seed, offset, 7])
         video = rng.standard_normal((d.num_videos, dim), dtype=np.float32)
-        text = video[d.query_video] + np.float32(noise) * rng.standard_normal((d.num_queries, dim), dtype=np.float32)
+        text = video[d.query_video] + np.float32(noise) * rng.standard_normal(
+            (d.num_queries, dim), dtype=np.float32
+        )
         out[name] = (text, video)
     return out
 
@@ -146,7 +164,9 @@ def write_npz_submission(path: str | os.PathLike[str], matrices: dict[str, np.nd
     np.savez(path, **matrices)
 
 
-def write_embeddings_npz(path: str | os.PathLike[str], pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+def write_embeddings_npz(
+    path: str | os.PathLike[str], pairs: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> None:
     arrays = {}
     for name, (text, video) in pairs.items():
         arrays[f"{name}_text"], arrays[f"{name}_video"] = text, video
@@ -165,8 +185,9 @@ def codalab_csv(topk: np.ndarray) -> bytes:
     return buffer.getvalue().encode()
 
 
-def write_codalab_zip(path: str | os.PathLike[str], matrices: dict[str, np.ndarray], *, phase_slug: str,
-                      k: int = 10) -> None:
+def write_codalab_zip(
+    path: str | os.PathLike[str], matrices: dict[str, np.ndarray], *, phase_slug: str, k: int = 10
+) -> None:
     """The 2020 CodaLab format: `{Dataset}-{phase}-predictions.csv` of top-k indices, zipped."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, sims in matrices.items():

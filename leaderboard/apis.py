@@ -24,15 +24,34 @@ from leaderboard.selectors import (
 
 RESULTS_HIDDEN = "The results of this phase are hidden until the organisers publish them."
 
-ENTRY_KEYS = ("rank", "team", "submission_id", "method_name", "paper_url", "code_url", "is_baseline",
-              "primary_score", "scores", "metrics")
+ENTRY_KEYS = (
+    "rank",
+    "team",
+    "submission_id",
+    "method_name",
+    "paper_url",
+    "code_url",
+    "is_baseline",
+    "primary_score",
+    "scores",
+    "metrics",
+)
 
 BOARD_PARAMETERS = [
-    OpenApiParameter("dataset", OpenApiTypes.STR, description="A dataset's board instead of the overall one."),
-    OpenApiParameter("sort", OpenApiTypes.STR, description="overall or DATASET:METRIC (score, R1, R5, R10, R50, "
-                                                            "MedR, MeanR)."),
-    OpenApiParameter("dir", OpenApiTypes.STR, enum=["asc", "desc"], description="Default: the metric's direction."),
-    OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many rows (best first in the sort)."),
+    OpenApiParameter(
+        "dataset", OpenApiTypes.STR, description="A dataset's board instead of the overall one."
+    ),
+    OpenApiParameter(
+        "sort",
+        OpenApiTypes.STR,
+        description="overall or DATASET:METRIC (score, R1, R5, R10, R50, MedR, MeanR).",
+    ),
+    OpenApiParameter(
+        "dir", OpenApiTypes.STR, enum=["asc", "desc"], description="Default: the metric's direction."
+    ),
+    OpenApiParameter(
+        "limit", OpenApiTypes.INT, description="At most this many rows (best first in the sort)."
+    ),
 ]
 
 
@@ -53,23 +72,41 @@ class LeaderboardListApi(APIView):
         is_baseline = serializers.BooleanField()
         primary_score = serializers.FloatField(allow_null=True)
         scores = serializers.DictField(child=serializers.FloatField(allow_null=True))
-        metrics = serializers.DictField(child=serializers.DictField(child=serializers.FloatField(allow_null=True)))
+        metrics = serializers.DictField(
+            child=serializers.DictField(child=serializers.FloatField(allow_null=True))
+        )
         submitted_at = serializers.DateTimeField()
 
-    @extend_schema(parameters=BOARD_PARAMETERS, responses=inline_serializer("Leaderboard", {
-        "phase": serializers.IntegerField(), "phase_slug": serializers.CharField(),
-        "challenge": serializers.CharField(), "published": serializers.BooleanField(),
-        "dataset": serializers.CharField(allow_null=True), "sort": serializers.CharField(),
-        "dir": serializers.CharField(), "primary_metric": serializers.CharField(),
-        "higher_is_better": serializers.BooleanField(), "decimals": serializers.IntegerField(),
-        "datasets": serializers.ListField(child=serializers.CharField()), "detail": serializers.CharField(),
-        "entries": OutputSerializer(many=True)}))
+    @extend_schema(
+        parameters=BOARD_PARAMETERS,
+        responses=inline_serializer(
+            "Leaderboard",
+            {
+                "phase": serializers.IntegerField(),
+                "phase_slug": serializers.CharField(),
+                "challenge": serializers.CharField(),
+                "published": serializers.BooleanField(),
+                "dataset": serializers.CharField(allow_null=True),
+                "sort": serializers.CharField(),
+                "dir": serializers.CharField(),
+                "primary_metric": serializers.CharField(),
+                "higher_is_better": serializers.BooleanField(),
+                "decimals": serializers.IntegerField(),
+                "datasets": serializers.ListField(child=serializers.CharField()),
+                "detail": serializers.CharField(),
+                "entries": OutputSerializer(many=True),
+            },
+        ),
+    )
     def get(self, request: Request, phase_id: int) -> Response:
         phase = phase_get(phase_id=phase_id, user=request.user)
         try:
-            board = board_resolve(phase=phase, dataset=request.query_params.get("dataset") or None,
-                                  sort=request.query_params.get("sort") or None,
-                                  direction=request.query_params.get("dir") or None)
+            board = board_resolve(
+                phase=phase,
+                dataset=request.query_params.get("dataset") or None,
+                sort=request.query_params.get("sort") or None,
+                direction=request.query_params.get("dir") or None,
+            )
             limit = request.query_params.get("limit")
             limit = None if not limit else max(int(limit), 1)
         except ValueError as exc:
@@ -77,17 +114,31 @@ class LeaderboardListApi(APIView):
         visible = leaderboard_visible(phase=phase, user=request.user)
         rows = leaderboard_rows(board=board, limit=limit) if visible else []
         challenge = phase.challenge
-        return Response({
-            "phase": phase.id, "phase_slug": phase.slug, "challenge": challenge.slug,
-            "published": phase.results_published, "dataset": board.dataset, "sort": board.sort,
-            "dir": "desc" if board.descending else "asc", "primary_metric": challenge.primary_metric,
-            "higher_is_better": challenge.higher_is_better, "decimals": challenge.score_decimals,
-            "datasets": board.datasets, "detail": "" if visible else RESULTS_HIDDEN,
-            # Plain dicts of plain values already: the serializer documents them (the schema), and
-            # skipping it per row keeps a 500-team board fast.
-            "entries": [{**{k: row[k] for k in ENTRY_KEYS}, "submitted_at": row["submitted_at"].isoformat().replace("+00:00", "Z")}
-                        for row in rows],
-        })
+        return Response(
+            {
+                "phase": phase.id,
+                "phase_slug": phase.slug,
+                "challenge": challenge.slug,
+                "published": phase.results_published,
+                "dataset": board.dataset,
+                "sort": board.sort,
+                "dir": "desc" if board.descending else "asc",
+                "primary_metric": challenge.primary_metric,
+                "higher_is_better": challenge.higher_is_better,
+                "decimals": challenge.score_decimals,
+                "datasets": board.datasets,
+                "detail": "" if visible else RESULTS_HIDDEN,
+                # Plain dicts of plain values already: the serializer documents them (the schema), and
+                # skipping it per row keeps a 500-team board fast.
+                "entries": [
+                    {
+                        **{k: row[k] for k in ENTRY_KEYS},
+                        "submitted_at": row["submitted_at"].isoformat().replace("+00:00", "Z"),
+                    }
+                    for row in rows
+                ],
+            }
+        )
 
 
 class LeaderboardHistoryApi(APIView):
@@ -95,22 +146,46 @@ class LeaderboardHistoryApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=inline_serializer("LeaderboardHistory", {
-        "phase": serializers.IntegerField(), "detail": serializers.CharField(),
-        "points": inline_serializer("LeaderboardHistoryPoint", {
-            "at": serializers.DateTimeField(), "score": serializers.FloatField(), "team": serializers.CharField(),
-            "method_name": serializers.CharField()}, many=True)}))
+    @extend_schema(
+        responses=inline_serializer(
+            "LeaderboardHistory",
+            {
+                "phase": serializers.IntegerField(),
+                "detail": serializers.CharField(),
+                "points": inline_serializer(
+                    "LeaderboardHistoryPoint",
+                    {
+                        "at": serializers.DateTimeField(),
+                        "score": serializers.FloatField(),
+                        "team": serializers.CharField(),
+                        "method_name": serializers.CharField(),
+                    },
+                    many=True,
+                ),
+            },
+        )
+    )
     def get(self, request: Request, phase_id: int) -> Response:
         phase = phase_get(phase_id=phase_id, user=request.user)
         visible = leaderboard_visible(phase=phase, user=request.user)
         points = leaderboard_history(phase=phase) if visible else []
-        return Response({"phase": phase.id, "detail": "" if visible else RESULTS_HIDDEN,
-                         "points": [{**p, "at": p["at"].isoformat()} for p in points]})
+        return Response(
+            {
+                "phase": phase.id,
+                "detail": "" if visible else RESULTS_HIDDEN,
+                "points": [{**p, "at": p["at"].isoformat()} for p in points],
+            }
+        )
 
 
-SUBMISSION_CHARTS = inline_serializer("SubmissionCharts", {
-    "submission": serializers.IntegerField(), "visible": serializers.BooleanField(),
-    "datasets": serializers.ListField(child=serializers.DictField())})
+SUBMISSION_CHARTS = inline_serializer(
+    "SubmissionCharts",
+    {
+        "submission": serializers.IntegerField(),
+        "visible": serializers.BooleanField(),
+        "datasets": serializers.ListField(child=serializers.DictField()),
+    },
+)
 
 
 class SubmissionChartsApi(APIView):
@@ -122,8 +197,13 @@ class SubmissionChartsApi(APIView):
     def get(self, request: Request, submission_id: int) -> Response:
         submission = submission_get(submission_id=submission_id, user=request.user)
         result = submission_result(submission=submission, user=request.user)
-        return Response({"submission": submission.id, "visible": result is not None,
-                         "datasets": [] if result is None else result_dataset_charts(result=result)})
+        return Response(
+            {
+                "submission": submission.id,
+                "visible": result is not None,
+                "datasets": [] if result is None else result_dataset_charts(result=result),
+            }
+        )
 
 
 class EntryChartsApi(APIView):
@@ -134,5 +214,10 @@ class EntryChartsApi(APIView):
     @extend_schema(responses=SUBMISSION_CHARTS)
     def get(self, request: Request, submission_id: int) -> Response:
         result = public_entry_get(submission_id=submission_id)
-        return Response({"submission": result.submission_id, "visible": True,
-                         "datasets": result_dataset_charts(result=result)})
+        return Response(
+            {
+                "submission": result.submission_id,
+                "visible": True,
+                "datasets": result_dataset_charts(result=result),
+            }
+        )

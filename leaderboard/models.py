@@ -15,8 +15,9 @@ class Result(models.Model):
     """
 
     submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="result")
-    primary_score = models.FloatField(null=True, blank=True, db_index=True,
-                                      help_text="Overall score; empty when a dataset is missing.")
+    primary_score = models.FloatField(
+        null=True, blank=True, db_index=True, help_text="Overall score; empty when a dataset is missing."
+    )
     aggregation = models.CharField(max_length=8)
     metrics = models.JSONField(default=dict)
     missing_datasets = models.JSONField(default=list, blank=True)
@@ -65,11 +66,14 @@ class DatasetResult(models.Model):
 class LeaderboardSnapshot(models.Model):
     """A phase's overall leaderboard frozen before a re-score, to show what the re-score changed."""
 
-    phase = models.ForeignKey("challenge.Phase", on_delete=models.CASCADE, related_name="leaderboard_snapshots")
+    phase = models.ForeignKey(
+        "challenge.Phase", on_delete=models.CASCADE, related_name="leaderboard_snapshots"
+    )
     reason = models.CharField(max_length=200)
     rows = models.JSONField(default=list)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -22,8 +22,15 @@ from challenge.selectors import challenge_is_organiser, phase_dataset_names
 from leaderboard.models import Result
 
 #: Leaderboard metric name -> DatasetResult field. "score" is the challenge's primary metric.
-METRIC_FIELDS: dict[str, str] = {"score": "score", "R1": "r1", "R5": "r5", "R10": "r10", "R50": "r50",
-                                 "MedR": "medr", "MeanR": "meanr"}
+METRIC_FIELDS: dict[str, str] = {
+    "score": "score",
+    "R1": "r1",
+    "R5": "r5",
+    "R10": "r10",
+    "R50": "r50",
+    "MedR": "medr",
+    "MeanR": "meanr",
+}
 METRICS: tuple[str, ...] = tuple(METRIC_FIELDS)
 OVERALL = "overall"
 BAD_SORT = "Unknown sort column {sort!r}; use overall or DATASET:METRIC with a metric among {metrics}."
@@ -51,8 +58,9 @@ def metric_higher_is_better(*, phase: Phase, metric: str) -> bool:
     return metric not in LOWER_IS_BETTER_METRICS
 
 
-def board_resolve(*, phase: Phase, dataset: str | None = None, sort: str | None = None,
-                  direction: str | None = None) -> Board:
+def board_resolve(
+    *, phase: Phase, dataset: str | None = None, sort: str | None = None, direction: str | None = None
+) -> Board:
     """Check the board's dataset and sort column (from a query string).
 
     Raises:
@@ -101,8 +109,12 @@ def _ordered(expression: str, descending: bool) -> Any:
 
 def eligible_results(*, phase: Phase) -> QuerySet[Result]:
     """Finished, public results of the phase that the organisers have neither hidden nor disqualified."""
-    return Result.objects.filter(submission__phase=phase, submission__status=Submission.Status.FINISHED,
-                                 submission__is_public=True, submission__moderation="")
+    return Result.objects.filter(
+        submission__phase=phase,
+        submission__status=Submission.Status.FINISHED,
+        submission__is_public=True,
+        submission__moderation="",
+    )
 
 
 def leaderboard_queryset(*, board: Board) -> QuerySet[Result]:
@@ -131,18 +143,34 @@ def leaderboard_queryset(*, board: Board) -> QuerySet[Result]:
     else:
         pick = [_ordered(main_column, phase.higher_is_better), *earlier]
     baseline_key = Case(When(submission__is_baseline=True, then=F("submission_id")), default=Value(0))
-    chosen = (chooser.annotate(team_pos=Window(RowNumber(), partition_by=[F("submission__team_id"), baseline_key],
-                                               order_by=pick))
-              .filter(team_pos=1).values("id"))
+    chosen = (
+        chooser.annotate(
+            team_pos=Window(RowNumber(), partition_by=[F("submission__team_id"), baseline_key], order_by=pick)
+        )
+        .filter(team_pos=1)
+        .values("id")
+    )
     # Stage 2: the chosen rows (one per team) with every column, in the board's order.
-    fields = ["id", "primary_score", "submission_id", "submission__team__name", "submission__method_name",
-              "submission__paper_url", "submission__code_url", "submission__is_baseline",
-              "submission__created_at"]
+    fields = [
+        "id",
+        "primary_score",
+        "submission_id",
+        "submission__team__name",
+        "submission__method_name",
+        "submission__paper_url",
+        "submission__code_url",
+        "submission__is_baseline",
+        "submission__created_at",
+    ]
     for i in range(len(datasets)):
         fields += [f"{_alias(i)}__{field}" for field in METRIC_FIELDS.values()]
     relations = {_alias(i): _relation(name) for i, name in enumerate(datasets)}
-    return (Result.objects.filter(id__in=chosen).alias(**relations).values(*fields)
-            .order_by(_ordered(_column(board, board.sort), board.descending), *earlier))
+    return (
+        Result.objects.filter(id__in=chosen)
+        .alias(**relations)
+        .values(*fields)
+        .order_by(_ordered(_column(board, board.sort), board.descending), *earlier)
+    )
 
 
 def leaderboard_visible(*, phase: Phase, user: Any) -> bool:
@@ -150,7 +178,9 @@ def leaderboard_visible(*, phase: Phase, user: Any) -> bool:
     return phase.results_published or challenge_is_organiser(user=user, challenge=phase.challenge_id)
 
 
-def leaderboard_rows(*, board: Board | None = None, phase: Phase | None = None, limit: int | None = None) -> list[dict]:
+def leaderboard_rows(
+    *, board: Board | None = None, phase: Phase | None = None, limit: int | None = None
+) -> list[dict]:
     """Plain rows for pages, the API and exports.
 
     `rank` is the row's position on the board's main column (overall score, or the dataset's score)
@@ -171,28 +201,39 @@ def leaderboard_rows(*, board: Board | None = None, phase: Phase | None = None, 
     ranks = {result_id: position for position, result_id in enumerate(ranked_ids, start=1)}
     rows = []
     for r in raw:
-        metrics = {name: {metric: r[f"{_alias(i)}__{field}"] for metric, field in METRIC_FIELDS.items()}
-                   for i, name in enumerate(board.datasets)}
-        rows.append({
-            "rank": None if r["submission__is_baseline"] else ranks.get(r["id"]),
-            "team": r["submission__team__name"],
-            "submission_id": r["submission_id"],
-            "method_name": r["submission__method_name"],
-            "paper_url": r["submission__paper_url"],
-            "code_url": r["submission__code_url"],
-            "is_baseline": r["submission__is_baseline"],
-            "primary_score": r["primary_score"],
-            "scores": {name: metrics[name]["score"] for name in board.datasets},
-            "metrics": metrics,
-            "submitted_at": r["submission__created_at"],
-        })
+        metrics = {
+            name: {metric: r[f"{_alias(i)}__{field}"] for metric, field in METRIC_FIELDS.items()}
+            for i, name in enumerate(board.datasets)
+        }
+        rows.append(
+            {
+                "rank": None if r["submission__is_baseline"] else ranks.get(r["id"]),
+                "team": r["submission__team__name"],
+                "submission_id": r["submission_id"],
+                "method_name": r["submission__method_name"],
+                "paper_url": r["submission__paper_url"],
+                "code_url": r["submission__code_url"],
+                "is_baseline": r["submission__is_baseline"],
+                "primary_score": r["primary_score"],
+                "scores": {name: metrics[name]["score"] for name in board.datasets},
+                "metrics": metrics,
+                "submitted_at": r["submission__created_at"],
+            }
+        )
     return rows
 
 
 def _ranked_ids(board: Board) -> list[int]:
-    main = Board(phase=board.phase, datasets=board.datasets, dataset=board.dataset, sort=board.default_sort,
-                 descending=board.phase.higher_is_better)
-    return list(leaderboard_queryset(board=main).filter(submission__is_baseline=False).values_list("id", flat=True))
+    main = Board(
+        phase=board.phase,
+        datasets=board.datasets,
+        dataset=board.dataset,
+        sort=board.default_sort,
+        descending=board.phase.higher_is_better,
+    )
+    return list(
+        leaderboard_queryset(board=main).filter(submission__is_baseline=False).values_list("id", flat=True)
+    )
 
 
 def leaderboard_datasets(*, phase: Phase) -> list[str]:
@@ -212,10 +253,14 @@ def leaderboard_history(*, phase: Phase) -> list[dict]:
     higher = phase.higher_is_better
     points: list[dict] = []
     best: float | None = None
-    qs = (eligible_results(phase=phase).filter(primary_score__isnull=False, submission__is_baseline=False)
-          .order_by("submission__created_at", "submission__id")
-          .values_list("submission__created_at", "primary_score", "submission__team__name",
-                       "submission__method_name"))
+    qs = (
+        eligible_results(phase=phase)
+        .filter(primary_score__isnull=False, submission__is_baseline=False)
+        .order_by("submission__created_at", "submission__id")
+        .values_list(
+            "submission__created_at", "primary_score", "submission__team__name", "submission__method_name"
+        )
+    )
     for created_at, score, team, method in qs.iterator(chunk_size=2000):
         if best is None or (score > best if higher else score < best):
             best = score
@@ -225,16 +270,25 @@ def leaderboard_history(*, phase: Phase) -> list[dict]:
 
 def result_dataset_charts(*, result: Result) -> list[dict]:
     """Per-dataset R@1/R@5/R@10 and the t2v rank histogram of one result (for its charts)."""
-    return [{"dataset": d.dataset, "R1": d.r1, "R5": d.r5, "R10": d.r10, "score": d.score,
-             "rank_histogram": d.rank_histogram}
-            for d in result.dataset_results.all()]
+    return [
+        {
+            "dataset": d.dataset,
+            "R1": d.r1,
+            "R5": d.r5,
+            "R10": d.r10,
+            "score": d.score,
+            "rank_histogram": d.rank_histogram,
+        }
+        for d in result.dataset_results.all()
+    ]
 
 
 ENTRY_NOT_FOUND = "No public leaderboard entry with this id exists."
 
 
-def public_entry_get(*, submission_id: int, challenge_slug: str | None = None,
-                     phase_slug: str | None = None) -> Result:
+def public_entry_get(
+    *, submission_id: int, challenge_slug: str | None = None, phase_slug: str | None = None
+) -> Result:
     """The result of a public leaderboard entry, for its public detail page and charts.
 
     Public means, for everyone alike (organisers included; they have the submission page): a finished,
@@ -250,16 +304,22 @@ def public_entry_get(*, submission_id: int, challenge_slug: str | None = None,
     if not 0 < submission_id < 2**63:  # beyond any database's integer column (SQLite would raise)
         raise NotFoundError(ENTRY_NOT_FOUND)
     results = Result.objects.filter(
-        submission_id=submission_id, submission__status=Submission.Status.FINISHED,
-        submission__is_public=True, submission__moderation="",
+        submission_id=submission_id,
+        submission__status=Submission.Status.FINISHED,
+        submission__is_public=True,
+        submission__moderation="",
         submission__phase__leaderboard_visibility=Phase.LeaderboardVisibility.PUBLIC,
-        submission__phase__challenge__is_public=True)
+        submission__phase__challenge__is_public=True,
+    )
     if challenge_slug is not None:
         results = results.filter(submission__phase__challenge__slug=challenge_slug)
     if phase_slug is not None:
         results = results.filter(submission__phase__slug=phase_slug)
-    result = (results.select_related("submission__team", "submission__phase__challenge")
-              .prefetch_related("dataset_results").first())
+    result = (
+        results.select_related("submission__team", "submission__phase__challenge")
+        .prefetch_related("dataset_results")
+        .first()
+    )
     if result is None:
         raise NotFoundError(ENTRY_NOT_FOUND)
     return result

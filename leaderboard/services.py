@@ -31,18 +31,29 @@ from challenge.services import submission_mark_failed
 from leaderboard.models import DatasetResult, LeaderboardSnapshot, Result
 
 #: Leaderboard column name -> DatasetResult field (all t2v; "score" is the challenge's primary metric).
-METRIC_FIELDS = {"score": "score", "R1": "r1", "R5": "r5", "R10": "r10", "R50": "r50", "MedR": "medr",
-                 "MeanR": "meanr"}
+METRIC_FIELDS = {
+    "score": "score",
+    "R1": "r1",
+    "R5": "r5",
+    "R10": "r10",
+    "R50": "r50",
+    "MedR": "medr",
+    "MeanR": "meanr",
+}
 GEOMETRIC_MEAN_KEY = "geometric_mean_R1-R5-R10"
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
 
-NO_GROUND_TRUTH = "The phase has no ground truth yet, so the submission cannot be scored; the organisers have been told."
+NO_GROUND_TRUTH = (
+    "The phase has no ground truth yet, so the submission cannot be scored; the organisers have been told."
+)
 BAD_GROUND_TRUTH = "The phase's ground truth could not be read, so the submission cannot be scored; the organisers have been told."
 TIME_LIMIT = "The evaluation took longer than the limit of {seconds} seconds and was stopped."
 STORAGE_GAVE_UP = "The stored files could not be read after several attempts; please contact the organisers."
-INTERNAL_ERROR = "An internal error stopped the evaluation; the organisers have been told. Please try again later."
+INTERNAL_ERROR = (
+    "An internal error stopped the evaluation; the organisers have been told. Please try again later."
+)
 
 #: Least time between two progress writes of one submission.
 PROGRESS_INTERVAL_S = 0.5
@@ -64,13 +75,25 @@ def submission_claim(*, submission_id: int) -> Any:
     """
     now = timezone.now()
     expired = lease_expired_before()
-    claimed = (Submission.objects.filter(id=submission_id)
-               .filter(Q(status=Status.QUEUED)
-                       | Q(status=Status.RUNNING, heartbeat_at__lt=expired)
-                       | Q(status=Status.RUNNING, heartbeat_at__isnull=True, started_at__lt=now - evaluation_hard_limit()))
-               .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, updated_at=now,
-                       attempts=F("attempts") + 1, error_message="",
-                       progress={"stage": "starting", "fraction": 0.0, "datasets": {}}))
+    claimed = (
+        Submission.objects.filter(id=submission_id)
+        .filter(
+            Q(status=Status.QUEUED)
+            | Q(status=Status.RUNNING, heartbeat_at__lt=expired)
+            | Q(
+                status=Status.RUNNING, heartbeat_at__isnull=True, started_at__lt=now - evaluation_hard_limit()
+            )
+        )
+        .update(
+            status=Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            attempts=F("attempts") + 1,
+            error_message="",
+            progress={"stage": "starting", "fraction": 0.0, "datasets": {}},
+        )
+    )
     return now if claimed else None
 
 
@@ -133,25 +156,35 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
     submission = Submission.objects.select_related("phase").get(id=submission_id)
     phase = submission.phase
     if not phase.ground_truth:
-        if submission_mark_failed(submission_id=submission_id, message=NO_GROUND_TRUTH,
-                                  from_states=(Status.RUNNING,)):
+        if submission_mark_failed(
+            submission_id=submission_id, message=NO_GROUND_TRUTH, from_states=(Status.RUNNING,)
+        ):
             _notify(submission_id=submission_id)
         return
     heartbeat = _Heartbeat(mine)
-    reporter = _ProgressReporter(row=mine, datasets=list(phase.splits.values_list("dataset__name", flat=True)),
-                                 lost=heartbeat.lost)
+    reporter = _ProgressReporter(
+        row=mine, datasets=list(phase.splits.values_list("dataset__name", flat=True)), lost=heartbeat.lost
+    )
     try:
-        with heartbeat, _local_path(phase.ground_truth) as truth_path, \
-                _local_path(submission.file) as submission_path:
+        with (
+            heartbeat,
+            _local_path(phase.ground_truth) as truth_path,
+            _local_path(submission.file) as submission_path,
+        ):
             reporter("reading ground truth", None, 0.0)
             truth = read_ground_truth(truth_path)
             report = score_submission(
-                ground_truth=truth, submission_path=submission_path, aggregation=phase.aggregation,
+                ground_truth=truth,
+                submission_path=submission_path,
+                aggregation=phase.aggregation,
                 device=settings.EVALUATION_DEVICE,
                 limits=ReadLimits(max_total_bytes=max(settings.SUBMISSION_MAX_BYTES * 64, 8 * 1024**3)),
-                progress=reporter)
+                progress=reporter,
+            )
     except LeaseLost:
-        logger.warning("submission %s: lease lost (re-queued after a missed heartbeat); stopping", submission_id)
+        logger.warning(
+            "submission %s: lease lost (re-queued after a missed heartbeat); stopping", submission_id
+        )
         return
     except SubmissionError as exc:
         _fail(row=mine, message=str(exc))
@@ -178,8 +211,9 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
 
 def _fail(*, row: dict, message: str) -> None:
     with transaction.atomic():
-        failed = Submission.objects.filter(**row).update(status=Status.FAILED, error_message=message,
-                                                         finished_at=timezone.now(), updated_at=timezone.now())
+        failed = Submission.objects.filter(**row).update(
+            status=Status.FAILED, error_message=message, finished_at=timezone.now(), updated_at=timezone.now()
+        )
         had_result = failed and Result.objects.filter(submission_id=row["id"]).delete()[0] > 0
     if failed and not had_result:  # a re-score that fails is the organisers' business, not a new email
         _notify(submission_id=row["id"])
@@ -188,27 +222,39 @@ def _fail(*, row: dict, message: str) -> None:
 def result_store(*, row: dict, report: dict) -> Result | None:
     """Write the result and finish the submission in one short transaction, if the claim still holds."""
     with transaction.atomic():
-        progress = {"stage": "done", "fraction": 1.0,
-                    "datasets": {name: 1.0 for name in report.get("datasets", {})}}
+        progress = {
+            "stage": "done",
+            "fraction": 1.0,
+            "datasets": {name: 1.0 for name in report.get("datasets", {})},
+        }
         finished = Submission.objects.filter(**row).update(
-            status=Status.FINISHED, finished_at=timezone.now(), updated_at=timezone.now(), progress=progress,
-            scored_count=F("scored_count") + 1)
+            status=Status.FINISHED,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+            progress=progress,
+            scored_count=F("scored_count") + 1,
+        )
         if not finished:
             logger.warning("submission %s: claim lost before the result was stored", row["id"])
             return None
         challenge = Challenge.objects.filter(phases__submissions__id=row["id"]).first()
         datasets = report.get("datasets", {})
         scores = dataset_scores(report=report, metric=challenge.primary_metric if challenge else None)
-        overall = overall_score(scores={k: v for k, v in scores.items() if v is not None},
-                                phase_datasets=list(datasets) + list(report.get("missing_datasets", [])),
-                                aggregation=report.get("aggregation") or "mean")
+        overall = overall_score(
+            scores={k: v for k, v in scores.items() if v is not None},
+            phase_datasets=list(datasets) + list(report.get("missing_datasets", [])),
+            aggregation=report.get("aggregation") or "mean",
+        )
         result, first_result = Result.objects.update_or_create(
             submission_id=row["id"],
-            defaults={"primary_score": None if overall is None else float(overall),
-                      "aggregation": report.get("aggregation", ""),
-                      "metrics": datasets,
-                      "missing_datasets": list(report.get("missing_datasets", [])),
-                      "scorer_version": report.get("scorer_version", "")})
+            defaults={
+                "primary_score": None if overall is None else float(overall),
+                "aggregation": report.get("aggregation", ""),
+                "metrics": datasets,
+                "missing_datasets": list(report.get("missing_datasets", [])),
+                "scorer_version": report.get("scorer_version", ""),
+            },
+        )
         dataset_results_store(result=result, report=report, scores=scores)
     if first_result:  # a re-score of the whole phase does not email every team again
         _notify(submission_id=row["id"])
@@ -239,11 +285,19 @@ def dataset_results_store(*, result: Result, report: dict, scores: dict[str, flo
     rows = []
     for name, entry in report.get("datasets", {}).items():
         t2v = entry.get("t2v") or {}
-        rows.append(DatasetResult(
-            result=result, dataset=name, score=scores.get(name),
-            rank_histogram=entry.get("rank_histogram"),
-            **{field: None if t2v.get(key) is None else float(t2v[key]) for key, field in METRIC_FIELDS.items()
-               if key != "score"}))
+        rows.append(
+            DatasetResult(
+                result=result,
+                dataset=name,
+                score=scores.get(name),
+                rank_histogram=entry.get("rank_histogram"),
+                **{
+                    field: None if t2v.get(key) is None else float(t2v[key])
+                    for key, field in METRIC_FIELDS.items()
+                    if key != "score"
+                },
+            )
+        )
     DatasetResult.objects.bulk_create(rows)
 
 
@@ -271,7 +325,11 @@ class _ProgressReporter:
             self.per_dataset[dataset] = fraction
             overall = sum(self.per_dataset.values()) / max(len(self.datasets), len(self.per_dataset), 1)
         else:
-            overall = fraction if not self.per_dataset else sum(self.per_dataset.values()) / max(len(self.datasets), 1)
+            overall = (
+                fraction
+                if not self.per_dataset
+                else sum(self.per_dataset.values()) / max(len(self.datasets), 1)
+            )
         now = time.monotonic()
         if stage == self.stage and now - self.last_write < PROGRESS_INTERVAL_S and fraction < 1.0:
             return
@@ -279,7 +337,8 @@ class _ProgressReporter:
         label = f"{stage} {dataset}" if dataset else stage
         written = Submission.objects.filter(**self.row).update(
             heartbeat_at=timezone.now(),
-            progress={"stage": label, "fraction": round(overall, 4), "datasets": dict(self.per_dataset)})
+            progress={"stage": label, "fraction": round(overall, 4), "datasets": dict(self.per_dataset)},
+        )
         if not written:
             raise LeaseLost
 
@@ -313,15 +372,28 @@ def _local_path(field: FieldFile) -> Iterator[str]:
 
 # --- organisers: re-scoring with a before/after diff ------------------------------------------------
 
+
 def leaderboard_snapshot_take(*, phase: Any, reason: str, user: Any = None) -> LeaderboardSnapshot:
     """Freeze the phase's overall board (every row, organisers' view) before a change."""
     from leaderboard.selectors import leaderboard_rows
 
-    rows = [{"submission_id": r["submission_id"], "team": r["team"], "method_name": r["method_name"],
-             "rank": r["rank"], "is_baseline": r["is_baseline"], "primary_score": r["primary_score"]}
-            for r in leaderboard_rows(phase=phase)]
-    return LeaderboardSnapshot.objects.create(phase=phase, reason=reason[:200], rows=rows,
-                                              created_by=user if getattr(user, "is_authenticated", False) else None)
+    rows = [
+        {
+            "submission_id": r["submission_id"],
+            "team": r["team"],
+            "method_name": r["method_name"],
+            "rank": r["rank"],
+            "is_baseline": r["is_baseline"],
+            "primary_score": r["primary_score"],
+        }
+        for r in leaderboard_rows(phase=phase)
+    ]
+    return LeaderboardSnapshot.objects.create(
+        phase=phase,
+        reason=reason[:200],
+        rows=rows,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
 
 
 @transaction.atomic
@@ -345,7 +417,9 @@ def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None)
     """
     from leaderboard.selectors import leaderboard_rows
 
-    snapshot = snapshot or LeaderboardSnapshot.objects.filter(phase=phase).order_by("-created_at", "-id").first()
+    snapshot = (
+        snapshot or LeaderboardSnapshot.objects.filter(phase=phase).order_by("-created_at", "-id").first()
+    )
     if snapshot is None:
         return None
 
@@ -357,21 +431,33 @@ def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None)
     lines = []
     for k in list(after) + [k for k in before if k not in after]:
         old, new = before.get(k), after.get(k)
-        line = {"team": (new or old)["team"], "method_name": (new or old)["method_name"],
-                "is_baseline": (new or old)["is_baseline"],
-                "before_rank": old and old["rank"], "after_rank": new and new["rank"],
-                "before_score": old and old["primary_score"], "after_score": new and new["primary_score"]}
+        line = {
+            "team": (new or old)["team"],
+            "method_name": (new or old)["method_name"],
+            "is_baseline": (new or old)["is_baseline"],
+            "before_rank": old and old["rank"],
+            "after_rank": new and new["rank"],
+            "before_score": old and old["primary_score"],
+            "after_score": new and new["primary_score"],
+        }
         if old is None:
             line["status"], line["delta"], line["rank_change"] = "new", None, None
         elif new is None:
             line["status"], line["delta"], line["rank_change"] = "gone", None, None
         else:
-            line["delta"] = (None if new["primary_score"] is None or old["primary_score"] is None
-                             else new["primary_score"] - old["primary_score"])
-            line["rank_change"] = (None if new["rank"] is None or old["rank"] is None
-                                   else old["rank"] - new["rank"])
-            same = (abs(line["delta"] or 0.0) < 1e-12 and old["rank"] == new["rank"]
-                    and old["submission_id"] == new["submission_id"])
+            line["delta"] = (
+                None
+                if new["primary_score"] is None or old["primary_score"] is None
+                else new["primary_score"] - old["primary_score"]
+            )
+            line["rank_change"] = (
+                None if new["rank"] is None or old["rank"] is None else old["rank"] - new["rank"]
+            )
+            same = (
+                abs(line["delta"] or 0.0) < 1e-12
+                and old["rank"] == new["rank"]
+                and old["submission_id"] == new["submission_id"]
+            )
             line["status"] = "same" if same else "changed"
         lines.append(line)
     pending = Submission.objects.filter(phase=phase, status__in=[Status.QUEUED, Status.RUNNING]).count()

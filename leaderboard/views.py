@@ -33,32 +33,55 @@ from leaderboard.selectors import (
 )
 from leaderboard.services import leaderboard_diff, phase_rescore_with_snapshot
 
-METRIC_LABELS = {"score": "Score", "R1": "R@1", "R5": "R@5", "R10": "R@10", "R50": "R@50", "MedR": "MedR",
-                 "MeanR": "MeanR"}
+METRIC_LABELS = {
+    "score": "Score",
+    "R1": "R@1",
+    "R5": "R@5",
+    "R10": "R@10",
+    "R50": "R@50",
+    "MedR": "MedR",
+    "MeanR": "MeanR",
+}
 
 
 def _board_from_request(request: HttpRequest, phase: Phase) -> Board:
-    return board_resolve(phase=phase, dataset=request.GET.get("dataset") or None,
-                         sort=request.GET.get("sort") or None, direction=request.GET.get("dir") or None)
+    return board_resolve(
+        phase=phase,
+        dataset=request.GET.get("dataset") or None,
+        sort=request.GET.get("sort") or None,
+        direction=request.GET.get("dir") or None,
+    )
 
 
 def _columns(board: Board) -> list[dict]:
     """The sortable score columns of a board, with the link that sorts by each."""
     if board.dataset is None:
-        specs = [(OVERALL, "Overall", None, "score")] + [(f"{d}:score", d, d, "score") for d in board.datasets]
+        specs = [(OVERALL, "Overall", None, "score")] + [
+            (f"{d}:score", d, d, "score") for d in board.datasets
+        ]
     else:
         specs = [(f"{board.dataset}:{m}", METRIC_LABELS[m], board.dataset, m) for m in METRICS]
     columns = []
     for sort, label, dataset, metric in specs:
         active = board.sort == sort
-        default_desc = metric_higher_is_better(phase=board.phase, metric=metric if sort != OVERALL else OVERALL)
+        default_desc = metric_higher_is_better(
+            phase=board.phase, metric=metric if sort != OVERALL else OVERALL
+        )
         descending = (not board.descending) if active else default_desc
         query = {"sort": sort, "dir": "desc" if descending else "asc"}
         if board.dataset:
             query["dataset"] = board.dataset
-        columns.append({"sort": sort, "label": label, "dataset": dataset, "metric": metric, "active": active,
-                        "arrow": ("▼" if board.descending else "▲") if active else "",
-                        "query": urlencode(query)})
+        columns.append(
+            {
+                "sort": sort,
+                "label": label,
+                "dataset": dataset,
+                "metric": metric,
+                "active": active,
+                "arrow": ("▼" if board.descending else "▲") if active else "",
+                "query": urlencode(query),
+            }
+        )
     return columns
 
 
@@ -86,10 +109,18 @@ def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
     rows = leaderboard_rows(board=board) if visible else []
     _cells(board, rows, challenge.score_decimals)
     query = urlencode({k: v for k, v in request.GET.items() if k in ("dataset", "sort", "dir")})
-    return {"challenge": challenge, "phase": phase, "board": board, "visible": visible, "rows": rows,
-            "is_organiser": challenge_is_organiser(user=request.user, challenge=challenge),
-            "datasets": board.datasets, "columns": _columns(board), "decimals": challenge.score_decimals,
-            "export_query": query}
+    return {
+        "challenge": challenge,
+        "phase": phase,
+        "board": board,
+        "visible": visible,
+        "rows": rows,
+        "is_organiser": challenge_is_organiser(user=request.user, challenge=challenge),
+        "datasets": board.datasets,
+        "columns": _columns(board),
+        "decimals": challenge.score_decimals,
+        "export_query": query,
+    }
 
 
 @domain_errors
@@ -121,23 +152,37 @@ def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpRes
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
     if not context["visible"]:
-        return HttpResponse("The results of this phase are hidden until the organisers publish them.\n",
-                            status=403, content_type="text/plain")
+        return HttpResponse(
+            "The results of this phase are hidden until the organisers publish them.\n",
+            status=403,
+            content_type="text/plain",
+        )
     board, decimals = context["board"], context["decimals"]
     name = slugify(f"{context['challenge'].slug}-{context['phase'].slug}-{board.dataset or 'overall'}")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard.csv"'
     writer = csv.writer(response)
-    writer.writerow(["rank", "team", "method", "baseline", "submission_id", "submitted_at", "overall"]
-                    + [f"{d}:{m}" for d in board.datasets for m in METRICS])
+    writer.writerow(
+        ["rank", "team", "method", "baseline", "submission_id", "submitted_at", "overall"]
+        + [f"{d}:{m}" for d in board.datasets for m in METRICS]
+    )
 
     def fmt(value: float | None) -> str:
         return "" if value is None else f"{value:.{decimals}f}"
 
     for row in context["rows"]:
-        writer.writerow([row["rank"] or "", row["team"], row["method_name"], int(row["is_baseline"]),
-                         row["submission_id"], row["submitted_at"].isoformat(), fmt(row["primary_score"])]
-                        + [fmt(row["metrics"][d][m]) for d in board.datasets for m in METRICS])
+        writer.writerow(
+            [
+                row["rank"] or "",
+                row["team"],
+                row["method_name"],
+                int(row["is_baseline"]),
+                row["submission_id"],
+                row["submitted_at"].isoformat(),
+                fmt(row["primary_score"]),
+            ]
+            + [fmt(row["metrics"][d][m]) for d in board.datasets for m in METRICS]
+        )
     return response
 
 
@@ -149,12 +194,21 @@ def phase_rescore_page(request: HttpRequest, phase_id: int) -> HttpResponse:
     if request.method == "POST":
         reason = request.POST.get("reason", "").strip() or "re-score"
         count = phase_rescore_with_snapshot(phase=phase, user=request.user, reason=reason)
-        messages.success(request, f"{count} submission(s) queued for re-scoring; the diff below fills in "
-                                  "as they finish.")
+        messages.success(
+            request, f"{count} submission(s) queued for re-scoring; the diff below fills in as they finish."
+        )
         return redirect("leaderboard:rescore", phase_id=phase.id)
     diff = leaderboard_diff(phase=phase)
-    return render(request, "leaderboard/rescore.html", {"phase": phase, "challenge": phase.challenge,
-                                                         "diff": diff, "decimals": phase.challenge.score_decimals})
+    return render(
+        request,
+        "leaderboard/rescore.html",
+        {
+            "phase": phase,
+            "challenge": phase.challenge,
+            "diff": diff,
+            "decimals": phase.challenge.score_decimals,
+        },
+    )
 
 
 @login_required
@@ -169,8 +223,9 @@ def phase_publish(request: HttpRequest, phase_id: int) -> HttpResponse:
     phase_visibility_set(phase=phase, visibility=visibility)
     messages.success(request, f"{phase.title}: {phase.get_leaderboard_visibility_display()}.")
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = reverse("challenge:organiser", args=[phase.challenge.slug])
     return redirect(target)
 
@@ -182,10 +237,21 @@ def entry_detail(request: HttpRequest, slug: str, phase_slug: str, submission_id
     result = public_entry_get(submission_id=submission_id, challenge_slug=slug, phase_slug=phase_slug)
     submission = result.submission
     phase = submission.phase
-    rows = [{"name": name, **result.metrics[name]} for name in leaderboard_datasets(phase=phase)
-            if result.metrics.get(name) is not None]
-    return render(request, "leaderboard/entry.html", {
-        "result": result, "submission": submission, "phase": phase, "challenge": phase.challenge,
-        "dataset_rows": rows, "decimals": phase.challenge.score_decimals,
-        "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
-    })
+    rows = [
+        {"name": name, **result.metrics[name]}
+        for name in leaderboard_datasets(phase=phase)
+        if result.metrics.get(name) is not None
+    ]
+    return render(
+        request,
+        "leaderboard/entry.html",
+        {
+            "result": result,
+            "submission": submission,
+            "phase": phase,
+            "challenge": phase.challenge,
+            "dataset_rows": rows,
+            "decimals": phase.challenge.score_decimals,
+            "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
+        },
+    )

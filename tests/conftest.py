@@ -25,6 +25,7 @@ from tests.factories import (
 
 DATASETS = ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")
 
+
 # The test database is in-memory SQLite: one connection, shared by the live server's threads. A
 # threaded live server lets a page's parallel fetches (charts, polling) use that connection at once,
 # which breaks its savepoints; one request at a time is what such a database can serve.
@@ -42,7 +43,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """`postgres`/`redis` tests need DATABASE_URL / REDIS_URL; without them they are skipped, saying so."""
     for item in items:
         if "postgres" in item.keywords and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-            item.add_marker(pytest.mark.skip(reason="needs DATABASE_URL=postgres://... (a PostgreSQL server)"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs DATABASE_URL=postgres://... (a PostgreSQL server)")
+            )
         if "redis" in item.keywords and not os.environ.get("REDIS_URL", "").startswith("redis"):
             item.add_marker(pytest.mark.skip(reason="needs REDIS_URL=redis://... (a Redis server)"))
 
@@ -68,12 +71,13 @@ def make_submission_file(tmp_path, tiny_truth):
     """make_submission_file(kind="npz", seed=0, datasets=None) -> path of a real submission file."""
     from evaluation import synthetic
 
-    def make(kind: str = "npz", *, seed: int = 0, datasets: tuple[str, ...] | None = None,
-             name: str | None = None) -> Path:
+    def make(
+        kind: str = "npz", *, seed: int = 0, datasets: tuple[str, ...] | None = None, name: str | None = None
+    ) -> Path:
         matrices = synthetic.similarity_matrices(tiny_truth, seed=seed)
         if datasets is not None:
             matrices = {k: v for k, v in matrices.items() if k in datasets}
-        path = tmp_path / (name or f"submission-{kind}-{seed}.{ 'zip' if kind == 'codalab' else kind}")
+        path = tmp_path / (name or f"submission-{kind}-{seed}.{'zip' if kind == 'codalab' else kind}")
         if kind == "npz":
             synthetic.write_npz_submission(path, matrices)
         elif kind == "h5":
@@ -110,8 +114,13 @@ def hidden_phase(challenge, tiny_truth_path):
     from challenge.models import Phase
     from challenge.services import phase_ground_truth_set
 
-    phase = PhaseFactory(challenge=challenge, slug="test", title="Test", max_submissions_total=3,
-                         leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN)
+    phase = PhaseFactory(
+        challenge=challenge,
+        slug="test",
+        title="Test",
+        max_submissions_total=3,
+        leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
+    )
     with open(tiny_truth_path, "rb") as handle:
         phase_ground_truth_set(phase=phase, file=File(handle))
     return phase
@@ -166,8 +175,9 @@ def upload(participant, phase, make_submission_file, django_capture_on_commit_ca
         path = path or make_submission_file(kind, seed=seed)
         fields.setdefault("method_name", f"method-{seed}")
         with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
-            submission = submission_create(user=user or participant, phase=phase_ or phase,
-                                           file=File(handle, name=path.name), **fields)
+            submission = submission_create(
+                user=user or participant, phase=phase_ or phase, file=File(handle, name=path.name), **fields
+            )
         submission.refresh_from_db()
         return submission
 

@@ -137,8 +137,15 @@ class ResultFactory(factory.django.DjangoModelFactory):
         if not create:
             return
         keys = {"R1": "r1", "R5": "r5", "R10": "r10", "R50": "r50", "MedR": "medr", "MeanR": "meanr"}
-        DatasetResult.objects.bulk_create([
-            DatasetResult(result=obj, dataset=name, score=entry.get("score"),
-                          rank_histogram=entry.get("rank_histogram"),
-                          **{field: (entry.get("t2v") or {}).get(key) for key, field in keys.items()})
-            for name, entry in obj.metrics.items()])
+        DatasetResult.objects.bulk_create(
+            [
+                DatasetResult(
+                    result=obj,
+                    dataset=name,
+                    score=entry.get("score"),
+                    rank_histogram=entry.get("rank_histogram"),
+                    **{field: (entry.get("t2v") or {}).get(key) for key, field in keys.items()},
+                )
+                for name, entry in obj.metrics.items()
+            ]
+        )

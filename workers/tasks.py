@@ -36,8 +36,15 @@ def submission_evaluate_task(self, submission_id: int) -> None:
     submission_evaluate(submission_id=submission_id, final_attempt=self.request.retries >= MAX_RETRIES)
 
 
-@shared_task(name="workers.submission_requeue_stale", acks_late=True, soft_time_limit=60, time_limit=90,
-             autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
+@shared_task(
+    name="workers.submission_requeue_stale",
+    acks_late=True,
+    soft_time_limit=60,
+    time_limit=90,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    max_retries=3,
+)
 def submission_requeue_stale_task() -> None:
     """Periodic (Celery beat): re-send evaluations lost by a dead worker or broker."""
     from challenge.services import submission_requeue_stale_now
@@ -45,8 +52,15 @@ def submission_requeue_stale_task() -> None:
     submission_requeue_stale_now()
 
 
-@shared_task(name="workers.chunked_upload_expire", acks_late=True, soft_time_limit=300, time_limit=360,
-             autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
+@shared_task(
+    name="workers.chunked_upload_expire",
+    acks_late=True,
+    soft_time_limit=300,
+    time_limit=360,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    max_retries=3,
+)
 def chunked_upload_expire_task() -> None:
     """Periodic (Celery beat): delete chunked uploads abandoned for PENTATHLON_UPLOAD_EXPIRES_AFTER seconds."""
     from challenge.services import chunked_upload_expire_now

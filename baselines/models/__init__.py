@@ -9,4 +9,11 @@ from .retrieval import (
     sharded_similarity,
 )
 
-__all__ = ["ExpertSpec", "RetrievalModel", "TextEmbedding", "VideoEmbedding", "build_model", "sharded_similarity"]
+__all__ = [
+    "ExpertSpec",
+    "RetrievalModel",
+    "TextEmbedding",
+    "VideoEmbedding",
+    "build_model",
+    "sharded_similarity",
+]

@@ -29,8 +29,15 @@ class CollaborativeGating(nn.Module):
         activation: the non-linearity (Mish in the reference configs).
     """
 
-    def __init__(self, dim: int, num_experts: int, *, num_g_layers: int = 3, num_h_layers: int = 0,
-                 activation: type[nn.Module] = nn.Mish) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_experts: int,
+        *,
+        num_g_layers: int = 3,
+        num_h_layers: int = 0,
+        activation: type[nn.Module] = nn.Mish,
+    ) -> None:
         super().__init__()
         if num_g_layers < 1:
             raise ValueError("num_g_layers must be >= 1")
@@ -43,9 +50,9 @@ class CollaborativeGating(nn.Module):
     def forward(self, z: torch.Tensor, available: torch.Tensor) -> list[torch.Tensor]:
         """z: (B, M, d) projected experts; available: (B, M) {0, 1}. Returns M tensors (B, d)."""
         batch, experts, dim = z.shape
-        pairs = self.g_first_self(z)[:, :, None, :] + self.g_first_other(z)[:, None, :, :]   # (B, i, j, d)
+        pairs = self.g_first_self(z)[:, :, None, :] + self.g_first_other(z)[:, None, :, :]  # (B, i, j, d)
         pairs = self.g_rest(pairs.reshape(-1, dim)).view(batch, experts, experts, dim)
-        both = available[:, :, None] * available[:, None, :]                                # a_i a_j
+        both = available[:, :, None] * available[:, None, :]  # a_i a_j
         context = (pairs * both[..., None]).sum(dim=2) / (both.sum(dim=2, keepdim=True) + 1e-11)
         context = self.h(context.reshape(-1, dim)).view(batch, experts, dim)
         return [unit(z[:, i], context[:, i]) for i, unit in enumerate(self.units)]
@@ -57,8 +64,16 @@ class CEVideoEncoder(nn.Module):
     `gating="self"` is the "CE - CG" ablation: v_m = normalize(z_m * sigmoid(BN(C_m z_m + e_m))).
     """
 
-    def __init__(self, in_dims: list[int], dim: int, *, gating: str = "pairwise", num_g_layers: int = 3,
-                 num_h_layers: int = 0, activation: type[nn.Module] = nn.Mish) -> None:
+    def __init__(
+        self,
+        in_dims: list[int],
+        dim: int,
+        *,
+        gating: str = "pairwise",
+        num_g_layers: int = 3,
+        num_h_layers: int = 0,
+        activation: type[nn.Module] = nn.Mish,
+    ) -> None:
         super().__init__()
         if gating not in ("pairwise", "self"):
             raise ValueError(f"gating must be 'pairwise' or 'self', got {gating!r}")
@@ -67,8 +82,9 @@ class CEVideoEncoder(nn.Module):
         self.projections = nn.ModuleList(nn.Linear(d, dim) for d in in_dims)
         self.gating = gating
         if gating == "pairwise":
-            self.collaborative = CollaborativeGating(dim, len(in_dims), num_g_layers=num_g_layers,
-                                                     num_h_layers=num_h_layers, activation=activation)
+            self.collaborative = CollaborativeGating(
+                dim, len(in_dims), num_g_layers=num_g_layers, num_h_layers=num_h_layers, activation=activation
+            )
         else:
             self.self_gates = nn.ModuleList(ContextGating(dim) for _ in in_dims)
         self.out_dims = [dim] * len(in_dims)

@@ -22,5 +22,5 @@ class MoEEVideoEncoder(nn.Module):
         self.out_dims = list(out_dims)
 
     def forward(self, experts: list[torch.Tensor], available: torch.Tensor) -> list[torch.Tensor]:
-        del available           # MoEE uses availability only in the similarity
+        del available  # MoEE uses availability only in the similarity
         return [unit(x) for unit, x in zip(self.units, experts, strict=True)]

@@ -39,11 +39,11 @@ class NetVLAD(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pool (B, N, D) sets into (B, K * D) unit-norm descriptors."""
         batch, tokens, dim = x.shape
-        assignment = self.batch_norm(x.reshape(-1, dim) @ self.clusters)   # BN over all B * N tokens
-        assignment = F.softmax(assignment, dim=1)[:, :self.cluster_size]   # drop the ghosts
+        assignment = self.batch_norm(x.reshape(-1, dim) @ self.clusters)  # BN over all B * N tokens
+        assignment = F.softmax(assignment, dim=1)[:, : self.cluster_size]  # drop the ghosts
         assignment = assignment.view(batch, tokens, self.cluster_size)
-        mass = assignment.sum(dim=1, keepdim=True)                         # (B, 1, K)
+        mass = assignment.sum(dim=1, keepdim=True)  # (B, 1, K)
         vlad = torch.matmul(assignment.transpose(1, 2), x).transpose(1, 2)  # (B, D, K)
         vlad = vlad - mass * self.centres
-        vlad = F.normalize(vlad, dim=1)                                    # intra-normalisation
+        vlad = F.normalize(vlad, dim=1)  # intra-normalisation
         return F.normalize(vlad.reshape(batch, -1), dim=1)

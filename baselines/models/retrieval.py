@@ -59,7 +59,7 @@ def sharded_similarity(text: TextEmbedding, video: VideoEmbedding) -> torch.Tens
     weights, available = text.weights, video.available.to(text.weights.dtype)
     numerator = torch.zeros(weights.shape[0], available.shape[0], dtype=weights.dtype, device=weights.device)
     for m, (u, v) in enumerate(zip(text.experts, video.experts, strict=True)):
-        numerator += weights[:, m:m + 1] * (u @ v.T) * available[:, m][None, :]
+        numerator += weights[:, m : m + 1] * (u @ v.T) * available[:, m][None, :]
     denominator = weights @ available.T
     return torch.where(denominator > 0, numerator / denominator.clamp_min(1e-12), torch.zeros_like(numerator))
 
@@ -84,10 +84,22 @@ class RetrievalModel(nn.Module):
             reference). Reduced profiles shrink MoEE by the same factor as CE's `shared_dim`.
     """
 
-    def __init__(self, experts: list[ExpertSpec], text_dim: int, *, kind: str = "ce", shared_dim: int = 768,
-                 gating: str = "pairwise", text_clusters: int = 28, text_ghosts: int = 1, num_g_layers: int = 3,
-                 num_h_layers: int = 0, use_mish: bool = True, freeze_weights: bool = False,
-                 moee_dim_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        experts: list[ExpertSpec],
+        text_dim: int,
+        *,
+        kind: str = "ce",
+        shared_dim: int = 768,
+        gating: str = "pairwise",
+        text_clusters: int = 28,
+        text_ghosts: int = 1,
+        num_g_layers: int = 3,
+        num_h_layers: int = 0,
+        use_mish: bool = True,
+        freeze_weights: bool = False,
+        moee_dim_scale: float = 1.0,
+    ) -> None:
         super().__init__()
         if not experts:
             raise ValueError("a retrieval model needs at least one expert")
@@ -95,19 +107,29 @@ class RetrievalModel(nn.Module):
         self.expert_keys = [e.key for e in self.experts]
         self.kind = kind
         self.pooling = nn.ModuleList(
-            NetVLAD(e.dim, e.vlad_clusters) if e.vlad_clusters else nn.Identity() for e in self.experts)
+            NetVLAD(e.dim, e.vlad_clusters) if e.vlad_clusters else nn.Identity() for e in self.experts
+        )
         in_dims = [e.dim * (e.vlad_clusters or 1) for e in self.experts]
         activation = nn.Mish if use_mish else nn.ReLU
         self.video: nn.Module
         if kind == "ce":
-            self.video = CEVideoEncoder(in_dims, shared_dim, gating=gating, num_g_layers=num_g_layers,
-                                        num_h_layers=num_h_layers, activation=activation)
+            self.video = CEVideoEncoder(
+                in_dims,
+                shared_dim,
+                gating=gating,
+                num_g_layers=num_g_layers,
+                num_h_layers=num_h_layers,
+                activation=activation,
+            )
         elif kind == "moee":
-            self.video = MoEEVideoEncoder(in_dims, [max(1, round(e.dim * moee_dim_scale)) for e in self.experts])
+            self.video = MoEEVideoEncoder(
+                in_dims, [max(1, round(e.dim * moee_dim_scale)) for e in self.experts]
+            )
         else:
             raise ValueError(f"model kind must be 'ce' or 'moee', got {kind!r}")
-        self.text = TextEncoder(text_dim, text_clusters, text_ghosts, self.video.out_dims,
-                                freeze_weights=freeze_weights)
+        self.text = TextEncoder(
+            text_dim, text_clusters, text_ghosts, self.video.out_dims, freeze_weights=freeze_weights
+        )
 
     def encode_text(self, tokens: torch.Tensor) -> TextEmbedding:
         """(Q, T, D_t) zero-padded word features -> the query embedding. Sees no video input."""
@@ -120,7 +142,9 @@ class RetrievalModel(nn.Module):
         pooled = [pool(x) for pool, x in zip(self.pooling, experts, strict=True)]
         return VideoEmbedding(self.video(pooled, available), available)
 
-    def forward(self, tokens: torch.Tensor, experts: list[torch.Tensor], available: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, tokens: torch.Tensor, experts: list[torch.Tensor], available: torch.Tensor
+    ) -> torch.Tensor:
         """Similarity matrix of a batch of captions against a batch of videos."""
         return sharded_similarity(self.encode_text(tokens), self.encode_video(experts, available))
 
@@ -128,8 +152,16 @@ class RetrievalModel(nn.Module):
 def build_model(arch: dict[str, Any], experts: list[ExpertSpec], text_dim: int) -> RetrievalModel:
     """Build a model from the `arch` section of a config (see `baselines/configs/base.json`)."""
     return RetrievalModel(
-        experts, text_dim, kind=arch["type"], shared_dim=int(arch["ce_shared_dim"]), gating=arch["gating"],
-        text_clusters=int(arch["text_clusters"]), text_ghosts=int(arch["text_ghosts"]),
-        num_g_layers=int(arch["num_g_layers"]), num_h_layers=int(arch["num_h_layers"]),
-        use_mish=bool(arch["use_mish"]), freeze_weights=bool(arch["freeze_weights"]),
-        moee_dim_scale=float(arch.get("moee_dim_scale", 1.0)))
+        experts,
+        text_dim,
+        kind=arch["type"],
+        shared_dim=int(arch["ce_shared_dim"]),
+        gating=arch["gating"],
+        text_clusters=int(arch["text_clusters"]),
+        text_ghosts=int(arch["text_ghosts"]),
+        num_g_layers=int(arch["num_g_layers"]),
+        num_h_layers=int(arch["num_h_layers"]),
+        use_mish=bool(arch["use_mish"]),
+        freeze_weights=bool(arch["freeze_weights"]),
+        moee_dim_scale=float(arch.get("moee_dim_scale", 1.0)),
+    )

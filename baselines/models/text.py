@@ -23,8 +23,9 @@ class TextEncoder(nn.Module):
         freeze_weights: use the constant 1/M instead of learned weights (the "CE - MW,P,CG" ablation).
     """
 
-    def __init__(self, text_dim: int, clusters: int, ghosts: int, out_dims: list[int], *,
-                 freeze_weights: bool = False) -> None:
+    def __init__(
+        self, text_dim: int, clusters: int, ghosts: int, out_dims: list[int], *, freeze_weights: bool = False
+    ) -> None:
         super().__init__()
         self.vlad = NetVLAD(text_dim, clusters, ghosts)
         self.units = nn.ModuleList(GatedEmbeddingUnit(self.vlad.out_dim, d) for d in out_dims)

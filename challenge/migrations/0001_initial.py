@@ -9,7 +9,6 @@ import challenge.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,165 +17,395 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Challenge',
+            name="Challenge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('summary', models.CharField(blank=True, max_length=500)),
-                ('description', models.TextField(blank=True)),
-                ('rules', models.TextField(blank=True)),
-                ('is_public', models.BooleanField(default=True, help_text='Visible to participants and visitors.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("title", models.CharField(max_length=200)),
+                ("summary", models.CharField(blank=True, max_length=500)),
+                ("description", models.TextField(blank=True)),
+                ("rules", models.TextField(blank=True)),
+                (
+                    "is_public",
+                    models.BooleanField(default=True, help_text="Visible to participants and visitors."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-created_at', 'id'],
+                "ordering": ["-created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="Canonical name, e.g. MSRVTT; matches the ground truth's groups.", max_length=64)),
-                ('description', models.TextField(blank=True)),
-                ('order', models.PositiveSmallIntegerField(default=0)),
-                ('challenge', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='datasets', to='challenge.challenge')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Canonical name, e.g. MSRVTT; matches the ground truth's groups.",
+                        max_length=64,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("order", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "challenge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="datasets",
+                        to="challenge.challenge",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'id'],
+                "ordering": ["order", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Phase',
+            name="Phase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(help_text='Short name used in file names, e.g. val or test.')),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('order', models.PositiveSmallIntegerField(default=0)),
-                ('starts_at', models.DateTimeField()),
-                ('ends_at', models.DateTimeField(blank=True, null=True)),
-                ('max_submissions_per_day', models.PositiveIntegerField(blank=True, help_text='Per team and UTC day; empty = no limit.', null=True, validators=[django.core.validators.MinValueValidator(1)])),
-                ('max_submissions_total', models.PositiveIntegerField(blank=True, help_text='Per team; empty = no limit.', null=True, validators=[django.core.validators.MinValueValidator(1)])),
-                ('allowed_formats', models.JSONField(blank=True, default=list, help_text='Subset of ["zip", "npz", "h5"]; empty = all.')),
-                ('aggregation', models.CharField(choices=[('mean', 'Mean of the per-dataset scores'), ('sum', 'Sum of the per-dataset scores')], default='mean', max_length=8)),
-                ('leaderboard_visibility', models.CharField(choices=[('public', 'Public: results are shown as they arrive'), ('hidden', 'Hidden: results are shown once the organisers publish them')], default='public', max_length=8)),
-                ('ground_truth', models.FileField(blank=True, editable=False, max_length=300, storage=challenge.models.private_storage, upload_to=challenge.models.ground_truth_upload_to)),
-                ('ground_truth_sha256', models.CharField(blank=True, editable=False, max_length=64)),
-                ('ground_truth_uploaded_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('challenge', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='phases', to='challenge.challenge')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(help_text="Short name used in file names, e.g. val or test.")),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("order", models.PositiveSmallIntegerField(default=0)),
+                ("starts_at", models.DateTimeField()),
+                ("ends_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "max_submissions_per_day",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Per team and UTC day; empty = no limit.",
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "max_submissions_total",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Per team; empty = no limit.",
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "allowed_formats",
+                    models.JSONField(
+                        blank=True, default=list, help_text='Subset of ["zip", "npz", "h5"]; empty = all.'
+                    ),
+                ),
+                (
+                    "aggregation",
+                    models.CharField(
+                        choices=[
+                            ("mean", "Mean of the per-dataset scores"),
+                            ("sum", "Sum of the per-dataset scores"),
+                        ],
+                        default="mean",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "leaderboard_visibility",
+                    models.CharField(
+                        choices=[
+                            ("public", "Public: results are shown as they arrive"),
+                            ("hidden", "Hidden: results are shown once the organisers publish them"),
+                        ],
+                        default="public",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "ground_truth",
+                    models.FileField(
+                        blank=True,
+                        editable=False,
+                        max_length=300,
+                        storage=challenge.models.private_storage,
+                        upload_to=challenge.models.ground_truth_upload_to,
+                    ),
+                ),
+                ("ground_truth_sha256", models.CharField(blank=True, editable=False, max_length=64)),
+                ("ground_truth_uploaded_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "challenge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="phases",
+                        to="challenge.challenge",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['challenge', 'order', 'id'],
+                "ordering": ["challenge", "order", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Split',
+            name="Split",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('num_queries', models.PositiveIntegerField()),
-                ('num_videos', models.PositiveIntegerField()),
-                ('captions_per_video', models.PositiveIntegerField(default=1)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='splits', to='challenge.dataset')),
-                ('phase', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='splits', to='challenge.phase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("num_queries", models.PositiveIntegerField()),
+                ("num_videos", models.PositiveIntegerField()),
+                ("captions_per_video", models.PositiveIntegerField(default=1)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="splits",
+                        to="challenge.dataset",
+                    ),
+                ),
+                (
+                    "phase",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="splits",
+                        to="challenge.phase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['phase', 'dataset__order', 'dataset__id'],
+                "ordering": ["phase", "dataset__order", "dataset__id"],
             },
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('invite_code', models.CharField(default=challenge.models.new_invite_code, editable=False, max_length=32, unique=True)),
-                ('is_baseline', models.BooleanField(default=False, help_text="The organisers' reference entries.")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('challenge', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='teams', to='challenge.challenge')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "invite_code",
+                    models.CharField(
+                        default=challenge.models.new_invite_code, editable=False, max_length=32, unique=True
+                    ),
+                ),
+                (
+                    "is_baseline",
+                    models.BooleanField(default=False, help_text="The organisers' reference entries."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "challenge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="teams",
+                        to="challenge.challenge",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['challenge', 'name'],
+                "ordering": ["challenge", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Submission',
+            name="Submission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=300, storage=challenge.models.private_storage, upload_to=challenge.models.submission_upload_to)),
-                ('original_filename', models.CharField(blank=True, max_length=255)),
-                ('file_format', models.CharField(choices=[('zip', 'ZIP archive (.npy similarities or CodaLab top-k CSV)'), ('npz', 'NumPy .npz (similarities or embeddings)'), ('h5', 'HDF5 .h5 (similarities or embeddings)')], max_length=8)),
-                ('file_size', models.PositiveBigIntegerField()),
-                ('checksum_sha256', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('submitted', 'Submitted'), ('queued', 'Queued'), ('running', 'Running'), ('finished', 'Finished'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='submitted', max_length=16)),
-                ('progress', models.JSONField(blank=True, default=dict)),
-                ('error_message', models.TextField(blank=True)),
-                ('method_name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('paper_url', models.URLField(blank=True)),
-                ('code_url', models.URLField(blank=True)),
-                ('is_public', models.BooleanField(default=True)),
-                ('is_baseline', models.BooleanField(default=False)),
-                ('is_final', models.BooleanField(default=False)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('queued_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='submissions', to=settings.AUTH_USER_MODEL)),
-                ('phase', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='submissions', to='challenge.phase')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='submissions', to='challenge.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=300,
+                        storage=challenge.models.private_storage,
+                        upload_to=challenge.models.submission_upload_to,
+                    ),
+                ),
+                ("original_filename", models.CharField(blank=True, max_length=255)),
+                (
+                    "file_format",
+                    models.CharField(
+                        choices=[
+                            ("zip", "ZIP archive (.npy similarities or CodaLab top-k CSV)"),
+                            ("npz", "NumPy .npz (similarities or embeddings)"),
+                            ("h5", "HDF5 .h5 (similarities or embeddings)"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("file_size", models.PositiveBigIntegerField()),
+                ("checksum_sha256", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("submitted", "Submitted"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("finished", "Finished"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="submitted",
+                        max_length=16,
+                    ),
+                ),
+                ("progress", models.JSONField(blank=True, default=dict)),
+                ("error_message", models.TextField(blank=True)),
+                ("method_name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("paper_url", models.URLField(blank=True)),
+                ("code_url", models.URLField(blank=True)),
+                ("is_public", models.BooleanField(default=True)),
+                ("is_baseline", models.BooleanField(default=False)),
+                ("is_final", models.BooleanField(default=False)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("queued_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="submissions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "phase",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="submissions",
+                        to="challenge.phase",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="submissions",
+                        to="challenge.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='TeamMembership',
+            name="TeamMembership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('member', 'Member')], default='member', max_length=8)),
-                ('joined_at', models.DateTimeField(auto_now_add=True)),
-                ('challenge', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='challenge.challenge')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='challenge.team')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='team_memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("member", "Member")], default="member", max_length=8
+                    ),
+                ),
+                ("joined_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "challenge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="challenge.challenge",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="challenge.team",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="team_memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='team',
-            name='members',
-            field=models.ManyToManyField(related_name='teams', through='challenge.TeamMembership', to=settings.AUTH_USER_MODEL),
+            model_name="team",
+            name="members",
+            field=models.ManyToManyField(
+                related_name="teams", through="challenge.TeamMembership", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dataset',
-            constraint=models.UniqueConstraint(fields=('challenge', 'name'), name='dataset_unique_name'),
+            model_name="dataset",
+            constraint=models.UniqueConstraint(fields=("challenge", "name"), name="dataset_unique_name"),
         ),
         migrations.AddConstraint(
-            model_name='phase',
-            constraint=models.UniqueConstraint(fields=('challenge', 'slug'), name='phase_unique_slug'),
+            model_name="phase",
+            constraint=models.UniqueConstraint(fields=("challenge", "slug"), name="phase_unique_slug"),
         ),
         migrations.AddConstraint(
-            model_name='phase',
-            constraint=models.CheckConstraint(condition=models.Q(('ends_at__isnull', True), ('ends_at__gt', models.F('starts_at')), _connector='OR'), name='phase_ends_after_start'),
+            model_name="phase",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("ends_at__isnull", True), ("ends_at__gt", models.F("starts_at")), _connector="OR"
+                ),
+                name="phase_ends_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='split',
-            constraint=models.UniqueConstraint(fields=('phase', 'dataset'), name='split_unique_dataset'),
+            model_name="split",
+            constraint=models.UniqueConstraint(fields=("phase", "dataset"), name="split_unique_dataset"),
         ),
         migrations.AddIndex(
-            model_name='submission',
-            index=models.Index(fields=['team', 'phase', 'created_at'], name='submission_quota_idx'),
+            model_name="submission",
+            index=models.Index(fields=["team", "phase", "created_at"], name="submission_quota_idx"),
         ),
         migrations.AddConstraint(
-            model_name='submission',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_final', True)), fields=('team', 'phase'), name='submission_one_final_per_team_phase'),
+            model_name="submission",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_final", True)),
+                fields=("team", "phase"),
+                name="submission_one_final_per_team_phase",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='teammembership',
-            constraint=models.UniqueConstraint(fields=('challenge', 'user'), name='membership_one_team_per_challenge'),
+            model_name="teammembership",
+            constraint=models.UniqueConstraint(
+                fields=("challenge", "user"), name="membership_one_team_per_challenge"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='team',
-            constraint=models.UniqueConstraint(fields=('challenge', 'name'), name='team_unique_name'),
+            model_name="team",
+            constraint=models.UniqueConstraint(fields=("challenge", "name"), name="team_unique_name"),
         ),
     ]

@@ -9,79 +9,153 @@ import challenge.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('challenge', '0002_evaluation_lease_routing_chunked_uploads'),
+        ("challenge", "0002_evaluation_lease_routing_chunked_uploads"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='challenge',
-            name='higher_is_better',
-            field=models.BooleanField(default=True, help_text='Direction of the primary metric.'),
+            model_name="challenge",
+            name="higher_is_better",
+            field=models.BooleanField(default=True, help_text="Direction of the primary metric."),
         ),
         migrations.AddField(
-            model_name='challenge',
-            name='pages',
-            field=models.JSONField(blank=True, default=list, help_text='Extra pages: [{"slug": "data", "title": "Data", "body": "..."}].', validators=[challenge.models.validate_pages]),
+            model_name="challenge",
+            name="pages",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text='Extra pages: [{"slug": "data", "title": "Data", "body": "..."}].',
+                validators=[challenge.models.validate_pages],
+            ),
         ),
         migrations.AddField(
-            model_name='challenge',
-            name='primary_metric',
-            field=models.CharField(choices=[('geometric_mean_R1-R5-R10', 'Geometric mean of R@1, R@5, R@10'), ('R1', 'R@1'), ('R5', 'R@5'), ('R10', 'R@10'), ('R50', 'R@50'), ('MedR', 'Median rank'), ('MeanR', 'Mean rank')], default='geometric_mean_R1-R5-R10', help_text='Per-dataset score (t2v); the overall score aggregates it.', max_length=32),
+            model_name="challenge",
+            name="primary_metric",
+            field=models.CharField(
+                choices=[
+                    ("geometric_mean_R1-R5-R10", "Geometric mean of R@1, R@5, R@10"),
+                    ("R1", "R@1"),
+                    ("R5", "R@5"),
+                    ("R10", "R@10"),
+                    ("R50", "R@50"),
+                    ("MedR", "Median rank"),
+                    ("MeanR", "Mean rank"),
+                ],
+                default="geometric_mean_R1-R5-R10",
+                help_text="Per-dataset score (t2v); the overall score aggregates it.",
+                max_length=32,
+            ),
         ),
         migrations.AddField(
-            model_name='challenge',
-            name='score_decimals',
-            field=models.PositiveSmallIntegerField(default=2, help_text='Decimals shown on leaderboards and exports.', validators=[django.core.validators.MaxValueValidator(6)]),
+            model_name="challenge",
+            name="score_decimals",
+            field=models.PositiveSmallIntegerField(
+                default=2,
+                help_text="Decimals shown on leaderboards and exports.",
+                validators=[django.core.validators.MaxValueValidator(6)],
+            ),
         ),
         migrations.AddField(
-            model_name='challenge',
-            name='teams_need_approval',
-            field=models.BooleanField(default=False, help_text='New teams may submit only once an organiser has approved them.'),
+            model_name="challenge",
+            name="teams_need_approval",
+            field=models.BooleanField(
+                default=False, help_text="New teams may submit only once an organiser has approved them."
+            ),
         ),
         migrations.AddField(
-            model_name='phase',
-            name='final_submission',
-            field=models.CharField(choices=[('best', "Each team's best submission counts"), ('selected', 'The submission the team selects as final counts (else its last one)'), ('last', "Each team's last scored submission counts")], default='best', help_text='Which submission of a team the leaderboard shows.', max_length=8),
+            model_name="phase",
+            name="final_submission",
+            field=models.CharField(
+                choices=[
+                    ("best", "Each team's best submission counts"),
+                    ("selected", "The submission the team selects as final counts (else its last one)"),
+                    ("last", "Each team's last scored submission counts"),
+                ],
+                default="best",
+                help_text="Which submission of a team the leaderboard shows.",
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='phase',
-            name='public_choice_locked',
-            field=models.BooleanField(default=False, help_text='Participants can no longer change which submissions are public.'),
+            model_name="phase",
+            name="public_choice_locked",
+            field=models.BooleanField(
+                default=False, help_text="Participants can no longer change which submissions are public."
+            ),
         ),
         migrations.AddField(
-            model_name='submission',
-            name='moderation',
-            field=models.CharField(blank=True, choices=[('', 'Shown'), ('hidden', 'Hidden by the organisers'), ('disqualified', 'Disqualified')], default='', help_text='Hidden and disqualified entries are left off every leaderboard.', max_length=16),
+            model_name="submission",
+            name="moderation",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "Shown"),
+                    ("hidden", "Hidden by the organisers"),
+                    ("disqualified", "Disqualified"),
+                ],
+                default="",
+                help_text="Hidden and disqualified entries are left off every leaderboard.",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='submission',
-            name='moderation_reason',
+            model_name="submission",
+            name="moderation_reason",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='submission',
-            name='quota_refunded',
+            model_name="submission",
+            name="quota_refunded",
             field=models.BooleanField(default=False, help_text="Does not count towards the team's quota."),
         ),
         migrations.AddField(
-            model_name='team',
-            name='is_approved',
-            field=models.BooleanField(default=True, help_text='Needed to submit when the challenge requires approval.'),
+            model_name="team",
+            name="is_approved",
+            field=models.BooleanField(
+                default=True, help_text="Needed to submit when the challenge requires approval."
+            ),
         ),
         migrations.AlterField(
-            model_name='phase',
-            name='leaderboard_visibility',
-            field=models.CharField(choices=[('public', 'Public: results are shown as they arrive'), ('owners', 'Team and organisers: each team sees its own scores; no public leaderboard yet'), ('hidden', 'Hidden: only the organisers see scores until they publish them')], default='public', max_length=8),
+            model_name="phase",
+            name="leaderboard_visibility",
+            field=models.CharField(
+                choices=[
+                    ("public", "Public: results are shown as they arrive"),
+                    (
+                        "owners",
+                        "Team and organisers: each team sees its own scores; no public leaderboard yet",
+                    ),
+                    ("hidden", "Hidden: only the organisers see scores until they publish them"),
+                ],
+                default="public",
+                max_length=8,
+            ),
         ),
         migrations.CreateModel(
-            name='UserProfile',
+            name="UserProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email_notifications', models.BooleanField(default=True, help_text='Email me when a submission of my team finishes or fails.')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='pentathlon_profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "email_notifications",
+                    models.BooleanField(
+                        default=True, help_text="Email me when a submission of my team finishes or fails."
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pentathlon_profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
     ]

@@ -5,16 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('challenge', '0003_challenge_leaderboard_settings_moderation_profiles'),
+        ("challenge", "0003_challenge_leaderboard_settings_moderation_profiles"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='challenge',
-            name='organisers',
-            field=models.ManyToManyField(blank=True, help_text='Users who run this challenge: hidden results, ground truth, re-scoring, publishing, moderation, exports. Give them staff status too if they should use the admin.', related_name='organised_challenges', to=settings.AUTH_USER_MODEL),
+            model_name="challenge",
+            name="organisers",
+            field=models.ManyToManyField(
+                blank=True,
+                help_text="Users who run this challenge: hidden results, ground truth, re-scoring, publishing, moderation, exports. Give them staff status too if they should use the admin.",
+                related_name="organised_challenges",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]

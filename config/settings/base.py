@@ -85,9 +85,13 @@ STORAGES = {
     # Object storage in production, e.g. PENTATHLON_PRIVATE_STORAGE_BACKEND=storages.backends.s3.S3Storage
     # and PENTATHLON_PRIVATE_STORAGE_OPTIONS='{"bucket_name": "...", "default_acl": "private", "querystring_auth": true}'.
     "private": {
-        "BACKEND": env("PENTATHLON_PRIVATE_STORAGE_BACKEND", default="challenge.storage.PrivateFileSystemStorage"),
-        "OPTIONS": env.json("PENTATHLON_PRIVATE_STORAGE_OPTIONS",
-                            default={"location": str(PRIVATE_STORAGE_ROOT), "base_url": None}),
+        "BACKEND": env(
+            "PENTATHLON_PRIVATE_STORAGE_BACKEND", default="challenge.storage.PrivateFileSystemStorage"
+        ),
+        "OPTIONS": env.json(
+            "PENTATHLON_PRIVATE_STORAGE_OPTIONS",
+            default={"location": str(PRIVATE_STORAGE_ROOT), "base_url": None},
+        ),
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
@@ -103,11 +107,19 @@ if env("PENTATHLON_STORAGE_BACKEND", default="filesystem") in ("s3", "storages.b
         "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
         "file_overwrite": False,
     }
-    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage",
-                           "OPTIONS": {**_s3_common, "bucket_name": env("AWS_STORAGE_BUCKET_NAME")}}
-    STORAGES["private"] = {"BACKEND": "challenge.storage_s3.PrivateS3Storage",
-                           "OPTIONS": {**_s3_common, "bucket_name": env("PENTATHLON_PRIVATE_BUCKET_NAME"),
-                                       "default_acl": "private", "querystring_auth": True}}
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {**_s3_common, "bucket_name": env("AWS_STORAGE_BUCKET_NAME")},
+    }
+    STORAGES["private"] = {
+        "BACKEND": "challenge.storage_s3.PrivateS3Storage",
+        "OPTIONS": {
+            **_s3_common,
+            "bucket_name": env("PENTATHLON_PRIVATE_BUCKET_NAME"),
+            "default_acl": "private",
+            "querystring_auth": True,
+        },
+    }
 
 # Uploads always stream to a temporary file (never held in memory), so the evaluation core can
 # inspect them by path; the sha256 is computed while the file is copied to the storage.
@@ -127,8 +139,9 @@ UPLOAD_CHUNKED_THRESHOLD = env.int("PENTATHLON_UPLOAD_CHUNKED_THRESHOLD", defaul
 # The organisers' expert-feature stores (<Dataset>.h5) the baselines train on (manage.py train_baseline).
 PENTATHLON_EXPERT_STORE_DIR = Path(env("PENTATHLON_EXPERT_STORE_DIR", default=str(VAR_DIR / "experts")))
 # Trained baselines (and TeachText's teachers), kept so that the same run is never trained twice.
-PENTATHLON_BASELINE_CHECKPOINT_DIR = Path(env("PENTATHLON_BASELINE_CHECKPOINT_DIR",
-                                              default=str(VAR_DIR / "baselines" / "checkpoints")))
+PENTATHLON_BASELINE_CHECKPOINT_DIR = Path(
+    env("PENTATHLON_BASELINE_CHECKPOINT_DIR", default=str(VAR_DIR / "baselines" / "checkpoints"))
+)
 # "auto": CUDA when torch sees a GPU, else the CPU (the evaluation core gives the same results).
 EVALUATION_DEVICE = env("PENTATHLON_EVALUATION_DEVICE", default="auto")
 
@@ -173,7 +186,8 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        scope: (None if rate == "off" else rate) for scope, rate in {
+        scope: (None if rate == "off" else rate)
+        for scope, rate in {
             "anon": env("PENTATHLON_THROTTLE_ANON", default="600/min"),
             "user": env("PENTATHLON_THROTTLE_USER", default="1200/min"),
             "upload": env("PENTATHLON_THROTTLE_UPLOAD", default="60/hour"),
@@ -184,7 +198,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pentathlon API",
     "DESCRIPTION": "Challenges, phases, submissions and leaderboards of text-to-video retrieval challenges."
-                   " Authenticate with `Authorization: Token <key>` (POST /api/v1/auth/token/).",
+    " Authenticate with `Authorization: Token <key>` (POST /api/v1/auth/token/).",
     "VERSION": "1.0.0",
     # Swagger UI and ReDoc from the installed sidecar package: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -214,7 +228,9 @@ else:
     # Redis redelivers an unacknowledged message after this long; it must stay above the longest
     # scoring time (checked below and by the system check workers.E001), or a slow evaluation
     # would be delivered a second time while it still runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # The default queue (periodic tasks); a separate name isolates deployments (or test runs) sharing a broker.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
@@ -228,8 +244,13 @@ PENTATHLON_GPU_MIN_BYTES = env.int("PENTATHLON_GPU_MIN_BYTES", default=256 * 102
 # A worker started without -Q consumes all of these (the embedded default: one worker does everything).
 # Each queue has its own direct exchange and routing key: queues left to Celery's defaults would all
 # bind the key "celery" on one exchange, and every message would be delivered to each of them.
-CELERY_TASK_QUEUES = [Queue(q, Exchange(q, type="direct"), routing_key=q) for q in dict.fromkeys(
-    [CELERY_TASK_DEFAULT_QUEUE, PENTATHLON_CPU_QUEUE] + ([PENTATHLON_GPU_QUEUE] if PENTATHLON_GPU_QUEUE_ENABLED else []))]
+CELERY_TASK_QUEUES = [
+    Queue(q, Exchange(q, type="direct"), routing_key=q)
+    for q in dict.fromkeys(
+        [CELERY_TASK_DEFAULT_QUEUE, PENTATHLON_CPU_QUEUE]
+        + ([PENTATHLON_GPU_QUEUE] if PENTATHLON_GPU_QUEUE_ENABLED else [])
+    )
+]
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -253,8 +274,10 @@ PENTATHLON_HEARTBEAT_STALE_AFTER = env.int("PENTATHLON_HEARTBEAT_STALE_AFTER", d
 PENTATHLON_REQUEUE_QUEUED_AFTER = env.int("PENTATHLON_REQUEUE_QUEUED_AFTER", default=900)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "submission-requeue-stale": {"task": "workers.submission_requeue_stale",
-                                 "schedule": env.float("PENTATHLON_REQUEUE_EVERY", default=30.0)},
+    "submission-requeue-stale": {
+        "task": "workers.submission_requeue_stale",
+        "schedule": env.float("PENTATHLON_REQUEUE_EVERY", default=30.0),
+    },
     # Abandoned resumable uploads (rows and partial files) idle for UPLOAD_EXPIRES_AFTER; hourly is plenty.
     "chunked-upload-expire": {"task": "workers.chunked_upload_expire", "schedule": 3600.0},
 }
@@ -267,7 +290,8 @@ if _visibility is not None and _visibility <= max(PENTATHLON_EVALUATION_MAX_LIMI
     raise ImproperlyConfigured(
         f"CELERY_VISIBILITY_TIMEOUT ({_visibility} s) must be above the longest evaluation "
         f"(PENTATHLON_EVALUATION_MAX_LIMIT={PENTATHLON_EVALUATION_MAX_LIMIT} s, "
-        f"PENTATHLON_EVALUATION_HARD_LIMIT={CELERY_TASK_TIME_LIMIT} s).")
+        f"PENTATHLON_EVALUATION_HARD_LIMIT={CELERY_TASK_TIME_LIMIT} s)."
+    )
 CELERY_TIMEZONE = TIME_ZONE
 
 LOGGING = {

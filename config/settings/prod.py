@@ -10,13 +10,22 @@ from .base import env
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
-DATABASES = {"default": {**env.db("DATABASE_URL"), "ATOMIC_REQUESTS": True,
-                         "CONN_MAX_AGE": env.int("DJANGO_CONN_MAX_AGE", default=60)}}
+DATABASES = {
+    "default": {
+        **env.db("DATABASE_URL"),
+        "ATOMIC_REQUESTS": True,
+        "CONN_MAX_AGE": env.int("DJANGO_CONN_MAX_AGE", default=60),
+    }
+}
 
 # Shared by every web process: login lockout counters and API throttles (challenge.auth, DRF).
 _REDIS_URL = env("REDIS_URL", default="")
-CACHES = {"default": {**env.cache_url("CACHE_URL", default=_REDIS_URL or "locmemcache://pentathlon"),
-                      "KEY_PREFIX": env("DJANGO_CACHE_KEY_PREFIX", default="pentathlon")}}
+CACHES = {
+    "default": {
+        **env.cache_url("CACHE_URL", default=_REDIS_URL or "locmemcache://pentathlon"),
+        "KEY_PREFIX": env("DJANGO_CACHE_KEY_PREFIX", default="pentathlon"),
+    }
+}
 
 # --- HTTPS, cookies and headers --------------------------------------------------------------------
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).

@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import STORAGES, env
+from .base import REST_FRAMEWORK, STORAGES, env
 
 DEBUG = False
 SECRET_KEY = "test-insecure-not-a-secret"
@@ -33,5 +33,7 @@ SUBMISSION_MAX_BYTES = 5 * 1024**2
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Throttles off (a test run makes thousands of requests from one address); the throttle tests set
 # rates on the throttle classes themselves. Login lockout stays on (tests clear the cache).
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {  # noqa: F405
-    scope: None for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}}  # noqa: F405
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {scope: None for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]},
+}

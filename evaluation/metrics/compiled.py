@@ -26,7 +26,9 @@ def _compiled() -> Any | None:
         return None
 
     @numba.njit(parallel=True, cache=True, nogil=True)
-    def twice_rank_counts(sims, rows, own, best, t2v_twice, partial_cols, want_t2v, want_v2t):  # pragma: no cover
+    def twice_rank_counts(
+        sims, rows, own, best, t2v_twice, partial_cols, want_t2v, want_v2t
+    ):  # pragma: no cover
         chunks = partial_cols.shape[0]
         count = rows.size
         videos = sims.shape[1]
@@ -77,9 +79,17 @@ def thread_count() -> int:
     return int(numba.get_num_threads())
 
 
-def twice_rank_counts(sims: np.ndarray, rows: np.ndarray, own: np.ndarray, best: np.ndarray,
-                      t2v_twice: np.ndarray, partial_cols: np.ndarray, *, want_t2v: bool = True,
-                      want_v2t: bool = True) -> int:
+def twice_rank_counts(
+    sims: np.ndarray,
+    rows: np.ndarray,
+    own: np.ndarray,
+    best: np.ndarray,
+    t2v_twice: np.ndarray,
+    partial_cols: np.ndarray,
+    *,
+    want_t2v: bool = True,
+    want_v2t: bool = True,
+) -> int:
     """Fill ``t2v_twice[i]`` (2G + E of row ``rows[i]``) and add 2G + E per column to ``partial_cols``;
     a direction not wanted is skipped (its output left untouched).
 

@@ -68,7 +68,9 @@ class _NumpyOps:
         return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
 
     @staticmethod
-    def block(sims: np.ndarray, start: int, stop: int, rows: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
+    def block(
+        sims: np.ndarray, start: int, stop: int, rows: np.ndarray | None, dtype: np.dtype
+    ) -> np.ndarray:
         blk = sims[start:stop] if rows is None else sims[rows]
         return blk if blk.dtype == dtype else blk.astype(dtype)
 
@@ -175,12 +177,18 @@ def _ops_for(sims: Any) -> tuple[Any, Any]:
 def _check_matrix(sims: Any, *, dataset: str | None, member: str | None) -> None:
     shape = tuple(sims.shape)
     if len(shape) != 2:
-        raise SubmissionFormatError(f"similarity matrix has shape {shape}; expected 2 dimensions (queries, videos)",
-                                    dataset=dataset, member=member)
+        raise SubmissionFormatError(
+            f"similarity matrix has shape {shape}; expected 2 dimensions (queries, videos)",
+            dataset=dataset,
+            member=member,
+        )
     dtype = str(sims.dtype).replace("torch.", "")
     if dtype not in ("float16", "float32", "float64"):
-        raise SubmissionFormatError(f"similarity matrix has dtype {dtype}; expected float16, float32 or float64",
-                                    dataset=dataset, member=member)
+        raise SubmissionFormatError(
+            f"similarity matrix has dtype {dtype}; expected float16, float32 or float64",
+            dataset=dataset,
+            member=member,
+        )
 
 
 def _thread_count(threads: int | None, ops: Any, elements: int) -> int:
@@ -220,11 +228,17 @@ class _BlockScan:
                     continue
                 rows = self.valid_index[lo:hi]
                 contiguous = rows[-1] - rows[0] + 1 == rows.size
-                blk = (ops.block(self.data, int(rows[0]), int(rows[-1]) + 1, None, self.dtype) if contiguous
-                       else ops.block(self.data, 0, 0, ops.index(rows, self.data), self.dtype))
+                blk = (
+                    ops.block(self.data, int(rows[0]), int(rows[-1]) + 1, None, self.dtype)
+                    if contiguous
+                    else ops.block(self.data, 0, 0, ops.index(rows, self.data), self.dtype)
+                )
             if not ops.all_finite(blk):
-                raise SubmissionFormatError(NON_FINITE_MESSAGE.format(rows=f"{start}..{stop - 1}"),
-                                            dataset=self.dataset, member=self.member)
+                raise SubmissionFormatError(
+                    NON_FINITE_MESSAGE.format(rows=f"{start}..{stop - 1}"),
+                    dataset=self.dataset,
+                    member=self.member,
+                )
             if self.t2v_twice is not None:
                 self.t2v_twice[lo:hi] = ops.twice_rank_rows(blk, self.own[lo:hi])
             if v2t_twice is not None:
@@ -245,10 +259,18 @@ def _use_compiled(backend: str, ops: Any, data: Any) -> bool:
     return usable
 
 
-def _compiled_scan(data: np.ndarray, valid_index: np.ndarray, own: np.ndarray, best: np.ndarray, *,
-                   dataset: str | None, member: str | None,
-                   progress: Progress | None, want_t2v: bool = True,
-                   want_v2t: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _compiled_scan(
+    data: np.ndarray,
+    valid_index: np.ndarray,
+    own: np.ndarray,
+    best: np.ndarray,
+    *,
+    dataset: str | None,
+    member: str | None,
+    progress: Progress | None,
+    want_t2v: bool = True,
+    want_v2t: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """The doubled counts from the fused compiled kernel (only the wanted directions), in slices for progress."""
     rows = valid_index.astype(np.int64)
     t2v_twice = np.empty(rows.size, dtype=np.int32)
@@ -256,21 +278,38 @@ def _compiled_scan(data: np.ndarray, valid_index: np.ndarray, own: np.ndarray, b
     step = max(_COMPILED_SLICE_ROWS, -(-rows.size // 16))
     for start in range(0, rows.size, step):
         stop = min(start + step, rows.size)
-        bad = compiled.twice_rank_counts(data, rows[start:stop], own[start:stop], best,
-                                         t2v_twice[start:stop], partial, want_t2v=want_t2v, want_v2t=want_v2t)
+        bad = compiled.twice_rank_counts(
+            data,
+            rows[start:stop],
+            own[start:stop],
+            best,
+            t2v_twice[start:stop],
+            partial,
+            want_t2v=want_t2v,
+            want_v2t=want_v2t,
+        )
         if bad >= 0:
-            raise SubmissionFormatError(NON_FINITE_MESSAGE.format(rows=f"{bad}..{bad}"), dataset=dataset,
-                                        member=member)
+            raise SubmissionFormatError(
+                NON_FINITE_MESSAGE.format(rows=f"{bad}..{bad}"), dataset=dataset, member=member
+            )
         if progress is not None:
             progress(stop / rows.size)
     return t2v_twice.astype(np.float64), partial.sum(axis=0).astype(np.float64)
 
 
-def retrieval_ranks(sims: Any, query_video: np.ndarray, *, valid_rows: np.ndarray | None = None,
-                    num_videos: int | None = None, directions: Sequence[str] = DIRECTIONS,
-                    dataset: str | None = None, member: str | None = None,
-                    progress: Progress | None = None, threads: int | None = None,
-                    backend: str = "auto") -> dict[str, np.ndarray]:
+def retrieval_ranks(
+    sims: Any,
+    query_video: np.ndarray,
+    *,
+    valid_rows: np.ndarray | None = None,
+    num_videos: int | None = None,
+    directions: Sequence[str] = DIRECTIONS,
+    dataset: str | None = None,
+    member: str | None = None,
+    progress: Progress | None = None,
+    threads: int | None = None,
+    backend: str = "auto",
+) -> dict[str, np.ndarray]:
     """Tie-averaged 0-based ranks for both directions in one pass over the matrix.
 
     Args:
@@ -293,8 +332,11 @@ def retrieval_ranks(sims: Any, query_video: np.ndarray, *, valid_rows: np.ndarra
     ops, data = _ops_for(sims)
     rows_total, videos = (int(n) for n in data.shape)
     if num_videos is not None and videos != num_videos:
-        raise SubmissionFormatError(f"similarity matrix has {videos} columns; expected {num_videos}, one per video",
-                                    dataset=dataset, member=member)
+        raise SubmissionFormatError(
+            f"similarity matrix has {videos} columns; expected {num_videos}, one per video",
+            dataset=dataset,
+            member=member,
+        )
     query_video = np.asarray(query_video, dtype=np.int64)
     if query_video.shape != (rows_total,):
         raise ValueError(f"query_video has shape {query_video.shape}; expected ({rows_total},)")
@@ -312,21 +354,41 @@ def retrieval_ranks(sims: Any, query_video: np.ndarray, *, valid_rows: np.ndarra
     best = None
     if want_v2t:
         if np.bincount(gt_valid, minlength=videos).min() == 0:
-            raise SubmissionFormatError("some video has no valid query; video-to-text ranks need one per video",
-                                        dataset=dataset, member=member)
+            raise SubmissionFormatError(
+                "some video has no valid query; video-to-text ranks need one per video",
+                dataset=dataset,
+                member=member,
+            )
         best = ops.segment_max(own_all, ops.index(gt_valid, data), videos)
 
     if _use_compiled(backend, ops, data):
         if best is None:
             best = np.full(videos, np.inf, dtype=dtype)  # v2t not wanted: its counts are discarded
-        t2v_twice, v2t_twice = _compiled_scan(data, valid_index, own_all, best, dataset=dataset, member=member,
-                                              progress=progress, want_t2v=want_t2v, want_v2t=want_v2t)
+        t2v_twice, v2t_twice = _compiled_scan(
+            data,
+            valid_index,
+            own_all,
+            best,
+            dataset=dataset,
+            member=member,
+            progress=progress,
+            want_t2v=want_t2v,
+            want_v2t=want_v2t,
+        )
         ranks = {"t2v": (t2v_twice - 1.0) / 2.0, "v2t": (v2t_twice - 1.0) / 2.0}
         return {direction: ranks[direction] for direction in DIRECTIONS if direction in directions}
 
     t2v_twice = ops.zeros_counts(valid_index.size, data) if want_t2v else None
-    scan = _BlockScan(data=data, dtype=dtype, valid_index=valid_index, own=own_all, best=best,
-                      t2v_twice=t2v_twice, dataset=dataset, member=member)
+    scan = _BlockScan(
+        data=data,
+        dtype=dtype,
+        valid_index=valid_index,
+        own=own_all,
+        best=best,
+        t2v_twice=t2v_twice,
+        dataset=dataset,
+        member=member,
+    )
     workers = _thread_count(threads, ops, rows_total * videos)
     bounds = np.linspace(0, rows_total, workers + 1).astype(int)
     chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -336,8 +398,10 @@ def retrieval_ranks(sims: Any, query_video: np.ndarray, *, valid_rows: np.ndarra
         # numpy releases the GIL in its ufuncs, so row chunks scan in parallel; only the first
         # chunk reports progress, so callbacks stay on one thread.
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(scan.run, ops.fresh(videos), lo, hi, progress if i == 0 else None)
-                       for i, (lo, hi) in enumerate(chunks)]
+            futures = [
+                pool.submit(scan.run, ops.fresh(videos), lo, hi, progress if i == 0 else None)
+                for i, (lo, hi) in enumerate(chunks)
+            ]
             partials = [future.result() for future in futures]
     v2t_twice = None
     if want_v2t:
@@ -388,13 +452,15 @@ def _padded_layout(sims: Any, query_masks: Any | None) -> tuple[np.ndarray, np.n
         if rows % videos:
             raise SubmissionFormatError(
                 f"similarity matrix has shape ({rows}, {videos}); without query_masks the rows must be"
-                f" a whole multiple of the {videos} videos (K captions per video)")
+                f" a whole multiple of the {videos} videos (K captions per video)"
+            )
         captions = rows // videos
         return np.repeat(np.arange(videos, dtype=np.int64), captions), None, captions
     masks = query_masks.detach().cpu().numpy() if _is_torch(query_masks) else np.asarray(query_masks)
     if masks.ndim != 2 or masks.shape[0] != videos or masks.shape[0] * masks.shape[1] != rows:
         raise SubmissionFormatError(
-            f"query_masks has shape {masks.shape}; expected ({videos}, K) with {videos} x K = {rows} rows")
+            f"query_masks has shape {masks.shape}; expected ({videos}, K) with {videos} x K = {rows} rows"
+        )
     captions = masks.shape[1]
     return np.repeat(np.arange(videos, dtype=np.int64), captions), masks.reshape(-1).astype(bool), captions
 
@@ -423,17 +489,30 @@ def v2t_metrics(sims: Any, query_masks: Any | None = None) -> dict[str, float]:
     return metrics_from_ranks(ranks)
 
 
-def compact_metrics(sims: Any, query_video: np.ndarray | Sequence[int], *,
-                    directions: Sequence[str] = DIRECTIONS, valid_rows: np.ndarray | None = None,
-                    dataset: str | None = None, member: str | None = None,
-                    progress: Progress | None = None) -> dict[str, dict[str, float]]:
+def compact_metrics(
+    sims: Any,
+    query_video: np.ndarray | Sequence[int],
+    *,
+    directions: Sequence[str] = DIRECTIONS,
+    valid_rows: np.ndarray | None = None,
+    dataset: str | None = None,
+    member: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, dict[str, float]]:
     """Both directions for a compact (Q, V) matrix whose row q belongs to video ``query_video[q]``.
 
     >>> compact_metrics(np.eye(2), [0, 1])["v2t"]["R1"]
     100.0
     """
-    ranks = retrieval_ranks(sims, np.asarray(query_video), valid_rows=valid_rows, directions=directions,
-                            dataset=dataset, member=member, progress=progress)
+    ranks = retrieval_ranks(
+        sims,
+        np.asarray(query_video),
+        valid_rows=valid_rows,
+        directions=directions,
+        dataset=dataset,
+        member=member,
+        progress=progress,
+    )
     return {direction: metrics_from_ranks(r) for direction, r in ranks.items()}
 
 

@@ -5,29 +5,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('challenge', '0001_initial'),
+        ("challenge", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Result',
+            name="Result",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('primary_score', models.FloatField(blank=True, db_index=True, help_text='Overall score; empty when a dataset is missing.', null=True)),
-                ('aggregation', models.CharField(max_length=8)),
-                ('metrics', models.JSONField(default=dict)),
-                ('missing_datasets', models.JSONField(blank=True, default=list)),
-                ('scorer_version', models.CharField(max_length=32)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('submission', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='result', to='challenge.submission')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "primary_score",
+                    models.FloatField(
+                        blank=True,
+                        db_index=True,
+                        help_text="Overall score; empty when a dataset is missing.",
+                        null=True,
+                    ),
+                ),
+                ("aggregation", models.CharField(max_length=8)),
+                ("metrics", models.JSONField(default=dict)),
+                ("missing_datasets", models.JSONField(blank=True, default=list)),
+                ("scorer_version", models.CharField(max_length=32)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "submission",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="result",
+                        to="challenge.submission",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-primary_score', 'id'],
+                "ordering": ["-primary_score", "id"],
             },
         ),
     ]

@@ -17,9 +17,15 @@ def backfill_dataset_results(apps, schema_editor):
             if not isinstance(entry, dict):
                 continue
             t2v = entry.get("t2v") or {}
-            batch.append(DatasetResult(result_id=result.id, dataset=name[:64], score=entry.get("score"),
-                                       rank_histogram=entry.get("rank_histogram"),
-                                       **{field: t2v.get(key) for key, field in FIELDS.items()}))
+            batch.append(
+                DatasetResult(
+                    result_id=result.id,
+                    dataset=name[:64],
+                    score=entry.get("score"),
+                    rank_histogram=entry.get("rank_histogram"),
+                    **{field: t2v.get(key) for key, field in FIELDS.items()},
+                )
+            )
         if len(batch) >= 2000:
             DatasetResult.objects.bulk_create(batch)
             batch = []
@@ -27,48 +33,82 @@ def backfill_dataset_results(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('challenge', '0003_challenge_leaderboard_settings_moderation_profiles'),
-        ('leaderboard', '0001_initial'),
+        ("challenge", "0003_challenge_leaderboard_settings_moderation_profiles"),
+        ("leaderboard", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LeaderboardSnapshot',
+            name="LeaderboardSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(max_length=200)),
-                ('rows', models.JSONField(default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('phase', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='leaderboard_snapshots', to='challenge.phase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reason", models.CharField(max_length=200)),
+                ("rows", models.JSONField(default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "phase",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="leaderboard_snapshots",
+                        to="challenge.phase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'get_latest_by': 'created_at',
+                "ordering": ["-created_at", "-id"],
+                "get_latest_by": "created_at",
             },
         ),
         migrations.CreateModel(
-            name='DatasetResult',
+            name="DatasetResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dataset', models.CharField(max_length=64)),
-                ('score', models.FloatField(blank=True, null=True)),
-                ('r1', models.FloatField(blank=True, null=True)),
-                ('r5', models.FloatField(blank=True, null=True)),
-                ('r10', models.FloatField(blank=True, null=True)),
-                ('r50', models.FloatField(blank=True, null=True)),
-                ('medr', models.FloatField(blank=True, null=True)),
-                ('meanr', models.FloatField(blank=True, null=True)),
-                ('rank_histogram', models.JSONField(blank=True, null=True)),
-                ('result', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dataset_results', to='leaderboard.result')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("dataset", models.CharField(max_length=64)),
+                ("score", models.FloatField(blank=True, null=True)),
+                ("r1", models.FloatField(blank=True, null=True)),
+                ("r5", models.FloatField(blank=True, null=True)),
+                ("r10", models.FloatField(blank=True, null=True)),
+                ("r50", models.FloatField(blank=True, null=True)),
+                ("medr", models.FloatField(blank=True, null=True)),
+                ("meanr", models.FloatField(blank=True, null=True)),
+                ("rank_histogram", models.JSONField(blank=True, null=True)),
+                (
+                    "result",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="dataset_results",
+                        to="leaderboard.result",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['result', 'id'],
-                'indexes': [models.Index(fields=['dataset', 'score'], name='dataset_result_score_idx')],
-                'constraints': [models.UniqueConstraint(fields=('result', 'dataset'), name='dataset_result_unique')],
+                "ordering": ["result", "id"],
+                "indexes": [models.Index(fields=["dataset", "score"], name="dataset_result_score_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("result", "dataset"), name="dataset_result_unique")
+                ],
             },
         ),
         migrations.RunPython(backfill_dataset_results, migrations.RunPython.noop),

@@ -37,8 +37,12 @@ def test_api_conforms_to_its_schema(transactional_db, api_schema, participant):
 
 def _exercise(operation, headers):
     @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case):
         # A schema-valid request may still be refused on its meaning (a wrong password, a phase
         # that is closed); what must hold is: no 5xx, documented codes, documented bodies.
@@ -58,8 +62,11 @@ def _api_routes(patterns, prefix=""):
 
 def test_schema_lists_every_api_route(db, client):
     documented = set(client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"])
-    api_routes = {r for r in _api_routes(get_resolver().url_patterns)
-                  if r.startswith("/api/v1/") and not r.endswith("/schema/")}
+    api_routes = {
+        r
+        for r in _api_routes(get_resolver().url_patterns)
+        if r.startswith("/api/v1/") and not r.endswith("/schema/")
+    }
     assert len(api_routes) >= 12
     assert api_routes <= documented, api_routes - documented
 

@@ -11,12 +11,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_benchmark_prints_samples_per_second_for_every_model():
-    done = subprocess.run([sys.executable, "benchmarks/bench_baselines_training.py", "--steps", "1", "--warmup", "0",
-                           "--threads", "1"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench_baselines_training.py",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("cpu ")]
     assert [re.split(r"\s{2,}", r)[1] for r in rows] == [
-        "CE", "MoEE", "TeachText (2 teachers)", "CE challenge baseline, paper size"]
+        "CE",
+        "MoEE",
+        "TeachText (2 teachers)",
+        "CE challenge baseline, paper size",
+    ]
     for row in rows:
         samples_per_s = float(row.split()[-1])
         assert samples_per_s > 0

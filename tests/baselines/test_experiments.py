@@ -14,8 +14,13 @@ from .conftest import TINY_OVERRIDES
 
 def test_experiments_train_every_row_and_print_a_table(tiny_store_dir):
     overrides = {**TINY_OVERRIDES, "train": {"epochs": 1, "batch_size": 16}}
-    results = run_experiments(store_file=store_path(tiny_store_dir, "MSRVTT"), seeds=[0], split="val", profile=None,
-                              overrides=overrides)
+    results = run_experiments(
+        store_file=store_path(tiny_store_dir, "MSRVTT"),
+        seeds=[0],
+        split="val",
+        profile=None,
+        overrides=overrides,
+    )
     assert list(results) == list(ROWS) and all(len(runs) == 1 for runs in results.values())
     table = format_table(results, title="t")
     for row in ROWS:
@@ -26,8 +31,9 @@ def test_experiments_train_every_row_and_print_a_table(tiny_store_dir):
 def test_synthetic_stores_also_report_metrics_by_recording_condition(tiny_store_dir):
     path = store_path(tiny_store_dir, "MSRVTT")
     overrides = {**TINY_OVERRIDES, "train": {"epochs": 1, "batch_size": 16}}
-    results = run_experiments(store_file=path, seeds=[0], split="test", profile=None, overrides=overrides,
-                              rows=("moee", "ce_cg"))
+    results = run_experiments(
+        store_file=path, seeds=[0], split="test", profile=None, overrides=overrides, rows=("moee", "ce_cg")
+    )
     with ExpertStore(path) as store:
         condition = store.hidden("condition", store.split_videos("test"))
         _, owner = store.split_captions("test")
@@ -48,13 +54,18 @@ def test_condition_table_skips_rows_without_a_breakdown():
     lines = format_condition_table({"ce": runs, "moee": [{geom: 1.0}]}, title="t").splitlines()
     assert lines[1].split()[-2:] == ["clean", "dark"]
     assert len(lines) == 4 and lines[-1].startswith(LABELS["ce"])
-    assert np.allclose([float(x) for x in lines[-1].replace("(", " ").replace(")", " ").split()[-4:]],
-                       [15.0, np.std([10, 20], ddof=1), 7.5, np.std([5, 10], ddof=1)], atol=0.05)
+    assert np.allclose(
+        [float(x) for x in lines[-1].replace("(", " ").replace(")", " ").split()[-4:]],
+        [15.0, np.std([10, 20], ddof=1), 7.5, np.std([5, 10], ddof=1)],
+        atol=0.05,
+    )
 
 
 def test_table_reports_sample_std_over_seeds():
-    runs = [{"R1": r, "R5": 0.0, "R10": 0.0, "MedR": 1.0, "MeanR": 1.0, "geometric_mean_R1-R5-R10": 0.0}
-            for r in (1.0, 2.0, 3.0)]
+    runs = [
+        {"R1": r, "R5": 0.0, "R10": 0.0, "MedR": 1.0, "MeanR": 1.0, "geometric_mean_R1-R5-R10": 0.0}
+        for r in (1.0, 2.0, 3.0)
+    ]
     line = format_table({"ce": runs}, title="t").splitlines()[-1]
     assert line.startswith(LABELS["ce"])
     assert "2.0 ( 1.0)" in line, "mean 2, sample std 1 (ddof=1)"

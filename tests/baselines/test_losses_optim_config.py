@@ -23,8 +23,9 @@ def _brute_force_ranking(sims: torch.Tensor, margin: float) -> float:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ranking_loss_matches_the_formula(seed):
     sims = torch.rand(6, 6, generator=torch.Generator().manual_seed(seed)) * 2 - 1
-    assert max_margin_ranking_loss(sims, 0.2).item() == pytest.approx(_brute_force_ranking(sims, 0.2),
-                                                                      rel=1e-5)
+    assert max_margin_ranking_loss(sims, 0.2).item() == pytest.approx(
+        _brute_force_ranking(sims, 0.2), rel=1e-5
+    )
 
 
 def test_ranking_loss_is_zero_when_positives_win_by_the_margin_and_rejects_bad_shapes():
@@ -50,9 +51,9 @@ def test_lookahead_pulls_fast_weights_back_every_k_steps():
     p = torch.nn.Parameter(torch.zeros(1))
     opt = Lookahead(torch.optim.SGD([p], lr=1.0), k=2, alpha=0.5)
     for _ in range(2):
-        p.grad = torch.tensor([-1.0])            # each inner step adds 1
+        p.grad = torch.tensor([-1.0])  # each inner step adds 1
         opt.step()
-    assert p.item() == pytest.approx(1.0)       # fast reached 2, slow moves halfway from 0
+    assert p.item() == pytest.approx(1.0)  # fast reached 2, slow moves halfway from 0
     p.grad = torch.tensor([-1.0])
     opt.step()
     assert p.item() == pytest.approx(2.0)
@@ -77,7 +78,10 @@ def test_ranger_and_radam_use_decoupled_weight_decay_and_step_decay():
 def test_dataset_configs_inherit_the_base_and_apply_model_variants():
     ce = load_config("msrvtt", "ce")
     assert ce["dataset"] == "MSRVTT" and ce["arch"]["num_g_layers"] == 3 and ce["optim"]["type"] == "ranger"
-    assert ce["train"]["margin"] == pytest.approx(0.09381161988446174) and ce["data"]["selection_max_captions"] == 1
+    assert (
+        ce["train"]["margin"] == pytest.approx(0.09381161988446174)
+        and ce["data"]["selection_max_captions"] == 1
+    )
     assert len(ce["data"]["experts"]) == 9 and "variants" not in ce
     moee = load_config("MSRVTT", "moee")
     assert moee["arch"]["type"] == "moee" and moee["arch"]["text_clusters"] == 50

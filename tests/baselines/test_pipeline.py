@@ -20,24 +20,35 @@ from .conftest import TINY_OVERRIDES, tiny_config
 
 def test_submission_file_is_scored_by_the_server_exactly_as_offline(tiny_store_dir, tmp_path):
     datasets = ["MSRVTT", "DiDeMo"]
-    out = train_and_write_submission(store_dir=tiny_store_dir, model="ce", datasets=datasets, split="test",
-                                     out_path=tmp_path / "sub" / "ce.npz",
-                                     config_overrides={**TINY_OVERRIDES, "train": {"epochs": 2, "batch_size": 16}},
-                                     checkpoint_dir=tmp_path / "ckpt")
+    out = train_and_write_submission(
+        store_dir=tiny_store_dir,
+        model="ce",
+        datasets=datasets,
+        split="test",
+        out_path=tmp_path / "sub" / "ce.npz",
+        config_overrides={**TINY_OVERRIDES, "train": {"epochs": 2, "batch_size": 16}},
+        checkpoint_dir=tmp_path / "ckpt",
+    )
     assert out == tmp_path / "sub" / "ce.npz"
     truths = {d: split_truth(store_path(tiny_store_dir, d), "test") for d in datasets}
     with np.load(out, allow_pickle=False) as npz:
         assert sorted(npz.files) == sorted(datasets)
         for name, truth in truths.items():
             assert npz[name].dtype == np.float32 and npz[name].shape == (truth.num_queries, truth.num_videos)
-    report = score_submission(ground_truth=GroundTruth(challenge="c", phase="test", datasets=truths),
-                              submission_path=out)
+    report = score_submission(
+        ground_truth=GroundTruth(challenge="c", phase="test", datasets=truths), submission_path=out
+    )
     assert report["overall_score"] is not None
     assert len(list((tmp_path / "ckpt").glob("*.pt"))) == len(datasets)
     for name in datasets:
-        config = load_config(name, "ce", overrides={**TINY_OVERRIDES, "train": {"epochs": 2, "batch_size": 16}})
-        model, config = load_checkpoint(checkpoint_path(tmp_path / "ckpt", config=config, seed=0,
-                                                        store_path=store_path(tiny_store_dir, name)))
+        config = load_config(
+            name, "ce", overrides={**TINY_OVERRIDES, "train": {"epochs": 2, "batch_size": 16}}
+        )
+        model, config = load_checkpoint(
+            checkpoint_path(
+                tmp_path / "ckpt", config=config, seed=0, store_path=store_path(tiny_store_dir, name)
+            )
+        )
         with ExpertStore(store_path(tiny_store_dir, name)) as store:
             offline = evaluate_split(model, store, config, "test")
         assert report["datasets"][name]["t2v"] == pytest.approx(offline["t2v"], abs=1e-9)
@@ -64,9 +75,14 @@ def test_rows_follow_the_phase_query_order(tiny_store_dir):
 
 def test_teachtext_pipeline_trains_teachers_then_the_student(tiny_store_dir, tmp_path, caplog):
     caplog.set_level("INFO", logger="baselines")
-    out = train_and_write_submission(store_dir=tiny_store_dir, model="teachtext", datasets=["youcook2"], split="val",
-                                     out_path=tmp_path / "tt.npz",
-                                     config_overrides={**TINY_OVERRIDES, "train": {"epochs": 1, "batch_size": 16}})
+    out = train_and_write_submission(
+        store_dir=tiny_store_dir,
+        model="teachtext",
+        datasets=["youcook2"],
+        split="val",
+        out_path=tmp_path / "tt.npz",
+        config_overrides={**TINY_OVERRIDES, "train": {"epochs": 1, "batch_size": 16}},
+    )
     with np.load(out) as npz:
         assert npz.files == ["YouCook2"] and npz["YouCook2"].shape == (16, 16)
     trained = [r.getMessage() for r in caplog.records if "seed 0 epoch 0:" in r.getMessage()]
@@ -75,21 +91,67 @@ def test_teachtext_pipeline_trains_teachers_then_the_student(tiny_store_dir, tmp
 
 def test_submission_needs_an_npz_path(tiny_store_dir, tmp_path):
     with pytest.raises(ValueError, match="npz"):
-        train_and_write_submission(store_dir=tiny_store_dir, model="ce", datasets=["MSRVTT"], split="val",
-                                   out_path=tmp_path / "x.zip")
+        train_and_write_submission(
+            store_dir=tiny_store_dir,
+            model="ce",
+            datasets=["MSRVTT"],
+            split="val",
+            out_path=tmp_path / "x.zip",
+        )
 
 
 def test_cli_synth_truth_and_submit(tmp_path, capsys):
-    assert cli_main(["synth", "--out", str(tmp_path / "s"), "--scale", "tiny", "--datasets", "activity-net"]) == 0
+    assert (
+        cli_main(["synth", "--out", str(tmp_path / "s"), "--scale", "tiny", "--datasets", "activity-net"])
+        == 0
+    )
     assert (tmp_path / "s" / "ActivityNet.h5").exists()
-    assert cli_main(["truth", "--store-dir", str(tmp_path / "s"), "--split", "test", "--datasets", "ActivityNet",
-                     "--out", str(tmp_path / "gt.h5")]) == 0
+    assert (
+        cli_main(
+            [
+                "truth",
+                "--store-dir",
+                str(tmp_path / "s"),
+                "--split",
+                "test",
+                "--datasets",
+                "ActivityNet",
+                "--out",
+                str(tmp_path / "gt.h5"),
+            ]
+        )
+        == 0
+    )
     gt = read_ground_truth(tmp_path / "gt.h5")
     assert gt.phase == "test" and gt.datasets["ActivityNet"].num_queries == 20
-    assert cli_main(["submit", "--store-dir", str(tmp_path / "s"), "--model", "moee", "--datasets", "ActivityNet",
-                     "--split", "test", "--out", str(tmp_path / "sub.npz"), "--set", "train.epochs=1",
-                     "--set", "train.batch_size=16", "--set", "arch.text_clusters=2", "--set",
-                     'data.vlad_clusters={"ocr": 2, "audio": 2, "speech": 2}', "--set", "arch.moee_dim_scale=0.05"]) == 0
+    assert (
+        cli_main(
+            [
+                "submit",
+                "--store-dir",
+                str(tmp_path / "s"),
+                "--model",
+                "moee",
+                "--datasets",
+                "ActivityNet",
+                "--split",
+                "test",
+                "--out",
+                str(tmp_path / "sub.npz"),
+                "--set",
+                "train.epochs=1",
+                "--set",
+                "train.batch_size=16",
+                "--set",
+                "arch.text_clusters=2",
+                "--set",
+                'data.vlad_clusters={"ocr": 2, "audio": 2, "speech": 2}',
+                "--set",
+                "arch.moee_dim_scale=0.05",
+            ]
+        )
+        == 0
+    )
     report = score_submission(ground_truth=gt, submission_path=tmp_path / "sub.npz")
     assert set(report["datasets"]) == {"ActivityNet"}
     capsys.readouterr()

@@ -51,11 +51,18 @@ def test_variable_length_experts_have_prefix_masks(tiny_store_dir):
     assert not feats[~mask].any()
 
 
-@pytest.mark.parametrize(("dataset", "split", "videos", "queries", "k"), [
-    ("MSRVTT", "val", 497, 9940, 20), ("MSRVTT", "test", 2990, 59794, 20),
-    ("MSVD", "val", 100, 4290, 81), ("MSVD", "test", 670, 27763, 81),
-    ("DiDeMo", "test", 1004, 1004, 1), ("YouCook2", "test", 3310, 3310, 1), ("ActivityNet", "val", 1001, 1001, 1),
-])
+@pytest.mark.parametrize(
+    ("dataset", "split", "videos", "queries", "k"),
+    [
+        ("MSRVTT", "val", 497, 9940, 20),
+        ("MSRVTT", "test", 2990, 59794, 20),
+        ("MSVD", "val", 100, 4290, 81),
+        ("MSVD", "test", 670, 27763, 81),
+        ("DiDeMo", "test", 1004, 1004, 1),
+        ("YouCook2", "test", 3310, 3310, 1),
+        ("ActivityNet", "val", 1001, 1001, 1),
+    ],
+)
 def test_demo_and_full_scales_use_the_real_split_sizes(dataset, split, videos, queries, k):
     spec = SPECS[dataset]
     for scale in ("demo", "full"):
@@ -76,7 +83,9 @@ def test_split_truth_grouped_layout_for_multi_caption_datasets(tiny_store_dir):
         assert np.array_equal(truth.query_masks.sum(1), counts)
         for qid, owner in zip(truth.query_ids, truth.query_video, strict=True):
             assert qid in store.caption_ids and qid.split("#")[0] == truth.videos[owner]
-    assert (counts < store.max_captions).any(), "the tiny MSRVTT test split has a video with a missing caption"
+    assert (counts < store.max_captions).any(), (
+        "the tiny MSRVTT test split has a video with a missing caption"
+    )
 
 
 @pytest.mark.parametrize("dataset", ["DiDeMo", "YouCook2", "ActivityNet"])
@@ -102,7 +111,7 @@ def test_read_text_in_any_order_matches_contiguous_reads(tiny_store_dir):
         pick = np.random.default_rng(0).permutation(captions)[:17]
         got, got_offsets = store.read_text("openai", pick)
     for i, c in enumerate(pick):
-        assert np.array_equal(got[got_offsets[i]:got_offsets[i + 1]], tokens[offsets[c]:offsets[c + 1]])
+        assert np.array_equal(got[got_offsets[i] : got_offsets[i + 1]], tokens[offsets[c] : offsets[c + 1]])
 
 
 def test_split_captions_can_keep_the_first_caption_only(tiny_store_dir):
@@ -116,8 +125,12 @@ def test_split_captions_can_keep_the_first_caption_only(tiny_store_dir):
 def test_writer_rejects_nan_and_bad_masks_and_leaves_no_file(tmp_path):
     path = tmp_path / "MSRVTT.h5"
     with pytest.raises(StoreFormatError, match="non-finite"):
-        with StoreWriter(path, dataset="msrvtt", videos=["a", "b"], splits={"train": ["a", "b"]}, source="t") as w:
-            w.add_expert("i3d.i3d.0", np.array([[np.nan, 1.0], [1.0, 1.0]]), np.array([True, True]), flaky=False)
+        with StoreWriter(
+            path, dataset="msrvtt", videos=["a", "b"], splits={"train": ["a", "b"]}, source="t"
+        ) as w:
+            w.add_expert(
+                "i3d.i3d.0", np.array([[np.nan, 1.0], [1.0, 1.0]]), np.array([True, True]), flaky=False
+            )
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(StoreFormatError, match="prefix"):
         with StoreWriter(path, dataset="msrvtt", videos=["a"], splits={"train": ["a"]}, source="t") as w:
@@ -131,7 +144,9 @@ def test_a_store_appears_only_once_complete_and_replaces_an_older_one_atomically
     path.write_bytes(b"older store")
     with StoreWriter(path, dataset="MSRVTT", videos=["a"], splits={"train": ["a"]}, source="t") as w:
         w.add_expert("face", np.ones((1, 2)), np.array([True]), flaky=True)
-        assert path.read_bytes() == b"older store", "a reader of the old store keeps it while the new one is written"
+        assert path.read_bytes() == b"older store", (
+            "a reader of the old store keeps it while the new one is written"
+        )
         w.set_captions(["a#0"], np.array([0]))
         w.text_writer("w2v", dim=2, lengths=np.array([1])).write([np.ones((1, 2))])
     assert [p.name for p in tmp_path.iterdir()] == ["MSRVTT.h5"]
@@ -141,19 +156,28 @@ def test_a_store_appears_only_once_complete_and_replaces_an_older_one_atomically
 
 def test_missing_rows_are_zeroed_even_if_the_input_holds_nan(tmp_path):
     path = tmp_path / "MSRVTT.h5"
-    with StoreWriter(path, dataset="MSRVTT", videos=["a", "b"], splits={"train": ["b", "a"]}, source="t") as w:
+    with StoreWriter(
+        path, dataset="MSRVTT", videos=["a", "b"], splits={"train": ["b", "a"]}, source="t"
+    ) as w:
         w.add_expert("face", np.array([[np.nan, np.nan], [1.0, 2.0]]), np.array([False, True]), flaky=True)
         w.set_captions(["a#0", "b#0", "b#1"], np.array([0, 1, 1]))
         w.text_writer("w2v", dim=2, lengths=np.array([1, 2, 1])).write(
-            [np.ones((1, 2)), np.zeros((2, 2)), np.full((1, 2), 3.0)])
+            [np.ones((1, 2)), np.zeros((2, 2)), np.full((1, 2), 3.0)]
+        )
     with ExpertStore(path) as store:
         feats, available = store.read_expert("face", store.split_videos("train"))
         assert np.array_equal(feats, np.array([[1, 2], [0, 0]], np.float16))
         assert available.tolist() == [True, False]
         assert store.max_captions == 2
         captions, owner = store.split_captions("train")
-        assert [store.caption_ids[c] for c in captions] == ["b#0", "b#1", "a#0"] and owner.tolist() == [0, 0, 1]
-        assert store.hidden("condition", store.split_videos("train")) is None, "only synthetic stores have hidden variables"
+        assert [store.caption_ids[c] for c in captions] == ["b#0", "b#1", "a#0"] and owner.tolist() == [
+            0,
+            0,
+            1,
+        ]
+        assert store.hidden("condition", store.split_videos("train")) is None, (
+            "only synthetic stores have hidden variables"
+        )
 
 
 def test_hidden_variables_are_read_in_the_requested_video_order(tiny_store_dir):

@@ -13,7 +13,9 @@ from baselines.synthetic import generate_dataset
 def _arrays(path) -> dict[str, np.ndarray]:
     out = {}
     with h5py.File(path, "r") as h5:
-        h5.visititems(lambda name, node: out.__setitem__(name, node[()]) if isinstance(node, h5py.Dataset) else None)
+        h5.visititems(
+            lambda name, node: out.__setitem__(name, node[()]) if isinstance(node, h5py.Dataset) else None
+        )
     return out
 
 
@@ -22,7 +24,9 @@ def test_same_seed_same_store_other_seed_other_store(tmp_path):
     b = _arrays(generate_dataset(tmp_path / "b", "MSVD", scale="tiny", seed=5))
     c = _arrays(generate_dataset(tmp_path / "c", "MSVD", scale="tiny", seed=6))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-    assert not np.array_equal(a["experts/imagenet.senet154.0/features"], c["experts/imagenet.senet154.0/features"])
+    assert not np.array_equal(
+        a["experts/imagenet.senet154.0/features"], c["experts/imagenet.senet154.0/features"]
+    )
 
 
 def test_flaky_experts_exist_exactly_when_their_content_does(tiny_store_dir):
@@ -40,7 +44,7 @@ def _ridge_r2(x: np.ndarray, y: np.ndarray) -> float:
     half = len(x) // 2
     w = np.linalg.solve(x[:half].T @ x[:half] + 1.0 * np.eye(x.shape[1]), x[:half].T @ y[:half])
     residual = y[half:] - x[half:] @ w
-    return 1 - float((residual ** 2).sum() / ((y[half:] - y[half:].mean(0)) ** 2).sum())
+    return 1 - float((residual**2).sum() / ((y[half:] - y[half:].mean(0)) ** 2).sum())
 
 
 def test_the_recording_condition_is_visible_to_other_experts_only(tmp_path):
@@ -51,10 +55,12 @@ def test_the_recording_condition_is_visible_to_other_experts_only(tmp_path):
         senet = h5["experts/imagenet.senet154.0/features"][()].astype(np.float64)
         densenet = h5["experts/scene.densenet161.0/features"][()].astype(np.float64)
     dark = (condition == 1).astype(np.float64)[:, None]
+
     # Few videos, many dimensions: project to a handful of principal directions first.
     def reduce(x):
         x = x - x.mean(0)
         return x @ np.linalg.svd(x, full_matrices=False)[2][:12].T
+
     assert _ridge_r2(reduce(densenet), dark) > 0.5
     assert _ridge_r2(reduce(senet), dark) < 0.2
 
@@ -66,7 +72,7 @@ def test_captions_are_noisy_functions_of_their_video(tiny_store_dir, encoder):
         tokens = h5[f"text/{encoder}/tokens"][()].astype(np.float64)
         offsets = h5[f"text/{encoder}/offsets"][()]
         video = h5["captions/video"][()]
-    means = np.stack([tokens[offsets[i]:offsets[i + 1]].mean(0) for i in range(len(video))])
+    means = np.stack([tokens[offsets[i] : offsets[i + 1]].mean(0) for i in range(len(video))])
     means = (means - means.mean(0)) / np.linalg.norm(means - means.mean(0), axis=1, keepdims=True)
     sims = means @ means.T
     same = (video[:, None] == video[None, :]) & ~np.eye(len(video), dtype=bool)

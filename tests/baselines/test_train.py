@@ -22,7 +22,9 @@ from .conftest import TINY_OVERRIDES, tiny_config
 
 @pytest.fixture(scope="module")
 def trained_ce(tiny_store_dir):
-    return train_model(store_path=store_path(tiny_store_dir, "MSRVTT"), config=tiny_config("MSRVTT", "ce"), seed=0)
+    return train_model(
+        store_path=store_path(tiny_store_dir, "MSRVTT"), config=tiny_config("MSRVTT", "ce"), seed=0
+    )
 
 
 def test_tiny_ce_learns_well_above_chance(tiny_store_dir, trained_ce):
@@ -97,8 +99,10 @@ def test_teacher_targets_reproduce_the_teachers_own_similarities(tiny_store_dir,
         train = load_split(store, "train", expert_specs(store, trained_ce.config), encoder="openai")
     videos, captions = np.array([3, 0, 7, 5]), train.caption_start[[3, 0, 7, 5]] + 1
     with torch.no_grad():
-        expected = trained_ce.model(train.text.batch(captions, 37, torch.device("cpu")),
-                                    *train.features.batch(videos, torch.device("cpu")))
+        expected = trained_ce.model(
+            train.text.batch(captions, 37, torch.device("cpu")),
+            *train.features.batch(videos, torch.device("cpu")),
+        )
     got = targets.similarity(torch.from_numpy(captions), torch.from_numpy(videos), torch.device("cpu"))
     assert torch.allclose(got, expected, atol=5e-3), "full forward pass, stored in float16"
 
@@ -108,8 +112,12 @@ def test_teachtext_student_moves_towards_its_teachers(tiny_store_dir, trained_ce
     with ExpertStore(path) as store:
         teachers = [teacher_targets(trained_ce, store)]
         train = load_split(store, "train", trained_ce.experts, encoder="openai")
-    student = train_model(store_path=path, config=tiny_config("MSRVTT", "teachtext", train={"epochs": 3}), seed=1,
-                          teachers=teachers)
+    student = train_model(
+        store_path=path,
+        config=tiny_config("MSRVTT", "teachtext", train={"epochs": 3}),
+        seed=1,
+        teachers=teachers,
+    )
     plain = train_model(store_path=path, config=tiny_config("MSRVTT", "ce", train={"epochs": 3}), seed=1)
     videos = np.arange(len(train.videos))
     captions = train.caption_start
@@ -122,11 +130,16 @@ def test_teachtext_student_moves_towards_its_teachers(tiny_store_dir, trained_ce
         gaps.append(distillation_loss(sims, target).item())
     assert gaps[0] < gaps[1], "distillation pulls the student's similarities towards the teacher's"
     with pytest.raises(ValueError, match="another training split"):
-        train_model(store_path=store_path(tiny_store_dir, "DiDeMo"), config=tiny_config("DiDeMo", "teachtext"),
-                    teachers=teachers)
+        train_model(
+            store_path=store_path(tiny_store_dir, "DiDeMo"),
+            config=tiny_config("DiDeMo", "teachtext"),
+            teachers=teachers,
+        )
 
 
-def test_teachtext_reuses_the_ce_baseline_as_its_openai_teacher(tiny_store_dir, tmp_path, monkeypatch, caplog):
+def test_teachtext_reuses_the_ce_baseline_as_its_openai_teacher(
+    tiny_store_dir, tmp_path, monkeypatch, caplog
+):
     store_dir = tmp_path / "stores"
     store_dir.mkdir()
     shutil.copy(store_path(tiny_store_dir, "MSVD"), store_dir)
@@ -138,16 +151,24 @@ def test_teachtext_reuses_the_ce_baseline_as_its_openai_teacher(tiny_store_dir, 
         return real_train_model(**kwargs)
 
     monkeypatch.setattr(train, "train_model", counting_train_model)
-    run = dict(store_dir=store_dir, dataset="MSVD", config_overrides={**TINY_OVERRIDES, "train": {"epochs": 1}},
-               checkpoint_dir=tmp_path / "ckpt")
+    run = dict(
+        store_dir=store_dir,
+        dataset="MSVD",
+        config_overrides={**TINY_OVERRIDES, "train": {"epochs": 1}},
+        checkpoint_dir=tmp_path / "ckpt",
+    )
     ce = pipeline.train_baseline(model="ce", **run)
     assert trained == [("ce", "openai")]
     student = pipeline.train_baseline(model="teachtext", **run)
-    assert trained[1:] == [("ce", "w2v"), ("teachtext", "openai")], "the openai teacher is the CE baseline, loaded"
+    assert trained[1:] == [("ce", "w2v"), ("teachtext", "openai")], (
+        "the openai teacher is the CE baseline, loaded"
+    )
     again = pipeline.train_baseline(model="ce", **run)
     assert len(trained) == 3
-    assert all(torch.equal(a, b) for a, b in zip(ce.model.state_dict().values(), again.model.state_dict().values(),
-                                                   strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(ce.model.state_dict().values(), again.model.state_dict().values(), strict=True)
+    )
     assert (again.best_epoch, again.best_score) == (ce.best_epoch, ce.best_score)
     assert student.config["model"] == "teachtext" and len(list((tmp_path / "ckpt").glob("*.pt"))) == 3
 

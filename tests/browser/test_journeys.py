@@ -60,8 +60,9 @@ def test_sign_up_team_upload_live_status_and_charts(page, phase, make_submission
     queued = SubmissionFactory(team=team, phase=phase, status=Submission.Status.QUEUED, method_name="later")
     page.goto(f"/submissions/{queued.id}/")
     expect(page.locator("[data-role=status]")).to_have_text("Queued")
-    Submission.objects.filter(id=queued.id).update(status=Submission.Status.RUNNING,
-                                                   progress={"stage": "scoring MSRVTT", "fraction": 0.4})
+    Submission.objects.filter(id=queued.id).update(
+        status=Submission.Status.RUNNING, progress={"stage": "scoring MSRVTT", "fraction": 0.4}
+    )
     expect(page.locator("[data-role=progress]")).to_contain_text("scoring MSRVTT (40%)")
     Submission.objects.filter(id=queued.id).update(status=Submission.Status.FAILED, error_message="bad rows")
     expect(page.locator(".error-box")).to_contain_text("bad rows")
@@ -69,10 +70,20 @@ def test_sign_up_team_upload_live_status_and_charts(page, phase, make_submission
 
 def _entry(team, phase, msrvtt, msvd):
     submission = SubmissionFactory(team=team, phase=phase, method_name=f"{team.name} method")
-    metrics = {name: {"score": score, "t2v": {"R1": score / 2, "R5": score, "R10": score, "MedR": 100 - score,
-                                               "MeanR": 100 - score}, "v2t": None}
-               for name, score in (("MSRVTT", msrvtt), ("MSVD", msvd), ("DiDeMo", 10.0), ("YouCook2", 10.0),
-                                   ("ActivityNet", 10.0))}
+    metrics = {
+        name: {
+            "score": score,
+            "t2v": {"R1": score / 2, "R5": score, "R10": score, "MedR": 100 - score, "MeanR": 100 - score},
+            "v2t": None,
+        }
+        for name, score in (
+            ("MSRVTT", msrvtt),
+            ("MSVD", msvd),
+            ("DiDeMo", 10.0),
+            ("YouCook2", 10.0),
+            ("ActivityNet", 10.0),
+        )
+    }
     return ResultFactory(submission=submission, metrics=metrics, primary_score=(msrvtt + msvd + 30) / 5)
 
 

@@ -20,12 +20,24 @@ def admin_client(organiser) -> Client:
 
 def _phase_form(phase: Phase, **extra) -> dict:
     data = {
-        "challenge": phase.challenge_id, "slug": phase.slug, "title": phase.title, "description": "",
-        "order": 0, "starts_at_0": phase.starts_at.strftime("%Y-%m-%d"), "starts_at_1": "00:00:00",
-        "ends_at_0": "", "ends_at_1": "", "max_submissions_per_day": "", "max_submissions_total": "3",
-        "allowed_formats": '["npz", "zip"]', "aggregation": "mean", "leaderboard_visibility": "hidden",
-        "splits-TOTAL_FORMS": "0", "splits-INITIAL_FORMS": str(phase.splits.count()),
-        "splits-MIN_NUM_FORMS": "0", "splits-MAX_NUM_FORMS": "1000",
+        "challenge": phase.challenge_id,
+        "slug": phase.slug,
+        "title": phase.title,
+        "description": "",
+        "order": 0,
+        "starts_at_0": phase.starts_at.strftime("%Y-%m-%d"),
+        "starts_at_1": "00:00:00",
+        "ends_at_0": "",
+        "ends_at_1": "",
+        "max_submissions_per_day": "",
+        "max_submissions_total": "3",
+        "allowed_formats": '["npz", "zip"]',
+        "aggregation": "mean",
+        "leaderboard_visibility": "hidden",
+        "splits-TOTAL_FORMS": "0",
+        "splits-INITIAL_FORMS": str(phase.splits.count()),
+        "splits-MIN_NUM_FORMS": "0",
+        "splits-MAX_NUM_FORMS": "1000",
     }
     data.update(extra)
     return data
@@ -34,8 +46,9 @@ def _phase_form(phase: Phase, **extra) -> dict:
 def test_admin_ground_truth_upload_stores_it_and_records_splits(admin_client, challenge, tiny_truth_path):
     phase = PhaseFactory(challenge=challenge, slug="test")
     with open(tiny_truth_path, "rb") as handle:
-        response = admin_client.post(f"/admin/challenge/phase/{phase.id}/change/",
-                                     _phase_form(phase, ground_truth_upload=handle))
+        response = admin_client.post(
+            f"/admin/challenge/phase/{phase.id}/change/", _phase_form(phase, ground_truth_upload=handle)
+        )
     assert response.status_code == 302, response.content.decode()[:2000]
     phase.refresh_from_db()
     assert phase.ground_truth and phase.max_submissions_total == 3 and phase.allowed_formats == ["npz", "zip"]
@@ -53,8 +66,9 @@ def test_admin_rejects_an_invalid_ground_truth_with_the_evaluation_message(admin
         group.create_dataset("query_video", data=[0, 5])
     phase = PhaseFactory(challenge=challenge, slug="test")
     with open(bad, "rb") as handle:
-        response = admin_client.post(f"/admin/challenge/phase/{phase.id}/change/",
-                                     _phase_form(phase, ground_truth_upload=handle))
+        response = admin_client.post(
+            f"/admin/challenge/phase/{phase.id}/change/", _phase_form(phase, ground_truth_upload=handle)
+        )
     assert response.status_code == 200
     body = response.content.decode()
     assert "Invalid ground-truth file" in body and "indices outside [0, 2)" in body
@@ -62,12 +76,15 @@ def test_admin_rejects_an_invalid_ground_truth_with_the_evaluation_message(admin
     assert not phase.ground_truth and not phase.splits.exists()
 
 
-def test_admin_rescore_action_queues_and_rescores_every_submission(admin_client, upload, phase,
-                                                                   django_capture_on_commit_callbacks):
+def test_admin_rescore_action_queues_and_rescores_every_submission(
+    admin_client, upload, phase, django_capture_on_commit_callbacks
+):
     first, second = upload("npz", seed=1), upload("npz", seed=2)
     Submission.objects.filter(id=first.id).update(status=Submission.Status.FAILED, error_message="stale")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_client.post("/admin/challenge/phase/", {"action": "rescore", "_selected_action": [phase.id]})
+        response = admin_client.post(
+            "/admin/challenge/phase/", {"action": "rescore", "_selected_action": [phase.id]}
+        )
     assert response.status_code == 302 and len(callbacks) == 2
     for submission in (first, second):
         submission.refresh_from_db()
@@ -75,10 +92,14 @@ def test_admin_rescore_action_queues_and_rescores_every_submission(admin_client,
 
 
 def test_admin_publish_and_hide_actions(admin_client, hidden_phase):
-    admin_client.post("/admin/challenge/phase/", {"action": "publish_results", "_selected_action": [hidden_phase.id]})
+    admin_client.post(
+        "/admin/challenge/phase/", {"action": "publish_results", "_selected_action": [hidden_phase.id]}
+    )
     hidden_phase.refresh_from_db()
     assert hidden_phase.results_published
-    admin_client.post("/admin/challenge/phase/", {"action": "hide_results", "_selected_action": [hidden_phase.id]})
+    admin_client.post(
+        "/admin/challenge/phase/", {"action": "hide_results", "_selected_action": [hidden_phase.id]}
+    )
     hidden_phase.refresh_from_db()
     assert not hidden_phase.results_published
 
@@ -92,6 +113,7 @@ def test_admin_changelists_render(admin_client, upload, model):
 
 
 def test_admin_refuses_unknown_formats(admin_client, phase):
-    response = admin_client.post(f"/admin/challenge/phase/{phase.id}/change/",
-                                 _phase_form(phase, allowed_formats='["pkl"]'))
+    response = admin_client.post(
+        f"/admin/challenge/phase/{phase.id}/change/", _phase_form(phase, allowed_formats='["pkl"]')
+    )
     assert response.status_code == 200 and "Use a list drawn from" in response.content.decode()

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def token_client(api_client, participant, password):
-    response = api_client.post("/api/v1/auth/token/", {"username": participant.username, "password": password})
+    response = api_client.post(
+        "/api/v1/auth/token/", {"username": participant.username, "password": password}
+    )
     assert response.status_code == 200
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     return api_client
@@ -19,8 +21,11 @@ def token_client(api_client, participant, password):
 
 def _post_file(client, phase, path, django_capture_on_commit_callbacks, **fields):
     with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
-        return client.post("/api/v1/submissions/create/",
-                           {"phase": phase.id, "file": handle, "method_name": "CE", **fields}, format="multipart")
+        return client.post(
+            "/api/v1/submissions/create/",
+            {"phase": phase.id, "file": handle, "method_name": "CE", **fields},
+            format="multipart",
+        )
 
 
 def test_token_with_wrong_password_is_refused(api_client, participant):
@@ -39,10 +44,16 @@ def test_challenges_and_phases_are_listed(api_client, phase, hidden_phase):
     assert api_client.get("/api/v1/challenges/nope/").status_code == 404
 
 
-def test_upload_status_results_and_leaderboard(token_client, phase, make_submission_file,
-                                               django_capture_on_commit_callbacks):
-    response = _post_file(token_client, phase, make_submission_file("npz"), django_capture_on_commit_callbacks,
-                          paper_url="https://example.org/paper")
+def test_upload_status_results_and_leaderboard(
+    token_client, phase, make_submission_file, django_capture_on_commit_callbacks
+):
+    response = _post_file(
+        token_client,
+        phase,
+        make_submission_file("npz"),
+        django_capture_on_commit_callbacks,
+        paper_url="https://example.org/paper",
+    )
     assert response.status_code == 201, response.json()
     submission_id = response.json()["id"]
     detail = token_client.get(f"/api/v1/submissions/{submission_id}/").json()
@@ -61,18 +72,21 @@ def test_upload_status_results_and_leaderboard(token_client, phase, make_submiss
     assert [s["id"] for s in token_client.get("/api/v1/submissions/").json()] == [submission_id]
 
 
-def test_making_a_submission_private_removes_it_from_the_leaderboard(token_client, phase, make_submission_file,
-                                                                      django_capture_on_commit_callbacks):
-    submission_id = _post_file(token_client, phase, make_submission_file("npz"),
-                               django_capture_on_commit_callbacks).json()["id"]
+def test_making_a_submission_private_removes_it_from_the_leaderboard(
+    token_client, phase, make_submission_file, django_capture_on_commit_callbacks
+):
+    submission_id = _post_file(
+        token_client, phase, make_submission_file("npz"), django_capture_on_commit_callbacks
+    ).json()["id"]
     response = token_client.post(f"/api/v1/submissions/{submission_id}/update/", {"is_public": False})
     assert response.status_code == 200 and response.json()["is_public"] is False
     assert token_client.get(f"/api/v1/phases/{phase.id}/leaderboard/").json()["entries"] == []
 
 
 @pytest.mark.django_db(transaction=True)  # the upload view is non-atomic, as in production
-def test_domain_errors_are_400_with_a_sentence(token_client, phase, make_submission_file, tmp_path,
-                                               django_capture_on_commit_callbacks):
+def test_domain_errors_are_400_with_a_sentence(
+    token_client, phase, make_submission_file, tmp_path, django_capture_on_commit_callbacks
+):
     path = make_submission_file("npz").rename(tmp_path / "x.txt")
     response = _post_file(token_client, phase, path, django_capture_on_commit_callbacks)
     assert response.status_code == 400
@@ -82,21 +96,33 @@ def test_domain_errors_are_400_with_a_sentence(token_client, phase, make_submiss
     assert not Submission.objects.exists()
 
 
-def test_quota_error_is_400(token_client, hidden_phase, make_submission_file, django_capture_on_commit_callbacks):
+def test_quota_error_is_400(
+    token_client, hidden_phase, make_submission_file, django_capture_on_commit_callbacks
+):
     for seed in range(3):
-        assert _post_file(token_client, hidden_phase, make_submission_file("npz", seed=seed),
-                          django_capture_on_commit_callbacks).status_code == 201
-    response = _post_file(token_client, hidden_phase, make_submission_file("npz", seed=4),
-                          django_capture_on_commit_callbacks)
+        assert (
+            _post_file(
+                token_client,
+                hidden_phase,
+                make_submission_file("npz", seed=seed),
+                django_capture_on_commit_callbacks,
+            ).status_code
+            == 201
+        )
+    response = _post_file(
+        token_client, hidden_phase, make_submission_file("npz", seed=4), django_capture_on_commit_callbacks
+    )
     assert response.status_code == 400 and "used all 3 submissions" in response.json()["detail"]
 
 
-def test_hidden_phase_hides_scores_from_the_team_until_published(token_client, hidden_phase, make_submission_file,
-                                                                   django_capture_on_commit_callbacks, api_client):
+def test_hidden_phase_hides_scores_from_the_team_until_published(
+    token_client, hidden_phase, make_submission_file, django_capture_on_commit_callbacks, api_client
+):
     from challenge.services import phase_publish_results
 
-    submission_id = _post_file(token_client, hidden_phase, make_submission_file("npz"),
-                               django_capture_on_commit_callbacks).json()["id"]
+    submission_id = _post_file(
+        token_client, hidden_phase, make_submission_file("npz"), django_capture_on_commit_callbacks
+    ).json()["id"]
     detail = token_client.get(f"/api/v1/submissions/{submission_id}/").json()
     assert detail["status"] == "finished" and detail["results"] is None and detail["results_visible"] is False
     board = token_client.get(f"/api/v1/phases/{hidden_phase.id}/leaderboard/").json()
@@ -106,8 +132,9 @@ def test_hidden_phase_hides_scores_from_the_team_until_published(token_client, h
     assert len(token_client.get(f"/api/v1/phases/{hidden_phase.id}/leaderboard/").json()["entries"]) == 1
 
 
-def test_malformed_upload_fails_with_the_message_shown_to_its_owner(token_client, phase, make_submission_file,
-                                                                     django_capture_on_commit_callbacks):
+def test_malformed_upload_fails_with_the_message_shown_to_its_owner(
+    token_client, phase, make_submission_file, django_capture_on_commit_callbacks
+):
     import numpy as np
 
     path = make_submission_file("npz")
@@ -128,28 +155,39 @@ def test_upload_endpoints_stream_outside_the_request_transaction():
 
 
 def test_submission_detail_exposes_attempts_queue_heartbeat_and_per_dataset_progress(
-        token_client, participant, phase, upload, client):
+    token_client, participant, phase, upload, client
+):
     from django.utils import timezone
 
     finished = upload("npz")
     data = token_client.get(f"/api/v1/submissions/{finished.id}/").json()
     assert data["attempts"] == 1 and data["queue"] == finished.queue != ""
     assert data["progress"]["fraction"] == 1.0
-    assert data["progress"]["datasets"] == {name: 1.0 for name in
-                                            ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")}
+    assert data["progress"]["datasets"] == {
+        name: 1.0 for name in ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")
+    }
 
     beat = timezone.now()
     Submission.objects.filter(id=finished.id).update(
-        status=Submission.Status.RUNNING, attempts=2, heartbeat_at=beat,
-        progress={"stage": "scoring MSVD", "fraction": 0.3, "datasets": {"MSRVTT": 1.0, "MSVD": 0.5}})
+        status=Submission.Status.RUNNING,
+        attempts=2,
+        heartbeat_at=beat,
+        progress={"stage": "scoring MSVD", "fraction": 0.3, "datasets": {"MSRVTT": 1.0, "MSVD": 0.5}},
+    )
     data = token_client.get(f"/api/v1/submissions/{finished.id}/").json()
     assert data["attempts"] == 2 and data["heartbeat_at"] is not None
-    assert data["progress"] == {"stage": "scoring MSVD", "fraction": 0.3, "datasets": {"MSRVTT": 1.0, "MSVD": 0.5}}
+    assert data["progress"] == {
+        "stage": "scoring MSVD",
+        "fraction": 0.3,
+        "datasets": {"MSRVTT": 1.0, "MSVD": 0.5},
+    }
     # the page shows one live bar per dataset, filled from the same progress
     client.force_login(participant)
     page = client.get(f"/submissions/{finished.id}/").content.decode()
     assert 'data-dataset="MSVD"' in page and 'data-dataset="ActivityNet"' in page and "width:50%" in page
 
-    Submission.objects.filter(id=finished.id).update(status=Submission.Status.QUEUED, progress={}, heartbeat_at=None)
+    Submission.objects.filter(id=finished.id).update(
+        status=Submission.Status.QUEUED, progress={}, heartbeat_at=None
+    )
     data = token_client.get(f"/api/v1/submissions/{finished.id}/").json()
     assert data["progress"] == {"stage": "", "fraction": 0.0, "datasets": {}} and data["heartbeat_at"] is None

@@ -23,19 +23,34 @@ def client_of(api_client):
 
 
 def _start(client, phase, path, **extra):
-    response = client.post("/api/v1/uploads/", {"phase": phase.id, "filename": path.name, "size": path.stat().st_size,
-                                                "method_name": "chunked", **extra}, format="json")
+    response = client.post(
+        "/api/v1/uploads/",
+        {
+            "phase": phase.id,
+            "filename": path.name,
+            "size": path.stat().st_size,
+            "method_name": "chunked",
+            **extra,
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     return response.json()
 
 
 def _put(client, upload_id, data, start, total):
-    return client.generic("PUT", f"/api/v1/uploads/{upload_id}/", data, content_type="application/octet-stream",
-                          HTTP_CONTENT_RANGE=f"bytes {start}-{start + len(data) - 1}/{total}")
+    return client.generic(
+        "PUT",
+        f"/api/v1/uploads/{upload_id}/",
+        data,
+        content_type="application/octet-stream",
+        HTTP_CONTENT_RANGE=f"bytes {start}-{start + len(data) - 1}/{total}",
+    )
 
 
-def test_chunked_upload_resumes_and_creates_the_submission(client_of, participant, phase, make_submission_file,
-                                                           django_capture_on_commit_callbacks):
+def test_chunked_upload_resumes_and_creates_the_submission(
+    client_of, participant, phase, make_submission_file, django_capture_on_commit_callbacks
+):
     client = client_of(participant)
     path = make_submission_file("npz")
     data = path.read_bytes()
@@ -45,15 +60,20 @@ def test_chunked_upload_resumes_and_creates_the_submission(client_of, participan
     assert _put(client, state["id"], data[:third], 0, len(data)).json()["offset"] == third
     # a re-sent chunk is harmless; a chunk past the received offset is refused with the offset to resume from
     assert _put(client, state["id"], data[:third], 0, len(data)).json()["offset"] == third
-    gap = _put(client, state["id"], data[2 * third:], 2 * third, len(data))
+    gap = _put(client, state["id"], data[2 * third :], 2 * third, len(data))
     assert gap.status_code == 409 and gap.json()["offset"] == third and gap["Upload-Offset"] == str(third)
     head = client.head(f"/api/v1/uploads/{state['id']}/")
     assert head.status_code == 200 and head["Upload-Offset"] == str(third)
     # too early to complete
     early = client.post(f"/api/v1/uploads/{state['id']}/complete/", {"sha256": "0" * 64}, format="json")
     assert early.status_code == 400 and "send the rest" in early.json()["detail"]
-    response = client.generic("PATCH", f"/api/v1/uploads/{state['id']}/", data[third:],
-                              content_type="application/octet-stream", HTTP_UPLOAD_OFFSET=str(third))
+    response = client.generic(
+        "PATCH",
+        f"/api/v1/uploads/{state['id']}/",
+        data[third:],
+        content_type="application/octet-stream",
+        HTTP_UPLOAD_OFFSET=str(third),
+    )
     assert response.json()["offset"] == len(data)
     wrong = client.post(f"/api/v1/uploads/{state['id']}/complete/", {"sha256": "0" * 64}, format="json")
     assert wrong.status_code == 400 and "sha256" in wrong.json()["detail"]
@@ -72,22 +92,35 @@ def test_chunked_upload_resumes_and_creates_the_submission(client_of, participan
     assert ChunkedUpload.objects.get(id=state["id"]).status == ChunkedUpload.Status.COMPLETE
 
 
-def test_chunked_upload_checks_size_format_and_owner(client_of, participant, other_participant, phase,
-                                                     make_submission_file, settings):
+def test_chunked_upload_checks_size_format_and_owner(
+    client_of, participant, other_participant, phase, make_submission_file, settings
+):
     client = client_of(participant)
-    response = client.post("/api/v1/uploads/", {"phase": phase.id, "filename": "x.txt", "size": 10,
-                                                "method_name": "m"}, format="json")
+    response = client.post(
+        "/api/v1/uploads/",
+        {"phase": phase.id, "filename": "x.txt", "size": 10, "method_name": "m"},
+        format="json",
+    )
     assert response.status_code == 400 and ".zip" in response.json()["detail"]
-    response = client.post("/api/v1/uploads/", {"phase": phase.id, "filename": "x.npz",
-                                                "size": settings.SUBMISSION_MAX_BYTES + 1, "method_name": "m"},
-                           format="json")
+    response = client.post(
+        "/api/v1/uploads/",
+        {
+            "phase": phase.id,
+            "filename": "x.npz",
+            "size": settings.SUBMISSION_MAX_BYTES + 1,
+            "method_name": "m",
+        },
+        format="json",
+    )
     assert response.status_code == 400 and "largest submission" in response.json()["detail"]
     path = make_submission_file("npz")
     state = _start(client, phase, path)
     other = client_of(other_participant)
     assert other.get(f"/api/v1/uploads/{state['id']}/").status_code == 404
     client = client_of(participant)
-    bad = client.generic("PUT", f"/api/v1/uploads/{state['id']}/", b"abc", content_type="application/octet-stream")
+    bad = client.generic(
+        "PUT", f"/api/v1/uploads/{state['id']}/", b"abc", content_type="application/octet-stream"
+    )
     assert bad.status_code == 400 and "Content-Range" in bad.json()["detail"]
 
 
@@ -107,14 +140,17 @@ def test_abandoned_uploads_and_orphaned_partial_files_expire(participant, phase,
     settings.UPLOAD_EXPIRES_AFTER = 3600
 
     def create():
-        return chunked_upload_create(user=participant, phase=phase, filename="x.npz", size=10,
-                                     metadata={"method_name": "m"})
+        return chunked_upload_create(
+            user=participant, phase=phase, filename="x.npz", size=10, metadata={"method_name": "m"}
+        )
 
     abandoned, active, completed = create(), create(), create()
     long_ago = timezone.now() - timedelta(hours=2)
     ChunkedUpload.objects.filter(id__in=[abandoned.id, completed.id]).update(updated_at=long_ago)
     ChunkedUpload.objects.filter(id=completed.id).update(
-        status=ChunkedUpload.Status.COMPLETE, submission=SubmissionFactory(phase=phase, team=participant.teams.get()))
+        status=ChunkedUpload.Status.COMPLETE,
+        submission=SubmissionFactory(phase=phase, team=participant.teams.get()),
+    )
     old_orphan, new_orphan = tmp_path / f"{uuid.uuid4()}.part", tmp_path / f"{uuid.uuid4()}.part"
     for orphan in (old_orphan, new_orphan):
         orphan.write_bytes(b"x")

@@ -62,12 +62,20 @@ def organiser_client(organiser):
 
 def test_bundle_load_creates_everything_and_export_round_trips(db):
     challenge = bundle_load(data=bundle_parse(BUNDLE))
-    assert (challenge.primary_metric, challenge.score_decimals, challenge.teams_need_approval) == ("R1", 3, True)
+    assert (challenge.primary_metric, challenge.score_decimals, challenge.teams_need_approval) == (
+        "R1",
+        3,
+        True,
+    )
     assert challenge.pages == [{"slug": "data", "title": "Data", "body": "Download the features."}]
     assert list(challenge.datasets.values_list("name", flat=True)) == ["MSRVTT", "MSVD"]
     test = challenge.phases.get(slug="test")
-    assert (test.max_submissions_total, test.aggregation, test.leaderboard_visibility, test.final_submission) == (
-        3, "sum", "hidden", "selected")
+    assert (
+        test.max_submissions_total,
+        test.aggregation,
+        test.leaderboard_visibility,
+        test.final_submission,
+    ) == (3, "sum", "hidden", "selected")
     exported = bundle_dump(challenge=challenge)
     again = bundle_load(data=yaml.safe_load(exported))  # idempotent: the same rows, updated in place
     assert again.id == challenge.id and Challenge.objects.count() == 1 and again.phases.count() == 2
@@ -85,9 +93,15 @@ def test_bundle_validation_reports_every_problem_at_once(db):
     data["phases"][1]["allowed_formats"] = ["mp4"]
     problems = bundle_validate(data=data)
     joined = "\n".join(problems)
-    for expected in ("challenge.primary_metric", "unknown key 'colour'", "datasets[2].name: 'MSRVTT' appears twice",
-                     "phases[0].starts_at", "phases[1].ends_at: must be after starts_at", "phases[1].aggregation",
-                     "phases[1].allowed_formats"):
+    for expected in (
+        "challenge.primary_metric",
+        "unknown key 'colour'",
+        "datasets[2].name: 'MSRVTT' appears twice",
+        "phases[0].starts_at",
+        "phases[1].ends_at: must be after starts_at",
+        "phases[1].aggregation",
+        "phases[1].allowed_formats",
+    ):
         assert expected in joined, expected
     with pytest.raises(BundleError):
         bundle_load(data=data)
@@ -100,7 +114,9 @@ def test_bundle_command_validate_load_export(tmp_path):
     out = io.StringIO()
     call_command("challenge_bundle", "validate", str(path), stdout=out)
     call_command("challenge_bundle", "load", str(path), stdout=out)
-    call_command("challenge_bundle", "export", "tiny-pentathlon", "-o", str(tmp_path / "out.yaml"), stdout=out)
+    call_command(
+        "challenge_bundle", "export", "tiny-pentathlon", "-o", str(tmp_path / "out.yaml"), stdout=out
+    )
     assert "valid" in out.getvalue() and "Loaded 'tiny-pentathlon'" in out.getvalue()
     assert yaml.safe_load((tmp_path / "out.yaml").read_text())["challenge"]["slug"] == "tiny-pentathlon"
     path.write_text("challenge: {slug: x}\n")
@@ -118,7 +134,9 @@ def test_bundle_page_validates_loads_and_exports(organiser_client):
     assert Client().get("/organiser/bundle/").status_code == 302  # staff only
 
 
-def test_rescore_shows_a_before_after_diff(organiser_client, upload, phase, django_capture_on_commit_callbacks):
+def test_rescore_shows_a_before_after_diff(
+    organiser_client, upload, phase, django_capture_on_commit_callbacks
+):
     upload("npz", seed=1)
     response = organiser_client.get(f"/organiser/phases/{phase.id}/rescore/")
     assert "No re-score yet" in response.content.decode()
@@ -132,7 +150,9 @@ def test_rescore_shows_a_before_after_diff(organiser_client, upload, phase, djan
     from leaderboard.models import Result
     from leaderboard.services import leaderboard_diff
 
-    Result.objects.filter(submission__phase=phase).update(primary_score=1.0)  # as if the fix changed the scores
+    Result.objects.filter(submission__phase=phase).update(
+        primary_score=1.0
+    )  # as if the fix changed the scores
     line = leaderboard_diff(phase=phase)["rows"][0]
     assert line["status"] == "changed" and line["after_score"] == 1.0 and line["delta"] < 0
 
@@ -141,14 +161,18 @@ def test_moderation_needs_a_reason_and_is_shown_to_the_team(organiser_client, up
     submission = upload("npz", seed=1)
     with pytest.raises(ApplicationError, match="reason"):
         submission_moderate(submission=submission, moderation="disqualified", reason=" ")
-    response = organiser_client.post(f"/organiser/submissions/{submission.id}/moderate/",
-                                     {"moderation": "disqualified", "reason": "used the test labels"})
+    response = organiser_client.post(
+        f"/organiser/submissions/{submission.id}/moderate/",
+        {"moderation": "disqualified", "reason": "used the test labels"},
+    )
     assert response.status_code == 302
     submission.refresh_from_db()
     assert submission.moderation == "disqualified"
     member = Client()
     member.force_login(participant)
-    assert "Disqualified: used the test labels" in member.get(f"/submissions/{submission.id}/").content.decode()
+    assert (
+        "Disqualified: used the test labels" in member.get(f"/submissions/{submission.id}/").content.decode()
+    )
     assert Client().get(f"/api/v1/phases/{submission.phase_id}/leaderboard/").json()["entries"] == []
 
 
@@ -188,12 +212,16 @@ def test_quota_refund_gives_the_submission_back(upload, hidden_phase, organiser_
         upload("npz", seed=9, phase_=hidden_phase)
     with pytest.raises(ApplicationError, match="why"):
         submission_quota_refund(submission=subs[0], reason="")
-    organiser_client.post(f"/organiser/submissions/{subs[0].id}/refund/", {"reason": "scored with a wrong file"})
+    organiser_client.post(
+        f"/organiser/submissions/{subs[0].id}/refund/", {"reason": "scored with a wrong file"}
+    )
     assert Submission.objects.get(id=subs[0].id).quota_refunded
     assert upload("npz", seed=9, phase_=hidden_phase).status == Submission.Status.FINISHED
 
 
-def test_publish_in_one_action_and_three_visibility_levels(organiser_client, upload, hidden_phase, participant):
+def test_publish_in_one_action_and_three_visibility_levels(
+    organiser_client, upload, hidden_phase, participant
+):
     submission = upload("npz", seed=1, phase_=hidden_phase)
     member = Client()
     member.force_login(participant)
@@ -202,13 +230,15 @@ def test_publish_in_one_action_and_three_visibility_levels(organiser_client, upl
     assert "hidden until the organisers publish" in member.get(page).content.decode()
     organiser_client.post(f"/organiser/phases/{hidden_phase.id}/publish/", {"visibility": "owners"})
     assert "Overall score" in member.get(page).content.decode()  # the team sees its own scores
-    assert Client().get(board).json()["entries"] == []          # but there is no public board yet
+    assert Client().get(board).json()["entries"] == []  # but there is no public board yet
     organiser_client.post(f"/organiser/phases/{hidden_phase.id}/publish/", {"visibility": "public"})
     assert Phase.objects.get(id=hidden_phase.id).results_published
     assert Client().get(board).json()["entries"][0]["submission_id"] == submission.id
 
 
-def test_organiser_lock_stops_participants_changing_the_public_flag(upload, participant, phase, organiser_client):
+def test_organiser_lock_stops_participants_changing_the_public_flag(
+    upload, participant, phase, organiser_client
+):
     submission = upload("npz", seed=1)
     organiser_client.post(f"/organiser/phases/{phase.id}/lock/", {"locked": "1"})
     submission.phase.refresh_from_db()
@@ -253,6 +283,7 @@ def test_email_when_a_submission_finishes_or_fails_with_opt_out(upload, particip
     mailoutbox.clear()
     S.objects.filter(id=failing.id).update(status=S.Status.RUNNING)
     from leaderboard.models import Result
+
     Result.objects.filter(submission_id=failing.id).delete()
     _fail(row={"id": failing.id, "status": S.Status.RUNNING}, message="broken file")
     assert len(mailoutbox) == 1 and "failed" in mailoutbox[0].subject and "broken file" in mailoutbox[0].body

@@ -40,7 +40,9 @@ def other(db):
     """Challenge B: a hidden test phase with a scored submission of an unapproved team."""
     challenge = ChallengeFactory(slug="challenge-b", title="Challenge B")
     DatasetFactory(challenge=challenge, name="MSRVTT")
-    phase = PhaseFactory(challenge=challenge, slug="test", leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN)
+    phase = PhaseFactory(
+        challenge=challenge, slug="test", leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN
+    )
     team = TeamFactory(challenge=challenge, name="Bravo", is_approved=False)
     MembershipFactory(team=team, user=UserFactory(username="bravo"), role="owner")
     submission = SubmissionFactory(team=team, phase=phase, method_name="bravo method")
@@ -60,6 +62,7 @@ def _client(user) -> Client:
 
 
 # --- the one permission test --------------------------------------------------------------------------
+
 
 def test_challenge_is_organiser_truth_table(challenge, organiser, other, superuser):
     staff = UserFactory(username="support", is_staff=True)
@@ -95,6 +98,7 @@ def test_staff_alone_does_not_see_hidden_results(other):
 
 # --- an organiser of A and challenge B ------------------------------------------------------------------
 
+
 def test_organiser_of_a_cannot_see_the_hidden_results_of_b(organiser, other):
     client = _client(organiser)
     phase, submission, slug = other["phase"], other["submission"], other["challenge"].slug
@@ -111,16 +115,27 @@ def test_organiser_of_a_cannot_see_the_hidden_results_of_b(organiser, other):
 
 def test_organiser_of_a_cannot_use_the_organiser_tools_or_exports_of_b(organiser, other):
     client = _client(organiser)
-    phase, submission, team, slug = other["phase"], other["submission"], other["team"], other["challenge"].slug
-    for url in (f"/organiser/c/{slug}/", f"/organiser/c/{slug}/bundle.yaml",
-                f"/organiser/phases/{phase.id}/submissions.csv", f"/organiser/phases/{phase.id}/rescore/"):
+    phase, submission, team, slug = (
+        other["phase"],
+        other["submission"],
+        other["team"],
+        other["challenge"].slug,
+    )
+    for url in (
+        f"/organiser/c/{slug}/",
+        f"/organiser/c/{slug}/bundle.yaml",
+        f"/organiser/phases/{phase.id}/submissions.csv",
+        f"/organiser/phases/{phase.id}/rescore/",
+    ):
         assert client.get(url).status_code == 404, url
-    for url, data in ((f"/organiser/phases/{phase.id}/publish/", {"visibility": "public"}),
-                      (f"/organiser/phases/{phase.id}/lock/", {"locked": "1"}),
-                      (f"/organiser/phases/{phase.id}/rescore/", {"reason": "x"}),
-                      (f"/organiser/teams/{team.id}/approve/", {"approved": "1"}),
-                      (f"/organiser/submissions/{submission.id}/moderate/", {"moderation": "hidden", "reason": "x"}),
-                      (f"/organiser/submissions/{submission.id}/refund/", {"reason": "x"})):
+    for url, data in (
+        (f"/organiser/phases/{phase.id}/publish/", {"visibility": "public"}),
+        (f"/organiser/phases/{phase.id}/lock/", {"locked": "1"}),
+        (f"/organiser/phases/{phase.id}/rescore/", {"reason": "x"}),
+        (f"/organiser/teams/{team.id}/approve/", {"approved": "1"}),
+        (f"/organiser/submissions/{submission.id}/moderate/", {"moderation": "hidden", "reason": "x"}),
+        (f"/organiser/submissions/{submission.id}/refund/", {"reason": "x"}),
+    ):
         assert client.post(url, data).status_code == 404, url
     phase.refresh_from_db()
     submission.refresh_from_db()
@@ -134,23 +149,34 @@ def test_organiser_of_a_cannot_reach_b_in_the_admin(organiser, other, challenge,
     client = _client(organiser)
     phase, submission = other["phase"], other["submission"]
     result = submission.result
-    for url in (f"/admin/challenge/challenge/{other['challenge'].id}/change/",
-                f"/admin/challenge/phase/{phase.id}/change/", f"/admin/challenge/phase/{phase.id}/delete/",
-                f"/admin/challenge/phase/{phase.id}/history/", f"/admin/challenge/team/{other['team'].id}/change/",
-                f"/admin/challenge/submission/{submission.id}/change/",
-                f"/admin/leaderboard/result/{result.id}/change/"):
+    for url in (
+        f"/admin/challenge/challenge/{other['challenge'].id}/change/",
+        f"/admin/challenge/phase/{phase.id}/change/",
+        f"/admin/challenge/phase/{phase.id}/delete/",
+        f"/admin/challenge/phase/{phase.id}/history/",
+        f"/admin/challenge/team/{other['team'].id}/change/",
+        f"/admin/challenge/submission/{submission.id}/change/",
+        f"/admin/leaderboard/result/{result.id}/change/",
+    ):
         assert client.get(url).status_code == 404, url
     # No ground-truth upload into B's phase either.
     with open(tiny_truth_path, "rb") as handle:
-        response = client.post(f"/admin/challenge/phase/{phase.id}/change/",
-                               {"challenge": challenge.id, "slug": "test", "title": "x",
-                                "ground_truth_upload": handle})
+        response = client.post(
+            f"/admin/challenge/phase/{phase.id}/change/",
+            {"challenge": challenge.id, "slug": "test", "title": "x", "ground_truth_upload": handle},
+        )
     assert response.status_code == 404
     phase.refresh_from_db()
     assert not phase.ground_truth
     # The lists show A's rows only; B's hidden score is nowhere.
-    for url in ("/admin/challenge/challenge/", "/admin/challenge/phase/", "/admin/challenge/team/",
-                "/admin/challenge/submission/", "/admin/leaderboard/result/", "/admin/challenge/split/"):
+    for url in (
+        "/admin/challenge/challenge/",
+        "/admin/challenge/phase/",
+        "/admin/challenge/team/",
+        "/admin/challenge/submission/",
+        "/admin/leaderboard/result/",
+        "/admin/challenge/split/",
+    ):
         body = client.get(url).content.decode()
         assert "Challenge B" not in body and "challenge-b" not in body and "Bravo" not in body, url
         assert f"{SECRET_SCORE}" not in body, url
@@ -182,9 +208,14 @@ def test_superuser_can_do_everything_for_b(superuser, other):
     board = client.get(f"/api/v1/phases/{phase.id}/leaderboard/").json()
     assert [e["primary_score"] for e in board["entries"]] == [SECRET_SCORE]
     assert client.get(f"/c/{slug}/test/leaderboard.csv").status_code == 200
-    for url in (f"/organiser/c/{slug}/", f"/organiser/c/{slug}/bundle.yaml",
-                f"/organiser/phases/{phase.id}/submissions.csv", f"/organiser/phases/{phase.id}/rescore/",
-                f"/admin/challenge/phase/{phase.id}/change/", f"/admin/leaderboard/result/{submission.result.id}/change/"):
+    for url in (
+        f"/organiser/c/{slug}/",
+        f"/organiser/c/{slug}/bundle.yaml",
+        f"/organiser/phases/{phase.id}/submissions.csv",
+        f"/organiser/phases/{phase.id}/rescore/",
+        f"/admin/challenge/phase/{phase.id}/change/",
+        f"/admin/leaderboard/result/{submission.result.id}/change/",
+    ):
         assert client.get(url).status_code == 200, url
     client.post(f"/organiser/phases/{phase.id}/publish/", {"visibility": "public"})
     phase.refresh_from_db()
@@ -209,14 +240,17 @@ def test_only_the_challenge_organisers_submit_outside_the_phase_dates(challenge,
 
     from challenge.exceptions import ApplicationError
 
-    Phase.objects.filter(id=phase.id).update(ends_at=timezone.now() - timedelta(minutes=1),
-                                             starts_at=timezone.now() - timedelta(days=2))
+    Phase.objects.filter(id=phase.id).update(
+        ends_at=timezone.now() - timedelta(minutes=1), starts_at=timezone.now() - timedelta(days=2)
+    )
     phase.refresh_from_db()
     staff = UserFactory(username="support", is_staff=True)
     MembershipFactory(team=TeamFactory(challenge=challenge, name="Support"), user=staff)
     with pytest.raises(ApplicationError, match="closed"):
         upload("npz", user=staff, phase_=phase)
-    MembershipFactory(team=TeamFactory(challenge=challenge, name="Baselines", is_baseline=True), user=organiser)
+    MembershipFactory(
+        team=TeamFactory(challenge=challenge, name="Baselines", is_baseline=True), user=organiser
+    )
     assert upload("npz", user=organiser, phase_=phase).status == Submission.Status.FINISHED
 
 
@@ -255,7 +289,9 @@ def test_bundle_loads_need_the_challenge_organisers_or_staff_to_create(organiser
         bundle_load(data=foreign, user=organiser)
     with pytest.raises(PermissionDeniedError):
         bundle_load(data=bundle_parse(BUNDLE.replace("bundled", "brand-new")), user=UserFactory(username="x"))
-    response = _client(organiser).post("/organiser/bundle/", {"bundle": yaml.safe_dump(foreign), "action": "load"})
+    response = _client(organiser).post(
+        "/organiser/bundle/", {"bundle": yaml.safe_dump(foreign), "action": "load"}
+    )
     assert response.status_code == 403
     other["challenge"].refresh_from_db()
     assert organiser not in other["challenge"].organisers.all()
@@ -273,11 +309,25 @@ def test_challenge_upsert_adds_organisers(challenge):
 def test_staff_creating_a_challenge_in_the_admin_becomes_its_organiser():
     staff = UserFactory(username="support", is_staff=True)
     client = _client(staff)
-    response = client.post("/admin/challenge/challenge/add/", {
-        "slug": "fresh", "title": "Fresh", "summary": "", "description": "", "rules": "", "is_public": "on",
-        "primary_metric": "geometric_mean_R1-R5-R10", "higher_is_better": "on", "score_decimals": "2",
-        "pages": "[]", "datasets-TOTAL_FORMS": "0", "datasets-INITIAL_FORMS": "0",
-        "datasets-MIN_NUM_FORMS": "0", "datasets-MAX_NUM_FORMS": "1000"})
+    response = client.post(
+        "/admin/challenge/challenge/add/",
+        {
+            "slug": "fresh",
+            "title": "Fresh",
+            "summary": "",
+            "description": "",
+            "rules": "",
+            "is_public": "on",
+            "primary_metric": "geometric_mean_R1-R5-R10",
+            "higher_is_better": "on",
+            "score_decimals": "2",
+            "pages": "[]",
+            "datasets-TOTAL_FORMS": "0",
+            "datasets-INITIAL_FORMS": "0",
+            "datasets-MIN_NUM_FORMS": "0",
+            "datasets-MAX_NUM_FORMS": "1000",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     fresh = Challenge.objects.get(slug="fresh")
     assert list(fresh.organisers.all()) == [staff]

@@ -12,17 +12,27 @@ pytestmark = pytest.mark.django_db
 
 def test_signup_logs_in_and_team_create_then_join(challenge):
     client = Client()
-    response = client.post("/accounts/signup/", {"username": "carol", "email": "", "password1": "a-long-passphrase-9",
-                                                 "password2": "a-long-passphrase-9"})
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "carol",
+            "email": "",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+        },
+    )
     assert response.status_code == 302
     response = client.post("/c/video-pentathlon/team/", {"action": "create", "name": "Gamma"}, follow=True)
     team = Team.objects.get(name="Gamma")
     assert team.invite_code in response.content.decode()
     friend = Client()
-    friend.post("/accounts/signup/", {"username": "dave", "password1": "a-long-passphrase-9",
-                                      "password2": "a-long-passphrase-9"})
-    response = friend.post("/c/video-pentathlon/team/", {"action": "join", "invite_code": team.invite_code},
-                           follow=True)
+    friend.post(
+        "/accounts/signup/",
+        {"username": "dave", "password1": "a-long-passphrase-9", "password2": "a-long-passphrase-9"},
+    )
+    response = friend.post(
+        "/c/video-pentathlon/team/", {"action": "join", "invite_code": team.invite_code}, follow=True
+    )
     assert "You joined team" in response.content.decode()
     assert set(team.members.values_list("username", flat=True)) == {"carol", "dave"}
 
@@ -47,17 +57,20 @@ def test_login_page_logs_in(participant, password):
     assert "Log out" in response.content.decode()
 
 
-def test_upload_form_with_xhr_returns_the_submission_page(participant, phase, make_submission_file,
-                                                         django_capture_on_commit_callbacks):
+def test_upload_form_with_xhr_returns_the_submission_page(
+    participant, phase, make_submission_file, django_capture_on_commit_callbacks
+):
     client = Client()
     client.force_login(participant)
     page = client.get("/c/video-pentathlon/val/submit/").content.decode()
     assert 'id="upload-form"' in page and "js/upload.js" in page and 'id="upload-progress"' in page
     path = make_submission_file("h5")
     with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
-        response = client.post("/c/video-pentathlon/val/submit/",
-                               {"file": handle, "method_name": "Collaborative Experts", "is_public": "on"},
-                               HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+        response = client.post(
+            "/c/video-pentathlon/val/submit/",
+            {"file": handle, "method_name": "Collaborative Experts", "is_public": "on"},
+            HTTP_X_REQUESTED_WITH="XMLHttpRequest",
+        )
     assert response.status_code == 201
     submission = Submission.objects.get()
     assert response.json()["redirect"] == f"/submissions/{submission.id}/"
@@ -78,15 +91,18 @@ def test_upload_form_shows_the_refusal_as_a_sentence(participant, phase, make_su
     assert "first bytes do not match" in response.content.decode()
 
 
-def test_my_submissions_page_polls_the_api_for_unfinished_rows(participant, phase, make_submission_file,
-                                                               django_capture_on_commit_callbacks):
+def test_my_submissions_page_polls_the_api_for_unfinished_rows(
+    participant, phase, make_submission_file, django_capture_on_commit_callbacks
+):
     from django.core.files import File
 
     from challenge.services import submission_create
 
     path = make_submission_file("npz")
     with django_capture_on_commit_callbacks(execute=False), open(path, "rb") as handle:
-        queued = submission_create(user=participant, phase=phase, file=File(handle, name="s.npz"), method_name="m")
+        queued = submission_create(
+            user=participant, phase=phase, file=File(handle, name="s.npz"), method_name="m"
+        )
     client = Client()
     client.force_login(participant)
     body = client.get("/c/video-pentathlon/submissions/").content.decode()

@@ -20,7 +20,8 @@ def world(upload, participant, other_participant, organiser, phase, hidden_phase
         "val": upload("npz", seed=1),
         "test": upload("npz", seed=2, phase_=hidden_phase),
         "users": {"other_team": other_participant, "organiser": organiser, "owner": participant},
-        "phase": phase, "hidden": hidden_phase,
+        "phase": phase,
+        "hidden": hidden_phase,
     }
 
 
@@ -77,7 +78,7 @@ def test_my_submissions_lists_only_the_own_team(world):
 
 
 def test_hidden_leaderboard_shows_scores_to_organisers_only(world):
-    score = f'{world["test"].result.primary_score:.2f}'
+    score = f"{world['test'].result.primary_score:.2f}"
     for role in ("anonymous", "other_team", "owner"):
         body = _client(world, role).get("/c/video-pentathlon/test/leaderboard/").content.decode()
         assert "hidden until the organisers publish" in body and score not in body
@@ -92,8 +93,9 @@ def test_submission_page_hides_hidden_phase_scores_from_the_owner(world):
     assert "geometric_mean_R1-R5-R10" in body and "MSRVTT" in body
 
 
-@pytest.mark.parametrize(("role", "expected"), [("anonymous", 302), ("other_team", 404), ("organiser", 403),
-                                                ("owner", 302)])
+@pytest.mark.parametrize(
+    ("role", "expected"), [("anonymous", 302), ("other_team", 404), ("organiser", 403), ("owner", 302)]
+)
 def test_visibility_toggle_page(world, role, expected):
     submission = world["val"]
     response = _client(world, role).post(f"/submissions/{submission.id}/change/", {"is_public": "0"})
@@ -125,14 +127,19 @@ def test_api_endpoints(world, method, url, expected, role_index):
     assert response.status_code == expected[role_index], (role, url, getattr(response, "data", None))
 
 
-@pytest.mark.parametrize(("role", "expected"), [("anonymous", 401), ("other_team", 201), ("organiser", 403),
-                                                ("owner", 201)])
-def test_api_upload_needs_a_team(world, role, expected, make_submission_file, django_capture_on_commit_callbacks):
+@pytest.mark.parametrize(
+    ("role", "expected"), [("anonymous", 401), ("other_team", 201), ("organiser", 403), ("owner", 201)]
+)
+def test_api_upload_needs_a_team(
+    world, role, expected, make_submission_file, django_capture_on_commit_callbacks
+):
     path = make_submission_file("npz", seed=7)
     with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
-        response = _api(world, role).post("/api/v1/submissions/create/",
-                                          {"phase": world["phase"].id, "file": handle, "method_name": "m"},
-                                          format="multipart")
+        response = _api(world, role).post(
+            "/api/v1/submissions/create/",
+            {"phase": world["phase"].id, "file": handle, "method_name": "m"},
+            format="multipart",
+        )
     assert response.status_code == expected
     if expected == 403:
         assert "create or join a team" in response.json()["detail"]

@@ -24,13 +24,20 @@ def test_seed_creates_the_pentathlon_and_is_idempotent():
     assert "organiser / pentathlon-organiser" in output and "participant / pentathlon-participant" in output
     challenge = Challenge.objects.get(slug="video-pentathlon")
     assert list(challenge.datasets.values_list("name", flat=True)) == [
-        "MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"]
+        "MSRVTT",
+        "MSVD",
+        "DiDeMo",
+        "YouCook2",
+        "ActivityNet",
+    ]
     val, test = Phase.objects.get(slug="val"), Phase.objects.get(slug="test")
     assert test.max_submissions_total == 3 and not test.results_published and val.results_published
     truth = pentathlon_ground_truth(phase="test", scale="tiny")
     split = Split.objects.get(phase=test, dataset__name="MSVD")
-    assert (split.num_queries, split.num_videos) == (truth.datasets["MSVD"].num_queries,
-                                                     truth.datasets["MSVD"].num_videos)
+    assert (split.num_queries, split.num_videos) == (
+        truth.datasets["MSVD"].num_queries,
+        truth.datasets["MSVD"].num_videos,
+    )
     digests = (val.ground_truth_sha256, test.ground_truth_sha256)
     counts = [m.objects.count() for m in (Challenge, Phase, Split, Team)]
     assert "ground truth unchanged" in _seed("--scale", "tiny")
@@ -50,8 +57,10 @@ def test_seed_creates_the_pentathlon_and_is_idempotent():
 @pytest.mark.slow
 def test_seed_full_scale_uses_the_2020_counts():
     _seed("--scale", "full")
-    counts = {(s.phase.slug, s.dataset.name): (s.num_videos, s.num_queries)
-              for s in Split.objects.select_related("phase", "dataset")}
+    counts = {
+        (s.phase.slug, s.dataset.name): (s.num_videos, s.num_queries)
+        for s in Split.objects.select_related("phase", "dataset")
+    }
     assert counts[("val", "MSRVTT")] == (497, 9940)
     assert counts[("test", "MSRVTT")] == (2990, 59794)
     assert counts[("val", "MSVD")] == (100, 4290)

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db
 
 # --- teams --------------------------------------------------------------------------------------------
 
+
 def test_team_create_makes_the_user_its_owner(challenge):
     user = UserFactory()
     team = team_create(challenge=challenge, user=user, name="  Gamma ")
@@ -60,6 +61,7 @@ def test_team_names_are_unique_per_challenge_case_insensitively(challenge, team)
 
 
 # --- ground truth -------------------------------------------------------------------------------------
+
 
 def test_ground_truth_upload_records_splits_and_stays_private(phase, tiny_truth, settings):
     splits = {s.dataset.name: s for s in Split.objects.filter(phase=phase).select_related("dataset")}
@@ -96,6 +98,7 @@ def test_ground_truth_with_a_dataset_unknown_to_the_challenge_is_rejected(tmp_pa
 
 # --- submissions ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["npz", "h5", "codalab"])
 def test_submission_create_stores_queues_and_scores_on_commit(upload, kind, settings):
     submission = upload(kind, is_public=False, description="d", paper_url="https://example.org/p")
@@ -112,8 +115,9 @@ def test_submission_create_stores_queues_and_scores_on_commit(upload, kind, sett
     assert submission.progress["fraction"] == 1.0
 
 
-def test_the_spooled_copy_is_moved_into_storage_not_copied_again(participant, phase, make_submission_file,
-                                                                  monkeypatch):
+def test_the_spooled_copy_is_moved_into_storage_not_copied_again(
+    participant, phase, make_submission_file, monkeypatch
+):
     import os
     import tempfile
 
@@ -128,19 +132,23 @@ def test_the_spooled_copy_is_moved_into_storage_not_copied_again(participant, ph
     monkeypatch.setattr(tempfile, "mkstemp", recording_mkstemp)
     path = make_submission_file("npz")
     with open(path, "rb") as handle:
-        submission = submission_create(user=participant, phase=phase, file=File(handle, name="s.npz"), method_name="m")
+        submission = submission_create(
+            user=participant, phase=phase, file=File(handle, name="s.npz"), method_name="m"
+        )
     # Same file system here (the test roots are temporary directories): the hashed copy was renamed into place.
     assert spooled == [os.stat(submission.file.path).st_ino]
     assert submission.file.open("rb").read() == path.read_bytes()
     submission.file.close()
 
 
-def test_submission_create_enqueues_only_on_commit(participant, phase, make_submission_file,
-                                                   django_capture_on_commit_callbacks):
+def test_submission_create_enqueues_only_on_commit(
+    participant, phase, make_submission_file, django_capture_on_commit_callbacks
+):
     path = make_submission_file("npz")
     with django_capture_on_commit_callbacks(execute=False) as callbacks, open(path, "rb") as handle:
-        submission = submission_create(user=participant, phase=phase, file=File(handle, name="s.npz"),
-                                       method_name="m")
+        submission = submission_create(
+            user=participant, phase=phase, file=File(handle, name="s.npz"), method_name="m"
+        )
     assert submission.status == Status.QUEUED
     assert len(callbacks) == 1
     callbacks[0]()
@@ -241,7 +249,9 @@ def test_closed_phase_refuses_participants_but_not_organisers(upload, phase, org
         upload("npz")
     from tests.factories import MembershipFactory, TeamFactory
 
-    MembershipFactory(team=TeamFactory(challenge=challenge, name="Baselines", is_baseline=True), user=organiser)
+    MembershipFactory(
+        team=TeamFactory(challenge=challenge, name="Baselines", is_baseline=True), user=organiser
+    )
     baseline = upload("npz", user=organiser)
     assert baseline.status == Status.FINISHED and baseline.is_baseline
 
@@ -280,11 +290,14 @@ def test_only_team_members_change_a_submission(upload, other_participant):
         submission_cancel(submission=submission, user=other_participant)
 
 
-def test_final_needs_a_finished_submission(participant, phase, make_submission_file,
-                                           django_capture_on_commit_callbacks):
+def test_final_needs_a_finished_submission(
+    participant, phase, make_submission_file, django_capture_on_commit_callbacks
+):
     path = make_submission_file("npz")
     with django_capture_on_commit_callbacks(execute=False), open(path, "rb") as handle:
-        queued = submission_create(user=participant, phase=phase, file=File(handle, name="s.npz"), method_name="m")
+        queued = submission_create(
+            user=participant, phase=phase, file=File(handle, name="s.npz"), method_name="m"
+        )
     with pytest.raises(ApplicationError, match="Only a finished submission"):
         submission_update(submission=queued, user=participant, is_final=True)
     assert submission_cancel(submission=queued, user=participant)
@@ -304,11 +317,14 @@ def test_phase_rescore_requeues_and_scores_again(upload, phase, django_capture_o
     assert submission.attempts == 2
 
 
-@pytest.mark.parametrize(("name", "content"), [
-    ("truncated.zip", b"PK\x03\x04" + b"\x01" * 200),
-    ("empty-archive.npz", b"PK\x05\x06" + b"\0" * 18),
-    ("broken.h5", b"\x89HDF\r\n\x1a\n" + b"\x07" * 300),
-])
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("truncated.zip", b"PK\x03\x04" + b"\x01" * 200),
+        ("empty-archive.npz", b"PK\x05\x06" + b"\0" * 18),
+        ("broken.h5", b"\x89HDF\r\n\x1a\n" + b"\x07" * 300),
+    ],
+)
 def test_corrupt_files_are_refused_with_a_sentence(upload, tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)

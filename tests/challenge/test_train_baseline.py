@@ -6,8 +6,13 @@ from django.core.management import CommandError, call_command
 from challenge.models import Phase, Submission, Team
 
 # Small and fast: a few epochs of a narrow CE on the tiny synthetic stores.
-FAST = ["arch.ce_shared_dim=32", "arch.moee_dim_scale=0.03", "arch.text_clusters=4", "train.epochs=3",
-        "train.batch_size=16"]
+FAST = [
+    "arch.ce_shared_dim=32",
+    "arch.moee_dim_scale=0.03",
+    "arch.text_clusters=4",
+    "train.epochs=3",
+    "train.batch_size=16",
+]
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +25,24 @@ def tiny_experts(tmp_path_factory):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_train_baseline_submits_a_scored_public_baseline_entry(tiny_experts, django_capture_on_commit_callbacks,
-                                                              settings):
+def test_train_baseline_submits_a_scored_public_baseline_entry(
+    tiny_experts, django_capture_on_commit_callbacks, settings
+):
     call_command("seed_pentathlon", "--experts", str(tiny_experts))
     with django_capture_on_commit_callbacks(execute=True):
-        call_command("train_baseline", "--model", "ce", "--phase", "video-pentathlon/val", "--store-dir",
-                     str(tiny_experts), "--datasets", "DiDeMo", "MSVD", *[a for o in FAST for a in ("--set", o)])
+        call_command(
+            "train_baseline",
+            "--model",
+            "ce",
+            "--phase",
+            "video-pentathlon/val",
+            "--store-dir",
+            str(tiny_experts),
+            "--datasets",
+            "DiDeMo",
+            "MSVD",
+            *[a for o in FAST for a in ("--set", o)],
+        )
     submission = Submission.objects.get(team__is_baseline=True)
     assert submission.status == Submission.Status.FINISHED, submission.error
     assert submission.is_baseline and submission.is_public
@@ -39,7 +56,9 @@ def test_train_baseline_submits_a_scored_public_baseline_entry(tiny_experts, dja
     assert team.challenge.organisers.filter(username="baselines").exists()
     assert not team.members.get().has_usable_password()
     kept = sorted(p.name.split("-")[0] for p in settings.PENTATHLON_BASELINE_CHECKPOINT_DIR.glob("*.pt"))
-    assert kept == ["DiDeMo", "MSVD"], "the trained models are kept for reuse (TeachText's teacher, the test phase)"
+    assert kept == ["DiDeMo", "MSVD"], (
+        "the trained models are kept for reuse (TeachText's teacher, the test phase)"
+    )
 
 
 @pytest.mark.django_db
@@ -47,6 +66,13 @@ def test_train_baseline_refuses_a_missing_store_or_phase(tmp_path, phase):
     with pytest.raises(CommandError, match="no phase"):
         call_command("train_baseline", "--model", "ce", "--phase", "nope/val", "--store-dir", str(tmp_path))
     with pytest.raises(CommandError, match="no expert store"):
-        call_command("train_baseline", "--model", "ce", "--phase", str(phase.id), "--store-dir",
-                     str(tmp_path / "missing"))
+        call_command(
+            "train_baseline",
+            "--model",
+            "ce",
+            "--phase",
+            str(phase.id),
+            "--store-dir",
+            str(tmp_path / "missing"),
+        )
     assert Phase.objects.count() == 1

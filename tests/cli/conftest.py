@@ -27,8 +27,13 @@ def cli_home(tmp_path, monkeypatch) -> Path:
     home.mkdir()
     work.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for name in ("XDG_CONFIG_HOME", "PENTATHLON_CONFIG_DIR", "PENTATHLON_SERVER", "PENTATHLON_TOKEN",
-                 "PENTATHLON_DEBUG"):
+    for name in (
+        "XDG_CONFIG_HOME",
+        "PENTATHLON_CONFIG_DIR",
+        "PENTATHLON_SERVER",
+        "PENTATHLON_TOKEN",
+        "PENTATHLON_DEBUG",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(work)
     return home
@@ -55,7 +60,9 @@ def server_url(live_server) -> str:
 
 @pytest.fixture
 def logged_in(run_cli, server_url, participant, password, phase) -> str:
-    result = run_cli("login", "--server", server_url, "--username", participant.username, "--password", password)
+    result = run_cli(
+        "login", "--server", server_url, "--username", participant.username, "--password", password
+    )
     assert result.code == 0, result.err
     return server_url
 

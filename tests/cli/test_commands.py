@@ -30,7 +30,9 @@ def _one_sentence(result) -> str:
 # --------------------------------------------------------------------------------------------- login
 
 
-def test_login_stores_the_token_readable_by_the_owner_only(run_cli, server_url, participant, password, cli_home):
+def test_login_stores_the_token_readable_by_the_owner_only(
+    run_cli, server_url, participant, password, cli_home
+):
     from rest_framework.authtoken.models import Token
 
     result = run_cli("login", "--server", server_url, "-u", participant.username, "-p", password)
@@ -91,8 +93,14 @@ def test_kit_holds_orderings_and_shapes_but_no_ground_truth(run_cli, kit_dir, ti
         assert (kit_dir / name / "videos.txt").read_text().splitlines() == list(truth.videos)
         assert (kit_dir / name / "queries.txt").read_text().splitlines() == list(truth.query_ids)
     files = sorted(p.relative_to(kit_dir).as_posix() for p in kit_dir.rglob("*") if p.is_file())
-    assert files == sorted(["shapes.json", "README.txt", "example_submission.npz",
-                            *(f"{n}/{f}" for n in tiny_truth.datasets for f in ("videos.txt", "queries.txt"))])
+    assert files == sorted(
+        [
+            "shapes.json",
+            "README.txt",
+            "example_submission.npz",
+            *(f"{n}/{f}" for n in tiny_truth.datasets for f in ("videos.txt", "queries.txt")),
+        ]
+    )
     text = "".join((kit_dir / f).read_text() for f in files if not f.endswith(".npz"))
     assert "query_video" not in text and "query_masks" not in text
     with np.load(kit_dir / "example_submission.npz", allow_pickle=False) as example:
@@ -198,8 +206,15 @@ def test_pack_then_submit_prints_the_result_table(run_cli, kit_dir, phase, tiny_
         assert npz["MSRVTT"].dtype == np.float16  # never widened nor narrowed
         assert npz["MSVD"].dtype == np.float64
         assert npz["ActivityNet_text"].dtype == np.float16
-        assert set(npz.files) == {"MSRVTT", "MSVD", "DiDeMo", "YouCook2_text", "YouCook2_video",
-                                  "ActivityNet_text", "ActivityNet_video"}
+        assert set(npz.files) == {
+            "MSRVTT",
+            "MSVD",
+            "DiDeMo",
+            "YouCook2_text",
+            "YouCook2_video",
+            "ActivityNet_text",
+            "ActivityNet_video",
+        }
     with zipfile.ZipFile(tmp_path / "mine.npz") as archive:
         assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
 
@@ -245,7 +260,9 @@ def test_no_wait_then_status_wait(run_cli, logged_in, phase, make_submission_fil
 
 
 def test_results_of_a_hidden_phase_stay_hidden(run_cli, logged_in, hidden_phase, make_submission_file):
-    result = run_cli("submit", hidden_phase.id, make_submission_file("npz"), "-m", "secret", "--interval", "0.05")
+    result = run_cli(
+        "submit", hidden_phase.id, make_submission_file("npz"), "-m", "secret", "--interval", "0.05"
+    )
     assert result.code == 0, result.err
     assert "hidden until the organisers publish" in result.out
     board = run_cli("leaderboard", hidden_phase.id)

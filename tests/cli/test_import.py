@@ -25,16 +25,28 @@ def test_cli_runs_without_django(tmp_path, tiny_truth, make_submission_file):
     shapes = tmp_path / "shapes.json"
     shapes.write_text(json.dumps({"datasets": tiny_truth.public_shapes()}))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(shapes), str(make_submission_file("npz"))],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(shapes), str(make_submission_file("npz"))],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "CODE 0 IMPORTED none"
 
 
 def test_python_dash_m_cli_reports_usage_errors_with_exit_1(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "cli", "status"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "status"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
@@ -47,5 +59,12 @@ def test_import_linter_forbids_the_server_in_the_cli():
     assert "cli" in config["root_packages"]
     contract = next(c for c in config["contracts"] if c["source_modules"] == ["cli"])
     assert contract["type"] == "forbidden"
-    assert set(contract["forbidden_modules"]) >= {"django", "rest_framework", "celery", "challenge", "leaderboard",
-                                                  "workers", "config"}
+    assert set(contract["forbidden_modules"]) >= {
+        "django",
+        "rest_framework",
+        "celery",
+        "challenge",
+        "leaderboard",
+        "workers",
+        "config",
+    }

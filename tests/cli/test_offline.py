@@ -32,14 +32,18 @@ def test_validate_quick_reads_headers_only(run_cli, shapes_file, tiny_truth, tmp
     assert run_cli("validate", "--shapes", shapes_file, "--quick", path).code == 0
     full = run_cli("validate", "--shapes", shapes_file, path)
     assert full.code == 2
-    assert full.err.strip().startswith("rejected: dataset MSRVTT, file MSRVTT.npy: holds NaN or infinite values")
+    assert full.err.strip().startswith(
+        "rejected: dataset MSRVTT, file MSRVTT.npy: holds NaN or infinite values"
+    )
 
 
 def test_validate_leaves_padded_values_to_the_server(run_cli, shapes_file, tiny_truth, tmp_path):
     from evaluation import synthetic
 
     truth = tiny_truth.datasets["MSRVTT"]
-    padded = np.full((truth.num_videos * truth.captions_per_video, truth.num_videos), np.nan, dtype=np.float32)
+    padded = np.full(
+        (truth.num_videos * truth.captions_per_video, truth.num_videos), np.nan, dtype=np.float32
+    )
     path = tmp_path / "padded.npz"
     synthetic.write_npz_submission(path, {"MSRVTT": padded})
     result = run_cli("validate", "--shapes", shapes_file, path, "--json")
@@ -75,11 +79,14 @@ def test_pack_keeps_dtypes_and_refuses_integers(run_cli, tmp_path):
     assert not (tmp_path / "b.npz").exists()
 
 
-@pytest.mark.parametrize("files, message", [
-    ({"YouCook2_text.npy": (4, 8)}, "the video file is missing"),
-    ({"Kinetics.npy": (4, 4)}, "unknown dataset name 'Kinetics'"),
-    ({"MSVD.npy": (4, 4), "MSVD_text.npy": (4, 2), "MSVD_video.npy": (4, 2)}, "more than one input"),
-])
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ({"YouCook2_text.npy": (4, 8)}, "the video file is missing"),
+        ({"Kinetics.npy": (4, 4)}, "unknown dataset name 'Kinetics'"),
+        ({"MSVD.npy": (4, 4), "MSVD_text.npy": (4, 2), "MSVD_video.npy": (4, 2)}, "more than one input"),
+    ],
+)
 def test_pack_rejects_incomplete_or_unknown_inputs(run_cli, tmp_path, files, message):
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -127,5 +134,7 @@ def test_multipart_body_streams_every_byte_once(tmp_path, read_size):
             break
     raw = b"".join(chunks)
     assert len(raw) == len(body)
-    assert raw.startswith(f"--{body.boundary}\r\n".encode()) and raw.endswith(f"--{body.boundary}--\r\n".encode())
+    assert raw.startswith(f"--{body.boundary}\r\n".encode()) and raw.endswith(
+        f"--{body.boundary}--\r\n".encode()
+    )
     assert data in raw and sent[-1] == len(data)

@@ -22,8 +22,12 @@ def test_kit_is_deterministic_and_holds_no_mapping(phase, tiny_truth):
         assert {"shapes.json", "README.txt", "example_submission.npz"} <= names
         assert not any(name.endswith((".h5", ".hdf5")) for name in names)
         shapes = json.loads(kit.read("shapes.json"))
-        assert shapes == {"challenge": "video-pentathlon", "phase": "val", "phase_id": phase.id,
-                          "datasets": tiny_truth.public_shapes()}
+        assert shapes == {
+            "challenge": "video-pentathlon",
+            "phase": "val",
+            "phase_id": phase.id,
+            "datasets": tiny_truth.public_shapes(),
+        }
         readme = kit.read("README.txt").decode()
         assert "padded layout" in readme and f"pentathlon submit {phase.id}" in readme
 
@@ -35,7 +39,9 @@ def test_kit_api_serves_an_attachment_to_anyone(api_client, phase):
     assert response["Content-Disposition"] == 'attachment; filename="video-pentathlon-val-starter-kit.zip"'
 
 
-def test_kit_api_hides_hidden_challenges_and_phases_without_ground_truth(api_client, phase, challenge, organiser):
+def test_kit_api_hides_hidden_challenges_and_phases_without_ground_truth(
+    api_client, phase, challenge, organiser
+):
     bare = PhaseFactory(challenge=challenge, slug="later")
     response = api_client.get(f"/api/v1/phases/{bare.id}/kit/")
     assert response.status_code == 404
@@ -58,8 +64,9 @@ def test_large_phases_get_an_embedding_example(phase, monkeypatch):
             assert example["MSRVTT_text"].shape[1] == starter_kit.EXAMPLE_EMBEDDING_DIM
 
 
-def test_kit_api_streams_a_cached_kit_rebuilt_when_the_ground_truth_changes(api_client, phase, monkeypatch,
-                                                                            tmp_path):
+def test_kit_api_streams_a_cached_kit_rebuilt_when_the_ground_truth_changes(
+    api_client, phase, monkeypatch, tmp_path
+):
     from django.core.files import File
 
     from challenge import starter_kit
@@ -75,7 +82,9 @@ def test_kit_api_streams_a_cached_kit_rebuilt_when_the_ground_truth_changes(api_
     def download() -> bytes:
         response = api_client.get(f"/api/v1/phases/{phase.id}/kit/")
         assert response.status_code == 200 and response.streaming  # a file response, not bytes in memory
-        assert response["Content-Disposition"] == 'attachment; filename="video-pentathlon-val-starter-kit.zip"'
+        assert (
+            response["Content-Disposition"] == 'attachment; filename="video-pentathlon-val-starter-kit.zip"'
+        )
         return b"".join(response.streaming_content)
 
     old_name = starter_kit.starter_kit_cache_name(phase=phase)

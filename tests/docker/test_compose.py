@@ -94,20 +94,25 @@ def _dockerfile_instruction(path: Path, keyword: str) -> list[str]:
     text = re.sub(r"\\\n\s*", " ", path.read_text())
     lines = [line for line in text.splitlines() if line.startswith(f"{keyword} ")]
     assert lines, f"{path.name} has no {keyword}"
-    body = lines[-1][len(keyword):].strip()
+    body = lines[-1][len(keyword) :].strip()
     if keyword == "HEALTHCHECK":
         body = body.split(" CMD ", 1)[1].strip()
     return json.loads(body)
 
 
 def _repo_path(image_path: str) -> Path:
-    return ROOT / image_path[len(IMAGE_ROOT):]
+    return ROOT / image_path[len(IMAGE_ROOT) :]
 
 
 # --- services ----------------------------------------------------------------------------------
 
+
 def test_every_service_has_a_command(services: dict[str, dict[str, Any]]) -> None:
-    missing = [name for name, service in services.items() if not (service.get("command") or service.get("entrypoint"))]
+    missing = [
+        name
+        for name, service in services.items()
+        if not (service.get("command") or service.get("entrypoint"))
+    ]
     assert not missing, f"services without command or entrypoint: {missing}"
 
 
@@ -158,7 +163,9 @@ def test_worker_queues_cover_cpu_gpu_and_the_default_queue(services: dict[str, d
         assert argv[:4] == ["celery", "-A", "config", "worker"], name
         assert _option(argv, "-O") == "fair", f"{name}: long evaluations need -O fair"
         queues[name] = set(_expand_defaults(_option(argv, "-Q", "--queues")).split(","))
-    assert {"cpu", "celery"} <= queues["worker-cpu"], "unrouted tasks land on `celery`; a default worker must consume it"
+    assert {"cpu", "celery"} <= queues["worker-cpu"], (
+        "unrouted tasks land on `celery`; a default worker must consume it"
+    )
     assert "gpu" in queues["worker-gpu"]
     assert "profiles" not in services["worker-cpu"], "the CPU worker must start without a profile"
 
@@ -182,7 +189,11 @@ def test_gpu_worker_is_optional_and_reserves_an_nvidia_gpu(services: dict[str, d
 
 
 def test_there_is_exactly_one_beat(services: dict[str, dict[str, Any]]) -> None:
-    beats = [name for name, service in services.items() if _command(service)[:4] == ["celery", "-A", "config", "beat"]]
+    beats = [
+        name
+        for name, service in services.items()
+        if _command(service)[:4] == ["celery", "-A", "config", "beat"]
+    ]
     assert beats == ["beat"]
     assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
 
@@ -211,6 +222,7 @@ def test_visibility_timeout_outlasts_the_hard_time_limit(services: dict[str, dic
 
 # --- configuration -----------------------------------------------------------------------------
 
+
 def test_every_compose_variable_is_documented_in_env_example(compose_text: str) -> None:
     _, documented = _env_example()
     undocumented = sorted(_compose_variables(compose_text) - documented)
@@ -232,10 +244,11 @@ def test_env_example_holds_only_placeholders_for_secrets() -> None:
 
 def test_required_variables_fail_loudly_when_unset(compose_text: str) -> None:
     for name in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "POSTGRES_PASSWORD"):
-        assert re.search(r"\$\{%s:\?" % name, compose_text), f"{name} should use ${{{name}:?...}}"
+        assert re.search(rf"\$\{{{name}:\?", compose_text), f"{name} should use ${{{name}:?...}}"
 
 
 # --- images ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_entrypoint_cmd_and_healthcheck_scripts_exist(dockerfile: Path) -> None:
@@ -300,13 +313,18 @@ def _load_healthcheck() -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize(("allowed", "host"), [
-    ("pentathlon.example.org,www.example.org", "pentathlon.example.org"),
-    (".example.org", "example.org"),
-    ("*", "localhost"),
-    ("", "localhost"),
-])
-def test_web_healthcheck_sends_an_allowed_host(monkeypatch: pytest.MonkeyPatch, allowed: str, host: str) -> None:
+@pytest.mark.parametrize(
+    ("allowed", "host"),
+    [
+        ("pentathlon.example.org,www.example.org", "pentathlon.example.org"),
+        (".example.org", "example.org"),
+        ("*", "localhost"),
+        ("", "localhost"),
+    ],
+)
+def test_web_healthcheck_sends_an_allowed_host(
+    monkeypatch: pytest.MonkeyPatch, allowed: str, host: str
+) -> None:
     monkeypatch.setenv("DJANGO_ALLOWED_HOSTS", allowed)
     assert _load_healthcheck()._host_header() == host
 
@@ -317,6 +335,7 @@ def test_healthcheck_rejects_an_unknown_mode() -> None:
 
 # --- docker compose itself ---------------------------------------------------------------------
 
+
 def _compose_cli_problem() -> str | None:
     if shutil.which("docker") is None:
         return "the docker client is not installed"
@@ -326,7 +345,9 @@ def _compose_cli_problem() -> str | None:
         return f"`docker compose version` failed: {exc}"
     if probe.returncode != 0:
         first_line = (probe.stderr or probe.stdout).strip().splitlines()[:1]
-        return f"the docker compose plugin is not installed: {first_line[0] if first_line else probe.returncode}"
+        return (
+            f"the docker compose plugin is not installed: {first_line[0] if first_line else probe.returncode}"
+        )
     return None
 
 
@@ -335,8 +356,21 @@ def test_docker_compose_config_validates() -> None:
     if problem:
         pytest.skip(f"cannot run `docker compose config` here ({problem}); the YAML checks above still ran")
     result = subprocess.run(
-        ["docker", "compose", "--env-file", str(ENV_EXAMPLE), "-f", str(COMPOSE_FILE), "--profile", "gpu",
-         "config", "--quiet"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        [
+            "docker",
+            "compose",
+            "--env-file",
+            str(ENV_EXAMPLE),
+            "-f",
+            str(COMPOSE_FILE),
+            "--profile",
+            "gpu",
+            "config",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def brute_force_ranks(sims: np.ndarray, query_video: list[int], valid: list[bool]) -> tuple[list[float], list[float]]:
+def brute_force_ranks(
+    sims: np.ndarray, query_video: list[int], valid: list[bool]
+) -> tuple[list[float], list[float]]:
     sims = np.asarray(sims, dtype=np.float64)
     rows, videos = sims.shape
     t2v = []
@@ -38,7 +40,11 @@ def brute_force_metrics(ranks: list[float]) -> dict[str, float]:
     ordered = sorted(ranks)
     median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
     return {
-        "R1": r1, "R5": r5, "R10": r10, "R50": 100 * sum(r < 50 for r in ranks) / n,
-        "MedR": median + 1, "MeanR": sum(ranks) / n + 1,
+        "R1": r1,
+        "R5": r5,
+        "R10": r10,
+        "R50": 100 * sum(r < 50 for r in ranks) / n,
+        "MedR": median + 1,
+        "MeanR": sum(ranks) / n + 1,
         "geometric_mean_R1-R5-R10": (r1 * r5 * r10) ** (1 / 3) if r1 * r5 * r10 > 0 else 0.0,
     }

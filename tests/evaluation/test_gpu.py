@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine"),
+]
 
 from evaluation.metrics import retrieval_ranks, t2v_metrics, v2t_metrics  # noqa: E402
 from evaluation.scoring import score_submission  # noqa: E402
@@ -49,4 +51,6 @@ def test_embeddings_on_cuda_score_like_cpu(tmp_path):
     gpu = score_submission(ground_truth=truth, submission_path=tmp_path / "e.npz", device="cuda")
     for name in truth.datasets:
         for key in ("R1", "R5", "R10"):
-            assert cpu["datasets"][name]["t2v"][key] == pytest.approx(gpu["datasets"][name]["t2v"][key], abs=1e-9)
+            assert cpu["datasets"][name]["t2v"][key] == pytest.approx(
+                gpu["datasets"][name]["t2v"][key], abs=1e-9
+            )

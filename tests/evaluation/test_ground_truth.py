@@ -33,15 +33,28 @@ def write_group(path, **arrays):
             group.create_dataset(key, data=value, dtype=strings if key in ("videos", "query_ids") else None)
 
 
-@pytest.mark.parametrize("arrays, message", [
-    (dict(videos=["a", "b"], query_ids=["q1", "q2"], query_video=np.array([0, 2])), "indices outside"),
-    (dict(videos=["a", "b"], query_ids=["q1", "q2"], query_video=np.array([0, 0])), "video has none"),
-    (dict(videos=["a", "a"], query_ids=["q1", "q2"], query_video=np.array([0, 1])), "duplicate ids"),
-    (dict(videos=["a", "b"], query_ids=["q1"], query_video=np.array([0, 1])), "has 2 entries; expected 1"),
-    (dict(videos=["a", "b"], query_ids=["q1", "q2"]), "missing or malformed 'query_video'"),
-    (dict(videos=["a", "b"], query_ids=["q1", "q2"], query_video=np.array([0, 1]),
-          query_masks=np.array([[1, 1], [0, 0]], np.uint8)), "disagrees with 'query_video'"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (dict(videos=["a", "b"], query_ids=["q1", "q2"], query_video=np.array([0, 2])), "indices outside"),
+        (dict(videos=["a", "b"], query_ids=["q1", "q2"], query_video=np.array([0, 0])), "video has none"),
+        (dict(videos=["a", "a"], query_ids=["q1", "q2"], query_video=np.array([0, 1])), "duplicate ids"),
+        (
+            dict(videos=["a", "b"], query_ids=["q1"], query_video=np.array([0, 1])),
+            "has 2 entries; expected 1",
+        ),
+        (dict(videos=["a", "b"], query_ids=["q1", "q2"]), "missing or malformed 'query_video'"),
+        (
+            dict(
+                videos=["a", "b"],
+                query_ids=["q1", "q2"],
+                query_video=np.array([0, 1]),
+                query_masks=np.array([[1, 1], [0, 0]], np.uint8),
+            ),
+            "disagrees with 'query_video'",
+        ),
+    ],
+)
 def test_invalid_ground_truth(tmp_path, arrays, message):
     write_group(tmp_path / "gt.h5", **arrays)
     with pytest.raises(GroundTruthError, match=rf"dataset DiDeMo, file gt\.h5: .*{message}"):

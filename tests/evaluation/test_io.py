@@ -44,8 +44,10 @@ def test_valid_npz_h5_and_zip_are_read_alike(tmp_path, tiny_truth, one_matrix):
 def test_fortran_order_and_big_endian_arrays_are_read_correctly(tmp_path, tiny_truth, one_matrix):
     np.savez(tmp_path / "c.npz", DiDeMo=one_matrix)
     np.savez(tmp_path / "f.npz", DiDeMo=np.asfortranarray(one_matrix).astype(">f4"))
-    assert score(tiny_truth, tmp_path / "c.npz")["datasets"]["DiDeMo"]["t2v"] == \
-        score(tiny_truth, tmp_path / "f.npz")["datasets"]["DiDeMo"]["t2v"]
+    assert (
+        score(tiny_truth, tmp_path / "c.npz")["datasets"]["DiDeMo"]["t2v"]
+        == score(tiny_truth, tmp_path / "f.npz")["datasets"]["DiDeMo"]["t2v"]
+    )
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf])
@@ -67,7 +69,9 @@ def test_non_finite_embeddings(tmp_path, tiny_truth):
 
 def test_wrong_shape(tmp_path, tiny_truth, one_matrix):
     np.savez(tmp_path / "s.npz", DiDeMo=one_matrix[:, :-1])
-    with pytest.raises(SubmissionFormatError, match=r"DiDeMo\.npy: similarity matrix has shape \(25, 24\); expected 25 rows"):
+    with pytest.raises(
+        SubmissionFormatError, match=r"DiDeMo\.npy: similarity matrix has shape \(25, 24\); expected 25 rows"
+    ):
         score(tiny_truth, tmp_path / "s.npz")
 
 
@@ -127,7 +131,9 @@ def test_zip_bomb_is_refused_from_its_declared_size(tmp_path, tiny_truth):
             for _ in range(64):
                 member.write(bytes(1024 * 1024))
     assert (tmp_path / "bomb.zip").stat().st_size < 1024 * 1024
-    with pytest.raises(SubmissionTooLargeError, match="declares 67,108,864 bytes uncompressed, above the limit"):
+    with pytest.raises(
+        SubmissionTooLargeError, match="declares 67,108,864 bytes uncompressed, above the limit"
+    ):
         score(tiny_truth, tmp_path / "bomb.zip", limits=ReadLimits(max_array_bytes=8 * 1024 * 1024))
 
 
@@ -143,7 +149,9 @@ def test_npy_header_declaring_a_huge_shape(tmp_path, tiny_truth):
 
 def test_h5_dataset_declaring_a_huge_shape(tmp_path, tiny_truth):
     with h5py.File(tmp_path / "h.h5", "w") as handle:
-        handle.create_group("DiDeMo").create_dataset("sims", shape=(10**7, 10**6), dtype="f4", chunks=(64, 64))
+        handle.create_group("DiDeMo").create_dataset(
+            "sims", shape=(10**7, 10**6), dtype="f4", chunks=(64, 64)
+        )
     assert (tmp_path / "h.h5").stat().st_size < 1024 * 1024
     with pytest.raises(SubmissionTooLargeError, match=r"DiDeMo.*declares shape \(10000000, 1000000\)"):
         score(tiny_truth, tmp_path / "h.h5")
@@ -162,7 +170,8 @@ def test_h5_external_storage_is_refused(tmp_path, tiny_truth):
     (tmp_path / "raw.bin").write_bytes(bytes(25 * 25 * 4))
     with h5py.File(tmp_path / "x.h5", "w") as handle:
         handle.create_group("DiDeMo").create_dataset(
-            "sims", shape=(25, 25), dtype="f4", external=[(str(tmp_path / "raw.bin"), 0, 25 * 25 * 4)])
+            "sims", shape=(25, 25), dtype="f4", external=[(str(tmp_path / "raw.bin"), 0, 25 * 25 * 4)]
+        )
     with pytest.raises(SubmissionFormatError, match="outside the file"):
         score(tiny_truth, tmp_path / "x.h5")
 
@@ -182,7 +191,10 @@ def test_topk_duplicate_index(tmp_path, tiny_truth, one_matrix):
 def test_topk_out_of_range_index(tmp_path, tiny_truth, one_matrix, value):
     topk = topk_lists(one_matrix, 10)
     topk[2, 9] = value
-    with pytest.raises(SubmissionFormatError, match=rf"row 3 holds video index {value}; expected 0-based indices in \[0, 24\]"):
+    with pytest.raises(
+        SubmissionFormatError,
+        match=rf"row 3 holds video index {value}; expected 0-based indices in \[0, 24\]",
+    ):
         score(tiny_truth, csv_zip(tmp_path, topk))
 
 
@@ -196,13 +208,16 @@ def test_topk_wrong_row_count(tmp_path, tiny_truth, one_matrix):
         score(tiny_truth, csv_zip(tmp_path, topk_lists(one_matrix, 10)[1:]))
 
 
-@pytest.mark.parametrize("raw, message", [
-    (b"1,2,3\n4,5\n", "line 2 has 2 values; expected 3"),
-    (b"1,2,3\n4,x,6\n", "line 2 is not comma-separated integers"),
-    (b"1.5,2,3\n", "line 1 is not comma-separated integers"),
-    (b"", "holds no rows"),
-    (b"\xff\xfe\x00", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"1,2,3\n4,5\n", "line 2 has 2 values; expected 3"),
+        (b"1,2,3\n4,x,6\n", "line 2 is not comma-separated integers"),
+        (b"1.5,2,3\n", "line 1 is not comma-separated integers"),
+        (b"", "holds no rows"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+    ],
+)
 def test_malformed_csv(raw, message):
     with pytest.raises(SubmissionFormatError, match=message):
         parse_topk_csv(raw, dataset="DiDeMo", member="DiDeMo-val-predictions.csv")
@@ -238,9 +253,14 @@ def test_activity_net_alias_and_case(tmp_path, tiny_truth):
 
 def test_embeddings_with_mismatched_dimensions(tmp_path, tiny_truth):
     truth = tiny_truth.datasets["DiDeMo"]
-    np.savez(tmp_path / "e.npz", DiDeMo_text=np.ones((truth.num_queries, 8), np.float32),
-             DiDeMo_video=np.ones((truth.num_videos, 9), np.float32))
-    with pytest.raises(SubmissionFormatError, match="text embeddings have dimension 8 but video embeddings 9"):
+    np.savez(
+        tmp_path / "e.npz",
+        DiDeMo_text=np.ones((truth.num_queries, 8), np.float32),
+        DiDeMo_video=np.ones((truth.num_videos, 9), np.float32),
+    )
+    with pytest.raises(
+        SubmissionFormatError, match="text embeddings have dimension 8 but video embeddings 9"
+    ):
         score(tiny_truth, tmp_path / "e.npz")
 
 
@@ -251,17 +271,25 @@ def test_embeddings_missing_half(tmp_path, tiny_truth):
 
 
 def test_dataset_twice(tmp_path, tiny_truth, one_matrix):
-    make_zip(tmp_path / "d.zip", {"DiDeMo.npy": npy_bytes(one_matrix),
-                                  "DiDeMo-val-predictions.csv": codalab_csv(topk_lists(one_matrix))})
+    make_zip(
+        tmp_path / "d.zip",
+        {
+            "DiDeMo.npy": npy_bytes(one_matrix),
+            "DiDeMo-val-predictions.csv": codalab_csv(topk_lists(one_matrix)),
+        },
+    )
     with pytest.raises(SubmissionFormatError, match="appears more than once"):
         score(tiny_truth, tmp_path / "d.zip")
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "the file is empty"),
-    (b"hello,world\n", "not a zip, npz or HDF5 file"),
-    (b"PK\x03\x04garbage", "not a readable zip archive"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "the file is empty"),
+        (b"hello,world\n", "not a zip, npz or HDF5 file"),
+        (b"PK\x03\x04garbage", "not a readable zip archive"),
+    ],
+)
 def test_not_a_submission(tmp_path, tiny_truth, content, message):
     (tmp_path / "x.zip").write_bytes(content)
     with pytest.raises(SubmissionFormatError, match=message):
@@ -281,8 +309,10 @@ def test_too_many_members(tmp_path, tiny_truth):
 
 
 def test_desktop_zip_clutter_is_ignored(tmp_path, tiny_truth, one_matrix):
-    make_zip(tmp_path / "mac.zip", {"sub/DiDeMo.npy": npy_bytes(one_matrix), "__MACOSX/sub/._DiDeMo.npy": b"x",
-                                    ".DS_Store": b"x"})
+    make_zip(
+        tmp_path / "mac.zip",
+        {"sub/DiDeMo.npy": npy_bytes(one_matrix), "__MACOSX/sub/._DiDeMo.npy": b"x", ".DS_Store": b"x"},
+    )
     assert inspect_submission(tmp_path / "mac.zip").kinds == {"DiDeMo": "similarity"}
 
 

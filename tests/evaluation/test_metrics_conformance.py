@@ -10,7 +10,6 @@ import pytest
 from evaluation.metrics import METRIC_KEYS, t2v_metrics, v2t_metrics
 
 
-
 def _conformance_dir() -> Path:
     """`shared/conformance` beside the checkout (or any ancestor of it), or $PENTATHLON_SHARED_DIR's."""
     if os.environ.get("PENTATHLON_SHARED_DIR"):

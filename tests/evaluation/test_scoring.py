@@ -21,8 +21,9 @@ from evaluation.synthetic import (
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "evaluation", *map(str, args)], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "evaluation", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_report_shape_and_overall_mean(tmp_path, tiny_truth, tiny_matrices):
@@ -58,7 +59,9 @@ def test_padded_layout_scores_like_compact(tmp_path, tiny_truth, tiny_matrices):
     np.savez(tmp_path / "padded.npz", MSVD=padded)
     np.savez(tmp_path / "compact.npz", MSVD=tiny_matrices["MSVD"])
     a = score_submission(ground_truth=tiny_truth, submission_path=tmp_path / "padded.npz")["datasets"]["MSVD"]
-    b = score_submission(ground_truth=tiny_truth, submission_path=tmp_path / "compact.npz")["datasets"]["MSVD"]
+    b = score_submission(ground_truth=tiny_truth, submission_path=tmp_path / "compact.npz")["datasets"][
+        "MSVD"
+    ]
     assert a["t2v"] == b["t2v"] and a["v2t"] == b["v2t"]
 
 
@@ -82,7 +85,9 @@ def test_shuffled_phase_scores_like_canonical_order(tmp_path):
 
 def _shuffle_order(canonical, shuffled):
     # Same generator and seed: the shuffled truth is the canonical one under a row permutation.
-    rng = np.random.default_rng([4, ["MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"].index(canonical.name)])
+    rng = np.random.default_rng(
+        [4, ["MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"].index(canonical.name)]
+    )
     from evaluation.synthetic import _caption_counts, split_sizes
 
     _caption_counts(split_sizes("test", "tiny")[canonical.name], rng)
@@ -104,8 +109,11 @@ def test_embeddings_are_scored_as_their_product(tmp_path, tiny_truth):
 def test_progress_is_reported_per_dataset(tmp_path, tiny_truth, tiny_matrices):
     write_npz_submission(tmp_path / "s.npz", tiny_matrices)
     seen = []
-    score_submission(ground_truth=tiny_truth, submission_path=tmp_path / "s.npz",
-                     progress=lambda stage, dataset, fraction: seen.append((stage, dataset, fraction)))
+    score_submission(
+        ground_truth=tiny_truth,
+        submission_path=tmp_path / "s.npz",
+        progress=lambda stage, dataset, fraction: seen.append((stage, dataset, fraction)),
+    )
     assert seen[0] == ("validating", None, 0.0) and seen[-1] == ("done", None, 1.0)
     assert {d for stage, d, f in seen if stage == "scoring" and f == 1.0} == set(tiny_truth.datasets)
 
@@ -121,7 +129,9 @@ def test_cli_codalab_zip_matches_full_matrices(tmp_path):
     write_ground_truth(tmp_path / "gt.h5", truth)
     matrices = similarity_matrices(truth, seed=1, noise=0.6)  # continuous Gaussian values: no ties
     write_codalab_zip(tmp_path / "sub.zip", matrices, phase_slug="public_server_val")
-    done = run_cli("score", "--ground-truth", tmp_path / "gt.h5", "--submission", tmp_path / "sub.zip", "--json")
+    done = run_cli(
+        "score", "--ground-truth", tmp_path / "gt.h5", "--submission", tmp_path / "sub.zip", "--json"
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert len(report["datasets"]) == 5

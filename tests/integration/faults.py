@@ -42,12 +42,33 @@ class PrivateRedis:
         if binary is None:
             raise RuntimeError("redis-server is not installed")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--appendonly", "yes",
-             "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction"],
-            stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=open(self.dir / "redis.log", "ab"),
+            stderr=subprocess.STDOUT,
+        )  # noqa: SIM115
         deadline = time.monotonic() + 30
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
-                             text=True).stdout.strip() != "PONG":
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
+            ).stdout.strip()
+            != "PONG"
+        ):
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError("the private redis-server did not start")
             time.sleep(0.1)
@@ -99,23 +120,33 @@ class Figures:
     expected_score: float = 0.0
 
     def lines(self) -> list[str]:
-        out = [f"submissions: {self.n} full-scale val similarity matrices, 2 worker processes",
-               f"uploads: {self.upload_s:.1f} s; all final after {self.wall_s:.1f} s",
-               f"throughput: {self.throughput_per_min:.1f} submissions/min",
-               f"latency (upload accepted -> finished): p50 {self.latency_p50_s:.1f} s, p95 {self.latency_p95_s:.1f} s"]
+        out = [
+            f"submissions: {self.n} full-scale val similarity matrices, 2 worker processes",
+            f"uploads: {self.upload_s:.1f} s; all final after {self.wall_s:.1f} s",
+            f"throughput: {self.throughput_per_min:.1f} submissions/min",
+            f"latency (upload accepted -> finished): p50 {self.latency_p50_s:.1f} s, p95 {self.latency_p95_s:.1f} s",
+        ]
         if self.kill_requeued_after_s is not None or self.kill_rescored_after_s is not None:
-            out.append(f"SIGKILL of a worker mid-scoring: lease expiry detected and row re-queued after "
-                       f"{_fmt(self.kill_requeued_after_s)} s (bound {self.recovery_bound_s:.0f} s = heartbeat stale "
-                       f"bound + sweep period); re-scored and finished {_fmt(self.kill_rescored_after_s)} s after the kill")
+            out.append(
+                f"SIGKILL of a worker mid-scoring: lease expiry detected and row re-queued after "
+                f"{_fmt(self.kill_requeued_after_s)} s (bound {self.recovery_bound_s:.0f} s = heartbeat stale "
+                f"bound + sweep period); re-scored and finished {_fmt(self.kill_rescored_after_s)} s after the kill"
+            )
         if self.redis_first_claim_after_s is not None:
-            out.append(f"Redis SIGKILL + restart: first evaluation claimed {self.redis_first_claim_after_s:.1f} s after "
-                       "the restart")
+            out.append(
+                f"Redis SIGKILL + restart: first evaluation claimed {self.redis_first_claim_after_s:.1f} s after "
+                "the restart"
+            )
         retried = {k: v for k, v in self.attempts.items() if v > 1}
-        out.append(f"statuses: {sorted(set(self.statuses.values()))}; scored_count per submission: "
-                   f"{sorted(set(self.scored_counts.values()))}; result rows per submission: "
-                   f"{sorted(set(self.results_rows.values()))}; claimed more than once: {retried or 'none'}")
-        out.append(f"overall score: all {sorted(set(self.scores.values()))} vs direct evaluation.scoring "
-                   f"{self.expected_score}")
+        out.append(
+            f"statuses: {sorted(set(self.statuses.values()))}; scored_count per submission: "
+            f"{sorted(set(self.scored_counts.values()))}; result rows per submission: "
+            f"{sorted(set(self.results_rows.values()))}; claimed more than once: {retried or 'none'}"
+        )
+        out.append(
+            f"overall score: all {sorted(set(self.scores.values()))} vs direct evaluation.scoring "
+            f"{self.expected_score}"
+        )
         return out
 
 
@@ -130,9 +161,20 @@ def _rows(database_url: str) -> dict[int, dict]:
         cur = conn.execute(
             "SELECT s.id, s.status, s.attempts, s.scored_count, s.created_at, s.queued_at, s.started_at, "
             "s.finished_at, r.primary_score, (SELECT count(*) FROM leaderboard_result r2 WHERE r2.submission_id = s.id)"
-            " FROM challenge_submission s LEFT JOIN leaderboard_result r ON r.submission_id = s.id")
-        keys = ("id", "status", "attempts", "scored_count", "created_at", "queued_at", "started_at", "finished_at",
-                "score", "results")
+            " FROM challenge_submission s LEFT JOIN leaderboard_result r ON r.submission_id = s.id"
+        )
+        keys = (
+            "id",
+            "status",
+            "attempts",
+            "scored_count",
+            "created_at",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "score",
+            "results",
+        )
         return {row[0]: dict(zip(keys, row, strict=True)) for row in cur.fetchall()}
 
 
@@ -140,12 +182,22 @@ def _epoch(dt) -> float:
     return dt.timestamp()
 
 
-def run(root: Path, *, database_server: str, n: int, kill_worker: bool, restart_redis: bool,
-        stale_after: int = 60, heartbeat_interval: float = 10.0, requeue_every: float = 15.0,
-        queued_after: int = 120, finish_timeout: float = 1800, log=print) -> Figures:
+def run(
+    root: Path,
+    *,
+    database_server: str,
+    n: int,
+    kill_worker: bool,
+    restart_redis: bool,
+    stale_after: int = 60,
+    heartbeat_interval: float = 10.0,
+    requeue_every: float = 15.0,
+    queued_after: int = 120,
+    finish_timeout: float = 1800,
+    log=print,
+) -> Figures:
     """Run the whole scenario; returns the figures (the caller asserts or prints)."""
     import numpy as np
-    import requests
 
     from evaluation import synthetic
     from evaluation.ground_truth import read_ground_truth
@@ -157,28 +209,44 @@ def run(root: Path, *, database_server: str, n: int, kill_worker: bool, restart_
     redis.start()
     var = root / "var"
     var.mkdir(parents=True, exist_ok=True)
-    stack = Stack(var, database_url=database_url, broker_url=redis.url, web_workers=2, web_threads=4, extra_env={
-        "PENTATHLON_HEARTBEAT_STALE_AFTER": str(stale_after),
-        "PENTATHLON_HEARTBEAT_INTERVAL": str(heartbeat_interval),
-        "PENTATHLON_REQUEUE_EVERY": str(requeue_every),
-        "PENTATHLON_REQUEUE_QUEUED_AFTER": str(queued_after),
-        "PENTATHLON_SUBMISSION_MAX_BYTES": str(256 * 1024**2),
-    })
+    stack = Stack(
+        var,
+        database_url=database_url,
+        broker_url=redis.url,
+        web_workers=2,
+        web_threads=4,
+        extra_env={
+            "PENTATHLON_HEARTBEAT_STALE_AFTER": str(stale_after),
+            "PENTATHLON_HEARTBEAT_INTERVAL": str(heartbeat_interval),
+            "PENTATHLON_REQUEUE_EVERY": str(requeue_every),
+            "PENTATHLON_REQUEUE_QUEUED_AFTER": str(queued_after),
+            "PENTATHLON_SUBMISSION_MAX_BYTES": str(256 * 1024**2),
+        },
+    )
     try:
         stack.manage("migrate", "--no-input", "-v", "0")
         t0 = time.monotonic()
         stack.manage("seed_pentathlon", "--scale", "full")
-        stack.manage("shell", "-c", "from challenge.models import Phase; "
-                     "Phase.objects.filter(slug='val').update(max_submissions_per_day=None, max_submissions_total=None)")
+        stack.manage(
+            "shell",
+            "-c",
+            "from challenge.models import Phase; "
+            "Phase.objects.filter(slug='val').update(max_submissions_per_day=None, max_submissions_total=None)",
+        )
         log(f"seeded the full-scale challenge in {time.monotonic() - t0:.1f} s")
         truth_path = next((var / "private" / "ground_truth").rglob("val-*.h5"))
         truth = read_ground_truth(truth_path)
         submission_path = root / "full-val.npz"
-        synthetic.write_npz_submission(submission_path, synthetic.similarity_matrices(truth, seed=3, noise=1.0))
-        expected = score_submission(ground_truth=truth, submission_path=submission_path, aggregation="mean",
-                                    device="cpu")["overall_score"]
+        synthetic.write_npz_submission(
+            submission_path, synthetic.similarity_matrices(truth, seed=3, noise=1.0)
+        )
+        expected = score_submission(
+            ground_truth=truth, submission_path=submission_path, aggregation="mean", device="cpu"
+        )["overall_score"]
         figures.expected_score = expected
-        log(f"submission file: {submission_path.stat().st_size / 1e6:.1f} MB; direct overall score {expected}")
+        log(
+            f"submission file: {submission_path.stat().st_size / 1e6:.1f} MB; direct overall score {expected}"
+        )
         stack.start_web()
         workers = {name: stack.start_worker(name) for name in ("worker-1", "worker-2")}
         stack.start_beat()
@@ -187,8 +255,11 @@ def run(root: Path, *, database_server: str, n: int, kill_worker: bool, restart_
 
         start = time.monotonic()
         with ThreadPoolExecutor(max_workers=8) as pool:
-            responses = list(pool.map(lambda i: stack.upload(headers, val, submission_path, method_name=f"load {i}"),
-                                      range(n)))
+            responses = list(
+                pool.map(
+                    lambda i: stack.upload(headers, val, submission_path, method_name=f"load {i}"), range(n)
+                )
+            )
         bad = [(r.status_code, r.text[:200]) for r in responses if r.status_code != 201]
         if bad:
             raise RuntimeError(f"uploads refused: {bad[:3]}")
@@ -226,8 +297,11 @@ def run(root: Path, *, database_server: str, n: int, kill_worker: bool, restart_
         requeued_at = None
         while True:
             rows = _rows(database_url)
-            if victims and requeued_at is None and any(
-                    rows[v]["attempts"] > 1 or rows[v]["status"] == "queued" for v in victims):
+            if (
+                victims
+                and requeued_at is None
+                and any(rows[v]["attempts"] > 1 or rows[v]["status"] == "queued" for v in victims)
+            ):
                 requeued_at = time.time()
             if all(rows[i]["status"] in FINAL for i in ids):
                 break
@@ -235,8 +309,9 @@ def run(root: Path, *, database_server: str, n: int, kill_worker: bool, restart_
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited:\n{stack.logs()}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"not all final: {sorted((r['id'], r['status']) for r in rows.values())}\n"
-                                   f"{stack.logs()}")
+                raise RuntimeError(
+                    f"not all final: {sorted((r['id'], r['status']) for r in rows.values())}\n{stack.logs()}"
+                )
             time.sleep(0.5)
         figures.wall_s = time.monotonic() - start
         rows = _rows(database_url)
@@ -253,7 +328,11 @@ def run(root: Path, *, database_server: str, n: int, kill_worker: bool, restart_
             if rescored:
                 figures.kill_rescored_after_s = max(_epoch(rows[v]["finished_at"]) for v in rescored) - t_kill
         if t_redis is not None:
-            claims = [_epoch(r["started_at"]) for r in rows.values() if r["started_at"] and _epoch(r["started_at"]) > t_redis]
+            claims = [
+                _epoch(r["started_at"])
+                for r in rows.values()
+                if r["started_at"] and _epoch(r["started_at"]) > t_redis
+            ]
             figures.redis_first_claim_after_s = (min(claims) - t_redis) if claims else None
         for i in ids:
             figures.attempts[i] = rows[i]["attempts"]

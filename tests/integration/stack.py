@@ -34,28 +34,41 @@ def free_port() -> int:
 class Stack:
     """migrate + seed, then a web server and a worker, all configured only through the environment."""
 
-    def __init__(self, root: Path, *, database_url: str, broker_url: str | None = None, web_workers: int = 1,
-                 web_threads: int = 4, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        database_url: str,
+        broker_url: str | None = None,
+        web_workers: int = 1,
+        web_threads: int = 4,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.web_workers, self.web_threads = web_workers, web_threads
         self.procs: list[tuple[str, subprocess.Popen, Path]] = []
         queue = f"evaluations-{uuid.uuid4().hex[:8]}"
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("DJANGO_", "CELERY_", "PENTATHLON_", "DATABASE_URL"))}
-        env.update({
-            "DJANGO_SETTINGS_MODULE": "config.settings.dev",
-            "DJANGO_DEBUG": "false",
-            "DATABASE_URL": database_url,
-            "PENTATHLON_VAR_DIR": str(root),
-            "CELERY_TASK_DEFAULT_QUEUE": queue,
-            "PENTATHLON_CPU_QUEUE": f"{queue}-cpu",
-            "PENTATHLON_GPU_QUEUE": f"{queue}-gpu",
-            "PYTHONPATH": str(REPO),
-            "PYTHONUNBUFFERED": "1",
-            "OMP_NUM_THREADS": "1",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DJANGO_", "CELERY_", "PENTATHLON_", "DATABASE_URL"))
+        }
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+                "DJANGO_DEBUG": "false",
+                "DATABASE_URL": database_url,
+                "PENTATHLON_VAR_DIR": str(root),
+                "CELERY_TASK_DEFAULT_QUEUE": queue,
+                "PENTATHLON_CPU_QUEUE": f"{queue}-cpu",
+                "PENTATHLON_GPU_QUEUE": f"{queue}-gpu",
+                "PYTHONPATH": str(REPO),
+                "PYTHONUNBUFFERED": "1",
+                "OMP_NUM_THREADS": "1",
+            }
+        )
         if broker_url:
             env["CELERY_BROKER_URL"] = broker_url
         env.update(extra_env or {})
@@ -63,8 +76,14 @@ class Stack:
 
     # --- processes ---------------------------------------------------------------------------------
     def manage(self, *args: str) -> str:
-        done = subprocess.run([PYTHON, "manage.py", *args], cwd=REPO, env=self.env, capture_output=True, text=True,
-                              timeout=START_TIMEOUT_S)
+        done = subprocess.run(
+            [PYTHON, "manage.py", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
@@ -77,9 +96,25 @@ class Stack:
         return proc
 
     def start_web(self) -> None:
-        self._spawn("web", [PYTHON, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
-                            "--workers", str(self.web_workers), "--threads", str(self.web_threads),
-                            "--timeout", "120", "--graceful-timeout", "5"])
+        self._spawn(
+            "web",
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.web_workers),
+                "--threads",
+                str(self.web_threads),
+                "--timeout",
+                "120",
+                "--graceful-timeout",
+                "5",
+            ],
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             self._check_alive()
@@ -96,9 +131,26 @@ class Stack:
         log = self.root / f"{name}.log"
         if log.exists():  # a restarted worker: keep the old log, look for "ready." in the new one
             log.rename(self.root / f"{name}-{time.time():.0f}.log")
-        proc = self._spawn(name, [PYTHON, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "info",
-                                  "--without-gossip", "--without-mingle", "--without-heartbeat",
-                                  "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h"])
+        proc = self._spawn(
+            name,
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-P",
+                "solo",
+                "-l",
+                "info",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{name}-{uuid.uuid4().hex[:6]}@%h",
+            ],
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while wait and b"ready." not in log.read_bytes():
             self._check_alive()
@@ -109,8 +161,21 @@ class Stack:
 
     def start_beat(self) -> subprocess.Popen:
         """Celery beat: publishes the periodic sweeper (`PENTATHLON_REQUEUE_EVERY`)."""
-        return self._spawn("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "-l", "info",
-                                    "--schedule", str(self.root / "celerybeat-schedule")])
+        return self._spawn(
+            "beat",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "-l",
+                "info",
+                "--schedule",
+                str(self.root / "celerybeat-schedule"),
+            ],
+        )
 
     def kill(self, proc: subprocess.Popen, sig: int = 9) -> None:
         """Send `sig` (SIGKILL by default) to one process this stack started and forget it."""
@@ -141,30 +206,44 @@ class Stack:
                 proc.wait()
 
     def logs(self, tail: int = 3000) -> str:
-        return "\n".join(f"--- {name} ---\n{log.read_text(errors='replace')[-tail:]}" for name, _, log in self.procs)
+        return "\n".join(
+            f"--- {name} ---\n{log.read_text(errors='replace')[-tail:]}" for name, _, log in self.procs
+        )
 
     # --- HTTP helpers --------------------------------------------------------------------------------
     def token(self, username: str = PARTICIPANT[0], password: str = PARTICIPANT[1]) -> dict[str, str]:
-        response = requests.post(f"{self.base_url}/api/v1/auth/token/",
-                                 data={"username": username, "password": password}, timeout=30)
+        response = requests.post(
+            f"{self.base_url}/api/v1/auth/token/",
+            data={"username": username, "password": password},
+            timeout=30,
+        )
         response.raise_for_status()
         return {"Authorization": f"Token {response.json()['token']}"}
 
     def phase_id(self, slug: str) -> int:
-        phases = requests.get(f"{self.base_url}/api/v1/challenges/video-pentathlon/phases/", timeout=30).json()
+        phases = requests.get(
+            f"{self.base_url}/api/v1/challenges/video-pentathlon/phases/", timeout=30
+        ).json()
         return next(p["id"] for p in phases if p["slug"] == slug)
 
-    def upload(self, headers: dict[str, str], phase_id: int, path: Path, method_name: str) -> requests.Response:
+    def upload(
+        self, headers: dict[str, str], phase_id: int, path: Path, method_name: str
+    ) -> requests.Response:
         with open(path, "rb") as handle:
-            return requests.post(f"{self.base_url}/api/v1/submissions/create/", headers=headers,
-                                 data={"phase": phase_id, "method_name": method_name},
-                                 files={"file": (path.name, handle)}, timeout=120)
+            return requests.post(
+                f"{self.base_url}/api/v1/submissions/create/",
+                headers=headers,
+                data={"phase": phase_id, "method_name": method_name},
+                files={"file": (path.name, handle)},
+                timeout=120,
+            )
 
     def wait_final(self, headers: dict[str, str], submission_id: int) -> dict:
         deadline = time.monotonic() + FINISH_TIMEOUT_S
         while True:
-            data = requests.get(f"{self.base_url}/api/v1/submissions/{submission_id}/", headers=headers,
-                                timeout=30).json()
+            data = requests.get(
+                f"{self.base_url}/api/v1/submissions/{submission_id}/", headers=headers, timeout=30
+            ).json()
             if data["status"] in ("finished", "failed", "cancelled"):
                 return data
             self._check_alive()
@@ -172,13 +251,18 @@ class Stack:
                 raise RuntimeError(f"submission {submission_id} stuck in {data['status']}:\n{self.logs()}")
             time.sleep(0.5)
 
-    def login_session(self, username: str = PARTICIPANT[0], password: str = PARTICIPANT[1]) -> requests.Session:
+    def login_session(
+        self, username: str = PARTICIPANT[0], password: str = PARTICIPANT[1]
+    ) -> requests.Session:
         session = requests.Session()
         page = session.get(f"{self.base_url}/accounts/login/", timeout=30).text
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        response = session.post(f"{self.base_url}/accounts/login/", timeout=30,
-                                data={"username": username, "password": password, "csrfmiddlewaretoken": token},
-                                headers={"Referer": f"{self.base_url}/accounts/login/"})
+        response = session.post(
+            f"{self.base_url}/accounts/login/",
+            timeout=30,
+            data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+            headers={"Referer": f"{self.base_url}/accounts/login/"},
+        )
         assert response.ok and "Log out" in response.text
         return session
 
@@ -192,8 +276,9 @@ def write_submissions(root: Path, phase: str) -> dict[str, Path]:
     truth = synthetic.pentathlon_ground_truth(phase=phase, scale="tiny", seed=0, shuffled=(phase == "test"))
     paths = {"good": root / "good.npz", "better": root / "better.zip", "malformed": root / "malformed.npz"}
     synthetic.write_npz_submission(paths["good"], synthetic.similarity_matrices(truth, seed=1, noise=1.0))
-    synthetic.write_codalab_zip(paths["better"], synthetic.similarity_matrices(truth, seed=2, noise=0.2),
-                                phase_slug=phase)
+    synthetic.write_codalab_zip(
+        paths["better"], synthetic.similarity_matrices(truth, seed=2, noise=0.2), phase_slug=phase
+    )
     np.savez(paths["malformed"], MSRVTT=np.zeros((3, 7), dtype=np.float32))
     return paths
 
@@ -236,8 +321,11 @@ def run_concurrent_quota(stack: Stack, files: Path, *, parallel: int = 10) -> No
     test = stack.phase_id("test")
     path = write_submissions(files, "test")["good"]
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        responses = list(pool.map(lambda i: stack.upload(headers, test, path, method_name=f"parallel {i}"),
-                                  range(parallel)))
+        responses = list(
+            pool.map(
+                lambda i: stack.upload(headers, test, path, method_name=f"parallel {i}"), range(parallel)
+            )
+        )
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] * 3 + [400] * (parallel - 3), [(r.status_code, r.text[:200]) for r in responses]
     assert all("used all 3 submissions" in r.json()["detail"] for r in responses if r.status_code == 400)

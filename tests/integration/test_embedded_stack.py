@@ -13,7 +13,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def embedded_stack(tmp_path):
-    stack = Stack(tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'var' / 'db.sqlite3'}", web_threads=8)
+    stack = Stack(
+        tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'var' / 'db.sqlite3'}", web_threads=8
+    )
     (tmp_path / "var").mkdir()
     try:
         stack.manage("migrate", "--no-input", "-v", "0")
@@ -37,10 +39,15 @@ def test_a_row_left_running_by_a_dead_worker_is_recovered(embedded_stack, tmp_pa
     path = write_submissions(tmp_path, "val")["good"]
     submission_id = stack.upload(headers, stack.phase_id("val"), path, method_name="orphan").json()["id"]
     assert stack.wait_final(headers, submission_id)["status"] == "finished"
-    with sqlite3.connect(stack.root / "db.sqlite3", timeout=30) as db:  # what a worker killed by SIGKILL leaves
-        db.execute("UPDATE challenge_submission SET status = 'running', started_at = '2000-01-01 00:00:00', "
-                   "heartbeat_at = '2000-01-01 00:00:00' "
-                   "WHERE id = ?", (submission_id,))
+    with sqlite3.connect(
+        stack.root / "db.sqlite3", timeout=30
+    ) as db:  # what a worker killed by SIGKILL leaves
+        db.execute(
+            "UPDATE challenge_submission SET status = 'running', started_at = '2000-01-01 00:00:00', "
+            "heartbeat_at = '2000-01-01 00:00:00' "
+            "WHERE id = ?",
+            (submission_id,),
+        )
     assert "Re-sent 1 submission(s)" in stack.manage("requeue_stale_submissions")
     final = stack.wait_final(headers, submission_id)
     assert final["status"] == "finished" and final["results"]["overall_score"] > 0

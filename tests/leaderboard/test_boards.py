@@ -21,18 +21,34 @@ DATASETS = ("MSRVTT", "MSVD")
 
 
 def _metrics(score_a: float, score_b: float, *, r1: float = 10.0, medr: float = 5.0) -> dict:
-    return {name: {"score": score, "t2v": {"R1": r1, "R5": r1 + 10, "R10": r1 + 20, "R50": 90.0, "MedR": medr,
-                                             "MeanR": medr * 2, "geometric_mean_R1-R5-R10": score}, "v2t": None}
-            for name, score in zip(DATASETS, (score_a, score_b), strict=True)}
+    return {
+        name: {
+            "score": score,
+            "t2v": {
+                "R1": r1,
+                "R5": r1 + 10,
+                "R10": r1 + 20,
+                "R50": 90.0,
+                "MedR": medr,
+                "MeanR": medr * 2,
+                "geometric_mean_R1-R5-R10": score,
+            },
+            "v2t": None,
+        }
+        for name, score in zip(DATASETS, (score_a, score_b), strict=True)
+    }
 
 
 def entry(team, phase, score_a, score_b, *, minutes_ago=0, overall=None, r1=10.0, medr=5.0, **fields):
     submission = SubmissionFactory(team=team, phase=phase, **fields)
-    Submission.objects.filter(id=submission.id).update(created_at=timezone.now() - timedelta(minutes=minutes_ago))
+    Submission.objects.filter(id=submission.id).update(
+        created_at=timezone.now() - timedelta(minutes=minutes_ago)
+    )
     if overall is None:
         overall = (score_a + score_b) / 2
-    return ResultFactory(submission=submission, primary_score=overall,
-                         metrics=_metrics(score_a, score_b, r1=r1, medr=medr))
+    return ResultFactory(
+        submission=submission, primary_score=overall, metrics=_metrics(score_a, score_b, r1=r1, medr=medr)
+    )
 
 
 @pytest.fixture
@@ -62,16 +78,24 @@ def test_a_team_best_entry_on_a_dataset_board_is_chosen_by_that_dataset(setup):
     phase, (a, _, _) = setup
     entry(a, phase, 50.0, 10.0, method_name="good on MSRVTT")
     entry(a, phase, 10.0, 45.0, method_name="good on MSVD")
-    assert leaderboard_rows(board=board_resolve(phase=phase, dataset="MSVD"))[0]["method_name"] == "good on MSVD"
-    assert leaderboard_rows(board=board_resolve(phase=phase, dataset="MSRVTT"))[0]["method_name"] == "good on MSRVTT"
+    assert (
+        leaderboard_rows(board=board_resolve(phase=phase, dataset="MSVD"))[0]["method_name"] == "good on MSVD"
+    )
+    assert (
+        leaderboard_rows(board=board_resolve(phase=phase, dataset="MSRVTT"))[0]["method_name"]
+        == "good on MSRVTT"
+    )
 
 
-@pytest.mark.parametrize(("sort", "direction", "expected"), [
-    ("MSRVTT:R1", None, ["B", "A", "C"]),        # recall: descending by default
-    ("MSRVTT:MedR", None, ["C", "A", "B"]),      # median rank: ascending by default
-    ("MSRVTT:MedR", "desc", ["B", "A", "C"]),
-    ("overall", "asc", ["C", "B", "A"]),
-])
+@pytest.mark.parametrize(
+    ("sort", "direction", "expected"),
+    [
+        ("MSRVTT:R1", None, ["B", "A", "C"]),  # recall: descending by default
+        ("MSRVTT:MedR", None, ["C", "A", "B"]),  # median rank: ascending by default
+        ("MSRVTT:MedR", "desc", ["B", "A", "C"]),
+        ("overall", "asc", ["C", "B", "A"]),
+    ],
+)
 def test_any_metric_column_sorts_in_sql_and_ranks_stay_by_the_main_score(setup, sort, direction, expected):
     phase, (a, b, c) = setup
     entry(a, phase, 60.0, 60.0, r1=20.0, medr=3.0)
@@ -121,7 +145,11 @@ def test_several_baselines_are_labelled_rows_without_a_rank(setup):
     entry(b, phase, 30.0, 30.0)
     rows = leaderboard_rows(board=board_resolve(phase=phase))
     assert [(r["rank"], r["method_name"] if r["is_baseline"] else r["team"]) for r in rows] == [
-        (None, "CE"), (1, "A"), (None, "MoEE"), (2, "B")]
+        (None, "CE"),
+        (1, "A"),
+        (None, "MoEE"),
+        (2, "B"),
+    ]
     html = Client().get("/c/vp/val/leaderboard/").content.decode()
     assert html.count('class="badge">baseline') == 2
 
@@ -147,7 +175,14 @@ def test_selected_final_or_last_submission_counts_when_the_phase_says_so(setup):
 def test_hidden_and_disqualified_entries_are_left_off(setup):
     phase, (a, b, c) = setup
     entry(a, phase, 40.0, 40.0)
-    entry(b, phase, 90.0, 90.0, moderation=Submission.Moderation.DISQUALIFIED, moderation_reason="used test labels")
+    entry(
+        b,
+        phase,
+        90.0,
+        90.0,
+        moderation=Submission.Moderation.DISQUALIFIED,
+        moderation_reason="used test labels",
+    )
     entry(c, phase, 80.0, 80.0, moderation=Submission.Moderation.HIDDEN, moderation_reason="duplicate")
     assert [r["team"] for r in leaderboard_rows(phase=phase)] == ["A"]
 
@@ -197,7 +232,9 @@ def test_json_and_csv_exports(setup):
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [(r["rank"], r["team"], r["overall"], r["MSVD:score"]) for r in rows] == [
-        ("1", "B", "35.00", "60.00"), ("2", "A", "30.00", "20.00")]
+        ("1", "B", "35.00", "60.00"),
+        ("2", "A", "30.00", "20.00"),
+    ]
 
 
 def test_history_lists_each_improvement_of_the_best_score(setup):
@@ -215,7 +252,9 @@ def test_history_lists_each_improvement_of_the_best_score(setup):
 MAX_QUERIES = 10
 
 
-def test_ten_thousand_submissions_render_with_a_bounded_number_of_queries(setup, django_assert_max_num_queries):
+def test_ten_thousand_submissions_render_with_a_bounded_number_of_queries(
+    setup, django_assert_max_num_queries
+):
     from leaderboard.models import DatasetResult, Result
 
     phase, _ = setup
@@ -223,19 +262,55 @@ def test_ten_thousand_submissions_render_with_a_bounded_number_of_queries(setup,
     type(teams[0]).objects.bulk_create(teams)
     teams = list(type(teams[0]).objects.filter(challenge=phase.challenge, name__startswith="team-"))
     template = SubmissionFactory.build(team=teams[0], phase=phase)
-    submissions = [Submission(team=teams[i % len(teams)], phase=phase, file=template.file.name or "x.zip",
-                              file_format="zip", file_size=1, checksum_sha256="0" * 64, method_name=f"m{i}",
-                              status=Submission.Status.FINISHED, is_public=True, is_baseline=False)
-                   for i in range(10_000)]
+    submissions = [
+        Submission(
+            team=teams[i % len(teams)],
+            phase=phase,
+            file=template.file.name or "x.zip",
+            file_format="zip",
+            file_size=1,
+            checksum_sha256="0" * 64,
+            method_name=f"m{i}",
+            status=Submission.Status.FINISHED,
+            is_public=True,
+            is_baseline=False,
+        )
+        for i in range(10_000)
+    ]
     Submission.objects.bulk_create(submissions, batch_size=2000)
     ids = list(Submission.objects.filter(phase=phase).values_list("id", flat=True))
-    Result.objects.bulk_create([Result(submission_id=sid, primary_score=(sid * 7919) % 1000 / 10.0,
-                                       aggregation="mean", metrics={}, scorer_version="bench") for sid in ids],
-                               batch_size=2000)
+    Result.objects.bulk_create(
+        [
+            Result(
+                submission_id=sid,
+                primary_score=(sid * 7919) % 1000 / 10.0,
+                aggregation="mean",
+                metrics={},
+                scorer_version="bench",
+            )
+            for sid in ids
+        ],
+        batch_size=2000,
+    )
     results = Result.objects.filter(submission__phase=phase).values_list("id", "primary_score")
-    DatasetResult.objects.bulk_create([DatasetResult(result_id=rid, dataset=name, score=score, r1=score, r5=score,
-                                                     r10=score, r50=score, medr=100 - score, meanr=100 - score)
-                                       for rid, score in results for name in DATASETS], batch_size=4000)
+    DatasetResult.objects.bulk_create(
+        [
+            DatasetResult(
+                result_id=rid,
+                dataset=name,
+                score=score,
+                r1=score,
+                r5=score,
+                r10=score,
+                r50=score,
+                medr=100 - score,
+                meanr=100 - score,
+            )
+            for rid, score in results
+            for name in DATASETS
+        ],
+        batch_size=4000,
+    )
     client = Client()
     with django_assert_max_num_queries(MAX_QUERIES):
         page = client.get("/c/vp/val/leaderboard/?sort=MSVD:MedR")

@@ -14,14 +14,21 @@ DATASETS = ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")
 
 def _urls(submission) -> tuple[str, str]:
     phase = submission.phase
-    return (f"/c/{phase.challenge.slug}/{phase.slug}/entries/{submission.id}/",
-            f"/api/v1/entries/{submission.id}/charts/")
+    return (
+        f"/c/{phase.challenge.slug}/{phase.slug}/entries/{submission.id}/",
+        f"/api/v1/entries/{submission.id}/charts/",
+    )
 
 
 @pytest.fixture
 def public_entry(upload):
-    return upload("npz", method_name="CE+", description="Collaborative experts, bigger.",
-                  paper_url="https://papers.example/ce", code_url="https://code.example/ce")
+    return upload(
+        "npz",
+        method_name="CE+",
+        description="Collaborative experts, bigger.",
+        paper_url="https://papers.example/ce",
+        code_url="https://code.example/ce",
+    )
 
 
 def test_public_entry_page_shows_team_method_links_and_both_directions(public_entry):
@@ -30,8 +37,16 @@ def test_public_entry_page_shows_team_method_links_and_both_directions(public_en
     page = anonymous.get(page_url)
     assert page.status_code == 200
     html = page.content.decode()
-    for text in ("Alpha", "CE+", "Collaborative experts, bigger.", "https://papers.example/ce",
-                 "https://code.example/ce", "text → video (t2v)", "video → text (v2t)", *DATASETS):
+    for text in (
+        "Alpha",
+        "CE+",
+        "Collaborative experts, bigger.",
+        "https://papers.example/ce",
+        "https://code.example/ce",
+        "text → video (t2v)",
+        "video → text (v2t)",
+        *DATASETS,
+    ):
         assert text in html
     assert f'data-charts="{charts_url}"' in html and "js/charts.js" in html
     charts = anonymous.get(charts_url).json()
@@ -42,8 +57,19 @@ def test_public_entry_page_shows_team_method_links_and_both_directions(public_en
     assert f'href="{page_url}"' in board.content.decode()
 
 
-@pytest.mark.parametrize("change", ["private", "hidden", "disqualified", "failed", "unpublished", "owners_only",
-                                    "hidden_challenge", "wrong_phase"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "private",
+        "hidden",
+        "disqualified",
+        "failed",
+        "unpublished",
+        "owners_only",
+        "hidden_challenge",
+        "wrong_phase",
+    ],
+)
 def test_anything_not_public_is_404_for_everyone(change, public_entry, participant, organiser):
     page_url, charts_url = _urls(public_entry)
     submissions = Submission.objects.filter(id=public_entry.id)
@@ -72,7 +98,9 @@ def test_anything_not_public_is_404_for_everyone(change, public_entry, participa
 
 
 def test_an_unpublished_board_seen_by_organisers_links_no_entry(public_entry, organiser):
-    Phase.objects.filter(id=public_entry.phase_id).update(leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN)
+    Phase.objects.filter(id=public_entry.phase_id).update(
+        leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN
+    )
     client = Client()
     client.force_login(organiser)
     board = client.get(f"/c/{public_entry.phase.challenge.slug}/{public_entry.phase.slug}/leaderboard/")

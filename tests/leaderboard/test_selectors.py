@@ -14,14 +14,20 @@ pytestmark = pytest.mark.django_db
 
 def _result(team, phase, score, *, minutes_ago=0, **submission_fields):
     submission = SubmissionFactory(team=team, phase=phase, **submission_fields)
-    Submission.objects.filter(id=submission.id).update(created_at=timezone.now() - timedelta(minutes=minutes_ago))
+    Submission.objects.filter(id=submission.id).update(
+        created_at=timezone.now() - timedelta(minutes=minutes_ago)
+    )
     return ResultFactory(submission=submission, primary_score=score)
 
 
 @pytest.fixture
 def board():
     phase = PhaseFactory()
-    return phase, TeamFactory(challenge=phase.challenge, name="A"), TeamFactory(challenge=phase.challenge, name="B")
+    return (
+        phase,
+        TeamFactory(challenge=phase.challenge, name="A"),
+        TeamFactory(challenge=phase.challenge, name="B"),
+    )
 
 
 def test_one_row_per_team_with_its_best_score_in_descending_order(board):

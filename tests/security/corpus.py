@@ -72,6 +72,7 @@ def _h5(path: Path, fill: Callable[[h5py.File], None]) -> None:
 
 # --- submissions: zip ---------------------------------------------------------------------------------
 
+
 def nested_zip(path: Path, truth: GroundTruth) -> None:
     inner = _npy_bytes(_sims(truth))
     for depth in range(12):
@@ -97,13 +98,14 @@ def nul_member_name(path: Path, truth: GroundTruth) -> None:
 def unicode_member(name: str) -> Callable[[Path, GroundTruth], None]:
     def build(path: Path, truth: GroundTruth) -> None:
         _zip(path, {name: _npy_bytes(_sims(truth))})
+
     return build
 
 
 def symlink_member(path: Path, truth: GroundTruth) -> None:
     info = zipfile.ZipInfo("MSRVTT.npy")
     info.create_system = 3  # unix
-    info.external_attr = (0o120777 << 16)  # a symbolic link to...
+    info.external_attr = 0o120777 << 16  # a symbolic link to...
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(info, "/etc/passwd")
 
@@ -111,7 +113,7 @@ def symlink_member(path: Path, truth: GroundTruth) -> None:
 def symlink_dir_member(path: Path, truth: GroundTruth) -> None:
     info = zipfile.ZipInfo("MSRVTT")
     info.create_system = 3
-    info.external_attr = (0o120777 << 16)
+    info.external_attr = 0o120777 << 16
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(info, "/")
         archive.writestr("MSRVTT/../../MSVD.npy", _npy_bytes(_sims(truth, "MSVD")))
@@ -145,7 +147,7 @@ def unknown_compression(path: Path, truth: GroundTruth) -> None:
     raw = bytearray(path.read_bytes())
     for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
         at = raw.find(signature)
-        raw[at + offset:at + offset + 2] = struct.pack("<H", 77)
+        raw[at + offset : at + offset + 2] = struct.pack("<H", 77)
     path.write_bytes(bytes(raw))
 
 
@@ -157,8 +159,12 @@ def empty_zip(path: Path, truth: GroundTruth) -> None:
 
 def sims_and_embeddings(path: Path, truth: GroundTruth) -> None:
     d = truth.datasets["MSRVTT"]
-    np.savez(path, MSRVTT=_sims(truth), MSRVTT_text=np.ones((d.num_queries, 4), np.float32),
-             MSRVTT_video=np.ones((d.num_videos, 4), np.float32))
+    np.savez(
+        path,
+        MSRVTT=_sims(truth),
+        MSRVTT_text=np.ones((d.num_queries, 4), np.float32),
+        MSRVTT_video=np.ones((d.num_videos, 4), np.float32),
+    )
 
 
 def fortran_big_endian_f16_transposed(path: Path, truth: GroundTruth) -> None:
@@ -169,6 +175,7 @@ def fortran_big_endian_f16_transposed(path: Path, truth: GroundTruth) -> None:
 def npy_header(header: str, data: bytes = b"", version: int = 1) -> Callable[[Path, GroundTruth], None]:
     def build(path: Path, truth: GroundTruth) -> None:
         _zip(path, {"MSRVTT.npy": _raw_npy(header, data, version)})
+
     return build
 
 
@@ -182,13 +189,21 @@ def npy_truncated_header(path: Path, truth: GroundTruth) -> None:
 
 def npy_declares_more_than_stored(path: Path, truth: GroundTruth) -> None:
     d = truth.datasets["MSRVTT"]
-    _zip(path, {"MSRVTT.npy": _raw_npy(f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({d.num_queries}, "
-                                       f"{d.num_videos}), }}", b"\x00" * 100)})
+    _zip(
+        path,
+        {
+            "MSRVTT.npy": _raw_npy(
+                f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({d.num_queries}, {d.num_videos}), }}",
+                b"\x00" * 100,
+            )
+        },
+    )
 
 
 def npz_array(**arrays_of_truth: Callable[[GroundTruth], np.ndarray]) -> Callable[[Path, GroundTruth], None]:
     def build(path: Path, truth: GroundTruth) -> None:
         np.savez(path, **{name: make(truth) for name, make in arrays_of_truth.items()})
+
     return build
 
 
@@ -200,14 +215,17 @@ def _with(value: float, dtype=np.float32, row: int | None = None):
         else:
             sims[row, :] = value
         return sims
+
     return make
 
 
 # --- submissions: CSV (top-k) ---------------------------------------------------------------------
 
+
 def csv_member(make: Callable[[GroundTruth], bytes], name: str = "MSRVTT-val-predictions.csv"):
     def build(path: Path, truth: GroundTruth) -> None:
         _zip(path, {name: make(truth)}, compression=zipfile.ZIP_DEFLATED)
+
     return build
 
 
@@ -231,6 +249,7 @@ def csv_with(index: int, value: object) -> Callable[[GroundTruth], bytes]:
         rows = _topk_rows(truth)
         rows[index][4] = value
         return _csv(rows)
+
     return make
 
 
@@ -250,9 +269,11 @@ def csv_ragged(truth: GroundTruth) -> bytes:
 
 # --- submissions: HDF5 ------------------------------------------------------------------------------
 
+
 def h5_sims(make: Callable[[GroundTruth], np.ndarray], **kwargs):
     def build(path: Path, truth: GroundTruth) -> None:
         _h5(path, lambda f: f.create_group("MSRVTT").create_dataset("sims", data=make(truth), **kwargs))
+
     return build
 
 
@@ -276,6 +297,7 @@ def h5_soft_link_cycle(path: Path, truth: GroundTruth) -> None:
         group = f.create_group("MSRVTT")
         group["sims"] = h5py.SoftLink("/MSRVTT")  # /MSRVTT/sims -> /MSRVTT -> ...
         group["loop"] = h5py.SoftLink("/MSRVTT/loop")
+
     _h5(path, fill)
 
 
@@ -284,6 +306,7 @@ def h5_hard_link_cycle(path: Path, truth: GroundTruth) -> None:
         group = f.create_group("MSRVTT")
         group["self"] = group  # a hard link to itself: a cycle in the group graph
         group["sims"] = group
+
     _h5(path, fill)
 
 
@@ -293,10 +316,18 @@ def h5_root_soft_link(path: Path, truth: GroundTruth) -> None:
 
 def h5_chunk_bomb(path: Path, truth: GroundTruth) -> None:
     """gzip chunks of zeros: a few KiB on disk, 400 GB declared."""
+
     def fill(f: h5py.File) -> None:
-        f.create_group("MSRVTT").create_dataset("sims", shape=(10_000_000, 10_000), dtype="f4",
-                                                chunks=(1024, 1024), compression="gzip", fillvalue=0.0)
+        f.create_group("MSRVTT").create_dataset(
+            "sims",
+            shape=(10_000_000, 10_000),
+            dtype="f4",
+            chunks=(1024, 1024),
+            compression="gzip",
+            fillvalue=0.0,
+        )
         f["MSRVTT/sims"][:1024, :1024] = 0.0
+
     _h5(path, fill)
 
 
@@ -305,8 +336,15 @@ def h5_chunk_bomb_right_shape(path: Path, truth: GroundTruth) -> None:
     d = truth.datasets["MSRVTT"]
 
     def fill(f: h5py.File) -> None:
-        f.create_group("MSRVTT").create_dataset("sims", shape=(d.num_queries, d.num_videos), dtype="f4",
-                                                chunks=True, compression="gzip", fillvalue=np.nan)
+        f.create_group("MSRVTT").create_dataset(
+            "sims",
+            shape=(d.num_queries, d.num_videos),
+            dtype="f4",
+            chunks=True,
+            compression="gzip",
+            fillvalue=np.nan,
+        )
+
     _h5(path, fill)
 
 
@@ -314,6 +352,7 @@ def h5_many_groups(path: Path, truth: GroundTruth) -> None:
     def fill(f: h5py.File) -> None:
         for i in range(500):
             f.create_group(f"g{i}")
+
     _h5(path, fill)
 
 
@@ -323,7 +362,10 @@ def h5_top_level_dataset(path: Path, truth: GroundTruth) -> None:
 
 def h5_text_only(path: Path, truth: GroundTruth) -> None:
     d = truth.datasets["MSRVTT"]
-    _h5(path, lambda f: f.create_group("MSRVTT").create_dataset("text", data=np.ones((d.num_queries, 8), "f4")))
+    _h5(
+        path,
+        lambda f: f.create_group("MSRVTT").create_dataset("text", data=np.ones((d.num_queries, 8), "f4")),
+    )
 
 
 def h5_truncated_superblock(path: Path, truth: GroundTruth) -> None:
@@ -338,22 +380,26 @@ def h5_zero_dim_embeddings(path: Path, truth: GroundTruth) -> None:
         group = f.create_group("MSRVTT")
         group.create_dataset("text", data=np.ones((d.num_queries, 0), "f4"))
         group.create_dataset("video", data=np.ones((d.num_videos, 0), "f4"))
+
     _h5(path, fill)
 
 
 def raw_bytes(data: bytes) -> Callable[[Path, GroundTruth], None]:
     def build(path: Path, truth: GroundTruth) -> None:
         path.write_bytes(data)
+
     return build
 
 
 # --- ground truth -------------------------------------------------------------------------------------
+
 
 def gt_edit(edit: Callable[[h5py.File, GroundTruth], None]) -> Callable[[Path, GroundTruth], None]:
     def build(path: Path, truth: GroundTruth) -> None:
         write_ground_truth(path, truth)
         with h5py.File(path, "r+") as handle:
             edit(handle, truth)
+
     return build
 
 
@@ -435,9 +481,18 @@ CASES: list[Case] = [
     Case("zip-10k-members", "many.zip", many_members, r"holds 10,?000 files; at most 64"),
     Case("zip-member-name-with-nul", "nul.zip", nul_member_name, r"not a recognised member"),
     Case("zip-member-rtl-override", "rtl.zip", unicode_member("MSRVTT\u202e.npy"), r"dataset|expected"),
-    Case("zip-member-fullwidth", "fullwidth.zip", unicode_member("\uff2d\uff33\uff32\uff36\uff34\uff34.npy"),
-         r"dataset|expected"),
-    Case("zip-member-cyrillic-homoglyph", "homoglyph.zip", unicode_member("\u041cSRVTT.npy"), r"dataset|expected"),
+    Case(
+        "zip-member-fullwidth",
+        "fullwidth.zip",
+        unicode_member("\uff2d\uff33\uff32\uff36\uff34\uff34.npy"),
+        r"dataset|expected",
+    ),
+    Case(
+        "zip-member-cyrillic-homoglyph",
+        "homoglyph.zip",
+        unicode_member("\u041cSRVTT.npy"),
+        r"dataset|expected",
+    ),
     Case("zip-member-zero-width", "zwsp.zip", unicode_member("MSR\u200bVTT.npy"), r"dataset|expected"),
     Case("zip-symlink-member", "symlink.zip", symlink_member, r"symbolic link|npy|expected"),
     Case("zip-symlink-dir-traversal", "symlinkdir.zip", symlink_dir_member, r"symbolic link|\.\.|expected"),
@@ -449,43 +504,91 @@ CASES: list[Case] = [
     Case("zip-empty-with-junk-comment", "empty.zip", empty_zip, r"holds no dataset|not a readable zip"),
     # npy members and npz
     Case("npz-sims-and-embeddings-for-one-dataset", "both.npz", sims_and_embeddings, r"more than once"),
-    Case("npy-fortran-big-endian-f16-transposed", "fortran.zip", fortran_big_endian_f16_transposed,
-         r"shape|expected"),
-    Case("npy-negative-shape", "negshape.zip",
-         npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (-5, 3), }"), r"malformed .npy header"),
-    Case("npy-huge-shape-overflow", "overflow.zip",
-         npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2**62, 2**62), }"), r"header|limit"),
-    Case("npy-header-code-injection", "inject.zip",
-         npy_header("{'descr': __import__('os').system('true'), 'fortran_order': False, 'shape': (2, 2)}"),
-         r"malformed .npy header"),
-    Case("npy-structured-dtype", "structured.zip",
-         npy_header("{'descr': [('a', '<f4'), ('b', '<f4')], 'fortran_order': False, 'shape': (2, 2), }",
-                    b"\x00" * 32), EXPECTED_FLOAT),
-    Case("npy-object-dtype-v3-header", "objv3.zip",
-         npy_header("{'descr': '|O', 'fortran_order': False, 'shape': (2, 2), }", version=3), r"pickl|objects"),
-    Case("npy-unknown-version", "v9.zip",
-         npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", version=9), r"version"),
+    Case(
+        "npy-fortran-big-endian-f16-transposed",
+        "fortran.zip",
+        fortran_big_endian_f16_transposed,
+        r"shape|expected",
+    ),
+    Case(
+        "npy-negative-shape",
+        "negshape.zip",
+        npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (-5, 3), }"),
+        r"malformed .npy header",
+    ),
+    Case(
+        "npy-huge-shape-overflow",
+        "overflow.zip",
+        npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2**62, 2**62), }"),
+        r"header|limit",
+    ),
+    Case(
+        "npy-header-code-injection",
+        "inject.zip",
+        npy_header("{'descr': __import__('os').system('true'), 'fortran_order': False, 'shape': (2, 2)}"),
+        r"malformed .npy header",
+    ),
+    Case(
+        "npy-structured-dtype",
+        "structured.zip",
+        npy_header(
+            "{'descr': [('a', '<f4'), ('b', '<f4')], 'fortran_order': False, 'shape': (2, 2), }", b"\x00" * 32
+        ),
+        EXPECTED_FLOAT,
+    ),
+    Case(
+        "npy-object-dtype-v3-header",
+        "objv3.zip",
+        npy_header("{'descr': '|O', 'fortran_order': False, 'shape': (2, 2), }", version=3),
+        r"pickl|objects",
+    ),
+    Case(
+        "npy-unknown-version",
+        "v9.zip",
+        npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", version=9),
+        r"version",
+    ),
     Case("npy-bad-magic", "magic.zip", npy_bad_magic, r"\.npy"),
     Case("npy-truncated-header", "trunchdr.zip", npy_truncated_header, r"truncated|header"),
     Case("npy-declares-more-than-stored", "short.zip", npy_declares_more_than_stored, r"truncated"),
-    Case("npy-1d-array", "onedim.zip", npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }",
-                                                  b"\x00" * 16), r"2-D"),
+    Case(
+        "npy-1d-array",
+        "onedim.zip",
+        npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", b"\x00" * 16),
+        r"2-D",
+    ),
     Case("npz-bool-dtype", "bool.npz", npz_array(MSRVTT=lambda t: _sims(t) > 0), EXPECTED_FLOAT),
     Case("npz-minus-infinity", "neginf.npz", npz_array(MSRVTT=_with(-np.inf)), r"NaN|infin|finite"),
-    Case("npz-nan-row-float16", "nanrow.npz", npz_array(MSRVTT=_with(np.nan, np.float16, row=0)),
-         r"NaN|finite"),
-    Case("npz-zero-rows", "zerorows.npz",
-         npz_array(MSRVTT=lambda t: np.zeros((0, t.datasets["MSRVTT"].num_videos), np.float32)), r"expected"),
-    Case("npz-padded-rows-wrong-k", "padded.npz",
-         npz_array(MSRVTT=lambda t: np.zeros((t.datasets["MSRVTT"].num_videos * 7,
-                                              t.datasets["MSRVTT"].num_videos), np.float32)), r"expected"),
+    Case(
+        "npz-nan-row-float16", "nanrow.npz", npz_array(MSRVTT=_with(np.nan, np.float16, row=0)), r"NaN|finite"
+    ),
+    Case(
+        "npz-zero-rows",
+        "zerorows.npz",
+        npz_array(MSRVTT=lambda t: np.zeros((0, t.datasets["MSRVTT"].num_videos), np.float32)),
+        r"expected",
+    ),
+    Case(
+        "npz-padded-rows-wrong-k",
+        "padded.npz",
+        npz_array(
+            MSRVTT=lambda t: np.zeros(
+                (t.datasets["MSRVTT"].num_videos * 7, t.datasets["MSRVTT"].num_videos), np.float32
+            )
+        ),
+        r"expected",
+    ),
     # CSV top-k lists
     Case("csv-huge-line", "hugeline.zip", csv_member(huge_csv_line), r"line|expected"),
     Case("csv-index-1e9", "bigindex.zip", csv_member(csv_with(2, 10**9)), r"range|expected"),
     Case("csv-nan-text", "nantext.zip", csv_member(csv_with(1, "NaN")), r"not comma-separated integers"),
     Case("csv-float-index", "floatidx.zip", csv_member(csv_with(1, "3.0")), r"not comma-separated integers"),
-    Case("csv-int64-overflow", "overflow-csv.zip", csv_member(csv_with(0, 2**70)),
-         r"not comma-separated integers|range|expected"),
+    Case(
+        "csv-int64-overflow",
+        "overflow-csv.zip",
+        csv_member(csv_with(0, 2**70)),
+        r"not comma-separated integers|range|expected",
+    ),
     Case("csv-utf16", "utf16.zip", csv_member(csv_utf16), r"UTF-8|integers"),
     Case("csv-header-only", "hdronly.zip", csv_member(csv_header_only), r"no rows"),
     Case("csv-ragged", "ragged.zip", csv_member(csv_ragged), r"values; expected"),
@@ -505,19 +608,36 @@ CASES: list[Case] = [
     Case("h5-zero-dim-embeddings", "zerodim.h5", h5_zero_dim_embeddings, r"dimension|expected"),
     # containers that lie about themselves
     Case("empty-file", "empty.npz", raw_bytes(b""), r"empty"),
-    Case("pdf-named-zip", "paper.zip", raw_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + b"0" * 200),
-         r"first bytes|not a zip"),
-    Case("zip-named-h5", "archive.h5", raw_bytes(b"PK\x05\x06" + b"\x00" * 18),
-         r"first bytes|not a readable|holds no dataset"),
-    Case("pickle-named-npz", "model.npz", raw_bytes(b"\x80\x04\x95" + b"cos\nsystem\n" + b"\x00" * 64),
-         r"first bytes|not a zip"),
+    Case(
+        "pdf-named-zip",
+        "paper.zip",
+        raw_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + b"0" * 200),
+        r"first bytes|not a zip",
+    ),
+    Case(
+        "zip-named-h5",
+        "archive.h5",
+        raw_bytes(b"PK\x05\x06" + b"\x00" * 18),
+        r"first bytes|not a readable|holds no dataset",
+    ),
+    Case(
+        "pickle-named-npz",
+        "model.npz",
+        raw_bytes(b"\x80\x04\x95" + b"cos\nsystem\n" + b"\x00" * 64),
+        r"first bytes|not a zip",
+    ),
     Case("elf-named-h5", "binary.h5", raw_bytes(b"\x7fELF\x02\x01\x01" + b"\x00" * 200), r"first bytes|HDF5"),
     # ground truth (organiser uploads)
     Case("gt-negative-index", "gt.h5", gt_edit(gt_negative_index), r"outside \[0", ground_truth=True),
     Case("gt-index-out-of-range", "gt.h5", gt_edit(gt_index_out_of_range), r"outside \[0", ground_truth=True),
     Case("gt-duplicate-video", "gt.h5", gt_edit(gt_duplicate_video), r"duplicate ids", ground_truth=True),
-    Case("gt-video-without-query", "gt.h5", gt_edit(gt_video_without_query), r"at least one query",
-         ground_truth=True),
+    Case(
+        "gt-video-without-query",
+        "gt.h5",
+        gt_edit(gt_video_without_query),
+        r"at least one query",
+        ground_truth=True,
+    ),
     Case("gt-numeric-query-ids", "gt.h5", gt_edit(gt_numeric_ids), r"expected strings", ground_truth=True),
     Case("gt-float-query-video", "gt.h5", gt_edit(gt_float_query_video), r"integer", ground_truth=True),
     Case("gt-masks-disagree", "gt.h5", gt_edit(gt_masks_disagree), r"query_masks", ground_truth=True),
@@ -526,8 +646,13 @@ CASES: list[Case] = [
     Case("gt-unknown-dataset", "gt.h5", gt_edit(gt_unknown_dataset), r"LSMDC", ground_truth=True),
     Case("gt-root-soft-link", "gt.h5", gt_edit(gt_root_link), r"missing|expected", ground_truth=True),
     Case("gt-declares-1e9-ids", "gt.h5", gt_edit(gt_huge_declared), r"expected", ground_truth=True),
-    Case("gt-zip-bytes", "gt.h5", raw_bytes(b"PK\x03\x04" + b"\x00" * 100), r"not a readable HDF5",
-         ground_truth=True),
+    Case(
+        "gt-zip-bytes",
+        "gt.h5",
+        raw_bytes(b"PK\x03\x04" + b"\x00" * 100),
+        r"not a readable HDF5",
+        ground_truth=True,
+    ),
 ]
 
 SUBMISSION_CASES = [case for case in CASES if not case.ground_truth]

@@ -27,7 +27,9 @@ def main() -> None:
             if request["kind"] == "ground_truth":
                 read_ground_truth(request["path"])
             else:
-                score_submission(ground_truth=truth, submission_path=request["path"], limits=limits, threads=1)
+                score_submission(
+                    ground_truth=truth, submission_path=request["path"], limits=limits, threads=1
+                )
             answer = {"outcome": "accepted"}
         except EvaluationError as exc:
             answer = {"outcome": "rejected", "type": type(exc).__name__, "message": str(exc)[:200]}

@@ -31,11 +31,18 @@ def state(submission_id: int) -> dict:
     from leaderboard.models import Result
 
     row = Submission.objects.get(id=submission_id)
-    results = list(Result.objects.filter(submission_id=submission_id).values_list("primary_score", "scorer_version"))
-    return {"status": row.status, "attempts": row.attempts, "error": row.error_message,
-            "results": len(results), "score": results[0][0] if results else None,
-            "scorer_version": results[0][1] if results else None,
-            "started_at": row.started_at.isoformat() if row.started_at else None}
+    results = list(
+        Result.objects.filter(submission_id=submission_id).values_list("primary_score", "scorer_version")
+    )
+    return {
+        "status": row.status,
+        "attempts": row.attempts,
+        "error": row.error_message,
+        "results": len(results),
+        "score": results[0][0] if results else None,
+        "scorer_version": results[0][1] if results else None,
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+    }
 
 
 def send_twice(submission_id: int) -> dict:
@@ -67,16 +74,24 @@ def enqueue_corpus(directory: str) -> dict:
     from tests.security.corpus import SUBMISSION_CASES, write_case
 
     phase = Phase.objects.get(challenge__slug="video-pentathlon", slug="val")
-    membership = TeamMembership.objects.select_related("team", "user").get(challenge=phase.challenge,
-                                                                           user__username="participant")
+    membership = TeamMembership.objects.select_related("team", "user").get(
+        challenge=phase.challenge, user__username="participant"
+    )
     truth = pentathlon_ground_truth(phase="val", scale="tiny", seed=0)
     ids = {}
     for case in SUBMISSION_CASES:
         path = write_case(case, Path(directory), truth)
         with transaction.atomic():
-            row = Submission(team=membership.team, phase=phase, created_by=membership.user,
-                             file_format=path.suffix.lstrip("."), file_size=path.stat().st_size,
-                             checksum_sha256="0" * 64, method_name=case.name, status=Submission.Status.QUEUED)
+            row = Submission(
+                team=membership.team,
+                phase=phase,
+                created_by=membership.user,
+                file_format=path.suffix.lstrip("."),
+                file_size=path.stat().st_size,
+                checksum_sha256="0" * 64,
+                method_name=case.name,
+                status=Submission.Status.QUEUED,
+            )
             with open(path, "rb") as handle:
                 row.file.save(path.name, File(handle), save=False)
             row.save()
@@ -102,12 +117,19 @@ def rescore_during_scoring(submission_id: int) -> dict:
     def blocked_scorer(**kwargs):
         entered.set()
         release.wait(120)
-        return {"scorer_version": "stale", "aggregation": "mean", "overall_score": -1.0, "datasets": {},
-                "missing_datasets": []}
+        return {
+            "scorer_version": "stale",
+            "aggregation": "mean",
+            "overall_score": -1.0,
+            "datasets": {},
+            "missing_datasets": [],
+        }
 
     before = state(submission_id)
     # a run of our own: QUEUED without a message, claimed by a thread of this process
-    assert submission_transition(submission_id=submission_id, from_states=(Status.FINISHED,), to_state=Status.QUEUED)
+    assert submission_transition(
+        submission_id=submission_id, from_states=(Status.FINISHED,), to_state=Status.QUEUED
+    )
     scoring.score_submission = blocked_scorer
     stale = threading.Thread(target=lambda: submission_evaluate_task.apply(args=[submission_id]))
     stale.start()
@@ -135,9 +157,12 @@ def rescore_during_scoring(submission_id: int) -> dict:
 def main(argv: list[str]) -> None:
     _setup()
     command, arg = argv[0], argv[1]
-    commands = {"state": lambda: state(int(arg)), "send-twice": lambda: send_twice(int(arg)),
-                "enqueue-corpus": lambda: enqueue_corpus(arg),
-                "rescore-during-scoring": lambda: rescore_during_scoring(int(arg))}
+    commands = {
+        "state": lambda: state(int(arg)),
+        "send-twice": lambda: send_twice(int(arg)),
+        "enqueue-corpus": lambda: enqueue_corpus(arg),
+        "rescore-during-scoring": lambda: rescore_during_scoring(int(arg)),
+    }
     print(json.dumps(commands[command]()), flush=True)
 
 

@@ -194,6 +194,7 @@ NAMESPACE_RULES = {"admin": admin_rule, "challenge": organiser_rule, "leaderboar
 
 # --- URL walking ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Endpoint:
     key: str  # URL name, or "namespace:?" for unnamed patterns
@@ -224,8 +225,14 @@ def walk_urls(patterns=None, prefix: str = "", namespace: str = "") -> list[Endp
         elif isinstance(pattern, URLPattern):
             name = pattern.name or "?"
             key = f"{namespace}:{name}" if namespace else name
-            out.append(Endpoint(key=key, route=prefix + str(pattern.pattern), namespace=namespace.split(":")[0],
-                                params=tuple(_pattern_params(pattern))))
+            out.append(
+                Endpoint(
+                    key=key,
+                    route=prefix + str(pattern.pattern),
+                    namespace=namespace.split(":")[0],
+                    params=tuple(_pattern_params(pattern)),
+                )
+            )
     return out
 
 
@@ -244,6 +251,7 @@ FALLBACK = Expect(ALL, AUTH)
 
 # --- the world --------------------------------------------------------------------------------------
 
+
 @dataclass
 class World:
     users: dict
@@ -259,8 +267,11 @@ class World:
 
     def body(self, kind: str | None, role: str) -> dict:
         if kind == "upload_api":
-            return {"phase": str(self.hidden_phase.id), "method_name": f"matrix {role}",
-                    "file": open(self.upload_path, "rb")}  # noqa: SIM115 - closed by the client
+            return {
+                "phase": str(self.hidden_phase.id),
+                "method_name": f"matrix {role}",
+                "file": open(self.upload_path, "rb"),
+            }  # noqa: SIM115 - closed by the client
         if kind == "upload_form":
             return {"method_name": f"matrix {role}", "file": open(self.upload_path, "rb")}  # noqa: SIM115
         if kind == "visibility_api":
@@ -274,9 +285,13 @@ class World:
 
 def _fill(endpoint: Endpoint, world: World) -> str:
     values = {
-        "slug": world.challenge.slug, "phase_slug": world.hidden_phase.slug,
-        "submission_id": str(world.submission.id), "phase_id": str(world.hidden_phase.id),
-        "app_label": "challenge", "url": "no-such-admin-page/", "team_id": str(world.objects["challenge.team"].pk),
+        "slug": world.challenge.slug,
+        "phase_slug": world.hidden_phase.slug,
+        "submission_id": str(world.submission.id),
+        "phase_id": str(world.hidden_phase.id),
+        "app_label": "challenge",
+        "url": "no-such-admin-page/",
+        "team_id": str(world.objects["challenge.team"].pk),
         # objects the world does not create (e.g. chunked uploads): an unknown id, answered 404
         "upload_id": "00000000-0000-4000-8000-000000000000",
     }
@@ -304,7 +319,7 @@ def _fill(endpoint: Endpoint, world: World) -> str:
     url = re.sub(r"<(?:\w+:)?(?P<name>\w+)>", substitute, route) if "(?P<" not in route else route
     while "(?P<" in url:  # regex patterns: replace each named group, nested parentheses included
         start = url.index("(?P<")
-        name = url[start + 4:url.index(">", start)]
+        name = url[start + 4 : url.index(">", start)]
         depth, end = 0, start
         for end in range(start, len(url)):
             depth += {"(": 1, ")": -1}.get(url[end], 0)
@@ -312,7 +327,7 @@ def _fill(endpoint: Endpoint, world: World) -> str:
                 break
         if name not in values:
             raise AssertionError(f"{endpoint.ident}: no fixture value for the path parameter {name!r}")
-        url = url[:start] + values[name] + url[end + 1:]
+        url = url[:start] + values[name] + url[end + 1 :]
     url = url.replace("^", "").replace("$", "")
     return "/" + url
 
@@ -332,8 +347,13 @@ def _build_world(tmp_path_factory) -> World:
         truth = synthetic.pentathlon_ground_truth(phase=slug, scale="tiny", seed=3, shuffled=hidden)
         path = root / f"{slug}.h5"
         write_ground_truth(path, truth)
-        phase = PhaseFactory(challenge=challenge, slug=slug, title=slug.title(), max_submissions_total=None,
-                             leaderboard_visibility="hidden" if hidden else "public")
+        phase = PhaseFactory(
+            challenge=challenge,
+            slug=slug,
+            title=slug.title(),
+            max_submissions_total=None,
+            leaderboard_visibility="hidden" if hidden else "public",
+        )
         with open(path, "rb") as handle:
             phase_ground_truth_set(phase=phase, file=File(handle))
         truths[slug], phases[slug] = (truth, path), phase
@@ -349,14 +369,19 @@ def _build_world(tmp_path_factory) -> World:
     PhaseFactory(challenge=other_challenge, slug="val")
     # Staff, organiser of the other challenge only (and owner of its baseline team).
     other_organiser = OrganiserFactory(username="carol", organises=[other_challenge])
-    MembershipFactory(team=TeamFactory(challenge=other_challenge, name="Carol baselines", is_baseline=True),
-                      user=other_organiser, role="owner")
+    MembershipFactory(
+        team=TeamFactory(challenge=other_challenge, name="Carol baselines", is_baseline=True),
+        user=other_organiser,
+        role="owner",
+    )
     organiser = OrganiserFactory(username="org", organises=[challenge])
     staff = UserFactory(username="support", is_staff=True)
     superuser = SuperuserFactory(username="root")
 
-    metrics = {name: {"score": HIDDEN_DATASET_SCORE, "t2v": {"R1": HIDDEN_DATASET_SCORE}, "v2t": None}
-               for name in DATASETS}
+    metrics = {
+        name: {"score": HIDDEN_DATASET_SCORE, "t2v": {"R1": HIDDEN_DATASET_SCORE}, "v2t": None}
+        for name in DATASETS
+    }
     hidden_sub = SubmissionFactory(team=team, phase=phases["test"], method_name="hidden entry")
     ResultFactory(submission=hidden_sub, primary_score=HIDDEN_SCORE, metrics=metrics)
     other_hidden = SubmissionFactory(team=other_team, phase=phases["test"], method_name="other hidden entry")
@@ -372,12 +397,16 @@ def _build_world(tmp_path_factory) -> World:
     from leaderboard.models import Result
 
     objects = {
-        "challenge.challenge": challenge, "challenge.phase": phases["test"], "challenge.submission": hidden_sub,
-        "challenge.team": team, "challenge.dataset": Dataset.objects.filter(challenge=challenge).first(),
+        "challenge.challenge": challenge,
+        "challenge.phase": phases["test"],
+        "challenge.submission": hidden_sub,
+        "challenge.team": team,
+        "challenge.dataset": Dataset.objects.filter(challenge=challenge).first(),
         "challenge.split": Split.objects.filter(phase=phases["test"]).first(),
         "challenge.teammembership": TeamMembership.objects.filter(team=team).first(),
         "leaderboard.result": Result.objects.get(submission=hidden_sub),
-        "auth.user": participant, "authtoken.tokenproxy": participant,  # TokenProxy's pk is the user's
+        "auth.user": participant,
+        "authtoken.tokenproxy": participant,  # TokenProxy's pk is the user's
     }
     from django.contrib.auth.models import Group
 
@@ -389,8 +418,11 @@ def _build_world(tmp_path_factory) -> World:
     for _truth, path in truths.values():
         raw = path.read_bytes()
         secrets.append(hashlib.sha256(raw).hexdigest().encode())
-        secrets.extend(raw[i:i + 48] for i in range(len(raw) // 3, len(raw), len(raw) // 3)
-                       if raw[i:i + 48].strip(b"\x00"))
+        secrets.extend(
+            raw[i : i + 48]
+            for i in range(len(raw) // 3, len(raw), len(raw) // 3)
+            if raw[i : i + 48].strip(b"\x00")
+        )
     hidden_truth = truths["test"][0]
     pairs = []
     for d in hidden_truth.datasets.values():
@@ -402,17 +434,33 @@ def _build_world(tmp_path_factory) -> World:
         pairs.extend((d.query_ids[i], d.videos[int(qv[i])]) for i in range(len(d.query_ids)))
     for score in (HIDDEN_SCORE, HIDDEN_SCORE + 1, HIDDEN_DATASET_SCORE):
         secrets.extend({repr(score).encode(), f"{score:.2f}".encode(), f"{score:.4f}".encode()})
-    mapping_regex = re.compile("|".join(
-        f"{re.escape(q)}[^A-Za-z0-9]{{1,8}}{re.escape(v)}|{re.escape(v)}[^A-Za-z0-9]{{1,8}}{re.escape(q)}"
-        for q, v in pairs).encode())
+    mapping_regex = re.compile(
+        "|".join(
+            f"{re.escape(q)}[^A-Za-z0-9]{{1,8}}{re.escape(v)}|{re.escape(v)}[^A-Za-z0-9]{{1,8}}{re.escape(q)}"
+            for q, v in pairs
+        ).encode()
+    )
 
     upload_path = root / "upload.npz"
     np.savez(upload_path, **synthetic.similarity_matrices(hidden_truth, seed=1))
-    return World(users={"participant": participant, "other_team": other, "other_organiser": other_organiser,
-                        "organiser": organiser, "staff": staff, "superuser": superuser},
-                 challenge=challenge, hidden_phase=phases["test"], visible_phase=phases["val"],
-                 submission=hidden_sub, objects=objects, secrets=secrets, mapping_regex=mapping_regex,
-                 upload_path=upload_path)
+    return World(
+        users={
+            "participant": participant,
+            "other_team": other,
+            "other_organiser": other_organiser,
+            "organiser": organiser,
+            "staff": staff,
+            "superuser": superuser,
+        },
+        challenge=challenge,
+        hidden_phase=phases["test"],
+        visible_phase=phases["val"],
+        submission=hidden_sub,
+        objects=objects,
+        secrets=secrets,
+        mapping_regex=mapping_regex,
+        upload_path=upload_path,
+    )
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -531,25 +579,34 @@ def test_authorisation_matrix(world, role, capsys):
     TOTALS[role] = checked
     endpoints = len(walk_urls())
     with capsys.disabled():
-        print(f"\n[authz matrix] role {role}: {endpoints} endpoints x {len(METHODS)} methods = {checked} requests"
-              f" checked, {len(problems)} problem(s)"
-              + (f"; total so far {sum(TOTALS.values())} over {len(TOTALS)} role(s)" if TOTALS else ""))
+        print(
+            f"\n[authz matrix] role {role}: {endpoints} endpoints x {len(METHODS)} methods = {checked} requests"
+            f" checked, {len(problems)} problem(s)"
+            + (f"; total so far {sum(TOTALS.values())} over {len(TOTALS)} role(s)" if TOTALS else "")
+        )
     assert not problems, "\n".join(problems)
 
 
 def test_every_endpoint_has_an_expectation():
     missing = [f"{e.ident}  ({e.route})" for e in walk_urls() if expectation_of(e) is None]
-    assert not missing, ("endpoints without an expectation entry in tests/security/test_authz_matrix.py "
-                         "(add one to EXPECTATIONS):\n" + "\n".join(missing))
+    assert not missing, (
+        "endpoints without an expectation entry in tests/security/test_authz_matrix.py "
+        "(add one to EXPECTATIONS):\n" + "\n".join(missing)
+    )
 
 
 def test_the_scan_would_catch_a_leak(world):
     """The leak detector itself: a body holding a mapping pair, a hidden score or GT bytes is caught."""
     truth_pair = world.mapping_regex.pattern.split(b"|")[0]
     q, v = re.sub(rb"\[\^A-Za-z0-9\]\{1,8\}", b"\x00", truth_pair).split(b"\x00")
-    for body in (re.sub(rb"\\(.)", rb"\1", q) + b"," + re.sub(rb"\\(.)", rb"\1", v),
-                 f"score {HIDDEN_SCORE:.2f}".encode(), world.secrets[0]):
+    for body in (
+        re.sub(rb"\\(.)", rb"\1", q) + b"," + re.sub(rb"\\(.)", rb"\1", v),
+        f"score {HIDDEN_SCORE:.2f}".encode(),
+        world.secrets[0],
+    ):
+
         class Fake:
             content = body
             streaming = False
+
         assert leaks(Fake(), world), body

@@ -34,27 +34,40 @@ TRIED: dict[str, int] = {"upload": 0, "worker": 0, "ground_truth": 0}
 
 def _assert_clear(message: str, case, road: str) -> None:
     assert message, f"{case.name} ({road}): empty message"
-    assert not any(fallback in message for fallback in FALLBACKS), f"{case.name} ({road}): fallback {message!r}"
-    assert re.search(case.expect, message, re.IGNORECASE), f"{case.name} ({road}): {message!r} !~ {case.expect!r}"
+    assert not any(fallback in message for fallback in FALLBACKS), (
+        f"{case.name} ({road}): fallback {message!r}"
+    )
+    assert re.search(case.expect, message, re.IGNORECASE), (
+        f"{case.name} ({road}): {message!r} !~ {case.expect!r}"
+    )
 
 
 def test_corpus_is_large_enough():
     assert len(SUBMISSION_CASES) + len(GROUND_TRUTH_CASES) >= 40
-    assert len({case.name for case in SUBMISSION_CASES + GROUND_TRUTH_CASES}) == len(
-        SUBMISSION_CASES) + len(GROUND_TRUTH_CASES)
+    assert len({case.name for case in SUBMISSION_CASES + GROUND_TRUTH_CASES}) == len(SUBMISSION_CASES) + len(
+        GROUND_TRUTH_CASES
+    )
 
 
 @pytest.mark.parametrize("case", SUBMISSION_CASES, ids=lambda case: case.name)
-def test_bad_submission_fails_clearly_on_both_roads(case, participant, phase, tiny_truth, tmp_path,
-                                                    django_capture_on_commit_callbacks):
+def test_bad_submission_fails_clearly_on_both_roads(
+    case, participant, phase, tiny_truth, tmp_path, django_capture_on_commit_callbacks
+):
     from workers.tasks import submission_evaluate_task
 
     path = write_case(case, tmp_path, tiny_truth)
     # the worker road: a QUEUED row holding the file, whatever the upload checks said
     team = participant.teams.get(challenge=phase.challenge)
-    row = Submission(team=team, phase=phase, created_by=participant, file_format=path.suffix.lstrip(".") or "zip",
-                     file_size=path.stat().st_size, checksum_sha256="0" * 64, method_name=case.name,
-                     status=Submission.Status.QUEUED)
+    row = Submission(
+        team=team,
+        phase=phase,
+        created_by=participant,
+        file_format=path.suffix.lstrip(".") or "zip",
+        file_size=path.stat().st_size,
+        checksum_sha256="0" * 64,
+        method_name=case.name,
+        status=Submission.Status.QUEUED,
+    )
     with open(path, "rb") as handle:
         row.file.save(path.name, File(handle), save=False)
     row.save()
@@ -71,8 +84,11 @@ def test_bad_submission_fails_clearly_on_both_roads(case, participant, phase, ti
     client = APIClient()
     client.force_authenticate(participant)
     with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
-        response = client.post("/api/v1/submissions/create/", {"phase": phase.id, "method_name": case.name,
-                                                               "file": handle}, format="multipart")
+        response = client.post(
+            "/api/v1/submissions/create/",
+            {"phase": phase.id, "method_name": case.name, "file": handle},
+            format="multipart",
+        )
     TRIED["upload"] += 1
     assert response.status_code in (201, 400), (case.name, response.status_code, response.content[:300])
     if response.status_code == 400:
@@ -100,6 +116,8 @@ def test_bad_ground_truth_is_refused_clearly(case, challenge, tiny_truth, tmp_pa
 def test_print_bad_input_counts(capsys):
     """Runs last in this module: the figures of the corpus run."""
     with capsys.disabled():
-        print(f"\n[bad inputs] corpus: {len(SUBMISSION_CASES)} submissions + {len(GROUND_TRUTH_CASES)} ground truths;"
-              f" tried this run: {TRIED['upload']} uploads, {TRIED['worker']} worker runs,"
-              f" {TRIED['ground_truth']} ground-truth uploads")
+        print(
+            f"\n[bad inputs] corpus: {len(SUBMISSION_CASES)} submissions + {len(GROUND_TRUTH_CASES)} ground truths;"
+            f" tried this run: {TRIED['upload']} uploads, {TRIED['worker']} worker runs,"
+            f" {TRIED['ground_truth']} ground-truth uploads"
+        )

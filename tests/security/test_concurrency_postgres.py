@@ -40,8 +40,13 @@ def stack(tmp_path_factory):
     parts = urlsplit(server)
     root = tmp_path_factory.mktemp("secstack") / "var"
     root.mkdir()
-    stack = Stack(root, database_url=urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")),
-                  broker_url=os.environ["REDIS_URL"], web_workers=2, web_threads=10)
+    stack = Stack(
+        root,
+        database_url=urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")),
+        broker_url=os.environ["REDIS_URL"],
+        web_workers=2,
+        web_threads=10,
+    )
     try:
         stack.manage("migrate", "--no-input", "-v", "0")
         stack.manage("seed_pentathlon", "--scale", "tiny")
@@ -54,8 +59,14 @@ def stack(tmp_path_factory):
 
 
 def scenario(stack: Stack, *args: str, timeout: int = 300) -> dict:
-    done = subprocess.run([PYTHON, "-m", "tests.security.stack_scenarios", *args], cwd=REPO, env=stack.env,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [PYTHON, "-m", "tests.security.stack_scenarios", *args],
+        cwd=REPO,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{stack.logs()}"
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -117,13 +128,19 @@ def test_a_real_worker_survives_the_bad_input_corpus(stack, tmp_path):
         failed[name] = final["error_message"]
     for proc in _workers(stack):
         assert proc.poll() is None, stack.logs()
-    good = stack.upload(headers, stack.phase_id("val"), write_submissions(tmp_path, "val")["good"],
-                        method_name="after the storm")
+    good = stack.upload(
+        headers,
+        stack.phase_id("val"),
+        write_submissions(tmp_path, "val")["good"],
+        method_name="after the storm",
+    )
     assert good.status_code == 201
     assert stack.wait_final(headers, good.json()["id"])["status"] == "finished"
     FIGURES["faults survived"] = len(failed)
     assert len(failed) == len(SUBMISSION_CASES)
     board = requests.get(f"{stack.base_url}/api/v1/phases/{stack.phase_id('val')}/leaderboard/", timeout=30)
     assert board.status_code == 200
-    print(f"\n[faults] a real worker failed {len(failed)} bad submissions cleanly, then scored a good one;"
-          f" quota race: 20 parallel uploads -> 3 accepted; double enqueue scored once")
+    print(
+        f"\n[faults] a real worker failed {len(failed)} bad submissions cleanly, then scored a good one;"
+        f" quota race: 20 parallel uploads -> 3 accepted; double enqueue scored once"
+    )

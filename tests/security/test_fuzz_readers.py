@@ -35,8 +35,15 @@ class Reader:
 
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.security.fuzz_child"], cwd=REPO, env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.security.fuzz_child"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         assert json.loads(self._readline(120))["ready"]
 
     def _readline(self, timeout: float) -> str:
@@ -82,8 +89,9 @@ def _seeds() -> dict[str, tuple[str, str, bytes]]:
     from evaluation import synthetic
     from evaluation.ground_truth import write_ground_truth
 
-    truth = synthetic.pentathlon_ground_truth(phase="val", scale="tiny", seed=0,
-                                              datasets=("DiDeMo", "YouCook2"))
+    truth = synthetic.pentathlon_ground_truth(
+        phase="val", scale="tiny", seed=0, datasets=("DiDeMo", "YouCook2")
+    )
     matrices = synthetic.similarity_matrices(truth, seed=1)
     pairs = synthetic.embedding_pairs(truth, dim=8, seed=1)
     out = {}
@@ -100,12 +108,18 @@ def _seeds() -> dict[str, tuple[str, str, bytes]]:
         for name, (suffix, write) in writers.items():
             path = tmp / f"{name}{suffix}"
             write(path)
-            out[name] = (suffix, "ground_truth" if name == "ground-truth" else "submission", path.read_bytes())
+            out[name] = (
+                suffix,
+                "ground_truth" if name == "ground-truth" else "submission",
+                path.read_bytes(),
+            )
         # a stored (uncompressed) csv zip too: mutations then hit the text itself
         path = tmp / "zip-csv-stored.zip"
         with zipfile.ZipFile(path, "w") as archive:
             for name, sims in matrices.items():
-                archive.writestr(f"{name}-val-predictions.csv", synthetic.codalab_csv(synthetic.topk_lists(sims)))
+                archive.writestr(
+                    f"{name}-val-predictions.csv", synthetic.codalab_csv(synthetic.topk_lists(sims))
+                )
         out["zip-csv-stored"] = (".zip", "submission", path.read_bytes())
     return out
 
@@ -118,8 +132,19 @@ def mutations(size: int):
     flip = st.tuples(st.just("flip"), position, st.integers(min_value=1, max_value=255))
     cut = st.tuples(st.just("truncate"), position, st.just(0))
     insert = st.tuples(st.just("insert"), position, st.binary(min_size=1, max_size=64))
-    overwrite = st.tuples(st.just("overwrite"), position, st.sampled_from(
-        [b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff\xff\xff\xff\xff\xff\xff", b"\x80", b"9999999999"]))
+    overwrite = st.tuples(
+        st.just("overwrite"),
+        position,
+        st.sampled_from(
+            [
+                b"\xff\xff\xff\xff",
+                b"\x00\x00\x00\x00",
+                b"\x7f\xff\xff\xff\xff\xff\xff\xff",
+                b"\x80",
+                b"9999999999",
+            ]
+        ),
+    )
     return st.lists(st.one_of(flip, flip, cut, insert, overwrite), min_size=1, max_size=6)
 
 
@@ -136,7 +161,7 @@ def mutate(data: bytes, ops) -> bytes:
         elif op == "insert":
             buffer[at:at] = arg
         else:
-            buffer[at:at + len(arg)] = arg
+            buffer[at : at + len(arg)] = arg
     return bytes(buffer)
 
 
@@ -146,8 +171,13 @@ def _fuzz(reader: Reader, seed_name: str, tmp_path_factory) -> None:
     counts = COUNTS.setdefault(seed_name, {"cases": 0, "rejected": 0, "accepted": 0})
     assert reader.run(folder / "missing-on-purpose" / f"x{suffix}", kind)["outcome"] == "rejected"
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(ops=mutations(len(data)))
     def case(ops) -> None:
         path = folder / f"case{suffix}"
@@ -166,5 +196,7 @@ def test_mutated_files_only_raise_evaluation_errors(reader, seed_name, tmp_path_
     counts = COUNTS[seed_name]
     total = sum(c["cases"] for c in COUNTS.values())
     with capsys.disabled():
-        print(f"\n[fuzz] {seed_name}: {counts['cases']} mutated files, {counts['rejected']} rejected with an "
-              f"EvaluationError, {counts['accepted']} still valid, 0 crashes, 0 hangs (total so far {total})")
+        print(
+            f"\n[fuzz] {seed_name}: {counts['cases']} mutated files, {counts['rejected']} rejected with an "
+            f"EvaluationError, {counts['accepted']} still valid, 0 crashes, 0 hangs (total so far {total})"
+        )

@@ -15,9 +15,23 @@ pytestmark = pytest.mark.slow
 
 
 def test_load_benchmark_short_run_has_no_errors():
-    done = subprocess.run([sys.executable, "benchmarks/load_http.py", "--clients", "50", "--duration", "10",
-                           "--max-requests", "20000", "--json"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/load_http.py",
+            "--clients",
+            "50",
+            "--duration",
+            "10",
+            "--max-requests",
+            "20000",
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.stdout.strip(), done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"\n[load] {figures}")

@@ -34,8 +34,9 @@ def test_damaged_h5_submission_metadata_is_a_format_error(tmp_path, tiny_truth, 
         score_submission(ground_truth=tiny_truth, submission_path=path)
 
 
-def test_csv_member_with_an_unknown_compression_method_is_a_format_error(tmp_path, tiny_truth,
-                                                                         make_submission_file):
+def test_csv_member_with_an_unknown_compression_method_is_a_format_error(
+    tmp_path, tiny_truth, make_submission_file
+):
     """zipfile raised NotImplementedError out of load_entry (CSV members are opened only there)."""
     from evaluation.scoring import score_submission
 
@@ -43,7 +44,7 @@ def test_csv_member_with_an_unknown_compression_method_is_a_format_error(tmp_pat
     for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
         at = raw.find(signature)
         while at != -1:
-            raw[at + offset:at + offset + 2] = (77).to_bytes(2, "little")
+            raw[at + offset : at + offset + 2] = (77).to_bytes(2, "little")
             at = raw.find(signature, at + 1)
     path = tmp_path / "compression.zip"
     path.write_bytes(bytes(raw))

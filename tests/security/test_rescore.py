@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 Status = Submission.Status
 
 
-def test_rescore_during_scoring_discards_the_stale_run(upload, phase, monkeypatch,
-                                                      django_capture_on_commit_callbacks):
+def test_rescore_during_scoring_discards_the_stale_run(
+    upload, phase, monkeypatch, django_capture_on_commit_callbacks
+):
     from challenge.services import phase_rescore
     from evaluation import scoring
     from leaderboard.models import Result
@@ -33,8 +34,13 @@ def test_rescore_during_scoring_discards_the_stale_run(upload, phase, monkeypatc
         with django_capture_on_commit_callbacks() as callbacks:  # the organiser re-scores now
             assert phase_rescore(phase=phase) == 1
         pending.extend(callbacks)
-        return {"scorer_version": "stale", "aggregation": "mean", "overall_score": -1.0, "datasets": {},
-                "missing_datasets": []}
+        return {
+            "scorer_version": "stale",
+            "aggregation": "mean",
+            "overall_score": -1.0,
+            "datasets": {},
+            "missing_datasets": [],
+        }
 
     Submission.objects.filter(id=submission.id).update(status=Status.QUEUED)
     monkeypatch.setattr(scoring, "score_submission", scorer_interrupted_by_a_rescore)
@@ -65,6 +71,9 @@ def test_rescore_requeues_finished_failed_and_running_but_not_queued_or_cancelle
         assert phase_rescore(phase=phase) == 3
     for status, row in rows.items():
         row.refresh_from_db()
-        expected = Status.QUEUED if status in (Status.FINISHED, Status.FAILED, Status.RUNNING, Status.QUEUED) \
+        expected = (
+            Status.QUEUED
+            if status in (Status.FINISHED, Status.FAILED, Status.RUNNING, Status.QUEUED)
             else status
+        )
         assert row.status == expected, status

@@ -19,7 +19,8 @@ def test_a_message_for_one_queue_reaches_only_that_queue():
             queue.declare()
         target = next(q for q in queues if q.name == settings.PENTATHLON_CPU_QUEUE)
         with connection.Producer() as producer:
-            producer.publish({"x": 1}, exchange=target.exchange, routing_key=target.routing_key,
-                             declare=[target])
+            producer.publish(
+                {"x": 1}, exchange=target.exchange, routing_key=target.routing_key, declare=[target]
+            )
         received = {q.name: q.get() is not None for q in bound}
     assert received == {q.name: q.name == target.name for q in queues}

@@ -24,15 +24,18 @@ def queued(participant, phase, make_submission_file, django_capture_on_commit_ca
     def make(path=None) -> Submission:
         path = path or make_submission_file("npz")
         with django_capture_on_commit_callbacks(execute=False), open(path, "rb") as handle:
-            return submission_create(user=participant, phase=phase, file=File(handle, name=path.name),
-                                     method_name="task test")
+            return submission_create(
+                user=participant, phase=phase, file=File(handle, name=path.name), method_name="task test"
+            )
 
     return make
 
 
 def _state(submission_id: int) -> tuple:
     s = Submission.objects.get(id=submission_id)
-    result = Result.objects.filter(submission_id=submission_id).values_list("primary_score", "metrics").first()
+    result = (
+        Result.objects.filter(submission_id=submission_id).values_list("primary_score", "metrics").first()
+    )
     return s.status, s.error_message, s.attempts, result
 
 
@@ -132,7 +135,9 @@ def test_progress_reports_stage_and_per_dataset_fractions(queued):
     assert set(progress["datasets"]) == {"MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"}
 
 
-def test_requeue_stale_recovers_lost_messages_and_dead_workers(queued, settings, django_capture_on_commit_callbacks):
+def test_requeue_stale_recovers_lost_messages_and_dead_workers(
+    queued, settings, django_capture_on_commit_callbacks
+):
     from workers.tasks import submission_requeue_stale_task
 
     lost, dead, fresh = queued(), queued(), queued()
@@ -158,12 +163,15 @@ def test_chunked_upload_expire_task_is_scheduled_and_idempotent(participant, pha
 
     assert chunked_upload_expire_task.name == "workers.chunked_upload_expire"
     assert app.tasks["workers.chunked_upload_expire"].__name__ == "chunked_upload_expire_task"
-    assert any(entry["task"] == "workers.chunked_upload_expire"
-               for entry in live_settings.CELERY_BEAT_SCHEDULE.values())
+    assert any(
+        entry["task"] == "workers.chunked_upload_expire"
+        for entry in live_settings.CELERY_BEAT_SCHEDULE.values()
+    )
     settings.UPLOAD_PARTIAL_DIR = tmp_path
     upload = chunked_upload_create(user=participant, phase=phase, filename="x.npz", size=10, metadata={})
     ChunkedUpload.objects.filter(id=upload.id).update(
-        updated_at=timezone.now() - timedelta(seconds=settings.UPLOAD_EXPIRES_AFTER + 60))
+        updated_at=timezone.now() - timedelta(seconds=settings.UPLOAD_EXPIRES_AFTER + 60)
+    )
     for _ in range(2):
         chunked_upload_expire_task()
         assert not ChunkedUpload.objects.exists() and not chunked_upload_partial_path(upload).exists()

@@ -15,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["validate", "load", "export"])
-        parser.add_argument("target", help="validate/load: the YAML file ('-' for stdin); export: the challenge slug")
+        parser.add_argument(
+            "target", help="validate/load: the YAML file ('-' for stdin); export: the challenge slug"
+        )
         parser.add_argument("-o", "--output", help="export: write here instead of stdout")
 
     def handle(self, *args, action: str, target: str, output: str | None = None, **options) -> None:
@@ -46,5 +48,8 @@ class Command(BaseCommand):
             challenge = bundle_load(data=data)
         except BundleError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(
-            f"Loaded {challenge.slug!r}: {challenge.datasets.count()} dataset(s), {challenge.phases.count()} phase(s)."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Loaded {challenge.slug!r}: {challenge.datasets.count()} dataset(s), {challenge.phases.count()} phase(s)."
+            )
+        )

@@ -10,12 +10,19 @@ from challenge.services import chunked_upload_expire
 
 
 class Command(BaseCommand):
-    help = ("Delete unfinished chunked uploads untouched for PENTATHLON_UPLOAD_EXPIRES_AFTER seconds, their partial "
-            "files, and orphaned partial files in this host's PENTATHLON_UPLOAD_PARTIAL_DIR.")
+    help = (
+        "Delete unfinished chunked uploads untouched for PENTATHLON_UPLOAD_EXPIRES_AFTER seconds, their partial "
+        "files, and orphaned partial files in this host's PENTATHLON_UPLOAD_PARTIAL_DIR."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--older-than", type=int, default=None, metavar="SECONDS",
-                            help="idle time before an upload expires (default: PENTATHLON_UPLOAD_EXPIRES_AFTER)")
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            default=None,
+            metavar="SECONDS",
+            help="idle time before an upload expires (default: PENTATHLON_UPLOAD_EXPIRES_AFTER)",
+        )
 
     def handle(self, *args, **options) -> None:
         seconds = options["older_than"]

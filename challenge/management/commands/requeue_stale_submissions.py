@@ -6,8 +6,12 @@ from challenge.services import submission_requeue_stale_now
 
 
 class Command(BaseCommand):
-    help = "Re-send the evaluation of QUEUED rows waiting too long and RUNNING rows older than the hard limit."
+    help = (
+        "Re-send the evaluation of QUEUED rows waiting too long and RUNNING rows older than the hard limit."
+    )
 
     def handle(self, *args, **options) -> None:
         ids = submission_requeue_stale_now()
-        self.stdout.write(f"Re-sent {len(ids)} submission(s){': ' + ', '.join(map(str, ids)) if ids else ''}.")
+        self.stdout.write(
+            f"Re-sent {len(ids)} submission(s){': ' + ', '.join(map(str, ids)) if ids else ''}."
+        )

@@ -53,22 +53,35 @@ def _truth_from_store(store_dir: Path, *, phase: str) -> Any:
 
     missing = [name for name in DATASETS if not store_path(store_dir, name).is_file()]
     if missing:
-        raise CommandError(f"no expert store for {', '.join(missing)} in {store_dir}; generate them with"
-                           f" `python -m baselines synth --out {store_dir}`")
-    return GroundTruth(challenge="Video Pentathlon", phase=phase,
-                       datasets={name: split_truth(store_path(store_dir, name), phase) for name in DATASETS})
+        raise CommandError(
+            f"no expert store for {', '.join(missing)} in {store_dir}; generate them with"
+            f" `python -m baselines synth --out {store_dir}`"
+        )
+    return GroundTruth(
+        challenge="Video Pentathlon",
+        phase=phase,
+        datasets={name: split_truth(store_path(store_dir, name), phase) for name in DATASETS},
+    )
 
 
 class Command(BaseCommand):
     help = "Seed the Video Pentathlon challenge (datasets, val and test phases, synthetic ground truth, demo users)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--scale", choices=["tiny", "full"], default="tiny",
-                            help="tiny: a few queries per dataset (fast); full: the 2020 challenge's real counts.")
+        parser.add_argument(
+            "--scale",
+            choices=["tiny", "full"],
+            default="tiny",
+            help="tiny: a few queries per dataset (fast); full: the 2020 challenge's real counts.",
+        )
         parser.add_argument("--seed", type=int, default=0, help="Random seed of the synthetic ground truth.")
-        parser.add_argument("--experts", type=Path, default=None,
-                            help="Expert-store directory (<Dataset>.h5): take each phase's ground truth from the"
-                                 " store's split of the same name, so baselines trained on it can be submitted.")
+        parser.add_argument(
+            "--experts",
+            type=Path,
+            default=None,
+            help="Expert-store directory (<Dataset>.h5): take each phase's ground truth from the"
+            " store's split of the same name, so baselines trained on it can be submitted.",
+        )
 
     def handle(self, *args, scale: str, seed: int, experts: Path | None = None, **options) -> None:
         from evaluation.ground_truth import write_ground_truth
@@ -85,21 +98,42 @@ class Command(BaseCommand):
                     user_create(username=username, password=password, is_staff=staff, is_superuser=False)
             organiser = user_model.objects.get(username=ORGANISER[0])
             challenge = challenge_upsert(
-                slug=CHALLENGE_SLUG, title="Video Pentathlon",
+                slug=CHALLENGE_SLUG,
+                title="Video Pentathlon",
                 summary="The CVPR 2020 Video Pentathlon: text-to-video retrieval on five datasets.",
-                description=DESCRIPTION, rules=RULES, datasets=DATASETS, organisers=[organiser])
+                description=DESCRIPTION,
+                rules=RULES,
+                datasets=DATASETS,
+                organisers=[organiser],
+            )
             phases = {
-                "val": phase_upsert(challenge=challenge, slug="val", title="Validation", order=0, starts_at=start,
-                                    ends_at=None, max_submissions_per_day=20, max_submissions_total=None,
-                                    allowed_formats=["zip", "npz", "h5"],
-                                    description="Development phase on the validation splits; results are public.",
-                                    leaderboard_visibility=Phase.LeaderboardVisibility.PUBLIC),
-                "test": phase_upsert(challenge=challenge, slug="test", title="Test", order=1, starts_at=start,
-                                     ends_at=None, max_submissions_per_day=None, max_submissions_total=3,
-                                     allowed_formats=["zip", "npz", "h5"],
-                                     description="Final phase on the test splits; three submissions per team, "
-                                                 "results hidden until the organisers publish them.",
-                                     leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN),
+                "val": phase_upsert(
+                    challenge=challenge,
+                    slug="val",
+                    title="Validation",
+                    order=0,
+                    starts_at=start,
+                    ends_at=None,
+                    max_submissions_per_day=20,
+                    max_submissions_total=None,
+                    allowed_formats=["zip", "npz", "h5"],
+                    description="Development phase on the validation splits; results are public.",
+                    leaderboard_visibility=Phase.LeaderboardVisibility.PUBLIC,
+                ),
+                "test": phase_upsert(
+                    challenge=challenge,
+                    slug="test",
+                    title="Test",
+                    order=1,
+                    starts_at=start,
+                    ends_at=None,
+                    max_submissions_per_day=None,
+                    max_submissions_total=3,
+                    allowed_formats=["zip", "npz", "h5"],
+                    description="Final phase on the test splits; three submissions per team, "
+                    "results hidden until the organisers publish them.",
+                    leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
+                ),
             }
         for slug, phase in phases.items():
             if experts is not None:
@@ -116,8 +150,12 @@ class Command(BaseCommand):
                 if digest != phase.ground_truth_sha256 or not phase.ground_truth:
                     with open(path, "rb") as handle:
                         phase_ground_truth_set(phase=phase, file=handle)
-                    self.stdout.write(f"  {phase}: ground truth stored ({scale}): " + ", ".join(
-                        f"{name} {d.num_queries}q/{d.num_videos}v" for name, d in truth.datasets.items()))
+                    self.stdout.write(
+                        f"  {phase}: ground truth stored ({scale}): "
+                        + ", ".join(
+                            f"{name} {d.num_queries}q/{d.num_videos}v" for name, d in truth.datasets.items()
+                        )
+                    )
                 else:
                     self.stdout.write(f"  {phase}: ground truth unchanged ({scale})")
             finally:
@@ -127,6 +165,8 @@ class Command(BaseCommand):
             if not TeamMembership.objects.filter(challenge=challenge, user=participant).exists():
                 team_create(challenge=challenge, user=participant, name=DEMO_TEAM)
         self.stdout.write(self.style.SUCCESS(f"Seeded {challenge.title!r} ({scale} scale)."))
-        self.stdout.write(f"  organiser login:   {ORGANISER[0]} / {ORGANISER[1]}  (organises {challenge.slug!r}; "
-                          f"tools at /organiser/c/{challenge.slug}/, admin at /admin/)")
+        self.stdout.write(
+            f"  organiser login:   {ORGANISER[0]} / {ORGANISER[1]}  (organises {challenge.slug!r}; "
+            f"tools at /organiser/c/{challenge.slug}/, admin at /admin/)"
+        )
         self.stdout.write(f"  participant login: {PARTICIPANT[0]} / {PARTICIPANT[1]}  (team {DEMO_TEAM!r})")

@@ -32,7 +32,11 @@ from challenge.services import challenge_organisers_add, submission_create, team
 
 BASELINE_TEAM = "Organisers' baselines"
 BASELINE_USER = "baselines"
-MODEL_TITLES = {"ce": "Collaborative Experts", "moee": "Mixture of Embedding Experts", "teachtext": "TeachText"}
+MODEL_TITLES = {
+    "ce": "Collaborative Experts",
+    "moee": "Mixture of Embedding Experts",
+    "teachtext": "TeachText",
+}
 
 
 def _phase(reference: str) -> Phase:
@@ -60,7 +64,9 @@ def _baseline_account(phase: Phase):
         user.set_unusable_password()
         user.save(update_fields=["password"])
     challenge_organisers_add(challenge=phase.challenge, users=[user])
-    membership = TeamMembership.objects.filter(challenge=phase.challenge, user=user).select_related("team").first()
+    membership = (
+        TeamMembership.objects.filter(challenge=phase.challenge, user=user).select_related("team").first()
+    )
     if membership is not None:
         if not membership.team.is_baseline:
             raise CommandError(f"account {BASELINE_USER!r} is in a non-baseline team of this challenge")
@@ -77,22 +83,56 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--model", required=True, choices=sorted(MODEL_TITLES))
         parser.add_argument("--phase", required=True, help="phase id or CHALLENGE_SLUG/PHASE_SLUG")
-        parser.add_argument("--datasets", nargs="*", help="default: every dataset of the phase's ground truth")
-        parser.add_argument("--store-dir", type=Path, default=None,
-                            help="directory of <Dataset>.h5 expert stores (default: PENTATHLON_EXPERT_STORE_DIR)")
-        parser.add_argument("--split", default=None, help="the store split the phase evaluates (default: its slug)")
-        parser.add_argument("--profile", default="cpu", help="config profile; 'cpu' trains in minutes, '' for the full model")
-        parser.add_argument("--set", action="append", dest="overrides", metavar="KEY=VALUE",
-                            help="config override, e.g. train.epochs=5 (repeatable)")
+        parser.add_argument(
+            "--datasets", nargs="*", help="default: every dataset of the phase's ground truth"
+        )
+        parser.add_argument(
+            "--store-dir",
+            type=Path,
+            default=None,
+            help="directory of <Dataset>.h5 expert stores (default: PENTATHLON_EXPERT_STORE_DIR)",
+        )
+        parser.add_argument(
+            "--split", default=None, help="the store split the phase evaluates (default: its slug)"
+        )
+        parser.add_argument(
+            "--profile", default="cpu", help="config profile; 'cpu' trains in minutes, '' for the full model"
+        )
+        parser.add_argument(
+            "--set",
+            action="append",
+            dest="overrides",
+            metavar="KEY=VALUE",
+            help="config override, e.g. train.epochs=5 (repeatable)",
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--device", default="cpu", help="cpu or cuda")
-        parser.add_argument("--checkpoint-dir", type=Path, default=None,
-                            help="where trained models are kept and reused (default: PENTATHLON_BASELINE_CHECKPOINT_DIR)")
-        parser.add_argument("--retrain", action="store_true", help="train even when the checkpoint directory has the run")
+        parser.add_argument(
+            "--checkpoint-dir",
+            type=Path,
+            default=None,
+            help="where trained models are kept and reused (default: PENTATHLON_BASELINE_CHECKPOINT_DIR)",
+        )
+        parser.add_argument(
+            "--retrain", action="store_true", help="train even when the checkpoint directory has the run"
+        )
 
-    def handle(self, *args, model: str, phase: str, datasets: list[str] | None, store_dir: Path | None,
-               split: str | None, profile: str, seed: int, device: str, overrides: list[str] | None = None,
-               checkpoint_dir: Path | None = None, retrain: bool = False, **options) -> None:
+    def handle(
+        self,
+        *args,
+        model: str,
+        phase: str,
+        datasets: list[str] | None,
+        store_dir: Path | None,
+        split: str | None,
+        profile: str,
+        seed: int,
+        device: str,
+        overrides: list[str] | None = None,
+        checkpoint_dir: Path | None = None,
+        retrain: bool = False,
+        **options,
+    ) -> None:
         from baselines.config import parse_overrides
         from baselines.pipeline import train_and_write_submission
         from evaluation.ground_truth import read_ground_truth
@@ -104,8 +144,10 @@ class Command(BaseCommand):
         target = _phase(phase)
         store_dir = Path(store_dir or settings.PENTATHLON_EXPERT_STORE_DIR)
         if not store_dir.is_dir():
-            raise CommandError(f"no expert store at {store_dir}; generate one with"
-                               f" `python -m baselines synth --out {store_dir}` or convert the real features")
+            raise CommandError(
+                f"no expert store at {store_dir}; generate one with"
+                f" `python -m baselines synth --out {store_dir}` or convert the real features"
+            )
         with tempfile.TemporaryDirectory(prefix="pentathlon-baseline-") as work:
             truth_path = Path(work) / "truth.h5"
             with target.ground_truth.open("rb") as source, open(truth_path, "wb") as copy:
@@ -116,22 +158,41 @@ class Command(BaseCommand):
             if unknown:
                 raise CommandError(f"datasets {unknown} are not in the phase; it has {list(truth.datasets)}")
             out = Path(work) / f"{target.challenge.slug}-{target.slug}-{model}-seed{seed}.npz"
-            self.stdout.write(f"training {model} on {', '.join(names)} (store {store_dir}, split {split or target.slug})")
+            self.stdout.write(
+                f"training {model} on {', '.join(names)} (store {store_dir}, split {split or target.slug})"
+            )
             train_and_write_submission(
-                store_dir=store_dir, model=model, datasets=names, split=split or target.slug, out_path=out,
-                seed=seed, device=device, profile=profile or None, config_overrides=config_overrides,
+                store_dir=store_dir,
+                model=model,
+                datasets=names,
+                split=split or target.slug,
+                out_path=out,
+                seed=seed,
+                device=device,
+                profile=profile or None,
+                config_overrides=config_overrides,
                 query_order={n: list(truth.datasets[n].query_ids) for n in names},
-                checkpoint_dir=checkpoint_dir or settings.PENTATHLON_BASELINE_CHECKPOINT_DIR, reuse=not retrain)
+                checkpoint_dir=checkpoint_dir or settings.PENTATHLON_BASELINE_CHECKPOINT_DIR,
+                reuse=not retrain,
+            )
             user, team = _baseline_account(target)
             try:
                 with open(out, "rb") as handle:
                     submission = submission_create(
-                        user=user, phase=target, file=File(handle, name=out.name), filename=out.name,
+                        user=user,
+                        phase=target,
+                        file=File(handle, name=out.name),
+                        filename=out.name,
                         method_name=f"{MODEL_TITLES[model]} (baseline)",
                         description=f"Reference {MODEL_TITLES[model]} trained by the organisers (seed {seed},"
-                                    f" profile {profile or 'full'}).", is_public=True)
+                        f" profile {profile or 'full'}).",
+                        is_public=True,
+                    )
             except ApplicationError as exc:
                 raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(
-            f"submitted {submission.method_name} as submission {submission.id} of team {team.name!r};"
-            " the workers score it like any other"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"submitted {submission.method_name} as submission {submission.id} of team {team.name!r};"
+                " the workers score it like any other"
+            )
+        )
