@@ -9,6 +9,8 @@ Layout (DESIGN.md section 5)::
     /{Dataset}/query_masks (V, K) uint8, optional: the canonical grouped layout, where row v*K+k of a
                            padded matrix holds caption k of video v and the valid rows, in order, are
                            exactly the queries above.
+    /{Dataset}/query_text  (Q,) UTF-8 strings, optional: what each query says (its caption), published
+                           beside the opaque query ids of a blind phase.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from .errors import EvaluationError, GroundTruthError
 #: Largest number of queries or videos a ground-truth dataset may declare (guards hostile headers).
 MAX_GROUND_TRUTH_ITEMS = 5_000_000
 MAX_ID_LENGTH = 256
+#: Longest query text accepted (ActivityNet and DiDeMo paragraphs run to a few hundred words).
+MAX_QUERY_TEXT_LENGTH = 8192
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class DatasetTruth:
         query_ids: Q query ids in the published row order.
         query_video: (Q,) int64 index of each query's ground-truth video.
         query_masks: (V, K) bool grouped layout, or None when queries are not grouped by video.
+        query_text: Q texts (captions) in the row order, or None when the ground truth has none.
     """
 
     name: str
@@ -45,6 +50,7 @@ class DatasetTruth:
     query_ids: tuple[str, ...]
     query_video: np.ndarray
     query_masks: np.ndarray | None = None
+    query_text: tuple[str, ...] | None = None
 
     @property
     def num_videos(self) -> int:
@@ -101,8 +107,14 @@ def _fail(
 
 
 def _read_strings(
-    group: h5py.Group, key: str, *, dataset: str, path: str | os.PathLike[str]
+    group: h5py.Group,
+    key: str,
+    *,
+    dataset: str,
+    path: str | os.PathLike[str],
+    ids: bool = True,
 ) -> tuple[str, ...]:
+    """A 1-D string array: ids (non-empty, unique, at most MAX_ID_LENGTH) or free text (ids=False)."""
     node = group.get(key)
     if not isinstance(node, h5py.Dataset):
         raise _fail(f"missing '{key}' (expected a 1-D array of strings)", dataset=dataset, path=path)
@@ -119,6 +131,14 @@ def _read_strings(
     except (TypeError, ValueError, UnicodeDecodeError, OSError) as exc:
         raise _fail(f"'{key}' cannot be read as UTF-8 strings ({exc})", dataset=dataset, path=path) from exc
     out = tuple(str(v) for v in values)
+    if not ids:
+        if any(len(v) > MAX_QUERY_TEXT_LENGTH for v in out):
+            raise _fail(
+                f"'{key}' holds a text longer than {MAX_QUERY_TEXT_LENGTH:,} characters",
+                dataset=dataset,
+                path=path,
+            )
+        return out
     if any(len(v) == 0 or len(v) > MAX_ID_LENGTH for v in out):
         raise _fail(
             f"'{key}' holds an empty id or one longer than {MAX_ID_LENGTH} characters",
@@ -145,6 +165,12 @@ def _validate(truth: DatasetTruth, *, path: str | os.PathLike[str] | None = None
         raise _fail(f"'query_video' holds indices outside [0, {truth.num_videos})", dataset=name, path=path)
     if np.bincount(qv, minlength=truth.num_videos).min() == 0:
         raise _fail("every video needs at least one query; some video has none", dataset=name, path=path)
+    if truth.query_text is not None and len(truth.query_text) != truth.num_queries:
+        raise _fail(
+            f"'query_text' has {len(truth.query_text)} entries; expected {truth.num_queries}, one per query id",
+            dataset=name,
+            path=path,
+        )
     if truth.query_masks is not None:
         masks = truth.query_masks
         if masks.ndim != 2 or masks.shape[0] != truth.num_videos or masks.shape[1] < 1:
@@ -169,6 +195,7 @@ def dataset_truth(
     query_ids: list[str] | tuple[str, ...],
     query_video: np.ndarray | list[int],
     query_masks: np.ndarray | None = None,
+    query_text: list[str] | tuple[str, ...] | None = None,
 ) -> DatasetTruth:
     """Build and validate a DatasetTruth from plain values."""
     truth = DatasetTruth(
@@ -177,6 +204,7 @@ def dataset_truth(
         query_ids=tuple(query_ids),
         query_video=np.asarray(query_video, dtype=np.int64),
         query_masks=None if query_masks is None else np.asarray(query_masks).astype(bool),
+        query_text=None if query_text is None else tuple(str(text) for text in query_text),
     )
     _validate(truth)
     return truth
@@ -245,8 +273,16 @@ def _read_open_ground_truth(handle: h5py.File, path: str | os.PathLike[str]) -> 
                     "malformed 'query_masks' (expected a (V, K) uint8 array)", dataset=name, path=path
                 )
             masks = mnode[()].astype(bool)
+        text = None
+        if "query_text" in group:
+            text = _read_strings(group, "query_text", dataset=name, path=path, ids=False)
         truth = DatasetTruth(
-            name=name, videos=videos, query_ids=query_ids, query_video=query_video, query_masks=masks
+            name=name,
+            videos=videos,
+            query_ids=query_ids,
+            query_video=query_video,
+            query_masks=masks,
+            query_text=text,
         )
         _validate(truth, path=path)
         datasets[name] = truth
@@ -273,3 +309,5 @@ def write_ground_truth(path: str | os.PathLike[str], truth: GroundTruth) -> None
             group.create_dataset("query_video", data=d.query_video.astype(np.int32))
             if d.query_masks is not None:
                 group.create_dataset("query_masks", data=d.query_masks.astype(np.uint8))
+            if d.query_text is not None:
+                group.create_dataset("query_text", data=np.array(d.query_text, dtype=object), dtype=strings)
