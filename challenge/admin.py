@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest
 
 from challenge.exceptions import ApplicationError
 from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
+from challenge.publication import phase_leak_findings, phase_query_order_warning
 from challenge.selectors import challenge_is_organiser, challenge_organised_list
 from challenge.services import (
     ground_truth_check,
@@ -200,7 +201,7 @@ class PhaseAdminForm(forms.ModelForm):
     ground_truth_upload = forms.FileField(
         required=False,
         label="Ground-truth HDF5",
-        help_text="One file per phase, one group per dataset (videos, query_ids, query_video[, query_masks]). "
+        help_text="One file per phase, one group per dataset (videos, query_ids, query_video[, query_masks][, query_text]). "
         "It is validated, stored privately and never served to participants.",
     )
 
@@ -219,6 +220,7 @@ class PhaseAdminForm(forms.ModelForm):
             "allowed_formats",
             "aggregation",
             "leaderboard_visibility",
+            "query_order",
         ]
 
     def clean(self) -> dict:
@@ -257,10 +259,16 @@ class PhaseAdmin(ChallengeScopedAdmin):
         "max_submissions_total",
         "aggregation",
         "leaderboard_visibility",
+        "query_order",
         "has_ground_truth",
     ]
     list_filter = [("challenge", admin.RelatedOnlyFieldListFilter), "leaderboard_visibility"]
-    readonly_fields = ["ground_truth_file", "ground_truth_sha256", "ground_truth_uploaded_at"]
+    readonly_fields = [
+        "ground_truth_file",
+        "ground_truth_sha256",
+        "ground_truth_uploaded_at",
+        "ground_truth_leak_audit",
+    ]
     inlines = [SplitInline]
     actions = ["rescore", "publish_results", "hide_results"]
 
@@ -272,6 +280,23 @@ class PhaseAdmin(ChallengeScopedAdmin):
     def has_ground_truth(self, phase: Phase) -> bool:
         return bool(phase.ground_truth)
 
+    @admin.display(description="leak audit of the uploaded ids and order")
+    def ground_truth_leak_audit(self, phase: Phase) -> str:
+        if not phase.ground_truth_audit:
+            return "no ground truth audited yet"
+        findings = phase_leak_findings(phase=phase)
+        if not findings:
+            return "the uploaded ids and order reveal no answer"
+        shown = "published blind, so none of this is visible" if phase.is_blind else "PUBLISHED AS UPLOADED"
+        return f"{'; '.join(findings)} ({shown})"
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        phase = self.get_object(request, object_id)
+        warning = phase_query_order_warning(phase=phase) if phase is not None else None
+        if warning and request.method == "GET":
+            messages.warning(request, warning)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request: HttpRequest, obj: Phase, form: PhaseAdminForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         upload = form.cleaned_data.get("ground_truth_upload")
@@ -282,6 +307,17 @@ class PhaseAdmin(ChallengeScopedAdmin):
                 f"Ground truth stored for {obj}: "
                 f"{', '.join(s.dataset.name for s in obj.splits.select_related('dataset'))}.",
             )
+            findings = phase_leak_findings(phase=obj)
+            if findings:
+                level, tail = (
+                    (messages.INFO, "The phase is blind, so participants see none of it.")
+                    if obj.is_blind
+                    else (
+                        messages.WARNING,
+                        "The phase publishes its queries as uploaded, so participants see it.",
+                    )
+                )
+                self.message_user(request, f"Leak audit: {'; '.join(findings)}. {tail}", level)
 
     @admin.action(description="Re-score every finished or failed submission of the selected phases")
     def rescore(self, request: HttpRequest, queryset: QuerySet[Phase]) -> None:

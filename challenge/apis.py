@@ -52,15 +52,21 @@ class PhaseSerializer(serializers.Serializer):
     allowed_formats = serializers.ListField(source="formats", child=serializers.CharField())
     aggregation = serializers.CharField()
     results_published = serializers.BooleanField()
+    query_order = serializers.ChoiceField(
+        choices=["blind", "as_uploaded"],
+        help_text="blind: queries are opaque ids in a secret order (the kit's queries.tsv), compact Q x V rows "
+        "only and top-k rows that name their query; as_uploaded: the organisers' ids and order.",
+    )
     datasets = serializers.SerializerMethodField()
 
     def get_datasets(self, phase) -> list[dict]:
+        # A blind phase accepts one row per query only: the padded layout's K does not apply.
         return [
             {
                 "name": split.dataset.name,
                 "num_queries": split.num_queries,
                 "num_videos": split.num_videos,
-                "captions_per_video": split.captions_per_video,
+                "captions_per_video": 1 if phase.is_blind else split.captions_per_video,
             }
             for split in phase.splits.all()
         ]

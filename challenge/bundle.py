@@ -8,7 +8,8 @@ The bundle:
     datasets:    [{name, description}]        (or plain names); the list order is the column order
     phases:      [{slug, title, description, starts_at, ends_at, max_submissions_per_day,
                    max_submissions_total, allowed_formats, aggregation, leaderboard_visibility,
-                   final_submission, public_choice_locked}]
+                   final_submission, public_choice_locked, query_order}]
+                 query_order: blind (the default: opaque ids in a secret order) or as_uploaded
     organisers:  [username, ...]              (optional) existing accounts made organisers of the challenge
 
 Loading is idempotent, keyed by the challenge slug, dataset names and phase slugs. Datasets and
@@ -64,6 +65,7 @@ PHASE_KEYS = (
     "leaderboard_visibility",
     "final_submission",
     "public_choice_locked",
+    "query_order",
 )
 TOP_KEYS = ("challenge", "pages", "datasets", "phases", "organisers")
 BUNDLE_NOT_ORGANISER = (

@@ -34,6 +34,11 @@ def new_invite_code() -> str:
     return secrets.token_urlsafe(12)
 
 
+def new_blinding_secret() -> str:
+    """256 bits, hex: the key of a phase's opaque query ids and secret query order."""
+    return secrets.token_hex(32)
+
+
 class PrimaryMetric(models.TextChoices):
     """The t2v metric a challenge ranks by (per dataset; the overall score aggregates it over datasets)."""
 
@@ -135,6 +140,10 @@ class Phase(models.Model):
         OWNERS = "owners", "Team and organisers: each team sees its own scores; no public leaderboard yet"
         HIDDEN = "hidden", "Hidden: only the organisers see scores until they publish them"
 
+    class QueryOrder(models.TextChoices):
+        BLIND = "blind", "Blind: opaque query ids in a secret order (recommended)"
+        AS_UPLOADED = "as_uploaded", "As uploaded: the organisers' query ids and order, published verbatim"
+
     class FinalSubmission(models.TextChoices):
         BEST = "best", "Each team's best submission counts"
         SELECTED = "selected", "The submission the team selects as final counts (else its last one)"
@@ -176,6 +185,19 @@ class Phase(models.Model):
         storage=private_storage, upload_to=ground_truth_upload_to, blank=True, max_length=300, editable=False
     )
     ground_truth_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    query_order = models.CharField(
+        max_length=16,
+        choices=QueryOrder.choices,
+        default=QueryOrder.BLIND,
+        help_text="Blind publishes each query under an opaque id in a secret order, so nothing public reveals "
+        "the answers. As uploaded publishes the ground truth's own query ids and order (the 2020 files "
+        "unchanged): participants can read the answers off them when the ids name the videos or the "
+        "queries are grouped by video.",
+    )
+    #: Key of the opaque ids and the secret order (`evaluation.blinding`); never shown.
+    blinding_secret = models.CharField(max_length=64, default=new_blinding_secret, editable=False)
+    #: `evaluation.blinding.audit_ground_truth` of the uploaded file: what its ids and order reveal.
+    ground_truth_audit = models.JSONField(default=dict, blank=True, editable=False)
     ground_truth_uploaded_at = models.DateTimeField(null=True, blank=True, editable=False)
     evaluation_soft_limit_s = models.PositiveIntegerField(
         null=True,
@@ -248,6 +270,14 @@ class Phase(models.Model):
     def results_visible_to_owners(self) -> bool:
         """Teams see their own scores (published, or the owners-and-organisers setting)."""
         return self.leaderboard_visibility != self.LeaderboardVisibility.HIDDEN
+
+    @property
+    def is_blind(self) -> bool:
+        return self.query_order == self.QueryOrder.BLIND
+
+    @property
+    def blinding_key(self) -> bytes:
+        return bytes.fromhex(self.blinding_secret)
 
     @property
     def formats(self) -> list[str]:

@@ -29,6 +29,7 @@ from challenge.organiser import (
     user_profile_get,
     user_profile_update,
 )
+from challenge.publication import phase_leak_findings, phase_query_order_warning
 from challenge.selectors import challenge_is_organiser, challenge_organised_list
 
 NOT_ORGANISER = "Nothing here: you do not organise this challenge."
@@ -44,12 +45,16 @@ def organiser_only(challenge_id: int, request: HttpRequest) -> None:
 def organiser_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = get_object_or_404(Challenge, slug=slug)
     organiser_only(challenge.id, request)
+    phases = list(challenge.phases.order_by("order", "id"))
+    for phase in phases:
+        phase.query_order_warning = phase_query_order_warning(phase=phase)
+        phase.leak_findings = phase_leak_findings(phase=phase)
     return render(
         request,
         "challenge/organiser.html",
         {
             "challenge": challenge,
-            "phases": challenge.phases.order_by("order", "id"),
+            "phases": phases,
             "visibility_choices": Phase.LeaderboardVisibility.choices,
             "pending_teams": challenge.teams.filter(is_approved=False).order_by("created_at"),
         },

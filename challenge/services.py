@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from challenge.exceptions import ApplicationError, PermissionDeniedError, QuotaExceededError
 from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
+from challenge.publication import ground_truth_audit, phase_public_shapes
 from challenge.selectors import challenge_is_organiser
 
 logger = logging.getLogger(__name__)
@@ -225,6 +226,7 @@ def phase_upsert(
     allowed_formats: list[str] | None = None,
     aggregation: str = Phase.Aggregation.MEAN,
     leaderboard_visibility: str = Phase.LeaderboardVisibility.PUBLIC,
+    query_order: str = Phase.QueryOrder.BLIND,
 ) -> Phase:
     """Create or update a phase (idempotent, keyed by challenge and slug)."""
     phase = Phase.objects.filter(challenge=challenge, slug=slug).first() or Phase(
@@ -238,6 +240,7 @@ def phase_upsert(
     )
     phase.allowed_formats = list(allowed_formats or [])
     phase.aggregation, phase.leaderboard_visibility = aggregation, leaderboard_visibility
+    phase.query_order = query_order
     phase.full_clean()
     phase.save()
     return phase
@@ -275,9 +278,26 @@ def ground_truth_validate(*, challenge: Challenge, path: str | os.PathLike[str])
     return truth
 
 
+def ground_truth_publishable(*, phase: Phase, truth: Any) -> dict[str, dict]:
+    """Check that the phase can publish `truth` (its blind view can be drawn) and return the leak audit.
+
+    Raises:
+        ValidationError: the blind view cannot be drawn (two query ids share an opaque id).
+    """
+    from evaluation.blinding import QUERY_ORDER_BLIND, publish_ground_truth
+    from evaluation.errors import GroundTruthError
+
+    try:
+        publish_ground_truth(truth, query_order=QUERY_ORDER_BLIND, secret=phase.blinding_key)
+    except GroundTruthError as exc:
+        raise ValidationError(f"Invalid ground-truth file: {exc}") from exc
+    return ground_truth_audit(truth=truth)
+
+
 @transaction.atomic
 def phase_ground_truth_set(*, phase: Phase, file: IO[bytes] | File) -> Phase:
-    """Validate and store a phase's hidden ground truth in the private storage; record its splits.
+    """Validate and store a phase's hidden ground truth in the private storage; record its splits and
+    the leak audit of its ids and order (`Phase.ground_truth_audit`).
 
     Splits of datasets that the new file no longer holds are removed.
     """
@@ -285,6 +305,7 @@ def phase_ground_truth_set(*, phase: Phase, file: IO[bytes] | File) -> Phase:
         file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES, too_large=GROUND_TRUTH_TOO_LARGE
     ) as (tmp_path, size, digest):
         truth = ground_truth_validate(challenge=phase.challenge, path=tmp_path)
+        phase.ground_truth_audit = ground_truth_publishable(phase=phase, truth=truth)
         old_name = phase.ground_truth.name if phase.ground_truth else ""
         _store_spooled(phase.ground_truth, "ground_truth.h5", tmp_path)
     phase.ground_truth_sha256 = digest
@@ -453,6 +474,7 @@ def submission_create(
     """
     from evaluation.errors import SubmissionError
     from evaluation.io import ReadLimits, inspect_submission
+    from evaluation.validation import check_manifest
 
     team = _team_of(user=user, challenge=phase.challenge)
     if not team.is_approved:
@@ -491,6 +513,10 @@ def submission_create(
                     phase=phase.title, found=", ".join(found) or "nothing", expected=", ".join(expected)
                 )
             )
+        try:  # the shapes the scorer would refuse, refused now (the upload is not stored)
+            check_manifest(manifest, phase_public_shapes(phase=phase))
+        except SubmissionError as exc:
+            raise ApplicationError(f"The file cannot be scored: {exc}") from exc
         submission = Submission(
             team=team,
             phase=phase,

@@ -1,15 +1,18 @@
 """The phase's starter kit: what a participant needs to build a submission, never the ground truth.
 
-The kit is a zip holding, per dataset, `{Dataset}/videos.txt` (video ids in column order) and
-`{Dataset}/queries.txt` (query ids in row order), plus `shapes.json` (the counts that
-`evaluation.validation.shapes_from_json` reads, the same the server checks), a `README.txt` and
-`example_submission.npz`. It is derived from the phase's hidden ground-truth file but reveals only
-`GroundTruth.public_shapes()` and the two id lists: never `query_video` nor `query_masks`.
+The kit is a zip holding, per dataset, `{Dataset}/videos.txt` (video ids in column order),
+`{Dataset}/queries.txt` (query ids in row order) and `{Dataset}/queries.tsv` (id and text of each
+query, in row order), plus `shapes.json` (the counts that `evaluation.validation.shapes_from_json`
+reads, the same the server checks, and the phase's query order), a `README.txt` and
+`example_submission.npz`. It is derived from the phase's published view of its hidden ground truth
+(`challenge.publication`): in a blind phase (the default) the queries are opaque ids in a secret
+order; only as-uploaded phases list the organisers' own ids. Never `query_video` nor `query_masks`.
 
 Building it reads the whole ground truth (34 MB of kit at the 2020 validation scale), so the built
 zip is cached in the private storage under `starter_kits/phase-<id>/`, keyed by the ground truth's
-sha256 and the phase's public names (`starter_kit_cache_name`): a new ground truth, a renamed
-phase or a new kit layout gives a new name, and the older kits of the phase are deleted.
+sha256, the phase's query order and secret, and its public names (`starter_kit_cache_name`): a new
+ground truth, another query order, a renamed phase or a new kit layout gives a new name, and the
+older kits of the phase are deleted.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from django.db.models.fields.files import FieldFile
 
 from challenge.exceptions import NotFoundError
 from challenge.models import Phase, private_storage
+from challenge.publication import published_truth_from_file
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ KIT_UNREADABLE = (
 EXAMPLE_MAX_SIMILARITY_BYTES = 64 * 1024**2
 EXAMPLE_EMBEDDING_DIM = 16
 #: Bump when the kit's content or layout changes: every cached kit is then rebuilt on first use.
-KIT_LAYOUT_VERSION = 1
+KIT_LAYOUT_VERSION = 2
 KIT_CACHE_DIR = "starter_kits"
 
 README_TEMPLATE = """\
@@ -54,11 +58,14 @@ Starter kit of {challenge} / {phase_title} (phase id {phase_id}, slug {phase_slu
 This kit holds the orderings a submission must follow; it holds no ground truth.
 
 Files
-  shapes.json               per dataset: num_queries (Q), num_videos (V), captions_per_video (K)
+  shapes.json               per dataset: num_queries (Q), num_videos (V), captions_per_video (K);
+                            query_order: {query_order}
   <Dataset>/videos.txt      the V video ids, one per line: column j of a matrix is line j+1
   <Dataset>/queries.txt     the Q query ids, one per line: row i of a matrix is line i+1
+  <Dataset>/queries.tsv     "query_id<TAB>text", a header line then one line per query, same order
+                            (text: what the query says, where the organisers provided it)
   example_submission.npz    a valid (random, so badly scoring) submission of the right shapes
-
+{order_note}
 Datasets of this phase
 {table}
 
@@ -67,7 +74,8 @@ Submission formats (one file, any subset of the datasets; names match case-insen
         "<Dataset>_text" (Q x D) and "<Dataset>_video" (V x D) embeddings, scored as text @ video.T
         in float32
   .zip  members "<Dataset>.npy" (similarities), or "<Dataset>-{phase_slug}-predictions.csv":
-        top-k rank lists, one line per query, k >= 10 distinct 0-based video indices, best first
+        top-k rank lists, one line per query, k >= 10 distinct 0-based video indices, best first;
+        a line may start with its query id ("query_id,index,...", any line order){csv_rule}
   .h5   groups "/<Dataset>" holding "sims", or "text" and "video"
 Arrays are float16, float32 or float64, finite, saved without pickling.
 {padded}
@@ -75,6 +83,16 @@ Check a submission offline with the very code the server runs, then upload it:
   pentathlon validate --kit <this directory> my_submission.npz
   pentathlon pack <directory of .npy files> -o my_submission.npz --kit <this directory>
   pentathlon submit {phase_id} my_submission.npz --method-name "My method"
+"""
+
+BLIND_NOTE = """
+This phase is blind: its queries are listed under opaque ids in a secret order, so neither the
+ids nor the order say which video a query belongs to. Rows of every matrix follow queries.txt;
+the padded videos x captions layout is not accepted.
+"""
+
+AS_UPLOADED_NOTE = """
+This phase lists its queries exactly as the organisers uploaded them (ids and order).
 """
 
 PADDED_NOTE = """
@@ -134,6 +152,9 @@ def _readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
         )
     padded = any(shape["captions_per_video"] > 1 for shape in shapes.values())
     return README_TEMPLATE.format(
+        query_order=phase.query_order,
+        order_note=BLIND_NOTE if phase.is_blind else AS_UPLOADED_NOTE,
+        csv_rule=" (required in this blind phase)" if phase.is_blind else "",
         challenge=phase.challenge.title,
         phase_title=phase.title,
         phase_id=phase.id,
@@ -157,7 +178,6 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
             message does not leak the ground-truth error; the organisers see it in the admin).
     """
     from evaluation.errors import GroundTruthError
-    from evaluation.ground_truth import read_ground_truth
 
     if not phase.ground_truth:
         raise NotFoundError(KIT_NO_GROUND_TRUTH.format(phase=phase.title))
@@ -165,11 +185,12 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
         with _local_path(phase.ground_truth) as path:
             if not os.path.isfile(path):
                 raise OSError(f"{phase.ground_truth.name} is missing")
-            truth = read_ground_truth(path)
+            truth = published_truth_from_file(phase=phase, path=path)
     except (GroundTruthError, OSError) as exc:
         raise NotFoundError(KIT_UNREADABLE.format(phase=phase.title)) from exc
     shapes = truth.public_shapes()
     manifest = {
+        "query_order": phase.query_order,
         "challenge": phase.challenge.slug,
         "phase": phase.slug,
         "phase_id": phase.id,
@@ -184,6 +205,7 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
         for name, dataset in truth.datasets.items():
             kit.writestr(_member(f"{name}/videos.txt"), "".join(f"{video}\n" for video in dataset.videos))
             kit.writestr(_member(f"{name}/queries.txt"), "".join(f"{query}\n" for query in dataset.query_ids))
+            kit.writestr(_member(f"{name}/queries.tsv"), _queries_tsv(dataset))
         example = os.path.join(scratch, "example_submission.npz")
         np.savez(example, **_example_arrays(truth, seed=phase.id))
         # Random floats do not compress: store them.
@@ -191,6 +213,16 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
         info.file_size = os.path.getsize(example)  # lets zipfile choose zip64 only when needed
         with open(example, "rb") as source, kit.open(info, "w") as member:
             shutil.copyfileobj(source, member, 1 << 20)
+
+
+def _queries_tsv(dataset: Any) -> str:
+    """id TAB text per query; tabs and line breaks inside a text become spaces so each query stays one line."""
+    texts = dataset.query_text or ("",) * dataset.num_queries
+    lines = ["query_id\ttext\n"]
+    lines.extend(
+        f"{query}\t{' '.join(text.split())}\n" for query, text in zip(dataset.query_ids, texts, strict=True)
+    )
+    return "".join(lines)
 
 
 def _member(name: str, *, compress_type: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
@@ -224,6 +256,8 @@ def starter_kit_cache_name(*, phase: Phase) -> str:
             phase.title,
             phase.challenge.slug,
             phase.challenge.title,
+            phase.query_order,
+            hashlib.sha256(phase.blinding_secret.encode()).hexdigest(),
             EXAMPLE_MAX_SIMILARITY_BYTES,
             EXAMPLE_EMBEDDING_DIM,
         ]

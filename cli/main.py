@@ -350,7 +350,17 @@ def cmd_pack(args: argparse.Namespace, ui: _Ui) -> int:
                 raise CliError(
                     "Top-k CSV names include the phase: pass --phase-slug (e.g. val) or --kit DIR."
                 )
-            rows = pack_topk(inputs, output, k=args.topk, phase_slug=phase_slug, progress=report)
+            query_ids = None
+            if kit is not None and kit.blind:
+                if not set(inputs) <= set(kit.query_ids):
+                    raise CliError(
+                        "This phase is blind: every top-k row must start with its query's id, read from"
+                        " the kit's <Dataset>/queries.txt, and the kit given lacks some of them."
+                    )
+                query_ids = kit.query_ids
+            rows = pack_topk(
+                inputs, output, k=args.topk, phase_slug=phase_slug, progress=report, query_ids=query_ids
+            )
         else:
             rows = pack_npz(inputs, output, progress=report)
     table = Table(title=f"{output} ({file_size(output):,} bytes)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +51,18 @@ def _no_progress(description: str, completed: float, total: float) -> None:
 
 @dataclass(frozen=True)
 class Kit:
-    """The public description of a phase: shapes and, when known, challenge and phase slugs."""
+    """The public description of a phase: shapes and, when known, challenge and phase slugs and the
+    published query ids of each dataset (`{Dataset}/queries.txt` of an unpacked kit)."""
 
     shapes: dict[str, DatasetShape]
     phase_slug: str | None = None
     challenge: str | None = None
     phase_id: int | None = None
+    query_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def blind(self) -> bool:
+        return any(shape.blind for shape in self.shapes.values())
 
 
 def load_kit(*, kit_dir: Path | None = None, shapes_file: Path | None = None) -> Kit:
@@ -83,18 +89,33 @@ def load_kit(*, kit_dir: Path | None = None, shapes_file: Path | None = None) ->
         phase_slug=meta.get("phase") or None,
         challenge=meta.get("challenge") or None,
         phase_id=phase_id if isinstance(phase_id, int) else None,
+        query_ids=_kit_query_ids(path.parent, shapes),
     )
 
 
-def _stand_in_truth(name: str, shape: DatasetShape) -> Any:
-    """A valid ground truth with the public shapes and an arbitrary mapping: enough to run every value check."""
+def _kit_query_ids(kit_dir: Path, shapes: dict[str, DatasetShape]) -> dict[str, tuple[str, ...]]:
+    """Each dataset's `queries.txt` beside the shapes file, where it lists one id per query."""
+    found = {}
+    for name, shape in shapes.items():
+        try:
+            ids = tuple((kit_dir / name / "queries.txt").read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError):
+            continue
+        if len(ids) == shape.num_queries:
+            found[name] = ids
+    return found
+
+
+def _stand_in_truth(name: str, shape: DatasetShape, query_ids: tuple[str, ...] | None = None) -> Any:
+    """A valid ground truth with the public shapes (and the kit's query ids, when known) and an arbitrary
+    mapping: enough to run every value check."""
     from evaluation.ground_truth import dataset_truth
 
     queries, videos = shape.num_queries, shape.num_videos
     return dataset_truth(
         name=name,
         videos=[f"v{i}" for i in range(videos)],
-        query_ids=[f"q{i}" for i in range(queries)],
+        query_ids=query_ids or [f"q{i}" for i in range(queries)],
         query_video=np.arange(queries, dtype=np.int64) % videos,
     )
 
@@ -146,8 +167,9 @@ def validate_submission(
                 score_dataset(
                     arrays,
                     entry.kind,
-                    _stand_in_truth(name, shape),
+                    _stand_in_truth(name, shape, kit.query_ids.get(name)),
                     member=entry.members,
+                    blind=shape.blind,
                     progress=lambda f, i=index, n=name: progress(f"checking {n}", i + f, len(names)),
                 )
                 row["checked"] = "headers and values"
@@ -295,12 +317,19 @@ def pack_npz(
 
 
 def pack_topk(
-    inputs: dict[str, PackInput], output: Path, *, k: int, phase_slug: str, progress: Progress = _no_progress
+    inputs: dict[str, PackInput],
+    output: Path,
+    *,
+    k: int,
+    phase_slug: str,
+    progress: Progress = _no_progress,
+    query_ids: dict[str, tuple[str, ...]] | None = None,
 ) -> list[dict[str, Any]]:
     """Write a zip of `{Dataset}-{phase}-predictions.csv` top-k lists (the 2020 CodaLab format).
 
     Similarities are ranked in their own precision (float64 stays float64); embeddings are scored
-    as the server does, text @ video.T in float32, in row blocks.
+    as the server does, text @ video.T in float32, in row blocks. With `query_ids` (a blind phase's
+    kit) every row starts with its query's id.
     """
     if k < MIN_TOPK:
         raise CliError(
@@ -315,6 +344,13 @@ def pack_topk(
         if k > videos:
             raise SubmissionFormatError(
                 f"has {videos} videos, fewer than --topk {k}",
+                dataset=item.dataset,
+                member=" + ".join(p.name for p in item.paths.values()),
+            )
+        if query_ids is not None and len(query_ids.get(item.dataset, ())) != rows:
+            raise SubmissionFormatError(
+                f"has {rows:,} rows but the kit lists {len(query_ids.get(item.dataset, ())):,} queries;"
+                " expected one row per query, in the order of queries.txt",
                 dataset=item.dataset,
                 member=" + ".join(p.name for p in item.paths.values()),
             )
@@ -344,7 +380,8 @@ def pack_topk(
                     blocks.append(topk_lists(block, k))
                     done += stop - start
                     progress(f"ranking {name}", done, total_rows)
-                archive.writestr(member, codalab_csv(np.concatenate(blocks)))
+                ids = None if query_ids is None else query_ids[name]
+                archive.writestr(member, codalab_csv(np.concatenate(blocks), ids))
                 result.append(
                     {
                         "dataset": name,

@@ -77,6 +77,13 @@ class GroundTruth:
     challenge: str
     phase: str
     datasets: dict[str, DatasetTruth] = field(default_factory=dict)
+    #: "as_uploaded" for the organiser's file; "blind" for a phase's published view
+    #: (`evaluation.blinding.publish_ground_truth`), where only the compact Q x V layout is accepted.
+    query_order: str = "as_uploaded"
+
+    @property
+    def blind(self) -> bool:
+        return self.query_order == "blind"
 
     def public_shapes(self) -> dict[str, dict[str, int]]:
         """What a starter kit may reveal: counts only, never the query-to-video mapping."""

@@ -371,7 +371,7 @@ def _find_member(archive: zipfile.ZipFile, member_name: str) -> zipfile.ZipInfo:
 
 def _read_csv_member(
     archive: zipfile.ZipFile, member_name: str, dataset: str, limits: ReadLimits
-) -> np.ndarray:
+) -> tuple[np.ndarray | None, np.ndarray]:
     info = _find_member(archive, member_name)
     with archive.open(info) as stream:
         raw = stream.read(limits.max_array_bytes + 1)
@@ -379,16 +379,39 @@ def _read_csv_member(
         raise SubmissionTooLargeError(
             f"is larger than {limits.max_array_bytes:,} bytes", dataset=dataset, member=member_name
         )
-    return parse_topk_csv(raw, dataset=dataset, member=member_name)
+    return parse_topk_table(raw, dataset=dataset, member=member_name)
+
+
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+#: A row's first field names its query when it holds a letter (kit ids always do; indices never).
+_LETTER = re.compile(r"[A-Za-z]")
+MAX_CSV_QUERY_ID_LENGTH = 256
 
 
 def parse_topk_csv(raw: bytes, *, dataset: str | None = None, member: str | None = None) -> np.ndarray:
-    """Parse a top-k CSV (one row per query, comma-separated 0-based video indices, best first).
-
-    A first line with letters in it is taken as a header and skipped.
+    """The video indices of a top-k CSV (see `parse_topk_table`), whether or not its rows name their query.
 
     >>> parse_topk_csv(b"3,1,2\\n0,2,1\\n").tolist()
     [[3, 1, 2], [0, 2, 1]]
+    """
+    return parse_topk_table(raw, dataset=dataset, member=member)[1]
+
+
+def parse_topk_table(
+    raw: bytes, *, dataset: str | None = None, member: str | None = None
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Parse a top-k CSV: one row per query, comma-separated 0-based video indices, best first.
+
+    A row may start with its query's id from the starter kit (``q1a2b...,17,3,...``; ids hold a
+    letter, indices never do): then rows may come in any order, and blind phases require it. A first line whose last field is not an integer
+    is a header and skipped.
+
+    Returns:
+        (query ids as a (Q,) str array, or None when the rows carry none; the (Q, k) int64 indices).
+
+    >>> ids, top = parse_topk_table(b"query_id,r1,r2\\nqb,3,1\\nqa,0,2\\n")
+    >>> ids.tolist(), top.tolist()
+    (['qb', 'qa'], [[3, 1], [0, 2]])
     """
     try:
         text = raw.decode("utf-8-sig")
@@ -397,13 +420,16 @@ def parse_topk_csv(raw: bytes, *, dataset: str | None = None, member: str | None
             "is not UTF-8 text; expected comma-separated integers", dataset=dataset, member=member
         ) from exc
     lines = text.splitlines()
-    if lines and re.search(r"[A-Za-z]", lines[0]):
+    if lines and not _INTEGER.fullmatch(lines[0].rsplit(",", 1)[-1]):
         lines = lines[1:]
     lines = [line for line in lines if line.strip()]
     if not lines:
         raise SubmissionFormatError(
             "holds no rows; expected one row of video indices per query", dataset=dataset, member=member
         )
+    ids = None
+    if _LETTER.search(lines[0].split(",", 1)[0]):
+        ids, lines = _split_query_ids(lines, dataset=dataset, member=member)
     width = lines[0].count(",") + 1
     try:
         values = np.array([int(v) for line in lines for v in line.split(",")], dtype=np.int64)
@@ -429,7 +455,27 @@ def parse_topk_csv(raw: bytes, *, dataset: str | None = None, member: str | None
             dataset=dataset,
             member=member,
         )
-    return values.reshape(len(lines), width)
+    return ids, values.reshape(len(lines), width)
+
+
+def _split_query_ids(
+    lines: list[str], *, dataset: str | None, member: str | None
+) -> tuple[np.ndarray, list[str]]:
+    """Rows that start with a query id: the ids, and the rows without them."""
+    ids, rest = [], []
+    for number, line in enumerate(lines, start=1):
+        query, sep, indices = line.partition(",")
+        query = query.strip()
+        if not sep or len(query) > MAX_CSV_QUERY_ID_LENGTH or not _LETTER.search(query):
+            raise SubmissionFormatError(
+                f"line {number} does not start with a query id: {line[:80]!r}; expected every row to be"
+                " 'query_id,index,index,...' like the first one",
+                dataset=dataset,
+                member=member,
+            )
+        ids.append(query)
+        rest.append(indices)
+    return np.array(ids), rest
 
 
 # --------------------------------------------------------------------------------------------- hdf5
@@ -568,7 +614,8 @@ def load_entry(
     *,
     limits: ReadLimits | None = None,
 ) -> dict[str, np.ndarray]:
-    """Read one dataset's arrays: {"sims": (R, V)} or {"text": (Q, D), "video": (V, D)} or {"topk": (Q, k)}."""
+    """Read one dataset's arrays: {"sims": (R, V)} or {"text": (Q, D), "video": (V, D)} or {"topk": (Q, k)}
+    (plus "query_ids", (Q,) strings, when the CSV's rows name their queries)."""
     path = Path(path)
     limits = limits or ReadLimits()
     entry = manifest.entries[dataset]
@@ -578,7 +625,9 @@ def load_entry(
             with zipfile.ZipFile(path) as archive:
                 for role, info in entry.arrays.items():
                     if entry.kind == KIND_TOPK:
-                        arrays[role] = _read_csv_member(archive, info.member, dataset, limits)
+                        query_ids, arrays[role] = _read_csv_member(archive, info.member, dataset, limits)
+                        if query_ids is not None:
+                            arrays["query_ids"] = query_ids
                     else:
                         arrays[role] = _read_npy_member(archive, info.member, dataset)
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:

@@ -33,7 +33,7 @@ from .metrics.retrieval import (
     topk_metrics,
     topk_ranks,
 )
-from .validation import check_manifest, check_topk, shapes_from_truth
+from .validation import check_manifest, check_topk, shapes_from_truth, topk_rows_in_query_order
 
 AGGREGATIONS = ("mean", "sum")
 STAGE_VALIDATING = "validating"
@@ -132,21 +132,22 @@ def score_dataset(
     device: str = "cpu",
     progress: Callable[[float], None] | None = None,
     threads: int | None = None,
+    blind: bool = False,
 ) -> dict[str, Any]:
     """Score one dataset's loaded arrays.
 
+    `blind`: the phase publishes its queries blind, so top-k rows must name their query.
     Returns {"t2v": metrics, "v2t": metrics or None, "rank_histogram": the t2v ranks'
     `rank_histogram` (top-k lists: queries whose video is not listed fall in the last bin)}.
     """
     dataset = truth.name
     if kind == KIND_TOPK:
-        topk = arrays["topk"]
-        check_topk(
-            topk,
-            shapes_from_truth(GroundTruth("", "", {dataset: truth}))[dataset],
-            dataset=dataset,
-            member=member,
+        query_order = "blind" if blind else "as_uploaded"
+        shape = shapes_from_truth(GroundTruth("", "", {dataset: truth}, query_order=query_order))[dataset]
+        topk = topk_rows_in_query_order(
+            arrays["topk"], arrays.get("query_ids"), truth.query_ids, shape, dataset=dataset, member=member
         )
+        check_topk(topk, shape, dataset=dataset, member=member)
         return {
             "t2v": topk_metrics(topk, truth.query_video),
             "v2t": None,
@@ -238,6 +239,7 @@ def score_submission(
             member=entry.members,
             device=device,
             threads=threads,
+            blind=ground_truth.blind,
             progress=lambda fraction, name=name: report_progress(STAGE_SCORING, name, fraction),
         )
         del arrays

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import h5py
@@ -80,6 +81,30 @@ def _caption_counts(size: SplitSize, rng: np.random.Generator) -> np.ndarray:
     return counts
 
 
+_SUBJECTS = ("a man", "a woman", "a child", "two people", "a chef", "a dog", "a band", "a player", "a cat")
+_VERBS = (
+    "is cooking",
+    "is playing",
+    "talks about",
+    "is dancing with",
+    "shows",
+    "is cutting",
+    "rides",
+    "paints",
+)
+_OBJECTS = ("a guitar", "some vegetables", "a ball", "the camera", "a bicycle", "a cake", "a car", "a puppy")
+_PLACES = ("in a kitchen", "on a stage", "outside", "in a park", "at home", "on the street", "in a studio")
+
+
+def synthetic_query_texts(count: int, rng: np.random.Generator) -> list[str]:
+    """Plausible captions, drawn independently of the videos (they reveal nothing of the answers)."""
+    parts = [rng.integers(0, len(words), size=count) for words in (_SUBJECTS, _VERBS, _OBJECTS, _PLACES)]
+    return [
+        f"{_SUBJECTS[a]} {_VERBS[b]} {_OBJECTS[c]} {_PLACES[d]}"
+        for a, b, c, d in zip(*(p.tolist() for p in parts), strict=True)
+    ]
+
+
 def synthetic_dataset_truth(
     name: str, size: SplitSize, *, phase: str, seed: int = 0, shuffled: bool = False
 ) -> DatasetTruth:
@@ -93,13 +118,26 @@ def synthetic_dataset_truth(
     masks = np.arange(size.captions_per_video)[None, :] < counts[:, None]
     query_video = np.repeat(np.arange(size.videos), counts)
     query_ids = [f"{prefix}-{phase}-{v:05d}-c{c:02d}" for v, n in enumerate(counts) for c in range(n)]
+    # A stream of its own, so adding texts changed no id, order or count drawn above.
+    texts = synthetic_query_texts(len(query_ids), np.random.default_rng([seed, len(videos), 1]))
     if not shuffled:
         return dataset_truth(
-            name=name, videos=videos, query_ids=query_ids, query_video=query_video, query_masks=masks
+            name=name,
+            videos=videos,
+            query_ids=query_ids,
+            query_video=query_video,
+            query_masks=masks,
+            query_text=texts,
         )
     order = rng.permutation(len(query_ids))
     opaque = [f"q{token:016x}" for token in rng.integers(0, 2**63, size=len(order), dtype=np.int64)]
-    return dataset_truth(name=name, videos=videos, query_ids=opaque, query_video=query_video[order])
+    return dataset_truth(
+        name=name,
+        videos=videos,
+        query_ids=opaque,
+        query_video=query_video[order],
+        query_text=[texts[i] for i in order],
+    )
 
 
 def pentathlon_ground_truth(
@@ -179,19 +217,34 @@ def write_h5_submission(path: str | os.PathLike[str], matrices: dict[str, np.nda
             handle.create_group(name).create_dataset("sims", data=sims)
 
 
-def codalab_csv(topk: np.ndarray) -> bytes:
+def codalab_csv(topk: np.ndarray, query_ids: Sequence[str] | None = None) -> bytes:
+    """Top-k rows as CSV: bare indices (the 2020 format) or, with `query_ids`, each row led by its query's id."""
     buffer = io.StringIO()
-    np.savetxt(buffer, topk, fmt="%d", delimiter=",")
+    if query_ids is None:
+        np.savetxt(buffer, topk, fmt="%d", delimiter=",")
+        return buffer.getvalue().encode()
+    if len(query_ids) != len(topk):
+        raise ValueError(f"{len(query_ids)} query ids for {len(topk)} rows")
+    buffer.write("query_id," + ",".join(f"rank_{i + 1}" for i in range(topk.shape[1])) + "\n")
+    for query, row in zip(query_ids, topk.tolist(), strict=True):
+        buffer.write(f"{query},{','.join(map(str, row))}\n")
     return buffer.getvalue().encode()
 
 
 def write_codalab_zip(
-    path: str | os.PathLike[str], matrices: dict[str, np.ndarray], *, phase_slug: str, k: int = 10
+    path: str | os.PathLike[str],
+    matrices: dict[str, np.ndarray],
+    *,
+    phase_slug: str,
+    k: int = 10,
+    query_ids: dict[str, Sequence[str]] | None = None,
 ) -> None:
-    """The 2020 CodaLab format: `{Dataset}-{phase}-predictions.csv` of top-k indices, zipped."""
+    """The 2020 CodaLab format: `{Dataset}-{phase}-predictions.csv` of top-k indices, zipped; with
+    `query_ids` ({dataset: ids in row order}) every row names its query, as blind phases require."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, sims in matrices.items():
-            archive.writestr(f"{name}-{phase_slug}-predictions.csv", codalab_csv(topk_lists(sims, k)))
+            ids = None if query_ids is None else query_ids[name]
+            archive.writestr(f"{name}-{phase_slug}-predictions.csv", codalab_csv(topk_lists(sims, k), ids))
 
 
 def write_npy_zip(path: str | os.PathLike[str], matrices: dict[str, np.ndarray]) -> None:

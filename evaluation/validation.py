@@ -18,6 +18,18 @@ from .ground_truth import GroundTruth
 from .io import KIND_EMBEDDINGS, KIND_SIMILARITY, MIN_TOPK, SubmissionManifest
 
 MISSING_DATASET_MESSAGE = "dataset {name} is not part of this phase; the phase's datasets are {known}"
+BLIND_TOPK_NEEDS_IDS = (
+    "this phase is blind: its queries are published in a secret order under opaque ids (the starter kit's"
+    " queries.tsv), so a CSV of bare video indices, such as the 2020 challenge's client writes in the"
+    " organisers' grouped-by-video order, cannot be matched to its queries; expected every row to start"
+    " with its query's id, as 'query_id,index,index,...'"
+)
+#: Appended to a row-count error in a blind phase: the one layout it accepts, and why.
+BLIND_ROWS_HINT = (
+    "; this phase is blind: rows follow the starter kit's queries.tsv (secret order, opaque ids), one per"
+    " query, so the padded videos x captions layout and files in the organisers' grouped-by-video order"
+    " (such as the 2020 challenge's) are not accepted"
+)
 
 
 @dataclass(frozen=True)
@@ -29,11 +41,13 @@ class DatasetShape:
         num_videos: V, columns, in the published video order.
         captions_per_video: K of the padded grouped layout, or None when the phase does not group
             queries by video (then only the compact layout is accepted).
+        blind: the phase publishes its queries blind (compact layout only, top-k rows name their query).
     """
 
     num_queries: int
     num_videos: int
     captions_per_video: int | None = None
+    blind: bool = False
 
     @property
     def accepted_rows(self) -> tuple[int, ...]:
@@ -47,6 +61,8 @@ class DatasetShape:
 
     def rows_text(self) -> str:
         rows = self.accepted_rows
+        if self.blind:
+            return f"{rows[0]:,} rows (one per query, in the order of queries.tsv)"
         if len(rows) == 1:
             return f"{rows[0]:,} rows (one per query)"
         return (
@@ -61,26 +77,30 @@ def shapes_from_truth(truth: GroundTruth) -> dict[str, DatasetShape]:
             num_queries=d.num_queries,
             num_videos=d.num_videos,
             captions_per_video=d.captions_per_video if d.query_masks is not None else None,
+            blind=truth.blind,
         )
         for name, d in truth.datasets.items()
     }
 
 
 def shapes_from_json(path: str | os.PathLike[str]) -> dict[str, DatasetShape]:
-    """Read public shapes: {"datasets": {name: {"num_queries", "num_videos", "captions_per_video"}}}.
+    """Read public shapes: {"query_order": ..., "datasets": {name: {"num_queries", "num_videos",
+    "captions_per_video"}}}.
 
     Accepts the starter kit's `shapes.json` and also a bare {name: {...}} mapping.
     """
     try:
         raw = json.loads(Path(path).read_text())
         table = raw.get("datasets", raw)
+        blind = raw.get("query_order") == "blind"
         shapes = {}
         for name, spec in table.items():
             captions = int(spec.get("captions_per_video") or 1)
             shapes[name] = DatasetShape(
                 num_queries=int(spec["num_queries"]),
                 num_videos=int(spec["num_videos"]),
-                captions_per_video=captions if captions > 1 else None,
+                captions_per_video=captions if captions > 1 and not blind else None,
+                blind=blind,
             )
         return shapes
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -112,7 +132,7 @@ def check_manifest(manifest: SubmissionManifest, shapes: dict[str, DatasetShape]
             if cols != shape.num_videos or rows not in shape.accepted_rows:
                 raise SubmissionFormatError(
                     f"similarity matrix has shape ({rows:,}, {cols:,}); expected {shape.rows_text()} and"
-                    f" {shape.num_videos:,} columns (one per video)",
+                    f" {shape.num_videos:,} columns (one per video)" + _blind_hint(shape, rows),
                     dataset=name,
                     member=info.member,
                 )
@@ -120,7 +140,8 @@ def check_manifest(manifest: SubmissionManifest, shapes: dict[str, DatasetShape]
             text, video = entry.arrays["text"], entry.arrays["video"]
             if text.shape[0] not in shape.accepted_rows:
                 raise SubmissionFormatError(
-                    f"text embeddings have {text.shape[0]:,} rows; expected {shape.rows_text()}",
+                    f"text embeddings have {text.shape[0]:,} rows; expected {shape.rows_text()}"
+                    + _blind_hint(shape, text.shape[0]),
                     dataset=name,
                     member=text.member,
                 )
@@ -134,6 +155,59 @@ def check_manifest(manifest: SubmissionManifest, shapes: dict[str, DatasetShape]
                 raise SubmissionFormatError(
                     "embeddings have dimension 0; expected at least 1", dataset=name, member=text.member
                 )
+
+
+def topk_rows_in_query_order(
+    topk: np.ndarray,
+    row_ids: np.ndarray | None,
+    query_ids: tuple[str, ...],
+    shape: DatasetShape,
+    *,
+    dataset: str,
+    member: str,
+) -> np.ndarray:
+    """Top-k rows in the phase's query order: as given, or placed by the query id each row names.
+
+    Raises:
+        SubmissionFormatError: a blind phase and rows without ids; an unknown, repeated or missing id.
+    """
+    if row_ids is None:
+        if shape.blind:
+            raise SubmissionFormatError(BLIND_TOPK_NEEDS_IDS, dataset=dataset, member=member)
+        return topk
+    index = {query: row for row, query in enumerate(query_ids)}
+    rows = np.fromiter((index.get(str(query), -1) for query in row_ids), dtype=np.int64, count=len(row_ids))
+    if (rows < 0).any():
+        line = int(np.flatnonzero(rows < 0)[0])
+        raise SubmissionFormatError(
+            f"row {line + 1} names the query {str(row_ids[line])[:80]!r}, which this phase does not have;"
+            " expected the ids of the starter kit's queries.tsv",
+            dataset=dataset,
+            member=member,
+        )
+    counts = np.bincount(rows, minlength=len(query_ids))
+    if counts.max(initial=0) > 1:
+        repeated = query_ids[int(np.argmax(counts))]
+        raise SubmissionFormatError(
+            f"names the query {repeated!r} on more than one row; expected each query once",
+            dataset=dataset,
+            member=member,
+        )
+    if rows.size != len(query_ids):
+        missing = query_ids[int(np.flatnonzero(counts == 0)[0])]
+        raise SubmissionFormatError(
+            f"has {rows.size:,} rows; expected {len(query_ids):,}, one per query (the query {missing!r},"
+            " for one, has no row)",
+            dataset=dataset,
+            member=member,
+        )
+    ordered = np.empty_like(topk)
+    ordered[rows] = topk
+    return ordered
+
+
+def _blind_hint(shape: DatasetShape, rows: int) -> str:
+    return BLIND_ROWS_HINT if shape.blind and rows != shape.num_queries else ""
 
 
 def check_topk(topk: np.ndarray, shape: DatasetShape, *, dataset: str, member: str) -> None:

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from challenge.exceptions import TransientEvaluationError
 from challenge.models import Challenge, Submission
+from challenge.publication import published_truth_from_file
 from challenge.services import submission_mark_failed
 from leaderboard.models import DatasetResult, LeaderboardSnapshot, Result
 
@@ -144,7 +145,6 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
     row back to QUEUED and re-raise for the task to retry; on the `final_attempt` they fail it instead.
     """
     from evaluation.errors import GroundTruthError, SubmissionError
-    from evaluation.ground_truth import read_ground_truth
     from evaluation.io import ReadLimits
     from evaluation.scoring import score_submission
 
@@ -172,7 +172,7 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
             _local_path(submission.file) as submission_path,
         ):
             reporter("reading ground truth", None, 0.0)
-            truth = read_ground_truth(truth_path)
+            truth = published_truth_from_file(phase=phase, path=truth_path)
             report = score_submission(
                 ground_truth=truth,
                 submission_path=submission_path,

@@ -68,13 +68,23 @@ def tiny_truth_path(tmp_path_factory, tiny_truth) -> Path:
 
 @pytest.fixture
 def make_submission_file(tmp_path, tiny_truth):
-    """make_submission_file(kind="npz", seed=0, datasets=None) -> path of a real submission file."""
+    """make_submission_file(kind="npz", seed=0, datasets=None, truth=None) -> path of a real submission file.
+
+    `truth` is the ground truth as a phase publishes it (default: the tiny truth as uploaded); top-k
+    rows of a blind one name their query, as its participants must.
+    """
     from evaluation import synthetic
 
     def make(
-        kind: str = "npz", *, seed: int = 0, datasets: tuple[str, ...] | None = None, name: str | None = None
+        kind: str = "npz",
+        *,
+        seed: int = 0,
+        datasets: tuple[str, ...] | None = None,
+        name: str | None = None,
+        truth=None,
     ) -> Path:
-        matrices = synthetic.similarity_matrices(tiny_truth, seed=seed)
+        truth = truth or tiny_truth
+        matrices = synthetic.similarity_matrices(truth, seed=seed)
         if datasets is not None:
             matrices = {k: v for k, v in matrices.items() if k in datasets}
         path = tmp_path / (name or f"submission-{kind}-{seed}.{'zip' if kind == 'codalab' else kind}")
@@ -83,7 +93,8 @@ def make_submission_file(tmp_path, tiny_truth):
         elif kind == "h5":
             synthetic.write_h5_submission(path, matrices)
         elif kind == "codalab":
-            synthetic.write_codalab_zip(path, matrices, phase_slug="val")
+            ids = {n: d.query_ids for n, d in truth.datasets.items()} if truth.blind else None
+            synthetic.write_codalab_zip(path, matrices, phase_slug="val", query_ids=ids)
         else:
             raise ValueError(kind)
         return path
@@ -169,10 +180,14 @@ def api_client() -> APIClient:
 @pytest.fixture
 def upload(participant, phase, make_submission_file, django_capture_on_commit_callbacks):
     """upload(kind="npz", user=participant, phase=phase, **fields) -> Submission, evaluated eagerly on commit."""
+    from challenge.publication import phase_published_truth
     from challenge.services import submission_create
 
     def do(kind: str = "npz", *, user=None, phase_=None, seed: int = 0, path: Path | None = None, **fields):
-        path = path or make_submission_file(kind, seed=seed)
+        target = phase_ or phase
+        if path is None:
+            truth = phase_published_truth(phase=target) if target.ground_truth else None
+            path = make_submission_file(kind, seed=seed, truth=truth)
         fields.setdefault("method_name", f"method-{seed}")
         with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
             submission = submission_create(

@@ -31,6 +31,19 @@ GEOMETRIC_MEAN_KEY = "geometric_mean_R1-R5-R10"
 _NUMPY_BLOCK_ROWS = 112
 _TORCH_BLOCK_ROWS = 8192
 NON_FINITE_MESSAGE = "holds NaN or infinite values (in rows {rows}); expected finite similarities"
+#: The padded layout's rows are not named: which slots hold captions is not published, and naming
+#: the first bad valid row would reveal it.
+NON_FINITE_PADDED_MESSAGE = (
+    "holds NaN or infinite values in a caption row; expected finite similarities in every row of a caption"
+    " (rows of missing captions may hold anything)"
+)
+
+
+def _non_finite(rows: str, *, padded: bool, dataset: str | None, member: str | None) -> SubmissionFormatError:
+    message = NON_FINITE_PADDED_MESSAGE if padded else NON_FINITE_MESSAGE.format(rows=rows)
+    return SubmissionFormatError(message, dataset=dataset, member=member)
+
+
 # Below this many elements a single thread is faster than starting a pool.
 _PARALLEL_MIN_ELEMENTS = 4_000_000
 _MAX_THREADS = 8
@@ -234,10 +247,8 @@ class _BlockScan:
                     else ops.block(self.data, 0, 0, ops.index(rows, self.data), self.dtype)
                 )
             if not ops.all_finite(blk):
-                raise SubmissionFormatError(
-                    NON_FINITE_MESSAGE.format(rows=f"{start}..{stop - 1}"),
-                    dataset=self.dataset,
-                    member=self.member,
+                raise _non_finite(
+                    f"{start}..{stop - 1}", padded=not all_valid, dataset=self.dataset, member=self.member
                 )
             if self.t2v_twice is not None:
                 self.t2v_twice[lo:hi] = ops.twice_rank_rows(blk, self.own[lo:hi])
@@ -289,9 +300,8 @@ def _compiled_scan(
             want_v2t=want_v2t,
         )
         if bad >= 0:
-            raise SubmissionFormatError(
-                NON_FINITE_MESSAGE.format(rows=f"{bad}..{bad}"), dataset=dataset, member=member
-            )
+            padded = rows.size != data.shape[0]
+            raise _non_finite(f"{bad}..{bad}", padded=padded, dataset=dataset, member=member)
         if progress is not None:
             progress(stop / rows.size)
     return t2v_twice.astype(np.float64), partial.sum(axis=0).astype(np.float64)

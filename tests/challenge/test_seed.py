@@ -66,3 +66,51 @@ def test_seed_full_scale_uses_the_2020_counts():
     assert counts[("val", "MSVD")] == (100, 4290)
     assert counts[("test", "ActivityNet")] == (4917, 4917)
     assert counts[("test", "YouCook2")] == (3310, 3310)
+
+
+def _kit_queries(phase: Phase) -> dict[str, list[str]]:
+    import zipfile
+
+    from challenge.starter_kit import starter_kit_build
+
+    with zipfile.ZipFile(io.BytesIO(starter_kit_build(phase=phase))) as kit:
+        names = [n.split("/")[0] for n in kit.namelist() if n.endswith("/queries.txt")]
+        return {name: kit.read(f"{name}/queries.txt").decode().split() for name in names}
+
+
+def _assert_blind_kit(phase: Phase) -> None:
+    """No organiser query id in the kit, and its order is not the video order."""
+    import numpy as np
+
+    from challenge.publication import phase_published_truth
+    from evaluation.ground_truth import read_ground_truth
+
+    assert phase.is_blind
+    organiser = read_ground_truth(phase.ground_truth.path)
+    published = phase_published_truth(phase=phase)
+    kit = _kit_queries(phase)
+    assert set(kit) == set(organiser.datasets)
+    for name, truth in organiser.datasets.items():
+        assert not set(kit[name]) & set(truth.query_ids), name
+        assert not any(video in query for query in kit[name] for video in truth.videos[:50]), name
+        assert kit[name] == list(published.datasets[name].query_ids)
+        assert not np.all(np.diff(published.datasets[name].query_video) >= 0), name
+
+
+def test_default_seed_publishes_blind_phases_whose_kits_reveal_nothing():
+    _seed("--scale", "tiny")
+    for slug in ("val", "test"):
+        phase = Phase.objects.get(slug=slug)
+        _assert_blind_kit(phase)
+        # The seed uploads the telling file organisers have; the audit says so.
+        assert phase.ground_truth_audit["MSRVTT"]["leaks"]
+
+
+def test_seed_from_expert_stores_publishes_blind_phases(tmp_path):
+    from baselines.synthetic import generate
+
+    generate(tmp_path, scale="tiny", seed=0)
+    output = _seed("--experts", str(tmp_path))
+    assert "published blind" in output
+    for slug in ("val", "test"):
+        _assert_blind_kit(Phase.objects.get(slug=slug))

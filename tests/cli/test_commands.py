@@ -85,20 +85,24 @@ def test_challenges_and_phases_are_listed(run_cli, logged_in, phase):
     assert _one_sentence(missing) == "error: No challenge with this name exists."
 
 
-def test_kit_holds_orderings_and_shapes_but_no_ground_truth(run_cli, kit_dir, tiny_truth):
+def test_kit_holds_orderings_and_shapes_but_no_ground_truth(run_cli, kit_dir, phase, tiny_truth):
+    from challenge.publication import phase_published_truth
+
+    published = phase_published_truth(phase=phase)
     shapes = json.loads((kit_dir / "shapes.json").read_text())
-    assert shapes["datasets"] == tiny_truth.public_shapes()
-    assert shapes["phase"] == "val"
-    for name, truth in tiny_truth.datasets.items():
+    assert shapes["datasets"] == published.public_shapes()
+    assert shapes["phase"] == "val" and shapes["query_order"] == "blind"
+    for name, truth in published.datasets.items():
         assert (kit_dir / name / "videos.txt").read_text().splitlines() == list(truth.videos)
         assert (kit_dir / name / "queries.txt").read_text().splitlines() == list(truth.query_ids)
+        assert not set(truth.query_ids) & set(tiny_truth.datasets[name].query_ids)
     files = sorted(p.relative_to(kit_dir).as_posix() for p in kit_dir.rglob("*") if p.is_file())
     assert files == sorted(
         [
             "shapes.json",
             "README.txt",
             "example_submission.npz",
-            *(f"{n}/{f}" for n in tiny_truth.datasets for f in ("videos.txt", "queries.txt")),
+            *(f"{n}/{f}" for n in tiny_truth.datasets for f in ("videos.txt", "queries.txt", "queries.tsv")),
         ]
     )
     text = "".join((kit_dir / f).read_text() for f in files if not f.endswith(".npz"))
@@ -109,7 +113,7 @@ def test_kit_holds_orderings_and_shapes_but_no_ground_truth(run_cli, kit_dir, ti
             assert example[name].shape == (truth.num_queries, truth.num_videos)
             assert example[name].dtype == np.float32
             # Random: the example does not encode the mapping.
-            assert example[name].argmax(axis=1).tolist() != truth.query_video.tolist()
+            assert example[name].argmax(axis=1).tolist() != published.datasets[name].query_video.tolist()
     assert run_cli("validate", "--kit", kit_dir, kit_dir / "example_submission.npz").code == 0
 
 
@@ -122,7 +126,7 @@ def test_kit_of_an_unknown_phase_is_one_sentence(run_cli, logged_in):
 # ---------------------------------------------------------------------- offline == server rejections
 
 
-def _bad_submission(kind, tiny_truth, tmp_path):
+def _bad_submission(kind, tiny_truth, tmp_path, kit_dir):
     from evaluation import synthetic
 
     matrices = synthetic.similarity_matrices(tiny_truth, seed=3)
@@ -130,14 +134,17 @@ def _bad_submission(kind, tiny_truth, tmp_path):
         matrices["MSVD"] = matrices["MSVD"][:, :-1]
     elif kind == "nan":
         matrices["DiDeMo"][4, 2] = np.nan
-    elif kind == "topk_out_of_range":
-        path = tmp_path / "bad-topk.zip"
+    elif kind in ("topk_out_of_range", "topk_without_ids"):
+        path = tmp_path / f"bad-{kind}.zip"
         with zipfile.ZipFile(path, "w") as archive:
             for name, sims in matrices.items():
                 topk = synthetic.topk_lists(sims, 10)
-                if name == "YouCook2":
+                ids = (kit_dir / name / "queries.txt").read_text().split()
+                if kind == "topk_without_ids":
+                    ids = None  # the 2020 client's CSV: bare indices in the organisers' order
+                elif name == "YouCook2":
                     topk[5, 3] = 500
-                archive.writestr(f"{name}-val-predictions.csv", synthetic.codalab_csv(topk))
+                archive.writestr(f"{name}-val-predictions.csv", synthetic.codalab_csv(topk, ids))
         return path
     elif kind == "embedding_rows":
         pairs = synthetic.embedding_pairs(tiny_truth, dim=8)
@@ -151,9 +158,11 @@ def _bad_submission(kind, tiny_truth, tmp_path):
     return path
 
 
-@pytest.mark.parametrize("kind", ["wrong_columns", "nan", "topk_out_of_range", "embedding_rows"])
+@pytest.mark.parametrize(
+    "kind", ["wrong_columns", "nan", "topk_out_of_range", "topk_without_ids", "embedding_rows"]
+)
 def test_offline_validation_gives_the_servers_message(kind, run_cli, kit_dir, phase, tiny_truth, tmp_path):
-    path = _bad_submission(kind, tiny_truth, tmp_path)
+    path = _bad_submission(kind, tiny_truth, tmp_path, kit_dir)
     offline = run_cli("validate", "--kit", kit_dir, path)
     assert offline.code == 2
     offline_line = _one_sentence(offline)
@@ -161,7 +170,13 @@ def test_offline_validation_gives_the_servers_message(kind, run_cli, kit_dir, ph
 
     submitted = run_cli("submit", phase.id, path, "--method-name", f"bad {kind}", "--interval", "0.05")
     assert submitted.code == 2
-    stored = Submission.objects.get(method_name=f"bad {kind}")
+    stored = Submission.objects.filter(method_name=f"bad {kind}").first()
+    if kind in ("wrong_columns", "embedding_rows"):
+        # Shapes are checked as the upload arrives: refused at once, nothing stored or queued.
+        assert stored is None
+        expected = offline_line.replace("rejected: ", "rejected: The file cannot be scored: ")
+        assert submitted.err_lines[-1].rstrip(".") == expected.rstrip(".")
+        return
     assert stored.status == Submission.Status.FAILED
     assert offline_line == f"rejected: {stored.error_message}"
     assert submitted.err_lines[-1] == offline_line

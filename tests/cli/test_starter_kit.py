@@ -19,17 +19,42 @@ def test_kit_is_deterministic_and_holds_no_mapping(phase, tiny_truth):
     assert data == starter_kit_build(phase=phase)
     with zipfile.ZipFile(io.BytesIO(data)) as kit:
         names = set(kit.namelist())
-        assert {"shapes.json", "README.txt", "example_submission.npz"} <= names
+        assert {"shapes.json", "README.txt", "example_submission.npz", "MSRVTT/queries.tsv"} <= names
         assert not any(name.endswith((".h5", ".hdf5")) for name in names)
         shapes = json.loads(kit.read("shapes.json"))
+        blind_shapes = {
+            name: {**shape, "captions_per_video": 1} for name, shape in tiny_truth.public_shapes().items()
+        }
         assert shapes == {
+            "query_order": "blind",
             "challenge": "video-pentathlon",
             "phase": "val",
             "phase_id": phase.id,
-            "datasets": tiny_truth.public_shapes(),
+            "datasets": blind_shapes,
         }
         readme = kit.read("README.txt").decode()
-        assert "padded layout" in readme and f"pentathlon submit {phase.id}" in readme
+        assert "This phase is blind" in readme and f"pentathlon submit {phase.id}" in readme
+        assert "videos x captions layout is not accepted" in readme
+        for name, truth in tiny_truth.datasets.items():
+            listed = kit.read(f"{name}/queries.txt").decode().split()
+            assert len(listed) == truth.num_queries and not set(listed) & set(truth.query_ids)
+            tsv = kit.read(f"{name}/queries.tsv").decode().splitlines()
+            assert tsv[0] == "query_id\ttext"
+            assert [line.split("\t")[0] for line in tsv[1:]] == listed
+            assert sorted(line.split("\t")[1] for line in tsv[1:]) == sorted(truth.query_text)
+            assert kit.read(f"{name}/videos.txt").decode().split() == list(truth.videos)
+
+
+def test_as_uploaded_kit_lists_the_organiser_ids_and_the_padded_layout(phase, tiny_truth):
+    phase.query_order = phase.QueryOrder.AS_UPLOADED
+    phase.save()
+    with zipfile.ZipFile(io.BytesIO(starter_kit_build(phase=phase))) as kit:
+        shapes = json.loads(kit.read("shapes.json"))
+        assert shapes["query_order"] == "as_uploaded"
+        assert shapes["datasets"] == tiny_truth.public_shapes()
+        assert "padded layout" in kit.read("README.txt").decode()
+        listed = kit.read("MSRVTT/queries.txt").decode().split()
+        assert listed == list(tiny_truth.datasets["MSRVTT"].query_ids)
 
 
 def test_kit_api_serves_an_attachment_to_anyone(api_client, phase):

@@ -88,6 +88,21 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
+    def published_truth(self, slug: str):
+        """The seeded phase's ground truth as it publishes it: what the organisers' own server knows
+        (the phase's secret), so tests can build submissions of known quality in the published order."""
+        from evaluation.blinding import publish_ground_truth
+        from evaluation.synthetic import pentathlon_ground_truth
+
+        code = (
+            "from challenge.models import Phase; "
+            f"p = Phase.objects.get(challenge__slug='video-pentathlon', slug='{slug}'); "
+            "print(p.query_order, p.blinding_secret)"
+        )
+        query_order, secret = self.manage("shell", "-c", code).split()[-2:]
+        truth = pentathlon_ground_truth(phase=slug, scale="tiny", seed=0)
+        return publish_ground_truth(truth, query_order=query_order, secret=bytes.fromhex(secret))
+
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = self.root / f"{name}.log"
         handle = open(log, "wb")  # noqa: SIM115 - closed with the process
@@ -267,19 +282,28 @@ class Stack:
         return session
 
 
-def write_submissions(root: Path, phase: str) -> dict[str, Path]:
-    """A good .npz, a better CodaLab top-k zip, and a malformed .npz (wrong MSRVTT shape), for the seeded phase."""
+def write_submissions(root: Path, phase: str, truth=None) -> dict[str, Path]:
+    """A good .npz, a better CodaLab top-k zip, and a malformed .npz (NaN in MSRVTT, found by the worker),
+    for the seeded phase. `truth`: the phase as it publishes (`Stack.published_truth`); without it the
+    files follow the uploaded order, valid but scoring at chance on a blind phase."""
     import numpy as np
 
     from evaluation import synthetic
 
-    truth = synthetic.pentathlon_ground_truth(phase=phase, scale="tiny", seed=0, shuffled=(phase == "test"))
+    truth = truth or synthetic.pentathlon_ground_truth(phase=phase, scale="tiny", seed=0)
     paths = {"good": root / "good.npz", "better": root / "better.zip", "malformed": root / "malformed.npz"}
     synthetic.write_npz_submission(paths["good"], synthetic.similarity_matrices(truth, seed=1, noise=1.0))
+    ids = {name: d.query_ids for name, d in truth.datasets.items()}
     synthetic.write_codalab_zip(
-        paths["better"], synthetic.similarity_matrices(truth, seed=2, noise=0.2), phase_slug=phase
+        paths["better"],
+        synthetic.similarity_matrices(truth, seed=2, noise=0.2),
+        phase_slug=phase,
+        query_ids=ids,
     )
-    np.savez(paths["malformed"], MSRVTT=np.zeros((3, 7), dtype=np.float32))
+    msrvtt = truth.datasets["MSRVTT"]
+    bad = np.zeros((msrvtt.num_queries, msrvtt.num_videos), dtype=np.float32)
+    bad[2, 3] = np.nan
+    np.savez(paths["malformed"], MSRVTT=bad)
     return paths
 
 
@@ -287,7 +311,7 @@ def run_submission_flow(stack: Stack, files: Path) -> None:
     """Token, uploads (good, malformed, better), poll to a final state, leaderboard, owner's page."""
     headers = stack.token()
     val = stack.phase_id("val")
-    paths = write_submissions(files, "val")
+    paths = write_submissions(files, "val", stack.published_truth("val"))
     ids = {}
     for name in ("good", "malformed", "better"):
         response = stack.upload(headers, val, paths[name], method_name=f"{name} method")
@@ -319,7 +343,7 @@ def run_concurrent_quota(stack: Stack, files: Path, *, parallel: int = 10) -> No
 
     headers = stack.token()
     test = stack.phase_id("test")
-    path = write_submissions(files, "test")["good"]
+    path = write_submissions(files, "test", stack.published_truth("test"))["good"]
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         responses = list(
             pool.map(

@@ -36,7 +36,7 @@ def test_a_row_left_running_by_a_dead_worker_is_recovered(embedded_stack, tmp_pa
     """A worker killed mid-evaluation leaves RUNNING: the sweeper re-sends it and the live worker scores it."""
     stack = embedded_stack
     headers = stack.token()
-    path = write_submissions(tmp_path, "val")["good"]
+    path = write_submissions(tmp_path, "val", stack.published_truth("val"))["good"]
     submission_id = stack.upload(headers, stack.phase_id("val"), path, method_name="orphan").json()["id"]
     assert stack.wait_final(headers, submission_id)["status"] == "finished"
     with sqlite3.connect(

@@ -119,6 +119,7 @@ class Command(BaseCommand):
                     allowed_formats=["zip", "npz", "h5"],
                     description="Development phase on the validation splits; results are public.",
                     leaderboard_visibility=Phase.LeaderboardVisibility.PUBLIC,
+                    query_order=Phase.QueryOrder.BLIND,
                 ),
                 "test": phase_upsert(
                     challenge=challenge,
@@ -133,6 +134,7 @@ class Command(BaseCommand):
                     description="Final phase on the test splits; three submissions per team, "
                     "results hidden until the organisers publish them.",
                     leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
+                    query_order=Phase.QueryOrder.BLIND,
                 ),
             }
         for slug, phase in phases.items():
@@ -140,7 +142,9 @@ class Command(BaseCommand):
                 truth = _truth_from_store(experts, phase=slug)
                 scale = f"expert store {experts}"
             else:
-                truth = pentathlon_ground_truth(phase=slug, scale=scale, seed=seed, shuffled=(slug == "test"))
+                # Uploaded as organisers have it (ids naming videos, grouped by video): the blind
+                # phase, not the file, keeps the answers hidden.
+                truth = pentathlon_ground_truth(phase=slug, scale=scale, seed=seed)
             fd, path = tempfile.mkstemp(suffix=".h5", prefix="pentathlon-seed-")
             os.close(fd)
             try:
@@ -154,6 +158,16 @@ class Command(BaseCommand):
                         f"  {phase}: ground truth stored ({scale}): "
                         + ", ".join(
                             f"{name} {d.num_queries}q/{d.num_videos}v" for name, d in truth.datasets.items()
+                        )
+                    )
+                    phase.refresh_from_db()
+                    telling = [name for name, audit in phase.ground_truth_audit.items() if audit["leaks"]]
+                    self.stdout.write(
+                        f"  {phase}: published {phase.query_order}"
+                        + (
+                            f"; the uploaded ids and order would reveal {', '.join(telling)}"
+                            if telling
+                            else ""
                         )
                     )
                 else:

@@ -28,6 +28,7 @@ from django.db import transaction
 
 from challenge.exceptions import ApplicationError
 from challenge.models import Phase, Team, TeamMembership
+from challenge.publication import published_source_query_ids
 from challenge.services import challenge_organisers_add, submission_create, team_create, user_create
 
 BASELINE_TEAM = "Organisers' baselines"
@@ -153,6 +154,7 @@ class Command(BaseCommand):
             with target.ground_truth.open("rb") as source, open(truth_path, "wb") as copy:
                 shutil.copyfileobj(source, copy)
             truth = read_ground_truth(truth_path)
+            published_rows = published_source_query_ids(phase=target, truth=truth)
             names = datasets or list(truth.datasets)
             unknown = [n for n in names if n not in truth.datasets]
             if unknown:
@@ -171,7 +173,8 @@ class Command(BaseCommand):
                 device=device,
                 profile=profile or None,
                 config_overrides=config_overrides,
-                query_order={n: list(truth.datasets[n].query_ids) for n in names},
+                # Rows in the order the phase publishes, like any participant's submission.
+                query_order={n: published_rows[n] for n in names},
                 checkpoint_dir=checkpoint_dir or settings.PENTATHLON_BASELINE_CHECKPOINT_DIR,
                 reuse=not retrain,
             )

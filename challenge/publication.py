@@ -1,0 +1,121 @@
+"""What a phase publishes of its hidden ground truth: the blind view, the leak audit and its warnings.
+
+Every reader that needs the queries as participants see them (the starter kit, the scorer, the
+baselines) goes through `phase_published_truth`; the organiser's own ids and order never leave the
+server. See docs/blind-phases.md.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from challenge.models import Phase
+
+AS_UPLOADED_WARNING = (
+    "This phase publishes its queries as uploaded: the starter kit lists the ground truth's own query ids "
+    "in its own order. {inference} Switch the phase's query order to blind unless participants must use "
+    "the 2020 challenge files unchanged."
+)
+AS_UPLOADED_INFERENCE_FOUND = "From this ground truth participants can infer the answers: {findings}."
+AS_UPLOADED_INFERENCE_UNKNOWN = (
+    "Participants can read the answers off them whenever the ids name the videos or the queries come "
+    "grouped by video."
+)
+AS_UPLOADED_INFERENCE_NONE = (
+    "The audit found no answer in these ids or this order, but the order is still the organisers' own."
+)
+
+
+def published_truth_from_file(*, phase: Phase, path: str | os.PathLike[str]) -> Any:
+    """Read a ground-truth file and return it as `phase` publishes it (blind or as uploaded).
+
+    Raises:
+        evaluation.errors.GroundTruthError: the file is invalid.
+    """
+    from evaluation.blinding import publish_ground_truth
+    from evaluation.ground_truth import read_ground_truth
+
+    return publish_ground_truth(
+        read_ground_truth(path), query_order=phase.query_order, secret=phase.blinding_key
+    )
+
+
+def phase_published_truth(*, phase: Phase) -> Any:
+    """The phase's stored ground truth as the phase publishes it (see `published_truth_from_file`).
+
+    Raises:
+        ValueError: the phase has no ground truth yet.
+        OSError, evaluation.errors.GroundTruthError: the stored file cannot be read.
+    """
+    from challenge.starter_kit import _local_path
+
+    if not phase.ground_truth:
+        raise ValueError(f"the phase {phase} has no ground truth yet")
+    with _local_path(phase.ground_truth) as path:
+        return published_truth_from_file(phase=phase, path=path)
+
+
+def published_source_query_ids(*, phase: Phase, truth: Any) -> dict[str, list[str]]:
+    """For each dataset, the organisers' query id behind each published row, in the published order.
+
+    What the organisers' own tools (the baselines, which index their features by those ids) need to
+    write a submission in the order participants see; participants never get this mapping.
+    """
+    from evaluation.blinding import publish_dataset
+
+    if not phase.is_blind:
+        return {name: list(d.query_ids) for name, d in truth.datasets.items()}
+    out = {}
+    for name, d in truth.datasets.items():
+        rows = publish_dataset(d, secret=phase.blinding_key).source_rows
+        out[name] = [d.query_ids[row] for row in rows]
+    return out
+
+
+def phase_public_shapes(*, phase: Phase) -> dict[str, Any]:
+    """The shapes the phase accepts (`evaluation.validation.DatasetShape` per dataset), from its splits:
+    the upload's checks need no read of the ground truth."""
+    from evaluation.validation import DatasetShape
+
+    return {
+        split.dataset.name: DatasetShape(
+            num_queries=split.num_queries,
+            num_videos=split.num_videos,
+            captions_per_video=split.captions_per_video
+            if split.captions_per_video > 1 and not phase.is_blind
+            else None,
+            blind=phase.is_blind,
+        )
+        for split in phase.splits.select_related("dataset")
+    }
+
+
+def ground_truth_audit(*, truth: Any) -> dict[str, dict]:
+    """The leak audit of an organiser's ground truth (`evaluation.blinding.audit_ground_truth`)."""
+    from evaluation.blinding import audit_ground_truth
+
+    return audit_ground_truth(truth)
+
+
+def phase_leak_findings(*, phase: Phase) -> list[str]:
+    """The audit's findings as 'DATASET: finding' sentences (empty when nothing leaks or no audit yet)."""
+    return [
+        f"{name}: {finding}"
+        for name, audit in (phase.ground_truth_audit or {}).items()
+        for finding in audit.get("findings", [])
+    ]
+
+
+def phase_query_order_warning(*, phase: Phase) -> str | None:
+    """The warning organisers see while a phase publishes its queries as uploaded; None when blind."""
+    if phase.is_blind:
+        return None
+    findings = phase_leak_findings(phase=phase)
+    if findings:
+        inference = AS_UPLOADED_INFERENCE_FOUND.format(findings="; ".join(findings))
+    elif phase.ground_truth_audit:
+        inference = AS_UPLOADED_INFERENCE_NONE
+    else:
+        inference = AS_UPLOADED_INFERENCE_UNKNOWN
+    return AS_UPLOADED_WARNING.format(inference=inference)
