@@ -82,10 +82,6 @@ PAIRED_LENGTH_MESSAGE = "The two submissions have {a} and {b} ranks; a paired co
 PAIRED_GROUPS_MESSAGE = (
     "The two submissions group their queries differently; a paired comparison needs the same groups."
 )
-PAIRED_TOPK_MESSAGE = (
-    "The two submissions were ranked differently (top-k lengths {a} and {b}); a paired comparison needs"
-    " ranks of the same kind."
-)
 METHOD_MESSAGE = "Unknown test method {method!r}; expected one of {known}."
 PERMUTATION_METRIC_MESSAGE = (
     "The permutation test is implemented for recalls, their geometric mean and the mean rank; got {metric}."
@@ -409,9 +405,11 @@ def _replicates(
     columns = sample.columns
     if search is not None:
         columns = np.column_stack([columns, search.columns])  # one matrix product per block
+    buffer = np.empty((min(resamples, _WORK_BLOCK), sample.units))  # reused: fresh pages cost more
     for start in range(0, resamples, _WORK_BLOCK):
         block = counts[start : start + _WORK_BLOCK]
-        weights = block.astype(np.float64)
+        weights = buffer[: block.shape[0]]
+        np.copyto(weights, block)
         sums = weights @ columns
         totals = sums[:, 0]
         recalls = 100.0 * (sums[:, 1:5] / totals[:, None])
@@ -743,46 +741,43 @@ def paired_comparison(
     return _comparison(metric, difference, differences, _p_value(differences), level, method)
 
 
-def _score_replicates(
-    entry: Mapping[str, Mapping[str, Any]], counts_for: Any
-) -> tuple[dict[str, float], dict[str, np.ndarray], dict[str, _Sample]]:
-    estimates: dict[str, float] = {}
-    replicates: dict[str, np.ndarray] = {}
-    samples: dict[str, _Sample] = {}
-    for name, ranks in entry.items():
-        sample, _ = _dataset_samples(name, {**ranks, "v2t": None})
-        if not sample.computable(PRIMARY_METRIC):
-            continue
-        samples[name] = sample
-        estimates[name] = float(sample.estimates()[PRIMARY_METRIC])
-        replicates[name] = _replicates(sample, counts_for(name, sample), [PRIMARY_METRIC])[PRIMARY_METRIC]
-    return estimates, replicates, samples
-
-
-class _SharedDraws:
-    """One set of counts per dataset, drawn once and shared by every submission compared."""
-
-    def __init__(self, resamples: int, seed: int) -> None:
-        self.resamples, self.seed = resamples, seed
-        self._counts: dict[str, np.ndarray] = {}
-        self._layout: dict[str, _Sample] = {}
-
-    def __call__(self, name: str, sample: _Sample) -> np.ndarray:
-        if name not in self._counts:
-            self._layout[name] = sample
-            self._counts[name] = resample_counts(
-                sample.units, self.resamples, seed=self.seed, stream=dataset_stream(name)
-            )
-        elif not self._layout[name].same_queries(sample):
-            raise ValueError(f"dataset {name}: {PAIRED_GROUPS_MESSAGE}")
-        return self._counts[name]
-
-
 @dataclass(frozen=True)
 class _Scored:
+    """One submission's primary score per dataset: estimate and replicates.
+
+    A top-k entry and a full-ranking entry compare fine: both give R1, R5 and R10 exactly.
+    """
+
     estimates: dict[str, float]
     replicates: dict[str, np.ndarray]
-    samples: dict[str, _Sample]
+
+
+def _score_entries(
+    entries: Sequence[Mapping[str, Mapping[str, Any]]], resamples: int, seed: int
+) -> list[_Scored]:
+    """Every entry's score replicates, one dataset at a time with draws shared by all entries.
+
+    Only one dataset's counts are held at once, so memory is that of the largest dataset.
+    """
+    scored = [_Scored({}, {}) for _ in entries]
+    names = list(dict.fromkeys(name for entry in entries for name in entry))
+    for name in names:
+        counts: np.ndarray | None = None
+        layout: _Sample | None = None
+        for entry, out in zip(entries, scored, strict=True):
+            if name not in entry:
+                continue
+            sample, _ = _dataset_samples(name, {**entry[name], "v2t": None})
+            if not sample.computable(PRIMARY_METRIC):
+                continue
+            if layout is None:
+                layout = sample
+                counts = resample_counts(sample.units, resamples, seed=seed, stream=dataset_stream(name))
+            elif not layout.same_queries(sample):
+                raise ValueError(f"dataset {name}: {PAIRED_GROUPS_MESSAGE}")
+            out.estimates[name] = float(sample.estimates()[PRIMARY_METRIC])
+            out.replicates[name] = _replicates(sample, counts, [PRIMARY_METRIC])[PRIMARY_METRIC]
+    return scored
 
 
 def _compare_scored(
@@ -792,11 +787,6 @@ def _compare_scored(
     for name in a.estimates:
         if name not in b.estimates:
             continue
-        if a.samples[name].topk != b.samples[name].topk:
-            raise ValueError(
-                f"dataset {name}: "
-                + PAIRED_TOPK_MESSAGE.format(a=a.samples[name].topk, b=b.samples[name].topk)
-            )
         differences = a.replicates[name] - b.replicates[name]
         difference = a.estimates[name] - b.estimates[name]
         datasets[name] = _comparison(
@@ -813,10 +803,6 @@ def _compare_scored(
             PRIMARY_METRIC, score_a - score_b, differences, _p_value(differences), level, "bootstrap"
         ).as_dict()
     return {"datasets": datasets, "overall_score": overall}
-
-
-def _scored(entry: Mapping[str, Mapping[str, Any]], draws: _SharedDraws) -> _Scored:
-    return _Scored(*_score_replicates(entry, draws))
 
 
 def compare_submissions(
@@ -845,9 +831,9 @@ def compare_submissions(
     level = _check_level(level)
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {AGGREGATIONS}")
-    draws = _SharedDraws(_check_resamples(resamples), _check_seed(seed))
     phase = list(ranks_a) if phase_datasets is None else list(phase_datasets)
-    return _compare_scored(_scored(ranks_a, draws), _scored(ranks_b, draws), phase, aggregation, level)
+    scored_a, scored_b = _score_entries([ranks_a, ranks_b], _check_resamples(resamples), _check_seed(seed))
+    return _compare_scored(scored_a, scored_b, phase, aggregation, level)
 
 
 def leaderboard_ties(
@@ -884,9 +870,8 @@ def leaderboard_ties(
     level = _check_level(level)
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {AGGREGATIONS}")
-    draws = _SharedDraws(_check_resamples(resamples), _check_seed(seed))
     phase = list(phase_datasets)
-    scored = [_scored(entry, draws) for entry in entries]
+    scored = _score_entries(entries, _check_resamples(resamples), _check_seed(seed))
     out: list[dict[str, Any]] = []
     for index, entry in enumerate(scored):
         vs_above = vs_first = None

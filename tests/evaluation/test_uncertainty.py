@@ -481,6 +481,18 @@ def test_paired_comparisons_need_the_same_queries():
     b = {"D": {"t2v": np.zeros(6), "groups": np.arange(6)}}
     with pytest.raises(ValueError, match="group their queries differently"):
         compare_submissions(a, b, resamples=20)
-    c = {"D": {"t2v": np.zeros(6), "groups": np.repeat(np.arange(3), 2), "topk": 10}}
-    with pytest.raises(ValueError, match="top-k lengths"):
-        compare_submissions(a, c, resamples=20)
+
+
+def test_a_top_k_entry_compares_with_a_full_ranking_on_the_primary_score():
+    rng = np.random.default_rng(22)
+    full = half_ranks(rng, 120, 6.0)
+    listed = np.where(full < 10, full, np.inf)  # the same ranks seen through top-10 lists
+    other = half_ranks(rng, 120, 6.0)
+    as_lists = {"D": {"t2v": listed, "groups": None, "topk": 10}}
+    same = compare_submissions({"D": {"t2v": full, "groups": None}}, as_lists, resamples=100)["overall_score"]
+    assert same["difference"] == 0.0 and same["p_value"] == 1.0
+    found = compare_submissions({"D": {"t2v": other, "groups": None}}, as_lists, resamples=100)[
+        "overall_score"
+    ]
+    expected = metrics_from_ranks(other)[GEOMETRIC_MEAN_KEY] - metrics_from_ranks(full)[GEOMETRIC_MEAN_KEY]
+    assert found["difference"] == pytest.approx(expected)
