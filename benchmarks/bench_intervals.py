@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         for what, fn in rows:
             wall, cpu, peak = _measure(fn, args.repeats)
             print(
-                f"{label + ' ' + what:<22} {queries:>8,} {resamples:>9} {wall:>8.3f} {cpu:>8.3f} {peak / 2**20:>9.1f}"
+                f"{label + ' ' + what:<22} {queries:>8,} {resamples:>9} {wall:>8.3f} {cpu:>8.3f}"
+                f" {peak / 2**20:>9.1f}"
             )
         if scale == 1.0 and resamples == 1000 and typical_rank < 10:
             entries = [_submission(groups, seed, typical_rank) for seed in range(args.entries)]
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
                 args.repeats,
             )
             print(
-                f"{label + f' board of {args.entries}':<22} {queries:>8,} {resamples:>9} {wall:>8.3f} {cpu:>8.3f}"
+                f"{label + f' board of {args.entries}':<22} {queries:>8,} {resamples:>9}"
+                f" {wall:>8.3f} {cpu:>8.3f}"
                 f" {peak / 2**20:>9.1f}"
             )
             blob = pack_ranks(a)

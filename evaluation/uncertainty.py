@@ -69,7 +69,10 @@ INFINITE_RANKS_MESSAGE = (
     "Ranks hold infinite values; expected finite ranks (infinity marks a query whose video is not"
     " in its top-k list, and is allowed only when topk is given)."
 )
-GROUPS_LENGTH_MESSAGE = "groups has {groups} entries but there are {ranks} ranks; expected one group (the query's video) per query."
+GROUPS_LENGTH_MESSAGE = (
+    "groups has {groups} entries but there are {ranks} ranks; expected one group (the query's video)"
+    " per query."
+)
 COUNTS_SHAPE_MESSAGE = (
     "counts has shape {shape}; expected (resamples, {units}): one column per resampled unit"
     " (a query, or a group of queries when groups are given)."
@@ -78,7 +81,10 @@ UNKNOWN_METRIC_MESSAGE = "Unknown metric {metric!r}; expected one of {known}."
 NOT_COMPUTABLE_MESSAGE = (
     "The metric {metric} cannot be computed from top-{topk} lists; expected a metric they hold."
 )
-PAIRED_LENGTH_MESSAGE = "The two submissions have {a} and {b} ranks; a paired comparison needs the same queries in the same order."
+PAIRED_LENGTH_MESSAGE = (
+    "The two submissions have {a} and {b} ranks; a paired comparison needs the same queries in the same"
+    " order."
+)
 PAIRED_GROUPS_MESSAGE = (
     "The two submissions group their queries differently; a paired comparison needs the same groups."
 )
@@ -698,7 +704,8 @@ def paired_comparison(
     ``method="bootstrap"``: both are resampled with the same counts (the paired bootstrap); the
     p-value is twice the smaller share of resamples on either side of 0 (with the +1 correction),
     and the interval is that of the difference. ``method="permutation"``: each unit's A and B ranks
-    are swapped at random (an approximate sign-flip test; exact size, no interval; not for MedR).
+    are swapped at random (a Monte Carlo sign-flip test, valid at any sample size when the two are
+    exchangeable; it gives no interval, and no test of MedR).
 
     Args:
         ranks_a, ranks_b: (Q,) ranks of the two submissions, same queries, same order.
@@ -864,7 +871,8 @@ def leaderboard_ties(
     >>> good = {"D": {"t2v": np.zeros(40), "groups": None}}
     >>> close = {"D": {"t2v": np.r_[np.zeros(39), 9.0], "groups": None}}
     >>> far = {"D": {"t2v": np.full(40, 30.0), "groups": None}}
-    >>> [e["tied_within_noise"] for e in leaderboard_ties([good, close, far], phase_datasets=["D"], resamples=200)]
+    >>> marks = leaderboard_ties([good, close, far], phase_datasets=["D"], resamples=200)
+    >>> [mark["tied_within_noise"] for mark in marks]
     [False, True, False]
     """
     level = _check_level(level)
@@ -937,7 +945,8 @@ def pack_ranks(ranks: Mapping[str, Mapping[str, Any]]) -> bytes:
     Raises:
         ValueError: ranks that are not multiples of 0.5, or negative.
 
-    >>> blob = pack_ranks({"D": {"t2v": np.array([0.0, 2.5, np.inf]), "v2t": None, "groups": None, "topk": 10}})
+    >>> ranks = {"D": {"t2v": np.array([0.0, 2.5, np.inf]), "v2t": None, "groups": None, "topk": 10}}
+    >>> blob = pack_ranks(ranks)
     >>> unpack_ranks(blob)["D"]["t2v"].tolist(), unpack_ranks(blob)["D"]["topk"]
     ([0.0, 2.5, inf], 10)
     """

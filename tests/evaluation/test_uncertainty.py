@@ -1,4 +1,4 @@
-"""Bootstrap intervals and paired tests (evaluation.uncertainty) against a loop reference and by simulation."""
+"""evaluation.uncertainty: intervals and paired tests against a loop reference, and by simulation."""
 
 import json
 
