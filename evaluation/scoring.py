@@ -106,6 +106,7 @@ def _score_matrix(
     member: str,
     progress: Callable[[float], None] | None,
     threads: int | None,
+    ranks_out: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     query_video, valid = _rows_layout(truth, int(sims.shape[0]))
     ranks = retrieval_ranks(
@@ -120,7 +121,21 @@ def _score_matrix(
     )
     out: dict[str, Any] = {direction: metrics_from_ranks(r) for direction, r in ranks.items()}
     out["rank_histogram"] = rank_histogram(ranks["t2v"])
+    if ranks_out is not None:
+        ranks_out[dataset] = _kept_ranks(ranks["t2v"], ranks.get("v2t"), truth, topk=None)
     return out
+
+
+def _kept_ranks(
+    t2v: np.ndarray, v2t: np.ndarray | None, truth: DatasetTruth, *, topk: int | None
+) -> dict[str, Any]:
+    """The ranks `ranks_out` receives; float32 holds every half rank below 2**23 (V is at most 5,000,000)."""
+    return {
+        "t2v": np.asarray(t2v, dtype=np.float32),
+        "v2t": None if v2t is None else np.asarray(v2t, dtype=np.float32),
+        "groups": np.asarray(truth.query_video, dtype=np.int32),
+        "topk": topk,
+    }
 
 
 def score_dataset(
@@ -133,10 +148,16 @@ def score_dataset(
     progress: Callable[[float], None] | None = None,
     threads: int | None = None,
     blind: bool = False,
+    ranks_out: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score one dataset's loaded arrays.
 
     `blind`: the phase publishes its queries blind, so top-k rows must name their query.
+    When `ranks_out` is given, ``ranks_out[dataset]`` receives the per-query ranks behind the
+    metrics, for `evaluation.uncertainty`: {"t2v": (Q,) float32 0-based ranks in query order ("inf"
+    where a top-k list misses the video), "v2t": (V,) float32 or None, "groups": (Q,) int32
+    ground-truth video of each query, "topk": list length or None}. The returned metrics are the same.
+
     Returns {"t2v": metrics, "v2t": metrics or None, "rank_histogram": the t2v ranks'
     `rank_histogram` (top-k lists: queries whose video is not listed fall in the last bin)}.
     """
@@ -148,10 +169,13 @@ def score_dataset(
             arrays["topk"], arrays.get("query_ids"), truth.query_ids, shape, dataset=dataset, member=member
         )
         check_topk(topk, shape, dataset=dataset, member=member)
+        ranks = topk_ranks(topk, truth.query_video)
+        if ranks_out is not None:
+            ranks_out[dataset] = _kept_ranks(ranks, None, truth, topk=int(topk.shape[1]))
         return {
             "t2v": topk_metrics(topk, truth.query_video),
             "v2t": None,
-            "rank_histogram": rank_histogram(topk_ranks(topk, truth.query_video)),
+            "rank_histogram": rank_histogram(ranks),
         }
     if kind == KIND_EMBEDDINGS:
         _check_finite_embeddings(arrays["text"], dataset=dataset, member=member)
@@ -161,7 +185,9 @@ def score_dataset(
         sims = _on_device(arrays["sims"], device)
     else:
         raise ValueError(f"unknown submission kind {kind!r}")
-    return _score_matrix(sims, truth, dataset=dataset, member=member, progress=progress, threads=threads)
+    return _score_matrix(
+        sims, truth, dataset=dataset, member=member, progress=progress, threads=threads, ranks_out=ranks_out
+    )
 
 
 def overall_score(scores: dict[str, float], phase_datasets: list[str], aggregation: str) -> float | None:
@@ -199,6 +225,7 @@ def score_submission(
     limits: ReadLimits | None = None,
     progress: ProgressCallback | None = None,
     threads: int | None = None,
+    ranks_out: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score a submission file against a phase's ground truth.
 
@@ -210,6 +237,9 @@ def score_submission(
         limits: declared-size limits; defaults to ReadLimits().
         progress: called as progress(stage, dataset or None, fraction of that stage).
         threads: CPU threads for the rank kernel (default: the cores, for large matrices).
+        ranks_out: when given, receives each scored dataset's per-query ranks (see `score_dataset`),
+            to keep privately beside the result (`evaluation.uncertainty.pack_ranks`); the report
+            is unchanged.
     Returns:
         The report: scorer_version, challenge, phase, aggregation, overall_score (None unless every
         phase dataset is present), datasets {name: format, member, num_queries, num_videos, score,
@@ -241,6 +271,7 @@ def score_submission(
             threads=threads,
             blind=ground_truth.blind,
             progress=lambda fraction, name=name: report_progress(STAGE_SCORING, name, fraction),
+            ranks_out=ranks_out,
         )
         del arrays
         results[name] = {
