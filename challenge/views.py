@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.services import user_create
 from challenge.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
 from challenge.forms import SignupForm, SubmissionForm, SubmissionUpdateForm, TeamCreateForm, TeamJoinForm
 from challenge.selectors import (
@@ -32,7 +33,7 @@ from challenge.selectors import (
     team_for_user,
     team_members,
 )
-from challenge.services import submission_create, submission_update, team_create, team_join, user_create
+from challenge.services import submission_create, submission_update, team_create, team_join
 
 
 def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
