@@ -1,4 +1,4 @@
-"""Retrieval metrics with the exact Collaborative Experts semantics (DESIGN.md section 4).
+"""Retrieval metrics with the exact Collaborative Experts semantics (docs/design.md section 4).
 
 Ranks are 0-based and tie-averaged: a query whose ground-truth video ties with t others is
 placed in the middle of the tied positions, never optimistically first. Ranks come from counting
