@@ -34,6 +34,7 @@ from challenge.selectors import (
     team_members,
 )
 from challenge.services import submission_create, submission_update, team_create, team_join
+from evaluation.metrics.registry import METRIC_KEYS
 
 
 def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -205,7 +206,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
             "result": result,
             "results_visible": visible,
             "dataset_rows": rows,
-            "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
+            "metric_keys": METRIC_KEYS,
             "is_member": submission.team.memberships.filter(user=request.user).exists(),
             "is_organiser": challenge_is_organiser(
                 user=request.user, challenge=submission.phase.challenge_id

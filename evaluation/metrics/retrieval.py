@@ -22,10 +22,9 @@ import numpy as np
 
 from ..errors import SubmissionFormatError
 from . import compiled
+from .registry import GEOMETRIC_MEAN_KEY, METRIC_KEYS
 
-METRIC_KEYS: tuple[str, ...] = ("R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10")
 DIRECTIONS: tuple[str, ...] = ("t2v", "v2t")
-GEOMETRIC_MEAN_KEY = "geometric_mean_R1-R5-R10"
 
 # uint8 column accumulators hold at most 255: two counts per row, so at most 127 rows a block.
 _NUMPY_BLOCK_ROWS = 112

@@ -9,21 +9,11 @@ from django.db import transaction
 from challenge.models import Challenge
 from challenge.notifications import submission_notify_final
 from challenge.services.submissions import submission_finish
+from evaluation.metrics.registry import GEOMETRIC_MEAN_KEY
 from leaderboard.models import DatasetResult, Result
+from leaderboard.selectors import METRIC_FIELDS
 
 logger = logging.getLogger(__name__)
-
-#: Leaderboard column name -> DatasetResult field (all t2v; "score" is the challenge's primary metric).
-METRIC_FIELDS = {
-    "score": "score",
-    "R1": "r1",
-    "R5": "r5",
-    "R10": "r10",
-    "R50": "r50",
-    "MedR": "medr",
-    "MeanR": "meanr",
-}
-GEOMETRIC_MEAN_KEY = "geometric_mean_R1-R5-R10"
 
 
 def result_store(*, row: dict, report: dict) -> Result | None:
