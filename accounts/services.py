@@ -1,10 +1,62 @@
-"""Writes of a user's API credentials: one token per user, rotated or revoked by its owner."""
+"""Writes of users: accounts, their profile (preferences) and their API credentials.
+
+The profile's model stays in `challenge.models` (its table and migrations live there); accounts owns
+its writes and reaches the model through the app registry, so this app imports nothing above it.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
+
+
+def user_create(
+    *, username: str, password: str, email: str = "", is_staff: bool = False, is_superuser: bool | None = None
+) -> AbstractBaseUser:
+    """Create an account. `is_superuser` defaults to `is_staff` (a site administrator); pass False for a
+    staff account that reaches the admin but only the challenges it organises."""
+    user_model = get_user_model()
+    user = user_model(
+        username=username,
+        email=email,
+        is_staff=is_staff,
+        is_superuser=is_staff if is_superuser is None else is_superuser,
+    )
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    return user
+
+
+def _profile_model() -> Any:
+    return apps.get_model("challenge", "UserProfile")
+
+
+def user_profile_get(*, user: AbstractBaseUser) -> Any:
+    """The user's `UserProfile`, created with the defaults on first use."""
+    profile, _ = _profile_model().objects.get_or_create(user=user)
+    return profile
+
+
+@transaction.atomic
+def user_profile_update(
+    *, user: AbstractBaseUser, email: str | None = None, email_notifications: bool | None = None
+) -> Any:
+    """Change the user's email address and whether they get an email when a submission ends."""
+    profile = user_profile_get(user=user)
+    if email is not None and email != user.email:
+        user.email = email
+        user.full_clean(exclude=["password"])
+        user.save(update_fields=["email"])
+    if email_notifications is not None:
+        profile.email_notifications = email_notifications
+        profile.save(update_fields=["email_notifications"])
+    return profile
 
 
 @transaction.atomic

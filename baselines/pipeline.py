@@ -121,7 +121,7 @@ def train_and_write_submission(
 
     The file holds one float32 array per dataset, named after the dataset (`MSRVTT`, ...): the Q x V
     similarity matrix, rows in the phase's query order, columns in the split's video order. This is a
-    DESIGN.md section 5 similarity submission, scored by the server like any participant's.
+    docs/design.md section 5 similarity submission, scored by the server like any participant's.
 
     Args:
         store_dir: directory of `<Dataset>.h5` stores.

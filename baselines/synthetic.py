@@ -32,7 +32,7 @@ whose structure is that of the real problem, so that the models' relative streng
   ranking is not trivial.
 
 Scales: ``tiny`` (a few dozen videos per split, few tokens; unit tests), ``demo`` (the real val/test sizes
-of DESIGN.md section 7, a reduced train split) and ``full`` (the real sizes). Every store also has a
+of docs/design.md section 7, a reduced train split) and ``full`` (the real sizes). Every store also has a
 ``dev`` split, a held-out part of the training distribution used for checkpoint selection, so that the
 phase's val and test splits are never used to pick a model.
 """

@@ -35,3 +35,7 @@ class QuotaExceededError(ApplicationError):
 
 class TransientEvaluationError(Exception):
     """Storage (or another dependency) is temporarily unavailable; the evaluation task retries."""
+
+
+class StoredFileUnavailable(TransientEvaluationError, OSError):  # noqa: N818 - reads as what happened
+    """A stored file cannot be read right now: the evaluation task retries, a page treats it as an I/O error."""

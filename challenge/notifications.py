@@ -13,6 +13,7 @@ from django.core.mail import send_mail
 from django.urls import reverse
 
 from challenge.models import Submission, UserProfile
+from evaluation.metrics.registry import format_number
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def submission_notify_final(*, submission_id: int) -> int:
             elif score is None:
                 scores = "It has per-dataset results but no overall score (a dataset is missing).\n"
             else:
-                scores = f"Overall score: {score:.{phase.challenge.score_decimals}f}\n"
+                scores = f"Overall score: {format_number(score, phase.challenge.score_decimals)}\n"
             body = BODY_FINISHED.format(scores=scores, **context)
         else:
             outcome = "failed"

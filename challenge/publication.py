@@ -48,11 +48,11 @@ def phase_published_truth(*, phase: Phase) -> Any:
         ValueError: the phase has no ground truth yet.
         OSError, evaluation.errors.GroundTruthError: the stored file cannot be read.
     """
-    from challenge.starter_kit import _local_path
+    from challenge.services.files import local_path
 
     if not phase.ground_truth:
         raise ValueError(f"the phase {phase} has no ground truth yet")
-    with _local_path(phase.ground_truth) as path:
+    with local_path(phase.ground_truth) as path:
         return published_truth_from_file(phase=phase, path=path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -158,3 +159,75 @@ def submission_result(*, submission: Submission, user: AbstractBaseUser | Anonym
         return submission.result
     except ObjectDoesNotExist:
         return None
+
+
+# --- the organisers' export of every submission's metadata -------------------------------------------
+
+#: Columns of the submissions' metadata export.
+METADATA_COLUMNS = (
+    "id",
+    "team",
+    "phase",
+    "method_name",
+    "status",
+    "file_format",
+    "file_size",
+    "checksum_sha256",
+    "original_filename",
+    "is_public",
+    "is_final",
+    "is_baseline",
+    "moderation",
+    "moderation_reason",
+    "quota_refunded",
+    "created_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "overall_score",
+    "error_message",
+    "paper_url",
+    "code_url",
+)
+
+
+def submission_metadata_list(*, phase: Phase) -> QuerySet[Submission]:
+    return (
+        Submission.objects.filter(phase=phase)
+        .select_related("team", "phase", "created_by", "result")
+        .order_by("created_at", "id")
+    )
+
+
+def submission_metadata_rows(*, phase: Phase) -> Iterator[list[Any]]:
+    """Rows of `METADATA_COLUMNS` for every submission of the phase, oldest first (one query)."""
+    for s in submission_metadata_list(phase=phase).iterator(chunk_size=2000):
+        try:
+            score = s.result.primary_score
+        except Submission.result.RelatedObjectDoesNotExist:
+            score = None
+        yield [
+            s.id,
+            s.team.name,
+            s.phase.slug,
+            s.method_name,
+            s.status,
+            s.file_format,
+            s.file_size,
+            s.checksum_sha256,
+            s.original_filename,
+            int(s.is_public),
+            int(s.is_final),
+            int(s.is_baseline),
+            s.moderation,
+            s.moderation_reason,
+            int(s.quota_refunded),
+            s.created_by.username if s.created_by else "",
+            s.created_at.isoformat(),
+            s.started_at.isoformat() if s.started_at else "",
+            s.finished_at.isoformat() if s.finished_at else "",
+            "" if score is None else repr(score),
+            s.error_message,
+            s.paper_url,
+            s.code_url,
+        ]

@@ -25,17 +25,15 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO, Any
 
 import numpy as np
 from django.core.files import File
-from django.db.models.fields.files import FieldFile
 
 from challenge.exceptions import NotFoundError
 from challenge.models import Phase, private_storage
 from challenge.publication import published_truth_from_file
+from challenge.services.files import local_path
 
 logger = logging.getLogger(__name__)
 
@@ -105,23 +103,6 @@ def starter_kit_filename(*, phase: Phase) -> str:
     return f"{phase.challenge.slug}-{phase.slug}-starter-kit.zip"
 
 
-@contextmanager
-def _local_path(field: FieldFile) -> Iterator[str]:
-    """A local path for a stored file: the file itself on local storage, a temporary copy otherwise."""
-    try:
-        path = field.storage.path(field.name)
-    except NotImplementedError:
-        path = None
-    if path is not None:
-        yield path
-        return
-    with tempfile.NamedTemporaryFile(suffix=".h5", prefix="pentathlon-kit-") as tmp:
-        with field.storage.open(field.name, "rb") as source:
-            shutil.copyfileobj(source, tmp, 1 << 20)
-        tmp.flush()
-        yield tmp.name
-
-
 def _example_arrays(truth: Any, *, seed: int) -> dict[str, np.ndarray]:
     """Random float32 matrices (or embeddings, when the matrices would be large) of the right shapes."""
     rng = np.random.default_rng(seed)
@@ -182,7 +163,7 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
     if not phase.ground_truth:
         raise NotFoundError(KIT_NO_GROUND_TRUTH.format(phase=phase.title))
     try:
-        with _local_path(phase.ground_truth) as path:
+        with local_path(phase.ground_truth) as path:
             if not os.path.isfile(path):
                 raise OSError(f"{phase.ground_truth.name} is missing")
             truth = published_truth_from_file(phase=phase, path=path)

@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.services import user_create
 from challenge.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
 from challenge.forms import SignupForm, SubmissionForm, SubmissionUpdateForm, TeamCreateForm, TeamJoinForm
 from challenge.selectors import (
@@ -32,7 +33,8 @@ from challenge.selectors import (
     team_for_user,
     team_members,
 )
-from challenge.services import submission_create, submission_update, team_create, team_join, user_create
+from challenge.services import submission_create, submission_update, team_create, team_join
+from evaluation.metrics.registry import METRIC_KEYS
 
 
 def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -204,7 +206,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
             "result": result,
             "results_visible": visible,
             "dataset_rows": rows,
-            "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
+            "metric_keys": METRIC_KEYS,
             "is_member": submission.team.memberships.filter(user=request.user).exists(),
             "is_organiser": challenge_is_organiser(
                 user=request.user, challenge=submission.phase.challenge_id

@@ -38,10 +38,9 @@ from cli import config
 from cli.client import ApiClient, file_size
 from cli.errors import EXIT_AUTH, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, CliError
 from evaluation.errors import EvaluationError
-from evaluation.metrics.retrieval import GEOMETRIC_MEAN_KEY, METRIC_KEYS
+from evaluation.metrics.registry import METRIC_KEYS, format_number, metric
 
 FINAL_STATES = ("finished", "failed", "cancelled")
-SHORT_KEYS = {GEOMETRIC_MEAN_KEY: "Geom"}
 PLAIN_WIDTH = 160  # table width when stdout is not a terminal (pipes, tests)
 
 
@@ -84,11 +83,9 @@ def _client(args: argparse.Namespace, *, need_token: bool = False) -> ApiClient:
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "-"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+        return format_number(value, digits, missing="-")
+    return "-" if value is None else str(value)
 
 
 def _print_json(ui: _Ui, data: Any) -> None:
@@ -387,7 +384,7 @@ def _results_table(data: dict[str, Any]) -> Table:
     for column in ("dataset", "dir", "format"):
         table.add_column(column)
     for key in METRIC_KEYS:
-        table.add_column(SHORT_KEYS.get(key, key), justify="right")
+        table.add_column(metric(key).label, justify="right")
     for name, result in (results.get("datasets") or {}).items():
         for direction in ("t2v", "v2t"):
             metrics = result.get(direction)
@@ -578,6 +575,7 @@ def cmd_leaderboard(args: argparse.Namespace, ui: _Ui) -> int:
     table = Table(title=f"Leaderboard of {data.get('challenge', '')} / {data.get('phase_slug', '')}")
     for column in ("#", "team", "method", "overall", *datasets, "submitted"):
         table.add_column(column, justify="right" if column in ("#", "overall", *datasets) else "left")
+    decimals = int(data.get("decimals", 2))  # the challenge's, as on its pages and CSV
     for entry in data.get("entries", []):
         method = entry.get("method_name", "") + (" (baseline)" if entry.get("is_baseline") else "")
         scores = entry.get("scores") or {}
@@ -585,8 +583,8 @@ def cmd_leaderboard(args: argparse.Namespace, ui: _Ui) -> int:
             str(entry.get("rank") or "–"),
             entry.get("team", ""),
             method,
-            _fmt(entry.get("primary_score")),
-            *(_fmt(scores.get(name)) for name in datasets),
+            _fmt(entry.get("primary_score"), decimals),
+            *(_fmt(scores.get(name), decimals) for name in datasets),
             _date(entry.get("submitted_at")),
         )
     if not data.get("entries"):

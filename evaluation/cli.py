@@ -16,13 +16,12 @@ from . import SCORER_VERSION
 from .errors import EvaluationError, GroundTruthError, SubmissionError
 from .ground_truth import read_ground_truth
 from .io import GiB, ReadLimits, inspect_submission
-from .metrics import METRIC_KEYS
+from .metrics import METRIC_KEYS, format_number, metric
 from .scoring import score_submission
 from .synthetic import split_sizes
 from .validation import DatasetShape, check_manifest, shapes_from_json, shapes_from_truth
 
 EXIT_OK, EXIT_INTERNAL, EXIT_REJECTED, EXIT_BAD_REFERENCE = 0, 1, 2, 3
-SHORT_KEYS = {"geometric_mean_R1-R5-R10": "Geom"}
 
 
 def _limits(args: argparse.Namespace) -> ReadLimits:
@@ -32,13 +31,13 @@ def _limits(args: argparse.Namespace) -> ReadLimits:
 
 
 def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    return format_number(value, 2, missing="-")
 
 
 def format_report(report: dict[str, Any]) -> str:
     """A readable table: one line per dataset and direction."""
     header = f"{'dataset':<12} {'dir':<4} {'format':<11}" + "".join(
-        f"{SHORT_KEYS.get(k, k):>8}" for k in METRIC_KEYS
+        f"{metric(k).label:>8}" for k in METRIC_KEYS
     )
     lines = [
         f"{report['challenge']} / {report['phase']}  (scorer {report['scorer_version']})",

@@ -1,7 +1,7 @@
 """Synthetic ground truth and submissions in the real formats, for the demo, tests and benchmarks.
 
 Real data cannot be downloaded here, so these generators reproduce the 2020 challenge's shapes
-(DESIGN.md section 7) exactly at `full` scale, and small versions of them at `tiny` scale.
+(docs/design.md section 7) exactly at `full` scale, and small versions of them at `tiny` scale.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class SplitSize:
     captions_per_video: int
 
 
-#: The 2020 challenge's numbers (DESIGN.md section 7).
+#: The 2020 challenge's numbers (docs/design.md section 7).
 PENTATHLON_SIZES: dict[str, dict[str, SplitSize]] = {
     "val": {
         "MSRVTT": SplitSize(497, 9_940, 20),

@@ -13,6 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from challenge.selectors import phase_get, submission_get, submission_result
+from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
+from evaluation.metrics.registry import format_number
+from leaderboard.selectors import METRICS as BOARD_METRICS
 from leaderboard.selectors import (
     board_resolve,
     leaderboard_history,
@@ -23,6 +26,11 @@ from leaderboard.selectors import (
 )
 
 RESULTS_HIDDEN = "The results of this phase are hidden until the organisers publish them."
+#: The registry's metrics, as every client needs them to label and sort columns.
+METRICS_JSON = [
+    {"key": m.key, "label": m.label, "name": m.name, "higher_is_better": m.higher_is_better}
+    for m in REGISTERED_METRICS
+]
 
 ENTRY_KEYS = (
     "rank",
@@ -44,7 +52,7 @@ BOARD_PARAMETERS = [
     OpenApiParameter(
         "sort",
         OpenApiTypes.STR,
-        description="overall or DATASET:METRIC (score, R1, R5, R10, R50, MedR, MeanR).",
+        description=f"overall or DATASET:METRIC ({', '.join(BOARD_METRICS)}).",
     ),
     OpenApiParameter(
         "dir", OpenApiTypes.STR, enum=["asc", "desc"], description="Default: the metric's direction."
@@ -92,6 +100,16 @@ class LeaderboardListApi(APIView):
                 "primary_metric": serializers.CharField(),
                 "higher_is_better": serializers.BooleanField(),
                 "decimals": serializers.IntegerField(),
+                "metrics": inline_serializer(
+                    "LeaderboardMetric",
+                    {
+                        "key": serializers.CharField(),
+                        "label": serializers.CharField(),
+                        "name": serializers.CharField(),
+                        "higher_is_better": serializers.BooleanField(),
+                    },
+                    many=True,
+                ),
                 "datasets": serializers.ListField(child=serializers.CharField()),
                 "detail": serializers.CharField(),
                 "entries": OutputSerializer(many=True),
@@ -126,6 +144,7 @@ class LeaderboardListApi(APIView):
                 "primary_metric": challenge.primary_metric,
                 "higher_is_better": challenge.higher_is_better,
                 "decimals": challenge.score_decimals,
+                "metrics": METRICS_JSON,
                 "datasets": board.datasets,
                 "detail": "" if visible else RESULTS_HIDDEN,
                 # Plain dicts of plain values already: the serializer documents them (the schema), and
@@ -157,6 +176,7 @@ class LeaderboardHistoryApi(APIView):
                     {
                         "at": serializers.DateTimeField(),
                         "score": serializers.FloatField(),
+                        "display": serializers.CharField(),
                         "team": serializers.CharField(),
                         "method_name": serializers.CharField(),
                     },
@@ -169,11 +189,16 @@ class LeaderboardHistoryApi(APIView):
         phase = phase_get(phase_id=phase_id, user=request.user)
         visible = leaderboard_visible(phase=phase, user=request.user)
         points = leaderboard_history(phase=phase) if visible else []
+        decimals = phase.challenge.score_decimals
         return Response(
             {
                 "phase": phase.id,
                 "detail": "" if visible else RESULTS_HIDDEN,
-                "points": [{**p, "at": p["at"].isoformat()} for p in points],
+                # "display": the score as every page prints it, for the chart's labels
+                "points": [
+                    {**p, "at": p["at"].isoformat(), "display": format_number(p["score"], decimals)}
+                    for p in points
+                ],
             }
         )
 

@@ -17,19 +17,17 @@ from typing import Any
 from django.db.models import Case, F, FilteredRelation, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 
-from challenge.models import LOWER_IS_BETTER_METRICS, Phase, Submission
+from challenge.models import Phase, Submission
 from challenge.selectors import challenge_is_organiser, phase_dataset_names
+from evaluation.metrics.registry import GEOMETRIC_MEAN_KEY, LOWER_IS_BETTER
+from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
 from leaderboard.models import Result
 
-#: Leaderboard metric name -> DatasetResult field. "score" is the challenge's primary metric.
+#: Board metric -> DatasetResult field: "score" (the challenge's primary metric), then every registered
+#: metric with a column of its own (the geometric mean is the default score, not a column).
 METRIC_FIELDS: dict[str, str] = {
     "score": "score",
-    "R1": "r1",
-    "R5": "r5",
-    "R10": "r10",
-    "R50": "r50",
-    "MedR": "medr",
-    "MeanR": "meanr",
+    **{m.key: m.key.lower() for m in REGISTERED_METRICS if m.key != GEOMETRIC_MEAN_KEY},
 }
 METRICS: tuple[str, ...] = tuple(METRIC_FIELDS)
 OVERALL = "overall"
@@ -55,7 +53,7 @@ class Board:
 def metric_higher_is_better(*, phase: Phase, metric: str) -> bool:
     if metric in ("score", OVERALL):
         return phase.higher_is_better
-    return metric not in LOWER_IS_BETTER_METRICS
+    return metric not in LOWER_IS_BETTER
 
 
 def board_resolve(

@@ -20,6 +20,8 @@ from challenge.models import Phase
 from challenge.organiser_views import organiser_only
 from challenge.selectors import challenge_get, challenge_is_organiser, phase_get, phase_list
 from challenge.views import domain_errors
+from evaluation.metrics.registry import METRIC_KEYS, format_number
+from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
 from leaderboard.selectors import (
     METRICS,
     OVERALL,
@@ -33,15 +35,7 @@ from leaderboard.selectors import (
 )
 from leaderboard.services import leaderboard_diff, phase_rescore_with_snapshot
 
-METRIC_LABELS = {
-    "score": "Score",
-    "R1": "R@1",
-    "R5": "R@5",
-    "R10": "R@10",
-    "R50": "R@50",
-    "MedR": "MedR",
-    "MeanR": "MeanR",
-}
+METRIC_LABELS = {"score": "Score", **{m.key: m.label for m in REGISTERED_METRICS}}
 
 
 def _board_from_request(request: HttpRequest, phase: Phase) -> Board:
@@ -90,7 +84,7 @@ def _cells(board: Board, rows: list[dict], decimals: int) -> None:
     cannot index, and formatting here is several times faster than a template filter per cell)."""
 
     def fmt(value: float | None) -> str:
-        return "—" if value is None else f"{value:.{decimals}f}"
+        return format_number(value, decimals)
 
     for row in rows:
         if board.dataset is None:
@@ -168,7 +162,7 @@ def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpRes
     )
 
     def fmt(value: float | None) -> str:
-        return "" if value is None else f"{value:.{decimals}f}"
+        return format_number(value, decimals, missing="")
 
     for row in context["rows"]:
         writer.writerow(
@@ -252,6 +246,6 @@ def entry_detail(request: HttpRequest, slug: str, phase_slug: str, submission_id
             "challenge": phase.challenge,
             "dataset_rows": rows,
             "decimals": phase.challenge.score_decimals,
-            "metric_keys": ["R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10"],
+            "metric_keys": METRIC_KEYS,
         },
     )

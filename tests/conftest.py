@@ -197,3 +197,19 @@ def upload(participant, phase, make_submission_file, django_capture_on_commit_ca
         return submission
 
     return do
+
+
+@pytest.fixture
+def queued(participant, phase, make_submission_file, django_capture_on_commit_callbacks):
+    """queued(path=None) -> a QUEUED submission whose on-commit enqueue was discarded, so the test runs
+    (or withholds) its evaluation itself."""
+    from challenge.services import submission_create
+
+    def make(path: Path | None = None):
+        path = path or make_submission_file("npz")
+        with django_capture_on_commit_callbacks(execute=False), open(path, "rb") as handle:
+            return submission_create(
+                user=participant, phase=phase, file=File(handle, name=path.name), method_name="queued test"
+            )
+
+    return make

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from challenge.models import Challenge, Dataset, Phase, Submission, Team, TeamMembership
 from leaderboard.models import DatasetResult, Result
+from leaderboard.selectors import METRIC_FIELDS
 
 PASSWORD = "correct-horse-battery"
 
@@ -136,7 +137,7 @@ class ResultFactory(factory.django.DjangoModelFactory):
         """Per-dataset float rows mirroring `metrics` (what the scoring service stores)."""
         if not create:
             return
-        keys = {"R1": "r1", "R5": "r5", "R10": "r10", "R50": "r50", "MedR": "medr", "MeanR": "meanr"}
+        keys = {key: field for key, field in METRIC_FIELDS.items() if key != "score"}
         DatasetResult.objects.bulk_create(
             [
                 DatasetResult(

@@ -1,5 +1,7 @@
 from django import template
 
+from evaluation.metrics.registry import format_number, metric
+
 register = template.Library()
 
 
@@ -9,3 +11,30 @@ def get_item(mapping: dict | None, key: str):
     if not mapping:
         return None
     return mapping.get(key)
+
+
+@register.filter
+def number(value: float | None, decimals: int = 2) -> str:
+    """`{{ score|number:decimals }}`: the project's one number format (half to even; "—" when missing).
+
+    Use it instead of `floatformat`, which rounds half up: a value must read the same on a page, in
+    the CSV and in the CLI."""
+    return format_number(value, int(decimals))
+
+
+@register.filter
+def metric_label(key: str) -> str:
+    """`{{ "geometric_mean_R1-R5-R10"|metric_label }}` -> "Geom": the registry's short heading."""
+    try:
+        return metric(key).label
+    except KeyError:
+        return key
+
+
+@register.filter
+def metric_name(key: str) -> str:
+    """The registry's long name of a metric ("Geometric mean of R@1, R@5, R@10")."""
+    try:
+        return metric(key).name
+    except KeyError:
+        return key

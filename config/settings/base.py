@@ -260,7 +260,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Default evaluation time limits; a phase may set its own (Phase.evaluation_soft_limit_s /
-# evaluation_hard_limit_s), up to PENTATHLON_EVALUATION_MAX_LIMIT, passed to apply_async per message.
+# evaluation_hard_limit_s), up to PENTATHLON_EVALUATION_MAX_LIMIT, sent with each message.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("PENTATHLON_EVALUATION_SOFT_LIMIT", default=1800)
 CELERY_TASK_TIME_LIMIT = env.int("PENTATHLON_EVALUATION_HARD_LIMIT", default=1860)
 PENTATHLON_EVALUATION_MAX_LIMIT = env.int("PENTATHLON_EVALUATION_MAX_LIMIT", default=3000)

@@ -1,9 +1,8 @@
-"""Retrieval metrics (Collaborative Experts semantics)."""
+"""Retrieval metrics (Collaborative Experts semantics) and their registry."""
 
+from .registry import GEOMETRIC_MEAN_KEY, LOWER_IS_BETTER, METRIC_KEYS, METRICS, Metric, format_number, metric
 from .retrieval import (
     DIRECTIONS,
-    GEOMETRIC_MEAN_KEY,
-    METRIC_KEYS,
     compact_metrics,
     metrics_from_ranks,
     rank_histogram,
@@ -17,8 +16,13 @@ from .retrieval import (
 __all__ = [
     "DIRECTIONS",
     "GEOMETRIC_MEAN_KEY",
+    "LOWER_IS_BETTER",
+    "METRICS",
     "METRIC_KEYS",
+    "Metric",
     "compact_metrics",
+    "format_number",
+    "metric",
     "metrics_from_ranks",
     "rank_histogram",
     "retrieval_ranks",

@@ -1,4 +1,4 @@
-"""Retrieval metrics with the exact Collaborative Experts semantics (DESIGN.md section 4).
+"""Retrieval metrics with the exact Collaborative Experts semantics (docs/design.md section 4).
 
 Ranks are 0-based and tie-averaged: a query whose ground-truth video ties with t others is
 placed in the middle of the tied positions, never optimistically first. Ranks come from counting
@@ -22,10 +22,9 @@ import numpy as np
 
 from ..errors import SubmissionFormatError
 from . import compiled
+from .registry import GEOMETRIC_MEAN_KEY, METRIC_KEYS
 
-METRIC_KEYS: tuple[str, ...] = ("R1", "R5", "R10", "R50", "MedR", "MeanR", "geometric_mean_R1-R5-R10")
 DIRECTIONS: tuple[str, ...] = ("t2v", "v2t")
-GEOMETRIC_MEAN_KEY = "geometric_mean_R1-R5-R10"
 
 # uint8 column accumulators hold at most 255: two counts per row, so at most 127 rows a block.
 _NUMPY_BLOCK_ROWS = 112

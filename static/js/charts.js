@@ -52,7 +52,6 @@
   if (history) {
     getJSON(history.dataset.api).then(function (data) {
       if (!data.points.length) { empty(history, "No scored public submission yet."); return; }
-      var decimals = +history.dataset.decimals || 2;
       done(history, new Chart(history, {
         type: "line",
         data: { labels: data.points.map(function (p) { return p.at.slice(0, 16).replace("T", " "); }),
@@ -60,7 +59,7 @@
                              backgroundColor: PALETTE[0], data: data.points.map(function (p) { return p.score; }) }] },
         options: { plugins: { tooltip: { callbacks: { afterLabel: function (ctx) {
           var p = data.points[ctx.dataIndex]; return p.team + " · " + p.method_name; },
-          label: function (ctx) { return ctx.parsed.y.toFixed(decimals); } } } } }
+          label: function (ctx) { return data.points[ctx.dataIndex].display; } } } } }
       }));
     });
   }

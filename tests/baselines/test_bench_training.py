@@ -7,9 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Trains every model for a step in a subprocess: minutes on a shared CPU, so `make test-fast` skips it.
+@pytest.mark.slow
 def test_benchmark_prints_samples_per_second_for_every_model():
     done = subprocess.run(
         [

@@ -34,6 +34,7 @@ def _phase_form(phase: Phase, **extra) -> dict:
         "allowed_formats": '["npz", "zip"]',
         "aggregation": "mean",
         "leaderboard_visibility": "hidden",
+        "query_order": "blind",
         "splits-TOTAL_FORMS": "0",
         "splits-INITIAL_FORMS": str(phase.splits.count()),
         "splits-MIN_NUM_FORMS": "0",
@@ -53,6 +54,7 @@ def test_admin_ground_truth_upload_stores_it_and_records_splits(admin_client, ch
     phase.refresh_from_db()
     assert phase.ground_truth and phase.max_submissions_total == 3 and phase.allowed_formats == ["npz", "zip"]
     assert phase.splits.count() == 5
+    assert phase.is_blind and phase.ground_truth_audit["MSRVTT"]["leaks"]  # the tiny truth is video-sorted
 
 
 def test_admin_rejects_an_invalid_ground_truth_with_the_evaluation_message(admin_client, challenge, tmp_path):

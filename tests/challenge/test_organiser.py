@@ -277,7 +277,7 @@ def test_email_when_a_submission_finishes_or_fails_with_opt_out(upload, particip
     assert len(mailoutbox) == 1 and "finished" in mailoutbox[0].subject
     assert mailoutbox[0].to == [participant.email] and "Overall score" in mailoutbox[0].body
     from challenge.models import Submission as S
-    from leaderboard.services import _fail
+    from leaderboard.services.evaluate import _fail
 
     failing = upload("npz", seed=2)
     mailoutbox.clear()

@@ -1,4 +1,4 @@
-"""A literal, per-query brute-force reference of DESIGN.md section 4, independent of the fast kernel."""
+"""A literal, per-query brute-force reference of docs/design.md section 4, independent of the fast kernel."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Every conformance case of the reference implementation, both directions, to 1e-9."""
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -9,19 +8,8 @@ import pytest
 
 from evaluation.metrics import METRIC_KEYS, t2v_metrics, v2t_metrics
 
-
-def _conformance_dir() -> Path:
-    """`shared/conformance` beside the checkout (or any ancestor of it), or $PENTATHLON_SHARED_DIR's."""
-    if os.environ.get("PENTATHLON_SHARED_DIR"):
-        return Path(os.environ["PENTATHLON_SHARED_DIR"]) / "conformance"
-    checkout = Path(__file__).resolve().parents[2]
-    for parent in checkout.parents:
-        if (parent / "shared" / "conformance" / "expected.json").is_file():
-            return parent / "shared" / "conformance"
-    raise FileNotFoundError(f"no shared/conformance beside {checkout} or above it; set PENTATHLON_SHARED_DIR")
-
-
-CONFORMANCE = _conformance_dir()
+#: The cases and the reference's outputs, kept in the repository (see conformance/README.md).
+CONFORMANCE = Path(__file__).resolve().parent / "conformance"
 EXPECTED = json.loads((CONFORMANCE / "expected.json").read_text())
 
 

@@ -136,7 +136,7 @@ class Stack:
             try:
                 if requests.get(f"{self.base_url}/api/v1/challenges/", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still importing
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the web server did not answer:\n{self.logs()}")

@@ -318,3 +318,33 @@ def test_ten_thousand_submissions_render_with_a_bounded_number_of_queries(
     with django_assert_max_num_queries(MAX_QUERIES):
         data = client.get(f"/api/v1/phases/{phase.id}/leaderboard/?dataset=MSRVTT").json()
     assert len(data["entries"]) == 200 and data["entries"][0]["rank"] == 1
+
+
+def test_a_value_reads_the_same_on_the_board_the_entry_page_the_csv_the_chart_and_both_clis(setup):
+    """78.125 rounds to 78.12 everywhere (a page once said 78.13 while the CSV and the CLI said 78.12)."""
+    from cli.main import _fmt as cli_fmt
+    from evaluation.cli import _fmt as offline_fmt
+
+    phase, (a, _, _) = setup
+    result = entry(a, phase, 78.125, 78.125, overall=78.125)
+    client = Client()
+    pages = {
+        "board": client.get("/c/vp/val/leaderboard/").content.decode(),
+        "dataset board": client.get("/c/vp/val/leaderboard/?dataset=MSVD").content.decode(),
+        "entry": client.get(f"/c/vp/val/entries/{result.submission_id}/").content.decode(),
+        "csv": client.get("/c/vp/val/leaderboard.csv").content.decode(),
+    }
+    for name, body in pages.items():
+        assert "78.12" in body and "78.13" not in body, name
+    points = client.get(f"/api/v1/phases/{phase.id}/leaderboard/history/").json()["points"]
+    assert [p["display"] for p in points] == ["78.12"]
+    assert cli_fmt(78.125) == offline_fmt(78.125) == "78.12"
+
+
+def test_the_json_board_lists_the_registered_metrics(setup):
+    from evaluation.metrics.registry import METRIC_KEYS
+
+    phase, _ = setup
+    data = Client().get(f"/api/v1/phases/{phase.id}/leaderboard/").json()
+    assert [m["key"] for m in data["metrics"]] == list(METRIC_KEYS)
+    assert {m["key"] for m in data["metrics"] if not m["higher_is_better"]} == {"MedR", "MeanR"}

@@ -69,7 +69,7 @@ def enqueue_corpus(directory: str) -> dict:
     from django.db import transaction
 
     from challenge.models import Phase, Submission, TeamMembership
-    from challenge.services import _enqueue_evaluation
+    from challenge.services import evaluation_enqueue_on_commit
     from evaluation.synthetic import pentathlon_ground_truth
     from tests.security.corpus import SUBMISSION_CASES, write_case
 
@@ -95,7 +95,7 @@ def enqueue_corpus(directory: str) -> dict:
             with open(path, "rb") as handle:
                 row.file.save(path.name, File(handle), save=False)
             row.save()
-            _enqueue_evaluation(submission_id=row.id)
+            evaluation_enqueue_on_commit(submission_id=row.id)
         ids[case.name] = row.id
     return {"ids": ids}
 

@@ -75,6 +75,23 @@ def _workers(stack: Stack) -> list:
     return [proc for name, proc, _ in stack.procs if name.startswith("worker")]
 
 
+def _wait_for_worker_log(stack: Stack, *parts: str, count: int, timeout_s: float = 120) -> None:
+    """Poll the workers' logs until `count` lines hold every one of `parts` (bounded by `timeout_s`)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = [
+            line
+            for name, _, log in stack.procs
+            if name.startswith("worker")
+            for line in log.read_text(errors="replace").splitlines()
+            if all(part in line for part in parts)
+        ]
+        if len(lines) >= count:
+            return
+        assert time.monotonic() < deadline, f"{len(lines)} of {count} lines with {parts}:\n{stack.logs()}"
+        time.sleep(0.2)
+
+
 def test_quota_race_20_parallel_uploads_quota_3(stack, tmp_path):
     run_concurrent_quota(stack, tmp_path, parallel=20)
     FIGURES["quota uploads"] = 20
@@ -92,7 +109,8 @@ def test_double_enqueue_is_scored_once(stack, tmp_path):
     stack.start_worker("worker-b")
     final = stack.wait_final(headers, submission_id)
     assert final["status"] == "finished"
-    time.sleep(2)  # let the duplicate messages be consumed (each must be a no-op)
+    # Both duplicates have been consumed, each a no-op (the evaluation service logs the skip).
+    _wait_for_worker_log(stack, f"submission {submission_id}: not claimable, skipping", count=2)
     result = scenario(stack, "state", str(submission_id))
     assert result["attempts"] == 1 and result["results"] == 1, result
     FIGURES["duplicate messages"] = 2

@@ -65,9 +65,9 @@ def test_rescore_requeues_finished_failed_and_running_but_not_queued_or_cancelle
 
     rows = {status: SubmissionFactory(team=team, phase=phase, status=status) for status in Status.values}
     with pytest.MonkeyPatch.context() as patch:
-        import challenge.services as services
+        from challenge.services import dispatch
 
-        patch.setattr(services, "_enqueue_evaluation", lambda **kwargs: None)
+        patch.setattr(dispatch, "evaluation_enqueue_on_commit", lambda **kwargs: None)
         assert phase_rescore(phase=phase) == 3
     for status, row in rows.items():
         row.refresh_from_db()

@@ -1,0 +1,84 @@
+"""Queue routing and enqueueing of evaluations.
+
+The evaluation task is sent by its permanent registered name, so this app never imports `workers`
+(the layer above it): the message names the task, whichever process consumes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+
+from challenge.models import Submission
+
+#: The registered name of `workers.tasks.submission_evaluate_task`; queued messages refer to it.
+EVALUATE_TASK = "workers.submission_evaluate"
+
+
+def manifest_summary(manifest: Any) -> dict[str, Any]:
+    """What routing needs from `evaluation.io.inspect_submission`'s manifest, as JSON: kinds and declared bytes."""
+    return {
+        "kinds": dict(manifest.kinds),
+        "declared_bytes": int(
+            sum(info.nbytes for entry in manifest.entries.values() for info in entry.arrays.values())
+        ),
+    }
+
+
+def evaluation_queue(*, manifest: dict[str, Any]) -> str:
+    """The queue a submission is scored on, decided from its stored header-only manifest.
+
+    With GPU workers configured (PENTATHLON_GPU_QUEUE_ENABLED), embeddings (they need a matrix
+    product) and submissions declaring more than PENTATHLON_GPU_MIN_BYTES of arrays go to the GPU
+    queue; everything else, and everything when no GPU worker exists, to the CPU queue. Top-k lists
+    never need a GPU.
+    """
+    if settings.PENTATHLON_GPU_QUEUE_ENABLED:
+        kinds = set((manifest or {}).get("kinds", {}).values())
+        if (
+            "embeddings" in kinds
+            or int((manifest or {}).get("declared_bytes", 0)) > settings.PENTATHLON_GPU_MIN_BYTES
+        ):
+            return settings.PENTATHLON_GPU_QUEUE
+    return settings.PENTATHLON_CPU_QUEUE
+
+
+def task_send(name: str, args: tuple, **options: Any) -> Any:
+    """Send a task by its registered name. `send_task` ignores eager mode, so in eager mode (the tests,
+    a single-process demo) the registered task is looked up and applied like `apply_async` would."""
+    app = current_app
+    if app.conf.task_always_eager:
+        if name not in app.tasks:
+            app.loader.import_default_modules()  # runs the autodiscovery of the tasks' modules
+        return app.tasks[name].apply_async(args, **options)
+    return app.send_task(name, args, **options)
+
+
+def submission_enqueue_now(*, submission_id: int) -> str | None:
+    """Send the evaluation message now, routed and time-limited per the submission's phase.
+
+    Returns the queue, or None when the row is gone. Sending a message twice is harmless: the
+    worker's guarded claim lets only one of them score.
+    """
+    row = (
+        Submission.objects.filter(id=submission_id)
+        .select_related("phase")
+        .only("id", "manifest", "phase__evaluation_soft_limit_s", "phase__evaluation_hard_limit_s")
+        .first()
+    )
+    if row is None:
+        return None
+    queue = evaluation_queue(manifest=row.manifest)
+    soft, hard = row.phase.time_limits
+    Submission.objects.filter(id=submission_id).exclude(queue=queue).update(queue=queue)
+    task_send(EVALUATE_TASK, (submission_id,), queue=queue, soft_time_limit=soft, time_limit=hard)
+    return queue
+
+
+def evaluation_enqueue_on_commit(*, submission_id: int) -> None:
+    """Enqueue on commit. `robust`: a broker outage must not turn an accepted upload into an error;
+    the row stays QUEUED and the periodic sweeper sends its message again."""
+    transaction.on_commit(lambda: submission_enqueue_now(submission_id=submission_id), robust=True)

@@ -1,0 +1,96 @@
+"""Stored files: spooling an upload to disk while hashing it, storing the spooled copy, and one local
+path for any stored file whatever the storage backend."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files import File
+from django.db.models.fields.files import FieldFile
+
+from challenge.exceptions import ApplicationError, StoredFileUnavailable
+
+
+class spooled_copy:  # noqa: N801 - used like a function, as a context manager
+    """Copy an upload to a named temporary file, hashing it and enforcing a size limit on the way."""
+
+    def __init__(self, file: IO[bytes] | File, *, suffix: str, limit: int, too_large: str) -> None:
+        self.file, self.suffix, self.limit, self.too_large = file, suffix, limit, too_large
+        self.path = ""
+
+    def __enter__(self) -> tuple[str, int, str]:
+        spool_dir = settings.FILE_UPLOAD_TEMP_DIR or None
+        if spool_dir:
+            os.makedirs(spool_dir, exist_ok=True)
+        fd, self.path = tempfile.mkstemp(suffix=self.suffix, prefix="pentathlon-", dir=spool_dir)
+        digest, size = hashlib.sha256(), 0
+        source = self.file
+        if hasattr(source, "seek"):
+            source.seek(0)
+        chunks = source.chunks() if hasattr(source, "chunks") else iter(lambda: source.read(1 << 20), b"")
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > self.limit:
+                    self.__exit__(None, None, None)
+                    raise ApplicationError(self.too_large.format(size=size, limit=self.limit))
+                digest.update(chunk)
+                out.write(chunk)
+        return self.path, size, digest.hexdigest()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path and os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+class SpooledFile(File):
+    """Our own spooled copy, offered to a storage as a temporary file: a file-system storage moves it
+    into place (a rename on the same file system) instead of copying every byte a second time."""
+
+    def __init__(self, handle: IO[bytes], path: str) -> None:
+        super().__init__(handle, name=os.path.basename(path))
+        self._path = path
+
+    def temporary_file_path(self) -> str:
+        return self._path
+
+
+def store_spooled(field: Any, name: str, path: str) -> None:
+    """Save the spooled copy at `path` into a FileField (`field.save`, not saving the model)."""
+    with open(path, "rb") as handle:
+        field.save(name, SpooledFile(handle, path), save=False)
+
+
+@contextmanager
+def local_path(field: FieldFile) -> Iterator[str]:
+    """A local path for a stored file: the file itself on local storage, a temporary copy otherwise.
+
+    Raises:
+        StoredFileUnavailable: the file is missing or the storage cannot be read right now (an
+            `OSError` and a `TransientEvaluationError`, so the evaluation retries it).
+    """
+    try:
+        path = field.storage.path(field.name)
+    except NotImplementedError:
+        path = None
+    if path is not None:
+        if not os.path.isfile(path):
+            raise StoredFileUnavailable(f"stored file {field.name} is not available")
+        yield path
+        return
+    suffix = os.path.splitext(field.name)[1]
+    with tempfile.NamedTemporaryFile(suffix=suffix, prefix="pentathlon-stored-") as tmp:
+        try:
+            with field.storage.open(field.name, "rb") as source:
+                shutil.copyfileobj(source, tmp, 1 << 20)
+        except OSError as exc:
+            raise StoredFileUnavailable(f"stored file {field.name} cannot be read ({exc})") from exc
+        tmp.flush()
+        yield tmp.name

@@ -1,0 +1,88 @@
+"""The checks an upload passes before it becomes a submission: the phase is open, the format is one the
+phase accepts, and the team has quota left. Shared by the direct and the chunked upload."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from challenge.exceptions import ApplicationError, QuotaExceededError
+from challenge.models import Phase, Submission, Team
+from challenge.selectors import challenge_is_organiser
+
+Status = Submission.Status
+
+PHASE_NOT_STARTED = (
+    "The phase {phase!r} opens on {when:%Y-%m-%d %H:%M} UTC; submissions are not accepted yet."
+)
+PHASE_ENDED = "The phase {phase!r} closed on {when:%Y-%m-%d %H:%M} UTC; submissions are no longer accepted."
+PHASE_NO_GROUND_TRUTH = (
+    "The phase {phase!r} does not accept submissions yet: its ground truth has not been uploaded."
+)
+QUOTA_TOTAL = (
+    "Your team has used all {limit} submissions of the phase {phase!r} (failed submissions do not count)."
+)
+QUOTA_DAY = (
+    "Your team has used its {limit} submissions for today in the phase {phase!r}; the count resets at "
+    "00:00 UTC (failed submissions do not count)."
+)
+FILE_TOO_LARGE = "The file is {size:,} bytes; the largest submission accepted is {limit:,} bytes."
+FILE_EMPTY = "The file is empty."
+FORMAT_UNKNOWN = "The file name {name!r} does not end in .zip, .npz or .h5; the phase accepts {allowed}."
+FORMAT_NOT_ALLOWED = "The phase {phase!r} does not accept .{fmt} files; it accepts {allowed}."
+MAGIC_MISMATCH = (
+    "The file {name!r} is not a valid {fmt} file: its first bytes do not match the format its name says."
+)
+
+MAGIC = {
+    "zip": (b"PK\x03\x04", b"PK\x05\x06"),
+    "npz": (b"PK\x03\x04", b"PK\x05\x06"),
+    "h5": (b"\x89HDF\r\n\x1a\n",),
+}
+EXTENSIONS = {".zip": "zip", ".npz": "npz", ".h5": "h5", ".hdf5": "h5"}
+
+
+def phase_ensure_open(*, phase: Phase, user: AbstractBaseUser) -> None:
+    """Refuse an upload to a phase without ground truth, or outside its dates (organisers excepted)."""
+    if not phase.ground_truth:
+        raise ApplicationError(PHASE_NO_GROUND_TRUTH.format(phase=phase.title))
+    if challenge_is_organiser(user=user, challenge=phase.challenge_id):
+        return  # the challenge's organisers may submit baselines outside the phase's dates
+    now = timezone.now()
+    if now < phase.starts_at:
+        raise ApplicationError(PHASE_NOT_STARTED.format(phase=phase.title, when=phase.starts_at))
+    if phase.ends_at is not None and now >= phase.ends_at:
+        raise ApplicationError(PHASE_ENDED.format(phase=phase.title, when=phase.ends_at))
+
+
+def phase_format_of(*, name: str, phase: Phase) -> str:
+    """The format a file name says ("zip", "npz" or "h5"), refused unless the phase accepts it."""
+    allowed = ", ".join(f".{fmt}" for fmt in phase.formats)
+    fmt = EXTENSIONS.get(Path(name).suffix.lower())
+    if fmt is None:
+        raise ApplicationError(FORMAT_UNKNOWN.format(name=name, allowed=allowed))
+    if fmt not in phase.formats:
+        raise ApplicationError(FORMAT_NOT_ALLOWED.format(phase=phase.title, fmt=fmt, allowed=allowed))
+    return fmt
+
+
+def quota_check(*, team: Team, phase: Phase) -> None:
+    """Count the team's submissions under a lock on the team row (failed and cancelled ones are free).
+
+    On PostgreSQL `select_for_update` serialises concurrent uploads of one team; on SQLite the
+    IMMEDIATE transactions serialise all writers.
+    """
+    Team.objects.select_for_update().filter(id=team.id).first()
+    counted = Submission.objects.filter(team=team, phase=phase, quota_refunded=False).exclude(
+        status__in=[Status.FAILED, Status.CANCELLED]
+    )
+    if phase.max_submissions_total is not None and counted.count() >= phase.max_submissions_total:
+        raise QuotaExceededError(QUOTA_TOTAL.format(limit=phase.max_submissions_total, phase=phase.title))
+    if phase.max_submissions_per_day is not None:
+        midnight = datetime.combine(timezone.now().date(), time.min, tzinfo=timezone.get_current_timezone())
+        today = counted.filter(created_at__gte=midnight, created_at__lt=midnight + timedelta(days=1)).count()
+        if today >= phase.max_submissions_per_day:
+            raise QuotaExceededError(QUOTA_DAY.format(limit=phase.max_submissions_per_day, phase=phase.title))

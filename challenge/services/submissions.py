@@ -1,0 +1,413 @@
+"""The submission's one state machine: every write of `Submission.status` happens in this module.
+
+    SUBMITTED -> QUEUED            create (the upload is accepted and sent for scoring on commit)
+    QUEUED    -> RUNNING           claim (one conditional UPDATE: one worker wins)
+    RUNNING   -> FINISHED | FAILED finish, fail
+    RUNNING   -> QUEUED            release (a transient error), requeue (lease expired, re-score)
+    FINISHED | FAILED -> QUEUED    requeue (re-score)
+    SUBMITTED | QUEUED -> CANCELLED cancel
+
+A claim is a token: the row filter `{"id", "status": RUNNING, "started_at": <claim time>}`. Every write
+of a running evaluation (heartbeat, progress, finish, fail, release) is guarded by it, so a worker whose
+lease expired, and whose row was taken over, cannot write anything. One lease rule (`lease_expired`)
+serves both the claim and the stale-row sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from challenge.exceptions import ApplicationError, PermissionDeniedError
+from challenge.models import Phase, Submission, Team, TeamMembership
+from challenge.publication import phase_public_shapes
+from challenge.services import dispatch
+from challenge.services.files import spooled_copy, store_spooled
+from challenge.services.intake import (
+    FILE_EMPTY,
+    FILE_TOO_LARGE,
+    MAGIC,
+    MAGIC_MISMATCH,
+    phase_ensure_open,
+    phase_format_of,
+    quota_check,
+)
+from challenge.services.teams import team_of
+
+logger = logging.getLogger(__name__)
+Status = Submission.Status
+
+FILE_UNREADABLE = (
+    "The file {name!r} could not be read as a .{fmt} submission; check that it is complete and valid."
+)
+NO_PHASE_DATASET = (
+    "The file holds no dataset of the phase {phase!r} (found: {found}); expected some of {expected}."
+)
+NOT_YOUR_SUBMISSION = "Only members of the submitting team can change this submission."
+CANCEL_TOO_LATE = "Only a submission that has not started running can be cancelled."
+FINAL_NEEDS_FINISHED = "Only a finished submission can be chosen as the team's final submission."
+TEAM_NOT_APPROVED = (
+    "Your team {team!r} is waiting for the organisers' approval; you can submit once it is approved."
+)
+PUBLIC_CHOICE_LOCKED = (
+    "The organisers have locked which submissions of the phase {phase!r} are public; "
+    "it can no longer be changed."
+)
+CHECKSUM_MISMATCH = (
+    "The file received has sha256 {actual}, not {expected}: it was corrupted or changed during "
+    "the upload; upload it again."
+)
+
+
+# --- the guarded transition and the lease ------------------------------------------------------------
+
+
+def submission_transition(
+    *, submission_id: int, from_states: Iterable[str], to_state: str, **fields: Any
+) -> bool:
+    """Guarded status change: one conditional UPDATE. Returns False when the row was not in `from_states`."""
+    updated = Submission.objects.filter(id=submission_id, status__in=list(from_states)).update(
+        status=to_state, updated_at=timezone.now(), **fields
+    )
+    return updated == 1
+
+
+def lease_expired_before() -> datetime:
+    """The lease threshold: a running row not heard from since then belongs to a dead worker."""
+    return timezone.now() - timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER)
+
+
+def lease_expired(*, before: datetime) -> Q:
+    """The one lease rule: RUNNING, and its heartbeat (or, without one, its start) is older than `before`."""
+    return Q(status=Status.RUNNING) & (
+        Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, started_at__lt=before)
+    )
+
+
+def claim_row(*, submission_id: int, claimed_at: datetime) -> dict[str, Any]:
+    """The filter matching the row only while the claim taken at `claimed_at` still holds."""
+    return {"id": submission_id, "status": Status.RUNNING, "started_at": claimed_at}
+
+
+# --- one evaluation run: claim, heartbeat, progress, release, finish, fail ---------------------------
+
+
+def submission_claim(*, submission_id: int) -> datetime | None:
+    """QUEUED -> RUNNING, or take over a RUNNING row whose lease expired (a dead worker: no heartbeat
+    for PENTATHLON_HEARTBEAT_STALE_AFTER seconds). One conditional UPDATE, so one claimer wins.
+
+    Returns the claim's start time (the claim token), or None when another worker holds the row or it is final.
+    """
+    now = timezone.now()
+    claimed = (
+        Submission.objects.filter(id=submission_id)
+        .filter(Q(status=Status.QUEUED) | lease_expired(before=lease_expired_before()))
+        .update(
+            status=Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            attempts=F("attempts") + 1,
+            error_message="",
+            progress={"stage": "starting", "fraction": 0.0, "datasets": {}},
+        )
+    )
+    return now if claimed else None
+
+
+def submission_heartbeat(*, row: Mapping[str, Any]) -> bool:
+    """Renew the lease of a claimed row. False when the claim no longer holds (the lease was lost)."""
+    return bool(Submission.objects.filter(**row).update(heartbeat_at=timezone.now()))
+
+
+def submission_progress(*, row: Mapping[str, Any], progress: dict[str, Any]) -> bool:
+    """Record the run's progress (and renew its lease). False when the claim no longer holds."""
+    return bool(Submission.objects.filter(**row).update(heartbeat_at=timezone.now(), progress=progress))
+
+
+def submission_release(*, row: Mapping[str, Any]) -> bool:
+    """RUNNING -> QUEUED after a transient error, for the task's retry to claim it again."""
+    return bool(Submission.objects.filter(**row).update(status=Status.QUEUED, updated_at=timezone.now()))
+
+
+def submission_finish(*, row: Mapping[str, Any], progress: dict[str, Any]) -> bool:
+    """RUNNING -> FINISHED, counting one more scoring. Call it in the transaction storing the result."""
+    now = timezone.now()
+    return bool(
+        Submission.objects.filter(**row).update(
+            status=Status.FINISHED,
+            finished_at=now,
+            updated_at=now,
+            progress=progress,
+            scored_count=F("scored_count") + 1,
+        )
+    )
+
+
+def submission_fail(*, row: Mapping[str, Any], message: str) -> bool:
+    """-> FAILED with a message the submitter can read, if the row still matches `row`. Not retried."""
+    now = timezone.now()
+    return bool(
+        Submission.objects.filter(**row).update(
+            status=Status.FAILED, error_message=message, finished_at=now, updated_at=now
+        )
+    )
+
+
+def submission_mark_failed(
+    *, submission_id: int, message: str, from_states: Iterable[str] = (Status.QUEUED, Status.RUNNING)
+) -> bool:
+    """`submission_fail` for a row in any of `from_states`, whoever claimed it."""
+    return submission_fail(row={"id": submission_id, "status__in": list(from_states)}, message=message)
+
+
+# --- re-queueing: re-scores and rows a broker or worker lost -------------------------------------------
+
+
+@transaction.atomic
+def phase_rescore(*, phase: Phase) -> int:
+    """Queue every finished, failed or running submission of the phase for scoring again (e.g. after a fix).
+
+    Returns the number of submissions queued. Their previous results stay visible until replaced.
+    A submission being scored right now is queued again too: the running evaluation read the old
+    ground truth, and its claim (status RUNNING since its start time) no longer matches, so its
+    result is discarded when it finishes. The latest scorer run wins; nothing is scored twice into
+    the table and no stale result survives a re-score.
+    """
+    rescorable = (Status.FINISHED, Status.FAILED, Status.RUNNING)
+    ids = list(Submission.objects.filter(phase=phase, status__in=rescorable).values_list("id", flat=True))
+    for submission_id in ids:
+        submission_transition(
+            submission_id=submission_id,
+            from_states=rescorable,
+            to_state=Status.QUEUED,
+            queued_at=timezone.now(),
+            error_message="",
+            progress={},
+        )
+        dispatch.evaluation_enqueue_on_commit(submission_id=submission_id)
+    return len(ids)
+
+
+def submission_requeue_stale(
+    *, queued_before: datetime, running_before: datetime, heartbeat_before: datetime | None = None
+) -> list[int]:
+    """Re-send the evaluation message of rows a broker or worker may have lost. Safe to run any time.
+
+    * QUEUED rows queued before `queued_before` (a message the broker may have lost) are sent again;
+      their `queued_at` is bumped so one row gets at most one extra message per period.
+    * RUNNING rows whose lease expired (a dead worker), i.e. a heartbeat (or, without one, a start)
+      older than `heartbeat_before` (default: `running_before`), are put back to QUEUED by a
+      guarded UPDATE and sent again. The dead worker's claim no longer matches the row, so even if it
+      wakes up it cannot store a result: nothing is scored twice.
+    """
+    now = timezone.now()
+    expired = lease_expired(before=heartbeat_before or running_before)
+    ids: list[int] = []
+    with transaction.atomic():
+        for submission_id in Submission.objects.filter(expired).values_list("id", flat=True):
+            if Submission.objects.filter(expired, id=submission_id).update(
+                status=Status.QUEUED,
+                queued_at=now,
+                updated_at=now,
+                progress={
+                    "stage": "re-queued (the worker stopped answering)",
+                    "fraction": 0.0,
+                    "datasets": {},
+                },
+            ):
+                ids.append(submission_id)
+        for submission_id in Submission.objects.filter(
+            status=Status.QUEUED, queued_at__lt=queued_before
+        ).values_list("id", flat=True):
+            if Submission.objects.filter(
+                id=submission_id, status=Status.QUEUED, queued_at__lt=queued_before
+            ).update(queued_at=now):
+                ids.append(submission_id)
+        for submission_id in ids:
+            dispatch.evaluation_enqueue_on_commit(submission_id=submission_id)
+    if ids:
+        logger.warning("re-sent the evaluation of %d stale submission(s): %s", len(ids), ids)
+    return ids
+
+
+def submission_requeue_stale_now() -> list[int]:
+    """`submission_requeue_stale` with the configured bounds (the periodic task's entry point)."""
+    now = timezone.now()
+    return submission_requeue_stale(
+        queued_before=now - timedelta(seconds=settings.PENTATHLON_REQUEUE_QUEUED_AFTER),
+        heartbeat_before=now - timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER),
+        running_before=now - timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER),
+    )
+
+
+# --- what the submitting team changes -----------------------------------------------------------------
+
+
+def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> bool:
+    """Cancel a submission that has not started running. Cancelled submissions do not count to the quota."""
+    if not TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists():
+        raise PermissionDeniedError(NOT_YOUR_SUBMISSION)
+    if not submission_transition(
+        submission_id=submission.id,
+        from_states=(Status.SUBMITTED, Status.QUEUED),
+        to_state=Status.CANCELLED,
+        finished_at=timezone.now(),
+    ):
+        raise ApplicationError(CANCEL_TOO_LATE)
+    return True
+
+
+@transaction.atomic
+def submission_update(
+    *,
+    submission: Submission,
+    user: AbstractBaseUser,
+    is_public: bool | None = None,
+    is_final: bool | None = None,
+) -> Submission:
+    """Change what the team shows: the public flag, and which finished submission is its final one."""
+    if not TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists():
+        raise PermissionDeniedError(NOT_YOUR_SUBMISSION)
+    fields = ["updated_at"]
+    if is_public is not None and is_public != submission.is_public:
+        if submission.phase.public_choice_locked:
+            raise ApplicationError(PUBLIC_CHOICE_LOCKED.format(phase=submission.phase.title))
+        submission.is_public = is_public
+        fields.append("is_public")
+    if is_final is not None:
+        if is_final:
+            if submission.status != Status.FINISHED:
+                raise ApplicationError(FINAL_NEEDS_FINISHED)
+            Team.objects.select_for_update().filter(id=submission.team_id).first()
+            Submission.objects.filter(
+                team_id=submission.team_id, phase_id=submission.phase_id, is_final=True
+            ).exclude(id=submission.id).update(is_final=False)
+        submission.is_final = is_final
+        fields.append("is_final")
+    # created_by is NULL once the uploader deleted their account; the team still owns the row.
+    submission.full_clean(exclude=["created_by"])
+    submission.save(update_fields=fields)
+    return submission
+
+
+# --- accepting an upload ----------------------------------------------------------------------------------
+
+
+def submission_create(
+    *,
+    user: AbstractBaseUser,
+    phase: Phase,
+    file: IO[bytes] | File,
+    method_name: str,
+    description: str = "",
+    paper_url: str = "",
+    code_url: str = "",
+    is_public: bool = True,
+    filename: str | None = None,
+    expected_sha256: str | None = None,
+) -> Submission:
+    """Accept an upload: check team, phase dates, size and format, then the quota under a team lock.
+
+    The file is copied in 1 MiB blocks to a temporary file while its sha256 is computed (never held
+    in memory), inspected by the evaluation core (header only; the manifest is kept for queue
+    routing) before anything is stored, stored under a generated name in the private storage, and
+    queued for evaluation on commit. With `expected_sha256` (the chunked upload API) a file whose
+    digest differs is refused.
+
+    Raises:
+        ApplicationError: a clear sentence for every refusal (QuotaExceededError for quotas).
+        PermissionDeniedError: the user has no team in the phase's challenge.
+    """
+    from evaluation.errors import SubmissionError
+    from evaluation.io import ReadLimits, inspect_submission
+    from evaluation.validation import check_manifest
+
+    team = team_of(user=user, challenge=phase.challenge)
+    if not team.is_approved:
+        raise PermissionDeniedError(TEAM_NOT_APPROVED.format(team=team.name))
+    phase_ensure_open(phase=phase, user=user)
+    name = filename or os.path.basename(getattr(file, "name", "") or "") or "submission"
+    fmt = phase_format_of(name=name, phase=phase)
+    declared = getattr(file, "size", None)
+    if declared is not None and declared > settings.SUBMISSION_MAX_BYTES:
+        raise ApplicationError(FILE_TOO_LARGE.format(size=declared, limit=settings.SUBMISSION_MAX_BYTES))
+    with spooled_copy(
+        file, suffix=f".{fmt}", limit=settings.SUBMISSION_MAX_BYTES, too_large=FILE_TOO_LARGE
+    ) as (tmp_path, size, digest):
+        if size == 0:
+            raise ApplicationError(FILE_EMPTY)
+        if expected_sha256 is not None and expected_sha256.lower() != digest:
+            raise ApplicationError(CHECKSUM_MISMATCH.format(expected=expected_sha256, actual=digest))
+        with open(tmp_path, "rb") as handle:
+            head = handle.read(8)
+        if not head.startswith(MAGIC[fmt]):
+            raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
+        try:
+            manifest = inspect_submission(
+                tmp_path, limits=ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
+            )
+        except SubmissionError as exc:
+            raise ApplicationError(f"The file cannot be scored: {exc}") from exc
+        except Exception as exc:  # hostile input must never become a server error
+            logger.exception("inspect_submission raised an unexpected error on %s", name)
+            raise ApplicationError(FILE_UNREADABLE.format(name=name, fmt=fmt)) from exc
+        expected = list(phase.splits.values_list("dataset__name", flat=True))
+        found = sorted(manifest.entries)
+        if not set(found) & set(expected):
+            raise ApplicationError(
+                NO_PHASE_DATASET.format(
+                    phase=phase.title, found=", ".join(found) or "nothing", expected=", ".join(expected)
+                )
+            )
+        try:  # the shapes the scorer would refuse, refused now (the upload is not stored)
+            check_manifest(manifest, phase_public_shapes(phase=phase))
+        except SubmissionError as exc:
+            raise ApplicationError(f"The file cannot be scored: {exc}") from exc
+        submission = Submission(
+            team=team,
+            phase=phase,
+            created_by=user,
+            original_filename=name[:255],
+            file_format=fmt,
+            file_size=size,
+            checksum_sha256=digest,
+            method_name=method_name.strip(),
+            description=description,
+            paper_url=paper_url,
+            code_url=code_url,
+            is_public=is_public,
+            is_baseline=team.is_baseline,
+            manifest=dispatch.manifest_summary(manifest),
+        )
+        stored_name = ""
+        try:
+            with transaction.atomic():
+                quota_check(team=team, phase=phase)
+                store_spooled(submission.file, name, tmp_path)
+                stored_name = submission.file.name
+                submission.full_clean()
+                submission.save()
+                submission_transition(
+                    submission_id=submission.id,
+                    from_states=(Status.SUBMITTED,),
+                    to_state=Status.QUEUED,
+                    queued_at=timezone.now(),
+                )
+                dispatch.evaluation_enqueue_on_commit(submission_id=submission.id)
+        except BaseException:
+            if stored_name:
+                submission.file.storage.delete(stored_name)
+            raise
+    submission.refresh_from_db()
+    return submission

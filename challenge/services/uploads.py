@@ -1,0 +1,195 @@
+"""Resumable chunked uploads: a large file sent in pieces, then turned into a submission."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from challenge.exceptions import ApplicationError, PermissionDeniedError
+from challenge.models import Phase, Submission
+from challenge.services.intake import FILE_EMPTY, FILE_TOO_LARGE, phase_ensure_open, phase_format_of
+from challenge.services.submissions import submission_create
+from challenge.services.teams import team_of
+
+logger = logging.getLogger(__name__)
+
+UPLOAD_NOT_YOURS = "This upload belongs to another user."
+UPLOAD_GAP = (
+    "This chunk starts at byte {start:,} but the server has {received:,} bytes of the file; send the "
+    "bytes from offset {received:,} (ask with HEAD or GET on the upload)."
+)
+UPLOAD_BEYOND_END = "This chunk ends at byte {end:,}, beyond the declared file size of {size:,} bytes."
+UPLOAD_INCOMPLETE = (
+    "The server has {received:,} of the {size:,} bytes; send the rest before completing the upload."
+)
+UPLOAD_DONE = "This upload was already completed as submission #{submission}."
+UPLOAD_BUSY = "This upload is being completed; ask for its state again in a moment."
+_COPY_BLOCK = 1 << 20
+
+
+def chunked_upload_partial_path(upload: Any) -> Path:
+    return Path(settings.UPLOAD_PARTIAL_DIR) / f"{upload.id}.part"
+
+
+@transaction.atomic
+def chunked_upload_create(
+    *, user: AbstractBaseUser, phase: Phase, filename: str, size: int, metadata: dict[str, Any]
+) -> Any:
+    """Start a resumable upload after the checks that need no byte of the file (team, dates, format, size)."""
+    from challenge.models import ChunkedUpload
+
+    team_of(user=user, challenge=phase.challenge)
+    phase_ensure_open(phase=phase, user=user)
+    name = os.path.basename(filename) or "submission"
+    phase_format_of(name=name, phase=phase)
+    if size <= 0:
+        raise ApplicationError(FILE_EMPTY)
+    if size > settings.SUBMISSION_MAX_BYTES:
+        raise ApplicationError(FILE_TOO_LARGE.format(size=size, limit=settings.SUBMISSION_MAX_BYTES))
+    upload = ChunkedUpload(user=user, phase=phase, filename=name[:255], size=size, metadata=metadata)
+    upload.full_clean()
+    upload.save()
+    path = chunked_upload_partial_path(upload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return upload
+
+
+def _own_upload(*, upload: Any, user: AbstractBaseUser) -> None:
+    if upload.user_id != user.pk:
+        raise PermissionDeniedError(UPLOAD_NOT_YOURS)
+
+
+def chunked_upload_write(
+    *, upload: Any, user: AbstractBaseUser, start: int, stream: IO[bytes], length: int
+) -> int:
+    """Write `length` bytes read from `stream` at offset `start`; returns the new received offset.
+
+    Idempotent: a chunk sent again (start below the received offset) rewrites the same bytes and
+    leaves the offset where it is or moves it forward. A chunk cut short (the client died) keeps what
+    arrived, so the client resumes from the offset the server reports. Streams in 1 MiB blocks; the
+    database row is updated with one conditional UPDATE (received = max(received, end)).
+    """
+    from django.db.models.functions import Greatest
+
+    from challenge.models import ChunkedUpload
+
+    _own_upload(upload=upload, user=user)
+    if upload.status != ChunkedUpload.Status.UPLOADING:
+        raise ApplicationError(
+            UPLOAD_DONE.format(submission=upload.submission_id) if upload.submission_id else UPLOAD_BUSY
+        )
+    if start > upload.received:
+        raise ApplicationError(UPLOAD_GAP.format(start=start, received=upload.received))
+    if start + length > upload.size:
+        raise ApplicationError(UPLOAD_BEYOND_END.format(end=start + length, size=upload.size))
+    written = 0
+    with open(chunked_upload_partial_path(upload), "r+b") as out:
+        out.seek(start)
+        try:
+            while written < length:
+                block = stream.read(min(_COPY_BLOCK, length - written))
+                if not block:
+                    break
+                out.write(block)
+                written += len(block)
+        except OSError:  # the client went away mid-chunk: keep what arrived
+            logger.info("upload %s: chunk at %d cut short after %d bytes", upload.id, start, written)
+        out.flush()
+        os.fsync(out.fileno())
+    end = start + written
+    ChunkedUpload.objects.filter(id=upload.id, received__gte=start, received__lt=end).update(
+        received=Greatest("received", end), updated_at=timezone.now()
+    )
+    upload.refresh_from_db(fields=["received", "status", "submission"])
+    return upload.received
+
+
+def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str | None) -> Submission:
+    """Turn a fully received upload into a submission through `submission_create` (same checks, quota and
+    queueing); the sha256 the client computed must match the one computed while storing the file.
+
+    Completing twice returns the same submission. On a refusal the upload stays open (the client may
+    fix nothing but can still read the reason); the partial file is deleted once the submission exists.
+    """
+    from challenge.models import ChunkedUpload
+
+    _own_upload(upload=upload, user=user)
+    upload.refresh_from_db()
+    if upload.submission_id:
+        return upload.submission
+    if upload.received < upload.size:
+        raise ApplicationError(UPLOAD_INCOMPLETE.format(received=upload.received, size=upload.size))
+    claimed = ChunkedUpload.objects.filter(id=upload.id, status=ChunkedUpload.Status.UPLOADING).update(
+        status=ChunkedUpload.Status.COMPLETE, updated_at=timezone.now()
+    )
+    if not claimed:
+        raise ApplicationError(UPLOAD_BUSY)
+    path = chunked_upload_partial_path(upload)
+    metadata = dict(upload.metadata)
+    try:
+        with open(path, "rb") as handle:
+            submission = submission_create(
+                user=user,
+                phase=upload.phase,
+                file=File(handle, name=upload.filename),
+                filename=upload.filename,
+                expected_sha256=sha256.strip() if sha256 else None,
+                **metadata,
+            )
+    except BaseException:
+        ChunkedUpload.objects.filter(id=upload.id).update(status=ChunkedUpload.Status.UPLOADING)
+        raise
+    ChunkedUpload.objects.filter(id=upload.id).update(submission=submission, updated_at=timezone.now())
+    path.unlink(missing_ok=True)
+    return submission
+
+
+def chunked_upload_expire(*, older_than: datetime) -> int:
+    """Delete unfinished uploads untouched since `older_than` and their partial files; returns how many rows.
+
+    Safe to run any time and from several places: each row is deleted by a guarded DELETE (still
+    unfinished, still untouched), so an upload that received a chunk meanwhile survives. Partial files
+    in this process's UPLOAD_PARTIAL_DIR that no row owns any more (their row was expired by a process
+    that does not share the directory, e.g. a worker on another machine) are removed too once their
+    modification time is older than `older_than`: running the command on each web host cleans its disk.
+    """
+    from challenge.models import ChunkedUpload
+
+    unfinished = Q(updated_at__lt=older_than, submission__isnull=True)
+    deleted = 0
+    for upload in ChunkedUpload.objects.filter(unfinished).only("id"):
+        if ChunkedUpload.objects.filter(unfinished, id=upload.id).delete()[0]:
+            chunked_upload_partial_path(upload).unlink(missing_ok=True)
+            deleted += 1
+    partial_dir = Path(settings.UPLOAD_PARTIAL_DIR)
+    if partial_dir.is_dir():
+        cutoff = older_than.timestamp()
+        for path in partial_dir.glob("*.part"):
+            try:
+                if (
+                    path.stat().st_mtime < cutoff
+                    and not ChunkedUpload.objects.filter(id=path.stem, submission__isnull=True).exists()
+                ):
+                    path.unlink(missing_ok=True)
+            except (OSError, ValidationError):  # vanished meanwhile, or not an upload id
+                continue
+    if deleted:
+        logger.info("expired %d abandoned chunked upload(s)", deleted)
+    return deleted
+
+
+def chunked_upload_expire_now() -> int:
+    """`chunked_upload_expire` for uploads idle longer than UPLOAD_EXPIRES_AFTER (the periodic task's entry)."""
+    return chunked_upload_expire(older_than=timezone.now() - timedelta(seconds=settings.UPLOAD_EXPIRES_AFTER))

@@ -1,0 +1,200 @@
+"""One evaluation run, from claim to result: the orchestration between the queue and the scorer.
+
+`submission_evaluate` is the one deliberate exception to "everything in one transaction": the
+claim (QUEUED -> RUNNING) commits first, the long evaluation runs outside any transaction, and the
+result plus the status change are written together in one short atomic block. Every status change
+is one of challenge's submission services, guarded by the claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import connection, transaction
+
+from challenge.exceptions import TransientEvaluationError
+from challenge.models import Submission
+from challenge.notifications import submission_notify_final
+from challenge.publication import published_truth_from_file
+from challenge.services.files import local_path
+from challenge.services.submissions import (
+    claim_row,
+    submission_claim,
+    submission_fail,
+    submission_heartbeat,
+    submission_progress,
+    submission_release,
+)
+from leaderboard.models import Result
+from leaderboard.services.results import result_store
+
+logger = logging.getLogger(__name__)
+
+NO_GROUND_TRUTH = (
+    "The phase has no ground truth yet, so the submission cannot be scored; the organisers have been told."
+)
+BAD_GROUND_TRUTH = "The phase's ground truth could not be read, so the submission cannot be scored; the organisers have been told."
+TIME_LIMIT = "The evaluation took longer than the limit of {seconds} seconds and was stopped."
+STORAGE_GAVE_UP = "The stored files could not be read after several attempts; please contact the organisers."
+INTERNAL_ERROR = (
+    "An internal error stopped the evaluation; the organisers have been told. Please try again later."
+)
+
+#: Least time between two progress writes of one submission.
+PROGRESS_INTERVAL_S = 0.5
+
+
+class LeaseLost(Exception):  # noqa: N818 - a signal, not an error
+    """The row was taken over (its lease expired and the sweeper re-queued it): stop, store nothing."""
+
+
+class _Heartbeat:
+    """Bumps `heartbeat_at` every PENTATHLON_HEARTBEAT_INTERVAL seconds from a daemon thread, so a
+    long stage without progress calls still holds the lease; notices when the lease was lost."""
+
+    def __init__(self, row: dict) -> None:
+        self.row = row
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{row['id']}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def beat(self) -> None:
+        if not submission_heartbeat(row=self.row):
+            self.lost.set()
+
+    def _run(self) -> None:
+        interval = float(settings.PENTATHLON_HEARTBEAT_INTERVAL)
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    self.beat()
+                except Exception:  # a database blip: the next beat tries again
+                    logger.warning("submission %s: heartbeat failed", self.row["id"], exc_info=True)
+        finally:
+            connection.close()
+
+
+def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> None:
+    """Score one submission. Idempotent: only a claimable row is processed, so running it twice is safe.
+
+    User errors (`evaluation.errors.SubmissionError`) end the submission as FAILED with the
+    evaluation core's message and are never retried. Transient errors (storage, database) put the
+    row back to QUEUED and re-raise for the task to retry; on the `final_attempt` they fail it instead.
+    """
+    from evaluation.errors import GroundTruthError, SubmissionError
+    from evaluation.io import ReadLimits
+    from evaluation.scoring import score_submission
+
+    claimed_at = submission_claim(submission_id=submission_id)
+    if claimed_at is None:
+        logger.info("submission %s: not claimable, skipping", submission_id)
+        return
+    mine = claim_row(submission_id=submission_id, claimed_at=claimed_at)
+    submission = Submission.objects.select_related("phase").get(id=submission_id)
+    phase = submission.phase
+    if not phase.ground_truth:
+        if submission_fail(row=mine, message=NO_GROUND_TRUTH):
+            submission_notify_final(submission_id=submission_id)
+        return
+    heartbeat = _Heartbeat(mine)
+    reporter = _ProgressReporter(
+        row=mine, datasets=list(phase.splits.values_list("dataset__name", flat=True)), lost=heartbeat.lost
+    )
+    try:
+        with (
+            heartbeat,
+            local_path(phase.ground_truth) as truth_path,
+            local_path(submission.file) as submission_path,
+        ):
+            reporter("reading ground truth", None, 0.0)
+            truth = published_truth_from_file(phase=phase, path=truth_path)
+            report = score_submission(
+                ground_truth=truth,
+                submission_path=submission_path,
+                aggregation=phase.aggregation,
+                device=settings.EVALUATION_DEVICE,
+                limits=ReadLimits(max_total_bytes=max(settings.SUBMISSION_MAX_BYTES * 64, 8 * 1024**3)),
+                progress=reporter,
+            )
+    except LeaseLost:
+        logger.warning(
+            "submission %s: lease lost (re-queued after a missed heartbeat); stopping", submission_id
+        )
+        return
+    except SubmissionError as exc:
+        _fail(row=mine, message=str(exc))
+        return
+    except GroundTruthError:
+        logger.exception("submission %s: the ground truth of phase %s is invalid", submission_id, phase.id)
+        _fail(row=mine, message=BAD_GROUND_TRUTH)
+        return
+    except SoftTimeLimitExceeded:
+        _fail(row=mine, message=TIME_LIMIT.format(seconds=phase.time_limits[0]))
+        return
+    except TransientEvaluationError:
+        if final_attempt:
+            _fail(row=mine, message=STORAGE_GAVE_UP)
+            return
+        submission_release(row=mine)
+        raise
+    except Exception:
+        logger.exception("submission %s: unexpected error during evaluation", submission_id)
+        _fail(row=mine, message=INTERNAL_ERROR)
+        return
+    result_store(row=mine, report=report)
+
+
+def _fail(*, row: dict, message: str) -> None:
+    """Fail the claimed row and drop a result it may hold from an earlier scoring; tell the team once."""
+    with transaction.atomic():
+        failed = submission_fail(row=row, message=message)
+        had_result = failed and Result.objects.filter(submission_id=row["id"]).delete()[0] > 0
+    if failed and not had_result:  # a re-score that fails is the organisers' business, not a new email
+        submission_notify_final(submission_id=row["id"])
+
+
+class _ProgressReporter:
+    """The scorer's progress callback: writes stage, overall fraction and per-dataset fractions, throttled."""
+
+    def __init__(self, *, row: dict, datasets: list[str], lost: threading.Event | None = None) -> None:
+        self.row, self.datasets, self.lost = row, datasets, lost
+        self.per_dataset: dict[str, float] = {}
+        self.stage = ""
+        self.last_write = 0.0
+
+    def __call__(self, stage: str, dataset: str | None, fraction: float) -> None:
+        if self.lost is not None and self.lost.is_set():
+            raise LeaseLost
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        if dataset is not None:
+            self.per_dataset[dataset] = fraction
+            overall = sum(self.per_dataset.values()) / max(len(self.datasets), len(self.per_dataset), 1)
+        else:
+            overall = (
+                fraction
+                if not self.per_dataset
+                else sum(self.per_dataset.values()) / max(len(self.datasets), 1)
+            )
+        now = time.monotonic()
+        if stage == self.stage and now - self.last_write < PROGRESS_INTERVAL_S and fraction < 1.0:
+            return
+        self.stage, self.last_write = stage, now
+        label = f"{stage} {dataset}" if dataset else stage
+        written = submission_progress(
+            row=self.row,
+            progress={"stage": label, "fraction": round(overall, 4), "datasets": dict(self.per_dataset)},
+        )
+        if not written:
+            raise LeaseLost

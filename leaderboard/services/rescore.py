@@ -1,0 +1,102 @@
+"""Re-scoring a phase with a before/after diff: a frozen snapshot of the board, then the comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from challenge.models import Submission
+from challenge.services.submissions import phase_rescore
+from leaderboard.models import LeaderboardSnapshot
+
+Status = Submission.Status
+
+
+def leaderboard_snapshot_take(*, phase: Any, reason: str, user: Any = None) -> LeaderboardSnapshot:
+    """Freeze the phase's overall board (every row, organisers' view) before a change."""
+    from leaderboard.selectors import leaderboard_rows
+
+    rows = [
+        {
+            "submission_id": r["submission_id"],
+            "team": r["team"],
+            "method_name": r["method_name"],
+            "rank": r["rank"],
+            "is_baseline": r["is_baseline"],
+            "primary_score": r["primary_score"],
+        }
+        for r in leaderboard_rows(phase=phase)
+    ]
+    return LeaderboardSnapshot.objects.create(
+        phase=phase,
+        reason=reason[:200],
+        rows=rows,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+
+
+@transaction.atomic
+def phase_rescore_with_snapshot(*, phase: Any, reason: str = "re-score", user: Any = None) -> int:
+    """Snapshot the board, then queue every finished or failed submission of the phase for scoring again.
+
+    Returns the number of submissions queued; `leaderboard_diff` compares the snapshot with the board.
+    """
+    leaderboard_snapshot_take(phase=phase, reason=reason, user=user)
+    return phase_rescore(phase=phase)
+
+
+def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None) -> dict | None:
+    """The latest snapshot against the current board: one line per team or baseline entry.
+
+    Returns None when the phase has no snapshot, else {"snapshot", "pending" (submissions still being
+    scored), "rows": [{team, method_name, before_rank, after_rank, before_score, after_score, delta,
+    rank_change, status ("same", "changed", "new", "gone")}]}.
+    """
+    from leaderboard.selectors import leaderboard_rows
+
+    snapshot = (
+        snapshot or LeaderboardSnapshot.objects.filter(phase=phase).order_by("-created_at", "-id").first()
+    )
+    if snapshot is None:
+        return None
+
+    def key(row: dict) -> tuple:
+        return (row["team"], row["submission_id"] if row["is_baseline"] else 0)
+
+    before = {key(r): r for r in snapshot.rows}
+    after = {key(r): r for r in leaderboard_rows(phase=phase)}
+    lines = []
+    for k in list(after) + [k for k in before if k not in after]:
+        old, new = before.get(k), after.get(k)
+        line = {
+            "team": (new or old)["team"],
+            "method_name": (new or old)["method_name"],
+            "is_baseline": (new or old)["is_baseline"],
+            "before_rank": old and old["rank"],
+            "after_rank": new and new["rank"],
+            "before_score": old and old["primary_score"],
+            "after_score": new and new["primary_score"],
+        }
+        if old is None:
+            line["status"], line["delta"], line["rank_change"] = "new", None, None
+        elif new is None:
+            line["status"], line["delta"], line["rank_change"] = "gone", None, None
+        else:
+            line["delta"] = (
+                None
+                if new["primary_score"] is None or old["primary_score"] is None
+                else new["primary_score"] - old["primary_score"]
+            )
+            line["rank_change"] = (
+                None if new["rank"] is None or old["rank"] is None else old["rank"] - new["rank"]
+            )
+            same = (
+                abs(line["delta"] or 0.0) < 1e-12
+                and old["rank"] == new["rank"]
+                and old["submission_id"] == new["submission_id"]
+            )
+            line["status"] = "same" if same else "changed"
+        lines.append(line)
+    pending = Submission.objects.filter(phase=phase, status__in=[Status.QUEUED, Status.RUNNING]).count()
+    return {"snapshot": snapshot, "pending": pending, "rows": lines}

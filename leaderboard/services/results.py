@@ -1,0 +1,92 @@
+"""Storing a run's result: the `Result` row, its per-dataset rows and the overall score."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from challenge.models import Challenge
+from challenge.notifications import submission_notify_final
+from challenge.services.submissions import submission_finish
+from evaluation.metrics.registry import GEOMETRIC_MEAN_KEY
+from leaderboard.models import DatasetResult, Result
+from leaderboard.selectors import METRIC_FIELDS
+
+logger = logging.getLogger(__name__)
+
+
+def result_store(*, row: dict, report: dict) -> Result | None:
+    """Write the result and finish the submission in one short transaction, if the claim still holds."""
+    with transaction.atomic():
+        progress = {
+            "stage": "done",
+            "fraction": 1.0,
+            "datasets": {name: 1.0 for name in report.get("datasets", {})},
+        }
+        finished = submission_finish(row=row, progress=progress)
+        if not finished:
+            logger.warning("submission %s: claim lost before the result was stored", row["id"])
+            return None
+        challenge = Challenge.objects.filter(phases__submissions__id=row["id"]).first()
+        datasets = report.get("datasets", {})
+        scores = dataset_scores(report=report, metric=challenge.primary_metric if challenge else None)
+        overall = overall_score(
+            scores={k: v for k, v in scores.items() if v is not None},
+            phase_datasets=list(datasets) + list(report.get("missing_datasets", [])),
+            aggregation=report.get("aggregation") or "mean",
+        )
+        result, first_result = Result.objects.update_or_create(
+            submission_id=row["id"],
+            defaults={
+                "primary_score": None if overall is None else float(overall),
+                "aggregation": report.get("aggregation", ""),
+                "metrics": datasets,
+                "missing_datasets": list(report.get("missing_datasets", [])),
+                "scorer_version": report.get("scorer_version", ""),
+            },
+        )
+        dataset_results_store(result=result, report=report, scores=scores)
+    if first_result:  # a re-score of the whole phase does not email every team again
+        submission_notify_final(submission_id=row["id"])
+    return result
+
+
+def dataset_scores(*, report: dict, metric: str | None) -> dict[str, float | None]:
+    """Per-dataset score under the challenge's primary metric (t2v); the scorer's own score by default."""
+    out: dict[str, float | None] = {}
+    for name, entry in report.get("datasets", {}).items():
+        if metric is None or metric == GEOMETRIC_MEAN_KEY:
+            value = entry.get("score")
+        else:
+            value = (entry.get("t2v") or {}).get(metric)
+        out[name] = None if value is None else float(value)
+    return out
+
+
+def overall_score(*, scores: dict[str, float], phase_datasets: list[str], aggregation: str) -> float | None:
+    from evaluation.scoring import overall_score as aggregate
+
+    return aggregate(scores, phase_datasets, aggregation if aggregation in ("mean", "sum") else "mean")
+
+
+def dataset_results_store(*, result: Result, report: dict, scores: dict[str, float | None]) -> None:
+    """Replace the result's per-dataset rows (one per scored dataset) from the scorer's report."""
+    DatasetResult.objects.filter(result=result).delete()
+    rows = []
+    for name, entry in report.get("datasets", {}).items():
+        t2v = entry.get("t2v") or {}
+        rows.append(
+            DatasetResult(
+                result=result,
+                dataset=name,
+                score=scores.get(name),
+                rank_histogram=entry.get("rank_histogram"),
+                **{
+                    field: None if t2v.get(key) is None else float(t2v[key])
+                    for key, field in METRIC_FIELDS.items()
+                    if key != "score"
+                },
+            )
+        )
+    DatasetResult.objects.bulk_create(rows)
