@@ -649,11 +649,42 @@ def _h5_chunk_layout(
     return layout
 
 
-def _h5_unfilter(raw: bytes, layout: _ChunkLayout, filter_mask: int, itemsize: int) -> bytes:
+_INFLATE_PIECE = 4 * MiB
+
+
+def _inflate_at_most(stream: bytes, nbytes: int) -> bytearray:
+    """Inflate a zlib stream into a buffer of `nbytes`, a piece at a time: memory is that buffer.
+
+    Raises:
+        OverflowError: the stream holds more than `nbytes`.
+        ValueError: the stream is not valid zlib data.
+    """
+    out = bytearray(nbytes)
+    filled = 0
+    inflater = zlib.decompressobj()
+    pending = stream
+    try:
+        while not inflater.eof:
+            piece = inflater.decompress(pending, _INFLATE_PIECE)
+            pending = inflater.unconsumed_tail
+            if not piece and not pending:
+                break
+            if filled + len(piece) > nbytes:
+                raise OverflowError("inflates beyond its size")
+            out[filled : filled + len(piece)] = piece
+            filled += len(piece)
+    except zlib.error as exc:
+        raise ValueError(f"gzip: {exc}") from None
+    del out[filled:]
+    return out
+
+
+def _h5_unfilter(raw: bytes, layout: _ChunkLayout, filter_mask: int, itemsize: int) -> bytes | bytearray:
     """Undo a chunk's filters (last applied first), never producing more than the chunk's bytes.
 
     Raises:
-        ValueError: the chunk inflates beyond its size or is damaged (the message says which).
+        OverflowError: the chunk inflates beyond its size.
+        ValueError: the chunk is damaged (the message says how).
     """
     data = raw
     for index in reversed(range(len(layout.filters))):
@@ -665,13 +696,7 @@ def _h5_unfilter(raw: bytes, layout: _ChunkLayout, filter_mask: int, itemsize: i
                 raise ValueError("a fletcher32 chunk shorter than its checksum")
             data = data[:-4]  # the checksum guards against disk errors, not against a hostile writer
         elif code == _H5_DEFLATE:
-            inflater = zlib.decompressobj()
-            try:
-                data = inflater.decompress(data, layout.nbytes + 1)
-            except zlib.error as exc:
-                raise ValueError(f"gzip: {exc}") from None
-            if len(data) > layout.nbytes or inflater.unconsumed_tail:
-                raise OverflowError("inflates beyond its size")
+            data = _inflate_at_most(data, layout.nbytes)
         elif code == _H5_SHUFFLE and itemsize > 1:
             whole = len(data) // itemsize * itemsize
             planes = np.frombuffer(data, dtype=np.uint8, count=whole).reshape(itemsize, -1)
