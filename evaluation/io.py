@@ -700,7 +700,8 @@ def _h5_unfilter(raw: bytes, layout: _ChunkLayout, filter_mask: int, itemsize: i
         elif code == _H5_SHUFFLE and itemsize > 1:
             whole = len(data) // itemsize * itemsize
             planes = np.frombuffer(data, dtype=np.uint8, count=whole).reshape(itemsize, -1)
-            data = planes.T.tobytes() + data[whole:]
+            # HDF5 leaves the bytes past the last whole element unshuffled.
+            data = planes.T.tobytes() if whole == len(data) else planes.T.tobytes() + bytes(data[whole:])
     if len(data) != layout.nbytes:
         raise ValueError(f"{len(data):,} bytes for a chunk of {layout.nbytes:,}")
     return data
