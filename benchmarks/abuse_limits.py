@@ -8,7 +8,11 @@ load) in a fresh process each and prints its peak RSS, at three sizes per attack
 can be seen not to grow with the bomb. `--unprotected` also reads each HDF5 bomb with h5py's own
 read_direct, which is what the scorer did before the limits (about 1 GiB for the 1 GiB chunk).
 
-Part 2 runs the site in process on a throw-away SQLite file with the default settings (throttle
+Part 2 times the bounded reader on legitimate gzip + shuffle files (three sizes, h5py's automatic
+chunks and tiny 10 x 10 chunks) against HDF5's own read: filtered chunks are inflated by the
+reader itself, never past their size.
+
+Part 3 runs the site in process on a throw-away SQLite file with the default settings (throttle
 rates included) and counts what each limit refuses: hostile ?limit/?offset values, token logins
 with forged X-Forwarded-For headers, the chunk bomb on the upload road, and formula cells in the
 CSV exports. Prints figures only; no assertion on time.
@@ -139,6 +143,45 @@ def memory_part(folder: Path, *, unprotected: bool) -> None:
         path.unlink()
 
 
+def read_cost_part(folder: Path) -> None:
+    """What the bounded reader costs on legitimate gzip + shuffle files, against HDF5's own read."""
+    import time
+
+    import h5py
+    import numpy as np
+
+    from evaluation.io import inspect_submission, load_entry
+
+    print(f"\n{'gzip + shuffle array':<44} {'chunks':>8} {'inspect':>9} {'own reader':>11} {'HDF5 read':>10}")
+    for chunking in ("auto", "10 x 10"):
+        for side in (1000, 2000, 4000):
+            path = folder / f"read-{side}.h5"
+            sims = np.random.default_rng(0).random((side, side), dtype=np.float32)
+            with h5py.File(path, "w") as handle:
+                handle.create_group("MSVD").create_dataset(
+                    "sims",
+                    data=sims,
+                    chunks=True if chunking == "auto" else (10, 10),
+                    compression="gzip",
+                    shuffle=True,
+                )
+                count = handle["MSVD/sims"].id.get_num_chunks()
+            started = time.perf_counter()
+            manifest = inspect_submission(path)
+            inspected = time.perf_counter() - started
+            started = time.perf_counter()
+            loaded = load_entry(path, manifest, "MSVD")["sims"]
+            own = time.perf_counter() - started
+            with h5py.File(path, "r") as handle:
+                started = time.perf_counter()
+                reference = handle["MSVD/sims"][...]
+                hdf5 = time.perf_counter() - started
+            assert (loaded == reference).all()
+            label = f"{side} x {side} f4 ({sims.nbytes / MiB:.0f} MiB), {chunking} chunks"
+            print(f"{label:<44} {count:>8,} {inspected:>8.2f}s {own:>10.2f}s {hdf5:>9.2f}s")
+            path.unlink()
+
+
 def requests_part(folder: Path) -> None:
     from benchmarks import _site
 
@@ -222,6 +265,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pentathlon-abuse-") as tmp:
         memory_part(Path(tmp), unprotected=args.unprotected)
+        read_cost_part(Path(tmp))
         if not args.skip_requests:
             requests_part(Path(tmp))
     return 0
