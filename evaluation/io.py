@@ -568,10 +568,6 @@ class _ChunkLayout:
     stored: tuple[Any, ...]  # h5py StoreInfo of every allocated chunk
 
     @property
-    def compressed(self) -> bool:
-        return _H5_DEFLATE in self.filters
-
-    @property
     def stored_bound(self) -> int:
         """The most bytes one stored chunk may take: zlib's compressBound, plus fletcher32's checksum."""
         n = self.nbytes
