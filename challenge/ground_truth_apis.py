@@ -7,7 +7,7 @@ the leak audit of the uploaded ids and order (docs/blind-phases.md).
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -67,6 +67,7 @@ class PhaseGroundTruthApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
     throttle_scope = "upload"
 
+    @extend_schema_serializer(component_name="GroundTruthUploadInput")
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(max_length=255)
 
@@ -93,6 +94,7 @@ class PhaseQueryOrderApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema_serializer(component_name="QueryOrderInput")
     class InputSerializer(serializers.Serializer):
         query_order = serializers.ChoiceField(choices=Phase.QueryOrder.choices)
 
