@@ -1,4 +1,4 @@
-"""Readers for every submission format of DESIGN.md section 5, safe against hostile files.
+"""Readers for every submission format of docs/design.md section 5, safe against hostile files.
 
 Containers are recognised by their magic bytes, not their extension:
 
