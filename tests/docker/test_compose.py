@@ -428,3 +428,37 @@ def test_docker_compose_config_validates(profile: list[str]) -> None:
     web_ports = resolved["services"]["web"]["ports"]  # v2: mappings; docker-compose 1.x: "ip:host:container"
     host_ips = [port.get("host_ip") if isinstance(port, dict) else port.split(":")[0] for port in web_ports]
     assert host_ips == ["127.0.0.1"], web_ports
+
+
+# --- entry point ----------------------------------------------------------------------------------
+
+
+def test_entrypoint_creates_every_data_folder_on_a_fresh_volume(tmp_path: Path) -> None:
+    """The compose file's upload spool lives on the volume; Django's checks fail when it is missing."""
+    data = tmp_path / "data"
+    env = {"PATH": os.environ["PATH"], "PENTATHLON_VAR_DIR": str(data)}
+    result = subprocess.run(
+        ["sh", str(DOCKER / "entrypoint.sh"), "true"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("media", "private", "beat", "spool", "uploads"):
+        assert (data / name).is_dir(), name
+
+
+def test_entrypoint_default_spool_is_the_compose_default(services: dict[str, dict[str, Any]]) -> None:
+    spool = _expand_defaults(services["web"]["environment"]["PENTATHLON_UPLOAD_TEMP_DIR"])
+    assert spool == "/data/spool"
+    assert '"${PENTATHLON_UPLOAD_TEMP_DIR:-$data/spool}"' in (DOCKER / "entrypoint.sh").read_text()
+
+
+def test_entrypoint_creates_a_spool_set_elsewhere(tmp_path: Path) -> None:
+    spool = tmp_path / "elsewhere" / "spool"
+    env = {
+        "PATH": os.environ["PATH"],
+        "PENTATHLON_VAR_DIR": str(tmp_path),
+        "PENTATHLON_UPLOAD_TEMP_DIR": str(spool),
+    }
+    result = subprocess.run(
+        ["sh", str(DOCKER / "entrypoint.sh"), "true"], env=env, capture_output=True, timeout=30
+    )
+    assert result.returncode == 0 and spool.is_dir()
