@@ -15,6 +15,9 @@ DATABASES = {
         **env.db("DATABASE_URL"),
         "ATOMIC_REQUESTS": True,
         "CONN_MAX_AGE": env.int("DJANGO_CONN_MAX_AGE", default=60),
+        # A kept connection is pinged before a request reuses it: after a database restart the
+        # first request of each gunicorn thread would otherwise fail with a 500 (the compose drill).
+        "CONN_HEALTH_CHECKS": True,
     }
 }
 
