@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SCALE  ?= full
 
-.PHONY: install demo test test-fast lint bench bench-leaderboard screenshots clean
+.PHONY: install demo test test-fast lint bench bench-leaderboard screenshots compose-smoke clean
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,14 @@ bench-leaderboard: install
 # PNGs of the main pages into screenshots/ (needs /usr/bin/chromium).
 screenshots: install
 	$(PY) benchmarks/screenshots.py
+
+# The production stack (docker/compose.yml) built without a registry, brought up, used through the CLI
+# and put through fault drills; prints build time, time to healthy, submission to result and each
+# drill's recovery. Needs root, a running Docker engine, compose and debootstrap; not part of `make test`.
+# Any Python with the CLI's dependencies runs it: SMOKE_PY=/path/to/python, SMOKE_ARGS=--keep-up.
+SMOKE_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+compose-smoke:
+	$(SMOKE_PY) benchmarks/compose_smoke.py $(SMOKE_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -230,9 +230,11 @@ def test_every_compose_variable_is_documented_in_env_example(compose_text: str) 
 
 
 def test_every_active_env_example_variable_reaches_compose(compose_text: str) -> None:
-    """A variable set in .env but never interpolated would silently do nothing."""
+    """A variable set in .env but never interpolated would silently do nothing (COMPOSE_* are read
+    by compose itself)."""
     active, _ = _env_example()
-    unused = sorted(set(active) - _compose_variables(compose_text))
+    read_by_compose = {name for name in active if name.startswith("COMPOSE_")}
+    unused = sorted(set(active) - read_by_compose - _compose_variables(compose_text))
     assert not unused, f"set in .env.example but unused by compose.yml: {unused}"
 
 
@@ -247,7 +249,24 @@ def test_required_variables_fail_loudly_when_unset(compose_text: str) -> None:
         assert re.search(rf"\$\{{{name}:\?", compose_text), f"{name} should use ${{{name}:?...}}"
 
 
+def test_the_project_name_comes_from_env_example_not_a_top_level_name(compose: dict[str, Any]) -> None:
+    """docker-compose 1.x (Debian's package) rejects a top-level `name:`; both versions read the variable."""
+    assert "name" not in compose
+    active, _ = _env_example()
+    assert active.get("COMPOSE_PROJECT_NAME") == "pentathlon"
+
+
+def test_gpu_reservation_needs_no_interpolated_number(services: dict[str, dict[str, Any]]) -> None:
+    """docker-compose 1.x keeps an interpolated `count` a string and then refuses the whole file."""
+    for device in services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]:
+        count = device.get("count")
+        assert count is None or isinstance(count, int) or count == "all", count
+
+
 # --- images ------------------------------------------------------------------------------------
+
+OFFLINE = DOCKER / "offline"
+OFFLINE_DOCKERFILES = sorted(OFFLINE.glob("*.Dockerfile"))
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -266,6 +285,36 @@ def test_dockerfile_entrypoint_cmd_and_healthcheck_scripts_exist(dockerfile: Pat
 def test_images_run_as_a_non_root_user(dockerfile: Path) -> None:
     users = [line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("USER ")]
     assert users and users[-1].split(":")[0] not in ("root", "0")
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES + OFFLINE_DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfiles_name_no_frontend_image(dockerfile: Path) -> None:
+    """A `# syntax=` line makes BuildKit pull that frontend image first: no build without a registry."""
+    assert not re.search(r"^#\s*syntax\s*=", dockerfile.read_text(), re.MULTILINE)
+
+
+def test_offline_base_images_cover_what_compose_runs(services: dict[str, dict[str, Any]]) -> None:
+    """The stand-ins for python, postgres and redis, built on a local Debian base image."""
+    names = {path.name for path in OFFLINE_DOCKERFILES}
+    assert names == {"python.Dockerfile", "postgres.Dockerfile", "redis.Dockerfile"}
+    for path in OFFLINE_DOCKERFILES:
+        text = path.read_text()
+        assert re.search(r"^ARG DEBIAN_IMAGE=debian:bookworm", text, re.MULTILINE), path.name
+        assert "FROM ${DEBIAN_IMAGE}" in text, path.name
+        for copied in re.findall(r"^COPY (\S+) ", text, re.MULTILINE):
+            assert os.access(OFFLINE / copied, os.X_OK), f"{copied} is run directly and must be executable"
+    postgres = (OFFLINE / "postgres.Dockerfile").read_text()
+    assert "PGDATA=/var/lib/postgresql/data" in postgres  # the compose volume's mount point
+    redis = (OFFLINE / "redis.Dockerfile").read_text()
+    assert "WORKDIR /data" in redis and "redis-tools" not in redis  # redis-cli comes with redis-server
+    assert services["redis"]["command"][0] == "redis-server"
+    assert services["postgres"]["command"][0] == "postgres"
+
+
+def test_cpu_image_can_be_built_without_torch() -> None:
+    """The workers score with numpy when torch is absent; an empty TORCH_VERSION skips it."""
+    text = (DOCKER / "Dockerfile").read_text()
+    assert 'if [ -n "${TORCH_VERSION}" ]; then' in text
 
 
 def test_cpu_image_uses_the_cpu_torch_index_and_collects_static_files() -> None:
@@ -336,41 +385,80 @@ def test_healthcheck_rejects_an_unknown_mode() -> None:
 # --- docker compose itself ---------------------------------------------------------------------
 
 
-def _compose_cli_problem() -> str | None:
-    if shutil.which("docker") is None:
-        return "the docker client is not installed"
-    try:
-        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"`docker compose version` failed: {exc}"
-    if probe.returncode != 0:
-        first_line = (probe.stderr or probe.stdout).strip().splitlines()[:1]
-        return (
-            f"the docker compose plugin is not installed: {first_line[0] if first_line else probe.returncode}"
-        )
-    return None
+def _compose_cli() -> tuple[list[str] | None, str]:
+    """(argv of `docker compose` or `docker-compose`, or None; why not). Neither needs a running daemon."""
+    problems = []
+    if shutil.which("docker"):
+        try:
+            probe = subprocess.run(
+                ["docker", "compose", "version"], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            problems.append(f"`docker compose version` failed: {exc}")
+        else:
+            if probe.returncode == 0:
+                return ["docker", "compose"], ""
+            problems.append("the docker compose plugin is not installed")
+    else:
+        problems.append("the docker client is not installed")
+    if shutil.which("docker-compose"):
+        return ["docker-compose"], ""
+    problems.append("docker-compose is not installed")
+    return None, "; ".join(problems)
 
 
-def test_docker_compose_config_validates() -> None:
-    problem = _compose_cli_problem()
-    if problem:
+@pytest.mark.parametrize("profile", [[], ["--profile", "gpu"]], ids=["default", "gpu"])
+def test_docker_compose_config_validates(profile: list[str]) -> None:
+    cli, problem = _compose_cli()
+    if cli is None:
         pytest.skip(f"cannot run `docker compose config` here ({problem}); the YAML checks above still ran")
     result = subprocess.run(
-        [
-            "docker",
-            "compose",
-            "--env-file",
-            str(ENV_EXAMPLE),
-            "-f",
-            str(COMPOSE_FILE),
-            "--profile",
-            "gpu",
-            "config",
-            "--quiet",
-        ],
+        [*cli, "--env-file", str(ENV_EXAMPLE), "-f", str(COMPOSE_FILE), *profile, "config"],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    expected = {"postgres", "redis", "migrate", "web", "worker-cpu", "beat"} | (
+        {"worker-gpu"} if profile else set()
+    )
+    assert expected <= set(resolved["services"]), sorted(resolved["services"])
+    web_ports = resolved["services"]["web"]["ports"]  # v2: mappings; docker-compose 1.x: "ip:host:container"
+    host_ips = [port.get("host_ip") if isinstance(port, dict) else port.split(":")[0] for port in web_ports]
+    assert host_ips == ["127.0.0.1"], web_ports
+
+
+# --- entry point ----------------------------------------------------------------------------------
+
+
+def test_entrypoint_creates_every_data_folder_on_a_fresh_volume(tmp_path: Path) -> None:
+    """The compose file's upload spool lives on the volume; Django's checks fail when it is missing."""
+    data = tmp_path / "data"
+    env = {"PATH": os.environ["PATH"], "PENTATHLON_VAR_DIR": str(data)}
+    result = subprocess.run(
+        ["sh", str(DOCKER / "entrypoint.sh"), "true"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("media", "private", "beat", "spool", "uploads"):
+        assert (data / name).is_dir(), name
+
+
+def test_entrypoint_default_spool_is_the_compose_default(services: dict[str, dict[str, Any]]) -> None:
+    spool = _expand_defaults(services["web"]["environment"]["PENTATHLON_UPLOAD_TEMP_DIR"])
+    assert spool == "/data/spool"
+    assert '"${PENTATHLON_UPLOAD_TEMP_DIR:-$data/spool}"' in (DOCKER / "entrypoint.sh").read_text()
+
+
+def test_entrypoint_creates_a_spool_set_elsewhere(tmp_path: Path) -> None:
+    spool = tmp_path / "elsewhere" / "spool"
+    env = {
+        "PATH": os.environ["PATH"],
+        "PENTATHLON_VAR_DIR": str(tmp_path),
+        "PENTATHLON_UPLOAD_TEMP_DIR": str(spool),
+    }
+    result = subprocess.run(
+        ["sh", str(DOCKER / "entrypoint.sh"), "true"], env=env, capture_output=True, timeout=30
+    )
+    assert result.returncode == 0 and spool.is_dir()
