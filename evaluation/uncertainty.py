@@ -591,19 +591,19 @@ def submission_intervals(
         estimates = t2v.estimates()
         replicates = _replicates(t2v, counts)
         t2v_out: dict[str, Any] = {}
-        for metric in METRIC_KEYS:
-            values = replicates[metric]
+        for key in METRIC_KEYS:
+            values = replicates[key]
             if values is None:
-                t2v_out[metric] = None
+                t2v_out[key] = None
                 continue
             low, high = percentile_interval(values, level)
-            t2v_out[metric] = Interval(float(estimates[metric]), low, high, level).as_dict()
+            t2v_out[key] = Interval(float(estimates[key]), low, high, level).as_dict()
         v2t_out = None
         if v2t is not None:
             v2t_counts = _v2t_counts(t2v, v2t, counts, entry.get("groups"), seed=seed, stream=stream)
             v2t_out = {
-                metric: None if found is None else found.as_dict()
-                for metric, found in _intervals(v2t, v2t_counts, level).items()
+                key: None if found is None else found.as_dict()
+                for key, found in _intervals(v2t, v2t_counts, level).items()
             }
         datasets[name] = {
             "grouped": entry.get("groups") is not None,
