@@ -16,13 +16,13 @@ from challenge.exceptions import ApplicationError
 from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
 from challenge.publication import phase_leak_findings, phase_query_order_warning
 from challenge.selectors import challenge_is_organiser, challenge_organised_list
-from challenge.services.dispatch import intervals_refresh_on_commit
 from challenge.services import (
     ground_truth_check,
     phase_ground_truth_set,
     phase_publish_results,
     phase_rescore,
 )
+from challenge.services.dispatch import intervals_refresh_on_commit
 
 # --- per-challenge scope -------------------------------------------------------------------------------
 #
