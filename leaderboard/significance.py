@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from challenge.models import Phase
+from challenge.selectors import phase_dataset_names
 from leaderboard.models import ResultRanks
 from leaderboard.selectors import Board
 from leaderboard.services.intervals import INTERVAL_SEED, phase_score_metric, result_ranks_get
@@ -103,7 +104,7 @@ def board_significance(*, phase: Phase, dataset: str | None, rows: list[dict]) -
 def _compute(phase: Phase, dataset: str | None, ranked: list[dict], written: dict) -> dict[int, dict]:
     from evaluation.uncertainty import leaderboard_ties
 
-    phase_datasets = [dataset] if dataset else list(phase.splits.values_list("dataset__name", flat=True))
+    phase_datasets = [dataset] if dataset else phase_dataset_names(phase=phase)
     chain: list[dict] = []
     entries: list[dict] = []
     for row in ranked:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from challenge.models import Phase
+from challenge.selectors import phase_dataset_names
 from evaluation.metrics.registry import GEOMETRIC_MEAN_KEY
 from leaderboard.models import DatasetResult, Result, ResultRanks
 
@@ -43,7 +44,7 @@ def result_intervals_compute(*, phase: Phase, ranks: dict[str, dict[str, Any]]) 
     try:
         return submission_intervals(
             ranks,
-            phase_datasets=list(phase.splits.values_list("dataset__name", flat=True)) or None,
+            phase_datasets=phase_dataset_names(phase=phase),
             aggregation=phase.aggregation if phase.aggregation in ("mean", "sum") else "mean",
             level=float(phase.interval_level),
             resamples=int(settings.PENTATHLON_INTERVAL_RESAMPLES),
