@@ -28,7 +28,7 @@ INTERVAL_SEED = 0
 
 def phase_score_metric(*, phase: Phase) -> str:
     """The t2v metric a phase's per-dataset score is: the challenge's primary metric."""
-    return phase.challenge.primary_metric or GEOMETRIC_MEAN_KEY
+    return str(phase.challenge.primary_metric or GEOMETRIC_MEAN_KEY)
 
 
 def result_intervals_compute(*, phase: Phase, ranks: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
