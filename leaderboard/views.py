@@ -72,8 +72,8 @@ def _board_from_request(request: HttpRequest, phase: Phase) -> Board:
     )
 
 
-def _columns(board: Board) -> list[dict]:
-    """The sortable score columns of a board, with the link that sorts by each."""
+def _columns(board: Board, ci: str = "interval") -> list[dict]:
+    """The sortable score columns of a board, with the link that sorts by each (keeping `ci`)."""
     if board.dataset is None:
         specs = [(OVERALL, "Overall", None, "score")] + [
             (f"{d}:score", d, d, "score") for d in board.datasets
@@ -90,6 +90,8 @@ def _columns(board: Board) -> list[dict]:
         query = {"sort": sort, "dir": "desc" if descending else "asc"}
         if board.dataset:
             query["dataset"] = board.dataset
+        if ci != "interval":
+            query["ci"] = ci
         columns.append(
             {
                 "sort": sort,
@@ -169,7 +171,7 @@ def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
         "rows": rows,
         "is_organiser": challenge_is_organiser(user=request.user, challenge=challenge),
         "datasets": board.datasets,
-        "columns": _columns(board),
+        "columns": _columns(board, ci),
         "decimals": challenge.score_decimals,
         "export_query": query,
     }
