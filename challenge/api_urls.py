@@ -1,6 +1,6 @@
 from django.urls import path
 
-from challenge import apis, kit_apis, upload_apis
+from challenge import apis, ground_truth_apis, kit_apis, upload_apis
 
 urlpatterns = [
     path("auth/token/", apis.TokenObtainApi.as_view(), name="token"),
@@ -16,6 +16,16 @@ urlpatterns = [
         name="submission-update",
     ),
     path("phases/<int:phase_id>/kit/", kit_apis.PhaseStarterKitApi.as_view(), name="phase-kit"),
+    path(
+        "phases/<int:phase_id>/ground-truth/",
+        ground_truth_apis.PhaseGroundTruthApi.as_view(),
+        name="phase-ground-truth",
+    ),
+    path(
+        "phases/<int:phase_id>/query-order/",
+        ground_truth_apis.PhaseQueryOrderApi.as_view(),
+        name="phase-query-order",
+    ),
     path(
         "submissions/<int:submission_id>/cancel/",
         apis.SubmissionCancelApi.as_view(),

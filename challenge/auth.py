@@ -6,9 +6,9 @@ Redis in production via CACHE_URL or REDIS_URL), in a fixed window that starts a
 failure. A locked pair is refused without checking the password (no hashing cost, no oracle);
 a successful login clears the pair's counter.
 
-The client IP is REMOTE_ADDR. Behind a reverse proxy, configure the proxy (or gunicorn's
-`--forwarded-allow-ips` with a WSGI middleware) so that REMOTE_ADDR is the real client; a
-spoofable X-Forwarded-For is deliberately not trusted here.
+The client IP is `challenge.client_address.client_ip`: REMOTE_ADDR, or behind
+PENTATHLON_NUM_PROXIES trusted proxies the address the outermost one appended to X-Forwarded-For
+(the rule of the API throttles); what a client writes in that header itself changes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
+from challenge.client_address import client_ip
+
 LOCKED_OUT = "Too many failed logins for this account from your address; try again in {minutes} minutes."
 
 
@@ -36,7 +38,7 @@ def _limits() -> tuple[int, int]:
 def _key(request: HttpRequest | None, username: str) -> str | None:
     if request is None:
         return None  # management commands and shells: no client to rate-limit
-    ip = request.META.get("REMOTE_ADDR", "") or "unknown"
+    ip = client_ip(request)
     digest = hashlib.sha256(f"{ip}\x00{username.strip().lower()}".encode()).hexdigest()
     return f"pentathlon:login-failures:{digest}"
 

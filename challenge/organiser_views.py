@@ -7,8 +7,6 @@ The bundle page also serves staff users, who may create new challenges with it."
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -17,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse, bundle_validate
+from challenge.csv_export import csv_writer
 from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Challenge, Phase, Submission, Team
 from challenge.organiser import (
@@ -118,7 +117,7 @@ def submissions_csv(request: HttpRequest, phase_id: int) -> StreamingHttpRespons
     """Every submission's metadata (never the files) for one phase, streamed."""
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
     organiser_only(phase.challenge_id, request)
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
     response = StreamingHttpResponse(
         (writer.writerow(r) for r in _header_then(phase)), content_type="text/csv"
     )

@@ -8,6 +8,8 @@ server. See docs/blind-phases.md.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from challenge.models import Phase
@@ -27,8 +29,17 @@ AS_UPLOADED_INFERENCE_NONE = (
 )
 
 
+#: Published views kept per process (a worker scores many submissions of the same phases): reading and
+#: blinding a test phase's ground truth costs a few tenths of a second; a few phases fit in ~100 MB.
+_PUBLISHED_CACHE_SIZE = 4
+_published_cache: OrderedDict[tuple, Any] = OrderedDict()
+_published_lock = threading.Lock()
+
+
 def published_truth_from_file(*, phase: Phase, path: str | os.PathLike[str]) -> Any:
-    """Read a ground-truth file and return it as `phase` publishes it (blind or as uploaded).
+    """Read the phase's stored ground-truth file at `path` and return it as `phase` publishes it
+    (blind or as uploaded); memoised per process, keyed by the stored file, its digest, the query
+    order and the secret, so a new file or setting is never served from the cache.
 
     Raises:
         evaluation.errors.GroundTruthError: the file is invalid.
@@ -36,9 +47,27 @@ def published_truth_from_file(*, phase: Phase, path: str | os.PathLike[str]) -> 
     from evaluation.blinding import publish_ground_truth
     from evaluation.ground_truth import read_ground_truth
 
-    return publish_ground_truth(
+    key = (
+        phase.pk,
+        phase.ground_truth.name,
+        phase.ground_truth_sha256,
+        phase.query_order,
+        phase.blinding_secret,
+    )
+    cacheable = bool(phase.ground_truth_sha256)
+    with _published_lock:
+        if cacheable and key in _published_cache:
+            _published_cache.move_to_end(key)
+            return _published_cache[key]
+    published = publish_ground_truth(
         read_ground_truth(path), query_order=phase.query_order, secret=phase.blinding_key
     )
+    if cacheable:
+        with _published_lock:
+            _published_cache[key] = published
+            while len(_published_cache) > _PUBLISHED_CACHE_SIZE:
+                _published_cache.popitem(last=False)
+    return published
 
 
 def phase_published_truth(*, phase: Phase) -> Any:

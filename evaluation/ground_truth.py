@@ -1,6 +1,6 @@
 """The organiser's hidden ground truth: one HDF5 file per phase, one group per dataset.
 
-Layout (DESIGN.md section 5)::
+Layout (docs/design.md, section 5)::
 
     /                      attrs: challenge, phase
     /{Dataset}/videos      (V,) strings, the split's video order (the similarity matrix's columns)

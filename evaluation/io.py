@@ -1,4 +1,4 @@
-"""Readers for every submission format of DESIGN.md section 5, safe against hostile files.
+"""Readers for every submission format of docs/design.md section 5, safe against hostile files.
 
 Containers are recognised by their magic bytes, not their extension:
 
@@ -33,6 +33,7 @@ import numpy as np
 from .datasets import canonical_dataset_name
 from .errors import EvaluationError, SubmissionFormatError, SubmissionTooLargeError
 
+MiB = 1024**2
 GiB = 1024**3
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -43,6 +44,30 @@ _IGNORED_MEMBER = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$|\._)")
 _CSV_SUFFIX = "-predictions.csv"
 _MAX_NPY_HEADER = 65_536
 _READ_CHUNK = 64 * 1024 * 1024
+
+# Rejections of storage that would inflate beyond the limits (finding 3 of issue 16).
+COMPRESSION_RATIO_TOO_HIGH = (
+    "declares {declared:,} bytes uncompressed for {stored:,} stored bytes ({ratio:,.0f}:1), above the"
+    " limit of {limit:,.0f}:1; expected real data (a float matrix or a top-k CSV compresses far less)."
+)
+H5_CHUNK_TOO_LARGE = (
+    "is stored in chunks of {chunks} x {itemsize} bytes = {nbytes:,} bytes, above the limit of {limit:,} bytes;"
+    " expected contiguous storage or chunks of at most {limit:,} bytes (h5py's chunks=True is fine)."
+)
+H5_TOO_MANY_CHUNKS = "is split into {count:,} chunks, above the limit of {limit:,}; expected contiguous storage or larger chunks."
+H5_FILTER_REFUSED = (
+    "uses the HDF5 filter {name!r} (id {code}); expected no compression, or gzip with optional shuffle"
+    " and fletcher32."
+)
+H5_CHUNK_STORED_TOO_LARGE = (
+    "stores {stored:,} bytes for a chunk of {nbytes:,} bytes; expected at most {bound:,} (a compressed chunk"
+    " is never much larger than its data)."
+)
+H5_CHUNK_INFLATES = (
+    "has a compressed chunk that inflates beyond its {nbytes:,} bytes; expected each chunk to hold exactly"
+    " its chunk shape."
+)
+H5_CHUNK_DAMAGED = "has a damaged compressed chunk ({reason}); expected an intact .h5 file."
 
 KIND_SIMILARITY = "similarity"
 KIND_EMBEDDINGS = "embeddings"
@@ -57,11 +82,22 @@ class ReadLimits:
         max_array_bytes: largest single array (declared shape x itemsize, or a CSV member).
         max_total_bytes: largest sum over all arrays of the submission.
         max_members: most archive members or HDF5 groups.
+        max_chunk_bytes: largest HDF5 chunk (chunk shape x itemsize): reading a chunk allocates all
+            of it, however few of its elements the array holds.
+        max_chunks: most chunks of one HDF5 array (each is checked, and read, on its own).
+        max_compression_ratio: most declared (uncompressed) bytes per stored byte, for each
+            compressed zip member and for the whole file; sizes up to `ratio_floor_bytes` always pass.
+        ratio_floor_bytes: declared sizes this small are never refused for their compression ratio.
     """
 
     max_array_bytes: int = 4 * GiB
     max_total_bytes: int = 8 * GiB
     max_members: int = 64
+    max_chunk_bytes: int = 64 * MiB
+    max_chunks: int = 262_144
+    # Float matrices deflate to ~90% of their size and top-k CSVs to ~25%: 50:1 is far beyond either.
+    max_compression_ratio: float = 50.0
+    ratio_floor_bytes: int = 1 * MiB
 
 
 @dataclass(frozen=True)
@@ -154,6 +190,24 @@ def _check_array_header(info: ArrayInfo, *, dataset: str, limits: ReadLimits, in
         )
 
 
+def _check_compression_ratio(
+    declared: int, stored: int, *, limits: ReadLimits, dataset: str | None = None, member: str
+) -> None:
+    """Refuse `declared` bytes that would come out of only `stored` bytes at more than the ratio limit."""
+    if declared <= limits.ratio_floor_bytes or declared <= limits.max_compression_ratio * stored:
+        return
+    raise SubmissionTooLargeError(
+        COMPRESSION_RATIO_TOO_HIGH.format(
+            declared=declared,
+            stored=stored,
+            ratio=declared / max(stored, 1),
+            limit=limits.max_compression_ratio,
+        ),
+        dataset=dataset,
+        member=member,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- zip
 
 
@@ -223,6 +277,8 @@ def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                     f" {limits.max_array_bytes:,} bytes",
                     member=member,
                 )
+            if info.compress_type != zipfile.ZIP_STORED:
+                _check_compression_ratio(info.file_size, info.compress_size, limits=limits, member=member)
             total += info.file_size
             if total > limits.max_total_bytes:
                 raise SubmissionTooLargeError(
@@ -258,6 +314,7 @@ def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                         member=member,
                     )
             parts.setdefault(dataset, {})[role] = array
+        _check_compression_ratio(total, path.stat().st_size, limits=limits, member=path.name)
         entries = {}
         for dataset, arrays in parts.items():
             entries[dataset] = _entry(dataset, kinds[dataset], arrays)
@@ -533,6 +590,7 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                     dtype=dtype.name if dtype.kind == "f" else str(dtype),
                 )
                 _check_array_header(info, dataset=dataset, limits=limits)
+                _h5_chunk_layout(node, dataset=dataset, member=member, limits=limits)
                 total += info.nbytes
                 if total > limits.max_total_bytes:
                     raise SubmissionTooLargeError(
@@ -541,7 +599,183 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                     )
                 arrays[role] = info
             entries[dataset] = _entry(dataset, kind, arrays)
+        # Unallocated or compressed storage: a small file must not declare huge arrays.
+        _check_compression_ratio(total, path.stat().st_size, limits=limits, member=path.name)
         return entries
+
+
+@dataclass(frozen=True)
+class _ChunkLayout:
+    """How a chunked HDF5 array is stored: chunk shape, bytes per chunk, filter ids in pipeline order."""
+
+    chunks: tuple[int, ...]
+    nbytes: int
+    filters: tuple[int, ...]
+    stored: tuple[Any, ...]  # h5py StoreInfo of every allocated chunk
+
+    @property
+    def stored_bound(self) -> int:
+        """The most bytes one stored chunk may take: zlib's compressBound, plus fletcher32's checksum."""
+        n = self.nbytes
+        return n + (n >> 12) + (n >> 14) + (n >> 25) + 13 + 4
+
+
+_H5_DEFLATE, _H5_SHUFFLE, _H5_FLETCHER32 = 1, 2, 3
+# Filters whose output the reader bounds itself: inflate stops at the chunk's size, shuffle and
+# fletcher32 keep (or shrink) it. Any other (lzf, szip, plugins...) could inflate without a bound.
+_H5_READABLE_FILTERS = (_H5_DEFLATE, _H5_SHUFFLE, _H5_FLETCHER32)
+
+
+def _h5_chunk_layout(
+    node: h5py.Dataset, *, dataset: str, member: str, limits: ReadLimits
+) -> _ChunkLayout | None:
+    """Check a chunked array's storage against `limits` from metadata alone; None when not chunked.
+
+    Reading a chunk allocates its whole chunk shape and inflates its stored bytes, so each chunk's
+    size, the filters that inflate it and each chunk's stored size are bounded before any is read.
+    """
+    if node.chunks is None:
+        return None
+    chunks = tuple(int(n) for n in node.chunks)
+    itemsize = node.dtype.itemsize
+    nbytes = int(np.prod(chunks, dtype=np.int64)) * itemsize
+    if nbytes > limits.max_chunk_bytes:
+        raise SubmissionTooLargeError(
+            H5_CHUNK_TOO_LARGE.format(
+                chunks=" x ".join(map(str, chunks)),
+                itemsize=itemsize,
+                nbytes=nbytes,
+                limit=limits.max_chunk_bytes,
+            ),
+            dataset=dataset,
+            member=member,
+        )
+    count = 1
+    for size, chunk in zip(node.shape, chunks, strict=True):
+        count *= -(-int(size) // chunk)
+    if count > limits.max_chunks:
+        raise SubmissionTooLargeError(
+            H5_TOO_MANY_CHUNKS.format(count=count, limit=limits.max_chunks), dataset=dataset, member=member
+        )
+    plist = node.id.get_create_plist()
+    filters = []
+    for index in range(plist.get_nfilters()):
+        code, _, _, name = plist.get_filter(index)
+        if code not in _H5_READABLE_FILTERS:
+            raise SubmissionFormatError(
+                H5_FILTER_REFUSED.format(name=name.decode("ascii", "replace"), code=code),
+                dataset=dataset,
+                member=member,
+            )
+        filters.append(code)
+    stored: list[Any] = []
+
+    def keep(info: Any) -> None:
+        stored.append(info)
+        if len(stored) > count:
+            raise SubmissionFormatError(
+                f"stores more chunks than its shape holds ({count:,}); expected an intact .h5 file",
+                dataset=dataset,
+                member=member,
+            )
+
+    node.id.chunk_iter(keep)
+    layout = _ChunkLayout(chunks=chunks, nbytes=nbytes, filters=tuple(filters), stored=tuple(stored))
+    for info in layout.stored:
+        if info.size > layout.stored_bound:
+            raise SubmissionFormatError(
+                H5_CHUNK_STORED_TOO_LARGE.format(stored=info.size, nbytes=nbytes, bound=layout.stored_bound),
+                dataset=dataset,
+                member=member,
+            )
+    return layout
+
+
+_INFLATE_PIECE = 4 * MiB
+
+
+def _inflate_at_most(stream: bytes, nbytes: int) -> bytearray:
+    """Inflate a zlib stream into a buffer of `nbytes`, a piece at a time: memory is that buffer.
+
+    Raises:
+        OverflowError: the stream holds more than `nbytes`.
+        ValueError: the stream is not valid zlib data.
+    """
+    out = bytearray(nbytes)
+    filled = 0
+    inflater = zlib.decompressobj()
+    pending = stream
+    try:
+        while not inflater.eof:
+            piece = inflater.decompress(pending, _INFLATE_PIECE)
+            pending = inflater.unconsumed_tail
+            if not piece and not pending:
+                break
+            if filled + len(piece) > nbytes:
+                raise OverflowError("inflates beyond its size")
+            out[filled : filled + len(piece)] = piece
+            filled += len(piece)
+    except zlib.error as exc:
+        raise ValueError(f"gzip: {exc}") from None
+    del out[filled:]
+    return out
+
+
+def _h5_unfilter(raw: bytes, layout: _ChunkLayout, filter_mask: int, itemsize: int) -> bytes | bytearray:
+    """Undo a chunk's filters (last applied first), never producing more than the chunk's bytes.
+
+    Raises:
+        OverflowError: the chunk inflates beyond its size.
+        ValueError: the chunk is damaged (the message says how).
+    """
+    data = raw
+    for index in reversed(range(len(layout.filters))):
+        if filter_mask >> index & 1:  # this filter was skipped when the chunk was written
+            continue
+        code = layout.filters[index]
+        if code == _H5_FLETCHER32:
+            if len(data) < 4:
+                raise ValueError("a fletcher32 chunk shorter than its checksum")
+            data = data[:-4]  # the checksum guards against disk errors, not against a hostile writer
+        elif code == _H5_DEFLATE:
+            data = _inflate_at_most(data, layout.nbytes)
+        elif code == _H5_SHUFFLE and itemsize > 1:
+            whole = len(data) // itemsize * itemsize
+            planes = np.frombuffer(data, dtype=np.uint8, count=whole).reshape(itemsize, -1)
+            # HDF5 leaves the bytes past the last whole element unshuffled.
+            data = planes.T.tobytes() if whole == len(data) else planes.T.tobytes() + bytes(data[whole:])
+    if len(data) != layout.nbytes:
+        raise ValueError(f"{len(data):,} bytes for a chunk of {layout.nbytes:,}")
+    return data
+
+
+def _read_h5_chunks(
+    node: h5py.Dataset, out: np.ndarray, layout: _ChunkLayout, *, dataset: str, member: str
+) -> None:
+    """Read a filtered array chunk by chunk through `_h5_unfilter`: memory is the array plus one chunk.
+
+    HDF5's own gzip filter grows its buffer until a chunk's stream ends, whatever the chunk's size.
+    """
+    out[...] = node.fillvalue  # chunks never written hold the fill value, as HDF5 would return
+    shape = out.shape
+    for info in layout.stored:
+        offset = tuple(int(o) for o in info.chunk_offset)
+        if any(o >= n for o, n in zip(offset, shape, strict=True)):
+            continue
+        filter_mask, raw = node.id.read_direct_chunk(offset)
+        try:
+            data = _h5_unfilter(raw, layout, filter_mask, node.dtype.itemsize)
+        except OverflowError:
+            raise SubmissionTooLargeError(
+                H5_CHUNK_INFLATES.format(nbytes=layout.nbytes), dataset=dataset, member=member
+            ) from None
+        except ValueError as exc:
+            raise SubmissionFormatError(
+                H5_CHUNK_DAMAGED.format(reason=exc), dataset=dataset, member=member
+            ) from None
+        block = np.frombuffer(data, dtype=node.dtype).reshape(layout.chunks)
+        region = tuple(slice(o, min(o + c, n)) for o, c, n in zip(offset, layout.chunks, shape, strict=True))
+        out[region] = block[tuple(slice(0, r.stop - r.start) for r in region)]
 
 
 def _open_h5(path: Path) -> h5py.File:
@@ -564,11 +798,17 @@ def _hard_child(group: h5py.Group, key: str, archive: str) -> Any:
         raise SubmissionFormatError(f"entry {key!r} cannot be read ({exc})", member=archive) from exc
 
 
-def _read_h5_array(path: Path, dataset_key: str, role: str, dataset: str) -> np.ndarray:
+def _read_h5_array(path: Path, role: str, dataset: str, limits: ReadLimits) -> np.ndarray:
     with _open_h5(path) as handle:
         group_key = next(k for k in handle.keys() if canonical_dataset_name(k) == dataset)
         node = handle[group_key][role]
+        member = f"{path.name}:/{group_key}/{role}"
+        # Checked again here: the worker reads the file it was given, whatever the upload saw.
+        layout = _h5_chunk_layout(node, dataset=dataset, member=member, limits=limits)
         out = np.empty(node.shape, dtype=node.dtype.newbyteorder("="))
+        if layout is not None and layout.filters:
+            _read_h5_chunks(node, out, layout, dataset=dataset, member=member)
+            return out
         try:
             node.read_direct(out)
         except (OSError, ValueError, TypeError) as exc:
@@ -640,7 +880,7 @@ def load_entry(
     else:
         with _h5_damage_is_a_format_error(path):
             for role in entry.arrays:
-                arrays[role] = _read_h5_array(path, dataset, role, dataset)
+                arrays[role] = _read_h5_array(path, role, dataset, limits)
     return arrays
 
 

@@ -79,7 +79,7 @@ def _check_finite_embeddings(array: np.ndarray, *, dataset: str, member: str) ->
 
 
 def _similarities_from_embeddings(text: np.ndarray, video: np.ndarray, device: str) -> Any:
-    """S = text @ video.T in float32 (DESIGN.md section 4), on the scoring device."""
+    """S = text @ video.T in float32 (docs/design.md, section 4), on the scoring device."""
     if device == "cpu":
         return np.asarray(text, dtype=np.float32) @ np.asarray(video, dtype=np.float32).T
     import torch

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from challenge.selectors import phase_get, submission_get, submission_result
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
 from evaluation.metrics.registry import format_number
+from leaderboard.query_params import query_integer
 from leaderboard.selectors import METRICS as BOARD_METRICS
 from leaderboard.selectors import (
     board_resolve,
@@ -32,6 +33,9 @@ METRICS_JSON = [
     {"key": m.key, "label": m.label, "name": m.name, "higher_is_better": m.higher_is_better}
     for m in REGISTERED_METRICS
 ]
+# Bounds of ?limit and ?offset: past them no board holds rows, and the database's integers end.
+MAX_BOARD_LIMIT = 10_000
+MAX_BOARD_OFFSET = 1_000_000
 
 ENTRY_KEYS = (
     "rank",
@@ -59,7 +63,14 @@ BOARD_PARAMETERS = [
         "dir", OpenApiTypes.STR, enum=["asc", "desc"], description="Default: the metric's direction."
     ),
     OpenApiParameter(
-        "limit", OpenApiTypes.INT, description="At most this many rows (best first in the sort)."
+        "limit",
+        OpenApiTypes.INT,
+        description=f"At most this many rows (best first in the sort), 1 to {MAX_BOARD_LIMIT:,}.",
+    ),
+    OpenApiParameter(
+        "offset",
+        OpenApiTypes.INT,
+        description=f"Skip this many rows first, 0 to {MAX_BOARD_OFFSET:,}; ranks stay the board's.",
     ),
 ]
 
@@ -136,21 +147,23 @@ class LeaderboardListApi(APIView):
         ),
     )
     def get(self, request: Request, phase_id: int) -> Response:
+        params = request.query_params
+        limit = query_integer(params, "limit", minimum=1, maximum=MAX_BOARD_LIMIT)
+        offset = query_integer(params, "offset", minimum=0, maximum=MAX_BOARD_OFFSET, default=0)
         phase = phase_get(phase_id=phase_id, user=request.user)
         try:
             board = board_resolve(
                 phase=phase,
-                dataset=request.query_params.get("dataset") or None,
-                sort=request.query_params.get("sort") or None,
-                direction=request.query_params.get("dir") or None,
+                dataset=params.get("dataset") or None,
+                sort=params.get("sort") or None,
+                direction=params.get("dir") or None,
             )
-            limit = request.query_params.get("limit")
-            limit = None if not limit else max(int(limit), 1)
         except ValueError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         visible = leaderboard_visible(phase=phase, user=request.user)
-        rows = leaderboard_rows(board=board, limit=limit) if visible else []
-        marks = board_marks(board=board, rows=rows) if visible else {}
+        rows = leaderboard_rows(board=board, limit=limit, offset=offset) if visible else []
+        # Marks compare each entry with the one above it: only a page that starts at the first entry has them.
+        marks = board_marks(board=board, rows=rows) if visible and not offset else {}
         challenge = phase.challenge
         return Response(
             {

@@ -198,21 +198,27 @@ def leaderboard_visible(*, phase: Phase, user: Any) -> bool:
 
 
 def leaderboard_rows(
-    *, board: Board | None = None, phase: Phase | None = None, limit: int | None = None
+    *,
+    board: Board | None = None,
+    phase: Phase | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict]:
     """Plain rows for pages, the API and exports.
 
     `rank` is the row's position on the board's main column (overall score, or the dataset's score)
     among non-baseline rows, whatever column the board is sorted by; baselines have rank None.
-    With a non-default sort, the ranks come from a second query (ids only).
+    With a non-default sort or an offset, the ranks come from a second query (ids only).
     """
     if board is None:
         if phase is None:
             raise TypeError("leaderboard_rows needs board or phase")
         board = board_resolve(phase=phase)
     rows_qs = leaderboard_queryset(board=board)
-    raw = list(rows_qs if limit is None else rows_qs[:limit])
-    in_rank_order = board.sort == board.default_sort and board.descending == board.phase.higher_is_better
+    raw = list(rows_qs[offset:] if limit is None else rows_qs[offset : offset + limit])
+    in_rank_order = (
+        board.sort == board.default_sort and board.descending == board.phase.higher_is_better and not offset
+    )
     if in_rank_order:
         ranked_ids = [r["id"] for r in raw if not r["submission__is_baseline"]]
     else:

@@ -3,7 +3,6 @@ and the organisers' re-score page with its before/after diff."""
 
 from __future__ import annotations
 
-import csv
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from django.utils.text import slugify
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_POST
 
+from challenge.csv_export import csv_writer
 from challenge.models import Phase
 from challenge.organiser_views import organiser_only
 from challenge.selectors import challenge_get, challenge_is_organiser, phase_get, phase_list
@@ -215,7 +215,7 @@ def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpRes
     name = slugify(f"{context['challenge'].slug}-{context['phase'].slug}-{board.dataset or 'overall'}")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard.csv"'
-    writer = csv.writer(response)
+    writer = csv_writer(response)
     with_intervals = context["phase"].intervals_enabled
     bounds = [(d, m) for d in board.datasets for m in METRICS] if with_intervals else []
     writer.writerow(

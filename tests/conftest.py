@@ -103,6 +103,23 @@ def make_submission_file(tmp_path, tiny_truth):
 
 
 @pytest.fixture
+def nan_submission_file(tmp_path, tiny_truth):
+    """nan_submission_file(dataset="MSRVTT") -> an .npz of the right shape holding a NaN: it passes the
+    upload's header checks and fails in the worker with the evaluation core's message."""
+    import numpy as np
+
+    def make(dataset: str = "MSRVTT") -> Path:
+        truth = tiny_truth.datasets[dataset]
+        sims = np.zeros((truth.num_queries, truth.num_videos), dtype=np.float32)
+        sims[1, 1] = np.nan
+        path = tmp_path / f"nan-{dataset}.npz"
+        np.savez(path, **{dataset: sims})
+        return path
+
+    return make
+
+
+@pytest.fixture
 def challenge(db):
     challenge = ChallengeFactory(slug="video-pentathlon", title="Video Pentathlon")
     for order, name in enumerate(DATASETS):

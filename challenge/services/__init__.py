@@ -66,6 +66,7 @@ from challenge.services.phases import (
     ground_truth_validate,
     phase_ground_truth_set,
     phase_publish_results,
+    phase_query_order_set,
     phase_upsert,
 )
 from challenge.services.submissions import (
@@ -170,6 +171,7 @@ __all__ = [
     "evaluation_enqueue_on_commit",
     "evaluation_queue",
     "ground_truth_check",
+    "phase_query_order_set",
     "ground_truth_validate",
     "lease_expired",
     "lease_expired_before",

@@ -141,6 +141,21 @@ def ground_truth_validate(*, challenge: Challenge, path: str | os.PathLike[str])
     return truth
 
 
+QUERY_ORDER_UNKNOWN = "Unknown query order {value!r}; use one of: {choices}."
+
+
+@transaction.atomic
+def phase_query_order_set(*, phase: Phase, query_order: str) -> Phase:
+    """Publish the phase's queries blind or as uploaded. The starter kit follows (its cache key includes
+    the order); kits downloaded under the other order are no longer valid."""
+    choices = [value for value, _ in Phase.QueryOrder.choices]
+    if query_order not in choices:
+        raise ValidationError(QUERY_ORDER_UNKNOWN.format(value=query_order, choices=", ".join(choices)))
+    phase.query_order = query_order
+    phase.save(update_fields=["query_order"])
+    return phase
+
+
 def ground_truth_publishable(*, phase: Phase, truth: Any) -> dict[str, dict]:
     """Check that the phase can publish `truth` (its blind view can be drawn) and return the leak audit.
 

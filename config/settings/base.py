@@ -174,7 +174,12 @@ USE_I18N = True
 USE_TZ = True
 
 # --- REST API -----------------------------------------------------------------------------------
+# Reverse proxies in front of the site that append the client's address to X-Forwarded-For: 0 (the
+# default) ignores the header, 1 for docker/compose.yml behind the host's proxy (docs/deploying.md).
+# Every IP-based limit (API throttles, login lockout) reads the client address through this rule.
+PENTATHLON_NUM_PROXIES = env.int("PENTATHLON_NUM_PROXIES", default=0)
 REST_FRAMEWORK = {
+    "NUM_PROXIES": PENTATHLON_NUM_PROXIES,
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

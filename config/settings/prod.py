@@ -15,6 +15,9 @@ DATABASES = {
         **env.db("DATABASE_URL"),
         "ATOMIC_REQUESTS": True,
         "CONN_MAX_AGE": env.int("DJANGO_CONN_MAX_AGE", default=60),
+        # A kept connection is checked before a request reuses it: after the database restarts or
+        # drops connections, the request opens a new one instead of answering a 500.
+        "CONN_HEALTH_CHECKS": True,
     }
 }
 

@@ -183,11 +183,8 @@ def test_no_route_serves_files_from_disk():
     assert serve not in set(walk(get_resolver().url_patterns))
 
 
-def test_failed_submission_message_is_shown_to_its_owner_only(world, upload, make_submission_file):
-    import numpy as np
-
-    path = make_submission_file("npz", seed=5)
-    np.savez(path, DiDeMo=np.zeros((2, 2), dtype=np.float32))
+def test_failed_submission_message_is_shown_to_its_owner_only(world, upload, nan_submission_file):
+    path = nan_submission_file("DiDeMo")
     failed = upload(path=path)
     assert failed.status == Submission.Status.FAILED
     body = _client(world, "owner").get(f"/submissions/{failed.id}/").content.decode()

@@ -164,15 +164,11 @@ def test_missing_dataset_gives_per_dataset_results_but_no_overall_score(upload, 
     assert set(submission.result.missing_datasets) == {"DiDeMo", "YouCook2", "ActivityNet"}
 
 
-def test_quota_total_counts_all_but_failed_submissions(upload, phase, make_submission_file, participant):
+def test_quota_total_counts_all_but_failed_submissions(upload, phase, nan_submission_file, participant):
     phase.max_submissions_total = 2
     phase.save()
     first = upload("npz", seed=1)
-    bad = make_submission_file("npz", seed=9)
-    import numpy as np
-
-    np.savez(bad, MSRVTT=np.full((3, 3), np.nan, dtype=np.float32))
-    failed = upload("npz", path=bad)
+    failed = upload("npz", path=nan_submission_file("MSRVTT"))
     assert failed.status == Status.FAILED
     second = upload("npz", seed=2)
     assert {first.status, second.status} == {Status.FINISHED}
@@ -262,11 +258,8 @@ def test_phase_without_ground_truth_refuses_uploads(upload, challenge):
         upload("npz", phase_=empty)
 
 
-def test_malformed_submission_fails_with_the_evaluation_message(upload, make_submission_file):
-    import numpy as np
-
-    path = make_submission_file("npz")
-    np.savez(path, MSRVTT=np.zeros((2, 2), dtype=np.float32))
+def test_malformed_submission_fails_with_the_evaluation_message(upload, nan_submission_file):
+    path = nan_submission_file("MSRVTT")
     submission = upload(path=path)
     assert submission.status == Status.FAILED
     assert "MSRVTT" in submission.error_message and submission.error_message.strip()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,6 +332,40 @@ def h5_chunk_bomb(path: Path, truth: GroundTruth) -> None:
     _h5(path, fill)
 
 
+def deflated_zeros(nbytes: int, piece: int = 4 * 1024**2) -> bytes:
+    """A zlib stream that inflates to `nbytes` zero bytes, made without holding them in memory."""
+    compressor = zlib.compressobj(9)
+    zeros = bytes(piece)
+    parts = [compressor.compress(zeros[: min(piece, nbytes - done)]) for done in range(0, nbytes, piece)]
+    return b"".join(parts) + compressor.flush()
+
+
+def h5_gzip_chunk(chunks: tuple[int, int], inflated: int, name: str = "MSRVTT"):
+    """The right shape in one gzip chunk at (0, 0) of shape `chunks`, whose stream inflates to `inflated`."""
+
+    def build(path: Path, truth: GroundTruth) -> None:
+        d = truth.datasets[name]
+        with h5py.File(path, "w") as handle:
+            node = handle.create_group(name).create_dataset(
+                "sims",
+                shape=(d.num_queries, d.num_videos),
+                maxshape=(None, None),
+                dtype="f4",
+                chunks=chunks,
+                compression="gzip",
+            )
+            node.id.write_direct_chunk((0, 0), deflated_zeros(inflated))
+
+    return build
+
+
+def zip_zeros_matrix(path: Path, truth: GroundTruth) -> None:
+    """4 MiB of zero similarities deflated to a few KiB: within the size limits, not the ratio."""
+    _zip(
+        path, {"MSRVTT.npy": _npy_bytes(np.zeros((1024, 1024), np.float32))}, compression=zipfile.ZIP_DEFLATED
+    )
+
+
 def h5_chunk_bomb_right_shape(path: Path, truth: GroundTruth) -> None:
     """The declared shape is right, the chunks decompress to all-NaN."""
     d = truth.datasets["MSRVTT"]
@@ -600,6 +635,15 @@ CASES: list[Case] = [
     Case("h5-hard-link-cycle", "hardcycle.h5", h5_hard_link_cycle, r"not an array|expected"),
     Case("h5-root-soft-link", "rootlink.h5", h5_root_soft_link, r"soft or external link"),
     Case("h5-gzip-chunk-bomb", "bomb.h5", h5_chunk_bomb, r"above the limit|expected"),
+    # issue 16, finding 3: ~1 MB on disk, one 16384 x 16384 float32 chunk = 1 GiB once inflated
+    Case("h5-one-gib-gzip-chunk", "gibchunk.h5", h5_gzip_chunk((16384, 16384), 1024**3), r"above the limit"),
+    Case(
+        "h5-gzip-chunk-inflates-past-its-size",
+        "inflates.h5",
+        h5_gzip_chunk((256, 256), 64 * 1024**2),
+        r"inflates beyond",
+    ),
+    Case("zip-member-compression-ratio", "zeros.zip", zip_zeros_matrix, r"uncompressed for .* stored bytes"),
     Case("h5-gzip-nan-chunks", "nanchunks.h5", h5_chunk_bomb_right_shape, r"NaN|finite"),
     Case("h5-500-groups", "groups.h5", h5_many_groups, r"at most 64"),
     Case("h5-top-level-dataset", "toplevel.h5", h5_top_level_dataset, r"not a group"),

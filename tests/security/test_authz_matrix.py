@@ -121,6 +121,9 @@ EXPECTATIONS: dict[str, Expect] = {
     "api:submission-update": Expect(NONE, frozenset({"participant"}), data="visibility_api"),
     "api:submission-cancel": Expect(NONE, frozenset({"participant"})),  # finished: 400, too late
     "api:phase-kit": Expect(ALL, NONE),
+    # organisers' ground-truth summary and upload (empty body: 400), and the query order (empty: 400)
+    "api:phase-ground-truth": Expect(ORG, ORG),
+    "api:phase-query-order": Expect(NONE, ORG),
     "api:leaderboard": Expect(ALL, NONE),
     "api:schema": Expect(ALL, NONE),
     # OpenAPI schema and browsable docs outside the versioned API

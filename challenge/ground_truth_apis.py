@@ -1,0 +1,107 @@
+"""The organisers' ground-truth API: upload a phase's hidden ground truth, choose how it is published.
+
+Both go through the services the admin and `manage.py phase_ground_truth` use; the response carries
+the leak audit of the uploaded ids and order (docs/blind-phases.md).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from challenge.exceptions import ApplicationError, NotFoundError
+from challenge.models import Phase
+from challenge.publication import phase_leak_findings, phase_query_order_warning
+from challenge.selectors import PHASE_NOT_FOUND, challenge_is_organiser, phase_get
+from challenge.services import phase_ground_truth_set, phase_query_order_set
+
+
+def _organised_phase(*, phase_id: int, user) -> Phase:
+    """The phase, if `user` organises its challenge; others get the 404 an unknown phase gets."""
+    phase = phase_get(phase_id=phase_id, user=user)
+    if not challenge_is_organiser(user=user, challenge=phase.challenge_id):
+        raise NotFoundError(PHASE_NOT_FOUND)
+    return phase
+
+
+class PhaseGroundTruthOutput(serializers.Serializer):
+    phase = serializers.IntegerField(source="id")
+    query_order = serializers.CharField()
+    ground_truth_sha256 = serializers.CharField()
+    ground_truth_uploaded_at = serializers.DateTimeField(allow_null=True)
+    datasets = serializers.SerializerMethodField()
+    audit = serializers.JSONField(source="ground_truth_audit")
+    findings = serializers.SerializerMethodField()
+    warning = serializers.SerializerMethodField()
+
+    def get_datasets(self, phase: Phase) -> list[dict]:
+        return [
+            {"name": s.dataset.name, "num_queries": s.num_queries, "num_videos": s.num_videos}
+            for s in phase.splits.select_related("dataset")
+        ]
+
+    def get_findings(self, phase: Phase) -> list[str]:
+        return phase_leak_findings(phase=phase)
+
+    def get_warning(self, phase: Phase) -> str | None:
+        return phase_query_order_warning(phase=phase)
+
+
+def _validation_error(exc: ValidationError) -> ApplicationError:
+    return ApplicationError(" ".join(exc.messages))
+
+
+class PhaseGroundTruthApi(APIView):
+    """GET the ground truth's summary and leak audit; POST (multipart `file`) a new ground-truth HDF5.
+
+    Organisers of the phase's challenge only; the file itself is never served back.
+    """
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = "upload"
+
+    @extend_schema_serializer(component_name="GroundTruthUploadInput")
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(max_length=255)
+
+    @extend_schema(responses=PhaseGroundTruthOutput)
+    def get(self, request: Request, phase_id: int) -> Response:
+        phase = _organised_phase(phase_id=phase_id, user=request.user)
+        return Response(PhaseGroundTruthOutput(phase).data)
+
+    @extend_schema(request=InputSerializer, responses=PhaseGroundTruthOutput)
+    def post(self, request: Request, phase_id: int) -> Response:
+        phase = _organised_phase(phase_id=phase_id, user=request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            phase = phase_ground_truth_set(phase=phase, file=serializer.validated_data["file"])
+        except ValidationError as exc:
+            raise _validation_error(exc) from exc
+        phase.refresh_from_db()
+        return Response(PhaseGroundTruthOutput(phase).data, status=201)
+
+
+class PhaseQueryOrderApi(APIView):
+    """PUT {"query_order": "blind" | "as_uploaded"}: how the phase publishes its queries."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="QueryOrderInput")
+    class InputSerializer(serializers.Serializer):
+        query_order = serializers.ChoiceField(choices=Phase.QueryOrder.choices)
+
+    @extend_schema(request=InputSerializer, responses=PhaseGroundTruthOutput)
+    def put(self, request: Request, phase_id: int) -> Response:
+        phase = _organised_phase(phase_id=phase_id, user=request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        phase = phase_query_order_set(phase=phase, query_order=serializer.validated_data["query_order"])
+        return Response(PhaseGroundTruthOutput(phase).data)
