@@ -22,6 +22,7 @@ from challenge.services import (
     phase_publish_results,
     phase_rescore,
 )
+from challenge.services.dispatch import intervals_refresh_on_commit
 
 # --- per-challenge scope -------------------------------------------------------------------------------
 #
@@ -221,6 +222,8 @@ class PhaseAdminForm(forms.ModelForm):
             "aggregation",
             "leaderboard_visibility",
             "query_order",
+            "intervals_enabled",
+            "interval_level",
         ]
 
     def clean(self) -> dict:
@@ -299,6 +302,11 @@ class PhaseAdmin(ChallengeScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Phase, form: PhaseAdminForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
+        if change and {"intervals_enabled", "interval_level"} & set(form.changed_data):
+            intervals_refresh_on_commit(phase_id=obj.id)
+            self.message_user(
+                request, f"{obj}: the stored results' intervals are being recomputed at the new setting."
+            )
         upload = form.cleaned_data.get("ground_truth_upload")
         if upload:
             phase_ground_truth_set(phase=obj, file=upload)

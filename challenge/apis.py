@@ -187,6 +187,8 @@ def _with_results(submission, user) -> dict:
             "scorer_version": result.scorer_version,
             "datasets": result.metrics,
             "missing_datasets": result.missing_datasets,
+            # aggregate bounds only (evaluation.uncertainty.submission_intervals), when the phase shows them
+            "intervals": result.intervals if submission.phase.intervals_enabled else None,
         }
     )
     return data

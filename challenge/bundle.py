@@ -38,6 +38,7 @@ from django.utils.dateparse import parse_datetime
 from challenge.exceptions import PermissionDeniedError
 from challenge.models import Challenge, Dataset, Phase
 from challenge.selectors import challenge_is_organiser
+from challenge.services.dispatch import intervals_refresh_on_commit, phase_interval_settings_changed
 
 CHALLENGE_KEYS = (
     "slug",
@@ -66,6 +67,8 @@ PHASE_KEYS = (
     "final_submission",
     "public_choice_locked",
     "query_order",
+    "intervals_enabled",
+    "interval_level",
 )
 TOP_KEYS = ("challenge", "pages", "datasets", "phases", "organisers")
 BUNDLE_NOT_ORGANISER = (
@@ -289,6 +292,8 @@ def bundle_load(*, data: dict, user: Actor = None) -> Challenge:
             stored.save(update_fields=["description", "order"])
     for phase in phases:
         stored = Phase.objects.filter(challenge=challenge, slug=phase.slug).first()
+        if stored is not None and phase_interval_settings_changed(before=stored, after=phase):
+            intervals_refresh_on_commit(phase_id=stored.id)
         if stored is not None:
             phase.pk, phase.id = stored.pk, stored.id
             phase._state.adding = False

@@ -199,6 +199,16 @@ class Phase(models.Model):
     #: `evaluation.blinding.audit_ground_truth` of the uploaded file: what its ids and order reveal.
     ground_truth_audit = models.JSONField(default=dict, blank=True, editable=False)
     ground_truth_uploaded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    intervals_enabled = models.BooleanField(
+        default=True,
+        help_text="Show confidence intervals of every score and mark leaderboard entries that are tied within "
+        "noise (docs/uncertainty.md). Off: scores are shown without them.",
+    )
+    interval_level = models.FloatField(
+        default=0.95,
+        validators=[MinValueValidator(0.5), MaxValueValidator(0.999)],
+        help_text="Confidence level of the intervals and of the paired tests, e.g. 0.95 for 95 %.",
+    )
     evaluation_soft_limit_s = models.PositiveIntegerField(
         null=True,
         blank=True,

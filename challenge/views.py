@@ -193,11 +193,16 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     datasets = phase_dataset_names(phase=submission.phase)
     progress_datasets = (submission.progress or {}).get("datasets") or {}
     rows = []
+    # Aggregate intervals only (never per-query ranks), shown where the scores are, if the phase shows them.
+    intervals = (
+        (result.intervals or None) if result is not None and submission.phase.intervals_enabled else None
+    )
     if result is not None:
         for name in datasets:
             entry = result.metrics.get(name)
             if entry is not None:
-                rows.append({"name": name, **entry})
+                interval = None if intervals is None else (intervals.get("datasets") or {}).get(name)
+                rows.append({"name": name, **entry, "interval": interval})
     return render(
         request,
         "challenge/submission_detail.html",
@@ -205,6 +210,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
             "submission": submission,
             "result": result,
             "results_visible": visible,
+            "overall_interval": None if intervals is None else intervals.get("overall_score"),
             "dataset_rows": rows,
             "metric_keys": METRIC_KEYS,
             "is_member": submission.team.memberships.filter(user=request.user).exists(),

@@ -393,9 +393,40 @@ def _results_table(data: dict[str, Any]) -> Table:
     overall = results.get("overall_score")
     missing = results.get("missing_datasets") or []
     caption = f"overall score ({results.get('aggregation', 'mean')} of per-dataset t2v Geom): {_fmt(overall)}"
+    overall_interval = (results.get("intervals") or {}).get("overall_score")
+    if overall_interval:
+        caption += f" {_interval_text(overall_interval)}"
     if missing:
         caption += f"; missing datasets: {', '.join(missing)} (no overall score)"
     table.caption = caption
+    return table
+
+
+def _interval_text(interval: dict[str, Any] | None) -> str:
+    """An interval dict of the API as "[low, high]" at the CLI's precision ("" when missing)."""
+    if not interval or interval.get("low") is None or interval.get("high") is None:
+        return ""
+    return f"[{_fmt(interval['low'])}, {_fmt(interval['high'])}]"
+
+
+def _intervals_table(data: dict[str, Any]) -> Table | None:
+    """Every metric's bootstrap interval, per dataset and direction; None when the phase shows none."""
+    intervals = (data.get("results") or {}).get("intervals")
+    if not intervals:
+        return None
+    level = float(intervals.get("level") or 0.95)
+    table = Table(title=f"{100 * level:g} % confidence intervals ({intervals.get('method', 'bootstrap')})")
+    for column in ("dataset", "dir"):
+        table.add_column(column)
+    for key in METRIC_KEYS:
+        table.add_column(metric(key).label, justify="right")
+    for name, entry in (intervals.get("datasets") or {}).items():
+        for direction in ("t2v", "v2t"):
+            bounds = entry.get(direction)
+            if bounds is None:
+                continue
+            table.add_row(name, direction, *[_interval_text(bounds.get(key)) for key in METRIC_KEYS])
+    table.caption = f"overall score: {_interval_text(intervals.get('overall_score')) or '-'}"
     return table
 
 
@@ -420,6 +451,9 @@ def _report_final(ui: _Ui, data: dict[str, Any], *, as_json: bool = False) -> in
         )
     elif data.get("results"):
         ui.out.print(_results_table(data))
+        intervals = _intervals_table(data)
+        if intervals is not None:
+            ui.out.print(intervals)
     else:
         ui.out.print(f"Submission #{data['id']} is finished but has no stored result.")
     return EXIT_OK

@@ -174,6 +174,12 @@ def _check_seed(seed: int) -> int:
     return int(seed)
 
 
+def _check_metric(metric: str) -> str:
+    if metric not in HIGHER_IS_BETTER:
+        raise ValueError(UNKNOWN_METRIC_MESSAGE.format(metric=metric, known=", ".join(METRIC_KEYS)))
+    return metric
+
+
 def _check_topk(topk: int | None) -> int | None:
     if topk is None:
         return None
@@ -546,6 +552,7 @@ def submission_intervals(
     level: float = DEFAULT_LEVEL,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    metric: str = PRIMARY_METRIC,
 ) -> dict[str, Any]:
     """Intervals for every metric of every dataset and for the overall score of one submission.
 
@@ -561,13 +568,16 @@ def submission_intervals(
             unless every one has a score, as the overall score is.
         aggregation: "mean" or "sum".
         level, resamples, seed: as `dataset_intervals`.
+        metric: the per-dataset score the overall score aggregates (the challenge's primary metric,
+            a t2v metric key; the geometric mean of R1, R5, R10 by default).
     Returns:
-        A JSON-serialisable dict: method, level, resamples, seed, aggregation, datasets {name:
+        A JSON-serialisable dict: method, level, resamples, seed, aggregation, metric, datasets {name:
         {"grouped", "units", "t2v": {metric: interval dict or None}, "v2t": ... or None, "score":
         interval dict or None}}, overall_score (interval dict or None).
     """
     level = _check_level(level)
     resamples = _check_resamples(resamples)
+    _check_metric(metric)
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {AGGREGATIONS}")
     phase = list(ranks) if phase_datasets is None else list(phase_datasets)
@@ -581,30 +591,30 @@ def submission_intervals(
         estimates = t2v.estimates()
         replicates = _replicates(t2v, counts)
         t2v_out: dict[str, Any] = {}
-        for metric in METRIC_KEYS:
-            values = replicates[metric]
+        for key in METRIC_KEYS:
+            values = replicates[key]
             if values is None:
-                t2v_out[metric] = None
+                t2v_out[key] = None
                 continue
             low, high = percentile_interval(values, level)
-            t2v_out[metric] = Interval(float(estimates[metric]), low, high, level).as_dict()
+            t2v_out[key] = Interval(float(estimates[key]), low, high, level).as_dict()
         v2t_out = None
         if v2t is not None:
             v2t_counts = _v2t_counts(t2v, v2t, counts, entry.get("groups"), seed=seed, stream=stream)
             v2t_out = {
-                metric: None if found is None else found.as_dict()
-                for metric, found in _intervals(v2t, v2t_counts, level).items()
+                key: None if found is None else found.as_dict()
+                for key, found in _intervals(v2t, v2t_counts, level).items()
             }
         datasets[name] = {
             "grouped": entry.get("groups") is not None,
             "units": t2v.units,
             "t2v": t2v_out,
             "v2t": v2t_out,
-            "score": t2v_out[PRIMARY_METRIC],
+            "score": t2v_out[metric],
         }
-        if replicates[PRIMARY_METRIC] is not None:
-            score_estimates[name] = float(estimates[PRIMARY_METRIC])
-            score_replicates[name] = replicates[PRIMARY_METRIC]
+        if replicates[metric] is not None:
+            score_estimates[name] = float(estimates[metric])
+            score_replicates[name] = replicates[metric]
     overall = None
     estimate = overall_score(score_estimates, phase, aggregation)
     if estimate is not None:
@@ -616,6 +626,7 @@ def submission_intervals(
         "resamples": resamples,
         "seed": seed,
         "aggregation": aggregation,
+        "metric": metric,
         "datasets": datasets,
         "overall_score": overall,
     }
@@ -760,7 +771,10 @@ class _Scored:
 
 
 def _score_entries(
-    entries: Sequence[Mapping[str, Mapping[str, Any]]], resamples: int, seed: int
+    entries: Sequence[Mapping[str, Mapping[str, Any]]],
+    resamples: int,
+    seed: int,
+    metric: str = PRIMARY_METRIC,
 ) -> list[_Scored]:
     """Every entry's score replicates, one dataset at a time with draws shared by all entries.
 
@@ -775,20 +789,20 @@ def _score_entries(
             if name not in entry:
                 continue
             sample, _ = _dataset_samples(name, {**entry[name], "v2t": None})
-            if not sample.computable(PRIMARY_METRIC):
+            if not sample.computable(metric):
                 continue
             if layout is None:
                 layout = sample
                 counts = resample_counts(sample.units, resamples, seed=seed, stream=dataset_stream(name))
             elif not layout.same_queries(sample):
                 raise ValueError(f"dataset {name}: {PAIRED_GROUPS_MESSAGE}")
-            out.estimates[name] = float(sample.estimates()[PRIMARY_METRIC])
-            out.replicates[name] = _replicates(sample, counts, [PRIMARY_METRIC])[PRIMARY_METRIC]
+            out.estimates[name] = float(sample.estimates()[metric])
+            out.replicates[name] = _replicates(sample, counts, [metric])[metric]
     return scored
 
 
 def _compare_scored(
-    a: _Scored, b: _Scored, phase: Sequence[str], aggregation: str, level: float
+    a: _Scored, b: _Scored, phase: Sequence[str], aggregation: str, level: float, metric: str = PRIMARY_METRIC
 ) -> dict[str, Any]:
     datasets: dict[str, Any] = {}
     for name in a.estimates:
@@ -797,7 +811,7 @@ def _compare_scored(
         differences = a.replicates[name] - b.replicates[name]
         difference = a.estimates[name] - b.estimates[name]
         datasets[name] = _comparison(
-            PRIMARY_METRIC, difference, differences, _p_value(differences), level, "bootstrap"
+            metric, difference, differences, _p_value(differences), level, "bootstrap"
         ).as_dict()
     overall = None
     score_a = overall_score(a.estimates, list(phase), aggregation)
@@ -807,7 +821,7 @@ def _compare_scored(
             b.replicates, phase, aggregation
         )
         overall = _comparison(
-            PRIMARY_METRIC, score_a - score_b, differences, _p_value(differences), level, "bootstrap"
+            metric, score_a - score_b, differences, _p_value(differences), level, "bootstrap"
         ).as_dict()
     return {"datasets": datasets, "overall_score": overall}
 
@@ -821,6 +835,7 @@ def compare_submissions(
     level: float = DEFAULT_LEVEL,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    metric: str = PRIMARY_METRIC,
 ) -> dict[str, Any]:
     """Paired bootstrap of the primary score, per dataset and overall, of two submissions of a phase.
 
@@ -828,7 +843,7 @@ def compare_submissions(
         ranks_a, ranks_b: the `submission_intervals` layout, for the same phase.
         phase_datasets: the phase's datasets (default: those of A); the overall comparison is None
             unless both have every one.
-        aggregation, level, resamples, seed: as `submission_intervals`.
+        aggregation, level, resamples, seed, metric: as `submission_intervals`.
     Returns:
         {"datasets": {name: Comparison dict}, "overall_score": Comparison dict or None}; the
         differences are A minus B.
@@ -838,9 +853,12 @@ def compare_submissions(
     level = _check_level(level)
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {AGGREGATIONS}")
+    _check_metric(metric)
     phase = list(ranks_a) if phase_datasets is None else list(phase_datasets)
-    scored_a, scored_b = _score_entries([ranks_a, ranks_b], _check_resamples(resamples), _check_seed(seed))
-    return _compare_scored(scored_a, scored_b, phase, aggregation, level)
+    scored_a, scored_b = _score_entries(
+        [ranks_a, ranks_b], _check_resamples(resamples), _check_seed(seed), metric
+    )
+    return _compare_scored(scored_a, scored_b, phase, aggregation, level, metric)
 
 
 def leaderboard_ties(
@@ -851,6 +869,7 @@ def leaderboard_ties(
     level: float = DEFAULT_LEVEL,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    metric: str = PRIMARY_METRIC,
 ) -> list[dict[str, Any]]:
     """Mark each leaderboard entry that is not significantly behind the entry above it.
 
@@ -861,7 +880,7 @@ def leaderboard_ties(
         entries: the per-query ranks of the top entries in leaderboard order, best first, each in
             the `submission_intervals` layout.
         phase_datasets: the phase's datasets; the overall score needs all of them.
-        aggregation, level, resamples, seed: as `submission_intervals`.
+        aggregation, level, resamples, seed, metric: as `submission_intervals`.
     Returns:
         One dict per entry: "tied_within_noise" (the entry above is not significantly better on the
         overall score; False for the first entry and for entries without an overall score),
@@ -878,14 +897,16 @@ def leaderboard_ties(
     level = _check_level(level)
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {AGGREGATIONS}")
+    _check_metric(metric)
     phase = list(phase_datasets)
-    scored = _score_entries(entries, _check_resamples(resamples), _check_seed(seed))
+    scored = _score_entries(entries, _check_resamples(resamples), _check_seed(seed), metric)
     out: list[dict[str, Any]] = []
     for index, entry in enumerate(scored):
         vs_above = vs_first = None
         if index > 0:
-            vs_above = _compare_scored(scored[index - 1], entry, phase, aggregation, level)["overall_score"]
-            vs_first = _compare_scored(scored[0], entry, phase, aggregation, level)["overall_score"]
+            above = _compare_scored(scored[index - 1], entry, phase, aggregation, level, metric)
+            vs_above = above["overall_score"]
+            vs_first = _compare_scored(scored[0], entry, phase, aggregation, level, metric)["overall_score"]
         tied = vs_above is not None and not vs_above["a_better"]
         out.append({"tied_within_noise": tied, "vs_above": vs_above, "vs_first": vs_first})
     return out

@@ -18,6 +18,9 @@ class ResultAdmin(ChallengeScopedAdmin):
         "metrics",
         "missing_datasets",
         "scorer_version",
+        "intervals",
+        "primary_score_low",
+        "primary_score_high",
         "created_at",
         "updated_at",
     ]

@@ -25,6 +25,7 @@ from leaderboard.selectors import (
     public_entry_get,
     result_dataset_charts,
 )
+from leaderboard.significance import board_marks
 
 RESULTS_HIDDEN = "The results of this phase are hidden until the organisers publish them."
 #: The registry's metrics, as every client needs them to label and sort columns.
@@ -94,6 +95,16 @@ class LeaderboardListApi(APIView):
         metrics = serializers.DictField(
             child=serializers.DictField(child=serializers.FloatField(allow_null=True))
         )
+        intervals = serializers.DictField(
+            allow_null=True,
+            help_text='With the phase\'s intervals on: {"overall": [low, high] or null, "datasets": {name: '
+            "{metric: [low, high] or null}}}, the bootstrap bounds of each score; else null.",
+        )
+        tied_within_noise = serializers.BooleanField(
+            allow_null=True,
+            help_text="Not significantly behind the entry above (paired bootstrap of the board's score); "
+            "null where the entry was not compared (intervals off, outside the top entries, not in rank order).",
+        )
         submitted_at = serializers.DateTimeField()
 
     @extend_schema(
@@ -122,6 +133,14 @@ class LeaderboardListApi(APIView):
                     many=True,
                 ),
                 "datasets": serializers.ListField(child=serializers.CharField()),
+                "intervals": inline_serializer(
+                    "LeaderboardIntervals",
+                    {
+                        "enabled": serializers.BooleanField(),
+                        "level": serializers.FloatField(),
+                        "method": serializers.CharField(),
+                    },
+                ),
                 "detail": serializers.CharField(),
                 "entries": OutputSerializer(many=True),
             },
@@ -143,6 +162,8 @@ class LeaderboardListApi(APIView):
             raise ValidationError({"detail": str(exc)}) from exc
         visible = leaderboard_visible(phase=phase, user=request.user)
         rows = leaderboard_rows(board=board, limit=limit, offset=offset) if visible else []
+        # Marks compare each entry with the one above it: only a page that starts at the first entry has them.
+        marks = board_marks(board=board, rows=rows) if visible and not offset else {}
         challenge = phase.challenge
         return Response(
             {
@@ -158,18 +179,30 @@ class LeaderboardListApi(APIView):
                 "decimals": challenge.score_decimals,
                 "metrics": METRICS_JSON,
                 "datasets": board.datasets,
+                "intervals": {
+                    "enabled": phase.intervals_enabled,
+                    "level": phase.interval_level,
+                    "method": "percentile bootstrap over queries (videos with their captions)",
+                },
                 "detail": "" if visible else RESULTS_HIDDEN,
                 # Plain dicts of plain values already: the serializer documents them (the schema), and
                 # skipping it per row keeps a 500-team board fast.
                 "entries": [
                     {
                         **{k: row[k] for k in ENTRY_KEYS},
+                        "intervals": row["intervals"],
+                        "tied_within_noise": _tied(marks, row),
                         "submitted_at": row["submitted_at"].isoformat().replace("+00:00", "Z"),
                     }
                     for row in rows
                 ],
             }
         )
+
+
+def _tied(marks: dict[int, dict], row: dict) -> bool | None:
+    mark = marks.get(row["submission_id"])
+    return None if mark is None else mark["tied_within_noise"]
 
 
 class LeaderboardHistoryApi(APIView):

@@ -22,6 +22,11 @@ class Result(models.Model):
     metrics = models.JSONField(default=dict)
     missing_datasets = models.JSONField(default=list, blank=True)
     scorer_version = models.CharField(max_length=32)
+    #: `evaluation.uncertainty.submission_intervals` of the stored ranks (aggregates only, never per
+    #: query); None when the phase had intervals off or the result predates them.
+    intervals = models.JSONField(null=True, blank=True)
+    primary_score_low = models.FloatField(null=True, blank=True)
+    primary_score_high = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -53,6 +58,8 @@ class DatasetResult(models.Model):
     medr = models.FloatField(null=True, blank=True)
     meanr = models.FloatField(null=True, blank=True)
     rank_histogram = models.JSONField(null=True, blank=True)
+    #: The board's copy of this dataset's t2v intervals: {"score" or metric key: [low, high]}.
+    intervals = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["result", "id"]
@@ -61,6 +68,22 @@ class DatasetResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset} of result #{self.result_id}: {self.score}"
+
+
+class ResultRanks(models.Model):
+    """A result's per-query ranks (`evaluation.uncertainty.pack_ranks`), for intervals and paired tests.
+
+    Private: in the phase's published query order, with each query's ground-truth video, so they
+    reveal which query is which. Never served; read only by `leaderboard.services.intervals` and
+    `leaderboard.significance`. A row of its own so that loading a result never loads the blob.
+    """
+
+    result = models.OneToOneField(Result, on_delete=models.CASCADE, primary_key=True, related_name="ranks")
+    blob = models.BinaryField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Ranks of result #{self.result_id} ({len(self.blob)} bytes)"
 
 
 class LeaderboardSnapshot(models.Model):

@@ -162,6 +162,7 @@ def leaderboard_queryset(*, board: Board) -> QuerySet[Result]:
     ]
     for i in range(len(datasets)):
         fields += [f"{_alias(i)}__{field}" for field in METRIC_FIELDS.values()]
+    fields += _interval_fields(board)
     relations = {_alias(i): _relation(name) for i, name in enumerate(datasets)}
     return (
         Result.objects.filter(id__in=chosen)
@@ -169,6 +170,26 @@ def leaderboard_queryset(*, board: Board) -> QuerySet[Result]:
         .values(*fields)
         .order_by(_ordered(_column(board, board.sort), board.descending), *earlier)
     )
+
+
+def _interval_fields(board: Board) -> list[str]:
+    """The interval bounds a board shows, only when its phase has them on."""
+    if not board.phase.intervals_enabled:
+        return []
+    return ["primary_score_low", "primary_score_high"] + [
+        f"{_alias(i)}__intervals" for i in range(len(board.datasets))
+    ]
+
+
+def _row_intervals(board: Board, r: dict) -> dict | None:
+    """{"overall": [low, high] or None, "datasets": {name: {board metric: [low, high] or None}}}."""
+    if not board.phase.intervals_enabled:
+        return None
+    low, high = r["primary_score_low"], r["primary_score_high"]
+    return {
+        "overall": None if low is None or high is None else [low, high],
+        "datasets": {name: r[f"{_alias(i)}__intervals"] or {} for i, name in enumerate(board.datasets)},
+    }
 
 
 def leaderboard_visible(*, phase: Phase, user: Any) -> bool:
@@ -212,6 +233,7 @@ def leaderboard_rows(
         rows.append(
             {
                 "rank": None if r["submission__is_baseline"] else ranks.get(r["id"]),
+                "result_id": r["id"],
                 "team": r["submission__team__name"],
                 "submission_id": r["submission_id"],
                 "method_name": r["submission__method_name"],
@@ -221,6 +243,7 @@ def leaderboard_rows(
                 "primary_score": r["primary_score"],
                 "scores": {name: metrics[name]["score"] for name in board.datasets},
                 "metrics": metrics,
+                "intervals": _row_intervals(board, r),
                 "submitted_at": r["submission__created_at"],
             }
         )
@@ -273,7 +296,9 @@ def leaderboard_history(*, phase: Phase) -> list[dict]:
 
 
 def result_dataset_charts(*, result: Result) -> list[dict]:
-    """Per-dataset R@1/R@5/R@10 and the t2v rank histogram of one result (for its charts)."""
+    """Per-dataset R@1/R@5/R@10 and the t2v rank histogram of one result (for its charts); with the
+    phase's intervals on, "intervals" holds each one's [low, high] (the error bars), else None."""
+    shown = result.submission.phase.intervals_enabled
     return [
         {
             "dataset": d.dataset,
@@ -282,6 +307,11 @@ def result_dataset_charts(*, result: Result) -> list[dict]:
             "R10": d.r10,
             "score": d.score,
             "rank_histogram": d.rank_histogram,
+            "intervals": (
+                {key: (d.intervals or {}).get(key) for key in ("R1", "R5", "R10", "score")}
+                if shown and d.intervals
+                else None
+            ),
         }
         for d in result.dataset_results.all()
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -34,8 +35,32 @@ from leaderboard.selectors import (
     public_entry_get,
 )
 from leaderboard.services import leaderboard_diff, phase_rescore_with_snapshot
+from leaderboard.significance import board_marks, board_significance, entry_comparisons
 
 METRIC_LABELS = {"score": "Score", **{m.key: m.label for m in REGISTERED_METRICS}}
+#: How a board shows each score's interval (`?ci=`): "[low, high]", "± half-width", or not at all.
+CI_INTERVAL, CI_PLUS_MINUS, CI_OFF = "interval", "pm", "off"
+CI_MODES = (CI_INTERVAL, CI_PLUS_MINUS, CI_OFF)
+
+
+def _ci_mode(request: HttpRequest, phase: Phase) -> str:
+    if not phase.intervals_enabled:
+        return CI_OFF
+    mode = request.GET.get("ci") or CI_INTERVAL
+    return mode if mode in CI_MODES else CI_INTERVAL
+
+
+def _uncertainty_context(request: HttpRequest, phase: Phase, ci: str, marks: dict, rows: list[dict]) -> dict:
+    """The board's interval toggle (links that keep the board's other parameters) and tie marks."""
+    for row in rows:
+        row["tie"] = marks.get(row["submission_id"])
+    kept = {k: v for k, v in request.GET.items() if k in ("dataset", "sort", "dir")}
+    return {
+        "ci": ci,
+        "intervals_enabled": phase.intervals_enabled,
+        "interval_percent": format_number(100.0 * float(phase.interval_level), 1).rstrip("0").rstrip("."),
+        "ci_links": {mode: urlencode({**kept, "ci": mode}) for mode in CI_MODES},
+    }
 
 
 def _board_from_request(request: HttpRequest, phase: Phase) -> Board:
@@ -47,8 +72,8 @@ def _board_from_request(request: HttpRequest, phase: Phase) -> Board:
     )
 
 
-def _columns(board: Board) -> list[dict]:
-    """The sortable score columns of a board, with the link that sorts by each."""
+def _columns(board: Board, ci: str = "interval") -> list[dict]:
+    """The sortable score columns of a board, with the link that sorts by each (keeping `ci`)."""
     if board.dataset is None:
         specs = [(OVERALL, "Overall", None, "score")] + [
             (f"{d}:score", d, d, "score") for d in board.datasets
@@ -65,6 +90,8 @@ def _columns(board: Board) -> list[dict]:
         query = {"sort": sort, "dir": "desc" if descending else "asc"}
         if board.dataset:
             query["dataset"] = board.dataset
+        if ci != "interval":
+            query["ci"] = ci
         columns.append(
             {
                 "sort": sort,
@@ -79,7 +106,7 @@ def _columns(board: Board) -> list[dict]:
     return columns
 
 
-def _cells(board: Board, rows: list[dict], decimals: int) -> None:
+def _cells(board: Board, rows: list[dict], decimals: int, ci: str = "interval") -> None:
     """Attach the board's column values to each row, formatted at the challenge's precision (templates
     cannot index, and formatting here is several times faster than a template filter per cell)."""
 
@@ -93,6 +120,36 @@ def _cells(board: Board, rows: list[dict], decimals: int) -> None:
             values = [row["metrics"][board.dataset][m] for m in METRICS]
         row["cells"] = [fmt(v) for v in values]
         row["submitted"] = row["submitted_at"].strftime("%Y-%m-%d %H:%M")
+        row["cell_pairs"] = list(zip(row["cells"], _cell_intervals(board, row, decimals, ci), strict=True))
+
+
+def _cell_intervals(board: Board, row: dict, decimals: int, ci: str) -> list[str]:
+    """Each cell's interval as "[low, high]" or "± half-width" (`ci`), "" where there is none."""
+    intervals = row.get("intervals")
+    if board.dataset is None:
+        keys = [("overall", None)] + [(d, "score") for d in board.datasets]
+    else:
+        keys = [(board.dataset, m) for m in METRICS]
+    out = []
+    for name, metric in keys:
+        if intervals is None or ci == CI_OFF:
+            bounds = None
+        elif metric is None:
+            bounds = intervals["overall"]
+        else:
+            bounds = intervals["datasets"].get(name, {}).get(metric)
+        out.append(interval_text(bounds, decimals, ci))
+    return out
+
+
+def interval_text(bounds: list[float] | None, decimals: int, ci: str) -> str:
+    """An interval as the board shows it: "[low, high]", or "± half its width" with `ci` "pm"."""
+    if not bounds or bounds[0] is None or bounds[1] is None:
+        return ""
+    low, high = bounds
+    if ci == CI_PLUS_MINUS:
+        return f"± {format_number((high - low) / 2.0, decimals)}"
+    return f"[{format_number(low, decimals)}, {format_number(high, decimals)}]"
 
 
 def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
@@ -101,9 +158,12 @@ def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
     board = _board_from_request(request, phase)
     visible = leaderboard_visible(phase=phase, user=request.user)
     rows = leaderboard_rows(board=board) if visible else []
-    _cells(board, rows, challenge.score_decimals)
+    ci = _ci_mode(request, phase)
+    _cells(board, rows, challenge.score_decimals, ci)
+    marks = board_marks(board=board, rows=rows) if visible and ci != CI_OFF else {}
     query = urlencode({k: v for k, v in request.GET.items() if k in ("dataset", "sort", "dir")})
     return {
+        **_uncertainty_context(request, phase, ci, marks, rows),
         "challenge": challenge,
         "phase": phase,
         "board": board,
@@ -111,7 +171,7 @@ def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
         "rows": rows,
         "is_organiser": challenge_is_organiser(user=request.user, challenge=challenge),
         "datasets": board.datasets,
-        "columns": _columns(board),
+        "columns": _columns(board, ci),
         "decimals": challenge.score_decimals,
         "export_query": query,
     }
@@ -156,9 +216,13 @@ def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpRes
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard.csv"'
     writer = csv_writer(response)
+    with_intervals = context["phase"].intervals_enabled
+    bounds = [(d, m) for d in board.datasets for m in METRICS] if with_intervals else []
     writer.writerow(
         ["rank", "team", "method", "baseline", "submission_id", "submitted_at", "overall"]
         + [f"{d}:{m}" for d in board.datasets for m in METRICS]
+        + (["overall:low", "overall:high"] if with_intervals else [])
+        + [f"{d}:{m}:{side}" for d, m in bounds for side in ("low", "high")]
     )
 
     def fmt(value: float | None) -> str:
@@ -176,8 +240,18 @@ def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpRes
                 fmt(row["primary_score"]),
             ]
             + [fmt(row["metrics"][d][m]) for d in board.datasets for m in METRICS]
+            + (_csv_bounds(row, bounds, fmt) if with_intervals else [])
         )
     return response
+
+
+def _csv_bounds(row: dict, bounds: list[tuple[str, str]], fmt) -> list[str]:
+    """The row's overall and per-metric interval bounds, "" where there is none."""
+    intervals = row.get("intervals") or {"overall": None, "datasets": {}}
+    cells = list(intervals["overall"] or [None, None])
+    for name, metric in bounds:
+        cells += (intervals["datasets"].get(name) or {}).get(metric) or [None, None]
+    return [fmt(value) for value in cells]
 
 
 @login_required
@@ -224,6 +298,25 @@ def phase_publish(request: HttpRequest, phase_id: int) -> HttpResponse:
     return redirect(target)
 
 
+def _entry_uncertainty(result, rows: list[dict]) -> dict:
+    """An entry's intervals (on its dataset rows) and its comparisons with the first place and its
+    neighbours on the overall board, when its phase shows them."""
+    phase = result.submission.phase
+    if not phase.intervals_enabled:
+        return {"intervals_enabled": False}
+    stored = (result.intervals or {}).get("datasets") or {}
+    for row in rows:
+        row["interval"] = stored.get(row["name"])
+    marks = board_significance(phase=phase, dataset=None, rows=leaderboard_rows(phase=phase))
+    return {
+        "intervals_enabled": True,
+        "overall_interval": (result.intervals or {}).get("overall_score"),
+        "interval_percent": format_number(100.0 * float(phase.interval_level), 1).rstrip("0").rstrip("."),
+        "comparisons": entry_comparisons(marks=marks, submission_id=result.submission_id),
+        "compared_top": settings.PENTATHLON_SIGNIFICANCE_TOP,
+    }
+
+
 @domain_errors
 def entry_detail(request: HttpRequest, slug: str, phase_slug: str, submission_id: int) -> HttpResponse:
     """A public leaderboard entry: team, method, links, per-dataset t2v and v2t metrics and charts.
@@ -240,6 +333,7 @@ def entry_detail(request: HttpRequest, slug: str, phase_slug: str, submission_id
         request,
         "leaderboard/entry.html",
         {
+            **_entry_uncertainty(result, rows),
             "result": result,
             "submission": submission,
             "phase": phase,

@@ -150,3 +150,33 @@ class ResultFactory(factory.django.DjangoModelFactory):
                 for name, entry in obj.metrics.items()
             ]
         )
+
+
+def ranked_result(*, submission: Submission, ranks: dict, aggregation: str = "mean") -> Result:
+    """A result scored from per-query `ranks` ({dataset: {"t2v": ranks, "groups": ... or None}}), stored
+    as the worker stores one: metrics from the ranks, the packed ranks, and the phase's intervals."""
+    import numpy as np
+
+    from evaluation.metrics import GEOMETRIC_MEAN_KEY, metrics_from_ranks
+    from evaluation.scoring import overall_score
+    from evaluation.uncertainty import pack_ranks
+    from leaderboard.services.intervals import (
+        result_intervals_compute,
+        result_intervals_set,
+        result_ranks_set,
+    )
+
+    full = {name: {"v2t": None, "groups": None, "topk": None, **entry} for name, entry in ranks.items()}
+    metrics = {}
+    for name, entry in full.items():
+        t2v = metrics_from_ranks(np.asarray(entry["t2v"], dtype=np.float64))
+        metrics[name] = {"score": t2v[GEOMETRIC_MEAN_KEY], "t2v": t2v, "v2t": None, "format": "similarity"}
+    phase = submission.phase
+    datasets = list(Dataset.objects.filter(challenge_id=phase.challenge_id).values_list("name", flat=True))
+    primary = overall_score({n: m["score"] for n, m in metrics.items()}, datasets, aggregation)
+    result = ResultFactory(
+        submission=submission, primary_score=primary, aggregation=aggregation, metrics=metrics
+    )
+    result_ranks_set(result=result, blob=pack_ranks(full))
+    result_intervals_set(result=result, intervals=result_intervals_compute(phase=phase, ranks=full))
+    return result

@@ -66,3 +66,22 @@ def chunked_upload_expire_task() -> None:
     from challenge.services import chunked_upload_expire_now
 
     chunked_upload_expire_now()
+
+
+@shared_task(
+    name="workers.phase_intervals_refresh",
+    acks_late=True,
+    soft_time_limit=1800,
+    time_limit=1860,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    max_retries=3,
+)
+def phase_intervals_refresh_task(phase_id: int) -> None:
+    """Recompute a phase's stored intervals from the stored ranks, after its interval settings changed."""
+    from challenge.models import Phase
+    from leaderboard.services.intervals import phase_intervals_refresh
+
+    phase = Phase.objects.filter(id=phase_id).select_related("challenge").first()
+    if phase is not None:
+        phase_intervals_refresh(phase=phase)

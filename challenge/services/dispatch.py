@@ -16,6 +16,8 @@ from challenge.models import Submission
 
 #: The registered name of `workers.tasks.submission_evaluate_task`; queued messages refer to it.
 EVALUATE_TASK = "workers.submission_evaluate"
+#: The registered name of `workers.tasks.phase_intervals_refresh_task`.
+INTERVALS_REFRESH_TASK = "workers.phase_intervals_refresh"
 
 
 def manifest_summary(manifest: Any) -> dict[str, Any]:
@@ -76,6 +78,19 @@ def submission_enqueue_now(*, submission_id: int) -> str | None:
     Submission.objects.filter(id=submission_id).exclude(queue=queue).update(queue=queue)
     task_send(EVALUATE_TASK, (submission_id,), queue=queue, soft_time_limit=soft, time_limit=hard)
     return queue
+
+
+def phase_interval_settings_changed(*, before: Any, after: Any) -> bool:
+    """Whether a phase's stored intervals are stale after an edit: shown or not, or another level."""
+    return bool(before.intervals_enabled) != bool(after.intervals_enabled) or float(
+        before.interval_level
+    ) != float(after.interval_level)
+
+
+def intervals_refresh_on_commit(*, phase_id: int) -> None:
+    """Recompute a phase's stored intervals from the stored ranks (no re-score), after the commit.
+    `robust`: a broker outage loses only the refresh; saving the phase again retries it."""
+    transaction.on_commit(lambda: task_send(INTERVALS_REFRESH_TASK, (phase_id,)), robust=True)
 
 
 def evaluation_enqueue_on_commit(*, submission_id: int) -> None:

@@ -38,3 +38,21 @@ def metric_name(key: str) -> str:
         return metric(key).name
     except KeyError:
         return key
+
+
+@register.filter
+def interval(value: dict | None, decimals: int = 2) -> str:
+    """`{{ result.intervals.overall_score|interval:decimals }}` -> "[40.95, 43.20]" ("" when missing).
+
+    `value` is an interval dict of `evaluation.uncertainty` (estimate, low, high, level)."""
+    if not value or value.get("low") is None or value.get("high") is None:
+        return ""
+    return f"[{format_number(value['low'], int(decimals))}, {format_number(value['high'], int(decimals))}]"
+
+
+@register.filter
+def level_percent(value: float | None) -> str:
+    """0.95 -> "95", 0.999 -> "99.9": a confidence level as a percentage."""
+    if value is None:
+        return ""
+    return format_number(100.0 * float(value), 1).rstrip("0").rstrip(".")

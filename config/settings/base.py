@@ -144,6 +144,10 @@ PENTATHLON_BASELINE_CHECKPOINT_DIR = Path(
 )
 # "auto": CUDA when torch sees a GPU, else the CPU (the evaluation core gives the same results).
 EVALUATION_DEVICE = env("PENTATHLON_EVALUATION_DEVICE", default="auto")
+# Bootstrap resamples of the confidence intervals and paired tests (docs/uncertainty.md), and how
+# many of a board's top entries are compared with their neighbours ("tied within noise").
+PENTATHLON_INTERVAL_RESAMPLES = env.int("PENTATHLON_INTERVAL_RESAMPLES", default=1000)
+PENTATHLON_SIGNIFICANCE_TOP = env.int("PENTATHLON_SIGNIFICANCE_TOP", default=10)
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from challenge.exceptions import TransientEvaluationError
-from challenge.models import Submission
+from challenge.models import Phase, Submission
 from challenge.notifications import submission_notify_final
 from challenge.publication import published_truth_from_file
 from challenge.services.files import local_path
@@ -30,6 +30,7 @@ from challenge.services.submissions import (
     submission_release,
 )
 from leaderboard.models import Result
+from leaderboard.services.intervals import result_intervals_compute
 from leaderboard.services.results import result_store
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ INTERNAL_ERROR = (
     "An internal error stopped the evaluation; the organisers have been told. Please try again later."
 )
 
+#: The progress stage shown while the confidence intervals are computed.
+STAGE_INTERVALS = "computing confidence intervals"
 #: Least time between two progress writes of one submission.
 PROGRESS_INTERVAL_S = 0.5
 
@@ -120,6 +123,7 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
         ):
             reporter("reading ground truth", None, 0.0)
             truth = published_truth_from_file(phase=phase, path=truth_path)
+            ranks: dict = {}
             report = score_submission(
                 ground_truth=truth,
                 submission_path=submission_path,
@@ -127,7 +131,9 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
                 device=settings.EVALUATION_DEVICE,
                 limits=ReadLimits(max_total_bytes=max(settings.SUBMISSION_MAX_BYTES * 64, 8 * 1024**3)),
                 progress=reporter,
+                ranks_out=ranks,
             )
+            ranks_blob, intervals = _uncertainty(phase=phase, ranks=ranks, reporter=reporter)
     except LeaseLost:
         logger.warning(
             "submission %s: lease lost (re-queued after a missed heartbeat); stopping", submission_id
@@ -153,7 +159,28 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
         logger.exception("submission %s: unexpected error during evaluation", submission_id)
         _fail(row=mine, message=INTERNAL_ERROR)
         return
-    result_store(row=mine, report=report)
+    result_store(row=mine, report=report, ranks_blob=ranks_blob, intervals=intervals)
+
+
+def _uncertainty(
+    *, phase: Phase, ranks: dict, reporter: _ProgressReporter
+) -> tuple[bytes | None, dict | None]:
+    """Pack the per-query ranks (kept privately) and compute the intervals, under the lease.
+
+    A failure here loses the intervals, never the result: it is logged and the result is stored
+    without them.
+    """
+    from evaluation.uncertainty import pack_ranks
+
+    if not ranks:
+        return None, None
+    reporter(STAGE_INTERVALS, None, 0.0)
+    try:
+        blob = pack_ranks(ranks)
+    except ValueError:
+        logger.exception("phase %s: per-query ranks could not be packed", phase.id)
+        return None, None
+    return blob, result_intervals_compute(phase=phase, ranks=ranks)
 
 
 def _fail(*, row: dict, message: str) -> None:

@@ -12,12 +12,22 @@ from challenge.services.submissions import submission_finish
 from evaluation.metrics.registry import GEOMETRIC_MEAN_KEY
 from leaderboard.models import DatasetResult, Result
 from leaderboard.selectors import METRIC_FIELDS
+from leaderboard.services.intervals import board_intervals, result_ranks_set
 
 logger = logging.getLogger(__name__)
 
 
-def result_store(*, row: dict, report: dict) -> Result | None:
-    """Write the result and finish the submission in one short transaction, if the claim still holds."""
+def result_store(
+    *, row: dict, report: dict, ranks_blob: bytes | None = None, intervals: dict | None = None
+) -> Result | None:
+    """Write the result and finish the submission in one short transaction, if the claim still holds.
+
+    Args:
+        row: the claimed row (`challenge.services.submissions.claim_row`).
+        report: `evaluation.scoring.score_submission`'s report.
+        ranks_blob: the per-query ranks (`evaluation.uncertainty.pack_ranks`), kept privately.
+        intervals: `leaderboard.services.intervals.result_intervals_compute` of those ranks, or None.
+    """
     with transaction.atomic():
         progress = {
             "stage": "done",
@@ -36,17 +46,22 @@ def result_store(*, row: dict, report: dict) -> Result | None:
             phase_datasets=list(datasets) + list(report.get("missing_datasets", [])),
             aggregation=report.get("aggregation") or "mean",
         )
+        overall_bounds, dataset_bounds = board_intervals(intervals)
         result, first_result = Result.objects.update_or_create(
             submission_id=row["id"],
             defaults={
                 "primary_score": None if overall is None else float(overall),
+                "intervals": intervals,
+                "primary_score_low": None if overall_bounds is None else overall_bounds[0],
+                "primary_score_high": None if overall_bounds is None else overall_bounds[1],
                 "aggregation": report.get("aggregation", ""),
                 "metrics": datasets,
                 "missing_datasets": list(report.get("missing_datasets", [])),
                 "scorer_version": report.get("scorer_version", ""),
             },
         )
-        dataset_results_store(result=result, report=report, scores=scores)
+        dataset_results_store(result=result, report=report, scores=scores, intervals=dataset_bounds)
+        result_ranks_set(result=result, blob=ranks_blob)
     if first_result:  # a re-score of the whole phase does not email every team again
         submission_notify_final(submission_id=row["id"])
     return result
@@ -70,8 +85,11 @@ def overall_score(*, scores: dict[str, float], phase_datasets: list[str], aggreg
     return aggregate(scores, phase_datasets, aggregation if aggregation in ("mean", "sum") else "mean")
 
 
-def dataset_results_store(*, result: Result, report: dict, scores: dict[str, float | None]) -> None:
-    """Replace the result's per-dataset rows (one per scored dataset) from the scorer's report."""
+def dataset_results_store(
+    *, result: Result, report: dict, scores: dict[str, float | None], intervals: dict | None = None
+) -> None:
+    """Replace the result's per-dataset rows (one per scored dataset) from the scorer's report, with
+    each dataset's interval bounds (`leaderboard.services.intervals.board_intervals`) when given."""
     DatasetResult.objects.filter(result=result).delete()
     rows = []
     for name, entry in report.get("datasets", {}).items():
@@ -82,6 +100,7 @@ def dataset_results_store(*, result: Result, report: dict, scores: dict[str, flo
                 dataset=name,
                 score=scores.get(name),
                 rank_histogram=entry.get("rank_histogram"),
+                intervals=(intervals or {}).get(name),
                 **{
                     field: None if t2v.get(key) is None else float(t2v[key])
                     for key, field in METRIC_FIELDS.items()

@@ -17,6 +17,28 @@
     canvas.replaceWith(p);
   }
 
+  // Error bars: a dataset's `errorBars` ([low, high] per bar, or null) drawn over its bars.
+  var errorBars = {
+    id: "errorBars",
+    afterDatasetsDraw: function (chart) {
+      var ctx = chart.ctx, y = chart.scales.y;
+      chart.data.datasets.forEach(function (dataset, i) {
+        if (!dataset.errorBars || !chart.isDatasetVisible(i)) return;
+        chart.getDatasetMeta(i).data.forEach(function (bar, j) {
+          var bounds = dataset.errorBars[j];
+          if (!bounds) return;
+          var top = y.getPixelForValue(bounds[1]), bottom = y.getPixelForValue(bounds[0]);
+          var half = Math.min(6, (bar.width || 12) / 3);
+          ctx.save(); ctx.strokeStyle = "#222"; ctx.lineWidth = 1.2; ctx.beginPath();
+          ctx.moveTo(bar.x, top); ctx.lineTo(bar.x, bottom);
+          ctx.moveTo(bar.x - half, top); ctx.lineTo(bar.x + half, top);
+          ctx.moveTo(bar.x - half, bottom); ctx.lineTo(bar.x + half, bottom);
+          ctx.stroke(); ctx.restore();
+        });
+      });
+    }
+  };
+
   // Submission page: R@1/R@5/R@10 per dataset, and the t2v rank histogram of every dataset.
   var box = document.querySelector("[data-charts]");
   if (box) {
@@ -24,13 +46,17 @@
       var recall = document.getElementById("recall-chart"), ranks = document.getElementById("rank-chart");
       if (!data.visible || !data.datasets.length) { empty(recall, "No results to chart."); empty(ranks, ""); return; }
       var names = data.datasets.map(function (d) { return d.dataset; });
+      var withBars = data.datasets.some(function (d) { return d.intervals; });
       done(recall, new Chart(recall, {
         type: "bar",
         data: { labels: names, datasets: ["R1", "R5", "R10"].map(function (k, i) {
           return { label: k.replace("R", "R@"), backgroundColor: PALETTE[i],
-                   data: data.datasets.map(function (d) { return d[k]; }) };
+                   data: data.datasets.map(function (d) { return d[k]; }),
+                   errorBars: withBars ? data.datasets.map(function (d) { return d.intervals && d.intervals[k]; }) : null };
         }) },
-        options: { scales: { y: { beginAtZero: true, max: 100, title: { display: true, text: "%" } } } }
+        plugins: [errorBars],
+        options: { scales: { y: { beginAtZero: true, max: 100,
+                                  title: { display: true, text: withBars ? "% (bars: confidence interval)" : "%" } } } }
       }));
       var withHist = data.datasets.filter(function (d) { return d.rank_histogram; });
       if (!withHist.length) { empty(ranks, "No rank histogram stored (scored before it existed)."); return; }

@@ -35,6 +35,8 @@ def _phase_form(phase: Phase, **extra) -> dict:
         "aggregation": "mean",
         "leaderboard_visibility": "hidden",
         "query_order": "blind",
+        "intervals_enabled": "on",
+        "interval_level": "0.95",
         "splits-TOTAL_FORMS": "0",
         "splits-INITIAL_FORMS": str(phase.splits.count()),
         "splits-MIN_NUM_FORMS": "0",
@@ -119,3 +121,33 @@ def test_admin_refuses_unknown_formats(admin_client, phase):
         f"/admin/challenge/phase/{phase.id}/change/", _phase_form(phase, allowed_formats='["pkl"]')
     )
     assert response.status_code == 200 and "Use a list drawn from" in response.content.decode()
+
+
+def test_admin_changing_the_interval_level_recomputes_the_stored_intervals(
+    admin_client, upload, phase, django_capture_on_commit_callbacks
+):
+    result = upload().result
+    assert result.intervals["level"] == 0.95
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            f"/admin/challenge/phase/{phase.id}/change/",
+            _phase_form(phase, interval_level="0.8", max_submissions_total=""),
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    result.refresh_from_db()
+    assert result.intervals["level"] == 0.8
+    with django_capture_on_commit_callbacks(execute=True):
+        form = _phase_form(phase, interval_level="0.8", max_submissions_total="")
+        del form["intervals_enabled"]  # an unticked box is not sent
+        admin_client.post(f"/admin/challenge/phase/{phase.id}/change/", form)
+    result.refresh_from_db()
+    assert result.intervals is None and result.primary_score_low is None
+
+
+def test_admin_refuses_a_level_outside_its_range(admin_client, phase):
+    response = admin_client.post(
+        f"/admin/challenge/phase/{phase.id}/change/", _phase_form(phase, interval_level="1.5")
+    )
+    assert response.status_code == 200 and "interval_level" in response.content.decode()
+    phase.refresh_from_db()
+    assert phase.interval_level == 0.95

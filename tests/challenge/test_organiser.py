@@ -50,6 +50,8 @@ phases:
     aggregation: sum
     leaderboard_visibility: hidden
     final_submission: selected
+    intervals_enabled: false
+    interval_level: 0.9
 """
 
 
@@ -76,7 +78,11 @@ def test_bundle_load_creates_everything_and_export_round_trips(db):
         test.leaderboard_visibility,
         test.final_submission,
     ) == (3, "sum", "hidden", "selected")
+    assert (test.intervals_enabled, test.interval_level) == (False, 0.9)
+    val = challenge.phases.get(slug="val")
+    assert (val.intervals_enabled, val.interval_level) == (True, 0.95)  # the defaults
     exported = bundle_dump(challenge=challenge)
+    assert "interval_level: 0.9" in exported
     again = bundle_load(data=yaml.safe_load(exported))  # idempotent: the same rows, updated in place
     assert again.id == challenge.id and Challenge.objects.count() == 1 and again.phases.count() == 2
     assert yaml.safe_load(bundle_dump(challenge=again)) == yaml.safe_load(exported)
@@ -295,3 +301,16 @@ def test_email_when_a_submission_finishes_or_fails_with_opt_out(upload, particip
     assert UserProfile.objects.get(user=participant).email_notifications is False
     upload("npz", seed=3)
     assert mailoutbox == []
+
+
+def test_a_bundle_that_changes_a_phases_interval_setting_asks_for_a_refresh(db, monkeypatch):
+    refreshed = []
+    monkeypatch.setattr(
+        "challenge.bundle.intervals_refresh_on_commit", lambda phase_id: refreshed.append(phase_id)
+    )
+    challenge = bundle_load(data=bundle_parse(BUNDLE))
+    assert refreshed == []  # new phases have nothing to refresh
+    bundle_load(data=bundle_parse(BUNDLE))
+    assert refreshed == []  # unchanged settings
+    bundle_load(data=bundle_parse(BUNDLE.replace("interval_level: 0.9", "interval_level: 0.8")))
+    assert refreshed == [challenge.phases.get(slug="test").id]

@@ -129,3 +129,33 @@ def test_static_css_is_served_locally():
     assert response.status_code == 200
     page = Client().get("/").content.decode()
     assert "/static/css/site.css" in page and "cdn" not in page.lower()
+
+
+def test_the_submission_page_shows_its_intervals_and_the_charts_their_error_bars(upload, participant):
+    submission = upload()
+    intervals = submission.result.intervals
+    client = Client()
+    client.force_login(participant)
+    page = client.get(f"/submissions/{submission.id}/").content.decode()
+    overall = intervals["overall_score"]
+    assert f"[{overall['low']:.2f}, {overall['high']:.2f}]" in page and "95 % bootstrap interval" in page
+    score = intervals["datasets"]["MSVD"]["score"]
+    assert f"[{score['low']:.2f}, {score['high']:.2f}]" in page
+    assert "t2v interval" in page and "v2t interval" in page
+    charts = client.get(f"/api/v1/submissions/{submission.id}/charts/").json()
+    for dataset in charts["datasets"]:
+        low, high = dataset["intervals"]["R5"]
+        assert low <= dataset["R5"] <= high
+
+
+def test_a_hidden_phase_shows_its_team_no_interval(upload, participant, hidden_phase):
+    submission = upload(phase_=hidden_phase)
+    assert submission.result.intervals is not None  # stored, for the organisers
+    client = Client()
+    client.force_login(participant)
+    page = client.get(f"/submissions/{submission.id}/").content.decode()
+    assert "data-ci" not in page and "bootstrap interval" not in page
+    data = client.get(f"/api/v1/submissions/{submission.id}/").json()
+    assert data["results"] is None
+    charts = client.get(f"/api/v1/submissions/{submission.id}/charts/").json()
+    assert charts["datasets"] == []

@@ -274,6 +274,25 @@ def test_no_wait_then_status_wait(run_cli, logged_in, phase, make_submission_fil
     assert waited.code == 0 and "finished" in waited.out
 
 
+def test_results_prints_the_confidence_intervals(run_cli, logged_in, upload, phase):
+    submission = upload()
+    intervals = submission.result.intervals
+    shown = run_cli("results", submission.id)
+    assert shown.code == 0, shown.err
+    assert "95 % confidence intervals" in shown.out
+    overall = intervals["overall_score"]
+    assert f"[{overall['low']:.2f}, {overall['high']:.2f}]" in shown.out
+    r1 = intervals["datasets"]["MSRVTT"]["t2v"]["R1"]
+    assert f"[{r1['low']:.2f}, {r1['high']:.2f}]" in shown.out
+    data = json.loads(run_cli("results", submission.id, "--json").out)
+    assert data["results"]["intervals"]["overall_score"] == overall
+    phase.intervals_enabled = False
+    phase.save(update_fields=["intervals_enabled"])
+    off = run_cli("results", submission.id)
+    assert off.code == 0 and "confidence intervals" not in off.out
+    assert json.loads(run_cli("results", submission.id, "--json").out)["results"]["intervals"] is None
+
+
 def test_results_of_a_hidden_phase_stay_hidden(run_cli, logged_in, hidden_phase, make_submission_file):
     result = run_cli(
         "submit", hidden_phase.id, make_submission_file("npz"), "-m", "secret", "--interval", "0.05"

@@ -496,3 +496,24 @@ def test_a_top_k_entry_compares_with_a_full_ranking_on_the_primary_score():
     ]
     expected = metrics_from_ranks(other)[GEOMETRIC_MEAN_KEY] - metrics_from_ranks(full)[GEOMETRIC_MEAN_KEY]
     assert found["difference"] == pytest.approx(expected)
+
+
+def test_the_score_metric_is_the_callers_choice_for_intervals_and_comparisons():
+    rng = np.random.default_rng(5)
+    ranks = {
+        name: {"t2v": rng.integers(0, 30, size=60).astype(float), "v2t": None, "groups": None}
+        for name in ("A", "B")
+    }
+    out = submission_intervals(ranks, resamples=200, seed=3, metric="R5")
+    assert out["metric"] == "R5"
+    for name in ("A", "B"):
+        assert out["datasets"][name]["score"] == out["datasets"][name]["t2v"]["R5"]
+    expected = (out["datasets"]["A"]["score"]["estimate"] + out["datasets"]["B"]["score"]["estimate"]) / 2
+    assert out["overall_score"]["estimate"] == pytest.approx(expected)
+    worse = {name: {**entry, "t2v": entry["t2v"] + 25.0} for name, entry in ranks.items()}
+    comparison = compare_submissions(ranks, worse, resamples=200, metric="MedR")["overall_score"]
+    assert comparison["metric"] == "MedR" and comparison["difference"] < 0 and comparison["a_better"]
+    marks = leaderboard_ties([ranks, worse], phase_datasets=["A", "B"], resamples=200, metric="MedR")
+    assert marks[1]["vs_above"]["a_better"] and not marks[1]["tied_within_noise"]
+    with pytest.raises(ValueError, match="Unknown metric"):
+        submission_intervals(ranks, resamples=10, metric="R2")

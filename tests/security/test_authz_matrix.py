@@ -10,8 +10,10 @@ unpublished) and the submission of the subject team. Checked for every request:
   login page), roles allowed to write get anything below 500, every other role gets a refusal
   (a redirect to a login page, 400, 401, 403, 404 or 405) and never a 2xx;
 * nobody but the challenge's organisers (its `Challenge.organisers` and superusers) ever receives
-  ground-truth bytes, the hidden phase's query->video mapping or its hidden scores; zip bodies
-  (starter kits) are scanned member by member.
+  ground-truth bytes, the hidden phase's query->video mapping, its hidden scores or their interval
+  bounds; zip bodies (starter kits) are scanned member by member;
+* nobody at all, organisers included, receives a result's stored per-query ranks (they name each
+  query's video, and no route serves them).
 
 A URL without an expectation entry (and outside a namespace with a default rule) fails
 `test_every_endpoint_has_an_expectation`, so a new endpoint cannot be missed; it is still checked
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -74,6 +77,11 @@ MAY_SEE_SECRETS = ORG
 HIDDEN_SCORE = 87.654321
 VISIBLE_SCORE = 42.424242
 HIDDEN_DATASET_SCORE = 71.234567
+#: The hidden results' interval bounds (overall and per dataset): as secret as their scores.
+HIDDEN_LOW = 81.123457
+HIDDEN_HIGH = 93.876543
+HIDDEN_DATASET_LOW = 66.345678
+HIDDEN_DATASET_HIGH = 77.765432
 DATASETS = ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet")
 
 
@@ -266,6 +274,7 @@ class World:
     secrets: list[bytes]
     mapping_regex: re.Pattern
     upload_path: Path
+    rank_secrets: list[bytes] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
 
     def body(self, kind: str | None, role: str) -> dict:
@@ -386,9 +395,13 @@ def _build_world(tmp_path_factory) -> World:
         for name in DATASETS
     }
     hidden_sub = SubmissionFactory(team=team, phase=phases["test"], method_name="hidden entry")
-    ResultFactory(submission=hidden_sub, primary_score=HIDDEN_SCORE, metrics=metrics)
+    hidden_results = [ResultFactory(submission=hidden_sub, primary_score=HIDDEN_SCORE, metrics=metrics)]
     other_hidden = SubmissionFactory(team=other_team, phase=phases["test"], method_name="other hidden entry")
-    ResultFactory(submission=other_hidden, primary_score=HIDDEN_SCORE + 1, metrics=metrics)
+    hidden_results.append(
+        ResultFactory(submission=other_hidden, primary_score=HIDDEN_SCORE + 1, metrics=metrics)
+    )
+    # Their per-query ranks (with each query's video) and intervals, as the worker stores them.
+    hidden_ranks = _store_ranks_and_intervals(hidden_results, truths["test"][0])
     visible_sub = SubmissionFactory(team=team, phase=phases["val"], method_name="visible entry")
     ResultFactory(submission=visible_sub, primary_score=VISIBLE_SCORE)
 
@@ -435,8 +448,27 @@ def _build_world(tmp_path_factory) -> World:
         secrets.append(",".join(str(int(v)) for v in qv[:12]).encode())
         secrets.append(", ".join(str(int(v)) for v in qv[:12]).encode())
         pairs.extend((d.query_ids[i], d.videos[int(qv[i])]) for i in range(len(d.query_ids)))
-    for score in (HIDDEN_SCORE, HIDDEN_SCORE + 1, HIDDEN_DATASET_SCORE):
+    for score in (
+        HIDDEN_SCORE,
+        HIDDEN_SCORE + 1,
+        HIDDEN_DATASET_SCORE,
+        HIDDEN_LOW,
+        HIDDEN_HIGH,
+        HIDDEN_DATASET_LOW,
+        HIDDEN_DATASET_HIGH,
+    ):
         secrets.extend({repr(score).encode(), f"{score:.2f}".encode(), f"{score:.4f}".encode()})
+    # Per-query ranks, in any form a page or an export could print them, and the stored blob's bytes:
+    # never served to anyone, organisers included.
+    rank_secrets: list[bytes] = []
+    for blob, ranks in hidden_ranks:
+        rank_secrets.extend(blob[i : i + 32] for i in range(64, len(blob) - 32, max(len(blob) // 4, 1)))
+        for entry in ranks.values():
+            head = [float(r) for r in entry["t2v"][:12]]
+            rank_secrets.append(json.dumps(head).encode())
+            rank_secrets.append(", ".join(f"{r:g}" for r in head).encode())
+            rank_secrets.append(np.asarray(entry["t2v"][:12], dtype="<f4").tobytes())
+    secrets.extend(rank_secrets)
     mapping_regex = re.compile(
         "|".join(
             f"{re.escape(q)}[^A-Za-z0-9]{{1,8}}{re.escape(v)}|{re.escape(v)}[^A-Za-z0-9]{{1,8}}{re.escape(q)}"
@@ -463,7 +495,49 @@ def _build_world(tmp_path_factory) -> World:
         secrets=secrets,
         mapping_regex=mapping_regex,
         upload_path=upload_path,
+        rank_secrets=rank_secrets,
     )
+
+
+def _store_ranks_and_intervals(results: list, truth) -> list[tuple[bytes, dict]]:
+    """Give each hidden result stored per-query ranks (random, with the hidden query->video groups)
+    and intervals with the secret bounds; returns (blob, ranks) per result."""
+    from evaluation.uncertainty import pack_ranks
+    from leaderboard.services.intervals import result_intervals_set, result_ranks_set
+
+    rng = np.random.default_rng(11)
+    stored = []
+    for result in results:
+        ranks = {
+            name: {
+                "t2v": rng.integers(0, d.num_videos, size=len(d.query_ids)).astype(np.float64) + 0.5,
+                "v2t": None,
+                "groups": np.asarray(d.query_video, dtype=np.int32),
+                "topk": None,
+            }
+            for name, d in truth.datasets.items()
+        }
+        blob = pack_ranks(ranks)
+        result_ranks_set(result=result, blob=blob)
+
+        def interval(low: float, high: float) -> dict:
+            return {"estimate": (low + high) / 2, "low": low, "high": high, "level": 0.95}
+
+        dataset_interval = interval(HIDDEN_DATASET_LOW, HIDDEN_DATASET_HIGH)
+        result_intervals_set(
+            result=result,
+            intervals={
+                "method": "percentile bootstrap",
+                "level": 0.95,
+                "overall_score": interval(HIDDEN_LOW, HIDDEN_HIGH),
+                "datasets": {
+                    name: {"score": dataset_interval, "t2v": {"R1": dataset_interval}, "v2t": None}
+                    for name in truth.datasets
+                },
+            },
+        )
+        stored.append((blob, ranks))
+    return stored
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -564,6 +638,13 @@ def check_role(world: World, role: str) -> tuple[int, list[str]]:
                 problems.append(f"{where}: expected a refusal (login redirect, 400, 401, 403, 404 or 405)")
             if role not in MAY_SEE_SECRETS and 200 <= status < 300:
                 problems.extend(f"{where}: leaks {leak}" for leak in leaks(response, world))
+            elif 200 <= status < 300:
+                problems.extend(
+                    f"{where}: serves per-query ranks {secret[:24]!r}"
+                    for body in _bodies(response)
+                    for secret in world.rank_secrets
+                    if secret in body
+                )
     return checked, problems
 
 
@@ -605,6 +686,7 @@ def test_the_scan_would_catch_a_leak(world):
     for body in (
         re.sub(rb"\\(.)", rb"\1", q) + b"," + re.sub(rb"\\(.)", rb"\1", v),
         f"score {HIDDEN_SCORE:.2f}".encode(),
+        f"interval [{HIDDEN_LOW:.2f}, {HIDDEN_HIGH:.2f}]".encode(),
         world.secrets[0],
     ):
 
