@@ -32,6 +32,17 @@ def _overrides(values: list[str] | None) -> dict[str, Any]:
         raise SystemExit(f"--set: {exc}") from None
 
 
+def _pair_lists(values: list[str] | None, flag: str) -> dict[str, list[str]]:
+    """Repeated KEY=VALUE flags -> key -> every value given for it, in order."""
+    out: dict[str, list[str]] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise SystemExit(f"{flag} expects KEY=VALUE, got {item!r}")
+        out.setdefault(key, []).append(value)
+    return out
+
+
 def _datasets(values: list[str] | None) -> list[str]:
     return [canonical_dataset_name(d) for d in (values or PENTATHLON_DATASETS)]
 
@@ -74,9 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--experts", nargs="*", help="experts to convert (default: the dataset config's)")
     p.add_argument("--expert", action="append", metavar="KEY=PATH", help="feature file of an expert")
     p.add_argument(
-        "--text", action="append", metavar="ENCODER=PATH", help="text feature pickle of an encoder"
+        "--text",
+        action="append",
+        metavar="ENCODER=PATH",
+        help="text feature pickle of an encoder, repeatable (also several per encoder, e.g. MSVD's"
+        " openai-caption-train.pkl and openai-caption-test.pkl); default: every encoder of aggregated_text_feats/",
     )
-    p.add_argument("--video-id-map", type=Path, help="pickle mapping text keys to video ids (MSVD)")
+    p.add_argument(
+        "--video-id-map",
+        type=Path,
+        help="pickle mapping between text keys and video ids, either way round (MSVD's dict_youtube_mapping.pkl)",
+    )
     p.add_argument("--max-tokens", type=int, default=128)
 
     p = sub.add_parser("train", help="train on one dataset and print validation and split metrics")
@@ -125,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 splits=_pairs(args.split, "--split") or None,
                 experts=args.experts,
                 expert_paths=_pairs(args.expert, "--expert"),
-                text_files=_pairs(args.text, "--text") or None,
+                text_files=_pair_lists(args.text, "--text") or None,
                 video_id_map=args.video_id_map,
                 max_tokens=args.max_tokens,
             )
