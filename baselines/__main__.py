@@ -1,4 +1,4 @@
-"""Command line: ``python -m baselines {synth,convert,train,submit,truth} ...`` (``--help`` on each)."""
+"""Command line: ``python -m baselines {synth,convert,train,submit,released,truth} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -111,6 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--checkpoint-dir", type=Path)
 
+    p = sub.add_parser("released", help="score a released CE checkpoint (trained_model.pth) on a store split")
+    p.add_argument("--store-dir", required=True, type=Path, help="directory of <Dataset>.h5 stores")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--checkpoint", required=True, type=Path, help="the release's trained_model.pth")
+    p.add_argument("--config", required=True, type=Path, help="the release's config.json beside it")
+    p.add_argument("--split", default="test")
+    p.add_argument("--device", default="cpu")
+
     p = sub.add_parser("truth", help="write a phase's ground-truth HDF5 from the stores")
     p.add_argument("--store-dir", required=True, type=Path)
     p.add_argument("--split", required=True)
@@ -201,6 +209,27 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_dir=args.checkpoint_dir,
         )
         print(path)
+    elif args.command == "released":
+        from .released import evaluate_released
+        from .store import store_path
+
+        reference_config = json.loads(args.config.read_text(encoding="utf-8"))
+        try:
+            metrics = evaluate_released(
+                store_file=store_path(args.store_dir, args.dataset),
+                checkpoint=args.checkpoint,
+                reference_config=reference_config,
+                split=args.split,
+                device=args.device,
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(
+            json.dumps(
+                {"dataset": canonical_dataset_name(args.dataset), "split": args.split, **metrics}, indent=2
+            )
+        )
     elif args.command == "truth":
         from evaluation.ground_truth import GroundTruth, write_ground_truth
 

@@ -264,3 +264,38 @@ def overrides_from_reference_config(reference: Mapping[str, Any]) -> dict[str, A
         },
     }
     return overrides
+
+
+def evaluate_released(
+    *,
+    store_file: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str],
+    reference_config: Mapping[str, Any],
+    split: str = "test",
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Score a released checkpoint on a store split, as the reference's `test.py` would.
+
+    The model is rebuilt from the released `config.json` (`overrides_from_reference_config`) and the
+    store's expert dimensions, the weights are loaded with `load_reference_state_dict`, and the split is
+    scored with `evaluation.metrics` (t2v and v2t).
+    """
+    from .config import load_config
+    from .data import expert_specs
+    from .models import build_model
+    from .predict import evaluate_split
+    from .store import ExpertStore
+
+    overrides = overrides_from_reference_config(reference_config)
+    with ExpertStore(store_file) as store:
+        config = load_config(store.dataset, overrides["arch"]["type"], overrides=overrides)
+        encoder = config["data"]["text_encoder"]
+        if encoder not in store.text_dims:
+            raise ValueError(
+                f"The store has no {encoder!r} text features (it has {', '.join(sorted(store.text_dims))}); "
+                "expected the text encoder the checkpoint was trained on."
+            )
+        model = build_model(config["arch"], expert_specs(store, config), store.text_dims[encoder])
+        load_reference_state_dict(model, read_released_checkpoint(checkpoint))
+        model.to(device).eval()
+        return evaluate_split(model, store, config, split, device=device)

@@ -420,3 +420,39 @@ def test_overrides_from_a_released_config_rebuild_the_reference_model():
     reference_config["arch"]["args"]["include_self"] = 0
     with pytest.raises(ValueError, match="include_self = 0; expected 1"):
         overrides_from_reference_config(reference_config)
+
+
+def test_one_command_scores_a_released_checkpoint_on_a_store(tiny_store_dir, tmp_path, capsys):
+    """`python -m baselines released`: the release's trained_model.pth and config.json, a store, a split."""
+    import json
+
+    from baselines.__main__ import main as cli_main
+    from baselines.data import expert_specs
+    from baselines.predict import evaluate_split
+    from baselines.store import ExpertStore, store_path
+
+    reference_config = {
+        "experts": {"modalities": ["imagenet.senet154.0", "i3d.i3d.0"], "text_feat": "openai", "ce_shared_dim": 24},
+        "arch": {"args": {"use_ce": "pairwise", "include_self": 1, "use_bn_reason": 1, "num_g_layers": 3,
+                          "num_h_layers": 0, "use_mish": 1, "vlad_clusters": {"text": 3}, "ghost_clusters": {"text": 1}}},
+        "data_loader": {"args": {"max_tokens": {"text": 6}}},
+    }  # fmt: skip
+    config = load_config("MSRVTT", "ce", overrides=overrides_from_reference_config(reference_config))
+    torch.manual_seed(4)
+    with ExpertStore(store_path(tiny_store_dir, "MSRVTT")) as store:
+        model = build_model(config["arch"], expert_specs(store, config), store.text_dims["openai"])
+        model.eval()
+        expected = evaluate_split(model, store, config, "val")
+    _save_released(
+        tmp_path / "trained_model.pth", reference_state_dict(model), config=_fake_reference_config_object()
+    )
+    (tmp_path / "config.json").write_text(json.dumps(reference_config))
+    argv = ["released", "--store-dir", str(tiny_store_dir), "--dataset", "msrvtt", "--split", "val"]
+    argv += ["--checkpoint", str(tmp_path / "trained_model.pth"), "--config", str(tmp_path / "config.json")]
+    assert cli_main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["t2v"] == expected["t2v"] and printed["v2t"] == expected["v2t"]
+    reference_config["experts"]["ce_shared_dim"] = 32  # a checkpoint of another size is refused, clearly
+    (tmp_path / "config.json").write_text(json.dumps(reference_config))
+    assert cli_main(argv) == 2
+    assert "has shape (24, 1024), but the model expects (32, 1024)" in capsys.readouterr().err
