@@ -456,3 +456,19 @@ def test_one_command_scores_a_released_checkpoint_on_a_store(tiny_store_dir, tmp
     (tmp_path / "config.json").write_text(json.dumps(reference_config))
     assert cli_main(argv) == 2
     assert "has shape (24, 1024), but the model expects (32, 1024)" in capsys.readouterr().err
+
+
+def test_moee_weights_round_trip_through_the_reference_names():
+    torch.manual_seed(5)
+    config = load_config("MSRVTT", "moee", overrides={"arch": {"text_clusters": 3, "text_ghosts": 1}})
+    model = build_model(config["arch"], EXPERTS, TEXT_DIM).double().eval()
+    names = reference_state_dict(model)
+    assert "ce.video_GU.1.cg.batch_norm.running_mean" in names and "pooling.audio.clusters2" in names
+    assert not any(k.startswith(("ce.g_reason", "ce.video_dim_reduce")) for k in names), (
+        "MoEE has no CE gating"
+    )
+    again = build_model(config["arch"], EXPERTS, TEXT_DIM).double().eval()
+    load_reference_state_dict(again, names)
+    experts, available, tokens = _batch(torch.Generator().manual_seed(6), size=8)
+    with torch.no_grad():
+        assert torch.equal(model(tokens, experts, available), again(tokens, experts, available))
