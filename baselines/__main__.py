@@ -1,4 +1,4 @@
-"""Command line: ``python -m baselines {synth,convert,train,submit,truth} ...`` (``--help`` on each)."""
+"""Command line: ``python -m baselines {synth,convert,train,submit,released,truth} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,17 @@ def _overrides(values: list[str] | None) -> dict[str, Any]:
         return parse_overrides(values)
     except ValueError as exc:
         raise SystemExit(f"--set: {exc}") from None
+
+
+def _pair_lists(values: list[str] | None, flag: str) -> dict[str, list[str]]:
+    """Repeated KEY=VALUE flags -> key -> every value given for it, in order."""
+    out: dict[str, list[str]] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise SystemExit(f"{flag} expects KEY=VALUE, got {item!r}")
+        out.setdefault(key, []).append(value)
+    return out
 
 
 def _datasets(values: list[str] | None) -> list[str]:
@@ -74,9 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--experts", nargs="*", help="experts to convert (default: the dataset config's)")
     p.add_argument("--expert", action="append", metavar="KEY=PATH", help="feature file of an expert")
     p.add_argument(
-        "--text", action="append", metavar="ENCODER=PATH", help="text feature pickle of an encoder"
+        "--text",
+        action="append",
+        metavar="ENCODER=PATH",
+        help="text feature pickle of an encoder, repeatable (also several per encoder, e.g. MSVD's"
+        " openai-caption-train.pkl and openai-caption-test.pkl); default: every encoder of aggregated_text_feats/",
     )
-    p.add_argument("--video-id-map", type=Path, help="pickle mapping text keys to video ids (MSVD)")
+    p.add_argument(
+        "--video-id-map",
+        type=Path,
+        help="pickle mapping between text keys and video ids, either way round (MSVD's dict_youtube_mapping.pkl)",
+    )
     p.add_argument("--max-tokens", type=int, default=128)
 
     p = sub.add_parser("train", help="train on one dataset and print validation and split metrics")
@@ -91,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", required=True, help="the phase's split, e.g. val or test")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--checkpoint-dir", type=Path)
+
+    p = sub.add_parser("released", help="score a released CE checkpoint (trained_model.pth) on a store split")
+    p.add_argument("--store-dir", required=True, type=Path, help="directory of <Dataset>.h5 stores")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--checkpoint", required=True, type=Path, help="the release's trained_model.pth")
+    p.add_argument("--config", required=True, type=Path, help="the release's config.json beside it")
+    p.add_argument("--split", default="test")
+    p.add_argument("--device", default="cpu")
 
     p = sub.add_parser("truth", help="write a phase's ground-truth HDF5 from the stores")
     p.add_argument("--store-dir", required=True, type=Path)
@@ -125,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 splits=_pairs(args.split, "--split") or None,
                 experts=args.experts,
                 expert_paths=_pairs(args.expert, "--expert"),
-                text_files=_pairs(args.text, "--text") or None,
+                text_files=_pair_lists(args.text, "--text") or None,
                 video_id_map=args.video_id_map,
                 max_tokens=args.max_tokens,
             )
@@ -182,6 +209,27 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_dir=args.checkpoint_dir,
         )
         print(path)
+    elif args.command == "released":
+        from .released import evaluate_released
+        from .store import store_path
+
+        reference_config = json.loads(args.config.read_text(encoding="utf-8"))
+        try:
+            metrics = evaluate_released(
+                store_file=store_path(args.store_dir, args.dataset),
+                checkpoint=args.checkpoint,
+                reference_config=reference_config,
+                split=args.split,
+                device=args.device,
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(
+            json.dumps(
+                {"dataset": canonical_dataset_name(args.dataset), "split": args.split, **metrics}, indent=2
+            )
+        )
     elif args.command == "truth":
         from evaluation.ground_truth import GroundTruth, write_ground_truth
 

@@ -2,20 +2,28 @@
 
 The CE releases (BASELINES.md section 1) ship features as Python pickles: `video_id -> array` for
 video experts (a scalar NaN marks a missing expert), `video_id -> [per-caption (n_tokens, D) arrays]`
-for text, and plain-text split lists. Unpickling can run arbitrary code, so this converter refuses
-to read pickles unless the organiser passes `trust_pickles=True` (`--trust-pickles` on the command
-line), having obtained the files from a source they trust. Even then, only the classes such files
-contain (numpy arrays, plain containers and the legacy `ExpertStore`) may be unpickled.
+for text, `video_id -> [token lists]` raw captions, and plain-text split lists. Unpickling can run
+arbitrary code, so this converter refuses to read pickles unless the organiser passes
+`trust_pickles=True` (`--trust-pickles` on the command line), having obtained the files from a source
+they trust. Even then, only the classes such files contain (numpy arrays and scalar types, plain
+containers and the reference's float16 `ExpertStore`) may be unpickled.
 
 Default layout is the CVPR 2020 challenge's: `challenge-release-1` holds every video feature and the
 text of train / val / public_server_val, `challenge-release-2` the test lists and text. The splits map
 to store splits as train_list.txt -> train, val_list.txt -> dev (checkpoint selection),
-public_server_val.txt -> val and public_server_test.txt -> test. Any other layout works with explicit
+public_server_val.txt -> val and public_server_test.txt -> test. Every text encoder found under
+`aggregated_text_feats/` is converted (MSRVTT: openai, w2v, bertxl; MSVD and YouCook2: openai, w2v;
+DiDeMo and ActivityNet: openai only), and the raw captions (`raw-captions.pkl`, ActivityNet's
+`raw-captions-train-val_1.pkl`) become the store's caption text. The release's own quirks: YouCook2's
+frame-level experts use stride 5; ActivityNet has no DenseNet-161 (its config does not ask for it);
+MSVD's full release keys its per-split text files by YouTube ids, mapped back with
+`dict_youtube_mapping.pkl` (whichever way round it is given). Any other layout works with explicit
 `splits`, `expert_paths` and `text_files`.
 """
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import logging
 import math
@@ -118,13 +126,73 @@ _CUSTOM = {
     },
     "YouCook2": {"audio": "aggregated_audio/vggish-raw.pickle", "ocr": "aggregated_ocr_feats/ocr-w2v.pkl"},
 }
+# YouCook2's frame-level experts are sampled every 5th frame (the release's
+# aggregated_imagenet_25fps_256px_stride5_offset0 folder; the reference's YouCook2 feat_aggregation).
+_YOUCOOK2_STRIDE5 = ("imagenet.senet154.0", "imagenet.resnext101_32x48d.0", "scene.densenet161.0")
 CHALLENGE_SPLITS = {
     "train": "train_list.txt",
     "dev": "val_list.txt",
     "val": "public_server_val.txt",
     "test": "public_server_test.txt",
 }
-CHALLENGE_TEXT = {"openai": ("aggregated_text_feats/openai.pickle", "aggregated_text_feats/openai.pkl")}
+TEXT_DIR = "aggregated_text_feats"
+# Raw captions: video -> list of token lists (ActivityNet names its file after the splits it covers).
+RAW_CAPTION_FILES = ("raw-captions.pkl", "raw-captions-train-val_1.pkl")
+VIDEO_ID_MAP_UNMATCHED = (
+    "The video id map {path} matches neither way: none of its keys or values are keys of the text "
+    "features; expected a map between the text files' keys and the split lists' video ids (MSVD's "
+    "dict_youtube_mapping.pkl maps video ids to YouTube ids)."
+)
+RAW_CAPTIONS_MISMATCH = (
+    "{dataset}: video {video!r} has {raw} raw captions but {features} captions of text features; "
+    "expected one raw caption per feature caption, so no caption text was stored."
+)
+
+
+def release_text_files(roots: Sequence[Path]) -> dict[str, list[str]]:
+    """Encoder -> release-relative text feature files, for every encoder of the releases' text folder.
+
+    `<encoder>.pickle` / `<encoder>.pkl` is the challenge layout; `<encoder>-caption-<split>.pkl` (one
+    file per split, as in MSVD's full release) is grouped under its encoder.
+    """
+    found: dict[str, list[str]] = {}
+    for root in roots:
+        folder = root / TEXT_DIR
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.suffix not in (".pickle", ".pkl") or not path.is_file():
+                continue
+            encoder = path.stem.split("-caption-")[0]
+            relative = f"{TEXT_DIR}/{path.name}"
+            if relative not in found.setdefault(encoder, []):
+                found[encoder].append(relative)
+    return found
+
+
+def orient_video_id_map(
+    id_map: Mapping[str, str], text_keys: set[str], *, path: str | os.PathLike[str] = "the map"
+) -> dict[str, str]:
+    """The map as text key -> video id, whichever way round the file holds it.
+
+    MSVD's `dict_youtube_mapping.pkl` maps video ids to YouTube ids while its text features are keyed
+    by YouTube ids, so the map is inverted when its values, not its keys, are the text keys.
+
+    Raises:
+        ValueError: neither the keys nor the values meet the text keys (VIDEO_ID_MAP_UNMATCHED).
+    """
+    forward = len(text_keys & set(id_map))
+    backward = len(text_keys & set(id_map.values()))
+    if not forward and not backward:
+        raise ValueError(VIDEO_ID_MAP_UNMATCHED.format(path=path))
+    return dict(id_map) if forward >= backward else {v: k for k, v in id_map.items()}
+
+
+def _caption_string(tokens: Any) -> str:
+    """A raw caption (a list of tokens, or already a string) as one string, tokens joined by spaces."""
+    if isinstance(tokens, str):
+        return tokens.strip()
+    return " ".join(str(t) for t in tokens).strip()
 
 
 def default_expert_path(dataset: str, expert: str) -> str:
@@ -133,7 +201,7 @@ def default_expert_path(dataset: str, expert: str) -> str:
     if expert in _CUSTOM.get(name, {}):
         return _CUSTOM[name][expert]
     feat_type, model_name, params = _POOLED[expert]
-    if name == "YouCook2" and expert == "imagenet.senet154.0":
+    if name == "YouCook2" and expert in _YOUCOOK2_STRIDE5:
         params = {**params, "stride": 5}
     return feature_path(feat_type, model_name, **params)
 
@@ -143,7 +211,8 @@ class PickleRefusedError(PermissionError):
 
 
 class LegacyExpertStore:
-    """Stand-in for the `datastructures.ExpertStore` class found in older CE pickles."""
+    """Stand-in for the reference's `utils.datastructures.ExpertStore` (also pickled as
+    `datastructures.ExpertStore`): a key map over one float16 array; only its data is read."""
 
     keys: Any
     keymap: dict[str, int]
@@ -162,6 +231,9 @@ class _ReleaseUnpickler(pickle.Unpickler):
     _ALLOWED = {
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("numpy", "float16"),
+        ("numpy", "float32"),
+        ("numpy", "float64"),
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "_reconstruct"),
@@ -181,7 +253,11 @@ class _ReleaseUnpickler(pickle.Unpickler):
     }
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == "datastructures" and name == "ExpertStore":
+        # protocol 0-2 pickles name Python 2 modules (`__builtin__.set`): judge the Python 3 names
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        if module in ("datastructures", "utils.datastructures") and name == "ExpertStore":
             return LegacyExpertStore
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
@@ -272,6 +348,30 @@ def _expert_arrays(
     return feats, available, mask, absent
 
 
+def _caption_texts(
+    name: str, videos: list[str], counts: list[int], raw: Mapping[str, Any], *, fused: bool
+) -> list[str] | None:
+    """Each caption's raw text in store caption order, or None when the release has none that fits.
+
+    A raw caption is a token list; its tokens are joined with spaces. For fused datasets (DiDeMo,
+    ActivityNet) a video's sentences are joined into its one paragraph caption.
+    """
+    if not raw:
+        return None
+    texts: list[str] = []
+    for video, count in zip(videos, counts, strict=True):
+        sentences = [_caption_string(c) for c in raw.get(video) or []]
+        if fused and sentences:
+            sentences = [" ".join(sentences)]
+        if len(sentences) != count:
+            log.warning(
+                RAW_CAPTIONS_MISMATCH.format(dataset=name, video=video, raw=len(sentences), features=count)
+            )
+            return None
+        texts.extend(sentences)
+    return texts
+
+
 def convert_release(
     *,
     dataset: str,
@@ -282,7 +382,7 @@ def convert_release(
     splits: Mapping[str, str] | None = None,
     experts: Sequence[str] | None = None,
     expert_paths: Mapping[str, str] | None = None,
-    text_files: Mapping[str, str] | None = None,
+    text_files: Mapping[str, str | Sequence[str]] | None = None,
     video_id_map: str | os.PathLike[str] | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> Path:
@@ -298,8 +398,12 @@ def convert_release(
             lists by default, skipping those that do not exist.
         experts: experts to convert; the dataset config's (`baselines/configs`) by default.
         expert_paths: expert -> release-relative feature file, overriding the defaults.
-        text_files: text encoder -> release-relative pickle; `openai` by default.
-        video_id_map: optional pickle mapping the text files' keys to video ids (MSVD's YouTube ids).
+        text_files: text encoder -> release-relative pickle, or several (one per split, as MSVD's
+            `openai-caption-{train,val,test}.pkl`); by default every encoder found under
+            `aggregated_text_feats/` (`release_text_files`).
+        video_id_map: optional pickle mapping between the text files' keys and the video ids, either
+            way round (MSVD's `dict_youtube_mapping.pkl`: video id -> YouTube id; see
+            `orient_video_id_map`).
         max_tokens: longest variable-length sequence kept (the models truncate further).
     Raises:
         PickleRefusedError: `trust_pickles` is False.
@@ -324,23 +428,40 @@ def convert_release(
     if not split_ids:
         raise FileNotFoundError(f"no split list found under {', '.join(map(str, roots))}")
     videos = list(dict.fromkeys(v for ids in split_ids.values() for v in ids))
-    id_map = load_release_pickle(video_id_map, trust_pickles=trust_pickles) if video_id_map else None
-    # Text: every release's file for each encoder, merged (release-2 adds the test captions).
+    raw_id_map = load_release_pickle(video_id_map, trust_pickles=trust_pickles) if video_id_map else None
+    # Text: every release's files for each encoder, merged (release-2 adds the test captions).
+    encoders = (
+        {e: [f] if isinstance(f, str) else list(f) for e, f in text_files.items()}
+        if text_files
+        else release_text_files(roots)
+    )
+    if not encoders:
+        raise FileNotFoundError(f"no text features under {TEXT_DIR}/ in {', '.join(map(str, roots))}")
     text: dict[str, dict[str, list[np.ndarray]]] = {}
-    for encoder, relative in (text_files or {"openai": ""}).items():
-        candidates = [relative] if relative else list(CHALLENGE_TEXT[encoder])
+    id_map: dict[str, str] | None = None
+    for encoder, relatives in encoders.items():
         merged: dict[str, list[np.ndarray]] = {}
         for root in roots:
-            for candidate in candidates:
-                if (root / candidate).is_file():
-                    raw = load_release_pickle(root / candidate, trust_pickles=trust_pickles)
-                    for key, captions in raw.items():
-                        merged[id_map.get(key, key) if id_map else key] = captions
+            for relative in relatives:
+                candidate = Path(relative) if Path(relative).is_absolute() else root / relative
+                if candidate.is_file():
+                    merged.update(load_release_pickle(candidate, trust_pickles=trust_pickles))
         if not merged:
             raise FileNotFoundError(
-                f"no {encoder} text features ({' or '.join(candidates)}) under {', '.join(map(str, roots))}"
+                f"no {encoder} text features ({' or '.join(relatives)}) under {', '.join(map(str, roots))}"
             )
+        if raw_id_map is not None:
+            id_map = id_map or orient_video_id_map(raw_id_map, set(merged), path=video_id_map or "")
+            merged = {id_map.get(key, key): value for key, value in merged.items()}
         text[encoder] = merged
+        log.info("%s: %s text features from %s", name, encoder, ", ".join(relatives))
+    raw_captions: dict[str, Any] = {}
+    for root in roots:
+        for relative in RAW_CAPTION_FILES:
+            if (root / relative).is_file():
+                raw_captions.update(load_release_pickle(root / relative, trust_pickles=trust_pickles))
+    if raw_captions and id_map is not None and not set(videos) & set(raw_captions):
+        raw_captions = {id_map.get(k, k): v for k, v in raw_captions.items()}
     fused = name in ("DiDeMo", "ActivityNet")
     caption_tokens: dict[str, list[list[np.ndarray]]] = {}
     for encoder, merged in text.items():
@@ -356,6 +477,7 @@ def convert_release(
     first = next(iter(counts.values()))
     if any(c != first for c in counts.values()):
         raise ValueError(f"{name}: text encoders disagree on the number of captions per video")
+    caption_text = _caption_texts(name, videos, first, raw_captions, fused=fused)
     wanted = list(experts) if experts is not None else list(load_config(name)["data"]["experts"])
     with StoreWriter(
         store_path(out_dir, name),
@@ -381,7 +503,9 @@ def convert_release(
             log.info("%s: %s %s, %.1f%% available", name, key, feats.shape, 100 * available.mean())
         caption_video = np.repeat(np.arange(len(videos)), first)
         writer.set_captions(
-            [f"{v}#{k}" for v, n in zip(videos, first, strict=True) for k in range(n)], caption_video
+            [f"{v}#{k}" for v, n in zip(videos, first, strict=True) for k in range(n)],
+            caption_video,
+            caption_text,
         )
         for encoder, per_video in caption_tokens.items():
             flat = [c for captions in per_video for c in captions]

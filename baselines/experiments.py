@@ -4,8 +4,9 @@ Rows: a single-expert model (MoEE on the SENet-154 expert alone), MoEE, CE, CE t
 ``w2v`` text encoder (a teacher) and TeachText (a CE student distilled from the CE-w2v and CE-openai
 teachers, BASELINES.md section 4). Each model is trained once per seed, selected on the ``dev``
 split, then evaluated once on ``--split``; the table shows t2v mean (sample std) over the seeds.
-``--rows`` picks rows; ``ce_cg`` (CE without collaborative gating, the "CE - CG" ablation) is not run
-by default.
+``--rows`` picks rows; ``ce_cg`` (CE without collaborative gating, the "CE - CG" ablation) and
+``ce_parallel`` (CE with the pre-reference gating order and pooled BatchNorm, ``arch.cg_order=parallel``)
+are not run by default.
 
 On a synthetic store, a second table splits the Geom by the hidden recording condition of each
 query's video (``clean``, and ``dark`` or ``fast``, where some experts misread their content), which
@@ -36,12 +37,13 @@ from .train import TeacherTargets, TrainResult, teacher_targets, train_model
 
 SINGLE_EXPERT = "imagenet.senet154.0"
 ROWS = ("single", "moee", "ce", "ce_w2v", "teachtext")
-OPTIONAL_ROWS = ("ce_cg",)
+OPTIONAL_ROWS = ("ce_cg", "ce_parallel")
 LABELS = {
     "single": f"Single expert (MoEE, {SINGLE_EXPERT} only)",
     "moee": "MoEE (all experts)",
     "ce": "CE (all experts)",
     "ce_cg": "CE - CG (self gating only)",
+    "ce_parallel": "CE, parallel gating order (not the reference)",
     "ce_w2v": "CE, w2v text (teacher)",
     "teachtext": "TeachText-CE (teachers: CE-w2v, CE-openai)",
 }
@@ -102,6 +104,7 @@ def run_experiments(
             "moee": config("moee"),
             "ce": config("ce"),
             "ce_cg": config("ce", {"arch": {"gating": "self"}}),
+            "ce_parallel": config("ce", {"arch": {"cg_order": "parallel"}}),
             "ce_w2v": teacher_config(config("teachtext"), "w2v"),
         }
         for row, cfg in plans.items():

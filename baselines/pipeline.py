@@ -7,11 +7,12 @@ ground truth, so a phase, its ground truth and the baseline's predictions all co
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -24,6 +25,75 @@ from .store import ExpertStore, StoreFormatError, store_path
 from .train import TrainResult, train_or_reuse, train_teachers
 
 log = logging.getLogger("baselines")
+
+MODEL_TITLES = {
+    "ce": "Collaborative Experts",
+    "moee": "Mixture of Embedding Experts",
+    "teachtext": "TeachText",
+}
+PROFILE_NOTES = {
+    "challenge": "the CVPR 2020 challenge baseline at full size",
+    "cpu": "reduced for CPUs: smaller shared dimension and cluster counts",
+    "demo": "reduced and short: a fast demo, not the reference model",
+    None: "the dataset configs at full size",
+}
+SHORT_EXPERT_NAMES = {"i3d.i3d.0": "i3d", "imagenet.senet154.0": "SENet-154"}
+
+
+class BaselineLabel(NamedTuple):
+    """What a baseline submission says it is: a short method name and a full description."""
+
+    method_name: str
+    description: str
+
+
+def _span(values: list[int]) -> str:
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def baseline_label(
+    *,
+    model: str,
+    datasets: Sequence[str],
+    profile: str | None,
+    seed: int,
+    config_overrides: dict[str, Any] | None = None,
+) -> BaselineLabel:
+    """The label of a baseline trained by `train_and_write_submission` with these arguments: the profile,
+    the experts and epochs of each dataset's resolved config, and the seed (for the leaderboard row and
+    the entry page)."""
+    configs = {
+        canonical_dataset_name(d): load_config(d, model, profile=profile, overrides=config_overrides)
+        for d in datasets
+    }
+    expert_sets = {tuple(sorted(c["data"]["experts"])) for c in configs.values()}
+    if len(expert_sets) == 1:
+        (only,) = expert_sets
+        experts = (
+            " + ".join(SHORT_EXPERT_NAMES.get(e, e) for e in only)
+            if len(only) <= 3
+            else f"{len(only)} experts"
+        )
+    else:
+        experts = f"{_span([len(e) for e in expert_sets])} experts"
+    epochs = _span([int(c["train"]["epochs"]) for c in configs.values()])
+    profile_name = f"{profile} profile" if profile else "full configs"
+    title = MODEL_TITLES.get(model, model)
+    method_name = f"{title} (baseline: {profile_name}, {experts}, {epochs} epochs, seed {seed})"
+    per_dataset = "; ".join(
+        f"{name}: {', '.join(c['data']['experts'])}, {c['train']['epochs']} epochs"
+        for name, c in configs.items()
+    )
+    note = PROFILE_NOTES.get(profile, "a custom profile")
+    overridden = (
+        f" Config overrides: {json.dumps(config_overrides, sort_keys=True)}." if config_overrides else ""
+    )
+    description = (
+        f"Reference {title} trained by the organisers with the {profile_name} ({note}), seed {seed}."
+        f" {per_dataset}.{overridden}"
+    )
+    return BaselineLabel(method_name[:200], description)
 
 
 def train_baseline(

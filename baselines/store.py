@@ -11,6 +11,7 @@ Layout (every array is indexed by the store's own video or caption order)::
                                 attrs: dim, kind ("fixed" | "variable"), flaky
     /captions/ids               (C,) str   caption ids; they are the query ids of the ground truth
     /captions/video             (C,) int32 index into /videos; a video's captions are contiguous, in order
+    /captions/text              (C,) str   optional: what each caption says (UTF-8), for phases that publish it
     /text/<encoder>/tokens      (T_total, D) float16 word-level text features of all captions, concatenated
     /text/<encoder>/offsets     (C + 1,) int64 caption c owns tokens[offsets[c]:offsets[c + 1]]
                                 attrs: dim
@@ -38,6 +39,9 @@ from evaluation.ground_truth import DatasetTruth, dataset_truth
 STORE_FORMAT = "pentathlon-expert-store"
 STORE_VERSION = 1
 _STR = h5py.string_dtype("utf-8")
+CAPTION_TEXT_COUNT = (
+    "The store got {texts} caption texts for {captions} captions; expected exactly one text per caption."
+)
 
 
 class StoreFormatError(ValueError):
@@ -186,11 +190,19 @@ class StoreWriter:
         if variable:
             group.create_dataset("mask", data=mask.astype(np.uint8))
 
-    def set_captions(self, ids: list[str] | tuple[str, ...], video: np.ndarray) -> None:
-        """Declare the captions: ids and the index of each caption's video (grouped, in order)."""
+    def set_captions(
+        self,
+        ids: list[str] | tuple[str, ...],
+        video: np.ndarray,
+        text: list[str] | tuple[str, ...] | None = None,
+    ) -> None:
+        """Declare the captions: ids, the index of each caption's video (grouped, in order) and,
+        optionally, each caption's raw text (stored as UTF-8 under /captions/text)."""
         video = np.asarray(video, dtype=np.int64)
         if len(ids) != len(video) or len(set(ids)) != len(ids):
             raise StoreFormatError("caption ids must be unique and one per caption")
+        if text is not None and len(text) != len(ids):
+            raise StoreFormatError(CAPTION_TEXT_COUNT.format(texts=len(text), captions=len(ids)))
         if video.size and (video.min() < 0 or video.max() >= self.num_videos or np.any(np.diff(video) < 0)):
             raise StoreFormatError(
                 "caption videos must be valid indices, sorted so a video's captions are contiguous"
@@ -199,6 +211,8 @@ class StoreWriter:
         group = self._h5.create_group("captions")
         group.create_dataset("ids", data=_strings(ids), dtype=_STR)
         group.create_dataset("video", data=video.astype(np.int32))
+        if text is not None:
+            group.create_dataset("text", data=_strings(text), dtype=_STR)
         self._h5.attrs["max_captions"] = int(counts.max()) if counts.size else 0
         self.num_captions = len(ids)
 
@@ -313,6 +327,10 @@ class ExpertStore:
         self._video_index = {v: i for i, v in enumerate(self.video_ids)}
         self.caption_ids: tuple[str, ...] = tuple(h5["captions/ids"].asstr()[()])
         self.caption_video = h5["captions/video"][()].astype(np.int64)
+        # what each caption says, aligned with caption_ids; None for stores written without it
+        self.caption_text: tuple[str, ...] | None = (
+            tuple(h5["captions/text"].asstr()[()]) if "text" in h5["captions"] else None
+        )
         counts = np.bincount(self.caption_video, minlength=len(self.video_ids))
         self.caption_start = np.concatenate([[0], np.cumsum(counts)])[:-1]
         self.caption_count = counts
@@ -451,7 +469,8 @@ def split_truth(store_path: str | os.PathLike[str], split: str) -> DatasetTruth:
 
     Videos are in the split's order; query ids are caption ids in the canonical order (video-major,
     then caption). When the dataset has several captions per video, the grouped layout is declared
-    with `query_masks` of shape (V, K), K being the dataset's largest caption count.
+    with `query_masks` of shape (V, K), K being the dataset's largest caption count. When the store
+    holds the captions' text, the truth carries it as `query_text` (what each query says).
 
     Args:
         store_path: a store file (``<store_dir>/<Dataset>.h5``).
@@ -466,10 +485,12 @@ def split_truth(store_path: str | os.PathLike[str], split: str) -> DatasetTruth:
         if store.max_captions > 1:
             counts = store.caption_count[videos]
             masks = np.arange(store.max_captions)[None, :] < counts[:, None]
+        text = store.caption_text
         return dataset_truth(
             name=store.dataset,
             videos=[store.video_ids[v] for v in videos],
             query_ids=[store.caption_ids[c] for c in captions],
             query_video=owner,
             query_masks=masks,
+            query_text=None if text is None else [text[c] for c in captions],
         )

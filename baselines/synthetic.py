@@ -442,6 +442,112 @@ def _plan_captions(
     return _TextPlan(lengths, word_sent[keep], word_aspect[keep], sent_latent)
 
 
+# Caption text: a few words per aspect, picked by the video's category (so captions of one category
+# share words, as real ones do) with some variation; nothing in the text is derived from the video id.
+_PEOPLE_WORDS = (
+    "a man",
+    "a woman",
+    "a child",
+    "a girl",
+    "a boy",
+    "a couple",
+    "a chef",
+    "a crowd",
+    "a player",
+)
+_ACTION_WORDS = (
+    "is cooking",
+    "is playing",
+    "is talking about",
+    "is cutting",
+    "is showing",
+    "is riding",
+    "is dancing with",
+    "is holding",
+    "is cleaning",
+    "is painting",
+    "is throwing",
+    "is building",
+)
+_OBJECT_WORDS = (
+    "a guitar",
+    "some vegetables",
+    "a car",
+    "a ball",
+    "a dog",
+    "a cake",
+    "a bike",
+    "a phone",
+    "a horse",
+    "a boat",
+    "a table",
+    "some paper",
+    "a computer",
+    "a knife",
+    "a camera",
+    "a toy",
+)
+_SCENE_WORDS = (
+    "in a kitchen",
+    "on a stage",
+    "in a park",
+    "on the street",
+    "at the beach",
+    "in a classroom",
+    "in a field",
+    "in a garage",
+    "in a studio",
+    "on a lake",
+)
+_SOUND_WORDS = ("while music plays", "with loud cheering", "while a bell rings", "over soft music")
+_SPEECH_WORDS = ("and explains each step", "while someone narrates", "and talks to the camera")
+_OCR_WORDS = ("with text on the screen", "under a title card", "next to a sign")
+
+
+def _caption_texts(
+    plan: _TextPlan, counts: np.ndarray, category: np.ndarray, rng: np.random.Generator
+) -> list[str]:
+    """One short English caption per caption of the plan (sentences joined for paragraph captions).
+
+    A sentence says something about each aspect its words mention; which words is decided by the
+    video's category and `rng`, a generator of its own, so the store's features do not depend on it.
+    """
+    cap_video = np.repeat(np.arange(len(counts)), counts)
+    word_caption = np.repeat(np.arange(len(plan.lengths)), plan.lengths)
+    index = {a: i for i, a in enumerate(_ASPECT_NAMES)}
+    mentioned: dict[int, set[int]] = {}
+    sentence_caption: dict[int, int] = {}
+    words = zip(plan.word_sent.tolist(), plan.word_aspect.tolist(), word_caption.tolist(), strict=True)
+    for sent, aspect, caption in words:
+        sentence_caption[sent] = caption
+        if aspect >= 0:
+            mentioned.setdefault(sent, set()).add(aspect)
+    variation = rng.integers(0, 4, size=(len(sentence_caption), len(_ASPECT_NAMES)))
+    optional = (
+        ("scene", _SCENE_WORDS),
+        ("sound", _SOUND_WORDS),
+        ("speech", _SPEECH_WORDS),
+        ("ocr", _OCR_WORDS),
+    )
+    sentences: list[list[str]] = [[] for _ in range(len(plan.lengths))]
+    for row, (sent, caption) in enumerate(sorted(sentence_caption.items())):
+        said = mentioned.get(sent, set())
+        picks = int(category[cap_video[caption]]) * 7 + 3 * np.arange(len(_ASPECT_NAMES)) + variation[row]
+        choose = {a: options[int(picks[index[a]]) % len(options)] for a, options in (
+            ("people", _PEOPLE_WORDS), ("action", _ACTION_WORDS), ("object", _OBJECT_WORDS), *optional
+        )}  # fmt: skip
+        parts = [
+            choose["people"] if index["people"] in said else "someone",
+            choose["action"],
+            choose["object"],
+        ]
+        parts += [choose[a] for a, _ in optional if index[a] in said]
+        sentences[caption].append(" ".join(parts))
+    return [
+        ". ".join(p[0].upper() + p[1:] for p in s) + "." if s else "Something happens." for s in sentences
+    ]
+
+
 def _render_words(
     plan: _TextPlan, world: _World, lo: int, hi: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
@@ -536,11 +642,13 @@ def generate_dataset(
             feats, available, mask = _expert_features(key, spec, world, z, condition, present, token_cap, rng)
             writer.add_expert(key, feats, available, flaky=key in FLAKY_EXPERTS, mask=mask)
             del feats
-        writer.set_captions(caption_ids, np.repeat(np.arange(n), counts))
+        # The plan draws from `rng` right after the experts, as before; the text has a generator of its own.
+        plan = _plan_captions(z, present, counts, words, sentences, text_cap, rng)
+        texts = _caption_texts(plan, counts, category, np.random.default_rng(base_seed + [100]))
+        writer.set_captions(caption_ids, np.repeat(np.arange(n), counts), texts)
         writer.add_hidden(
             category=category, condition=condition, **{f"present_{a}": flags for a, flags in present.items()}
         )
-        plan = _plan_captions(z, present, counts, words, sentences, text_cap, rng)
         writers = {e: writer.text_writer(e, dim=d, lengths=plan.lengths) for e, d in TEXT_DIMS.items()}
         bounds = np.concatenate([[0], np.cumsum(plan.lengths)])
         for c_lo in range(0, len(plan.lengths), chunk_captions):  # render chunk by chunk, bounded memory

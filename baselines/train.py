@@ -34,12 +34,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+DISTIL_TARGETS = ("expert_sum", "weighted")
+
+
 @dataclass
 class TeacherTargets:
     """A trained teacher's embeddings of the training split, precomputed once (TeachText).
 
     Rows of `text` follow the training split's caption order and rows of `video` its video order, so a
-    batch's teacher similarity is a lookup plus a sharded product.
+    batch's teacher similarity is a lookup plus a product.
     """
 
     name: str
@@ -47,18 +50,30 @@ class TeacherTargets:
     video: VideoEmbedding
 
     def similarity(
-        self, caption_rows: torch.Tensor, video_rows: torch.Tensor, device: torch.device
+        self,
+        caption_rows: torch.Tensor,
+        video_rows: torch.Tensor,
+        device: torch.device,
+        *,
+        target: str = "expert_sum",
     ) -> torch.Tensor:
-        """The teacher's full similarity (MoE weights, per-pair availability) of a batch: (B, B) float32."""
-        text = TextEmbedding(
-            [u[caption_rows].to(device).float() for u in self.text.experts],
-            self.text.weights[caption_rows].to(device).float(),
+        """The teacher's similarity of a batch: (B, B) float32.
+
+        Args:
+            target: "expert_sum", the reference's target (`trainer/trainer.py`): the per-expert dot
+                products <u_m, v_m> summed over experts, without mixture weights or availability; or
+                "weighted", the teacher's own similarity (MoE weights, per-pair availability).
+        """
+        if target not in DISTIL_TARGETS:
+            raise ValueError(f"distil.target must be one of {', '.join(DISTIL_TARGETS)}, got {target!r}")
+        text = [u[caption_rows].to(device).float() for u in self.text.experts]
+        video = [v[video_rows].to(device).float() for v in self.video.experts]
+        if target == "expert_sum":
+            return torch.stack([u @ v.T for u, v in zip(text, video, strict=True)]).sum(dim=0)
+        return sharded_similarity(
+            TextEmbedding(text, self.text.weights[caption_rows].to(device).float()),
+            VideoEmbedding(video, self.video.available[video_rows].to(device).float()),
         )
-        video = VideoEmbedding(
-            [v[video_rows].to(device).float() for v in self.video.experts],
-            self.video.available[video_rows].to(device).float(),
-        )
-        return sharded_similarity(text, video)
 
 
 @dataclass
@@ -157,6 +172,7 @@ def train_model(
     batch_size = int(train_cfg["batch_size"])
     max_tokens = int(data_cfg["max_tokens"]["text"])
     distil_weight = float((config.get("distil") or {}).get("weight", 1.0))
+    distil_target = str((config.get("distil") or {}).get("target", "expert_sum"))
     if teachers:
         for t in teachers:
             if len(t.video.available) != len(train.videos) or len(t.text.weights) != len(train.captions):
@@ -183,6 +199,7 @@ def train_model(
                     device=device,
                     teachers=teachers,
                     distil_weight=distil_weight,
+                    distil_target=distil_target,
                 )
             )
             samples += len(batch)
@@ -236,12 +253,14 @@ def training_step(
     device: torch.device,
     teachers: list[TeacherTargets] | None = None,
     distil_weight: float = 1.0,
+    distil_target: str = "expert_sum",
 ) -> float:
     """One optimisation step on videos `batch` (rows of `data`) paired with caption rows `captions`.
 
     Returns:
         The step's loss: the ranking loss, plus `distil_weight` times the SmoothL1 distance to the mean
-        of the teachers' similarity matrices when teachers are given.
+        of the teachers' similarity matrices (`distil_target`, see `TeacherTargets.similarity`) when
+        teachers are given.
     """
     assert data.text is not None
     tokens = data.text.batch(captions, max_tokens, device)
@@ -250,7 +269,9 @@ def training_step(
     loss = max_margin_ranking_loss(sims, margin)
     if teachers:
         caption_rows, video_rows = torch.from_numpy(captions), torch.from_numpy(batch)
-        target = torch.stack([t.similarity(caption_rows, video_rows, device) for t in teachers]).mean(dim=0)
+        target = torch.stack(
+            [t.similarity(caption_rows, video_rows, device, target=distil_target) for t in teachers]
+        ).mean(dim=0)
         loss = loss + distil_weight * distillation_loss(sims, target)
     optimizer.zero_grad()
     loss.backward()

@@ -4,8 +4,9 @@
 
 Times full optimisation steps (forward, backward, Ranger) on MSRVTT batches from a tiny synthetic store
 (batches are padded to the configs' max_tokens, so a step costs what it costs on a real store).
-Rows: CE, MoEE and TeachText (two teachers) with the reduced `cpu` profile, and the paper-size CE of
-the CVPR 2020 challenge baseline (i3d + SENet-154, 40.2M parameters). `--paper` adds the paper-size
+Rows: CE (the reference gating order, and the `parallel` order for comparison), MoEE and TeachText (two
+teachers) with the reduced `cpu` profile, and the CE of the CVPR 2020 challenge baseline (`--profile
+challenge`: i3d + SENet-154 at full size, 40.2M parameters). `--paper` adds the paper-size
 nine-expert CE (183M parameters; needs ~4 GB of memory).
 """
 
@@ -29,15 +30,14 @@ from baselines.store import ExpertStore, store_path
 from baselines.synthetic import generate_dataset
 from baselines.train import TrainResult, sample_captions, teacher_targets, training_step
 
-CHALLENGE_EXPERTS = {"data": {"experts": ["i3d.i3d.0", "imagenet.senet154.0"]}}
-
 
 def _cases(paper: bool) -> list[tuple[str, str, str | None, dict[str, Any]]]:
     cases = [
         ("CE", "ce", "cpu", {}),
+        ("CE, parallel gating order", "ce", "cpu", {"arch": {"cg_order": "parallel"}}),
         ("MoEE", "moee", "cpu", {}),
         ("TeachText (2 teachers)", "teachtext", "cpu", {}),
-        ("CE challenge baseline, paper size", "ce", None, CHALLENGE_EXPERTS),
+        ("CE challenge baseline", "ce", "challenge", {}),
     ]
     if paper:
         cases.append(("CE nine experts, paper size", "ce", None, {}))
@@ -129,13 +129,13 @@ def main(argv: list[str] | None = None) -> None:
             f"CUDA {'available: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'not available'}"
         )
         print(
-            f"{'device':<7}{'model':<36}{'profile':<8}{'params':>13}{'batch':>7}{'step ms':>10}{'samples/s':>11}"
+            f"{'device':<7}{'model':<36}{'profile':<10}{'params':>13}{'batch':>7}{'step ms':>10}{'samples/s':>11}"
         )
         for device in devices:
             for label, model_name, profile, overrides in _cases(args.paper or device.type == "cuda"):
                 r = bench_case(store_file, model_name, profile, overrides, device, args.steps, args.warmup)
                 print(
-                    f"{device.type:<7}{label:<36}{profile or 'paper':<8}{r['params']:>13,}{r['batch']:>7}"
+                    f"{device.type:<7}{label:<36}{profile or 'paper':<10}{r['params']:>13,}{r['batch']:>7}"
                     f"{r['step_ms']:>10.1f}{r['samples_per_s']:>11.1f}",
                     flush=True,
                 )

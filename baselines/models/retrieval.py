@@ -82,6 +82,8 @@ class RetrievalModel(nn.Module):
         freeze_weights: constant mixture weights 1/M.
         moee_dim_scale: MoEE embeds expert m in round(D_m * scale) dimensions (1.0 = native, the
             reference). Reduced profiles shrink MoEE by the same factor as CE's `shared_dim`.
+        cg_order: "reference" (the reference code's sequential gating, per-pair BatchNorm) or
+            "parallel" (every pair sees ungated inputs, pooled BatchNorm); see `CollaborativeGating`.
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class RetrievalModel(nn.Module):
         use_mish: bool = True,
         freeze_weights: bool = False,
         moee_dim_scale: float = 1.0,
+        cg_order: str = "reference",
     ) -> None:
         super().__init__()
         if not experts:
@@ -120,6 +123,7 @@ class RetrievalModel(nn.Module):
                 num_g_layers=num_g_layers,
                 num_h_layers=num_h_layers,
                 activation=activation,
+                cg_order=cg_order,
             )
         elif kind == "moee":
             self.video = MoEEVideoEncoder(
@@ -164,4 +168,5 @@ def build_model(arch: dict[str, Any], experts: list[ExpertSpec], text_dim: int) 
         use_mish=bool(arch["use_mish"]),
         freeze_weights=bool(arch["freeze_weights"]),
         moee_dim_scale=float(arch.get("moee_dim_scale", 1.0)),
+        cg_order=str(arch.get("cg_order", "reference")),
     )

@@ -7,7 +7,7 @@ import pytest
 
 from baselines.__main__ import main as cli_main
 from baselines.config import load_config
-from baselines.pipeline import predict_queries, train_and_write_submission
+from baselines.pipeline import baseline_label, predict_queries, train_and_write_submission
 from baselines.predict import evaluate_split
 from baselines.store import ExpertStore, StoreFormatError, split_truth, store_path
 from baselines.train import checkpoint_path, load_checkpoint, train_model
@@ -155,3 +155,31 @@ def test_cli_synth_truth_and_submit(tmp_path, capsys):
     report = score_submission(ground_truth=gt, submission_path=tmp_path / "sub.npz")
     assert set(report["datasets"]) == {"ActivityNet"}
     capsys.readouterr()
+
+
+def test_the_challenge_profile_is_the_reference_challenge_baseline():
+    """configs/cvpr2020-challenge/<dataset>/baseline-public-trainval.json: i3d + SENet-154, full size."""
+    for dataset, epochs in (
+        ("MSRVTT", 100),
+        ("MSVD", 300),
+        ("DiDeMo", 30),
+        ("ActivityNet", 150),
+        ("YouCook2", 20),
+    ):
+        config = load_config(dataset, "ce", profile="challenge")
+        assert config["data"]["experts"] == ["i3d.i3d.0", "imagenet.senet154.0"]
+        assert config["train"]["epochs"] == epochs
+        assert config["arch"]["ce_shared_dim"] == (512 if dataset == "YouCook2" else 768)
+        assert config["arch"]["cg_order"] == "reference"
+
+
+def test_baseline_label_names_profile_experts_epochs_and_seed():
+    label = baseline_label(model="ce", datasets=["MSRVTT"], profile="challenge", seed=0)
+    assert (
+        label.method_name
+        == "Collaborative Experts (baseline: challenge profile, i3d + SENet-154, 100 epochs, seed 0)"
+    )
+    assert "MSRVTT: i3d.i3d.0, imagenet.senet154.0, 100 epochs" in label.description
+    demo = baseline_label(model="teachtext", datasets=["MSRVTT", "YouCook2"], profile="demo", seed=1)
+    assert demo.method_name == "TeachText (baseline: demo profile, 6-9 experts, 6 epochs, seed 1)"
+    assert "a fast demo, not the reference model" in demo.description

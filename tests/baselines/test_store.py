@@ -198,3 +198,29 @@ def test_reader_rejects_files_that_are_not_stores(tmp_path):
     (tmp_path / "y.h5").write_bytes(b"not hdf5")
     with pytest.raises(StoreFormatError):
         ExpertStore(tmp_path / "y.h5")
+
+
+def test_caption_text_is_stored_aligned_and_reaches_the_ground_truth(tmp_path):
+    path = tmp_path / "MSRVTT.h5"
+    with StoreWriter(path, dataset="MSRVTT", videos=["a", "b"], splits={"val": ["b", "a"]}, source="t") as w:
+        w.add_expert("face", np.ones((2, 4), np.float16), np.array([True, True]), flaky=True)
+        w.set_captions(["a#0", "b#0", "b#1"], np.array([0, 1, 1]), ["a dog runs", "ein Café öffnet", "x"])
+        w.text_writer("openai", dim=2, lengths=np.array([1, 1, 1])).write([np.ones((1, 2))] * 3)
+    with ExpertStore(path) as store:
+        assert store.caption_text == ("a dog runs", "ein Café öffnet", "x")
+    truth = split_truth(path, "val")
+    assert truth.query_ids == ("b#0", "b#1", "a#0")
+    assert truth.query_text == ("ein Café öffnet", "x", "a dog runs"), "in the query order, UTF-8 intact"
+
+
+def test_a_store_without_caption_text_has_none_and_a_wrong_count_is_refused(tmp_path):
+    path = tmp_path / "MSRVTT.h5"
+    with StoreWriter(path, dataset="MSRVTT", videos=["a"], splits={"val": ["a"]}, source="t") as w:
+        w.add_expert("face", np.ones((1, 4), np.float16), np.array([True]), flaky=True)
+        with pytest.raises(StoreFormatError, match="expected exactly one text per caption"):
+            w.set_captions(["a#0"], np.array([0]), ["one", "two"])
+        w.set_captions(["a#0"], np.array([0]))
+        w.text_writer("openai", dim=2, lengths=np.array([1])).write([np.ones((1, 2))])
+    with ExpertStore(path) as store:
+        assert store.caption_text is None
+    assert split_truth(path, "val").query_text is None

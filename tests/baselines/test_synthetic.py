@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from baselines.store import store_path
+from baselines.store import ExpertStore, store_path
 from baselines.synthetic import generate_dataset
 
 
@@ -78,3 +78,23 @@ def test_captions_are_noisy_functions_of_their_video(tiny_store_dir, encoder):
     same = (video[:, None] == video[None, :]) & ~np.eye(len(video), dtype=bool)
     different = video[:, None] != video[None, :]
     assert sims[same].mean() > sims[different].mean() + 0.1
+
+
+@pytest.mark.parametrize("dataset", ["MSRVTT", "DiDeMo"])
+def test_synthetic_captions_have_plausible_text_that_does_not_name_the_video(
+    tiny_store_dir, tmp_path, dataset
+):
+    with ExpertStore(store_path(tiny_store_dir, dataset)) as store:
+        texts, ids = store.caption_text, store.caption_ids
+    assert texts is not None and len(texts) == len(ids)
+    for text, caption_id in zip(texts, ids, strict=True):
+        video_id = caption_id.split("#")[0]
+        assert video_id not in text and video_id.split("_")[-1] not in text
+        assert text[0].isupper() and text.endswith(".") and 3 <= len(text.split()) <= 80
+    assert len(set(texts)) > len(texts) // 3, "captions vary"
+    if dataset == "DiDeMo":
+        several = sum(text.count(". ") >= 1 for text in texts)
+        assert several > len(texts) // 2, "paragraph captions have several sentences (unless truncated)"
+    again = generate_dataset(tmp_path, dataset, scale="tiny", seed=0)
+    with ExpertStore(again) as store:
+        assert store.caption_text == texts, "deterministic from the seed"

@@ -103,8 +103,29 @@ def test_teacher_targets_reproduce_the_teachers_own_similarities(tiny_store_dir,
             train.text.batch(captions, 37, torch.device("cpu")),
             *train.features.batch(videos, torch.device("cpu")),
         )
-    got = targets.similarity(torch.from_numpy(captions), torch.from_numpy(videos), torch.device("cpu"))
+    rows = torch.from_numpy(captions), torch.from_numpy(videos), torch.device("cpu")
+    got = targets.similarity(*rows, target="weighted")
     assert torch.allclose(got, expected, atol=5e-3), "full forward pass, stored in float16"
+
+
+def test_the_reference_teacher_target_sums_per_expert_dot_products_without_weights(
+    tiny_store_dir, trained_ce
+):
+    path = store_path(tiny_store_dir, "MSRVTT")
+    with ExpertStore(path) as store:
+        targets = teacher_targets(trained_ce, store)
+        train = load_split(store, "train", expert_specs(store, trained_ce.config), encoder="openai")
+    videos, captions = np.array([3, 0, 7, 5]), train.caption_start[[3, 0, 7, 5]] + 1
+    with torch.no_grad():
+        text = trained_ce.model.encode_text(train.text.batch(captions, 37, torch.device("cpu")))
+        video = trained_ce.model.encode_video(*train.features.batch(videos, torch.device("cpu")))
+    expected = sum(u @ v.T for u, v in zip(text.experts, video.experts, strict=True))
+    rows = torch.from_numpy(captions), torch.from_numpy(videos), torch.device("cpu")
+    got = targets.similarity(*rows)  # the default is the reference's target
+    assert torch.allclose(got, expected, atol=2e-2), "a sum of M dot products, stored in float16"
+    assert not torch.allclose(got, targets.similarity(*rows, target="weighted"), atol=1e-2)
+    with pytest.raises(ValueError, match="distil.target"):
+        targets.similarity(*rows, target="softmax")
 
 
 def test_teachtext_student_moves_towards_its_teachers(tiny_store_dir, trained_ce):

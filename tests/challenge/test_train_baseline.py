@@ -46,7 +46,13 @@ def test_train_baseline_submits_a_scored_public_baseline_entry(
     submission = Submission.objects.get(team__is_baseline=True)
     assert submission.status == Submission.Status.FINISHED, submission.error
     assert submission.is_baseline and submission.is_public
-    assert submission.method_name == "Collaborative Experts (baseline)"
+    # the leaderboard row and the entry page say what was trained
+    assert (
+        submission.method_name
+        == "Collaborative Experts (baseline: cpu profile, 7-9 experts, 3 epochs, seed 0)"
+    )
+    assert "MSVD: imagenet.resnext101_32x48d.0, " in submission.description
+    assert '"epochs": 3' in submission.description
     datasets = submission.result.metrics
     assert set(datasets) == {"DiDeMo", "MSVD"}
     # Trained on the same hidden semantics: a mean rank well below chance ((16 + 1) / 2 over 16 videos).
@@ -76,3 +82,35 @@ def test_train_baseline_refuses_a_missing_store_or_phase(tmp_path, phase):
             str(tmp_path / "missing"),
         )
     assert Phase.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_train_baseline_challenge_profile_trains_i3d_and_senet_and_says_so(
+    tiny_experts, django_capture_on_commit_callbacks
+):
+    call_command("seed_pentathlon", "--experts", str(tiny_experts))
+    small = ["arch.ce_shared_dim=32", "arch.text_clusters=4", "train.epochs=2", "train.batch_size=16"]
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "train_baseline",
+            "--model",
+            "ce",
+            "--phase",
+            "video-pentathlon/val",
+            "--store-dir",
+            str(tiny_experts),
+            "--datasets",
+            "MSVD",
+            "--profile",
+            "challenge",
+            "--seed",
+            "3",
+            *[a for o in small for a in ("--set", o)],
+        )
+    submission = Submission.objects.get(team__is_baseline=True)
+    assert submission.status == Submission.Status.FINISHED, submission.error
+    assert submission.method_name == (
+        "Collaborative Experts (baseline: challenge profile, i3d + SENet-154, 2 epochs, seed 3)"
+    )
+    assert "challenge profile (the CVPR 2020 challenge baseline at full size)" in submission.description
+    assert "MSVD: i3d.i3d.0, imagenet.senet154.0, 2 epochs" in submission.description

@@ -33,11 +33,7 @@ from challenge.services import challenge_organisers_add, submission_create, team
 
 BASELINE_TEAM = "Organisers' baselines"
 BASELINE_USER = "baselines"
-MODEL_TITLES = {
-    "ce": "Collaborative Experts",
-    "moee": "Mixture of Embedding Experts",
-    "teachtext": "TeachText",
-}
+MODELS = ("ce", "moee", "teachtext")
 
 
 def _phase(reference: str) -> Phase:
@@ -52,6 +48,14 @@ def _phase(reference: str) -> Phase:
     if not phase.ground_truth:
         raise CommandError(f"phase {reference!r} has no ground truth yet; upload it first")
     return phase
+
+
+def _phase_query_order(phase: Phase, truth, names: list[str]) -> dict[str, list[str]]:
+    """Dataset -> the store's caption ids in the order the phase publishes its rows: a baseline's
+    submission follows the published (blind) order like any participant's. Only the organisers'
+    own tools know which caption each published row is (`published_source_query_ids`)."""
+    published = published_source_query_ids(phase=phase, truth=truth)
+    return {n: published[n] for n in names}
 
 
 @transaction.atomic
@@ -82,7 +86,7 @@ class Command(BaseCommand):
     help = "Train a baseline (CE, MoEE, TeachText) on the expert store and submit it to a phase."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--model", required=True, choices=sorted(MODEL_TITLES))
+        parser.add_argument("--model", required=True, choices=MODELS)
         parser.add_argument("--phase", required=True, help="phase id or CHALLENGE_SLUG/PHASE_SLUG")
         parser.add_argument(
             "--datasets", nargs="*", help="default: every dataset of the phase's ground truth"
@@ -97,7 +101,11 @@ class Command(BaseCommand):
             "--split", default=None, help="the store split the phase evaluates (default: its slug)"
         )
         parser.add_argument(
-            "--profile", default="cpu", help="config profile; 'cpu' trains in minutes, '' for the full model"
+            "--profile",
+            default="cpu",
+            help="config profile: 'challenge' is the CVPR 2020 challenge baseline (i3d + SENet-154, full"
+            " size, the reference epochs); 'cpu' and 'demo' are reduced and train in minutes; '' for the"
+            " dataset configs at full size. The submission's method name says which was trained.",
         )
         parser.add_argument(
             "--set",
@@ -135,7 +143,7 @@ class Command(BaseCommand):
         **options,
     ) -> None:
         from baselines.config import parse_overrides
-        from baselines.pipeline import train_and_write_submission
+        from baselines.pipeline import baseline_label, train_and_write_submission
         from evaluation.ground_truth import read_ground_truth
 
         try:
@@ -154,7 +162,6 @@ class Command(BaseCommand):
             with target.ground_truth.open("rb") as source, open(truth_path, "wb") as copy:
                 shutil.copyfileobj(source, copy)
             truth = read_ground_truth(truth_path)
-            published_rows = published_source_query_ids(phase=target, truth=truth)
             names = datasets or list(truth.datasets)
             unknown = [n for n in names if n not in truth.datasets]
             if unknown:
@@ -173,10 +180,16 @@ class Command(BaseCommand):
                 device=device,
                 profile=profile or None,
                 config_overrides=config_overrides,
-                # Rows in the order the phase publishes, like any participant's submission.
-                query_order={n: published_rows[n] for n in names},
+                query_order=_phase_query_order(target, truth, names),
                 checkpoint_dir=checkpoint_dir or settings.PENTATHLON_BASELINE_CHECKPOINT_DIR,
                 reuse=not retrain,
+            )
+            label = baseline_label(
+                model=model,
+                datasets=names,
+                profile=profile or None,
+                seed=seed,
+                config_overrides=config_overrides,
             )
             user, team = _baseline_account(target)
             try:
@@ -186,9 +199,8 @@ class Command(BaseCommand):
                         phase=target,
                         file=File(handle, name=out.name),
                         filename=out.name,
-                        method_name=f"{MODEL_TITLES[model]} (baseline)",
-                        description=f"Reference {MODEL_TITLES[model]} trained by the organisers (seed {seed},"
-                        f" profile {profile or 'full'}).",
+                        method_name=label.method_name,
+                        description=label.description,
                         is_public=True,
                     )
             except ApplicationError as exc:
