@@ -114,3 +114,8 @@ def test_seed_from_expert_stores_publishes_blind_phases(tmp_path):
     assert "published blind" in output
     for slug in ("val", "test"):
         _assert_blind_kit(Phase.objects.get(slug=slug))
+    # The stores' caption text reaches the kit, in the published order.
+    from challenge.publication import phase_published_truth
+
+    published = phase_published_truth(phase=Phase.objects.get(slug="test")).datasets["MSRVTT"]
+    assert published.query_text and all(text.strip() for text in published.query_text)
