@@ -3,6 +3,10 @@ and one submission's chart data."""
 
 from __future__ import annotations
 
+import json
+
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
@@ -12,20 +16,28 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from challenge.models import Phase
 from challenge.selectors import phase_get, submission_get, submission_result
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
 from evaluation.metrics.registry import format_number
+from leaderboard.cache import board_key, board_rows_cached, cached_board_response, viewer_class
+from leaderboard.pagination import page_of, page_request_parse
 from leaderboard.selectors import METRICS as BOARD_METRICS
 from leaderboard.selectors import (
     board_resolve,
     leaderboard_history,
-    leaderboard_rows,
     leaderboard_visible,
     public_entry_get,
     result_dataset_charts,
 )
 
 RESULTS_HIDDEN = "The results of this phase are hidden until the organisers publish them."
+PAGE_PARAMETERS_SCHEMA = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="1-based page of the board (default 1)."),
+    OpenApiParameter(
+        "page_size", OpenApiTypes.INT, description="Rows per page (default 100, at most 500); same as limit."
+    ),
+]
 #: The registry's metrics, as every client needs them to label and sort columns.
 METRICS_JSON = [
     {"key": m.key, "label": m.label, "name": m.name, "higher_is_better": m.higher_is_better}
@@ -60,6 +72,7 @@ BOARD_PARAMETERS = [
     OpenApiParameter(
         "limit", OpenApiTypes.INT, description="At most this many rows (best first in the sort)."
     ),
+    *PAGE_PARAMETERS_SCHEMA,
 ]
 
 
@@ -112,12 +125,33 @@ class LeaderboardListApi(APIView):
                 ),
                 "datasets": serializers.ListField(child=serializers.CharField()),
                 "detail": serializers.CharField(),
+                "page": serializers.IntegerField(),
+                "page_size": serializers.IntegerField(),
+                "pages": serializers.IntegerField(),
+                "total": serializers.IntegerField(),
                 "entries": OutputSerializer(many=True),
             },
         ),
     )
-    def get(self, request: Request, phase_id: int) -> Response:
+    def get(self, request: Request, phase_id: int) -> HttpResponseBase:
+        """The board from the cache (`leaderboard.cache`), 304 when the client has this version."""
         phase = phase_get(phase_id=phase_id, user=request.user)
+        viewer = viewer_class(phase=phase, user=request.user)
+        if request.accepted_renderer.format != "json":  # the browsable API: rendered each time
+            return Response(self._board(request, phase))
+        key = board_key(phase=phase, kind="json", params=request.query_params, viewer=viewer)
+        return cached_board_response(
+            request,
+            key=key,
+            render=lambda: HttpResponse(
+                json.dumps(self._board(request, phase), separators=(",", ":")),
+                content_type="application/json",
+            ),
+            shared=viewer != "organiser" and phase.results_published,
+        )
+
+    @staticmethod
+    def _board(request: Request, phase: Phase) -> dict:
         try:
             board = board_resolve(
                 phase=phase,
@@ -125,39 +159,43 @@ class LeaderboardListApi(APIView):
                 sort=request.query_params.get("sort") or None,
                 direction=request.query_params.get("dir") or None,
             )
-            limit = request.query_params.get("limit")
-            limit = None if not limit else max(int(limit), 1)
+            visible = leaderboard_visible(phase=phase, user=request.user)
+            page = page_of(
+                rows=board_rows_cached(board=board) if visible else [],
+                request=page_request_parse(params=request.query_params),
+            )
         except ValueError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
-        visible = leaderboard_visible(phase=phase, user=request.user)
-        rows = leaderboard_rows(board=board, limit=limit) if visible else []
+        rows = page.rows
         challenge = phase.challenge
-        return Response(
-            {
-                "phase": phase.id,
-                "phase_slug": phase.slug,
-                "challenge": challenge.slug,
-                "published": phase.results_published,
-                "dataset": board.dataset,
-                "sort": board.sort,
-                "dir": "desc" if board.descending else "asc",
-                "primary_metric": challenge.primary_metric,
-                "higher_is_better": challenge.higher_is_better,
-                "decimals": challenge.score_decimals,
-                "metrics": METRICS_JSON,
-                "datasets": board.datasets,
-                "detail": "" if visible else RESULTS_HIDDEN,
-                # Plain dicts of plain values already: the serializer documents them (the schema), and
-                # skipping it per row keeps a 500-team board fast.
-                "entries": [
-                    {
-                        **{k: row[k] for k in ENTRY_KEYS},
-                        "submitted_at": row["submitted_at"].isoformat().replace("+00:00", "Z"),
-                    }
-                    for row in rows
-                ],
-            }
-        )
+        return {
+            "phase": phase.id,
+            "phase_slug": phase.slug,
+            "challenge": challenge.slug,
+            "published": phase.results_published,
+            "dataset": board.dataset,
+            "sort": board.sort,
+            "dir": "desc" if board.descending else "asc",
+            "primary_metric": challenge.primary_metric,
+            "higher_is_better": challenge.higher_is_better,
+            "decimals": challenge.score_decimals,
+            "metrics": METRICS_JSON,
+            "datasets": board.datasets,
+            "detail": "" if visible else RESULTS_HIDDEN,
+            "page": page.number,
+            "page_size": page.size,
+            "pages": page.pages,
+            "total": page.total,
+            # Plain dicts of plain values already: the serializer documents them (the schema), and
+            # skipping it per row keeps a 500-team board fast.
+            "entries": [
+                {
+                    **{k: row[k] for k in ENTRY_KEYS},
+                    "submitted_at": row["submitted_at"].isoformat().replace("+00:00", "Z"),
+                }
+                for row in rows
+            ],
+        }
 
 
 class LeaderboardHistoryApi(APIView):

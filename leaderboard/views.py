@@ -4,11 +4,14 @@ and the organisers' re-score page with its before/after diff."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -22,13 +25,21 @@ from challenge.selectors import challenge_get, challenge_is_organiser, phase_get
 from challenge.views import domain_errors
 from evaluation.metrics.registry import METRIC_KEYS, format_number
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
+from leaderboard.cache import (
+    board_key,
+    board_rows_cached,
+    cached_board_response,
+    conditional_board_response,
+    request_is_anonymous,
+    viewer_class,
+)
+from leaderboard.pagination import page_of, page_request_parse
 from leaderboard.selectors import (
     METRICS,
     OVERALL,
     Board,
     board_resolve,
     leaderboard_datasets,
-    leaderboard_rows,
     leaderboard_visible,
     metric_higher_is_better,
     public_entry_get,
@@ -95,13 +106,20 @@ def _cells(board: Board, rows: list[dict], decimals: int) -> None:
         row["submitted"] = row["submitted_at"].strftime("%Y-%m-%d %H:%M")
 
 
-def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
+def _phase_of(request: HttpRequest, slug: str, phase_slug: str) -> Phase:
     challenge = challenge_get(slug=slug, user=request.user)
-    phase = phase_get(challenge=challenge, slug=phase_slug, user=request.user)
+    return phase_get(challenge=challenge, slug=phase_slug, user=request.user)
+
+
+def _board_context(request: HttpRequest, phase: Phase, *, paginate: bool = True) -> dict:
+    challenge = phase.challenge
     board = _board_from_request(request, phase)
     visible = leaderboard_visible(phase=phase, user=request.user)
-    rows = leaderboard_rows(board=board) if visible else []
-    _cells(board, rows, challenge.score_decimals)
+    rows = board_rows_cached(board=board) if visible else []
+    page = page_of(rows=rows, request=page_request_parse(params=request.GET)) if paginate else None
+    if page is not None:
+        rows = page.rows
+        _cells(board, rows, challenge.score_decimals)
     query = urlencode({k: v for k, v in request.GET.items() if k in ("dataset", "sort", "dir")})
     return {
         "challenge": challenge,
@@ -114,35 +132,73 @@ def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
         "columns": _columns(board),
         "decimals": challenge.score_decimals,
         "export_query": query,
+        "page": page,
+        "page_query": query + ("&" if query else ""),
     }
+
+
+def _cached_page(request: HttpRequest, phase: Phase, kind: str, render_page) -> HttpResponse:  # noqa: ANN001
+    """A board page from the cache for a request without cookies (else rendered, with a body ETag)."""
+    viewer = viewer_class(phase=phase, user=request.user)
+    key = None
+    if request_is_anonymous(request):
+        key = board_key(
+            phase=phase, kind=kind, params=request.GET, viewer=viewer, extra=request.build_absolute_uri("/")
+        )
+    return cached_board_response(
+        request, key=key, render=render_page, shared=viewer != "organiser" and phase.results_published
+    )
 
 
 @domain_errors
 def leaderboard_page(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
-    try:
-        context = _board_context(request, slug, phase_slug)
-    except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
-    context["phases"] = phase_list(challenge=context["challenge"])
-    return render(request, "leaderboard/leaderboard.html", context)
+    phase = _phase_of(request, slug, phase_slug)
+
+    def render_page() -> HttpResponse:
+        try:
+            context = _board_context(request, phase)
+        except ValueError as exc:
+            return HttpResponseBadRequest(str(exc))
+        context["phases"] = phase_list(challenge=context["challenge"])
+        return render(request, "leaderboard/leaderboard.html", context)
+
+    return _cached_page(request, phase, "page", render_page)
 
 
 @xframe_options_exempt
 @domain_errors
 def leaderboard_embed(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
     """The board alone, for an iframe on another site (the only view exempt from X-Frame-Options)."""
-    try:
-        context = _board_context(request, slug, phase_slug)
-    except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
-    return render(request, "leaderboard/embed.html", context)
+    phase = _phase_of(request, slug, phase_slug)
+
+    def render_embed() -> HttpResponse:
+        try:
+            context = _board_context(request, phase)
+        except ValueError as exc:
+            return HttpResponseBadRequest(str(exc))
+        return render(request, "leaderboard/embed.html", context)
+
+    return _cached_page(request, phase, "embed", render_embed)
 
 
 @domain_errors
 def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
-    """The board as CSV: every metric of every dataset, at the challenge's precision."""
+    """The board as CSV: every metric of every dataset, at the challenge's precision, streamed row by row
+    (every row: a CSV is not paginated); 304 for a client that has the current version."""
+    phase = _phase_of(request, slug, phase_slug)
+    viewer = viewer_class(phase=phase, user=request.user)
+    key = board_key(phase=phase, kind="csv", params=request.GET, viewer=viewer)
+    return conditional_board_response(
+        request,
+        key=key,
+        render=lambda: _csv_response(request, phase),
+        shared=viewer != "organiser" and phase.results_published,
+    )
+
+
+def _csv_response(request: HttpRequest, phase: Phase) -> HttpResponseBase:
     try:
-        context = _board_context(request, slug, phase_slug)
+        context = _board_context(request, phase, paginate=False)
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
     if not context["visible"]:
@@ -153,31 +209,44 @@ def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpRes
         )
     board, decimals = context["board"], context["decimals"]
     name = slugify(f"{context['challenge'].slug}-{context['phase'].slug}-{board.dataset or 'overall'}")
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard.csv"'
-    writer = csv.writer(response)
-    writer.writerow(
-        ["rank", "team", "method", "baseline", "submission_id", "submitted_at", "overall"]
-        + [f"{d}:{m}" for d in board.datasets for m in METRICS]
-    )
+    writer = csv.writer(_Echo())
 
     def fmt(value: float | None) -> str:
         return format_number(value, decimals, missing="")
 
-    for row in context["rows"]:
-        writer.writerow(
-            [
-                row["rank"] or "",
-                row["team"],
-                row["method_name"],
-                int(row["is_baseline"]),
-                row["submission_id"],
-                row["submitted_at"].isoformat(),
-                fmt(row["primary_score"]),
-            ]
-            + [fmt(row["metrics"][d][m]) for d in board.datasets for m in METRICS]
+    def lines() -> Iterator[str]:
+        yield writer.writerow(
+            ["rank", "team", "method", "baseline", "submission_id", "submitted_at", "overall"]
+            + [f"{d}:{m}" for d in board.datasets for m in METRICS]
         )
+        for row in context["rows"]:
+            yield _csv_line(writer, row, board, fmt)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard.csv"'
     return response
+
+
+class _Echo:
+    """A file-like object whose write returns the line: csv.writer formats, the response streams."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_line(writer: Any, row: dict, board: Board, fmt: Callable[[float | None], str]) -> str:
+    return writer.writerow(
+        [
+            row["rank"] or "",
+            row["team"],
+            row["method_name"],
+            int(row["is_baseline"]),
+            row["submission_id"],
+            row["submitted_at"].isoformat(),
+            fmt(row["primary_score"]),
+        ]
+        + [fmt(row["metrics"][d][m]) for d in board.datasets for m in METRICS]
+    )
 
 
 @login_required

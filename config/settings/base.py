@@ -160,6 +160,26 @@ PENTATHLON_LOGIN_LOCKOUT_SECONDS = env.int("PENTATHLON_LOGIN_LOCKOUT_SECONDS", d
 # Login counters and API throttles. Local memory is per process: production sets CACHE_URL (or
 # REDIS_URL, see prod.py) so that every web process shares them.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://pentathlon")}
+# Rendered leaderboards (leaderboard.cache), shared by every web process: REDIS_URL (or
+# PENTATHLON_BOARD_CACHE_URL) in production; the embedded default keeps them in files under VAR_DIR,
+# which needs no server and, unlike the database cache, takes no SQLite write lock from scorers.
+BOARD_CACHE = "boards"
+_BOARD_CACHE_URL = env("PENTATHLON_BOARD_CACHE_URL", default="") or env("REDIS_URL", default="")
+CACHES[BOARD_CACHE] = (
+    {**env.cache_url_config(_BOARD_CACHE_URL), "KEY_PREFIX": "pentathlon-boards"}
+    if _BOARD_CACHE_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / "boards"),
+        # Culling walks the folder; a 10,000-team phase has a few hundred board pages per version.
+        "OPTIONS": {"MAX_ENTRIES": 20_000, "CULL_FREQUENCY": 4},
+    }
+)
+#: Seconds a shared cache (a proxy, a browser) may reuse a public board without asking again.
+PENTATHLON_BOARD_MAX_AGE = env.int("PENTATHLON_BOARD_MAX_AGE", default=5)
+#: Rows per board page (HTML and JSON) by default, and the most a client may ask for.
+PENTATHLON_BOARD_PAGE_SIZE = env.int("PENTATHLON_BOARD_PAGE_SIZE", default=100)
+PENTATHLON_BOARD_MAX_PAGE_SIZE = env.int("PENTATHLON_BOARD_MAX_PAGE_SIZE", default=500)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
