@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import json
 
-from django.http import HttpResponse
+from django.db import transaction
+from django.http import HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from challenge.models import Phase
-from challenge.selectors import phase_get, submission_get, submission_result
+from challenge.selectors import phase_brief_get, phase_get, submission_get, submission_result
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
 from evaluation.metrics.registry import format_number
 from leaderboard.cache import board_key, board_rows_cached, cached_board_response, viewer_class
@@ -76,11 +76,20 @@ BOARD_PARAMETERS = [
 ]
 
 
+class _BadBoard(ValueError):
+    """A board parameter the client got wrong (a 400 with the message)."""
+
+
 class LeaderboardListApi(APIView):
     """One row per team: the submission the phase's rule picks (ties go to the earlier one); baselines
     are extra rows without a rank."""
 
     permission_classes = [AllowAny]
+
+    @classmethod
+    def as_view(cls, **initkwargs):  # noqa: ANN206 - Django's view callable
+        """A read: no transaction around it, so no SQLite write lock (ATOMIC_REQUESTS)."""
+        return transaction.non_atomic_requests(super().as_view(**initkwargs))
 
     @extend_schema_serializer(component_name="LeaderboardEntry")
     class OutputSerializer(serializers.Serializer):
@@ -135,18 +144,29 @@ class LeaderboardListApi(APIView):
     )
     def get(self, request: Request, phase_id: int) -> HttpResponseBase:
         """The board from the cache (`leaderboard.cache`), 304 when the client has this version."""
-        phase = phase_get(phase_id=phase_id, user=request.user)
+        brief = None if request.user.is_authenticated else phase_brief_get(phase_id=phase_id)
+        phase = brief or phase_get(phase_id=phase_id, user=request.user)
         viewer = viewer_class(phase=phase, user=request.user)
         if request.accepted_renderer.format != "json":  # the browsable API: rendered each time
-            return Response(self._board(request, phase))
+            try:
+                return Response(self._board(request, phase_get(phase_id=phase_id, user=request.user)))
+            except _BadBoard as exc:
+                return Response({"detail": str(exc)}, status=400)
         key = board_key(phase=phase, kind="json", params=request.query_params, viewer=viewer)
+
+        def render() -> HttpResponse:  # a miss: the phase in full
+            try:
+                board = self._board(
+                    request, phase_get(phase_id=phase_id, user=request.user) if brief else phase
+                )
+            except _BadBoard as exc:  # answered here: the handler would mark a transaction for rollback
+                return JsonResponse({"detail": str(exc)}, status=400)
+            return HttpResponse(json.dumps(board, separators=(",", ":")), content_type="application/json")
+
         return cached_board_response(
             request,
             key=key,
-            render=lambda: HttpResponse(
-                json.dumps(self._board(request, phase), separators=(",", ":")),
-                content_type="application/json",
-            ),
+            render=render,
             shared=viewer != "organiser" and phase.results_published,
         )
 
@@ -165,7 +185,7 @@ class LeaderboardListApi(APIView):
                 request=page_request_parse(params=request.query_params),
             )
         except ValueError as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
+            raise _BadBoard(str(exc)) from exc
         rows = page.rows
         challenge = phase.challenge
         return {

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from challenge.models import Phase
 from challenge.organiser_views import organiser_only
-from challenge.selectors import challenge_get, challenge_is_organiser, phase_get, phase_list
+from challenge.selectors import challenge_is_organiser, phase_brief_get, phase_get_by_slugs, phase_list
 from challenge.views import domain_errors
 from evaluation.metrics.registry import METRIC_KEYS, format_number
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
@@ -107,8 +108,7 @@ def _cells(board: Board, rows: list[dict], decimals: int) -> None:
 
 
 def _phase_of(request: HttpRequest, slug: str, phase_slug: str) -> Phase:
-    challenge = challenge_get(slug=slug, user=request.user)
-    return phase_get(challenge=challenge, slug=phase_slug, user=request.user)
+    return phase_get_by_slugs(challenge_slug=slug, slug=phase_slug, user=request.user)
 
 
 def _board_context(request: HttpRequest, phase: Phase, *, paginate: bool = True) -> dict:
@@ -137,24 +137,32 @@ def _board_context(request: HttpRequest, phase: Phase, *, paginate: bool = True)
     }
 
 
-def _cached_page(request: HttpRequest, phase: Phase, kind: str, render_page) -> HttpResponse:  # noqa: ANN001
-    """A board page from the cache for a request without cookies (else rendered, with a body ETag)."""
+def _cached_page(request: HttpRequest, slug: str, phase_slug: str, kind: str, render_page) -> HttpResponse:  # noqa: ANN001
+    """A board page from the cache for a request without cookies (else rendered, with a body ETag).
+
+    `render_page(phase)` renders it on a miss, with the phase loaded in full."""
+    brief = None
+    if request_is_anonymous(request):
+        brief = phase_brief_get(challenge_slug=slug, slug=phase_slug)
+    phase = brief or _phase_of(request, slug, phase_slug)
     viewer = viewer_class(phase=phase, user=request.user)
     key = None
-    if request_is_anonymous(request):
+    if brief is not None:
         key = board_key(
             phase=phase, kind=kind, params=request.GET, viewer=viewer, extra=request.build_absolute_uri("/")
         )
     return cached_board_response(
-        request, key=key, render=render_page, shared=viewer != "organiser" and phase.results_published
+        request,
+        key=key,
+        render=lambda: render_page(_phase_of(request, slug, phase_slug) if brief else phase),
+        shared=viewer != "organiser" and phase.results_published,
     )
 
 
+@transaction.non_atomic_requests  # a read: no transaction, so no SQLite write lock
 @domain_errors
 def leaderboard_page(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
-    phase = _phase_of(request, slug, phase_slug)
-
-    def render_page() -> HttpResponse:
+    def render_page(phase: Phase) -> HttpResponse:
         try:
             context = _board_context(request, phase)
         except ValueError as exc:
@@ -162,25 +170,26 @@ def leaderboard_page(request: HttpRequest, slug: str, phase_slug: str) -> HttpRe
         context["phases"] = phase_list(challenge=context["challenge"])
         return render(request, "leaderboard/leaderboard.html", context)
 
-    return _cached_page(request, phase, "page", render_page)
+    return _cached_page(request, slug, phase_slug, "page", render_page)
 
 
+@transaction.non_atomic_requests  # a read: no transaction, so no SQLite write lock
 @xframe_options_exempt
 @domain_errors
 def leaderboard_embed(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
     """The board alone, for an iframe on another site (the only view exempt from X-Frame-Options)."""
-    phase = _phase_of(request, slug, phase_slug)
 
-    def render_embed() -> HttpResponse:
+    def render_embed(phase: Phase) -> HttpResponse:
         try:
             context = _board_context(request, phase)
         except ValueError as exc:
             return HttpResponseBadRequest(str(exc))
         return render(request, "leaderboard/embed.html", context)
 
-    return _cached_page(request, phase, "embed", render_embed)
+    return _cached_page(request, slug, phase_slug, "embed", render_embed)
 
 
+@transaction.non_atomic_requests  # a read: no transaction, so no SQLite write lock
 @domain_errors
 def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
     """The board as CSV: every metric of every dataset, at the challenge's precision, streamed row by row

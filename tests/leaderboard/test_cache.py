@@ -415,3 +415,18 @@ def test_bad_page_numbers_are_a_400_that_says_the_range(many, params, expected):
     assert data.status_code == 400 and expected in data.json()["detail"]
     page = client.get(BOARD, params)
     assert page.status_code == 400 and expected in page.content.decode()
+
+
+def test_a_private_challenges_board_is_a_404_for_visitors_even_once_cached(
+    phase, scored, superuser, committed
+):
+    scored(40.0)
+    with committed():
+        phase.challenge.is_public = False
+        phase.challenge.save()
+    root = Client()
+    root.force_login(superuser)
+    assert root.get(BOARD).status_code == 200 and root.get(api(phase)).status_code == 200
+    assert Client().get(BOARD).status_code == 404
+    assert Client().get(BOARD + "embed/").status_code == 404
+    assert Client().get(api(phase)).status_code == 404  # last: the API's 404 marks the test's transaction
