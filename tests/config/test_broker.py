@@ -14,7 +14,8 @@ import config.celery  # noqa: F401 - registers config.broker as the filesystem:/
 
 def _connection(folder):
     return Connection(
-        "filesystem://", transport_options={"data_folder_in": folder, "data_folder_out": folder}
+        "filesystem://",
+        transport_options={"data_folder_in": folder, "data_folder_out": folder, "control_folder": folder},
     )
 
 
