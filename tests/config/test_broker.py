@@ -12,10 +12,21 @@ from kombu import Connection
 import config.celery  # noqa: F401 - registers config.broker as the filesystem:// transport
 
 
+def _control(folder):
+    """kombu's exchange tables, beside the queue folder (never in the repository root)."""
+    path = os.path.join(os.path.dirname(folder), os.path.basename(folder) + "-control")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def _connection(folder):
     return Connection(
         "filesystem://",
-        transport_options={"data_folder_in": folder, "data_folder_out": folder, "control_folder": folder},
+        transport_options={
+            "data_folder_in": folder,
+            "data_folder_out": folder,
+            "control_folder": _control(folder),
+        },
     )
 
 
@@ -46,7 +57,7 @@ def test_a_message_gets_its_consumable_name_only_once_written(tmp_path, monkeypa
 
     monkeypatch.setattr(broker.os, "replace", replace)
     with _connection(str(tmp_path)) as connection:
-        connection.SimpleQueue("evaluations").put({"submission": 7})
+        connection.default_channel._put("evaluations", {"body": "e30=", "submission": 7})
     assert len(seen) == 1 and seen[0][0] is False and json.loads(seen[0][1])["body"]  # whole JSON
 
 
