@@ -15,14 +15,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def configure(var_dir: str | None = None) -> dict[str, str]:
-    """Point Django at a fresh SQLite file under a temporary directory; returns the environment to share."""
+def configure(
+    var_dir: str | None = None, *, database_url: str | None = None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Point Django at a fresh database (default: a SQLite file under a temporary directory); returns
+    the environment to share. `extra`: more environment (REDIS_URL, throttles)."""
     var_dir = var_dir or tempfile.mkdtemp(prefix="pentathlon-bench-")
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings.dev",
         "DJANGO_DEBUG": "false",
         "PENTATHLON_VAR_DIR": var_dir,
-        "DATABASE_URL": f"sqlite:///{var_dir}/db.sqlite3",
+        "DATABASE_URL": database_url or f"sqlite:///{var_dir}/db.sqlite3",
+        **(extra or {}),
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "DJANGO_LOG_LEVEL": "WARNING",

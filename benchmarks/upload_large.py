@@ -85,13 +85,13 @@ def main() -> int:
             argv = [sys.executable, "-c", CLIENT, stack.base_url, token, str(phase), str(path), str(state)]
             env = {**os.environ, "PYTHONPATH": str(REPO)}
             start = time.monotonic()
-            first = subprocess.Popen(
-                argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-            )
+            # The client's output goes to a file: an unread pipe fills (64 KiB) and blocks the client.
+            first_log = open(root / "client-first.log", "wb")  # noqa: SIM115 - closed after the kill
+            first = subprocess.Popen(argv, cwd=REPO, env=env, stdout=first_log, stderr=subprocess.STDOUT)
             upload_id, offset = None, 0
             while offset < 0.4 * size:
                 if first.poll() is not None:
-                    raise RuntimeError(f"the client ended early: {first.stdout.read().decode()}")
+                    raise RuntimeError(f"the client ended early: {(root / 'client-first.log').read_text()}")
                 if upload_id is None and state.exists() and state.read_text().strip() not in ("", "{}"):
                     upload_id = next(iter(json.loads(state.read_text()).values()))
                 if upload_id:
@@ -101,6 +101,7 @@ def main() -> int:
                 time.sleep(0.05)
             first.send_signal(signal.SIGKILL)
             first.wait()
+            first_log.close()
             killed_at = time.monotonic() - start
             offset = requests.get(
                 f"{stack.base_url}/api/v1/uploads/{upload_id}/", headers=headers, timeout=30

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from challenge.exceptions import NotFoundError
@@ -88,6 +89,78 @@ def phase_get(
     ).first()
     if phase is None:
         raise NotFoundError(PHASE_NOT_FOUND)
+    return phase
+
+
+def phase_get_by_slugs(
+    *, challenge_slug: str, slug: str, user: AbstractBaseUser | AnonymousUser | None = None
+) -> Phase:
+    """`phase_get` by the challenge's and the phase's slugs in one query (with its challenge), for
+    pages read at high rates (the boards). The same 404s as `challenge_get` then `phase_get`."""
+    phase = None
+    if user is None or not user.is_authenticated:  # anonymous: public challenges only
+        phase = (
+            Phase.objects.select_related("challenge")
+            .filter(challenge__is_public=True, challenge__slug=challenge_slug, slug=slug)
+            .order_by("pk")  # the model's ordering would join the challenge's ordering for nothing
+            .first()
+        )
+    if phase is None:
+        challenge = challenge_get(slug=challenge_slug, user=user)  # the challenge's own 404 first
+        phase = phase_get(challenge=challenge, slug=slug, user=user)
+    return phase
+
+
+#: The fields `phase_brief_get` reads: what a cached board's key needs (`leaderboard.cache`).
+_BRIEF_PHASE = (
+    "id",
+    "challenge_id",
+    "slug",
+    "blinding_secret",
+    "leaderboard_visibility",
+    "final_submission",
+    "aggregation",
+)
+_BRIEF_CHALLENGE = ("slug", "primary_metric", "higher_is_better", "score_decimals")
+
+
+def phase_brief_get(
+    *, challenge_slug: str | None = None, slug: str | None = None, phase_id: int | None = None
+) -> Phase | None:
+    """A phase of a public challenge, as an anonymous visitor may see it, with only the fields that
+    find its cached boards; None when there is no such phase (then `phase_get` gives the 404).
+
+    One plain SQL query, not the ORM: a cached board is served at thousands of requests per second
+    and building the ORM query cost more than everything else of such a request. The instances hold
+    only the fields above and must never be saved; a page rendered on a cache miss loads the phase
+    in full.
+    """
+    phases, challenges = Phase._meta.db_table, Challenge._meta.db_table
+    columns = ", ".join([f"p.{c}" for c in _BRIEF_PHASE] + [f"c.{c}" for c in _BRIEF_CHALLENGE])
+    where, params = (
+        ("p.id = %s", [phase_id])
+        if phase_id is not None
+        else ("c.slug = %s AND p.slug = %s", [challenge_slug, slug])
+    )
+    if phase_id is not None and not 0 < phase_id < 2**63:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {phases} p JOIN {challenges} c ON c.id = p.challenge_id "  # noqa: S608 - table names from the models, values bound
+            f"WHERE c.is_public = %s AND {where}",
+            [True, *params],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    phase_values = dict(zip(_BRIEF_PHASE, row[: len(_BRIEF_PHASE)], strict=True))
+    challenge = Challenge(
+        id=phase_values["challenge_id"],
+        is_public=True,
+        **dict(zip(_BRIEF_CHALLENGE, row[len(_BRIEF_PHASE) :], strict=True)),
+    )
+    phase = Phase(challenge=challenge, **{k: v for k, v in phase_values.items() if k != "challenge_id"})
+    challenge._state.adding = phase._state.adding = False
     return phase
 
 

@@ -4,8 +4,11 @@ import logging
 import os
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+# filesystem:// is ours: messages appear whole (config/broker.py), so a consumer never reads half of one.
+TRANSPORT_ALIASES["filesystem"] = "config.broker:Transport"
 
 app = Celery("pentathlon")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -3,24 +3,30 @@ and one submission's chart data."""
 
 from __future__ import annotations
 
+import json
+
+from django.db import transaction
+from django.http import HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from challenge.selectors import phase_get, submission_get, submission_result
+from challenge.models import Phase
+from challenge.selectors import phase_brief_get, phase_get, submission_get, submission_result
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
 from evaluation.metrics.registry import format_number
+from leaderboard.cache import board_key, board_rows_cached, cached_board_response, viewer_class
+from leaderboard.pagination import page_of, page_request_parse
 from leaderboard.query_params import query_integer
 from leaderboard.selectors import METRICS as BOARD_METRICS
 from leaderboard.selectors import (
     board_resolve,
     leaderboard_history,
-    leaderboard_rows,
     leaderboard_visible,
     public_entry_get,
     result_dataset_charts,
@@ -28,6 +34,12 @@ from leaderboard.selectors import (
 from leaderboard.significance import board_marks
 
 RESULTS_HIDDEN = "The results of this phase are hidden until the organisers publish them."
+PAGE_PARAMETERS_SCHEMA = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="1-based page of the board (default 1)."),
+    OpenApiParameter(
+        "page_size", OpenApiTypes.INT, description="Rows per page (default 100, at most 500); same as limit."
+    ),
+]
 #: The registry's metrics, as every client needs them to label and sort columns.
 METRICS_JSON = [
     {"key": m.key, "label": m.label, "name": m.name, "higher_is_better": m.higher_is_better}
@@ -72,7 +84,12 @@ BOARD_PARAMETERS = [
         OpenApiTypes.INT,
         description=f"Skip this many rows first, 0 to {MAX_BOARD_OFFSET:,}; ranks stay the board's.",
     ),
+    *PAGE_PARAMETERS_SCHEMA,
 ]
+
+
+class _BadBoard(ValueError):
+    """A board parameter the client got wrong (a 400 with the message)."""
 
 
 class LeaderboardListApi(APIView):
@@ -80,6 +97,11 @@ class LeaderboardListApi(APIView):
     are extra rows without a rank."""
 
     permission_classes = [AllowAny]
+
+    @classmethod
+    def as_view(cls, **initkwargs):  # noqa: ANN206 - Django's view callable
+        """A read: no transaction around it, so no SQLite write lock (ATOMIC_REQUESTS)."""
+        return transaction.non_atomic_requests(super().as_view(**initkwargs))
 
     @extend_schema_serializer(component_name="LeaderboardEntry")
     class OutputSerializer(serializers.Serializer):
@@ -142,62 +164,101 @@ class LeaderboardListApi(APIView):
                     },
                 ),
                 "detail": serializers.CharField(),
+                "page": serializers.IntegerField(),
+                "page_size": serializers.IntegerField(),
+                "pages": serializers.IntegerField(),
+                "total": serializers.IntegerField(),
                 "entries": OutputSerializer(many=True),
             },
         ),
     )
-    def get(self, request: Request, phase_id: int) -> Response:
-        params = request.query_params
-        limit = query_integer(params, "limit", minimum=1, maximum=MAX_BOARD_LIMIT)
-        offset = query_integer(params, "offset", minimum=0, maximum=MAX_BOARD_OFFSET, default=0)
-        phase = phase_get(phase_id=phase_id, user=request.user)
+    def get(self, request: Request, phase_id: int) -> HttpResponseBase:
+        """The board from the cache (`leaderboard.cache`), 304 when the client has this version."""
+        # Numbers checked before anything is looked up: a 400 naming the allowed range.
+        query_integer(request.query_params, "limit", minimum=1, maximum=MAX_BOARD_LIMIT)
+        query_integer(request.query_params, "offset", minimum=0, maximum=MAX_BOARD_OFFSET, default=0)
+        brief = None if request.user.is_authenticated else phase_brief_get(phase_id=phase_id)
+        phase = brief or phase_get(phase_id=phase_id, user=request.user)
+        viewer = viewer_class(phase=phase, user=request.user)
+        if request.accepted_renderer.format != "json":  # the browsable API: rendered each time
+            try:
+                return Response(self._board(request, phase_get(phase_id=phase_id, user=request.user)))
+            except _BadBoard as exc:
+                return Response({"detail": str(exc)}, status=400)
+        key = board_key(phase=phase, kind="json", params=request.query_params, viewer=viewer)
+
+        def render() -> HttpResponse:  # a miss: the phase in full
+            try:
+                board = self._board(
+                    request, phase_get(phase_id=phase_id, user=request.user) if brief else phase
+                )
+            except _BadBoard as exc:  # answered here: the handler would mark a transaction for rollback
+                return JsonResponse({"detail": str(exc)}, status=400)
+            return HttpResponse(json.dumps(board, separators=(",", ":")), content_type="application/json")
+
+        return cached_board_response(
+            request,
+            key=key,
+            render=render,
+            shared=viewer != "organiser" and phase.results_published,
+        )
+
+    @staticmethod
+    def _board(request: Request, phase: Phase) -> dict:
         try:
             board = board_resolve(
                 phase=phase,
-                dataset=params.get("dataset") or None,
-                sort=params.get("sort") or None,
-                direction=params.get("dir") or None,
+                dataset=request.query_params.get("dataset") or None,
+                sort=request.query_params.get("sort") or None,
+                direction=request.query_params.get("dir") or None,
             )
+            visible = leaderboard_visible(phase=phase, user=request.user)
+            all_rows = board_rows_cached(board=board) if visible else []
+            offset = query_integer(
+                request.query_params, "offset", minimum=0, maximum=MAX_BOARD_OFFSET, default=0
+            )
+            page = page_of(rows=all_rows[offset:], request=page_request_parse(params=request.query_params))
         except ValueError as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
-        visible = leaderboard_visible(phase=phase, user=request.user)
-        rows = leaderboard_rows(board=board, limit=limit, offset=offset) if visible else []
-        # Marks compare each entry with the one above it: only a page that starts at the first entry has them.
-        marks = board_marks(board=board, rows=rows) if visible and not offset else {}
+            raise _BadBoard(str(exc)) from exc
+        rows = page.rows
+        # Tie marks compare the board's top entries, whichever page shows them.
+        marks = board_marks(board=board, rows=all_rows) if visible else {}
         challenge = phase.challenge
-        return Response(
-            {
-                "phase": phase.id,
-                "phase_slug": phase.slug,
-                "challenge": challenge.slug,
-                "published": phase.results_published,
-                "dataset": board.dataset,
-                "sort": board.sort,
-                "dir": "desc" if board.descending else "asc",
-                "primary_metric": challenge.primary_metric,
-                "higher_is_better": challenge.higher_is_better,
-                "decimals": challenge.score_decimals,
-                "metrics": METRICS_JSON,
-                "datasets": board.datasets,
-                "intervals": {
-                    "enabled": phase.intervals_enabled,
-                    "level": phase.interval_level,
-                    "method": "percentile bootstrap over queries (videos with their captions)",
-                },
-                "detail": "" if visible else RESULTS_HIDDEN,
-                # Plain dicts of plain values already: the serializer documents them (the schema), and
-                # skipping it per row keeps a 500-team board fast.
-                "entries": [
-                    {
-                        **{k: row[k] for k in ENTRY_KEYS},
-                        "intervals": row["intervals"],
-                        "tied_within_noise": _tied(marks, row),
-                        "submitted_at": row["submitted_at"].isoformat().replace("+00:00", "Z"),
-                    }
-                    for row in rows
-                ],
-            }
-        )
+        return {
+            "phase": phase.id,
+            "phase_slug": phase.slug,
+            "challenge": challenge.slug,
+            "published": phase.results_published,
+            "dataset": board.dataset,
+            "sort": board.sort,
+            "dir": "desc" if board.descending else "asc",
+            "primary_metric": challenge.primary_metric,
+            "higher_is_better": challenge.higher_is_better,
+            "decimals": challenge.score_decimals,
+            "metrics": METRICS_JSON,
+            "datasets": board.datasets,
+            "intervals": {
+                "enabled": phase.intervals_enabled,
+                "level": phase.interval_level,
+                "method": "percentile bootstrap over queries (videos with their captions)",
+            },
+            "detail": "" if visible else RESULTS_HIDDEN,
+            "page": page.number,
+            "page_size": page.size,
+            "pages": page.pages,
+            "total": page.total,
+            # Plain dicts of plain values already: the serializer documents them (the schema), and
+            # skipping it per row keeps a 500-team board fast.
+            "entries": [
+                {
+                    **{k: row[k] for k in ENTRY_KEYS},
+                    "intervals": row["intervals"],
+                    "tied_within_noise": _tied(marks, row),
+                    "submitted_at": row["submitted_at"].isoformat().replace("+00:00", "Z"),
+                }
+                for row in rows
+            ],
+        }
 
 
 def _tied(marks: dict[int, dict], row: dict) -> bool | None:

@@ -3,12 +3,16 @@ and the organisers' re-score page with its before/after diff."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,10 +23,19 @@ from django.views.decorators.http import require_POST
 from challenge.csv_export import csv_writer
 from challenge.models import Phase
 from challenge.organiser_views import organiser_only
-from challenge.selectors import challenge_get, challenge_is_organiser, phase_get, phase_list
+from challenge.selectors import challenge_is_organiser, phase_brief_get, phase_get_by_slugs, phase_list
 from challenge.views import domain_errors
 from evaluation.metrics.registry import METRIC_KEYS, format_number
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
+from leaderboard.cache import (
+    board_key,
+    board_rows_cached,
+    cached_board_response,
+    conditional_board_response,
+    request_is_anonymous,
+    viewer_class,
+)
+from leaderboard.pagination import page_of, page_request_parse
 from leaderboard.selectors import (
     METRICS,
     OVERALL,
@@ -152,15 +165,22 @@ def interval_text(bounds: list[float] | None, decimals: int, ci: str) -> str:
     return f"[{format_number(low, decimals)}, {format_number(high, decimals)}]"
 
 
-def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
-    challenge = challenge_get(slug=slug, user=request.user)
-    phase = phase_get(challenge=challenge, slug=phase_slug, user=request.user)
+def _phase_of(request: HttpRequest, slug: str, phase_slug: str) -> Phase:
+    return phase_get_by_slugs(challenge_slug=slug, slug=phase_slug, user=request.user)
+
+
+def _board_context(request: HttpRequest, phase: Phase, *, paginate: bool = True) -> dict:
+    challenge = phase.challenge
     board = _board_from_request(request, phase)
     visible = leaderboard_visible(phase=phase, user=request.user)
-    rows = leaderboard_rows(board=board) if visible else []
+    rows = board_rows_cached(board=board) if visible else []
     ci = _ci_mode(request, phase)
-    _cells(board, rows, challenge.score_decimals, ci)
+    # Tie marks compare the board's top entries, whatever page shows them.
     marks = board_marks(board=board, rows=rows) if visible and ci != CI_OFF else {}
+    page = page_of(rows=rows, request=page_request_parse(params=request.GET)) if paginate else None
+    if page is not None:
+        rows = page.rows
+        _cells(board, rows, challenge.score_decimals, ci)
     query = urlencode({k: v for k, v in request.GET.items() if k in ("dataset", "sort", "dir")})
     return {
         **_uncertainty_context(request, phase, ci, marks, rows),
@@ -174,35 +194,82 @@ def _board_context(request: HttpRequest, slug: str, phase_slug: str) -> dict:
         "columns": _columns(board, ci),
         "decimals": challenge.score_decimals,
         "export_query": query,
+        "page": page,
+        "page_query": query + ("&" if query else ""),
     }
 
 
+def _cached_page(request: HttpRequest, slug: str, phase_slug: str, kind: str, render_page) -> HttpResponse:  # noqa: ANN001
+    """A board page from the cache for a request without cookies (else rendered, with a body ETag).
+
+    `render_page(phase)` renders it on a miss, with the phase loaded in full."""
+    brief = None
+    if request_is_anonymous(request):
+        brief = phase_brief_get(challenge_slug=slug, slug=phase_slug)
+    phase = brief or _phase_of(request, slug, phase_slug)
+    viewer = viewer_class(phase=phase, user=request.user)
+    key = None
+    if brief is not None:
+        key = board_key(
+            phase=phase, kind=kind, params=request.GET, viewer=viewer, extra=request.build_absolute_uri("/")
+        )
+    return cached_board_response(
+        request,
+        key=key,
+        render=lambda: render_page(_phase_of(request, slug, phase_slug) if brief else phase),
+        shared=viewer != "organiser" and phase.results_published,
+    )
+
+
+@transaction.non_atomic_requests  # a read: no transaction, so no SQLite write lock
 @domain_errors
 def leaderboard_page(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
-    try:
-        context = _board_context(request, slug, phase_slug)
-    except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
-    context["phases"] = phase_list(challenge=context["challenge"])
-    return render(request, "leaderboard/leaderboard.html", context)
+    def render_page(phase: Phase) -> HttpResponse:
+        try:
+            context = _board_context(request, phase)
+        except ValueError as exc:
+            return HttpResponseBadRequest(str(exc))
+        context["phases"] = phase_list(challenge=context["challenge"])
+        return render(request, "leaderboard/leaderboard.html", context)
+
+    return _cached_page(request, slug, phase_slug, "page", render_page)
 
 
+@transaction.non_atomic_requests  # a read: no transaction, so no SQLite write lock
 @xframe_options_exempt
 @domain_errors
 def leaderboard_embed(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
     """The board alone, for an iframe on another site (the only view exempt from X-Frame-Options)."""
-    try:
-        context = _board_context(request, slug, phase_slug)
-    except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
-    return render(request, "leaderboard/embed.html", context)
+
+    def render_embed(phase: Phase) -> HttpResponse:
+        try:
+            context = _board_context(request, phase)
+        except ValueError as exc:
+            return HttpResponseBadRequest(str(exc))
+        return render(request, "leaderboard/embed.html", context)
+
+    return _cached_page(request, slug, phase_slug, "embed", render_embed)
 
 
+@transaction.non_atomic_requests  # a read: no transaction, so no SQLite write lock
 @domain_errors
 def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
-    """The board as CSV: every metric of every dataset, at the challenge's precision."""
+    """The board as CSV: every metric of every dataset, at the challenge's precision, streamed row by row
+    (every row: a CSV is not paginated); 304 for a client that has the current version."""
+    phase = _phase_of(request, slug, phase_slug)
+    viewer = viewer_class(phase=phase, user=request.user)
+    key = board_key(phase=phase, kind="csv", params=request.GET, viewer=viewer)
+    return conditional_board_response(
+        request,
+        key=key,
+        render=lambda: _csv_response(request, phase),
+        shared=viewer != "organiser" and phase.results_published,
+    )
+
+
+def _csv_response(request: HttpRequest, phase: Phase) -> HttpResponseBase:
     try:
-        context = _board_context(request, slug, phase_slug)
+        context = _board_context(request, phase, paginate=False)
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
     if not context["visible"]:
@@ -213,39 +280,58 @@ def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpRes
         )
     board, decimals = context["board"], context["decimals"]
     name = slugify(f"{context['challenge'].slug}-{context['phase'].slug}-{board.dataset or 'overall'}")
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard.csv"'
-    writer = csv_writer(response)
+    writer = csv_writer(_Echo())
     with_intervals = context["phase"].intervals_enabled
     bounds = [(d, m) for d in board.datasets for m in METRICS] if with_intervals else []
-    writer.writerow(
-        ["rank", "team", "method", "baseline", "submission_id", "submitted_at", "overall"]
-        + [f"{d}:{m}" for d in board.datasets for m in METRICS]
-        + (["overall:low", "overall:high"] if with_intervals else [])
-        + [f"{d}:{m}:{side}" for d, m in bounds for side in ("low", "high")]
-    )
 
     def fmt(value: float | None) -> str:
         return format_number(value, decimals, missing="")
 
-    for row in context["rows"]:
-        writer.writerow(
-            [
-                row["rank"] or "",
-                row["team"],
-                row["method_name"],
-                int(row["is_baseline"]),
-                row["submission_id"],
-                row["submitted_at"].isoformat(),
-                fmt(row["primary_score"]),
-            ]
-            + [fmt(row["metrics"][d][m]) for d in board.datasets for m in METRICS]
-            + (_csv_bounds(row, bounds, fmt) if with_intervals else [])
+    def lines() -> Iterator[str]:
+        yield writer.writerow(
+            ["rank", "team", "method", "baseline", "submission_id", "submitted_at", "overall"]
+            + [f"{d}:{m}" for d in board.datasets for m in METRICS]
+            + (["overall:low", "overall:high"] if with_intervals else [])
+            + [f"{d}:{m}:{side}" for d, m in bounds for side in ("low", "high")]
         )
+        for row in context["rows"]:
+            yield _csv_line(writer, row, board, fmt, bounds if with_intervals else None)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard.csv"'
     return response
 
 
-def _csv_bounds(row: dict, bounds: list[tuple[str, str]], fmt) -> list[str]:
+class _Echo:
+    """A file-like object whose write returns the line: csv.writer formats, the response streams."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_line(
+    writer: Any,
+    row: dict,
+    board: Board,
+    fmt: Callable[[float | None], str],
+    bounds: list[tuple[str, str]] | None,
+) -> str:
+    return writer.writerow(
+        [
+            row["rank"] or "",
+            row["team"],
+            row["method_name"],
+            int(row["is_baseline"]),
+            row["submission_id"],
+            row["submitted_at"].isoformat(),
+            fmt(row["primary_score"]),
+        ]
+        + [fmt(row["metrics"][d][m]) for d in board.datasets for m in METRICS]
+        + (_csv_bounds(row, bounds, fmt) if bounds is not None else [])
+    )
+
+
+def _csv_bounds(row: dict, bounds: list[tuple[str, str]], fmt: Callable[[float | None], str]) -> list[str]:
     """The row's overall and per-metric interval bounds, "" where there is none."""
     intervals = row.get("intervals") or {"overall": None, "datasets": {}}
     cells = list(intervals["overall"] or [None, None])

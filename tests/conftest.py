@@ -230,3 +230,12 @@ def queued(participant, phase, make_submission_file, django_capture_on_commit_ca
             )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _empty_board_cache():
+    """Every test starts with no cached board: the test database's ids repeat from test to test."""
+    from django.conf import settings
+    from django.core.cache import caches
+
+    caches[settings.BOARD_CACHE].clear()

@@ -13,13 +13,48 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db.models.fields.files import FieldFile
 
 from challenge.exceptions import ApplicationError, StoredFileUnavailable
 
 
+class HashingUploadHandler(TemporaryFileUploadHandler):
+    """Django's temporary-file upload handler that also computes the file's sha256 as it arrives, so
+    the upload is never read again to be hashed (`spooled_copy` uses `file.sha256`)."""
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        self.digest = hashlib.sha256()
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self.digest.update(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size: int) -> Any:
+        uploaded = super().file_complete(file_size)
+        uploaded.sha256 = self.digest.hexdigest()
+        return uploaded
+
+
+def _link_or_none(source: str, target: str) -> bool:
+    """Give `target` the same bytes as `source` without copying them (a hard link); False when the
+    file systems differ or do not allow it."""
+    try:
+        os.unlink(target)
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
+
+
 class spooled_copy:  # noqa: N801 - used like a function, as a context manager
-    """Copy an upload to a named temporary file, hashing it and enforcing a size limit on the way."""
+    """Copy an upload to a named temporary file, hashing it and enforcing a size limit on the way.
+
+    An upload already on disk (`temporary_file_path()`: Django's spooled upload, a finished chunked
+    upload) is not copied: the temporary file becomes a hard link to it, and it is hashed in place,
+    or not at all when the upload handler hashed it while it arrived (`sha256`).
+    """
 
     def __init__(self, file: IO[bytes] | File, *, suffix: str, limit: int, too_large: str) -> None:
         self.file, self.suffix, self.limit, self.too_large = file, suffix, limit, too_large
@@ -30,8 +65,19 @@ class spooled_copy:  # noqa: N801 - used like a function, as a context manager
         if spool_dir:
             os.makedirs(spool_dir, exist_ok=True)
         fd, self.path = tempfile.mkstemp(suffix=self.suffix, prefix="pentathlon-", dir=spool_dir)
-        digest, size = hashlib.sha256(), 0
         source = self.file
+        on_disk = getattr(source, "temporary_file_path", None)
+        if on_disk is not None:
+            os.close(fd)
+            size = os.path.getsize(on_disk())
+            if size > self.limit:
+                self.__exit__(None, None, None)
+                raise ApplicationError(self.too_large.format(size=size, limit=self.limit))
+            if _link_or_none(on_disk(), self.path):
+                known = getattr(source, "sha256", None)
+                return self.path, size, known or _sha256_of(self.path)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        digest, size = hashlib.sha256(), 0
         if hasattr(source, "seek"):
             source.seek(0)
         chunks = source.chunks() if hasattr(source, "chunks") else iter(lambda: source.read(1 << 20), b"")
@@ -48,6 +94,14 @@ class spooled_copy:  # noqa: N801 - used like a function, as a context manager
     def __exit__(self, *exc: object) -> None:
         if self.path and os.path.exists(self.path):
             os.unlink(self.path)
+
+
+def _sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class SpooledFile(File):

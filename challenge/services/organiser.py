@@ -7,6 +7,7 @@ from django.db import transaction
 
 from challenge.exceptions import ApplicationError
 from challenge.models import Phase, Submission, Team
+from challenge.services.boards import phase_boards_changed
 
 MODERATION_NEEDS_REASON = "Give a reason when hiding or disqualifying an entry; the team will read it."
 MODERATION_UNKNOWN = "Unknown moderation {value!r}; use one of: shown, hidden, disqualified."
@@ -22,6 +23,7 @@ def phase_visibility_set(*, phase: Phase, visibility: str) -> Phase:
         raise ApplicationError(VISIBILITY_UNKNOWN.format(value=visibility, choices=", ".join(choices)))
     phase.leaderboard_visibility = visibility
     phase.save(update_fields=["leaderboard_visibility"])
+    phase_boards_changed(phase_ids=[phase.id])
     return phase
 
 
@@ -57,6 +59,7 @@ def submission_moderate(*, submission: Submission, moderation: str, reason: str 
     submission.moderation, submission.moderation_reason = value, reason if value else ""
     submission.full_clean(exclude=["file"])
     submission.save(update_fields=["moderation", "moderation_reason", "updated_at"])
+    phase_boards_changed(phase_ids=[submission.phase_id])
     return submission
 
 

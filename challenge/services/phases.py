@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from challenge.models import Challenge, Dataset, Phase, Split
 from challenge.publication import ground_truth_audit
+from challenge.services.boards import challenge_boards_changed, phase_boards_changed
 from challenge.services.files import spooled_copy, store_spooled
 
 GROUND_TRUTH_TOO_LARGE = "The ground-truth file is {size:,} bytes; the largest accepted is {limit:,} bytes."
@@ -54,6 +55,7 @@ def challenge_upsert(
         dataset.order = order
         dataset.full_clean()
         dataset.save()
+    challenge_boards_changed(challenge_id=challenge.id)
     return challenge
 
 
@@ -106,6 +108,7 @@ def phase_upsert(
     phase.query_order = query_order
     phase.full_clean()
     phase.save()
+    phase_boards_changed(phase_ids=[phase.id])
     return phase
 
 
@@ -205,6 +208,7 @@ def phase_ground_truth_set(*, phase: Phase, file: IO[bytes] | File) -> Phase:
     if old_name and old_name != phase.ground_truth.name:
         storage = phase.ground_truth.storage
         transaction.on_commit(lambda: storage.delete(old_name))
+    phase_boards_changed(phase_ids=[phase.id])  # the boards' dataset columns follow the splits
     return phase
 
 
@@ -214,4 +218,5 @@ def phase_publish_results(*, phase: Phase, published: bool) -> Phase:
         Phase.LeaderboardVisibility.PUBLIC if published else Phase.LeaderboardVisibility.HIDDEN
     )
     phase.save(update_fields=["leaderboard_visibility"])
+    phase_boards_changed(phase_ids=[phase.id])
     return phase

@@ -32,6 +32,7 @@ from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Phase, Submission, Team, TeamMembership
 from challenge.publication import phase_public_shapes
 from challenge.services import dispatch
+from challenge.services.boards import phase_boards_changed, submission_boards_changed
 from challenge.services.files import spooled_copy, store_spooled
 from challenge.services.intake import (
     FILE_EMPTY,
@@ -76,9 +77,12 @@ def submission_transition(
     *, submission_id: int, from_states: Iterable[str], to_state: str, **fields: Any
 ) -> bool:
     """Guarded status change: one conditional UPDATE. Returns False when the row was not in `from_states`."""
-    updated = Submission.objects.filter(id=submission_id, status__in=list(from_states)).update(
+    from_states = list(from_states)
+    updated = Submission.objects.filter(id=submission_id, status__in=from_states).update(
         status=to_state, updated_at=timezone.now(), **fields
     )
+    if updated and Status.FINISHED in (to_state, *from_states):  # a row joins or leaves the boards
+        submission_boards_changed(submission_ids=[submission_id])
     return updated == 1
 
 
@@ -143,7 +147,7 @@ def submission_release(*, row: Mapping[str, Any]) -> bool:
 def submission_finish(*, row: Mapping[str, Any], progress: dict[str, Any]) -> bool:
     """RUNNING -> FINISHED, counting one more scoring. Call it in the transaction storing the result."""
     now = timezone.now()
-    return bool(
+    finished = bool(
         Submission.objects.filter(**row).update(
             status=Status.FINISHED,
             finished_at=now,
@@ -152,16 +156,22 @@ def submission_finish(*, row: Mapping[str, Any], progress: dict[str, Any]) -> bo
             scored_count=F("scored_count") + 1,
         )
     )
+    if finished:
+        submission_boards_changed(submission_ids=[row["id"]])
+    return finished
 
 
 def submission_fail(*, row: Mapping[str, Any], message: str) -> bool:
     """-> FAILED with a message the submitter can read, if the row still matches `row`. Not retried."""
     now = timezone.now()
-    return bool(
+    failed = bool(
         Submission.objects.filter(**row).update(
             status=Status.FAILED, error_message=message, finished_at=now, updated_at=now
         )
     )
+    if failed:  # a re-score that fails drops the row's earlier result from the boards
+        submission_boards_changed(submission_ids=[row["id"]])
+    return failed
 
 
 def submission_mark_failed(
@@ -298,6 +308,7 @@ def submission_update(
     # created_by is NULL once the uploader deleted their account; the team still owns the row.
     submission.full_clean(exclude=["created_by"])
     submission.save(update_fields=fields)
+    phase_boards_changed(phase_ids=[submission.phase_id])
     return submission
 
 

@@ -11,13 +11,13 @@ from typing import IO, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Phase, Submission
+from challenge.services.files import SpooledFile
 from challenge.services.intake import FILE_EMPTY, FILE_TOO_LARGE, phase_ensure_open, phase_format_of
 from challenge.services.submissions import submission_create
 from challenge.services.teams import team_of
@@ -143,7 +143,8 @@ def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str 
             submission = submission_create(
                 user=user,
                 phase=upload.phase,
-                file=File(handle, name=upload.filename),
+                # on disk already: linked into the spool, not copied (deleted below once stored)
+                file=SpooledFile(handle, str(path)),
                 filename=upload.filename,
                 expected_sha256=sha256.strip() if sha256 else None,
                 **metadata,

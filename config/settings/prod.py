@@ -5,7 +5,7 @@ with only DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and DATABASE_URL set (tests/se
 """
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import BOARD_CACHE, CACHES, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -27,7 +27,9 @@ CACHES = {
     "default": {
         **env.cache_url("CACHE_URL", default=_REDIS_URL or "locmemcache://pentathlon"),
         "KEY_PREFIX": env("DJANGO_CACHE_KEY_PREFIX", default="pentathlon"),
-    }
+    },
+    # Rendered leaderboards: REDIS_URL when set, else files under VAR_DIR (see base.py).
+    BOARD_CACHE: CACHES[BOARD_CACHE],
 }
 
 # --- HTTPS, cookies and headers --------------------------------------------------------------------

@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import REST_FRAMEWORK, STORAGES, env
+from .base import BOARD_CACHE, CACHES, REST_FRAMEWORK, STORAGES, env
 
 DEBUG = False
 SECRET_KEY = "test-insecure-not-a-secret"
@@ -20,6 +20,16 @@ STATIC_ROOT.mkdir()
 WHITENOISE_USE_FINDERS = True
 PRIVATE_STORAGE_ROOT = _TMP / "private"
 PENTATHLON_BASELINE_CHECKPOINT_DIR = _TMP / "baselines" / "checkpoints"
+# Boards are cached in files, as on the embedded default, but under this run's own folder.
+CACHES = {
+    **CACHES,
+    BOARD_CACHE: {
+        **CACHES[BOARD_CACHE],
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(_TMP / "cache" / "boards"),
+        "KEY_PREFIX": "",
+    },
+}
 STORAGES = {
     **STORAGES,
     "private": {**STORAGES["private"], "OPTIONS": {"location": str(PRIVATE_STORAGE_ROOT), "base_url": None}},

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from challenge.models import Phase
 from challenge.selectors import phase_dataset_names
+from challenge.services.boards import phase_boards_changed
 from evaluation.metrics.registry import GEOMETRIC_MEAN_KEY
 from leaderboard.models import DatasetResult, Result, ResultRanks
 
@@ -122,4 +123,5 @@ def phase_intervals_refresh(*, phase: Phase) -> int:
         with transaction.atomic():
             result_intervals_set(result=result, intervals=intervals)
         changed += 1
+    phase_boards_changed(phase_ids=[phase.id])  # the boards show the intervals: their cached copies go
     return changed

@@ -89,7 +89,8 @@ def test_admin_rescore_action_queues_and_rescores_every_submission(
         response = admin_client.post(
             "/admin/challenge/phase/", {"action": "rescore", "_selected_action": [phase.id]}
         )
-    assert response.status_code == 302 and len(callbacks) == 2
+    messages = [c for c in callbacks if "evaluation_enqueue" in c.__qualname__]  # not the board bumps
+    assert response.status_code == 302 and len(messages) == 2
     for submission in (first, second):
         submission.refresh_from_db()
         assert submission.status == Submission.Status.FINISHED and submission.attempts == 2

@@ -230,7 +230,7 @@ def test_json_and_csv_exports(setup):
     assert data["entries"][0]["metrics"]["MSVD"]["R1"] == 10.0
     response = Client().get("/c/vp/val/leaderboard.csv")
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [(r["rank"], r["team"], r["overall"], r["MSVD:score"]) for r in rows] == [
         ("1", "B", "35.00", "60.00"),
         ("2", "A", "30.00", "20.00"),
@@ -247,9 +247,10 @@ def test_history_lists_each_improvement_of_the_best_score(setup):
     assert [(p["team"], p["score"]) for p in data["points"]] == [("A", 10.0), ("B", 20.0)]
 
 
-#: Session and savepoint, challenge, phase, dataset names, the board, the rank order (a non-default sort),
-#: the phase tabs with their splits: independent of the number of submissions.
-MAX_QUERIES = 10
+#: Session and savepoint, challenge, phase, the board version's fingerprint (a cold cache), dataset
+#: names, the board, the rank order (a non-default sort), the phase tabs with their splits:
+#: independent of the number of submissions.
+MAX_QUERIES = 11
 
 
 def test_ten_thousand_submissions_render_with_a_bounded_number_of_queries(
@@ -314,10 +315,10 @@ def test_ten_thousand_submissions_render_with_a_bounded_number_of_queries(
     client = Client()
     with django_assert_max_num_queries(MAX_QUERIES):
         page = client.get("/c/vp/val/leaderboard/?sort=MSVD:MedR")
-    assert page.status_code == 200 and page.content.decode().count('data-team="team-') == 200
+    assert page.status_code == 200 and page.content.decode().count('data-team="team-') == 100  # a page
     with django_assert_max_num_queries(MAX_QUERIES):
-        data = client.get(f"/api/v1/phases/{phase.id}/leaderboard/?dataset=MSRVTT").json()
-    assert len(data["entries"]) == 200 and data["entries"][0]["rank"] == 1
+        data = client.get(f"/api/v1/phases/{phase.id}/leaderboard/?dataset=MSRVTT&page=2").json()
+    assert len(data["entries"]) == 100 and data["total"] == 200 and data["entries"][0]["rank"] == 101
 
 
 def test_a_value_reads_the_same_on_the_board_the_entry_page_the_csv_the_chart_and_both_clis(setup):
@@ -332,7 +333,7 @@ def test_a_value_reads_the_same_on_the_board_the_entry_page_the_csv_the_chart_an
         "board": client.get("/c/vp/val/leaderboard/").content.decode(),
         "dataset board": client.get("/c/vp/val/leaderboard/?dataset=MSVD").content.decode(),
         "entry": client.get(f"/c/vp/val/entries/{result.submission_id}/").content.decode(),
-        "csv": client.get("/c/vp/val/leaderboard.csv").content.decode(),
+        "csv": b"".join(client.get("/c/vp/val/leaderboard.csv").streaming_content).decode(),
     }
     for name, body in pages.items():
         assert "78.12" in body and "78.13" not in body, name

@@ -1,0 +1,102 @@
+"""One big submission end to end: a full-scale test-phase similarity .npz (about 934 MB, five datasets,
+float32) from the participants' client to a finished result, with the time of each stage.
+
+    .venv/bin/python benchmarks/big_submission.py [--runs 1]
+
+Real processes on loopback (tests/integration/stack.py): gunicorn (1 worker x 4 threads), one Celery
+worker (solo pool), the embedded default (SQLite file, filesystem broker). The test phase is seeded at
+full scale and the file is built in its published order. The client is the CLI's resumable chunked
+upload (`pentathlon submit` uses it for large files). Printed per run: the upload (client, chunks
+and completion: the server's checks, hash and storage), upload end to queued, queued to picked up by
+the worker, scoring (picked up to finished) and the whole, from the client's first byte to finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from deadline_rush import django_for  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+
+    from tests.integration.stack import Stack
+
+    with tempfile.TemporaryDirectory(prefix="pentathlon-big-") as tmp:
+        root = Path(tmp)
+        var = root / "var"
+        var.mkdir()
+        stack = Stack(
+            var,
+            database_url=f"sqlite:///{var / 'db.sqlite3'}",
+            web_workers=1,
+            web_threads=4,
+            extra_env={
+                "PENTATHLON_THROTTLE_UPLOAD": "off",
+                "PENTATHLON_SUBMISSION_MAX_BYTES": str(2 * 1024**3),
+            },
+        )
+        try:
+            stack.manage("migrate", "--no-input", "-v", "0")
+            stack.manage("seed_pentathlon", "--scale", "full")
+            django_for(stack)
+            import numpy as np
+
+            from challenge.models import Phase, Submission
+            from challenge.publication import phase_published_truth
+            from cli.client import ApiClient
+            from evaluation import synthetic
+
+            phase = Phase.objects.get(challenge__slug="video-pentathlon", slug="test")
+            Phase.objects.filter(id=phase.id).update(max_submissions_total=None, max_submissions_per_day=None)
+            matrices = synthetic.similarity_matrices(phase_published_truth(phase=phase), seed=5)
+            matrices = {name: m.astype(np.float32, copy=False) for name, m in matrices.items()}
+            path = root / "full-test.npz"
+            synthetic.write_npz_submission(path, matrices)
+            del matrices
+            size = path.stat().st_size
+            print(f"file: {size / 1e6:.0f} MB, full-scale test phase, five datasets, float32")
+            stack.start_web()
+            stack.start_worker()
+            token = stack.token()["Authorization"].split()[1]
+            client = ApiClient(stack.base_url, token)
+            for run in range(args.runs):
+                fields = {"phase": str(phase.id), "method_name": f"big {run}", "is_public": "false"}
+                began = time.time()
+                created = client.upload_chunked(fields, file_path=path, state_path=root / f"state-{run}.json")
+                uploaded = time.time()
+                deadline = time.monotonic() + 600
+                while time.monotonic() < deadline:
+                    row = Submission.objects.get(id=created["id"])
+                    if row.is_final_state:
+                        break
+                    time.sleep(0.05)  # polling for the end, bounded above
+                done = row.finished_at.timestamp() if row.finished_at else float("nan")
+                print(
+                    f"run {run + 1}: {row.status}; upload {uploaded - began:.2f} s "
+                    f"({size / 1e6 / (uploaded - began):.0f} MB/s), "
+                    f"upload end -> queued {row.queued_at.timestamp() - uploaded:+.2f} s, "
+                    f"queue wait {(row.started_at - row.queued_at).total_seconds():.2f} s, "
+                    f"scoring {(row.finished_at - row.started_at).total_seconds():.2f} s, "
+                    f"whole {done - began:.2f} s"
+                )
+        finally:
+            stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The version of a phase's leaderboards: every write that changes what a board shows bumps it.
+
+Boards are cached by `leaderboard.cache` under the phase's current version, so bumping the version is
+the whole invalidation: the next read of any board of the phase (any dataset, sort, page, viewer)
+misses and renders from the database. The version lives in the board cache (shared by every web
+process: Redis in production, files on the embedded default). When the cache has lost it, it is
+derived from the database (`phase_board_fingerprint`), so a cold cache is never stale.
+
+Challenge owns this because most of what a board shows (submissions, phases, teams, the challenge's
+settings) is written here; the leaderboard's own writers (results, re-scores) call the same functions.
+A bump is made when the writing transaction commits, never before: a reader that started earlier
+would otherwise cache the old rows under the new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import transaction
+from django.db.models import Count, Max
+
+from challenge.models import Phase, Submission
+
+VERSION_KEY = "board-version:{phase}"
+
+
+def board_cache():  # noqa: ANN201 - a Django cache backend
+    """The cache holding board versions and rendered boards (`settings.BOARD_CACHE`)."""
+    return caches[settings.BOARD_CACHE]
+
+
+def phase_board_identity(*, phase: Phase) -> str:
+    """The phase's id and a digest of its creation-time secret: a re-created database (same ids, new
+    rows) never meets the boards cached for the old one."""
+    digest = hashlib.sha256(phase.blinding_secret.encode()).hexdigest()[:12]
+    return f"{phase.pk}-{digest}"
+
+
+def phase_board_fingerprint(*, phase: Phase) -> str:
+    """What the phase's boards show, summarised from the database (the version of a cold cache).
+
+    Counts and latest changes of its submissions and results, and the settings that change how a
+    board reads (rules, visibility, the challenge's metric, direction and precision).
+    """
+    submissions = Submission.objects.filter(phase_id=phase.pk)
+    # Results through the reverse relation: challenge never imports the leaderboard app.
+    counts = submissions.aggregate(
+        n=Count("id"), at=Max("updated_at"), results=Count("result"), result_at=Max("result__updated_at")
+    )
+    challenge = phase.challenge
+    parts = [
+        counts["n"],
+        counts["at"],
+        counts["results"],
+        counts["result_at"],
+        phase.leaderboard_visibility,
+        phase.final_submission,
+        phase.aggregation,
+        phase.ground_truth_sha256,
+        challenge.primary_metric,
+        challenge.higher_is_better,
+        challenge.score_decimals,
+    ]
+    return "db-" + hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+
+
+def phase_board_version(*, phase: Phase) -> str:
+    """The current version of the phase's boards (one cache read when warm)."""
+    cache = board_cache()
+    key = VERSION_KEY.format(phase=phase_board_identity(phase=phase))
+    version = cache.get(key)
+    if version is None:
+        cache.add(key, phase_board_fingerprint(phase=phase), timeout=None)
+        version = cache.get(key) or phase_board_fingerprint(phase=phase)
+    return version
+
+
+def _bump(phases: list[Phase]) -> None:
+    cache = board_cache()
+    for phase in phases:
+        cache.set(VERSION_KEY.format(phase=phase_board_identity(phase=phase)), uuid.uuid4().hex, timeout=None)
+
+
+def phase_boards_changed(*, phase_ids: Iterable[int]) -> None:
+    """Bump the board version of these phases once the current transaction commits (now, outside one)."""
+    ids = sorted({int(i) for i in phase_ids if i is not None})
+    if not ids:
+        return
+    # Read the secrets now (inside the transaction): a phase deleted by it needs no bump.
+    phases = list(Phase.objects.filter(id__in=ids).only("id", "blinding_secret"))
+    transaction.on_commit(lambda: _bump(phases), robust=True)
+
+
+def challenge_boards_changed(*, challenge_id: int) -> None:
+    """Bump every phase of a challenge (its metric, direction, precision or datasets changed)."""
+    phase_boards_changed(
+        phase_ids=Phase.objects.filter(challenge_id=challenge_id).values_list("id", flat=True)
+    )
+
+
+def submission_boards_changed(*, submission_ids: Iterable[int]) -> None:
+    """Bump the phases of these submissions."""
+    phase_boards_changed(
+        phase_ids=Submission.objects.filter(id__in=list(submission_ids)).values_list("phase_id", flat=True)
+    )

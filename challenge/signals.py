@@ -1,0 +1,44 @@
+"""Saves that bypass the services (the admin, a shell) still change what boards show: these receivers
+bump the boards' version (`challenge.services.boards`) for them. The services bump explicitly too;
+a second bump costs one cache write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+
+from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team
+from challenge.services.boards import challenge_boards_changed, phase_boards_changed
+
+
+def _phase_changed(sender: type, instance: Phase, **kwargs: Any) -> None:
+    phase_boards_changed(phase_ids=[instance.pk])
+
+
+def _phase_row_changed(sender: type, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    if not created:  # a new submission is not on any board until it finishes (which bumps)
+        phase_boards_changed(phase_ids=[instance.phase_id])
+
+
+def _challenge_changed(sender: type, instance: Challenge, **kwargs: Any) -> None:
+    challenge_boards_changed(challenge_id=instance.pk)
+
+
+def _challenge_row_changed(sender: type, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    if not created or sender is Dataset:
+        challenge_boards_changed(challenge_id=instance.challenge_id)
+
+
+def connect_board_invalidation() -> None:
+    """Connect the receivers (from `ChallengeConfig.ready`)."""
+    post_save.connect(_phase_changed, sender=Phase, dispatch_uid="boards-phase")
+    post_save.connect(_challenge_changed, sender=Challenge, dispatch_uid="boards-challenge")
+    for model in (Submission, Split):
+        post_save.connect(_phase_row_changed, sender=model, dispatch_uid=f"boards-save-{model.__name__}")
+        post_delete.connect(_phase_row_changed, sender=model, dispatch_uid=f"boards-delete-{model.__name__}")
+    for model in (Team, Dataset):
+        post_save.connect(_challenge_row_changed, sender=model, dispatch_uid=f"boards-save-{model.__name__}")
+        post_delete.connect(
+            _challenge_row_changed, sender=model, dispatch_uid=f"boards-delete-{model.__name__}"
+        )
