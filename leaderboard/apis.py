@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
@@ -46,7 +47,8 @@ METRICS_JSON = [
     for m in REGISTERED_METRICS
 ]
 # Bounds of ?limit and ?offset: past them no board holds rows, and the database's integers end.
-MAX_BOARD_LIMIT = 10_000
+#: `limit` is the older name of a page's size (`leaderboard.pagination`): the same bound.
+MAX_BOARD_LIMIT = settings.PENTATHLON_BOARD_MAX_PAGE_SIZE
 MAX_BOARD_OFFSET = 1_000_000
 
 ENTRY_KEYS = (
