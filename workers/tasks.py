@@ -31,9 +31,15 @@ MAX_RETRIES = 5
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
 )
 def submission_evaluate_task(self, submission_id: int) -> None:
+    """Score one submission; a message that met a live lease is sent again for when it may have expired."""
+    from challenge.services.dispatch import submission_enqueue_now
     from leaderboard.services import submission_evaluate
 
-    submission_evaluate(submission_id=submission_id, final_attempt=self.request.retries >= MAX_RETRIES)
+    come_back_in = submission_evaluate(
+        submission_id=submission_id, final_attempt=self.request.retries >= MAX_RETRIES
+    )
+    if come_back_in is not None:
+        submission_enqueue_now(submission_id=submission_id, countdown=come_back_in)
 
 
 @shared_task(

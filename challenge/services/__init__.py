@@ -78,6 +78,7 @@ from challenge.services.submissions import (
     NOT_YOUR_SUBMISSION,
     PUBLIC_CHOICE_LOCKED,
     TEAM_NOT_APPROVED,
+    WORKER_LOST,
     claim_row,
     lease_expired,
     lease_expired_before,
@@ -88,6 +89,7 @@ from challenge.services.submissions import (
     submission_fail,
     submission_finish,
     submission_heartbeat,
+    submission_lease_left,
     submission_mark_failed,
     submission_progress,
     submission_release,
@@ -95,6 +97,7 @@ from challenge.services.submissions import (
     submission_requeue_stale_now,
     submission_transition,
     submission_update,
+    submissions_give_up_lost,
 )
 from challenge.services.teams import (
     ALREADY_IN_TEAM,
@@ -202,6 +205,9 @@ __all__ = [
     "submission_release",
     "submission_requeue_stale",
     "submission_requeue_stale_now",
+    "submission_lease_left",
+    "submissions_give_up_lost",
+    "WORKER_LOST",
     "submission_transition",
     "submission_update",
     "task_send",

@@ -277,6 +277,12 @@ PENTATHLON_HEARTBEAT_INTERVAL = env.float("PENTATHLON_HEARTBEAT_INTERVAL", defau
 PENTATHLON_HEARTBEAT_STALE_AFTER = env.int("PENTATHLON_HEARTBEAT_STALE_AFTER", default=60)
 # A QUEUED row older than this gets its message sent again (the claim makes duplicates harmless).
 PENTATHLON_REQUEUE_QUEUED_AFTER = env.int("PENTATHLON_REQUEUE_QUEUED_AFTER", default=900)
+# Claims lost with their worker (killed, out of memory) before a submission ends FAILED, refunded.
+PENTATHLON_MAX_LOST_ATTEMPTS = env.int("PENTATHLON_MAX_LOST_ATTEMPTS", default=3)
+# Memory one evaluation may fill (RLIMIT_DATA in each process that runs tasks, workers/limits.py); 0 = off.
+# Celery also replaces a prefork child whose resident memory stayed above it after a task.
+PENTATHLON_WORKER_MEMORY_LIMIT_MB = env.int("PENTATHLON_WORKER_MEMORY_LIMIT_MB", default=8192)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = PENTATHLON_WORKER_MEMORY_LIMIT_MB * 1024 or None  # KiB
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "submission-requeue-stale": {
