@@ -72,3 +72,20 @@ def chunked_upload_expire_task() -> None:
     from challenge.services import chunked_upload_expire_now
 
     chunked_upload_expire_now()
+
+
+@shared_task(
+    name="workers.submission_files_expire",
+    acks_late=True,
+    soft_time_limit=300,
+    time_limit=360,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    max_retries=3,
+)
+def submission_files_expire_task() -> None:
+    """Periodic (beat, or the worker's embedded beat): delete the stored files of failed and cancelled
+    submissions older than PENTATHLON_FAILED_FILE_RETENTION_DAYS."""
+    from challenge.services import submission_files_expire_now
+
+    submission_files_expire_now()

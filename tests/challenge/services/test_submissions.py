@@ -181,3 +181,33 @@ def test_the_lease_left_of_a_running_row(queued, settings):
         < left
         <= settings.PENTATHLON_HEARTBEAT_STALE_AFTER - 10
     )
+
+
+# --- issue 16, finding 4: the stored files of failed and cancelled submissions expire ---------------------
+
+
+def test_the_files_of_failed_and_cancelled_submissions_are_deleted_after_the_retention(queued, settings):
+    from django.core.management import call_command
+
+    from challenge.models import Team
+    from challenge.selectors import team_storage_annotate
+    from challenge.services import phase_rescore, submission_mark_failed
+
+    settings.PENTATHLON_FAILED_FILE_RETENTION_DAYS = 3
+    failed, kept, recent = queued(), queued(), queued()
+    for row in (failed, recent):
+        submission_mark_failed(submission_id=row.id, message="bad")
+    old = timezone.now() - timedelta(days=4)
+    Submission.objects.filter(id=failed.id).update(finished_at=old)
+    path = Path(failed.file.path)
+    assert path.exists()
+    team = Team.objects.filter(id=failed.team_id)
+    before = team_storage_annotate(team).get().storage_bytes
+    call_command("expire_submission_files")
+    row = Submission.objects.get(id=failed.id)
+    assert row.file.name == "" and not path.exists() and row.status == Status.FAILED
+    assert Path(recent.file.path).exists() and Path(kept.file.path).exists()
+    assert team_storage_annotate(team).get().storage_bytes == before - failed.file_size
+    assert failed.id not in (Submission.objects.filter(status=Status.QUEUED).values_list("id", flat=True))
+    phase_rescore(phase=failed.phase)  # a re-score leaves the file-less row alone
+    assert Submission.objects.get(id=failed.id).status == Status.FAILED

@@ -1,0 +1,165 @@
+"""Recovery on the embedded default with real processes (issue 16, findings 1 and 2).
+
+SQLite file + filesystem broker + gunicorn + one worker started as `bin/demo` starts it: the prefork
+pool with one child and the embedded beat (`-B`, the periodic sweeper), no separate beat process.
+`tests.integration.slow_scoring` holds each scoring for a few seconds so the kill lands mid-scoring.
+
+Stated bound: with a lease of STALE_AFTER s and a sweep every REQUEUE_EVERY s, a submission whose worker
+was killed finishes within STALE_AFTER + 2 * REQUEUE_EVERY + DELAY s of the kill plus the restart of the
+worker (the lease must expire, a sweep or the re-sent message must notice, the scoring must run again).
+The waits below are bounded by that figure with a generous margin for a loaded 2-core machine, and the
+measured recovery time is printed (run with -s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.integration.stack import Stack, write_submissions
+
+pytestmark = pytest.mark.slow
+
+STALE_AFTER, HEARTBEAT, REQUEUE_EVERY, DELAY = 6, 1.0, 2.0, 6.0
+BOUND_S = STALE_AFTER + 2 * REQUEUE_EVERY + DELAY
+#: The stated bound, times a margin for start-up and a loaded machine: a wait, not a speed assertion.
+WAIT_S = 4 * BOUND_S + 120
+
+
+def _stack(tmp_path: Path, **extra: str) -> Stack:
+    var = tmp_path / "var"
+    var.mkdir()
+    stack = Stack(
+        var,
+        database_url=f"sqlite:///{var / 'db.sqlite3'}",
+        extra_env={
+            "PENTATHLON_HEARTBEAT_STALE_AFTER": str(STALE_AFTER),
+            "PENTATHLON_HEARTBEAT_INTERVAL": str(HEARTBEAT),
+            "PENTATHLON_REQUEUE_EVERY": str(REQUEUE_EVERY),
+            "PENTATHLON_TEST_SCORING_DELAY_S": str(DELAY),
+            "PENTATHLON_MAX_LOST_ATTEMPTS": "3",
+            **extra,
+        },
+    )
+    stack.manage("migrate", "--no-input", "-v", "0")
+    stack.manage("seed_pentathlon", "--scale", "tiny")
+    return stack
+
+
+def _worker(stack: Stack):
+    return stack.start_worker(pool="prefork", embedded_beat=True, include="tests.integration.slow_scoring")
+
+
+def _row(stack: Stack, submission_id: int) -> dict:
+    with sqlite3.connect(stack.root / "db.sqlite3", timeout=30) as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute(
+            "SELECT status, attempts, lost_attempts, scored_count, quota_refunded, error_message, "
+            "(SELECT count(*) FROM leaderboard_result r WHERE r.submission_id = s.id) AS results "
+            "FROM challenge_submission s WHERE id = ?",
+            (submission_id,),
+        ).fetchone()
+    return dict(row)
+
+
+def _wait(stack: Stack, predicate, what: str, timeout: float = WAIT_S):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}:\n{stack.logs()}")
+        time.sleep(0.2)
+
+
+def _scoring_pid(stack: Stack, after: float) -> int | None:
+    marker = stack.root / "scoring.pid"
+    if marker.exists() and marker.stat().st_mtime >= after:
+        return int(marker.read_text())
+    return None
+
+
+def _upload_good(stack: Stack, tmp_path: Path, headers: dict) -> int:
+    path = write_submissions(tmp_path, "val", stack.published_truth("val"))["good"]
+    response = stack.upload(headers, stack.phase_id("val"), path, method_name="victim")
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@pytest.mark.parametrize("fault", ["pool process", "whole worker"])
+def test_a_worker_killed_during_scoring_finishes_the_submission_exactly_once(tmp_path, fault):
+    stack = _stack(tmp_path)
+    try:
+        stack.start_web()
+        worker = _worker(stack)
+        headers = stack.token()
+        started = time.time()
+        submission_id = _upload_good(stack, tmp_path, headers)
+        pid = _wait(stack, lambda: _scoring_pid(stack, started), "the scoring to start")
+        assert _row(stack, submission_id)["status"] == "running"
+        killed_at = time.monotonic()
+        if fault == "pool process":
+            import os
+
+            os.kill(pid, 9)  # the worker lives on and forks a new pool child
+        else:
+            stack.kill_group(worker)  # the filesystem broker had handed the message over: it is gone
+            worker = _worker(stack)
+        final = _wait(
+            stack,
+            lambda: (row := _row(stack, submission_id))["status"] in ("finished", "failed") and row,
+            "the submission to finish",
+        )
+        recovered_s = time.monotonic() - killed_at
+        print(
+            f"\nSIGKILL of the {fault}: finished {recovered_s:.1f} s after the kill (stated bound {BOUND_S:.0f} s"
+            f" + worker restart); attempts {final['attempts']}, lost {final['lost_attempts']}"
+        )
+        assert final["status"] == "finished", final
+        assert final["scored_count"] == 1 and final["results"] == 1  # exactly once
+        assert final["attempts"] == 2 and final["lost_attempts"] == 1
+        data = requests.get(
+            f"{stack.base_url}/api/v1/submissions/{submission_id}/", headers=headers, timeout=30
+        )
+        assert data.json()["results"]["overall_score"] > 0
+    finally:
+        stack.stop()
+
+
+def test_a_file_that_kills_the_worker_three_times_ends_failed_and_refunded(tmp_path):
+    truth_dir = tmp_path / "files"
+    truth_dir.mkdir()
+    stack = _stack(tmp_path)
+    path = write_submissions(truth_dir, "val", stack.published_truth("val"))["good"]
+    stack.env["PENTATHLON_TEST_KILLER_SHA256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        stack.start_web()
+        _worker(stack)
+        headers = stack.token()
+        response = stack.upload(headers, stack.phase_id("val"), path, method_name="killer")
+        assert response.status_code == 201, response.text
+        submission_id = response.json()["id"]
+        final = _wait(
+            stack,
+            lambda: (row := _row(stack, submission_id))["status"] in ("finished", "failed") and row,
+            "the submission to end",
+            timeout=3 * WAIT_S,
+        )
+        deaths = (stack.root / "killer-deaths.log").read_text().split()
+        print(f"\nkiller file: {len(deaths)} worker deaths; {final}")
+        assert final["status"] == "failed", final
+        assert len(deaths) == 3 and final["lost_attempts"] == 3
+        assert "stopped the worker 3 times" in final["error_message"]
+        assert final["quota_refunded"] == 1 and final["results"] == 0
+        mine = requests.get(
+            f"{stack.base_url}/api/v1/submissions/{submission_id}/", headers=headers, timeout=30
+        )
+        assert mine.json()["status"] == "failed"
+    finally:
+        stack.stop()
