@@ -24,8 +24,8 @@ class AddressRateThrottle(SimpleRateThrottle):
 
     def allow_request(self, request: Any, view: Any) -> bool:
         self.scope = getattr(view, "throttle_scope", None)
-        if not self.scope:
-            return True
+        if not self.scope or self.THROTTLE_RATES.get(self.scope) is None:
+            return True  # no rate for the scope ("off"): unlimited, like DRF's scoped throttle
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
