@@ -388,6 +388,8 @@ class TeamAdmin(ChallengeScopedAdmin):
     @admin.display(description="Storage used", ordering="storage_bytes")
     def storage_used(self, team: Team) -> str:
         """The team's stored submission files (deleted files of failed submissions no longer count)."""
+        if team.pk is None:  # the add form
+            return "-"
         used = getattr(team, "storage_bytes", None)
         if used is None:
             used = team_storage_annotate(Team.objects.filter(id=team.id)).values_list(

@@ -230,3 +230,13 @@ def queued(participant, phase, make_submission_file, django_capture_on_commit_ca
             )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_counters():
+    """Rate counters (throttles, notifications per team) live in the cache; ids repeat across tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

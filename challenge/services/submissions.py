@@ -6,6 +6,8 @@
     RUNNING   -> QUEUED            release (a transient error), requeue (lease expired, re-score)
     FINISHED | FAILED -> QUEUED    requeue (re-score)
     SUBMITTED | QUEUED -> CANCELLED cancel
+    RUNNING (lease expired) -> CANCELLED  cancel (the team gives up on a dead worker's row)
+    RUNNING (lease expired) -> FAILED     the PENTATHLON_MAX_LOST_ATTEMPTS-th loss of its worker
 
 A claim is a token: the row filter `{"id", "status": RUNNING, "started_at": <claim time>}`. Every write
 of a running evaluation (heartbeat, progress, finish, fail, release) is guarded by it, so a worker whose

@@ -1,7 +1,8 @@
 """Recovery on the embedded default with real processes (issue 16, findings 1 and 2).
 
-SQLite file + filesystem broker + gunicorn + one worker started as `bin/demo` starts it: the prefork
-pool with one child and the embedded beat (`-B`, the periodic sweeper), no separate beat process.
+SQLite file + filesystem broker + gunicorn + one worker started as `bin/demo` starts it (its pool and
+`-B` are read from the script): the prefork pool with one child and the embedded beat (the periodic
+sweeper), no separate beat process. Without `-B` in bin/demo the whole-worker kill is never recovered.
 `tests.integration.slow_scoring` holds each scoring for a few seconds so the kill lands mid-scoring.
 
 Stated bound: with a lease of STALE_AFTER s, a sweep every REQUEUE_EVERY s and the broker polled every
@@ -14,6 +15,8 @@ generous multiple of that, for a loaded 2-core machine; the measured figures are
 from __future__ import annotations
 
 import hashlib
+import re
+import shlex
 import sqlite3
 import time
 from pathlib import Path
@@ -21,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.stack import Stack, write_submissions
+from tests.integration.stack import REPO, Stack, write_submissions
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +55,19 @@ def _stack(tmp_path: Path, **extra: str) -> Stack:
     return stack
 
 
+def demo_worker_options() -> dict:
+    """How bin/demo starts its worker: the pool (prefork unless -P says otherwise) and whether it embeds
+    beat (-B). Read from the script, so these tests follow what the demo really runs (its queue names
+    are the stack's own)."""
+    script = (REPO / "bin" / "demo").read_text()
+    line = re.search(r"celery -A config worker(.*?)&\n", script, re.S)
+    args = shlex.split(line.group(1).replace("\\\n", " ")) if line else []
+    pool = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-P", "--pool")), "prefork")
+    return {"pool": pool, "embedded_beat": "-B" in args or "--beat" in args}
+
+
 def _worker(stack: Stack):
-    return stack.start_worker(pool="prefork", embedded_beat=True, include="tests.integration.slow_scoring")
+    return stack.start_worker(include="tests.integration.slow_scoring", **demo_worker_options())
 
 
 def _row(stack: Stack, submission_id: int) -> dict:
