@@ -1,6 +1,6 @@
 """Imported into a real worker with `celery worker --include tests.integration.slow_scoring` (tests only).
 
-It wraps `evaluation.scoring.score_submission` so that a fault can be injected at a known moment:
+With PENTATHLON_TEST_FAULT_INJECTION=1 in its environment it wraps `evaluation.scoring.score_submission` so that a fault can be injected at a known moment:
 
 * it writes the scoring process's pid to `$PENTATHLON_VAR_DIR/scoring.pid` (the pool process to kill);
 * it then waits `PENTATHLON_TEST_SCORING_DELAY_S` seconds (the lease is renewed meanwhile), so a test can
@@ -43,4 +43,7 @@ def score_submission(*args, **kwargs):
     return _original(*args, **kwargs)
 
 
-evaluation.scoring.score_submission = score_submission
+# Only in a worker started for fault tests: collecting this module (pytest --doctest-modules imports every
+# file) must not change the scorer of the test process itself.
+if os.environ.get("PENTATHLON_TEST_FAULT_INJECTION") == "1":
+    evaluation.scoring.score_submission = score_submission

@@ -47,6 +47,7 @@ def _stack(tmp_path: Path, **extra: str) -> Stack:
             "PENTATHLON_REQUEUE_EVERY": str(REQUEUE_EVERY),
             "PENTATHLON_TEST_SCORING_DELAY_S": str(DELAY),
             "PENTATHLON_MAX_LOST_ATTEMPTS": "3",
+            "PENTATHLON_TEST_FAULT_INJECTION": "1",
             **extra,
         },
     )
