@@ -14,8 +14,17 @@ reader itself, never past their size.
 
 Part 3 runs the site in process on a throw-away SQLite file with the default settings (throttle
 rates included) and counts what each limit refuses: hostile ?limit/?offset values, token logins
-with forged X-Forwarded-For headers, the chunk bomb on the upload road, and formula cells in the
-CSV exports. Prints figures only; no assertion on time.
+with forged X-Forwarded-For headers, the chunk bomb on the upload road, formula cells in the CSV
+exports, and (issue 16, second part) chunked upload creations (throttle, open-upload and bytes-in-
+flight caps, unapproved team), team creations from one address, notifications of one team, and the
+storage the retention period gives back.
+
+Part 4 (`--faults`, a few minutes) runs real processes on the embedded default, started as bin/demo
+starts them (SQLite file, filesystem broker, gunicorn, one prefork worker with its embedded beat):
+submissions are uploaded, the pool process is SIGKILLed during a scoring, then the whole worker (and
+restarted), then a file that SIGKILLs the process scoring it is uploaded. It prints the faults
+survived, the submissions lost (goal 0), scored twice (goal 0), the recovery times, and the killer
+file's end. Prints figures only; no assertion on time.
 """
 
 from __future__ import annotations
@@ -256,18 +265,184 @@ def requests_part(folder: Path) -> None:
     )
 
 
+def limits_part(folder: Path) -> None:
+    """Issue 16, second part: what the new limits refuse, with the default settings."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.core import mail
+    from django.test import Client
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    from challenge.models import ChunkedUpload, Phase, Submission, Team
+    from challenge.notifications import submission_notify_final
+    from challenge.selectors import team_storage_annotate
+    from challenge.services import submission_files_expire_now
+    from tests.factories import MembershipFactory, SubmissionFactory, TeamFactory, UserFactory
+
+    phase = Phase.objects.get(challenge__slug="video-pentathlon", slug="val")
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+
+    def creations(user, count: int, size: int) -> dict[int, int]:
+        client = APIClient()
+        client.force_authenticate(user)
+        codes: dict[int, int] = {}
+        for i in range(count):
+            body = {"phase": phase.id, "filename": f"u{i}.npz", "size": size, "method_name": "m"}
+            status = client.post("/api/v1/uploads/", body, format="json").status_code
+            codes[status] = codes.get(status, 0) + 1
+        return dict(sorted(codes.items()))
+
+    def member(name: str, approved: bool = True):
+        user = UserFactory(username=name)
+        MembershipFactory(
+            team=TeamFactory(challenge=phase.challenge, name=name, is_approved=approved), user=user
+        )
+        return user
+
+    print(
+        f"\nchunked upload creations, 70 x 1 MiB by one user (upload rate {rates['upload']}, "
+        f"{settings.PENTATHLON_UPLOAD_MAX_OPEN} open at once): {creations(member('many'), 70, MiB)}"
+        " (400 = open-upload cap, 429 = throttle)"
+    )
+    print(
+        f"chunked upload creations, 100 declaring 2 GiB each by one user (bytes in flight "
+        f"{settings.PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT / 1024**3:.0f} GiB): "
+        f"{creations(member('huge'), 100, settings.SUBMISSION_MAX_BYTES)}"
+    )
+    print(
+        f"chunked upload creations by an unapproved team's member: {creations(member('pending', False), 5, MiB)}"
+    )
+    print(f"    open uploads in the database now: {ChunkedUpload.objects.count()}")
+
+    web = Client()
+    made: dict[int, int] = {}
+    for i in range(30):
+        web.force_login(UserFactory(username=f"sock{i}"))
+        status = web.post(
+            "/c/video-pentathlon/team/", {"action": "create", "name": f"Sock {i}"}, REMOTE_ADDR="203.0.113.9"
+        ).status_code
+        made[status] = made.get(status, 0) + 1
+    print(
+        f"team creations, 30 accounts from one address (rate {rates['team_create']}): {dict(sorted(made.items()))}"
+        f" (302 = created, 400 = refused); teams made: {Team.objects.filter(name__startswith='Sock').count()}"
+    )
+
+    noisy = TeamFactory(challenge=phase.challenge, name="Noisy")
+    MembershipFactory(team=noisy, user=UserFactory(username="noisy", email="noisy@example.org"))
+    mail.outbox = []
+    rows = [
+        SubmissionFactory(team=noisy, phase=phase, status=Submission.Status.FAILED, error_message="bad")
+        for _ in range(30)
+    ]
+    sent = sum(submission_notify_final(submission_id=row.id) for row in rows)
+    print(
+        f"notifications, 30 failed submissions of one team in an hour (limit "
+        f"{settings.PENTATHLON_NOTIFY_MAX_PER_TEAM_HOUR}/team/hour): {sent} sent, {30 - sent} held back"
+    )
+
+    hoarder = TeamFactory(challenge=phase.challenge, name="Hoarder")
+    payload = b"\0" * (8 * MiB)
+    from django.core.files.base import ContentFile
+
+    for i in range(5):
+        row = SubmissionFactory(
+            team=hoarder, phase=phase, status=Submission.Status.FAILED, file_size=len(payload)
+        )
+        row.file.save(f"hoard{i}.npz", ContentFile(payload), save=True)
+    ended = timezone.now() - timedelta(days=settings.PENTATHLON_FAILED_FILE_RETENTION_DAYS + 1)
+    Submission.objects.filter(team=hoarder).update(finished_at=ended)
+    before = team_storage_annotate(Team.objects.filter(id=hoarder.id)).get().storage_bytes
+    files, freed = submission_files_expire_now()
+    after = team_storage_annotate(Team.objects.filter(id=hoarder.id)).get().storage_bytes
+    print(
+        f"retention ({settings.PENTATHLON_FAILED_FILE_RETENTION_DAYS:g} days): 5 failed x 8 MiB, storage of the "
+        f"team {before / MiB:.0f} MiB -> {after / MiB:.0f} MiB ({files} files, {freed / MiB:.0f} MiB deleted)"
+    )
+
+
+def faults_part(folder: Path) -> None:
+    """Real processes on the embedded default: pool kill, whole-worker kill, a killer file."""
+    import hashlib
+    import os
+    import time
+
+    from tests.integration.stack import write_submissions
+    from tests.integration.test_embedded_recovery import _row, _scoring_pid, _stack, _wait, _worker
+
+    folder.mkdir(parents=True, exist_ok=True)
+    stack = _stack(folder)
+    files = folder / "files"
+    files.mkdir()
+    good = write_submissions(files, "val", stack.published_truth("val"))["good"]
+    killer = files / "killer.npz"
+    killer.write_bytes(good.read_bytes() + b"\0")  # zip tolerates trailing bytes: same content, other sha256
+    stack.env["PENTATHLON_TEST_KILLER_SHA256"] = hashlib.sha256(killer.read_bytes()).hexdigest()
+    survived, recovery = 0, {}
+    try:
+        stack.start_web()
+        worker = _worker(stack)
+        headers = stack.token()
+        phase_id = stack.phase_id("val")
+        ids = []
+        for fault in ("pool process", "whole worker"):
+            started = time.time()
+            response = stack.upload(headers, phase_id, good, method_name=f"victim of the {fault}")
+            ids.append(response.json()["id"])
+            pid = _wait(stack, lambda s=started: _scoring_pid(stack, s), "a scoring to start")
+            killed = time.monotonic()
+            if fault == "pool process":
+                os.kill(pid, 9)
+            else:
+                stack.kill_group(worker)
+                worker = _worker(stack)
+            _wait(stack, lambda i=ids[-1]: _row(stack, i)["status"] in ("finished", "failed"), "recovery")
+            recovery[fault] = time.monotonic() - killed
+            survived += 1
+        response = stack.upload(headers, phase_id, killer, method_name="killer")
+        killer_id = response.json()["id"]
+        killer_row = _wait(
+            stack,
+            lambda: (row := _row(stack, killer_id))["status"] in ("finished", "failed") and row,
+            "the killer file to end",
+            timeout=600,
+        )
+        deaths = len((stack.root / "killer-deaths.log").read_text().split())
+        survived += deaths
+        rows = [_row(stack, i) for i in ids]
+    finally:
+        stack.stop()
+    lost = sum(row["status"] != "finished" for row in rows)
+    twice = sum(row["scored_count"] > 1 or row["results"] > 1 for row in rows)
+    print("\nfaults on the embedded default (bin/demo's worker: prefork, one child, embedded beat):")
+    for fault, seconds in recovery.items():
+        print(f"    SIGKILL of the {fault} during scoring: finished {seconds:.1f} s after the kill")
+    print(
+        f"    killer file: {deaths} worker deaths, then {killer_row['status']} "
+        f"(lost attempts {killer_row['lost_attempts']}, quota refunded {bool(killer_row['quota_refunded'])})"
+    )
+    print(f"faults survived: {survived}; submissions lost: {lost} (goal 0); scored twice: {twice} (goal 0)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--unprotected", action="store_true", help="also measure HDF5's own read of each bomb"
     )
     parser.add_argument("--skip-requests", action="store_true", help="memory part only")
+    parser.add_argument("--skip-memory", action="store_true", help="no memory or read-cost part")
+    parser.add_argument("--faults", action="store_true", help="also the real-process fault part (minutes)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pentathlon-abuse-") as tmp:
-        memory_part(Path(tmp), unprotected=args.unprotected)
-        read_cost_part(Path(tmp))
+        if not args.skip_memory:
+            memory_part(Path(tmp), unprotected=args.unprotected)
+            read_cost_part(Path(tmp))
+        if args.faults:  # before the in-process site: its own processes and settings
+            faults_part(Path(tmp) / "faults")
         if not args.skip_requests:
             requests_part(Path(tmp))
+            limits_part(Path(tmp))
     return 0
 
 

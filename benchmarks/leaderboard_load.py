@@ -51,7 +51,12 @@ def populate(*, submissions: int, teams: int, seed: int = 0) -> int:
         challenge=challenge, slug="val", title="Validation", starts_at=timezone.now() - timedelta(days=30)
     )
     Team.objects.bulk_create(
-        [Team(challenge=challenge, name=f"team-{i:04d}", invite_code=f"bench-{i}") for i in range(teams)]
+        [
+            Team(
+                challenge=challenge, name=f"team-{i:04d}", name_key=f"team-{i:04d}", invite_code=f"bench-{i}"
+            )
+            for i in range(teams)
+        ]
     )
     team_ids = list(Team.objects.filter(challenge=challenge).values_list("id", flat=True))
     start = timezone.now() - timedelta(days=30)

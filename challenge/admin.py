@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest
 from challenge.exceptions import ApplicationError
 from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
 from challenge.publication import phase_leak_findings, phase_query_order_warning
-from challenge.selectors import challenge_is_organiser, challenge_organised_list
+from challenge.selectors import challenge_is_organiser, challenge_organised_list, team_storage_annotate
 from challenge.services import (
     ground_truth_check,
     phase_ground_truth_set,
@@ -365,7 +365,15 @@ class MembershipInline(ChallengeScopedInline, admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(ChallengeScopedAdmin):
-    list_display = ["name", "challenge", "is_baseline", "is_approved", "invite_code", "created_at"]
+    list_display = [
+        "name",
+        "challenge",
+        "is_baseline",
+        "is_approved",
+        "invite_code",
+        "storage_used",
+        "created_at",
+    ]
     list_filter = [("challenge", admin.RelatedOnlyFieldListFilter), "is_baseline", "is_approved"]
     actions = ["approve"]
 
@@ -379,8 +387,23 @@ class TeamAdmin(ChallengeScopedAdmin):
         self.message_user(request, f"{len(teams)} team(s) approved.", messages.SUCCESS)
 
     search_fields = ["name", "memberships__user__username"]
-    readonly_fields = ["invite_code"]
+    readonly_fields = ["invite_code", "storage_used"]
     inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return team_storage_annotate(super().get_queryset(request))
+
+    @admin.display(description="Storage used", ordering="storage_bytes")
+    def storage_used(self, team: Team) -> str:
+        """The team's stored submission files (deleted files of failed submissions no longer count)."""
+        if team.pk is None:  # the add form
+            return "-"
+        used = getattr(team, "storage_bytes", None)
+        if used is None:
+            used = team_storage_annotate(Team.objects.filter(id=team.id)).values_list(
+                "storage_bytes", flat=True
+            )[0]
+        return f"{(used or 0) / 1024**2:,.1f} MiB"
 
 
 @admin.register(Submission)

@@ -314,6 +314,9 @@ class Split(models.Model):
 class Team(models.Model):
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="teams")
     name = models.CharField(max_length=100)
+    #: `challenge.team_names.team_name_key(name)`: NFKC and case-folded, unique within the challenge, so
+    #: "Alpha", "ALPHA" and a full-width "Ａｌｐｈａ" are one name even when created concurrently.
+    name_key = models.CharField(max_length=200, editable=False, default="")
     invite_code = models.CharField(max_length=32, unique=True, default=new_invite_code, editable=False)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams")
     is_baseline = models.BooleanField(default=False, help_text="The organisers' reference entries.")
@@ -324,10 +327,34 @@ class Team(models.Model):
 
     class Meta:
         ordering = ["challenge", "name"]
-        constraints = [models.UniqueConstraint(fields=["challenge", "name"], name="team_unique_name")]
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "name"], name="team_unique_name"),
+            models.UniqueConstraint(fields=["challenge", "name_key"], name="team_unique_name_casefold"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.name_key:  # a caller that skipped full_clean still gets the key the constraint needs
+            from challenge.team_names import team_name_key
+
+            try:
+                self.name_key = team_name_key(self.name)
+            except Exception:  # an unnormalisable name saved without clean(): still one key per name
+                self.name_key = self.name.casefold()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """Store the name normalised and its key (the admin's forms go through here too)."""
+        from challenge.exceptions import ApplicationError
+        from challenge.team_names import team_name_key, team_name_normalise
+
+        try:
+            self.name = team_name_normalise(self.name)
+        except ApplicationError as exc:
+            raise ValidationError({"name": exc.message}) from exc
+        self.name_key = team_name_key(self.name)
 
 
 class TeamMembership(models.Model):
@@ -404,6 +431,9 @@ class Submission(models.Model):
     queue = models.CharField(max_length=64, blank=True)
     #: Claims by a worker (QUEUED/stale RUNNING -> RUNNING); above 1 after a worker died or a retry.
     attempts = models.PositiveIntegerField(default=0)
+    #: Claims lost with their worker (a lease that expired: killed, out of memory); at
+    #: PENTATHLON_MAX_LOST_ATTEMPTS the submission fails instead of being sent again.
+    lost_attempts = models.PositiveIntegerField(default=0)
     #: Results written for this submission (each re-score adds one); 1 for a submission scored once.
     scored_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

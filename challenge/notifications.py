@@ -42,6 +42,24 @@ def notification_recipients(*, submission: Submission) -> list[str]:
     return [user.email for user in users if user.id not in opted_out]
 
 
+def _team_may_be_notified(*, team_id: int) -> bool:
+    """Count one notification of the team in the current clock hour (shared cache); False past the limit
+    (issue 16, finding 9: a team that uploads in bulk must not turn the site into a mail cannon)."""
+    import time
+
+    from django.core.cache import cache
+
+    limit = settings.PENTATHLON_NOTIFY_MAX_PER_TEAM_HOUR
+    key = f"pentathlon:notify:{team_id}:{int(time.time() // 3600)}"
+    cache.add(key, 0, timeout=3700)
+    try:
+        sent = cache.incr(key)
+    except ValueError:  # expired between add and incr: this is the hour's first
+        cache.set(key, 1, timeout=3700)
+        sent = 1
+    return sent <= limit
+
+
 def submission_notify_final(*, submission_id: int) -> int:
     """Send the finished/failed email of one submission. Returns the number of emails sent."""
     try:
@@ -52,6 +70,14 @@ def submission_notify_final(*, submission_id: int) -> int:
             return 0
         recipients = notification_recipients(submission=submission)
         if not recipients:
+            return 0
+        if not _team_may_be_notified(team_id=submission.team_id):
+            logger.warning(
+                "submission %s: team %s had %d notifications this hour; not sending",
+                submission.id,
+                submission.team_id,
+                settings.PENTATHLON_NOTIFY_MAX_PER_TEAM_HOUR,
+            )
             return 0
         base = settings.PENTATHLON_SITE_URL.rstrip("/")
         phase = submission.phase

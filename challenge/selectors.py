@@ -304,3 +304,16 @@ def submission_metadata_rows(*, phase: Phase) -> Iterator[list[Any]]:
             s.paper_url,
             s.code_url,
         ]
+
+
+def team_storage_annotate(teams: QuerySet) -> QuerySet:
+    """Teams with `storage_bytes`: the bytes of their stored submission files (issue 16, finding 4).
+
+    Files the retention period deleted (failed and cancelled submissions) count no more.
+    """
+    from django.db.models import Sum
+    from django.db.models.functions import Coalesce
+
+    return teams.annotate(
+        storage_bytes=Coalesce(Sum("submissions__file_size", filter=~Q(submissions__file="")), 0)
+    )

@@ -95,9 +95,13 @@ class UploadStateSerializer(serializers.Serializer):
 
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 class UploadCreateApi(APIView):
-    """Start a resumable upload: the checks that need no byte of the file happen here."""
+    """Start a resumable upload: the checks that need no byte of the file happen here.
+
+    Counted against the same per-user upload throttle as the direct upload (scope "upload").
+    """
 
     permission_classes = [IsAuthenticated]
+    throttle_scope = "upload"
 
     @extend_schema_serializer(component_name="UploadCreateInput")
     class InputSerializer(SubmissionMetadataInput):

@@ -34,6 +34,7 @@ from challenge.selectors import (
     team_members,
 )
 from challenge.services import submission_create, submission_update, team_create, team_join
+from challenge.throttles import THROTTLED, throttle_allows
 from evaluation.metrics.registry import METRIC_KEYS
 
 
@@ -100,6 +101,9 @@ def team_page(request: HttpRequest, slug: str) -> HttpResponse:
         if form.is_valid():
             try:
                 if form is create_form:
+                    wait = throttle_allows(request, scope="team_create", per_address=True)
+                    if wait is not None:
+                        raise ApplicationError(THROTTLED.format(wait=wait))
                     team = team_create(challenge=challenge, user=request.user, name=form.cleaned_data["name"])
                     messages.success(
                         request, f"Team {team.name!r} created. Share the invite code with your team mates."
@@ -144,6 +148,9 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
         data = dict(form.cleaned_data)
         upload = data.pop("file")
         try:
+            wait = throttle_allows(request, scope="upload")  # the API's upload throttle, on the form too
+            if wait is not None:
+                raise ApplicationError(THROTTLED.format(wait=wait))
             submission = submission_create(
                 user=request.user, phase=phase, file=upload, filename=upload.name, **data
             )

@@ -239,3 +239,13 @@ def _empty_board_cache():
     from django.core.cache import caches
 
     caches[settings.BOARD_CACHE].clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_counters():
+    """Rate counters (throttles, notifications per team) live in the cache; ids repeat across tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -6,4 +6,4 @@ class WorkersConfig(AppConfig):
     verbose_name = "Workers"
 
     def ready(self) -> None:
-        from workers import checks  # noqa: F401 - registers the system checks
+        from workers import checks, limits  # noqa: F401 - registers the system checks and the memory limit

@@ -31,9 +31,15 @@ MAX_RETRIES = 5
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
 )
 def submission_evaluate_task(self, submission_id: int) -> None:
+    """Score one submission; a message that met a live lease is sent again for when it may have expired."""
+    from challenge.services.dispatch import submission_enqueue_now
     from leaderboard.services import submission_evaluate
 
-    submission_evaluate(submission_id=submission_id, final_attempt=self.request.retries >= MAX_RETRIES)
+    come_back_in = submission_evaluate(
+        submission_id=submission_id, final_attempt=self.request.retries >= MAX_RETRIES
+    )
+    if come_back_in is not None:
+        submission_enqueue_now(submission_id=submission_id, countdown=come_back_in)
 
 
 @shared_task(
@@ -85,3 +91,20 @@ def phase_intervals_refresh_task(phase_id: int) -> None:
     phase = Phase.objects.filter(id=phase_id).select_related("challenge").first()
     if phase is not None:
         phase_intervals_refresh(phase=phase)
+
+
+@shared_task(
+    name="workers.submission_files_expire",
+    acks_late=True,
+    soft_time_limit=300,
+    time_limit=360,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    max_retries=3,
+)
+def submission_files_expire_task() -> None:
+    """Periodic (beat, or the worker's embedded beat): delete the stored files of failed and cancelled
+    submissions older than PENTATHLON_FAILED_FILE_RETENTION_DAYS."""
+    from challenge.services import submission_files_expire_now
+
+    submission_files_expire_now()

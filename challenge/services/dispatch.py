@@ -6,6 +6,7 @@ The evaluation task is sent by its permanent registered name, so this app never 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import current_app
@@ -13,6 +14,8 @@ from django.conf import settings
 from django.db import transaction
 
 from challenge.models import Submission
+
+logger = logging.getLogger(__name__)
 
 #: The registered name of `workers.tasks.submission_evaluate_task`; queued messages refer to it.
 EVALUATE_TASK = "workers.submission_evaluate"
@@ -59,12 +62,18 @@ def task_send(name: str, args: tuple, **options: Any) -> Any:
     return app.send_task(name, args, **options)
 
 
-def submission_enqueue_now(*, submission_id: int) -> str | None:
+def submission_enqueue_now(*, submission_id: int, countdown: float | None = None) -> str | None:
     """Send the evaluation message now, routed and time-limited per the submission's phase.
 
     Returns the queue, or None when the row is gone. Sending a message twice is harmless: the
-    worker's guarded claim lets only one of them score.
+    worker's guarded claim lets only one of them score. With `countdown` the message is to be run
+    that many seconds from now (a redelivery that met a live lease comes back once it may have
+    expired); in eager mode such a message is not sent (it would run at once, in a loop), and the
+    periodic sweeper re-sends the row once its lease expired.
     """
+    if countdown is not None and current_app.conf.task_always_eager:
+        logger.info("submission %s: not re-sending in eager mode; the sweeper will", submission_id)
+        return None
     row = (
         Submission.objects.filter(id=submission_id)
         .select_related("phase")
@@ -76,7 +85,8 @@ def submission_enqueue_now(*, submission_id: int) -> str | None:
     queue = evaluation_queue(manifest=row.manifest)
     soft, hard = row.phase.time_limits
     Submission.objects.filter(id=submission_id).exclude(queue=queue).update(queue=queue)
-    task_send(EVALUATE_TASK, (submission_id,), queue=queue, soft_time_limit=soft, time_limit=hard)
+    timing = {"countdown": countdown} if countdown is not None else {}
+    task_send(EVALUATE_TASK, (submission_id,), queue=queue, soft_time_limit=soft, time_limit=hard, **timing)
     return queue
 
 

@@ -6,6 +6,8 @@
     RUNNING   -> QUEUED            release (a transient error), requeue (lease expired, re-score)
     FINISHED | FAILED -> QUEUED    requeue (re-score)
     SUBMITTED | QUEUED -> CANCELLED cancel
+    RUNNING (lease expired) -> CANCELLED  cancel (the team gives up on a dead worker's row)
+    RUNNING (lease expired) -> FAILED     the PENTATHLON_MAX_LOST_ATTEMPTS-th loss of its worker
 
 A claim is a token: the row filter `{"id", "status": RUNNING, "started_at": <claim time>}`. Every write
 of a running evaluation (heartbeat, progress, finish, fail, release) is guarded by it, so a worker whose
@@ -25,7 +27,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, PositiveIntegerField, Q, When
 from django.utils import timezone
 
 from challenge.exceptions import ApplicationError, PermissionDeniedError
@@ -55,7 +57,14 @@ NO_PHASE_DATASET = (
     "The file holds no dataset of the phase {phase!r} (found: {found}); expected some of {expected}."
 )
 NOT_YOUR_SUBMISSION = "Only members of the submitting team can change this submission."
-CANCEL_TOO_LATE = "Only a submission that has not started running can be cancelled."
+CANCEL_TOO_LATE = (
+    "Only a submission that has not started running, or whose worker stopped answering, can be cancelled."
+)
+WORKER_LOST = (
+    "The evaluation stopped the worker {times} times (the worker was killed or ran out of memory while "
+    "scoring this file), so it was not tried again; check the file's size and layout against the "
+    "starter kit. This submission does not count against your team's quota."
+)
 FINAL_NEEDS_FINISHED = "Only a finished submission can be chosen as the team's final submission."
 TEAM_NOT_APPROVED = (
     "Your team {team!r} is waiting for the organisers' approval; you can submit once it is approved."
@@ -110,23 +119,85 @@ def submission_claim(*, submission_id: int) -> datetime | None:
     """QUEUED -> RUNNING, or take over a RUNNING row whose lease expired (a dead worker: no heartbeat
     for PENTATHLON_HEARTBEAT_STALE_AFTER seconds). One conditional UPDATE, so one claimer wins.
 
+    Taking over an expired lease counts one lost attempt; the row whose lost attempts reach
+    PENTATHLON_MAX_LOST_ATTEMPTS ends FAILED (WORKER_LOST, quota refunded) instead of being claimed.
+
     Returns the claim's start time (the claim token), or None when another worker holds the row or it is final.
     """
+    expired = lease_expired(before=lease_expired_before())
+    if submissions_give_up_lost(expired=expired & Q(id=submission_id)):
+        return None
     now = timezone.now()
     claimed = (
         Submission.objects.filter(id=submission_id)
-        .filter(Q(status=Status.QUEUED) | lease_expired(before=lease_expired_before()))
+        .filter(Q(status=Status.QUEUED) | expired)
         .update(
             status=Status.RUNNING,
             started_at=now,
             heartbeat_at=now,
             updated_at=now,
             attempts=F("attempts") + 1,
+            lost_attempts=Case(
+                When(status=Status.RUNNING, then=F("lost_attempts") + 1),
+                default=F("lost_attempts"),
+                output_field=PositiveIntegerField(),
+            ),
             error_message="",
             progress={"stage": "starting", "fraction": 0.0, "datasets": {}},
         )
     )
     return now if claimed else None
+
+
+def submission_lease_left(*, submission_id: int) -> float | None:
+    """Seconds until the lease of a RUNNING row expires (0 when it already has), or None when not RUNNING.
+
+    A redelivered message that meets a row held by a live lease asks this to come back once the lease
+    could have expired: the worker holding it may have died with its message (SIGKILL of a pool process).
+    """
+    row = Submission.objects.filter(id=submission_id, status=Status.RUNNING).values(
+        "heartbeat_at", "started_at"
+    )
+    found = row.first()
+    if found is None:
+        return None
+    last_heard = found["heartbeat_at"] or found["started_at"]
+    if last_heard is None:
+        return 0.0
+    expires = last_heard + timedelta(seconds=settings.PENTATHLON_HEARTBEAT_STALE_AFTER)
+    return max((expires - timezone.now()).total_seconds(), 0.0)
+
+
+def submissions_give_up_lost(*, expired: Q) -> list[int]:
+    """FAIL the rows matching `expired` (an expired lease) that have already lost
+    PENTATHLON_MAX_LOST_ATTEMPTS - 1 claims with their worker: this loss is the last one allowed.
+
+    The message says the evaluation stopped the worker; the quota is refunded; the team is told once.
+    Guarded UPDATEs, so a row is given up at most once. Returns the ids given up.
+    """
+    from challenge.notifications import submission_notify_final
+
+    limit = max(int(settings.PENTATHLON_MAX_LOST_ATTEMPTS), 1)
+    doomed = expired & Q(lost_attempts__gte=limit - 1)
+    now = timezone.now()
+    given_up = []
+    for submission_id in Submission.objects.filter(doomed).values_list("id", flat=True):
+        if Submission.objects.filter(doomed, id=submission_id).update(
+            status=Status.FAILED,
+            lost_attempts=F("lost_attempts") + 1,
+            error_message=WORKER_LOST.format(times=limit),
+            quota_refunded=True,
+            finished_at=now,
+            updated_at=now,
+            progress={"stage": "stopped: the worker was lost", "fraction": 0.0, "datasets": {}},
+        ):
+            given_up.append(submission_id)
+    for submission_id in given_up:
+        logger.warning(
+            "submission %s: lost its worker %d times; failed, quota refunded", submission_id, limit
+        )
+        transaction.on_commit(lambda sid=submission_id: submission_notify_final(submission_id=sid))
+    return given_up
 
 
 def submission_heartbeat(*, row: Mapping[str, Any]) -> bool:
@@ -161,12 +232,17 @@ def submission_finish(*, row: Mapping[str, Any], progress: dict[str, Any]) -> bo
     return finished
 
 
-def submission_fail(*, row: Mapping[str, Any], message: str) -> bool:
-    """-> FAILED with a message the submitter can read, if the row still matches `row`. Not retried."""
+def submission_fail(*, row: Mapping[str, Any], message: str, refund: bool = False) -> bool:
+    """-> FAILED with a message the submitter can read, if the row still matches `row`. Not retried.
+
+    `refund`: the failure is the server's limit, not the team's file alone (e.g. the worker's memory
+    limit), so the submission is marked as not counting against the quota.
+    """
     now = timezone.now()
+    extra = {"quota_refunded": True} if refund else {}
     failed = bool(
         Submission.objects.filter(**row).update(
-            status=Status.FAILED, error_message=message, finished_at=now, updated_at=now
+            status=Status.FAILED, error_message=message, finished_at=now, updated_at=now, **extra
         )
     )
     if failed:  # a re-score that fails drops the row's earlier result from the boards
@@ -195,7 +271,11 @@ def phase_rescore(*, phase: Phase) -> int:
     the table and no stale result survives a re-score.
     """
     rescorable = (Status.FINISHED, Status.FAILED, Status.RUNNING)
-    ids = list(Submission.objects.filter(phase=phase, status__in=rescorable).values_list("id", flat=True))
+    ids = list(
+        Submission.objects.filter(phase=phase, status__in=rescorable)
+        .exclude(file="")  # a failed submission whose file the retention period deleted
+        .values_list("id", flat=True)
+    )
     for submission_id in ids:
         submission_transition(
             submission_id=submission_id,
@@ -204,6 +284,7 @@ def phase_rescore(*, phase: Phase) -> int:
             queued_at=timezone.now(),
             error_message="",
             progress={},
+            lost_attempts=0,
         )
         dispatch.evaluation_enqueue_on_commit(submission_id=submission_id)
     return len(ids)
@@ -219,17 +300,20 @@ def submission_requeue_stale(
     * RUNNING rows whose lease expired (a dead worker), i.e. a heartbeat (or, without one, a start)
       older than `heartbeat_before` (default: `running_before`), are put back to QUEUED by a
       guarded UPDATE and sent again. The dead worker's claim no longer matches the row, so even if it
-      wakes up it cannot store a result: nothing is scored twice.
+      wakes up it cannot store a result: nothing is scored twice. Each counts one lost attempt; the
+      loss that reaches PENTATHLON_MAX_LOST_ATTEMPTS fails the row instead (`submissions_give_up_lost`).
     """
     now = timezone.now()
     expired = lease_expired(before=heartbeat_before or running_before)
     ids: list[int] = []
     with transaction.atomic():
+        submissions_give_up_lost(expired=expired)
         for submission_id in Submission.objects.filter(expired).values_list("id", flat=True):
             if Submission.objects.filter(expired, id=submission_id).update(
                 status=Status.QUEUED,
                 queued_at=now,
                 updated_at=now,
+                lost_attempts=F("lost_attempts") + 1,
                 progress={
                     "stage": "re-queued (the worker stopped answering)",
                     "fraction": 0.0,
@@ -261,18 +345,55 @@ def submission_requeue_stale_now() -> list[int]:
     )
 
 
+# --- retention: the stored files of failed and cancelled submissions ---------------------------------
+
+
+def submission_files_expire(*, ended_before: datetime) -> tuple[int, int]:
+    """Delete the stored files of FAILED and CANCELLED submissions that ended before `ended_before`.
+
+    The rows stay (status, message, checksum, size: the team's history); their `file` becomes empty,
+    so a re-score skips them. Each row is emptied by a guarded UPDATE before its file is deleted, so
+    two sweeps never race and a row re-queued meanwhile keeps its file. Returns (files, bytes) deleted.
+    """
+    ended = Q(status__in=[Status.FAILED, Status.CANCELLED], finished_at__lt=ended_before) & ~Q(file="")
+    files = freed = 0
+    for submission in Submission.objects.filter(ended).only("id", "file", "file_size"):
+        name = submission.file.name
+        if not Submission.objects.filter(ended, id=submission.id, file=name).update(
+            file="", updated_at=timezone.now()
+        ):
+            continue
+        try:
+            submission.file.storage.delete(name)
+        except OSError:  # already gone: the row says so now
+            logger.warning("submission %s: stored file %s could not be deleted", submission.id, name)
+        files, freed = files + 1, freed + submission.file_size
+    if files:
+        logger.info("deleted %d stored file(s) of failed or cancelled submissions (%d bytes)", files, freed)
+    return files, freed
+
+
+def submission_files_expire_now() -> tuple[int, int]:
+    """`submission_files_expire` past PENTATHLON_FAILED_FILE_RETENTION_DAYS (the periodic task's entry)."""
+    days = float(settings.PENTATHLON_FAILED_FILE_RETENTION_DAYS)
+    return submission_files_expire(ended_before=timezone.now() - timedelta(days=days))
+
+
 # --- what the submitting team changes -----------------------------------------------------------------
 
 
 def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> bool:
-    """Cancel a submission that has not started running. Cancelled submissions do not count to the quota."""
+    """Cancel a submission that has not started running, or a running one whose lease expired (its
+    worker died). Cancelled submissions do not count to the quota. A live worker's row is refused:
+    its result would arrive anyway; a dead worker's claim no longer matches a cancelled row."""
     if not TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists():
         raise PermissionDeniedError(NOT_YOUR_SUBMISSION)
-    if not submission_transition(
-        submission_id=submission.id,
-        from_states=(Status.SUBMITTED, Status.QUEUED),
-        to_state=Status.CANCELLED,
-        finished_at=timezone.now(),
+    now = timezone.now()
+    cancellable = Q(status__in=[Status.SUBMITTED, Status.QUEUED]) | lease_expired(
+        before=lease_expired_before()
+    )
+    if not Submission.objects.filter(cancellable, id=submission.id).update(
+        status=Status.CANCELLED, finished_at=now, updated_at=now
     ):
         raise ApplicationError(CANCEL_TOO_LATE)
     return True

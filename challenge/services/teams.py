@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Challenge, Team, TeamMembership
+from challenge.team_names import team_name_key, team_name_normalise
 
 NOT_A_MEMBER = "You are not a member of a team in this challenge; create or join a team first."
 ALREADY_IN_TEAM = (
@@ -20,19 +21,30 @@ INVITE_CODE_UNKNOWN = "No team has this invite code; check the code the team own
 def team_create(
     *, challenge: Challenge, user: AbstractBaseUser, name: str, is_baseline: bool = False
 ) -> Team:
-    """Create a team with `user` as its owner."""
+    """Create a team with `user` as its owner.
+
+    The name is stored normalised (`challenge.team_names`: NFKC, control and bidi characters refused);
+    a name whose case-folded key another team of the challenge holds is refused with TEAM_NAME_TAKEN,
+    also when the two creations race (the database's unique constraint decides, never a 500).
+    """
     _ensure_not_in_team(challenge=challenge, user=user)
-    name = name.strip()
-    if Team.objects.filter(challenge=challenge, name__iexact=name).exists():
+    name = team_name_normalise(name)
+    key = team_name_key(name)
+    if _name_taken(challenge=challenge, key=key):
         raise ApplicationError(TEAM_NAME_TAKEN.format(name=name))
     team = Team(
         challenge=challenge,
         name=name,
+        name_key=key,
         is_baseline=is_baseline,
         is_approved=is_baseline or not challenge.teams_need_approval,
     )
-    team.full_clean()
-    team.save()
+    team.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            team.save()
+    except IntegrityError as exc:  # a concurrent creation of the same name (in any case) committed first
+        raise ApplicationError(TEAM_NAME_TAKEN.format(name=name)) from exc
     membership = TeamMembership(team=team, user=user, challenge=challenge, role=TeamMembership.Role.OWNER)
     membership.full_clean()
     membership.save()
@@ -53,6 +65,10 @@ def team_join(*, challenge: Challenge, user: AbstractBaseUser, invite_code: str)
     except IntegrityError as exc:  # a concurrent join or create won the race
         raise ApplicationError(ALREADY_IN_TEAM.format(team=team.name)) from exc
     return team
+
+
+def _name_taken(*, challenge: Challenge, key: str) -> bool:
+    return Team.objects.filter(challenge=challenge, name_key=key).exists()
 
 
 def _ensure_not_in_team(*, challenge: Challenge, user: AbstractBaseUser) -> None:

@@ -12,14 +12,14 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Phase, Submission
 from challenge.services.files import SpooledFile
 from challenge.services.intake import FILE_EMPTY, FILE_TOO_LARGE, phase_ensure_open, phase_format_of
-from challenge.services.submissions import submission_create
+from challenge.services.submissions import TEAM_NOT_APPROVED, submission_create
 from challenge.services.teams import team_of
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,14 @@ UPLOAD_INCOMPLETE = (
 )
 UPLOAD_DONE = "This upload was already completed as submission #{submission}."
 UPLOAD_BUSY = "This upload is being completed; ask for its state again in a moment."
+UPLOADS_TOO_MANY_OPEN = (
+    "You have {open} unfinished uploads, the most allowed at once is {limit}; complete them or wait "
+    "until they expire (after {hours:g} hours without a chunk) before starting another."
+)
+UPLOADS_TOO_MANY_BYTES = (
+    "Your unfinished uploads declare {open:,} bytes; with this one ({size:,} bytes) they would pass the "
+    "limit of {limit:,} bytes in flight per user. Complete or abandon an upload first."
+)
 _COPY_BLOCK = 1 << 20
 
 
@@ -46,10 +54,20 @@ def chunked_upload_partial_path(upload: Any) -> Path:
 def chunked_upload_create(
     *, user: AbstractBaseUser, phase: Phase, filename: str, size: int, metadata: dict[str, Any]
 ) -> Any:
-    """Start a resumable upload after the checks that need no byte of the file (team, dates, format, size)."""
+    """Start a resumable upload after the checks that need no byte of the file (team, dates, format, size).
+
+    Only an approved team's members open uploads, and a user has at most PENTATHLON_UPLOAD_MAX_OPEN
+    unfinished uploads declaring at most PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT bytes together (counted
+    under a lock on the user's row, so concurrent creations cannot pass the caps together).
+    """
+    from django.contrib.auth import get_user_model
+    from django.db.models import Sum
+
     from challenge.models import ChunkedUpload
 
-    team_of(user=user, challenge=phase.challenge)
+    team = team_of(user=user, challenge=phase.challenge)
+    if not team.is_approved:
+        raise PermissionDeniedError(TEAM_NOT_APPROVED.format(team=team.name))
     phase_ensure_open(phase=phase, user=user)
     name = os.path.basename(filename) or "submission"
     phase_format_of(name=name, phase=phase)
@@ -57,6 +75,25 @@ def chunked_upload_create(
         raise ApplicationError(FILE_EMPTY)
     if size > settings.SUBMISSION_MAX_BYTES:
         raise ApplicationError(FILE_TOO_LARGE.format(size=size, limit=settings.SUBMISSION_MAX_BYTES))
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    unfinished = ChunkedUpload.objects.filter(
+        user=user, status=ChunkedUpload.Status.UPLOADING, submission__isnull=True
+    ).aggregate(count=Count("id"), declared=Sum("size"))
+    if unfinished["count"] >= settings.PENTATHLON_UPLOAD_MAX_OPEN:
+        raise ApplicationError(
+            UPLOADS_TOO_MANY_OPEN.format(
+                open=unfinished["count"],
+                limit=settings.PENTATHLON_UPLOAD_MAX_OPEN,
+                hours=settings.UPLOAD_EXPIRES_AFTER / 3600,
+            )
+        )
+    declared = unfinished["declared"] or 0
+    if declared + size > settings.PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT:
+        raise ApplicationError(
+            UPLOADS_TOO_MANY_BYTES.format(
+                open=declared, size=size, limit=settings.PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT
+            )
+        )
     upload = ChunkedUpload(user=user, phase=phase, filename=name[:255], size=size, metadata=metadata)
     upload.full_clean()
     upload.save()

@@ -144,6 +144,15 @@ UPLOAD_PARTIAL_DIR = Path(env("PENTATHLON_UPLOAD_PARTIAL_DIR", default=str(VAR_D
 # the spooled file is renamed into place instead of copied a second time (default: the system's).
 FILE_UPLOAD_TEMP_DIR = env("PENTATHLON_UPLOAD_TEMP_DIR", default=None)
 UPLOAD_EXPIRES_AFTER = env.int("PENTATHLON_UPLOAD_EXPIRES_AFTER", default=24 * 3600)
+# Per user: chunked uploads open at once, and the bytes they declare together (issue 16, finding 4).
+PENTATHLON_UPLOAD_MAX_OPEN = env.int("PENTATHLON_UPLOAD_MAX_OPEN", default=3)
+PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT = env.int(
+    "PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT", default=2 * SUBMISSION_MAX_BYTES
+)
+# Stored files of failed and cancelled submissions are deleted this many days after they ended.
+PENTATHLON_FAILED_FILE_RETENTION_DAYS = env.float("PENTATHLON_FAILED_FILE_RETENTION_DAYS", default=3)
+# Notification emails per team and hour; beyond it the rest of the hour's are not sent (logged).
+PENTATHLON_NOTIFY_MAX_PER_TEAM_HOUR = env.int("PENTATHLON_NOTIFY_MAX_PER_TEAM_HOUR", default=10)
 # Clients (browser form, CLI) switch to the chunked API for files larger than this.
 UPLOAD_CHUNKED_THRESHOLD = env.int("PENTATHLON_UPLOAD_CHUNKED_THRESHOLD", default=64 * 1024**2)
 # The organisers' expert-feature stores (<Dataset>.h5) the baselines train on (manage.py train_baseline).
@@ -231,6 +240,8 @@ REST_FRAMEWORK = {
             "user": env("PENTATHLON_THROTTLE_USER", default="1200/min"),
             "upload": env("PENTATHLON_THROTTLE_UPLOAD", default="60/hour"),
             "login": env("PENTATHLON_THROTTLE_LOGIN", default="30/min"),
+            # Team creation per client address (challenge.throttles.AddressRateThrottle), web and API.
+            "team_create": env("PENTATHLON_THROTTLE_TEAM_CREATE", default="5/hour"),
         }.items()
     },
 }
@@ -314,6 +325,12 @@ PENTATHLON_HEARTBEAT_INTERVAL = env.float("PENTATHLON_HEARTBEAT_INTERVAL", defau
 PENTATHLON_HEARTBEAT_STALE_AFTER = env.int("PENTATHLON_HEARTBEAT_STALE_AFTER", default=60)
 # A QUEUED row older than this gets its message sent again (the claim makes duplicates harmless).
 PENTATHLON_REQUEUE_QUEUED_AFTER = env.int("PENTATHLON_REQUEUE_QUEUED_AFTER", default=900)
+# Claims lost with their worker (killed, out of memory) before a submission ends FAILED, refunded.
+PENTATHLON_MAX_LOST_ATTEMPTS = env.int("PENTATHLON_MAX_LOST_ATTEMPTS", default=3)
+# Memory one evaluation may fill (RLIMIT_DATA in each process that runs tasks, workers/limits.py); 0 = off.
+# Celery also replaces a prefork child whose resident memory stayed above it after a task.
+PENTATHLON_WORKER_MEMORY_LIMIT_MB = env.int("PENTATHLON_WORKER_MEMORY_LIMIT_MB", default=8192)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = PENTATHLON_WORKER_MEMORY_LIMIT_MB * 1024 or None  # KiB
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "submission-requeue-stale": {
@@ -322,6 +339,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Abandoned resumable uploads (rows and partial files) idle for UPLOAD_EXPIRES_AFTER; hourly is plenty.
     "chunked-upload-expire": {"task": "workers.chunked_upload_expire", "schedule": 3600.0},
+    # Stored files of failed and cancelled submissions past PENTATHLON_FAILED_FILE_RETENTION_DAYS.
+    "submission-files-expire": {"task": "workers.submission_files_expire", "schedule": 3600.0},
 }
 # Fail at start-up rather than double-run long evaluations (the system check workers.E001 re-checks
 # the final settings, e.g. after an environment-specific override).

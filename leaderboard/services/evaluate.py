@@ -26,6 +26,7 @@ from challenge.services.submissions import (
     submission_claim,
     submission_fail,
     submission_heartbeat,
+    submission_lease_left,
     submission_progress,
     submission_release,
 )
@@ -41,6 +42,11 @@ NO_GROUND_TRUTH = (
 BAD_GROUND_TRUTH = "The phase's ground truth could not be read, so the submission cannot be scored; the organisers have been told."
 TIME_LIMIT = "The evaluation took longer than the limit of {seconds} seconds and was stopped."
 STORAGE_GAVE_UP = "The stored files could not be read after several attempts; please contact the organisers."
+MEMORY_LIMIT = (
+    "The evaluation stopped the worker: scoring this file needed more than the worker's memory limit of "
+    "{mib:,} MiB per task. Check the file's shapes against the starter kit. This submission does not "
+    "count against your team's quota."
+)
 INTERNAL_ERROR = (
     "An internal error stopped the evaluation; the organisers have been told. Please try again later."
 )
@@ -89,12 +95,18 @@ class _Heartbeat:
             connection.close()
 
 
-def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> None:
+def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> float | None:
     """Score one submission. Idempotent: only a claimable row is processed, so running it twice is safe.
 
     User errors (`evaluation.errors.SubmissionError`) end the submission as FAILED with the
     evaluation core's message and are never retried. Transient errors (storage, database) put the
     row back to QUEUED and re-raise for the task to retry; on the `final_attempt` they fail it instead.
+    A MemoryError (the worker's per-task limit, `workers.limits`) fails it with MEMORY_LIMIT, refunded.
+
+    Returns None, or, when the row is RUNNING under another claim's live lease, the seconds after
+    which that lease may have expired: the caller sends the message again for then, because the
+    claim may belong to a worker that died with this very message (a SIGKILLed pool process whose
+    message was redelivered), and dropping it would leave the row running until a sweep.
     """
     from evaluation.errors import GroundTruthError, SubmissionError
     from evaluation.io import ReadLimits
@@ -102,15 +114,19 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
 
     claimed_at = submission_claim(submission_id=submission_id)
     if claimed_at is None:
+        lease_left = submission_lease_left(submission_id=submission_id)
+        if lease_left is not None:
+            logger.info("submission %s: held by a live lease; back in %.0f s", submission_id, lease_left)
+            return lease_left + 1.0
         logger.info("submission %s: not claimable, skipping", submission_id)
-        return
+        return None
     mine = claim_row(submission_id=submission_id, claimed_at=claimed_at)
     submission = Submission.objects.select_related("phase").get(id=submission_id)
     phase = submission.phase
     if not phase.ground_truth:
         if submission_fail(row=mine, message=NO_GROUND_TRUTH):
             submission_notify_final(submission_id=submission_id)
-        return
+        return None
     heartbeat = _Heartbeat(mine)
     reporter = _ProgressReporter(
         row=mine, datasets=list(phase.splits.values_list("dataset__name", flat=True)), lost=heartbeat.lost
@@ -138,28 +154,35 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> No
         logger.warning(
             "submission %s: lease lost (re-queued after a missed heartbeat); stopping", submission_id
         )
-        return
+        return None
     except SubmissionError as exc:
         _fail(row=mine, message=str(exc))
-        return
+        return None
     except GroundTruthError:
         logger.exception("submission %s: the ground truth of phase %s is invalid", submission_id, phase.id)
         _fail(row=mine, message=BAD_GROUND_TRUTH)
-        return
+        return None
     except SoftTimeLimitExceeded:
         _fail(row=mine, message=TIME_LIMIT.format(seconds=phase.time_limits[0]))
-        return
+        return None
     except TransientEvaluationError:
         if final_attempt:
             _fail(row=mine, message=STORAGE_GAVE_UP)
-            return
+            return None
         submission_release(row=mine)
         raise
+    except MemoryError:
+        logger.warning("submission %s: over the worker's memory limit", submission_id)
+        _fail(
+            row=mine, message=MEMORY_LIMIT.format(mib=settings.PENTATHLON_WORKER_MEMORY_LIMIT_MB), refund=True
+        )
+        return None
     except Exception:
         logger.exception("submission %s: unexpected error during evaluation", submission_id)
         _fail(row=mine, message=INTERNAL_ERROR)
-        return
+        return None
     result_store(row=mine, report=report, ranks_blob=ranks_blob, intervals=intervals)
+    return None
 
 
 def _uncertainty(
@@ -183,10 +206,10 @@ def _uncertainty(
     return blob, result_intervals_compute(phase=phase, ranks=ranks)
 
 
-def _fail(*, row: dict, message: str) -> None:
+def _fail(*, row: dict, message: str, refund: bool = False) -> None:
     """Fail the claimed row and drop a result it may hold from an earlier scoring; tell the team once."""
     with transaction.atomic():
-        failed = submission_fail(row=row, message=message)
+        failed = submission_fail(row=row, message=message, refund=refund)
         had_result = failed and Result.objects.filter(submission_id=row["id"]).delete()[0] > 0
     if failed and not had_result:  # a re-score that fails is the organisers' business, not a new email
         submission_notify_final(submission_id=row["id"])

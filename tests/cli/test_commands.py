@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from challenge.models import Submission
+from challenge.services.submissions import CANCEL_TOO_LATE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -346,4 +347,4 @@ def test_cancel_a_queued_submission_then_too_late(run_cli, logged_in, participan
     assert waiting.status == Submission.Status.CANCELLED
     again = run_cli("cancel", waiting.id, "--json")
     assert again.code == 1
-    assert _one_sentence(again) == "error: Only a submission that has not started running can be cancelled."
+    assert _one_sentence(again) == f"error: {CANCEL_TOO_LATE}"

@@ -49,3 +49,14 @@ def test_demo_settings_serve_no_debug_page(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "404", "False", "400", "200", "200"]
+
+
+def test_bin_demo_runs_the_periodic_sweeper_in_its_worker():
+    """Issue 16, finding 1: without beat a row a dead worker left running stays running forever."""
+    from django.conf import settings
+
+    script = (REPO / "bin" / "demo").read_text()
+    worker = re.search(r"celery -A config worker(.*?)&\n", script, re.S)
+    assert worker is not None and re.search(r"(^|\s)-B(\s|$)", worker.group(1)), worker
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"workers.submission_requeue_stale", "workers.chunked_upload_expire"} <= tasks

@@ -103,10 +103,12 @@ class Stack:
         truth = pentathlon_ground_truth(phase=slug, scale="tiny", seed=0)
         return publish_ground_truth(truth, query_order=query_order, secret=bytes.fromhex(secret))
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, argv: list[str], *, own_group: bool = False) -> subprocess.Popen:
         log = self.root / f"{name}.log"
         handle = open(log, "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(argv, cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv, cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=own_group
+        )
         self.procs.append((name, proc, log))
         return proc
 
@@ -142,7 +144,22 @@ class Stack:
                 raise RuntimeError(f"the web server did not answer:\n{self.logs()}")
             time.sleep(0.3)
 
-    def start_worker(self, name: str = "worker", *, wait: bool = True) -> subprocess.Popen:
+    def start_worker(
+        self,
+        name: str = "worker",
+        *,
+        wait: bool = True,
+        pool: str = "solo",
+        embedded_beat: bool = False,
+        include: str | None = None,
+    ) -> subprocess.Popen:
+        """A Celery worker. `pool="prefork"` runs one pool child (as `bin/demo` does); `embedded_beat`
+        adds `-B` (the periodic sweeper in the worker, as `bin/demo` does); `include` imports a module
+        into it (a fault injector such as `tests.integration.slow_scoring`). Its own process group, so
+        `kill_group` stops the whole worker (pool children and embedded beat too)."""
+        extra = ["-P", pool] + (["--concurrency", "1"] if pool == "prefork" else [])
+        extra += ["-B"] if embedded_beat else []
+        extra += ["--include", include] if include else []
         log = self.root / f"{name}.log"
         if log.exists():  # a restarted worker: keep the old log, look for "ready." in the new one
             log.rename(self.root / f"{name}-{time.time():.0f}.log")
@@ -155,8 +172,7 @@ class Stack:
                 "-A",
                 "config",
                 "worker",
-                "-P",
-                "solo",
+                *extra,
                 "-l",
                 "info",
                 "--without-gossip",
@@ -165,6 +181,7 @@ class Stack:
                 "-n",
                 f"{name}-{uuid.uuid4().hex[:6]}@%h",
             ],
+            own_group=True,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while wait and b"ready." not in log.read_bytes():
@@ -198,6 +215,12 @@ class Stack:
         proc.wait(timeout=60)
         self.procs = [entry for entry in self.procs if entry[1] is not proc]
 
+    def kill_group(self, proc: subprocess.Popen, sig: int = 9) -> None:
+        """SIGKILL a worker and every process of its group (pool children, embedded beat) and forget it."""
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=60)
+        self.procs = [entry for entry in self.procs if entry[1] is not proc]
+
     def web_pids(self) -> list[int]:
         """The gunicorn worker processes (children of the master) that serve requests."""
         master = next(proc.pid for name, proc, _ in self.procs if name == "web")
@@ -213,12 +236,17 @@ class Stack:
         for _, proc, _ in reversed(self.procs):
             if proc.poll() is None:
                 proc.terminate()
-        for _, proc, _ in self.procs:
+        for name, proc, _ in self.procs:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            if name.startswith("worker"):  # its own group: pool children or an embedded beat left over
+                try:
+                    os.killpg(proc.pid, 9)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def logs(self, tail: int = 3000) -> str:
         return "\n".join(

@@ -259,7 +259,10 @@ def test_ten_thousand_submissions_render_with_a_bounded_number_of_queries(
     from leaderboard.models import DatasetResult, Result
 
     phase, _ = setup
-    teams = [TeamFactory.build(challenge=phase.challenge, name=f"team-{i:03d}") for i in range(200)]
+    teams = [
+        TeamFactory.build(challenge=phase.challenge, name=f"team-{i:03d}", name_key=f"team-{i:03d}")
+        for i in range(200)
+    ]
     type(teams[0]).objects.bulk_create(teams)
     teams = list(type(teams[0]).objects.filter(challenge=phase.challenge, name__startswith="team-"))
     template = SubmissionFactory.build(team=teams[0], phase=phase)

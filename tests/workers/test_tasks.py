@@ -119,3 +119,26 @@ def test_chunked_upload_expire_task_is_scheduled_and_idempotent(participant, pha
     for _ in range(2):
         chunked_upload_expire_task()
         assert not ChunkedUpload.objects.exists() and not chunked_upload_partial_path(upload).exists()
+
+
+def test_a_message_that_met_a_live_lease_is_sent_again_for_when_it_may_have_expired(queued, monkeypatch):
+    """Issue 16, finding 1: not dropped and acked (a SIGKILLed pool process's redelivered message)."""
+    from celery import current_app
+
+    from challenge.services import dispatch
+
+    sent = []
+    monkeypatch.setattr(
+        dispatch, "task_send", lambda name, args, **options: sent.append((name, args, options))
+    )
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
+    submission = queued()
+    when = timezone.now() - timedelta(seconds=5)
+    Submission.objects.filter(id=submission.id).update(
+        status=Status.RUNNING, started_at=when, heartbeat_at=when
+    )
+    submission_evaluate_task.run(submission.id)
+    assert len(sent) == 1
+    name, args, options = sent[0]
+    assert (name, args) == ("workers.submission_evaluate", (submission.id,))
+    assert 0 < options["countdown"] <= 61

@@ -102,3 +102,112 @@ def test_no_module_of_the_site_apps_but_the_state_machine_writes_a_status():
     writes = [w for p in modules if p != STATE_MACHINE for w in _status_writes(p)]
     assert writes == []
     assert len(_status_writes(STATE_MACHINE)) >= 5  # the detector does see the state machine's writes
+
+
+# --- issue 16, findings 1 and 2: lost workers, their cap, and cancelling a dead worker's row ------------
+
+
+def _expired(submission: Submission, settings, *, lost: int = 0) -> None:
+    _running_since(submission, seconds_ago=settings.PENTATHLON_HEARTBEAT_STALE_AFTER + 5)
+    Submission.objects.filter(id=submission.id).update(lost_attempts=lost)
+
+
+def test_taking_over_an_expired_lease_counts_one_lost_attempt(queued, settings):
+    submission = queued()
+    _expired(submission, settings)
+    assert submission_claim(submission_id=submission.id) is not None
+    assert Submission.objects.get(id=submission.id).lost_attempts == 1
+
+
+@pytest.mark.parametrize("road", ["claim", "sweeper"])
+def test_the_last_lost_attempt_fails_the_submission_and_refunds_its_quota(queued, settings, road, mailoutbox):
+    from challenge.services import WORKER_LOST
+    from challenge.services.intake import quota_check
+
+    settings.PENTATHLON_MAX_LOST_ATTEMPTS = 3
+    submission = queued()
+    _expired(submission, settings, lost=2)
+    if road == "claim":
+        assert submission_claim(submission_id=submission.id) is None
+    else:
+        assert submission_requeue_stale_now() == []
+    row = Submission.objects.get(id=submission.id)
+    assert row.status == Status.FAILED and row.quota_refunded and row.lost_attempts == 3
+    assert row.error_message == WORKER_LOST.format(times=3)
+    assert "stopped the worker 3 times" in row.error_message
+    submission.phase.max_submissions_total = 1
+    submission.phase.save()
+    quota_check(team=submission.team, phase=submission.phase)  # the refunded row does not count
+
+
+def test_the_sweeper_counts_the_losses_it_re_sends(queued, settings):
+    settings.PENTATHLON_MAX_LOST_ATTEMPTS = 3
+    submission = queued()
+    _expired(submission, settings, lost=1)
+    assert submission_requeue_stale_now() == [submission.id]
+    row = Submission.objects.get(id=submission.id)
+    assert (row.status, row.lost_attempts) == (Status.QUEUED, 2)
+
+
+def test_a_row_whose_lease_expired_can_be_cancelled_by_its_team(queued, settings, participant):
+    from challenge.services import submission_cancel
+
+    submission = queued()
+    _expired(submission, settings)
+    assert submission_cancel(submission=submission, user=participant)
+    assert Submission.objects.get(id=submission.id).status == Status.CANCELLED
+
+
+def test_a_row_held_by_a_live_worker_cannot_be_cancelled(queued, settings, participant):
+    from challenge.exceptions import ApplicationError
+    from challenge.services import submission_cancel
+
+    submission = queued()
+    _running_since(submission, seconds_ago=1)
+    with pytest.raises(ApplicationError, match="worker stopped answering"):
+        submission_cancel(submission=submission, user=participant)
+    assert Submission.objects.get(id=submission.id).status == Status.RUNNING
+
+
+def test_the_lease_left_of_a_running_row(queued, settings):
+    from challenge.services import submission_lease_left
+
+    submission = queued()
+    assert submission_lease_left(submission_id=submission.id) is None
+    _running_since(submission, seconds_ago=10)
+    left = submission_lease_left(submission_id=submission.id)
+    assert (
+        settings.PENTATHLON_HEARTBEAT_STALE_AFTER - 15
+        < left
+        <= settings.PENTATHLON_HEARTBEAT_STALE_AFTER - 10
+    )
+
+
+# --- issue 16, finding 4: the stored files of failed and cancelled submissions expire ---------------------
+
+
+def test_the_files_of_failed_and_cancelled_submissions_are_deleted_after_the_retention(queued, settings):
+    from django.core.management import call_command
+
+    from challenge.models import Team
+    from challenge.selectors import team_storage_annotate
+    from challenge.services import phase_rescore, submission_mark_failed
+
+    settings.PENTATHLON_FAILED_FILE_RETENTION_DAYS = 3
+    failed, kept, recent = queued(), queued(), queued()
+    for row in (failed, recent):
+        submission_mark_failed(submission_id=row.id, message="bad")
+    old = timezone.now() - timedelta(days=4)
+    Submission.objects.filter(id=failed.id).update(finished_at=old)
+    path = Path(failed.file.path)
+    assert path.exists()
+    team = Team.objects.filter(id=failed.team_id)
+    before = team_storage_annotate(team).get().storage_bytes
+    call_command("expire_submission_files")
+    row = Submission.objects.get(id=failed.id)
+    assert row.file.name == "" and not path.exists() and row.status == Status.FAILED
+    assert Path(recent.file.path).exists() and Path(kept.file.path).exists()
+    assert team_storage_annotate(team).get().storage_bytes == before - failed.file_size
+    assert failed.id not in (Submission.objects.filter(status=Status.QUEUED).values_list("id", flat=True))
+    phase_rescore(phase=failed.phase)  # a re-score leaves the file-less row alone
+    assert Submission.objects.get(id=failed.id).status == Status.FAILED

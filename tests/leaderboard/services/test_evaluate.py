@@ -89,3 +89,41 @@ def test_a_dead_workers_row_is_requeued_by_the_sweeper_and_scored_exactly_once(
     submission_evaluate(submission_id=submission.id)
     submission_evaluate(submission_id=submission.id)
     assert Submission.objects.get(id=submission.id).scored_count == 1
+
+
+# --- issue 16, findings 1 and 2 -------------------------------------------------------------------------
+
+
+def test_a_redelivered_message_meeting_a_live_lease_asks_to_come_back_instead_of_being_dropped(
+    queued, settings
+):
+    """A SIGKILLed pool process: its message is redelivered while the dead claim's lease is still fresh."""
+    submission = queued()
+    when = timezone.now() - timedelta(seconds=5)
+    Submission.objects.filter(id=submission.id).update(status="running", started_at=when, heartbeat_at=when)
+    come_back_in = submission_evaluate(submission_id=submission.id)
+    stale_after = settings.PENTATHLON_HEARTBEAT_STALE_AFTER
+    assert come_back_in is not None and stale_after - 10 < come_back_in <= stale_after
+    assert Submission.objects.get(id=submission.id).status == "running"
+
+
+def test_a_final_row_is_dropped_without_coming_back(queued):
+    submission = queued()
+    submission_evaluate(submission_id=submission.id)
+    assert Submission.objects.get(id=submission.id).status == "finished"
+    assert submission_evaluate(submission_id=submission.id) is None
+
+
+def test_a_memory_blow_up_fails_the_submission_with_the_limit_and_refunds_it(queued, settings, monkeypatch):
+    import evaluation.scoring
+
+    def blow_up(**_):
+        raise MemoryError
+
+    monkeypatch.setattr(evaluation.scoring, "score_submission", blow_up)
+    settings.PENTATHLON_WORKER_MEMORY_LIMIT_MB = 512
+    submission = queued()
+    submission_evaluate(submission_id=submission.id)
+    row = Submission.objects.get(id=submission.id)
+    assert row.status == "failed" and row.quota_refunded
+    assert "stopped the worker" in row.error_message and "512 MiB" in row.error_message
