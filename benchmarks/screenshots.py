@@ -116,7 +116,7 @@ def main() -> None:
                     if user:
                         page = contexts[user].new_page()
                         page.goto("/accounts/login/")
-                        page.fill("#id_username", user)
+                        page.fill("#id_login", user)
                         page.fill("#id_password", PASSWORD)
                         page.click("main button[type=submit]")
                         page.wait_for_load_state()

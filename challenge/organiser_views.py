@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.selectors import user_email_verified
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse, bundle_validate
 from challenge.csv_export import csv_writer
 from challenge.exceptions import ApplicationError, PermissionDeniedError
@@ -200,4 +201,8 @@ def profile_page(request: HttpRequest) -> HttpResponse:
             return redirect("challenge:profile")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-    return render(request, "challenge/profile.html", {"profile": profile})
+    return render(
+        request,
+        "challenge/profile.html",
+        {"profile": profile, "email_verified": user_email_verified(user=request.user)},
+    )

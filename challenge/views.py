@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -16,9 +15,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.services import user_create
 from challenge.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
-from challenge.forms import SignupForm, SubmissionForm, SubmissionUpdateForm, TeamCreateForm, TeamJoinForm
+from challenge.forms import SubmissionForm, SubmissionUpdateForm, TeamCreateForm, TeamJoinForm
 from challenge.selectors import (
     challenge_get,
     challenge_is_organiser,
@@ -54,24 +52,6 @@ def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "challenge/home.html", {"challenges": challenge_list(user=request.user)})
-
-
-def signup(request: HttpRequest) -> HttpResponse:
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = user_create(
-                username=form.cleaned_data["username"],
-                email=form.cleaned_data.get("email", ""),
-                password=form.cleaned_data["password1"],
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            login(request, user, backend="challenge.auth.LockoutModelBackend")
-            messages.success(request, f"Welcome, {user.username}! Pick a challenge and form or join a team.")
-            return redirect("home")
-    return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 
 @domain_errors

@@ -42,8 +42,11 @@ def _api(world, role):
 PAGES = [
     # (url template, expected status per role: anonymous, other_team, organiser, owner)
     ("/", (200, 200, 200, 200)),
-    ("/accounts/login/", (200, 200, 200, 200)),
-    ("/accounts/signup/", (200, 200, 200, 200)),
+    # logged-in users are sent on from the entrance pages (allauth)
+    ("/accounts/login/", (200, 302, 302, 302)),
+    ("/accounts/signup/", (200, 302, 302, 302)),
+    ("/accounts/password/reset/", (200, 200, 200, 200)),
+    ("/accounts/password_reset/", (301, 301, 301, 301)),
     ("/c/video-pentathlon/", (200, 200, 200, 200)),
     ("/c/video-pentathlon/team/", (302, 200, 200, 200)),
     ("/c/video-pentathlon/submissions/", (302, 200, 200, 200)),
