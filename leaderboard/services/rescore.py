@@ -88,8 +88,14 @@ def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None)
             line["status"], line["delta"], line["rank_change"] = "new", None, None
         elif new is None:
             # off the board only while its submission is scored again: pending, not gone
-            scoring = old["submission_id"] in waiting_ids if old["is_baseline"] else old["team"] in waiting_teams
-            line["status"], line["delta"], line["rank_change"] = ("pending" if scoring else "gone"), None, None
+            scoring = (
+                old["submission_id"] in waiting_ids if old["is_baseline"] else old["team"] in waiting_teams
+            )
+            line["status"], line["delta"], line["rank_change"] = (
+                ("pending" if scoring else "gone"),
+                None,
+                None,
+            )
         else:
             line["delta"] = (
                 None

@@ -119,6 +119,7 @@ def test_organiser_publishes_test_results(page, new_page, hidden_phase, organise
     page.click("main button[type=submit], main input[type=submit]")
     card = page.locator("article[data-phase='test']")
     expect(card.locator("[data-role=visibility]")).to_contain_text("Hidden")
+    page.once("dialog", lambda dialog: dialog.accept())  # publishing asks first
     card.locator("[data-action=publish]").click()
     expect(page.locator("article[data-phase='test'] [data-role=visibility]")).to_contain_text("Public")
 
