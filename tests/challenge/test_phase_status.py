@@ -94,3 +94,14 @@ def test_the_organiser_dashboard_counts_and_uploads_ground_truth(phase, organise
     with open(tiny_truth_path, "rb") as handle:
         response = client.post(f"/organiser/phases/{phase.id}/ground-truth/", {"file": handle}, follow=True)
     assert "ground truth stored for" in response.content.decode()
+
+
+def test_choose_as_final_is_offered_only_where_the_phase_counts_it(phase, participant, team):
+    from challenge.models import Phase
+
+    submission = SubmissionFactory(team=team, phase=phase, status=Submission.Status.FINISHED)
+    client = Client()
+    client.force_login(participant)
+    assert "Choose as final submission" not in client.get(f"/submissions/{submission.id}/").content.decode()
+    Phase.objects.filter(id=phase.id).update(final_submission=Phase.FinalSubmission.SELECTED)
+    assert "Choose as final submission" in client.get(f"/submissions/{submission.id}/").content.decode()
