@@ -12,7 +12,8 @@ from challenge import views as challenge_views
 api_v1 = [
     path("", include("challenge.api_urls")),
     path("", include("leaderboard.api_urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # One schema: /api/schema/ (this old address redirects there).
+    path("schema/", RedirectView.as_view(pattern_name="openapi-schema", permanent=True), name="schema"),
 ]
 
 urlpatterns = [

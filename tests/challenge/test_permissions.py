@@ -117,7 +117,7 @@ API = [
     ("post", "/api/v1/submissions/{val}/cancel/", (401, 404, 403, 400)),  # finished: too late to cancel
     ("get", "/api/v1/phases/{phase}/leaderboard/", (200, 200, 200, 200)),
     ("get", "/api/v1/phases/999999/leaderboard/", (404, 404, 404, 404)),
-    ("get", "/api/v1/schema/", (200, 200, 200, 200)),
+    ("get", "/api/v1/schema/", (301, 301, 301, 301)),  # one schema: redirected to /api/schema/
 ]
 
 
