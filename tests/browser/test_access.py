@@ -58,6 +58,11 @@ def test_the_leaderboard_fits_a_phone_without_horizontal_page_scroll(browser, li
                 " return [c.scrollWidth, c.clientWidth]; })()"
             )
             assert inner[0] >= inner[1]
+        # every chart has its numbers in a table (the charts' text alternative)
+        page.goto("/c/video-pentathlon/val/leaderboard/")
+        expect(page.locator("#compare-chart[data-rendered='1']")).to_have_count(1)
+        expect(page.locator("details.chart-data[data-for=compare-chart] tbody tr")).to_have_count(5)
+        expect(page.locator("details.chart-data[data-for=history-chart] table")).to_have_count(1)
     finally:
         context.close()
 
