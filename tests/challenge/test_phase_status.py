@@ -105,3 +105,38 @@ def test_choose_as_final_is_offered_only_where_the_phase_counts_it(phase, partic
     assert "Choose as final submission" not in client.get(f"/submissions/{submission.id}/").content.decode()
     Phase.objects.filter(id=phase.id).update(final_submission=Phase.FinalSubmission.SELECTED)
     assert "Choose as final submission" in client.get(f"/submissions/{submission.id}/").content.decode()
+
+
+def test_a_failed_submission_says_why_it_has_no_results(phase, participant, team):
+    failed = SubmissionFactory(
+        team=team, phase=phase, status=Submission.Status.FAILED, error_message="bad rows"
+    )
+    client = Client()
+    client.force_login(participant)
+    page = client.get(f"/submissions/{failed.id}/").content.decode()
+    assert "could not be scored" in page and "Results appear here when scoring finishes" not in page
+
+
+def test_top_k_results_say_why_a_metric_is_missing(phase, participant, team):
+    from tests.factories import ResultFactory
+
+    submission = SubmissionFactory(team=team, phase=phase, status=Submission.Status.FINISHED)
+    t2v = {"R1": 10.0, "R5": 20.0, "R10": 30.0, "R50": None, "MedR": None, "MeanR": None}
+    metrics = {
+        "MSRVTT": {
+            "format": "topk",
+            "score": 20.0,
+            "num_queries": 118,
+            "num_videos": 30,
+            "t2v": t2v,
+            "v2t": None,
+        }
+    }
+    ResultFactory(submission=submission, metrics=metrics, primary_score=None)
+    client = Client()
+    client.force_login(participant)
+    page = client.get(f"/submissions/{submission.id}/").content.decode()
+    assert all(f'data-missing="{key}"' in page for key in ("R50", "MedR", "MeanR"))
+    assert 'data-missing="R1"' not in page
+    assert "A top-k list does not say where a correct video beyond the list ranks" in page
+    assert "ranks videos for each query, not queries for each video" in page
