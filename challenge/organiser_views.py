@@ -57,7 +57,7 @@ def organiser_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         phase.query_order_warning = phase_query_order_warning(phase=phase)
         phase.leak_findings = phase_leak_findings(phase=phase)
         phase.counts = phase_dashboard_counts(phase=phase)
-        phase.status = phase_status(phase=phase)
+        phase.state_now = phase_status(phase=phase)
     return render(
         request,
         "challenge/organiser.html",

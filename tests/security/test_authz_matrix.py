@@ -163,7 +163,7 @@ EXPECTATIONS: dict[str, Expect] = {
         NONE, AUTH
     ),  # POST only; without a team or an action: back to the team page
     "api:leaderboard": Expect(ALL, NONE),
-    "api:schema": Expect(ALL, NONE),
+    "api:schema": Expect(ALL, ALL),  # a redirect to /api/schema/ for every method (one schema URL)
     # OpenAPI schema and browsable docs outside the versioned API
     "openapi-schema": Expect(ALL, NONE),
     "openapi-docs": Expect(ALL, NONE),
