@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -30,7 +31,20 @@ def user_create(
     user.set_password(password)
     user.full_clean()
     user.save()
+    if email:
+        # unverified: no notification reaches it until its owner confirms it
+        EmailAddress.objects.create(user=user, email=email.lower(), primary=True, verified=False)
     return user
+
+
+def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
+    """Make `email` the user's primary address, unverified until its owner follows the confirmation
+    link (allauth's e-mail page sends one); the previous addresses are forgotten."""
+    EmailAddress.objects.filter(user=user).exclude(email__iexact=email).delete()
+    if email:
+        EmailAddress.objects.update_or_create(
+            user=user, email=email.lower(), defaults={"primary": True, "verified": False}
+        )
 
 
 def _profile_model() -> Any:
@@ -53,6 +67,7 @@ def user_profile_update(
         user.email = email
         user.full_clean(exclude=["password"])
         user.save(update_fields=["email"])
+        user_email_set(user=user, email=email)
     if email_notifications is not None:
         profile.email_notifications = email_notifications
         profile.save(update_fields=["email_notifications"])

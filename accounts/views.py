@@ -1,7 +1,12 @@
-"""The API token page: see, create or rotate, and revoke one's own token."""
+"""The API token page (see, create or rotate, and revoke one's own token), and allauth's entrance
+pages as the site serves them."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
+from allauth.account import views as allauth_views
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -36,3 +41,22 @@ def api_token_revoke_view(request: HttpRequest) -> HttpResponse:
     else:
         messages.info(request, "You had no API token.")
     return redirect("accounts:api-token")
+
+
+def _form_errors_are_400(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A form page re-rendered with errors answers 400, as every form of the site does."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        form = (getattr(response, "context_data", None) or {}).get("form")
+        if request.method == "POST" and response.status_code == 200 and form is not None and form.errors:
+            response.status_code = 400
+        return response
+
+    return wrapper
+
+
+login_view = _form_errors_are_400(allauth_views.login)
+signup_view = _form_errors_are_400(allauth_views.signup)
+password_reset_view = _form_errors_are_400(allauth_views.password_reset)

@@ -30,6 +30,8 @@ ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "screenshot-pass-9"
+#: Every page twice: desktop, and a 390 px phone ("-phone" in the file name).
+VIEWPORTS = (("", {"width": 1280, "height": 900}), ("-phone", {"width": 390, "height": 844}))
 
 
 def populate() -> dict:
@@ -97,31 +99,40 @@ def main() -> None:
             None,
         ),
         ("leaderboard-embed", "/c/video-pentathlon/val/leaderboard/embed/", None),
+        ("login", "/accounts/login/", None),
+        ("signup", "/accounts/signup/", None),
+        ("password-reset", "/accounts/password/reset/", None),
+        ("challenge-participant", "/c/video-pentathlon/", "alpha"),
+        ("team", "/c/video-pentathlon/team/", "alpha"),
         ("submission-result", f"/submissions/{info['alpha_submission']}/", "alpha"),
         ("upload-form", "/c/video-pentathlon/val/submit/", "alpha"),
+        ("my-submissions", "/c/video-pentathlon/submissions/", "alpha"),
         ("profile", "/accounts/profile/", "alpha"),
+        ("api-token", "/accounts/api-token/", "alpha"),
         ("organiser-tools", "/organiser/c/video-pentathlon/", "org"),
         ("organiser-bundle", "/organiser/bundle/", "org"),
         ("leaderboard-test-organiser", "/c/video-pentathlon/test/leaderboard/", "org"),
+        ("rescore", f"/organiser/phases/{info['val']}/rescore/", "org"),
     ]
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             contexts = {}
-            for name, path, user in shots:
-                if user not in contexts:
-                    contexts[user] = browser.new_context(
-                        base_url=server.url, viewport={"width": 1280, "height": 900}
-                    )
+            for (name, path, user), (suffix, viewport) in (
+                (shot, size) for size in VIEWPORTS for shot in shots
+            ):
+                name = f"{name}{suffix}"
+                if (user, suffix) not in contexts:
+                    contexts[user, suffix] = browser.new_context(base_url=server.url, viewport=viewport)
                     if user:
-                        page = contexts[user].new_page()
+                        page = contexts[user, suffix].new_page()
                         page.goto("/accounts/login/")
-                        page.fill("#id_username", user)
+                        page.fill("#id_login", user)
                         page.fill("#id_password", PASSWORD)
                         page.click("main button[type=submit]")
                         page.wait_for_load_state()
                         page.close()
-                page = contexts[user].new_page()
+                page = contexts[user, suffix].new_page()
                 page.goto(path)
                 page.wait_for_load_state("networkidle")
                 for canvas in page.locator("canvas").all():
@@ -130,7 +141,7 @@ def main() -> None:
                         " if (c.dataset.rendered || !c.isConnected || Date.now() - t > 5000) r();"
                         " else setTimeout(w, 50); })(); })"
                     )
-                if name == "organiser-bundle":
+                if name.startswith("organiser-bundle"):
                     page.fill(
                         "textarea[name=bundle]",
                         "challenge: {slug: demo, title: 12}\ndatasets: []\n"
@@ -140,7 +151,12 @@ def main() -> None:
                     page.wait_for_load_state()
                 target = OUT / f"{name}.png"
                 page.screenshot(path=str(target), full_page=True)
-                print(f"{target.relative_to(ROOT)}  {path}")
+                # a page wider than the window scrolls sideways: the figure a designer checks first
+                width, window = page.evaluate(
+                    "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+                )
+                overflow = "" if width <= window else f"  OVERFLOWS: {width} px in a {window} px window"
+                print(f"{target.relative_to(ROOT)}  {path}  {width} px{overflow}")
                 page.close()
             browser.close()
     finally:

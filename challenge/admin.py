@@ -13,7 +13,16 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 
 from challenge.exceptions import ApplicationError
-from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
+from challenge.models import (
+    Challenge,
+    Dataset,
+    Phase,
+    Split,
+    Submission,
+    SubmissionFormat,
+    Team,
+    TeamMembership,
+)
 from challenge.publication import phase_leak_findings, phase_query_order_warning
 from challenge.selectors import challenge_is_organiser, challenge_organised_list, team_storage_annotate
 from challenge.services import (
@@ -199,6 +208,14 @@ class DatasetAdmin(ChallengeScopedAdmin):
 
 
 class PhaseAdminForm(forms.ModelForm):
+    # Tick boxes instead of a raw JSON list; none ticked = every format.
+    allowed_formats = forms.MultipleChoiceField(
+        choices=[(choice.value, f".{choice.value}") for choice in SubmissionFormat],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Accepted formats",
+        help_text="Leave all unticked to accept every format.",
+    )
     ground_truth_upload = forms.FileField(
         required=False,
         label="Ground-truth HDF5",
@@ -221,10 +238,12 @@ class PhaseAdminForm(forms.ModelForm):
             "allowed_formats",
             "aggregation",
             "leaderboard_visibility",
+            "final_submission",
             "query_order",
             "intervals_enabled",
             "interval_level",
         ]
+        widgets = {"final_submission": forms.RadioSelect}
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -1,16 +1,6 @@
 """Participant-facing forms: input parsing only; the services decide."""
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
-
-
-class SignupForm(UserCreationForm):
-    email = forms.EmailField(
-        required=False, help_text="Optional; used only to contact you about the challenge."
-    )
-
-    class Meta(UserCreationForm.Meta):
-        fields = ("username", "email")
 
 
 class TeamCreateForm(forms.Form):

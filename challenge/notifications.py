@@ -1,13 +1,16 @@
 """Emails to a team when one of its submissions reaches a final state (finished or failed).
 
 Called on commit by the scoring service. Never raises: a mail server that is down must not turn a
-scored submission into an error. Members who opted out on their profile page get nothing.
+scored submission into an error. Members who opted out on their profile page get nothing, and
+an address gets mail only once its owner has confirmed it (allauth's verified EmailAddress): an
+address typed by someone else never receives results.
 """
 
 from __future__ import annotations
 
 import logging
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
@@ -36,10 +39,19 @@ You get this email because email notifications are on in your profile: {profile_
 
 
 def notification_recipients(*, submission: Submission) -> list[str]:
-    """Emails of the team's members who have an address and have not opted out."""
+    """The verified primary address of each team member who has not opted out, in member order."""
     opted_out = set(UserProfile.objects.filter(email_notifications=False).values_list("user_id", flat=True))
-    users = submission.team.members.exclude(email="").order_by("id")
-    return [user.email for user in users if user.id not in opted_out]
+    member_ids = [
+        user_id
+        for user_id in submission.team.members.order_by("id").values_list("id", flat=True)
+        if user_id not in opted_out
+    ]
+    verified = dict(
+        EmailAddress.objects.filter(user_id__in=member_ids, verified=True, primary=True).values_list(
+            "user_id", "email"
+        )
+    )
+    return [verified[user_id] for user_id in member_ids if user_id in verified]
 
 
 def _team_may_be_notified(*, team_id: int) -> bool:

@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.selectors import user_email_verified
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse, bundle_validate
 from challenge.csv_export import csv_writer
 from challenge.exceptions import ApplicationError, PermissionDeniedError
@@ -29,7 +30,14 @@ from challenge.organiser import (
     user_profile_update,
 )
 from challenge.publication import phase_leak_findings, phase_query_order_warning
-from challenge.selectors import challenge_is_organiser, challenge_organised_list
+from challenge.selectors import (
+    challenge_is_organiser,
+    challenge_organised_list,
+    challenge_team_count,
+    phase_dashboard_counts,
+    phase_status,
+)
+from challenge.services import phase_ground_truth_set
 
 NOT_ORGANISER = "Nothing here: you do not organise this challenge."
 
@@ -48,6 +56,8 @@ def organiser_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     for phase in phases:
         phase.query_order_warning = phase_query_order_warning(phase=phase)
         phase.leak_findings = phase_leak_findings(phase=phase)
+        phase.counts = phase_dashboard_counts(phase=phase)
+        phase.state_now = phase_status(phase=phase)
     return render(
         request,
         "challenge/organiser.html",
@@ -56,8 +66,40 @@ def organiser_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "phases": phases,
             "visibility_choices": Phase.LeaderboardVisibility.choices,
             "pending_teams": challenge.teams.filter(is_approved=False).order_by("created_at"),
+            "team_count": challenge_team_count(challenge=challenge),
         },
     )
+
+
+GROUND_TRUTH_FILE_MISSING = "Choose the ground-truth HDF5 file to upload (see docs/blind-phases.md)."
+
+
+@login_required
+@require_POST
+def phase_ground_truth_view(request: HttpRequest, phase_id: int) -> HttpResponse:
+    """Upload a phase's hidden ground truth from the dashboard, through the one service (`phase_ground_truth_set`)
+    that the admin, `manage.py phase_ground_truth` and the API use; the leak audit shows on the dashboard."""
+    phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
+    organiser_only(phase.challenge_id, request)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, GROUND_TRUTH_FILE_MISSING)
+        return redirect("challenge:organiser", slug=phase.challenge.slug)
+    try:
+        phase = phase_ground_truth_set(phase=phase, file=upload)
+    except (ApplicationError, ValidationError) as exc:
+        messages.error(
+            request,
+            f"{phase.title}: the ground truth was not stored. "
+            + (getattr(exc, "message", None) or " ".join(getattr(exc, "messages", [str(exc)]))),
+        )
+    else:
+        datasets = ", ".join(
+            f"{s.dataset.name} ({s.num_queries} queries, {s.num_videos} videos)"
+            for s in phase.splits.select_related("dataset").order_by("dataset__order")
+        )
+        messages.success(request, f"{phase.title}: ground truth stored for {datasets}.")
+    return redirect("challenge:organiser", slug=phase.challenge.slug)
 
 
 @login_required
@@ -200,4 +242,8 @@ def profile_page(request: HttpRequest) -> HttpResponse:
             return redirect("challenge:profile")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-    return render(request, "challenge/profile.html", {"profile": profile})
+    return render(
+        request,
+        "challenge/profile.html",
+        {"profile": profile, "email_verified": user_email_verified(user=request.user)},
+    )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from challenge.exceptions import NotFoundError
 from challenge.models import Challenge, Dataset, Phase, Submission, Team, TeamMembership
@@ -317,3 +320,99 @@ def team_storage_annotate(teams: QuerySet) -> QuerySet:
     return teams.annotate(
         storage_bytes=Coalesce(Sum("submissions__file_size", filter=~Q(submissions__file="")), 0)
     )
+
+
+# --- a phase as a participant sees it: its state, its quota, its kit --------------------------------
+
+
+@dataclass(frozen=True)
+class PhaseStatus:
+    """What the phase card, the submit page and the leaderboard say about a phase right now.
+
+    `state` is "open", "upcoming", "closed" or "not_ready" (no ground truth yet: nothing to score
+    against). The `*_left` counts are None when the phase sets no such limit or no team is given.
+    """
+
+    state: str
+    label: str
+    deadline: datetime | None
+    used_total: int | None = None
+    used_today: int | None = None
+    total_left: int | None = None
+    today_left: int | None = None
+
+    @property
+    def accepts_submissions(self) -> bool:
+        return self.state == "open"
+
+    @property
+    def quota_exhausted(self) -> bool:
+        return self.total_left == 0 or self.today_left == 0
+
+
+PHASE_STATE_LABELS = {"open": "Open", "upcoming": "Upcoming", "closed": "Closed", "not_ready": "Not open yet"}
+
+
+def submission_quota_counted(*, team: Team, phase: Phase) -> QuerySet[Submission]:
+    """The team's submissions that count towards the phase's quota (failed, cancelled and refunded
+    ones are free); the one definition the quota check and the pages share."""
+    return Submission.objects.filter(team=team, phase=phase, quota_refunded=False).exclude(
+        status__in=[Submission.Status.FAILED, Submission.Status.CANCELLED]
+    )
+
+
+def utc_day_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """The UTC day holding `now`: the daily quota resets at 00:00 UTC."""
+    midnight = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
+    return midnight, midnight + timedelta(days=1)
+
+
+def phase_status(*, phase: Phase, team: Team | None = None, now: datetime | None = None) -> PhaseStatus:
+    """The phase's state, its next deadline (opening or closing) and, for `team`, the submissions left."""
+    now = now or timezone.now()
+    if not phase.ground_truth:
+        state, deadline = "not_ready", None
+    elif now < phase.starts_at:
+        state, deadline = "upcoming", phase.starts_at
+    elif phase.ends_at is not None and now >= phase.ends_at:
+        state, deadline = "closed", phase.ends_at
+    else:
+        state, deadline = "open", phase.ends_at
+    quota: dict[str, int | None] = {}
+    if team is not None:
+        counted = submission_quota_counted(team=team, phase=phase)
+        start, end = utc_day_bounds(now)
+        used_total, used_today = (
+            counted.count(),
+            counted.filter(created_at__gte=start, created_at__lt=end).count(),
+        )
+        quota = {
+            "used_total": used_total,
+            "used_today": used_today,
+            "total_left": None
+            if phase.max_submissions_total is None
+            else max(0, phase.max_submissions_total - used_total),
+            "today_left": None
+            if phase.max_submissions_per_day is None
+            else max(0, phase.max_submissions_per_day - used_today),
+        }
+    return PhaseStatus(state=state, label=PHASE_STATE_LABELS[state], deadline=deadline, **quota)
+
+
+def phase_dashboard_counts(*, phase: Phase) -> dict[str, int]:
+    """What the organiser dashboard counts for a phase: teams that submitted, submissions by state."""
+    from django.db.models import Count
+
+    status = Submission.Status
+    return Submission.objects.filter(phase=phase).aggregate(
+        teams=Count("team", distinct=True),
+        submissions=Count("id"),
+        waiting=Count("id", filter=Q(status__in=[status.SUBMITTED, status.QUEUED])),
+        running=Count("id", filter=Q(status=status.RUNNING)),
+        finished=Count("id", filter=Q(status=status.FINISHED)),
+        failed=Count("id", filter=Q(status=status.FAILED)),
+    )
+
+
+def challenge_team_count(*, challenge: Challenge) -> int:
+    return challenge.teams.filter(is_baseline=False).count()

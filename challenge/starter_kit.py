@@ -146,6 +146,25 @@ def _readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
     )
 
 
+def starter_kit_readme(*, phase: Phase) -> str:
+    """The kit's README.txt, from the phase's splits (counts only; no read of the ground truth).
+
+    Raises:
+        NotFoundError: the phase has no ground truth yet (so no kit either).
+    """
+    if not phase.ground_truth:
+        raise NotFoundError(KIT_NO_GROUND_TRUTH.format(phase=phase.title))
+    shapes = {
+        split.dataset.name: {
+            "num_queries": split.num_queries,
+            "num_videos": split.num_videos,
+            "captions_per_video": split.captions_per_video,
+        }
+        for split in phase.splits.select_related("dataset").order_by("dataset__order", "dataset__id")
+    }
+    return _readme(phase=phase, shapes=shapes)
+
+
 def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
     """Write the phase's starter kit (a zip) to the seekable binary file `out`.
 

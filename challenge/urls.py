@@ -7,8 +7,10 @@ app_name = "challenge"
 urlpatterns = [
     path("c/<slug:slug>/", views.challenge_detail, name="detail"),
     path("c/<slug:slug>/team/", views.team_page, name="team"),
+    path("c/<slug:slug>/team/manage/", views.team_manage, name="team-manage"),
     path("c/<slug:slug>/submissions/", views.submission_mine, name="submissions"),
     path("c/<slug:slug>/<slug:phase_slug>/submit/", views.submission_new, name="submit"),
+    path("c/<slug:slug>/<slug:phase_slug>/kit/README.txt", views.kit_readme, name="kit-readme"),
     path("submissions/<int:submission_id>/", views.submission_detail, name="submission"),
     path("submissions/<int:submission_id>/change/", views.submission_change, name="submission-change"),
     path("accounts/profile/", organiser_views.profile_page, name="profile"),
@@ -22,6 +24,11 @@ urlpatterns = [
         name="submissions-csv",
     ),
     path("organiser/phases/<int:phase_id>/lock/", organiser_views.phase_lock_view, name="phase-lock"),
+    path(
+        "organiser/phases/<int:phase_id>/ground-truth/",
+        organiser_views.phase_ground_truth_view,
+        name="phase-ground-truth-upload",
+    ),
     path("organiser/teams/<int:team_id>/approve/", organiser_views.team_approve_view, name="team-approve"),
     path(
         "organiser/submissions/<int:submission_id>/moderate/",

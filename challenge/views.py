@@ -7,18 +7,16 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from accounts.services import user_create
 from challenge.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
-from challenge.forms import SignupForm, SubmissionForm, SubmissionUpdateForm, TeamCreateForm, TeamJoinForm
+from challenge.forms import SubmissionForm, SubmissionUpdateForm, TeamCreateForm, TeamJoinForm
 from challenge.selectors import (
     challenge_get,
     challenge_is_organiser,
@@ -26,6 +24,7 @@ from challenge.selectors import (
     phase_dataset_names,
     phase_get,
     phase_list,
+    phase_status,
     submission_get,
     submission_list,
     submission_result,
@@ -33,7 +32,17 @@ from challenge.selectors import (
     team_for_user,
     team_members,
 )
-from challenge.services import submission_create, submission_update, team_create, team_join
+from challenge.services import (
+    submission_create,
+    submission_update,
+    team_create,
+    team_invite_rotate,
+    team_join,
+    team_leave,
+    team_member_remove,
+    team_rename,
+)
+from challenge.starter_kit import starter_kit_readme
 from challenge.throttles import THROTTLED, throttle_allows
 from evaluation.metrics.registry import METRIC_KEYS
 
@@ -57,37 +66,32 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "challenge/home.html", {"challenges": challenge_list(user=request.user)})
 
 
-def signup(request: HttpRequest) -> HttpResponse:
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = user_create(
-                username=form.cleaned_data["username"],
-                email=form.cleaned_data.get("email", ""),
-                password=form.cleaned_data["password1"],
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            login(request, user, backend="challenge.auth.LockoutModelBackend")
-            messages.success(request, f"Welcome, {user.username}! Pick a challenge and form or join a team.")
-            return redirect("home")
-    return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
-
-
 @domain_errors
 def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = challenge_get(slug=slug, user=request.user)
+    team = team_for_user(user=request.user, challenge=challenge)
     return render(
         request,
         "challenge/challenge_detail.html",
         {
             "challenge": challenge,
-            "phases": phase_list(challenge=challenge),
-            "team": team_for_user(user=request.user, challenge=challenge),
+            "phases": [
+                {"phase": phase, "status": phase_status(phase=phase, team=team)}
+                for phase in phase_list(challenge=challenge)
+            ],
+            "team": team,
             "is_organiser": challenge_is_organiser(user=request.user, challenge=challenge),
         },
     )
+
+
+@require_GET
+@domain_errors
+def kit_readme(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
+    """The starter kit's README as plain text: what to download and the shapes a submission must have."""
+    challenge = challenge_get(slug=slug, user=request.user)
+    phase = phase_get(challenge=challenge, slug=phase_slug, user=request.user)
+    return HttpResponse(starter_kit_readme(phase=phase), content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -119,18 +123,67 @@ def team_page(request: HttpRequest, slug: str) -> HttpResponse:
                     None, getattr(exc, "message", None) or " ".join(getattr(exc, "messages", [str(exc)]))
                 )
     team = team_for_user(user=request.user, challenge=challenge)
+    members = list(team_members(team=team)) if team else []
     return render(
         request,
         "challenge/team.html",
         {
             "challenge": challenge,
             "team": team,
-            "members": team_members(team=team) if team else [],
+            "members": members,
+            "is_owner": any(m.user_id == request.user.id and m.role == m.Role.OWNER for m in members),
             "create_form": create_form,
             "join_form": join_form,
         },
         status=400 if (create_form.errors or join_form.errors) else 200,
     )
+
+
+TEAM_ACTION_UNKNOWN = "The change could not be understood; use the buttons on the team page."
+
+
+@login_required
+@require_POST
+@domain_errors
+def team_manage(request: HttpRequest, slug: str) -> HttpResponse:
+    """The team page's management buttons: rename, new invite code, remove a member, leave."""
+    challenge = challenge_get(slug=slug, user=request.user)
+    team = team_for_user(user=request.user, challenge=challenge)
+    if team is None:
+        messages.info(request, "You are not in a team of this challenge; create or join one.")
+        return redirect("challenge:team", slug=challenge.slug)
+    action = request.POST.get("action")
+    try:
+        if action == "rename":
+            form = TeamCreateForm(request.POST)
+            if not form.is_valid():
+                raise ApplicationError("Enter the team's new name (at most 100 characters).")
+            team_rename(team=team, user=request.user, name=form.cleaned_data["name"])
+            messages.success(request, f"The team is now called {team.name!r}.")
+        elif action == "rotate":
+            team_invite_rotate(team=team, user=request.user)
+            messages.success(request, "A new invite code was made; the previous one no longer works.")
+        elif action == "remove":
+            member = team_members(team=team).filter(user_id=request.POST.get("member_id") or 0).first()
+            team_member_remove(team=team, user=request.user, member_id=member.user_id if member else 0)
+            messages.success(request, f"{member.user.get_username()} was removed from the team.")
+        elif action == "leave":
+            deleted = team_leave(team=team, user=request.user)
+            messages.success(
+                request,
+                f"You left team {team.name!r}."
+                + (" It had no other member and was deleted." if deleted else ""),
+            )
+            return redirect("challenge:detail", slug=challenge.slug)
+        else:
+            messages.error(request, TEAM_ACTION_UNKNOWN)
+    except PermissionDeniedError as exc:
+        messages.error(request, exc.message)
+    except (ApplicationError, ValidationError) as exc:
+        messages.error(
+            request, getattr(exc, "message", None) or " ".join(getattr(exc, "messages", [str(exc)]))
+        )
+    return redirect("challenge:team", slug=challenge.slug)
 
 
 @transaction.non_atomic_requests  # the upload streams outside any transaction; the service opens a short one
@@ -143,6 +196,8 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
     if team is None:
         messages.info(request, "Create or join a team before you submit.")
         return redirect("challenge:team", slug=challenge.slug)
+    status = phase_status(phase=phase, team=team)
+    is_organiser = challenge_is_organiser(user=request.user, challenge=challenge)
     form = SubmissionForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -171,6 +226,10 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
             "team": team,
             "form": form,
             "chunked_above": settings.UPLOAD_CHUNKED_THRESHOLD,
+            "status": status,
+            # organisers may submit baselines outside the phase's dates (phase_ensure_open)
+            "show_form": status.accepts_submissions or (is_organiser and status.state != "not_ready"),
+            "splits": phase.splits.select_related("dataset").order_by("dataset__order", "dataset__id"),
         },
         status=400 if form.errors else 200,
     )

@@ -19,6 +19,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
@@ -95,7 +96,16 @@ def _print_json(ui: _Ui, data: Any) -> None:
 
 
 def _date(value: str | None) -> str:
-    return "-" if not value else value.replace("T", " ")[:16]
+    """An API timestamp as "YYYY-MM-DD HH:MM UTC" (the server's times carry their zone)."""
+    if not value:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value.replace("T", " ")[:16]
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -598,7 +608,8 @@ def cmd_cancel(args: argparse.Namespace, ui: _Ui) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace, ui: _Ui) -> int:
-    data = _client(args).get_json(f"phases/{args.phase_id}/leaderboard/")
+    params = {key: value for key, value in (("dataset", args.dataset), ("sort", args.sort)) if value}
+    data = _client(args).get_json(f"phases/{args.phase_id}/leaderboard/", params=params)
     if args.json:
         _print_json(ui, data)
         return EXIT_OK
@@ -611,7 +622,9 @@ def cmd_leaderboard(args: argparse.Namespace, ui: _Ui) -> int:
         table.add_column(column, justify="right" if column in ("#", "overall", *datasets) else "left")
     decimals = int(data.get("decimals", 2))  # the challenge's, as on its pages and CSV
     for entry in data.get("entries", []):
-        method = entry.get("method_name", "") + (" (baseline)" if entry.get("is_baseline") else "")
+        method = entry.get("method_name", "")
+        if entry.get("is_baseline") and "(baseline)" not in method:  # organisers often name it so already
+            method += " (baseline)"
         scores = entry.get("scores") or {}
         table.add_row(
             str(entry.get("rank") or "–"),
@@ -742,6 +755,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = command("leaderboard", cmd_leaderboard, "show a phase's leaderboard")
     board.add_argument("phase_id", type=int)
+    board.add_argument("--dataset", help="one dataset's board (e.g. MSVD) instead of the overall one")
+    board.add_argument(
+        "--sort",
+        help='a column key, e.g. "overall", "MSVD:score" or "MSVD:MedR" (as in the web page\'s links)',
+    )
     board.add_argument("--json", action="store_true")
     return parser
 

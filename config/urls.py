@@ -2,23 +2,35 @@
 truth are never served."""
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts import views as account_views
 from challenge import views as challenge_views
 
 api_v1 = [
     path("", include("challenge.api_urls")),
     path("", include("leaderboard.api_urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # One schema: /api/schema/ (this old address redirects there).
+    path("schema/", RedirectView.as_view(pattern_name="openapi-schema", permanent=True), name="schema"),
 ]
 
 urlpatterns = [
     path("", challenge_views.home, name="home"),
-    path("accounts/signup/", challenge_views.signup, name="signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Sign-up, login, logout, password reset, e-mail verification and social login: django-allauth at
+    # /accounts/ (the login, signup and logout URLs are the ones the site always had). Its form pages
+    # answer 400 when the form has errors, like every other form of the site.
+    path("accounts/login/", account_views.login_view, name="account_login"),
+    path("accounts/signup/", account_views.signup_view, name="account_signup"),
+    path("accounts/password/reset/", account_views.password_reset_view, name="account_reset_password"),
+    # Django's conventional address of the reset page.
+    path(
+        "accounts/password_reset/",
+        RedirectView.as_view(pattern_name="account_reset_password", permanent=True),
+        name="password-reset-legacy",
+    ),
+    path("accounts/", include("allauth.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

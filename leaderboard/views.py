@@ -113,6 +113,7 @@ def _columns(board: Board, ci: str = "interval") -> list[dict]:
                 "metric": metric,
                 "active": active,
                 "arrow": ("▼" if board.descending else "▲") if active else "",
+                "aria_sort": ("descending" if board.descending else "ascending") if active else "none",
                 "query": urlencode(query),
             }
         )
@@ -132,7 +133,7 @@ def _cells(board: Board, rows: list[dict], decimals: int, ci: str = "interval") 
         else:
             values = [row["metrics"][board.dataset][m] for m in METRICS]
         row["cells"] = [fmt(v) for v in values]
-        row["submitted"] = row["submitted_at"].strftime("%Y-%m-%d %H:%M")
+        row["submitted"] = row["submitted_at"].strftime("%Y-%m-%d %H:%M UTC")
         row["cell_pairs"] = list(zip(row["cells"], _cell_intervals(board, row, decimals, ci), strict=True))
 
 

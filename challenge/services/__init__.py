@@ -107,8 +107,12 @@ from challenge.services.teams import (
     NOT_A_MEMBER,
     TEAM_NAME_TAKEN,
     team_create,
+    team_invite_rotate,
     team_join,
+    team_leave,
+    team_member_remove,
     team_of,
+    team_rename,
 )
 from challenge.services.uploads import (
     UPLOAD_BEYOND_END,
@@ -217,6 +221,10 @@ __all__ = [
     "task_send",
     "team_approve",
     "team_create",
+    "team_invite_rotate",
+    "team_leave",
+    "team_member_remove",
+    "team_rename",
     "team_join",
     "team_of",
     "user_create",

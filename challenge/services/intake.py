@@ -3,7 +3,6 @@ phase accepts, and the team has quota left. Shared by the direct and the chunked
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,7 +10,7 @@ from django.utils import timezone
 
 from challenge.exceptions import ApplicationError, QuotaExceededError
 from challenge.models import Phase, Submission, Team
-from challenge.selectors import challenge_is_organiser
+from challenge.selectors import challenge_is_organiser, submission_quota_counted, utc_day_bounds
 
 Status = Submission.Status
 
@@ -76,13 +75,11 @@ def quota_check(*, team: Team, phase: Phase) -> None:
     IMMEDIATE transactions serialise all writers.
     """
     Team.objects.select_for_update().filter(id=team.id).first()
-    counted = Submission.objects.filter(team=team, phase=phase, quota_refunded=False).exclude(
-        status__in=[Status.FAILED, Status.CANCELLED]
-    )
+    counted = submission_quota_counted(team=team, phase=phase)
     if phase.max_submissions_total is not None and counted.count() >= phase.max_submissions_total:
         raise QuotaExceededError(QUOTA_TOTAL.format(limit=phase.max_submissions_total, phase=phase.title))
     if phase.max_submissions_per_day is not None:
-        midnight = datetime.combine(timezone.now().date(), time.min, tzinfo=timezone.get_current_timezone())
-        today = counted.filter(created_at__gte=midnight, created_at__lt=midnight + timedelta(days=1)).count()
+        midnight, next_midnight = utc_day_bounds(timezone.now())
+        today = counted.filter(created_at__gte=midnight, created_at__lt=next_midnight).count()
         if today >= phase.max_submissions_per_day:
             raise QuotaExceededError(QUOTA_DAY.format(limit=phase.max_submissions_per_day, phase=phase.title))

@@ -82,3 +82,94 @@ def team_of(*, user: AbstractBaseUser, challenge: Challenge) -> Team:
     if membership is None:
         raise PermissionDeniedError(NOT_A_MEMBER)
     return membership.team
+
+
+# --- managing a team: rename, rotate the invite code, leave, remove a member --------------------------
+
+NOT_THE_OWNER = "Only the team's owner can {action}; ask {owner!r}."
+OWNER_CANNOT_REMOVE_SELF = "You cannot remove yourself; use Leave the team instead."
+NOT_IN_THIS_TEAM = "That user is not a member of team {team!r}."
+LAST_MEMBER_WITH_SUBMISSIONS = (
+    "You are the last member of team {team!r}, which has submissions: a team with submissions keeps at "
+    "least one member. Invite someone and leave after they join, or ask the organisers."
+)
+
+
+def _membership(*, team: Team, user: AbstractBaseUser) -> TeamMembership:
+    membership = TeamMembership.objects.select_for_update().filter(team=team, user=user).first()
+    if membership is None:
+        raise PermissionDeniedError(NOT_A_MEMBER)
+    return membership
+
+
+def _ensure_owner(*, team: Team, user: AbstractBaseUser, action: str) -> None:
+    if _membership(team=team, user=user).role != TeamMembership.Role.OWNER:
+        owner = team.memberships.filter(role=TeamMembership.Role.OWNER).select_related("user").first()
+        raise PermissionDeniedError(
+            NOT_THE_OWNER.format(
+                action=action, owner=owner.user.get_username() if owner else "the organisers"
+            )
+        )
+
+
+@transaction.atomic
+def team_rename(*, team: Team, user: AbstractBaseUser, name: str) -> Team:
+    """Give the team a new name (its owner only); names stay unique within the challenge."""
+    _ensure_owner(team=team, user=user, action="rename the team")
+    name = team_name_normalise(name)  # the same rules as a new team's name
+    key = team_name_key(name)
+    if Team.objects.filter(challenge_id=team.challenge_id, name_key=key).exclude(id=team.id).exists():
+        raise ApplicationError(TEAM_NAME_TAKEN.format(name=name))
+    team.name, team.name_key = name, key
+    team.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            team.save(update_fields=["name", "name_key"])
+    except IntegrityError as exc:  # a concurrent rename or creation took the name first
+        raise ApplicationError(TEAM_NAME_TAKEN.format(name=name)) from exc
+    return team
+
+
+@transaction.atomic
+def team_invite_rotate(*, team: Team, user: AbstractBaseUser) -> Team:
+    """Replace the invite code (its owner only): the old code stops working; members stay."""
+    from challenge.models import new_invite_code
+
+    _ensure_owner(team=team, user=user, action="change the invite code")
+    team.invite_code = new_invite_code()
+    team.save(update_fields=["invite_code"])
+    return team
+
+
+@transaction.atomic
+def team_member_remove(*, team: Team, user: AbstractBaseUser, member_id: int) -> None:
+    """Remove another member from the team (its owner only). Their submissions stay the team's."""
+    _ensure_owner(team=team, user=user, action="remove a member")
+    if member_id == user.pk:
+        raise ApplicationError(OWNER_CANNOT_REMOVE_SELF)
+    deleted, _ = TeamMembership.objects.filter(team=team, user_id=member_id).delete()
+    if not deleted:
+        raise ApplicationError(NOT_IN_THIS_TEAM.format(team=team.name))
+
+
+@transaction.atomic
+def team_leave(*, team: Team, user: AbstractBaseUser) -> bool:
+    """Leave the team. An owner who leaves hands the team to its longest-standing member; the last
+    member of a team without submissions deletes it. Returns whether the team was deleted.
+
+    Raises:
+        ApplicationError: the last member of a team that has submissions (they must stay attributed).
+    """
+    membership = _membership(team=team, user=user)
+    others = team.memberships.exclude(id=membership.id).order_by("joined_at", "id")
+    successor = others.first()
+    if successor is None:
+        if team.submissions.exists():
+            raise ApplicationError(LAST_MEMBER_WITH_SUBMISSIONS.format(team=team.name))
+        team.delete()
+        return True
+    membership.delete()
+    if membership.role == TeamMembership.Role.OWNER:
+        successor.role = TeamMembership.Role.OWNER
+        successor.save(update_fields=["role"])
+    return False

@@ -23,6 +23,12 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Sign-up, login, password reset, e-mail verification and social login (accounts/ owns the glue).
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.orcid",
     "accounts",
     "challenge",
     "leaderboard",
@@ -38,6 +44,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -177,7 +184,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Every password check (login page, API token, admin) counts failures per client IP and username;
 # after PENTATHLON_LOGIN_MAX_FAILURES the pair is refused for the window (challenge.auth).
-AUTHENTICATION_BACKENDS = ["challenge.auth.LockoutModelBackend"]
+# allauth's backend comes second: it logs in by e-mail address (the username goes to the first).
+AUTHENTICATION_BACKENDS = [
+    "challenge.auth.LockoutModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
 PENTATHLON_LOGIN_MAX_FAILURES = env.int("PENTATHLON_LOGIN_MAX_FAILURES", default=5)
 PENTATHLON_LOGIN_LOCKOUT_SECONDS = env.int("PENTATHLON_LOGIN_LOCKOUT_SECONDS", default=900)
 # Login counters and API throttles. Local memory is per process: production sets CACHE_URL (or
@@ -203,9 +214,55 @@ PENTATHLON_BOARD_MAX_AGE = env.int("PENTATHLON_BOARD_MAX_AGE", default=5)
 #: Rows per board page (HTML and JSON) by default, and the most a client may ask for.
 PENTATHLON_BOARD_PAGE_SIZE = env.int("PENTATHLON_BOARD_PAGE_SIZE", default=100)
 PENTATHLON_BOARD_MAX_PAGE_SIZE = env.int("PENTATHLON_BOARD_MAX_PAGE_SIZE", default=500)
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+
+# --- Accounts (django-allauth) ------------------------------------------------------------------
+# Log in with the username or the e-mail address; sign up with both (the address is needed for
+# password resets and notifications). Every new address gets a confirmation link; notifications go
+# only to verified addresses (challenge.notifications). "mandatory" also blocks login until then.
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env("PENTATHLON_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Pentathlon] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = env("PENTATHLON_HTTP_PROTOCOL", default="http")
+# allauth's rate limits (per client IP and per account, in the cache): "10/m/ip" style, "off" disables.
+ACCOUNT_RATE_LIMITS = {
+    action: (False if rate == "off" else rate)
+    for action, rate in {
+        "login": env("PENTATHLON_RATE_LOGIN", default="30/m/ip"),
+        "login_failed": env("PENTATHLON_RATE_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
+        "signup": env("PENTATHLON_RATE_SIGNUP", default="20/m/ip"),
+        "reset_password": env("PENTATHLON_RATE_RESET_PASSWORD", default="20/m/ip,5/m/key"),
+        "reset_password_from_key": env("PENTATHLON_RATE_RESET_PASSWORD_FROM_KEY", default="20/m/ip"),
+        "confirm_email": env("PENTATHLON_RATE_CONFIRM_EMAIL", default="1/3m/key"),
+        "change_password": env("PENTATHLON_RATE_CHANGE_PASSWORD", default="5/m/user"),
+        "manage_email": env("PENTATHLON_RATE_MANAGE_EMAIL", default="10/m/user"),
+    }.items()
+}
+# Social login is off until a provider's client id and secret are set in the environment:
+# GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET, ORCID_CLIENT_ID/ORCID_CLIENT_SECRET (ORCID_BASE_DOMAIN for
+# the sandbox, "sandbox.orcid.org"). A provider without them is neither offered nor reachable.
+SOCIALACCOUNT_PROVIDERS: dict = {}
+if env("GITHUB_CLIENT_ID", default=""):
+    SOCIALACCOUNT_PROVIDERS["github"] = {
+        "APPS": [{"client_id": env("GITHUB_CLIENT_ID"), "secret": env("GITHUB_CLIENT_SECRET"), "key": ""}],
+        "SCOPE": ["user:email"],
+    }
+if env("ORCID_CLIENT_ID", default=""):
+    SOCIALACCOUNT_PROVIDERS["orcid"] = {
+        "APPS": [{"client_id": env("ORCID_CLIENT_ID"), "secret": env("ORCID_CLIENT_SECRET"), "key": ""}],
+        "BASE_DOMAIN": env("ORCID_BASE_DOMAIN", default="orcid.org"),
+        "MEMBER_API": False,
+    }
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_ADAPTER = "accounts.adapter.SocialAccountAdapter"
+# A social login must still confirm its e-mail address before notifications reach it.
+SOCIALACCOUNT_EMAIL_VERIFICATION = ACCOUNT_EMAIL_VERIFICATION
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -47,3 +47,5 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {scope: None for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]},
 }
+# allauth's rate limits off for the same reason; tests/accounts set them where they test them.
+ACCOUNT_RATE_LIMITS = False

@@ -51,7 +51,8 @@ def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None)
 
     Returns None when the phase has no snapshot, else {"snapshot", "pending" (submissions still being
     scored), "rows": [{team, method_name, before_rank, after_rank, before_score, after_score, delta,
-    rank_change, status ("same", "changed", "new", "gone")}]}.
+    rank_change, status ("same", "changed", "new", "gone", or "pending": off the board while its
+    submission is being scored again)}]}.
     """
     from leaderboard.selectors import leaderboard_rows
 
@@ -66,6 +67,11 @@ def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None)
 
     before = {key(r): r for r in snapshot.rows}
     after = {key(r): r for r in leaderboard_rows(phase=phase)}
+    waiting = Submission.objects.filter(
+        phase=phase, status__in=[Status.SUBMITTED, Status.QUEUED, Status.RUNNING]
+    ).values_list("id", "team__name")
+    waiting_ids = {submission_id for submission_id, _ in waiting}
+    waiting_teams = {team for _, team in waiting}
     lines = []
     for k in list(after) + [k for k in before if k not in after]:
         old, new = before.get(k), after.get(k)
@@ -81,7 +87,15 @@ def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None)
         if old is None:
             line["status"], line["delta"], line["rank_change"] = "new", None, None
         elif new is None:
-            line["status"], line["delta"], line["rank_change"] = "gone", None, None
+            # off the board only while its submission is scored again: pending, not gone
+            scoring = (
+                old["submission_id"] in waiting_ids if old["is_baseline"] else old["team"] in waiting_teams
+            )
+            line["status"], line["delta"], line["rank_change"] = (
+                ("pending" if scoring else "gone"),
+                None,
+                None,
+            )
         else:
             line["delta"] = (
                 None
@@ -98,5 +112,4 @@ def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None)
             )
             line["status"] = "same" if same else "changed"
         lines.append(line)
-    pending = Submission.objects.filter(phase=phase, status__in=[Status.QUEUED, Status.RUNNING]).count()
-    return {"snapshot": snapshot, "pending": pending, "rows": lines}
+    return {"snapshot": snapshot, "pending": len(waiting_ids), "rows": lines}

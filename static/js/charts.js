@@ -10,7 +10,40 @@
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); });
   }
-  function done(canvas, chart) { canvas.dataset.rendered = "1"; canvas.chart = chart; }
+  function done(canvas, chart) { dataTable(canvas, chart); canvas.dataset.rendered = "1"; canvas.chart = chart; }
+  // The text alternative of a chart: its numbers as a table, in a <details> right after the canvas.
+  function dataTable(canvas, chart) {
+    var box = canvas.closest("section") || canvas.parentNode;
+    var heading = box.querySelector("h2, h3");
+    var title = heading ? heading.textContent.trim() : "Chart";
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", title + " (the numbers are in the table below the chart)");
+    var old = box.querySelector("details.chart-data[data-for='" + canvas.id + "']");
+    if (old) old.remove();
+    var details = document.createElement("details");
+    details.className = "chart-data"; details.dataset.for = canvas.id;
+    var summary = document.createElement("summary"); summary.textContent = "The numbers behind this chart";
+    var wrap = document.createElement("div"); wrap.className = "table-scroll";
+    var table = document.createElement("table"); table.className = "compact";
+    var caption = document.createElement("caption"); caption.textContent = title; table.appendChild(caption);
+    var head = table.createTHead().insertRow();
+    var corner = document.createElement("th"); corner.scope = "col"; corner.textContent = ""; head.appendChild(corner);
+    chart.data.datasets.forEach(function (d) {
+      var th = document.createElement("th"); th.scope = "col"; th.textContent = d.label; head.appendChild(th);
+    });
+    var body = table.createTBody();
+    chart.data.labels.forEach(function (label, i) {
+      var row = body.insertRow();
+      var th = document.createElement("th"); th.scope = "row"; th.textContent = label; row.appendChild(th);
+      chart.data.datasets.forEach(function (d) {
+        var v = d.data[i], cell = row.insertCell();
+        cell.className = "num";
+        cell.textContent = (v === null || v === undefined) ? "–" : (typeof v === "number" ? v.toFixed(2) : String(v));
+      });
+    });
+    wrap.appendChild(table); details.appendChild(summary); details.appendChild(wrap);
+    canvas.insertAdjacentElement("afterend", details);
+  }
   function empty(canvas, text) {
     var p = document.createElement("p");
     p.className = "muted"; p.textContent = text;

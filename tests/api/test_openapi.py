@@ -76,3 +76,12 @@ def test_docs_pages_are_served_without_a_cdn(db, client):
     assert page.status_code == 200
     html = page.content.decode()
     assert "swagger-ui" in html and "cdn." not in html and "jsdelivr" not in html
+
+
+@pytest.mark.django_db
+def test_one_schema_url_and_docs_that_load_nothing_from_other_sites(client):
+    assert client.get("/api/v1/schema/")["Location"] == "/api/schema/"
+    assert client.get("/api/schema/").status_code == 200
+    for page in ("/api/redoc/", "/api/docs/"):
+        body = client.get(page).content.decode()
+        assert not re.findall(r"""(?:src|href)=["']https?://""", body), page

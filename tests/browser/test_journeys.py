@@ -114,11 +114,12 @@ def test_organiser_publishes_test_results(page, new_page, hidden_phase, organise
     expect(visitor.locator("main")).to_contain_text("hidden until the organisers publish them")
 
     page.goto("/accounts/login/?next=/organiser/c/video-pentathlon/")
-    page.fill("#id_username", organiser.username)
+    page.fill("#id_login", organiser.username)
     page.fill("#id_password", password)
     page.click("main button[type=submit], main input[type=submit]")
     card = page.locator("article[data-phase='test']")
     expect(card.locator("[data-role=visibility]")).to_contain_text("Hidden")
+    page.once("dialog", lambda dialog: dialog.accept())  # publishing asks first
     card.locator("[data-action=publish]").click()
     expect(page.locator("article[data-phase='test'] [data-role=visibility]")).to_contain_text("Public")
 

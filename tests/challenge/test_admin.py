@@ -31,8 +31,9 @@ def _phase_form(phase: Phase, **extra) -> dict:
         "ends_at_1": "",
         "max_submissions_per_day": "",
         "max_submissions_total": "3",
-        "allowed_formats": '["npz", "zip"]',
+        "allowed_formats": ["npz", "zip"],
         "aggregation": "mean",
+        "final_submission": "best",
         "leaderboard_visibility": "hidden",
         "query_order": "blind",
         "intervals_enabled": "on",
@@ -119,9 +120,25 @@ def test_admin_changelists_render(admin_client, upload, model):
 
 def test_admin_refuses_unknown_formats(admin_client, phase):
     response = admin_client.post(
-        f"/admin/challenge/phase/{phase.id}/change/", _phase_form(phase, allowed_formats='["pkl"]')
+        f"/admin/challenge/phase/{phase.id}/change/", _phase_form(phase, allowed_formats=["pkl"])
     )
-    assert response.status_code == 200 and "Use a list drawn from" in response.content.decode()
+    assert (
+        response.status_code == 200
+        and "Select a valid choice. pkl is not one of" in response.content.decode()
+    )
+
+
+def test_admin_phase_form_has_format_boxes_and_the_final_submission_rule(admin_client, phase):
+    page = admin_client.get(f"/admin/challenge/phase/{phase.id}/change/").content.decode()
+    assert 'type="checkbox" name="allowed_formats" value="npz"' in page
+    assert 'type="radio" name="final_submission" value="selected"' in page
+    response = admin_client.post(
+        f"/admin/challenge/phase/{phase.id}/change/",
+        _phase_form(phase, allowed_formats=["h5"], final_submission="selected"),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    phase.refresh_from_db()
+    assert phase.allowed_formats == ["h5"] and phase.final_submission == "selected"
 
 
 def test_admin_changing_the_interval_level_recomputes_the_stored_intervals(

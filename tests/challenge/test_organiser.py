@@ -278,7 +278,21 @@ def test_primary_metric_of_the_challenge_sets_the_dataset_and_overall_scores(cha
     assert {d.score for d in result.dataset_results.all()} == set(r10)
 
 
+def test_no_email_reaches_an_address_that_is_not_verified(upload, participant, mailoutbox, phase):
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=participant, email=participant.email, primary=True, verified=False)
+    upload("npz", seed=1)
+    assert mailoutbox == []
+    EmailAddress.objects.filter(user=participant).update(verified=True)
+    upload("npz", seed=2)
+    assert [m.to for m in mailoutbox] == [[participant.email]]
+
+
 def test_email_when_a_submission_finishes_or_fails_with_opt_out(upload, participant, mailoutbox, phase):
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=participant, email=participant.email, primary=True, verified=True)
     upload("npz", seed=1)
     assert len(mailoutbox) == 1 and "finished" in mailoutbox[0].subject
     assert mailoutbox[0].to == [participant.email] and "Overall score" in mailoutbox[0].body

@@ -16,7 +16,7 @@ def test_signup_logs_in_and_team_create_then_join(challenge):
         "/accounts/signup/",
         {
             "username": "carol",
-            "email": "",
+            "email": "carol@example.org",
             "password1": "a-long-passphrase-9",
             "password2": "a-long-passphrase-9",
         },
@@ -28,7 +28,12 @@ def test_signup_logs_in_and_team_create_then_join(challenge):
     friend = Client()
     friend.post(
         "/accounts/signup/",
-        {"username": "dave", "password1": "a-long-passphrase-9", "password2": "a-long-passphrase-9"},
+        {
+            "username": "dave",
+            "email": "dave@example.org",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+        },
     )
     response = friend.post(
         "/c/video-pentathlon/team/", {"action": "join", "invite_code": team.invite_code}, follow=True
@@ -53,7 +58,7 @@ def test_team_join_with_a_wrong_code_is_explained(participant, challenge):
 
 def test_login_page_logs_in(participant, password):
     client = Client()
-    response = client.post("/accounts/login/", {"username": "alice", "password": password}, follow=True)
+    response = client.post("/accounts/login/", {"login": "alice", "password": password}, follow=True)
     assert "Log out" in response.content.decode()
 
 

@@ -42,8 +42,11 @@ def _api(world, role):
 PAGES = [
     # (url template, expected status per role: anonymous, other_team, organiser, owner)
     ("/", (200, 200, 200, 200)),
-    ("/accounts/login/", (200, 200, 200, 200)),
-    ("/accounts/signup/", (200, 200, 200, 200)),
+    # logged-in users are sent on from the entrance pages (allauth)
+    ("/accounts/login/", (200, 302, 302, 302)),
+    ("/accounts/signup/", (200, 302, 302, 302)),
+    ("/accounts/password/reset/", (200, 200, 200, 200)),
+    ("/accounts/password_reset/", (301, 301, 301, 301)),
     ("/c/video-pentathlon/", (200, 200, 200, 200)),
     ("/c/video-pentathlon/team/", (302, 200, 200, 200)),
     ("/c/video-pentathlon/submissions/", (302, 200, 200, 200)),
@@ -114,7 +117,7 @@ API = [
     ("post", "/api/v1/submissions/{val}/cancel/", (401, 404, 403, 400)),  # finished: too late to cancel
     ("get", "/api/v1/phases/{phase}/leaderboard/", (200, 200, 200, 200)),
     ("get", "/api/v1/phases/999999/leaderboard/", (404, 404, 404, 404)),
-    ("get", "/api/v1/schema/", (200, 200, 200, 200)),
+    ("get", "/api/v1/schema/", (301, 301, 301, 301)),  # one schema: redirected to /api/schema/
 ]
 
 

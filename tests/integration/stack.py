@@ -303,7 +303,7 @@ class Stack:
         response = session.post(
             f"{self.base_url}/accounts/login/",
             timeout=30,
-            data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+            data={"login": username, "password": password, "csrfmiddlewaretoken": token},
             headers={"Referer": f"{self.base_url}/accounts/login/"},
         )
         assert response.ok and "Log out" in response.text

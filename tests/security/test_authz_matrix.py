@@ -98,9 +98,40 @@ class Expect:
 EXPECTATIONS: dict[str, Expect] = {
     # pages
     "home": Expect(ALL, ALL),  # renders for any method; POST changes nothing
-    "signup": Expect(ALL, ALL),
-    "login": Expect(ALL, ALL),
-    "logout": Expect(NONE, ALL),  # GET is 405 (Django 5), POST logs out
+    # accounts (django-allauth): the entrance pages send logged-in users on (a redirect, not to a login)
+    "account_signup": Expect(ALL, ALL),
+    "account_login": Expect(ALL, ALL),
+    "account_logout": Expect(ALL, ALL),  # GET: a confirmation page (anonymous: sent home); POST logs out
+    "account_inactive": Expect(ALL, ALL),
+    "account_reset_password": Expect(ALL, ALL),
+    "password-reset-legacy": Expect(ALL, ALL),  # /accounts/password_reset/ redirects to the reset page
+    "account_reset_password_done": Expect(ALL, ALL),
+    "account_reset_password_from_key": Expect(ALL, ALL),  # filled with a bad key: "this link is invalid"
+    "account_reset_password_from_key_done": Expect(ALL, ALL),
+    "account_email_verification_sent": Expect(ALL, ALL),
+    "account_confirm_email": Expect(ALL, ALL),  # filled with a bad key: "this link is invalid"
+    "account_email": Expect(AUTH, AUTH),
+    "account_change_password": Expect(AUTH, AUTH),
+    "account_set_password": Expect(AUTH, AUTH),  # accounts with a password are sent to the change page
+    "account_reauthenticate": Expect(AUTH, AUTH),
+    # login codes are off: logged-in users are sent on, visitors to the login page
+    "account_request_reauthentication_code": Expect(AUTH, AUTH),
+    "account_confirm_reauthentication_code": Expect(AUTH, AUTH),
+    "account_confirm_login_code": Expect(AUTH, AUTH),
+    "socialaccount_login_cancelled": Expect(ALL, ALL),
+    "socialaccount_login_error": Expect(NONE, NONE),  # the error page answers 401
+    "socialaccount_signup": Expect(NONE, NONE),  # no social login in progress: sent to the login page
+    "socialaccount_connections": Expect(AUTH, AUTH),
+    # allauth's old addresses of the social pages, redirecting to the new ones
+    "? accounts/social/login/cancelled/": Expect(ALL, ALL),
+    "? accounts/social/login/error/": Expect(ALL, ALL),
+    "? accounts/social/signup/": Expect(ALL, ALL),
+    "? accounts/social/connections/": Expect(ALL, ALL),
+    # social providers: absent (404) until their client id is configured (tests/accounts/test_allauth.py)
+    "github_login": Expect(NONE, NONE),
+    "github_callback": Expect(NONE, NONE),
+    "orcid_login": Expect(NONE, NONE),
+    "orcid_callback": Expect(NONE, NONE),
     "challenge:detail": Expect(ALL, ALL),
     "challenge:team": Expect(AUTH, AUTH),
     "challenge:submissions": Expect(AUTH, AUTH),
@@ -124,8 +155,15 @@ EXPECTATIONS: dict[str, Expect] = {
     # organisers' ground-truth summary and upload (empty body: 400), and the query order (empty: 400)
     "api:phase-ground-truth": Expect(ORG, ORG),
     "api:phase-query-order": Expect(NONE, ORG),
+    # the dashboard's ground-truth upload (POST only; without a file: a message and back to the dashboard)
+    "challenge:phase-ground-truth-upload": Expect(NONE, ORG),
+    # the starter kit's README, as text (counts only): like the kit, for anyone who sees the phase
+    "challenge:kit-readme": Expect(ALL, NONE),
+    "challenge:team-manage": Expect(
+        NONE, AUTH
+    ),  # POST only; without a team or an action: back to the team page
     "api:leaderboard": Expect(ALL, NONE),
-    "api:schema": Expect(ALL, NONE),
+    "api:schema": Expect(ALL, ALL),  # a redirect to /api/schema/ for every method (one schema URL)
     # OpenAPI schema and browsable docs outside the versioned API
     "openapi-schema": Expect(ALL, NONE),
     "openapi-docs": Expect(ALL, NONE),
@@ -306,6 +344,9 @@ def _fill(endpoint: Endpoint, world: World) -> str:
         "team_id": str(world.objects["challenge.team"].pk),
         # objects the world does not create (e.g. chunked uploads): an unknown id, answered 404
         "upload_id": "00000000-0000-4000-8000-000000000000",
+        # allauth's e-mail confirmation and password reset links: keys that match no account
+        "key": "no-such-key",
+        "uidb36": "zz",
     }
     route = endpoint.route
     model_object = None
@@ -427,6 +468,21 @@ def _build_world(tmp_path_factory) -> World:
     from django.contrib.auth.models import Group
 
     objects["auth.group"] = Group.objects.create(name="judges")
+    # allauth's admin pages (site administrators only), each filled with a real row
+    from allauth.account.models import EmailAddress
+    from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
+
+    objects["account.emailaddress"] = EmailAddress.objects.create(
+        user=participant, email=participant.email, primary=True, verified=True
+    )
+    # a provider the site does not install: GitHub and ORCID stay unconfigured here
+    social_app = SocialApp.objects.create(provider="gitlab", name="GitLab", client_id="id", secret="s")
+    social_account = SocialAccount.objects.create(user=UserFactory(), provider="gitlab", uid="42")
+    objects["socialaccount.socialapp"] = social_app
+    objects["socialaccount.socialaccount"] = social_account
+    objects["socialaccount.socialtoken"] = SocialToken.objects.create(
+        app=social_app, account=social_account, token="not-a-real-token"
+    )
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
 
     # What must never reach a non-organiser: ground-truth bytes, the hidden mapping, hidden scores.

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     "url, data",
     [
-        ("/accounts/login/", {"username": "alice", "password": "correct-horse-battery"}),
+        ("/accounts/login/", {"login": "alice", "password": "correct-horse-battery"}),
         (
             "/accounts/signup/",
             {"username": "mallory", "password1": "Xy7-long-enough-pw", "password2": "Xy7-long-enough-pw"},
@@ -54,7 +54,7 @@ def test_the_login_form_works_with_its_csrf_token(participant):
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     response = client.post(
         "/accounts/login/",
-        {"username": "alice", "password": "correct-horse-battery", "csrfmiddlewaretoken": token},
+        {"login": "alice", "password": "correct-horse-battery", "csrfmiddlewaretoken": token},
     )
     assert response.status_code == 302
 
@@ -172,24 +172,22 @@ def test_login_page_locks_out_after_repeated_failures(participant, settings):
     settings.PENTATHLON_LOGIN_MAX_FAILURES = 3
     client = Client()
     for _ in range(3):
-        response = client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
-        assert response.status_code == 200 and "_auth_user_id" not in client.session
+        response = client.post("/accounts/login/", {"login": "alice", "password": "wrong"})
+        assert response.status_code == 400 and "_auth_user_id" not in client.session
     # locked: even the right password is refused, without checking it
-    response = client.post("/accounts/login/", {"username": "alice", "password": "correct-horse-battery"})
+    response = client.post("/accounts/login/", {"login": "alice", "password": "correct-horse-battery"})
     assert "_auth_user_id" not in client.session
     # another address, or another username from this address, is not affected
     other = Client(REMOTE_ADDR="10.0.0.9")
     assert (
-        other.post("/accounts/login/", {"username": "alice", "password": "correct-horse-battery"}).status_code
+        other.post("/accounts/login/", {"login": "alice", "password": "correct-horse-battery"}).status_code
         == 302
     )
     from django.core.cache import cache
 
     cache.clear()  # the window expires
     assert (
-        client.post(
-            "/accounts/login/", {"username": "alice", "password": "correct-horse-battery"}
-        ).status_code
+        client.post("/accounts/login/", {"login": "alice", "password": "correct-horse-battery"}).status_code
         == 302
     )
 
@@ -212,8 +210,8 @@ def test_a_successful_login_clears_the_failures(participant, settings):
 
     settings.PENTATHLON_LOGIN_MAX_FAILURES = 3
     client = Client()
-    client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
-    client.post("/accounts/login/", {"username": "alice", "password": "correct-horse-battery"})
+    client.post("/accounts/login/", {"login": "alice", "password": "wrong"})
+    client.post("/accounts/login/", {"login": "alice", "password": "correct-horse-battery"})
     request = type("R", (), {"META": {"REMOTE_ADDR": "127.0.0.1"}})()
     assert login_failures(request=request, username="alice") == 0
 

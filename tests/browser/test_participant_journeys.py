@@ -1,0 +1,141 @@
+"""A new participant's journeys, in chromium: sign up and confirm the address, reset a forgotten password,
+run a team, find and download the kit, submit through the form and read the results, meet a closed phase."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from challenge.models import Team
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSPHRASE = "a-long-passphrase-9"
+
+
+def _link(body: str) -> str:
+    return re.search(r"https?://[^/\s]+(/accounts/\S+/)", body).group(1)
+
+
+def _sign_up(page, username: str) -> None:
+    page.goto("/")
+    page.click("header >> text=Sign up")
+    page.fill("#id_username", username)
+    page.fill("#id_email", f"{username}@example.org")
+    page.fill("#id_password1", PASSPHRASE)
+    page.fill("#id_password2", PASSPHRASE)
+    page.click("main button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text(f"Welcome, {username}")
+
+
+def test_sign_up_confirm_the_address_and_reset_a_forgotten_password(page, mailoutbox, challenge):
+    _sign_up(page, "carol")
+    (confirmation,) = mailoutbox
+    page.goto("/accounts/profile/")
+    expect(page.locator("#email-status")).to_contain_text("Not confirmed yet")
+    page.goto(_link(confirmation.body))
+    page.click("main button[type=submit]")
+    assert EmailAddress.objects.get(email="carol@example.org").verified
+    page.goto("/accounts/profile/")
+    expect(page.locator("#email-status")).to_contain_text("Confirmed")
+
+    page.click("header >> text=Log out")
+    page.goto("/accounts/login/")
+    page.click("text=Forgot your password?")
+    page.fill("input[name=email]", "carol@example.org")
+    page.click("main button[type=submit]")
+    reset = mailoutbox[-1]
+    assert reset.to == ["carol@example.org"] and "/accounts/password/reset/key/" in reset.body
+    page.goto(_link(reset.body))
+    page.fill("input[name=password1]", "another-long-passphrase-4")
+    page.fill("input[name=password2]", "another-long-passphrase-4")
+    page.click("main button[type=submit]")
+    page.goto("/accounts/login/")
+    page.fill("#id_login", "carol")
+    page.fill("#id_password", "another-long-passphrase-4")
+    page.click("main button[type=submit]")
+    expect(page.locator("header")).to_contain_text("carol")
+    expect(page.locator("header")).to_contain_text("Log out")
+
+
+def test_create_and_manage_a_team(page, new_page, challenge):
+    _sign_up(page, "owner1")
+    page.goto("/c/video-pentathlon/")
+    page.click("text=Create or join a team")
+    page.fill("#id_name", "Gamma")
+    page.click("text=Create team")
+    expect(page.locator("h1")).to_have_text("Team Gamma")
+    code = page.locator("[data-role=invite-code]").inner_text()
+
+    friend = new_page()
+    _sign_up(friend, "friend1")
+    friend.goto("/c/video-pentathlon/team/")
+    friend.fill("#id_invite_code", code)
+    friend.click("text=Join team")
+    expect(friend.locator(".messages")).to_contain_text("You joined team 'Gamma'")
+
+    page.reload()
+    expect(page.locator("li[data-member=friend1]")).to_have_count(1)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=New invite code")
+    expect(page.locator(".messages")).to_contain_text("previous one no longer works")
+    assert page.locator("[data-role=invite-code]").inner_text() != code
+    page.fill("#id_rename", "Gamma Ray")
+    page.click("main button:has-text('Rename')")
+    expect(page.locator("h1")).to_have_text("Team Gamma Ray")
+    page.once("dialog", lambda dialog: dialog.dismiss())  # thought better of it: nothing happens
+    page.click("li[data-member=friend1] >> text=Remove")
+    expect(page.locator("li[data-member=friend1]")).to_have_count(1)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("li[data-member=friend1] >> text=Remove")
+    expect(page.locator(".messages")).to_contain_text("friend1 was removed from the team")
+    assert list(Team.objects.get(name="Gamma Ray").members.values_list("username", flat=True)) == ["owner1"]
+
+
+def test_find_the_kit_submit_through_the_form_and_read_the_results(page, phase, make_submission_file):
+    _sign_up(page, "dora")
+    page.goto("/c/video-pentathlon/team/")
+    page.fill("#id_name", "Delta")
+    page.click("text=Create team")
+    page.goto("/c/video-pentathlon/")
+    card = page.locator("article[data-phase=val]")
+    expect(card.locator("[data-role=phase-state]")).to_have_text("Open")
+    with page.expect_download() as download:
+        card.locator("[data-role=kit]").click()
+    assert download.value.suggested_filename == "video-pentathlon-val-starter-kit.zip"
+    readme = page.request.get(card.locator("[data-role=kit-readme]").get_attribute("href"))
+    assert readme.ok and "queries.txt" in readme.text()
+
+    card.locator("[data-role=submit]").click()
+    expect(page.locator("h1")).to_have_text("Submit to Validation")
+    expect(page.locator("main")).to_contain_text("What to submit")
+    expect(page.locator("main table")).to_contain_text("MSRVTT")
+    page.set_input_files("#id_file", str(make_submission_file("npz", seed=4)))
+    page.fill("#id_method_name", "Form CE")
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/submissions/\d+/$"))
+    expect(page.locator("[data-role=status]")).to_have_text("Finished")
+    expect(page.locator("main")).to_contain_text("MSRVTT")
+    expect(page.locator("main table.metrics").first).to_contain_text("text → video (t2v)")
+
+
+def test_a_closed_phase_offers_no_submission(page, phase):
+    phase.starts_at = timezone.now() - timedelta(days=9)
+    phase.ends_at = timezone.now() - timedelta(days=2)
+    phase.save()
+    _sign_up(page, "erin")
+    page.goto("/c/video-pentathlon/team/")
+    page.fill("#id_name", "Epsilon")
+    page.click("text=Create team")
+    page.goto("/c/video-pentathlon/")
+    card = page.locator("article[data-phase=val]")
+    expect(card.locator("[data-role=phase-state]")).to_have_text("Closed")
+    expect(card.locator("[data-role=submit]")).to_have_count(0)
+    page.goto("/c/video-pentathlon/val/submit/")
+    expect(page.locator("[data-role=closed]")).to_contain_text("no longer accepts submissions")
+    expect(page.locator("#upload-form")).to_have_count(0)
