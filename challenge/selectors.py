@@ -123,6 +123,8 @@ _BRIEF_PHASE = (
     "leaderboard_visibility",
     "final_submission",
     "aggregation",
+    "intervals_enabled",
+    "interval_level",
 )
 _BRIEF_CHALLENGE = ("slug", "primary_metric", "higher_is_better", "score_decimals")
 

@@ -12,6 +12,7 @@ from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -176,9 +177,13 @@ class LeaderboardListApi(APIView):
     )
     def get(self, request: Request, phase_id: int) -> HttpResponseBase:
         """The board from the cache (`leaderboard.cache`), 304 when the client has this version."""
-        # Numbers checked before anything is looked up: a 400 naming the allowed range.
-        query_integer(request.query_params, "limit", minimum=1, maximum=MAX_BOARD_LIMIT)
-        query_integer(request.query_params, "offset", minimum=0, maximum=MAX_BOARD_OFFSET, default=0)
+        # Numbers checked before anything is looked up: a 400 naming the allowed range, answered here
+        # (the exception handler would mark the request's transaction for rollback).
+        try:
+            query_integer(request.query_params, "limit", minimum=1, maximum=MAX_BOARD_LIMIT)
+            query_integer(request.query_params, "offset", minimum=0, maximum=MAX_BOARD_OFFSET, default=0)
+        except ValidationError as exc:
+            return JsonResponse({"detail": str(exc.detail["detail"])}, status=400)
         brief = None if request.user.is_authenticated else phase_brief_get(phase_id=phase_id)
         phase = brief or phase_get(phase_id=phase_id, user=request.user)
         viewer = viewer_class(phase=phase, user=request.user)

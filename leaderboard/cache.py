@@ -39,7 +39,7 @@ from leaderboard.selectors import Board, leaderboard_rows
 ENTRY_TIMEOUT = 3600
 ORGANISER, PUBLIC = "organiser", "public"
 #: Query parameters that change what a board shows (anything else, e.g. a tracking tag, does not).
-BOARD_PARAMETERS = ("dataset", "sort", "dir", "page", "page_size", "limit")
+BOARD_PARAMETERS = ("dataset", "sort", "dir", "page", "page_size", "limit", "offset", "ci")
 
 
 def viewer_class(*, phase: Phase, user: Any) -> str:
@@ -55,6 +55,8 @@ def _settings(phase: Phase) -> tuple:
         phase.leaderboard_visibility,
         phase.final_submission,
         phase.aggregation,
+        phase.intervals_enabled,
+        phase.interval_level,
         challenge.primary_metric,
         challenge.higher_is_better,
         challenge.score_decimals,

@@ -13,7 +13,10 @@ from typing import Any
 
 from django.conf import settings
 
-BAD_NUMBER = "{name} must be a whole number from {low} to {high}; got {value!r}."
+from leaderboard.query_params import QUERY_INTEGER_INVALID
+
+#: The same sentence as every other numeric query parameter (`leaderboard.query_params`).
+BAD_NUMBER = QUERY_INTEGER_INVALID
 PAGE_BEYOND_LAST = (
     "page must be from 1 to {pages} (this board has {total} rows, {size} per page); got {page}."
 )
@@ -64,7 +67,7 @@ class Page:
 def _whole_number(name: str, value: str, low: int, high: int) -> int:
     text = value.strip()
     if not text.isdigit() or not low <= int(text) <= high:
-        raise ValueError(BAD_NUMBER.format(name=name, low=low, high=high, value=value[:40]))
+        raise ValueError(BAD_NUMBER.format(name=name, minimum=low, maximum=high, value=value[:40]))
     return int(text)
 
 

@@ -52,7 +52,7 @@ def hostile_board(db):
 def test_the_public_leaderboard_csv_is_neutralised(hostile_board):
     phase = hostile_board
     response = Client().get(f"/c/{phase.challenge.slug}/{phase.slug}/leaderboard.csv")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [(r["team"], r["method"], r["overall"]) for r in rows] == [
         ("'" + HOSTILE[0], "'@SUM(1+1)", "30.00"),
         ("Plain", "'-negative-method", "-10.00"),  # the negative score stays a number

@@ -399,14 +399,14 @@ def test_the_csv_streams_every_row(many):
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"page": "0"}, "page must be a whole number from 1 to"),
-        ({"page": "abc"}, "page must be a whole number from 1 to"),
-        ({"page": "-1"}, "page must be a whole number from 1 to"),
-        ({"page": "9" * 30}, "page must be a whole number from 1 to"),
+        ({"page": "0"}, "'page' must be a whole number from 1 to"),
+        ({"page": "abc"}, "'page' must be a whole number from 1 to"),
+        ({"page": "-1"}, "'page' must be a whole number from 1 to"),
+        ({"page": "9" * 30}, "'page' must be a whole number from 1 to"),
         ({"page": "4"}, "page must be from 1 to 3"),
-        ({"page_size": "0"}, "page_size must be a whole number from 1 to 500"),
-        ({"page_size": "501"}, "page_size must be a whole number from 1 to 500"),
-        ({"limit": "x"}, "limit must be a whole number from 1 to 500"),
+        ({"page_size": "0"}, "'page_size' must be a whole number from 1 to 500"),
+        ({"page_size": "501"}, "'page_size' must be a whole number from 1 to 500"),
+        ({"limit": "x"}, "'limit' must be a whole number from 1 to 500"),
     ],
 )
 def test_bad_page_numbers_are_a_400_that_says_the_range(many, params, expected):

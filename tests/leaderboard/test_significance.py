@@ -149,7 +149,11 @@ def test_the_board_shows_intervals_the_toggle_and_the_tie_marks(board):
 def test_the_csv_and_json_carry_the_bounds(board):
     phase, entries = board
     client = Client()
-    rows = list(csv.DictReader(io.StringIO(client.get("/c/vp/val/leaderboard.csv").content.decode())))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(b"".join(client.get("/c/vp/val/leaderboard.csv").streaming_content).decode())
+        )
+    )
     first = rows[0]
     assert float(first["overall:low"]) == pytest.approx(entries["A"].primary_score_low, abs=0.006)
     assert float(first["overall:high"]) == pytest.approx(entries["A"].primary_score_high, abs=0.006)
@@ -170,7 +174,7 @@ def test_a_phase_with_intervals_off_shows_none_anywhere(board):
     client = Client()
     page = client.get("/c/vp/val/leaderboard/").content.decode()
     assert "data-ci" not in page and "data-tied" not in page and "data-uncertainty" not in page
-    header = client.get("/c/vp/val/leaderboard.csv").content.decode().splitlines()[0]
+    header = b"".join(client.get("/c/vp/val/leaderboard.csv").streaming_content).decode().splitlines()[0]
     assert ":low" not in header
     data = client.get(f"/api/v1/phases/{phase.id}/leaderboard/").json()
     assert all(e["intervals"] is None and e["tied_within_noise"] is None for e in data["entries"])
