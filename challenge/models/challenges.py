@@ -1,0 +1,93 @@
+"""Challenges and their datasets; the metric a challenge ranks by."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
+from django.db import models
+
+
+class PrimaryMetric(models.TextChoices):
+    """The t2v metric a challenge ranks by (per dataset; the overall score aggregates it over datasets)."""
+
+    GEOMETRIC_MEAN = "geometric_mean_R1-R5-R10", "Geometric mean of R@1, R@5, R@10"
+    R1 = "R1", "R@1"
+    R5 = "R5", "R@5"
+    R10 = "R10", "R@10"
+    R50 = "R50", "R@50"
+    MEDR = "MedR", "Median rank"
+    MEANR = "MeanR", "Mean rank"
+
+
+#: Metrics where a lower value is better (the default sort direction of their columns).
+LOWER_IS_BETTER_METRICS = frozenset({PrimaryMetric.MEDR.value, PrimaryMetric.MEANR.value})
+
+
+def validate_pages(value: object) -> None:
+    if not isinstance(value, list) or not all(
+        isinstance(p, dict) and set(p) <= {"slug", "title", "body"} and p.get("slug") and p.get("title")
+        for p in value
+    ):
+        raise ValidationError('Use a list of {"slug": ..., "title": ..., "body": ...} pages.')
+
+
+class Challenge(models.Model):
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    rules = models.TextField(blank=True)
+    is_public = models.BooleanField(default=True, help_text="Visible to participants and visitors.")
+    primary_metric = models.CharField(
+        max_length=32,
+        choices=PrimaryMetric.choices,
+        default=PrimaryMetric.GEOMETRIC_MEAN,
+        help_text="Per-dataset score (t2v); the overall score aggregates it.",
+    )
+    higher_is_better = models.BooleanField(default=True, help_text="Direction of the primary metric.")
+    score_decimals = models.PositiveSmallIntegerField(
+        default=2, validators=[MaxValueValidator(6)], help_text="Decimals shown on leaderboards and exports."
+    )
+    teams_need_approval = models.BooleanField(
+        default=False, help_text="New teams may submit only once an organiser has approved them."
+    )
+    pages = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_pages],
+        help_text='Extra pages: [{"slug": "data", "title": "Data", "body": "..."}].',
+    )
+    #: Who runs this challenge: they see its hidden results and ground truth and use its organiser
+    #: tools. Checked only through `challenge.selectors.challenge_is_organiser` (superusers pass too;
+    #: `is_staff` alone does not).
+    organisers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        related_name="organised_challenges",
+        blank=True,
+        help_text="Users who run this challenge: hidden results, ground truth, re-scoring, publishing, "
+        "moderation, exports. Give them staff status too if they should use the admin.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Dataset(models.Model):
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(
+        max_length=64, help_text="Canonical name, e.g. MSRVTT; matches the ground truth's groups."
+    )
+    description = models.TextField(blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["challenge", "name"], name="dataset_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
