@@ -2,8 +2,10 @@
 atomic; evaluation is enqueued only through `transaction.on_commit`, so a worker never sees a row that
 might still roll back.
 
-    submissions  the submission's one state machine (every status write) and the upload's acceptance
+    submissions  the submission's one state machine: every status write, the lease, re-queueing
+    acceptance   accepting an upload as a submission (`submission_create`)
     intake       the checks an upload passes first: phase open, format, quota
+    retention    deleting the stored files of failed and cancelled submissions
     dispatch     queue routing; sends the evaluation task by its registered name
     files        spooling uploads, storing them, one local path for any stored file
     teams        teams and memberships
@@ -15,6 +17,13 @@ Users and profiles belong to `accounts.services`; `user_create` is re-exported h
 """
 
 from accounts.services import user_create
+from challenge.services.acceptance import (
+    CHECKSUM_MISMATCH,
+    FILE_UNREADABLE,
+    NO_PHASE_DATASET,
+    TEAM_NOT_APPROVED,
+    submission_create,
+)
 from challenge.services.dispatch import (
     EVALUATE_TASK,
     evaluation_enqueue_on_commit,
@@ -69,15 +78,12 @@ from challenge.services.phases import (
     phase_query_order_set,
     phase_upsert,
 )
+from challenge.services.retention import submission_files_expire, submission_files_expire_now
 from challenge.services.submissions import (
     CANCEL_TOO_LATE,
-    CHECKSUM_MISMATCH,
-    FILE_UNREADABLE,
     FINAL_NEEDS_FINISHED,
-    NO_PHASE_DATASET,
     NOT_YOUR_SUBMISSION,
     PUBLIC_CHOICE_LOCKED,
-    TEAM_NOT_APPROVED,
     WORKER_LOST,
     claim_row,
     lease_expired,
@@ -85,10 +91,7 @@ from challenge.services.submissions import (
     phase_rescore,
     submission_cancel,
     submission_claim,
-    submission_create,
     submission_fail,
-    submission_files_expire,
-    submission_files_expire_now,
     submission_finish,
     submission_heartbeat,
     submission_lease_left,

@@ -13,49 +13,33 @@ A claim is a token: the row filter `{"id", "status": RUNNING, "started_at": <cla
 of a running evaluation (heartbeat, progress, finish, fail, release) is guarded by it, so a worker whose
 lease expired, and whose row was taken over, cannot write anything. One lease rule (`lease_expired`)
 serves both the claim and the stale-row sweeper.
+
+Accepting an upload (`submission_create`) lives in `challenge.services.acceptance`, the retention of
+stored files (`submission_files_expire`) in `challenge.services.retention`; neither writes a status
+but through `submission_transition`. Their names still resolve from this module (`__getattr__`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files import File
 from django.db import transaction
 from django.db.models import Case, F, PositiveIntegerField, Q, When
 from django.utils import timezone
 
 from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Phase, Submission, Team, TeamMembership
-from challenge.publication import phase_public_shapes
 from challenge.services import dispatch
 from challenge.services.boards import phase_boards_changed, submission_boards_changed
-from challenge.services.files import spooled_copy, store_spooled
-from challenge.services.intake import (
-    FILE_EMPTY,
-    FILE_TOO_LARGE,
-    MAGIC,
-    MAGIC_MISMATCH,
-    phase_ensure_open,
-    phase_format_of,
-    quota_check,
-)
-from challenge.services.teams import team_of
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
 
-FILE_UNREADABLE = (
-    "The file {name!r} could not be read as a .{fmt} submission; check that it is complete and valid."
-)
-NO_PHASE_DATASET = (
-    "The file holds no dataset of the phase {phase!r} (found: {found}); expected some of {expected}."
-)
 NOT_YOUR_SUBMISSION = "Only members of the submitting team can change this submission."
 CANCEL_TOO_LATE = (
     "Only a submission that has not started running, or whose worker stopped answering, can be cancelled."
@@ -66,16 +50,9 @@ WORKER_LOST = (
     "starter kit. This submission does not count against your team's quota."
 )
 FINAL_NEEDS_FINISHED = "Only a finished submission can be chosen as the team's final submission."
-TEAM_NOT_APPROVED = (
-    "Your team {team!r} is waiting for the organisers' approval; you can submit once it is approved."
-)
 PUBLIC_CHOICE_LOCKED = (
     "The organisers have locked which submissions of the phase {phase!r} are public; "
     "it can no longer be changed."
-)
-CHECKSUM_MISMATCH = (
-    "The file received has sha256 {actual}, not {expected}: it was corrupted or changed during "
-    "the upload; upload it again."
 )
 
 
@@ -345,40 +322,6 @@ def submission_requeue_stale_now() -> list[int]:
     )
 
 
-# --- retention: the stored files of failed and cancelled submissions ---------------------------------
-
-
-def submission_files_expire(*, ended_before: datetime) -> tuple[int, int]:
-    """Delete the stored files of FAILED and CANCELLED submissions that ended before `ended_before`.
-
-    The rows stay (status, message, checksum, size: the team's history); their `file` becomes empty,
-    so a re-score skips them. Each row is emptied by a guarded UPDATE before its file is deleted, so
-    two sweeps never race and a row re-queued meanwhile keeps its file. Returns (files, bytes) deleted.
-    """
-    ended = Q(status__in=[Status.FAILED, Status.CANCELLED], finished_at__lt=ended_before) & ~Q(file="")
-    files = freed = 0
-    for submission in Submission.objects.filter(ended).only("id", "file", "file_size"):
-        name = submission.file.name
-        if not Submission.objects.filter(ended, id=submission.id, file=name).update(
-            file="", updated_at=timezone.now()
-        ):
-            continue
-        try:
-            submission.file.storage.delete(name)
-        except OSError:  # already gone: the row says so now
-            logger.warning("submission %s: stored file %s could not be deleted", submission.id, name)
-        files, freed = files + 1, freed + submission.file_size
-    if files:
-        logger.info("deleted %d stored file(s) of failed or cancelled submissions (%d bytes)", files, freed)
-    return files, freed
-
-
-def submission_files_expire_now() -> tuple[int, int]:
-    """`submission_files_expire` past PENTATHLON_FAILED_FILE_RETENTION_DAYS (the periodic task's entry)."""
-    days = float(settings.PENTATHLON_FAILED_FILE_RETENTION_DAYS)
-    return submission_files_expire(ended_before=timezone.now() - timedelta(days=days))
-
-
 # --- what the submitting team changes -----------------------------------------------------------------
 
 
@@ -433,113 +376,24 @@ def submission_update(
     return submission
 
 
-# --- accepting an upload ----------------------------------------------------------------------------------
+# --- names that moved to their own modules, still importable from here ----------------------------------
+
+_MOVED = {
+    "CHECKSUM_MISMATCH": "challenge.services.acceptance",
+    "FILE_UNREADABLE": "challenge.services.acceptance",
+    "NO_PHASE_DATASET": "challenge.services.acceptance",
+    "TEAM_NOT_APPROVED": "challenge.services.acceptance",
+    "submission_create": "challenge.services.acceptance",
+    "submission_files_expire": "challenge.services.retention",
+    "submission_files_expire_now": "challenge.services.retention",
+}
 
 
-def submission_create(
-    *,
-    user: AbstractBaseUser,
-    phase: Phase,
-    file: IO[bytes] | File,
-    method_name: str,
-    description: str = "",
-    paper_url: str = "",
-    code_url: str = "",
-    is_public: bool = True,
-    filename: str | None = None,
-    expected_sha256: str | None = None,
-) -> Submission:
-    """Accept an upload: check team, phase dates, size and format, then the quota under a team lock.
+def __getattr__(name: str) -> Any:
+    """`from challenge.services.submissions import submission_create` keeps working (imported lazily:
+    `acceptance` itself imports this module's `submission_transition`)."""
+    if name in _MOVED:
+        import importlib
 
-    The file is copied in 1 MiB blocks to a temporary file while its sha256 is computed (never held
-    in memory), inspected by the evaluation core (header only; the manifest is kept for queue
-    routing) before anything is stored, stored under a generated name in the private storage, and
-    queued for evaluation on commit. With `expected_sha256` (the chunked upload API) a file whose
-    digest differs is refused.
-
-    Raises:
-        ApplicationError: a clear sentence for every refusal (QuotaExceededError for quotas).
-        PermissionDeniedError: the user has no team in the phase's challenge.
-    """
-    from evaluation.errors import SubmissionError
-    from evaluation.io import ReadLimits, inspect_submission
-    from evaluation.validation import check_manifest
-
-    team = team_of(user=user, challenge=phase.challenge)
-    if not team.is_approved:
-        raise PermissionDeniedError(TEAM_NOT_APPROVED.format(team=team.name))
-    phase_ensure_open(phase=phase, user=user)
-    name = filename or os.path.basename(getattr(file, "name", "") or "") or "submission"
-    fmt = phase_format_of(name=name, phase=phase)
-    declared = getattr(file, "size", None)
-    if declared is not None and declared > settings.SUBMISSION_MAX_BYTES:
-        raise ApplicationError(FILE_TOO_LARGE.format(size=declared, limit=settings.SUBMISSION_MAX_BYTES))
-    with spooled_copy(
-        file, suffix=f".{fmt}", limit=settings.SUBMISSION_MAX_BYTES, too_large=FILE_TOO_LARGE
-    ) as (tmp_path, size, digest):
-        if size == 0:
-            raise ApplicationError(FILE_EMPTY)
-        if expected_sha256 is not None and expected_sha256.lower() != digest:
-            raise ApplicationError(CHECKSUM_MISMATCH.format(expected=expected_sha256, actual=digest))
-        with open(tmp_path, "rb") as handle:
-            head = handle.read(8)
-        if not head.startswith(MAGIC[fmt]):
-            raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
-        try:
-            manifest = inspect_submission(
-                tmp_path, limits=ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
-            )
-        except SubmissionError as exc:
-            raise ApplicationError(f"The file cannot be scored: {exc}") from exc
-        except Exception as exc:  # hostile input must never become a server error
-            logger.exception("inspect_submission raised an unexpected error on %s", name)
-            raise ApplicationError(FILE_UNREADABLE.format(name=name, fmt=fmt)) from exc
-        expected = list(phase.splits.values_list("dataset__name", flat=True))
-        found = sorted(manifest.entries)
-        if not set(found) & set(expected):
-            raise ApplicationError(
-                NO_PHASE_DATASET.format(
-                    phase=phase.title, found=", ".join(found) or "nothing", expected=", ".join(expected)
-                )
-            )
-        try:  # the shapes the scorer would refuse, refused now (the upload is not stored)
-            check_manifest(manifest, phase_public_shapes(phase=phase))
-        except SubmissionError as exc:
-            raise ApplicationError(f"The file cannot be scored: {exc}") from exc
-        submission = Submission(
-            team=team,
-            phase=phase,
-            created_by=user,
-            original_filename=name[:255],
-            file_format=fmt,
-            file_size=size,
-            checksum_sha256=digest,
-            method_name=method_name.strip(),
-            description=description,
-            paper_url=paper_url,
-            code_url=code_url,
-            is_public=is_public,
-            is_baseline=team.is_baseline,
-            manifest=dispatch.manifest_summary(manifest),
-        )
-        stored_name = ""
-        try:
-            with transaction.atomic():
-                quota_check(team=team, phase=phase)
-                store_spooled(submission.file, name, tmp_path)
-                stored_name = submission.file.name
-                submission.full_clean()
-                submission.save()
-                submission_transition(
-                    submission_id=submission.id,
-                    from_states=(Status.SUBMITTED,),
-                    to_state=Status.QUEUED,
-                    queued_at=timezone.now(),
-                )
-                dispatch.evaluation_enqueue_on_commit(submission_id=submission.id)
-        except BaseException:
-            if stored_name:
-                submission.file.storage.delete(stored_name)
-            raise
-    submission.refresh_from_db()
-    return submission
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Phase, Submission
+from challenge.services.acceptance import TEAM_NOT_APPROVED, submission_create
 from challenge.services.files import SpooledFile
 from challenge.services.intake import FILE_EMPTY, FILE_TOO_LARGE, phase_ensure_open, phase_format_of
-from challenge.services.submissions import TEAM_NOT_APPROVED, submission_create
 from challenge.services.teams import team_of
 
 logger = logging.getLogger(__name__)

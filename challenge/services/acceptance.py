@@ -1,0 +1,161 @@
+"""Accepting an upload as a submission: the team, the phase, the file's size, checksum, format and
+datasets are checked, the quota under a team lock, then the file is stored and the row is queued.
+
+The row's only status change here (SUBMITTED -> QUEUED) goes through the state machine,
+`challenge.services.submissions.submission_transition`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import IO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from challenge.exceptions import ApplicationError, PermissionDeniedError
+from challenge.models import Phase, Submission
+from challenge.publication import phase_public_shapes
+from challenge.services import dispatch
+from challenge.services.files import spooled_copy, store_spooled
+from challenge.services.intake import (
+    FILE_EMPTY,
+    FILE_TOO_LARGE,
+    MAGIC,
+    MAGIC_MISMATCH,
+    phase_ensure_open,
+    phase_format_of,
+    quota_check,
+)
+from challenge.services.submissions import submission_transition
+from challenge.services.teams import team_of
+
+logger = logging.getLogger(__name__)
+Status = Submission.Status
+
+FILE_UNREADABLE = (
+    "The file {name!r} could not be read as a .{fmt} submission; check that it is complete and valid."
+)
+NO_PHASE_DATASET = (
+    "The file holds no dataset of the phase {phase!r} (found: {found}); expected some of {expected}."
+)
+TEAM_NOT_APPROVED = (
+    "Your team {team!r} is waiting for the organisers' approval; you can submit once it is approved."
+)
+CHECKSUM_MISMATCH = (
+    "The file received has sha256 {actual}, not {expected}: it was corrupted or changed during "
+    "the upload; upload it again."
+)
+
+
+def submission_create(
+    *,
+    user: AbstractBaseUser,
+    phase: Phase,
+    file: IO[bytes] | File,
+    method_name: str,
+    description: str = "",
+    paper_url: str = "",
+    code_url: str = "",
+    is_public: bool = True,
+    filename: str | None = None,
+    expected_sha256: str | None = None,
+) -> Submission:
+    """Accept an upload: check team, phase dates, size and format, then the quota under a team lock.
+
+    The file is copied in 1 MiB blocks to a temporary file while its sha256 is computed (never held
+    in memory), inspected by the evaluation core (header only; the manifest is kept for queue
+    routing) before anything is stored, stored under a generated name in the private storage, and
+    queued for evaluation on commit. With `expected_sha256` (the chunked upload API) a file whose
+    digest differs is refused.
+
+    Raises:
+        ApplicationError: a clear sentence for every refusal (QuotaExceededError for quotas).
+        PermissionDeniedError: the user has no team in the phase's challenge.
+    """
+    from evaluation.errors import SubmissionError
+    from evaluation.io import ReadLimits, inspect_submission
+    from evaluation.validation import check_manifest
+
+    team = team_of(user=user, challenge=phase.challenge)
+    if not team.is_approved:
+        raise PermissionDeniedError(TEAM_NOT_APPROVED.format(team=team.name))
+    phase_ensure_open(phase=phase, user=user)
+    name = filename or os.path.basename(getattr(file, "name", "") or "") or "submission"
+    fmt = phase_format_of(name=name, phase=phase)
+    declared = getattr(file, "size", None)
+    if declared is not None and declared > settings.SUBMISSION_MAX_BYTES:
+        raise ApplicationError(FILE_TOO_LARGE.format(size=declared, limit=settings.SUBMISSION_MAX_BYTES))
+    with spooled_copy(
+        file, suffix=f".{fmt}", limit=settings.SUBMISSION_MAX_BYTES, too_large=FILE_TOO_LARGE
+    ) as (tmp_path, size, digest):
+        if size == 0:
+            raise ApplicationError(FILE_EMPTY)
+        if expected_sha256 is not None and expected_sha256.lower() != digest:
+            raise ApplicationError(CHECKSUM_MISMATCH.format(expected=expected_sha256, actual=digest))
+        with open(tmp_path, "rb") as handle:
+            head = handle.read(8)
+        if not head.startswith(MAGIC[fmt]):
+            raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
+        try:
+            manifest = inspect_submission(
+                tmp_path, limits=ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
+            )
+        except SubmissionError as exc:
+            raise ApplicationError(f"The file cannot be scored: {exc}") from exc
+        except Exception as exc:  # hostile input must never become a server error
+            logger.exception("inspect_submission raised an unexpected error on %s", name)
+            raise ApplicationError(FILE_UNREADABLE.format(name=name, fmt=fmt)) from exc
+        expected = list(phase.splits.values_list("dataset__name", flat=True))
+        found = sorted(manifest.entries)
+        if not set(found) & set(expected):
+            raise ApplicationError(
+                NO_PHASE_DATASET.format(
+                    phase=phase.title, found=", ".join(found) or "nothing", expected=", ".join(expected)
+                )
+            )
+        try:  # the shapes the scorer would refuse, refused now (the upload is not stored)
+            check_manifest(manifest, phase_public_shapes(phase=phase))
+        except SubmissionError as exc:
+            raise ApplicationError(f"The file cannot be scored: {exc}") from exc
+        submission = Submission(
+            team=team,
+            phase=phase,
+            created_by=user,
+            original_filename=name[:255],
+            file_format=fmt,
+            file_size=size,
+            checksum_sha256=digest,
+            method_name=method_name.strip(),
+            description=description,
+            paper_url=paper_url,
+            code_url=code_url,
+            is_public=is_public,
+            is_baseline=team.is_baseline,
+            manifest=dispatch.manifest_summary(manifest),
+        )
+        stored_name = ""
+        try:
+            with transaction.atomic():
+                quota_check(team=team, phase=phase)
+                store_spooled(submission.file, name, tmp_path)
+                stored_name = submission.file.name
+                submission.full_clean()
+                submission.save()
+                submission_transition(
+                    submission_id=submission.id,
+                    from_states=(Status.SUBMITTED,),
+                    to_state=Status.QUEUED,
+                    queued_at=timezone.now(),
+                )
+                dispatch.evaluation_enqueue_on_commit(submission_id=submission.id)
+        except BaseException:
+            if stored_name:
+                submission.file.storage.delete(stored_name)
+            raise
+    submission.refresh_from_db()
+    return submission
