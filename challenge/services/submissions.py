@@ -16,7 +16,7 @@ serves both the claim and the stale-row sweeper.
 
 Accepting an upload (`submission_create`) lives in `challenge.services.acceptance`, the retention of
 stored files (`submission_files_expire`) in `challenge.services.retention`; neither writes a status
-but through `submission_transition`. Their names still resolve from this module (`__getattr__`).
+but through `submission_transition`.
 """
 
 from __future__ import annotations
@@ -374,26 +374,3 @@ def submission_update(
     submission.save(update_fields=fields)
     phase_boards_changed(phase_ids=[submission.phase_id])
     return submission
-
-
-# --- names that moved to their own modules, still importable from here ----------------------------------
-
-_MOVED = {
-    "CHECKSUM_MISMATCH": "challenge.services.acceptance",
-    "FILE_UNREADABLE": "challenge.services.acceptance",
-    "NO_PHASE_DATASET": "challenge.services.acceptance",
-    "TEAM_NOT_APPROVED": "challenge.services.acceptance",
-    "submission_create": "challenge.services.acceptance",
-    "submission_files_expire": "challenge.services.retention",
-    "submission_files_expire_now": "challenge.services.retention",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """`from challenge.services.submissions import submission_create` keeps working (imported lazily:
-    `acceptance` itself imports this module's `submission_transition`)."""
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
