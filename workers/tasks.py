@@ -5,6 +5,8 @@ Task names are permanent: queued messages refer to them by name across deploymen
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError as DatabaseOperationalError
@@ -42,15 +44,21 @@ def submission_evaluate_task(self, submission_id: int) -> None:
         submission_enqueue_now(submission_id=submission_id, countdown=come_back_in)
 
 
-@shared_task(
-    name="workers.submission_requeue_stale",
-    acks_late=True,
-    soft_time_limit=60,
-    time_limit=90,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=5,
-    max_retries=3,
-)
+def _housekeeping_task(*, name: str, soft_time_limit: int, time_limit: int) -> Any:
+    """A maintenance task (sweeper, expiry, refresh): a permanent name, time limits, acked late and
+    retried with backoff on transient errors only; one place for the options they share."""
+    return shared_task(
+        name=name,
+        acks_late=True,
+        soft_time_limit=soft_time_limit,
+        time_limit=time_limit,
+        autoretry_for=TRANSIENT_ERRORS,
+        retry_backoff=5,
+        max_retries=3,
+    )
+
+
+@_housekeeping_task(name="workers.submission_requeue_stale", soft_time_limit=60, time_limit=90)
 def submission_requeue_stale_task() -> None:
     """Periodic (Celery beat): re-send evaluations lost by a dead worker or broker."""
     from challenge.services import submission_requeue_stale_now
@@ -58,15 +66,7 @@ def submission_requeue_stale_task() -> None:
     submission_requeue_stale_now()
 
 
-@shared_task(
-    name="workers.chunked_upload_expire",
-    acks_late=True,
-    soft_time_limit=300,
-    time_limit=360,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=5,
-    max_retries=3,
-)
+@_housekeeping_task(name="workers.chunked_upload_expire", soft_time_limit=300, time_limit=360)
 def chunked_upload_expire_task() -> None:
     """Periodic (Celery beat): delete chunked uploads abandoned for PENTATHLON_UPLOAD_EXPIRES_AFTER seconds."""
     from challenge.services import chunked_upload_expire_now
@@ -74,15 +74,7 @@ def chunked_upload_expire_task() -> None:
     chunked_upload_expire_now()
 
 
-@shared_task(
-    name="workers.phase_intervals_refresh",
-    acks_late=True,
-    soft_time_limit=1800,
-    time_limit=1860,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=5,
-    max_retries=3,
-)
+@_housekeeping_task(name="workers.phase_intervals_refresh", soft_time_limit=1800, time_limit=1860)
 def phase_intervals_refresh_task(phase_id: int) -> None:
     """Recompute a phase's stored intervals from the stored ranks, after its interval settings changed."""
     from challenge.models import Phase
@@ -93,15 +85,7 @@ def phase_intervals_refresh_task(phase_id: int) -> None:
         phase_intervals_refresh(phase=phase)
 
 
-@shared_task(
-    name="workers.submission_files_expire",
-    acks_late=True,
-    soft_time_limit=300,
-    time_limit=360,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=5,
-    max_retries=3,
-)
+@_housekeeping_task(name="workers.submission_files_expire", soft_time_limit=300, time_limit=360)
 def submission_files_expire_task() -> None:
     """Periodic (beat, or the worker's embedded beat): delete the stored files of failed and cancelled
     submissions older than PENTATHLON_FAILED_FILE_RETENTION_DAYS."""
