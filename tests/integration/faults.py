@@ -235,7 +235,8 @@ def run(
         )
         log(f"seeded the full-scale challenge in {time.monotonic() - t0:.1f} s")
         truth_path = next((var / "private" / "ground_truth").rglob("val-*.h5"))
-        truth = read_ground_truth(truth_path)
+        # The phase is blind: the submission follows its published order, as a participant's would.
+        truth = stack.published_truth("val", read_ground_truth(truth_path))
         submission_path = root / "full-val.npz"
         synthetic.write_npz_submission(
             submission_path, synthetic.similarity_matrices(truth, seed=3, noise=1.0)

@@ -88,20 +88,25 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def published_truth(self, slug: str):
-        """The seeded phase's ground truth as it publishes it: what the organisers' own server knows
-        (the phase's secret), so tests can build submissions of known quality in the published order."""
-        from evaluation.blinding import publish_ground_truth
-        from evaluation.synthetic import pentathlon_ground_truth
-
+    def phase_publication(self, slug: str) -> tuple[str, bytes]:
+        """The seeded phase's query order and secret: what the organisers' own server knows."""
         code = (
             "from challenge.models import Phase; "
             f"p = Phase.objects.get(challenge__slug='video-pentathlon', slug='{slug}'); "
             "print(p.query_order, p.blinding_secret)"
         )
         query_order, secret = self.manage("shell", "-c", code).split()[-2:]
-        truth = pentathlon_ground_truth(phase=slug, scale="tiny", seed=0)
-        return publish_ground_truth(truth, query_order=query_order, secret=bytes.fromhex(secret))
+        return query_order, bytes.fromhex(secret)
+
+    def published_truth(self, slug: str, truth=None):
+        """The seeded phase's ground truth (`truth`, default the tiny seed's) as the phase publishes it,
+        so tests can build submissions of known quality in the published order."""
+        from evaluation.blinding import publish_ground_truth
+        from evaluation.synthetic import pentathlon_ground_truth
+
+        query_order, secret = self.phase_publication(slug)
+        truth = truth or pentathlon_ground_truth(phase=slug, scale="tiny", seed=0)
+        return publish_ground_truth(truth, query_order=query_order, secret=secret)
 
     def _spawn(self, name: str, argv: list[str], *, own_group: bool = False) -> subprocess.Popen:
         log = self.root / f"{name}.log"
