@@ -8,6 +8,7 @@ peak memory is one dataset's arrays plus the scorer's bounded block buffers.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -66,9 +67,17 @@ def resolve_device(device: str) -> str:
 def _on_device(array: np.ndarray, device: str) -> Any:
     if device == "cpu":
         return array
+    return _device_tensor(array, device)
+
+
+def _device_tensor(array: np.ndarray, device: str) -> Any:
+    """A copy of `array` on `device`. A read-only array (a member mapped from the file) is only read
+    on its way to the device, so torch's warning about non-writable arrays does not apply."""
     import torch
 
-    return torch.from_numpy(array).to(device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array).to(device)
 
 
 def _check_finite_embeddings(array: np.ndarray, *, dataset: str, member: str) -> None:
@@ -82,10 +91,8 @@ def _similarities_from_embeddings(text: np.ndarray, video: np.ndarray, device: s
     """S = text @ video.T in float32 (docs/design.md, section 4), on the scoring device."""
     if device == "cpu":
         return np.asarray(text, dtype=np.float32) @ np.asarray(video, dtype=np.float32).T
-    import torch
-
-    text_t = torch.from_numpy(np.asarray(text, dtype=np.float32)).to(device)
-    video_t = torch.from_numpy(np.asarray(video, dtype=np.float32)).to(device)
+    text_t = _device_tensor(np.asarray(text, dtype=np.float32), device)
+    video_t = _device_tensor(np.asarray(video, dtype=np.float32), device)
     return text_t @ video_t.T
 
 

@@ -330,3 +330,27 @@ def test_zip_needing_an_unsupported_version_is_a_clear_rejection(tmp_path, tiny_
     (tmp_path / "v.zip").write_bytes(bytes(data))
     with pytest.raises(SubmissionFormatError, match="not a readable zip archive"):
         score(tiny_truth, tmp_path / "v.zip")
+
+
+def test_a_stored_member_is_mapped_read_only_not_copied(tmp_path, tiny_truth, one_matrix):
+    np.savez(tmp_path / "s.npz", DiDeMo=one_matrix)
+    manifest = inspect_submission(tmp_path / "s.npz")
+    sims = load_entry(tmp_path / "s.npz", manifest, "DiDeMo")["sims"]
+    assert isinstance(sims, np.memmap) and not sims.flags.writeable
+    np.testing.assert_array_equal(sims, one_matrix)
+
+
+def test_a_deflated_member_is_read_into_memory(tmp_path, tiny_truth, one_matrix):
+    np.savez_compressed(tmp_path / "d.npz", DiDeMo=one_matrix)
+    manifest = inspect_submission(tmp_path / "d.npz")
+    sims = load_entry(tmp_path / "d.npz", manifest, "DiDeMo")["sims"]
+    assert not isinstance(sims, np.memmap)
+    np.testing.assert_array_equal(sims, one_matrix)
+
+
+def test_a_stored_member_cut_short_inside_a_complete_archive_is_truncated(tmp_path, tiny_truth, one_matrix):
+    # The central directory follows the short member: mapping the declared size would read it as data.
+    make_zip(tmp_path / "t.zip", {"DiDeMo.npy": npy_bytes(one_matrix)[:-100]})
+    manifest = inspect_submission(tmp_path / "t.zip")
+    with pytest.raises(SubmissionFormatError, match="truncated"):
+        load_entry(tmp_path / "t.zip", manifest, "DiDeMo")
