@@ -30,6 +30,7 @@ from deadline_rush import django_for  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--chunk-mib", type=int, help="the server's chunk size (default: its setting)")
     args = parser.parse_args()
 
     from tests.integration.stack import Stack
@@ -46,6 +47,9 @@ def main() -> int:
             extra_env={
                 "PENTATHLON_THROTTLE_UPLOAD": "off",
                 "PENTATHLON_SUBMISSION_MAX_BYTES": str(2 * 1024**3),
+                **(
+                    {"PENTATHLON_UPLOAD_CHUNK_BYTES": str(args.chunk_mib * 1024**2)} if args.chunk_mib else {}
+                ),
             },
         )
         try:
@@ -74,9 +78,18 @@ def main() -> int:
             client = ApiClient(stack.base_url, token)
             for run in range(args.runs):
                 fields = {"phase": str(phase.id), "method_name": f"big {run}", "is_public": "false"}
+                marks: dict[str, float] = {}
+
+                def progress(offset: int, marks: dict[str, float] = marks) -> None:
+                    if offset >= size:  # every chunk acknowledged; what follows is the completion call
+                        marks.setdefault("chunks", time.time())
+
                 began = time.time()
-                created = client.upload_chunked(fields, file_path=path, state_path=root / f"state-{run}.json")
+                created = client.upload_chunked(
+                    fields, file_path=path, state_path=root / f"state-{run}.json", progress=progress
+                )
                 uploaded = time.time()
+                chunks = marks.get("chunks", uploaded)
                 deadline = time.monotonic() + 600
                 while time.monotonic() < deadline:
                     row = Submission.objects.get(id=created["id"])
@@ -86,7 +99,8 @@ def main() -> int:
                 done = row.finished_at.timestamp() if row.finished_at else float("nan")
                 print(
                     f"run {run + 1}: {row.status}; upload {uploaded - began:.2f} s "
-                    f"({size / 1e6 / (uploaded - began):.0f} MB/s), "
+                    f"({size / 1e6 / (uploaded - began):.0f} MB/s: chunks {chunks - began:.2f} s, "
+                    f"completion {uploaded - chunks:.2f} s), "
                     f"upload end -> queued {row.queued_at.timestamp() - uploaded:+.2f} s, "
                     f"queue wait {(row.started_at - row.queued_at).total_seconds():.2f} s, "
                     f"scoring {(row.finished_at - row.started_at).total_seconds():.2f} s, "

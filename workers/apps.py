@@ -6,4 +6,5 @@ class WorkersConfig(AppConfig):
     verbose_name = "Workers"
 
     def ready(self) -> None:
-        from workers import checks, limits  # noqa: F401 - registers the system checks and the memory limit
+        # Registers the system checks, the memory limit and the scoring warm-up.
+        from workers import checks, limits, warmup  # noqa: F401

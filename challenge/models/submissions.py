@@ -116,6 +116,9 @@ class ChunkedUpload(models.Model):
     filename = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
     received = models.PositiveBigIntegerField(default=0)
+    # Chunk writes so far, by any web process: a process's running digest is the file's only when
+    # it made every one of them (`challenge.services.uploads`).
+    writes = models.PositiveBigIntegerField(default=0, editable=False)
     metadata = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADING)
     submission = models.OneToOneField(

@@ -75,7 +75,9 @@ class spooled_copy:  # noqa: N801 - used like a function, as a context manager
                 raise ApplicationError(self.too_large.format(size=size, limit=self.limit))
             if _link_or_none(on_disk(), self.path):
                 known = getattr(source, "sha256", None)
-                return self.path, size, known or _sha256_of(self.path)
+                digest = known or _sha256_of(self.path)
+                file_sync(self.path)
+                return self.path, size, digest
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         digest, size = hashlib.sha256(), 0
         if hasattr(source, "seek"):
@@ -89,11 +91,38 @@ class spooled_copy:  # noqa: N801 - used like a function, as a context manager
                     raise ApplicationError(self.too_large.format(size=size, limit=self.limit))
                 digest.update(chunk)
                 out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
         return self.path, size, digest.hexdigest()
 
     def __exit__(self, *exc: object) -> None:
         if self.path and os.path.exists(self.path):
             os.unlink(self.path)
+
+
+def file_sync(path: str) -> None:
+    """Put a file's bytes on the disk (fsync): an accepted submission's file is durable before the row
+    that names it commits. Done once per file, not per chunk: one fsync of a 934 MB file took 1.5 s
+    on this machine's disk against 2.8 to 5.6 s for 112 fsyncs of 8 MiB."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _directory_sync(path: str) -> None:
+    """Make a file's new name durable (fsync its directory); not every file system allows it."""
+    try:
+        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _sha256_of(path: str) -> str:
@@ -106,11 +135,15 @@ def _sha256_of(path: str) -> str:
 
 class SpooledFile(File):
     """Our own spooled copy, offered to a storage as a temporary file: a file-system storage moves it
-    into place (a rename on the same file system) instead of copying every byte a second time."""
+    into place (a rename on the same file system) instead of copying every byte a second time.
 
-    def __init__(self, handle: IO[bytes], path: str) -> None:
+    `sha256`: the digest when it was computed while the bytes arrived (`spooled_copy` then skips its
+    pass over the file)."""
+
+    def __init__(self, handle: IO[bytes], path: str, *, sha256: str | None = None) -> None:
         super().__init__(handle, name=os.path.basename(path))
         self._path = path
+        self.sha256 = sha256
 
     def temporary_file_path(self) -> str:
         return self._path
@@ -120,6 +153,11 @@ def store_spooled(field: Any, name: str, path: str) -> None:
     """Save the spooled copy at `path` into a FileField (`field.save`, not saving the model)."""
     with open(path, "rb") as handle:
         field.save(name, SpooledFile(handle, path), save=False)
+    try:
+        stored = field.storage.path(field.name)
+    except NotImplementedError:  # object storage: durable once the upload call returned
+        return
+    _directory_sync(stored)
 
 
 @contextmanager

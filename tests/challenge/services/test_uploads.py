@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _open(user, phase, size=1000):
-    return chunked_upload_create(user=user, phase=phase, filename="big.npz", size=size, metadata={})
+    return chunked_upload_create(
+        user=user, phase=phase, filename="big.npz", size=size, metadata={"method_name": "chunked"}
+    )
 
 
 def test_an_unapproved_team_cannot_open_an_upload(participant, phase, team):
@@ -57,3 +59,85 @@ def test_a_completed_or_expired_upload_frees_its_place(participant, phase, setti
     )
     assert chunked_upload_expire_now() == 1
     _open(participant, phase)
+
+
+# --- the sha256 computed while the chunks arrive -----------------------------------------------------
+
+
+def _send(upload, user, data: bytes, chunk: int, starts=None) -> None:
+    import io
+
+    from challenge.services import chunked_upload_write
+
+    for start in starts if starts is not None else range(0, len(data), chunk):
+        part = data[start : start + chunk]
+        upload.refresh_from_db()
+        chunked_upload_write(upload=upload, user=user, start=start, stream=io.BytesIO(part), length=len(part))
+
+
+def _complete(upload, user):
+    from challenge.services import chunked_upload_complete
+
+    return chunked_upload_complete(upload=upload, user=user, sha256=None)
+
+
+@pytest.fixture
+def full_pass(monkeypatch):
+    """Counts the second passes over a spooled file (`spooled_copy` hashing it in place)."""
+    from challenge.services import files
+
+    calls = []
+    original = files._sha256_of
+
+    def counted(path):
+        calls.append(path)
+        return original(path)
+
+    monkeypatch.setattr(files, "_sha256_of", counted)
+    return calls
+
+
+def test_chunks_sent_in_order_are_hashed_as_they_arrive(participant, phase, make_submission_file, full_pass):
+    import hashlib
+
+    data = make_submission_file("npz").read_bytes()
+    upload = _open(participant, phase, size=len(data))
+    _send(upload, participant, data, chunk=len(data) // 3 + 1)
+    submission = _complete(upload, participant)
+    assert submission.checksum_sha256 == hashlib.sha256(data).hexdigest()
+    assert full_pass == []  # no second pass over the file
+
+
+def test_a_chunk_sent_again_makes_completion_hash_the_file(
+    participant, phase, make_submission_file, full_pass
+):
+    import hashlib
+
+    data = make_submission_file("npz").read_bytes()
+    chunk = len(data) // 3 + 1
+    upload = _open(participant, phase, size=len(data))
+    _send(upload, participant, data, chunk=chunk, starts=[0, chunk, 0, chunk, 2 * chunk])
+    submission = _complete(upload, participant)
+    assert submission.checksum_sha256 == hashlib.sha256(data).hexdigest()
+    assert len(full_pass) == 1
+
+
+def test_a_write_by_another_process_is_never_missed(participant, phase, make_submission_file, full_pass):
+    """Another web process rewrote bytes of the file (and counted its write in the row, as every write
+    does): this process's digest of the original bytes is not the file's and must not be used."""
+    import hashlib
+
+    from django.db.models import F
+
+    from challenge.services.uploads import chunked_upload_partial_path
+
+    data = make_submission_file("npz").read_bytes()
+    upload = _open(participant, phase, size=len(data))
+    _send(upload, participant, data, chunk=len(data) // 2 + 1)
+    changed = bytearray(data)
+    changed[len(data) // 2] ^= 0x01  # a bit of the array data: the file stays well formed
+    chunked_upload_partial_path(upload).write_bytes(bytes(changed))
+    ChunkedUpload.objects.filter(id=upload.id).update(writes=F("writes") + 1)
+    submission = _complete(upload, participant)
+    assert len(full_pass) == 1
+    assert submission.checksum_sha256 == hashlib.sha256(changed).hexdigest()
