@@ -11,7 +11,8 @@ Celery worker processes (solo pool), the embedded default (SQLite file, filesyst
 cache) or PostgreSQL (a scratch database, dropped at the end) and Redis (broker and board cache).
 The val phase is seeded at full scale; each team uploads through the REST API, on a fixed schedule
 spread evenly over the window, files built in the phase's published order (a few distinct files,
-reused: the server never refuses a repeated file). It stops when every submission is final or after
+reused across teams; a team's k-th submission is variant k, since the server refuses a file the
+team already submitted, so --variants must be at least the submissions per team). It stops when every submission is final or after
 --give-up seconds, and prints, per stage, the median and p95 over submissions: the upload request,
 upload to queued, queued to picked up by a worker, scoring (picked up to finished), and upload to
 leaderboard (the result and the board version are committed together with the finish).
@@ -122,6 +123,8 @@ def main() -> int:
     parser.add_argument("--postgres")
     parser.add_argument("--redis")
     args = parser.parse_args()
+    if args.variants * args.teams < args.submissions:
+        parser.error("--variants must be at least the submissions per team (a team never resubmits a file)")
     for url in (args.postgres, args.redis):
         if url and "127.0.0.1" not in url:
             raise SystemExit("loopback servers only (127.0.0.1)")
@@ -183,7 +186,8 @@ def main() -> int:
             start = time.time()
 
             def uploader() -> None:
-                session = requests.Session()
+                # A new connection for each upload, as from a participant's own machine: a pooled one
+                # idle past the server's keep-alive (2 s) may be closed just as the next POST goes out.
                 while True:
                     with lock:
                         if not schedule:
@@ -192,11 +196,11 @@ def main() -> int:
                     delay = start + at - time.time()
                     if delay > 0:
                         time.sleep(delay)  # the schedule, not a wait for a condition
-                    path = files[i % len(files)]
+                    path = files[(i // len(tokens)) % len(files)]  # a team's k-th file: variant k
                     began = time.time()
                     try:
                         with open(path, "rb") as handle:
-                            response = session.post(
+                            response = requests.post(
                                 f"{stack.base_url}/api/v1/submissions/create/",
                                 headers={"Authorization": f"Token {tokens[i % len(tokens)]}"},
                                 data={"phase": phase_id, "method_name": f"rush {i}"},
