@@ -6,7 +6,8 @@ p50/p95 latency and errors for each client count, and how the board's rate compa
         [--clients 32 64] [--seconds 15] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
         [--redis redis://127.0.0.1:6379/5]
 
-The rows are bulk-created (no scoring); the site runs under gunicorn (2 workers x 4 threads) on a
+The rows are bulk-created (no scoring); the site runs under gunicorn (2 workers x 4 threads unless
+--web-workers/--web-threads say otherwise) on a
 SQLite file and the file board cache (the embedded default), or with --postgres on a scratch
 database created (and dropped) on that server and with --redis on that Redis database for the board
 cache. Each client cycles through the overall page, a dataset board sorted by a metric column, and
@@ -248,6 +249,8 @@ def main() -> None:
     parser.add_argument("--teams", type=int, default=500)
     parser.add_argument("--clients", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--postgres", help="a PostgreSQL server URL; a scratch database is made on it")
     parser.add_argument("--redis", help="redis://127.0.0.1:6379/N for the board cache (else files)")
     args = parser.parse_args()
@@ -289,13 +292,14 @@ def main() -> None:
         for path, (cold, warm) in count_queries([*boards, "/c/bench/val/leaderboard.csv"]).items():
             print(f"queries  cold {cold:3d}  cached {warm:3d}  {path}")
         caches[settings.BOARD_CACHE].clear()  # the server renders every board once itself
-        server = Server(env)
+        server = Server(env, workers=args.web_workers, threads=args.web_threads)
         try:
             drive(server.url, boards, clients=4, seconds=2)  # warm-up: imports, connections, first renders
             drive(server.url, no_work, clients=4, seconds=1, expected=404)
             for clients in args.clients:
                 print(
-                    f"{clients} concurrent clients, {args.seconds:.0f} s each, gunicorn 2 workers x 4 threads, {stack}:"
+                    f"{clients} concurrent clients, {args.seconds:.0f} s each, gunicorn {args.web_workers} workers"
+                    f" x {args.web_threads} threads, {stack}:"
                 )
                 base = summary(
                     "no work (JSON 404)",
