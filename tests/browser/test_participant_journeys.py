@@ -115,13 +115,24 @@ def test_find_the_kit_submit_through_the_form_and_read_the_results(page, phase, 
     expect(page.locator("h1")).to_have_text("Submit to Validation")
     expect(page.locator("main")).to_contain_text("What to submit")
     expect(page.locator("main table")).to_contain_text("MSRVTT")
-    page.set_input_files("#id_file", str(make_submission_file("npz", seed=4)))
+    path = make_submission_file("npz", seed=4)
+    page.set_input_files("#id_file", str(path))
     page.fill("#id_method_name", "Form CE")
     page.click("#upload-form button[type=submit]")
     page.wait_for_url(re.compile(r"/submissions/\d+/$"))
     expect(page.locator("[data-role=status]")).to_have_text("Finished")
     expect(page.locator("main")).to_contain_text("MSRVTT")
     expect(page.locator("main table.metrics").first).to_contain_text("text → video (t2v)")
+    submission_url = page.url
+
+    # the same file again: refused with a link to the first one, which leads back to it
+    page.goto("/c/video-pentathlon/val/submit/")
+    page.set_input_files("#id_file", str(path))
+    page.fill("#id_method_name", "Form CE again")
+    page.click("#upload-form button[type=submit]")
+    expect(page.locator("[data-role=duplicate]")).to_contain_text("Your team already submitted this file")
+    page.locator("[data-role=duplicate-link]").click()
+    page.wait_for_url(submission_url)
 
 
 def test_a_closed_phase_offers_no_submission(page, phase):
