@@ -49,7 +49,8 @@ class DuplicateSubmissionError(ApplicationError):
 
     status_code = 409
 
-    def __init__(self, message: str, *, submission_id: int, url: str) -> None:
+    def __init__(self, message: str, *, submission_id: int, url: str, page_message: str = "") -> None:
         super().__init__(message, extra={"submission": submission_id, "url": url})
         self.submission_id = submission_id
         self.url = url
+        self.page_message = page_message or message  # for a page that links the submission itself

@@ -217,7 +217,7 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
             )
         except DuplicateSubmissionError as exc:  # shown with a link to the earlier submission
             duplicate = {
-                "message": exc.message,
+                "message": exc.page_message,
                 "id": exc.submission_id,
                 "path": reverse("challenge:submission", kwargs={"submission_id": exc.submission_id}),
             }

@@ -40,6 +40,7 @@ from challenge.services.files import (
 )
 from challenge.services.intake import (
     DUPLICATE_FILE,
+    DUPLICATE_FILE_PAGE,
     EXTENSIONS,
     FILE_EMPTY,
     FILE_TOO_LARGE,
@@ -141,6 +142,7 @@ __all__ = [
     "CANCEL_TOO_LATE",
     "CHECKSUM_MISMATCH",
     "DUPLICATE_FILE",
+    "DUPLICATE_FILE_PAGE",
     "EVALUATE_TASK",
     "EXTENSIONS",
     "FILE_EMPTY",

@@ -39,6 +39,12 @@ QUOTA_DAY = (
     "submissions do not count); the count resets at 00:00 UTC, so submit again from {reset:%Y-%m-%d %H:%M} "
     "UTC.{closes}"
 )
+#: The same refusal on the submit page, which links the earlier submission itself.
+DUPLICATE_FILE_PAGE = (
+    "Your team already submitted this file to the phase {phase!r}, as submission #{submission}: it was "
+    "not stored again and used no quota. Submit a changed file (the file of a failed or cancelled "
+    "submission may be sent again)."
+)
 QUOTA_DAY_CLOSES_FIRST = " The phase closes before then, on {when:%Y-%m-%d %H:%M} UTC."
 DUPLICATE_FILE = (
     "Your team already submitted this file (sha256 {sha256}) to the phase {phase!r}: it is submission "
@@ -111,6 +117,7 @@ def duplicate_check(*, team: Team, phase: Phase, sha256: str) -> None:
         DUPLICATE_FILE.format(sha256=sha256.lower(), phase=phase.title, submission=earlier.id, url=url),
         submission_id=earlier.id,
         url=url,
+        page_message=DUPLICATE_FILE_PAGE.format(phase=phase.title, submission=earlier.id),
     )
 
 
