@@ -14,17 +14,27 @@
     label.textContent = pct < 100 ? pct + "%" : "Checking the file…";
   }
 
+  // A refusal is a sentence or two: shown in an alert under the bar (the bar's label is one short line).
   function failed(button, message, answer) {
     button.disabled = false;
-    label.textContent = message;
+    label.textContent = "Not uploaded";
+    var alert = document.getElementById("upload-error");
+    if (!alert) {
+      alert = document.createElement("p");
+      alert.id = "upload-error"; alert.className = "alert error"; alert.setAttribute("role", "alert");
+      box.insertAdjacentElement("afterend", alert);
+    }
+    alert.textContent = message;
     // 409: the team already sent this file; link its earlier submission
     var earlier = answer && answer.extra && answer.extra.submission;
     if (earlier) {
       var link = document.createElement("a");
       link.href = "/submissions/" + earlier + "/";
-      link.textContent = " Open submission #" + earlier + ".";
+      link.textContent = "Open submission #" + earlier;
       link.setAttribute("data-role", "duplicate-link");
-      label.appendChild(link);
+      alert.appendChild(document.createTextNode(" "));
+      alert.appendChild(link);
+      alert.appendChild(document.createTextNode("."));
     }
   }
 

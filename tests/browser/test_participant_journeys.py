@@ -1,5 +1,6 @@
 """A new participant's journeys, in chromium: sign up and confirm the address, reset a forgotten password,
-run a team, find and download the kit, submit through the form and read the results, meet a closed phase."""
+run a team, find and download the kit, submit through the form and read the results, meet a closed phase,
+send a file again (direct and chunked) and follow the link to the earlier submission."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from allauth.account.models import EmailAddress
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from challenge.models import Team
+from challenge.models import ChunkedUpload, Team
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -133,6 +134,8 @@ def test_find_the_kit_submit_through_the_form_and_read_the_results(page, phase, 
     expect(page.locator("[data-role=duplicate]")).to_contain_text("Your team already submitted this file")
     page.locator("[data-role=duplicate-link]").click()
     page.wait_for_url(submission_url)
+    expect(page.locator("[data-role=status]")).to_have_text("Finished")
+    page.wait_for_load_state("networkidle")  # the charts' API calls end before the database is flushed
 
 
 def test_a_closed_phase_offers_no_submission(page, phase):
@@ -150,3 +153,35 @@ def test_a_closed_phase_offers_no_submission(page, phase):
     page.goto("/c/video-pentathlon/val/submit/")
     expect(page.locator("[data-role=closed]")).to_contain_text("no longer accepts submissions")
     expect(page.locator("#upload-form")).to_have_count(0)
+
+
+def test_a_big_file_goes_in_chunks_and_the_same_file_again_is_refused_with_a_link(
+    page, phase, make_submission_file, settings
+):
+    settings.UPLOAD_CHUNKED_THRESHOLD = 1024  # every file takes the chunked path of static/js/upload.js
+    settings.UPLOAD_CHUNK_BYTES = 4096
+    _sign_up(page, "erin")
+    page.goto("/c/video-pentathlon/team/")
+    page.fill("#id_name", "Epsilon")
+    page.click("text=Create team")
+    path = make_submission_file("npz", seed=5)
+    assert path.stat().st_size > 2 * 4096
+    page.goto("/c/video-pentathlon/val/submit/")
+    page.set_input_files("#id_file", str(path))
+    page.fill("#id_method_name", "Chunked CE")
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/submissions/\d+/$"))
+    first = page.url
+    expect(page.locator("[data-role=status]")).to_have_text("Finished")
+    page.goto("/c/video-pentathlon/val/submit/")
+    page.set_input_files("#id_file", str(path))
+    page.fill("#id_method_name", "Chunked CE again")
+    page.click("#upload-form button[type=submit]")
+    expect(page.locator("#upload-error")).to_contain_text("Your team already submitted this file")
+    # both went through the chunked API; the browser declares no sha256, so completion refused the second
+    uploads = ChunkedUpload.objects.order_by("created_at")
+    assert [u.submission_id is not None for u in uploads] == [True, False]
+    page.locator("#upload-error [data-role=duplicate-link]").click()
+    page.wait_for_url(first)
+    expect(page.locator("[data-role=status]")).to_have_text("Finished")
+    page.wait_for_load_state("networkidle")
