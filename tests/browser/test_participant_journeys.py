@@ -185,3 +185,43 @@ def test_a_big_file_goes_in_chunks_and_the_same_file_again_is_refused_with_a_lin
     page.wait_for_url(first)
     expect(page.locator("[data-role=status]")).to_have_text("Finished")
     page.wait_for_load_state("networkidle")
+
+
+def test_the_rank_chart_fits_each_gallery_and_reads_old_histograms(page, upload, participant, password):
+    from leaderboard.models import DatasetResult
+
+    submission = upload("codalab")  # top-k lists: queries whose video is not listed go "beyond top-k"
+    assert submission.status == "finished"
+    page.goto(f"/accounts/login/?next=/submissions/{submission.id}/")
+    page.fill("#id_login", participant.username)
+    page.fill("#id_password", password)
+    page.click("main button[type=submit]")
+    expect(page.locator("#rank-chart[data-rendered='1']")).to_have_count(1)
+    rows = page.locator("details.chart-data[data-for='rank-chart'] tbody th")
+    labels = rows.all_text_contents()
+    assert labels[0] == "1" and labels[-1].startswith("beyond top-"), labels
+    assert not any(">" in label for label in labels), labels
+    # a histogram stored before the bins fitted the gallery still charts, its ">1000" bin in rank order
+    old = {
+        "labels": [
+            "1",
+            "2",
+            "3-5",
+            "6-10",
+            "11-20",
+            "21-50",
+            "51-100",
+            "101-200",
+            "201-500",
+            "501-1000",
+            ">1000",
+        ],
+        "counts": [5, 1, 1, 1, 0, 0, 0, 0, 0, 0, 2],
+    }
+    DatasetResult.objects.filter(result__submission=submission, dataset="MSRVTT").update(rank_histogram=old)
+    page.reload()
+    expect(page.locator("#rank-chart[data-rendered='1']")).to_have_count(1)
+    labels = rows.all_text_contents()
+    assert labels.index("501-1000") < labels.index(">1000") < len(labels) - 1, labels
+    assert labels[-1].startswith("beyond top-"), labels
+    page.wait_for_load_state("networkidle")
