@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("challenge", "0008_submission_lost_attempts"),
+        ("challenge", "0009_chunked_upload_writes"),
     ]
 
     operations = [
