@@ -35,12 +35,22 @@ VIEWPORTS = (("", {"width": 1280, "height": 900}), ("-phone", {"width": 390, "he
 
 
 def populate() -> dict:
+    import numpy as np
+    from django.contrib.auth import get_user_model
     from django.core.files import File
     from django.core.management import call_command
 
     from challenge.models import Challenge, Phase
+    from challenge.publication import phase_published_truth
     from challenge.services import submission_create, submission_update, team_create, user_create
-    from evaluation.synthetic import pentathlon_ground_truth, similarity_matrices, write_npz_submission
+    from evaluation.synthetic import (
+        pentathlon_ground_truth,
+        similarity_matrices,
+        write_codalab_zip,
+        write_npz_submission,
+    )
+
+    User = get_user_model()  # noqa: N806 - the model class
 
     call_command("seed_pentathlon", "--scale", "tiny", verbosity=0)
     challenge = Challenge.objects.get(slug="video-pentathlon")
@@ -65,6 +75,9 @@ def populate() -> dict:
                 paper_url="https://arxiv.org/abs/1907.13487",
             )
 
+    # the test phase counts the team's chosen final submission (only there can one be chosen)
+    Phase.objects.filter(id=test.id).update(final_submission=Phase.FinalSubmission.SELECTED)
+    test.refresh_from_db()
     ids["baseline"] = submit(organiser, val, truth, "CE (baseline)", 0.9, 1).id
     submit(organiser, val, truth, "MoEE (baseline)", 1.1, 2)
     for i, (team, noise) in enumerate([("Alpha", 0.6), ("Beta", 0.75), ("Gamma", 0.85), ("Delta", 1.2)]):
@@ -75,11 +88,38 @@ def populate() -> dict:
             ids.setdefault(team, s.id)
         t = submit(user, test, test_truth, f"{team} final", noise, 100 + i)
         submission_update(submission=t, user=user, is_final=True)
-    Phase.objects.filter(id=test.id).update(
-        leaderboard_visibility=Phase.LeaderboardVisibility.OWNERS,
-        final_submission=Phase.FinalSubmission.SELECTED,
+    Phase.objects.filter(id=test.id).update(leaderboard_visibility=Phase.LeaderboardVisibility.OWNERS)
+    # a top-k upload (its rank histogram ends in a "beyond top-k" bar) and a failed one, of team Alpha
+    alpha = User.objects.get(username="alpha")
+    zipped = tmp / "alpha-topk.zip"
+    published = phase_published_truth(phase=val)  # a blind phase: rows name their (opaque) query ids
+    write_codalab_zip(
+        zipped,
+        similarity_matrices(published, seed=7, noise=0.7),
+        phase_slug="val",
+        query_ids={name: d.query_ids for name, d in published.datasets.items()},
     )
-    return {"val": val.id, "test": test.id, "alpha_submission": ids["Alpha"]}
+    with open(zipped, "rb") as handle:
+        topk = submission_create(
+            user=alpha, phase=val, file=File(handle, name=zipped.name), method_name="Alpha top-k lists"
+        )
+    bad = tmp / "alpha-nan.npz"
+    msrvtt = truth.datasets["MSRVTT"]
+    sims = np.zeros((msrvtt.num_queries, msrvtt.num_videos), dtype=np.float32)
+    sims[1, 1] = np.nan
+    np.savez(bad, MSRVTT=sims)
+    with open(bad, "rb") as handle:
+        failed = submission_create(
+            user=alpha, phase=val, file=File(handle, name=bad.name), method_name="Alpha broken file"
+        )
+    return {
+        "val": val.id,
+        "test": test.id,
+        "alpha_submission": ids["Alpha"],
+        "alpha_topk": topk.id,
+        "alpha_failed": failed.id,
+        "duplicate_file": str(tmp / "Alpha model v1-0.npz"),
+    }
 
 
 def main() -> None:
@@ -105,7 +145,10 @@ def main() -> None:
         ("challenge-participant", "/c/video-pentathlon/", "alpha"),
         ("team", "/c/video-pentathlon/team/", "alpha"),
         ("submission-result", f"/submissions/{info['alpha_submission']}/", "alpha"),
+        ("submission-topk", f"/submissions/{info['alpha_topk']}/", "alpha"),
+        ("submission-failed", f"/submissions/{info['alpha_failed']}/", "alpha"),
         ("upload-form", "/c/video-pentathlon/val/submit/", "alpha"),
+        ("upload-duplicate", "/c/video-pentathlon/val/submit/", "alpha"),
         ("my-submissions", "/c/video-pentathlon/submissions/", "alpha"),
         ("profile", "/accounts/profile/", "alpha"),
         ("api-token", "/accounts/api-token/", "alpha"),
@@ -149,6 +192,11 @@ def main() -> None:
                     )
                     page.click("button[value=validate]")
                     page.wait_for_load_state()
+                if name.startswith("upload-duplicate"):  # the same file again: refused with a link
+                    page.fill("#id_method_name", "again")
+                    page.set_input_files("#id_file", info["duplicate_file"])
+                    page.click("#upload-form button[type=submit]")
+                    page.wait_for_selector("[data-role=duplicate-link]")
                 target = OUT / f"{name}.png"
                 page.screenshot(path=str(target), full_page=True)
                 # a page wider than the window scrolls sideways: the figure a designer checks first

@@ -194,6 +194,20 @@ def _with_results(submission, user) -> dict:
     return data
 
 
+@extend_schema_serializer(component_name="DuplicateFile")
+class DuplicateFileSerializer(serializers.Serializer):
+    """409: the team already submitted this file (same sha256) to the phase; nothing was stored and no
+    quota was used. `extra` names the earlier submission."""
+
+    @extend_schema_serializer(component_name="DuplicateFileEarlier")
+    class EarlierSerializer(serializers.Serializer):
+        submission = serializers.IntegerField(help_text="The earlier submission's id")
+        url = serializers.URLField(help_text="The earlier submission's page")
+
+    detail = serializers.CharField()
+    extra = EarlierSerializer()
+
+
 class SubmissionMetadataInput(serializers.Serializer):
     """What every way of submitting asks for: the phase and the entry's description."""
 
@@ -222,7 +236,9 @@ class SubmissionCreateApi(APIView):
     class InputSerializer(SubmissionMetadataInput):
         file = serializers.FileField(max_length=255, allow_empty_file=True)
 
-    @extend_schema(request=InputSerializer, responses={201: SubmissionOutputSerializer})
+    @extend_schema(
+        request=InputSerializer, responses={201: SubmissionOutputSerializer, 409: DuplicateFileSerializer}
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -39,3 +39,18 @@ class TransientEvaluationError(Exception):
 
 class StoredFileUnavailable(TransientEvaluationError, OSError):  # noqa: N818 - reads as what happened
     """A stored file cannot be read right now: the evaluation task retries, a page treats it as an I/O error."""
+
+
+class DuplicateSubmissionError(ApplicationError):
+    """The team already submitted this very file (same sha256) to the phase; HTTP 409.
+
+    `extra` carries the earlier submission's id and page URL, so a client can link it.
+    """
+
+    status_code = 409
+
+    def __init__(self, message: str, *, submission_id: int, url: str, page_message: str = "") -> None:
+        super().__init__(message, extra={"submission": submission_id, "url": url})
+        self.submission_id = submission_id
+        self.url = url
+        self.page_message = page_message or message  # for a page that links the submission itself

@@ -15,10 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from challenge.exceptions import ApplicationError, NotFoundError
+from challenge.exceptions import ApplicationError
 from challenge.models import Phase
 from challenge.publication import phase_leak_findings, phase_query_order_warning
-from challenge.selectors import PHASE_NOT_FOUND, challenge_is_organiser, phase_get
+from challenge.selectors import challenge_is_organiser, phase_get, phase_not_found
 from challenge.services import phase_ground_truth_set, phase_query_order_set
 
 
@@ -26,7 +26,7 @@ def _organised_phase(*, phase_id: int, user) -> Phase:
     """The phase, if `user` organises its challenge; others get the 404 an unknown phase gets."""
     phase = phase_get(phase_id=phase_id, user=user)
     if not challenge_is_organiser(user=user, challenge=phase.challenge_id):
-        raise NotFoundError(PHASE_NOT_FOUND)
+        raise phase_not_found(user=user, phase_id=phase_id)
     return phase
 
 

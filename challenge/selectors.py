@@ -18,6 +18,16 @@ from challenge.models import Challenge, Dataset, Phase, Submission, Team, TeamMe
 
 CHALLENGE_NOT_FOUND = "No challenge with this name exists."
 PHASE_NOT_FOUND = "No phase with this id exists."
+PHASE_ID_UNKNOWN = (
+    "No phase with the id {id} exists. {open} `pentathlon phases CHALLENGE` lists a challenge's phases."
+)
+PHASE_SLUG_UNKNOWN = (
+    "The challenge {challenge!r} has no phase {slug!r}; its phases are: {phases}. "
+    "`pentathlon phases {challenge}` lists them with their ids."
+)
+OPEN_PHASES = "Open for submissions now: {phases}."
+NO_OPEN_PHASE = "No phase is open for submissions now."
+_OPEN_PHASES_SHOWN = 5
 SUBMISSION_NOT_FOUND = "No submission with this id exists, or it belongs to another team."
 
 
@@ -91,8 +101,42 @@ def phase_get(
         qs.filter(id=phase_id) if phase_id is not None else qs.filter(challenge=challenge, slug=slug)
     ).first()
     if phase is None:
-        raise NotFoundError(PHASE_NOT_FOUND)
+        raise phase_not_found(user=user, phase_id=phase_id, challenge=challenge, slug=slug)
     return phase
+
+
+def phase_not_found(
+    *,
+    user: AbstractBaseUser | AnonymousUser | None,
+    phase_id: int | None = None,
+    challenge: Challenge | None = None,
+    slug: str | None = None,
+) -> NotFoundError:
+    """The 404 of an unknown phase, with the next step: the challenge's phases and their states (by
+    slug), or the phases open now that `user` can see (by id). It names nothing `user` cannot see."""
+    if phase_id is None and challenge is not None:
+        phases = ", ".join(
+            f"{phase.slug} ({phase_status(phase=phase).label.lower()})"
+            for phase in phase_list(challenge=challenge)
+        )
+        return NotFoundError(
+            PHASE_SLUG_UNKNOWN.format(challenge=challenge.slug, slug=slug, phases=phases or "none yet")
+        )
+    now = timezone.now()
+    open_now = (
+        Phase.objects.select_related("challenge")
+        .filter(challenge__in=challenge_list(user=user), starts_at__lte=now)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .exclude(ground_truth="")
+        .exclude(id=phase_id)  # the ground-truth API's 404 for a phase the user may not change
+        .order_by("challenge__slug", "order", "id")[:_OPEN_PHASES_SHOWN]
+    )
+    listed = ", ".join(f"{phase.id} ({phase.challenge.slug}/{phase.slug})" for phase in open_now)
+    return NotFoundError(
+        PHASE_ID_UNKNOWN.format(
+            id=phase_id, open=OPEN_PHASES.format(phases=listed) if listed else NO_OPEN_PHASE
+        )
+    )
 
 
 def phase_get_by_slugs(
@@ -342,6 +386,8 @@ class PhaseStatus:
     used_today: int | None = None
     total_left: int | None = None
     today_left: int | None = None
+    #: when the daily count starts again (the next 00:00 UTC), for a phase with a daily limit
+    resets_at: datetime | None = None
 
     @property
     def accepts_submissions(self) -> bool:
@@ -360,6 +406,17 @@ def submission_quota_counted(*, team: Team, phase: Phase) -> QuerySet[Submission
     ones are free); the one definition the quota check and the pages share."""
     return Submission.objects.filter(team=team, phase=phase, quota_refunded=False).exclude(
         status__in=[Submission.Status.FAILED, Submission.Status.CANCELLED]
+    )
+
+
+def submission_same_file(*, team: Team, phase: Phase, sha256: str) -> Submission | None:
+    """The team's earliest submission to the phase of the file with this sha256 that is not FAILED or
+    CANCELLED (a failed or cancelled file may be sent again), or None."""
+    return (
+        Submission.objects.filter(team=team, phase=phase, checksum_sha256=sha256.lower())
+        .exclude(status__in=[Submission.Status.FAILED, Submission.Status.CANCELLED])
+        .order_by("created_at", "id")
+        .first()
     )
 
 
@@ -397,6 +454,7 @@ def phase_status(*, phase: Phase, team: Team | None = None, now: datetime | None
             "today_left": None
             if phase.max_submissions_per_day is None
             else max(0, phase.max_submissions_per_day - used_today),
+            "resets_at": None if phase.max_submissions_per_day is None else end,
         }
     return PhaseStatus(state=state, label=PHASE_STATE_LABELS[state], deadline=deadline, **quota)
 

@@ -1,6 +1,6 @@
 """Resumable chunked upload API for big submission files.
 
-    POST   uploads/                 {phase, filename, size, method_name, ...}  -> 201 {id, chunk_size, offset: 0}
+    POST   uploads/                 {phase, filename, size, [sha256], method_name, ...}  -> 201 {id, chunk_size, offset: 0}
     PUT    uploads/<id>/            raw bytes; Content-Range: bytes START-END/SIZE (or Upload-Offset: START)
     HEAD   uploads/<id>/            Upload-Offset / Upload-Length headers: where to resume
     GET    uploads/<id>/            the same as JSON
@@ -9,6 +9,10 @@
 A chunk sent again is harmless (same bytes, same offset); a chunk that starts beyond the received
 offset is refused with 409 and the offset to resume from. Bodies are streamed to the partial file in
 1 MiB blocks: the web process never holds a chunk in memory.
+
+A file the team already submitted to the phase is refused with 409 and the earlier submission
+(`extra: {submission, url}`): at the start when the client declares its sha256 (no byte is sent),
+else at completion.
 """
 
 from __future__ import annotations
@@ -27,7 +31,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from challenge.apis import SubmissionMetadataInput, SubmissionOutputSerializer, _with_results
+from challenge.apis import (
+    DuplicateFileSerializer,
+    SubmissionMetadataInput,
+    SubmissionOutputSerializer,
+    _with_results,
+)
 from challenge.exceptions import ApplicationError, NotFoundError
 from challenge.models import ChunkedUpload
 from challenge.selectors import phase_get
@@ -97,6 +106,8 @@ class UploadStateSerializer(serializers.Serializer):
 class UploadCreateApi(APIView):
     """Start a resumable upload: the checks that need no byte of the file happen here.
 
+    Declare the file's `sha256` to learn now, with a 409, that the team already submitted this file.
+
     Counted against the same per-user upload throttle as the direct upload (scope "upload").
     """
 
@@ -107,8 +118,16 @@ class UploadCreateApi(APIView):
     class InputSerializer(SubmissionMetadataInput):
         filename = serializers.CharField(max_length=255)
         size = serializers.IntegerField(min_value=1)
+        sha256 = serializers.RegexField(
+            r"^[0-9a-fA-F]{64}$",
+            required=False,
+            help_text="The file's sha256, when the client knows it: a file the team already submitted "
+            "to the phase is refused now (409), before any byte is sent; checked again at completion.",
+        )
 
-    @extend_schema(request=InputSerializer, responses={201: UploadStateSerializer})
+    @extend_schema(
+        request=InputSerializer, responses={201: UploadStateSerializer, 409: DuplicateFileSerializer}
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -119,6 +138,7 @@ class UploadCreateApi(APIView):
             phase=phase,
             filename=data.pop("filename"),
             size=data.pop("size"),
+            sha256=data.pop("sha256", None),
             metadata=data,
         )
         return _with_offset_headers(Response(_state(upload), status=201), upload)
@@ -189,7 +209,9 @@ class UploadCompleteApi(APIView):
             "the server computes and stores it either way).",
         )
 
-    @extend_schema(request=InputSerializer, responses={201: SubmissionOutputSerializer})
+    @extend_schema(
+        request=InputSerializer, responses={201: SubmissionOutputSerializer, 409: DuplicateFileSerializer}
+    )
     def post(self, request: Request, upload_id) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -15,7 +15,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from challenge.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
+from challenge.exceptions import (
+    ApplicationError,
+    DuplicateSubmissionError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from challenge.forms import SubmissionForm, SubmissionUpdateForm, TeamCreateForm, TeamJoinForm
 from challenge.selectors import (
     challenge_get,
@@ -199,6 +204,7 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
     status = phase_status(phase=phase, team=team)
     is_organiser = challenge_is_organiser(user=request.user, challenge=challenge)
     form = SubmissionForm(request.POST or None, request.FILES or None)
+    duplicate = None
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         upload = data.pop("file")
@@ -209,6 +215,12 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
             submission = submission_create(
                 user=request.user, phase=phase, file=upload, filename=upload.name, **data
             )
+        except DuplicateSubmissionError as exc:  # shown with a link to the earlier submission
+            duplicate = {
+                "message": exc.page_message,
+                "id": exc.submission_id,
+                "path": reverse("challenge:submission", kwargs={"submission_id": exc.submission_id}),
+            }
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -230,8 +242,9 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
             # organisers may submit baselines outside the phase's dates (phase_ensure_open)
             "show_form": status.accepts_submissions or (is_organiser and status.state != "not_ready"),
             "splits": phase.splits.select_related("dataset").order_by("dataset__order", "dataset__id"),
+            "duplicate": duplicate,
         },
-        status=400 if form.errors else 200,
+        status=409 if duplicate else 400 if form.errors else 200,
     )
 
 

@@ -176,7 +176,8 @@ class ApiClient:
             )
         if response.status_code == 403:
             raise CliError(_sentence(f"Not allowed: {message}"), EXIT_AUTH)
-        if response.status_code == 400 and rejected_on_400:
+        # 409 on an upload: the team already submitted this file (the message names the submission)
+        if response.status_code in (400, 409) and rejected_on_400:
             raise CliError(_sentence(f"rejected: {message}"), EXIT_REJECTED)
         if response.status_code >= 500:
             raise CliError(
@@ -228,7 +229,8 @@ class ApiClient:
         """Resumable upload through /api/v1/uploads/: the file goes in chunks; an interrupted run
         resumes from the offset the server reports (the upload id is kept in `state_path`).
 
-        The sha256 is computed while reading the file and checked by the server at completion.
+        The sha256 is computed first and declared when the upload starts, so a file the team already
+        submitted is refused before any byte is sent; the server checks it again at completion.
         """
         size = file_size(file_path)
         stat = os.stat(file_path)
@@ -239,8 +241,9 @@ class ApiClient:
             response = self.session.get(self.url(f"uploads/{saved[key]}/"), timeout=TIMEOUT)
             if response.status_code == 200 and response.json().get("status") == "uploading":
                 upload = response.json()
+        sha256 = file_sha256(file_path)
         if upload is None:
-            body = {**fields, "filename": file_path.name, "size": size}
+            body = {**fields, "filename": file_path.name, "size": size, "sha256": sha256}
             upload = self.request(
                 "POST", "uploads/", auth_required=True, rejected_on_400=True, json=body
             ).json()
@@ -248,13 +251,8 @@ class ApiClient:
             _save_state(state_path, saved)
         chunk = int(upload.get("chunk_size") or 8 * 1024**2)
         offset = int(upload["offset"])
-        digest = hashlib.sha256()
         with open(file_path, "rb") as handle:
-            done = 0
-            while done < offset:  # hash what the server already has
-                block = handle.read(min(CHUNK * 4, offset - done))
-                digest.update(block)
-                done += len(block)
+            handle.seek(offset)
             if progress:
                 progress(offset)
             while offset < size:
@@ -276,7 +274,6 @@ class ApiClient:
                         f"The server stored {new_offset:,} bytes instead of {offset + len(data):,};"
                         " run the same command again to resume."
                     )
-                digest.update(data)
                 offset = new_offset
                 if progress:
                     progress(offset)
@@ -285,7 +282,7 @@ class ApiClient:
             f"uploads/{upload['id']}/complete/",
             auth_required=True,
             rejected_on_400=True,
-            json={"sha256": digest.hexdigest()},
+            json={"sha256": sha256},
         )
         saved.pop(key, None)
         _save_state(state_path, saved)
@@ -348,3 +345,15 @@ def file_size(path: Path) -> int:
         return os.path.getsize(path)
     except OSError as exc:
         raise CliError(f"The file {path} cannot be read ({exc.strerror or exc}).") from exc
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256 (hex), read in blocks."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(CHUNK * 4):
+                digest.update(block)
+    except OSError as exc:
+        raise CliError(f"The file {path} cannot be read ({exc.strerror or exc}).") from exc
+    return digest.hexdigest()

@@ -155,7 +155,7 @@ def _score_matrix(
         threads=threads,
     )
     out: dict[str, Any] = {direction: metrics_from_ranks(r) for direction, r in ranks.items()}
-    out["rank_histogram"] = rank_histogram(ranks["t2v"])
+    out["rank_histogram"] = rank_histogram(ranks["t2v"], num_videos=truth.num_videos)
     if ranks_out is not None:
         ranks_out[dataset] = _kept_ranks(ranks["t2v"], ranks.get("v2t"), truth, topk=None)
     return out
@@ -194,7 +194,8 @@ def score_dataset(
     ground-truth video of each query, "topk": list length or None}. The returned metrics are the same.
 
     Returns {"t2v": metrics, "v2t": metrics or None, "rank_histogram": the t2v ranks'
-    `rank_histogram` (top-k lists: queries whose video is not listed fall in the last bin)}.
+    `rank_histogram`, with bins up to the number of videos (top-k lists: up to k, then a "beyond
+    top-k" bin for the queries whose video is not listed)}.
     """
     dataset = truth.name
     if kind == KIND_TOPK:
@@ -210,7 +211,7 @@ def score_dataset(
         return {
             "t2v": topk_metrics(topk, truth.query_video),
             "v2t": None,
-            "rank_histogram": rank_histogram(ranks),
+            "rank_histogram": rank_histogram(ranks, num_videos=truth.num_videos, topk=int(topk.shape[1])),
         }
     if kind == KIND_EMBEDDINGS:
         _check_finite_embeddings(arrays["text"], dataset=dataset, member=member)

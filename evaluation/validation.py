@@ -32,6 +32,18 @@ BLIND_ROWS_HINT = (
 )
 
 
+TRANSPOSED_MESSAGE = (
+    "{what} is transposed: it has shape ({rows:,}, {cols:,}), which is (videos x queries); expected "
+    "(queries x videos), ({queries:,}, {videos:,}), one row per query and one column per video: "
+    "transpose it (e.g. sims.T) before saving"
+)
+SWAPPED_EMBEDDINGS_MESSAGE = (
+    "text and video embeddings are swapped: the text embeddings have {text:,} rows (one per video) "
+    "and the video embeddings {video:,} (one per query); expected the text embeddings with one row "
+    "per query and the video embeddings with one row per video: swap them"
+)
+
+
 @dataclass(frozen=True)
 class DatasetShape:
     """The public shape of one dataset of a phase: what a starter kit reveals.
@@ -129,6 +141,14 @@ def check_manifest(manifest: SubmissionManifest, shapes: dict[str, DatasetShape]
         if entry.kind == KIND_SIMILARITY:
             info = entry.arrays["sims"]
             rows, cols = info.shape
+            if rows == shape.num_videos and cols in shape.accepted_rows and rows != cols:
+                raise SubmissionFormatError(
+                    TRANSPOSED_MESSAGE.format(
+                        what="similarity matrix", rows=rows, cols=cols, queries=cols, videos=rows
+                    ),
+                    dataset=name,
+                    member=info.member,
+                )
             if cols != shape.num_videos or rows not in shape.accepted_rows:
                 raise SubmissionFormatError(
                     f"similarity matrix has shape ({rows:,}, {cols:,}); expected {shape.rows_text()} and"
@@ -138,6 +158,16 @@ def check_manifest(manifest: SubmissionManifest, shapes: dict[str, DatasetShape]
                 )
         elif entry.kind == KIND_EMBEDDINGS:
             text, video = entry.arrays["text"], entry.arrays["video"]
+            if (
+                text.shape[0] == shape.num_videos
+                and video.shape[0] in shape.accepted_rows
+                and text.shape[0] != video.shape[0]
+            ):
+                raise SubmissionFormatError(
+                    SWAPPED_EMBEDDINGS_MESSAGE.format(text=text.shape[0], video=video.shape[0]),
+                    dataset=name,
+                    member=text.member,
+                )
             if text.shape[0] not in shape.accepted_rows:
                 raise SubmissionFormatError(
                     f"text embeddings have {text.shape[0]:,} rows; expected {shape.rows_text()}"

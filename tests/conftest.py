@@ -200,8 +200,23 @@ def upload(participant, phase, make_submission_file, django_capture_on_commit_ca
     from challenge.publication import phase_published_truth
     from challenge.services import submission_create
 
-    def do(kind: str = "npz", *, user=None, phase_=None, seed: int = 0, path: Path | None = None, **fields):
+    calls: list[int] = []
+    repeats = iter(range(10_001, 20_000))
+
+    def do(
+        kind: str = "npz",
+        *,
+        user=None,
+        phase_=None,
+        seed: int | None = None,
+        path: Path | None = None,
+        **fields,
+    ):
         target = phase_ or phase
+        # The first default upload of a test is seed 0; later ones differ, as a team's new file would
+        # (the same file again is refused: challenge.services.intake.duplicate_check).
+        seed = seed if seed is not None else (0 if not calls else next(repeats))
+        calls.append(seed)
         if path is None:
             truth = phase_published_truth(phase=target) if target.ground_truth else None
             path = make_submission_file(kind, seed=seed, truth=truth)
@@ -222,8 +237,13 @@ def queued(participant, phase, make_submission_file, django_capture_on_commit_ca
     (or withholds) its evaluation itself."""
     from challenge.services import submission_create
 
+    repeats = iter(range(20_001, 30_000))
+    made: list[Path] = []
+
     def make(path: Path | None = None):
-        path = path or make_submission_file("npz")
+        # a different file each time: the same file again is refused (intake.duplicate_check)
+        path = path or make_submission_file("npz", seed=next(repeats) if made else 0)
+        made.append(path)
         with django_capture_on_commit_callbacks(execute=False), open(path, "rb") as handle:
             return submission_create(
                 user=participant, phase=phase, file=File(handle, name=path.name), method_name="queued test"

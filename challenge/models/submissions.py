@@ -120,6 +120,8 @@ class ChunkedUpload(models.Model):
     # it made every one of them (`challenge.services.uploads`).
     writes = models.PositiveBigIntegerField(default=0, editable=False)
     metadata = models.JSONField(default=dict, blank=True)
+    # the file's sha256 as the client declared it at the start (blank: not declared); checked at the end
+    sha256 = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADING)
     submission = models.OneToOneField(
         Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="chunked_upload"

@@ -4,7 +4,7 @@ might still roll back.
 
     submissions  the submission's one state machine: every status write, the lease, re-queueing
     acceptance   accepting an upload as a submission (`submission_create`)
-    intake       the checks an upload passes first: phase open, format, quota
+    intake       the checks an upload passes first: phase open, format, same file again, quota
     retention    deleting the stored files of failed and cancelled submissions
     dispatch     queue routing; sends the evaluation task by its registered name
     files        spooling uploads, storing them, one local path for any stored file
@@ -39,6 +39,8 @@ from challenge.services.files import (
     store_spooled,
 )
 from challenge.services.intake import (
+    DUPLICATE_FILE,
+    DUPLICATE_FILE_PAGE,
     EXTENSIONS,
     FILE_EMPTY,
     FILE_TOO_LARGE,
@@ -51,9 +53,11 @@ from challenge.services.intake import (
     PHASE_NOT_STARTED,
     QUOTA_DAY,
     QUOTA_TOTAL,
+    duplicate_check,
     phase_ensure_open,
     phase_format_of,
     quota_check,
+    team_lock,
 )
 from challenge.services.organiser import (
     MODERATION_NEEDS_REASON,
@@ -82,6 +86,7 @@ from challenge.services.retention import submission_files_expire, submission_fil
 from challenge.services.submissions import (
     CANCEL_TOO_LATE,
     FINAL_NEEDS_FINISHED,
+    FINAL_NOT_CHOSEN,
     NOT_YOUR_SUBMISSION,
     PUBLIC_CHOICE_LOCKED,
     WORKER_LOST,
@@ -136,12 +141,15 @@ __all__ = [
     "ALREADY_IN_TEAM",
     "CANCEL_TOO_LATE",
     "CHECKSUM_MISMATCH",
+    "DUPLICATE_FILE",
+    "DUPLICATE_FILE_PAGE",
     "EVALUATE_TASK",
     "EXTENSIONS",
     "FILE_EMPTY",
     "FILE_TOO_LARGE",
     "FILE_UNREADABLE",
     "FINAL_NEEDS_FINISHED",
+    "FINAL_NOT_CHOSEN",
     "FORMAT_NOT_ALLOWED",
     "FORMAT_UNKNOWN",
     "GROUND_TRUTH_TOO_LARGE",
@@ -180,6 +188,7 @@ __all__ = [
     "chunked_upload_partial_path",
     "chunked_upload_write",
     "claim_row",
+    "duplicate_check",
     "evaluation_enqueue_on_commit",
     "evaluation_queue",
     "ground_truth_check",
@@ -229,6 +238,7 @@ __all__ = [
     "team_member_remove",
     "team_rename",
     "team_join",
+    "team_lock",
     "team_of",
     "user_create",
 ]

@@ -1,5 +1,6 @@
 """Accepting an upload as a submission: the team, the phase, the file's size, checksum, format and
-datasets are checked, the quota under a team lock, then the file is stored and the row is queued.
+datasets are checked, then (under a team lock) that the team has not sent this file before and its
+quota, then the file is stored and the row is queued.
 
 The row's only status change here (SUBMITTED -> QUEUED) goes through the state machine,
 `challenge.services.submissions.submission_transition`.
@@ -27,9 +28,11 @@ from challenge.services.intake import (
     FILE_TOO_LARGE,
     MAGIC,
     MAGIC_MISMATCH,
+    duplicate_check,
     phase_ensure_open,
     phase_format_of,
     quota_check,
+    team_lock,
 )
 from challenge.services.submissions import submission_transition
 from challenge.services.teams import team_of
@@ -65,16 +68,19 @@ def submission_create(
     filename: str | None = None,
     expected_sha256: str | None = None,
 ) -> Submission:
-    """Accept an upload: check team, phase dates, size and format, then the quota under a team lock.
+    """Accept an upload: check team, phase dates, size and format, then under a team lock that the team
+    has not submitted the same file (sha256) to the phase and its quota.
 
     The file is copied in 1 MiB blocks to a temporary file while its sha256 is computed (never held
     in memory), inspected by the evaluation core (header only; the manifest is kept for queue
     routing) before anything is stored, stored under a generated name in the private storage, and
     queued for evaluation on commit. With `expected_sha256` (the chunked upload API) a file whose
-    digest differs is refused.
+    digest differs is refused. A file the team already submitted (not failed or cancelled) is refused
+    before it is stored and before the quota is counted.
 
     Raises:
-        ApplicationError: a clear sentence for every refusal (QuotaExceededError for quotas).
+        ApplicationError: a clear sentence for every refusal (QuotaExceededError for quotas,
+            DuplicateSubmissionError, with the earlier submission, for a file sent again).
         PermissionDeniedError: the user has no team in the phase's challenge.
     """
     from evaluation.errors import SubmissionError
@@ -97,6 +103,7 @@ def submission_create(
             raise ApplicationError(FILE_EMPTY)
         if expected_sha256 is not None and expected_sha256.lower() != digest:
             raise ApplicationError(CHECKSUM_MISMATCH.format(expected=expected_sha256, actual=digest))
+        duplicate_check(team=team, phase=phase, sha256=digest)  # early, before the file is inspected
         with open(tmp_path, "rb") as handle:
             head = handle.read(8)
         if not head.startswith(MAGIC[fmt]):
@@ -141,6 +148,8 @@ def submission_create(
         stored_name = ""
         try:
             with transaction.atomic():
+                team_lock(team=team)  # the same file sent twice at once: the second sees the first
+                duplicate_check(team=team, phase=phase, sha256=digest)
                 quota_check(team=team, phase=phase)
                 store_spooled(submission.file, name, tmp_path)
                 stored_name = submission.file.name

@@ -1,16 +1,24 @@
 """The checks an upload passes before it becomes a submission: the phase is open, the format is one the
-phase accepts, and the team has quota left. Shared by the direct and the chunked upload."""
+phase accepts, the team has not sent this very file already, and the team has quota left. Shared by the
+direct and the chunked upload."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.urls import reverse
 from django.utils import timezone
 
-from challenge.exceptions import ApplicationError, QuotaExceededError
+from challenge.exceptions import ApplicationError, DuplicateSubmissionError, QuotaExceededError
 from challenge.models import Phase, Submission, Team
-from challenge.selectors import challenge_is_organiser, submission_quota_counted, utc_day_bounds
+from challenge.selectors import (
+    challenge_is_organiser,
+    submission_quota_counted,
+    submission_same_file,
+    utc_day_bounds,
+)
 
 Status = Submission.Status
 
@@ -22,11 +30,26 @@ PHASE_NO_GROUND_TRUTH = (
     "The phase {phase!r} does not accept submissions yet: its ground truth has not been uploaded."
 )
 QUOTA_TOTAL = (
-    "Your team has used all {limit} submissions of the phase {phase!r} (failed submissions do not count)."
+    "Your team has used all {limit} submissions of the phase {phase!r} (failed and cancelled submissions do "
+    "not count). Cancel one that has not started running to free its place, or submit to another open "
+    "phase: `pentathlon phases {challenge}` lists them."
 )
 QUOTA_DAY = (
-    "Your team has used its {limit} submissions for today in the phase {phase!r}; the count resets at "
-    "00:00 UTC (failed submissions do not count)."
+    "Your team has used its {limit} submissions for today in the phase {phase!r} (failed and cancelled "
+    "submissions do not count); the count resets at 00:00 UTC, so submit again from {reset:%Y-%m-%d %H:%M} "
+    "UTC.{closes}"
+)
+#: The same refusal on the submit page, which links the earlier submission itself.
+DUPLICATE_FILE_PAGE = (
+    "Your team already submitted this file to the phase {phase!r}, as submission #{submission}: it was "
+    "not stored again and used no quota. Submit a changed file (the file of a failed or cancelled "
+    "submission may be sent again)."
+)
+QUOTA_DAY_CLOSES_FIRST = " The phase closes before then, on {when:%Y-%m-%d %H:%M} UTC."
+DUPLICATE_FILE = (
+    "Your team already submitted this file (sha256 {sha256}) to the phase {phase!r}: it is submission "
+    "#{submission}, {url}. The file was not stored again and uses no quota; submit a changed file "
+    "(the file of a failed or cancelled submission may be sent again)."
 )
 FILE_TOO_LARGE = "The file is {size:,} bytes; the largest submission accepted is {limit:,} bytes."
 FILE_EMPTY = "The file is empty."
@@ -68,18 +91,56 @@ def phase_format_of(*, name: str, phase: Phase) -> str:
     return fmt
 
 
-def quota_check(*, team: Team, phase: Phase) -> None:
-    """Count the team's submissions under a lock on the team row (failed and cancelled ones are free).
+def team_lock(*, team: Team) -> None:
+    """Lock the team's row until the transaction ends: the duplicate and quota checks and the insert
+    of one team's uploads run one at a time.
 
     On PostgreSQL `select_for_update` serialises concurrent uploads of one team; on SQLite the
     IMMEDIATE transactions serialise all writers.
     """
     Team.objects.select_for_update().filter(id=team.id).first()
+
+
+def duplicate_check(*, team: Team, phase: Phase, sha256: str) -> None:
+    """Refuse a file the team already submitted to the phase (same sha256), unless that submission
+    FAILED or was CANCELLED: such a file may be sent again (e.g. after a server-side failure).
+
+    Race-safe only inside the transaction that holds `team_lock`; without it a quick early refusal.
+    """
+    earlier = submission_same_file(team=team, phase=phase, sha256=sha256)
+    if earlier is None:
+        return
+    url = settings.PENTATHLON_SITE_URL.rstrip("/") + reverse(
+        "challenge:submission", kwargs={"submission_id": earlier.id}
+    )
+    raise DuplicateSubmissionError(
+        DUPLICATE_FILE.format(sha256=sha256.lower(), phase=phase.title, submission=earlier.id, url=url),
+        submission_id=earlier.id,
+        url=url,
+        page_message=DUPLICATE_FILE_PAGE.format(phase=phase.title, submission=earlier.id),
+    )
+
+
+def quota_check(*, team: Team, phase: Phase) -> None:
+    """Count the team's submissions under a lock on the team row (failed and cancelled ones are free)."""
+    team_lock(team=team)
     counted = submission_quota_counted(team=team, phase=phase)
     if phase.max_submissions_total is not None and counted.count() >= phase.max_submissions_total:
-        raise QuotaExceededError(QUOTA_TOTAL.format(limit=phase.max_submissions_total, phase=phase.title))
+        raise QuotaExceededError(
+            QUOTA_TOTAL.format(
+                limit=phase.max_submissions_total, phase=phase.title, challenge=phase.challenge.slug
+            )
+        )
     if phase.max_submissions_per_day is not None:
         midnight, next_midnight = utc_day_bounds(timezone.now())
         today = counted.filter(created_at__gte=midnight, created_at__lt=next_midnight).count()
         if today >= phase.max_submissions_per_day:
-            raise QuotaExceededError(QUOTA_DAY.format(limit=phase.max_submissions_per_day, phase=phase.title))
+            closes = phase.ends_at is not None and phase.ends_at <= next_midnight
+            raise QuotaExceededError(
+                QUOTA_DAY.format(
+                    limit=phase.max_submissions_per_day,
+                    phase=phase.title,
+                    reset=next_midnight,
+                    closes=QUOTA_DAY_CLOSES_FIRST.format(when=phase.ends_at) if closes else "",
+                )
+            )

@@ -50,6 +50,10 @@ WORKER_LOST = (
     "starter kit. This submission does not count against your team's quota."
 )
 FINAL_NEEDS_FINISHED = "Only a finished submission can be chosen as the team's final submission."
+FINAL_NOT_CHOSEN = (
+    "The phase {phase!r} does not let teams choose a final submission: {rule}. Choosing one is "
+    "possible only in phases where the team's selected submission counts."
+)
 PUBLIC_CHOICE_LOCKED = (
     "The organisers have locked which submissions of the phase {phase!r} are public; "
     "it can no longer be changed."
@@ -361,6 +365,12 @@ def submission_update(
         fields.append("is_public")
     if is_final is not None:
         if is_final:
+            phase = submission.phase
+            if phase.final_submission != Phase.FinalSubmission.SELECTED:
+                rule = phase.get_final_submission_display()
+                raise ApplicationError(
+                    FINAL_NOT_CHOSEN.format(phase=phase.title, rule=rule[:1].lower() + rule[1:])
+                )
             if submission.status != Status.FINISHED:
                 raise ApplicationError(FINAL_NEEDS_FINISHED)
             Team.objects.select_for_update().filter(id=submission.team_id).first()

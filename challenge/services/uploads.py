@@ -24,7 +24,13 @@ from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Phase, Submission
 from challenge.services.acceptance import TEAM_NOT_APPROVED, submission_create
 from challenge.services.files import SpooledFile
-from challenge.services.intake import FILE_EMPTY, FILE_TOO_LARGE, phase_ensure_open, phase_format_of
+from challenge.services.intake import (
+    FILE_EMPTY,
+    FILE_TOO_LARGE,
+    duplicate_check,
+    phase_ensure_open,
+    phase_format_of,
+)
 from challenge.services.teams import team_of
 
 logger = logging.getLogger(__name__)
@@ -114,9 +120,18 @@ def chunked_upload_partial_path(upload: Any) -> Path:
 
 @transaction.atomic
 def chunked_upload_create(
-    *, user: AbstractBaseUser, phase: Phase, filename: str, size: int, metadata: dict[str, Any]
+    *,
+    user: AbstractBaseUser,
+    phase: Phase,
+    filename: str,
+    size: int,
+    metadata: dict[str, Any],
+    sha256: str | None = None,
 ) -> Any:
     """Start a resumable upload after the checks that need no byte of the file (team, dates, format, size).
+
+    With the file's `sha256` declared, a file the team already submitted to the phase is refused now,
+    before any byte is sent (DuplicateSubmissionError); the digest is kept and checked at completion.
 
     Only an approved team's members open uploads, and a user has at most PENTATHLON_UPLOAD_MAX_OPEN
     unfinished uploads declaring at most PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT bytes together (counted
@@ -137,6 +152,9 @@ def chunked_upload_create(
         raise ApplicationError(FILE_EMPTY)
     if size > settings.SUBMISSION_MAX_BYTES:
         raise ApplicationError(FILE_TOO_LARGE.format(size=size, limit=settings.SUBMISSION_MAX_BYTES))
+    sha256 = (sha256 or "").strip().lower()
+    if sha256:
+        duplicate_check(team=team, phase=phase, sha256=sha256)
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     unfinished = ChunkedUpload.objects.filter(
         user=user, status=ChunkedUpload.Status.UPLOADING, submission__isnull=True
@@ -156,7 +174,9 @@ def chunked_upload_create(
                 open=declared, size=size, limit=settings.PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT
             )
         )
-    upload = ChunkedUpload(user=user, phase=phase, filename=name[:255], size=size, metadata=metadata)
+    upload = ChunkedUpload(
+        user=user, phase=phase, filename=name[:255], size=size, metadata=metadata, sha256=sha256
+    )
     upload.full_clean()
     upload.save()
     path = chunked_upload_partial_path(upload)
@@ -228,7 +248,8 @@ def chunked_upload_write(
 
 def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str | None) -> Submission:
     """Turn a fully received upload into a submission through `submission_create` (same checks, quota and
-    queueing); the sha256 the client computed must match the one computed while storing the file.
+    queueing); the sha256 the client computed (given now, or declared at the start) must match the one
+    computed while storing the file. A file the team already submitted is refused here too.
 
     Completing twice returns the same submission. On a refusal the upload stays open (the client may
     fix nothing but can still read the reason); the partial file is deleted once the submission exists.
@@ -259,7 +280,7 @@ def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str 
                 # hashed as it arrived when this process received every chunk in order
                 file=SpooledFile(handle, str(path), sha256=known),
                 filename=upload.filename,
-                expected_sha256=sha256.strip() if sha256 else None,
+                expected_sha256=(sha256 or "").strip() or upload.sha256 or None,
                 **metadata,
             )
     except BaseException:

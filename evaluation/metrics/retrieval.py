@@ -551,34 +551,62 @@ def topk_metrics(topk: np.ndarray, query_video: np.ndarray) -> dict[str, float |
     return out
 
 
-#: Upper bounds (exclusive, 0-based ranks) of the compact rank histogram's bins; the last bin is open.
+#: Upper bounds (exclusive, 0-based ranks) of the compact rank histogram's bins, cut to the gallery: a
+#: bin never reaches past the number of videos (or the top-k list's length), the last one ends there.
 RANK_HISTOGRAM_EDGES: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
-def rank_histogram(ranks: np.ndarray, *, edges: Sequence[int] = RANK_HISTOGRAM_EDGES) -> dict[str, list]:
-    """A compact, size-independent histogram of 0-based ranks (for charts; a few dozen bytes).
+def rank_histogram(
+    ranks: np.ndarray,
+    *,
+    num_videos: int | None = None,
+    topk: int | None = None,
+    edges: Sequence[int] = RANK_HISTOGRAM_EDGES,
+) -> dict[str, Any]:
+    """A compact histogram of 0-based ranks whose bins fit the gallery (for charts; a few dozen bytes).
 
-    Bin i counts ranks in ``[edges[i-1], edges[i])`` (``edges[-1]`` = 0); the last bin counts ranks
-    ``>= edges[-1]`` and ``inf`` (not in a top-k list). A tie-averaged rank falls in the bin its value
-    lies in (0.5 counts in the first bin, "1").
+    Bin i counts ranks in ``[bounds[i-1], bounds[i])`` (``bounds[-1]`` = 0), where `bounds` are the
+    `edges` below the gallery's end followed by that end: `num_videos`, or `topk` for top-k lists (a
+    rank there is below k). A tie-averaged rank falls in the bin its value lies in (0.5 counts in
+    the first bin, "1"). With `topk`, the queries whose video is not in their list (rank ``inf``) get
+    their own last bin, labelled "beyond top-k", never a rank bin. Without either size the last bin
+    is open (">1000"), as histograms stored before this were.
 
     Returns:
-        ``{"labels": [...], "counts": [...]}`` with 1-based rank labels ("1", "2", "3-5", ..., ">1000").
+        ``{"labels": [...], "counts": [...]}`` with 1-based rank labels ("1", "2", "3-5", ...), and
+        ``"beyond_topk": k`` when the last bin is the "beyond top-k" one.
 
-    >>> rank_histogram(np.array([0.0, 0.5, 4.0, 60.0, np.inf]))["counts"][:7]
-    [2, 0, 1, 0, 0, 0, 1]
-    >>> rank_histogram(np.array([0.0]))["labels"][:4]
-    ['1', '2', '3-5', '6-10']
+    >>> hist = rank_histogram(np.array([0.0, 0.5, 4.0, 60.0, 669.0]), num_videos=670)
+    >>> hist["labels"][-3:], hist["counts"]
+    (['101-200', '201-500', '501-670'], [2, 0, 1, 0, 0, 0, 1, 0, 0, 1])
+    >>> rank_histogram(np.array([0.0, 3.0, 9.0, np.inf, np.inf]), num_videos=670, topk=10)
+    {'labels': ['1', '2', '3-5', '6-10', 'beyond top-10'], 'counts': [1, 0, 1, 1, 2], 'beyond_topk': 10}
+    >>> rank_histogram(np.array([0.0]))["labels"][-2:]
+    ['501-1000', '>1000']
     """
     ranks = np.asarray(ranks, dtype=np.float64)
-    bounds = [int(e) for e in edges]
-    if not bounds or any(b <= a for a, b in zip([0, *bounds], bounds, strict=False)):
+    given = [int(e) for e in edges]
+    if not given or any(b <= a for a, b in zip([0, *given], given, strict=False)):
         raise ValueError(f"edges must be increasing positive integers, got {list(edges)!r}")
+    ends = [int(n) for n in (num_videos, topk) if n is not None]
+    if any(n <= 0 for n in ends):
+        raise ValueError(f"num_videos and topk must be positive, got {num_videos!r} and {topk!r}")
+    end = min(ends) if ends else None
+    bounds = given if end is None else [e for e in given if e < end] + [end]
     index = np.searchsorted(np.asarray(bounds, dtype=np.float64), ranks, side="right")
+    if end is not None and topk is None:
+        index = np.minimum(index, len(bounds) - 1)  # a rank is below the gallery's size: never past it
     counts = np.bincount(index, minlength=len(bounds) + 1)
     labels, low = [], 0
     for high in bounds:
         labels.append(str(high) if high - low == 1 else f"{low + 1}-{high}")
         low = high
-    labels.append(f">{bounds[-1]}")
-    return {"labels": labels, "counts": [int(c) for c in counts]}
+    out: dict[str, Any] = {"labels": labels, "counts": [int(c) for c in counts[: len(bounds)]]}
+    if end is None:
+        out["labels"].append(f">{bounds[-1]}")
+        out["counts"].append(int(counts[len(bounds)]))
+    elif topk is not None:
+        out["labels"].append(f"beyond top-{int(topk)}")
+        out["counts"].append(int(counts[len(bounds)]))
+        out["beyond_topk"] = int(topk)
+    return out

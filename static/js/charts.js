@@ -72,6 +72,20 @@
     }
   };
 
+  // The rank bins of every dataset in rank order. Each dataset's bins end at its number of videos
+  // ("501-670" for 670 videos), top-k lists add "beyond top-k"; histograms stored earlier end in ">1000".
+  function binOrder(label) {
+    var k = /^beyond top-(\d+)/.exec(label);
+    if (k) return [1e15 + Number(k[1]), 0];
+    var n = label.replace(">", "").split("-").map(Number);
+    return label.charAt(0) === ">" ? [n[0] + 1, 1e14] : [n[0], n[n.length - 1]];
+  }
+  function rankBins(datasets) {
+    var seen = {}, labels = [];
+    datasets.forEach(function (d) { d.rank_histogram.labels.forEach(function (l) { if (!seen[l]) { seen[l] = 1; labels.push(l); } }); });
+    return labels.sort(function (a, b) { var x = binOrder(a), y = binOrder(b); return x[0] - y[0] || x[1] - y[1]; });
+  }
+
   // Submission page: R@1/R@5/R@10 per dataset, and the t2v rank histogram of every dataset.
   var box = document.querySelector("[data-charts]");
   if (box) {
@@ -93,12 +107,14 @@
       }));
       var withHist = data.datasets.filter(function (d) { return d.rank_histogram; });
       if (!withHist.length) { empty(ranks, "No rank histogram stored (scored before it existed)."); return; }
+      var bins = rankBins(withHist);
       done(ranks, new Chart(ranks, {
         type: "bar",
-        data: { labels: withHist[0].rank_histogram.labels, datasets: withHist.map(function (d, i) {
-          var total = d.rank_histogram.counts.reduce(function (a, b) { return a + b; }, 0) || 1;
+        data: { labels: bins, datasets: withHist.map(function (d, i) {
+          var h = d.rank_histogram, total = h.counts.reduce(function (a, b) { return a + b; }, 0) || 1;
           return { label: d.dataset, backgroundColor: PALETTE[i % PALETTE.length],
-                   data: d.rank_histogram.counts.map(function (c) { return 100 * c / total; }) };
+                   data: bins.map(function (label) {  // null: the dataset has no such bin (a smaller gallery)
+                     var j = h.labels.indexOf(label); return j < 0 ? null : 100 * h.counts[j] / total; }) };
         }) },
         options: { scales: { x: { title: { display: true, text: "rank of the correct video" } },
                              y: { beginAtZero: true, title: { display: true, text: "% of queries" } } } }

@@ -14,9 +14,28 @@
     label.textContent = pct < 100 ? pct + "%" : "Checking the file…";
   }
 
-  function failed(button, message) {
+  // A refusal is a sentence or two: shown in an alert under the bar (the bar's label is one short line).
+  function failed(button, message, answer) {
     button.disabled = false;
-    label.textContent = message;
+    label.textContent = "Not uploaded";
+    var alert = document.getElementById("upload-error");
+    if (!alert) {
+      alert = document.createElement("p");
+      alert.id = "upload-error"; alert.className = "alert error"; alert.setAttribute("role", "alert");
+      box.insertAdjacentElement("afterend", alert);
+    }
+    alert.textContent = message;
+    // 409: the team already sent this file; link its earlier submission
+    var earlier = answer && answer.extra && answer.extra.submission;
+    if (earlier) {
+      var link = document.createElement("a");
+      link.href = "/submissions/" + earlier + "/";
+      link.textContent = "Open submission #" + earlier;
+      link.setAttribute("data-role", "duplicate-link");
+      alert.appendChild(document.createTextNode(" "));
+      alert.appendChild(link);
+      alert.appendChild(document.createTextNode("."));
+    }
   }
 
   function api(method, url, body, headers) {
@@ -33,14 +52,14 @@
                    is_public: form.elements.is_public.checked };
     var retries = 0;
     api("POST", base, JSON.stringify(fields), { "Content-Type": "application/json" }).then(function (up) {
-      if (up._status !== 201) return failed(button, up.detail || "The upload could not start.");
+      if (up._status !== 201) return failed(button, up.detail || "The upload could not start.", up);
       var url = base + up.id + "/";
       function send(offset) {
         show(offset, file.size);
         if (offset >= file.size) {
           return api("POST", url + "complete/", "{}", { "Content-Type": "application/json" }).then(function (s) {
             if (s._status === 201) window.location.href = "/submissions/" + s.id + "/";
-            else failed(button, s.detail || "The file was refused.");
+            else failed(button, s.detail || "The file was refused.", s);
           });
         }
         var end = Math.min(offset + up.chunk_size, file.size);

@@ -1,5 +1,6 @@
 """A new participant's journeys, in chromium: sign up and confirm the address, reset a forgotten password,
-run a team, find and download the kit, submit through the form and read the results, meet a closed phase."""
+run a team, find and download the kit, submit through the form and read the results, meet a closed phase,
+send a file again (direct and chunked) and follow the link to the earlier submission."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from allauth.account.models import EmailAddress
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from challenge.models import Team
+from challenge.models import ChunkedUpload, Team
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -115,13 +116,26 @@ def test_find_the_kit_submit_through_the_form_and_read_the_results(page, phase, 
     expect(page.locator("h1")).to_have_text("Submit to Validation")
     expect(page.locator("main")).to_contain_text("What to submit")
     expect(page.locator("main table")).to_contain_text("MSRVTT")
-    page.set_input_files("#id_file", str(make_submission_file("npz", seed=4)))
+    path = make_submission_file("npz", seed=4)
+    page.set_input_files("#id_file", str(path))
     page.fill("#id_method_name", "Form CE")
     page.click("#upload-form button[type=submit]")
     page.wait_for_url(re.compile(r"/submissions/\d+/$"))
     expect(page.locator("[data-role=status]")).to_have_text("Finished")
     expect(page.locator("main")).to_contain_text("MSRVTT")
     expect(page.locator("main table.metrics").first).to_contain_text("text → video (t2v)")
+    submission_url = page.url
+
+    # the same file again: refused with a link to the first one, which leads back to it
+    page.goto("/c/video-pentathlon/val/submit/")
+    page.set_input_files("#id_file", str(path))
+    page.fill("#id_method_name", "Form CE again")
+    page.click("#upload-form button[type=submit]")
+    expect(page.locator("[data-role=duplicate]")).to_contain_text("Your team already submitted this file")
+    page.locator("[data-role=duplicate-link]").click()
+    page.wait_for_url(submission_url)
+    expect(page.locator("[data-role=status]")).to_have_text("Finished")
+    page.wait_for_load_state("networkidle")  # the charts' API calls end before the database is flushed
 
 
 def test_a_closed_phase_offers_no_submission(page, phase):
@@ -139,3 +153,75 @@ def test_a_closed_phase_offers_no_submission(page, phase):
     page.goto("/c/video-pentathlon/val/submit/")
     expect(page.locator("[data-role=closed]")).to_contain_text("no longer accepts submissions")
     expect(page.locator("#upload-form")).to_have_count(0)
+
+
+def test_a_big_file_goes_in_chunks_and_the_same_file_again_is_refused_with_a_link(
+    page, phase, make_submission_file, settings
+):
+    settings.UPLOAD_CHUNKED_THRESHOLD = 1024  # every file takes the chunked path of static/js/upload.js
+    settings.UPLOAD_CHUNK_BYTES = 4096
+    _sign_up(page, "erin")
+    page.goto("/c/video-pentathlon/team/")
+    page.fill("#id_name", "Epsilon")
+    page.click("text=Create team")
+    path = make_submission_file("npz", seed=5)
+    assert path.stat().st_size > 2 * 4096
+    page.goto("/c/video-pentathlon/val/submit/")
+    page.set_input_files("#id_file", str(path))
+    page.fill("#id_method_name", "Chunked CE")
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/submissions/\d+/$"))
+    first = page.url
+    expect(page.locator("[data-role=status]")).to_have_text("Finished")
+    page.goto("/c/video-pentathlon/val/submit/")
+    page.set_input_files("#id_file", str(path))
+    page.fill("#id_method_name", "Chunked CE again")
+    page.click("#upload-form button[type=submit]")
+    expect(page.locator("#upload-error")).to_contain_text("Your team already submitted this file")
+    # both went through the chunked API; the browser declares no sha256, so completion refused the second
+    uploads = ChunkedUpload.objects.order_by("created_at")
+    assert [u.submission_id is not None for u in uploads] == [True, False]
+    page.locator("#upload-error [data-role=duplicate-link]").click()
+    page.wait_for_url(first)
+    expect(page.locator("[data-role=status]")).to_have_text("Finished")
+    page.wait_for_load_state("networkidle")
+
+
+def test_the_rank_chart_fits_each_gallery_and_reads_old_histograms(page, upload, participant, password):
+    from leaderboard.models import DatasetResult
+
+    submission = upload("codalab")  # top-k lists: queries whose video is not listed go "beyond top-k"
+    assert submission.status == "finished"
+    page.goto(f"/accounts/login/?next=/submissions/{submission.id}/")
+    page.fill("#id_login", participant.username)
+    page.fill("#id_password", password)
+    page.click("main button[type=submit]")
+    expect(page.locator("#rank-chart[data-rendered='1']")).to_have_count(1)
+    rows = page.locator("details.chart-data[data-for='rank-chart'] tbody th")
+    labels = rows.all_text_contents()
+    assert labels[0] == "1" and labels[-1].startswith("beyond top-"), labels
+    assert not any(">" in label for label in labels), labels
+    # a histogram stored before the bins fitted the gallery still charts, its ">1000" bin in rank order
+    old = {
+        "labels": [
+            "1",
+            "2",
+            "3-5",
+            "6-10",
+            "11-20",
+            "21-50",
+            "51-100",
+            "101-200",
+            "201-500",
+            "501-1000",
+            ">1000",
+        ],
+        "counts": [5, 1, 1, 1, 0, 0, 0, 0, 0, 0, 2],
+    }
+    DatasetResult.objects.filter(result__submission=submission, dataset="MSRVTT").update(rank_histogram=old)
+    page.reload()
+    expect(page.locator("#rank-chart[data-rendered='1']")).to_have_count(1)
+    labels = rows.all_text_contents()
+    assert labels.index("501-1000") < labels.index(">1000") < len(labels) - 1, labels
+    assert labels[-1].startswith("beyond top-"), labels
+    page.wait_for_load_state("networkidle")

@@ -115,6 +115,53 @@ def test_quota_error_is_400(
     assert response.status_code == 400 and "used all 3 submissions" in response.json()["detail"]
 
 
+@pytest.mark.django_db(transaction=True)  # the refusal rolls back the test's own atomic block otherwise
+def test_a_file_sent_again_is_a_409_naming_the_earlier_submission(
+    token_client, hidden_phase, make_submission_file, django_capture_on_commit_callbacks
+):
+    path = make_submission_file("npz", seed=7)
+    first = _post_file(token_client, hidden_phase, path, django_capture_on_commit_callbacks).json()["id"]
+    response = _post_file(token_client, hidden_phase, path, django_capture_on_commit_callbacks)
+    assert response.status_code == 409, response.json()
+    body = response.json()
+    assert body["extra"]["submission"] == first
+    assert body["extra"]["url"].endswith(f"/submissions/{first}/")
+    assert f"submission #{first}" in body["detail"] and body["extra"]["url"] in body["detail"]
+    assert Submission.objects.count() == 1
+    # the refusal used no quota: the phase's 3 places are all still there for different files
+    for seed in (8, 9):
+        assert (
+            _post_file(
+                token_client,
+                hidden_phase,
+                make_submission_file("npz", seed=seed),
+                django_capture_on_commit_callbacks,
+            ).status_code
+            == 201
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_choosing_a_final_submission_is_refused_by_the_api_where_it_does_not_count(
+    token_client, phase, make_submission_file, django_capture_on_commit_callbacks
+):
+    submission_id = _post_file(
+        token_client, phase, make_submission_file("npz"), django_capture_on_commit_callbacks
+    ).json()["id"]
+    response = token_client.post(
+        f"/api/v1/submissions/{submission_id}/update/", {"is_final": True}, format="json"
+    )
+    assert response.status_code == 400
+    assert "does not let teams choose a final submission" in response.json()["detail"]
+    assert Submission.objects.get(id=submission_id).is_final is False
+
+
+def test_an_unknown_phase_id_is_a_404_that_lists_the_open_phases(token_client, phase):
+    response = token_client.get("/api/v1/phases/999999/kit/")
+    assert response.status_code == 404
+    assert f"Open for submissions now: {phase.id} (video-pentathlon/val)." in response.json()["detail"]
+
+
 def test_hidden_phase_hides_scores_from_the_team_until_published(
     token_client, hidden_phase, make_submission_file, django_capture_on_commit_callbacks, api_client
 ):

@@ -169,3 +169,58 @@ def test_abandoned_uploads_and_orphaned_partial_files_expire(participant, phase,
     assert ChunkedUpload.objects.count() == 2
     call_command("expire_chunked_uploads", "--older-than", "0", stdout=out)  # everything unfinished goes
     assert set(ChunkedUpload.objects.values_list("id", flat=True)) == {completed.id}
+
+
+def _submit_whole(client, phase, path, django_capture_on_commit_callbacks, **extra):
+    """Start, send in one chunk and complete: the submission's JSON."""
+    data = path.read_bytes()
+    state = _start(client, phase, path, **extra)
+    assert _put(client, state["id"], data, 0, len(data)).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(f"/api/v1/uploads/{state['id']}/complete/", {}, format="json")
+
+
+def test_a_declared_sha256_of_a_file_sent_before_is_refused_before_any_byte(
+    client_of, participant, phase, make_submission_file, django_capture_on_commit_callbacks
+):
+    client = client_of(participant)
+    path = make_submission_file("npz", seed=11)
+    first = _submit_whole(client, phase, path, django_capture_on_commit_callbacks)
+    assert first.status_code == 201, first.content
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    response = client.post(
+        "/api/v1/uploads/",
+        {
+            "phase": phase.id,
+            "filename": path.name,
+            "size": path.stat().st_size,
+            "method_name": "again",
+            "sha256": digest.upper(),
+        },
+        format="json",
+    )
+    assert response.status_code == 409, response.content
+    assert response.json()["extra"]["submission"] == first.json()["id"]
+    assert f"submission #{first.json()['id']}" in response.json()["detail"]
+    assert ChunkedUpload.objects.count() == 1  # no upload opened for the refused file
+
+
+def test_an_undeclared_file_sent_before_is_refused_at_completion(
+    client_of, participant, phase, make_submission_file, django_capture_on_commit_callbacks
+):
+    client = client_of(participant)
+    path = make_submission_file("npz", seed=12)
+    first = _submit_whole(client, phase, path, django_capture_on_commit_callbacks).json()["id"]
+    again = _submit_whole(client, phase, path, django_capture_on_commit_callbacks)
+    assert again.status_code == 409 and again.json()["extra"]["submission"] == first
+    assert Submission.objects.count() == 1
+
+
+def test_a_declared_sha256_is_checked_at_completion(
+    client_of, participant, phase, make_submission_file, django_capture_on_commit_callbacks
+):
+    client = client_of(participant)
+    path = make_submission_file("npz", seed=13)
+    refused = _submit_whole(client, phase, path, django_capture_on_commit_callbacks, sha256="0" * 64)
+    assert refused.status_code == 400 and "sha256" in refused.json()["detail"]
+    assert not Submission.objects.exists()

@@ -245,6 +245,8 @@ def test_publish_in_one_action_and_three_visibility_levels(
 def test_organiser_lock_stops_participants_changing_the_public_flag(
     upload, participant, phase, organiser_client
 ):
+    phase.final_submission = phase.FinalSubmission.SELECTED
+    phase.save()
     submission = upload("npz", seed=1)
     organiser_client.post(f"/organiser/phases/{phase.id}/lock/", {"locked": "1"})
     submission.phase.refresh_from_db()

@@ -96,6 +96,49 @@ def test_upload_form_shows_the_refusal_as_a_sentence(participant, phase, make_su
     assert "first bytes do not match" in response.content.decode()
 
 
+def test_upload_form_refuses_a_file_sent_again_with_a_link_to_the_earlier_one(
+    upload, participant, make_submission_file
+):
+    path = make_submission_file("npz", seed=21)
+    first = upload(path=path)
+    client = Client()
+    client.force_login(participant)
+    with open(path, "rb") as handle:
+        response = client.post("/c/video-pentathlon/val/submit/", {"file": handle, "method_name": "again"})
+    assert response.status_code == 409
+    body = response.content.decode()
+    assert (
+        f'<a href="/submissions/{first.id}/" data-role="duplicate-link">Open submission #{first.id}</a>'
+        in body
+    )
+    assert "Your team already submitted this file" in body and 'id="upload-form"' in body
+    assert Submission.objects.count() == 1
+
+
+def test_choose_as_final_is_offered_and_accepted_only_where_the_team_choice_counts(
+    upload, participant, phase
+):
+    from challenge.models import Phase
+
+    submission = upload("npz")
+    client = Client()
+    client.force_login(participant)
+    for rule in (Phase.FinalSubmission.BEST, Phase.FinalSubmission.LAST):
+        Phase.objects.filter(id=phase.id).update(final_submission=rule)
+        assert (
+            "Choose as final submission" not in client.get(f"/submissions/{submission.id}/").content.decode()
+        )
+        page = client.post(f"/submissions/{submission.id}/change/", {"is_final": "1"}, follow=True)
+        assert "does not let teams choose a final submission" in page.content.decode()
+        submission.refresh_from_db()
+        assert submission.is_final is False
+    Phase.objects.filter(id=phase.id).update(final_submission=Phase.FinalSubmission.SELECTED)
+    assert "Choose as final submission" in client.get(f"/submissions/{submission.id}/").content.decode()
+    client.post(f"/submissions/{submission.id}/change/", {"is_final": "1"})
+    submission.refresh_from_db()
+    assert submission.is_final is True
+
+
 def test_my_submissions_page_polls_the_api_for_unfinished_rows(
     participant, phase, make_submission_file, django_capture_on_commit_callbacks
 ):

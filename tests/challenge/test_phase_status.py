@@ -96,6 +96,30 @@ def test_the_organiser_dashboard_counts_and_uploads_ground_truth(phase, organise
     assert "ground truth stored for" in response.content.decode()
 
 
+def test_the_submit_page_says_when_the_daily_count_resets_in_utc(phase, participant, team):
+    from datetime import UTC
+
+    phase.max_submissions_per_day = 1
+    phase.save()
+    SubmissionFactory(team=team, phase=phase, status=Submission.Status.FINISHED)
+    tomorrow = (timezone.now().astimezone(UTC) + timedelta(days=1)).date()
+    assert phase_status(phase=phase, team=team).resets_at.date() == tomorrow
+    client = Client()
+    client.force_login(participant)
+    body = client.get("/c/video-pentathlon/val/submit/").content.decode()
+    assert f"so submit again from {tomorrow:%Y-%m-%d} 00:00 UTC." in body
+
+
+def test_the_submit_page_suggests_the_next_step_when_the_total_is_used(phase, participant, team):
+    phase.max_submissions_total = 1
+    phase.save()
+    SubmissionFactory(team=team, phase=phase, status=Submission.Status.FINISHED)
+    client = Client()
+    client.force_login(participant)
+    body = client.get("/c/video-pentathlon/val/submit/").content.decode()
+    assert "Cancel a submission that has not started running to free its place" in body
+
+
 def test_choose_as_final_is_offered_only_where_the_phase_counts_it(phase, participant, team):
     from challenge.models import Phase
 

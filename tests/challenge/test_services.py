@@ -266,13 +266,27 @@ def test_malformed_submission_fails_with_the_evaluation_message(upload, nan_subm
     assert not hasattr(submission, "result") or submission.result is None
 
 
-def test_final_flag_moves_between_finished_submissions(upload, participant):
+def test_final_flag_moves_between_finished_submissions(upload, participant, phase):
+    phase.final_submission = phase.FinalSubmission.SELECTED
+    phase.save()
     first, second = upload("npz", seed=1), upload("npz", seed=2)
     submission_update(submission=first, user=participant, is_final=True)
     submission_update(submission=second, user=participant, is_final=True)
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.is_final, second.is_final) == (False, True)
+
+
+@pytest.mark.parametrize("rule", ["best", "last"])
+def test_final_is_refused_where_the_phase_does_not_count_the_choice(upload, participant, phase, rule):
+    phase.final_submission = rule
+    phase.save()
+    submission = upload("npz", seed=1)
+    with pytest.raises(ApplicationError, match=r"does not let teams choose a final submission: each team's"):
+        submission_update(submission=submission, user=participant, is_final=True)
+    submission.refresh_from_db()
+    assert submission.is_final is False
+    submission_update(submission=submission, user=participant, is_final=False)  # unsetting stays harmless
 
 
 def test_only_team_members_change_a_submission(upload, other_participant):
@@ -286,6 +300,8 @@ def test_only_team_members_change_a_submission(upload, other_participant):
 def test_final_needs_a_finished_submission(
     participant, phase, make_submission_file, django_capture_on_commit_callbacks
 ):
+    phase.final_submission = phase.FinalSubmission.SELECTED
+    phase.save()
     path = make_submission_file("npz")
     with django_capture_on_commit_callbacks(execute=False), open(path, "rb") as handle:
         queued = submission_create(

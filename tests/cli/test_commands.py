@@ -118,10 +118,13 @@ def test_kit_holds_orderings_and_shapes_but_no_ground_truth(run_cli, kit_dir, ph
     assert run_cli("validate", "--kit", kit_dir, kit_dir / "example_submission.npz").code == 0
 
 
-def test_kit_of_an_unknown_phase_is_one_sentence(run_cli, logged_in):
+def test_kit_of_an_unknown_phase_is_one_sentence(run_cli, logged_in, phase):
     result = run_cli("kit", 999_999)
     assert result.code == 1
-    assert _one_sentence(result) == "error: No phase with this id exists."
+    assert _one_sentence(result) == (
+        f"error: No phase with the id 999999 exists. Open for submissions now: {phase.id} "
+        "(video-pentathlon/val). `pentathlon phases CHALLENGE` lists a challenge's phases."
+    )
 
 
 # ---------------------------------------------------------------------- offline == server rejections
@@ -189,6 +192,36 @@ def test_upload_refused_by_the_server_exits_2(run_cli, logged_in, phase, tmp_pat
     result = run_cli("submit", phase.id, path, "-m", "oops")
     assert result.code == 2
     assert _one_sentence(result).startswith("rejected: The file name 'notes.txt' does not end in .zip")
+
+
+@pytest.mark.parametrize("chunked_above", [None, "1"], ids=["direct", "chunked"])
+def test_a_file_sent_again_is_rejected_with_the_earlier_submission(
+    chunked_above, run_cli, logged_in, phase, make_submission_file
+):
+    path = make_submission_file("npz", seed=31)
+    chunked = ["--chunked-above", chunked_above] if chunked_above else []
+    first = run_cli("submit", phase.id, path, "-m", "first", "--no-wait", *chunked)
+    assert first.code == 0, first.err
+    earlier = Submission.objects.get(method_name="first")
+    again = run_cli("submit", phase.id, path, "-m", "again", "--no-wait", *chunked)
+    assert again.code == 2
+    line = _one_sentence(again)
+    assert line.startswith("rejected: Your team already submitted this file")
+    assert f"submission #{earlier.id}, http" in line and f"/submissions/{earlier.id}/" in line
+    assert not Submission.objects.filter(method_name="again").exists()
+    if chunked_above:  # refused when the upload started: no byte of it was sent
+        from challenge.models import ChunkedUpload
+
+        assert ChunkedUpload.objects.count() == 1
+
+
+def test_the_quota_refusal_says_what_to_do_next(run_cli, logged_in, phase, make_submission_file):
+    phase.max_submissions_total = 1
+    phase.save()
+    assert run_cli("submit", phase.id, make_submission_file("npz", seed=32), "-m", "a", "--no-wait").code == 0
+    refused = run_cli("submit", phase.id, make_submission_file("npz", seed=33), "-m", "b", "--no-wait")
+    assert refused.code == 2
+    assert "`pentathlon phases video-pentathlon` lists them" in _one_sentence(refused)
 
 
 # --------------------------------------------------------------------------------- pack, submit, read

@@ -6,6 +6,7 @@ the real database (SQLite file or PostgreSQL) and the real broker (filesystem or
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import socket
@@ -315,17 +316,25 @@ class Stack:
         return session
 
 
+#: Each call of `write_submissions` writes a different good file: the server refuses a file the team
+#: already submitted to the phase (same sha256), and one stack serves many tests.
+_GOOD_SEEDS = itertools.count(1)
+
+
 def write_submissions(root: Path, phase: str, truth=None) -> dict[str, Path]:
-    """A good .npz, a better CodaLab top-k zip, and a malformed .npz (NaN in MSRVTT, found by the worker),
-    for the seeded phase. `truth`: the phase as it publishes (`Stack.published_truth`); without it the
-    files follow the uploaded order, valid but scoring at chance on a blind phase."""
+    """A good .npz (different on each call), a better CodaLab top-k zip, and a malformed .npz (NaN in
+    MSRVTT, found by the worker), for the seeded phase. `truth`: the phase as it publishes
+    (`Stack.published_truth`); without it the files follow the uploaded order, valid but scoring at
+    chance on a blind phase."""
     import numpy as np
 
     from evaluation import synthetic
 
     truth = truth or synthetic.pentathlon_ground_truth(phase=phase, scale="tiny", seed=0)
+    root.mkdir(parents=True, exist_ok=True)
     paths = {"good": root / "good.npz", "better": root / "better.zip", "malformed": root / "malformed.npz"}
-    synthetic.write_npz_submission(paths["good"], synthetic.similarity_matrices(truth, seed=1, noise=1.0))
+    good = synthetic.similarity_matrices(truth, seed=next(_GOOD_SEEDS), noise=1.0)
+    synthetic.write_npz_submission(paths["good"], good)
     ids = {name: d.query_ids for name, d in truth.datasets.items()}
     synthetic.write_codalab_zip(
         paths["better"],
@@ -370,17 +379,37 @@ def run_submission_flow(stack: Stack, files: Path) -> None:
     assert "better method" in html and "Demo team" in html
 
 
+def run_concurrent_duplicate(stack: Stack, files: Path, *, parallel: int = 6) -> None:
+    """`parallel` simultaneous uploads of one new file to the val phase: exactly one is accepted, the
+    others get 409 naming it (the duplicate check runs under the team lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = stack.token()
+    val = stack.phase_id("val")
+    path = write_submissions(files / "same", "val", stack.published_truth("val"))["good"]
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        responses = list(
+            pool.map(lambda i: stack.upload(headers, val, path, method_name=f"same {i}"), range(parallel))
+        )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] + [409] * (parallel - 1), [(r.status_code, r.text[:200]) for r in responses]
+    accepted = next(r.json()["id"] for r in responses if r.status_code == 201)
+    assert all(r.json()["extra"]["submission"] == accepted for r in responses if r.status_code == 409)
+
+
 def run_concurrent_quota(stack: Stack, files: Path, *, parallel: int = 10) -> None:
-    """`parallel` simultaneous uploads to the test phase (3 in total per team): exactly 3 are accepted."""
+    """`parallel` simultaneous uploads of different files to the test phase (3 in total per team):
+    exactly 3 are accepted."""
     from concurrent.futures import ThreadPoolExecutor
 
     headers = stack.token()
     test = stack.phase_id("test")
-    path = write_submissions(files, "test", stack.published_truth("test"))["good"]
+    truth = stack.published_truth("test")
+    paths = [write_submissions(files / f"quota-{i}", "test", truth)["good"] for i in range(parallel)]
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         responses = list(
             pool.map(
-                lambda i: stack.upload(headers, test, path, method_name=f"parallel {i}"), range(parallel)
+                lambda i: stack.upload(headers, test, paths[i], method_name=f"parallel {i}"), range(parallel)
             )
         )
     codes = sorted(r.status_code for r in responses)

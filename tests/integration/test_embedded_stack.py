@@ -6,7 +6,13 @@ import sqlite3
 
 import pytest
 
-from tests.integration.stack import Stack, run_concurrent_quota, run_submission_flow, write_submissions
+from tests.integration.stack import (
+    Stack,
+    run_concurrent_duplicate,
+    run_concurrent_quota,
+    run_submission_flow,
+    write_submissions,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +36,7 @@ def embedded_stack(tmp_path):
 def test_upload_is_scored_by_a_real_worker_and_a_malformed_one_fails(embedded_stack, tmp_path):
     run_submission_flow(embedded_stack, tmp_path)
     run_concurrent_quota(embedded_stack, tmp_path)
+    run_concurrent_duplicate(embedded_stack, tmp_path)
 
 
 def test_a_row_left_running_by_a_dead_worker_is_recovered(embedded_stack, tmp_path):

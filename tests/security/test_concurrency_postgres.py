@@ -4,6 +4,7 @@ One stack for the module (tests/integration/stack.py): a fresh PostgreSQL databa
 broker, gunicorn with 2 processes x 10 threads, Celery workers started as each test needs them.
 
 * quota race: 20 parallel uploads against a total quota of 3 -> exactly 3 accepted;
+* duplicate race: the same file sent 10 times at once -> accepted once, 9 x 409 naming it;
 * double enqueue: one submission, three messages (the upload's and two sent concurrently), two
   workers -> claimed and scored exactly once (attempts == 1, one result);
 * re-score during scoring: the latest scorer run wins (see challenge.services.phase_rescore);
@@ -23,7 +24,14 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from tests.integration.stack import PYTHON, REPO, Stack, run_concurrent_quota, write_submissions
+from tests.integration.stack import (
+    PYTHON,
+    REPO,
+    Stack,
+    run_concurrent_duplicate,
+    run_concurrent_quota,
+    write_submissions,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 FIGURES: dict[str, int] = {}
@@ -95,6 +103,10 @@ def _wait_for_worker_log(stack: Stack, *parts: str, count: int, timeout_s: float
 def test_quota_race_20_parallel_uploads_quota_3(stack, tmp_path):
     run_concurrent_quota(stack, tmp_path, parallel=20)
     FIGURES["quota uploads"] = 20
+
+
+def test_the_same_file_sent_10_times_at_once_is_accepted_once(stack, tmp_path):
+    run_concurrent_duplicate(stack, tmp_path, parallel=10)
 
 
 def test_double_enqueue_is_scored_once(stack, tmp_path):
