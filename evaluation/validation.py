@@ -236,6 +236,35 @@ def topk_rows_in_query_order(
     return ordered
 
 
+def check_topk_file(
+    topk: np.ndarray, row_ids: np.ndarray | None, shape: DatasetShape, *, dataset: str, member: str
+) -> None:
+    """What a parsed top-k CSV must pass before the phase's query ids are at hand (at upload, from the
+    phase's shapes alone): rows that name their query where the phase is blind, each id once, then
+    `check_topk` (rows, k, index range, repeats; row numbers are the file's). Ids the phase does not
+    have are found by the scorer, which reads them from the ground truth.
+
+    >>> shape = DatasetShape(num_queries=2, num_videos=20, blind=True)
+    >>> check_topk_file(np.zeros((2, 10), dtype=np.int64), None, shape, dataset="MSVD", member="m.csv")
+    Traceback (most recent call last):
+    ...
+    evaluation.errors.SubmissionFormatError: dataset MSVD, file m.csv: this phase is blind: ...
+    """
+    if row_ids is None:
+        if shape.blind:
+            raise SubmissionFormatError(BLIND_TOPK_NEEDS_IDS, dataset=dataset, member=member)
+    else:
+        names, counts = np.unique(np.asarray(row_ids).astype(str), return_counts=True)
+        if counts.max(initial=0) > 1:
+            raise SubmissionFormatError(
+                f"names the query {str(names[int(np.argmax(counts))])[:80]!r} on more than one row;"
+                " expected each query once",
+                dataset=dataset,
+                member=member,
+            )
+    check_topk(topk, shape, dataset=dataset, member=member)
+
+
 def _blind_hint(shape: DatasetShape, rows: int) -> str:
     return BLIND_ROWS_HINT if shape.blind and rows != shape.num_queries else ""
 

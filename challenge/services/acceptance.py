@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -53,6 +53,20 @@ CHECKSUM_MISMATCH = (
     "The file received has sha256 {actual}, not {expected}: it was corrupted or changed during "
     "the upload; upload it again."
 )
+
+
+def _check_topk_lists(path: str, manifest: Any, shapes: dict, *, limits: Any) -> None:
+    """Parse each top-k CSV of the upload (a few MB at most) and check it as far as the phase's shapes
+    allow, so that a bare CSV on a blind phase or a short row is refused now, not by the worker."""
+    from evaluation.io import KIND_TOPK, load_entry
+    from evaluation.validation import check_topk_file
+
+    for name, entry in manifest.entries.items():
+        if entry.kind == KIND_TOPK and name in shapes:
+            arrays = load_entry(path, manifest, name, limits=limits)
+            check_topk_file(
+                arrays["topk"], arrays.get("query_ids"), shapes[name], dataset=name, member=entry.members
+            )
 
 
 def submission_create(
@@ -109,9 +123,8 @@ def submission_create(
         if not head.startswith(MAGIC[fmt]):
             raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
         try:
-            manifest = inspect_submission(
-                tmp_path, limits=ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
-            )
+            limits = ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
+            manifest = inspect_submission(tmp_path, limits=limits)
         except SubmissionError as exc:
             raise ApplicationError(f"The file cannot be scored: {exc}") from exc
         except Exception as exc:  # hostile input must never become a server error
@@ -126,7 +139,9 @@ def submission_create(
                 )
             )
         try:  # the shapes the scorer would refuse, refused now (the upload is not stored)
-            check_manifest(manifest, phase_public_shapes(phase=phase))
+            shapes = phase_public_shapes(phase=phase)
+            check_manifest(manifest, shapes)
+            _check_topk_lists(tmp_path, manifest, shapes, limits=limits)
         except SubmissionError as exc:
             raise ApplicationError(f"The file cannot be scored: {exc}") from exc
         submission = Submission(

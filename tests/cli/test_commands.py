@@ -175,8 +175,8 @@ def test_offline_validation_gives_the_servers_message(kind, run_cli, kit_dir, ph
     submitted = run_cli("submit", phase.id, path, "--method-name", f"bad {kind}", "--interval", "0.05")
     assert submitted.code == 2
     stored = Submission.objects.filter(method_name=f"bad {kind}").first()
-    if kind in ("wrong_columns", "embedding_rows"):
-        # Shapes are checked as the upload arrives: refused at once, nothing stored or queued.
+    if kind in ("wrong_columns", "embedding_rows", "topk_out_of_range", "topk_without_ids"):
+        # Shapes and top-k lists are checked as the upload arrives: refused at once, nothing stored.
         assert stored is None
         expected = offline_line.replace("rejected: ", "rejected: The file cannot be scored: ")
         assert submitted.err_lines[-1].rstrip(".") == expected.rstrip(".")

@@ -125,3 +125,36 @@ def test_an_unknown_phase_slug_lists_the_challenges_phases_and_their_states(phas
         f"{phase.slug} (open), test (not open yet). `pentathlon phases {phase.challenge.slug}` lists "
         "them with their ids."
     )
+
+
+def test_a_top_k_csv_is_checked_at_upload_not_only_by_the_worker(participant, phase, tmp_path, tiny_truth):
+    """A CSV of bare indices on a blind phase and a CSV with a repeated query id are refused before
+    the file is stored (the phase fixture is blind)."""
+    import re
+    import zipfile
+
+    import numpy as np
+
+    from challenge.exceptions import ApplicationError
+    from challenge.models import Submission
+    from challenge.services import submission_create
+    from evaluation.synthetic import codalab_csv
+    from evaluation.validation import BLIND_TOPK_NEEDS_IDS
+
+    truth = tiny_truth.datasets["DiDeMo"]
+    topk = np.tile(np.arange(10), (truth.num_queries, 1))
+
+    def upload(text: str, name: str):
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("DiDeMo-val-predictions.csv", text)
+        with open(path, "rb") as handle:
+            return submission_create(user=participant, phase=phase, file=handle, method_name=name)
+
+    with pytest.raises(ApplicationError, match=re.escape(BLIND_TOPK_NEEDS_IDS[:60])):
+        upload(codalab_csv(topk), "bare.zip")
+    ids = ["qa"] * truth.num_queries  # every row names the same query
+    rows = "\n".join(f"{q}," + ",".join(map(str, row)) for q, row in zip(ids, topk, strict=True))
+    with pytest.raises(ApplicationError, match="on more than one row"):
+        upload(rows + "\n", "repeated.zip")
+    assert not Submission.objects.exists()
