@@ -3,7 +3,7 @@ clients on loopback for a bounded time, against a request that does no work; pri
 p50/p95 latency and errors for each client count, and how the board's rate compares.
 
     .venv/bin/python benchmarks/leaderboard_load.py [--submissions 10000] [--teams 500]
-        [--clients 32 64] [--seconds 15] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+        [--clients 16 32 64] [--seconds 15] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
         [--redis redis://127.0.0.1:6379/5]
 
 The rows are bulk-created (no scoring); the site runs under gunicorn (2 workers x 4 threads unless
@@ -247,7 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=10_000)
     parser.add_argument("--teams", type=int, default=500)
-    parser.add_argument("--clients", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--clients", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker")
