@@ -97,14 +97,20 @@ def bundle_parse(text: str | bytes) -> dict:
     return data
 
 
-def _messages(exc: ValidationError, where: str) -> list[str]:
-    if hasattr(exc, "message_dict"):
-        return [
-            f"{where}.{field}: {message}" if field != "__all__" else f"{where}: {message}"
-            for field, messages in exc.message_dict.items()
-            for message in messages
-        ]
-    return [f"{where}: {message}" for message in exc.messages]
+def _messages(exc: ValidationError, where: str, instance: Any = None) -> list[str]:
+    """Django's validation messages as 'where.field: message', each naming the accepted values where
+    the field has choices (Django's own sentence names only the value refused)."""
+    if not hasattr(exc, "error_dict"):
+        return [f"{where}: {message}" for message in exc.messages]
+    out = []
+    for field, errors in exc.error_dict.items():
+        for error in errors:
+            message = " ".join(error.messages)
+            if error.code == "invalid_choice" and instance is not None:
+                choices = [str(value) for value, _ in instance._meta.get_field(field).flatchoices]
+                message = f"{message.rstrip('.')}; expected one of {', '.join(choices)}."
+            out.append(f"{where}.{field}: {message}" if field != "__all__" else f"{where}: {message}")
+    return out
 
 
 def _datetime(value: Any, where: str, problems: list[str]) -> datetime | None:
@@ -183,7 +189,7 @@ def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[Abst
     try:
         challenge.full_clean(exclude=["slug"] if existing else None, validate_unique=not existing)
     except ValidationError as exc:
-        problems += _messages(exc, "challenge")
+        problems += _messages(exc, "challenge", challenge)
 
     datasets: list[Dataset] = []
     raw_datasets = data.get("datasets")
@@ -206,7 +212,7 @@ def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[Abst
         try:
             dataset.full_clean(exclude=["challenge"], validate_unique=False, validate_constraints=False)
         except ValidationError as exc:
-            problems += _messages(exc, where)
+            problems += _messages(exc, where, dataset)
         datasets.append(dataset)
 
     phases: list[Phase] = []
@@ -243,7 +249,7 @@ def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[Abst
                 exclude=["challenge", "starts_at"], validate_unique=False, validate_constraints=False
             )
         except ValidationError as exc:
-            problems += _messages(exc, where)
+            problems += _messages(exc, where, phase)
         except (
             Exception
         ) as exc:  # a value of the wrong type (e.g. a mapping for a list) must be reported, not raised

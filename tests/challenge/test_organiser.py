@@ -105,7 +105,7 @@ def test_bundle_validation_reports_every_problem_at_once(db):
         "datasets[2].name: 'MSRVTT' appears twice",
         "phases[0].starts_at",
         "phases[1].ends_at: must be after starts_at",
-        "phases[1].aggregation",
+        "phases[1].aggregation: Value 'median' is not a valid choice; expected one of mean, sum.",
         "phases[1].allowed_formats",
     ):
         assert expected in joined, expected
