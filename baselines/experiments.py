@@ -135,7 +135,9 @@ def run_experiments(
                 store_path=store_file, config=student, seed=seed, device=device, teachers=teachers
             )
             results[row].append(evaluate(result))
-            logging.getLogger("baselines").info("seed %d %s: %.0f s", seed, row, time.perf_counter() - started)
+            logging.getLogger("baselines").info(
+                "seed %d %s: %.0f s", seed, row, time.perf_counter() - started
+            )
     return results
 
 

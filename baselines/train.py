@@ -88,9 +88,9 @@ def teachtext_target(
 ) -> torch.Tensor:
     """The distillation target of a batch: the mean over teachers of their similarity matrices
     (`trainer/trainer.py` line 134 divides the sum by the number of teachers)."""
-    return torch.stack([t.similarity(caption_rows, video_rows, device, target=target) for t in teachers]).mean(
-        dim=0
-    )
+    return torch.stack(
+        [t.similarity(caption_rows, video_rows, device, target=target) for t in teachers]
+    ).mean(dim=0)
 
 
 @dataclass

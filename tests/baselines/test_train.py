@@ -237,7 +237,7 @@ def test_the_teachtext_target_by_hand_on_two_teachers_and_two_experts():
         video=[[[0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]],
         available=[[1.0, 1.0], [1.0, 1.0]],
     )
-    second_sum = torch.tensor([[2.0, 0.0], [-1.0, 1.0]])  # expert 1: [[1, 0], [0, 1]]; 2: [[1, 0], [-1, 0]]
+    second_sum = torch.tensor([[2.0, 0.0], [0.0, 0.0]])  # expert 1: [[1, 0], [0, 1]]; 2: [[1, 0], [0, -1]]
     rows, cpu = (torch.tensor([0, 1]), torch.tensor([0, 1])), torch.device("cpu")
     assert torch.allclose(first.similarity(*rows, cpu), first_sum, atol=1e-6)
     assert torch.allclose(first.similarity(*rows, cpu, target="weighted"), first_weighted, atol=1e-6)
@@ -287,7 +287,9 @@ def test_the_student_side_of_distillation_is_its_own_weighted_similarity(tiny_st
         text, video = twin.encode_text(tokens), twin.encode_video(experts, available)
     weighted = sharded_similarity(text, video)
     unweighted = sum(u @ v.T for u, v in zip(text.experts, video.experts, strict=True))
-    goal = train.teachtext_target(teachers, torch.from_numpy(captions), torch.from_numpy(batch), cpu, target=target)
+    goal = train.teachtext_target(
+        teachers, torch.from_numpy(captions), torch.from_numpy(batch), cpu, target=target
+    )
     ranking = max_margin_ranking_loss(weighted, 0.1).item()
     expected = ranking + torch.nn.functional.smooth_l1_loss(weighted, goal).item()
     assert loss == pytest.approx(expected, abs=1e-6)
