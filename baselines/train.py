@@ -34,7 +34,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-DISTIL_TARGETS = ("expert_sum", "weighted")
+DISTIL_TARGETS = ("expert_sum", "expert_mean", "weighted")
 
 
 @dataclass
@@ -62,16 +62,18 @@ class TeacherTargets:
         Args:
             target: "expert_sum", the reference's target (`trainer/trainer.py` lines 116-127): the
                 per-expert dot products <u_m, v_m> of the teacher's gated, L2-normalised embeddings,
-                summed over experts, without mixture weights or availability (values in [-M, M]); or
-                "weighted", the teacher's own similarity (MoE weights, per-pair availability, in
-                [-1, 1]; not the reference).
+                summed over experts, without mixture weights or availability (values in [-M, M]);
+                "expert_mean", the same divided by the number of experts M (in [-1, 1], the scale of
+                the student's similarity; not the reference); or "weighted", the teacher's own
+                similarity (MoE weights, per-pair availability, in [-1, 1]; not the reference).
         """
         if target not in DISTIL_TARGETS:
             raise ValueError(f"distil.target must be one of {', '.join(DISTIL_TARGETS)}, got {target!r}")
         text = [u[caption_rows].to(device).float() for u in self.text.experts]
         video = [v[video_rows].to(device).float() for v in self.video.experts]
-        if target == "expert_sum":
-            return torch.stack([u @ v.T for u, v in zip(text, video, strict=True)]).sum(dim=0)
+        if target in ("expert_sum", "expert_mean"):
+            per_expert = torch.stack([u @ v.T for u, v in zip(text, video, strict=True)])
+            return per_expert.sum(dim=0) if target == "expert_sum" else per_expert.mean(dim=0)
         return sharded_similarity(
             TextEmbedding(text, self.text.weights[caption_rows].to(device).float()),
             VideoEmbedding(video, self.video.available[video_rows].to(device).float()),

@@ -241,6 +241,7 @@ def test_the_teachtext_target_by_hand_on_two_teachers_and_two_experts():
     rows, cpu = (torch.tensor([0, 1]), torch.tensor([0, 1])), torch.device("cpu")
     assert torch.allclose(first.similarity(*rows, cpu), first_sum, atol=1e-6)
     assert torch.allclose(first.similarity(*rows, cpu, target="weighted"), first_weighted, atol=1e-6)
+    assert torch.allclose(first.similarity(*rows, cpu, target="expert_mean"), first_sum / 2, atol=1e-6)
     assert torch.allclose(second.similarity(*rows, cpu), second_sum, atol=1e-6)
     # the teachers are averaged, not summed (`trainer/trainer.py` divides by the number of teachers)
     got = train.teachtext_target([first, second], *rows, cpu)
@@ -250,7 +251,7 @@ def test_the_teachtext_target_by_hand_on_two_teachers_and_two_experts():
     assert torch.allclose(swapped, torch.tensor([[1.8, 1.8], [1.2, 1.2]]), atol=1e-6)
 
 
-@pytest.mark.parametrize("target", ["expert_sum", "weighted"])
+@pytest.mark.parametrize("target", ["expert_sum", "expert_mean", "weighted"])
 def test_the_student_side_of_distillation_is_its_own_weighted_similarity(tiny_store_dir, trained_ce, target):
     """The reference adds SmoothL1(cross_view_conf_matrix, teacher mean) with weight 1 to the ranking
     loss: the student's mixture-weighted similarity, not its unweighted per-expert sum."""
