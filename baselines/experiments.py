@@ -6,7 +6,10 @@ teachers, BASELINES.md section 4). Each model is trained once per seed, selected
 split, then evaluated once on ``--split``; the table shows t2v mean (sample std) over the seeds.
 ``--rows`` picks rows; ``ce_cg`` (CE without collaborative gating, the "CE - CG" ablation) and
 ``ce_parallel`` (CE with the pre-reference gating order and pooled BatchNorm, ``arch.cg_order=parallel``)
-are not run by default.
+``teachtext_weighted`` (TeachText with ``distil.target=weighted``: each teacher's own mixture-weighted
+similarity instead of the reference's sum of per-expert dot products) and ``teachtext_mean``
+(``distil.target=expert_mean``: the reference's sum divided by the number of experts) are not run by
+default; the TeachText rows of a seed share its teachers.
 
 On a synthetic store, a second table splits the Geom by the hidden recording condition of each
 query's video (``clean``, and ``dark`` or ``fast``, where some experts misread their content), which
@@ -37,7 +40,12 @@ from .train import TeacherTargets, TrainResult, teacher_targets, train_model
 
 SINGLE_EXPERT = "imagenet.senet154.0"
 ROWS = ("single", "moee", "ce", "ce_w2v", "teachtext")
-OPTIONAL_ROWS = ("ce_cg", "ce_parallel")
+OPTIONAL_ROWS = ("ce_cg", "ce_parallel", "teachtext_weighted", "teachtext_mean")
+TEACHTEXT_ROWS = {
+    "teachtext": "expert_sum",
+    "teachtext_weighted": "weighted",
+    "teachtext_mean": "expert_mean",
+}
 LABELS = {
     "single": f"Single expert (MoEE, {SINGLE_EXPERT} only)",
     "moee": "MoEE (all experts)",
@@ -46,6 +54,8 @@ LABELS = {
     "ce_parallel": "CE, parallel gating order (not the reference)",
     "ce_w2v": "CE, w2v text (teacher)",
     "teachtext": "TeachText-CE (teachers: CE-w2v, CE-openai)",
+    "teachtext_weighted": "TeachText-CE, weighted target (not the reference)",
+    "teachtext_mean": "TeachText-CE, expert-mean target (not the reference)",
 }
 COLUMNS = (
     ("R@1", "R1"),
@@ -107,8 +117,9 @@ def run_experiments(
             "ce_parallel": config("ce", {"arch": {"cg_order": "parallel"}}),
             "ce_w2v": teacher_config(config("teachtext"), "w2v"),
         }
+        distil_rows = [row for row in TEACHTEXT_ROWS if row in rows]
         for row, cfg in plans.items():
-            if row in rows or (row in ("ce", "ce_w2v") and "teachtext" in rows):
+            if row in rows or (row in ("ce", "ce_w2v") and distil_rows):
                 started = time.perf_counter()
                 trained[row] = train_model(store_path=store_file, config=cfg, seed=seed, device=device)
                 if row in rows:
@@ -116,18 +127,23 @@ def run_experiments(
                 logging.getLogger("baselines").info(
                     "seed %d %s: %.0f s", seed, row, time.perf_counter() - started
                 )
-        if "teachtext" in rows:
-            student = config("teachtext")
-            teachers: list[TeacherTargets] = []
-            with ExpertStore(store_file) as store:
-                for encoder in student["distil"]["teachers"]:
-                    source = {"openai": trained["ce"], "w2v": trained["ce_w2v"]}[encoder]
-                    assert source.config["data"]["text_encoder"] == encoder
-                    teachers.append(teacher_targets(source, store, device=device))
+        teachers: list[TeacherTargets] = []
+        for row in distil_rows:
+            student = config("teachtext", {"distil": {"target": TEACHTEXT_ROWS[row]}})
+            if not teachers:
+                with ExpertStore(store_file) as store:
+                    for encoder in student["distil"]["teachers"]:
+                        source = {"openai": trained["ce"], "w2v": trained["ce_w2v"]}[encoder]
+                        assert source.config["data"]["text_encoder"] == encoder
+                        teachers.append(teacher_targets(source, store, device=device))
+            started = time.perf_counter()
             result = train_model(
                 store_path=store_file, config=student, seed=seed, device=device, teachers=teachers
             )
-            results["teachtext"].append(evaluate(result))
+            results[row].append(evaluate(result))
+            logging.getLogger("baselines").info(
+                "seed %d %s: %.0f s", seed, row, time.perf_counter() - started
+            )
     return results
 
 

@@ -34,7 +34,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-DISTIL_TARGETS = ("expert_sum", "weighted")
+DISTIL_TARGETS = ("expert_sum", "expert_mean", "weighted")
 
 
 @dataclass
@@ -60,20 +60,39 @@ class TeacherTargets:
         """The teacher's similarity of a batch: (B, B) float32.
 
         Args:
-            target: "expert_sum", the reference's target (`trainer/trainer.py`): the per-expert dot
-                products <u_m, v_m> summed over experts, without mixture weights or availability; or
-                "weighted", the teacher's own similarity (MoE weights, per-pair availability).
+            target: "expert_sum", the reference's target (`trainer/trainer.py` lines 116-127): the
+                per-expert dot products <u_m, v_m> of the teacher's gated, L2-normalised embeddings,
+                summed over experts, without mixture weights or availability (values in [-M, M]);
+                "expert_mean", the same divided by the number of experts M (in [-1, 1], the scale of
+                the student's similarity; not the reference); or "weighted", the teacher's own
+                similarity (MoE weights, per-pair availability, in [-1, 1]; not the reference).
         """
         if target not in DISTIL_TARGETS:
             raise ValueError(f"distil.target must be one of {', '.join(DISTIL_TARGETS)}, got {target!r}")
         text = [u[caption_rows].to(device).float() for u in self.text.experts]
         video = [v[video_rows].to(device).float() for v in self.video.experts]
-        if target == "expert_sum":
-            return torch.stack([u @ v.T for u, v in zip(text, video, strict=True)]).sum(dim=0)
+        if target in ("expert_sum", "expert_mean"):
+            per_expert = torch.stack([u @ v.T for u, v in zip(text, video, strict=True)])
+            return per_expert.sum(dim=0) if target == "expert_sum" else per_expert.mean(dim=0)
         return sharded_similarity(
             TextEmbedding(text, self.text.weights[caption_rows].to(device).float()),
             VideoEmbedding(video, self.video.available[video_rows].to(device).float()),
         )
+
+
+def teachtext_target(
+    teachers: list[TeacherTargets],
+    caption_rows: torch.Tensor,
+    video_rows: torch.Tensor,
+    device: torch.device,
+    *,
+    target: str = "expert_sum",
+) -> torch.Tensor:
+    """The distillation target of a batch: the mean over teachers of their similarity matrices
+    (`trainer/trainer.py` line 134 divides the sum by the number of teachers)."""
+    return torch.stack(
+        [t.similarity(caption_rows, video_rows, device, target=target) for t in teachers]
+    ).mean(dim=0)
 
 
 @dataclass
@@ -258,9 +277,10 @@ def training_step(
     """One optimisation step on videos `batch` (rows of `data`) paired with caption rows `captions`.
 
     Returns:
-        The step's loss: the ranking loss, plus `distil_weight` times the SmoothL1 distance to the mean
-        of the teachers' similarity matrices (`distil_target`, see `TeacherTargets.similarity`) when
-        teachers are given.
+        The step's loss: the ranking loss, plus `distil_weight` times the SmoothL1 distance between the
+        student's own similarity matrix (mixture-weighted, as ranked: the reference's
+        `cross_view_conf_matrix`, `trainer/trainer.py` line 144) and `teachtext_target` when teachers
+        are given.
     """
     assert data.text is not None
     tokens = data.text.batch(captions, max_tokens, device)
@@ -269,9 +289,7 @@ def training_step(
     loss = max_margin_ranking_loss(sims, margin)
     if teachers:
         caption_rows, video_rows = torch.from_numpy(captions), torch.from_numpy(batch)
-        target = torch.stack(
-            [t.similarity(caption_rows, video_rows, device, target=distil_target) for t in teachers]
-        ).mean(dim=0)
+        target = teachtext_target(teachers, caption_rows, video_rows, device, target=distil_target)
         loss = loss + distil_weight * distillation_loss(sims, target)
     optimizer.zero_grad()
     loss.backward()

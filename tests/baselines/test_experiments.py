@@ -71,3 +71,20 @@ def test_table_reports_sample_std_over_seeds():
     assert "2.0 ( 1.0)" in line, "mean 2, sample std 1 (ddof=1)"
     with pytest.raises(KeyError):
         format_table({"ce": [{"R1": 1.0}]}, title="t")
+
+
+def test_the_optional_teachtext_targets_run_beside_each_other(tiny_store_dir):
+    overrides = {**TINY_OVERRIDES, "train": {"epochs": 1, "batch_size": 16}}
+    rows = ("teachtext", "teachtext_weighted", "teachtext_mean")
+    results = run_experiments(
+        store_file=store_path(tiny_store_dir, "MSRVTT"),
+        seeds=[0],
+        split="val",
+        profile=None,
+        overrides=overrides,
+        rows=rows,
+    )
+    assert list(results) == list(rows) and all(len(runs) == 1 for runs in results.values())
+    assert len({LABELS[row] for row in rows}) == 3
+    geoms = [results[row][0]["geometric_mean_R1-R5-R10"] for row in rows]
+    assert all(0 <= g <= 100 for g in geoms)

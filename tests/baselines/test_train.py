@@ -12,7 +12,8 @@ import torch
 from baselines import pipeline, train
 from baselines.config import load_config
 from baselines.data import expert_specs, load_split
-from baselines.losses import distillation_loss
+from baselines.losses import distillation_loss, max_margin_ranking_loss
+from baselines.models import TextEmbedding, VideoEmbedding, build_model, sharded_similarity
 from baselines.predict import evaluate_loaded, evaluate_split
 from baselines.store import ExpertStore, store_path
 from baselines.train import load_checkpoint, save_checkpoint, teacher_targets, train_model
@@ -207,3 +208,92 @@ def test_teachtext_reuses_the_ce_baseline_as_its_openai_teacher(
     os.utime(store_dir / "MSVD.h5", ns=(1, 1))
     pipeline.train_baseline(model="ce", **run)
     assert len(trained) == 7, "a regenerated store invalidates its checkpoints"
+
+
+def _hand_teacher(text: list[list[list[float]]], weights, video, available) -> train.TeacherTargets:
+    return train.TeacherTargets(
+        "hand",
+        TextEmbedding([torch.tensor(u) for u in text], torch.tensor(weights)),
+        VideoEmbedding([torch.tensor(v) for v in video], torch.tensor(available)),
+    )
+
+
+def test_the_teachtext_target_by_hand_on_two_teachers_and_two_experts():
+    # Two captions, two videos, two experts of dimension 2; video 1 lacks expert 2 (ignored by the
+    # reference's target, which sums every per-expert dot product without weights or availability).
+    first = _hand_teacher(
+        text=[[[1.0, 0.0], [0.0, 1.0]], [[0.6, 0.8], [1.0, 0.0]]],
+        weights=[[0.25, 0.75], [0.5, 0.5]],
+        video=[[[1.0, 0.0], [0.6, 0.8]], [[0.0, 1.0], [1.0, 0.0]]],
+        available=[[1.0, 1.0], [1.0, 0.0]],
+    )
+    # expert 1: [[1, .6], [0, .8]]; expert 2: [[.8, .6], [0, 1]]
+    first_sum = torch.tensor([[1.8, 1.2], [0.0, 1.8]])
+    # weighted: row 0 (w .25/.75) against video 0: .25 * 1 + .75 * .8; against video 1 (expert 1 only): .6
+    first_weighted = torch.tensor([[0.85, 0.6], [0.0, 0.8]])
+    second = _hand_teacher(
+        text=[[[0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, -1.0]]],
+        weights=[[0.5, 0.5], [0.5, 0.5]],
+        video=[[[0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]],
+        available=[[1.0, 1.0], [1.0, 1.0]],
+    )
+    second_sum = torch.tensor([[2.0, 0.0], [0.0, 0.0]])  # expert 1: [[1, 0], [0, 1]]; 2: [[1, 0], [0, -1]]
+    rows, cpu = (torch.tensor([0, 1]), torch.tensor([0, 1])), torch.device("cpu")
+    assert torch.allclose(first.similarity(*rows, cpu), first_sum, atol=1e-6)
+    assert torch.allclose(first.similarity(*rows, cpu, target="weighted"), first_weighted, atol=1e-6)
+    assert torch.allclose(first.similarity(*rows, cpu, target="expert_mean"), first_sum / 2, atol=1e-6)
+    assert torch.allclose(second.similarity(*rows, cpu), second_sum, atol=1e-6)
+    # the teachers are averaged, not summed (`trainer/trainer.py` divides by the number of teachers)
+    got = train.teachtext_target([first, second], *rows, cpu)
+    assert torch.allclose(got, (first_sum + second_sum) / 2, atol=1e-6)
+    # the rows pick captions and videos of the precomputed split
+    swapped = train.teachtext_target([first], torch.tensor([1, 0]), torch.tensor([1, 1]), cpu)
+    assert torch.allclose(swapped, torch.tensor([[1.8, 1.8], [1.2, 1.2]]), atol=1e-6)
+
+
+@pytest.mark.parametrize("target", ["expert_sum", "expert_mean", "weighted"])
+def test_the_student_side_of_distillation_is_its_own_weighted_similarity(tiny_store_dir, trained_ce, target):
+    """The reference adds SmoothL1(cross_view_conf_matrix, teacher mean) with weight 1 to the ranking
+    loss: the student's mixture-weighted similarity, not its unweighted per-expert sum."""
+    path = store_path(tiny_store_dir, "MSRVTT")
+    with ExpertStore(path) as store:
+        teachers = [teacher_targets(trained_ce, store)] * 2
+        data = load_split(store, "train", trained_ce.experts, encoder="openai")
+    config = tiny_config("MSRVTT", "teachtext")
+    torch.manual_seed(5)
+    student = build_model(config["arch"], trained_ce.experts, trained_ce.text_dim)
+    twin = build_model(config["arch"], trained_ce.experts, trained_ce.text_dim)
+    twin.load_state_dict(student.state_dict())
+    student.train(), twin.train()
+    batch = np.array([4, 1, 9, 2, 7, 0])
+    captions = data.caption_start[batch]
+    cpu = torch.device("cpu")
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
+    loss = train.training_step(
+        student,
+        optimizer,
+        data,
+        batch,
+        captions,
+        margin=0.1,
+        max_tokens=37,
+        device=cpu,
+        teachers=teachers,
+        distil_weight=1.0,
+        distil_target=target,
+    )
+    tokens = data.text.batch(captions, 37, cpu)
+    experts, available = data.features.batch(batch, cpu)
+    with torch.no_grad():
+        text, video = twin.encode_text(tokens), twin.encode_video(experts, available)
+    weighted = sharded_similarity(text, video)
+    unweighted = sum(u @ v.T for u, v in zip(text.experts, video.experts, strict=True))
+    goal = train.teachtext_target(
+        teachers, torch.from_numpy(captions), torch.from_numpy(batch), cpu, target=target
+    )
+    ranking = max_margin_ranking_loss(weighted, 0.1).item()
+    expected = ranking + torch.nn.functional.smooth_l1_loss(weighted, goal).item()
+    assert loss == pytest.approx(expected, abs=1e-6)
+    other = ranking + torch.nn.functional.smooth_l1_loss(unweighted, goal).item()
+    assert abs(loss - other) > 1e-3, "the unweighted per-expert sum would give another loss"
+    assert abs(loss - ranking) > 1e-3, "the distillation term is there"
