@@ -6,7 +6,6 @@ import hashlib
 import logging
 import os
 import threading
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -71,20 +70,16 @@ class _RunningDigests:
     completing it needs no second pass over the file (934 MB: about 1 s).
 
     Only a trustworthy digest is ever used: one made by every chunk write of the upload (the row's
-    `writes` counts them across processes), in order, and ending at the file's size. A chunk sent
-    to another process, resent or written out of order drops it, and completion hashes the file
-    instead. Writes of one upload in this process are serialised (striped locks); at most `limit`
-    uploads are followed at once (the oldest is forgotten).
+    `writes` counts them, whichever process or thread made them), in order, and ending at the file's
+    size. A chunk sent to another process, resent, written out of order or at the same time as
+    another drops it, and completion hashes the file instead. At most `limit` uploads are followed
+    at once (the oldest is forgotten). No lock is held while bytes arrive: the count alone decides.
     """
 
-    def __init__(self, limit: int = 64, stripes: int = 32) -> None:
+    def __init__(self, limit: int = 64) -> None:
         self._entries: OrderedDict[str, _RunningDigest] = OrderedDict()
         self._lock = threading.Lock()
-        self._stripes = [threading.Lock() for _ in range(stripes)]
         self._limit = limit
-
-    def upload_lock(self, key: str) -> threading.Lock:
-        return self._stripes[zlib.crc32(key.encode()) % len(self._stripes)]
 
     def take(self, key: str, *, start: int, writes: int) -> _RunningDigest | None:
         """The digest to continue at `start` (a new one at 0 before any write), or None."""
@@ -215,34 +210,35 @@ def chunked_upload_write(
     if start + length > upload.size:
         raise ApplicationError(UPLOAD_BEYOND_END.format(end=start + length, size=upload.size))
     key = str(upload.id)
-    with _running_digests.upload_lock(key):
-        upload.refresh_from_db(fields=["writes"])  # what other writes of it, anywhere, have made
-        running = _running_digests.take(key, start=start, writes=upload.writes)
-        written = 0
-        with open(chunked_upload_partial_path(upload), "r+b") as out:
-            out.seek(start)
-            try:
-                while written < length:
-                    block = stream.read(min(_COPY_BLOCK, length - written))
-                    if not block:
-                        break
-                    out.write(block)
-                    if running is not None:
-                        running.digest.update(block)
-                    written += len(block)
-            except OSError:  # the client went away mid-chunk: keep what arrived
-                logger.info("upload %s: chunk at %d cut short after %d bytes", upload.id, start, written)
-            # No fsync per chunk: the completed file is made durable once, before it is accepted
-            # (`spooled_copy`); a chunk lost to a crash of the machine fails the sha256 check there.
-        end = start + written
-        ChunkedUpload.objects.filter(id=upload.id, received__gte=start).update(
-            received=Greatest("received", end), writes=F("writes") + 1, updated_at=timezone.now()
-        )
-        upload.refresh_from_db(fields=["received", "status", "submission", "writes"])
-        if running is not None:
-            running.offset, running.writes = end, running.writes + 1
-            if running.writes == upload.writes:  # no other process wrote meanwhile
-                _running_digests.put(key, running)
+    upload.refresh_from_db(fields=["writes"])  # what other writes of it, anywhere, have made
+    running = _running_digests.take(key, start=start, writes=upload.writes)
+    written = 0
+    with open(chunked_upload_partial_path(upload), "r+b") as out:
+        out.seek(start)
+        try:
+            while written < length:
+                block = stream.read(min(_COPY_BLOCK, length - written))
+                if not block:
+                    break
+                out.write(block)
+                if running is not None:
+                    running.digest.update(block)
+                written += len(block)
+        except OSError:  # the client went away mid-chunk: keep what arrived
+            logger.info("upload %s: chunk at %d cut short after %d bytes", upload.id, start, written)
+        # No fsync per chunk: the completed file is made durable once, before it is accepted
+        # (`spooled_copy`); a chunk lost to a crash of the machine fails the sha256 check there.
+    end = start + written
+    moved = ChunkedUpload.objects.filter(id=upload.id, received__gte=start).update(
+        received=Greatest("received", end), writes=F("writes") + 1, updated_at=timezone.now()
+    )
+    if not moved:  # every write is counted, or a digest could miss bytes it never saw
+        ChunkedUpload.objects.filter(id=upload.id).update(writes=F("writes") + 1)
+    upload.refresh_from_db(fields=["received", "status", "submission", "writes"])
+    if running is not None:
+        running.offset, running.writes = end, running.writes + 1
+        if running.writes == upload.writes:  # no other process wrote meanwhile
+            _running_digests.put(key, running)
     return upload.received
 
 
