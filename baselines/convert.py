@@ -1,6 +1,6 @@
 """Convert a Collaborative Experts feature release (pickles) into an expert store (HDF5).
 
-The CE releases (BASELINES.md section 1) ship features as Python pickles: `video_id -> array` for
+The CE releases (docs/baselines-reference.md section 1) ship features as Python pickles: `video_id -> array` for
 video experts (a scalar NaN marks a missing expert), `video_id -> [per-caption (n_tokens, D) arrays]`
 for text, `video_id -> [token lists]` raw captions, and plain-text split lists. Unpickling can run
 arbitrary code, so this converter refuses to read pickles unless the organiser passes
@@ -63,7 +63,7 @@ def feature_path(
     num_segments: int | None = None,
     agg: str = "avg",
 ) -> str:
-    """Relative path of an aggregated feature file by CE's naming rule (BASELINES.md section 1.2).
+    """Relative path of an aggregated feature file by CE's naming rule (docs/baselines-reference.md section 1.2).
 
     >>> feature_path("imagenet", "senet154", fps=25, pixel_dim=256, stride=1, offset=0)
     'aggregated_imagenet_25fps_256px_stride1_offset0/senet154-avg.pickle'
@@ -79,7 +79,7 @@ def feature_path(
     return f"{folder}/{model_name}-{agg}.pickle"
 
 
-# Sampling parameters of the pooled experts (BASELINES.md 1.3). The two examples of section 1.2 are
+# Sampling parameters of the pooled experts (docs/baselines-reference.md 1.3). The two examples of section 1.2 are
 # exact; for the others the offset / inner_stride suffixes are this converter's best reading of the
 # naming rule, so check them against your release and override with `expert_paths` where they differ.
 _POOLED = {
@@ -103,7 +103,7 @@ _POOLED = {
     ),
     "s3dg.s3dg.0": ("s3dg", "s3dg", dict(fps=10, pixel_dim=256, stride=16, offset=0, inner_stride=1)),
 }
-# Custom paths of the variable-length and face experts (BASELINES.md 1.3).
+# Custom paths of the variable-length and face experts (docs/baselines-reference.md 1.3).
 _CUSTOM = {
     "MSRVTT": {
         "audio": "aggregated_audio_feats/Audio_MSRVTT_new.pickle",

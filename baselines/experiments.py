@@ -2,7 +2,7 @@
 
 Rows: a single-expert model (MoEE on the SENet-154 expert alone), MoEE, CE, CE trained on the
 ``w2v`` text encoder (a teacher) and TeachText (a CE student distilled from the CE-w2v and CE-openai
-teachers, BASELINES.md section 4). Each model is trained once per seed, selected on the ``dev``
+teachers, docs/baselines-reference.md section 4). Each model is trained once per seed, selected on the ``dev``
 split, then evaluated once on ``--split``; the table shows t2v mean (sample std) over the seeds.
 ``--rows`` picks rows; ``ce_cg`` (CE without collaborative gating, the "CE - CG" ablation) and
 ``ce_parallel`` (CE with the pre-reference gating order and pooled BatchNorm, ``arch.cg_order=parallel``)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 
 def max_margin_ranking_loss(sims: torch.Tensor, margin: float) -> torch.Tensor:
-    """CE's MaxMarginRankingLoss with `fix_norm` (BASELINES.md section 2.8).
+    """CE's MaxMarginRankingLoss with `fix_norm` (docs/baselines-reference.md section 2.8).
 
     L = 1 / (2B(B-1)) * sum_i sum_{j != i} ([m + S_ij - S_ii]_+ + [m + S_ji - S_ii]_+), with captions
     as rows, videos as columns and matching pairs on the diagonal.

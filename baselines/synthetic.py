@@ -52,7 +52,7 @@ from .store import StoreWriter, store_path
 
 SCALES = ("tiny", "demo", "full")
 
-#: Real input dimensions of the experts (BASELINES.md section 1.3).
+#: Real input dimensions of the experts (docs/baselines-reference.md section 1.3).
 EXPERT_DIMS: dict[str, int] = {
     "imagenet.resnext101_32x48d.0": 2048,
     "imagenet.senet154.0": 2048,
@@ -621,7 +621,7 @@ def generate_dataset(
     for aspect, flags in present.items():  # absent content leaves nothing to see or to describe
         z[~flags, _BLOCKS[aspect]] = 0.0
     condition = rng.choice(len(CONDITIONS), size=n, p=_CONDITION_PROBS)
-    token_cap = 6 if tiny else 50  # at least every config's max_tokens (BASELINES.md 2.2)
+    token_cap = 6 if tiny else 50  # at least every config's max_tokens (docs/baselines-reference.md 2.2)
     if spec.captions == "paragraph":
         sentences = (2, 2) if tiny else (3, 5)
         text_cap = 12 if tiny else 96

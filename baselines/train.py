@@ -1,4 +1,4 @@
-"""Training with checkpoint selection on a held-out split (BASELINES.md section 3)."""
+"""Training with checkpoint selection on a held-out split (docs/baselines-reference.md section 3)."""
 
 from __future__ import annotations
 

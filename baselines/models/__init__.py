@@ -1,4 +1,4 @@
-"""Models: CE (and its ablations) and MoEE share one `RetrievalModel`; see BASELINES.md section 2."""
+"""Models: CE (and its ablations) and MoEE share one `RetrievalModel`; see docs/baselines-reference.md section 2."""
 
 from .retrieval import (
     ExpertSpec,

@@ -1,4 +1,4 @@
-"""The Collaborative Experts video encoder (BASELINES.md sections 2.3 and 2.4)."""
+"""The Collaborative Experts video encoder (docs/baselines-reference.md sections 2.3 and 2.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Gating blocks shared by CE and MoEE (BASELINES.md sections 2.4 and 2.6)."""
+"""Gating blocks shared by CE and MoEE (docs/baselines-reference.md sections 2.4 and 2.6)."""
 
 from __future__ import annotations
 

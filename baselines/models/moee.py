@@ -1,4 +1,4 @@
-"""The MoEE video encoder (Miech et al.; "CE - P,CG" in BASELINES.md section 2.9)."""
+"""The MoEE video encoder (Miech et al.; "CE - P,CG" in docs/baselines-reference.md section 2.9)."""
 
 from __future__ import annotations
 

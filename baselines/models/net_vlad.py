@@ -1,4 +1,4 @@
-"""NetVLAD pooling of a set of feature vectors (BASELINES.md section 2.2)."""
+"""NetVLAD pooling of a set of feature vectors (docs/baselines-reference.md section 2.2)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The joint text-video model: expert pooling, a video encoder (CE or MoEE), the text encoder and the
-sharded similarity with per-pair missing-expert renormalisation (BASELINES.md section 2.7)."""
+sharded similarity with per-pair missing-expert renormalisation (docs/baselines-reference.md section 2.7)."""
 
 from __future__ import annotations
 

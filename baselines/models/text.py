@@ -13,7 +13,7 @@ class TextEncoder(nn.Module):
     """Word features (B, T, D_t) -> per-expert unit vectors u_m (B, d_m) and weights w (B, M).
 
     The weights are a softmax of one linear layer of the text descriptor: they depend on the text
-    alone, never on any video (BASELINES.md section 6.1(a)).
+    alone, never on any video (docs/baselines-reference.md section 6.1(a)).
 
     Args:
         text_dim: D_t.
