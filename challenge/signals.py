@@ -4,12 +4,20 @@ a second bump costs one cache write."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team
-from challenge.services.boards import challenge_boards_changed, phase_boards_changed
+from challenge.services.boards import (
+    catalog_bump,
+    catalog_changed,
+    challenge_boards_changed,
+    phase_boards_changed,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def _phase_changed(sender: type, instance: Phase, **kwargs: Any) -> None:
@@ -30,8 +38,27 @@ def _challenge_row_changed(sender: type, instance: Any, created: bool = False, *
         challenge_boards_changed(challenge_id=instance.challenge_id)
 
 
+def _catalog_row_changed(sender: type, **kwargs: Any) -> None:
+    catalog_changed()
+
+
+def _migrated(sender: Any, **kwargs: Any) -> None:
+    # A data migration writes through historical models, past the catalog's query set. A cache that is
+    # down must not fail the migration: processes start with nothing kept, and a deploy restarts them.
+    try:
+        catalog_bump()
+    except Exception:  # noqa: BLE001 - any cache backend's error
+        logger.warning("could not bump the board catalog version after migrating", exc_info=True)
+
+
 def connect_board_invalidation() -> None:
     """Connect the receivers (from `ChallengeConfig.ready`)."""
+    for model in (Phase, Challenge):
+        post_save.connect(_catalog_row_changed, sender=model, dispatch_uid=f"catalog-save-{model.__name__}")
+        post_delete.connect(
+            _catalog_row_changed, sender=model, dispatch_uid=f"catalog-delete-{model.__name__}"
+        )
+    post_migrate.connect(_migrated, dispatch_uid="catalog-migrated")
     post_save.connect(_phase_changed, sender=Phase, dispatch_uid="boards-phase")
     post_save.connect(_challenge_changed, sender=Challenge, dispatch_uid="boards-challenge")
     for model in (Submission, Split):

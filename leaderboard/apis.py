@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from challenge.models import Phase
-from challenge.selectors import phase_brief_get, phase_get, submission_get, submission_result
+from challenge.selectors import phase_board_brief, phase_get, submission_get, submission_result
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
 from evaluation.metrics.registry import format_number
 from leaderboard.cache import board_key, board_rows_cached, cached_board_response, viewer_class
@@ -184,7 +184,8 @@ class LeaderboardListApi(APIView):
             query_integer(request.query_params, "offset", minimum=0, maximum=MAX_BOARD_OFFSET, default=0)
         except ValidationError as exc:
             return JsonResponse({"detail": str(exc.detail["detail"])}, status=400)
-        brief = None if request.user.is_authenticated else phase_brief_get(phase_id=phase_id)
+        found = None if request.user.is_authenticated else phase_board_brief(phase_id=phase_id)
+        brief, version = found or (None, None)
         phase = brief or phase_get(phase_id=phase_id, user=request.user)
         viewer = viewer_class(phase=phase, user=request.user)
         if request.accepted_renderer.format != "json":  # the browsable API: rendered each time
@@ -192,7 +193,7 @@ class LeaderboardListApi(APIView):
                 return Response(self._board(request, phase_get(phase_id=phase_id, user=request.user)))
             except _BadBoard as exc:
                 return Response({"detail": str(exc)}, status=400)
-        key = board_key(phase=phase, kind="json", params=request.query_params, viewer=viewer)
+        key = board_key(phase=phase, kind="json", params=request.query_params, viewer=viewer, version=version)
 
         def render() -> HttpResponse:  # a miss: the phase in full
             try:

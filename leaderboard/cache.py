@@ -21,7 +21,9 @@ and `private, no-cache` otherwise.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,8 +50,8 @@ def viewer_class(*, phase: Phase, user: Any) -> str:
 
 
 def _settings(phase: Phase) -> tuple:
-    """The phase's and challenge's settings a board depends on, read with the phase on every request:
-    a change to them is current at once, even one written past the services."""
+    """The phase's and challenge's settings a board depends on, part of every key: a phase kept by the
+    process (`phase_board_brief`) carries the settings it was read with, under the catalog version."""
     challenge = phase.challenge
     return (
         phase.leaderboard_visibility,
@@ -63,9 +65,18 @@ def _settings(phase: Phase) -> tuple:
     )
 
 
-def board_key(*, phase: Phase, kind: str, params: Mapping[str, str], viewer: str, extra: str = "") -> str:
-    """The cache key (and ETag) of one rendered board: the phase's current version is part of it."""
-    version = phase_board_version(phase=phase)
+def board_key(
+    *,
+    phase: Phase,
+    kind: str,
+    params: Mapping[str, str],
+    viewer: str,
+    extra: str = "",
+    version: str | None = None,
+) -> str:
+    """The cache key (and ETag) of one rendered board: the phase's current version is part of it
+    (`version`, when the caller has just read it with the phase: `phase_board_brief`)."""
+    version = version or phase_board_version(phase=phase)
     chosen = sorted((k, str(params[k])) for k in BOARD_PARAMETERS if params.get(k))
     digest = hashlib.sha256(repr((kind, chosen, viewer, extra, _settings(phase))).encode()).hexdigest()[:24]
     return f"board:{phase_board_identity(phase=phase)}:{version}:{digest}"
@@ -85,6 +96,41 @@ def board_rows_cached(*, board: Board) -> list[dict]:
         rows = leaderboard_rows(board=board)
         cache.set(key, rows, ENTRY_TIMEOUT)
     return rows
+
+
+class _KeptBodies:
+    """Rendered boards this process has served, by key, least recently used first out past a byte
+    budget. Safe to keep: a key holds the phase's board version, so a bump makes it unreachable; what
+    it saves is the second cache read (and the copy of the body) of every request."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[str, dict] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> dict | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: str, entry: dict) -> None:
+        size = len(entry["body"])
+        if size > self.budget // 4:  # one huge page must not flush everything else
+            return
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = entry
+            self._bytes += size
+            while self._bytes > self.budget:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= len(dropped["body"])
+
+
+_kept_bodies = _KeptBodies(settings.PENTATHLON_BOARD_KEPT_BYTES)
 
 
 def _etag(key: str) -> str:
@@ -127,14 +173,17 @@ def cached_board_response(
         etag = '"' + hashlib.sha256(response.content).hexdigest()[:32] + '"'
         conditional = get_conditional_response(request, etag=etag)
         return _finish(request, conditional or response, etag=etag, at=time.time(), shared=False)
-    cache = board_cache()
-    entry = cache.get(key)
+    entry = _kept_bodies.get(key)
     if entry is None:
-        response = render()
-        if response.status_code != 200:
-            return response
-        entry = {"body": response.content, "type": response["Content-Type"], "at": int(time.time())}
-        cache.set(key, entry, ENTRY_TIMEOUT)
+        cache = board_cache()
+        entry = cache.get(key)
+        if entry is None:
+            response = render()
+            if response.status_code != 200:
+                return response
+            entry = {"body": response.content, "type": response["Content-Type"], "at": int(time.time())}
+            cache.set(key, entry, ENTRY_TIMEOUT)
+        _kept_bodies.put(key, entry)
     etag = _etag(key)
     # The ETag alone decides: Last-Modified has whole seconds, and two versions may share one.
     conditional = get_conditional_response(request, etag=etag)

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from challenge.csv_export import csv_writer
 from challenge.models import Phase
 from challenge.organiser_views import organiser_only
-from challenge.selectors import challenge_is_organiser, phase_brief_get, phase_get_by_slugs, phase_list
+from challenge.selectors import challenge_is_organiser, phase_board_brief, phase_get_by_slugs, phase_list
 from challenge.views import domain_errors
 from evaluation.metrics.registry import METRIC_KEYS, format_number
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
@@ -204,15 +204,19 @@ def _cached_page(request: HttpRequest, slug: str, phase_slug: str, kind: str, re
     """A board page from the cache for a request without cookies (else rendered, with a body ETag).
 
     `render_page(phase)` renders it on a miss, with the phase loaded in full."""
-    brief = None
-    if request_is_anonymous(request):
-        brief = phase_brief_get(challenge_slug=slug, slug=phase_slug)
+    found = phase_board_brief(challenge_slug=slug, slug=phase_slug) if request_is_anonymous(request) else None
+    brief, version = found or (None, None)
     phase = brief or _phase_of(request, slug, phase_slug)
     viewer = viewer_class(phase=phase, user=request.user)
     key = None
     if brief is not None:
         key = board_key(
-            phase=phase, kind=kind, params=request.GET, viewer=viewer, extra=request.build_absolute_uri("/")
+            phase=phase,
+            kind=kind,
+            params=request.GET,
+            viewer=viewer,
+            extra=request.build_absolute_uri("/"),
+            version=version,
         )
     return cached_board_response(
         request,

@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 
+from .catalog import CatalogQuerySet
+
 
 class PrimaryMetric(models.TextChoices):
     """The t2v metric a challenge ranks by (per dataset; the overall score aggregates it over datasets)."""
@@ -69,6 +71,8 @@ class Challenge(models.Model):
         "moderation, exports. Give them staff status too if they should use the admin.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CatalogQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "id"]

@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from .catalog import CatalogQuerySet
 from .challenges import Challenge, Dataset
 from .storage import ground_truth_upload_to, new_blinding_secret, private_storage
 
@@ -111,6 +112,8 @@ class Phase(models.Model):
         help_text="Seconds after which the worker process running the evaluation is killed; empty = the server "
         "default (PENTATHLON_EVALUATION_HARD_LIMIT). At most PENTATHLON_EVALUATION_MAX_LIMIT.",
     )
+
+    objects = CatalogQuerySet.as_manager()
 
     class Meta:
         ordering = ["challenge", "order", "id"]

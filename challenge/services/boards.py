@@ -10,6 +10,12 @@ Challenge owns this because most of what a board shows (submissions, phases, tea
 settings) is written here; the leaderboard's own writers (results, re-scores) call the same functions.
 A bump is made when the writing transaction commits, never before: a reader that started earlier
 would otherwise cache the old rows under the new version.
+
+The catalog version covers the phases and challenges themselves (slugs, publication, rules, the
+challenge's metric): it is what lets a process keep the phase a board's URL names
+(`challenge.selectors.phase_board_brief`) instead of querying it on every read. Every write to a
+phase or a challenge bumps it: saves and deletes through the signals (`challenge.signals`), bulk
+writes through their query set (`challenge.models.catalog`), migrations at their end.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from django.db.models import Count, Max
 from challenge.models import Phase, Submission
 
 VERSION_KEY = "board-version:{phase}"
+CATALOG_KEY = "board-catalog-version"
 
 
 def board_cache():  # noqa: ANN201 - a Django cache backend
@@ -77,6 +84,38 @@ def phase_board_version(*, phase: Phase) -> str:
         cache.add(key, phase_board_fingerprint(phase=phase), timeout=None)
         version = cache.get(key) or phase_board_fingerprint(phase=phase)
     return version
+
+
+def board_versions_get(*, identity: str) -> tuple[str | None, str | None]:
+    """The catalog version and the board version of the phase `identity`, in one cache read (None for
+    a version the cache does not hold)."""
+    key = VERSION_KEY.format(phase=identity)
+    found = board_cache().get_many([CATALOG_KEY, key])
+    return found.get(CATALOG_KEY), found.get(key)
+
+
+def catalog_version() -> str:
+    """The current version of the phases and challenges (one cache read when warm). A cache that lost
+    it starts a new one: whatever a process kept under the old one is never used again."""
+    cache = board_cache()
+    version = cache.get(CATALOG_KEY)
+    if version is None:
+        cache.add(CATALOG_KEY, uuid.uuid4().hex, timeout=None)
+        # A cache that keeps nothing (the dummy backend) gives a version no process has seen.
+        version = cache.get(CATALOG_KEY) or "unkept-" + uuid.uuid4().hex
+    return version
+
+
+def catalog_bump() -> None:
+    """A new catalog version, now (after a write that is already committed: a migration)."""
+    board_cache().set(CATALOG_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def catalog_changed() -> None:
+    """A phase or challenge was written: bump the catalog version once the transaction commits (now,
+    outside one). Call it after the write, never before: outside a transaction the bump is
+    immediate, and a reader between it and the write would keep the old row under the new version."""
+    transaction.on_commit(catalog_bump, robust=True)
 
 
 def _bump(phases: list[Phase]) -> None:

@@ -226,7 +226,7 @@ def test_quota_refund_gives_the_submission_back(upload, hidden_phase, organiser_
 
 
 def test_publish_in_one_action_and_three_visibility_levels(
-    organiser_client, upload, hidden_phase, participant
+    organiser_client, upload, hidden_phase, participant, django_capture_on_commit_callbacks
 ):
     submission = upload("npz", seed=1, phase_=hidden_phase)
     member = Client()
@@ -237,7 +237,8 @@ def test_publish_in_one_action_and_three_visibility_levels(
     organiser_client.post(f"/organiser/phases/{hidden_phase.id}/publish/", {"visibility": "owners"})
     assert "Overall score" in member.get(page).content.decode()  # the team sees its own scores
     assert Client().get(board).json()["entries"] == []  # but there is no public board yet
-    organiser_client.post(f"/organiser/phases/{hidden_phase.id}/publish/", {"visibility": "public"})
+    with django_capture_on_commit_callbacks(execute=True):  # the request's transaction commits
+        organiser_client.post(f"/organiser/phases/{hidden_phase.id}/publish/", {"visibility": "public"})
     assert Phase.objects.get(id=hidden_phase.id).results_published
     assert Client().get(board).json()["entries"][0]["submission_id"] == submission.id
 

@@ -198,12 +198,13 @@ def test_page_uses_the_challenge_precision_and_links_every_column(setup):
         assert f"sort=MSRVTT%3A{metric}" in html
 
 
-def test_visibility_hidden_owners_public(setup, django_user_model):
+def test_visibility_hidden_owners_public(setup, django_user_model, django_capture_on_commit_callbacks):
     phase, (a, _, _) = setup
     entry(a, phase, 40.0, 40.0)
     anonymous = Client()
     for visibility, shown in (("hidden", False), ("owners", False), ("public", True)):
-        Phase.objects.filter(id=phase.id).update(leaderboard_visibility=visibility)
+        with django_capture_on_commit_callbacks(execute=True):  # a plain UPDATE, committed
+            Phase.objects.filter(id=phase.id).update(leaderboard_visibility=visibility)
         data = anonymous.get(f"/api/v1/phases/{phase.id}/leaderboard/").json()
         assert (len(data["entries"]) == 1) is shown, visibility
         assert ("hidden until" in anonymous.get("/c/vp/val/leaderboard/").content.decode()) is not shown

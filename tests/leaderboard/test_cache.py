@@ -13,7 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from challenge.models import Phase, Submission
-from tests.factories import ResultFactory, SubmissionFactory, TeamFactory
+from tests.factories import PhaseFactory, ResultFactory, SubmissionFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -258,6 +258,169 @@ def test_the_bump_waits_for_the_commit(phase, django_capture_on_commit_callbacks
         phase_boards_changed(phase_ids=[phase.id])
         assert phase_board_version(phase=phase) == before  # a reader before the commit keeps the old rows
     assert len(callbacks) == 1
+
+
+# --- the phase a board's URL names, kept by the process under the catalog version ------------------------
+
+
+def test_a_warm_anonymous_read_runs_no_query_at_all(phase, scored):
+    from django.db import connection
+
+    scored(40.0)
+    client = Client()
+    for path in (BOARD, api(phase), BOARD + "?dataset=MSVD&sort=MSVD:MedR"):
+        client.get(path)
+        with CaptureQueriesContext(connection) as warm:
+            assert client.get(path).status_code == 200
+        assert len(warm) == 0, (path, [q["sql"] for q in warm.captured_queries])
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(
+            lambda phase: Phase.objects.filter(id=phase.id).update(leaderboard_visibility="hidden"),
+            id="update",
+        ),
+        pytest.param(
+            lambda phase: phase.challenge.phases.filter(id=phase.id).update(leaderboard_visibility="hidden"),
+            id="related-update",
+        ),
+        pytest.param(
+            lambda phase: Phase.objects.bulk_update(
+                [Phase(id=phase.id, leaderboard_visibility="hidden")], ["leaderboard_visibility"]
+            ),
+            id="bulk-update",
+        ),
+        pytest.param(
+            lambda phase: type(phase.challenge).objects.filter(id=phase.challenge_id).update(is_public=False),
+            id="challenge-update",
+        ),
+        pytest.param(lambda phase: Phase.objects.filter(id=phase.id).delete(), id="delete"),
+        pytest.param(
+            lambda phase: type(phase.challenge).objects.filter(id=phase.challenge_id).delete(), id="cascade"
+        ),
+    ],
+)
+def test_a_bulk_write_to_a_phase_or_challenge_hides_the_kept_board_at_once(phase, scored, committed, write):
+    scored(40.0)
+    client = Client()
+    assert teams_on(client, phase) == ["Alpha"] and 'data-team="Alpha"' in board_html(client)
+    with committed():
+        write(phase)
+    page = client.get(BOARD)
+    assert page.status_code == 404 or 'data-team="Alpha"' not in page.content.decode()
+    data = client.get(api(phase))  # last: the API's 404 marks the test's transaction
+    assert data.status_code == 404 or data.json()["entries"] == []
+
+
+def test_a_new_phase_with_an_old_url_is_never_served_the_old_phases_board(phase, scored, committed):
+    scored(40.0)
+    client = Client()
+    assert teams_on(client, phase) == ["Alpha"]
+    challenge = phase.challenge
+    with committed():
+        phase.delete()
+    with committed():
+        again = PhaseFactory(challenge=challenge, slug="val", title="Validation again")
+    assert client.get(BOARD).status_code == 200 and 'data-team="Alpha"' not in board_html(client)
+    assert client.get(api(again)).json()["entries"] == []
+
+
+def test_a_migration_makes_the_kept_phase_current(phase, scored):
+    from django.db import connection
+    from django.db.models.signals import post_migrate
+
+    from challenge import signals
+
+    assert any(key[0] == "catalog-migrated" for key, *_ in post_migrate.receivers)
+    scored(40.0)
+    client = Client()
+    assert teams_on(client, phase) == ["Alpha"]
+    with connection.cursor() as cursor:  # a data migration writes past the models' query sets
+        cursor.execute(
+            f"UPDATE {Phase._meta.db_table} SET leaderboard_visibility = %s WHERE id = %s",
+            ["hidden", phase.id],
+        )
+    signals._migrated(sender=None)
+    assert teams_on(client, phase) == []
+
+
+def test_sql_by_hand_is_current_within_the_kept_time(phase, scored, monkeypatch):
+    import time
+
+    from django.db import connection
+
+    scored(40.0)
+    client = Client()
+    assert teams_on(client, phase) == ["Alpha"]
+    with connection.cursor() as cursor:  # past Django: no version is bumped
+        cursor.execute(
+            f"UPDATE {Phase._meta.db_table} SET leaderboard_visibility = %s WHERE id = %s",
+            ["hidden", phase.id],
+        )
+    now = time.monotonic()
+    from challenge import selectors
+
+    monkeypatch.setattr(selectors.time_module, "monotonic", lambda: now + selectors.KEPT_BRIEF_SECONDS + 0.1)
+    assert teams_on(client, phase) == []
+
+
+def test_another_process_bump_of_the_catalog_reaches_this_one(phase, scored):
+    from django.db import connection
+
+    from challenge.services.boards import catalog_bump
+
+    scored(40.0)
+    client = Client()
+    assert teams_on(client, phase) == ["Alpha"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Phase._meta.db_table} SET leaderboard_visibility = %s WHERE id = %s",
+            ["hidden", phase.id],
+        )
+    assert teams_on(client, phase) == ["Alpha"]  # kept: nothing said the catalog changed (yet)
+    catalog_bump()  # what another process's write does through the shared cache
+    assert teams_on(client, phase) == []
+
+
+def test_a_cache_that_lost_the_catalog_version_keeps_nothing_from_before(phase, scored):
+    from django.db import connection
+
+    from challenge.services.boards import CATALOG_KEY
+
+    scored(40.0)
+    client = Client()
+    assert teams_on(client, phase) == ["Alpha"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Phase._meta.db_table} SET leaderboard_visibility = %s WHERE id = %s",
+            ["hidden", phase.id],
+        )
+    caches[settings.BOARD_CACHE].delete(CATALOG_KEY)  # evicted, or Redis restarted empty
+    assert teams_on(client, phase) == []
+
+
+def test_unknown_urls_are_not_kept(phase):
+    from challenge import selectors
+
+    selectors._KEPT_BRIEFS.clear()
+    for i in range(50):
+        assert Client().get(f"/c/video-pentathlon/no-such-{i}/leaderboard/").status_code == 404
+    assert Client().get(f"/api/v1/phases/{10_000 + phase.id}/leaderboard/").status_code == 404
+    assert selectors._KEPT_BRIEFS == {}
+
+
+def test_kept_bodies_stay_within_their_byte_budget():
+    from leaderboard.cache import _KeptBodies
+
+    kept = _KeptBodies(budget=1000)
+    for i in range(20):
+        kept.put(f"k{i}", {"body": b"x" * 100, "type": "text/html", "at": 0})
+    assert kept.get("k0") is None and kept.get("k19") is not None
+    assert sum(len(kept.get(f"k{i}")["body"]) for i in range(20) if kept.get(f"k{i}")) <= 1000
+    kept.put("huge", {"body": b"x" * 400, "type": "text/html", "at": 0})  # over a quarter: not kept
+    assert kept.get("huge") is None and kept.get("k19") is not None
 
 
 # --- no cached board shows a viewer what they may not see ----------------------------------------------
