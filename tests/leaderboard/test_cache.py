@@ -327,8 +327,18 @@ def test_a_new_phase_with_an_old_url_is_never_served_the_old_phases_board(phase,
     assert client.get(api(again)).json()["entries"] == []
 
 
-def test_a_migration_makes_the_kept_phase_current(phase, scored):
+def hide_past_django(phase: Phase) -> None:
+    """Hide the phase's board with SQL, past Django: no signal, no query set, no version bumped."""
     from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Phase._meta.db_table} SET leaderboard_visibility = %s WHERE id = %s",
+            ["hidden", phase.id],
+        )
+
+
+def test_a_migration_makes_the_kept_phase_current(phase, scored):
     from django.db.models.signals import post_migrate
 
     from challenge import signals
@@ -337,11 +347,7 @@ def test_a_migration_makes_the_kept_phase_current(phase, scored):
     scored(40.0)
     client = Client()
     assert teams_on(client, phase) == ["Alpha"]
-    with connection.cursor() as cursor:  # a data migration writes past the models' query sets
-        cursor.execute(
-            f"UPDATE {Phase._meta.db_table} SET leaderboard_visibility = %s WHERE id = %s",
-            ["hidden", phase.id],
-        )
+    hide_past_django(phase)  # a data migration writes past the models' query sets
     signals._migrated(sender=None)
     assert teams_on(client, phase) == []
 
@@ -349,16 +355,10 @@ def test_a_migration_makes_the_kept_phase_current(phase, scored):
 def test_sql_by_hand_is_current_within_the_kept_time(phase, scored, monkeypatch):
     import time
 
-    from django.db import connection
-
     scored(40.0)
     client = Client()
     assert teams_on(client, phase) == ["Alpha"]
-    with connection.cursor() as cursor:  # past Django: no version is bumped
-        cursor.execute(
-            f"UPDATE {Phase._meta.db_table} SET leaderboard_visibility = %s WHERE id = %s",
-            ["hidden", phase.id],
-        )
+    hide_past_django(phase)  # no version is bumped
     now = time.monotonic()
     from challenge import selectors
 
@@ -367,36 +367,24 @@ def test_sql_by_hand_is_current_within_the_kept_time(phase, scored, monkeypatch)
 
 
 def test_another_process_bump_of_the_catalog_reaches_this_one(phase, scored):
-    from django.db import connection
-
     from challenge.services.boards import catalog_bump
 
     scored(40.0)
     client = Client()
     assert teams_on(client, phase) == ["Alpha"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Phase._meta.db_table} SET leaderboard_visibility = %s WHERE id = %s",
-            ["hidden", phase.id],
-        )
+    hide_past_django(phase)
     assert teams_on(client, phase) == ["Alpha"]  # kept: nothing said the catalog changed (yet)
     catalog_bump()  # what another process's write does through the shared cache
     assert teams_on(client, phase) == []
 
 
 def test_a_cache_that_lost_the_catalog_version_keeps_nothing_from_before(phase, scored):
-    from django.db import connection
-
     from challenge.services.boards import CATALOG_KEY
 
     scored(40.0)
     client = Client()
     assert teams_on(client, phase) == ["Alpha"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Phase._meta.db_table} SET leaderboard_visibility = %s WHERE id = %s",
-            ["hidden", phase.id],
-        )
+    hide_past_django(phase)
     caches[settings.BOARD_CACHE].delete(CATALOG_KEY)  # evicted, or Redis restarted empty
     assert teams_on(client, phase) == []
 
