@@ -6,10 +6,12 @@ teachers, docs/baselines-reference.md section 4). Each model is trained once per
 split, then evaluated once on ``--split``; the table shows t2v mean (sample std) over the seeds.
 ``--rows`` picks rows; ``ce_cg`` (CE without collaborative gating, the "CE - CG" ablation) and
 ``ce_parallel`` (CE with the pre-reference gating order and pooled BatchNorm, ``arch.cg_order=parallel``)
-``teachtext_weighted`` (TeachText with ``distil.target=weighted``: each teacher's own mixture-weighted
-similarity instead of the reference's sum of per-expert dot products) and ``teachtext_mean``
-(``distil.target=expert_mean``: the reference's sum divided by the number of experts) are not run by
-default; the TeachText rows of a seed share its teachers.
+``teachtext_available`` (TeachText with ``distil.target=expert_sum_available``: the reference's sum of
+per-expert dot products over each video's available experts only), ``teachtext_weighted`` (TeachText
+with ``distil.target=weighted``: each teacher's own mixture-weighted similarity instead of the
+reference's sum of per-expert dot products) and ``teachtext_mean`` (``distil.target=expert_mean``: the
+reference's sum divided by the number of experts) are not run by default; the TeachText rows of a seed
+share its teachers.
 
 On a synthetic store, a second table splits the Geom by the hidden recording condition of each
 query's video (``clean``, and ``dark`` or ``fast``, where some experts misread their content), which
@@ -40,9 +42,10 @@ from .train import TeacherTargets, TrainResult, teacher_targets, train_model
 
 SINGLE_EXPERT = "imagenet.senet154.0"
 ROWS = ("single", "moee", "ce", "ce_w2v", "teachtext")
-OPTIONAL_ROWS = ("ce_cg", "ce_parallel", "teachtext_weighted", "teachtext_mean")
+OPTIONAL_ROWS = ("ce_cg", "ce_parallel", "teachtext_available", "teachtext_weighted", "teachtext_mean")
 TEACHTEXT_ROWS = {
     "teachtext": "expert_sum",
+    "teachtext_available": "expert_sum_available",
     "teachtext_weighted": "weighted",
     "teachtext_mean": "expert_mean",
 }
@@ -54,6 +57,7 @@ LABELS = {
     "ce_parallel": "CE, parallel gating order (not the reference)",
     "ce_w2v": "CE, w2v text (teacher)",
     "teachtext": "TeachText-CE (teachers: CE-w2v, CE-openai)",
+    "teachtext_available": "TeachText-CE, sum over available experts",
     "teachtext_weighted": "TeachText-CE, weighted target (not the reference)",
     "teachtext_mean": "TeachText-CE, expert-mean target (not the reference)",
 }

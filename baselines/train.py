@@ -34,7 +34,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-DISTIL_TARGETS = ("expert_sum", "expert_mean", "weighted")
+DISTIL_TARGETS = ("expert_sum", "expert_sum_available", "expert_mean", "weighted")
 
 
 @dataclass
@@ -63,7 +63,15 @@ class TeacherTargets:
             target: "expert_sum", the reference's target (`trainer/trainer.py` lines 116-127): the
                 per-expert dot products <u_m, v_m> of the teacher's gated, L2-normalised embeddings,
                 summed over experts, without mixture weights or availability (values in [-M, M]);
-                "expert_mean", the same divided by the number of experts M (in [-1, 1], the scale of
+                a video's unavailable expert contributes the teacher's embedding of its zero-filled
+                input, as the reference's CE model outputs one for every expert (`model/model.py`
+                line 278 zeroes the missing input, lines 904-905 return every expert);
+                "expert_sum_available", the same sum over the video's available experts only (an
+                unavailable expert's dot product is 0): what the reference's loader computes if the
+                teachers' pickles list only a video's available experts (`base/base_dataset.py` lines
+                339-346 zero the batch's arrays, 380-382 fill those a video's entry lists; the writer
+                of the pickles is not in the repository, so which one it is cannot be read there);
+                "expert_mean", the sum divided by the number of experts M (in [-1, 1], the scale of
                 the student's similarity; not the reference); or "weighted", the teacher's own
                 similarity (MoE weights, per-pair availability, in [-1, 1]; not the reference).
         """
@@ -71,9 +79,12 @@ class TeacherTargets:
             raise ValueError(f"distil.target must be one of {', '.join(DISTIL_TARGETS)}, got {target!r}")
         text = [u[caption_rows].to(device).float() for u in self.text.experts]
         video = [v[video_rows].to(device).float() for v in self.video.experts]
-        if target in ("expert_sum", "expert_mean"):
+        if target in ("expert_sum", "expert_sum_available", "expert_mean"):
             per_expert = torch.stack([u @ v.T for u, v in zip(text, video, strict=True)])
-            return per_expert.sum(dim=0) if target == "expert_sum" else per_expert.mean(dim=0)
+            if target == "expert_sum_available":
+                available = self.video.available[video_rows].to(device).float()  # (B, M)
+                per_expert = per_expert * available.T[:, None, :]
+            return per_expert.mean(dim=0) if target == "expert_mean" else per_expert.sum(dim=0)
         return sharded_similarity(
             TextEmbedding(text, self.text.weights[caption_rows].to(device).float()),
             VideoEmbedding(video, self.video.available[video_rows].to(device).float()),

@@ -251,7 +251,26 @@ def test_the_teachtext_target_by_hand_on_two_teachers_and_two_experts():
     assert torch.allclose(swapped, torch.tensor([[1.8, 1.8], [1.2, 1.2]]), atol=1e-6)
 
 
-@pytest.mark.parametrize("target", ["expert_sum", "expert_mean", "weighted"])
+def test_the_available_expert_sum_drops_each_videos_unavailable_experts_by_hand():
+    # Video 1 lacks expert 2, whose embedding there is the teacher's output for a zero-filled input.
+    teacher = _hand_teacher(
+        text=[[[1.0, 0.0], [0.0, 1.0]], [[0.6, 0.8], [1.0, 0.0]]],
+        weights=[[0.25, 0.75], [0.5, 0.5]],
+        video=[[[1.0, 0.0], [0.6, 0.8]], [[0.0, 1.0], [1.0, 0.0]]],
+        available=[[1.0, 1.0], [1.0, 0.0]],
+    )
+    cpu = torch.device("cpu")
+    # expert 1: [[1, .6], [0, .8]]; expert 2: [[.8, .6], [0, 1]] with video 1's column dropped
+    got = teacher.similarity(torch.tensor([0, 1]), torch.tensor([0, 1]), cpu, target="expert_sum_available")
+    assert torch.allclose(got, torch.tensor([[1.8, 0.6], [0.0, 0.8]]), atol=1e-6)
+    # availability follows the video rows drawn, not the batch position
+    got = teacher.similarity(torch.tensor([0, 1]), torch.tensor([1, 0]), cpu, target="expert_sum_available")
+    assert torch.allclose(got, torch.tensor([[0.6, 1.8], [0.8, 0.0]]), atol=1e-6)
+    with pytest.raises(ValueError, match="distil.target"):
+        teacher.similarity(torch.tensor([0]), torch.tensor([0]), cpu, target="available")
+
+
+@pytest.mark.parametrize("target", ["expert_sum", "expert_sum_available", "expert_mean", "weighted"])
 def test_the_student_side_of_distillation_is_its_own_weighted_similarity(tiny_store_dir, trained_ce, target):
     """The reference adds SmoothL1(cross_view_conf_matrix, teacher mean) with weight 1 to the ranking
     loss: the student's mixture-weighted similarity, not its unweighted per-expert sum."""
