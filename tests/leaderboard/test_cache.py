@@ -399,6 +399,21 @@ def test_unknown_urls_are_not_kept(phase):
     assert selectors._KEPT_BRIEFS == {}
 
 
+def test_a_board_rendered_under_a_derived_version_is_not_kept_past_a_second_cache_loss(
+    phase, scored, team, committed
+):
+    scored(40.0)
+    client = Client()
+    caches[settings.BOARD_CACHE].clear()  # lost: the version is derived from the database
+    assert 'data-team="Alpha"' in board_html(client)
+    with committed():
+        team.name = "Renamed"
+        team.save()  # bumps; the derived version does not summarise team names
+    caches[settings.BOARD_CACHE].clear()  # lost again: the same derived version as before
+    body = board_html(client)
+    assert 'data-team="Renamed"' in body and 'data-team="Alpha"' not in body
+
+
 def test_kept_bodies_stay_within_their_byte_budget():
     from leaderboard.cache import _KeptBodies
 
