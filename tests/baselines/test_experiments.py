@@ -12,15 +12,20 @@ from baselines.synthetic import CONDITIONS
 from .conftest import TINY_OVERRIDES
 
 
-def test_experiments_train_every_row_and_print_a_table(tiny_store_dir):
-    overrides = {**TINY_OVERRIDES, "train": {"epochs": 1, "batch_size": 16}}
-    results = run_experiments(
-        store_file=store_path(tiny_store_dir, "MSRVTT"),
+def _one_epoch_runs(store_dir, **options) -> dict:
+    """Every (or the given) row trained one epoch on the tiny store, seed 0, evaluated on val."""
+    return run_experiments(
+        store_file=store_path(store_dir, "MSRVTT"),
         seeds=[0],
         split="val",
         profile=None,
-        overrides=overrides,
+        overrides={**TINY_OVERRIDES, "train": {"epochs": 1, "batch_size": 16}},
+        **options,
     )
+
+
+def test_experiments_train_every_row_and_print_a_table(tiny_store_dir):
+    results = _one_epoch_runs(tiny_store_dir)
     assert list(results) == list(ROWS) and all(len(runs) == 1 for runs in results.values())
     table = format_table(results, title="t")
     for row in ROWS:
@@ -74,16 +79,8 @@ def test_table_reports_sample_std_over_seeds():
 
 
 def test_the_optional_teachtext_targets_run_beside_each_other(tiny_store_dir):
-    overrides = {**TINY_OVERRIDES, "train": {"epochs": 1, "batch_size": 16}}
     rows = ("teachtext", "teachtext_available", "teachtext_weighted", "teachtext_mean")
-    results = run_experiments(
-        store_file=store_path(tiny_store_dir, "MSRVTT"),
-        seeds=[0],
-        split="val",
-        profile=None,
-        overrides=overrides,
-        rows=rows,
-    )
+    results = _one_epoch_runs(tiny_store_dir, rows=rows)
     assert list(results) == list(rows) and all(len(runs) == 1 for runs in results.values())
     assert len({LABELS[row] for row in rows}) == len(rows)
     geoms = [results[row][0]["geometric_mean_R1-R5-R10"] for row in rows]

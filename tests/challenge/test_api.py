@@ -28,6 +28,13 @@ def _post_file(client, phase, path, django_capture_on_commit_callbacks, **fields
         )
 
 
+def _post_accepted(client, phase, make_submission_file, django_capture_on_commit_callbacks, seeds):
+    """Send a new file per seed; each must be accepted (201)."""
+    for seed in seeds:
+        path = make_submission_file("npz", seed=seed)
+        assert _post_file(client, phase, path, django_capture_on_commit_callbacks).status_code == 201, seed
+
+
 def test_token_with_wrong_password_is_refused(api_client, participant):
     response = api_client.post("/api/v1/auth/token/", {"username": participant.username, "password": "wrong"})
     assert response.status_code == 400
@@ -99,16 +106,9 @@ def test_domain_errors_are_400_with_a_sentence(
 def test_quota_error_is_400(
     token_client, hidden_phase, make_submission_file, django_capture_on_commit_callbacks
 ):
-    for seed in range(3):
-        assert (
-            _post_file(
-                token_client,
-                hidden_phase,
-                make_submission_file("npz", seed=seed),
-                django_capture_on_commit_callbacks,
-            ).status_code
-            == 201
-        )
+    _post_accepted(
+        token_client, hidden_phase, make_submission_file, django_capture_on_commit_callbacks, range(3)
+    )
     response = _post_file(
         token_client, hidden_phase, make_submission_file("npz", seed=4), django_capture_on_commit_callbacks
     )
@@ -129,16 +129,9 @@ def test_a_file_sent_again_is_a_409_naming_the_earlier_submission(
     assert f"submission #{first}" in body["detail"] and body["extra"]["url"] in body["detail"]
     assert Submission.objects.count() == 1
     # the refusal used no quota: the phase's 3 places are all still there for different files
-    for seed in (8, 9):
-        assert (
-            _post_file(
-                token_client,
-                hidden_phase,
-                make_submission_file("npz", seed=seed),
-                django_capture_on_commit_callbacks,
-            ).status_code
-            == 201
-        )
+    _post_accepted(
+        token_client, hidden_phase, make_submission_file, django_capture_on_commit_callbacks, (8, 9)
+    )
 
 
 @pytest.mark.django_db(transaction=True)
