@@ -79,6 +79,20 @@ def load_config(
     return config
 
 
+def training_optim(config: dict[str, Any]) -> dict[str, Any]:
+    """The optimiser a run trains with: `optim`, with a TeachText student's `distil.optim` merged over it.
+
+    The reference trains every TeachText student with RAdam (lr 0.001, weight decay 1e-5) and its
+    teachers, plain CE, with the dataset's CE optimiser (`configs/<dataset>/train-gpt2-xl-finetuned-
+    mte-adam.json` against the CE configs); `distil.optim: null` trains the student with CE's.
+
+    >>> student = {"optim": {"type": "ranger", "lr": 0.1, "lr_gamma": 0.95}, "distil": {"optim": {"lr": 0.001}}}
+    >>> training_optim(student)
+    {'type': 'ranger', 'lr': 0.001, 'lr_gamma': 0.95}
+    """
+    return merge(config["optim"], (config.get("distil") or {}).get("optim"))
+
+
 def teacher_config(config: dict[str, Any], text_encoder: str) -> dict[str, Any]:
     """A TeachText teacher: the student's config as plain CE, trained on another text encoder."""
     teacher = merge(

@@ -10,8 +10,9 @@ split, then evaluated once on ``--split``; the table shows t2v mean (sample std)
 per-expert dot products over each video's available experts only), ``teachtext_weighted`` (TeachText
 with ``distil.target=weighted``: each teacher's own mixture-weighted similarity instead of the
 reference's sum of per-expert dot products) and ``teachtext_mean`` (``distil.target=expert_mean``: the
-reference's sum divided by the number of experts) are not run by default; the TeachText rows of a seed
-share its teachers.
+reference's sum divided by the number of experts) and ``teachtext_ce_optim`` (``distil.optim=null``: the
+student trained with CE's optimiser instead of the reference's RAdam, lr 0.001) are not run by default;
+the TeachText rows of a seed share its teachers.
 
 On a synthetic store, a second table splits the Geom by the hidden recording condition of each
 query's video (``clean``, and ``dark`` or ``fast``, where some experts misread their content), which
@@ -42,12 +43,21 @@ from .train import TeacherTargets, TrainResult, teacher_targets, train_model
 
 SINGLE_EXPERT = "imagenet.senet154.0"
 ROWS = ("single", "moee", "ce", "ce_w2v", "teachtext")
-OPTIONAL_ROWS = ("ce_cg", "ce_parallel", "teachtext_available", "teachtext_weighted", "teachtext_mean")
-TEACHTEXT_ROWS = {
-    "teachtext": "expert_sum",
-    "teachtext_available": "expert_sum_available",
-    "teachtext_weighted": "weighted",
-    "teachtext_mean": "expert_mean",
+OPTIONAL_ROWS = (
+    "ce_cg",
+    "ce_parallel",
+    "teachtext_available",
+    "teachtext_weighted",
+    "teachtext_mean",
+    "teachtext_ce_optim",
+)
+# TeachText rows: row -> what it changes in the student's `distil` section.
+TEACHTEXT_ROWS: dict[str, dict[str, Any]] = {
+    "teachtext": {},
+    "teachtext_available": {"target": "expert_sum_available"},
+    "teachtext_weighted": {"target": "weighted"},
+    "teachtext_mean": {"target": "expert_mean"},
+    "teachtext_ce_optim": {"optim": None},
 }
 LABELS = {
     "single": f"Single expert (MoEE, {SINGLE_EXPERT} only)",
@@ -60,6 +70,7 @@ LABELS = {
     "teachtext_available": "TeachText-CE, sum over available experts",
     "teachtext_weighted": "TeachText-CE, weighted target (not the reference)",
     "teachtext_mean": "TeachText-CE, expert-mean target (not the reference)",
+    "teachtext_ce_optim": "TeachText-CE, trained with CE's optimiser (not the reference)",
 }
 COLUMNS = (
     ("R@1", "R1"),
@@ -133,7 +144,7 @@ def run_experiments(
                 )
         teachers: list[TeacherTargets] = []
         for row in distil_rows:
-            student = config("teachtext", {"distil": {"target": TEACHTEXT_ROWS[row]}})
+            student = config("teachtext", {"distil": TEACHTEXT_ROWS[row]})
             if not teachers:
                 with ExpertStore(store_file) as store:
                     for encoder in student["distil"]["teachers"]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import teacher_config
+from .config import teacher_config, training_optim
 from .data import SplitData, expert_specs, load_split
 from .losses import distillation_loss, max_margin_ranking_loss
 from .models import ExpertSpec, RetrievalModel, TextEmbedding, VideoEmbedding, build_model, sharded_similarity
@@ -197,7 +197,7 @@ def train_model(
             max_captions=data_cfg.get("selection_max_captions"),
         )
     model = build_model(config["arch"], specs, text_dim).to(device)
-    optimizer, scheduler = build_optimizer(config["optim"], model.parameters())
+    optimizer, scheduler = build_optimizer(training_optim(config), model.parameters())
     margin = float(train_cfg["margin"])
     batch_size = int(train_cfg["batch_size"])
     max_tokens = int(data_cfg["max_tokens"]["text"])

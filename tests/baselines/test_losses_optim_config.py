@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines.config import load_config, merge, teacher_config
+from baselines.config import load_config, merge, teacher_config, training_optim
 from baselines.losses import distillation_loss, max_margin_ranking_loss
 from baselines.optim import Lookahead, build_optimizer
 
@@ -109,3 +109,14 @@ def test_teacher_config_is_plain_ce_on_another_text_encoder():
     teacher = teacher_config(student, "w2v")
     assert teacher["data"]["text_encoder"] == "w2v" and teacher["distil"] is None and teacher["model"] == "ce"
     assert student["data"]["text_encoder"] == "openai", "the student's config is not modified"
+
+
+@pytest.mark.parametrize("dataset", ["MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"])
+def test_the_teachtext_student_trains_with_radam_and_its_teachers_with_the_datasets_ce_optimiser(dataset):
+    # configs/<dataset>/train-gpt2-xl-finetuned-mte-adam.json: RAdam lr 0.001, weight decay 1e-5, for
+    # every dataset; the teachers are the dataset's CE configs (MSVD and YouCook2 have their own lr).
+    student = load_config(dataset, "teachtext", profile="challenge")
+    ce = load_config(dataset, "ce", profile="challenge")
+    assert training_optim(student) == {**ce["optim"], "type": "radam", "lr": 0.001, "weight_decay": 1e-5}
+    assert training_optim(teacher_config(student, "w2v")) == training_optim(ce) == ce["optim"]
+    assert training_optim(merge(student, {"distil": {"optim": None}})) == ce["optim"], "the named option"
