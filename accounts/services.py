@@ -86,3 +86,11 @@ def api_token_revoke(*, user: AbstractBaseUser) -> bool:
     """Delete the user's token. Returns whether there was one. Idempotent."""
     deleted, _ = Token.objects.filter(user=user).delete()
     return bool(deleted)
+
+
+@transaction.atomic
+def api_token_rotate_if_present(*, user: AbstractBaseUser) -> Token | None:
+    """Replace the user's token if they have one (a password change does this); None if they had none."""
+    if not Token.objects.filter(user=user).exists():
+        return None
+    return api_token_rotate(user=user)

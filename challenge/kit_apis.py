@@ -9,15 +9,15 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from challenge.selectors import phase_get
+from challenge.selectors import phase_kit_get
 from challenge.starter_kit import starter_kit_filename, starter_kit_open
 
 
 class PhaseStarterKitApi(APIView):
     """GET the phase's starter kit (orderings, shapes, README, example submission) as a zip attachment.
 
-    Anyone may download the kit of a visible phase; a hidden challenge's phases answer 404 except to
-    organisers. The kit never holds the ground truth (see `challenge.starter_kit`).
+    Anyone may download the kit of a visible phase once it has opened; before that, and for a hidden
+    challenge's phases, it answers 404 except to organisers. The kit never holds the ground truth (see `challenge.starter_kit`).
     """
 
     permission_classes = [AllowAny]
@@ -28,12 +28,12 @@ class PhaseStarterKitApi(APIView):
                 OpenApiTypes.BINARY, description="the starter kit (zip)"
             ),
             404: OpenApiResponse(
-                description="no such visible phase, or its ground truth is not uploaded yet"
+                description="no such visible phase, the phase has not opened yet, or its ground truth is not uploaded yet"
             ),
         }
     )
     def get(self, request: Request, phase_id: int) -> FileResponse:
-        phase = phase_get(phase_id=phase_id, user=request.user)
+        phase = phase_kit_get(phase_id=phase_id, user=request.user)
         # Streamed from the kit cached in the private storage (built on first use), never held in memory.
         response = FileResponse(
             starter_kit_open(phase=phase),

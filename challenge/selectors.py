@@ -106,6 +106,34 @@ def phase_get(
     return phase
 
 
+KIT_NOT_YET = "The starter kit of this phase is published when the phase opens, {opens} UTC; come back then."
+
+
+def phase_kit_get(
+    *,
+    phase_id: int | None = None,
+    challenge: Challenge | None = None,
+    slug: str | None = None,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+) -> Phase:
+    """The phase whose starter kit (and its README) `user` may download.
+
+    A kit names the phase's queries, so before the phase opens only the challenge's organisers get it:
+    anyone else gets the same 404 whether or not they are in a team (SECURITY.md, "Starter kits").
+    """
+    phase = phase_get(phase_id=phase_id, challenge=challenge, slug=slug, user=user)
+    if not phase_kit_published(phase=phase) and not challenge_is_organiser(
+        user=user, challenge=phase.challenge_id
+    ):
+        raise NotFoundError(KIT_NOT_YET.format(opens=phase.starts_at.strftime("%Y-%m-%d %H:%M")))
+    return phase
+
+
+def phase_kit_published(*, phase: Phase, now: datetime | None = None) -> bool:
+    """Whether the phase's starter kit is public: from the moment the phase opens."""
+    return (now or timezone.now()) >= phase.starts_at
+
+
 def phase_not_found(
     *,
     user: AbstractBaseUser | AnonymousUser | None,

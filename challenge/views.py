@@ -28,6 +28,8 @@ from challenge.selectors import (
     challenge_list,
     phase_dataset_names,
     phase_get,
+    phase_kit_get,
+    phase_kit_published,
     phase_list,
     phase_status,
     submission_get,
@@ -81,7 +83,11 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "challenge": challenge,
             "phases": [
-                {"phase": phase, "status": phase_status(phase=phase, team=team)}
+                {
+                    "phase": phase,
+                    "status": phase_status(phase=phase, team=team),
+                    "kit_published": phase_kit_published(phase=phase),
+                }
                 for phase in phase_list(challenge=challenge)
             ],
             "team": team,
@@ -95,7 +101,7 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def kit_readme(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
     """The starter kit's README as plain text: what to download and the shapes a submission must have."""
     challenge = challenge_get(slug=slug, user=request.user)
-    phase = phase_get(challenge=challenge, slug=phase_slug, user=request.user)
+    phase = phase_kit_get(challenge=challenge, slug=phase_slug, user=request.user)
     return HttpResponse(starter_kit_readme(phase=phase), content_type="text/plain; charset=utf-8")
 
 

@@ -282,7 +282,7 @@ PENTATHLON_NUM_PROXIES = env.int("PENTATHLON_NUM_PROXIES", default=0)
 REST_FRAMEWORK = {
     "NUM_PROXIES": PENTATHLON_NUM_PROXIES,
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
