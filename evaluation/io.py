@@ -17,6 +17,7 @@ are refused.
 from __future__ import annotations
 
 import ast
+import math
 import os
 import re
 import zipfile
@@ -30,6 +31,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from . import h5safe
 from .datasets import canonical_dataset_name
 from .errors import EvaluationError, SubmissionFormatError, SubmissionTooLargeError
 
@@ -68,6 +70,14 @@ H5_CHUNK_INFLATES = (
     " its chunk shape."
 )
 H5_CHUNK_DAMAGED = "has a damaged compressed chunk ({reason}); expected an intact .h5 file."
+DIMENSION_TOO_LARGE = (
+    "declares shape {shape}, a dimension above {limit:,}; expected an array of real size (queries x videos,"
+    " or rows x embedding dimension)"
+)
+H5_CHANGED = (
+    "is not the array that was inspected (declared {then}, now {now}); expected the file as it was uploaded"
+)
+H5_DAMAGED = "is damaged: its HDF5 structure cannot be read; expected an intact .h5 file"
 
 KIND_SIMILARITY = "similarity"
 KIND_EMBEDDINGS = "embeddings"
@@ -110,7 +120,7 @@ class ArrayInfo:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize  # Python ints: never overflows
 
 
 @dataclass(frozen=True)
@@ -180,6 +190,12 @@ def _check_array_header(info: ArrayInfo, *, dataset: str, limits: ReadLimits, in
     if len(info.shape) != 2:
         raise SubmissionFormatError(
             f"has shape {info.shape}; expected a 2-D array", dataset=dataset, member=info.member
+        )
+    if any(n > h5safe.MAX_DIMENSION for n in info.shape):
+        raise SubmissionTooLargeError(
+            DIMENSION_TOO_LARGE.format(shape=info.shape, limit=h5safe.MAX_DIMENSION),
+            dataset=dataset,
+            member=info.member,
         )
     if info.nbytes > limits.max_array_bytes:
         raise SubmissionTooLargeError(
@@ -384,7 +400,7 @@ def _read_npy_member(archive: zipfile.ZipFile, member_name: str, dataset: str) -
     if header_bytes is not None:
         with open(archive.filename, "rb") as raw:
             start = _member_data_offset(raw, info) + header_bytes
-            wanted = int(np.prod(layout, dtype=np.int64)) * dtype.itemsize
+            wanted = math.prod(layout) * dtype.itemsize
             # bounded by the member's own size and by the file's: a short member is truncated
             available = min(info.file_size - header_bytes, os.fstat(raw.fileno()).st_size - start)
             filled = max(0, min(wanted, available))
@@ -551,17 +567,12 @@ def _split_query_ids(
 
 
 def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
-    handle = _open_h5(path)
-    with handle:
-        keys = list(handle.keys())
-        if len(keys) > limits.max_members:
-            raise SubmissionTooLargeError(
-                f"holds {len(keys)} groups; at most {limits.max_members} are allowed", member=path.name
-            )
+    with h5safe.SafeFile(path) as safe:
+        handle = safe.root
         entries: dict[str, SubmissionEntry] = {}
         total = 0
-        for key in keys:
-            group = _hard_child(handle, key, path.name)
+        for key in h5safe.keys(handle, limit=limits.max_members):
+            group = h5safe.child(handle, key, limit=limits.max_members)
             if not isinstance(group, h5py.Group):
                 raise SubmissionFormatError(
                     f"top-level entry {key!r} is not a group; expected '/{{Dataset}}/sims' or"
@@ -571,7 +582,7 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
             dataset = canonical_dataset_name(key, member=f"{path.name}:/{key}")
             if dataset in entries:
                 raise SubmissionFormatError("the dataset appears twice", dataset=dataset, member=path.name)
-            names = set(group.keys())
+            names = set(h5safe.keys(group, limit=limits.max_members))
             if "sims" in names:
                 kind, roles = KIND_SIMILARITY, ("sims",)
             elif {"text", "video"} <= names:
@@ -584,23 +595,9 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                 )
             arrays = {}
             for role in roles:
-                node = _hard_child(group, role, path.name)
                 member = f"{path.name}:/{key}/{role}"
-                if not isinstance(node, h5py.Dataset):
-                    raise SubmissionFormatError("is not an array", dataset=dataset, member=member)
-                if node.is_virtual or node.external:
-                    raise SubmissionFormatError(
-                        "stores its data outside the file (virtual or external dataset); expected data inside"
-                        " the submission",
-                        dataset=dataset,
-                        member=member,
-                    )
-                dtype = node.dtype
-                info = ArrayInfo(
-                    member=member,
-                    shape=tuple(int(n) for n in node.shape),
-                    dtype=dtype.name if dtype.kind == "f" else str(dtype),
-                )
+                node = _h5_array(group, role, dataset=dataset, member=member, limits=limits)
+                info = _h5_info(node, member)
                 _check_array_header(info, dataset=dataset, limits=limits)
                 _h5_chunk_layout(node, dataset=dataset, member=member, limits=limits)
                 total += info.nbytes
@@ -614,6 +611,23 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
         # Unallocated or compressed storage: a small file must not declare huge arrays.
         _check_compression_ratio(total, path.stat().st_size, limits=limits, member=path.name)
         return entries
+
+
+def _h5_array(group: h5py.Group, role: str, *, dataset: str, member: str, limits: ReadLimits) -> h5py.Dataset:
+    """`group[role]` under the HDF5 rule (`evaluation.h5safe`): a hard-linked array stored in the file."""
+    node = h5safe.child(group, role, limit=limits.max_members)
+    if not isinstance(node, h5py.Dataset):
+        raise SubmissionFormatError("is not an array", dataset=dataset, member=member)
+    return node
+
+
+def _h5_info(node: h5py.Dataset, member: str) -> ArrayInfo:
+    dtype = node.dtype
+    return ArrayInfo(
+        member=member,
+        shape=tuple(int(n) for n in node.shape),
+        dtype=dtype.name if dtype.kind == "f" else str(dtype),
+    )
 
 
 @dataclass(frozen=True)
@@ -650,7 +664,7 @@ def _h5_chunk_layout(
         return None
     chunks = tuple(int(n) for n in node.chunks)
     itemsize = node.dtype.itemsize
-    nbytes = int(np.prod(chunks, dtype=np.int64)) * itemsize
+    nbytes = math.prod(chunks) * itemsize
     if nbytes > limits.max_chunk_bytes:
         raise SubmissionTooLargeError(
             H5_CHUNK_TOO_LARGE.format(
@@ -790,45 +804,46 @@ def _read_h5_chunks(
         out[region] = block[tuple(slice(0, r.stop - r.start) for r in region)]
 
 
-def _open_h5(path: Path) -> h5py.File:
-    try:
-        return h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
-        raise SubmissionFormatError(f"is not a readable HDF5 file ({exc})", member=path.name) from exc
-
-
-def _hard_child(group: h5py.Group, key: str, archive: str) -> Any:
-    link = group.get(key, getlink=True)
-    if not isinstance(link, h5py.HardLink):
-        raise SubmissionFormatError(
-            f"entry {key!r} is a soft or external link; expected data stored in the file itself",
-            member=archive,
+def _read_h5_array(
+    path: Path, role: str, dataset: str, limits: ReadLimits, declared: ArrayInfo
+) -> np.ndarray:
+    """One array of an .h5 submission, the HDF5 rule and the limits checked again on the file as it is
+    now: the worker reads the file it was given, whatever the upload saw."""
+    with h5safe.SafeFile(path) as safe:
+        handle = safe.root
+        group_key = next(
+            (
+                k
+                for k in h5safe.keys(handle, limit=limits.max_members)
+                if canonical_dataset_name(k) == dataset
+            ),
+            None,
         )
-    try:
-        return group[key]
-    except (KeyError, OSError, ValueError) as exc:
-        raise SubmissionFormatError(f"entry {key!r} cannot be read ({exc})", member=archive) from exc
-
-
-def _read_h5_array(path: Path, role: str, dataset: str, limits: ReadLimits) -> np.ndarray:
-    with _open_h5(path) as handle:
-        group_key = next(k for k in handle.keys() if canonical_dataset_name(k) == dataset)
-        node = handle[group_key][role]
         member = f"{path.name}:/{group_key}/{role}"
-        # Checked again here: the worker reads the file it was given, whatever the upload saw.
+        group = None if group_key is None else h5safe.child(handle, group_key, limit=limits.max_members)
+        if not isinstance(group, h5py.Group):
+            raise SubmissionFormatError(
+                H5_CHANGED.format(then=declared.shape, now="no such group"), dataset=dataset, member=member
+            )
+        node = _h5_array(group, role, dataset=dataset, member=member, limits=limits)
+        info = _h5_info(node, member)
+        if (info.shape, info.dtype) != (declared.shape, declared.dtype):
+            raise SubmissionFormatError(
+                H5_CHANGED.format(
+                    then=f"{declared.shape} {declared.dtype}", now=f"{info.shape} {info.dtype}"
+                ),
+                dataset=dataset,
+                member=member,
+            )
+        _check_array_header(info, dataset=dataset, limits=limits)
         layout = _h5_chunk_layout(node, dataset=dataset, member=member, limits=limits)
         out = np.empty(node.shape, dtype=node.dtype.newbyteorder("="))
-        if layout is not None and layout.filters:
+        if layout is not None:
             _read_h5_chunks(node, out, layout, dataset=dataset, member=member)
-            return out
-        try:
+        elif node.id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS:
+            safe.read_contiguous(node, out)
+        else:  # compact: the data sits in the array's own header
             node.read_direct(out)
-        except (OSError, ValueError, TypeError) as exc:
-            raise SubmissionFormatError(
-                f"cannot be read: the file is damaged or truncated ({exc})",
-                dataset=dataset,
-                member=f"{path.name}:/{group_key}/{role}",
-            ) from exc
         return out
 
 
@@ -891,20 +906,21 @@ def load_entry(
             ) from exc
     else:
         with _h5_damage_is_a_format_error(path):
-            for role in entry.arrays:
-                arrays[role] = _read_h5_array(path, role, dataset, limits)
+            for role, info in entry.arrays.items():
+                arrays[role] = _read_h5_array(path, role, dataset, limits, info)
     return arrays
 
 
 @contextmanager
 def _h5_damage_is_a_format_error(path: Path) -> Iterator[None]:
-    """h5py reports damaged metadata as KeyError, RuntimeError, OSError...: make it a typed rejection."""
+    """The HDF5 rule's refusals, and damaged metadata (h5py reports it as KeyError, RuntimeError,
+    OSError...), as typed rejections that never carry the library's text."""
     try:
         yield
     except EvaluationError:
         raise
-    except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
-        raise SubmissionFormatError(
-            f"is damaged: its HDF5 structure cannot be read ({exc}); expected an intact .h5 file",
-            member=path.name,
-        ) from exc
+    except h5safe.HDF5RuleError as exc:
+        error = SubmissionTooLargeError if "at most" in exc.detail else SubmissionFormatError
+        raise error(exc.detail, member=path.name) from None
+    except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError):
+        raise SubmissionFormatError(H5_DAMAGED, member=path.name) from None
