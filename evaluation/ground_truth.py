@@ -33,7 +33,7 @@ MAX_ID_LENGTH = 256
 MAX_QUERY_TEXT_LENGTH = 8192
 #: Most dataset groups in a file, and most entries in one group (checked before a group is listed).
 MAX_GROUND_TRUTH_GROUPS = 64
-NOT_READABLE = "not a readable HDF5 file; expected a ground-truth .h5 file (docs/design.md, section 5)"
+NOT_READABLE = "not a readable HDF5 file; expected an intact ground-truth file (docs/design.md, section 5)"
 DAMAGED = "damaged HDF5 structure; expected an intact ground-truth file"
 
 

@@ -23,6 +23,7 @@ from .io import (
     KIND_TOPK,
     ReadLimits,
     SubmissionManifest,
+    TopkBounds,
     inspect_submission,
     load_entry,
 )
@@ -296,7 +297,8 @@ def score_submission(
         entry = manifest.entries[name]
         truth = ground_truth.datasets[name]
         report_progress(STAGE_READING, name, 0.0)
-        arrays = load_entry(submission_path, manifest, name, limits=limits)
+        bounds = TopkBounds(rows=truth.num_queries, videos=truth.num_videos)
+        arrays = load_entry(submission_path, manifest, name, limits=limits, topk_bounds=bounds)
         report_progress(STAGE_SCORING, name, 0.0)
         metrics = score_dataset(
             arrays,
