@@ -187,24 +187,24 @@ class SubmissionManifest:
         return {name: entry.kind for name, entry in self.entries.items()}
 
 
-def _container_of(path: Path) -> str:
+def _container_of(path: Path, label: str) -> str:
     try:
         with open(path, "rb") as handle:
             magic = handle.read(8)
     except OSError as exc:
-        raise SubmissionFormatError(f"cannot open the file ({exc.strerror})", member=path.name) from exc
+        raise SubmissionFormatError(f"cannot open the file ({exc.strerror})", member=label) from exc
     if magic.startswith(ZIP_MAGIC):
         return "zip"
     if magic == HDF5_MAGIC:
         return "h5"
     if not magic:
         raise SubmissionFormatError(
-            "the file is empty; expected a .zip, .npz or .h5 submission", member=path.name
+            "the file is empty; expected a .zip, .npz or .h5 submission", member=label
         )
     raise SubmissionFormatError(
         "not a zip, npz or HDF5 file (unrecognised leading bytes); expected a .zip of"
         " '{Dataset}-{phase}-predictions.csv' or '{Dataset}.npy' members, an .npz or an .h5",
-        member=path.name,
+        member=label,
     )
 
 
@@ -335,48 +335,48 @@ def _zip_directory_declared(path: Path) -> tuple[int, int] | None:
     return entries, directory
 
 
-def _check_zip_directory(path: Path, limits: ReadLimits) -> None:
+def _check_zip_directory(path: Path, limits: ReadLimits, label: str) -> None:
     """Refuse a zip whose end record declares more entries or a larger directory than the limits,
     before `zipfile` reads and lists the directory (each entry costs it a ZipInfo object)."""
     try:
         declared = _zip_directory_declared(path)
     except OSError:
-        raise SubmissionFormatError(ZIP_UNREADABLE, member=path.name) from None
+        raise SubmissionFormatError(ZIP_UNREADABLE, member=label) from None
     if declared is None:
         return
     entries, directory = declared
     if entries > limits.max_archive_entries:
         raise SubmissionTooLargeError(
-            ZIP_TOO_MANY_ENTRIES.format(count=entries, limit=limits.max_archive_entries), member=path.name
+            ZIP_TOO_MANY_ENTRIES.format(count=entries, limit=limits.max_archive_entries), member=label
         )
     if directory > limits.max_directory_bytes:
         raise SubmissionTooLargeError(
-            ZIP_DIRECTORY_TOO_LARGE.format(size=directory, limit=limits.max_directory_bytes), member=path.name
+            ZIP_DIRECTORY_TOO_LARGE.format(size=directory, limit=limits.max_directory_bytes), member=label
         )
 
 
-def _open_zip(path: Path, limits: ReadLimits) -> zipfile.ZipFile:
-    _check_zip_directory(path, limits)
+def _open_zip(path: Path, limits: ReadLimits, label: str) -> zipfile.ZipFile:
+    _check_zip_directory(path, limits, label)
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
         # NotImplementedError: a member needing an unsupported zip version or compression method.
-        raise SubmissionFormatError(ZIP_UNREADABLE, member=path.name) from None
+        raise SubmissionFormatError(ZIP_UNREADABLE, member=label) from None
 
 
-def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
-    archive = _open_zip(path, limits)
+def _zip_entries(path: Path, limits: ReadLimits, label: str) -> dict[str, SubmissionEntry]:
+    archive = _open_zip(path, limits, label)
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir() and not _IGNORED_MEMBER.search(i.filename)]
         if len(infos) > limits.max_members:
             raise SubmissionTooLargeError(
-                f"holds {len(infos)} files; at most {limits.max_members} are allowed", member=path.name
+                f"holds {len(infos)} files; at most {limits.max_members} are allowed", member=label
             )
         parts: dict[str, dict[str, ArrayInfo]] = {}
         kinds: dict[str, str] = {}
         total = 0
         for info in infos:
-            member = _safe_member_name(info.filename, path.name).name
+            member = _safe_member_name(info.filename, label).name
             if info.flag_bits & 0x1:
                 raise SubmissionFormatError("is encrypted; expected an unencrypted archive", member=member)
             if info.file_size > limits.max_array_bytes:
@@ -391,9 +391,9 @@ def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
             if total > limits.max_total_bytes:
                 raise SubmissionTooLargeError(
                     f"the archive declares more than {limits.max_total_bytes:,} bytes uncompressed",
-                    member=path.name,
+                    member=label,
                 )
-            dataset, role, kind = _zip_member_role(member, path.name)
+            dataset, role, kind = _zip_member_role(member, label)
             if kinds.setdefault(dataset, kind) != kind or role in parts.get(dataset, {}):
                 raise SubmissionFormatError(
                     "the dataset appears more than once; expected one similarity matrix, one pair of"
@@ -424,7 +424,7 @@ def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                         member=member,
                     )
             parts.setdefault(dataset, {})[role] = array
-        _check_compression_ratio(total, path.stat().st_size, limits=limits, member=path.name)
+        _check_compression_ratio(total, path.stat().st_size, limits=limits, member=label)
         entries = {}
         for dataset, arrays in parts.items():
             entries[dataset] = _entry(dataset, kinds[dataset], arrays)
@@ -764,7 +764,7 @@ def _parse_topk_stream(
 # --------------------------------------------------------------------------------------------- hdf5
 
 
-def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
+def _h5_entries(path: Path, limits: ReadLimits, label: str) -> dict[str, SubmissionEntry]:
     with h5safe.SafeFile(path) as safe:
         handle = safe.root
         entries: dict[str, SubmissionEntry] = {}
@@ -775,11 +775,11 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                 raise SubmissionFormatError(
                     f"top-level entry {key!r} is not a group; expected '/{{Dataset}}/sims' or"
                     " '/{Dataset}/text' + '/{Dataset}/video'",
-                    member=path.name,
+                    member=label,
                 )
-            dataset = canonical_dataset_name(key, member=f"{path.name}:/{key}")
+            dataset = canonical_dataset_name(key, member=f"{label}:/{key}")
             if dataset in entries:
-                raise SubmissionFormatError("the dataset appears twice", dataset=dataset, member=path.name)
+                raise SubmissionFormatError("the dataset appears twice", dataset=dataset, member=label)
             names = set(h5safe.keys(group, limit=limits.max_members))
             if "sims" in names:
                 kind, roles = KIND_SIMILARITY, ("sims",)
@@ -789,11 +789,11 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                 raise SubmissionFormatError(
                     f"group /{key} holds {sorted(names)}; expected 'sims', or 'text' and 'video'",
                     dataset=dataset,
-                    member=path.name,
+                    member=label,
                 )
             arrays = {}
             for role in roles:
-                member = f"{path.name}:/{key}/{role}"
+                member = f"{label}:/{key}/{role}"
                 node = _h5_array(group, role, dataset=dataset, member=member, limits=limits)
                 info = _h5_info(node, member)
                 _check_array_header(info, dataset=dataset, limits=limits)
@@ -802,12 +802,12 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                 if total > limits.max_total_bytes:
                     raise SubmissionTooLargeError(
                         f"the file declares more than {limits.max_total_bytes:,} bytes of arrays",
-                        member=path.name,
+                        member=label,
                     )
                 arrays[role] = info
             entries[dataset] = _entry(dataset, kind, arrays)
         # Unallocated or compressed storage: a small file must not declare huge arrays.
-        _check_compression_ratio(total, path.stat().st_size, limits=limits, member=path.name)
+        _check_compression_ratio(total, path.stat().st_size, limits=limits, member=label)
         return entries
 
 
@@ -1003,7 +1003,7 @@ def _read_h5_chunks(
 
 
 def _read_h5_array(
-    path: Path, role: str, dataset: str, limits: ReadLimits, declared: ArrayInfo
+    path: Path, role: str, dataset: str, limits: ReadLimits, declared: ArrayInfo, label: str
 ) -> np.ndarray:
     """One array of an .h5 submission, the HDF5 rule and the limits checked again on the file as it is
     now: the worker reads the file it was given, whatever the upload saw."""
@@ -1017,7 +1017,7 @@ def _read_h5_array(
             ),
             None,
         )
-        member = f"{path.name}:/{group_key}/{role}"
+        member = f"{label}:/{group_key}/{role}"
         group = None if group_key is None else h5safe.child(handle, group_key, limit=limits.max_members)
         if not isinstance(group, h5py.Group):
             raise SubmissionFormatError(
@@ -1049,25 +1049,29 @@ def _read_h5_array(
 
 
 def inspect_submission(
-    path: str | os.PathLike[str], *, limits: ReadLimits | None = None
+    path: str | os.PathLike[str], *, limits: ReadLimits | None = None, file_name: str | None = None
 ) -> SubmissionManifest:
     """Describe a submission from its headers, checking declared sizes against `limits`.
+
+    `file_name` is what messages and members call the file (the participant's own file name; the server
+    stores files under generated names that are never shown); default: the path's last part.
 
     Raises:
         SubmissionError: unknown container, unsafe archive, unknown dataset names, duplicate or
             incomplete entries, wrong dtypes or dimensions, declared sizes above the limits.
     """
     path = Path(path)
+    label = file_name or path.name
     limits = limits or ReadLimits()
-    container = _container_of(path)
+    container = _container_of(path, label)
     if container == "zip":
-        entries = _zip_entries(path, limits)
+        entries = _zip_entries(path, limits, label)
     else:
-        with _h5_damage_is_a_format_error(path):
-            entries = _h5_entries(path, limits)
+        with _h5_damage_is_a_format_error(label):
+            entries = _h5_entries(path, limits, label)
     if not entries:
         raise SubmissionFormatError(
-            "holds no dataset; expected at least one of the phase's datasets", member=path.name
+            "holds no dataset; expected at least one of the phase's datasets", member=label
         )
     return SubmissionManifest(container=container, entries=entries)
 
@@ -1079,20 +1083,22 @@ def load_entry(
     *,
     limits: ReadLimits | None = None,
     topk_bounds: TopkBounds | None = None,
+    file_name: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Read one dataset's arrays: {"sims": (R, V)} or {"text": (Q, D), "video": (V, D)} or {"topk": (Q, k)}
     (plus "query_ids", (Q,) strings, when the CSV's rows name their queries).
 
     The file is read as it is now, with every check of `inspect_submission` again: arrays must be those
     the manifest declares, and a top-k CSV stops at the first row, column or value beyond `topk_bounds`
-    (the phase's shapes; the server always gives them)."""
+    (the phase's shapes; the server always gives them). `file_name`: as for `inspect_submission`."""
     path = Path(path)
+    label = file_name or path.name
     limits = limits or ReadLimits()
     entry = manifest.entries[dataset]
     arrays: dict[str, np.ndarray] = {}
     if manifest.container == "zip":
         try:
-            with _open_zip(path, limits) as archive:
+            with _open_zip(path, limits, label) as archive:
                 for role, info in entry.arrays.items():
                     if entry.kind == KIND_TOPK:
                         query_ids, arrays[role] = _read_csv_member(
@@ -1109,14 +1115,14 @@ def load_entry(
                 member=entry.members,
             ) from None
     else:
-        with _h5_damage_is_a_format_error(path):
+        with _h5_damage_is_a_format_error(label):
             for role, info in entry.arrays.items():
-                arrays[role] = _read_h5_array(path, role, dataset, limits, info)
+                arrays[role] = _read_h5_array(path, role, dataset, limits, info, label)
     return arrays
 
 
 @contextmanager
-def _h5_damage_is_a_format_error(path: Path) -> Iterator[None]:
+def _h5_damage_is_a_format_error(label: str) -> Iterator[None]:
     """The HDF5 rule's refusals, and damaged metadata (h5py reports it as KeyError, RuntimeError,
     OSError...), as typed rejections that never carry the library's text."""
     try:
@@ -1125,6 +1131,6 @@ def _h5_damage_is_a_format_error(path: Path) -> Iterator[None]:
         raise
     except h5safe.HDF5RuleError as exc:
         error = SubmissionTooLargeError if "at most" in exc.detail else SubmissionFormatError
-        raise error(exc.detail, member=path.name) from None
+        raise error(exc.detail, member=label) from None
     except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError):
-        raise SubmissionFormatError(H5_DAMAGED, member=path.name) from None
+        raise SubmissionFormatError(H5_DAMAGED, member=label) from None

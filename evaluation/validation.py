@@ -284,6 +284,7 @@ def check_topk_lists(
     shapes: dict[str, DatasetShape],
     *,
     limits: ReadLimits | None = None,
+    file_name: str | None = None,
 ) -> None:
     """Read each top-k CSV of a submission within its dataset's shapes (`DatasetShape.topk_bounds`: the
     read stops at the first row, column or value beyond them) and check it with `check_topk_file`.
@@ -295,7 +296,9 @@ def check_topk_lists(
     for name, entry in manifest.entries.items():
         if entry.kind == KIND_TOPK and name in shapes:
             shape = shapes[name]
-            arrays = load_entry(path, manifest, name, limits=limits, topk_bounds=shape.topk_bounds())
+            arrays = load_entry(
+                path, manifest, name, limits=limits, topk_bounds=shape.topk_bounds(), file_name=file_name
+            )
             check_topk_file(
                 arrays["topk"], arrays.get("query_ids"), shape, dataset=name, member=entry.members
             )

@@ -110,7 +110,7 @@ def submission_create(
             raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
         try:
             limits = ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
-            manifest = inspect_submission(tmp_path, limits=limits)
+            manifest = inspect_submission(tmp_path, limits=limits, file_name=name)
         except SubmissionError as exc:
             raise ApplicationError(f"The file cannot be scored: {exc}") from exc
         except Exception as exc:  # hostile input must never become a server error
@@ -127,7 +127,8 @@ def submission_create(
         try:  # the shapes the scorer would refuse, refused now (the upload is not stored)
             shapes = phase_public_shapes(phase=phase)
             check_manifest(manifest, shapes)
-            check_topk_lists(tmp_path, manifest, shapes, limits=limits)  # bounded by the shapes
+            # read within the shapes: memory is bounded by the phase, not by the file
+            check_topk_lists(tmp_path, manifest, shapes, limits=limits, file_name=name)
         except SubmissionError as exc:
             raise ApplicationError(f"The file cannot be scored: {exc}") from exc
         submission = Submission(

@@ -104,3 +104,38 @@ def test_a_150_mib_csv_in_a_small_zip_is_refused_within_64_mib(api_client, parti
     assert response.status_code == 400, response.content
     assert "has more than" in response.json()["detail"] and "one per query" in response.json()["detail"]
     assert peak < 64 * MiB, f"the upload grew the web process by {peak / MiB:.0f} MiB"
+
+
+@pytest.mark.parametrize("swap", ["soft-link", "external-storage"])
+def test_the_worker_refuses_an_h5_swapped_after_acceptance_without_naming_the_stored_file(
+    participant, phase, make_submission_file, django_capture_on_commit_callbacks, tiny_truth, tmp_path, swap
+):
+    """The upload inspected an honest file; the worker reads the file as it is and applies the HDF5 rule
+    again. Its message names the participant's file, never the stored file's generated name."""
+    from challenge.models import Submission
+    from challenge.services import submission_create
+
+    honest = make_submission_file("h5", datasets=("MSRVTT",), name="mine.h5")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, open(honest, "rb") as handle:
+        submission = submission_create(user=participant, phase=phase, file=handle, method_name="CE")
+    stored = Path(submission.file.path)
+    truth = tiny_truth.datasets["MSRVTT"]
+    shape = (truth.num_queries, truth.num_videos)
+    hostile = tmp_path / "swap.h5"
+    with h5py.File(hostile, "w") as handle:
+        group = handle.create_group("MSRVTT")
+        if swap == "soft-link":
+            handle.create_dataset("elsewhere", data=np.ones(shape, np.float32))
+            group["sims"] = h5py.SoftLink("/elsewhere")
+        else:
+            group.create_dataset(
+                "sims", shape=shape, dtype="f4", external=[(str(PASSWD), 0, 4 * shape[0] * shape[1])]
+            )
+    os.replace(hostile, stored)
+    for callback in callbacks:
+        callback()
+    submission = Submission.objects.get(id=submission.id)
+    assert submission.status == Submission.Status.FAILED, submission.error_message
+    message = submission.error_message
+    assert "mine.h5" in message and stored.name not in message and str(stored.parent) not in message
+    assert ("soft or external link" if swap == "soft-link" else "stores its data outside the file") in message
