@@ -185,3 +185,41 @@ def test_honest_ground_truth_reads_as_before(tmp_path, tiny_truth):
     for name, d in tiny_truth.datasets.items():
         assert back.datasets[name].query_ids == d.query_ids
         assert back.datasets[name].query_text == d.query_text
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"dtype": ">f4"},
+        {"chunks": True},
+        {"chunks": (7, 5), "compression": "gzip", "shuffle": True, "fletcher32": True},
+        {"dtype": "<f2"},
+    ],
+    ids=["contiguous", "big-endian", "chunked", "gzip-shuffle-fletcher32", "float16"],
+)
+def test_honest_h5_layouts_read_exactly_as_hdf5_reads_them(tmp_path, one_matrix, options):
+    dtype = options.pop("dtype", "<f4")
+    path = tmp_path / "entry.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_group("DiDeMo").create_dataset("sims", data=one_matrix.astype(dtype), **options)
+    with h5py.File(path, "r") as handle:
+        expected = handle["DiDeMo/sims"][()]
+    got = load_entry(path, inspect_submission(path), "DiDeMo")["sims"]
+    assert got.dtype == expected.dtype.newbyteorder("=") and np.array_equal(got, expected)
+
+
+def test_compact_and_never_written_arrays_read_as_hdf5_reads_them(tmp_path):
+    path = tmp_path / "entry.h5"
+    with h5py.File(path, "w") as handle:
+        space = h5py.h5s.create_simple((4, 3))
+        plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        plist.set_layout(h5py.h5d.COMPACT)
+        group = handle.create_group("DiDeMo")
+        h5py.h5d.create(group.id, b"text", h5py.h5t.IEEE_F32LE, space, dcpl=plist).write(
+            h5py.h5s.ALL, h5py.h5s.ALL, np.arange(12, dtype=np.float32).reshape(4, 3)
+        )
+        group.create_dataset("video", shape=(5, 3), dtype="f4", fillvalue=0.5)  # never written
+    arrays = load_entry(path, inspect_submission(path), "DiDeMo")
+    assert arrays["text"].tolist() == np.arange(12, dtype=np.float32).reshape(4, 3).tolist()
+    assert (arrays["video"] == 0.5).all()
