@@ -33,6 +33,7 @@ from types import TracebackType
 import h5py
 import numpy as np
 
+from evaluation import h5safe
 from evaluation.datasets import canonical_dataset_name
 from evaluation.ground_truth import DatasetTruth, dataset_truth
 
@@ -300,13 +301,21 @@ class ExpertStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         try:
-            self._h5 = h5py.File(self.path, "r")
-        except (OSError, ValueError) as exc:
-            raise StoreFormatError(f"{self.path}: not a readable HDF5 store ({exc})") from exc
+            self._safe = h5safe.SafeFile(self.path)
+        except h5safe.HDF5RuleError:
+            raise StoreFormatError(f"{self.path}: not a readable HDF5 store") from None
+        self._h5 = self._safe.root
         try:
+            # The HDF5 rule (docs/design.md, section 5) on every object, once: later reads go through
+            # this handle, to objects checked here.
+            for _ in h5safe.walk(self._h5):
+                pass
             self._load_index()
+        except h5safe.HDF5RuleError as exc:
+            self._safe.close()
+            raise StoreFormatError(f"{self.path}: {exc.detail}") from None
         except Exception:
-            self._h5.close()
+            self._safe.close()
             raise
 
     def _load_index(self) -> None:
@@ -439,7 +448,7 @@ class ExpertStore:
         return _take(group[name], np.asarray(videos, dtype=np.int64))
 
     def close(self) -> None:
-        self._h5.close()
+        self._safe.close()
 
     def __enter__(self) -> ExpertStore:
         return self

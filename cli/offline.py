@@ -157,7 +157,7 @@ def validate_submission(
         }
         if deep:
             progress(f"checking {name}", index, len(names))
-            arrays = load_entry(path, manifest, name)
+            arrays = load_entry(path, manifest, name, topk_bounds=shape.topk_bounds())
             padded = entry.kind == KIND_SIMILARITY and arrays["sims"].shape[0] != shape.num_queries
             if padded:
                 row["checked"] = PADDED_NOT_CHECKED

@@ -22,6 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from . import h5safe
 from .datasets import PENTATHLON_DATASETS, canonical_dataset_name
 from .errors import EvaluationError, GroundTruthError
 
@@ -30,6 +31,10 @@ MAX_GROUND_TRUTH_ITEMS = 5_000_000
 MAX_ID_LENGTH = 256
 #: Longest query text accepted (ActivityNet and DiDeMo paragraphs run to a few hundred words).
 MAX_QUERY_TEXT_LENGTH = 8192
+#: Most dataset groups in a file, and most entries in one group (checked before a group is listed).
+MAX_GROUND_TRUTH_GROUPS = 64
+NOT_READABLE = "not a readable HDF5 file; expected an intact ground-truth file (docs/design.md, section 5)"
+DAMAGED = "damaged HDF5 structure; expected an intact ground-truth file"
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ def _read_strings(
     ids: bool = True,
 ) -> tuple[str, ...]:
     """A 1-D string array: ids (non-empty, unique, at most MAX_ID_LENGTH) or free text (ids=False)."""
-    node = group.get(key)
+    node = _child(group, key)
     if not isinstance(node, h5py.Dataset):
         raise _fail(f"missing '{key}' (expected a 1-D array of strings)", dataset=dataset, path=path)
     if node.ndim != 1 or node.shape[0] > MAX_GROUND_TRUTH_ITEMS:
@@ -135,8 +140,8 @@ def _read_strings(
         raise _fail(f"'{key}' has dtype {node.dtype}; expected strings", dataset=dataset, path=path)
     try:
         values = node.asstr()[()] if node.dtype.kind in "SO" else node[()]
-    except (TypeError, ValueError, UnicodeDecodeError, OSError) as exc:
-        raise _fail(f"'{key}' cannot be read as UTF-8 strings ({exc})", dataset=dataset, path=path) from exc
+    except (TypeError, ValueError, UnicodeDecodeError, OSError):
+        raise _fail(f"'{key}' cannot be read as UTF-8 strings", dataset=dataset, path=path) from None
     out = tuple(str(v) for v in values)
     if not ids:
         if any(len(v) > MAX_QUERY_TEXT_LENGTH for v in out):
@@ -225,26 +230,31 @@ def read_ground_truth(path: str | os.PathLike[str]) -> GroundTruth:
             duplicate ids, a video without queries, or a declared size above the limits.
     """
     try:
-        handle = h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
-        raise _fail(f"not a readable HDF5 file ({exc})", path=path) from exc
+        safe = h5safe.SafeFile(path)
+    except h5safe.HDF5RuleError:
+        raise _fail(NOT_READABLE, path=path) from None
     try:
-        return _read_open_ground_truth(handle, path)
+        return _read_open_ground_truth(safe.root, path)
     except EvaluationError:
         raise
-    except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
+    except h5safe.HDF5RuleError as exc:  # the HDF5 rule: links, storage outside the file, counts
+        raise _fail(exc.detail, path=path) from None
+    except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError):
         # h5py reports damaged metadata in many ways; every one is an invalid file to the organiser
-        raise _fail(
-            f"damaged HDF5 structure ({exc}); expected an intact ground-truth file", path=path
-        ) from exc
+        raise _fail(DAMAGED, path=path) from None
     finally:
-        handle.close()
+        safe.close()
+
+
+def _child(group: h5py.Group, key: str) -> h5py.Group | h5py.Dataset | None:
+    """`group[key]` under the HDF5 rule (`evaluation.h5safe`), or None when absent."""
+    return h5safe.child(group, key, limit=MAX_GROUND_TRUTH_GROUPS)
 
 
 def _read_open_ground_truth(handle: h5py.File, path: str | os.PathLike[str]) -> GroundTruth:
     datasets: dict[str, DatasetTruth] = {}
-    for key in handle.keys():
-        group = handle[key]
+    for key in h5safe.keys(handle, limit=MAX_GROUND_TRUTH_GROUPS):
+        group = _child(handle, key)
         if not isinstance(group, h5py.Group):
             raise _fail(f"unexpected top-level entry {key!r}; expected one group per dataset", path=path)
         try:
@@ -255,7 +265,7 @@ def _read_open_ground_truth(handle: h5py.File, path: str | os.PathLike[str]) -> 
             raise _fail("the dataset appears twice", dataset=name, path=path)
         videos = _read_strings(group, "videos", dataset=name, path=path)
         query_ids = _read_strings(group, "query_ids", dataset=name, path=path)
-        node = group.get("query_video")
+        node = _child(group, "query_video")
         if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "iu" or node.ndim != 1:
             raise _fail(
                 "missing or malformed 'query_video' (expected a 1-D integer array)", dataset=name, path=path
@@ -268,8 +278,8 @@ def _read_open_ground_truth(handle: h5py.File, path: str | os.PathLike[str]) -> 
             )
         query_video = node[()].astype(np.int64)
         masks = None
-        if "query_masks" in group:
-            mnode = group["query_masks"]
+        mnode = _child(group, "query_masks")
+        if mnode is not None:
             if (
                 not isinstance(mnode, h5py.Dataset)
                 or mnode.ndim != 2
@@ -281,7 +291,7 @@ def _read_open_ground_truth(handle: h5py.File, path: str | os.PathLike[str]) -> 
                 )
             masks = mnode[()].astype(bool)
         text = None
-        if "query_text" in group:
+        if _child(group, "query_text") is not None:
             text = _read_strings(group, "query_text", dataset=name, path=path, ids=False)
         truth = DatasetTruth(
             name=name,

@@ -16,9 +16,13 @@ are refused.
 
 from __future__ import annotations
 
+import array
 import ast
+import io
+import math
 import os
 import re
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -30,6 +34,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from . import h5safe
 from .datasets import canonical_dataset_name
 from .errors import EvaluationError, SubmissionFormatError, SubmissionTooLargeError
 
@@ -68,6 +73,39 @@ H5_CHUNK_INFLATES = (
     " its chunk shape."
 )
 H5_CHUNK_DAMAGED = "has a damaged compressed chunk ({reason}); expected an intact .h5 file."
+ZIP_TOO_MANY_ENTRIES = (
+    "holds {count:,} entries in its directory; at most {limit:,} are allowed (expected one member per"
+    " dataset)"
+)
+ZIP_DIRECTORY_TOO_LARGE = (
+    "has a central directory of {size:,} bytes; at most {limit:,} bytes are allowed (expected one member"
+    " per dataset)"
+)
+ZIP_UNREADABLE = (
+    "is not a readable zip archive; expected an intact .zip or .npz (its end record or directory is"
+    " damaged, or it uses an unsupported compression)"
+)
+NPY_CHANGED = (
+    "is not the array that was inspected (declared {then}, now {now}); expected the file as it was uploaded"
+)
+CSV_TOO_MANY_ROWS = "has more than {rows:,} rows; expected {rows:,}, one per query"
+CSV_TOO_MANY_COLUMNS = "has {width:,} columns; expected at most {videos:,}, the number of videos"
+CSV_LINE_TOO_LONG = (
+    "line {line:,} is longer than {limit:,} bytes; expected at most {fields:,} values of at most {chars}"
+    " characters each"
+)
+CSV_FIELD_TOO_LONG = (
+    "line {line:,} holds a value of {chars:,} characters; expected video indices below {videos:,} (at most"
+    " {limit} characters)"
+)
+DIMENSION_TOO_LARGE = (
+    "declares shape {shape}, a dimension above {limit:,}; expected an array of real size (queries x videos,"
+    " or rows x embedding dimension)"
+)
+H5_CHANGED = (
+    "is not the array that was inspected (declared {then}, now {now}); expected the file as it was uploaded"
+)
+H5_DAMAGED = "is damaged: its HDF5 structure cannot be read; expected an intact .h5 file"
 
 KIND_SIMILARITY = "similarity"
 KIND_EMBEDDINGS = "embeddings"
@@ -88,6 +126,9 @@ class ReadLimits:
         max_compression_ratio: most declared (uncompressed) bytes per stored byte, for each
             compressed zip member and for the whole file; sizes up to `ratio_floor_bytes` always pass.
         ratio_floor_bytes: declared sizes this small are never refused for their compression ratio.
+        max_archive_entries: most entries a zip's end record may declare, folders and desktop clutter
+            included (checked before the directory is listed).
+        max_directory_bytes: largest zip central directory (`zipfile` reads and parses all of it).
     """
 
     max_array_bytes: int = 4 * GiB
@@ -98,6 +139,8 @@ class ReadLimits:
     # Float matrices deflate to ~90% of their size and top-k CSVs to ~25%: 50:1 is far beyond either.
     max_compression_ratio: float = 50.0
     ratio_floor_bytes: int = 1 * MiB
+    max_archive_entries: int = 1024
+    max_directory_bytes: int = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -110,7 +153,7 @@ class ArrayInfo:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize  # Python ints: never overflows
 
 
 @dataclass(frozen=True)
@@ -144,24 +187,24 @@ class SubmissionManifest:
         return {name: entry.kind for name, entry in self.entries.items()}
 
 
-def _container_of(path: Path) -> str:
+def _container_of(path: Path, label: str) -> str:
     try:
         with open(path, "rb") as handle:
             magic = handle.read(8)
     except OSError as exc:
-        raise SubmissionFormatError(f"cannot open the file ({exc.strerror})", member=path.name) from exc
+        raise SubmissionFormatError(f"cannot open the file ({exc.strerror})", member=label) from exc
     if magic.startswith(ZIP_MAGIC):
         return "zip"
     if magic == HDF5_MAGIC:
         return "h5"
     if not magic:
         raise SubmissionFormatError(
-            "the file is empty; expected a .zip, .npz or .h5 submission", member=path.name
+            "the file is empty; expected a .zip, .npz or .h5 submission", member=label
         )
     raise SubmissionFormatError(
         "not a zip, npz or HDF5 file (unrecognised leading bytes); expected a .zip of"
         " '{Dataset}-{phase}-predictions.csv' or '{Dataset}.npy' members, an .npz or an .h5",
-        member=path.name,
+        member=label,
     )
 
 
@@ -180,6 +223,12 @@ def _check_array_header(info: ArrayInfo, *, dataset: str, limits: ReadLimits, in
     if len(info.shape) != 2:
         raise SubmissionFormatError(
             f"has shape {info.shape}; expected a 2-D array", dataset=dataset, member=info.member
+        )
+    if any(n > h5safe.MAX_DIMENSION for n in info.shape):
+        raise SubmissionTooLargeError(
+            DIMENSION_TOO_LARGE.format(shape=info.shape, limit=h5safe.MAX_DIMENSION),
+            dataset=dataset,
+            member=info.member,
         )
     if info.nbytes > limits.max_array_bytes:
         raise SubmissionTooLargeError(
@@ -242,8 +291,12 @@ def _npy_header(stream: Any, member: str) -> tuple[tuple[int, ...], np.dtype, bo
         if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
             raise ValueError("bad shape")
         dtype = np.dtype(descr)
-    except (ValueError, SyntaxError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise SubmissionFormatError(f"has a malformed .npy header ({exc})", member=member) from exc
+    except (ValueError, SyntaxError, KeyError, TypeError, UnicodeDecodeError):
+        raise SubmissionFormatError(
+            "has a malformed .npy header; expected numpy's header ('descr', 'fortran_order', 'shape' of"
+            " non-negative integers)",
+            member=member,
+        ) from None
     if dtype.hasobject:
         raise SubmissionFormatError(
             "holds Python objects (a pickled .npy); expected a numeric float array saved without pickling",
@@ -252,23 +305,78 @@ def _npy_header(stream: Any, member: str) -> tuple[tuple[int, ...], np.dtype, bo
     return tuple(shape), dtype, bool(fortran)
 
 
-def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
+_END = struct.Struct("<4s4H2LH")  # end of central directory record
+_END64_LOCATOR = struct.Struct("<4sLQL")
+_END64 = struct.Struct("<4sQ2H2L4Q")
+
+
+def _zip_directory_declared(path: Path) -> tuple[int, int] | None:
+    """(entries, directory bytes) as the end record declares them, found as `zipfile` finds it (the
+    last 22 bytes, else the last signature in the final 64 KiB, then a zip64 record just before);
+    None when there is no end record (zipfile then refuses the file itself)."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        start = max(size - _END.size - 65_536, 0)
+        handle.seek(start)
+        tail = handle.read()
+        at = len(tail) - _END.size
+        if not (at >= 0 and tail[at : at + 4] == b"PK\x05\x06" and tail[-2:] == b"\x00\x00"):
+            at = tail.rfind(b"PK\x05\x06")
+            if at < 0 or at + _END.size > len(tail):
+                return None
+        _, _, _, _, entries, directory, _, _ = _END.unpack_from(tail, at)
+        end_at = start + at
+        if end_at >= _END64_LOCATOR.size + _END64.size:
+            handle.seek(end_at - _END64_LOCATOR.size - _END64.size)
+            block = handle.read(_END64.size + _END64_LOCATOR.size)
+            if block[_END64.size : _END64.size + 4] == b"PK\x06\x07" and block[:4] == b"PK\x06\x06":
+                fields = _END64.unpack_from(block)
+                entries, directory = fields[7], fields[8]
+    return entries, directory
+
+
+def _check_zip_directory(path: Path, limits: ReadLimits, label: str) -> None:
+    """Refuse a zip whose end record declares more entries or a larger directory than the limits,
+    before `zipfile` reads and lists the directory (each entry costs it a ZipInfo object)."""
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
+        declared = _zip_directory_declared(path)
+    except OSError:
+        raise SubmissionFormatError(ZIP_UNREADABLE, member=label) from None
+    if declared is None:
+        return
+    entries, directory = declared
+    if entries > limits.max_archive_entries:
+        raise SubmissionTooLargeError(
+            ZIP_TOO_MANY_ENTRIES.format(count=entries, limit=limits.max_archive_entries), member=label
+        )
+    if directory > limits.max_directory_bytes:
+        raise SubmissionTooLargeError(
+            ZIP_DIRECTORY_TOO_LARGE.format(size=directory, limit=limits.max_directory_bytes), member=label
+        )
+
+
+def _open_zip(path: Path, limits: ReadLimits, label: str) -> zipfile.ZipFile:
+    _check_zip_directory(path, limits, label)
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
         # NotImplementedError: a member needing an unsupported zip version or compression method.
-        raise SubmissionFormatError(f"is not a readable zip archive ({exc})", member=path.name) from exc
+        raise SubmissionFormatError(ZIP_UNREADABLE, member=label) from None
+
+
+def _zip_entries(path: Path, limits: ReadLimits, label: str) -> dict[str, SubmissionEntry]:
+    archive = _open_zip(path, limits, label)
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir() and not _IGNORED_MEMBER.search(i.filename)]
         if len(infos) > limits.max_members:
             raise SubmissionTooLargeError(
-                f"holds {len(infos)} files; at most {limits.max_members} are allowed", member=path.name
+                f"holds {len(infos)} files; at most {limits.max_members} are allowed", member=label
             )
         parts: dict[str, dict[str, ArrayInfo]] = {}
         kinds: dict[str, str] = {}
         total = 0
         for info in infos:
-            member = _safe_member_name(info.filename, path.name).name
+            member = _safe_member_name(info.filename, label).name
             if info.flag_bits & 0x1:
                 raise SubmissionFormatError("is encrypted; expected an unencrypted archive", member=member)
             if info.file_size > limits.max_array_bytes:
@@ -283,9 +391,9 @@ def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
             if total > limits.max_total_bytes:
                 raise SubmissionTooLargeError(
                     f"the archive declares more than {limits.max_total_bytes:,} bytes uncompressed",
-                    member=path.name,
+                    member=label,
                 )
-            dataset, role, kind = _zip_member_role(member, path.name)
+            dataset, role, kind = _zip_member_role(member, label)
             if kinds.setdefault(dataset, kind) != kind or role in parts.get(dataset, {}):
                 raise SubmissionFormatError(
                     "the dataset appears more than once; expected one similarity matrix, one pair of"
@@ -299,10 +407,12 @@ def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                 try:
                     with archive.open(info) as stream:
                         shape, dtype, _ = _npy_header(stream, member)
-                except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+                except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
                     raise SubmissionFormatError(
-                        f"cannot be read from the archive ({exc})", member=member
-                    ) from exc
+                        "cannot be read from the archive; expected an intact, unencrypted member stored or"
+                        " deflated",
+                        member=member,
+                    ) from None
                 array = ArrayInfo(member=member, shape=shape, dtype=dtype.newbyteorder("=").name)
                 _check_array_header(array, dataset=dataset, limits=limits)
                 expected = array.nbytes + 10
@@ -314,7 +424,7 @@ def _zip_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                         member=member,
                     )
             parts.setdefault(dataset, {})[role] = array
-        _check_compression_ratio(total, path.stat().st_size, limits=limits, member=path.name)
+        _check_compression_ratio(total, path.stat().st_size, limits=limits, member=label)
         entries = {}
         for dataset, arrays in parts.items():
             entries[dataset] = _entry(dataset, kinds[dataset], arrays)
@@ -364,7 +474,9 @@ def _entry(dataset: str, kind: str, arrays: dict[str, ArrayInfo]) -> SubmissionE
     return SubmissionEntry(dataset=dataset, kind=kind, arrays=arrays)
 
 
-def _read_npy_member(archive: zipfile.ZipFile, member_name: str, dataset: str) -> np.ndarray:
+def _read_npy_member(
+    archive: zipfile.ZipFile, member_name: str, dataset: str, declared: ArrayInfo
+) -> np.ndarray:
     """A .npy member as an array: peak memory is at most the array itself.
 
     A stored (uncompressed) member, the usual case for float matrices, is mapped read-only from the
@@ -375,6 +487,13 @@ def _read_npy_member(archive: zipfile.ZipFile, member_name: str, dataset: str) -
     info = _find_member(archive, member_name)
     with archive.open(info) as stream:
         shape, dtype, fortran = _npy_header(stream, member_name)
+        now = (shape, dtype.newbyteorder("=").name)
+        if now != (declared.shape, declared.dtype):  # the file changed since it was inspected
+            raise SubmissionFormatError(
+                NPY_CHANGED.format(then=f"{declared.shape} {declared.dtype}", now=f"{now[0]} {now[1]}"),
+                dataset=dataset,
+                member=member_name,
+            )
         header_bytes = stream.tell() if info.compress_type == zipfile.ZIP_STORED else None
         layout = shape[::-1] if fortran else shape
         if header_bytes is None:
@@ -384,7 +503,7 @@ def _read_npy_member(archive: zipfile.ZipFile, member_name: str, dataset: str) -
     if header_bytes is not None:
         with open(archive.filename, "rb") as raw:
             start = _member_data_offset(raw, info) + header_bytes
-            wanted = int(np.prod(layout, dtype=np.int64)) * dtype.itemsize
+            wanted = math.prod(layout) * dtype.itemsize
             # bounded by the member's own size and by the file's: a short member is truncated
             available = min(info.file_size - header_bytes, os.fstat(raw.fileno()).st_size - start)
             filled = max(0, min(wanted, available))
@@ -438,17 +557,41 @@ def _find_member(archive: zipfile.ZipFile, member_name: str) -> zipfile.ZipInfo:
     raise SubmissionFormatError("disappeared from the archive", member=member_name)
 
 
+@dataclass(frozen=True)
+class TopkBounds:
+    """What one dataset's top-k CSV may hold, from the phase's shapes: the reader reads no further.
+
+    Attributes:
+        rows: Q, the most data rows (a header line may come on top).
+        videos: V, the most indices per row; each index has at most as many digits as V.
+    """
+
+    rows: int
+    videos: int
+
+    @property
+    def field_chars(self) -> int:
+        """Longest value: V's digits, plus room for a sign, leading zeros and spaces."""
+        return len(str(self.videos)) + 8
+
+    @property
+    def line_bytes(self) -> int:
+        """Longest line: a query id, then V values and their commas (a header line has the same bound)."""
+        return MAX_CSV_QUERY_ID_LENGTH + 2 + (self.videos + 1) * (self.field_chars + 1)
+
+
+#: Longest line of a CSV read without the phase's shapes (the participant's own `validate` without a kit).
+_UNBOUNDED_LINE_BYTES = 4 * MiB
+
+
 def _read_csv_member(
-    archive: zipfile.ZipFile, member_name: str, dataset: str, limits: ReadLimits
+    archive: zipfile.ZipFile, member_name: str, dataset: str, limits: ReadLimits, bounds: TopkBounds | None
 ) -> tuple[np.ndarray | None, np.ndarray]:
     info = _find_member(archive, member_name)
     with archive.open(info) as stream:
-        raw = stream.read(limits.max_array_bytes + 1)
-    if len(raw) > limits.max_array_bytes:
-        raise SubmissionTooLargeError(
-            f"is larger than {limits.max_array_bytes:,} bytes", dataset=dataset, member=member_name
+        return _parse_topk_stream(
+            stream, bounds, max_bytes=limits.max_array_bytes, dataset=dataset, member=member_name
         )
-    return parse_topk_table(raw, dataset=dataset, member=member_name)
 
 
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
@@ -467,13 +610,14 @@ def parse_topk_csv(raw: bytes, *, dataset: str | None = None, member: str | None
 
 
 def parse_topk_table(
-    raw: bytes, *, dataset: str | None = None, member: str | None = None
+    raw: bytes, *, dataset: str | None = None, member: str | None = None, bounds: TopkBounds | None = None
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """Parse a top-k CSV: one row per query, comma-separated 0-based video indices, best first.
 
     A row may start with its query's id from the starter kit (``q1a2b...,17,3,...``; ids hold a
     letter, indices never do): then rows may come in any order, and blind phases require it. A first line whose last field is not an integer
-    is a header and skipped.
+    is a header and skipped. With `bounds` (the phase's shapes) parsing stops at the first row, column,
+    value or line beyond them.
 
     Returns:
         (query ids as a (Q,) str array, or None when the rows carry none; the (Q, k) int64 indices).
@@ -482,96 +626,161 @@ def parse_topk_table(
     >>> ids.tolist(), top.tolist()
     (['qb', 'qa'], [[3, 1], [0, 2]])
     """
+    return _parse_topk_stream(io.BytesIO(raw), bounds, max_bytes=len(raw), dataset=dataset, member=member)
+
+
+def _csv_lines(
+    stream: Any, *, line_bytes: int, max_bytes: int, dataset: str | None, member: str | None
+) -> Iterator[str]:
+    """The member's lines, read one at a time and never longer than `line_bytes` (split as
+    `str.splitlines` splits them)."""
+    total = 0
+    first = True
+    number = 0
+    while True:
+        raw = stream.readline(line_bytes + 1)
+        if not raw:
+            return
+        number += 1
+        total += len(raw)
+        if total > max_bytes:
+            raise SubmissionTooLargeError(
+                f"is larger than {max_bytes:,} bytes", dataset=dataset, member=member
+            )
+        if len(raw) > line_bytes and not raw.endswith(b"\n"):
+            raise _LineTooLong(number)
+        if first:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+            first = False
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SubmissionFormatError(
+                "is not UTF-8 text; expected comma-separated integers", dataset=dataset, member=member
+            ) from None
+        yield from text.splitlines()
+
+
+class _LineTooLong(Exception):
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+
+def _parse_topk_stream(
+    stream: Any, bounds: TopkBounds | None, *, max_bytes: int, dataset: str | None, member: str | None
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """`parse_topk_table` on a binary stream, a line at a time: memory is one line plus the indices."""
+    line_bytes = bounds.line_bytes if bounds is not None else _UNBOUNDED_LINE_BYTES
+    ids: list[str] | None = None
+    values = array.array("q")
+    width = 0
+    rows = 0
+    lines = _csv_lines(stream, line_bytes=line_bytes, max_bytes=max_bytes, dataset=dataset, member=member)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
+        for index, line in enumerate(lines):
+            if index == 0 and not _INTEGER.fullmatch(line.rsplit(",", 1)[-1]):
+                continue  # a header
+            if not line.strip():
+                continue
+            rows += 1
+            if bounds is not None and rows > bounds.rows:
+                raise SubmissionFormatError(
+                    CSV_TOO_MANY_ROWS.format(rows=bounds.rows), dataset=dataset, member=member
+                )
+            if rows == 1 and _LETTER.search(line.split(",", 1)[0]):
+                ids = []
+            if ids is not None:
+                query, sep, line = line.partition(",")
+                query = query.strip()
+                if not sep or len(query) > MAX_CSV_QUERY_ID_LENGTH or not _LETTER.search(query):
+                    raise SubmissionFormatError(
+                        f"line {rows} does not start with a query id: {(query + sep + line)[:80]!r}; expected"
+                        " every row to be 'query_id,index,index,...' like the first one",
+                        dataset=dataset,
+                        member=member,
+                    )
+                ids.append(query)
+            fields = line.split(",")
+            if rows == 1:
+                width = len(fields)
+                if bounds is not None and width > bounds.videos:
+                    raise SubmissionFormatError(
+                        CSV_TOO_MANY_COLUMNS.format(width=width, videos=bounds.videos),
+                        dataset=dataset,
+                        member=member,
+                    )
+            if bounds is not None:
+                longest = max(len(field) for field in fields)
+                if longest > bounds.field_chars:
+                    raise SubmissionFormatError(
+                        CSV_FIELD_TOO_LONG.format(
+                            line=rows, chars=longest, videos=bounds.videos, limit=bounds.field_chars
+                        ),
+                        dataset=dataset,
+                        member=member,
+                    )
+            try:
+                parsed = [int(v) for v in fields]
+            except ValueError:
+                raise SubmissionFormatError(
+                    f"line {rows} is not comma-separated integers: {line[:80]!r}",
+                    dataset=dataset,
+                    member=member,
+                ) from None
+            if len(parsed) != width:
+                raise SubmissionFormatError(
+                    f"line {rows} has {len(parsed)} values; expected {width} like the first line",
+                    dataset=dataset,
+                    member=member,
+                )
+            try:
+                values.extend(parsed)
+            except OverflowError:  # an integer beyond int64: no video has such an index
+                raise SubmissionFormatError(
+                    f"holds an index beyond {np.iinfo(np.int64).max:,}; expected 0-based video indices",
+                    dataset=dataset,
+                    member=member,
+                ) from None
+    except _LineTooLong as long:
+        fields = bounds.videos + 1 if bounds is not None else None
         raise SubmissionFormatError(
-            "is not UTF-8 text; expected comma-separated integers", dataset=dataset, member=member
-        ) from exc
-    lines = text.splitlines()
-    if lines and not _INTEGER.fullmatch(lines[0].rsplit(",", 1)[-1]):
-        lines = lines[1:]
-    lines = [line for line in lines if line.strip()]
-    if not lines:
+            CSV_LINE_TOO_LONG.format(
+                line=long.number,
+                limit=line_bytes,
+                fields=fields or line_bytes // 2,
+                chars=bounds.field_chars if bounds is not None else "a few",
+            ),
+            dataset=dataset,
+            member=member,
+        ) from None
+    if not rows:
         raise SubmissionFormatError(
             "holds no rows; expected one row of video indices per query", dataset=dataset, member=member
         )
-    ids = None
-    if _LETTER.search(lines[0].split(",", 1)[0]):
-        ids, lines = _split_query_ids(lines, dataset=dataset, member=member)
-    width = lines[0].count(",") + 1
-    try:
-        values = np.array([int(v) for line in lines for v in line.split(",")], dtype=np.int64)
-    except OverflowError:  # an integer beyond int64: no video has such an index
-        raise SubmissionFormatError(
-            f"holds an index beyond {np.iinfo(np.int64).max:,}; expected 0-based video indices",
-            dataset=dataset,
-            member=member,
-        ) from None
-    except ValueError:
-        bad = next(
-            i for i, line in enumerate(lines) if not re.fullmatch(r"\s*[+-]?\d+(\s*,\s*[+-]?\d+)*\s*", line)
-        )
-        raise SubmissionFormatError(
-            f"line {bad + 1} is not comma-separated integers: {lines[bad][:80]!r}",
-            dataset=dataset,
-            member=member,
-        ) from None
-    if values.size != width * len(lines):
-        bad = next(i for i, line in enumerate(lines) if line.count(",") + 1 != width)
-        raise SubmissionFormatError(
-            f"line {bad + 1} has {lines[bad].count(',') + 1} values; expected {width} like the first line",
-            dataset=dataset,
-            member=member,
-        )
-    return ids, values.reshape(len(lines), width)
-
-
-def _split_query_ids(
-    lines: list[str], *, dataset: str | None, member: str | None
-) -> tuple[np.ndarray, list[str]]:
-    """Rows that start with a query id: the ids, and the rows without them."""
-    ids, rest = [], []
-    for number, line in enumerate(lines, start=1):
-        query, sep, indices = line.partition(",")
-        query = query.strip()
-        if not sep or len(query) > MAX_CSV_QUERY_ID_LENGTH or not _LETTER.search(query):
-            raise SubmissionFormatError(
-                f"line {number} does not start with a query id: {line[:80]!r}; expected every row to be"
-                " 'query_id,index,index,...' like the first one",
-                dataset=dataset,
-                member=member,
-            )
-        ids.append(query)
-        rest.append(indices)
-    return np.array(ids), rest
+    topk = np.frombuffer(values, dtype=np.int64).reshape(rows, width).copy()
+    return (None if ids is None else np.array(ids)), topk
 
 
 # --------------------------------------------------------------------------------------------- hdf5
 
 
-def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
-    handle = _open_h5(path)
-    with handle:
-        keys = list(handle.keys())
-        if len(keys) > limits.max_members:
-            raise SubmissionTooLargeError(
-                f"holds {len(keys)} groups; at most {limits.max_members} are allowed", member=path.name
-            )
+def _h5_entries(path: Path, limits: ReadLimits, label: str) -> dict[str, SubmissionEntry]:
+    with h5safe.SafeFile(path) as safe:
+        handle = safe.root
         entries: dict[str, SubmissionEntry] = {}
         total = 0
-        for key in keys:
-            group = _hard_child(handle, key, path.name)
+        for key in h5safe.keys(handle, limit=limits.max_members):
+            group = h5safe.child(handle, key, limit=limits.max_members)
             if not isinstance(group, h5py.Group):
                 raise SubmissionFormatError(
                     f"top-level entry {key!r} is not a group; expected '/{{Dataset}}/sims' or"
                     " '/{Dataset}/text' + '/{Dataset}/video'",
-                    member=path.name,
+                    member=label,
                 )
-            dataset = canonical_dataset_name(key, member=f"{path.name}:/{key}")
+            dataset = canonical_dataset_name(key, member=f"{label}:/{key}")
             if dataset in entries:
-                raise SubmissionFormatError("the dataset appears twice", dataset=dataset, member=path.name)
-            names = set(group.keys())
+                raise SubmissionFormatError("the dataset appears twice", dataset=dataset, member=label)
+            names = set(h5safe.keys(group, limit=limits.max_members))
             if "sims" in names:
                 kind, roles = KIND_SIMILARITY, ("sims",)
             elif {"text", "video"} <= names:
@@ -580,40 +789,43 @@ def _h5_entries(path: Path, limits: ReadLimits) -> dict[str, SubmissionEntry]:
                 raise SubmissionFormatError(
                     f"group /{key} holds {sorted(names)}; expected 'sims', or 'text' and 'video'",
                     dataset=dataset,
-                    member=path.name,
+                    member=label,
                 )
             arrays = {}
             for role in roles:
-                node = _hard_child(group, role, path.name)
-                member = f"{path.name}:/{key}/{role}"
-                if not isinstance(node, h5py.Dataset):
-                    raise SubmissionFormatError("is not an array", dataset=dataset, member=member)
-                if node.is_virtual or node.external:
-                    raise SubmissionFormatError(
-                        "stores its data outside the file (virtual or external dataset); expected data inside"
-                        " the submission",
-                        dataset=dataset,
-                        member=member,
-                    )
-                dtype = node.dtype
-                info = ArrayInfo(
-                    member=member,
-                    shape=tuple(int(n) for n in node.shape),
-                    dtype=dtype.name if dtype.kind == "f" else str(dtype),
-                )
+                member = f"{label}:/{key}/{role}"
+                node = _h5_array(group, role, dataset=dataset, member=member, limits=limits)
+                info = _h5_info(node, member)
                 _check_array_header(info, dataset=dataset, limits=limits)
                 _h5_chunk_layout(node, dataset=dataset, member=member, limits=limits)
                 total += info.nbytes
                 if total > limits.max_total_bytes:
                     raise SubmissionTooLargeError(
                         f"the file declares more than {limits.max_total_bytes:,} bytes of arrays",
-                        member=path.name,
+                        member=label,
                     )
                 arrays[role] = info
             entries[dataset] = _entry(dataset, kind, arrays)
         # Unallocated or compressed storage: a small file must not declare huge arrays.
-        _check_compression_ratio(total, path.stat().st_size, limits=limits, member=path.name)
+        _check_compression_ratio(total, path.stat().st_size, limits=limits, member=label)
         return entries
+
+
+def _h5_array(group: h5py.Group, role: str, *, dataset: str, member: str, limits: ReadLimits) -> h5py.Dataset:
+    """`group[role]` under the HDF5 rule (`evaluation.h5safe`): a hard-linked array stored in the file."""
+    node = h5safe.child(group, role, limit=limits.max_members)
+    if not isinstance(node, h5py.Dataset):
+        raise SubmissionFormatError("is not an array", dataset=dataset, member=member)
+    return node
+
+
+def _h5_info(node: h5py.Dataset, member: str) -> ArrayInfo:
+    dtype = node.dtype
+    return ArrayInfo(
+        member=member,
+        shape=tuple(int(n) for n in node.shape),
+        dtype=dtype.name if dtype.kind == "f" else str(dtype),
+    )
 
 
 @dataclass(frozen=True)
@@ -650,7 +862,7 @@ def _h5_chunk_layout(
         return None
     chunks = tuple(int(n) for n in node.chunks)
     itemsize = node.dtype.itemsize
-    nbytes = int(np.prod(chunks, dtype=np.int64)) * itemsize
+    nbytes = math.prod(chunks) * itemsize
     if nbytes > limits.max_chunk_bytes:
         raise SubmissionTooLargeError(
             H5_CHUNK_TOO_LARGE.format(
@@ -727,8 +939,8 @@ def _inflate_at_most(stream: bytes, nbytes: int) -> bytearray:
                 raise OverflowError("inflates beyond its size")
             out[filled : filled + len(piece)] = piece
             filled += len(piece)
-    except zlib.error as exc:
-        raise ValueError(f"gzip: {exc}") from None
+    except zlib.error:
+        raise ValueError("a damaged gzip stream") from None
     del out[filled:]
     return out
 
@@ -790,45 +1002,46 @@ def _read_h5_chunks(
         out[region] = block[tuple(slice(0, r.stop - r.start) for r in region)]
 
 
-def _open_h5(path: Path) -> h5py.File:
-    try:
-        return h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
-        raise SubmissionFormatError(f"is not a readable HDF5 file ({exc})", member=path.name) from exc
-
-
-def _hard_child(group: h5py.Group, key: str, archive: str) -> Any:
-    link = group.get(key, getlink=True)
-    if not isinstance(link, h5py.HardLink):
-        raise SubmissionFormatError(
-            f"entry {key!r} is a soft or external link; expected data stored in the file itself",
-            member=archive,
+def _read_h5_array(
+    path: Path, role: str, dataset: str, limits: ReadLimits, declared: ArrayInfo, label: str
+) -> np.ndarray:
+    """One array of an .h5 submission, the HDF5 rule and the limits checked again on the file as it is
+    now: the worker reads the file it was given, whatever the upload saw."""
+    with h5safe.SafeFile(path) as safe:
+        handle = safe.root
+        group_key = next(
+            (
+                k
+                for k in h5safe.keys(handle, limit=limits.max_members)
+                if canonical_dataset_name(k) == dataset
+            ),
+            None,
         )
-    try:
-        return group[key]
-    except (KeyError, OSError, ValueError) as exc:
-        raise SubmissionFormatError(f"entry {key!r} cannot be read ({exc})", member=archive) from exc
-
-
-def _read_h5_array(path: Path, role: str, dataset: str, limits: ReadLimits) -> np.ndarray:
-    with _open_h5(path) as handle:
-        group_key = next(k for k in handle.keys() if canonical_dataset_name(k) == dataset)
-        node = handle[group_key][role]
-        member = f"{path.name}:/{group_key}/{role}"
-        # Checked again here: the worker reads the file it was given, whatever the upload saw.
+        member = f"{label}:/{group_key}/{role}"
+        group = None if group_key is None else h5safe.child(handle, group_key, limit=limits.max_members)
+        if not isinstance(group, h5py.Group):
+            raise SubmissionFormatError(
+                H5_CHANGED.format(then=declared.shape, now="no such group"), dataset=dataset, member=member
+            )
+        node = _h5_array(group, role, dataset=dataset, member=member, limits=limits)
+        info = _h5_info(node, member)
+        if (info.shape, info.dtype) != (declared.shape, declared.dtype):
+            raise SubmissionFormatError(
+                H5_CHANGED.format(
+                    then=f"{declared.shape} {declared.dtype}", now=f"{info.shape} {info.dtype}"
+                ),
+                dataset=dataset,
+                member=member,
+            )
+        _check_array_header(info, dataset=dataset, limits=limits)
         layout = _h5_chunk_layout(node, dataset=dataset, member=member, limits=limits)
         out = np.empty(node.shape, dtype=node.dtype.newbyteorder("="))
-        if layout is not None and layout.filters:
+        if layout is not None:
             _read_h5_chunks(node, out, layout, dataset=dataset, member=member)
-            return out
-        try:
+        elif node.id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS:
+            safe.read_contiguous(node, out)
+        else:  # compact: the data sits in the array's own header
             node.read_direct(out)
-        except (OSError, ValueError, TypeError) as exc:
-            raise SubmissionFormatError(
-                f"cannot be read: the file is damaged or truncated ({exc})",
-                dataset=dataset,
-                member=f"{path.name}:/{group_key}/{role}",
-            ) from exc
         return out
 
 
@@ -836,25 +1049,29 @@ def _read_h5_array(path: Path, role: str, dataset: str, limits: ReadLimits) -> n
 
 
 def inspect_submission(
-    path: str | os.PathLike[str], *, limits: ReadLimits | None = None
+    path: str | os.PathLike[str], *, limits: ReadLimits | None = None, file_name: str | None = None
 ) -> SubmissionManifest:
     """Describe a submission from its headers, checking declared sizes against `limits`.
+
+    `file_name` is what messages and members call the file (the participant's own file name; the server
+    stores files under generated names that are never shown); default: the path's last part.
 
     Raises:
         SubmissionError: unknown container, unsafe archive, unknown dataset names, duplicate or
             incomplete entries, wrong dtypes or dimensions, declared sizes above the limits.
     """
     path = Path(path)
+    label = file_name or path.name
     limits = limits or ReadLimits()
-    container = _container_of(path)
+    container = _container_of(path, label)
     if container == "zip":
-        entries = _zip_entries(path, limits)
+        entries = _zip_entries(path, limits, label)
     else:
-        with _h5_damage_is_a_format_error(path):
-            entries = _h5_entries(path, limits)
+        with _h5_damage_is_a_format_error(label):
+            entries = _h5_entries(path, limits, label)
     if not entries:
         raise SubmissionFormatError(
-            "holds no dataset; expected at least one of the phase's datasets", member=path.name
+            "holds no dataset; expected at least one of the phase's datasets", member=label
         )
     return SubmissionManifest(container=container, entries=entries)
 
@@ -865,46 +1082,55 @@ def load_entry(
     dataset: str,
     *,
     limits: ReadLimits | None = None,
+    topk_bounds: TopkBounds | None = None,
+    file_name: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Read one dataset's arrays: {"sims": (R, V)} or {"text": (Q, D), "video": (V, D)} or {"topk": (Q, k)}
-    (plus "query_ids", (Q,) strings, when the CSV's rows name their queries)."""
+    (plus "query_ids", (Q,) strings, when the CSV's rows name their queries).
+
+    The file is read as it is now, with every check of `inspect_submission` again: arrays must be those
+    the manifest declares, and a top-k CSV stops at the first row, column or value beyond `topk_bounds`
+    (the phase's shapes; the server always gives them). `file_name`: as for `inspect_submission`."""
     path = Path(path)
+    label = file_name or path.name
     limits = limits or ReadLimits()
     entry = manifest.entries[dataset]
     arrays: dict[str, np.ndarray] = {}
     if manifest.container == "zip":
         try:
-            with zipfile.ZipFile(path) as archive:
+            with _open_zip(path, limits, label) as archive:
                 for role, info in entry.arrays.items():
                     if entry.kind == KIND_TOPK:
-                        query_ids, arrays[role] = _read_csv_member(archive, info.member, dataset, limits)
+                        query_ids, arrays[role] = _read_csv_member(
+                            archive, info.member, dataset, limits, topk_bounds
+                        )
                         if query_ids is not None:
                             arrays["query_ids"] = query_ids
                     else:
-                        arrays[role] = _read_npy_member(archive, info.member, dataset)
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
+                        arrays[role] = _read_npy_member(archive, info.member, dataset, info)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError):
             raise SubmissionFormatError(
-                f"cannot be decompressed: the archive is damaged or truncated ({exc});"
-                " expected an intact zip archive",
+                "cannot be decompressed: the archive is damaged or truncated; expected an intact zip archive",
                 dataset=dataset,
                 member=entry.members,
-            ) from exc
+            ) from None
     else:
-        with _h5_damage_is_a_format_error(path):
-            for role in entry.arrays:
-                arrays[role] = _read_h5_array(path, role, dataset, limits)
+        with _h5_damage_is_a_format_error(label):
+            for role, info in entry.arrays.items():
+                arrays[role] = _read_h5_array(path, role, dataset, limits, info, label)
     return arrays
 
 
 @contextmanager
-def _h5_damage_is_a_format_error(path: Path) -> Iterator[None]:
-    """h5py reports damaged metadata as KeyError, RuntimeError, OSError...: make it a typed rejection."""
+def _h5_damage_is_a_format_error(label: str) -> Iterator[None]:
+    """The HDF5 rule's refusals, and damaged metadata (h5py reports it as KeyError, RuntimeError,
+    OSError...), as typed rejections that never carry the library's text."""
     try:
         yield
     except EvaluationError:
         raise
-    except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
-        raise SubmissionFormatError(
-            f"is damaged: its HDF5 structure cannot be read ({exc}); expected an intact .h5 file",
-            member=path.name,
-        ) from exc
+    except h5safe.HDF5RuleError as exc:
+        error = SubmissionTooLargeError if "at most" in exc.detail else SubmissionFormatError
+        raise error(exc.detail, member=label) from None
+    except (KeyError, RuntimeError, OSError, ValueError, TypeError, IndexError, AttributeError):
+        raise SubmissionFormatError(H5_DAMAGED, member=label) from None

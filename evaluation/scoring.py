@@ -23,6 +23,7 @@ from .io import (
     KIND_TOPK,
     ReadLimits,
     SubmissionManifest,
+    TopkBounds,
     inspect_submission,
     load_entry,
 )
@@ -244,10 +245,14 @@ def overall_score(scores: dict[str, float], phase_datasets: list[str], aggregati
 
 
 def prepare_submission(
-    *, ground_truth: GroundTruth, submission_path: str | os.PathLike[str], limits: ReadLimits | None = None
+    *,
+    ground_truth: GroundTruth,
+    submission_path: str | os.PathLike[str],
+    limits: ReadLimits | None = None,
+    file_name: str | None = None,
 ) -> SubmissionManifest:
     """Header-level checks against the phase: everything that can be rejected before reading data."""
-    manifest = inspect_submission(submission_path, limits=limits)
+    manifest = inspect_submission(submission_path, limits=limits, file_name=file_name)
     check_manifest(manifest, shapes_from_truth(ground_truth))
     return manifest
 
@@ -262,6 +267,7 @@ def score_submission(
     progress: ProgressCallback | None = None,
     threads: int | None = None,
     ranks_out: dict[str, Any] | None = None,
+    file_name: str | None = None,
 ) -> dict[str, Any]:
     """Score a submission file against a phase's ground truth.
 
@@ -276,6 +282,8 @@ def score_submission(
         ranks_out: when given, receives each scored dataset's per-query ranks (see `score_dataset`),
             to keep privately beside the result (`evaluation.uncertainty.pack_ranks`); the report
             is unchanged.
+        file_name: what messages and members call the file (the participant's file name; the server's
+            stored name is never shown); default: the path's last part.
     Returns:
         The report: scorer_version, challenge, phase, aggregation, overall_score (None unless every
         phase dataset is present), datasets {name: format, member, num_queries, num_videos, score,
@@ -288,7 +296,9 @@ def score_submission(
     device = resolve_device(device)
     report_progress = progress or (lambda stage, dataset, fraction: None)
     report_progress(STAGE_VALIDATING, None, 0.0)
-    manifest = prepare_submission(ground_truth=ground_truth, submission_path=submission_path, limits=limits)
+    manifest = prepare_submission(
+        ground_truth=ground_truth, submission_path=submission_path, limits=limits, file_name=file_name
+    )
     phase_datasets = list(ground_truth.datasets)
     ordered = [name for name in phase_datasets if name in manifest.entries]
     results: dict[str, Any] = {}
@@ -296,7 +306,10 @@ def score_submission(
         entry = manifest.entries[name]
         truth = ground_truth.datasets[name]
         report_progress(STAGE_READING, name, 0.0)
-        arrays = load_entry(submission_path, manifest, name, limits=limits)
+        bounds = TopkBounds(rows=truth.num_queries, videos=truth.num_videos)
+        arrays = load_entry(
+            submission_path, manifest, name, limits=limits, topk_bounds=bounds, file_name=file_name
+        )
         report_progress(STAGE_SCORING, name, 0.0)
         metrics = score_dataset(
             arrays,

@@ -15,7 +15,16 @@ import numpy as np
 
 from .errors import SubmissionFormatError
 from .ground_truth import GroundTruth
-from .io import KIND_EMBEDDINGS, KIND_SIMILARITY, MIN_TOPK, SubmissionManifest
+from .io import (
+    KIND_EMBEDDINGS,
+    KIND_SIMILARITY,
+    KIND_TOPK,
+    MIN_TOPK,
+    ReadLimits,
+    SubmissionManifest,
+    TopkBounds,
+    load_entry,
+)
 
 MISSING_DATASET_MESSAGE = "dataset {name} is not part of this phase; the phase's datasets are {known}"
 BLIND_TOPK_NEEDS_IDS = (
@@ -70,6 +79,10 @@ class DatasetShape:
         ):
             rows.append(self.num_videos * self.captions_per_video)
         return tuple(rows)
+
+    def topk_bounds(self) -> TopkBounds:
+        """How far a top-k CSV of this dataset is read: Q rows of at most V indices."""
+        return TopkBounds(rows=self.num_queries, videos=self.num_videos)
 
     def rows_text(self) -> str:
         rows = self.accepted_rows
@@ -263,6 +276,32 @@ def check_topk_file(
                 member=member,
             )
     check_topk(topk, shape, dataset=dataset, member=member)
+
+
+def check_topk_lists(
+    path: str | os.PathLike[str],
+    manifest: SubmissionManifest,
+    shapes: dict[str, DatasetShape],
+    *,
+    limits: ReadLimits | None = None,
+    file_name: str | None = None,
+) -> None:
+    """Read each top-k CSV of a submission within its dataset's shapes (`DatasetShape.topk_bounds`: the
+    read stops at the first row, column or value beyond them) and check it with `check_topk_file`.
+    The upload runs this in the web process, so its memory is bounded by the phase, not by the file.
+
+    Raises:
+        SubmissionError: the first violation, with its line.
+    """
+    for name, entry in manifest.entries.items():
+        if entry.kind == KIND_TOPK and name in shapes:
+            shape = shapes[name]
+            arrays = load_entry(
+                path, manifest, name, limits=limits, topk_bounds=shape.topk_bounds(), file_name=file_name
+            )
+            check_topk_file(
+                arrays["topk"], arrays.get("query_ids"), shape, dataset=name, member=entry.members
+            )
 
 
 def _blind_hint(shape: DatasetShape, rows: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import IO, Any
+from typing import IO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -55,20 +55,6 @@ CHECKSUM_MISMATCH = (
 )
 
 
-def _check_topk_lists(path: str, manifest: Any, shapes: dict, *, limits: Any) -> None:
-    """Parse each top-k CSV of the upload (a few MB at most) and check it as far as the phase's shapes
-    allow, so that a bare CSV on a blind phase or a short row is refused now, not by the worker."""
-    from evaluation.io import KIND_TOPK, load_entry
-    from evaluation.validation import check_topk_file
-
-    for name, entry in manifest.entries.items():
-        if entry.kind == KIND_TOPK and name in shapes:
-            arrays = load_entry(path, manifest, name, limits=limits)
-            check_topk_file(
-                arrays["topk"], arrays.get("query_ids"), shapes[name], dataset=name, member=entry.members
-            )
-
-
 def submission_create(
     *,
     user: AbstractBaseUser,
@@ -99,7 +85,7 @@ def submission_create(
     """
     from evaluation.errors import SubmissionError
     from evaluation.io import ReadLimits, inspect_submission
-    from evaluation.validation import check_manifest
+    from evaluation.validation import check_manifest, check_topk_lists
 
     team = team_of(user=user, challenge=phase.challenge)
     if not team.is_approved:
@@ -124,7 +110,7 @@ def submission_create(
             raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
         try:
             limits = ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
-            manifest = inspect_submission(tmp_path, limits=limits)
+            manifest = inspect_submission(tmp_path, limits=limits, file_name=name)
         except SubmissionError as exc:
             raise ApplicationError(f"The file cannot be scored: {exc}") from exc
         except Exception as exc:  # hostile input must never become a server error
@@ -141,7 +127,8 @@ def submission_create(
         try:  # the shapes the scorer would refuse, refused now (the upload is not stored)
             shapes = phase_public_shapes(phase=phase)
             check_manifest(manifest, shapes)
-            _check_topk_lists(tmp_path, manifest, shapes, limits=limits)
+            # read within the shapes: memory is bounded by the phase, not by the file
+            check_topk_lists(tmp_path, manifest, shapes, limits=limits, file_name=name)
         except SubmissionError as exc:
             raise ApplicationError(f"The file cannot be scored: {exc}") from exc
         submission = Submission(

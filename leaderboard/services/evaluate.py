@@ -148,6 +148,7 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
                 limits=ReadLimits(max_total_bytes=max(settings.SUBMISSION_MAX_BYTES * 64, 8 * 1024**3)),
                 progress=reporter,
                 ranks_out=ranks,
+                file_name=submission.original_filename,  # never the stored file's generated name
             )
             ranks_blob, intervals = _uncertainty(phase=phase, ranks=ranks, reporter=reporter)
     except LeaseLost:

@@ -224,3 +224,32 @@ def test_a_store_without_caption_text_has_none_and_a_wrong_count_is_refused(tmp_
     with ExpertStore(path) as store:
         assert store.caption_text is None
     assert split_truth(path, "val").query_text is None
+
+
+def _small_store(path):
+    with StoreWriter(path, dataset="MSRVTT", videos=["a", "b"], splits={"val": ["b", "a"]}, source="t") as w:
+        w.add_expert("face", np.ones((2, 4), np.float16), np.array([True, True]), flaky=True)
+        w.set_captions(["a#0", "b#0"], np.array([0, 1]))
+        w.text_writer("openai", dim=2, lengths=np.array([1, 1])).write([np.ones((1, 2))] * 2)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["external-storage", "soft-link", "virtual"])
+def test_reader_refuses_a_store_whose_data_lies_outside_it(tmp_path, kind):
+    """The HDF5 rule of docs/design.md, section 5 holds for the stores the server trains on."""
+    path = _small_store(tmp_path / "MSRVTT.h5")
+    with h5py.File(path, "r+") as h5:
+        group = h5["experts/face"]
+        del group["features"]
+        if kind == "external-storage":
+            group.create_dataset("features", shape=(2, 4), dtype="f2", external=[("/etc/passwd", 0, 16)])
+        elif kind == "soft-link":
+            h5.create_dataset("elsewhere", data=np.ones((2, 4), np.float16))
+            group["features"] = h5py.SoftLink("/elsewhere")
+        else:
+            layout = h5py.VirtualLayout(shape=(2, 4), dtype="f2")
+            layout[:] = h5py.VirtualSource("/etc/passwd", "x", shape=(2, 4))
+            group.create_virtual_dataset("features", layout)
+    with pytest.raises(StoreFormatError, match=r"/experts/face/features.*expected") as caught:
+        ExpertStore(path)
+    assert "root:" not in str(caught.value)
