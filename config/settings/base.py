@@ -174,6 +174,15 @@ PENTATHLON_BASELINE_CHECKPOINT_DIR = Path(
 )
 # "auto": CUDA when torch sees a GPU, else the CPU (the evaluation core gives the same results).
 EVALUATION_DEVICE = env("PENTATHLON_EVALUATION_DEVICE", default="auto")
+# Participant files are read and scored in a child process holding no secret (docs/deploying.md,
+# "The scoring child"): "auto" uses bubblewrap when it works here, else a scrubbed environment and,
+# for a root worker, the uid/gid below; "bwrap" refuses to score without bubblewrap; "env" never uses it.
+PENTATHLON_SCORING_ISOLATION = env("PENTATHLON_SCORING_ISOLATION", default="auto")
+PENTATHLON_SCORING_UID = env.int("PENTATHLON_SCORING_UID", default=65534)
+PENTATHLON_SCORING_GID = env.int("PENTATHLON_SCORING_GID", default=65534)
+# Tests only: {"open": [paths], "allocate_mib": n, "report_to": path} makes the scoring child report
+# what it sees from inside (its /proc/self/environ, which files it can open). Never set in production.
+PENTATHLON_SCORING_TEST_PROBE = None
 # Bootstrap resamples of the confidence intervals and paired tests (docs/uncertainty.md), and how
 # many of a board's top entries are compared with their neighbours ("tied within noise").
 PENTATHLON_INTERVAL_RESAMPLES = env.int("PENTATHLON_INTERVAL_RESAMPLES", default=1000)
