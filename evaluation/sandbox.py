@@ -586,9 +586,9 @@ def _warm_for_drop(device: str) -> None:
             path = os.path.join(folder, f"warm{suffix}")
             write(path, matrices)
             score_submission(ground_truth=truth, submission_path=path, device=device, ranks_out={})
-        _truth_load_check = os.path.join(folder, "truth.npz")
-        _truth_save(truth, _truth_load_check)
-        _truth_load(_truth_load_check)
+        truth_path = os.path.join(folder, "truth.npz")
+        _truth_save(truth, truth_path)
+        _truth_load(truth_path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
