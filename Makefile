@@ -14,7 +14,11 @@ SCALE  ?= full
 install: $(VENV)/.installed
 
 # torch==2.13.0 is pinned: on these machines it is the CPU build lying on disk; a looser pin downloads CUDA.
+# bubblewrap (Debian package) isolates the scoring child (docs/deploying.md, section 9c); best effort.
 $(VENV)/.installed: pyproject.toml
+	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && apt-get install -y -qq bubblewrap); } || \
+	    echo "bubblewrap is not installed: scoring children get a scrubbed environment only (docs/deploying.md, 9c)"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -e '.[server,torch,dev]'
 	touch $@

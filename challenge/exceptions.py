@@ -29,6 +29,12 @@ class NotFoundError(ApplicationError):
     status_code = 404
 
 
+class UploadStateError(ApplicationError):
+    """The upload is not open for this (completed, being completed, or a chunk still arriving); HTTP 409."""
+
+    status_code = 409
+
+
 class QuotaExceededError(ApplicationError):
     """The team has used its submissions for the day or the phase."""
 

@@ -39,4 +39,12 @@ def evaluation_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Er
                 id="workers.E003",
             )
         )
+    if settings.PENTATHLON_SCORING_ISOLATION not in ("auto", "bwrap", "env"):
+        errors.append(
+            Error(
+                f"PENTATHLON_SCORING_ISOLATION is {settings.PENTATHLON_SCORING_ISOLATION!r}; expected auto, bwrap or env.",
+                hint="See docs/deploying.md, 'The scoring child'.",
+                id="workers.E004",
+            )
+        )
     return errors

@@ -58,3 +58,22 @@ def _limit_solo_worker(sender: object = None, **_: object) -> None:
         limit = memory_limit_apply()
         if limit:
             logger.info("worker: memory limit %d MiB per task (RLIMIT_DATA)", limit // 1024**2)
+
+
+@worker_init.connect
+def _scoring_isolation(**_: object) -> None:
+    """Mark the worker non-dumpable (its /proc/<pid>/environ becomes root's, so a scoring child of the
+    same uid cannot read the secrets there) and say once which isolation its scoring children get."""
+    from evaluation.sandbox import SandboxError, isolation_for, make_undumpable
+
+    make_undumpable()
+    try:
+        isolation = isolation_for(
+            settings.PENTATHLON_SCORING_ISOLATION,
+            uid=settings.PENTATHLON_SCORING_UID,
+            gid=settings.PENTATHLON_SCORING_GID,
+        )
+    except (SandboxError, ValueError) as exc:
+        logger.error("scoring child isolation: %s; every evaluation will fail until this is fixed", exc)
+        return
+    logger.info("scoring child isolation: %s", isolation.describe())

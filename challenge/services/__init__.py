@@ -125,6 +125,8 @@ from challenge.services.teams import (
 from challenge.services.uploads import (
     UPLOAD_BEYOND_END,
     UPLOAD_BUSY,
+    UPLOAD_CHUNK_IN_FLIGHT,
+    UPLOAD_CLOSED,
     UPLOAD_DONE,
     UPLOAD_GAP,
     UPLOAD_INCOMPLETE,
@@ -173,6 +175,8 @@ __all__ = [
     "TEAM_NOT_APPROVED",
     "UPLOAD_BEYOND_END",
     "UPLOAD_BUSY",
+    "UPLOAD_CHUNK_IN_FLIGHT",
+    "UPLOAD_CLOSED",
     "UPLOAD_DONE",
     "UPLOAD_GAP",
     "UPLOAD_INCOMPLETE",

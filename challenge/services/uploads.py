@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from challenge.exceptions import ApplicationError, PermissionDeniedError
+from challenge.exceptions import ApplicationError, PermissionDeniedError, UploadStateError
 from challenge.models import Phase, Submission
 from challenge.services.acceptance import TEAM_NOT_APPROVED, submission_create
 from challenge.services.files import SpooledFile
@@ -45,6 +47,14 @@ UPLOAD_INCOMPLETE = (
 )
 UPLOAD_DONE = "This upload was already completed as submission #{submission}."
 UPLOAD_BUSY = "This upload is being completed; ask for its state again in a moment."
+UPLOAD_CLOSED = (
+    "This upload was completed (or is being completed) while this chunk was waiting; the accepted file "
+    "is sealed and no chunk can change it any more. Ask for the upload's state with GET."
+)
+UPLOAD_CHUNK_IN_FLIGHT = (
+    "A chunk of this upload is still arriving; wait until every chunk request has been answered, "
+    "then complete the upload again."
+)
 UPLOADS_TOO_MANY_OPEN = (
     "You have {open} unfinished uploads, the most allowed at once is {limit}; complete them or wait "
     "until they expire (after {hours:g} hours without a chunk) before starting another."
@@ -201,19 +211,27 @@ def chunked_upload_write(
     from challenge.models import ChunkedUpload
 
     _own_upload(upload=upload, user=user)
-    if upload.status != ChunkedUpload.Status.UPLOADING:
-        raise ApplicationError(
-            UPLOAD_DONE.format(submission=upload.submission_id) if upload.submission_id else UPLOAD_BUSY
-        )
+    _ensure_writable(upload)
     if start > upload.received:
         raise ApplicationError(UPLOAD_GAP.format(start=start, received=upload.received))
     if start + length > upload.size:
         raise ApplicationError(UPLOAD_BEYOND_END.format(end=start + length, size=upload.size))
     key = str(upload.id)
-    upload.refresh_from_db(fields=["writes"])  # what other writes of it, anywhere, have made
-    running = _running_digests.take(key, start=start, writes=upload.writes)
-    written = 0
-    with open(chunked_upload_partial_path(upload), "r+b") as out:
+    try:
+        out = open(chunked_upload_partial_path(upload), "r+b")  # noqa: SIM115 - closed below
+    except FileNotFoundError:  # completed (the partial file is gone) or expired meanwhile
+        raise UploadStateError(UPLOAD_CLOSED) from None
+    with out:
+        # Shared with other chunk writes, exclusive with completion: once completion holds the file,
+        # a write waits here and then finds the upload no longer open (docs/deploying.md, "Sealed files").
+        fcntl.flock(out.fileno(), fcntl.LOCK_SH)
+        upload.refresh_from_db(fields=["received", "status", "submission", "writes"])
+        if upload.status != ChunkedUpload.Status.UPLOADING:
+            raise UploadStateError(UPLOAD_CLOSED)
+        if start > upload.received:
+            raise ApplicationError(UPLOAD_GAP.format(start=start, received=upload.received))
+        running = _running_digests.take(key, start=start, writes=upload.writes)
+        written = 0
         out.seek(start)
         try:
             while written < length:
@@ -228,18 +246,42 @@ def chunked_upload_write(
             logger.info("upload %s: chunk at %d cut short after %d bytes", upload.id, start, written)
         # No fsync per chunk: the completed file is made durable once, before it is accepted
         # (`spooled_copy`); a chunk lost to a crash of the machine fails the sha256 check there.
-    end = start + written
-    moved = ChunkedUpload.objects.filter(id=upload.id, received__gte=start).update(
-        received=Greatest("received", end), writes=F("writes") + 1, updated_at=timezone.now()
-    )
-    if not moved:  # every write is counted, or a digest could miss bytes it never saw
-        ChunkedUpload.objects.filter(id=upload.id).update(writes=F("writes") + 1)
-    upload.refresh_from_db(fields=["received", "status", "submission", "writes"])
+        out.flush()
+        end = start + written
+        moved = ChunkedUpload.objects.filter(id=upload.id, received__gte=start).update(
+            received=Greatest("received", end), writes=F("writes") + 1, updated_at=timezone.now()
+        )
+        if not moved:  # every write is counted, or a digest could miss bytes it never saw
+            ChunkedUpload.objects.filter(id=upload.id).update(writes=F("writes") + 1)
+        upload.refresh_from_db(fields=["received", "status", "submission", "writes"])
     if running is not None:
         running.offset, running.writes = end, running.writes + 1
         if running.writes == upload.writes:  # no other process wrote meanwhile
             _running_digests.put(key, running)
     return upload.received
+
+
+def _ensure_writable(upload: Any) -> None:
+    from challenge.models import ChunkedUpload
+
+    if upload.status != ChunkedUpload.Status.UPLOADING:
+        raise UploadStateError(
+            UPLOAD_DONE.format(submission=upload.submission_id) if upload.submission_id else UPLOAD_BUSY
+        )
+
+
+def _lock_for_completion(handle: IO[bytes], *, wait: float) -> None:
+    """Hold the partial file exclusively: no chunk write is in flight, and none can start writing
+    until the lock is let go (each re-checks the upload's state under it). Waits up to `wait` s."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise UploadStateError(UPLOAD_CHUNK_IN_FLIGHT) from None
+            time.sleep(0.05)
 
 
 def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str | None) -> Submission:
@@ -258,17 +300,27 @@ def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str 
         return upload.submission
     if upload.received < upload.size:
         raise ApplicationError(UPLOAD_INCOMPLETE.format(received=upload.received, size=upload.size))
-    claimed = ChunkedUpload.objects.filter(id=upload.id, status=ChunkedUpload.Status.UPLOADING).update(
-        status=ChunkedUpload.Status.COMPLETE, updated_at=timezone.now()
-    )
-    if not claimed:
-        raise ApplicationError(UPLOAD_BUSY)
     path = chunked_upload_partial_path(upload)
-    metadata = dict(upload.metadata)
-    upload.refresh_from_db(fields=["writes"])  # after the claim: no write can start any more
-    known = _running_digests.finish(str(upload.id), size=upload.size, writes=upload.writes)
     try:
-        with open(path, "rb") as handle:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise UploadStateError(UPLOAD_BUSY) from None
+    with handle:
+        # Sealed: the file is taken only once no chunk write is in flight, and every later write
+        # finds the upload complete under the same lock, so the accepted bytes cannot change.
+        _lock_for_completion(handle, wait=float(settings.PENTATHLON_UPLOAD_COMPLETE_WAIT))
+        claimed = ChunkedUpload.objects.filter(
+            id=upload.id, status=ChunkedUpload.Status.UPLOADING, received__gte=upload.size
+        ).update(status=ChunkedUpload.Status.COMPLETE, updated_at=timezone.now())
+        if not claimed:
+            upload.refresh_from_db()
+            if upload.submission_id:
+                return upload.submission
+            raise UploadStateError(UPLOAD_BUSY)
+        metadata = dict(upload.metadata)
+        upload.refresh_from_db(fields=["writes"])  # after the claim: no write can start any more
+        known = _running_digests.finish(str(upload.id), size=upload.size, writes=upload.writes)
+        try:
             submission = submission_create(
                 user=user,
                 phase=upload.phase,
@@ -279,11 +331,11 @@ def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str 
                 expected_sha256=(sha256 or "").strip() or upload.sha256 or None,
                 **metadata,
             )
-    except BaseException:
-        ChunkedUpload.objects.filter(id=upload.id).update(status=ChunkedUpload.Status.UPLOADING)
-        raise
-    ChunkedUpload.objects.filter(id=upload.id).update(submission=submission, updated_at=timezone.now())
-    path.unlink(missing_ok=True)
+        except BaseException:
+            ChunkedUpload.objects.filter(id=upload.id).update(status=ChunkedUpload.Status.UPLOADING)
+            raise
+        ChunkedUpload.objects.filter(id=upload.id).update(submission=submission, updated_at=timezone.now())
+        path.unlink(missing_ok=True)
     return submission
 
 

@@ -153,6 +153,8 @@ UPLOAD_PARTIAL_DIR = Path(env("PENTATHLON_UPLOAD_PARTIAL_DIR", default=str(VAR_D
 # the spooled file is renamed into place instead of copied a second time (default: the system's).
 FILE_UPLOAD_TEMP_DIR = env("PENTATHLON_UPLOAD_TEMP_DIR", default=None)
 UPLOAD_EXPIRES_AFTER = env.int("PENTATHLON_UPLOAD_EXPIRES_AFTER", default=24 * 3600)
+# Completing an upload waits this long for chunk writes still in flight, then answers 409.
+PENTATHLON_UPLOAD_COMPLETE_WAIT = env.float("PENTATHLON_UPLOAD_COMPLETE_WAIT", default=10.0)
 # Per user: chunked uploads open at once, and the bytes they declare together (issue 16, finding 4).
 PENTATHLON_UPLOAD_MAX_OPEN = env.int("PENTATHLON_UPLOAD_MAX_OPEN", default=3)
 PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT = env.int(
@@ -172,6 +174,15 @@ PENTATHLON_BASELINE_CHECKPOINT_DIR = Path(
 )
 # "auto": CUDA when torch sees a GPU, else the CPU (the evaluation core gives the same results).
 EVALUATION_DEVICE = env("PENTATHLON_EVALUATION_DEVICE", default="auto")
+# Participant files are read and scored in a child process holding no secret (docs/deploying.md,
+# "The scoring child"): "auto" uses bubblewrap when it works here, else a scrubbed environment and,
+# for a root worker, the uid/gid below; "bwrap" refuses to score without bubblewrap; "env" never uses it.
+PENTATHLON_SCORING_ISOLATION = env("PENTATHLON_SCORING_ISOLATION", default="auto")
+PENTATHLON_SCORING_UID = env.int("PENTATHLON_SCORING_UID", default=65534)
+PENTATHLON_SCORING_GID = env.int("PENTATHLON_SCORING_GID", default=65534)
+# Tests only: {"open": [paths], "allocate_mib": n, "report_to": path} makes the scoring child report
+# what it sees from inside (its /proc/self/environ, which files it can open). Never set in production.
+PENTATHLON_SCORING_TEST_PROBE = None
 # Bootstrap resamples of the confidence intervals and paired tests (docs/uncertainty.md), and how
 # many of a board's top entries are compared with their neighbours ("tied within noise").
 PENTATHLON_INTERVAL_RESAMPLES = env.int("PENTATHLON_INTERVAL_RESAMPLES", default=1000)

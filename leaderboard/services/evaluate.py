@@ -8,6 +8,7 @@ is one of challenge's submission services, guarded by the claim.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -49,6 +50,11 @@ MEMORY_LIMIT = (
 )
 INTERNAL_ERROR = (
     "An internal error stopped the evaluation; the organisers have been told. Please try again later."
+)
+FILE_CHANGED = (
+    "The submission was not scored because the stored file changed after it was accepted: its sha256 "
+    "is no longer the one recorded at upload. The organisers have been told; this submission does not "
+    "count against your team's quota."
 )
 
 #: The progress stage shown while the confidence intervals are computed.
@@ -109,8 +115,7 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
     message was redelivered), and dropping it would leave the row running until a sweep.
     """
     from evaluation.errors import GroundTruthError, SubmissionError
-    from evaluation.io import ReadLimits
-    from evaluation.scoring import score_submission
+    from evaluation.sandbox import StoredFileChangedError
 
     claimed_at = submission_claim(submission_id=submission_id)
     if claimed_at is None:
@@ -140,21 +145,26 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
             reporter("reading ground truth", None, 0.0)
             truth = published_truth_from_file(phase=phase, path=truth_path)
             ranks: dict = {}
-            report = score_submission(
-                ground_truth=truth,
+            report = _score_isolated(
+                submission=submission,
+                truth=truth,
                 submission_path=submission_path,
-                aggregation=phase.aggregation,
-                device=settings.EVALUATION_DEVICE,
-                limits=ReadLimits(max_total_bytes=max(settings.SUBMISSION_MAX_BYTES * 64, 8 * 1024**3)),
-                progress=reporter,
-                ranks_out=ranks,
-                file_name=submission.original_filename,  # never the stored file's generated name
+                reporter=reporter,
+                heartbeat=heartbeat,
+                ranks=ranks,
             )
             ranks_blob, intervals = _uncertainty(phase=phase, ranks=ranks, reporter=reporter)
     except LeaseLost:
         logger.warning(
             "submission %s: lease lost (re-queued after a missed heartbeat); stopping", submission_id
         )
+        return None
+    except StoredFileChangedError:
+        logger.error(
+            "submission %s: the stored file's sha256 is not the one recorded at upload; not scored",
+            submission_id,
+        )
+        _fail(row=mine, message=FILE_CHANGED, refund=True)
         return None
     except SubmissionError as exc:
         _fail(row=mine, message=str(exc))
@@ -184,6 +194,56 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
         return None
     result_store(row=mine, report=report, ranks_blob=ranks_blob, intervals=intervals)
     return None
+
+
+def _score_isolated(
+    *, submission: Submission, truth, submission_path: str, reporter, heartbeat: _Heartbeat, ranks: dict
+) -> dict:
+    """Score in a child process that holds no secret and checks the file's sha256 (evaluation.sandbox,
+    docs/deploying.md "The scoring child"); the same report as `score_submission`."""
+    from evaluation.io import ReadLimits
+    from evaluation.sandbox import isolation_for, score_in_child
+    from evaluation.scoring import resolve_device
+
+    isolation = isolation_for(
+        settings.PENTATHLON_SCORING_ISOLATION,
+        uid=settings.PENTATHLON_SCORING_UID,
+        gid=settings.PENTATHLON_SCORING_GID,
+    )
+    logger.info("submission %s: scoring child isolation: %s", submission.id, isolation.describe())
+
+    def should_stop() -> None:
+        if heartbeat.lost.is_set():
+            raise LeaseLost
+
+    probe = settings.PENTATHLON_SCORING_TEST_PROBE  # tests only (docs/deploying.md)
+    mib = int(settings.PENTATHLON_WORKER_MEMORY_LIMIT_MB)
+    return score_in_child(
+        ground_truth=truth,
+        submission_path=submission_path,
+        sha256=submission.checksum_sha256 or None,
+        isolation=isolation,
+        aggregation=submission.phase.aggregation,
+        # resolved here (the worker imported torch at warm-up): a CPU child never imports it
+        device=resolve_device(settings.EVALUATION_DEVICE),
+        limits=ReadLimits(max_total_bytes=max(settings.SUBMISSION_MAX_BYTES * 64, 8 * 1024**3)),
+        progress=reporter,
+        ranks_out=ranks,
+        memory_limit=mib * 1024**2 if mib > 0 else None,
+        should_stop=should_stop,
+        probe=None if probe is None else {k: v for k, v in probe.items() if k != "report_to"},
+        on_probe=None if probe is None else _probe_writer(probe.get("report_to")),
+        file_name=submission.original_filename,  # never the stored file's generated name
+    )
+
+
+def _probe_writer(path: str | None):
+    def write(seen: dict) -> None:
+        if path:
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump(seen, handle)
+
+    return write
 
 
 def _uncertainty(

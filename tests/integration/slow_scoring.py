@@ -1,6 +1,8 @@
 """Imported into a real worker with `celery worker --include tests.integration.slow_scoring` (tests only).
 
-With PENTATHLON_TEST_FAULT_INJECTION=1 in its environment it wraps `evaluation.scoring.score_submission` so that a fault can be injected at a known moment:
+With PENTATHLON_TEST_FAULT_INJECTION=1 in its environment it wraps `evaluation.sandbox.score_in_child` (the
+worker's side of scoring: the child process it starts scores the file) so that a fault can be injected at a
+known moment:
 
 * it writes the scoring process's pid to `$PENTATHLON_VAR_DIR/scoring.pid` (the pool process to kill);
 * it then waits `PENTATHLON_TEST_SCORING_DELAY_S` seconds (the lease is renewed meanwhile), so a test can
@@ -17,9 +19,9 @@ import signal
 import time
 from pathlib import Path
 
-import evaluation.scoring
+import evaluation.sandbox
 
-_original = evaluation.scoring.score_submission
+_original = evaluation.sandbox.score_in_child
 
 
 def _sha256(path: str | os.PathLike) -> str:
@@ -30,7 +32,7 @@ def _sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def score_submission(*args, **kwargs):
+def score_in_child(*args, **kwargs):
     var = Path(os.environ["PENTATHLON_VAR_DIR"])
     (var / "scoring.pid.tmp").write_text(str(os.getpid()))
     (var / "scoring.pid.tmp").replace(var / "scoring.pid")
@@ -46,4 +48,4 @@ def score_submission(*args, **kwargs):
 # Only in a worker started for fault tests: collecting this module (pytest --doctest-modules imports every
 # file) must not change the scorer of the test process itself.
 if os.environ.get("PENTATHLON_TEST_FAULT_INJECTION") == "1":
-    evaluation.scoring.score_submission = score_submission
+    evaluation.sandbox.score_in_child = score_in_child

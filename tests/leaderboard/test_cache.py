@@ -197,13 +197,13 @@ def test_a_challenge_setting_shows_on_the_next_read(phase, scored, committed):
 
 
 def test_a_finished_rescore_shows_on_the_next_read(phase, upload, organiser, monkeypatch, committed):
-    from evaluation import scoring
+    from evaluation import sandbox
     from leaderboard.services import phase_rescore_with_snapshot
 
     upload("npz", seed=0)
     client = Client()
     before = client.get(api(phase)).json()["entries"][0]["primary_score"]
-    real = scoring.score_submission
+    real = sandbox.score_in_child  # the worker scores in a child process (evaluation.sandbox)
 
     def shifted(**kwargs):  # the fixed scorer of the re-score gives other numbers
         report = real(**kwargs)
@@ -211,7 +211,7 @@ def test_a_finished_rescore_shows_on_the_next_read(phase, upload, organiser, mon
             entry["score"] = 12.5
         return report
 
-    monkeypatch.setattr(scoring, "score_submission", shifted)
+    monkeypatch.setattr(sandbox, "score_in_child", shifted)
     with committed():
         assert phase_rescore_with_snapshot(phase=phase, user=organiser, reason="fix") == 1
     after = client.get(api(phase)).json()["entries"]

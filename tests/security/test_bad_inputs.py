@@ -14,6 +14,7 @@ Ground-truth files go through `phase_ground_truth_set`, the admin upload's servi
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -63,7 +64,7 @@ def test_bad_submission_fails_clearly_on_both_roads(
         created_by=participant,
         file_format=path.suffix.lstrip(".") or "zip",
         file_size=path.stat().st_size,
-        checksum_sha256="0" * 64,
+        checksum_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),  # as accepted
         method_name=case.name,
         status=Submission.Status.QUEUED,
     )

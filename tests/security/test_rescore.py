@@ -20,14 +20,14 @@ def test_rescore_during_scoring_discards_the_stale_run(
     upload, phase, monkeypatch, django_capture_on_commit_callbacks
 ):
     from challenge.services import phase_rescore
-    from evaluation import scoring
+    from evaluation import sandbox
     from leaderboard.models import Result
     from workers.tasks import submission_evaluate_task
 
     submission = upload("npz", seed=4)
     assert submission.status == Status.FINISHED
     real_score = submission.result.primary_score
-    real_scorer = scoring.score_submission
+    real_scorer = sandbox.score_in_child  # the worker scores in a child process (evaluation.sandbox)
     pending = []
 
     def scorer_interrupted_by_a_rescore(**kwargs):
@@ -43,13 +43,13 @@ def test_rescore_during_scoring_discards_the_stale_run(
         }
 
     Submission.objects.filter(id=submission.id).update(status=Status.QUEUED)
-    monkeypatch.setattr(scoring, "score_submission", scorer_interrupted_by_a_rescore)
+    monkeypatch.setattr(sandbox, "score_in_child", scorer_interrupted_by_a_rescore)
     submission_evaluate_task.apply(args=[submission.id])
     submission.refresh_from_db()
     assert submission.status == Status.QUEUED  # the stale run's result was not stored
     assert Result.objects.get(submission=submission).primary_score == real_score  # the old one still shows
 
-    monkeypatch.setattr(scoring, "score_submission", real_scorer)
+    monkeypatch.setattr(sandbox, "score_in_child", real_scorer)
     # the re-score's message (its other callback bumps the boards' version)
     messages = [callback for callback in pending if "evaluation_enqueue" in callback.__qualname__]
     assert len(messages) == 1
