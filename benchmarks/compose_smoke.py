@@ -87,6 +87,7 @@ def run(
     check: bool = True,
     capture: bool = False,
     env: dict[str, str] | None = None,
+    base_env: dict[str, str] | None = None,
     **kw: Any,
 ) -> subprocess.CompletedProcess:
     result = subprocess.run(
@@ -94,7 +95,7 @@ def run(
         check=False,
         text=True,
         capture_output=capture,
-        env={**os.environ, **(env or {})},
+        env={**(os.environ if base_env is None else base_env), **(env or {})},
         **kw,
     )
     if check and result.returncode != 0:
@@ -230,8 +231,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: Variables of the host's shell that compose would put above the smoke's env file (CI exports
+#: DATABASE_URL and REDIS_URL for the suite's own servers, for one): compose never sees them.
+_HOST_SETTINGS = ("DJANGO_", "PENTATHLON_", "POSTGRES_", "CELERY_", "GUNICORN_", "AWS_", "COMPOSE_")
+_HOST_URLS = {"DATABASE_URL", "REDIS_URL", "CACHE_URL", "PROXY_IMAGE"}
+
+
+def compose_env() -> dict[str, str]:
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_HOST_SETTINGS) and name not in _HOST_URLS
+    }
+
+
 class Stack:
-    """`compose` on the smoke project, with its own env file."""
+    """`compose` on the smoke project, with its own env file (and none of the host's settings)."""
 
     def __init__(self, workdir: Path, port: int) -> None:
         self.port = port
@@ -266,7 +281,9 @@ class Stack:
     def __call__(
         self, *args: str, check: bool = True, capture: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess:
-        return run([*self.base, *args], check=check, capture=capture, cwd=REPO, input=input)
+        return run(
+            [*self.base, *args], check=check, capture=capture, cwd=REPO, input=input, base_env=compose_env()
+        )
 
     def container(self, service: str) -> str:
         ids = self("ps", "-q", service).stdout.split()
