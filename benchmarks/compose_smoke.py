@@ -7,20 +7,25 @@ Needs a running Docker engine, `docker compose` or `docker-compose`, and (for th
 and a Debian mirror. The host's Python needs only the CLI's dependencies (numpy, h5py, requests, rich).
 
 1. Images. `pentathlon/debian:bookworm` from `debootstrap --variant=minbase` and `docker import`; on it
-   docker/offline/*.Dockerfile make the Python, PostgreSQL and Redis images; docker/Dockerfile makes the
+   docker/offline/*.Dockerfile make the Python, PostgreSQL, Redis and proxy (nginx) images; docker/Dockerfile makes the
    site's image with PYTHON_IMAGE pointed at the local Python image and without torch (the CPU workers
    score with numpy; torch is only for `train_baseline`). Layers are cached: a second run builds nothing.
 2. `compose up` of the whole stack under its own project name (`pentathlon-smoke`, its own volumes),
-   published on 127.0.0.1 only; waits on every healthcheck; `docker compose config` of the GPU profile.
+   the proxy published on 127.0.0.1 only; waits on every healthcheck; `docker compose config` of the GPU
+   profile.
 3. Seeds the Video Pentathlon at full scale; as the demo participant, downloads the validation phase's
    starter kit with `pentathlon kit`, builds similarity matrices of the kit's shapes, packs an .npz and a
    CodaLab zip with `pentathlon pack`, submits both with `pentathlon submit` and checks the results
    (every dataset scored; the zip's top-10 lists score R@1/5/10 exactly like the matrices they came from).
-4. Drills: `docker kill` of the CPU worker while it scores, then a restart; Redis restarted while a
-   message waits in its queue; PostgreSQL restarted while a submission is scored; web restarted in the
-   middle of a chunked upload (the CLI is paused mid-transfer, then run again: it resumes).
+4. Drills, each with its own files (the server refuses a team's repeated file): `docker kill` of the
+   CPU worker while it scores, then a restart; Redis restarted while a message waits in its queue;
+   PostgreSQL restarted while a submission is scored; web restarted in the middle of a chunked upload
+   (the CLI is paused mid-transfer, then run again: it resumes); six uploads that send their headers
+   and part of their body, then stall, while a plain GET must still answer through the proxy (and,
+   straight to gunicorn inside the web container, once PENTATHLON_REQUEST_BODY_TIMEOUT frees them).
    Every submission must end FINISHED, and scored once (`scored_count == 1`).
-5. `compose down -v` (unless --keep-up).
+5. `compose down -v` (unless --keep-up). Every figure is printed, a failed drill included; the exit
+   status is 0 only when every step and every drill held.
 """
 
 from __future__ import annotations
@@ -48,14 +53,22 @@ DEBIAN_IMAGE = "pentathlon/debian:bookworm"
 PYTHON_IMAGE = "pentathlon/python:3.11-bookworm"
 POSTGRES_IMAGE = "pentathlon/postgres:15-bookworm"
 REDIS_IMAGE = "pentathlon/redis:7.0-bookworm"
+PROXY_IMAGE = "pentathlon/proxy:bookworm"
 APP_IMAGE = "pentathlon:smoke"
-SERVICES = ("postgres", "redis", "web", "worker-cpu", "beat")
+SERVICES = ("postgres", "redis", "web", "proxy", "worker-cpu", "beat")
 PARTICIPANT = ("participant", "pentathlon-participant")
 CHALLENGE = "video-pentathlon"
 #: The server's chunk size in the smoke stack: many chunks, so a restart lands mid-upload.
 SMOKE_CHUNK_BYTES = 2 * 1024**2
+#: Uploads left stalled in the slow-body drill: gunicorn's 3 workers x 2 threads.
+STALLED_UPLOADS = 6
+#: The app server's body read timeout in the smoke stack (short, so the direct check is quick).
+SMOKE_BODY_TIMEOUT_S = 5
+#: A plain GET must answer within this while uploads stall.
+STALLED_GET_LIMIT_S = 5.0
 
 FIGURES: dict[str, Any] = {}
+DRILLS: dict[str, str] = {}
 
 
 def log(message: str) -> None:
@@ -74,6 +87,7 @@ def run(
     check: bool = True,
     capture: bool = False,
     env: dict[str, str] | None = None,
+    base_env: dict[str, str] | None = None,
     **kw: Any,
 ) -> subprocess.CompletedProcess:
     result = subprocess.run(
@@ -81,7 +95,7 @@ def run(
         check=False,
         text=True,
         capture_output=capture,
-        env={**os.environ, **(env or {})},
+        env={**(os.environ if base_env is None else base_env), **(env or {})},
         **kw,
     )
     if check and result.returncode != 0:
@@ -184,6 +198,7 @@ def build_images(*, rebuild_base: bool) -> None:
         (PYTHON_IMAGE, OFFLINE / "python.Dockerfile", OFFLINE, {"DEBIAN_IMAGE": DEBIAN_IMAGE}),
         (POSTGRES_IMAGE, OFFLINE / "postgres.Dockerfile", OFFLINE, {"DEBIAN_IMAGE": DEBIAN_IMAGE}),
         (REDIS_IMAGE, OFFLINE / "redis.Dockerfile", OFFLINE, {"DEBIAN_IMAGE": DEBIAN_IMAGE}),
+        (PROXY_IMAGE, OFFLINE / "nginx.Dockerfile", OFFLINE, {"DEBIAN_IMAGE": DEBIAN_IMAGE}),
         # TORCH_VERSION empty: no torch in the image (see docker/Dockerfile).
         (
             APP_IMAGE,
@@ -216,8 +231,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: Variables of the host's shell that compose would put above the smoke's env file (CI exports
+#: DATABASE_URL and REDIS_URL for the suite's own servers, for one): compose never sees them.
+_HOST_SETTINGS = ("DJANGO_", "PENTATHLON_", "POSTGRES_", "CELERY_", "GUNICORN_", "AWS_", "COMPOSE_")
+_HOST_URLS = {"DATABASE_URL", "REDIS_URL", "CACHE_URL", "PROXY_IMAGE"}
+
+
+def compose_env() -> dict[str, str]:
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_HOST_SETTINGS) and name not in _HOST_URLS
+    }
+
+
 class Stack:
-    """`compose` on the smoke project, with its own env file."""
+    """`compose` on the smoke project, with its own env file (and none of the host's settings)."""
 
     def __init__(self, workdir: Path, port: int) -> None:
         self.port = port
@@ -228,13 +257,17 @@ class Stack:
                 [
                     f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}",
                     "DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost",
-                    # The CLI talks plain HTTP to the loopback port: no TLS proxy in front here.
+                    # The CLI talks plain HTTP to the loopback port: no TLS proxy in front of the
+                    # stack's own proxy here, so it is the only one that appends X-Forwarded-For.
                     "DJANGO_SECURE_COOKIES=false",
                     "DJANGO_SECURE_SSL_REDIRECT=false",
+                    "PENTATHLON_NUM_PROXIES=1",
+                    f"PENTATHLON_REQUEST_BODY_TIMEOUT={SMOKE_BODY_TIMEOUT_S}",
                     f"POSTGRES_PASSWORD={secrets.token_hex(24)}",
                     f"PENTATHLON_IMAGE={APP_IMAGE}",
                     f"POSTGRES_IMAGE={POSTGRES_IMAGE}",
                     f"REDIS_IMAGE={REDIS_IMAGE}",
+                    f"PROXY_IMAGE={PROXY_IMAGE}",
                     "PENTATHLON_HTTP_BIND=127.0.0.1",
                     f"PENTATHLON_HTTP_PORT={port}",
                     f"PENTATHLON_UPLOAD_CHUNK_BYTES={SMOKE_CHUNK_BYTES}",
@@ -245,8 +278,12 @@ class Stack:
         )
         self.base = [*compose_cli(), "--env-file", str(self.env_file), "-f", str(COMPOSE_FILE), "-p", PROJECT]
 
-    def __call__(self, *args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
-        return run([*self.base, *args], check=check, capture=capture, cwd=REPO)
+    def __call__(
+        self, *args: str, check: bool = True, capture: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess:
+        return run(
+            [*self.base, *args], check=check, capture=capture, cwd=REPO, input=input, base_env=compose_env()
+        )
 
     def container(self, service: str) -> str:
         ids = self("ps", "-q", service).stdout.split()
@@ -295,15 +332,15 @@ class Stack:
 
 
 def check_loopback_only(stack: Stack) -> None:
-    """The only published port is the site's, on 127.0.0.1."""
+    """The only published port is the proxy's, on 127.0.0.1: gunicorn is reached only through it."""
     published = []
     for service in SERVICES:
         ports = run(["docker", "port", stack.container(service)], capture=True).stdout.split("\n")
         published += [f"{service}: {line.strip()}" for line in ports if line.strip()]
     log("published ports: " + "; ".join(published))
-    wrong = [line for line in published if "-> 127.0.0.1:" not in line]
+    wrong = [line for line in published if "-> 127.0.0.1:" not in line or not line.startswith("proxy:")]
     if wrong or len(published) != 1:
-        raise SystemExit(f"the stack must publish only the site, on 127.0.0.1: {published}")
+        raise SystemExit(f"the stack must publish only the proxy, on 127.0.0.1: {published}")
     figure("published_ports", published)
 
 
@@ -360,7 +397,13 @@ class Participant:
 
 
 def build_submissions(
-    kit: Path, out: Path, participant: Participant, *, seed: int, dtype: str = "float32"
+    kit: Path,
+    out: Path,
+    participant: Participant,
+    *,
+    seed: int,
+    dtype: str = "float32",
+    kinds: tuple[str, ...] = ("npz", "zip"),
 ) -> dict[str, Path]:
     """Similarity matrices of the kit's shapes (random: the participant has no ground truth), packed by the CLI."""
     import numpy as np
@@ -374,10 +417,27 @@ def build_submissions(
         videos = len((kit / name / "videos.txt").read_text().split())
         assert (queries, videos) == (shape["num_queries"], shape["num_videos"]), name
         np.save(matrices / f"{name}.npy", rng.standard_normal((queries, videos)).astype(dtype))
-    files = {"npz": out / f"submission-{seed}.npz", "zip": out / f"submission-{seed}.zip"}
-    participant("pack", str(matrices), "-o", str(files["npz"]), "--kit", str(kit), "--force")
-    participant("pack", str(matrices), "-o", str(files["zip"]), "--topk", "10", "--kit", str(kit), "--force")
+    files = {kind: out / f"submission-{seed}.{kind}" for kind in kinds}
+    for kind, path in files.items():
+        topk = ["--topk", "10"] if kind == "zip" else []
+        participant("pack", str(matrices), "-o", str(path), *topk, "--kit", str(kit), "--force")
+    shutil.rmtree(matrices)
     return files
+
+
+class FreshFiles:
+    """A new file for each submission of the drills: the server refuses a team's repeated file (409)."""
+
+    def __init__(self, kit: Path, out: Path, participant: Participant) -> None:
+        self.kit, self.out, self.participant = kit, out, participant
+        self.seed = 100
+
+    def __call__(self, kind: str = "npz", dtype: str = "float64") -> Path:
+        """float64 by default: twice the bytes of float32, so scoring lasts long enough to be interrupted."""
+        self.seed += 1
+        return build_submissions(
+            self.kit, self.out, self.participant, seed=self.seed, dtype=dtype, kinds=(kind,)
+        )[kind]
 
 
 def t2v(submission: dict[str, Any]) -> dict[str, tuple[float, ...]]:
@@ -411,7 +471,7 @@ def wait_status(
 # --- 4. drills ------------------------------------------------------------------------------------
 
 
-def drill_worker_kill(stack: Stack, participant: Participant, phase: int, path: Path) -> list[int]:
+def drill_worker_kill(stack: Stack, participant: Participant, phase: int, fresh: FreshFiles) -> list[int]:
     """SIGKILL the worker container while it scores, start it again: the lease expires, beat re-queues.
 
     A warm worker scores a validation submission in about a second, so the kill can land after the
@@ -419,7 +479,7 @@ def drill_worker_kill(stack: Stack, participant: Participant, phase: int, path: 
     """
     ids = []
     for attempt in range(1, 6):
-        sub = participant.submit_no_wait(phase, path, f"drill: worker killed while scoring ({attempt})")
+        sub = participant.submit_no_wait(phase, fresh(), f"drill: worker killed while scoring ({attempt})")
         ids.append(sub)
         wait_status(participant, sub, {"running"}, interval=0.02)
         worker = stack.container("worker-cpu")
@@ -442,10 +502,11 @@ def drill_worker_kill(stack: Stack, participant: Participant, phase: int, path: 
     return ids
 
 
-def drill_redis_restart(stack: Stack, participant: Participant, phase: int, path: Path) -> list[int]:
+def drill_redis_restart(stack: Stack, participant: Participant, phase: int, fresh: FreshFiles) -> list[int]:
     # The worker is stopped, so the message waits in Redis across the restart (append-only file).
+    queued_file, after_file = fresh("zip"), fresh("zip")
     stack("stop", "worker-cpu")
-    queued = participant.submit_no_wait(phase, path, "drill: queued across a Redis restart")
+    queued = participant.submit_no_wait(phase, queued_file, "drill: queued across a Redis restart")
     time.sleep(2)  # appendfsync everysec
     restarted_at = time.monotonic()
     stack("restart", "redis")
@@ -456,15 +517,18 @@ def drill_redis_restart(stack: Stack, participant: Participant, phase: int, path
     if final["status"] != "finished":
         raise SystemExit(f"queued submission {queued} ended {final['status']}")
     # After the restart: web enqueues and the worker consumes again.
-    after = participant.submit(phase, path, "drill: submitted after a Redis restart")
+    after = participant.submit(phase, after_file, "drill: submitted after a Redis restart")
     if after["status"] != "finished":
         raise SystemExit(f"submission {after['id']} after the Redis restart ended {after['status']}")
     figure("drill_redis_services_healthy_s", stack.wait_healthy(), "s (all services, after)")
     return [queued, after["id"]]
 
 
-def drill_postgres_restart(stack: Stack, participant: Participant, phase: int, path: Path) -> list[int]:
-    sub = participant.submit_no_wait(phase, path, "drill: PostgreSQL restarted while scoring")
+def drill_postgres_restart(
+    stack: Stack, participant: Participant, phase: int, fresh: FreshFiles
+) -> list[int]:
+    after_file = fresh()
+    sub = participant.submit_no_wait(phase, fresh(), "drill: PostgreSQL restarted while scoring")
     seen = wait_status(participant, sub, {"running"}, interval=0.02)
     restarted_at = time.monotonic()
     stack("restart", "postgres")
@@ -482,15 +546,16 @@ def drill_postgres_restart(stack: Stack, participant: Participant, phase: int, p
     figure("drill_postgres_recovery_s", time.monotonic() - restarted_at, "s (restart to result)")
     if final["status"] != "finished":
         raise SystemExit(f"submission {sub} ended {final['status']}: {final.get('error_message')}")
-    after = participant.submit(phase, path, "drill: submitted after a PostgreSQL restart")
+    after = participant.submit(phase, after_file, "drill: submitted after a PostgreSQL restart")
     if after["status"] != "finished":
         raise SystemExit(f"submission {after['id']} after the PostgreSQL restart ended {after['status']}")
     figure("drill_postgres_services_healthy_s", stack.wait_healthy(), "s (all services, after)")
     return [sub, after["id"]]
 
 
-def drill_web_restart(stack: Stack, participant: Participant, phase: int, path: Path, work: Path) -> int:
+def drill_web_restart(stack: Stack, participant: Participant, phase: int, fresh: FreshFiles) -> int:
     """The CLI's chunked upload is paused after a few chunks, web restarts, the CLI carries on or is run again."""
+    path = fresh()
     state = Path(participant.env["PENTATHLON_CONFIG_DIR"]) / "uploads.json"
     argv = ["submit", str(phase), str(path), "--method-name", "drill: web restarted mid-upload",
             "--chunked-above", "1", "--no-wait"]  # fmt: skip
@@ -528,6 +593,101 @@ def drill_web_restart(stack: Stack, participant: Participant, phase: int, path: 
     return sub
 
 
+#: Run inside the web container (`python -`): STALLED uploads straight to gunicorn, then a timed GET.
+_DIRECT_STALL = """
+import json, socket, sys, time, urllib.request
+count, token, host, limit = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+head = (
+    "POST /api/v1/submissions/create/ HTTP/1.1\\r\\nHost: %s\\r\\nAuthorization: Token %s\\r\\n"
+    "Content-Type: multipart/form-data; boundary=stall\\r\\nContent-Length: 1000000\\r\\n\\r\\n"
+    "--stall\\r\\nContent-Disposition: form-data; name=\\"file\\"; filename=\\"s.npz\\"\\r\\n\\r\\n" % (host, token)
+).encode() + b"x" * 1000
+stalled = [socket.create_connection(("127.0.0.1", 8000), timeout=120) for _ in range(count)]
+for sock in stalled:
+    sock.sendall(head)
+time.sleep(1)
+started = time.monotonic()
+request = urllib.request.Request("http://127.0.0.1:8000/api/v1/challenges/", headers={"Host": host})
+try:
+    status = urllib.request.urlopen(request, timeout=limit).status
+except Exception as exc:
+    status = repr(exc)
+elapsed = time.monotonic() - started
+answers = []
+for sock in stalled:
+    try:
+        answers.append(sock.recv(64).split(b"\\r\\n")[0].decode())
+    except OSError as exc:
+        answers.append(repr(exc))
+    sock.close()
+print(json.dumps({"get_s": elapsed, "get_status": status, "stalled_answers": answers}))
+"""
+
+
+def stalled_upload(server: str, token: str) -> socket.socket:
+    """An upload that sends its headers and the first 64 KiB of a 64 MiB multipart body, then nothing."""
+    host, port = server.removeprefix("http://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    head = (
+        f"POST /api/v1/submissions/create/ HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Token {token}\r\n"
+        "Content-Type: multipart/form-data; boundary=stall\r\nContent-Length: 67108864\r\n\r\n"
+        '--stall\r\nContent-Disposition: form-data; name="file"; filename="stalled.npz"\r\n\r\n'
+    )
+    sock.sendall(head.encode() + secrets.token_bytes(64 * 1024))
+    return sock
+
+
+def drill_stalled_uploads(stack: Stack, participant: Participant) -> None:
+    """Six uploads stall mid-body: through the proxy a plain GET answers at once (nginx holds the bodies,
+    gunicorn never sees them); straight to gunicorn the body read timeout frees its threads."""
+    import requests
+
+    token = participant.token()
+    stalled = [stalled_upload(participant.server, token) for _ in range(STALLED_UPLOADS)]
+    try:
+        time.sleep(2)  # whatever they would hold, they hold now
+        started = time.monotonic()
+        try:
+            status = requests.get(f"{stack.url}/api/v1/challenges/", timeout=60).status_code
+        except requests.RequestException as exc:
+            status = repr(exc)
+        elapsed = time.monotonic() - started
+        figure("drill_stalled_uploads", STALLED_UPLOADS, "uploads stalled mid-body through the proxy")
+        figure(
+            "drill_stalled_uploads_get_ms",
+            elapsed * 1000,
+            f"ms (a plain GET through the proxy, status {status})",
+        )
+        started = time.monotonic()
+        challenges = participant("challenges", check=False)
+        figure(
+            "drill_stalled_uploads_cli_s", time.monotonic() - started, "s (`pentathlon challenges` meanwhile)"
+        )
+    finally:
+        for sock in stalled:
+            sock.close()
+    if status != 200 or elapsed > STALLED_GET_LIMIT_S or challenges.returncode != 0:
+        raise SystemExit(
+            f"with {STALLED_UPLOADS} stalled uploads a GET took {elapsed:.1f} s (status {status}); "
+            f"the limit is {STALLED_GET_LIMIT_S:.0f} s"
+        )
+    # Straight to gunicorn (inside the web container): the read timeout ends each stalled body.
+    limit = 3 * SMOKE_BODY_TIMEOUT_S + 10
+    direct = stack(
+        "exec", "-T", "web", "python", "-", str(STALLED_UPLOADS), token, "127.0.0.1", str(limit),
+        input=_DIRECT_STALL,
+    )  # fmt: skip
+    result = json.loads(direct.stdout.strip().splitlines()[-1])
+    figure(
+        "drill_stalled_direct_get_s",
+        result["get_s"],
+        f"s (a GET straight to gunicorn, status {result['get_status']}, body timeout {SMOKE_BODY_TIMEOUT_S} s)",
+    )
+    figure("drill_stalled_direct_answers", sorted(set(result["stalled_answers"])))
+    if result["get_status"] != 200:
+        raise SystemExit(f"straight to gunicorn, the GET got no answer within {limit} s: {result}")
+
+
 def upload_offset(participant: Participant, upload_id: str) -> int:
     """The bytes the server holds of a chunked upload, asked the way the CLI asks when it resumes."""
     import requests
@@ -543,6 +703,94 @@ def upload_offset(participant: Participant, upload_id: str) -> int:
 # --- main ---------------------------------------------------------------------------------------------
 
 
+def run_drills(stack: Stack, participant: Participant, phase: int, fresh: FreshFiles) -> None:
+    """Every drill runs, whatever the one before it did; DRILLS says which held."""
+    drills = {
+        "worker_kill": lambda: drill_worker_kill(stack, participant, phase, fresh),
+        "redis_restart": lambda: drill_redis_restart(stack, participant, phase, fresh),
+        "postgres_restart": lambda: drill_postgres_restart(stack, participant, phase, fresh),
+        "web_restart": lambda: drill_web_restart(stack, participant, phase, fresh),
+        "stalled_uploads": lambda: drill_stalled_uploads(stack, participant),
+    }
+    for name, drill in drills.items():
+        log(f"drill {name}")
+        try:
+            drill()
+        except (SystemExit, subprocess.SubprocessError, OSError, ValueError) as exc:
+            DRILLS[name] = f"FAILED: {exc}"
+            log(f"drill {name} FAILED: {exc}")
+            # The next drill starts from a whole stack again (a failed drill may leave a service stopped).
+            stack("up", "-d", "--no-build", check=False)
+            stack.wait_healthy()
+        else:
+            DRILLS[name] = "held"
+            log(f"drill {name} held")
+
+
+def smoke(args: argparse.Namespace, stack: Stack, work: Path) -> bool:
+    """Steps 2 to 4; True when every step and every drill held (a failed step raises SystemExit)."""
+    t0 = time.monotonic()
+    stack("up", "-d", "--no-build")
+    figure("up_returned_s", time.monotonic() - t0, "s")
+    stack.wait_healthy()
+    figure("time_to_healthy_s", time.monotonic() - t0, "s (up to every healthcheck passing)")
+    migrate = run(
+        ["docker", "inspect", "-f", "{{.State.ExitCode}}", stack.container("migrate")], capture=True
+    ).stdout.strip()
+    if migrate != "0":
+        raise SystemExit(f"migrate exited {migrate}")
+    check_loopback_only(stack)
+
+    t0 = time.monotonic()
+    stack.manage("seed_pentathlon", "--scale", "full")
+    figure("seed_full_s", time.monotonic() - t0, "s")
+
+    participant = Participant(work, stack.url)
+    participant("login", "--username", PARTICIPANT[0], "--password-stdin", input=PARTICIPANT[1] + "\n")
+    phases = participant.json("phases", CHALLENGE)
+    phase = next(p["id"] for p in phases if p["slug"] == "val")
+    t0 = time.monotonic()
+    participant("kit", str(phase), "-o", str(work / "kit"))
+    figure("kit_download_s", time.monotonic() - t0, "s")
+    files = build_submissions(work / "kit", work, participant, seed=1)
+    figure("npz_bytes", files["npz"].stat().st_size)
+    figure("zip_bytes", files["zip"].stat().st_size)
+
+    results = {}
+    for kind, path in files.items():
+        t0 = time.monotonic()
+        final = participant.submit(phase, path, f"smoke: {kind}", "--kit", str(work / "kit"))
+        figure(f"submission_to_result_{kind}_s", time.monotonic() - t0, "s (CLI submit, upload to result)")
+        if final["status"] != "finished":
+            raise SystemExit(f"{kind} submission ended {final['status']}: {final.get('error_message')}")
+        results[kind] = participant.json("results", str(final["id"]))
+    scores = {kind: t2v(result) for kind, result in results.items()}
+    datasets = sorted(scores["npz"])
+    log(f"datasets scored: {datasets}; npz overall {results['npz']['results'].get('overall_score')}")
+    if len(datasets) != 5 or scores["npz"] != scores["zip"]:
+        raise SystemExit(f"results differ between the npz and the zip: {scores}")
+    log("the CodaLab zip scored t2v R@1/R@5/R@10 exactly like the npz it was packed from")
+
+    if not args.no_drills:
+        fresh = FreshFiles(work / "kit", work, participant)
+        t0 = time.monotonic()
+        figure("drill_npz_bytes", fresh().stat().st_size)
+        figure("drill_file_build_s", time.monotonic() - t0, "s (one float64 npz, packed by the CLI)")
+        run_drills(stack, participant, phase, fresh)
+
+    time.sleep(5)  # anything still re-delivered would show up as a second score
+    rows = stack.submissions()
+    lost = [r for r in rows if r["status"] != "finished"]
+    twice = [r for r in rows if r["scored_count"] > 1]
+    for row in rows:
+        log(f"submission {row['id']}: {row['status']}, attempts {row['attempts']}, scored {row['scored_count']}"
+            f" ({row['method_name']})")  # fmt: skip
+    figure("submissions", len(rows))
+    figure("submissions_lost", len(lost))
+    figure("submissions_scored_twice", len(twice))
+    return not lost and not twice and all(state == "held" for state in DRILLS.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-build", action="store_true", help="use the images already built")
@@ -553,88 +801,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     total = time.monotonic()
-    if not args.skip_build:
-        build_images(rebuild_base=args.rebuild_base)
-    work = Path(tempfile.mkdtemp(prefix="pentathlon-compose-smoke-"))
-    stack = Stack(work, args.port or free_port())
-    stack("--profile", "gpu", "config", "--quiet")
-    log("compose config (with the gpu profile) is valid")
-    stack("down", "-v", "--remove-orphans", check=False)
     ok = False
+    stack: Stack | None = None
+    work = Path(tempfile.mkdtemp(prefix="pentathlon-compose-smoke-"))
     try:
-        t0 = time.monotonic()
-        stack("up", "-d", "--no-build")
-        figure("up_returned_s", time.monotonic() - t0, "s")
-        stack.wait_healthy()
-        figure("time_to_healthy_s", time.monotonic() - t0, "s (up to every healthcheck passing)")
-        migrate = run(
-            ["docker", "inspect", "-f", "{{.State.ExitCode}}", stack.container("migrate")], capture=True
-        ).stdout.strip()
-        if migrate != "0":
-            raise SystemExit(f"migrate exited {migrate}")
-        check_loopback_only(stack)
-
-        t0 = time.monotonic()
-        stack.manage("seed_pentathlon", "--scale", "full")
-        figure("seed_full_s", time.monotonic() - t0, "s")
-
-        participant = Participant(work, stack.url)
-        participant("login", "--username", PARTICIPANT[0], "--password-stdin", input=PARTICIPANT[1] + "\n")
-        phases = participant.json("phases", CHALLENGE)
-        phase = next(p["id"] for p in phases if p["slug"] == "val")
-        t0 = time.monotonic()
-        participant("kit", str(phase), "-o", str(work / "kit"))
-        figure("kit_download_s", time.monotonic() - t0, "s")
-        files = build_submissions(work / "kit", work, participant, seed=1)
-        figure("npz_bytes", files["npz"].stat().st_size)
-        figure("zip_bytes", files["zip"].stat().st_size)
-
-        results = {}
-        for kind, path in files.items():
-            t0 = time.monotonic()
-            final = participant.submit(phase, path, f"smoke: {kind}", "--kit", str(work / "kit"))
-            figure(
-                f"submission_to_result_{kind}_s", time.monotonic() - t0, "s (CLI submit, upload to result)"
-            )
-            if final["status"] != "finished":
-                raise SystemExit(f"{kind} submission ended {final['status']}: {final.get('error_message')}")
-            results[kind] = participant.json("results", str(final["id"]))
-        scores = {kind: t2v(result) for kind, result in results.items()}
-        datasets = sorted(scores["npz"])
-        log(f"datasets scored: {datasets}; npz overall {results['npz']['results'].get('overall_score')}")
-        if len(datasets) != 5 or scores["npz"] != scores["zip"]:
-            raise SystemExit(f"results differ between the npz and the zip: {scores}")
-        log("the CodaLab zip scored t2v R@1/R@5/R@10 exactly like the npz it was packed from")
-
-        if not args.no_drills:
-            # float64: twice the bytes of the float32 one, so scoring lasts long enough to be interrupted.
-            big = build_submissions(work / "kit", work, participant, seed=2, dtype="float64")["npz"]
-            figure("drill_npz_bytes", big.stat().st_size)
-            drill_worker_kill(stack, participant, phase, big)
-            drill_redis_restart(stack, participant, phase, files["zip"])
-            drill_postgres_restart(stack, participant, phase, big)
-            drill_web_restart(stack, participant, phase, big, work)
-
-        time.sleep(5)  # anything still re-delivered would show up as a second score
-        rows = stack.submissions()
-        lost = [r for r in rows if r["status"] != "finished"]
-        twice = [r for r in rows if r["scored_count"] > 1]
-        for row in rows:
-            log(f"submission {row['id']}: {row['status']}, attempts {row['attempts']}, scored {row['scored_count']}"
-                f" ({row['method_name']})")  # fmt: skip
-        figure("submissions", len(rows))
-        figure("submissions_lost", len(lost))
-        figure("submissions_scored_twice", len(twice))
-        ok = not lost and not twice
+        if not args.skip_build:
+            build_images(rebuild_base=args.rebuild_base)
+        stack = Stack(work, args.port or free_port())
+        stack("--profile", "gpu", "config", "--quiet")
+        log("compose config (with the gpu profile) is valid")
+        stack("down", "-v", "--remove-orphans", check=False)
+        ok = smoke(args, stack, work)
+    except SystemExit as exc:  # a failed step: the figures so far are still printed
+        FIGURES["failed_step"] = str(exc)
+        log(f"FAILED: {exc}")
     finally:
-        if not ok:
+        if stack is not None and not ok:
             stack("ps", capture=False, check=False)
             stack("logs", "--tail", "40", capture=False, check=False)
-        if not args.keep_up:
+        if stack is not None and not args.keep_up:
             stack("down", "-v", "--remove-orphans", check=False)
+        if not args.keep_up:
             shutil.rmtree(work, ignore_errors=True)
+    FIGURES["drills"] = DRILLS
     figure("smoke_total_s", time.monotonic() - total, "s")
     print(json.dumps(FIGURES, indent=2, default=str))
+    log("every step and every drill held" if ok else "the smoke run FAILED (see above)")
     return 0 if ok else 1
 
 

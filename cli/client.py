@@ -179,6 +179,11 @@ class ApiClient:
         # 409 on an upload: the team already submitted this file (the message names the submission)
         if response.status_code in (400, 409) and rejected_on_400:
             raise CliError(_sentence(f"rejected: {message}"), EXIT_REJECTED)
+        if response.status_code in (502, 503, 504):
+            raise CliError(
+                f"The server at {self.server} is not answering right now ({response.status_code} from its"
+                " proxy: the site behind it is down or restarting); try again in a minute."
+            )
         if response.status_code >= 500:
             raise CliError(
                 f"The server had an internal error ({response.status_code}); try again later or tell"

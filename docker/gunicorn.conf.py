@@ -1,7 +1,8 @@
 """gunicorn settings for the `web` service; every value can be overridden from the environment.
 
-Put a reverse proxy (nginx, Caddy, Traefik) in front: it terminates TLS, sets X-Forwarded-Proto
-and buffers slow uploads, so a sync worker is busy only while the proxy forwards a complete request.
+docker/compose.yml puts the stack's nginx (service `proxy`) in front: it buffers slow uploads, so a
+thread is busy only while the proxy forwards a complete request. A body that reaches gunicorn and
+stops arriving ends after PENTATHLON_REQUEST_BODY_TIMEOUT (config/middleware.py).
 """
 
 import os

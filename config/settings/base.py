@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestBodyTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -287,9 +288,13 @@ USE_TZ = True
 
 # --- REST API -----------------------------------------------------------------------------------
 # Reverse proxies in front of the site that append the client's address to X-Forwarded-For: 0 (the
-# default) ignores the header, 1 for docker/compose.yml behind the host's proxy (docs/deploying.md).
+# default) ignores the header; docker/compose.yml counts the host's TLS proxy and its own nginx
+# (docs/deploying.md).
 # Every IP-based limit (API throttles, login lockout) reads the client address through this rule.
 PENTATHLON_NUM_PROXIES = env.int("PENTATHLON_NUM_PROXIES", default=0)
+# Seconds gunicorn's thread waits for the next bytes of a request body before the request ends with
+# 408 (config/middleware.py); 0 waits for ever. The production proxy buffers bodies in front of it.
+PENTATHLON_REQUEST_BODY_TIMEOUT = env.int("PENTATHLON_REQUEST_BODY_TIMEOUT", default=60)
 REST_FRAMEWORK = {
     "NUM_PROXIES": PENTATHLON_NUM_PROXIES,
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
 import stat
+import threading
 import zipfile
 
 import numpy as np
@@ -344,6 +346,32 @@ def test_unreachable_server_is_one_sentence_exit_1(run_cli):
     result = run_cli("challenges", "--server", f"http://127.0.0.1:{_free_port()}")
     assert result.code == 1
     assert _one_sentence(result).startswith("error: Cannot reach the server at http://127.0.0.1:")
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_proxy_without_its_site_is_one_sentence_exit_1(run_cli, status):
+    """The production proxy answers 502 while web restarts: say so, not "an internal error"."""
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html><body>Bad Gateway</body></html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy) as proxy:
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{proxy.server_address[1]}"
+        result = run_cli("challenges", "--server", url)
+        proxy.shutdown()
+    assert result.code == 1
+    assert _one_sentence(result) == (
+        f"error: The server at {url} is not answering right now ({status} from its proxy: the site behind"
+        " it is down or restarting); try again in a minute."
+    )
 
 
 def test_commands_that_need_a_login_exit_3(run_cli, server_url, phase, make_submission_file):

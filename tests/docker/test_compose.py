@@ -296,13 +296,16 @@ def test_dockerfiles_name_no_frontend_image(dockerfile: Path) -> None:
 def test_offline_base_images_cover_what_compose_runs(services: dict[str, dict[str, Any]]) -> None:
     """The stand-ins for python, postgres and redis, built on a local Debian base image."""
     names = {path.name for path in OFFLINE_DOCKERFILES}
-    assert names == {"python.Dockerfile", "postgres.Dockerfile", "redis.Dockerfile"}
+    assert names == {"python.Dockerfile", "postgres.Dockerfile", "redis.Dockerfile", "nginx.Dockerfile"}
     for path in OFFLINE_DOCKERFILES:
         text = path.read_text()
         assert re.search(r"^ARG DEBIAN_IMAGE=debian:bookworm", text, re.MULTILINE), path.name
         assert "FROM ${DEBIAN_IMAGE}" in text, path.name
-        for copied in re.findall(r"^COPY (\S+) ", text, re.MULTILINE):
-            assert os.access(OFFLINE / copied, os.X_OK), f"{copied} is run directly and must be executable"
+        for copied, target in re.findall(r"^COPY (\S+) (\S+)", text, re.MULTILINE):
+            if target.startswith("/usr/local/bin/"):
+                assert os.access(OFFLINE / copied, os.X_OK), (
+                    f"{copied} is run directly and must be executable"
+                )
     postgres = (OFFLINE / "postgres.Dockerfile").read_text()
     assert "PGDATA=/var/lib/postgresql/data" in postgres  # the compose volume's mount point
     redis = (OFFLINE / "redis.Dockerfile").read_text()
@@ -425,9 +428,14 @@ def test_docker_compose_config_validates(profile: list[str]) -> None:
         {"worker-gpu"} if profile else set()
     )
     assert expected <= set(resolved["services"]), sorted(resolved["services"])
-    web_ports = resolved["services"]["web"]["ports"]  # v2: mappings; docker-compose 1.x: "ip:host:container"
-    host_ips = [port.get("host_ip") if isinstance(port, dict) else port.split(":")[0] for port in web_ports]
-    assert host_ips == ["127.0.0.1"], web_ports
+    published = {
+        name: service["ports"] for name, service in resolved["services"].items() if service.get("ports")
+    }
+    assert set(published) == {"proxy"}, f"only the buffering proxy may be published: {published}"
+    # v2: mappings; docker-compose 1.x: "ip:host:container"
+    ports = published["proxy"]
+    host_ips = [port.get("host_ip") if isinstance(port, dict) else port.split(":")[0] for port in ports]
+    assert host_ips == ["127.0.0.1"], ports
 
 
 # --- entry point ----------------------------------------------------------------------------------
@@ -462,3 +470,105 @@ def test_entrypoint_creates_a_spool_set_elsewhere(tmp_path: Path) -> None:
         ["sh", str(DOCKER / "entrypoint.sh"), "true"], env=env, capture_output=True, timeout=30
     )
     assert result.returncode == 0 and spool.is_dir()
+
+
+# --- the buffering proxy --------------------------------------------------------------------------
+
+PROXY_TEMPLATE = OFFLINE / "nginx.conf.template"
+PROXY_ENTRYPOINT = OFFLINE / "nginx-entrypoint.sh"
+
+
+def _render_proxy_conf(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """nginx-entrypoint.sh filling in the template as it does in the image (then running `true`)."""
+    result = subprocess.run(
+        ["sh", str(PROXY_ENTRYPOINT), "true"],
+        env={
+            "PATH": os.environ["PATH"],
+            "PENTATHLON_PROXY_TEMPLATE": str(PROXY_TEMPLATE),
+            "PENTATHLON_PROXY_CONF": str(tmp_path / "nginx.conf"),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return result
+
+
+def _directive(conf: str, name: str) -> str:
+    match = re.search(rf"^\s*{name}\s+([^;]+);", conf, re.MULTILINE)
+    assert match, f"no {name} in the proxy's nginx.conf"
+    return match.group(1).strip()
+
+
+def test_only_the_proxy_is_published_and_web_is_reached_through_it(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    published = sorted(name for name, service in services.items() if service.get("ports"))
+    assert published == ["proxy"], published
+    assert services["web"]["expose"] == ["8000"]
+    assert services["proxy"]["environment"]["PENTATHLON_PROXY_UPSTREAM"] == "web:8000"
+    assert services["proxy"]["ports"] == [
+        "${PENTATHLON_HTTP_BIND:-127.0.0.1}:${PENTATHLON_HTTP_PORT:-8000}:8080"
+    ]
+    assert "listen 8080 default_server;" in PROXY_TEMPLATE.read_text()
+    assert services["proxy"]["restart"] == "unless-stopped"
+    assert any(volume.endswith(":/var/cache/pentathlon-proxy") for volume in services["proxy"]["volumes"])
+
+
+def test_the_proxy_gets_the_same_upload_limits_and_timeout_as_the_site(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    proxy, web = services["proxy"]["environment"], services["web"]["environment"]
+    for name in (
+        "PENTATHLON_SUBMISSION_MAX_BYTES",
+        "PENTATHLON_GROUND_TRUTH_MAX_BYTES",
+        "PENTATHLON_UPLOAD_CHUNK_BYTES",
+        "GUNICORN_TIMEOUT",
+    ):
+        assert proxy[name] == web[name], f"the proxy's {name} differs from the site's"
+
+
+def test_the_proxy_buffers_whole_bodies_with_timeouts(tmp_path: Path) -> None:
+    result = _render_proxy_conf(tmp_path)
+    assert result.returncode == 0, result.stderr
+    conf = (tmp_path / "nginx.conf").read_text()
+    assert "${" not in conf, "every template value is filled in"
+    assert _directive(conf, "proxy_request_buffering") == "on"
+    assert _directive(conf, "client_body_timeout") == "60s"
+    assert _directive(conf, "client_header_timeout") == "60s"
+    assert _directive(conf, "proxy_read_timeout") == "300s"  # GUNICORN_TIMEOUT's default
+    # The largest default upload (2 GiB) and 1 MiB for the multipart framing.
+    assert int(_directive(conf, "client_max_body_size")) == 2 * 1024**3 + 1024**2
+    assert "set $pentathlon_upstream http://web:8000;" in conf
+
+
+def test_the_proxy_body_limit_follows_the_largest_upload_limit(tmp_path: Path) -> None:
+    result = _render_proxy_conf(
+        tmp_path,
+        PENTATHLON_SUBMISSION_MAX_BYTES="1000",
+        PENTATHLON_GROUND_TRUTH_MAX_BYTES="5000000000",
+        PENTATHLON_UPLOAD_CHUNK_BYTES="100",
+        PENTATHLON_PROXY_CLIENT_TIMEOUT="15",
+        GUNICORN_TIMEOUT="120",
+    )
+    assert result.returncode == 0, result.stderr
+    conf = (tmp_path / "nginx.conf").read_text()
+    assert int(_directive(conf, "client_max_body_size")) == 5_000_000_000 + 1024**2
+    assert _directive(conf, "client_body_timeout") == "15s"
+    assert _directive(conf, "proxy_read_timeout") == "120s"
+
+
+def test_the_proxy_refuses_a_limit_that_is_not_a_number(tmp_path: Path) -> None:
+    result = _render_proxy_conf(tmp_path, PENTATHLON_SUBMISSION_MAX_BYTES="2g")
+    assert result.returncode == 1
+    assert "PENTATHLON_SUBMISSION_MAX_BYTES must be a whole number, not '2g'" in result.stderr
+
+
+def test_the_proxy_appends_the_client_address_the_site_counts(services: dict[str, dict[str, Any]]) -> None:
+    """The proxy appends to X-Forwarded-For, so it is one of PENTATHLON_NUM_PROXIES: with the host's TLS
+    proxy in front, 2 (challenge/client_address.py takes the address the outermost one appended)."""
+    conf = PROXY_TEMPLATE.read_text()
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf
+    assert _expand_defaults(services["web"]["environment"]["PENTATHLON_NUM_PROXIES"]) == "2"
+    assert "proxy_set_header X-Forwarded-Proto $pentathlon_proto;" in conf
