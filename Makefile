@@ -9,15 +9,22 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SCALE  ?= full
 
-.PHONY: install demo test test-fast lint bench bench-leaderboard screenshots compose-smoke clean
+.PHONY: sandbox-deps install demo test test-fast lint bench bench-leaderboard screenshots compose-smoke clean
 
 install: $(VENV)/.installed
 
 # torch==2.13.0 is pinned: on these machines it is the CPU build lying on disk; a looser pin downloads CUDA.
 $(VENV)/.installed: pyproject.toml
+	@$(MAKE) --no-print-directory sandbox-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -e '.[server,torch,dev]'
 	touch $@
+
+# The code phases' embedded sandbox (docs/code-phases.md) is bubblewrap, from Debian's packages.
+sandbox-deps:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; \
+	  else sudo -n apt-get install -y -qq bubblewrap || echo "install bubblewrap (apt-get install bubblewrap) to run code phases"; fi; }
 
 demo: install
 	HOST=$(HOST) PORT=$(PORT) SCALE=$(SCALE) bash bin/demo
