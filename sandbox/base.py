@@ -317,6 +317,8 @@ def classify(
     code = status.get("exit_code")
     if code == 0:
         return "", "", ""
+    if status.get("oom_kills"):  # the container's memory cgroup killed a process
+        return "memory", MEMORY, memory
     if code is not None and code < 0:
         sig = -code
         if sig == signal.SIGXCPU:

@@ -33,6 +33,7 @@ from .base import (
     SandboxUnavailable,
     cpu_set,
     finish,
+    human_size,
     program_env,
     supervisor_config,
 )
@@ -67,7 +68,7 @@ class BubblewrapBackend:
         gpus = len(glob.glob("/dev/nvidia[0-9]*")) if job.gpu else 0
         cpu = platform.processor() or platform.machine()
         gpu = f", {gpus} NVIDIA GPU" if gpus else ""
-        return f"{job.limits.cpus} CPU cores ({cpu}){gpu}, {job.limits.memory_bytes // 1024**3} GiB"
+        return f"{job.limits.cpus} CPU cores ({cpu}){gpu}, {human_size(job.limits.memory_bytes)}"
 
     def command(self, job: Job, *, report_fd: int = 3) -> list[str]:
         """The bwrap command line of a job (the supervisor's report goes to `report_fd`)."""

@@ -36,9 +36,13 @@ def _nondumpable() -> None:
         pass
 
 
-def _limit(config: dict) -> None:
-    """In the program's process, before exec: its own session and the per-process limits."""
+def _limit(config: dict, drop_to: int | None) -> None:
+    """In the program's process, before exec: its own session, the per-process limits, its user."""
     os.setsid()
+    if drop_to is not None:  # a container starts the supervisor as root with CAP_SETUID/SETGID only
+        os.setgroups([])
+        os.setgid(drop_to)
+        os.setuid(drop_to)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     for name, value in config.get("rlimits", {}).items():
         which = getattr(resource, name)
@@ -49,10 +53,20 @@ def _processes() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
 
 
-def _rss_total(pids: list[int]) -> int:
+def _memory_of(pids: list[int]) -> int:
+    """The processes' proportional set size together (shared pages counted once); RSS where PSS is unreadable."""
     page = os.sysconf("SC_PAGE_SIZE")
     total = 0
     for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+            continue
+        except (OSError, ValueError, IndexError):
+            pass
         try:
             with open(f"/proc/{pid}/statm", "rb") as f:
                 total += int(f.read().split()[1]) * page
@@ -61,16 +75,48 @@ def _rss_total(pids: list[int]) -> int:
     return total
 
 
-def _kill_all() -> None:
+def _read_int(path: str) -> int | None:
     try:
-        os.kill(-1, signal.SIGKILL)  # PID 1: every other process of the namespace
-    except ProcessLookupError:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cgroup_memory() -> tuple[int, int, int] | None:
+    """(usage, peak, OOM kills) of this container's memory cgroup (v2, else v1); None outside one."""
+    events = {}
+    if os.path.exists("/sys/fs/cgroup/memory.current"):
+        current = _read_int("/sys/fs/cgroup/memory.current") or 0
+        peak = _read_int("/sys/fs/cgroup/memory.peak") or current
+        path = "/sys/fs/cgroup/memory.events"
+    elif os.path.exists("/sys/fs/cgroup/memory/memory.usage_in_bytes"):
+        current = _read_int("/sys/fs/cgroup/memory/memory.usage_in_bytes") or 0
+        peak = _read_int("/sys/fs/cgroup/memory/memory.max_usage_in_bytes") or current
+        path = "/sys/fs/cgroup/memory/memory.oom_control"
+    else:
+        return None
+    try:
+        with open(path) as f:
+            events = dict(line.split()[:2] for line in f if len(line.split()) >= 2)
+    except OSError:
         pass
-    while True:
+    return current, peak, int(events.get("oom_kill", 0))
+
+
+def _kill_all() -> None:
+    """SIGKILL every other process of the namespace until none is left (a fork bomb races one pass)."""
+    for _ in range(10000):
         try:
-            os.waitpid(-1, 0)
+            os.kill(-1, signal.SIGKILL)  # from PID 1: every other process it may signal
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
         except ChildProcessError:
             return
+        time.sleep(0.01)
 
 
 def _usage(path: str) -> int:
@@ -104,20 +150,29 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True)
     parser.add_argument("--report-fd", type=int, default=3)
+    parser.add_argument("--report-path", help="a FIFO to write the report to, instead of --report-fd")
+    parser.add_argument("--drop-to", type=int, help="run the program as this uid and gid")
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     config = json.loads(args.config)
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    report = os.fdopen(args.report_fd, "wb", buffering=0)
+    if args.report_path:
+        report = open(args.report_path, "wb", buffering=0)  # noqa: SIM115 - held to the end
+    else:
+        report = os.fdopen(args.report_fd, "wb", buffering=0)
     _nondumpable()
     wall = float(config["wall_s"])
     memory = int(config["memory_bytes"])
     output_root, output_limit = config.get("output_dir", "/output"), int(config["output_bytes"])
+    from_cgroup = config.get("memory_from") == "cgroup"
     status: dict = {"reason": "", "peak_memory_bytes": 0, "peak_processes": 0}
     started = time.monotonic()
     try:
         child = subprocess.Popen(
-            argv, cwd=config.get("cwd", "/program"), preexec_fn=lambda: _limit(config), close_fds=True
+            argv,
+            cwd=config.get("cwd", "/program"),
+            preexec_fn=lambda: _limit(config, args.drop_to),
+            close_fds=True,
         )
     except OSError as exc:
         status.update(reason="start", error=str(exc), exit_code=None, signal=None)
@@ -139,10 +194,11 @@ def main() -> int:
         if code is not None:
             break
         pids = _processes()
-        rss = _rss_total(pids)
-        status["peak_memory_bytes"] = max(status["peak_memory_bytes"], rss)
+        cgroup = _cgroup_memory() if from_cgroup else None
+        used = cgroup[0] if cgroup else _memory_of(pids)
+        status["peak_memory_bytes"] = max(status["peak_memory_bytes"], used)
         status["peak_processes"] = max(status["peak_processes"], len(pids))
-        if rss > memory:
+        if used > memory:
             status["reason"] = "memory"
             break
         if time.monotonic() - started > wall:
@@ -154,6 +210,10 @@ def main() -> int:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     status["cpu_s"] = usage.ru_utime + usage.ru_stime
     status["peak_memory_bytes"] = max(status["peak_memory_bytes"], usage.ru_maxrss * 1024)
+    cgroup = _cgroup_memory() if from_cgroup else None
+    if cgroup:
+        status["peak_memory_bytes"] = max(status["peak_memory_bytes"], cgroup[1])
+        status["oom_kills"] = cgroup[2]
     status["program_ended"] = ended
     status["wall_s"] = ended - started
     if code is not None:
