@@ -264,7 +264,9 @@ def supervisor_config(job: Job, *, output_dir: str = "/output") -> dict:
     }
     # RLIMIT_AS bounds every mapping of one process (a MAP_SHARED bomb included); CUDA reserves more
     # address space than it uses, so with a GPU the data segment is limited instead.
-    rlimits["RLIMIT_DATA" if job.gpu else "RLIMIT_AS"] = limits.memory_bytes
+    rlimits["RLIMIT_DATA"] = limits.memory_bytes
+    if not job.gpu:
+        rlimits["RLIMIT_AS"] = limits.memory_bytes
     return {
         "wall_s": limits.wall_s,
         "memory_bytes": limits.memory_bytes,
