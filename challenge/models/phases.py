@@ -199,6 +199,16 @@ class Phase(models.Model):
                     "the broker re-delivers unfinished messages after that."
                 }
             )
+        if self.is_code and self.runtime:
+            from sandbox import runtimes
+
+            known = runtimes(settings.PENTATHLON_SANDBOX_RUNTIMES)
+            if self.runtime not in known:
+                raise ValidationError(
+                    {
+                        "runtime": f"Unknown runtime {self.runtime!r}; this site offers {', '.join(sorted(known))}."
+                    }
+                )
         if self.is_code and self.code_wall_limit_s + 60 > soft:
             raise ValidationError(
                 {

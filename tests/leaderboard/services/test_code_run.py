@@ -155,8 +155,13 @@ def test_a_hidden_phase_shows_no_program_output_even_when_it_prints_the_queries(
         body = response.content.decode()
         assert "query_id" not in body, url
         assert not any(t in body for t in texts if len(t) > 12), url
-    # the quota: a program's own failure counts on this phase
+    # the quota: a program's own failure counts on this phase (it could otherwise probe the hidden data)
+    from challenge.selectors import submission_quota_counted
+
     assert not submission.quota_refunded
+    assert submission_quota_counted(team=submission.team, phase=code_test).filter(id=submission.id).exists()
+    code_test.code_failures_count = False
+    assert not submission_quota_counted(team=submission.team, phase=code_test).exists()
 
 
 def test_a_program_failure_on_a_validation_phase_shows_its_reason_and_output(
