@@ -219,7 +219,7 @@ class ReportReader:
                 self.data += rest
             elif len(buf) > 1 * MiB:
                 return
-        while chunk := self.stream.read(65536):
+        while chunk := self.stream.read(1 << 20):
             if len(self.data) + len(chunk) > self.limit:
                 self.overflow = True
                 continue  # keep draining so the supervisor is never blocked

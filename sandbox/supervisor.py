@@ -127,7 +127,7 @@ def _usage(path: str) -> int:
 def _send_output(report: object, root: str, limit: int) -> None:
     """Write /output's regular files (no links, devices or fifos) as a tar stream, at most `limit` bytes."""
     sent = 0
-    with tarfile.open(fileobj=report, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=report, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20) as tar:
         for base, dirs, files in os.walk(root, followlinks=False):
             dirs.sort()
             for name in sorted(files):
