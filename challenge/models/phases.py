@@ -259,6 +259,8 @@ class Phase(models.Model):
 
     @property
     def formats(self) -> list[str]:
+        if self.is_code:  # a program archive
+            return [SubmissionFormat.ZIP.value]
         return list(self.allowed_formats) or [choice.value for choice in SubmissionFormat]
 
 

@@ -291,3 +291,11 @@ def test_routing_sends_a_gpu_phase_program_to_the_gpu_queue_only_when_there_is_o
 
 def test_the_example_program_file_exists():
     assert Path(EXAMPLE_PROGRAM).is_file()
+
+
+def test_the_submit_page_of_a_code_phase_asks_for_a_program(code_val, participant, client):
+    client.force_login(participant)
+    response = client.get(reverse("challenge:submit", args=[code_val.challenge.slug, code_val.slug]))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "python main.py --input /input --output /output" in body and "accepted formats: .zip" in body
