@@ -9,19 +9,23 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SCALE  ?= full
 
-.PHONY: install demo test test-fast lint bench bench-leaderboard screenshots compose-smoke clean
+.PHONY: sandbox-deps install demo test test-fast lint bench bench-leaderboard screenshots compose-smoke clean
 
 install: $(VENV)/.installed
 
 # torch==2.13.0 is pinned: on these machines it is the CPU build lying on disk; a looser pin downloads CUDA.
 # bubblewrap (Debian package) isolates the scoring child (docs/deploying.md, section 9c); best effort.
 $(VENV)/.installed: pyproject.toml
-	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	    (apt-get update -qq && apt-get install -y -qq bubblewrap); } || \
-	    echo "bubblewrap is not installed: scoring children get a scrubbed environment only (docs/deploying.md, 9c)"
+	@$(MAKE) --no-print-directory sandbox-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -e '.[server,torch,dev]'
 	touch $@
+
+# The code phases' embedded sandbox (docs/code-phases.md) is bubblewrap, from Debian's packages.
+sandbox-deps:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; \
+	  else sudo -n apt-get install -y -qq bubblewrap || echo "install bubblewrap (apt-get install bubblewrap) to run code phases"; fi; }
 
 demo: install
 	HOST=$(HOST) PORT=$(PORT) SCALE=$(SCALE) bash bin/demo

@@ -14,8 +14,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from challenge.code_phases import phase_code_description, submission_program_run_visible
 from challenge.selectors import (
     challenge_get,
+    challenge_is_organiser,
     challenge_list,
     phase_get,
     phase_list,
@@ -58,6 +60,17 @@ class PhaseSerializer(serializers.Serializer):
         "only and top-k rows that name their query; as_uploaded: the organisers' ids and order.",
     )
     datasets = serializers.SerializerMethodField()
+    submission_kind = serializers.ChoiceField(
+        choices=["predictions", "code"],
+        help_text="predictions: upload a file of scores; code: upload a .zip holding main.py, which the server "
+        "runs on the phase's hidden queries (docs/code-phases.md).",
+    )
+    code = serializers.SerializerMethodField(
+        help_text="Code phases: the runtime, its packages, the command, the limits and what a team sees of a run."
+    )
+
+    def get_code(self, phase) -> dict | None:
+        return phase_code_description(phase=phase) if phase.is_code else None
 
     def get_datasets(self, phase) -> list[dict]:
         # A blind phase accepts one row per query only: the padded layout's K does not apply.
@@ -178,6 +191,14 @@ def _with_results(submission, user) -> dict:
     data = dict(SubmissionOutputSerializer(submission).data)
     result = submission_result(submission=submission, user=user)
     data["results_visible"] = submission_results_visible(submission=submission, user=user)
+    # code phases: the run's time, memory, hardware and, where the phase shows it, the program's output
+    data["program_run"] = (
+        submission_program_run_visible(
+            submission=submission,
+            organiser=challenge_is_organiser(user=user, challenge=submission.phase.challenge_id),
+        )
+        or None
+    )
     data["results"] = (
         None
         if result is None

@@ -10,6 +10,9 @@ The bundle:
                    max_submissions_total, allowed_formats, aggregation, leaderboard_visibility,
                    final_submission, public_choice_locked, query_order}]
                  query_order: blind (the default: opaque ids in a secret order) or as_uploaded
+                 submission_kind: predictions (the default) or code, with runtime, code_wall_limit_s,
+                 code_memory_limit_mb, code_cpus, code_output_limit_mb, code_gpu, code_show_output,
+                 code_failures_count (docs/code-phases.md)
     organisers:  [username, ...]              (optional) existing accounts made organisers of the challenge
 
 Loading is idempotent, keyed by the challenge slug, dataset names and phase slugs. Datasets and
@@ -69,6 +72,15 @@ PHASE_KEYS = (
     "query_order",
     "intervals_enabled",
     "interval_level",
+    "submission_kind",
+    "runtime",
+    "code_wall_limit_s",
+    "code_memory_limit_mb",
+    "code_cpus",
+    "code_output_limit_mb",
+    "code_gpu",
+    "code_show_output",
+    "code_failures_count",
 )
 TOP_KEYS = ("challenge", "pages", "datasets", "phases", "organisers")
 BUNDLE_NOT_ORGANISER = (

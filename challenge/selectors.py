@@ -494,10 +494,12 @@ PHASE_STATE_LABELS = {"open": "Open", "upcoming": "Upcoming", "closed": "Closed"
 
 def submission_quota_counted(*, team: Team, phase: Phase) -> QuerySet[Submission]:
     """The team's submissions that count towards the phase's quota (failed, cancelled and refunded
-    ones are free); the one definition the quota check and the pages share."""
-    return Submission.objects.filter(team=team, phase=phase, quota_refunded=False).exclude(
-        status__in=[Submission.Status.FAILED, Submission.Status.CANCELLED]
-    )
+    ones are free, except a program's own failures in a code phase that counts them); the one
+    definition the quota check and the pages share."""
+    free = [Submission.Status.CANCELLED]
+    if not (phase.is_code and phase.code_failures_count):
+        free.append(Submission.Status.FAILED)
+    return Submission.objects.filter(team=team, phase=phase, quota_refunded=False).exclude(status__in=free)
 
 
 def submission_same_file(*, team: Team, phase: Phase, sha256: str) -> Submission | None:

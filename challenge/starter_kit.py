@@ -25,11 +25,13 @@ import os
 import shutil
 import tempfile
 import zipfile
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 from django.core.files import File
 
+from challenge.code_phases import phase_code_description
 from challenge.exceptions import NotFoundError
 from challenge.models import Phase, private_storage
 from challenge.publication import published_truth_from_file
@@ -162,6 +164,8 @@ def starter_kit_readme(*, phase: Phase) -> str:
         }
         for split in phase.splits.select_related("dataset").order_by("dataset__order", "dataset__id")
     }
+    if phase.is_code:
+        return _code_readme(phase=phase, shapes=shapes)
     return _readme(phase=phase, shapes=shapes)
 
 
@@ -196,6 +200,9 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
         "phase_id": phase.id,
         "datasets": shapes,
     }
+    if phase.is_code:
+        _code_kit_write(phase=phase, truth=truth, manifest=manifest, out=out)
+        return
     with (
         zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as kit,
         tempfile.TemporaryDirectory(prefix="pentathlon-kit-") as scratch,
@@ -205,7 +212,7 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
         for name, dataset in truth.datasets.items():
             kit.writestr(_member(f"{name}/videos.txt"), "".join(f"{video}\n" for video in dataset.videos))
             kit.writestr(_member(f"{name}/queries.txt"), "".join(f"{query}\n" for query in dataset.query_ids))
-            kit.writestr(_member(f"{name}/queries.tsv"), _queries_tsv(dataset))
+            kit.writestr(_member(f"{name}/queries.tsv"), queries_tsv(dataset))
         example = os.path.join(scratch, "example_submission.npz")
         np.savez(example, **_example_arrays(truth, seed=phase.id))
         # Random floats do not compress: store them.
@@ -215,7 +222,101 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
             shutil.copyfileobj(source, member, 1 << 20)
 
 
-def _queries_tsv(dataset: Any) -> str:
+EXAMPLE_PROGRAM = Path(__file__).with_name("kit_files") / "example_main.py"
+
+CODE_README = """\
+Starter kit of {challenge} / {phase_title} (phase id {phase_id}, slug {phase_slug}): a code phase
+{rule}
+
+In this phase the queries are never published: you upload a program, the server runs it on the
+hidden queries in a sandbox and scores what it writes.
+
+Upload a .zip holding main.py at its top (plus any files it reads: code, weights). The server runs
+  {command}
+in the runtime {runtime!r}: {runtime_description}
+Nothing is installed for you (no pip, no network): import only what the runtime has.
+
+/input (read-only)
+  <Dataset>/queries.tsv   "query_id<TAB>text", a header line then one line per query; rows of your
+                          output follow this order
+  <Dataset>/videos.txt    the video ids, one per line: column j of a matrix is line j+1
+  shapes.json             the counts per dataset (also in this kit)
+  gallery/                the organisers' gallery inputs, when they provide them
+/output (writable, at most {output_limit_mb} MiB; /tmp likewise)
+  submission.npz (or .h5 or .zip) in any of the usual submission formats (see the README of a
+  predictions phase, or docs/design.md)
+
+Limits: {wall_limit_s} s of wall-clock time, {memory_limit_mb} MiB of memory, {cpus} CPU core(s){gpu}.
+{visibility}
+
+Files
+  shapes.json             per dataset: num_queries, num_videos, captions_per_video
+  <Dataset>/videos.txt    the video ids (column order)
+  main.py                 a runnable example program (scores near chance; it shows the interface)
+
+Try the example locally on an /input of your own making (queries.tsv and videos.txt per dataset):
+  python main.py --input my_input --output out && pentathlon validate --kit . out/submission.npz
+then zip it and submit:
+  zip program.zip main.py && pentathlon submit {phase_id} program.zip --method-name "My method"
+
+Datasets of this phase
+{table}
+"""
+CODE_SHOWS_OUTPUT = (
+    "You see your program's standard output and error, its run time and peak memory, then the scores."
+)
+CODE_HIDES_OUTPUT = (
+    "You see the status, the run time and a failure class (timeout, memory, crash, bad output) only: "
+    "never the program's output, so that the hidden queries cannot be printed out."
+)
+
+
+def _code_readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
+    code = phase_code_description(phase=phase)
+    header = (
+        f"Starter kit of {phase.challenge.title} / {phase.title} (phase id {phase.id}, slug {phase.slug}): "
+        "a code phase"
+    )
+    table = "\n".join(
+        f"  {name:<14}{shape['num_queries']:>10,} queries{shape['num_videos']:>10,} videos"
+        for name, shape in shapes.items()
+    )
+    keys = (
+        "command",
+        "runtime",
+        "runtime_description",
+        "wall_limit_s",
+        "memory_limit_mb",
+        "cpus",
+        "output_limit_mb",
+    )
+    return CODE_README.format(
+        challenge=phase.challenge.title,
+        phase_title=phase.title,
+        phase_id=phase.id,
+        phase_slug=phase.slug,
+        rule="=" * len(header),
+        table=table,
+        gpu=", a GPU" if code["gpu"] else "",
+        visibility=CODE_SHOWS_OUTPUT if code["shows_program_output"] else CODE_HIDES_OUTPUT,
+        **{key: code[key] for key in keys},
+    )
+
+
+def _code_kit_write(*, phase: Phase, truth: Any, manifest: dict, out: IO[bytes]) -> None:
+    """A code phase's kit: shapes, video lists, the runtime's description and the example program; no
+    query ids, order or text (they reach the program only inside the sandbox)."""
+    code = phase_code_description(phase=phase)
+    readme = _code_readme(phase=phase, shapes=manifest["datasets"])
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as kit:
+        kit.writestr(_member("shapes.json"), json.dumps({**manifest, "code": code}, indent=2) + "\n")
+        kit.writestr(_member("README.txt"), readme)
+        kit.writestr(_member("main.py"), EXAMPLE_PROGRAM.read_text())
+        for name, dataset in truth.datasets.items():
+            kit.writestr(_member(f"{name}/videos.txt"), "".join(f"{video}\n" for video in dataset.videos))
+
+
+def queries_tsv(dataset: Any) -> str:
     """id TAB text per query; tabs and line breaks inside a text become spaces so each query stays one line."""
     texts = dataset.query_text or ("",) * dataset.num_queries
     lines = ["query_id\ttext\n"]
@@ -258,6 +359,8 @@ def starter_kit_cache_name(*, phase: Phase) -> str:
             phase.challenge.title,
             phase.query_order,
             hashlib.sha256(phase.blinding_secret.encode()).hexdigest(),
+            phase.submission_kind,
+            json.dumps(phase_code_description(phase=phase), sort_keys=True) if phase.is_code else "",
             EXAMPLE_MAX_SIMILARITY_BYTES,
             EXAMPLE_EMBEDDING_DIM,
         ]

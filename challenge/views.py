@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from challenge.code_phases import submission_program_run_visible
 from challenge.exceptions import (
     ApplicationError,
     DuplicateSubmissionError,
@@ -301,6 +302,11 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
             "is_member": submission.team.memberships.filter(user=request.user).exists(),
             "is_organiser": challenge_is_organiser(
                 user=request.user, challenge=submission.phase.challenge_id
+            ),
+            # code phases: run time, memory, hardware; the program's output only where the phase shows it
+            "program_run": submission_program_run_visible(
+                submission=submission,
+                organiser=challenge_is_organiser(user=request.user, challenge=submission.phase.challenge_id),
             ),
             # per-dataset evaluation progress, updated live by static/js/poll.js from the API
             "progress_rows": [

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from challenge.admin.scope import ChallengeScopedAdmin, ChallengeScopedInline
+from challenge.code_phases import runtime_choices
 from challenge.exceptions import ApplicationError
 from challenge.models import Phase, Split, SubmissionFormat
 from challenge.publication import phase_leak_findings, phase_query_order_warning
@@ -18,6 +19,7 @@ from challenge.services import (
     phase_publish_results,
     phase_rescore,
 )
+from challenge.services.code import phase_gallery_inputs_set
 from challenge.services.dispatch import intervals_refresh_on_commit
 
 
@@ -29,6 +31,11 @@ class PhaseAdminForm(forms.ModelForm):
         required=False,
         label="Accepted formats",
         help_text="Leave all unticked to accept every format.",
+    )
+    gallery_inputs_upload = forms.FileField(
+        required=False,
+        label="Gallery inputs (.zip)",
+        help_text="Code phases: features or lists every run gets, unpacked read-only at /input/gallery.",
     )
     ground_truth_upload = forms.FileField(
         required=False,
@@ -56,8 +63,24 @@ class PhaseAdminForm(forms.ModelForm):
             "query_order",
             "intervals_enabled",
             "interval_level",
+            "submission_kind",
+            "runtime",
+            "code_wall_limit_s",
+            "code_memory_limit_mb",
+            "code_cpus",
+            "code_output_limit_mb",
+            "code_gpu",
+            "code_show_output",
+            "code_failures_count",
         ]
         widgets = {"final_submission": forms.RadioSelect}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "runtime" in self.fields:  # the runtimes this site knows (PENTATHLON_SANDBOX_RUNTIMES)
+            self.fields["runtime"].widget = forms.Select(
+                choices=[("", "the site's default"), *runtime_choices()]
+            )
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -96,6 +119,7 @@ class PhaseAdmin(ChallengeScopedAdmin):
         "aggregation",
         "leaderboard_visibility",
         "query_order",
+        "submission_kind",
         "has_ground_truth",
     ]
     list_filter = [("challenge", admin.RelatedOnlyFieldListFilter), "leaderboard_visibility"]
@@ -140,6 +164,13 @@ class PhaseAdmin(ChallengeScopedAdmin):
             self.message_user(
                 request, f"{obj}: the stored results' intervals are being recomputed at the new setting."
             )
+        gallery = form.cleaned_data.get("gallery_inputs_upload")
+        if gallery:
+            try:
+                phase_gallery_inputs_set(phase=obj, file=gallery)
+                messages.success(request, f"Gallery inputs stored for {obj}.")
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
         upload = form.cleaned_data.get("ground_truth_upload")
         if upload:
             phase_ground_truth_set(phase=obj, file=upload)

@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from .catalog import CatalogQuerySet
 from .challenges import Challenge, Dataset
-from .storage import ground_truth_upload_to, new_blinding_secret, private_storage
+from .storage import gallery_inputs_upload_to, ground_truth_upload_to, new_blinding_secret, private_storage
 
 
 class SubmissionFormat(models.TextChoices):
@@ -32,6 +32,10 @@ class Phase(models.Model):
     class QueryOrder(models.TextChoices):
         BLIND = "blind", "Blind: opaque query ids in a secret order (recommended)"
         AS_UPLOADED = "as_uploaded", "As uploaded: the organisers' query ids and order, published verbatim"
+
+    class SubmissionKind(models.TextChoices):
+        PREDICTIONS = "predictions", "Predictions: participants upload similarities, embeddings or rank lists"
+        CODE = "code", "Code: participants upload a program (.zip with main.py) that the server runs"
 
     class FinalSubmission(models.TextChoices):
         BEST = "best", "Each team's best submission counts"
@@ -113,6 +117,58 @@ class Phase(models.Model):
         "default (PENTATHLON_EVALUATION_HARD_LIMIT). At most PENTATHLON_EVALUATION_MAX_LIMIT.",
     )
 
+    # Code phases (docs/code-phases.md): the queries never leave the server; the program comes to them.
+    submission_kind = models.CharField(
+        max_length=16,
+        choices=SubmissionKind.choices,
+        default=SubmissionKind.PREDICTIONS,
+        help_text="Code: participants upload a .zip holding main.py, which the server runs in a sandbox on "
+        "the phase's inputs (queries, video list, gallery inputs) and scores; the queries are never published.",
+    )
+    runtime = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Code phases: the runtime programs run in (PENTATHLON_SANDBOX_RUNTIMES); empty = the "
+        "site's default.",
+    )
+    code_wall_limit_s = models.PositiveIntegerField(
+        default=600, validators=[MinValueValidator(1)], help_text="Code phases: seconds a program may run."
+    )
+    code_memory_limit_mb = models.PositiveIntegerField(
+        default=8192,
+        validators=[MinValueValidator(64)],
+        help_text="Code phases: MiB of memory a program may use.",
+    )
+    code_cpus = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1)], help_text="Code phases: CPU cores a program may use."
+    )
+    code_output_limit_mb = models.PositiveIntegerField(
+        default=1024,
+        validators=[MinValueValidator(1)],
+        help_text="Code phases: MiB a program may write to /output (and, separately, to /tmp).",
+    )
+    code_gpu = models.BooleanField(
+        default=False, help_text="Code phases: run programs on the GPU workers (when the site has them)."
+    )
+    code_show_output = models.BooleanField(
+        default=False,
+        help_text="Code phases: show participants their program's output (stdout, stderr) and the reason it "
+        "failed. Leave off on a test phase: a program could print the hidden queries.",
+    )
+    code_failures_count = models.BooleanField(
+        default=True,
+        help_text="Code phases: a program's own failure (crash, limit, bad output) counts towards the quota. "
+        "Failures of the site (a lost worker, a sandbox that could not start) never count.",
+    )
+    gallery_inputs = models.FileField(
+        storage=private_storage,
+        upload_to=gallery_inputs_upload_to,
+        blank=True,
+        max_length=300,
+        editable=False,
+        help_text="Code phases: an optional .zip of gallery inputs (features, lists) unpacked at /input/gallery.",
+    )
+
     objects = CatalogQuerySet.as_manager()
 
     class Meta:
@@ -141,6 +197,23 @@ class Phase(models.Model):
                 {
                     "evaluation_hard_limit_s": f"At most {ceiling} seconds (PENTATHLON_EVALUATION_MAX_LIMIT); "
                     "the broker re-delivers unfinished messages after that."
+                }
+            )
+        if self.is_code and self.runtime:
+            from sandbox import runtimes
+
+            known = runtimes(settings.PENTATHLON_SANDBOX_RUNTIMES)
+            if self.runtime not in known:
+                raise ValidationError(
+                    {
+                        "runtime": f"Unknown runtime {self.runtime!r}; this site offers {', '.join(sorted(known))}."
+                    }
+                )
+        if self.is_code and self.code_wall_limit_s + 60 > soft:
+            raise ValidationError(
+                {
+                    "code_wall_limit_s": f"At most {soft - 60} seconds: the program and the scoring must end "
+                    f"within the phase's evaluation limit of {soft} s."
                 }
             )
         if soft >= hard:
@@ -181,7 +254,13 @@ class Phase(models.Model):
         return bytes.fromhex(self.blinding_secret)
 
     @property
+    def is_code(self) -> bool:
+        return self.submission_kind == self.SubmissionKind.CODE
+
+    @property
     def formats(self) -> list[str]:
+        if self.is_code:  # a program archive
+            return [SubmissionFormat.ZIP.value]
         return list(self.allowed_formats) or [choice.value for choice in SubmissionFormat]
 
 

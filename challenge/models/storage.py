@@ -27,6 +27,10 @@ def ground_truth_upload_to(instance: Phase, filename: str) -> str:
     return f"ground_truth/{instance.challenge_id}/{instance.slug}-{uuid.uuid4().hex}.h5"
 
 
+def gallery_inputs_upload_to(instance: Phase, filename: str) -> str:
+    return f"gallery_inputs/{instance.challenge_id}/{instance.slug}-{uuid.uuid4().hex}.zip"
+
+
 def new_invite_code() -> str:
     return secrets.token_urlsafe(12)
 

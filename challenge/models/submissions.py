@@ -60,6 +60,9 @@ class Submission(models.Model):
     quota_refunded = models.BooleanField(default=False, help_text="Does not count towards the team's quota.")
     #: Header-only description stored at upload: {"kinds": {dataset: kind}, "declared_bytes": int}.
     manifest = models.JSONField(default=dict, blank=True)
+    #: Code phases: how the program's last run went (`sandbox.RunResult.as_dict`, its captured output
+    #: and the hardware class); shown to the team as the phase allows (`code_show_output`).
+    program_run = models.JSONField(default=dict, blank=True)
     #: The queue the evaluation was last sent to ("cpu" or "gpu" names from the settings).
     queue = models.CharField(max_length=64, blank=True)
     #: Claims by a worker (QUEUED/stale RUNNING -> RUNNING); above 1 after a worker died or a retry.

@@ -22,6 +22,7 @@ from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Phase, Submission
 from challenge.publication import phase_public_shapes
 from challenge.services import dispatch
+from challenge.services.code import program_check
 from challenge.services.files import spooled_copy, store_spooled
 from challenge.services.intake import (
     FILE_EMPTY,
@@ -55,6 +56,38 @@ CHECKSUM_MISMATCH = (
 )
 
 
+def _predictions_check(tmp_path: str, *, name: str, fmt: str, phase: Phase) -> dict:
+    """Inspect a predictions file (headers only) and check it against the phase's shapes; its summary."""
+    from evaluation.errors import SubmissionError
+    from evaluation.io import ReadLimits, inspect_submission
+    from evaluation.validation import check_manifest, check_topk_lists
+
+    try:
+        limits = ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
+        manifest = inspect_submission(tmp_path, limits=limits, file_name=name)
+    except SubmissionError as exc:
+        raise ApplicationError(f"The file cannot be scored: {exc}") from exc
+    except Exception as exc:  # hostile input must never become a server error
+        logger.exception("inspect_submission raised an unexpected error on %s", name)
+        raise ApplicationError(FILE_UNREADABLE.format(name=name, fmt=fmt)) from exc
+    expected = list(phase.splits.values_list("dataset__name", flat=True))
+    found = sorted(manifest.entries)
+    if not set(found) & set(expected):
+        raise ApplicationError(
+            NO_PHASE_DATASET.format(
+                phase=phase.title, found=", ".join(found) or "nothing", expected=", ".join(expected)
+            )
+        )
+    try:  # the shapes the scorer would refuse, refused now (the upload is not stored)
+        shapes = phase_public_shapes(phase=phase)
+        check_manifest(manifest, shapes)
+        # read within the shapes: memory is bounded by the phase, not by the file
+        check_topk_lists(tmp_path, manifest, shapes, limits=limits, file_name=name)
+    except SubmissionError as exc:
+        raise ApplicationError(f"The file cannot be scored: {exc}") from exc
+    return dispatch.manifest_summary(manifest)
+
+
 def submission_create(
     *,
     user: AbstractBaseUser,
@@ -83,10 +116,6 @@ def submission_create(
             DuplicateSubmissionError, with the earlier submission, for a file sent again).
         PermissionDeniedError: the user has no team in the phase's challenge.
     """
-    from evaluation.errors import SubmissionError
-    from evaluation.io import ReadLimits, inspect_submission
-    from evaluation.validation import check_manifest, check_topk_lists
-
     team = team_of(user=user, challenge=phase.challenge)
     if not team.is_approved:
         raise PermissionDeniedError(TEAM_NOT_APPROVED.format(team=team.name))
@@ -108,29 +137,10 @@ def submission_create(
             head = handle.read(8)
         if not head.startswith(MAGIC[fmt]):
             raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
-        try:
-            limits = ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
-            manifest = inspect_submission(tmp_path, limits=limits, file_name=name)
-        except SubmissionError as exc:
-            raise ApplicationError(f"The file cannot be scored: {exc}") from exc
-        except Exception as exc:  # hostile input must never become a server error
-            logger.exception("inspect_submission raised an unexpected error on %s", name)
-            raise ApplicationError(FILE_UNREADABLE.format(name=name, fmt=fmt)) from exc
-        expected = list(phase.splits.values_list("dataset__name", flat=True))
-        found = sorted(manifest.entries)
-        if not set(found) & set(expected):
-            raise ApplicationError(
-                NO_PHASE_DATASET.format(
-                    phase=phase.title, found=", ".join(found) or "nothing", expected=", ".join(expected)
-                )
-            )
-        try:  # the shapes the scorer would refuse, refused now (the upload is not stored)
-            shapes = phase_public_shapes(phase=phase)
-            check_manifest(manifest, shapes)
-            # read within the shapes: memory is bounded by the phase, not by the file
-            check_topk_lists(tmp_path, manifest, shapes, limits=limits, file_name=name)
-        except SubmissionError as exc:
-            raise ApplicationError(f"The file cannot be scored: {exc}") from exc
+        if phase.is_code:
+            summary = {"program": program_check(path=tmp_path), "gpu": phase.code_gpu}
+        else:
+            summary = _predictions_check(tmp_path, name=name, fmt=fmt, phase=phase)
         submission = Submission(
             team=team,
             phase=phase,
@@ -145,7 +155,7 @@ def submission_create(
             code_url=code_url,
             is_public=is_public,
             is_baseline=team.is_baseline,
-            manifest=dispatch.manifest_summary(manifest),
+            manifest=summary,
         )
         stored_name = ""
         try:

@@ -41,6 +41,9 @@ def evaluation_queue(*, manifest: dict[str, Any]) -> str:
     queue; everything else, and everything when no GPU worker exists, to the CPU queue. Top-k lists
     never need a GPU.
     """
+    if (manifest or {}).get("program") is not None:  # a code phase's program: the GPU if its phase asks
+        gpu = bool(manifest.get("gpu")) and settings.PENTATHLON_GPU_QUEUE_ENABLED
+        return settings.PENTATHLON_GPU_QUEUE if gpu else settings.PENTATHLON_CPU_QUEUE
     if settings.PENTATHLON_GPU_QUEUE_ENABLED:
         kinds = set((manifest or {}).get("kinds", {}).values())
         if (

@@ -59,6 +59,8 @@ MAGIC_MISMATCH = (
     "The file {name!r} is not a valid {fmt} file: its first bytes do not match the format its name says."
 )
 
+CODE_NEEDS_ZIP = "The phase {phase!r} runs programs: upload a .zip holding main.py (and any files it reads)."
+
 MAGIC = {
     "zip": (b"PK\x03\x04", b"PK\x05\x06"),
     "npz": (b"PK\x03\x04", b"PK\x05\x06"),
@@ -82,8 +84,12 @@ def phase_ensure_open(*, phase: Phase, user: AbstractBaseUser) -> None:
 
 def phase_format_of(*, name: str, phase: Phase) -> str:
     """The format a file name says ("zip", "npz" or "h5"), refused unless the phase accepts it."""
-    allowed = ", ".join(f".{fmt}" for fmt in phase.formats)
     fmt = EXTENSIONS.get(Path(name).suffix.lower())
+    if phase.is_code:  # a program archive, whatever the phase's prediction formats say
+        if fmt != "zip":
+            raise ApplicationError(CODE_NEEDS_ZIP.format(phase=phase.title))
+        return fmt
+    allowed = ", ".join(f".{fmt}" for fmt in phase.formats)
     if fmt is None:
         raise ApplicationError(FORMAT_UNKNOWN.format(name=name, allowed=allowed))
     if fmt not in phase.formats:

@@ -76,6 +76,18 @@ def challenge_organisers_set(*, challenge: Challenge, users: Iterable[AbstractBa
     return challenge
 
 
+CODE_SETTINGS = (
+    "runtime",
+    "code_wall_limit_s",
+    "code_memory_limit_mb",
+    "code_cpus",
+    "code_output_limit_mb",
+    "code_gpu",
+    "code_show_output",
+    "code_failures_count",
+)
+
+
 @transaction.atomic
 def phase_upsert(
     *,
@@ -92,8 +104,12 @@ def phase_upsert(
     aggregation: str = Phase.Aggregation.MEAN,
     leaderboard_visibility: str = Phase.LeaderboardVisibility.PUBLIC,
     query_order: str = Phase.QueryOrder.BLIND,
+    submission_kind: str = Phase.SubmissionKind.PREDICTIONS,
+    code: dict[str, Any] | None = None,
 ) -> Phase:
-    """Create or update a phase (idempotent, keyed by challenge and slug)."""
+    """Create or update a phase (idempotent, keyed by challenge and slug). `code`: a code phase's
+    settings (runtime, code_wall_limit_s, code_memory_limit_mb, code_cpus, code_output_limit_mb,
+    code_gpu, code_show_output, code_failures_count)."""
     phase = Phase.objects.filter(challenge=challenge, slug=slug).first() or Phase(
         challenge=challenge, slug=slug
     )
@@ -106,6 +122,13 @@ def phase_upsert(
     phase.allowed_formats = list(allowed_formats or [])
     phase.aggregation, phase.leaderboard_visibility = aggregation, leaderboard_visibility
     phase.query_order = query_order
+    phase.submission_kind = submission_kind
+    for key, value in (code or {}).items():
+        if key not in CODE_SETTINGS:
+            raise ValueError(
+                f"unknown code phase setting {key!r}; expected one of {', '.join(CODE_SETTINGS)}"
+            )
+        setattr(phase, key, value)
     phase.full_clean()
     phase.save()
     phase_boards_changed(phase_ids=[phase.id])

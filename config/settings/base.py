@@ -188,6 +188,17 @@ PENTATHLON_SCORING_TEST_PROBE = None
 # many of a board's top entries are compared with their neighbours ("tied within noise").
 PENTATHLON_INTERVAL_RESAMPLES = env.int("PENTATHLON_INTERVAL_RESAMPLES", default=1000)
 PENTATHLON_SIGNIFICANCE_TOP = env.int("PENTATHLON_SIGNIFICANCE_TOP", default=10)
+# Code phases (docs/code-phases.md): the sandbox backend ("bubblewrap", the embedded default, or
+# "docker"), its options (e.g. {"runtime_arg": "nvidia"}), and the runtimes organisers may pick
+# ({name: {description, python, mounts, image, packages}}; "python3-torch", the site's own Python,
+# is always there and is the default).
+PENTATHLON_SANDBOX_BACKEND = env("PENTATHLON_SANDBOX_BACKEND", default="bubblewrap")
+PENTATHLON_SANDBOX_OPTIONS = env.json("PENTATHLON_SANDBOX_OPTIONS", default={})
+PENTATHLON_SANDBOX_RUNTIMES = env.json("PENTATHLON_SANDBOX_RUNTIMES", default={})
+PENTATHLON_SANDBOX_DEFAULT_RUNTIME = env("PENTATHLON_SANDBOX_DEFAULT_RUNTIME", default="python3-torch")
+# Unpacked bytes of a program archive, and of a phase's gallery inputs.
+PENTATHLON_PROGRAM_MAX_BYTES = env.int("PENTATHLON_PROGRAM_MAX_BYTES", default=8 * 1024**3)
+PENTATHLON_GALLERY_INPUTS_MAX_BYTES = env.int("PENTATHLON_GALLERY_INPUTS_MAX_BYTES", default=32 * 1024**3)
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -12,15 +12,20 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 
+from challenge.code_phases import STAGE_SCORING
 from challenge.exceptions import TransientEvaluationError
 from challenge.models import Phase, Submission
 from challenge.notifications import submission_notify_final
 from challenge.publication import published_truth_from_file
+from challenge.services.code import submission_program_run_record
 from challenge.services.files import local_path
 from challenge.services.submissions import (
     claim_row,
@@ -32,6 +37,7 @@ from challenge.services.submissions import (
     submission_release,
 )
 from leaderboard.models import Result
+from leaderboard.services.code_run import ProgramFailed, SandboxDown, program_output, visible_message
 from leaderboard.services.intervals import result_intervals_compute
 from leaderboard.services.results import result_store
 
@@ -43,6 +49,10 @@ NO_GROUND_TRUTH = (
 BAD_GROUND_TRUTH = "The phase's ground truth could not be read, so the submission cannot be scored; the organisers have been told."
 TIME_LIMIT = "The evaluation took longer than the limit of {seconds} seconds and was stopped."
 STORAGE_GAVE_UP = "The stored files could not be read after several attempts; please contact the organisers."
+SANDBOX_GAVE_UP = (
+    "The server could not start a sandbox for your program after several attempts; this is the site's "
+    "fault, so the submission does not count against your team's quota. The organisers have been told."
+)
 MEMORY_LIMIT = (
     "The evaluation stopped the worker: scoring this file needed more than the worker's memory limit of "
     "{mib:,} MiB per task. Check the file's shapes against the starter kit. This submission does not "
@@ -145,14 +155,19 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
             reporter("reading ground truth", None, 0.0)
             truth = published_truth_from_file(phase=phase, path=truth_path)
             ranks: dict = {}
-            report = _score_isolated(
-                submission=submission,
-                truth=truth,
-                submission_path=submission_path,
-                reporter=reporter,
-                heartbeat=heartbeat,
-                ranks=ranks,
-            )
+            with _scored_file(
+                row=mine, phase=phase, truth=truth, path=submission_path, reporter=reporter
+            ) as path:
+                report = _score_isolated(
+                    submission=submission,
+                    truth=truth,
+                    submission_path=path,
+                    # a program's output was written on this worker just now: no upload digest to check
+                    sha256=None if phase.is_code else (submission.checksum_sha256 or None),
+                    reporter=reporter,
+                    heartbeat=heartbeat,
+                    ranks=ranks,
+                )
             ranks_blob, intervals = _uncertainty(phase=phase, ranks=ranks, reporter=reporter)
     except LeaseLost:
         logger.warning(
@@ -166,7 +181,13 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
         )
         _fail(row=mine, message=FILE_CHANGED, refund=True)
         return None
+    except ProgramFailed as exc:  # a code phase's program failed: counted as the phase says
+        _fail(row=mine, message=exc.message, refund=not phase.code_failures_count)
+        return None
     except SubmissionError as exc:
+        if phase.is_code:  # the program's output: its validation message may carry what it printed
+            _program_bad_output(row=mine, phase=phase, detail=str(exc))
+            return None
         _fail(row=mine, message=str(exc))
         return None
     except GroundTruthError:
@@ -176,9 +197,10 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
     except SoftTimeLimitExceeded:
         _fail(row=mine, message=TIME_LIMIT.format(seconds=phase.time_limits[0]))
         return None
-    except TransientEvaluationError:
-        if final_attempt:
-            _fail(row=mine, message=STORAGE_GAVE_UP)
+    except TransientEvaluationError as exc:
+        if final_attempt:  # the site's fault: never counted
+            message = SANDBOX_GAVE_UP if isinstance(exc, SandboxDown) else STORAGE_GAVE_UP
+            _fail(row=mine, message=message, refund=phase.is_code)
             return None
         submission_release(row=mine)
         raise
@@ -197,7 +219,14 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
 
 
 def _score_isolated(
-    *, submission: Submission, truth, submission_path: str, reporter, heartbeat: _Heartbeat, ranks: dict
+    *,
+    submission: Submission,
+    truth,
+    submission_path: str,
+    sha256: str | None,
+    reporter,
+    heartbeat: _Heartbeat,
+    ranks: dict,
 ) -> dict:
     """Score in a child process that holds no secret and checks the file's sha256 (evaluation.sandbox,
     docs/deploying.md "The scoring child"); the same report as `score_submission`."""
@@ -221,7 +250,7 @@ def _score_isolated(
     return score_in_child(
         ground_truth=truth,
         submission_path=submission_path,
-        sha256=submission.checksum_sha256 or None,
+        sha256=sha256,
         isolation=isolation,
         aggregation=submission.phase.aggregation,
         # resolved here (the worker imported torch at warm-up): a CPU child never imports it
@@ -244,6 +273,30 @@ def _probe_writer(path: str | None):
                 json.dump(seen, handle)
 
     return write
+
+
+@contextmanager
+def _scored_file(
+    *, row: dict, phase: Phase, truth: Any, path: str, reporter: _ProgressReporter
+) -> Iterator[str]:
+    """The file to score: the upload itself, or in a code phase what the uploaded program wrote."""
+    if not phase.is_code:
+        yield path
+        return
+    with program_output(row=row, phase=phase, truth=truth, program_path=path, progress=reporter) as output:
+        reporter(STAGE_SCORING, None, 0.0)
+        yield output
+
+
+def _program_bad_output(*, row: dict, phase: Phase, detail: str) -> None:
+    """A code phase's program wrote a file the scorer refused: the reason where output is shown."""
+    run = dict(Submission.objects.filter(id=row["id"]).values_list("program_run", flat=True).first() or {})
+    run.update(ok=False, failure_class="bad_output", message=detail)
+    submission_program_run_record(row=row, run=run)
+    message = visible_message(
+        phase=phase, failure_class="bad_output", detail=f"Your program's output: {detail}"
+    )
+    _fail(row=row, message=message, refund=not phase.code_failures_count)
 
 
 def _uncertainty(

@@ -38,6 +38,13 @@ def _phase_form(phase: Phase, **extra) -> dict:
         "query_order": "blind",
         "intervals_enabled": "on",
         "interval_level": "0.95",
+        "submission_kind": phase.submission_kind,
+        "runtime": phase.runtime,
+        "code_wall_limit_s": phase.code_wall_limit_s,
+        "code_memory_limit_mb": phase.code_memory_limit_mb,
+        "code_cpus": phase.code_cpus,
+        "code_output_limit_mb": phase.code_output_limit_mb,
+        "code_failures_count": "on",
         "splits-TOTAL_FORMS": "0",
         "splits-INITIAL_FORMS": str(phase.splits.count()),
         "splits-MIN_NUM_FORMS": "0",
@@ -169,3 +176,24 @@ def test_admin_refuses_a_level_outside_its_range(admin_client, phase):
     assert response.status_code == 200 and "interval_level" in response.content.decode()
     phase.refresh_from_db()
     assert phase.interval_level == 0.95
+
+
+def test_admin_makes_a_code_phase_with_a_known_runtime_and_its_gallery_inputs(admin_client, hidden_phase):
+    import io
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("MSVD/features.npy", b"x" * 10)
+    url = f"/admin/challenge/phase/{hidden_phase.id}/change/"
+    unknown = admin_client.post(url, _phase_form(hidden_phase, submission_kind="code", runtime="no-such"))
+    assert unknown.status_code == 200 and "no-such" in unknown.content.decode()
+    data = _phase_form(hidden_phase, submission_kind="code", runtime="python3-torch")
+    data["gallery_inputs_upload"] = SimpleUploadedFile("gallery.zip", buffer.getvalue())
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    hidden_phase.refresh_from_db()
+    assert hidden_phase.is_code and hidden_phase.runtime == "python3-torch"
+    assert hidden_phase.gallery_inputs.name.endswith(".zip")

@@ -119,3 +119,16 @@ def test_seed_from_expert_stores_publishes_blind_phases(tmp_path):
 
     published = phase_published_truth(phase=Phase.objects.get(slug="test")).datasets["MSRVTT"]
     assert published.query_text and all(text.strip() for text in published.query_text)
+
+
+def test_seed_adds_a_code_test_phase_whose_kit_has_the_example_and_no_queries():
+    import zipfile
+
+    from challenge.starter_kit import starter_kit_build
+
+    _seed("--scale", "tiny")
+    code, test = Phase.objects.get(slug="test-code"), Phase.objects.get(slug="test")
+    assert code.is_code and not code.code_show_output and code.code_failures_count
+    assert code.ground_truth_sha256 == test.ground_truth_sha256  # the test split, run as code
+    kit = zipfile.ZipFile(io.BytesIO(starter_kit_build(phase=code)))
+    assert "main.py" in kit.namelist() and not [n for n in kit.namelist() if "queries" in n]

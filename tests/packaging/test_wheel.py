@@ -11,7 +11,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Every top-level package of the project; a new app must be added here and to the packaging list.
-PACKAGES = ("accounts", "baselines", "challenge", "cli", "config", "evaluation", "leaderboard", "workers")
+PACKAGES = (
+    "accounts",
+    "baselines",
+    "challenge",
+    "cli",
+    "config",
+    "evaluation",
+    "leaderboard",
+    "sandbox",
+    "workers",
+)
 
 
 def _packages_on_disk() -> set[str]:

@@ -46,6 +46,10 @@ RULES = """1. One team per participant; teams form with an invite code.
 6. Do not try to obtain the hidden ground truth; entries that use it are removed."""
 
 
+#: The split whose ground truth a phase holds, where its slug is not the split's name.
+SPLIT_OF = {"test-code": "test"}
+
+
 def _truth_from_store(store_dir: Path, *, phase: str) -> Any:
     """The phase's ground truth from the expert stores' split named like the phase."""
     from baselines.store import split_truth, store_path
@@ -136,15 +140,41 @@ class Command(BaseCommand):
                     leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
                     query_order=Phase.QueryOrder.BLIND,
                 ),
+                # The test split again, as a code phase: its queries never leave the server
+                # (docs/code-phases.md); the kit's main.py is a runnable example.
+                "test-code": phase_upsert(
+                    challenge=challenge,
+                    slug="test-code",
+                    title="Test (code)",
+                    order=2,
+                    starts_at=start,
+                    ends_at=None,
+                    max_submissions_per_day=None,
+                    max_submissions_total=5,
+                    description="The test splits as a code phase: upload a .zip holding main.py; the server "
+                    "runs it on the hidden queries and scores its output. Five runs per team; failures count.",
+                    leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
+                    query_order=Phase.QueryOrder.BLIND,
+                    submission_kind=Phase.SubmissionKind.CODE,
+                    code={
+                        "code_wall_limit_s": 600,
+                        "code_memory_limit_mb": 8192,
+                        "code_cpus": 2,
+                        "code_output_limit_mb": 2048,
+                        "code_show_output": False,
+                        "code_failures_count": True,
+                    },
+                ),
             }
         for slug, phase in phases.items():
+            split = SPLIT_OF.get(slug, slug)
             if experts is not None:
-                truth = _truth_from_store(experts, phase=slug)
+                truth = _truth_from_store(experts, phase=split)
                 scale = f"expert store {experts}"
             else:
                 # Uploaded as organisers have it (ids naming videos, grouped by video): the blind
                 # phase, not the file, keeps the answers hidden.
-                truth = pentathlon_ground_truth(phase=slug, scale=scale, seed=seed)
+                truth = pentathlon_ground_truth(phase=split, scale=scale, seed=seed)
             fd, path = tempfile.mkstemp(suffix=".h5", prefix="pentathlon-seed-")
             os.close(fd)
             try:

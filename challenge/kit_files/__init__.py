@@ -1,0 +1,1 @@
+"""Files the starter kits carry (the example program of code phases); read, never imported."""
