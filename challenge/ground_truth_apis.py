@@ -27,6 +27,10 @@ from challenge.publication import (
 from challenge.selectors import challenge_is_organiser, phase_get, phase_not_found
 from challenge.services import phase_ground_truth_set, phase_query_order_set, phase_query_text_set
 
+QUERY_TEXT_REQUIRED = (
+    "Give publish_query_text: true (publish the queries' text in the kit) or false (withhold it)."
+)
+
 
 def _organised_phase(*, phase_id: int, user) -> Phase:
     """The phase, if `user` organises its challenge; others get the 404 an unknown phase gets."""
@@ -138,6 +142,12 @@ class PhaseQueryTextApi(APIView):
     @extend_schema_serializer(component_name="QueryTextInput")
     class InputSerializer(serializers.Serializer):
         publish_query_text = serializers.BooleanField()
+
+        def validate(self, attrs: dict) -> dict:
+            # A form body without the field would read as false (HTML checkbox rule): require it.
+            if "publish_query_text" not in self.initial_data:
+                raise serializers.ValidationError({"publish_query_text": [QUERY_TEXT_REQUIRED]})
+            return attrs
 
     @extend_schema(request=InputSerializer, responses=PhaseGroundTruthOutput)
     def put(self, request: Request, phase_id: int) -> Response:
