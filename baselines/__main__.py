@@ -1,4 +1,5 @@
-"""Command line: ``python -m baselines {synth,convert,train,submit,released,truth} ...`` (``--help`` on each)."""
+"""Command line: ``python -m baselines {synth,convert,train,submit,released,truth,annotations} ...``
+(``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -127,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--phase", default=None, help="phase name stored in the file (default: the split)")
     p.add_argument("--out", required=True, type=Path)
 
+    p = sub.add_parser(
+        "annotations",
+        help="write the stores' captions as a public caption -> video table (TSV) for the caption audit",
+    )
+    p.add_argument("--store-dir", required=True, type=Path)
+    p.add_argument("--datasets", nargs="*")
+    p.add_argument("--out", required=True, type=Path)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if getattr(args, "threads", None):
@@ -240,6 +249,16 @@ def main(argv: list[str] | None = None) -> int:
             args.out, GroundTruth(challenge=args.challenge, phase=args.phase or args.split, datasets=truths)
         )
         print(args.out)
+    elif args.command == "annotations":
+        from itertools import chain
+
+        from .store import store_annotations, store_path, write_annotations
+
+        rows = chain.from_iterable(
+            store_annotations(store_path(args.store_dir, d)) for d in _datasets(args.datasets)
+        )
+        count = write_annotations(args.out, rows)
+        print(f"{args.out}: {count} captions")
     return 0
 
 

@@ -14,7 +14,8 @@ to store splits as train_list.txt -> train, val_list.txt -> dev (checkpoint sele
 public_server_val.txt -> val and public_server_test.txt -> test. Every text encoder found under
 `aggregated_text_feats/` is converted (MSRVTT: openai, w2v, bertxl; MSVD and YouCook2: openai, w2v;
 DiDeMo and ActivityNet: openai only), and the raw captions (`raw-captions.pkl`, ActivityNet's
-`raw-captions-train-val_1.pkl`) become the store's caption text. The release's own quirks: YouCook2's
+`raw-captions-train-val_1.pkl`) become the store's caption text and, beside the store, its public
+annotations table (`<Dataset>.annotations.tsv`, for the caption audit of a phase's ground truth). The release's own quirks: YouCook2's
 frame-level experts use stride 5; ActivityNet has no DenseNet-161 (its config does not ask for it);
 MSVD's full release keys its per-split text files by YouTube ids, mapped back with
 `dict_youtube_mapping.pkl` (whichever way round it is given). Any other layout works with explicit
@@ -38,7 +39,7 @@ import numpy as np
 from evaluation.datasets import canonical_dataset_name
 
 from .config import load_config
-from .store import StoreWriter, store_path
+from .store import StoreWriter, annotations_path, store_annotations, store_path, write_annotations
 
 log = logging.getLogger("baselines")
 
@@ -514,4 +515,10 @@ def convert_release(
             )
             for lo in range(0, len(flat), 10000):
                 text_writer.write(flat[lo : lo + 10000])
+    if caption_text is not None:
+        # The release's captions are public: the table the caption audit looks a phase's texts up in.
+        rows = write_annotations(
+            annotations_path(out_dir, name), store_annotations(store_path(out_dir, name))
+        )
+        log.info("%s: %d public captions written to %s", name, rows, annotations_path(out_dir, name))
     return store_path(out_dir, name)

@@ -26,6 +26,7 @@ paragraph of a video, as the CE code feeds it to the model.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +35,7 @@ import h5py
 import numpy as np
 
 from evaluation import h5safe
+from evaluation.caption_audit import Annotation
 from evaluation.datasets import canonical_dataset_name
 from evaluation.ground_truth import DatasetTruth, dataset_truth
 
@@ -503,3 +505,37 @@ def split_truth(store_path: str | os.PathLike[str], split: str) -> DatasetTruth:
             query_masks=masks,
             query_text=None if text is None else [text[c] for c in captions],
         )
+
+
+# ------------------------------------------------------------------------------------------ public annotations
+
+#: Beside a converted store: its caption -> video table, what the release publishes of the captions.
+ANNOTATIONS_SUFFIX = ".annotations.tsv"
+
+
+def annotations_path(store_dir: str | os.PathLike[str], dataset: str) -> Path:
+    """Path of a dataset's public-annotations table beside its store (``<dir>/<Dataset>.annotations.tsv``)."""
+    return Path(store_dir) / f"{canonical_dataset_name(dataset)}{ANNOTATIONS_SUFFIX}"
+
+
+def store_annotations(store_path: str | os.PathLike[str]) -> Iterator[Annotation]:
+    """Every caption of a store (all splits) with its video: the public annotations the store's captions
+    stand for, for the caption audit (`evaluation.caption_audit`). Nothing for a store without text."""
+    with ExpertStore(store_path) as store:
+        if store.caption_text is None:
+            return
+        for text, video in zip(store.caption_text, store.caption_video.tolist(), strict=True):
+            yield Annotation(caption=text, video_id=store.video_ids[video], dataset=store.dataset)
+
+
+def write_annotations(path: str | os.PathLike[str], rows: Iterable[Annotation]) -> int:
+    """Write a caption -> video table in the TSV format `evaluation.caption_audit.read_annotations`
+    reads (header ``dataset<TAB>video_id<TAB>caption``; tabs and line breaks inside a caption become
+    spaces). Returns the number of rows."""
+    count = 0
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        out.write("dataset\tvideo_id\tcaption\n")
+        for row in rows:
+            out.write(f"{row.dataset or ''}\t{row.video_id}\t{' '.join(row.caption.split())}\n")
+            count += 1
+    return count

@@ -27,6 +27,11 @@ urlpatterns = [
         name="phase-query-order",
     ),
     path(
+        "phases/<int:phase_id>/query-text/",
+        ground_truth_apis.PhaseQueryTextApi.as_view(),
+        name="phase-query-text",
+    ),
+    path(
         "submissions/<int:submission_id>/cancel/",
         apis.SubmissionCancelApi.as_view(),
         name="submission-cancel",

@@ -59,6 +59,10 @@ class PhaseSerializer(serializers.Serializer):
         help_text="blind: queries are opaque ids in a secret order (the kit's queries.tsv), compact Q x V rows "
         "only and top-k rows that name their query; as_uploaded: the organisers' ids and order.",
     )
+    publish_query_text = serializers.BooleanField(
+        source="publishes_query_text",
+        help_text="true: the kit's queries.tsv carries what each query says; false: the organisers withhold it.",
+    )
     datasets = serializers.SerializerMethodField()
     submission_kind = serializers.ChoiceField(
         choices=["predictions", "code"],

@@ -8,11 +8,13 @@ The bundle:
     datasets:    [{name, description}]        (or plain names); the list order is the column order
     phases:      [{slug, title, description, starts_at, ends_at, max_submissions_per_day,
                    max_submissions_total, allowed_formats, aggregation, leaderboard_visibility,
-                   final_submission, public_choice_locked, query_order}]
+                   final_submission, public_choice_locked, query_order, publish_query_text}]
                  query_order: blind (the default: opaque ids in a secret order) or as_uploaded
                  submission_kind: predictions (the default) or code, with runtime, code_wall_limit_s,
                  code_memory_limit_mb, code_cpus, code_output_limit_mb, code_gpu, code_show_output,
                  code_failures_count (docs/code-phases.md)
+                 publish_query_text: true (the default: the kit's queries.tsv carries each query's
+                 text) or false (withheld: captions from a public release can be looked up there)
     organisers:  [username, ...]              (optional) existing accounts made organisers of the challenge
 
 Loading is idempotent, keyed by the challenge slug, dataset names and phase slugs. Datasets and
@@ -70,6 +72,7 @@ PHASE_KEYS = (
     "final_submission",
     "public_choice_locked",
     "query_order",
+    "publish_query_text",
     "intervals_enabled",
     "interval_level",
     "submission_kind",

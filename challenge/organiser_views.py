@@ -29,7 +29,12 @@ from challenge.organiser import (
     user_profile_get,
     user_profile_update,
 )
-from challenge.publication import phase_leak_findings, phase_query_order_warning
+from challenge.publication import (
+    phase_caption_findings,
+    phase_caption_warning,
+    phase_leak_findings,
+    phase_query_order_warning,
+)
 from challenge.selectors import (
     challenge_is_organiser,
     challenge_organised_list,
@@ -56,6 +61,8 @@ def organiser_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     for phase in phases:
         phase.query_order_warning = phase_query_order_warning(phase=phase)
         phase.leak_findings = phase_leak_findings(phase=phase)
+        phase.caption_warning = phase_caption_warning(phase=phase)
+        phase.caption_findings = phase_caption_findings(phase=phase)
         phase.counts = phase_dashboard_counts(phase=phase)
         phase.state_now = phase_status(phase=phase)
     return render(
@@ -78,7 +85,8 @@ GROUND_TRUTH_FILE_MISSING = "Choose the ground-truth HDF5 file to upload (see do
 @require_POST
 def phase_ground_truth_view(request: HttpRequest, phase_id: int) -> HttpResponse:
     """Upload a phase's hidden ground truth from the dashboard, through the one service (`phase_ground_truth_set`)
-    that the admin, `manage.py phase_ground_truth` and the API use; the leak audit shows on the dashboard."""
+    that the admin, `manage.py phase_ground_truth` and the API use, with the optional public annotations
+    (`annotations`) for the caption audit; both audits show on the dashboard."""
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
     organiser_only(phase.challenge_id, request)
     upload = request.FILES.get("file")
@@ -86,7 +94,7 @@ def phase_ground_truth_view(request: HttpRequest, phase_id: int) -> HttpResponse
         messages.error(request, GROUND_TRUTH_FILE_MISSING)
         return redirect("challenge:organiser", slug=phase.challenge.slug)
     try:
-        phase = phase_ground_truth_set(phase=phase, file=upload)
+        phase = phase_ground_truth_set(phase=phase, file=upload, annotations=request.FILES.get("annotations"))
     except (ApplicationError, ValidationError) as exc:
         messages.error(
             request,

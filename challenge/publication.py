@@ -1,4 +1,5 @@
-"""What a phase publishes of its hidden ground truth: the blind view, the leak audit and its warnings.
+"""What a phase publishes of its hidden ground truth: the blind view, the leak audit, the caption
+audit and their warnings.
 
 Every reader that needs the queries as participants see them (the starter kit, the scorer, the
 baselines) goes through `phase_published_truth`; the organiser's own ids and order never leave the
@@ -26,6 +27,13 @@ AS_UPLOADED_INFERENCE_UNKNOWN = (
 )
 AS_UPLOADED_INFERENCE_NONE = (
     "The audit found no answer in these ids or this order, but the order is still the organisers' own."
+)
+
+CAPTION_LOOKUP_WARNING = (
+    "Participants can look these captions up; use a code phase or new captions. This phase publishes its "
+    "queries' text and the caption audit found it in the public annotations: {findings}. Blinding hides "
+    "the query ids and order, not what a query says: withhold the text (publish_query_text off) or replace "
+    "the captions."
 )
 
 
@@ -148,3 +156,44 @@ def phase_query_order_warning(*, phase: Phase) -> str | None:
     else:
         inference = AS_UPLOADED_INFERENCE_UNKNOWN
     return AS_UPLOADED_WARNING.format(inference=inference)
+
+
+def caption_audit(*, truth: Any, annotations: Any = None) -> dict[str, dict]:
+    """The caption audit of an organiser's ground truth (`evaluation.caption_audit.audit_captions`):
+    per dataset, the queries with text and, given the public annotations, the captions a lookup finds.
+
+    Raises:
+        evaluation.caption_audit.AnnotationsError: the annotations cannot be read.
+    """
+    from evaluation.caption_audit import audit_captions
+
+    return audit_captions(truth, annotations)
+
+
+def phase_caption_findings(*, phase: Phase) -> list[str]:
+    """The caption audit's findings as 'DATASET: finding' sentences (empty without text or audit)."""
+    return [
+        f"{name}: {finding}"
+        for name, audit in (phase.caption_audit or {}).items()
+        for finding in audit.get("findings", [])
+    ]
+
+
+def phase_caption_lookup(*, phase: Phase) -> bool:
+    """Some published query text of the phase appears in the public annotations it was audited against."""
+    return phase.publishes_query_text and any(
+        audit.get("found") for audit in (phase.caption_audit or {}).values()
+    )
+
+
+def phase_caption_warning(*, phase: Phase) -> str | None:
+    """The warning organisers see while a phase publishes query text found in the public annotations."""
+    if not phase_caption_lookup(phase=phase):
+        return None
+    found = [
+        f"{name}: {audit['found']:,} of {audit['num_queries']:,} captions found, {audit['unique']:,} naming "
+        f"exactly one video of the split (a lookup scores R@1 = {audit['lookup_r1']:.1f})"
+        for name, audit in phase.caption_audit.items()
+        if audit.get("found")
+    ]
+    return CAPTION_LOOKUP_WARNING.format(findings="; ".join(found))

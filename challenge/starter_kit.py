@@ -2,7 +2,7 @@
 
 The kit is a zip holding, per dataset, `{Dataset}/videos.txt` (video ids in column order),
 `{Dataset}/queries.txt` (query ids in row order) and `{Dataset}/queries.tsv` (id and text of each
-query, in row order), plus `shapes.json` (the counts that `evaluation.validation.shapes_from_json`
+query, in row order; the text column is empty when the phase withholds it, `Phase.publish_query_text`), plus `shapes.json` (the counts that `evaluation.validation.shapes_from_json`
 reads, the same the server checks, and the phase's query order), a `README.txt` and
 `example_submission.npz`. It is derived from the phase's published view of its hidden ground truth
 (`challenge.publication`): in a blind phase (the default) the queries are opaque ids in a secret
@@ -48,7 +48,7 @@ KIT_UNREADABLE = (
 EXAMPLE_MAX_SIMILARITY_BYTES = 64 * 1024**2
 EXAMPLE_EMBEDDING_DIM = 16
 #: Bump when the kit's content or layout changes: every cached kit is then rebuilt on first use.
-KIT_LAYOUT_VERSION = 2
+KIT_LAYOUT_VERSION = 3
 KIT_CACHE_DIR = "starter_kits"
 
 README_TEMPLATE = """\
@@ -59,13 +59,13 @@ This kit holds the orderings a submission must follow; it holds no ground truth.
 
 Files
   shapes.json               per dataset: num_queries (Q), num_videos (V), captions_per_video (K);
-                            query_order: {query_order}
+                            query_order: {query_order}; query_text: {query_text}
   <Dataset>/videos.txt      the V video ids, one per line: column j of a matrix is line j+1
   <Dataset>/queries.txt     the Q query ids, one per line: row i of a matrix is line i+1
   <Dataset>/queries.tsv     "query_id<TAB>text", a header line then one line per query, same order
                             (text: what the query says, where the organisers provided it)
   example_submission.npz    a valid (random, so badly scoring) submission of the right shapes
-{order_note}
+{order_note}{text_note}
 Datasets of this phase
 {table}
 
@@ -93,6 +93,10 @@ the padded videos x captions layout is not accepted.
 
 AS_UPLOADED_NOTE = """
 This phase lists its queries exactly as the organisers uploaded them (ids and order).
+"""
+
+TEXT_WITHHELD_NOTE = """
+The organisers withhold the queries' text in this phase: the text column of queries.tsv is empty.
 """
 
 PADDED_NOTE = """
@@ -136,6 +140,8 @@ def _readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
     padded = any(shape["captions_per_video"] > 1 for shape in shapes.values())
     return README_TEMPLATE.format(
         query_order=phase.query_order,
+        query_text="published" if phase.publishes_query_text else "withheld",
+        text_note="" if phase.publishes_query_text else TEXT_WITHHELD_NOTE,
         order_note=BLIND_NOTE if phase.is_blind else AS_UPLOADED_NOTE,
         csv_rule=" (required in this blind phase)" if phase.is_blind else "",
         challenge=phase.challenge.title,
@@ -195,6 +201,7 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
     shapes = truth.public_shapes()
     manifest = {
         "query_order": phase.query_order,
+        "query_text": "published" if phase.publishes_query_text else "withheld",
         "challenge": phase.challenge.slug,
         "phase": phase.slug,
         "phase_id": phase.id,
@@ -212,7 +219,9 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
         for name, dataset in truth.datasets.items():
             kit.writestr(_member(f"{name}/videos.txt"), "".join(f"{video}\n" for video in dataset.videos))
             kit.writestr(_member(f"{name}/queries.txt"), "".join(f"{query}\n" for query in dataset.query_ids))
-            kit.writestr(_member(f"{name}/queries.tsv"), queries_tsv(dataset))
+            kit.writestr(
+                _member(f"{name}/queries.tsv"), queries_tsv(dataset, text=phase.publishes_query_text)
+            )
         example = os.path.join(scratch, "example_submission.npz")
         np.savez(example, **_example_arrays(truth, seed=phase.id))
         # Random floats do not compress: store them.
@@ -316,9 +325,10 @@ def _code_kit_write(*, phase: Phase, truth: Any, manifest: dict, out: IO[bytes])
             kit.writestr(_member(f"{name}/videos.txt"), "".join(f"{video}\n" for video in dataset.videos))
 
 
-def queries_tsv(dataset: Any) -> str:
-    """id TAB text per query; tabs and line breaks inside a text become spaces so each query stays one line."""
-    texts = dataset.query_text or ("",) * dataset.num_queries
+def queries_tsv(dataset: Any, *, text: bool = True) -> str:
+    """id TAB text per query; tabs and line breaks inside a text become spaces so each query stays one line.
+    Without `text` (the phase withholds it) every text is empty."""
+    texts = (dataset.query_text if text else None) or ("",) * dataset.num_queries
     lines = ["query_id\ttext\n"]
     lines.extend(
         f"{query}\t{' '.join(text.split())}\n" for query, text in zip(dataset.query_ids, texts, strict=True)
@@ -358,6 +368,7 @@ def starter_kit_cache_name(*, phase: Phase) -> str:
             phase.challenge.slug,
             phase.challenge.title,
             phase.query_order,
+            phase.publishes_query_text,
             hashlib.sha256(phase.blinding_secret.encode()).hexdigest(),
             phase.submission_kind,
             json.dumps(phase_code_description(phase=phase), sort_keys=True) if phase.is_code else "",

@@ -1,4 +1,5 @@
-"""The console's phases (their form, ground-truth upload, leak audit, re-score and publishing) and splits."""
+"""The console's phases (their form, ground-truth upload, leak and caption audits, re-score and publishing)
+and splits."""
 
 from __future__ import annotations
 
@@ -12,9 +13,16 @@ from challenge.admin.scope import ChallengeScopedAdmin, ChallengeScopedInline
 from challenge.code_phases import runtime_choices
 from challenge.exceptions import ApplicationError
 from challenge.models import Phase, Split, SubmissionFormat
-from challenge.publication import phase_leak_findings, phase_query_order_warning
+from challenge.publication import (
+    phase_caption_findings,
+    phase_caption_warning,
+    phase_leak_findings,
+    phase_query_order_warning,
+)
 from challenge.services import (
+    annotations_check,
     ground_truth_check,
+    phase_caption_audit_set,
     phase_ground_truth_set,
     phase_publish_results,
     phase_rescore,
@@ -43,6 +51,14 @@ class PhaseAdminForm(forms.ModelForm):
         help_text="One file per phase, one group per dataset (videos, query_ids, query_video[, query_masks][, query_text]). "
         "It is validated, stored privately and never served to participants.",
     )
+    annotations_upload = forms.FileField(
+        required=False,
+        label="Public annotations (caption audit)",
+        help_text="Optional: the public caption -> video table the captions come from (the release's raw "
+        "captions), as TSV or CSV with a header naming caption and video_id (optionally dataset). The "
+        "query texts are looked up in it (docs/blind-phases.md); it is read, not stored. Alone, it "
+        "re-audits the stored ground truth.",
+    )
 
     class Meta:
         model = Phase
@@ -61,6 +77,7 @@ class PhaseAdminForm(forms.ModelForm):
             "leaderboard_visibility",
             "final_submission",
             "query_order",
+            "publish_query_text",
             "intervals_enabled",
             "interval_level",
             "submission_kind",
@@ -93,6 +110,17 @@ class PhaseAdminForm(forms.ModelForm):
                 self.add_error("ground_truth_upload", exc)
             except ApplicationError as exc:
                 self.add_error("ground_truth_upload", exc.message)
+        annotations = cleaned.get("annotations_upload")
+        if annotations:
+            if not upload and not getattr(self.instance, "ground_truth", None):
+                self.add_error(
+                    "annotations_upload", "Upload the ground truth with the annotations: it has none yet."
+                )
+            else:
+                try:
+                    annotations_check(file=annotations)
+                except ValidationError as exc:
+                    self.add_error("annotations_upload", exc)
         return cleaned
 
 
@@ -128,6 +156,7 @@ class PhaseAdmin(ChallengeScopedAdmin):
         "ground_truth_sha256",
         "ground_truth_uploaded_at",
         "ground_truth_leak_audit",
+        "caption_lookup_audit",
     ]
     inlines = [SplitInline]
     actions = ["rescore", "publish_results", "hide_results"]
@@ -150,11 +179,22 @@ class PhaseAdmin(ChallengeScopedAdmin):
         shown = "published blind, so none of this is visible" if phase.is_blind else "PUBLISHED AS UPLOADED"
         return f"{'; '.join(findings)} ({shown})"
 
+    @admin.display(description="caption audit of the query texts")
+    def caption_lookup_audit(self, phase: Phase) -> str:
+        if not phase.caption_audit:
+            return "no ground truth audited yet"
+        findings = phase_caption_findings(phase=phase)
+        if not findings:
+            return "the queries carry no text"
+        shown = "published" if phase.publishes_query_text else "WITHHELD from participants"
+        return f"{'; '.join(findings)} (text {shown})"
+
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         phase = self.get_object(request, object_id)
-        warning = phase_query_order_warning(phase=phase) if phase is not None else None
-        if warning and request.method == "GET":
-            messages.warning(request, warning)
+        if phase is not None and request.method == "GET":
+            for warning in (phase_query_order_warning(phase=phase), phase_caption_warning(phase=phase)):
+                if warning:
+                    messages.warning(request, warning)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: Phase, form: PhaseAdminForm, change: bool) -> None:
@@ -172,8 +212,13 @@ class PhaseAdmin(ChallengeScopedAdmin):
             except ApplicationError as exc:
                 messages.error(request, exc.message)
         upload = form.cleaned_data.get("ground_truth_upload")
+        annotations = form.cleaned_data.get("annotations_upload")
+        if annotations and not upload:
+            phase_caption_audit_set(phase=obj, annotations=annotations)
+            findings = phase_caption_findings(phase=obj) or ["the queries carry no text"]
+            self.message_user(request, f"Caption audit: {'; '.join(findings)}.")
         if upload:
-            phase_ground_truth_set(phase=obj, file=upload)
+            phase_ground_truth_set(phase=obj, file=upload, annotations=annotations or None)
             messages.success(
                 request,
                 f"Ground truth stored for {obj}: "
@@ -190,6 +235,9 @@ class PhaseAdmin(ChallengeScopedAdmin):
                     )
                 )
                 self.message_user(request, f"Leak audit: {'; '.join(findings)}. {tail}", level)
+        caption_warning = phase_caption_warning(phase=obj) if (upload or annotations) else None
+        if caption_warning:
+            self.message_user(request, caption_warning, messages.WARNING)
 
     @admin.action(description="Re-score every finished or failed submission of the selected phases")
     def rescore(self, request: HttpRequest, queryset: QuerySet[Phase]) -> None:

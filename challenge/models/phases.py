@@ -82,8 +82,8 @@ class Phase(models.Model):
         max_length=16,
         choices=QueryOrder.choices,
         default=QueryOrder.BLIND,
-        help_text="Blind publishes each query under an opaque id in a secret order, so nothing public reveals "
-        "the answers. As uploaded publishes the ground truth's own query ids and order (the 2020 files "
+        help_text="Blind publishes each query under an opaque id in a secret order, so neither the ids nor the "
+        "order reveal the answers (the query text can: see publish_query_text). As uploaded publishes the ground truth's own query ids and order (the 2020 files "
         "unchanged): participants can read the answers off them when the ids name the videos or the "
         "queries are grouped by video.",
     )
@@ -92,6 +92,14 @@ class Phase(models.Model):
     #: `evaluation.blinding.audit_ground_truth` of the uploaded file: what its ids and order reveal.
     ground_truth_audit = models.JSONField(default=dict, blank=True, editable=False)
     ground_truth_uploaded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    publish_query_text = models.BooleanField(
+        default=True,
+        help_text="Publish what each query says (its caption) in the starter kit's queries.tsv. Blinding hides "
+        "ids and order, not text: captions taken from a public release can be looked up there, so withhold "
+        "them (or write new captions) when the caption audit finds them (docs/blind-phases.md).",
+    )
+    #: `evaluation.caption_audit.audit_captions` of the uploaded file: what its query texts give away.
+    caption_audit = models.JSONField(default=dict, blank=True, editable=False)
     intervals_enabled = models.BooleanField(
         default=True,
         help_text="Show confidence intervals of every score and mark leaderboard entries that are tied within "
@@ -248,6 +256,12 @@ class Phase(models.Model):
     @property
     def is_blind(self) -> bool:
         return self.query_order == self.QueryOrder.BLIND
+
+    @property
+    def publishes_query_text(self) -> bool:
+        """Participants get the queries' text (the kit's queries.tsv); never in a code phase, whose
+        program reads the queries on the server."""
+        return self.publish_query_text and not self.is_code
 
     @property
     def blinding_key(self) -> bytes:

@@ -71,15 +71,19 @@ from challenge.services.organiser import (
     team_approve,
 )
 from challenge.services.phases import (
+    ANNOTATIONS_INVALID,
     GROUND_TRUTH_TOO_LARGE,
+    annotations_check,
     challenge_organisers_add,
     challenge_organisers_set,
     challenge_upsert,
     ground_truth_check,
     ground_truth_validate,
+    phase_caption_audit_set,
     phase_ground_truth_set,
     phase_publish_results,
     phase_query_order_set,
+    phase_query_text_set,
     phase_upsert,
 )
 from challenge.services.retention import submission_files_expire, submission_files_expire_now
@@ -197,6 +201,10 @@ __all__ = [
     "evaluation_queue",
     "ground_truth_check",
     "phase_query_order_set",
+    "phase_query_text_set",
+    "phase_caption_audit_set",
+    "annotations_check",
+    "ANNOTATIONS_INVALID",
     "ground_truth_validate",
     "lease_expired",
     "lease_expired_before",

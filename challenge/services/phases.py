@@ -15,11 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from challenge.models import Challenge, Dataset, Phase, Split
-from challenge.publication import ground_truth_audit
+from challenge.publication import caption_audit, ground_truth_audit
 from challenge.services.boards import challenge_boards_changed, phase_boards_changed
 from challenge.services.files import spooled_copy, store_spooled
 
 GROUND_TRUTH_TOO_LARGE = "The ground-truth file is {size:,} bytes; the largest accepted is {limit:,} bytes."
+ANNOTATIONS_INVALID = "Invalid public annotations: {error}"
+NO_GROUND_TRUTH_TO_AUDIT = "The phase {phase} has no ground truth yet: upload it with the public annotations."
 
 
 @transaction.atomic
@@ -106,6 +108,7 @@ def phase_upsert(
     query_order: str = Phase.QueryOrder.BLIND,
     submission_kind: str = Phase.SubmissionKind.PREDICTIONS,
     code: dict[str, Any] | None = None,
+    publish_query_text: bool = True,
 ) -> Phase:
     """Create or update a phase (idempotent, keyed by challenge and slug). `code`: a code phase's
     settings (runtime, code_wall_limit_s, code_memory_limit_mb, code_cpus, code_output_limit_mb,
@@ -129,6 +132,7 @@ def phase_upsert(
                 f"unknown code phase setting {key!r}; expected one of {', '.join(CODE_SETTINGS)}"
             )
         setattr(phase, key, value)
+    phase.publish_query_text = publish_query_text
     phase.full_clean()
     phase.save()
     phase_boards_changed(phase_ids=[phase.id])
@@ -182,6 +186,75 @@ def phase_query_order_set(*, phase: Phase, query_order: str) -> Phase:
     return phase
 
 
+@transaction.atomic
+def phase_query_text_set(*, phase: Phase, publish: bool) -> Phase:
+    """Publish the queries' text in the phase's kit (queries.tsv) or withhold it. The kit follows (its
+    cache key includes the setting)."""
+    phase.publish_query_text = bool(publish)
+    phase.save(update_fields=["publish_query_text"])
+    return phase
+
+
+def annotations_rows(file: IO[bytes] | File) -> Any:
+    """The rows of an uploaded public-annotations table (`evaluation.caption_audit.read_annotations`),
+    read lazily under the site's limits (PENTATHLON_ANNOTATIONS_MAX_BYTES)."""
+    from evaluation.caption_audit import AnnotationLimits, read_annotations
+
+    if hasattr(file, "seek"):
+        file.seek(0)
+    return read_annotations(file, limits=AnnotationLimits(max_bytes=settings.ANNOTATIONS_MAX_BYTES))
+
+
+def annotations_check(*, file: IO[bytes] | File) -> int:
+    """Read a public-annotations table to its end (the admin form's check); returns its rows.
+
+    Raises:
+        ValidationError: ANNOTATIONS_INVALID with the reader's sentence.
+    """
+    from evaluation.caption_audit import AnnotationsError
+
+    try:
+        count = sum(1 for _ in annotations_rows(file))
+    except AnnotationsError as exc:
+        raise ValidationError(ANNOTATIONS_INVALID.format(error=exc)) from exc
+    if hasattr(file, "seek"):
+        file.seek(0)
+    return count
+
+
+def _caption_audit(*, truth: Any, annotations: IO[bytes] | File | None, rows: Any) -> dict[str, dict]:
+    from evaluation.caption_audit import AnnotationsError
+
+    source = annotations_rows(annotations) if annotations is not None else rows
+    try:
+        return caption_audit(truth=truth, annotations=source)
+    except AnnotationsError as exc:
+        raise ValidationError(ANNOTATIONS_INVALID.format(error=exc)) from exc
+
+
+@transaction.atomic
+def phase_caption_audit_set(
+    *, phase: Phase, annotations: IO[bytes] | File | None = None, rows: Any = None
+) -> Phase:
+    """Audit the phase's stored ground truth against public annotations (an uploaded caption -> video
+    table, or `rows` of `evaluation.caption_audit.Annotation`, e.g. from an expert store) and store the
+    result (`Phase.caption_audit`).
+
+    Raises:
+        ValidationError: no ground truth yet, or the annotations cannot be read.
+    """
+    from challenge.services.files import local_path
+    from evaluation.ground_truth import read_ground_truth
+
+    if not phase.ground_truth:
+        raise ValidationError(NO_GROUND_TRUTH_TO_AUDIT.format(phase=phase))
+    with local_path(phase.ground_truth) as path:
+        truth = read_ground_truth(path)
+    phase.caption_audit = _caption_audit(truth=truth, annotations=annotations, rows=rows)
+    phase.save(update_fields=["caption_audit"])
+    return phase
+
+
 def ground_truth_publishable(*, phase: Phase, truth: Any) -> dict[str, dict]:
     """Check that the phase can publish `truth` (its blind view can be drawn) and return the leak audit.
 
@@ -199,17 +272,29 @@ def ground_truth_publishable(*, phase: Phase, truth: Any) -> dict[str, dict]:
 
 
 @transaction.atomic
-def phase_ground_truth_set(*, phase: Phase, file: IO[bytes] | File) -> Phase:
-    """Validate and store a phase's hidden ground truth in the private storage; record its splits and
-    the leak audit of its ids and order (`Phase.ground_truth_audit`).
+def phase_ground_truth_set(
+    *,
+    phase: Phase,
+    file: IO[bytes] | File,
+    annotations: IO[bytes] | File | None = None,
+    annotation_rows: Any = None,
+) -> Phase:
+    """Validate and store a phase's hidden ground truth in the private storage; record its splits, the
+    leak audit of its ids and order (`Phase.ground_truth_audit`) and the caption audit of its query
+    texts (`Phase.caption_audit`) against the public annotations when given: an uploaded caption ->
+    video table (`annotations`) or rows from an expert store (`annotation_rows`).
 
     Splits of datasets that the new file no longer holds are removed.
+
+    Raises:
+        ValidationError: the ground truth or the annotations are invalid (nothing is stored).
     """
     with spooled_copy(
         file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES, too_large=GROUND_TRUTH_TOO_LARGE
     ) as (tmp_path, size, digest):
         truth = ground_truth_validate(challenge=phase.challenge, path=tmp_path)
         phase.ground_truth_audit = ground_truth_publishable(phase=phase, truth=truth)
+        phase.caption_audit = _caption_audit(truth=truth, annotations=annotations, rows=annotation_rows)
         old_name = phase.ground_truth.name if phase.ground_truth else ""
         store_spooled(phase.ground_truth, "ground_truth.h5", tmp_path)
     phase.ground_truth_sha256 = digest

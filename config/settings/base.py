@@ -145,6 +145,8 @@ FILE_UPLOAD_HANDLERS = ["challenge.services.files.HashingUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("PENTATHLON_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 SUBMISSION_MAX_BYTES = env.int("PENTATHLON_SUBMISSION_MAX_BYTES", default=2 * 1024**3)
 GROUND_TRUTH_MAX_BYTES = env.int("PENTATHLON_GROUND_TRUTH_MAX_BYTES", default=2 * 1024**3)
+# Public annotations (caption -> video table) for the caption audit; read as a stream, never stored.
+ANNOTATIONS_MAX_BYTES = env.int("PENTATHLON_ANNOTATIONS_MAX_BYTES", default=512 * 1024**2)
 # Resumable chunked uploads (/api/v1/uploads/): partial files live here until completed or expired.
 # 32 MiB: a quarter of the requests of 8 MiB chunks; a full-scale test npz (934 MB) uploaded in
 # 6.0-6.8 s against 8.4-12.1 s on loopback (benchmarks/big_submission.py --chunk-mib).

@@ -199,6 +199,17 @@ def test_every_dataset_converts_from_its_release_layout_with_the_defaults(tmp_pa
         assert store.fused_captions == (dataset in FUSED)
     truth = split_truth(path, "test")
     assert truth.query_text is not None and len(truth.query_text) == len(truth.query_ids)
+    # The release's captions, public, written beside the store for the caption audit of a phase.
+    from baselines.store import annotations_path
+    from evaluation.caption_audit import audit_captions, read_annotations
+    from evaluation.ground_truth import GroundTruth
+
+    with open(annotations_path(tmp_path / "out", dataset), "rb") as table:
+        rows = list(read_annotations(table))
+    assert {(r.dataset, r.video_id) for r in rows} <= {(truth.name, v) for v in store.video_ids}
+    assert len(rows) == len(store.caption_ids)
+    audit = audit_captions(GroundTruth(challenge="c", phase="test", datasets={truth.name: truth}), rows)
+    assert audit[truth.name]["found"] == audit[truth.name]["with_text"] == truth.num_queries
 
 
 def test_msvd_full_release_text_one_file_per_split_keyed_by_youtube_ids(tmp_path):
@@ -231,6 +242,9 @@ def test_msvd_full_release_text_one_file_per_split_keyed_by_youtube_ids(tmp_path
         assert store.video_ids == ("vid1", "vid2", "vid3", "vid4")
         assert set(store.text_dims) == {"openai"} and len(store.caption_ids) == 8
         assert store.caption_text is None, "this layout ships no raw-captions.pkl"
+    from baselines.store import annotations_path
+
+    assert not annotations_path(tmp_path / "out", "MSVD").exists(), "no captions, no annotations table"
 
 
 def test_the_video_id_map_is_used_whichever_way_round_it_is_stored():

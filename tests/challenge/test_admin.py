@@ -197,3 +197,63 @@ def test_admin_makes_a_code_phase_with_a_known_runtime_and_its_gallery_inputs(ad
     hidden_phase.refresh_from_db()
     assert hidden_phase.is_code and hidden_phase.runtime == "python3-torch"
     assert hidden_phase.gallery_inputs.name.endswith(".zip")
+def _annotations_file(truth, tmp_path, *, dataset: str = "MSVD"):
+    d = truth.datasets[dataset]
+    path = tmp_path / "annotations.csv"
+    rows = [f'{d.videos[v]},"{t}"' for t, v in zip(d.query_text, d.query_video.tolist(), strict=True)]
+    path.write_text("video_id,caption\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_admin_caption_audit_with_the_ground_truth_or_alone_and_the_text_setting(
+    admin_client, challenge, tiny_truth, tiny_truth_path, tmp_path
+):
+    phase = PhaseFactory(challenge=challenge, slug="test")
+    url = f"/admin/challenge/phase/{phase.id}/change/"
+    with open(tmp_path / "annotations.csv", "wb") as handle:
+        handle.write(b"video_id,caption\n")  # a table naming nothing
+    with open(tiny_truth_path, "rb") as truth, open(tmp_path / "annotations.csv", "rb") as empty:
+        form = _phase_form(
+            phase, ground_truth_upload=truth, annotations_upload=empty, publish_query_text="on"
+        )
+        assert admin_client.post(url, form).status_code == 302
+    phase.refresh_from_db()
+    assert phase.publish_query_text and phase.caption_audit["MSVD"]["annotated"]
+    assert phase.caption_audit["MSVD"]["found"] == 0
+    table = _annotations_file(tiny_truth, tmp_path)
+    with open(table, "rb") as handle:  # alone: the stored ground truth is audited again
+        response = admin_client.post(
+            url, _phase_form(phase, annotations_upload=handle, publish_query_text="on"), follow=True
+        )
+    page = response.content.decode()
+    phase.refresh_from_db()
+    queries = tiny_truth.datasets["MSVD"].num_queries
+    assert phase.caption_audit["MSVD"]["found"] == queries
+    # Rows without a dataset apply to every dataset: MSRVTT's texts are found, naming none of its videos.
+    assert phase.caption_audit["MSRVTT"]["unique"] == 0
+    assert "Participants can look these captions up; use a code phase or new captions." in page
+    assert f"MSVD: {queries} of {queries} queries carry text" in page
+    assert admin_client.post(url, _phase_form(phase)).status_code == 302  # the box unticked: withheld
+    phase.refresh_from_db()
+    assert not phase.publish_query_text
+    assert "look these captions up" not in admin_client.get(url).content.decode()
+
+
+def test_admin_refuses_hostile_annotations_and_annotations_without_ground_truth(
+    admin_client, challenge, tiny_truth_path, tmp_path
+):
+    phase = PhaseFactory(challenge=challenge, slug="test")
+    url = f"/admin/challenge/phase/{phase.id}/change/"
+    hostile = tmp_path / "hostile.tsv"
+    hostile.write_bytes(b"video_id\tcaption\nv1\ta\x00b\n")
+    with open(hostile, "rb") as handle:
+        response = admin_client.post(url, _phase_form(phase, annotations_upload=handle))
+    assert response.status_code == 200 and "it has none yet" in response.content.decode()
+    with open(tiny_truth_path, "rb") as truth, open(hostile, "rb") as handle:
+        response = admin_client.post(
+            url, _phase_form(phase, ground_truth_upload=truth, annotations_upload=handle)
+        )
+    body = response.content.decode()
+    assert response.status_code == 200 and "Invalid public annotations" in body and "NUL character" in body
+    phase.refresh_from_db()
+    assert not phase.ground_truth and not phase.caption_audit

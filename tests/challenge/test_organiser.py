@@ -86,6 +86,12 @@ def test_bundle_load_creates_everything_and_export_round_trips(db):
     again = bundle_load(data=yaml.safe_load(exported))  # idempotent: the same rows, updated in place
     assert again.id == challenge.id and Challenge.objects.count() == 1 and again.phases.count() == 2
     assert yaml.safe_load(bundle_dump(challenge=again)) == yaml.safe_load(exported)
+    assert test.publish_query_text and "publish_query_text: true" in exported
+    withheld = yaml.safe_load(exported)
+    withheld["phases"][1]["publish_query_text"] = False
+    assert not bundle_load(data=withheld).phases.get(slug=withheld["phases"][1]["slug"]).publish_query_text
+    withheld["phases"][1]["publish_query_text"] = "sometimes"
+    assert any("publish_query_text" in problem for problem in bundle_validate(data=withheld))
 
 
 def test_bundle_validation_reports_every_problem_at_once(db):

@@ -96,6 +96,40 @@ def test_the_organiser_dashboard_counts_and_uploads_ground_truth(phase, organise
     assert "ground truth stored for" in response.content.decode()
 
 
+def test_the_dashboard_uploads_public_annotations_and_shows_the_caption_warning(
+    phase, organiser, tiny_truth, tiny_truth_path, tmp_path
+):
+    import re
+
+    d = tiny_truth.datasets["DiDeMo"]
+    table = tmp_path / "public.tsv"
+    rows = "".join(
+        f"DiDeMo\t{d.videos[v]}\t{t}\n" for t, v in zip(d.query_text, d.query_video.tolist(), strict=True)
+    )
+    table.write_text("dataset\tvideo_id\tcaption\n" + rows, encoding="utf-8")
+    client = Client()
+    client.force_login(organiser)
+    with open(tiny_truth_path, "rb") as truth, open(table, "rb") as annotations:
+        response = client.post(
+            f"/organiser/phases/{phase.id}/ground-truth/",
+            {"file": truth, "annotations": annotations},
+            follow=True,
+        )
+    page = response.content.decode()
+    card = re.search(rf'<article class="card" data-phase="{phase.slug}">.*?</article>', page, re.S).group(0)
+    assert 'data-role="caption-warning"' in card and "use a code phase or new captions" in card
+    assert f"DiDeMo: {d.num_queries} of {d.num_queries} queries carry text" in card
+    table.write_bytes(b"caption only\nx\n")
+    with open(tiny_truth_path, "rb") as truth, open(table, "rb") as annotations:
+        response = client.post(
+            f"/organiser/phases/{phase.id}/ground-truth/",
+            {"file": truth, "annotations": annotations},
+            follow=True,
+        )
+    assert response.status_code == 200
+    assert "the ground truth was not stored. Invalid public annotations" in response.content.decode()
+
+
 def test_the_submit_page_says_when_the_daily_count_resets_in_utc(phase, participant, team):
     from datetime import UTC
 

@@ -155,6 +155,7 @@ EXPECTATIONS: dict[str, Expect] = {
     # organisers' ground-truth summary and upload (empty body: 400), and the query order (empty: 400)
     "api:phase-ground-truth": Expect(ORG, ORG),
     "api:phase-query-order": Expect(NONE, ORG),
+    "api:phase-query-text": Expect(NONE, ORG),
     # the dashboard's ground-truth upload (POST only; without a file: a message and back to the dashboard)
     "challenge:phase-ground-truth-upload": Expect(NONE, ORG),
     # the starter kit's README, as text (counts only): like the kit, for anyone who sees the phase

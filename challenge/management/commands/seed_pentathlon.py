@@ -19,8 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from challenge.models import Phase, TeamMembership
+from challenge.publication import phase_caption_warning
 from challenge.services import (
     challenge_upsert,
+    phase_caption_audit_set,
     phase_ground_truth_set,
     phase_upsert,
     team_create,
@@ -68,6 +70,16 @@ def _truth_from_store(store_dir: Path, *, phase: str) -> Any:
     )
 
 
+def _store_annotations(store_dir: Path) -> Any:
+    """Every caption of the stores with its video: the public annotations the stores' captions stand for
+    (a converted store holds the release's raw captions), for the caption audit."""
+    from itertools import chain
+
+    from baselines.store import store_annotations, store_path
+
+    return chain.from_iterable(store_annotations(store_path(store_dir, name)) for name in DATASETS)
+
+
 class Command(BaseCommand):
     help = "Seed the Video Pentathlon challenge (datasets, val and test phases, synthetic ground truth, demo users)."
 
@@ -84,7 +96,8 @@ class Command(BaseCommand):
             type=Path,
             default=None,
             help="Expert-store directory (<Dataset>.h5): take each phase's ground truth from the"
-            " store's split of the same name, so baselines trained on it can be submitted.",
+            " store's split of the same name, so baselines trained on it can be submitted; the stores'"
+            " captions are the public annotations of the caption audit.",
         )
 
     def handle(self, *args, scale: str, seed: int, experts: Path | None = None, **options) -> None:
@@ -182,8 +195,9 @@ class Command(BaseCommand):
                 with open(path, "rb") as handle:
                     digest = hashlib.sha256(handle.read()).hexdigest()
                 if digest != phase.ground_truth_sha256 or not phase.ground_truth:
+                    rows = _store_annotations(experts) if experts is not None else None
                     with open(path, "rb") as handle:
-                        phase_ground_truth_set(phase=phase, file=handle)
+                        phase_ground_truth_set(phase=phase, file=handle, annotation_rows=rows)
                     self.stdout.write(
                         f"  {phase}: ground truth stored ({scale}): "
                         + ", ".join(
@@ -202,6 +216,12 @@ class Command(BaseCommand):
                     )
                 else:
                     self.stdout.write(f"  {phase}: ground truth unchanged ({scale})")
+                    if experts is not None:
+                        phase_caption_audit_set(phase=phase, rows=_store_annotations(experts))
+                phase.refresh_from_db()
+                warning = phase_caption_warning(phase=phase)
+                if warning:
+                    self.stdout.write(f"  {phase}: {warning}")
             finally:
                 os.unlink(path)
         with transaction.atomic():
