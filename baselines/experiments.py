@@ -2,15 +2,15 @@
 
 Rows: a single-expert model (MoEE on the SENet-154 expert alone), MoEE, CE, CE trained on the
 ``w2v`` text encoder (a teacher) and TeachText (a CE student distilled from the CE-w2v and CE-openai
-teachers, docs/baselines-reference.md section 4). Each model is trained once per seed, selected on the ``dev``
+teachers on the default ``mixture`` target, docs/baselines.md). Each model is trained once per seed, selected on the ``dev``
 split, then evaluated once on ``--split``; the table shows t2v mean (sample std) over the seeds.
 ``--rows`` picks rows; ``ce_cg`` (CE without collaborative gating, the "CE - CG" ablation) and
 ``ce_parallel`` (CE with the pre-reference gating order and pooled BatchNorm, ``arch.cg_order=parallel``)
-``teachtext_available`` (TeachText with ``distil.target=expert_sum_available``: the reference's sum of
-per-expert dot products over each video's available experts only), ``teachtext_weighted`` (TeachText
-with ``distil.target=weighted``: each teacher's own mixture-weighted similarity instead of the
-reference's sum of per-expert dot products) and ``teachtext_mean`` (``distil.target=expert_mean``: the
-reference's sum divided by the number of experts) and ``teachtext_ce_optim`` (``distil.optim=null``: the
+``teachtext_sum`` (TeachText with ``distil.target=expert_sum``: the unweighted sum of per-expert dot
+products), ``teachtext_available`` (``distil.target=expert_sum_available``: that sum over each video's
+available experts only), ``teachtext_weighted`` (``distil.target=weighted``: each teacher's ranking
+similarity, mixture weights renormalised over the pair's available experts) and ``teachtext_mean``
+(``distil.target=expert_mean``: the unweighted sum divided by the number of experts) and ``teachtext_ce_optim`` (``distil.optim=null``: the
 student trained with CE's optimiser instead of the reference's RAdam, lr 0.001) are not run by default;
 the TeachText rows of a seed share its teachers.
 
@@ -39,13 +39,14 @@ from .config import load_config, merge, teacher_config
 from .predict import metrics_from_similarities, split_similarities
 from .store import ExpertStore, store_path
 from .synthetic import CONDITIONS, generate_dataset
-from .train import TeacherTargets, TrainResult, teacher_targets, train_model
+from .train import TeacherTargets, TrainResult, teacher_targets, train_or_reuse
 
 SINGLE_EXPERT = "imagenet.senet154.0"
 ROWS = ("single", "moee", "ce", "ce_w2v", "teachtext")
 OPTIONAL_ROWS = (
     "ce_cg",
     "ce_parallel",
+    "teachtext_sum",
     "teachtext_available",
     "teachtext_weighted",
     "teachtext_mean",
@@ -54,6 +55,7 @@ OPTIONAL_ROWS = (
 # TeachText rows: row -> what it changes in the student's `distil` section.
 TEACHTEXT_ROWS: dict[str, dict[str, Any]] = {
     "teachtext": {},
+    "teachtext_sum": {"target": "expert_sum"},
     "teachtext_available": {"target": "expert_sum_available"},
     "teachtext_weighted": {"target": "weighted"},
     "teachtext_mean": {"target": "expert_mean"},
@@ -66,10 +68,11 @@ LABELS = {
     "ce_cg": "CE - CG (self gating only)",
     "ce_parallel": "CE, parallel gating order (not the reference)",
     "ce_w2v": "CE, w2v text (teacher)",
-    "teachtext": "TeachText-CE (teachers: CE-w2v, CE-openai)",
-    "teachtext_available": "TeachText-CE, sum over available experts",
-    "teachtext_weighted": "TeachText-CE, weighted target (not the reference)",
-    "teachtext_mean": "TeachText-CE, expert-mean target (not the reference)",
+    "teachtext": "TeachText-CE (teachers CE-w2v, CE-openai; mixture target)",
+    "teachtext_sum": "TeachText-CE, expert_sum target (unweighted)",
+    "teachtext_available": "TeachText-CE, expert_sum_available target",
+    "teachtext_weighted": "TeachText-CE, weighted target (renormalised)",
+    "teachtext_mean": "TeachText-CE, expert_mean target",
     "teachtext_ce_optim": "TeachText-CE, trained with CE's optimiser (not the reference)",
 }
 COLUMNS = (
@@ -91,8 +94,13 @@ def run_experiments(
     overrides: dict[str, Any] | None = None,
     device: str = "cpu",
     rows: tuple[str, ...] = ROWS,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict[str, list[dict[str, float]]]:
     """Train and evaluate every row for every seed.
+
+    With `checkpoint_dir`, every trained model is kept there and a later run of the same config, seed
+    and store reuses it (`baselines.train.train_or_reuse`): a TeachText row run in another process
+    finds the teachers that the `ce` and `ce_w2v` rows trained.
 
     Returns:
         row -> one t2v metrics dict per seed, in seed order. On a store with a hidden recording
@@ -136,7 +144,9 @@ def run_experiments(
         for row, cfg in plans.items():
             if row in rows or (row in ("ce", "ce_w2v") and distil_rows):
                 started = time.perf_counter()
-                trained[row] = train_model(store_path=store_file, config=cfg, seed=seed, device=device)
+                trained[row] = train_or_reuse(
+                    store_path=store_file, config=cfg, seed=seed, device=device, checkpoint_dir=checkpoint_dir
+                )
                 if row in rows:
                     results[row].append(evaluate(trained[row]))
                 logging.getLogger("baselines").info(
@@ -152,8 +162,13 @@ def run_experiments(
                         assert source.config["data"]["text_encoder"] == encoder
                         teachers.append(teacher_targets(source, store, device=device))
             started = time.perf_counter()
-            result = train_model(
-                store_path=store_file, config=student, seed=seed, device=device, teachers=teachers
+            result = train_or_reuse(
+                store_path=store_file,
+                config=student,
+                seed=seed,
+                device=device,
+                teachers=teachers,
+                checkpoint_dir=checkpoint_dir,
             )
             results[row].append(evaluate(result))
             logging.getLogger("baselines").info(
@@ -241,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", type=Path, default=None, help="also write the per-seed metrics here")
     parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="keep every trained model here and reuse it in a later run with the same config and seed",
+    )
+    parser.add_argument(
         "--merge",
         type=Path,
         nargs="+",
@@ -274,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides=overrides,
         device=args.device,
         rows=tuple(args.rows),
+        checkpoint_dir=args.checkpoint_dir,
     )
     with ExpertStore(path) as store:
         videos = len(store.split_videos(args.split))

@@ -34,7 +34,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-DISTIL_TARGETS = ("expert_sum", "expert_sum_available", "expert_mean", "weighted")
+# The first is the default (docs/baselines.md, "TeachText's distillation target").
+DISTIL_TARGETS = ("mixture", "weighted", "expert_sum", "expert_sum_available", "expert_mean")
+DEFAULT_DISTIL_TARGET = DISTIL_TARGETS[0]
 
 
 @dataclass
@@ -55,40 +57,43 @@ class TeacherTargets:
         video_rows: torch.Tensor,
         device: torch.device,
         *,
-        target: str = "expert_sum",
+        target: str = DEFAULT_DISTIL_TARGET,
     ) -> torch.Tensor:
         """The teacher's similarity of a batch: (B, B) float32.
 
+        With u_m, v_m the teacher's gated, L2-normalised per-expert text and video embeddings and w_m
+        the caption's softmax mixture weights over all M experts (sum 1):
+
         Args:
-            target: "expert_sum", the reference's target (`trainer/trainer.py` lines 116-127): the
-                per-expert dot products <u_m, v_m> of the teacher's gated, L2-normalised embeddings,
-                summed over experts, without mixture weights or availability (values in [-M, M]);
-                a video's unavailable expert contributes the teacher's embedding of its zero-filled
-                input, as the reference's CE model outputs one for every expert (`model/model.py`
-                line 278 zeroes the missing input, lines 904-905 return every expert);
-                "expert_sum_available", the same sum over the video's available experts only (an
-                unavailable expert's dot product is 0): what the reference's loader computes if the
-                teachers' pickles list only a video's available experts (`base/base_dataset.py` lines
-                339-346 zero the batch's arrays, 380-382 fill those a video's entry lists; the writer
-                of the pickles is not in the repository, so which one it is cannot be read there);
-                "expert_mean", the sum divided by the number of experts M (in [-1, 1], the scale of
-                the student's similarity; not the reference); or "weighted", the teacher's own
-                similarity (MoE weights, per-pair availability, in [-1, 1]; not the reference).
+            target: "mixture" (the default), sum_m w_m <u_m, v_m> over all experts, the weights not
+                renormalised over the video's available experts: an unavailable expert keeps its weight
+                and the teacher's embedding of its zero-filled input. This is the teacher's similarity
+                as the CE paper defines it (each expert's text embedding scaled by its mixture weight),
+                in [-1, 1]; clamped there, as the float16 storage can round a unit vector's norm up.
+                "weighted", the teacher's own ranking similarity (`sharded_similarity`): the weights
+                renormalised per pair over the video's available experts, whose unavailable experts
+                add nothing; in [-1, 1]. "expert_sum", sum_m <u_m, v_m> over all experts (no weights,
+                in [-M, M]): the reference trainer's sum if the unpublished teacher pickles hold
+                unweighted unit vectors. "expert_sum_available", the same sum over the video's
+                available experts only. "expert_mean", "expert_sum" divided by M.
         """
         if target not in DISTIL_TARGETS:
             raise ValueError(f"distil.target must be one of {', '.join(DISTIL_TARGETS)}, got {target!r}")
         text = [u[caption_rows].to(device).float() for u in self.text.experts]
         video = [v[video_rows].to(device).float() for v in self.video.experts]
-        if target in ("expert_sum", "expert_sum_available", "expert_mean"):
-            per_expert = torch.stack([u @ v.T for u, v in zip(text, video, strict=True)])
-            if target == "expert_sum_available":
-                available = self.video.available[video_rows].to(device).float()  # (B, M)
-                per_expert = per_expert * available.T[:, None, :]
-            return per_expert.mean(dim=0) if target == "expert_mean" else per_expert.sum(dim=0)
-        return sharded_similarity(
-            TextEmbedding(text, self.text.weights[caption_rows].to(device).float()),
-            VideoEmbedding(video, self.video.available[video_rows].to(device).float()),
-        )
+        if target == "weighted":
+            return sharded_similarity(
+                TextEmbedding(text, self.text.weights[caption_rows].to(device).float()),
+                VideoEmbedding(video, self.video.available[video_rows].to(device).float()),
+            )
+        per_expert = torch.stack([u @ v.T for u, v in zip(text, video, strict=True)])  # (M, B, B)
+        if target == "mixture":
+            weights = self.text.weights[caption_rows].to(device).float()  # (B, M), rows sum to 1
+            return (weights.T[:, :, None] * per_expert).sum(dim=0).clamp(-1.0, 1.0)
+        if target == "expert_sum_available":
+            available = self.video.available[video_rows].to(device).float()  # (B, M)
+            per_expert = per_expert * available.T[:, None, :]
+        return per_expert.mean(dim=0) if target == "expert_mean" else per_expert.sum(dim=0)
 
 
 def teachtext_target(
@@ -97,7 +102,7 @@ def teachtext_target(
     video_rows: torch.Tensor,
     device: torch.device,
     *,
-    target: str = "expert_sum",
+    target: str = DEFAULT_DISTIL_TARGET,
 ) -> torch.Tensor:
     """The distillation target of a batch: the mean over teachers of their similarity matrices
     (`trainer/trainer.py` line 134 divides the sum by the number of teachers)."""
@@ -202,7 +207,7 @@ def train_model(
     batch_size = int(train_cfg["batch_size"])
     max_tokens = int(data_cfg["max_tokens"]["text"])
     distil_weight = float((config.get("distil") or {}).get("weight", 1.0))
-    distil_target = str((config.get("distil") or {}).get("target", "expert_sum"))
+    distil_target = str((config.get("distil") or {}).get("target", DEFAULT_DISTIL_TARGET))
     if teachers:
         for t in teachers:
             if len(t.video.available) != len(train.videos) or len(t.text.weights) != len(train.captions):
@@ -283,7 +288,7 @@ def training_step(
     device: torch.device,
     teachers: list[TeacherTargets] | None = None,
     distil_weight: float = 1.0,
-    distil_target: str = "expert_sum",
+    distil_target: str = DEFAULT_DISTIL_TARGET,
 ) -> float:
     """One optimisation step on videos `batch` (rows of `data`) paired with caption rows `captions`.
 

@@ -79,7 +79,14 @@ def test_table_reports_sample_std_over_seeds():
 
 
 def test_the_optional_teachtext_rows_run_beside_each_other(tiny_store_dir):
-    rows = ("teachtext", "teachtext_available", "teachtext_weighted", "teachtext_mean", "teachtext_ce_optim")
+    rows = (
+        "teachtext",
+        "teachtext_sum",
+        "teachtext_available",
+        "teachtext_weighted",
+        "teachtext_mean",
+        "teachtext_ce_optim",
+    )
     results = _one_epoch_runs(tiny_store_dir, rows=rows)
     assert list(results) == list(rows) and all(len(runs) == 1 for runs in results.values())
     assert len({LABELS[row] for row in rows}) == len(rows)
