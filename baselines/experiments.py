@@ -2,7 +2,9 @@
 
 Rows: a single-expert model (MoEE on the SENet-154 expert alone), MoEE, CE, CE trained on the
 ``w2v`` text encoder (a teacher) and TeachText (a CE student distilled from the CE-w2v and CE-openai
-teachers on the default ``mixture`` target, docs/baselines.md). Each model is trained once per seed, selected on the ``dev``
+teachers on the default ``mixture`` target, docs/baselines.md), and the cross-modal distillation
+baseline of Tran et al. (ACCV 2022): ``crosskd`` (CE+ with caption distillation) and ``teachtext_crosskd``
+(TeachText-CE+ with caption distillation, the same teachers). Each model is trained once per seed, selected on the ``dev``
 split, then evaluated once on ``--split``; the table shows t2v mean (sample std) over the seeds.
 ``--rows`` picks rows; ``ce_cg`` (CE without collaborative gating, the "CE - CG" ablation) and
 ``ce_parallel`` (CE with the pre-reference gating order and pooled BatchNorm, ``arch.cg_order=parallel``)
@@ -10,8 +12,8 @@ split, then evaluated once on ``--split``; the table shows t2v mean (sample std)
 products), ``teachtext_available`` (``distil.target=expert_sum_available``: that sum over each video's
 available experts only), ``teachtext_weighted`` (``distil.target=weighted``: each teacher's ranking
 similarity, mixture weights renormalised over the pair's available experts) and ``teachtext_mean``
-(``distil.target=expert_mean``: the unweighted sum divided by the number of experts) and ``teachtext_ce_optim`` (``distil.optim=null``: the
-student trained with CE's optimiser instead of the reference's RAdam, lr 0.001) are not run by default;
+(``distil.target=expert_mean``: the unweighted sum divided by the number of experts) and
+``teachtext_ce_optim`` (``distil.optim=null``: the student trained with CE's optimiser instead of the reference's RAdam, lr 0.001) are not run by default;
 the TeachText rows of a seed share its teachers.
 
 On a synthetic store, a second table splits the Geom by the hidden recording condition of each
@@ -42,7 +44,7 @@ from .synthetic import CONDITIONS, generate_dataset
 from .train import TeacherTargets, TrainResult, teacher_targets, train_or_reuse
 
 SINGLE_EXPERT = "imagenet.senet154.0"
-ROWS = ("single", "moee", "ce", "ce_w2v", "teachtext")
+ROWS = ("single", "moee", "ce", "ce_w2v", "teachtext", "crosskd", "teachtext_crosskd")
 OPTIONAL_ROWS = (
     "ce_cg",
     "ce_parallel",
@@ -52,14 +54,15 @@ OPTIONAL_ROWS = (
     "teachtext_mean",
     "teachtext_ce_optim",
 )
-# TeachText rows: row -> what it changes in the student's `distil` section.
-TEACHTEXT_ROWS: dict[str, dict[str, Any]] = {
-    "teachtext": {},
-    "teachtext_sum": {"target": "expert_sum"},
-    "teachtext_available": {"target": "expert_sum_available"},
-    "teachtext_weighted": {"target": "weighted"},
-    "teachtext_mean": {"target": "expert_mean"},
-    "teachtext_ce_optim": {"optim": None},
+# Rows distilled from the seed's teachers: row -> (model, what it changes in the student's `distil`).
+TEACHTEXT_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "teachtext": ("teachtext", {}),
+    "teachtext_crosskd": ("teachtext_crosskd", {}),
+    "teachtext_sum": ("teachtext", {"target": "expert_sum"}),
+    "teachtext_available": ("teachtext", {"target": "expert_sum_available"}),
+    "teachtext_weighted": ("teachtext", {"target": "weighted"}),
+    "teachtext_mean": ("teachtext", {"target": "expert_mean"}),
+    "teachtext_ce_optim": ("teachtext", {"optim": None}),
 }
 LABELS = {
     "single": f"Single expert (MoEE, {SINGLE_EXPERT} only)",
@@ -74,6 +77,8 @@ LABELS = {
     "teachtext_weighted": "TeachText-CE, weighted target (renormalised)",
     "teachtext_mean": "TeachText-CE, expert_mean target",
     "teachtext_ce_optim": "TeachText-CE, trained with CE's optimiser (not the reference)",
+    "crosskd": "CE+, caption distillation (cross-modal KD)",
+    "teachtext_crosskd": "TeachText-CE+, caption distillation",
 }
 COLUMNS = (
     ("R@1", "R1"),
@@ -139,6 +144,7 @@ def run_experiments(
             "ce_cg": config("ce", {"arch": {"gating": "self"}}),
             "ce_parallel": config("ce", {"arch": {"cg_order": "parallel"}}),
             "ce_w2v": teacher_config(config("teachtext"), "w2v"),
+            "crosskd": config("crosskd"),
         }
         distil_rows = [row for row in TEACHTEXT_ROWS if row in rows]
         for row, cfg in plans.items():
@@ -154,7 +160,8 @@ def run_experiments(
                 )
         teachers: list[TeacherTargets] = []
         for row in distil_rows:
-            student = config("teachtext", {"distil": TEACHTEXT_ROWS[row]})
+            model, distil = TEACHTEXT_ROWS[row]
+            student = config(model, {"distil": distil})
             if not teachers:
                 with ExpertStore(store_file) as store:
                     for encoder in student["distil"]["teachers"]:

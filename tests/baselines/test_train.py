@@ -187,6 +187,13 @@ def test_teachtext_reuses_the_ce_baseline_as_its_openai_teacher(
     assert trained[1:] == [("ce", "w2v"), ("teachtext", "openai")], (
         "the openai teacher is the CE baseline, loaded"
     )
+    kept = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert len(kept) == 4 and [n.split("-")[1] for n in kept] == ["ce", "ce", "teachtext", "teachtext"], (
+        "only the submitted models and their cards: the w2v teacher trained on the way is not kept"
+    )
+    assert sum(n.endswith(".card.json") for n in kept) == 2
+    pipeline.train_baseline(model="teachtext", **run)
+    assert len(trained) == 3, "a kept student needs no teacher"
     again = pipeline.train_baseline(model="ce", **run)
     assert len(trained) == 3
     assert all(
@@ -194,7 +201,7 @@ def test_teachtext_reuses_the_ce_baseline_as_its_openai_teacher(
         for a, b in zip(ce.model.state_dict().values(), again.model.state_dict().values(), strict=True)
     )
     assert (again.best_epoch, again.best_score) == (ce.best_epoch, ce.best_score)
-    assert student.config["model"] == "teachtext" and len(list((tmp_path / "ckpt").glob("*.pt"))) == 3
+    assert student.config["model"] == "teachtext" and len(list((tmp_path / "ckpt").glob("*.pt"))) == 2
 
     pipeline.train_baseline(model="ce", seed=1, **run)
     assert trained[-1] == ("ce", "openai"), "another seed is another run"

@@ -65,6 +65,15 @@ def test_train_baseline_submits_a_scored_public_baseline_entry(
     assert kept == ["DiDeMo", "MSVD"], (
         "the trained models are kept for reuse (TeachText's teacher, the test phase)"
     )
+    cards = settings.PENTATHLON_BASELINE_CHECKPOINT_DIR.glob("*.card.json")
+    assert sorted(p.name.split("-")[0] for p in cards) == ["DiDeMo", "MSVD"], "each with its model card"
+
+
+def test_train_baseline_offers_every_baseline_model():
+    from baselines.config import MODELS as BASELINE_MODELS
+    from challenge.management.commands.train_baseline import MODELS
+
+    assert MODELS == BASELINE_MODELS
 
 
 @pytest.mark.django_db
