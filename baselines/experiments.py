@@ -13,7 +13,8 @@ products), ``teachtext_available`` (``distil.target=expert_sum_available``: that
 available experts only), ``teachtext_weighted`` (``distil.target=weighted``: each teacher's ranking
 similarity, mixture weights renormalised over the pair's available experts) and ``teachtext_mean``
 (``distil.target=expert_mean``: the unweighted sum divided by the number of experts) and
-``teachtext_ce_optim`` (``distil.optim=null``: the student trained with CE's optimiser instead of the reference's RAdam, lr 0.001) are not run by default;
+``teachtext_ce_optim`` (``distil.optim=null``: the student trained with CE's optimiser instead of the reference's RAdam, lr 0.001), ``ce_radam`` (CE
+trained with that RAdam, no distillation) and ``crosskd_ce_optim`` (``crosskd`` with CE's optimiser) are not run by default;
 the TeachText rows of a seed share its teachers.
 
 On a synthetic store, a second table splits the Geom by the hidden recording condition of each
@@ -53,7 +54,11 @@ OPTIONAL_ROWS = (
     "teachtext_weighted",
     "teachtext_mean",
     "teachtext_ce_optim",
+    "ce_radam",
+    "crosskd_ce_optim",
 )
+# The optimiser of the reference's TeachText and cross-modal distillation students.
+STUDENT_OPTIM = {"type": "radam", "lr": 0.001, "weight_decay": 1e-05}
 # Rows distilled from the seed's teachers: row -> (model, what it changes in the student's `distil`).
 TEACHTEXT_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "teachtext": ("teachtext", {}),
@@ -78,6 +83,8 @@ LABELS = {
     "teachtext_mean": "TeachText-CE, expert_mean target",
     "teachtext_ce_optim": "TeachText-CE, trained with CE's optimiser (not the reference)",
     "crosskd": "CE+, caption distillation (cross-modal KD)",
+    "crosskd_ce_optim": "CE+, caption distillation, CE's optimiser",
+    "ce_radam": "CE, the students' RAdam lr 0.001 (no distillation)",
     "teachtext_crosskd": "TeachText-CE+, caption distillation",
 }
 COLUMNS = (
@@ -145,6 +152,8 @@ def run_experiments(
             "ce_parallel": config("ce", {"arch": {"cg_order": "parallel"}}),
             "ce_w2v": teacher_config(config("teachtext"), "w2v"),
             "crosskd": config("crosskd"),
+            "crosskd_ce_optim": config("crosskd", {"caption_distil": {"optim": None}}),
+            "ce_radam": config("ce", {"optim": STUDENT_OPTIM}),
         }
         distil_rows = [row for row in TEACHTEXT_ROWS if row in rows]
         for row, cfg in plans.items():
@@ -283,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         for run in runs:
             for row, metrics in run["results"].items():
                 merged.setdefault(row, []).extend(metrics)
-        seeds = [seed for run in runs for seed in run["seeds"]]
+        seeds = sorted({seed for run in runs for seed in run["seeds"]})
         print_tables(merged, title=runs[0]["title"], seeds=seeds)
         return 0
     if args.threads:
