@@ -92,9 +92,25 @@ def baseline_label(
     overridden = (
         f" Config overrides: {json.dumps(config_overrides, sort_keys=True)}." if config_overrides else ""
     )
+    distilled = ""
+    if any(c.get("distil") for c in configs.values()):
+        targets = sorted({c["distil"]["target"] for c in configs.values() if c.get("distil")})
+        teachers = "; ".join(
+            f"{name}: {', '.join(c['distil']['teachers'])}" for name, c in configs.items() if c.get("distil")
+        )
+        distilled = (
+            f" Distilled from CE teachers on other text encoders ({teachers}), target {', '.join(targets)}."
+        )
+    captions = sorted(
+        {float(c["caption_distil"]["temperature"]) for c in configs.values() if c.get("caption_distil")}
+    )
+    if captions:
+        distilled += (
+            f" Caption distillation (cross-modal KD), temperature {', '.join(f'{t:g}' for t in captions)}."
+        )
     description = (
         f"Reference {title} trained by the organisers with the {profile_name} ({note}), seed {seed}."
-        f" {per_dataset}.{overridden}"
+        f" {per_dataset}.{distilled}{overridden}"
     )
     return BaselineLabel(method_name[:200], description)
 

@@ -85,7 +85,9 @@ def _baseline_account(phase: Phase):
 
 
 class Command(BaseCommand):
-    help = "Train a baseline (CE, MoEE, TeachText, cross-modal KD) on the expert store and submit it to a phase."
+    help = (
+        "Train a baseline (CE, MoEE, TeachText, cross-modal KD) on the expert store and submit it to a phase."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--model", required=True, choices=MODELS)
