@@ -12,7 +12,7 @@ from typing import Any
 
 from evaluation.datasets import PENTATHLON_DATASETS, canonical_dataset_name
 
-from .config import parse_overrides
+from .config import MODELS, parse_overrides
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
@@ -50,7 +50,7 @@ def _datasets(values: list[str] | None) -> list[str]:
 
 def _add_training_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store-dir", required=True, type=Path, help="directory of <Dataset>.h5 stores")
-    parser.add_argument("--model", required=True, choices=("ce", "moee", "teachtext"))
+    parser.add_argument("--model", required=True, choices=MODELS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--profile", default=None, help="config profile, e.g. 'cpu' for a reduced model")

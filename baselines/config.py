@@ -16,7 +16,10 @@ from typing import Any
 from evaluation.datasets import canonical_dataset_name
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-MODELS = ("ce", "moee", "teachtext")
+MODELS = ("ce", "moee", "teachtext", "crosskd", "teachtext_crosskd")
+# The `variants` each model applies, in order: the cross-modal distillation reference's TeachText-CE+
+# with caption distillation is TeachText's student plus the caption term.
+MODEL_VARIANTS = {"teachtext_crosskd": ("teachtext", "crosskd", "teachtext_crosskd")}
 
 
 def merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
@@ -47,7 +50,9 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 def _apply_variant(config: dict[str, Any], model: str) -> dict[str, Any]:
     variants = config.pop("variants", None) or {}
-    return merge(config, variants.get(model))
+    for name in MODEL_VARIANTS.get(model, (model,)):
+        config = merge(config, variants.get(name))
+    return config
 
 
 def load_config(
@@ -57,7 +62,8 @@ def load_config(
 
     Args:
         dataset: a Pentathlon dataset (any accepted spelling).
-        model: "ce", "moee" or "teachtext".
+        model: "ce", "moee", "teachtext", "crosskd" (CE with caption distillation) or
+            "teachtext_crosskd" (TeachText with caption distillation).
         profile: optional profile name, e.g. "cpu" (`configs/profiles/cpu.json`).
         overrides: nested dict merged last.
     Raises:
@@ -80,17 +86,21 @@ def load_config(
 
 
 def training_optim(config: dict[str, Any]) -> dict[str, Any]:
-    """The optimiser a run trains with: `optim`, with a TeachText student's `distil.optim` merged over it.
+    """The optimiser a run trains with: `optim`, with a TeachText student's `distil.optim` and a caption
+    distillation student's `caption_distil.optim` merged over it.
 
     The reference trains every TeachText student with RAdam (lr 0.001, weight decay 1e-5) and its
     teachers, plain CE, with the dataset's CE optimiser (`configs/<dataset>/train-gpt2-xl-finetuned-
-    mte-adam.json` against the CE configs); `distil.optim: null` trains the student with CE's.
+    mte-adam.json` against the CE configs); `distil.optim: null` trains the student with CE's. The
+    cross-modal distillation reference's configs (`configs_crosskd/*`) train both of its students with
+    the same RAdam.
 
     >>> student = {"optim": {"type": "ranger", "lr": 0.1, "lr_gamma": 0.95}, "distil": {"optim": {"lr": 0.001}}}
     >>> training_optim(student)
     {'type': 'ranger', 'lr': 0.001, 'lr_gamma': 0.95}
     """
-    return merge(config["optim"], (config.get("distil") or {}).get("optim"))
+    optim = merge(config["optim"], (config.get("distil") or {}).get("optim"))
+    return merge(optim, (config.get("caption_distil") or {}).get("optim"))
 
 
 def teacher_config(config: dict[str, Any], text_encoder: str) -> dict[str, Any]:
@@ -99,6 +109,7 @@ def teacher_config(config: dict[str, Any], text_encoder: str) -> dict[str, Any]:
         merge(config, config["distil"].get("teacher_overrides")), {"data": {"text_encoder": text_encoder}}
     )
     teacher["distil"] = None
+    teacher.pop("caption_distil", None)  # absent unless a model asks for it, as in CE's own config
     teacher["model"] = "ce"
     return teacher
 

@@ -2,16 +2,19 @@
 
 Rows: a single-expert model (MoEE on the SENet-154 expert alone), MoEE, CE, CE trained on the
 ``w2v`` text encoder (a teacher) and TeachText (a CE student distilled from the CE-w2v and CE-openai
-teachers, docs/baselines-reference.md section 4). Each model is trained once per seed, selected on the ``dev``
+teachers on the default ``mixture`` target, docs/baselines.md), and the cross-modal distillation
+baseline of Tran et al. (ACCV 2022): ``crosskd`` (CE+ with caption distillation) and ``teachtext_crosskd``
+(TeachText-CE+ with caption distillation, the same teachers). Each model is trained once per seed, selected on the ``dev``
 split, then evaluated once on ``--split``; the table shows t2v mean (sample std) over the seeds.
 ``--rows`` picks rows; ``ce_cg`` (CE without collaborative gating, the "CE - CG" ablation) and
 ``ce_parallel`` (CE with the pre-reference gating order and pooled BatchNorm, ``arch.cg_order=parallel``)
-``teachtext_available`` (TeachText with ``distil.target=expert_sum_available``: the reference's sum of
-per-expert dot products over each video's available experts only), ``teachtext_weighted`` (TeachText
-with ``distil.target=weighted``: each teacher's own mixture-weighted similarity instead of the
-reference's sum of per-expert dot products) and ``teachtext_mean`` (``distil.target=expert_mean``: the
-reference's sum divided by the number of experts) and ``teachtext_ce_optim`` (``distil.optim=null``: the
-student trained with CE's optimiser instead of the reference's RAdam, lr 0.001) are not run by default;
+``teachtext_sum`` (TeachText with ``distil.target=expert_sum``: the unweighted sum of per-expert dot
+products), ``teachtext_available`` (``distil.target=expert_sum_available``: that sum over each video's
+available experts only), ``teachtext_weighted`` (``distil.target=weighted``: each teacher's ranking
+similarity, mixture weights renormalised over the pair's available experts) and ``teachtext_mean``
+(``distil.target=expert_mean``: the unweighted sum divided by the number of experts) and
+``teachtext_ce_optim`` (``distil.optim=null``: the student trained with CE's optimiser instead of the reference's RAdam, lr 0.001), ``ce_radam`` (CE
+trained with that RAdam, no distillation) and ``crosskd_ce_optim`` (``crosskd`` with CE's optimiser) are not run by default;
 the TeachText rows of a seed share its teachers.
 
 On a synthetic store, a second table splits the Geom by the hidden recording condition of each
@@ -39,25 +42,32 @@ from .config import load_config, merge, teacher_config
 from .predict import metrics_from_similarities, split_similarities
 from .store import ExpertStore, store_path
 from .synthetic import CONDITIONS, generate_dataset
-from .train import TeacherTargets, TrainResult, teacher_targets, train_model
+from .train import TeacherTargets, TrainResult, teacher_targets, train_or_reuse
 
 SINGLE_EXPERT = "imagenet.senet154.0"
-ROWS = ("single", "moee", "ce", "ce_w2v", "teachtext")
+ROWS = ("single", "moee", "ce", "ce_w2v", "teachtext", "crosskd", "teachtext_crosskd")
 OPTIONAL_ROWS = (
     "ce_cg",
     "ce_parallel",
+    "teachtext_sum",
     "teachtext_available",
     "teachtext_weighted",
     "teachtext_mean",
     "teachtext_ce_optim",
+    "ce_radam",
+    "crosskd_ce_optim",
 )
-# TeachText rows: row -> what it changes in the student's `distil` section.
-TEACHTEXT_ROWS: dict[str, dict[str, Any]] = {
-    "teachtext": {},
-    "teachtext_available": {"target": "expert_sum_available"},
-    "teachtext_weighted": {"target": "weighted"},
-    "teachtext_mean": {"target": "expert_mean"},
-    "teachtext_ce_optim": {"optim": None},
+# The optimiser of the reference's TeachText and cross-modal distillation students.
+STUDENT_OPTIM = {"type": "radam", "lr": 0.001, "weight_decay": 1e-05}
+# Rows distilled from the seed's teachers: row -> (model, what it changes in the student's `distil`).
+TEACHTEXT_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "teachtext": ("teachtext", {}),
+    "teachtext_crosskd": ("teachtext_crosskd", {}),
+    "teachtext_sum": ("teachtext", {"target": "expert_sum"}),
+    "teachtext_available": ("teachtext", {"target": "expert_sum_available"}),
+    "teachtext_weighted": ("teachtext", {"target": "weighted"}),
+    "teachtext_mean": ("teachtext", {"target": "expert_mean"}),
+    "teachtext_ce_optim": ("teachtext", {"optim": None}),
 }
 LABELS = {
     "single": f"Single expert (MoEE, {SINGLE_EXPERT} only)",
@@ -66,11 +76,16 @@ LABELS = {
     "ce_cg": "CE - CG (self gating only)",
     "ce_parallel": "CE, parallel gating order (not the reference)",
     "ce_w2v": "CE, w2v text (teacher)",
-    "teachtext": "TeachText-CE (teachers: CE-w2v, CE-openai)",
-    "teachtext_available": "TeachText-CE, sum over available experts",
-    "teachtext_weighted": "TeachText-CE, weighted target (not the reference)",
-    "teachtext_mean": "TeachText-CE, expert-mean target (not the reference)",
+    "teachtext": "TeachText-CE (teachers CE-w2v, CE-openai; mixture target)",
+    "teachtext_sum": "TeachText-CE, expert_sum target (unweighted)",
+    "teachtext_available": "TeachText-CE, expert_sum_available target",
+    "teachtext_weighted": "TeachText-CE, weighted target (renormalised)",
+    "teachtext_mean": "TeachText-CE, expert_mean target",
     "teachtext_ce_optim": "TeachText-CE, trained with CE's optimiser (not the reference)",
+    "crosskd": "CE+, caption distillation (cross-modal KD)",
+    "crosskd_ce_optim": "CE+, caption distillation, CE's optimiser",
+    "ce_radam": "CE, the students' RAdam lr 0.001 (no distillation)",
+    "teachtext_crosskd": "TeachText-CE+, caption distillation",
 }
 COLUMNS = (
     ("R@1", "R1"),
@@ -91,8 +106,13 @@ def run_experiments(
     overrides: dict[str, Any] | None = None,
     device: str = "cpu",
     rows: tuple[str, ...] = ROWS,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict[str, list[dict[str, float]]]:
     """Train and evaluate every row for every seed.
+
+    With `checkpoint_dir`, every trained model is kept there and a later run of the same config, seed
+    and store reuses it (`baselines.train.train_or_reuse`): a TeachText row run in another process
+    finds the teachers that the `ce` and `ce_w2v` rows trained.
 
     Returns:
         row -> one t2v metrics dict per seed, in seed order. On a store with a hidden recording
@@ -131,12 +151,17 @@ def run_experiments(
             "ce_cg": config("ce", {"arch": {"gating": "self"}}),
             "ce_parallel": config("ce", {"arch": {"cg_order": "parallel"}}),
             "ce_w2v": teacher_config(config("teachtext"), "w2v"),
+            "crosskd": config("crosskd"),
+            "crosskd_ce_optim": config("crosskd", {"caption_distil": {"optim": None}}),
+            "ce_radam": config("ce", {"optim": STUDENT_OPTIM}),
         }
         distil_rows = [row for row in TEACHTEXT_ROWS if row in rows]
         for row, cfg in plans.items():
             if row in rows or (row in ("ce", "ce_w2v") and distil_rows):
                 started = time.perf_counter()
-                trained[row] = train_model(store_path=store_file, config=cfg, seed=seed, device=device)
+                trained[row] = train_or_reuse(
+                    store_path=store_file, config=cfg, seed=seed, device=device, checkpoint_dir=checkpoint_dir
+                )
                 if row in rows:
                     results[row].append(evaluate(trained[row]))
                 logging.getLogger("baselines").info(
@@ -144,7 +169,8 @@ def run_experiments(
                 )
         teachers: list[TeacherTargets] = []
         for row in distil_rows:
-            student = config("teachtext", {"distil": TEACHTEXT_ROWS[row]})
+            model, distil = TEACHTEXT_ROWS[row]
+            student = config(model, {"distil": distil})
             if not teachers:
                 with ExpertStore(store_file) as store:
                     for encoder in student["distil"]["teachers"]:
@@ -152,8 +178,13 @@ def run_experiments(
                         assert source.config["data"]["text_encoder"] == encoder
                         teachers.append(teacher_targets(source, store, device=device))
             started = time.perf_counter()
-            result = train_model(
-                store_path=store_file, config=student, seed=seed, device=device, teachers=teachers
+            result = train_or_reuse(
+                store_path=store_file,
+                config=student,
+                seed=seed,
+                device=device,
+                teachers=teachers,
+                checkpoint_dir=checkpoint_dir,
             )
             results[row].append(evaluate(result))
             logging.getLogger("baselines").info(
@@ -241,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", type=Path, default=None, help="also write the per-seed metrics here")
     parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="keep every trained model here and reuse it in a later run with the same config and seed",
+    )
+    parser.add_argument(
         "--merge",
         type=Path,
         nargs="+",
@@ -255,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         for run in runs:
             for row, metrics in run["results"].items():
                 merged.setdefault(row, []).extend(metrics)
-        seeds = [seed for run in runs for seed in run["seeds"]]
+        seeds = sorted({seed for run in runs for seed in run["seeds"]})
         print_tables(merged, title=runs[0]["title"], seeds=seeds)
         return 0
     if args.threads:
@@ -274,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides=overrides,
         device=args.device,
         rows=tuple(args.rows),
+        checkpoint_dir=args.checkpoint_dir,
     )
     with ExpertStore(path) as store:
         videos = len(store.split_videos(args.split))

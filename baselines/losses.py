@@ -25,6 +25,29 @@ def max_margin_ranking_loss(sims: torch.Tensor, margin: float) -> torch.Tensor:
     return (text_to_video + video_to_text)[off_diagonal].sum() / (2 * batch * (batch - 1))
 
 
+def caption_distillation_loss(
+    sims: torch.Tensor, caption_sims: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Cross-modal distillation from captions (Tran et al., ACCV 2022; github tqvinhcs/CrossKD,
+    `model/loss.py` `RankDistilLoss`, applied in `trainer/trainer.py`): per caption row, the KL divergence
+    KL(p || q) of the video distribution q = softmax(S_i. / T) from the caption-caption distribution
+    p = softmax(C_i. / T), averaged over the B rows. As in the reference the caption matrix is not
+    detached: the term also trains the text side's caption-caption similarities.
+
+    >>> round(float(caption_distillation_loss(torch.eye(3), torch.eye(3), temperature=5.0)), 6)
+    0.0
+    """
+    if temperature <= 0:
+        raise ValueError(f"the caption distillation temperature must be positive, got {temperature}")
+    if sims.shape != caption_sims.shape:
+        raise ValueError(
+            f"expected matrices of one shape, got {tuple(sims.shape)} and {tuple(caption_sims.shape)}"
+        )
+    log_q = F.log_softmax(sims / temperature, dim=1)
+    p = F.softmax(caption_sims / temperature, dim=1)
+    return F.kl_div(log_q, p, reduction="batchmean")
+
+
 def distillation_loss(sims: torch.Tensor, teacher_sims: torch.Tensor) -> torch.Tensor:
     """TeachText: SmoothL1 (Huber, delta 1) between student and mean teacher matrices, mean over B^2."""
     return F.smooth_l1_loss(sims, teacher_sims.detach(), beta=1.0)

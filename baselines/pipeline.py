@@ -19,10 +19,11 @@ import torch
 
 from evaluation.datasets import canonical_dataset_name
 
+from .card import card_path, write_model_card
 from .config import load_config
 from .predict import split_similarities
 from .store import ExpertStore, StoreFormatError, store_path
-from .train import TrainResult, train_or_reuse, train_teachers
+from .train import TrainResult, checkpoint_path, reusable_result, train_or_reuse, train_teachers
 
 log = logging.getLogger("baselines")
 
@@ -30,6 +31,8 @@ MODEL_TITLES = {
     "ce": "Collaborative Experts",
     "moee": "Mixture of Embedding Experts",
     "teachtext": "TeachText",
+    "crosskd": "CE+ with caption distillation",
+    "teachtext_crosskd": "TeachText-CE+ with caption distillation",
 }
 PROFILE_NOTES = {
     "challenge": "the CVPR 2020 challenge baseline at full size",
@@ -89,9 +92,25 @@ def baseline_label(
     overridden = (
         f" Config overrides: {json.dumps(config_overrides, sort_keys=True)}." if config_overrides else ""
     )
+    distilled = ""
+    if any(c.get("distil") for c in configs.values()):
+        targets = sorted({c["distil"]["target"] for c in configs.values() if c.get("distil")})
+        teachers = "; ".join(
+            f"{name}: {', '.join(c['distil']['teachers'])}" for name, c in configs.items() if c.get("distil")
+        )
+        distilled = (
+            f" Distilled from CE teachers on other text encoders ({teachers}), target {', '.join(targets)}."
+        )
+    captions = sorted(
+        {float(c["caption_distil"]["temperature"]) for c in configs.values() if c.get("caption_distil")}
+    )
+    if captions:
+        distilled += (
+            f" Caption distillation (cross-modal KD), temperature {', '.join(f'{t:g}' for t in captions)}."
+        )
     description = (
         f"Reference {title} trained by the organisers with the {profile_name} ({note}), seed {seed}."
-        f" {per_dataset}.{overridden}"
+        f" {per_dataset}.{distilled}{overridden}"
     )
     return BaselineLabel(method_name[:200], description)
 
@@ -110,11 +129,29 @@ def train_baseline(
 ) -> TrainResult:
     """Train one baseline on one dataset (TeachText: its teachers first), best validation epoch loaded.
 
-    With `checkpoint_dir`, every model trained on the way is kept there and the same run is loaded
-    instead of trained again (`baselines.train.train_or_reuse`; `reuse=False` retrains and overwrites).
+    With `checkpoint_dir`, the baseline itself is kept there with its model card beside it
+    (`baselines.card`), and the same run is loaded instead of trained again
+    (`baselines.train.train_or_reuse`; `reuse=False` retrains and overwrites). A teacher found there
+    (TeachText's openai teacher is the CE baseline's run) is reused; one trained on the way is not kept.
     """
     config = load_config(dataset, model, profile=profile, overrides=config_overrides)
     path = store_path(store_dir, dataset)
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = checkpoint_path(checkpoint_dir, config=config, seed=seed, store_path=path)
+        kept = reusable_result(checkpoint, config=config, seed=seed, device=device) if reuse else None
+        if kept is not None:  # no teacher needed
+            if not card_path(checkpoint).exists():
+                write_model_card(
+                    checkpoint,
+                    kept,
+                    store_file=path,
+                    seed=seed,
+                    profile=profile,
+                    overrides=config_overrides,
+                    teachers=list((config.get("distil") or {}).get("teachers") or []),
+                )
+            return kept
     teachers = None
     if config.get("distil"):
         teachers = train_teachers(
@@ -124,16 +161,28 @@ def train_baseline(
             device=device,
             checkpoint_dir=checkpoint_dir,
             reuse=reuse,
+            keep=False,
         )
-    return train_or_reuse(
+    result = train_or_reuse(
         store_path=path,
         config=config,
         seed=seed,
         device=device,
         teachers=teachers,
         checkpoint_dir=checkpoint_dir,
-        reuse=reuse,
+        reuse=False,  # looked up above
     )
+    if checkpoint is not None:
+        write_model_card(
+            checkpoint,
+            result,
+            store_file=path,
+            seed=seed,
+            profile=profile,
+            overrides=config_overrides,
+            teachers=[t.name for t in teachers or []],
+        )
+    return result
 
 
 def predict_queries(
@@ -195,7 +244,7 @@ def train_and_write_submission(
 
     Args:
         store_dir: directory of `<Dataset>.h5` stores.
-        model: "ce", "moee" or "teachtext".
+        model: "ce", "moee", "teachtext", "crosskd" or "teachtext_crosskd" (`baselines.config.MODELS`).
         datasets: datasets to include (any accepted spelling).
         split: the phase's split in the stores, e.g. "val" or "test".
         out_path: the `.npz` to write (parent directories are created).

@@ -17,8 +17,16 @@ import torch
 
 from .config import teacher_config, training_optim
 from .data import SplitData, expert_specs, load_split
-from .losses import distillation_loss, max_margin_ranking_loss
-from .models import ExpertSpec, RetrievalModel, TextEmbedding, VideoEmbedding, build_model, sharded_similarity
+from .losses import caption_distillation_loss, distillation_loss, max_margin_ranking_loss
+from .models import (
+    ExpertSpec,
+    RetrievalModel,
+    TextEmbedding,
+    VideoEmbedding,
+    build_model,
+    caption_similarity,
+    sharded_similarity,
+)
 from .optim import Lookahead, build_optimizer
 from .predict import encode_captions, encode_videos, evaluate_loaded
 from .store import ExpertStore
@@ -34,7 +42,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-DISTIL_TARGETS = ("expert_sum", "expert_sum_available", "expert_mean", "weighted")
+# The first is the default (docs/baselines.md, "TeachText's distillation target").
+DISTIL_TARGETS = ("mixture", "weighted", "expert_sum", "expert_sum_available", "expert_mean")
+DEFAULT_DISTIL_TARGET = DISTIL_TARGETS[0]
 
 
 @dataclass
@@ -55,40 +65,43 @@ class TeacherTargets:
         video_rows: torch.Tensor,
         device: torch.device,
         *,
-        target: str = "expert_sum",
+        target: str = DEFAULT_DISTIL_TARGET,
     ) -> torch.Tensor:
         """The teacher's similarity of a batch: (B, B) float32.
 
+        With u_m, v_m the teacher's gated, L2-normalised per-expert text and video embeddings and w_m
+        the caption's softmax mixture weights over all M experts (sum 1):
+
         Args:
-            target: "expert_sum", the reference's target (`trainer/trainer.py` lines 116-127): the
-                per-expert dot products <u_m, v_m> of the teacher's gated, L2-normalised embeddings,
-                summed over experts, without mixture weights or availability (values in [-M, M]);
-                a video's unavailable expert contributes the teacher's embedding of its zero-filled
-                input, as the reference's CE model outputs one for every expert (`model/model.py`
-                line 278 zeroes the missing input, lines 904-905 return every expert);
-                "expert_sum_available", the same sum over the video's available experts only (an
-                unavailable expert's dot product is 0): what the reference's loader computes if the
-                teachers' pickles list only a video's available experts (`base/base_dataset.py` lines
-                339-346 zero the batch's arrays, 380-382 fill those a video's entry lists; the writer
-                of the pickles is not in the repository, so which one it is cannot be read there);
-                "expert_mean", the sum divided by the number of experts M (in [-1, 1], the scale of
-                the student's similarity; not the reference); or "weighted", the teacher's own
-                similarity (MoE weights, per-pair availability, in [-1, 1]; not the reference).
+            target: "mixture" (the default), sum_m w_m <u_m, v_m> over all experts, the weights not
+                renormalised over the video's available experts: an unavailable expert keeps its weight
+                and the teacher's embedding of its zero-filled input. This is the teacher's similarity
+                as the CE paper defines it (each expert's text embedding scaled by its mixture weight),
+                in [-1, 1]; clamped there, as the float16 storage can round a unit vector's norm up.
+                "weighted", the teacher's own ranking similarity (`sharded_similarity`): the weights
+                renormalised per pair over the video's available experts, whose unavailable experts
+                add nothing; in [-1, 1]. "expert_sum", sum_m <u_m, v_m> over all experts (no weights,
+                in [-M, M]): the reference trainer's sum if the unpublished teacher pickles hold
+                unweighted unit vectors. "expert_sum_available", the same sum over the video's
+                available experts only. "expert_mean", "expert_sum" divided by M.
         """
         if target not in DISTIL_TARGETS:
             raise ValueError(f"distil.target must be one of {', '.join(DISTIL_TARGETS)}, got {target!r}")
         text = [u[caption_rows].to(device).float() for u in self.text.experts]
         video = [v[video_rows].to(device).float() for v in self.video.experts]
-        if target in ("expert_sum", "expert_sum_available", "expert_mean"):
-            per_expert = torch.stack([u @ v.T for u, v in zip(text, video, strict=True)])
-            if target == "expert_sum_available":
-                available = self.video.available[video_rows].to(device).float()  # (B, M)
-                per_expert = per_expert * available.T[:, None, :]
-            return per_expert.mean(dim=0) if target == "expert_mean" else per_expert.sum(dim=0)
-        return sharded_similarity(
-            TextEmbedding(text, self.text.weights[caption_rows].to(device).float()),
-            VideoEmbedding(video, self.video.available[video_rows].to(device).float()),
-        )
+        if target == "weighted":
+            return sharded_similarity(
+                TextEmbedding(text, self.text.weights[caption_rows].to(device).float()),
+                VideoEmbedding(video, self.video.available[video_rows].to(device).float()),
+            )
+        per_expert = torch.stack([u @ v.T for u, v in zip(text, video, strict=True)])  # (M, B, B)
+        if target == "mixture":
+            weights = self.text.weights[caption_rows].to(device).float()  # (B, M), rows sum to 1
+            return (weights.T[:, :, None] * per_expert).sum(dim=0).clamp(-1.0, 1.0)
+        if target == "expert_sum_available":
+            available = self.video.available[video_rows].to(device).float()  # (B, M)
+            per_expert = per_expert * available.T[:, None, :]
+        return per_expert.mean(dim=0) if target == "expert_mean" else per_expert.sum(dim=0)
 
 
 def teachtext_target(
@@ -97,7 +110,7 @@ def teachtext_target(
     video_rows: torch.Tensor,
     device: torch.device,
     *,
-    target: str = "expert_sum",
+    target: str = DEFAULT_DISTIL_TARGET,
 ) -> torch.Tensor:
     """The distillation target of a batch: the mean over teachers of their similarity matrices
     (`trainer/trainer.py` line 134 divides the sum by the number of teachers)."""
@@ -176,6 +189,7 @@ def train_model(
             count gives the same model.
         device: "cpu", "cuda" or a torch device.
         teachers: TeachText targets; when given, the distillation term (weight `distil.weight`) is added.
+            A config with `caption_distil` adds the caption distillation term (`training_step`).
     """
     device = _resolve_device(device)
     data_cfg, train_cfg = config["data"], config["train"]
@@ -202,7 +216,14 @@ def train_model(
     batch_size = int(train_cfg["batch_size"])
     max_tokens = int(data_cfg["max_tokens"]["text"])
     distil_weight = float((config.get("distil") or {}).get("weight", 1.0))
-    distil_target = str((config.get("distil") or {}).get("target", "expert_sum"))
+    distil_target = str((config.get("distil") or {}).get("target", DEFAULT_DISTIL_TARGET))
+    caption_distil = config.get("caption_distil") or None
+    caption_weight = float(caption_distil["weight"]) if caption_distil else 0.0
+    caption_temperature = float(caption_distil["temperature"]) if caption_distil else 1.0
+    if config.get("distil") and not teachers:
+        raise ValueError(
+            f"{config['model']} distils from teachers: pass them (baselines.train.train_teachers)"
+        )
     if teachers:
         for t in teachers:
             if len(t.video.available) != len(train.videos) or len(t.text.weights) != len(train.captions):
@@ -230,6 +251,8 @@ def train_model(
                     teachers=teachers,
                     distil_weight=distil_weight,
                     distil_target=distil_target,
+                    caption_weight=caption_weight,
+                    caption_temperature=caption_temperature,
                 )
             )
             samples += len(batch)
@@ -283,7 +306,9 @@ def training_step(
     device: torch.device,
     teachers: list[TeacherTargets] | None = None,
     distil_weight: float = 1.0,
-    distil_target: str = "expert_sum",
+    distil_target: str = DEFAULT_DISTIL_TARGET,
+    caption_weight: float = 0.0,
+    caption_temperature: float = 1.0,
 ) -> float:
     """One optimisation step on videos `batch` (rows of `data`) paired with caption rows `captions`.
 
@@ -291,13 +316,19 @@ def training_step(
         The step's loss: the ranking loss, plus `distil_weight` times the SmoothL1 distance between the
         student's own similarity matrix (mixture-weighted, as ranked: the reference's
         `cross_view_conf_matrix`, `trainer/trainer.py` line 144) and `teachtext_target` when teachers
-        are given.
+        are given, plus `caption_weight` times `caption_distillation_loss` between that matrix and the
+        student's own caption-caption similarities (`caption_similarity`) when `caption_weight` > 0.
     """
     assert data.text is not None
     tokens = data.text.batch(captions, max_tokens, device)
     experts, available = data.features.batch(batch, device)
-    sims = model(tokens, experts, available)
+    text = model.encode_text(tokens)
+    video = model.encode_video(experts, available)
+    sims = sharded_similarity(text, video)
     loss = max_margin_ranking_loss(sims, margin)
+    if caption_weight > 0:
+        caption_sims = caption_similarity(text, video.available)
+        loss = loss + caption_weight * caption_distillation_loss(sims, caption_sims, caption_temperature)
     if teachers:
         caption_rows, video_rows = torch.from_numpy(captions), torch.from_numpy(batch)
         target = teachtext_target(teachers, caption_rows, video_rows, device, target=distil_target)
@@ -316,9 +347,11 @@ def train_teachers(
     device: str | torch.device = "cpu",
     checkpoint_dir: str | os.PathLike[str] | None = None,
     reuse: bool = True,
+    keep: bool = True,
 ) -> list[TeacherTargets]:
     """Train (or, with `checkpoint_dir`, reuse: see `train_or_reuse`) one CE teacher per text encoder
-    listed in `distil.teachers` and precompute their targets."""
+    listed in `distil.teachers` and precompute their targets. `keep=False` reuses a teacher found in
+    `checkpoint_dir` but does not write one it trains there."""
     targets = []
     for encoder in config["distil"]["teachers"]:
         result = train_or_reuse(
@@ -328,6 +361,7 @@ def train_teachers(
             device=device,
             checkpoint_dir=checkpoint_dir,
             reuse=reuse,
+            keep=keep,
         )
         with ExpertStore(store_path) as store:
             targets.append(teacher_targets(result, store, device=device))
@@ -369,9 +403,10 @@ def train_or_reuse(
     teachers: list[TeacherTargets] | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     reuse: bool = True,
+    keep: bool = True,
 ) -> TrainResult:
-    """`train_model`, keeping the result in `checkpoint_dir` (when given) and loading it from there the
-    next time the same run is asked for (unless `reuse` is False). TeachText's openai teacher is then the
+    """`train_model`, keeping the result in `checkpoint_dir` (when given and `keep` is True) and loading
+    it from there the next time the same run is asked for (unless `reuse` is False). TeachText's openai teacher is then the
     CE baseline already trained, and one trained baseline can be submitted to several phases.
 
     A checkpoint that cannot be read, or whose config differs, is ignored and the model is trained again.
@@ -379,27 +414,41 @@ def train_or_reuse(
     path = None
     if checkpoint_dir is not None:
         path = checkpoint_path(checkpoint_dir, config=config, seed=seed, store_path=store_path)
-        if reuse and path.exists():
-            try:
-                result = load_result(path, device=device)
-            except Exception as exc:  # a damaged cache entry must not stop training
-                log.warning("ignoring checkpoint %s: %s", path, exc)
-            else:
-                if result.config == config:
-                    log.info(
-                        "%s %s seed %d: reusing %s (epoch %d, selection geom %.2f)",
-                        config["dataset"],
-                        config["model"],
-                        seed,
-                        path.name,
-                        result.best_epoch,
-                        result.best_score,
-                    )
-                    return result
-                log.warning("ignoring checkpoint %s: it was trained with another config", path)
+        if reuse:
+            kept = reusable_result(path, config=config, seed=seed, device=device)
+            if kept is not None:
+                return kept
     result = train_model(store_path=store_path, config=config, seed=seed, device=device, teachers=teachers)
-    if path is not None:
+    if path is not None and keep:
         save_checkpoint(path, result)
+    return result
+
+
+def reusable_result(
+    path: str | os.PathLike[str], *, config: dict[str, Any], seed: int, device: str | torch.device = "cpu"
+) -> TrainResult | None:
+    """The kept run at `path` when it exists, loads and has exactly `config`; else None (a damaged or
+    foreign file is ignored with a warning)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        result = load_result(path, device=device)
+    except Exception as exc:  # a damaged cache entry must not stop training
+        log.warning("ignoring checkpoint %s: %s", path, exc)
+        return None
+    if result.config != config:
+        log.warning("ignoring checkpoint %s: it was trained with another config", path)
+        return None
+    log.info(
+        "%s %s seed %d: reusing %s (epoch %d, selection geom %.2f)",
+        config["dataset"],
+        config["model"],
+        seed,
+        path.name,
+        result.best_epoch,
+        result.best_score,
+    )
     return result
 
 

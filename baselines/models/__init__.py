@@ -6,6 +6,7 @@ from .retrieval import (
     TextEmbedding,
     VideoEmbedding,
     build_model,
+    caption_similarity,
     sharded_similarity,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "TextEmbedding",
     "VideoEmbedding",
     "build_model",
+    "caption_similarity",
     "sharded_similarity",
 ]

@@ -64,6 +64,30 @@ def sharded_similarity(text: TextEmbedding, video: VideoEmbedding) -> torch.Tens
     return torch.where(denominator > 0, numerator / denominator.clamp_min(1e-12), torch.zeros_like(numerator))
 
 
+def caption_similarity(text: TextEmbedding, available: torch.Tensor) -> torch.Tensor:
+    """The caption-caption similarity of a batch of B captions paired with B videos (caption i with
+    video i): s(i, j) = sum_m w_m(i) a_m(j) <u_m(i), u_m(j)> / sum_m w_m(i) a_m(j).
+
+    The per-pair weights are `sharded_similarity`'s for caption i against video j, as the cross-modal
+    distillation reference weighs its text-text matrix when each video has one caption in the batch
+    (github tqvinhcs/CrossKD, `model/model.py`, `sharded_cross_view_inner_product`). A pair whose
+    video has no available expert gets 0.
+
+    Returns:
+        (B, B) similarities in [-1, 1].
+    """
+    weights, available = text.weights, available.to(text.weights.dtype)
+    if available.shape[0] != weights.shape[0]:
+        raise ValueError(
+            f"expected one video per caption, got {weights.shape[0]} captions, {available.shape[0]} videos"
+        )
+    numerator = torch.zeros(weights.shape[0], weights.shape[0], dtype=weights.dtype, device=weights.device)
+    for m, u in enumerate(text.experts):
+        numerator += weights[:, m : m + 1] * (u @ u.T) * available[:, m][None, :]
+    denominator = weights @ available.T
+    return torch.where(denominator > 0, numerator / denominator.clamp_min(1e-12), torch.zeros_like(numerator))
+
+
 class RetrievalModel(nn.Module):
     """CE, its ablations or MoEE, selected by `kind` and `gating`.
 

@@ -79,9 +79,34 @@ def test_table_reports_sample_std_over_seeds():
 
 
 def test_the_optional_teachtext_rows_run_beside_each_other(tiny_store_dir):
-    rows = ("teachtext", "teachtext_available", "teachtext_weighted", "teachtext_mean", "teachtext_ce_optim")
+    rows = (
+        "teachtext",
+        "teachtext_sum",
+        "teachtext_available",
+        "teachtext_weighted",
+        "teachtext_mean",
+        "teachtext_ce_optim",
+    )
     results = _one_epoch_runs(tiny_store_dir, rows=rows)
     assert list(results) == list(rows) and all(len(runs) == 1 for runs in results.values())
     assert len({LABELS[row] for row in rows}) == len(rows)
     geoms = [results[row][0]["geometric_mean_R1-R5-R10"] for row in rows]
     assert all(0 <= g <= 100 for g in geoms)
+
+
+def test_a_later_run_reuses_the_teachers_kept_in_the_checkpoint_dir(tiny_store_dir, tmp_path, monkeypatch):
+    from baselines import train
+
+    trained = []
+    real_train_model = train.train_model
+
+    def counting_train_model(**kwargs):
+        trained.append(kwargs["config"]["model"])
+        return real_train_model(**kwargs)
+
+    monkeypatch.setattr(train, "train_model", counting_train_model)
+    first = _one_epoch_runs(tiny_store_dir, rows=("ce", "ce_w2v"), checkpoint_dir=tmp_path)
+    assert trained == ["ce", "ce"]
+    later = _one_epoch_runs(tiny_store_dir, rows=("ce", "teachtext_crosskd"), checkpoint_dir=tmp_path)
+    assert trained[2:] == ["teachtext_crosskd"], "the teachers were loaded"
+    assert later["ce"] == first["ce"]

@@ -183,3 +183,8 @@ def test_baseline_label_names_profile_experts_epochs_and_seed():
     demo = baseline_label(model="teachtext", datasets=["MSRVTT", "YouCook2"], profile="demo", seed=1)
     assert demo.method_name == "TeachText (baseline: demo profile, 6-9 experts, 6 epochs, seed 1)"
     assert "a fast demo, not the reference model" in demo.description
+    assert "(MSRVTT: w2v, openai; YouCook2: w2v, openai), target mixture." in demo.description
+    assert "target" not in label.description
+    kd = baseline_label(model="crosskd", datasets=["MSRVTT", "DiDeMo"], profile="demo", seed=0)
+    assert kd.method_name.startswith("CE+ with caption distillation (baseline: demo profile")
+    assert "Caption distillation (cross-modal KD), temperature 5, 7." in kd.description

@@ -109,9 +109,7 @@ def test_teacher_targets_reproduce_the_teachers_own_similarities(tiny_store_dir,
     assert torch.allclose(got, expected, atol=5e-3), "full forward pass, stored in float16"
 
 
-def test_the_reference_teacher_target_sums_per_expert_dot_products_without_weights(
-    tiny_store_dir, trained_ce
-):
+def test_the_expert_sum_target_sums_per_expert_dot_products_without_weights(tiny_store_dir, trained_ce):
     path = store_path(tiny_store_dir, "MSRVTT")
     with ExpertStore(path) as store:
         targets = teacher_targets(trained_ce, store)
@@ -122,8 +120,12 @@ def test_the_reference_teacher_target_sums_per_expert_dot_products_without_weigh
         video = trained_ce.model.encode_video(*train.features.batch(videos, torch.device("cpu")))
     expected = sum(u @ v.T for u, v in zip(text.experts, video.experts, strict=True))
     rows = torch.from_numpy(captions), torch.from_numpy(videos), torch.device("cpu")
-    got = targets.similarity(*rows)  # the default is the reference's target
+    got = targets.similarity(*rows, target="expert_sum")
     assert torch.allclose(got, expected, atol=2e-2), "a sum of M dot products, stored in float16"
+    mixture = sum(
+        w[:, None] * (u @ v.T) for w, u, v in zip(text.weights.T, text.experts, video.experts, strict=True)
+    )
+    assert torch.allclose(targets.similarity(*rows), mixture, atol=5e-3), "the default weighs every expert"
     assert not torch.allclose(got, targets.similarity(*rows, target="weighted"), atol=1e-2)
     with pytest.raises(ValueError, match="distil.target"):
         targets.similarity(*rows, target="softmax")
@@ -185,6 +187,13 @@ def test_teachtext_reuses_the_ce_baseline_as_its_openai_teacher(
     assert trained[1:] == [("ce", "w2v"), ("teachtext", "openai")], (
         "the openai teacher is the CE baseline, loaded"
     )
+    kept = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert len(kept) == 4 and [n.split("-")[1] for n in kept] == ["ce", "ce", "teachtext", "teachtext"], (
+        "only the submitted models and their cards: the w2v teacher trained on the way is not kept"
+    )
+    assert sum(n.endswith(".card.json") for n in kept) == 2
+    pipeline.train_baseline(model="teachtext", **run)
+    assert len(trained) == 3, "a kept student needs no teacher"
     again = pipeline.train_baseline(model="ce", **run)
     assert len(trained) == 3
     assert all(
@@ -192,7 +201,7 @@ def test_teachtext_reuses_the_ce_baseline_as_its_openai_teacher(
         for a, b in zip(ce.model.state_dict().values(), again.model.state_dict().values(), strict=True)
     )
     assert (again.best_epoch, again.best_score) == (ce.best_epoch, ce.best_score)
-    assert student.config["model"] == "teachtext" and len(list((tmp_path / "ckpt").glob("*.pt"))) == 3
+    assert student.config["model"] == "teachtext" and len(list((tmp_path / "ckpt").glob("*.pt"))) == 2
 
     pipeline.train_baseline(model="ce", seed=1, **run)
     assert trained[-1] == ("ce", "openai"), "another seed is another run"
@@ -239,16 +248,94 @@ def test_the_teachtext_target_by_hand_on_two_teachers_and_two_experts():
     )
     second_sum = torch.tensor([[2.0, 0.0], [0.0, 0.0]])  # expert 1: [[1, 0], [0, 1]]; 2: [[1, 0], [0, -1]]
     rows, cpu = (torch.tensor([0, 1]), torch.tensor([0, 1])), torch.device("cpu")
-    assert torch.allclose(first.similarity(*rows, cpu), first_sum, atol=1e-6)
+    total = "expert_sum"
+    assert torch.allclose(first.similarity(*rows, cpu, target=total), first_sum, atol=1e-6)
     assert torch.allclose(first.similarity(*rows, cpu, target="weighted"), first_weighted, atol=1e-6)
     assert torch.allclose(first.similarity(*rows, cpu, target="expert_mean"), first_sum / 2, atol=1e-6)
-    assert torch.allclose(second.similarity(*rows, cpu), second_sum, atol=1e-6)
+    assert torch.allclose(second.similarity(*rows, cpu, target=total), second_sum, atol=1e-6)
     # the teachers are averaged, not summed (`trainer/trainer.py` divides by the number of teachers)
-    got = train.teachtext_target([first, second], *rows, cpu)
+    got = train.teachtext_target([first, second], *rows, cpu, target=total)
     assert torch.allclose(got, (first_sum + second_sum) / 2, atol=1e-6)
     # the rows pick captions and videos of the precomputed split
-    swapped = train.teachtext_target([first], torch.tensor([1, 0]), torch.tensor([1, 1]), cpu)
+    swapped = train.teachtext_target([first], torch.tensor([1, 0]), torch.tensor([1, 1]), cpu, target=total)
     assert torch.allclose(swapped, torch.tensor([[1.8, 1.8], [1.2, 1.2]]), atol=1e-6)
+
+
+def test_the_default_target_by_hand_on_two_teachers_three_experts_and_a_missing_expert():
+    """sum_m w_m <u_m, v_m> over all three experts, averaged over the teachers; video 1 lacks expert 3,
+    which keeps the caption's weight and the teacher's embedding of its zero-filled input."""
+    first = _hand_teacher(
+        text=[[[1.0, 0.0], [0.0, 1.0]], [[0.6, 0.8], [1.0, 0.0]], [[0.0, 1.0], [0.8, 0.6]]],
+        weights=[[0.2, 0.3, 0.5], [0.5, 0.25, 0.25]],
+        video=[[[1.0, 0.0], [0.6, 0.8]], [[0.0, 1.0], [1.0, 0.0]], [[0.0, 1.0], [-1.0, 0.0]]],
+        available=[[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]],
+    )
+    second = _hand_teacher(
+        text=[[[0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, -1.0]], [[0.6, 0.8], [0.0, 1.0]]],
+        weights=[[0.1, 0.1, 0.8], [0.4, 0.4, 0.2]],
+        video=[[[0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]], [[0.8, 0.6], [0.6, -0.8]]],
+        available=[[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]],
+    )
+    # first, <u_m, v_m> as (caption, video): expert 1 [[1, .6], [0, .8]], expert 2 [[.8, .6], [0, 1]],
+    # expert 3 [[1, 0], [.6, -.8]]; caption 0 weighs .2 / .3 / .5, caption 1 .5 / .25 / .25:
+    #   (0, 0) = .2 + .24 + .5 = .94    (0, 1) = .12 + .18 + 0 = .30
+    #   (1, 0) = 0 + 0 + .15 = .15      (1, 1) = .4 + .25 - .2 = .45
+    first_mixture = [[0.94, 0.30], [0.15, 0.45]]
+    # second: expert 1 [[1, 0], [0, 1]], expert 2 [[1, 0], [0, -1]], expert 3 [[.96, -.28], [.6, -.8]];
+    # caption 0 weighs .1 / .1 / .8, caption 1 .4 / .4 / .2:
+    #   (0, 0) = .1 + .1 + .768 = .968  (0, 1) = 0 + 0 - .224 = -.224
+    #   (1, 0) = 0 + 0 + .12 = .12      (1, 1) = .4 - .4 - .16 = -.16
+    second_mixture = [[0.968, -0.224], [0.12, -0.16]]
+    rows, cpu = (torch.tensor([0, 1]), torch.tensor([0, 1])), torch.device("cpu")
+    assert torch.allclose(first.similarity(*rows, cpu), torch.tensor(first_mixture), atol=1e-6)
+    assert torch.allclose(second.similarity(*rows, cpu), torch.tensor(second_mixture), atol=1e-6)
+    expected = (torch.tensor(first_mixture) + torch.tensor(second_mixture)) / 2
+    assert torch.allclose(train.teachtext_target([first, second], *rows, cpu), expected, atol=1e-6)
+    assert load_config("MSRVTT", "teachtext")["distil"]["target"] == train.DEFAULT_DISTIL_TARGET == "mixture"
+    # "weighted" renormalises over video 1's two available experts and drops expert 3 there:
+    # first (0, 1) = (.12 + .18) / .5 = .6, not .30
+    weighted = first.similarity(*rows, cpu, target="weighted")
+    assert weighted[0, 1].item() == pytest.approx(0.6, abs=1e-6)
+    assert weighted[0, 0].item() == pytest.approx(0.94, abs=1e-6), "equal where every expert is there"
+
+
+def test_the_default_target_lies_in_minus_one_to_one():
+    """Unit vectors and weights summing to 1 bound it; stored in float16 it is clamped there, and the
+    extremes are reached by identical and opposite vectors."""
+    generator = torch.Generator().manual_seed(0)
+    n, experts, dim = 40, 5, 8
+
+    def unit(shape):
+        x = torch.randn(*shape, generator=generator)
+        return (x / x.norm(dim=-1, keepdim=True)).half()
+
+    text = [unit((n, dim)) for _ in range(experts)]
+    video = [unit((n, dim)) for _ in range(experts)]
+    video[0][:4] = text[0][:4]  # same direction in every expert for captions 0-3 and videos 0-3
+    video[1][:4] = text[1][:4]
+    video[2][:4] = -text[2][:4]
+    weights = torch.softmax(torch.randn(n, experts, generator=generator) * 3, dim=1)
+    weights[:2] = torch.tensor([0.5, 0.5, 0.0, 0.0, 0.0])  # all weight on the identical experts: 1
+    weights[2:4] = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0])  # all weight on the opposite expert: -1
+    available = (torch.rand(n, experts, generator=generator) > 0.3).float()
+    teachers = [
+        train.TeacherTargets("a", TextEmbedding(text, weights), VideoEmbedding(video, available)),
+        train.TeacherTargets("b", TextEmbedding(text[::-1], weights), VideoEmbedding(video[::-1], available)),
+    ]
+    rows = torch.arange(n)
+    cpu = torch.device("cpu")
+    for teacher in teachers:
+        sims = teacher.similarity(rows, rows, cpu)
+        assert sims.min().item() >= -1.0 and sims.max().item() <= 1.0
+    sims = teachers[0].similarity(rows, rows, cpu)
+    assert sims[0, 0].item() == pytest.approx(1.0, abs=2e-3) and sims[2, 2].item() == pytest.approx(
+        -1.0, abs=2e-3
+    )
+    target = train.teachtext_target(teachers, rows, rows, cpu)
+    assert target.min().item() >= -1.0 and target.max().item() <= 1.0
+    assert (target.abs() < 1.0).float().mean() > 0.9, "not squashed onto the bounds"
+    expert_sum = train.teachtext_target(teachers, rows, rows, cpu, target="expert_sum")
+    assert expert_sum.abs().max().item() > 1.0, "unlike the unweighted sum"
 
 
 def test_the_available_expert_sum_drops_each_videos_unavailable_experts_by_hand():
@@ -270,7 +357,7 @@ def test_the_available_expert_sum_drops_each_videos_unavailable_experts_by_hand(
         teacher.similarity(torch.tensor([0]), torch.tensor([0]), cpu, target="available")
 
 
-@pytest.mark.parametrize("target", ["expert_sum", "expert_sum_available", "expert_mean", "weighted"])
+@pytest.mark.parametrize("target", train.DISTIL_TARGETS)
 def test_the_student_side_of_distillation_is_its_own_weighted_similarity(tiny_store_dir, trained_ce, target):
     """The reference adds SmoothL1(cross_view_conf_matrix, teacher mean) with weight 1 to the ranking
     loss: the student's mixture-weighted similarity, not its unweighted per-expert sum."""

@@ -65,6 +65,15 @@ def test_train_baseline_submits_a_scored_public_baseline_entry(
     assert kept == ["DiDeMo", "MSVD"], (
         "the trained models are kept for reuse (TeachText's teacher, the test phase)"
     )
+    cards = settings.PENTATHLON_BASELINE_CHECKPOINT_DIR.glob("*.card.json")
+    assert sorted(p.name.split("-")[0] for p in cards) == ["DiDeMo", "MSVD"], "each with its model card"
+
+
+def test_train_baseline_offers_every_baseline_model():
+    from baselines.config import MODELS as BASELINE_MODELS
+    from challenge.management.commands.train_baseline import MODELS
+
+    assert MODELS == BASELINE_MODELS
 
 
 @pytest.mark.django_db
@@ -114,3 +123,33 @@ def test_train_baseline_challenge_profile_trains_i3d_and_senet_and_says_so(
     )
     assert "challenge profile (the CVPR 2020 challenge baseline at full size)" in submission.description
     assert "MSVD: i3d.i3d.0, imagenet.senet154.0, 2 epochs" in submission.description
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_teachtext_row_is_trained_on_the_default_target(
+    tiny_experts, django_capture_on_commit_callbacks, settings, tmp_path
+):
+    """What bin/demo runs after CE: `train_baseline --model teachtext` with no target override."""
+    settings.PENTATHLON_BASELINE_CHECKPOINT_DIR = tmp_path / "ckpt"
+    call_command("seed_pentathlon", "--experts", str(tiny_experts))
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "train_baseline",
+            "--model",
+            "teachtext",
+            "--phase",
+            "video-pentathlon/val",
+            "--store-dir",
+            str(tiny_experts),
+            "--datasets",
+            "DiDeMo",
+            "--profile",
+            "demo",
+            *[a for o in FAST for a in ("--set", o)],
+        )
+    submission = Submission.objects.get(team__is_baseline=True)
+    assert submission.status == Submission.Status.FINISHED, submission.error
+    assert submission.method_name.startswith("TeachText (baseline: demo profile")
+    assert "(DiDeMo: openai), target mixture." in submission.description
+    cards = list((tmp_path / "ckpt").glob("*.card.json"))
+    assert len(cards) == 1 and '"target": "mixture"' in cards[0].read_text()

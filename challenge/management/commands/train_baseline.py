@@ -1,15 +1,17 @@
 """Train a reference model on the challenge's expert store and submit it like any participant.
 
-    python manage.py train_baseline --model ce|moee|teachtext --phase video-pentathlon/val [--datasets ...]
+    python manage.py train_baseline --model ce|moee|teachtext|crosskd|teachtext_crosskd --phase video-pentathlon/val [--datasets ...]
 
 The model trains on the store's train split, selects its epoch on the store's validation split,
 predicts the phase's queries in the phase's published order (read from its ground truth) and
 writes an `.npz` similarity submission. That file goes through `submission_create` for the
 challenge's baseline team, so the workers score it exactly as they score a participant's.
 
-Every model trained on the way is kept in the checkpoint directory, and the same run (config, seed,
-store) is loaded from there instead of trained again: TeachText's openai teacher is the CE baseline
-trained before it, and one baseline can be submitted to the val and the test phase. `--retrain`
+The submitted model is kept in the checkpoint directory with its model card (`<checkpoint>.card.json`:
+config, data, seed, commit, selection scores), and the same run (config, seed, store) is loaded from
+there instead of trained again: TeachText's openai teacher is the CE baseline trained before it (a
+teacher trained on the way is not kept), and one baseline can be submitted to the val and the test
+phase. `--retrain`
 trains anew.
 """
 
@@ -33,7 +35,7 @@ from challenge.services import challenge_organisers_add, submission_create, team
 
 BASELINE_TEAM = "Organisers' baselines"
 BASELINE_USER = "baselines"
-MODELS = ("ce", "moee", "teachtext")
+MODELS = ("ce", "moee", "teachtext", "crosskd", "teachtext_crosskd")  # baselines.config.MODELS (lazy import)
 
 
 def _phase(reference: str) -> Phase:
@@ -83,7 +85,9 @@ def _baseline_account(phase: Phase):
 
 
 class Command(BaseCommand):
-    help = "Train a baseline (CE, MoEE, TeachText) on the expert store and submit it to a phase."
+    help = (
+        "Train a baseline (CE, MoEE, TeachText, cross-modal KD) on the expert store and submit it to a phase."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--model", required=True, choices=MODELS)
