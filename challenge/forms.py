@@ -2,6 +2,8 @@
 
 from django import forms
 
+from challenge.models import Submission
+
 
 class TeamCreateForm(forms.Form):
     name = forms.CharField(max_length=100, label="Team name")
@@ -37,3 +39,16 @@ class SubmissionUpdateForm(forms.Form):
         required=False,
         empty_value=None,
     )
+
+
+class SubmissionFilterForm(forms.Form):
+    """My submissions' filter (GET): one phase of the challenge and one status, either optional."""
+
+    phase = forms.ChoiceField(required=False, label="Phase")
+    status = forms.ChoiceField(
+        required=False, label="Status", choices=[("", "any status"), *Submission.Status.choices]
+    )
+
+    def __init__(self, *args, phases=(), **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.fields["phase"].choices = [("", "every phase"), *[(p.slug, p.title) for p in phases]]

@@ -13,6 +13,8 @@ urlpatterns = [
     path("c/<slug:slug>/<slug:phase_slug>/kit/README.txt", views.kit_readme, name="kit-readme"),
     path("submissions/<int:submission_id>/", views.submission_detail, name="submission"),
     path("submissions/<int:submission_id>/change/", views.submission_change, name="submission-change"),
+    path("submissions/<int:submission_id>/cancel/", views.submission_cancel_view, name="submission-cancel"),
+    path("submissions/<int:submission_id>/file/", views.submission_file, name="submission-file"),
     path("accounts/profile/", organiser_views.profile_page, name="profile"),
     # Organiser tools (staff only).
     path("organiser/bundle/", organiser_views.bundle_page, name="bundle"),

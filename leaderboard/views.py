@@ -134,6 +134,7 @@ def _cells(board: Board, rows: list[dict], decimals: int, ci: str = "interval") 
             values = [row["metrics"][board.dataset][m] for m in METRICS]
         row["cells"] = [fmt(v) for v in values]
         row["submitted"] = row["submitted_at"].strftime("%Y-%m-%d %H:%M UTC")
+        row["submitted_date"], row["submitted_time"] = row["submitted"].split(" ", 1)
         row["cell_pairs"] = list(zip(row["cells"], _cell_intervals(board, row, decimals, ci), strict=True))
 
 

@@ -138,6 +138,9 @@ EXPECTATIONS: dict[str, Expect] = {
     "challenge:submit": Expect(AUTH, AUTH, data="upload_form"),  # no team: redirect to the team page
     "challenge:submission": Expect(MEMBER_OR_ORG, MEMBER_OR_ORG),
     "challenge:submission-change": Expect(NONE, frozenset({"participant"}), data="visibility_form"),
+    # a member cancels (finished: a message and back to the list); the file is for members and organisers
+    "challenge:submission-cancel": Expect(NONE, frozenset({"participant"})),
+    "challenge:submission-file": Expect(MEMBER_OR_ORG, NONE),
     "leaderboard:phase": Expect(ALL, ALL),
     # API
     "api:token": Expect(NONE, ALL, data="token"),
