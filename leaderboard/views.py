@@ -380,7 +380,7 @@ def phase_publish(request: HttpRequest, phase_id: int) -> HttpResponse:
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
     organiser_only(phase.challenge_id, request)
     visibility = request.POST.get("visibility", Phase.LeaderboardVisibility.PUBLIC)
-    phase_visibility_set(phase=phase, visibility=visibility)
+    phase_visibility_set(phase=phase, visibility=visibility, actor=request.user)
     messages.success(request, f"{phase.title}: {phase.get_leaderboard_visibility_display()}.")
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(

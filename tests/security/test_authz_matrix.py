@@ -141,6 +141,14 @@ EXPECTATIONS: dict[str, Expect] = {
     # a member cancels (finished: a message and back to the list); the file is for members and organisers
     "challenge:submission-cancel": Expect(NONE, frozenset({"participant"})),
     "challenge:submission-file": Expect(MEMBER_OR_ORG, NONE),
+    # the organiser console: its front page lists the user's challenges (none: a sentence saying so)
+    "challenge:organiser-home": Expect(AUTH, NONE),
+    "challenge:console-submissions": Expect(ORG, NONE),
+    "challenge:console-teams": Expect(ORG, NONE),
+    "challenge:console-log": Expect(ORG, NONE),
+    "challenge:phase-settings": Expect(ORG, ORG),  # an empty POST: the form's errors (400)
+    "challenge:console-submission-cancel": Expect(NONE, ORG),  # finished: a message and back
+    "challenge:console-member-remove": Expect(NONE, ORG),  # no member given: a message and back
     "leaderboard:phase": Expect(ALL, ALL),
     # API
     "api:token": Expect(NONE, ALL, data="token"),
