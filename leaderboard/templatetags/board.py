@@ -29,3 +29,22 @@ def board_place(context: template.Context, submission) -> dict | None:  # noqa: 
         "of": sum(1 for r in rows if r["rank"]),
         "url": reverse("leaderboard:phase", args=[phase.challenge.slug, phase.slug]),
     }
+
+
+@register.simple_tag
+def rescore_note(submission) -> dict | None:  # noqa: ANN001
+    """{"since": when, "reason": the organisers' reason} while a submission that was scored before waits
+    for (or runs) the re-score of its phase; None otherwise."""
+    from challenge.models import Submission
+    from leaderboard.models import LeaderboardSnapshot
+
+    if submission.status not in (Submission.Status.QUEUED, Submission.Status.RUNNING):
+        return None
+    snapshot = (
+        LeaderboardSnapshot.objects.filter(phase_id=submission.phase_id, created_at__gt=submission.created_at)
+        .order_by("-created_at")
+        .first()
+    )
+    if snapshot is None:
+        return None
+    return {"since": snapshot.created_at, "reason": snapshot.reason}
