@@ -152,6 +152,7 @@ EXPECTATIONS: dict[str, Expect] = {
     "leaderboard:phase": Expect(ALL, ALL),
     # API
     "api:token": Expect(NONE, ALL, data="token"),
+    "api:index": Expect(ALL, NONE),  # where to start: links, no data
     "api:challenge-list": Expect(ALL, NONE),
     "api:challenge-detail": Expect(ALL, NONE),
     "api:phase-list": Expect(ALL, NONE),
