@@ -2,6 +2,9 @@
 
 from django import forms
 
+from challenge.models import Phase, Submission, SubmissionFormat
+from challenge.services.organiser import PHASE_ENDS_BEFORE_START, PHASE_SETTINGS
+
 
 class TeamCreateForm(forms.Form):
     name = forms.CharField(max_length=100, label="Team name")
@@ -37,3 +40,65 @@ class SubmissionUpdateForm(forms.Form):
         required=False,
         empty_value=None,
     )
+
+
+class SubmissionFilterForm(forms.Form):
+    """My submissions' filter (GET): one phase of the challenge and one status, either optional."""
+
+    phase = forms.ChoiceField(required=False, label="Phase")
+    status = forms.ChoiceField(
+        required=False, label="Status", choices=[("", "any status"), *Submission.Status.choices]
+    )
+
+    def __init__(self, *args, phases=(), **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.fields["phase"].choices = [("", "every phase"), *[(p.slug, p.title) for p in phases]]
+
+
+class PhaseSettingsForm(forms.ModelForm):
+    """The organiser console's phase settings: the fields `phase_settings_update` accepts."""
+
+    allowed_formats = forms.MultipleChoiceField(
+        choices=[(choice.value, f".{choice.value}") for choice in SubmissionFormat],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Accepted formats",
+        help_text="Leave all unticked to accept every format.",
+    )
+
+    class Meta:
+        model = Phase
+        fields = list(PHASE_SETTINGS)
+        widgets = {
+            "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "final_submission": forms.RadioSelect,
+            "description": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
+        if starts and ends and ends <= starts:
+            self.add_error("ends_at", PHASE_ENDS_BEFORE_START)
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # the model's constraint would repeat the date error as a sentence naming the constraint
+        if "ends_at" not in self._errors:
+            super()._post_clean()
+
+
+class OrganiserSubmissionFilterForm(forms.Form):
+    """The console's submissions table filter (GET): team, status and phase, each optional."""
+
+    team = forms.ChoiceField(required=False, label="Team")
+    status = forms.ChoiceField(
+        required=False, label="Status", choices=[("", "any status"), *Submission.Status.choices]
+    )
+    phase = forms.ChoiceField(required=False, label="Phase")
+
+    def __init__(self, *args, teams=(), phases=(), **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [("", "every team"), *[(str(t.id), t.name) for t in teams]]
+        self.fields["phase"].choices = [("", "every phase"), *[(p.slug, p.title) for p in phases]]

@@ -72,6 +72,12 @@ def _team_may_be_notified(*, team_id: int) -> bool:
     return sent <= limit
 
 
+def _rescored(*, submission: Submission) -> bool:
+    """Whether the submission is being scored again by a re-score of its phase (one started after it
+    was uploaded: `leaderboard.LeaderboardSnapshot`, read through the reverse accessor)."""
+    return submission.phase.leaderboard_snapshots.filter(created_at__gt=submission.created_at).exists()
+
+
 def submission_notify_final(*, submission_id: int) -> int:
     """Send the finished/failed email of one submission. Returns the number of emails sent."""
     try:
@@ -80,6 +86,8 @@ def submission_notify_final(*, submission_id: int) -> int:
         )
         if submission.status not in (Submission.Status.FINISHED, Submission.Status.FAILED):
             return 0
+        if submission.status == Submission.Status.FAILED and _rescored(submission=submission):
+            return 0  # the team had its failure mail when the submission first failed
         recipients = notification_recipients(submission=submission)
         if not recipients:
             return 0

@@ -12,13 +12,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_email_verified
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse, bundle_validate
 from challenge.csv_export import csv_writer
 from challenge.exceptions import ApplicationError, PermissionDeniedError
-from challenge.models import Challenge, Phase, Submission, Team
+from challenge.forms import OrganiserSubmissionFilterForm, PhaseSettingsForm
+from challenge.models import Challenge, OrganiserAction, Phase, Submission, Team
 from challenge.organiser import (
     METADATA_COLUMNS,
     phase_public_choice_lock,
@@ -43,8 +46,23 @@ from challenge.selectors import (
     phase_status,
 )
 from challenge.services import phase_ground_truth_set
+from challenge.services.organiser import (
+    phase_settings_update,
+    submission_cancel_by_organiser,
+    team_member_remove_as_organiser,
+)
 
 NOT_ORGANISER = "Nothing here: you do not organise this challenge."
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    """Back to the page the form was on (`next`, this site only), else `default`."""
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = default
+    return redirect(target)
 
 
 def organiser_only(challenge_id: int, request: HttpRequest) -> None:
@@ -187,9 +205,9 @@ def _header_then(phase: Phase):
 def team_approve_view(request: HttpRequest, team_id: int) -> HttpResponse:
     team = get_object_or_404(Team.objects.select_related("challenge"), id=team_id)
     organiser_only(team.challenge_id, request)
-    team_approve(team=team, approved=request.POST.get("approved", "1") == "1")
+    team_approve(team=team, approved=request.POST.get("approved", "1") == "1", actor=request.user)
     messages.success(request, f"Team {team.name!r} {'approved' if team.is_approved else 'unapproved'}.")
-    return redirect("challenge:organiser", slug=team.challenge.slug)
+    return _back(request, reverse("challenge:organiser", args=[team.challenge.slug]))
 
 
 @login_required
@@ -197,7 +215,7 @@ def team_approve_view(request: HttpRequest, team_id: int) -> HttpResponse:
 def phase_lock_view(request: HttpRequest, phase_id: int) -> HttpResponse:
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
     organiser_only(phase.challenge_id, request)
-    phase_public_choice_lock(phase=phase, locked=request.POST.get("locked", "1") == "1")
+    phase_public_choice_lock(phase=phase, locked=request.POST.get("locked", "1") == "1", actor=request.user)
     messages.success(
         request,
         f"{phase.title}: participants' public choice "
@@ -216,11 +234,12 @@ def submission_moderate_view(request: HttpRequest, submission_id: int) -> HttpRe
             submission=submission,
             moderation=request.POST.get("moderation", ""),
             reason=request.POST.get("reason", ""),
+            actor=request.user,
         )
         messages.success(request, f"Submission #{submission.id}: {submission.get_moderation_display()}.")
     except (ApplicationError, ValidationError) as exc:
         messages.error(request, getattr(exc, "message", str(exc)))
-    return redirect("challenge:submission", submission_id=submission.id)
+    return _back(request, reverse("challenge:submission", args=[submission.id]))
 
 
 @login_required
@@ -229,7 +248,9 @@ def submission_refund_view(request: HttpRequest, submission_id: int) -> HttpResp
     submission = get_object_or_404(Submission.objects.select_related("phase"), id=submission_id)
     organiser_only(submission.phase.challenge_id, request)
     try:
-        submission_quota_refund(submission=submission, reason=request.POST.get("reason", ""))
+        submission_quota_refund(
+            submission=submission, reason=request.POST.get("reason", ""), actor=request.user
+        )
         messages.success(request, f"Submission #{submission.id} no longer counts towards the team's quota.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
@@ -255,3 +276,134 @@ def profile_page(request: HttpRequest) -> HttpResponse:
         "challenge/profile.html",
         {"profile": profile, "email_verified": user_email_verified(user=request.user)},
     )
+
+
+def _organised_challenge(request: HttpRequest, slug: str) -> Challenge:
+    challenge = get_object_or_404(Challenge, slug=slug)
+    organiser_only(challenge.id, request)
+    return challenge
+
+
+@login_required
+@require_GET
+def organiser_home(request: HttpRequest) -> HttpResponse:
+    """The organiser console's front page: the challenges the user organises."""
+    challenges = challenge_organised_list(user=request.user).order_by("title")
+    return render(request, "challenge/organiser_home.html", {"challenges": challenges})
+
+
+PHASE_SAVED = "{phase}: settings saved ({fields})."
+PHASE_UNCHANGED = "{phase}: nothing changed."
+
+
+@login_required
+def phase_settings_view(request: HttpRequest, phase_id: int) -> HttpResponse:
+    """Edit a phase's dates, quotas, formats, counting rule, visibility and limits (a Django form over
+    `phase_settings_update`, which validates, refreshes the boards and logs the change)."""
+    phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
+    organiser_only(phase.challenge_id, request)
+    form = PhaseSettingsForm(request.POST or None, instance=Phase.objects.get(id=phase.id))
+    if request.method == "POST" and form.is_valid():
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        try:
+            phase_settings_update(phase=phase, actor=request.user, **changes)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            if changes:
+                messages.success(request, PHASE_SAVED.format(phase=phase.title, fields=", ".join(changes)))
+            else:
+                messages.info(request, PHASE_UNCHANGED.format(phase=phase.title))
+            return redirect("challenge:organiser", slug=phase.challenge.slug)
+    return render(
+        request,
+        "challenge/organiser_phase.html",
+        {"challenge": phase.challenge, "phase": phase, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def console_submissions(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every submission of the challenge, filtered by team, status and phase, with its actions."""
+    challenge = _organised_challenge(request, slug)
+    teams = list(challenge.teams.order_by("name"))
+    phases = list(challenge.phases.order_by("order", "id"))
+    form = OrganiserSubmissionFilterForm(request.GET or None, teams=teams, phases=phases)
+    rows = (
+        Submission.objects.filter(phase__challenge=challenge)
+        .select_related("team", "phase", "result")
+        .order_by("-created_at", "-id")
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["team"]:
+            rows = rows.filter(team_id=int(data["team"]))
+        if data["status"]:
+            rows = rows.filter(status=data["status"])
+        if data["phase"]:
+            rows = rows.filter(phase__slug=data["phase"])
+    elif form.is_bound:
+        rows = rows.none()
+    rows = list(rows[:500])
+    for s in rows:
+        s.score = getattr(getattr(s, "result", None), "primary_score", None)
+        s.cancellable = s.status in (Submission.Status.SUBMITTED, Submission.Status.QUEUED)
+    return render(
+        request,
+        "challenge/organiser_submissions.html",
+        {"challenge": challenge, "form": form, "rows": rows, "phases": phases, "filtered": form.is_bound},
+        status=400 if form.is_bound and not form.is_valid() else 200,
+    )
+
+
+@login_required
+@require_POST
+def submission_cancel_org_view(request: HttpRequest, submission_id: int) -> HttpResponse:
+    submission = get_object_or_404(Submission.objects.select_related("phase__challenge"), id=submission_id)
+    organiser_only(submission.phase.challenge_id, request)
+    try:
+        submission_cancel_by_organiser(
+            submission=submission, reason=request.POST.get("reason", ""), actor=request.user
+        )
+        messages.success(request, f"Submission #{submission.id} cancelled.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return _back(request, reverse("challenge:console-submissions", args=[submission.phase.challenge.slug]))
+
+
+@login_required
+@require_GET
+def console_teams(request: HttpRequest, slug: str) -> HttpResponse:
+    """The challenge's teams and participants: approve, withdraw approval, remove a member."""
+    challenge = _organised_challenge(request, slug)
+    teams = challenge.teams.prefetch_related("memberships__user").order_by("name")
+    return render(request, "challenge/organiser_teams.html", {"challenge": challenge, "teams": teams})
+
+
+@login_required
+@require_POST
+def team_member_remove_org_view(request: HttpRequest, team_id: int) -> HttpResponse:
+    team = get_object_or_404(Team.objects.select_related("challenge"), id=team_id)
+    organiser_only(team.challenge_id, request)
+    try:
+        member_id = int(request.POST.get("member", ""))
+    except ValueError:
+        member_id = 0
+    try:
+        team_member_remove_as_organiser(team=team, member_id=member_id, actor=request.user)
+        messages.success(request, f"Member removed from team {team.name}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("challenge:console-teams", slug=team.challenge.slug)
+
+
+@login_required
+@require_GET
+def console_log(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every organiser action on the challenge, newest first: who, what, when."""
+    challenge = _organised_challenge(request, slug)
+    actions = OrganiserAction.objects.filter(challenge=challenge).order_by("-created_at", "-id")[:1000]
+    return render(request, "challenge/organiser_log.html", {"challenge": challenge, "actions": actions})

@@ -13,9 +13,34 @@ urlpatterns = [
     path("c/<slug:slug>/<slug:phase_slug>/kit/README.txt", views.kit_readme, name="kit-readme"),
     path("submissions/<int:submission_id>/", views.submission_detail, name="submission"),
     path("submissions/<int:submission_id>/change/", views.submission_change, name="submission-change"),
+    path("submissions/<int:submission_id>/cancel/", views.submission_cancel_view, name="submission-cancel"),
+    path("submissions/<int:submission_id>/file/", views.submission_file, name="submission-file"),
     path("accounts/profile/", organiser_views.profile_page, name="profile"),
     # Organiser tools (staff only).
+    path("organiser/", organiser_views.organiser_home, name="organiser-home"),
     path("organiser/bundle/", organiser_views.bundle_page, name="bundle"),
+    path(
+        "organiser/c/<slug:slug>/submissions/",
+        organiser_views.console_submissions,
+        name="console-submissions",
+    ),
+    path("organiser/c/<slug:slug>/teams/", organiser_views.console_teams, name="console-teams"),
+    path("organiser/c/<slug:slug>/log/", organiser_views.console_log, name="console-log"),
+    path(
+        "organiser/phases/<int:phase_id>/settings/",
+        organiser_views.phase_settings_view,
+        name="phase-settings",
+    ),
+    path(
+        "organiser/submissions/<int:submission_id>/cancel/",
+        organiser_views.submission_cancel_org_view,
+        name="console-submission-cancel",
+    ),
+    path(
+        "organiser/teams/<int:team_id>/remove-member/",
+        organiser_views.team_member_remove_org_view,
+        name="console-member-remove",
+    ),
     path("organiser/c/<slug:slug>/", organiser_views.organiser_dashboard, name="organiser"),
     path("organiser/c/<slug:slug>/bundle.yaml", organiser_views.bundle_export_view, name="bundle-export"),
     path(

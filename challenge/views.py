@@ -10,7 +10,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -22,7 +23,14 @@ from challenge.exceptions import (
     NotFoundError,
     PermissionDeniedError,
 )
-from challenge.forms import SubmissionForm, SubmissionUpdateForm, TeamCreateForm, TeamJoinForm
+from challenge.forms import (
+    SubmissionFilterForm,
+    SubmissionForm,
+    SubmissionUpdateForm,
+    TeamCreateForm,
+    TeamJoinForm,
+)
+from challenge.models import Submission
 from challenge.selectors import (
     challenge_get,
     challenge_is_organiser,
@@ -41,6 +49,7 @@ from challenge.selectors import (
     team_members,
 )
 from challenge.services import (
+    submission_cancel,
     submission_create,
     submission_update,
     team_create,
@@ -53,6 +62,9 @@ from challenge.services import (
 from challenge.starter_kit import starter_kit_readme
 from challenge.throttles import THROTTLED, throttle_allows
 from evaluation.metrics.registry import METRIC_KEYS
+
+SUBMISSION_CANCELLED = "Submission #{id} is cancelled; it does not count towards the quota."
+SUBMISSION_FILE_GONE = "This submission's file is no longer stored (the retention period has passed)."
 
 
 def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -258,16 +270,70 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
 @login_required
 @domain_errors
 def submission_mine(request: HttpRequest, slug: str) -> HttpResponse:
+    """The user's teams' submissions: score (where the phase shows the team its scores), status, file,
+    filter by phase and status, and cancel while waiting."""
     challenge = challenge_get(slug=slug, user=request.user)
+    phases = list(phase_list(challenge=challenge))
+    form = SubmissionFilterForm(request.GET or None, phases=phases)
+    submissions = submission_list(user=request.user, challenge=challenge).select_related("result")
+    if form.is_valid():
+        if form.cleaned_data["phase"]:
+            submissions = submissions.filter(phase__slug=form.cleaned_data["phase"])
+        if form.cleaned_data["status"]:
+            submissions = submissions.filter(status=form.cleaned_data["status"])
+    else:
+        submissions = submissions.none() if form.is_bound else submissions
+    rows = list(submissions)
+    for s in rows:
+        result = submission_result(submission=s, user=request.user)
+        s.visible_score = None if result is None else result.primary_score
+        s.scores_hidden = not submission_results_visible(submission=s, user=request.user)
+        s.cancellable = s.status in (Submission.Status.SUBMITTED, Submission.Status.QUEUED)
     return render(
         request,
         "challenge/submission_list.html",
         {
             "challenge": challenge,
             "team": team_for_user(user=request.user, challenge=challenge),
-            "submissions": submission_list(user=request.user, challenge=challenge),
+            "submissions": rows,
+            "form": form,
+            "filtered": form.is_bound,
         },
+        status=400 if form.is_bound and not form.is_valid() else 200,
     )
+
+
+@login_required
+@require_POST
+@domain_errors
+def submission_cancel_view(request: HttpRequest, submission_id: int) -> HttpResponse:
+    """A member cancels a waiting submission from My submissions or its page; refusals say why."""
+    submission = submission_get(submission_id=submission_id, user=request.user)
+    try:
+        submission_cancel(submission=submission, user=request.user)
+        messages.success(request, SUBMISSION_CANCELLED.format(id=submission.id))
+    except ApplicationError as exc:
+        if isinstance(exc, PermissionDeniedError):
+            raise
+        messages.error(request, exc.message)
+    return redirect("challenge:submissions", slug=submission.phase.challenge.slug)
+
+
+@login_required
+@require_GET
+@domain_errors
+def submission_file(request: HttpRequest, submission_id: int) -> HttpResponseBase:
+    """The uploaded file, for its team's members and the challenge's organisers (404 for anyone else,
+    and once retention has removed the file)."""
+    submission = submission_get(submission_id=submission_id, user=request.user)
+    if not submission.file:
+        raise Http404(SUBMISSION_FILE_GONE)
+    try:
+        handle = submission.file.open("rb")
+    except OSError as exc:
+        raise Http404(SUBMISSION_FILE_GONE) from exc
+    name = submission.original_filename or submission.file.name.rsplit("/", 1)[-1]
+    return FileResponse(handle, as_attachment=True, filename=name)
 
 
 @login_required

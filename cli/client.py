@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,11 +17,13 @@ from typing import IO, Any
 
 import requests
 
-from cli.errors import EXIT_AUTH, EXIT_ERROR, EXIT_REJECTED, CliError
+from cli.errors import EXIT_AUTH, EXIT_ERROR, EXIT_NO_TEAM, EXIT_REJECTED, CliError
 
 API_PREFIX = "/api/v1/"
 TIMEOUT = (10, 120)  # connect, read (seconds)
 CHUNK = 256 * 1024
+#: A challenge's team page in a server message (a 403 "not in a team" names it).
+TEAM_PAGE = re.compile(r"/c/[\w-]+/team/")
 
 Progress = Callable[[int], None]
 
@@ -174,6 +177,10 @@ class ApiClient:
             raise CliError(
                 _sentence(f"The server refused the credentials ({message.rstrip('.')});{hint}"), EXIT_AUTH
             )
+        if response.status_code == 403 and TEAM_PAGE.search(message):
+            # not in a team: the next step is the challenge's team page (or `pentathlon team`)
+            url = self.server.rstrip("/") + TEAM_PAGE.search(message).group(0)
+            raise CliError(TEAM_PAGE.sub(url, message), EXIT_NO_TEAM)
         if response.status_code == 403:
             raise CliError(_sentence(f"Not allowed: {message}"), EXIT_AUTH)
         # 409 on an upload: the team already submitted this file (the message names the submission)

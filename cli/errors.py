@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # usage, network, server, local files
 EXIT_REJECTED = 2  # the submission was rejected (offline, at upload, or by the scorer)
 EXIT_AUTH = 3  # not logged in, bad credentials or token, not allowed
+EXIT_NO_TEAM = 4  # signed in, but in no team of the challenge (the message gives the team page)
 
 
 class CliError(Exception):

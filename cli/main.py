@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 usage, network, server or local file error; 2 rejected submission
 (offline validation, upload refused, or scoring failed); 3 authentication (not logged in, bad
-credentials or token, not allowed). Errors are one sentence on stderr, never a traceback
+credentials or token, not allowed); 4 not in a team of the challenge (the message gives its team
+page). Errors are one sentence on stderr, never a traceback
 (set PENTATHLON_DEBUG=1 to see one).
 """
 
@@ -617,21 +618,39 @@ def cmd_leaderboard(args: argparse.Namespace, ui: _Ui) -> int:
         ui.out.print(data["detail"])
         return EXIT_OK
     datasets = data.get("datasets") or []
-    table = Table(title=f"Leaderboard of {data.get('challenge', '')} / {data.get('phase_slug', '')}")
-    for column in ("#", "team", "method", "overall", *datasets, "submitted"):
-        table.add_column(column, justify="right" if column in ("#", "overall", *datasets) else "left")
+    dataset = data.get("dataset")
     decimals = int(data.get("decimals", 2))  # the challenge's, as on its pages and CSV
+    title = f"Leaderboard of {data.get('challenge', '')} / {data.get('phase_slug', '')}"
+    if dataset:  # a dataset's board: that dataset's metrics, as its page shows them
+        labels = {m.get("key"): m.get("label") or m.get("key") for m in data.get("metrics") or []}
+        # "score" (the primary metric), then every registered metric with a column of its own
+        keys = ["score"] + [k for k in labels if not k.startswith("geometric_mean")]
+        headings = ["score"] + [labels[k] for k in keys[1:]]
+        table = Table(title=f"{title} / {dataset}")
+        for column in ("#", "team", "method", *headings, "submitted"):
+            table.add_column(column, justify="right" if column in ("#", *headings) else "left")
+    else:
+        table = Table(title=title)
+        for column in ("#", "team", "method", "overall", *datasets, "submitted"):
+            table.add_column(column, justify="right" if column in ("#", "overall", *datasets) else "left")
     for entry in data.get("entries", []):
         method = entry.get("method_name", "")
         if entry.get("is_baseline") and "(baseline)" not in method:  # organisers often name it so already
             method += " (baseline)"
-        scores = entry.get("scores") or {}
+        if dataset:
+            values = (entry.get("metrics") or {}).get(dataset) or {}
+            cells = [_fmt(values.get(k), decimals) for k in keys]
+        else:
+            scores = entry.get("scores") or {}
+            cells = [
+                _fmt(entry.get("primary_score"), decimals),
+                *(_fmt(scores.get(name), decimals) for name in datasets),
+            ]
         table.add_row(
             str(entry.get("rank") or "–"),
             entry.get("team", ""),
             method,
-            _fmt(entry.get("primary_score"), decimals),
-            *(_fmt(scores.get(name), decimals) for name in datasets),
+            *cells,
             _date(entry.get("submitted_at")),
         )
     if not data.get("entries"):
@@ -656,7 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pentathlon",
         description=__doc__.split("\n\n")[0],
-        epilog="Exit codes: 0 ok, 1 usage/network/server error, 2 rejected submission, 3 auth.",
+        epilog="Exit codes: 0 ok, 1 usage/network/server error, 2 rejected submission, 3 auth, 4 not in a team.",
     )
     parser.add_argument("--server", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--token", default=None, help=argparse.SUPPRESS)

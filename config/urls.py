@@ -8,8 +8,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts import views as account_views
 from challenge import views as challenge_views
+from config.views import ApiIndex
 
 api_v1 = [
+    path("", ApiIndex.as_view(), name="index"),
     path("", include("challenge.api_urls")),
     path("", include("leaderboard.api_urls")),
     # One schema: /api/schema/ (this old address redirects there).

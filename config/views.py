@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views import defaults
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 API_PREFIX = "/api/"
 
@@ -36,3 +43,27 @@ def server_error(request: HttpRequest) -> HttpResponse:
             {"detail": "Internal server error; the operators have been notified."}, status=500
         )
     return defaults.server_error(request)
+
+
+class ApiIndex(APIView):
+    """`/api/v1/`: where to start, for a person or a client that opens the API's root."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        def url(name: str, *args: object) -> str:
+            return request.build_absolute_uri(reverse(name, args=args))
+
+        return Response(
+            {
+                "detail": "The Pentathlon API, version 1. Its whole description is at `schema`; "
+                "send `Authorization: Token <key>` (from `token`, or your profile's API token page).",
+                "schema": url("openapi-schema"),
+                "docs": url("openapi-docs"),
+                "token": url("api:token"),
+                "challenges": url("api:challenge-list"),
+                "submissions": url("api:submission-list"),
+                "leaderboard": request.build_absolute_uri("/api/v1/phases/<phase id>/leaderboard/"),
+            }
+        )

@@ -275,11 +275,15 @@ def _tied(marks: dict[int, dict], row: dict) -> bool | None:
 
 
 class LeaderboardHistoryApi(APIView):
-    """The best overall score over time: one point per improvement."""
+    """The leading counted score over time on the overall board (or `?dataset=`'s board): one point per
+    improvement among the entries that board counts under the phase's counting rule."""
 
     permission_classes = [AllowAny]
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter("dataset", OpenApiTypes.STR, description="A dataset's board (default: overall).")
+        ],
         responses=inline_serializer(
             "LeaderboardHistory",
             {
@@ -288,6 +292,7 @@ class LeaderboardHistoryApi(APIView):
                 "points": inline_serializer(
                     "LeaderboardHistoryPoint",
                     {
+                        "submission_id": serializers.IntegerField(),
                         "at": serializers.DateTimeField(),
                         "score": serializers.FloatField(),
                         "display": serializers.CharField(),
@@ -297,12 +302,16 @@ class LeaderboardHistoryApi(APIView):
                     many=True,
                 ),
             },
-        )
+        ),
     )
     def get(self, request: Request, phase_id: int) -> Response:
         phase = phase_get(phase_id=phase_id, user=request.user)
         visible = leaderboard_visible(phase=phase, user=request.user)
-        points = leaderboard_history(phase=phase) if visible else []
+        try:
+            dataset = request.query_params.get("dataset") or None
+            points = leaderboard_history(phase=phase, dataset=dataset) if visible else []
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=400)
         decimals = phase.challenge.score_decimals
         return Response(
             {

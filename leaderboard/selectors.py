@@ -275,23 +275,51 @@ def leaderboard_entries(*, phase: Phase) -> QuerySet[Result]:
     return Result.objects.filter(id__in=ids).select_related("submission__team").order_by(order)
 
 
-def leaderboard_history(*, phase: Phase) -> list[dict]:
-    """The best overall score over time: one point per improvement (public, non-baseline entries)."""
+def counted_results(*, board: Board) -> QuerySet[Result]:
+    """The results a board counts (one per team under the phase's counting rule, and the baselines):
+    the only scores a chart beside that board may show."""
+    return Result.objects.filter(id__in=leaderboard_queryset(board=board).values("id"))
+
+
+def leaderboard_history(*, phase: Phase, dataset: str | None = None) -> list[dict]:
+    """The leading counted score over time on the overall board (or `dataset`'s board): one point per
+    improvement among the entries that board counts, baselines excluded, so a team's uncounted
+    submissions never appear and the last point is the board's first place.
+
+    Raises:
+        ValueError: an unknown dataset (see `board_resolve`).
+    """
+    board = board_resolve(phase=phase, dataset=dataset)
+    column = _column(board, board.default_sort)
     higher = phase.higher_is_better
     points: list[dict] = []
     best: float | None = None
+    qs = counted_results(board=board).filter(submission__is_baseline=False)
+    if board.dataset is not None:
+        qs = qs.alias(**{_alias(board.datasets.index(board.dataset)): _relation(board.dataset)})
     qs = (
-        eligible_results(phase=phase)
-        .filter(primary_score__isnull=False, submission__is_baseline=False)
+        qs.filter(**{f"{column}__isnull": False})
         .order_by("submission__created_at", "submission__id")
         .values_list(
-            "submission__created_at", "primary_score", "submission__team__name", "submission__method_name"
+            "submission_id",
+            "submission__created_at",
+            column,
+            "submission__team__name",
+            "submission__method_name",
         )
     )
-    for created_at, score, team, method in qs.iterator(chunk_size=2000):
+    for submission_id, created_at, score, team, method in qs.iterator(chunk_size=2000):
         if best is None or (score > best if higher else score < best):
             best = score
-            points.append({"at": created_at, "score": score, "team": team, "method_name": method})
+            points.append(
+                {
+                    "submission_id": submission_id,
+                    "at": created_at,
+                    "score": score,
+                    "team": team,
+                    "method_name": method,
+                }
+            )
     return points
 
 
@@ -327,7 +355,8 @@ def public_entry_get(
 
     Public means, for everyone alike (organisers included; they have the submission page): a finished,
     public submission that the organisers have neither hidden nor disqualified, of a phase whose results
-    are published, in a public challenge. Baselines are entries too. With the slugs, the entry must
+    are published, in a public challenge, and that one of the phase's boards counts (its counting rule:
+    a team's other submissions stay private). Baselines are entries too. With the slugs, the entry must
     also belong to that challenge and phase.
 
     Raises:
@@ -354,6 +383,15 @@ def public_entry_get(
         .prefetch_related("dataset_results")
         .first()
     )
-    if result is None:
+    if result is None or not result_is_counted(result=result):
         raise NotFoundError(ENTRY_NOT_FOUND)
     return result
+
+
+def result_is_counted(*, result: Result) -> bool:
+    """Whether one of its phase's boards (overall or a dataset's) shows the result as an entry."""
+    phase = result.submission.phase
+    for dataset in [None, *phase_dataset_names(phase=phase)]:
+        if counted_results(board=board_resolve(phase=phase, dataset=dataset)).filter(id=result.id).exists():
+            return True
+    return False

@@ -134,6 +134,7 @@ def _cells(board: Board, rows: list[dict], decimals: int, ci: str = "interval") 
             values = [row["metrics"][board.dataset][m] for m in METRICS]
         row["cells"] = [fmt(v) for v in values]
         row["submitted"] = row["submitted_at"].strftime("%Y-%m-%d %H:%M UTC")
+        row["submitted_date"], row["submitted_time"] = row["submitted"].split(" ", 1)
         row["cell_pairs"] = list(zip(row["cells"], _cell_intervals(board, row, decimals, ci), strict=True))
 
 
@@ -200,6 +201,14 @@ def _board_context(request: HttpRequest, phase: Phase, *, paginate: bool = True)
     }
 
 
+def _bad_board(request: HttpRequest, phase: Phase, exc: ValueError) -> HttpResponse:
+    """The site's error page for a board address it cannot answer (unknown dataset or column), with
+    the sentence saying what is accepted and a link to the phase's overall board."""
+    back = reverse("leaderboard:phase", args=[phase.challenge.slug, phase.slug])
+    context = {"exception": str(exc), "back": back, "back_label": f"The {phase.title} leaderboard"}
+    return render(request, "400.html", context, status=400)
+
+
 def _cached_page(request: HttpRequest, slug: str, phase_slug: str, kind: str, render_page) -> HttpResponse:  # noqa: ANN001
     """A board page from the cache for a request without cookies (else rendered, with a body ETag).
 
@@ -233,7 +242,7 @@ def leaderboard_page(request: HttpRequest, slug: str, phase_slug: str) -> HttpRe
         try:
             context = _board_context(request, phase)
         except ValueError as exc:
-            return HttpResponseBadRequest(str(exc))
+            return _bad_board(request, phase, exc)
         context["phases"] = phase_list(challenge=context["challenge"])
         return render(request, "leaderboard/leaderboard.html", context)
 
@@ -250,7 +259,7 @@ def leaderboard_embed(request: HttpRequest, slug: str, phase_slug: str) -> HttpR
         try:
             context = _board_context(request, phase)
         except ValueError as exc:
-            return HttpResponseBadRequest(str(exc))
+            return _bad_board(request, phase, exc)
         return render(request, "leaderboard/embed.html", context)
 
     return _cached_page(request, slug, phase_slug, "embed", render_embed)
@@ -379,7 +388,7 @@ def phase_publish(request: HttpRequest, phase_id: int) -> HttpResponse:
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
     organiser_only(phase.challenge_id, request)
     visibility = request.POST.get("visibility", Phase.LeaderboardVisibility.PUBLIC)
-    phase_visibility_set(phase=phase, visibility=visibility)
+    phase_visibility_set(phase=phase, visibility=visibility, actor=request.user)
     messages.success(request, f"{phase.title}: {phase.get_leaderboard_visibility_display()}.")
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(

@@ -4,6 +4,7 @@ here: migrations and every caller import them from `challenge.models`).
 Writes go through `challenge.services`; reads with joins through `challenge.selectors`.
 """
 
+from .audit import OrganiserAction
 from .challenges import LOWER_IS_BETTER_METRICS, Challenge, Dataset, PrimaryMetric, validate_pages
 from .phases import Phase, Split, SubmissionFormat
 from .profiles import UserProfile
@@ -22,6 +23,7 @@ __all__ = [
     "Challenge",
     "ChunkedUpload",
     "Dataset",
+    "OrganiserAction",
     "Phase",
     "PrimaryMetric",
     "Split",

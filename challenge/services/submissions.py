@@ -346,6 +346,23 @@ def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> bool
     return True
 
 
+def submission_cancel_as_organiser(*, submission: Submission, reason: str) -> bool:
+    """The organisers cancel a waiting submission (or a dead worker's); the team reads `reason` as its
+    message. Same guard as `submission_cancel`, without the membership check (callers check the role)."""
+    now = timezone.now()
+    cancellable = Q(status__in=[Status.SUBMITTED, Status.QUEUED]) | lease_expired(
+        before=lease_expired_before()
+    )
+    message = (
+        f"Cancelled by the organisers: {reason.strip()}" if reason.strip() else "Cancelled by the organisers."
+    )
+    if not Submission.objects.filter(cancellable, id=submission.id).update(
+        status=Status.CANCELLED, finished_at=now, updated_at=now, error_message=message
+    ):
+        raise ApplicationError(CANCEL_TOO_LATE)
+    return True
+
+
 @transaction.atomic
 def submission_update(
     *,

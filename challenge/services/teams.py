@@ -10,6 +10,18 @@ from challenge.models import Challenge, Team, TeamMembership
 from challenge.team_names import team_name_key, team_name_normalise
 
 NOT_A_MEMBER = "You are not a member of a team in this challenge; create or join a team first."
+#: The same, with the challenge's team page (a path: the API's clients prefix their server).
+NOT_A_MEMBER_AT = (
+    "You are not a member of a team in this challenge; create or join a team on its team page: {url}"
+)
+
+
+def _not_a_member(challenge: Challenge) -> PermissionDeniedError:
+    from django.urls import reverse
+
+    return PermissionDeniedError(NOT_A_MEMBER_AT.format(url=reverse("challenge:team", args=[challenge.slug])))
+
+
 ALREADY_IN_TEAM = (
     "You are already in team {team!r} for this challenge; a participant can be in one team per challenge."
 )
@@ -80,7 +92,7 @@ def _ensure_not_in_team(*, challenge: Challenge, user: AbstractBaseUser) -> None
 def team_of(*, user: AbstractBaseUser, challenge: Challenge) -> Team:
     membership = TeamMembership.objects.filter(challenge=challenge, user=user).select_related("team").first()
     if membership is None:
-        raise PermissionDeniedError(NOT_A_MEMBER)
+        raise _not_a_member(challenge)
     return membership.team
 
 

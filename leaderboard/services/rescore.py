@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from challenge.models import Submission
+from challenge.services.organiser import organiser_action_record
 from challenge.services.submissions import phase_rescore
 from leaderboard.models import LeaderboardSnapshot
 
@@ -43,7 +44,15 @@ def phase_rescore_with_snapshot(*, phase: Any, reason: str = "re-score", user: A
     Returns the number of submissions queued; `leaderboard_diff` compares the snapshot with the board.
     """
     leaderboard_snapshot_take(phase=phase, reason=reason, user=user)
-    return phase_rescore(phase=phase)
+    count = phase_rescore(phase=phase)
+    organiser_action_record(
+        challenge=phase.challenge_id,
+        user=user,
+        action="re-score",
+        target=f"phase {phase.title}",
+        detail=f"{count} submission(s): {reason}",
+    )
+    return count
 
 
 def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None) -> dict | None:

@@ -130,7 +130,7 @@
       done(history, new Chart(history, {
         type: "line",
         data: { labels: data.points.map(function (p) { return p.at.slice(0, 16).replace("T", " "); }),
-                datasets: [{ label: "best overall score", stepped: true, borderColor: PALETTE[0],
+                datasets: [{ label: "leading counted score", stepped: true, borderColor: PALETTE[0],
                              backgroundColor: PALETTE[0], data: data.points.map(function (p) { return p.score; }) }] },
         options: { plugins: { tooltip: { callbacks: { afterLabel: function (ctx) {
           var p = data.points[ctx.dataIndex]; return p.team + " · " + p.method_name; },

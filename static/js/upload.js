@@ -22,7 +22,7 @@
     if (!alert) {
       alert = document.createElement("p");
       alert.id = "upload-error"; alert.className = "alert error"; alert.setAttribute("role", "alert");
-      box.insertAdjacentElement("afterend", alert);
+      form.querySelector("button[type=submit]").insertAdjacentElement("beforebegin", alert);
     }
     alert.textContent = message;
     // 409: the team already sent this file; link its earlier submission
@@ -79,6 +79,23 @@
     }).catch(function () { failed(button, "The upload failed (network error); please try again."); });
   }
 
+  // The refusal sentences of the page the server answered (field errors, the duplicate notice, error
+  // messages), and the earlier submission a duplicate names; null when the page holds none.
+  function refusalOf(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var parts = [], answer = null;
+    doc.querySelectorAll("#upload-form ul.errorlist li, [data-role=duplicate], .messages .msg-error, [data-role=quota-exhausted]").forEach(function (node) {
+      var copy = node.cloneNode(true);
+      copy.querySelectorAll("a").forEach(function (a) { a.remove(); });
+      var text = copy.textContent.replace(/\s+/g, " ").trim().replace(/\.$/, "");
+      if (text) parts.push(text);
+    });
+    var link = doc.querySelector("[data-role=duplicate-link]");
+    var id = link && /\/submissions\/(\d+)\//.exec(link.getAttribute("href"));
+    if (id) answer = { extra: { submission: id[1] } };
+    return parts.length ? { message: parts.join(". ") + ".", answer: answer } : null;
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var button = form.querySelector("button[type=submit]");
@@ -98,9 +115,12 @@
     xhr.addEventListener("load", function () {
       if (xhr.status === 201) {
         window.location.href = JSON.parse(xhr.responseText).redirect;
-      } else {
-        document.open(); document.write(xhr.responseText); document.close();
+        return;
       }
+      // A refusal: its sentences go next to the Upload button and the form keeps the chosen file.
+      var refusal = refusalOf(xhr.responseText);
+      if (refusal) { failed(button, refusal.message, refusal.answer); return; }
+      document.open(); document.write(xhr.responseText); document.close();
     });
     xhr.addEventListener("error", function () {
       failed(button, "The upload failed (network error); please try again.");

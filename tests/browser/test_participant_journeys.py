@@ -131,8 +131,14 @@ def test_find_the_kit_submit_through_the_form_and_read_the_results(page, phase, 
     page.set_input_files("#id_file", str(path))
     page.fill("#id_method_name", "Form CE again")
     page.click("#upload-form button[type=submit]")
-    expect(page.locator("[data-role=duplicate]")).to_contain_text("Your team already submitted this file")
-    page.locator("[data-role=duplicate-link]").click()
+    # the refusal sits just above the button used, and the form keeps the chosen file
+    expect(page.locator("#upload-error")).to_contain_text("Your team already submitted this file")
+    alert = page.locator("#upload-error").bounding_box()
+    button = page.locator("#upload-form button[type=submit]").bounding_box()
+    assert 0 <= button["y"] - (alert["y"] + alert["height"]) <= 40, (alert, button)
+    assert page.eval_on_selector("#id_file", "e => e.files.length") == 1
+    assert page.input_value("#id_method_name") == "Form CE again"
+    page.locator("#upload-error [data-role=duplicate-link]").click()
     page.wait_for_url(submission_url)
     expect(page.locator("[data-role=status]")).to_have_text("Finished")
     page.wait_for_load_state("networkidle")  # the charts' API calls end before the database is flushed

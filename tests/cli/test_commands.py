@@ -381,6 +381,19 @@ def test_commands_that_need_a_login_exit_3(run_cli, server_url, phase, make_subm
     assert run_cli("status", 1, "--server", server_url).code == 3
 
 
+def test_not_in_a_team_exits_4_with_the_team_page(run_cli, server_url, phase, password, make_submission_file):
+    from tests.factories import UserFactory
+
+    loner = UserFactory(username="loner")
+    assert (
+        run_cli("login", "--server", server_url, "--username", loner.username, "--password", password).code
+        == 0
+    )
+    result = run_cli("submit", phase.id, make_submission_file("npz"), "-m", "x")
+    assert result.code == 4, result.err
+    assert f"{server_url}/c/video-pentathlon/team/" in _one_sentence(result)
+
+
 def test_someone_elses_submission_is_not_found(run_cli, logged_in, upload, other_participant):
     theirs = upload(user=other_participant)
     result = run_cli("results", theirs.id)

@@ -49,3 +49,23 @@ def test_without_options_no_parameters_are_sent(monkeypatch):
     monkeypatch.setattr(cli_main, "_client", lambda args, **kwargs: fake)
     cli_main.cmd_leaderboard(cli_main.build_parser().parse_args(["leaderboard", "7"]), cli_main._Ui())
     assert fake.calls == [("phases/7/leaderboard/", {})]
+
+
+def test_a_dataset_board_prints_that_dataset_metrics(monkeypatch, capsys):
+    fake = FakeClient()
+    board = fake.get_json("phases/7/leaderboard/")
+    board["dataset"] = "MSVD"
+    board["metrics"] = [
+        {"key": "R1", "label": "R@1"},
+        {"key": "MedR", "label": "MedR"},
+        {"key": "geometric_mean_R1-R5-R10", "label": "Geom"},
+    ]
+    board["entries"][0]["metrics"] = {"MSVD": {"score": 12.3456, "R1": 7.5, "MedR": 41.0}}
+    monkeypatch.setattr(fake, "get_json", lambda path, **kwargs: board)
+    monkeypatch.setattr(cli_main, "_client", lambda args, **kwargs: fake)
+    cli_main.cmd_leaderboard(
+        cli_main.build_parser().parse_args(["leaderboard", "7", "--dataset", "MSVD"]), cli_main._Ui()
+    )
+    out = capsys.readouterr().out
+    assert "R@1" in out and "MedR" in out and "7.50" in out and "41.00" in out and "12.35" in out
+    assert "overall" not in out and "Geom" not in out

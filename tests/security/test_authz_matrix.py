@@ -138,9 +138,21 @@ EXPECTATIONS: dict[str, Expect] = {
     "challenge:submit": Expect(AUTH, AUTH, data="upload_form"),  # no team: redirect to the team page
     "challenge:submission": Expect(MEMBER_OR_ORG, MEMBER_OR_ORG),
     "challenge:submission-change": Expect(NONE, frozenset({"participant"}), data="visibility_form"),
+    # a member cancels (finished: a message and back to the list); the file is for members and organisers
+    "challenge:submission-cancel": Expect(NONE, frozenset({"participant"})),
+    "challenge:submission-file": Expect(MEMBER_OR_ORG, NONE),
+    # the organiser console: its front page lists the user's challenges (none: a sentence saying so)
+    "challenge:organiser-home": Expect(AUTH, NONE),
+    "challenge:console-submissions": Expect(ORG, NONE),
+    "challenge:console-teams": Expect(ORG, NONE),
+    "challenge:console-log": Expect(ORG, NONE),
+    "challenge:phase-settings": Expect(ORG, ORG),  # an empty POST: the form's errors (400)
+    "challenge:console-submission-cancel": Expect(NONE, ORG),  # finished: a message and back
+    "challenge:console-member-remove": Expect(NONE, ORG),  # no member given: a message and back
     "leaderboard:phase": Expect(ALL, ALL),
     # API
     "api:token": Expect(NONE, ALL, data="token"),
+    "api:index": Expect(ALL, NONE),  # where to start: links, no data
     "api:challenge-list": Expect(ALL, NONE),
     "api:challenge-detail": Expect(ALL, NONE),
     "api:phase-list": Expect(ALL, NONE),

@@ -1,0 +1,169 @@
+"""The organiser console in the site: its front page, phase settings, the submissions table, teams and
+participants, and the action log; each change checked on the pages participants see."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from challenge.models import OrganiserAction, Phase, Submission, TeamMembership
+from tests.factories import (
+    ChallengeFactory,
+    MembershipFactory,
+    OrganiserFactory,
+    ResultFactory,
+    SubmissionFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def org(organiser):
+    client = Client()
+    client.force_login(organiser)
+    return client
+
+
+def _settings(phase: Phase, **changes) -> dict:
+    """The phase's settings form as posted, with `changes`."""
+    data = {
+        "title": phase.title,
+        "description": phase.description,
+        "starts_at": phase.starts_at.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": phase.ends_at.strftime("%Y-%m-%dT%H:%M") if phase.ends_at else "",
+        "max_submissions_per_day": phase.max_submissions_per_day or "",
+        "max_submissions_total": phase.max_submissions_total or "",
+        "allowed_formats": phase.allowed_formats,
+        "aggregation": phase.aggregation,
+        "final_submission": phase.final_submission,
+        "leaderboard_visibility": phase.leaderboard_visibility,
+        "query_order": phase.query_order,
+        "interval_level": phase.interval_level,
+        "evaluation_soft_limit_s": phase.evaluation_soft_limit_s or "",
+        "evaluation_hard_limit_s": phase.evaluation_hard_limit_s or "",
+    }
+    if phase.intervals_enabled:
+        data["intervals_enabled"] = "on"
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_the_console_lists_the_user_challenges_and_the_header_leads_there(org, organiser, challenge):
+    ChallengeFactory(slug="someone-else", title="Someone else's")
+    body = org.get("/organiser/").content.decode()
+    assert "Video Pentathlon" in body and "Someone else" not in body
+    assert 'href="/organiser/">Organiser console</a>' in org.get("/").content.decode()
+    participant = Client()
+    participant.force_login(UserFactory())
+    body = participant.get("/organiser/").content.decode()
+    assert "You organise no challenge yet" in body
+    assert "Organiser console</a>" not in participant.get("/").content.decode()
+    assert Client().get("/organiser/").status_code == 302
+
+
+def test_phase_dates_and_quota_change_through_the_form_and_show_to_participants(org, organiser, phase):
+    ends = (timezone.now() + timedelta(days=3)).replace(second=0, microsecond=0)
+    response = org.post(
+        f"/organiser/phases/{phase.id}/settings/",
+        _settings(phase, ends_at=ends.strftime("%Y-%m-%dT%H:%M"), max_submissions_per_day=4),
+    )
+    assert response.status_code == 302
+    phase.refresh_from_db()
+    assert phase.ends_at == ends and phase.max_submissions_per_day == 4
+    page = Client().get("/c/video-pentathlon/").content.decode()
+    assert ends.strftime("%Y-%m-%d %H:%M") in page and "4 per day" in page
+    action = OrganiserAction.objects.get(action="phase settings")
+    assert action.username == organiser.username and "max_submissions_per_day: none → 4" in action.detail
+    assert "phase settings" in org.get("/organiser/c/video-pentathlon/log/").content.decode()
+
+
+def test_a_bad_phase_setting_is_refused_next_to_its_field_and_nothing_changes(org, phase):
+    before = phase.ends_at
+    early = (phase.starts_at - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = org.post(f"/organiser/phases/{phase.id}/settings/", _settings(phase, ends_at=early))
+    body = response.content.decode()
+    assert (
+        response.status_code == 400
+        and 'data-error-for="ends_at"' in body
+        and "must end after it starts" in body
+    )
+    phase.refresh_from_db()
+    assert phase.ends_at == before and not OrganiserAction.objects.exists()
+
+
+def test_another_challenge_organiser_gets_nothing(phase, challenge):
+    other = Client()
+    other.force_login(OrganiserFactory(organises=[ChallengeFactory()]))
+    for url in (
+        f"/organiser/phases/{phase.id}/settings/",
+        "/organiser/c/video-pentathlon/submissions/",
+        "/organiser/c/video-pentathlon/teams/",
+        "/organiser/c/video-pentathlon/log/",
+    ):
+        assert other.get(url).status_code == 404, url
+
+
+def test_the_submissions_table_filters_and_hides_with_a_reason_the_team_reads(org, phase, team, participant):
+    mine = SubmissionFactory(team=team, phase=phase, method_name="visible one")
+    ResultFactory(submission=mine, primary_score=21.5)
+    other = SubmissionFactory(phase=phase, team__challenge=phase.challenge, status=Submission.Status.QUEUED)
+    body = org.get(f"/organiser/c/video-pentathlon/submissions/?team={team.id}").content.decode()
+    assert f'data-submission="{mine.id}"' in body and f'data-submission="{other.id}"' not in body
+    body = org.get("/organiser/c/video-pentathlon/submissions/?status=queued&phase=val").content.decode()
+    assert f'data-submission="{other.id}"' in body and f'data-submission="{mine.id}"' not in body
+    assert org.get("/organiser/c/video-pentathlon/submissions/?team=nope").status_code == 400
+    response = org.post(
+        f"/organiser/submissions/{mine.id}/moderate/",
+        {
+            "moderation": "hidden",
+            "reason": "Trained on the test videos",
+            "next": "/organiser/c/video-pentathlon/submissions/",
+        },
+    )
+    assert response["Location"] == "/organiser/c/video-pentathlon/submissions/"
+    member = Client()
+    member.force_login(participant)
+    assert "Trained on the test videos" in member.get(f"/submissions/{mine.id}/").content.decode()
+    board = Client().get("/c/video-pentathlon/val/leaderboard/").content.decode()
+    assert "visible one" not in board
+    org.post(f"/organiser/submissions/{other.id}/cancel/", {"reason": "duplicate by mistake"})
+    other.refresh_from_db()
+    assert other.status == Submission.Status.CANCELLED and "duplicate by mistake" in other.error_message
+    assert list(OrganiserAction.objects.order_by("id").values_list("action", "target")) == [
+        ("hidden", f"submission #{mine.id}"),
+        ("cancel", f"submission #{other.id}"),
+    ]
+
+
+def test_teams_are_approved_and_members_removed_from_the_console(org, challenge, phase):
+    challenge.teams_need_approval = True
+    challenge.save()
+    waiting = TeamFactory(challenge=challenge, name="Newcomers", is_approved=False)
+    member = MembershipFactory(team=waiting, user=UserFactory(username="nina"), role="member")
+    body = org.get("/organiser/c/video-pentathlon/teams/").content.decode()
+    assert "Newcomers" in body and "nina" in body and "waiting" in body
+    org.post(
+        f"/organiser/teams/{waiting.id}/approve/",
+        {"approved": "1", "next": "/organiser/c/video-pentathlon/teams/"},
+    )
+    waiting.refresh_from_db()
+    assert waiting.is_approved
+    org.post(f"/organiser/teams/{waiting.id}/remove-member/", {"member": member.user_id})
+    assert not TeamMembership.objects.filter(id=member.id).exists()
+    response = org.post(f"/organiser/teams/{waiting.id}/remove-member/", {"member": "x"}, follow=True)
+    assert "not a member of team Newcomers" in response.content.decode()
+    log = org.get("/organiser/c/video-pentathlon/log/").content.decode()
+    assert "approve team" in log and "remove member" in log and "nina" in log
+
+
+def test_a_phase_rescore_is_logged(org, organiser, phase):
+    org.post(f"/organiser/phases/{phase.id}/rescore/", {"reason": "new scorer"})
+    action = OrganiserAction.objects.get()
+    assert (action.action, action.username) == ("re-score", organiser.username)
+    assert "new scorer" in action.detail
