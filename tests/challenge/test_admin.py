@@ -197,6 +197,8 @@ def test_admin_makes_a_code_phase_with_a_known_runtime_and_its_gallery_inputs(ad
     hidden_phase.refresh_from_db()
     assert hidden_phase.is_code and hidden_phase.runtime == "python3-torch"
     assert hidden_phase.gallery_inputs.name.endswith(".zip")
+
+
 def _annotations_file(truth, tmp_path, *, dataset: str = "MSVD"):
     d = truth.datasets[dataset]
     path = tmp_path / "annotations.csv"
