@@ -102,6 +102,9 @@ class BubblewrapBackend:
         if Path("/etc/ld.so.cache").exists():
             args += ["--perms", "0755", "--dir", "/etc", "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
             made.add("/etc")
+        # /tmp before the runtime: a runtime installed under /tmp (a checkout there) is bound on top of it
+        args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+        made.add("/tmp")
         for mount in job.runtime.mounts:
             if mount.startswith("/usr/") or mount == "/usr":
                 continue
@@ -122,7 +125,6 @@ class BubblewrapBackend:
             "/sandbox/supervisor.py",
         ]
         args += ["--perms", "0777", "--size", str(limits.output_bytes), "--tmpfs", "/output"]
-        args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
         args += ["--chdir", "/program", "--clearenv"]
         for key, value in program_env(job).items():
             args += ["--setenv", key, value]

@@ -27,7 +27,7 @@ def test_upload_ground_truth_from_the_dashboard(page, challenge, organiser, pass
     card = page.locator("article[data-phase=final]")
     expect(card.locator("[data-role=ground-truth]")).to_contain_text("missing")
     expect(card.locator("[data-role=phase-state]")).to_have_text("Not open yet")
-    card.locator("input[type=file]").set_input_files(str(tiny_truth_path))
+    card.locator("input[type=file][name=file]").set_input_files(str(tiny_truth_path))
     page.once("dialog", lambda dialog: dialog.accept())
     card.locator("[data-action=ground-truth]").click()
     expect(page.locator(".messages")).to_contain_text("Final: ground truth stored for MSRVTT")

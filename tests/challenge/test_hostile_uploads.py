@@ -3,6 +3,7 @@ web process (docs/design.md, section 5)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tracemalloc
@@ -132,6 +133,11 @@ def test_the_worker_refuses_an_h5_swapped_after_acceptance_without_naming_the_st
                 "sims", shape=shape, dtype="f4", external=[(str(PASSWD), 0, 4 * shape[0] * shape[1])]
             )
     os.replace(hostile, stored)
+    # The digest check would refuse the swap first ("the stored file changed"); record the new file's
+    # digest so that this test reaches the reader's own rule, the defence behind it.
+    Submission.objects.filter(id=submission.id).update(
+        checksum_sha256=hashlib.sha256(stored.read_bytes()).hexdigest()
+    )
     for callback in callbacks:
         callback()
     submission = Submission.objects.get(id=submission.id)

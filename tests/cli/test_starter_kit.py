@@ -27,6 +27,7 @@ def test_kit_is_deterministic_and_holds_no_mapping(phase, tiny_truth):
         }
         assert shapes == {
             "query_order": "blind",
+            "query_text": "published",
             "challenge": "video-pentathlon",
             "phase": "val",
             "phase_id": phase.id,

@@ -109,7 +109,7 @@ def rescore_during_scoring(submission_id: int) -> dict:
     """
     from challenge.models import Submission
     from challenge.services import phase_rescore, submission_transition
-    from evaluation import scoring
+    from evaluation import sandbox
     from workers.tasks import submission_evaluate_task
 
     Status = Submission.Status
@@ -131,7 +131,7 @@ def rescore_during_scoring(submission_id: int) -> dict:
     assert submission_transition(
         submission_id=submission_id, from_states=(Status.FINISHED,), to_state=Status.QUEUED
     )
-    scoring.score_submission = blocked_scorer
+    sandbox.score_in_child = blocked_scorer  # the worker scores through the child (evaluation.sandbox)
     stale = threading.Thread(target=lambda: submission_evaluate_task.apply(args=[submission_id]))
     stale.start()
     assert entered.wait(60), "the stale run never started scoring"
