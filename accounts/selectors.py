@@ -1,10 +1,14 @@
-"""Reads of a user's API credentials and e-mail verification."""
+"""Reads of a user's API credentials, e-mail verification and preferences."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.authtoken.models import Token
+
+from accounts.models import UserProfile
 
 
 def api_token_get(*, user: AbstractBaseUser) -> Token | None:
@@ -15,3 +19,12 @@ def api_token_get(*, user: AbstractBaseUser) -> Token | None:
 def user_email_verified(*, user: AbstractBaseUser) -> bool:
     """Whether the user's primary address is confirmed (only confirmed addresses get notifications)."""
     return EmailAddress.objects.filter(user=user, primary=True, verified=True).exists()
+
+
+def users_without_email_notifications(*, user_ids: Iterable[int]) -> set[int]:
+    """Of `user_ids`, those who turned email notifications off on their profile page."""
+    return set(
+        UserProfile.objects.filter(user_id__in=list(user_ids), email_notifications=False).values_list(
+            "user_id", flat=True
+        )
+    )

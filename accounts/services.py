@@ -1,19 +1,14 @@
-"""Writes of users: accounts, their profile (preferences) and their API credentials.
-
-The profile's model stays in `challenge.models` (its table and migrations live there); accounts owns
-its writes and reaches the model through the app registry, so this app imports nothing above it.
-"""
+"""Writes of users: accounts, their profile (preferences) and their API credentials."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from allauth.account.models import EmailAddress
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
+
+from accounts.models import UserProfile
 
 
 def user_create(
@@ -47,20 +42,16 @@ def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
         )
 
 
-def _profile_model() -> Any:
-    return apps.get_model("challenge", "UserProfile")
-
-
-def user_profile_get(*, user: AbstractBaseUser) -> Any:
+def user_profile_get(*, user: AbstractBaseUser) -> UserProfile:
     """The user's `UserProfile`, created with the defaults on first use."""
-    profile, _ = _profile_model().objects.get_or_create(user=user)
+    profile, _ = UserProfile.objects.get_or_create(user=user)
     return profile
 
 
 @transaction.atomic
 def user_profile_update(
     *, user: AbstractBaseUser, email: str | None = None, email_notifications: bool | None = None
-) -> Any:
+) -> UserProfile:
     """Change the user's email address and whether they get an email when a submission ends."""
     profile = user_profile_get(user=user)
     if email is not None and email != user.email:

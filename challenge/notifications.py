@@ -15,7 +15,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
 
-from challenge.models import Submission, UserProfile
+from accounts.selectors import users_without_email_notifications
+from challenge.models import Submission
 from evaluation.metrics.registry import format_number
 
 logger = logging.getLogger(__name__)
@@ -40,12 +41,9 @@ You get this email because email notifications are on in your profile: {profile_
 
 def notification_recipients(*, submission: Submission) -> list[str]:
     """The verified primary address of each team member who has not opted out, in member order."""
-    opted_out = set(UserProfile.objects.filter(email_notifications=False).values_list("user_id", flat=True))
-    member_ids = [
-        user_id
-        for user_id in submission.team.members.order_by("id").values_list("id", flat=True)
-        if user_id not in opted_out
-    ]
+    members = list(submission.team.members.order_by("id").values_list("id", flat=True))
+    opted_out = users_without_email_notifications(user_ids=members)
+    member_ids = [user_id for user_id in members if user_id not in opted_out]
     verified = dict(
         EmailAddress.objects.filter(user_id__in=member_ids, verified=True, primary=True).values_list(
             "user_id", "email"

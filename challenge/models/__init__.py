@@ -7,7 +7,6 @@ Writes go through `challenge.services`; reads with joins through `challenge.sele
 from .audit import OrganiserAction
 from .challenges import LOWER_IS_BETTER_METRICS, Challenge, Dataset, PrimaryMetric, validate_pages
 from .phases import Phase, Split, SubmissionFormat
-from .profiles import UserProfile
 from .storage import (
     ground_truth_upload_to,
     new_blinding_secret,
@@ -31,7 +30,6 @@ __all__ = [
     "SubmissionFormat",
     "Team",
     "TeamMembership",
-    "UserProfile",
     "ground_truth_upload_to",
     "new_blinding_secret",
     "new_invite_code",

@@ -1,4 +1,4 @@
-"""Per-user preferences."""
+"""A user's preferences. The account itself is Django's user model, its e-mail addresses allauth's."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ class UserProfile(models.Model):
     email_notifications = models.BooleanField(
         default=True, help_text="Email me when a submission of my team finishes or fails."
     )
+
+    class Meta:
+        # The table keeps the name it had when the model lived in `challenge`, so moving the model
+        # changed only Django's state (SeparateDatabaseAndState), not the database.
+        db_table = "challenge_userprofile"
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
