@@ -23,11 +23,12 @@ from django.views.decorators.http import require_POST
 from challenge.csv_export import csv_writer
 from challenge.models import Phase
 from challenge.organiser_views import organiser_only
-from challenge.selectors import challenge_is_organiser, phase_board_brief, phase_get_by_slugs, phase_list
+from challenge.selectors import challenge_is_organiser, phase_get_by_slugs, phase_list
 from challenge.views import domain_errors
 from evaluation.metrics.registry import METRIC_KEYS, format_number
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
-from leaderboard.cache import (
+from leaderboard.boards.phases import phase_board_brief
+from leaderboard.boards.responses import (
     board_key,
     board_rows_cached,
     cached_board_response,
