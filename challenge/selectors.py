@@ -12,8 +12,8 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from challenge.exceptions import NotFoundError
 from challenge.models import Challenge, Dataset, Phase, Submission, Team, TeamMembership
+from core.exceptions import NotFoundError
 
 CHALLENGE_NOT_FOUND = "No challenge with this name exists."
 PHASE_NOT_FOUND = "No phase with this id exists."

@@ -33,9 +33,9 @@ from django.db.models import Case, F, PositiveIntegerField, Q, When
 from django.utils import timezone
 
 from challenge.events import phase_boards_changed, submission_boards_changed
-from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Phase, Submission, Team, TeamMembership
 from challenge.services import dispatch
+from core.exceptions import ApplicationError, PermissionDeniedError
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
