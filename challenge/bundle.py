@@ -40,10 +40,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from challenge.exceptions import PermissionDeniedError
 from challenge.models import Challenge, Dataset, Phase
 from challenge.selectors import challenge_is_organiser
 from challenge.services.dispatch import intervals_refresh_on_commit, phase_interval_settings_changed
+from core.exceptions import PermissionDeniedError
 
 CHALLENGE_KEYS = (
     "slug",

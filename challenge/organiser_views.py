@@ -18,8 +18,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_email_verified
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse, bundle_validate
-from challenge.csv_export import csv_writer
-from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.forms import OrganiserSubmissionFilterForm, PhaseSettingsForm
 from challenge.models import Challenge, OrganiserAction, Phase, Submission, Team
 from challenge.organiser import (
@@ -51,6 +49,9 @@ from challenge.services.organiser import (
     submission_cancel_by_organiser,
     team_member_remove_as_organiser,
 )
+from core.csv_export import csv_writer
+from core.exceptions import ApplicationError, PermissionDeniedError
+from core.views import Echo
 
 NOT_ORGANISER = "Nothing here: you do not organise this challenge."
 
@@ -175,17 +176,12 @@ def bundle_export_view(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @login_required
 def submissions_csv(request: HttpRequest, phase_id: int) -> StreamingHttpResponse:
     """Every submission's metadata (never the files) for one phase, streamed."""
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
     organiser_only(phase.challenge_id, request)
-    writer = csv_writer(_Echo())
+    writer = csv_writer(Echo())
     response = StreamingHttpResponse(
         (writer.writerow(r) for r in _header_then(phase)), content_type="text/csv"
     )

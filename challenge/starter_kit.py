@@ -32,10 +32,10 @@ import numpy as np
 from django.core.files import File
 
 from challenge.code_phases import phase_code_description
-from challenge.exceptions import NotFoundError
 from challenge.models import Phase, private_storage
 from challenge.publication import published_truth_from_file
 from challenge.services.files import local_path
+from core.exceptions import NotFoundError
 
 logger = logging.getLogger(__name__)
 

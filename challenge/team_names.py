@@ -1,4 +1,4 @@
-"""Team names that cannot impersonate another team (issue 16, finding 8; not wired in yet).
+"""Team names that cannot impersonate another team (not wired in yet).
 
 `team_name_normalise` is what a name is stored as: NFKC (full-width and compatibility forms become
 their plain letters), surrounding whitespace dropped and inner runs of whitespace made one space.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from challenge.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 TEAM_NAME_EMPTY = "A team name needs at least one visible character; choose a name."
 TEAM_NAME_TOO_LONG = (

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
@@ -17,12 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from challenge.code_phases import submission_program_run_visible
-from challenge.exceptions import (
-    ApplicationError,
-    DuplicateSubmissionError,
-    NotFoundError,
-    PermissionDeniedError,
-)
+from challenge.exceptions import DuplicateSubmissionError
 from challenge.forms import (
     SubmissionFilterForm,
     SubmissionForm,
@@ -61,25 +53,12 @@ from challenge.services import (
 )
 from challenge.starter_kit import starter_kit_readme
 from challenge.throttles import THROTTLED, throttle_allows
+from core.exceptions import ApplicationError, PermissionDeniedError
+from core.views import domain_errors
 from evaluation.metrics.registry import METRIC_KEYS
 
 SUBMISSION_CANCELLED = "Submission #{id} is cancelled; it does not count towards the quota."
 SUBMISSION_FILE_GONE = "This submission's file is no longer stored (the retention period has passed)."
-
-
-def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Map NotFoundError to 404 and PermissionDeniedError to 403 pages."""
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except NotFoundError as exc:
-            raise Http404(exc.message) from exc
-        except PermissionDeniedError as exc:
-            raise PermissionDenied(exc.message) from exc
-
-    return wrapper
 
 
 def home(request: HttpRequest) -> HttpResponse:

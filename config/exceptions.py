@@ -11,7 +11,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
-from challenge.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -19,10 +19,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from challenge.models import Phase
-from challenge.selectors import phase_board_brief, phase_get, submission_get, submission_result
+from challenge.selectors import phase_get, submission_get, submission_result
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
 from evaluation.metrics.registry import format_number
-from leaderboard.cache import board_key, board_rows_cached, cached_board_response, viewer_class
+from leaderboard.boards.phases import phase_board_brief
+from leaderboard.boards.responses import board_key, board_rows_cached, cached_board_response, viewer_class
 from leaderboard.pagination import page_of, page_request_parse
 from leaderboard.query_params import query_integer
 from leaderboard.selectors import METRICS as BOARD_METRICS
@@ -176,7 +177,7 @@ class LeaderboardListApi(APIView):
         ),
     )
     def get(self, request: Request, phase_id: int) -> HttpResponseBase:
-        """The board from the cache (`leaderboard.cache`), 304 when the client has this version."""
+        """The board from the cache (`leaderboard.boards.responses`), 304 when the client has this version."""
         # Numbers checked before anything is looked up: a 400 naming the allowed range, answered here
         # (the exception handler would mark the request's transaction for rollback).
         try:

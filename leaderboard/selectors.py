@@ -362,7 +362,7 @@ def public_entry_get(
     Raises:
         NotFoundError: anything else, with one message whatever the reason (nothing is revealed).
     """
-    from challenge.exceptions import NotFoundError
+    from core.exceptions import NotFoundError
 
     if not 0 < submission_id < 2**63:  # beyond any database's integer column (SQLite would raise)
         raise NotFoundError(ENTRY_NOT_FOUND)

@@ -20,14 +20,15 @@ from django.utils.text import slugify
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_POST
 
-from challenge.csv_export import csv_writer
 from challenge.models import Phase
 from challenge.organiser_views import organiser_only
-from challenge.selectors import challenge_is_organiser, phase_board_brief, phase_get_by_slugs, phase_list
-from challenge.views import domain_errors
+from challenge.selectors import challenge_is_organiser, phase_get_by_slugs, phase_list
+from core.csv_export import csv_writer
+from core.views import Echo, domain_errors
 from evaluation.metrics.registry import METRIC_KEYS, format_number
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
-from leaderboard.cache import (
+from leaderboard.boards.phases import phase_board_brief
+from leaderboard.boards.responses import (
     board_key,
     board_rows_cached,
     cached_board_response,
@@ -294,7 +295,7 @@ def _csv_response(request: HttpRequest, phase: Phase) -> HttpResponseBase:
         )
     board, decimals = context["board"], context["decimals"]
     name = slugify(f"{context['challenge'].slug}-{context['phase'].slug}-{board.dataset or 'overall'}")
-    writer = csv_writer(_Echo())
+    writer = csv_writer(Echo())
     with_intervals = context["phase"].intervals_enabled
     bounds = [(d, m) for d in board.datasets for m in METRICS] if with_intervals else []
 
@@ -314,13 +315,6 @@ def _csv_response(request: HttpRequest, phase: Phase) -> HttpResponseBase:
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard.csv"'
     return response
-
-
-class _Echo:
-    """A file-like object whose write returns the line: csv.writer formats, the response streams."""
-
-    def write(self, value: str) -> str:
-        return value
 
 
 def _csv_line(

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import OperationalError as DatabaseOperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
-from challenge.exceptions import TransientEvaluationError
+from core.exceptions import TransientEvaluationError
 
 #: Only these are retried; a bad submission is a user error and ends as FAILED.
 TRANSIENT_ERRORS = (TransientEvaluationError, DatabaseOperationalError, BrokerOperationalError)

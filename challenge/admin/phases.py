@@ -11,7 +11,6 @@ from django.http import HttpRequest
 
 from challenge.admin.scope import ChallengeScopedAdmin, ChallengeScopedInline
 from challenge.code_phases import runtime_choices
-from challenge.exceptions import ApplicationError
 from challenge.models import Phase, Split, SubmissionFormat
 from challenge.publication import (
     phase_caption_findings,
@@ -29,6 +28,7 @@ from challenge.services import (
 )
 from challenge.services.code import phase_gallery_inputs_set
 from challenge.services.dispatch import intervals_refresh_on_commit
+from core.exceptions import ApplicationError
 
 
 class PhaseAdminForm(forms.ModelForm):

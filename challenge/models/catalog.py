@@ -1,6 +1,6 @@
-"""The query set of phases and challenges: a bulk write bumps the catalog version, as a save or a
-delete does through the signals, so a process that keeps the phase a board's URL names
-(`challenge.selectors.phase_board_brief`) never keeps it past a change."""
+"""The query set of phases and challenges: a bulk write announces a catalog change
+(`challenge.events`), as a save or a delete does through Django's model signals, so a process that
+keeps the phase a board's URL names (`leaderboard.boards.phases`) never keeps it past a change."""
 
 from __future__ import annotations
 
@@ -8,12 +8,7 @@ from typing import Any
 
 from django.db import models
 
-
-def _catalog_changed() -> None:
-    # Imported here: the services import the models.
-    from challenge.services.boards import catalog_changed
-
-    catalog_changed()
+from challenge.events import catalog_changed
 
 
 class CatalogQuerySet(models.QuerySet):
@@ -22,15 +17,15 @@ class CatalogQuerySet(models.QuerySet):
 
     def update(self, **kwargs: Any) -> int:
         rows = super().update(**kwargs)
-        _catalog_changed()
+        catalog_changed()
         return rows
 
     def delete(self) -> tuple[int, dict[str, int]]:
         deleted = super().delete()
-        _catalog_changed()
+        catalog_changed()
         return deleted
 
     def bulk_create(self, *args: Any, **kwargs: Any) -> list:
         created = super().bulk_create(*args, **kwargs)
-        _catalog_changed()
+        catalog_changed()
         return created

@@ -46,8 +46,8 @@ class Team(models.Model):
 
     def clean(self) -> None:
         """Store the name normalised and its key (the admin's forms go through here too)."""
-        from challenge.exceptions import ApplicationError
         from challenge.team_names import team_name_key, team_name_normalise
+        from core.exceptions import ApplicationError
 
         try:
             self.name = team_name_normalise(self.name)

@@ -18,7 +18,6 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Phase, Submission
 from challenge.publication import phase_public_shapes
 from challenge.services import dispatch
@@ -37,6 +36,7 @@ from challenge.services.intake import (
 )
 from challenge.services.submissions import submission_transition
 from challenge.services.teams import team_of
+from core.exceptions import ApplicationError, PermissionDeniedError
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status

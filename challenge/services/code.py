@@ -8,9 +8,9 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
-from challenge.exceptions import ApplicationError
 from challenge.models import Phase, Submission
 from challenge.services.files import spooled_copy, store_spooled
+from core.exceptions import ApplicationError
 
 GALLERY_TOO_LARGE = "The gallery inputs are {size:,} bytes; at most {limit:,} are accepted."
 NOT_A_CODE_PHASE = (

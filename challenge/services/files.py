@@ -16,7 +16,8 @@ from django.core.files import File
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db.models.fields.files import FieldFile
 
-from challenge.exceptions import ApplicationError, StoredFileUnavailable
+from challenge.exceptions import StoredFileUnavailable
+from core.exceptions import ApplicationError
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.urls import reverse
 from django.utils import timezone
 
-from challenge.exceptions import ApplicationError, DuplicateSubmissionError, QuotaExceededError
+from challenge.exceptions import DuplicateSubmissionError, QuotaExceededError
 from challenge.models import Phase, Submission, Team
 from challenge.selectors import (
     challenge_is_organiser,
@@ -19,6 +19,7 @@ from challenge.selectors import (
     submission_same_file,
     utc_day_bounds,
 )
+from core.exceptions import ApplicationError
 
 Status = Submission.Status
 

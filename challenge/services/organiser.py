@@ -9,10 +9,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from challenge.exceptions import ApplicationError
+from challenge.events import phase_boards_changed
 from challenge.models import Challenge, OrganiserAction, Phase, Submission, Team, TeamMembership
-from challenge.services.boards import phase_boards_changed
 from challenge.services.submissions import submission_cancel_as_organiser
+from core.exceptions import ApplicationError
 
 MODERATION_NEEDS_REASON = "Give a reason when hiding or disqualifying an entry; the team will read it."
 MODERATION_UNKNOWN = "Unknown moderation {value!r}; use one of: shown, hidden, disqualified."

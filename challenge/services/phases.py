@@ -14,9 +14,9 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from challenge.events import challenge_boards_changed, phase_boards_changed
 from challenge.models import Challenge, Dataset, Phase, Split
 from challenge.publication import caption_audit, ground_truth_audit
-from challenge.services.boards import challenge_boards_changed, phase_boards_changed
 from challenge.services.files import spooled_copy, store_spooled
 
 GROUND_TRUTH_TOO_LARGE = "The ground-truth file is {size:,} bytes; the largest accepted is {limit:,} bytes."

@@ -32,10 +32,10 @@ from django.db import transaction
 from django.db.models import Case, F, PositiveIntegerField, Q, When
 from django.utils import timezone
 
-from challenge.exceptions import ApplicationError, PermissionDeniedError
+from challenge.events import phase_boards_changed, submission_boards_changed
 from challenge.models import Phase, Submission, Team, TeamMembership
 from challenge.services import dispatch
-from challenge.services.boards import phase_boards_changed, submission_boards_changed
+from core.exceptions import ApplicationError, PermissionDeniedError
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status

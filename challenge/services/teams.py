@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Challenge, Team, TeamMembership
 from challenge.team_names import team_name_key, team_name_normalise
+from core.exceptions import ApplicationError, PermissionDeniedError
 
 NOT_A_MEMBER = "You are not a member of a team in this challenge; create or join a team first."
 #: The same, with the challenge's team page (a path: the API's clients prefix their server).

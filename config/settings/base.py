@@ -222,7 +222,7 @@ PENTATHLON_LOGIN_LOCKOUT_SECONDS = env.int("PENTATHLON_LOGIN_LOCKOUT_SECONDS", d
 # Login counters and API throttles. Local memory is per process: production sets CACHE_URL (or
 # REDIS_URL, see prod.py) so that every web process shares them.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://pentathlon")}
-# Rendered leaderboards (leaderboard.cache), shared by every web process: REDIS_URL (or
+# Rendered leaderboards (leaderboard.boards.responses), shared by every web process: REDIS_URL (or
 # PENTATHLON_BOARD_CACHE_URL) in production; the embedded default keeps them in files under VAR_DIR,
 # which needs no server and, unlike the database cache, takes no SQLite write lock from scorers.
 BOARD_CACHE = "boards"
@@ -237,7 +237,7 @@ CACHES[BOARD_CACHE] = (
         "OPTIONS": {"MAX_ENTRIES": 20_000, "CULL_FREQUENCY": 4},
     }
 )
-#: Bytes of rendered boards each web process keeps in its own memory (leaderboard.cache), on top of
+#: Bytes of rendered boards each web process keeps in its own memory (leaderboard.boards.responses), on top of
 #: the shared cache: a warm board is then one cache read of its version. 0 keeps none.
 PENTATHLON_BOARD_KEPT_BYTES = env.int("PENTATHLON_BOARD_KEPT_BYTES", default=32 * 1024**2)
 #: Seconds a shared cache (a proxy, a browser) may reuse a public board without asking again.

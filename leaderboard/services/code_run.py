@@ -25,11 +25,11 @@ from challenge.code_phases import (
     phase_limits,
     phase_runtime,
 )
-from challenge.exceptions import TransientEvaluationError
 from challenge.models import Phase
 from challenge.services.code import submission_program_run_record
 from challenge.services.files import local_path
 from challenge.starter_kit import queries_tsv
+from core.exceptions import TransientEvaluationError
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from challenge.code_phases import STAGE_SCORING
-from challenge.exceptions import TransientEvaluationError
 from challenge.models import Phase, Submission
 from challenge.notifications import submission_notify_final
 from challenge.publication import published_truth_from_file
@@ -36,6 +35,7 @@ from challenge.services.submissions import (
     submission_progress,
     submission_release,
 )
+from core.exceptions import TransientEvaluationError
 from leaderboard.models import Result
 from leaderboard.services.code_run import ProgramFailed, SandboxDown, program_output, visible_message
 from leaderboard.services.intervals import result_intervals_compute

@@ -15,8 +15,8 @@ from django.db import transaction
 
 from challenge.models import Phase
 from challenge.selectors import phase_dataset_names
-from challenge.services.boards import phase_boards_changed
 from evaluation.metrics.registry import GEOMETRIC_MEAN_KEY
+from leaderboard.boards.versions import phase_boards_changed
 from leaderboard.models import DatasetResult, Result, ResultRanks
 
 logger = logging.getLogger(__name__)

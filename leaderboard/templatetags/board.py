@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import template
 from django.urls import reverse
 
-from leaderboard.cache import board_rows_cached
+from leaderboard.boards.responses import board_rows_cached
 from leaderboard.selectors import board_resolve, leaderboard_visible
 
 register = template.Library()

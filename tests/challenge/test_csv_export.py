@@ -1,4 +1,4 @@
-"""Spreadsheet formula injection (issue 16, finding 6): every CSV export neutralises text cells that
+"""Spreadsheet formula injection (OWASP's CSV injection): every CSV export neutralises text cells that
 a spreadsheet would run, through one helper; numbers stay numbers."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from challenge.csv_export import spreadsheet_safe
+from core.csv_export import spreadsheet_safe
 from tests.factories import ChallengeFactory, DatasetFactory, OrganiserFactory, PhaseFactory, TeamFactory
 from tests.leaderboard.test_boards import entry
 
@@ -73,7 +73,7 @@ def test_the_organisers_submissions_csv_is_neutralised(hostile_board):
 def test_no_export_writes_csv_without_the_helper():
     offenders = [
         str(path.relative_to(REPO))
-        for folder in ("challenge", "leaderboard", "accounts", "workers", "config")
+        for folder in ("core", "challenge", "leaderboard", "accounts", "workers", "config")
         for path in (REPO / folder).rglob("*.py")
         if path.name != "csv_export.py" and re.search(r"csv\.(writer|DictWriter)\(", path.read_text())
     ]

@@ -14,10 +14,11 @@ from django.test import Client
 
 from accounts.models import UserProfile
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse, bundle_validate
-from challenge.exceptions import ApplicationError, PermissionDeniedError, QuotaExceededError
+from challenge.exceptions import QuotaExceededError
 from challenge.models import Challenge, Phase, Submission, Team
 from challenge.organiser import submission_moderate, submission_quota_refund
 from challenge.services import submission_update, team_create
+from core.exceptions import ApplicationError, PermissionDeniedError
 from leaderboard.models import LeaderboardSnapshot
 from tests.factories import UserFactory
 

@@ -9,7 +9,6 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse
-from challenge.exceptions import PermissionDeniedError
 from challenge.models import Challenge, Phase, Submission, Team
 from challenge.selectors import (
     challenge_is_organiser,
@@ -17,6 +16,7 @@ from challenge.selectors import (
     challenge_organised_list,
     submission_results_visible,
 )
+from core.exceptions import PermissionDeniedError
 from leaderboard.selectors import leaderboard_visible
 from tests.factories import (
     ChallengeFactory,
@@ -238,7 +238,7 @@ def test_only_the_challenge_organisers_submit_outside_the_phase_dates(challenge,
 
     from django.utils import timezone
 
-    from challenge.exceptions import ApplicationError
+    from core.exceptions import ApplicationError
 
     Phase.objects.filter(id=phase.id).update(
         ends_at=timezone.now() - timedelta(minutes=1), starts_at=timezone.now() - timedelta(days=2)

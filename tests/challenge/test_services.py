@@ -9,7 +9,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from challenge.exceptions import ApplicationError, PermissionDeniedError, QuotaExceededError
+from challenge.exceptions import QuotaExceededError
 from challenge.models import Split, Submission, TeamMembership
 from challenge.services import (
     phase_ground_truth_set,
@@ -20,6 +20,7 @@ from challenge.services import (
     team_create,
     team_join,
 )
+from core.exceptions import ApplicationError, PermissionDeniedError
 from tests.factories import PhaseFactory, UserFactory
 
 Status = Submission.Status

@@ -1,4 +1,4 @@
-"""Team-name helpers (issue 16, finding 8): not wired into team creation yet."""
+"""Team-name helpers that refuse look-alike names: not wired into team creation yet."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from challenge.exceptions import ApplicationError
 from challenge.team_names import team_name_key, team_name_normalise
+from core.exceptions import ApplicationError
 
 
 @pytest.mark.parametrize(

@@ -78,11 +78,11 @@ ALL_CASES = ["plain", "grouped", "ties", "grouped_ties", "topk10", "topk5"]
 @pytest.mark.parametrize("median_path", ["default", "histogram", "queries", "fallback"])
 def test_vectorised_replicates_equal_the_loop_reference(name, median_path, monkeypatch):
     if median_path == "histogram":
-        monkeypatch.setattr(uncertainty, "_HISTOGRAM_COST_RATIO", 10**9)
+        monkeypatch.setattr(uncertainty.resampling, "_HISTOGRAM_COST_RATIO", 10**9)
     elif median_path == "queries":
-        monkeypatch.setattr(uncertainty, "_HISTOGRAM_COST_RATIO", 0)
+        monkeypatch.setattr(uncertainty.resampling, "_HISTOGRAM_COST_RATIO", 0)
     elif median_path == "fallback":  # a window of a few ranks: most medians are recomputed on all
-        monkeypatch.setattr(uncertainty, "_MEDIAN_WINDOW_SDS", 0.0)
+        monkeypatch.setattr(uncertainty.resampling, "_MEDIAN_WINDOW_SDS", 0.0)
     ranks, groups, topk = case(name)
     units = len(set(groups.tolist())) if groups is not None else ranks.size
     counts = resample_counts(units, 60, seed=3)

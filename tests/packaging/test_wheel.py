@@ -17,6 +17,7 @@ PACKAGES = (
     "challenge",
     "cli",
     "config",
+    "core",
     "evaluation",
     "leaderboard",
     "sandbox",

@@ -28,10 +28,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.utils import get_random_secret_key
 from django.db import transaction
 
-from challenge.exceptions import ApplicationError
 from challenge.models import Phase, Team, TeamMembership
 from challenge.publication import published_source_query_ids
 from challenge.services import challenge_organisers_add, submission_create, team_create, user_create
+from core.exceptions import ApplicationError
 
 BASELINE_TEAM = "Organisers' baselines"
 BASELINE_USER = "baselines"

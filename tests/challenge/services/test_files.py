@@ -33,7 +33,7 @@ def test_a_file_on_disk_is_linked_not_copied_and_hashed_in_place(tmp_path):
 
 
 def test_a_digest_computed_on_arrival_is_used_and_the_limit_still_holds(tmp_path):
-    from challenge.exceptions import ApplicationError
+    from core.exceptions import ApplicationError
 
     path = _on_disk(tmp_path)
     with open(path, "rb") as handle:

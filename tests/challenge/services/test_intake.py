@@ -10,10 +10,11 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from challenge.exceptions import DuplicateSubmissionError, NotFoundError, QuotaExceededError
+from challenge.exceptions import DuplicateSubmissionError, QuotaExceededError
 from challenge.models import Submission
 from challenge.selectors import phase_get
 from challenge.services import submission_cancel
+from core.exceptions import NotFoundError
 from tests.factories import PhaseFactory
 
 Status = Submission.Status
@@ -135,9 +136,9 @@ def test_a_top_k_csv_is_checked_at_upload_not_only_by_the_worker(participant, ph
 
     import numpy as np
 
-    from challenge.exceptions import ApplicationError
     from challenge.models import Submission
     from challenge.services import submission_create
+    from core.exceptions import ApplicationError
     from evaluation.synthetic import codalab_csv
     from evaluation.validation import BLIND_TOPK_NEEDS_IDS
 

@@ -104,7 +104,7 @@ def test_no_module_of_the_site_apps_but_the_state_machine_writes_a_status():
     assert len(_status_writes(STATE_MACHINE)) >= 5  # the detector does see the state machine's writes
 
 
-# --- issue 16, findings 1 and 2: lost workers, their cap, and cancelling a dead worker's row ------------
+# --- lost workers, their cap, and cancelling a dead worker's row ------------
 
 
 def _expired(submission: Submission, settings, *, lost: int = 0) -> None:
@@ -159,8 +159,8 @@ def test_a_row_whose_lease_expired_can_be_cancelled_by_its_team(queued, settings
 
 
 def test_a_row_held_by_a_live_worker_cannot_be_cancelled(queued, settings, participant):
-    from challenge.exceptions import ApplicationError
     from challenge.services import submission_cancel
+    from core.exceptions import ApplicationError
 
     submission = queued()
     _running_since(submission, seconds_ago=1)
@@ -183,7 +183,7 @@ def test_the_lease_left_of_a_running_row(queued, settings):
     )
 
 
-# --- issue 16, finding 4: the stored files of failed and cancelled submissions expire ---------------------
+# --- the stored files of failed and cancelled submissions expire ---------------------
 
 
 def test_the_files_of_failed_and_cancelled_submissions_are_deleted_after_the_retention(queued, settings):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Team, TeamMembership
 from challenge.services import (
     team_invite_rotate,
@@ -13,6 +12,7 @@ from challenge.services import (
     team_member_remove,
     team_rename,
 )
+from core.exceptions import ApplicationError, PermissionDeniedError
 from tests.factories import SubmissionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,14 +1,14 @@
-"""Team names (issue 16, finding 8): normalised, look-alikes refused, one name per challenge in any case,
-and a lost race answered with the same sentence as a plain duplicate."""
+"""Team names that cannot impersonate another team: normalised, look-alikes refused, one name per
+challenge in any case, and a lost race answered with the same sentence as a plain duplicate."""
 
 from __future__ import annotations
 
 import pytest
 
-from challenge.exceptions import ApplicationError
 from challenge.models import Team
 from challenge.services import team_create
 from challenge.services import teams as team_services
+from core.exceptions import ApplicationError
 from tests.factories import UserFactory
 
 

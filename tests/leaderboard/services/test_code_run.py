@@ -204,7 +204,7 @@ def test_output_the_scorer_refuses_is_a_bad_output_and_a_missing_one_too(
 
 
 def test_an_upload_without_main_py_or_not_a_zip_is_refused_at_once(code_val, participant):
-    from challenge.exceptions import ApplicationError
+    from core.exceptions import ApplicationError
 
     with pytest.raises(ApplicationError, match="holds no main.py"):
         submission_create(

@@ -1,24 +1,24 @@
 """The version of a phase's leaderboards: every write that changes what a board shows bumps it.
 
-Boards are cached by `leaderboard.cache` under the phase's current version, so bumping the version is
-the whole invalidation: the next read of any board of the phase (any dataset, sort, page, viewer)
-misses and renders from the database. The version lives in the board cache (shared by every web
-process: Redis in production, files on the embedded default). When the cache has lost it, a new one
-is drawn, so a cold cache is never stale. (It was once derived from the database's counts and latest
-changes; such a version could recur after a second loss with a change it did not summarise, a team's
-name, and serve the board cached before.) Every version is therefore unique, which is what lets a
-process keep rendered bodies under their key (`leaderboard.cache`).
+Boards are cached (`leaderboard.boards.responses`) under the phase's current version, so bumping the
+version is the whole invalidation: the next read of any board of the phase (any dataset, sort, page,
+viewer) misses and renders from the database. The version lives in the board cache (shared by every
+web process: Redis in production, files on the embedded default). When the cache has lost it, a new
+one is drawn, so a cold cache is never stale, and every version is unique: a version derived from the
+database could recur after a second loss with a change it did not summarise (a team's name) and serve
+the board cached before. Uniqueness is what lets a process keep rendered bodies under their key.
 
-Challenge owns this because most of what a board shows (submissions, phases, teams, the challenge's
-settings) is written here; the leaderboard's own writers (results, re-scores) call the same functions.
-A bump is made when the writing transaction commits, never before: a reader that started earlier
-would otherwise cache the old rows under the new version.
+Challenge's writers announce their changes (`challenge.events`), the receivers call these functions
+(`leaderboard.boards.receivers`); the leaderboard's own writers call them directly. A bump is made
+when the writing transaction commits, never before: a reader that started earlier would otherwise
+cache the old rows under the new version.
 
 The catalog version covers the phases and challenges themselves (slugs, publication, rules, the
 challenge's metric): it is what lets a process keep the phase a board's URL names
-(`challenge.selectors.phase_board_brief`) instead of querying it on every read. Every write to a
-phase or a challenge bumps it: saves and deletes through the signals (`challenge.signals`), bulk
-writes through their query set (`challenge.models.catalog`), migrations at their end.
+(`leaderboard.boards.phases`) instead of querying it on every read. Every write to a phase or a
+challenge bumps it: saves and deletes through Django's model signals, bulk writes through their query
+set (`challenge.models.catalog`, which sends `challenge.events.catalog_changed_signal`), migrations at
+their end.
 """
 
 from __future__ import annotations

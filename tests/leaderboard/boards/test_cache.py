@@ -233,7 +233,7 @@ def test_a_cold_cache_is_never_stale(phase, scored):
 
 
 def _identity(phase: Phase) -> str:
-    from challenge.services.boards import phase_board_identity
+    from leaderboard.boards.versions import phase_board_identity
 
     return phase_board_identity(phase=phase)
 
@@ -241,7 +241,7 @@ def _identity(phase: Phase) -> str:
 def test_the_version_is_shared_through_the_cache_store_not_the_process(phase, committed):
     from django.core.cache.backends.filebased import FileBasedCache
 
-    from challenge.services.boards import phase_board_version, phase_boards_changed
+    from leaderboard.boards.versions import phase_board_version, phase_boards_changed
 
     before = phase_board_version(phase=phase)
     with committed():
@@ -252,7 +252,7 @@ def test_the_version_is_shared_through_the_cache_store_not_the_process(phase, co
 
 
 def test_the_bump_waits_for_the_commit(phase, django_capture_on_commit_callbacks):
-    from challenge.services.boards import phase_board_version, phase_boards_changed
+    from leaderboard.boards.versions import phase_board_version, phase_boards_changed
 
     before = phase_board_version(phase=phase)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -342,14 +342,14 @@ def hide_past_django(phase: Phase) -> None:
 def test_a_migration_makes_the_kept_phase_current(phase, scored):
     from django.db.models.signals import post_migrate
 
-    from challenge import signals
+    from leaderboard.boards import receivers
 
     assert any(key[0] == "catalog-migrated" for key, *_ in post_migrate.receivers)
     scored(40.0)
     client = Client()
     assert teams_on(client, phase) == ["Alpha"]
     hide_past_django(phase)  # a data migration writes past the models' query sets
-    signals._migrated(sender=None)
+    receivers._migrated(sender=None)
     assert teams_on(client, phase) == []
 
 
@@ -361,14 +361,14 @@ def test_sql_by_hand_is_current_within_the_kept_time(phase, scored, monkeypatch)
     assert teams_on(client, phase) == ["Alpha"]
     hide_past_django(phase)  # no version is bumped
     now = time.monotonic()
-    from challenge import selectors
+    from leaderboard.boards import phases
 
-    monkeypatch.setattr(selectors.time_module, "monotonic", lambda: now + selectors.KEPT_BRIEF_SECONDS + 0.1)
+    monkeypatch.setattr(phases.time_module, "monotonic", lambda: now + phases.KEPT_BRIEF_SECONDS + 0.1)
     assert teams_on(client, phase) == []
 
 
 def test_another_process_bump_of_the_catalog_reaches_this_one(phase, scored):
-    from challenge.services.boards import catalog_bump
+    from leaderboard.boards.versions import catalog_bump
 
     scored(40.0)
     client = Client()
@@ -380,7 +380,7 @@ def test_another_process_bump_of_the_catalog_reaches_this_one(phase, scored):
 
 
 def test_a_cache_that_lost_the_catalog_version_keeps_nothing_from_before(phase, scored):
-    from challenge.services.boards import CATALOG_KEY
+    from leaderboard.boards.versions import CATALOG_KEY
 
     scored(40.0)
     client = Client()
@@ -391,13 +391,13 @@ def test_a_cache_that_lost_the_catalog_version_keeps_nothing_from_before(phase, 
 
 
 def test_unknown_urls_are_not_kept(phase):
-    from challenge import selectors
+    from leaderboard.boards import phases
 
-    selectors._KEPT_BRIEFS.clear()
+    phases._KEPT_BRIEFS.clear()
     for i in range(50):
         assert Client().get(f"/c/video-pentathlon/no-such-{i}/leaderboard/").status_code == 404
     assert Client().get(f"/api/v1/phases/{10_000 + phase.id}/leaderboard/").status_code == 404
-    assert selectors._KEPT_BRIEFS == {}
+    assert phases._KEPT_BRIEFS == {}
 
 
 def test_a_board_rendered_under_a_derived_version_is_not_kept_past_a_second_cache_loss(
@@ -416,7 +416,7 @@ def test_a_board_rendered_under_a_derived_version_is_not_kept_past_a_second_cach
 
 
 def test_kept_bodies_stay_within_their_byte_budget():
-    from leaderboard.cache import _KeptBodies
+    from leaderboard.boards.responses import _KeptBodies
 
     kept = _KeptBodies(budget=1000)
     for i in range(20):

@@ -39,7 +39,7 @@ class SafeCsvWriter:
         self._writer = csv.writer(target)
 
     def writerow(self, row: Iterable[Any]) -> Any:
-        """Write one row; returns what the target's write returned (a streamed line, for _Echo-like targets)."""
+        """Write one row; returns what the target's write returned (a streamed line, for `core.views.Echo`)."""
         return self._writer.writerow([spreadsheet_safe(cell) for cell in row])
 
 

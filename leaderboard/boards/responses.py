@@ -1,6 +1,6 @@
 """Boards served from the cache until something they show changes, with conditional GET.
 
-Two levels, both keyed by the phase's board version (`challenge.services.boards`), so one bump makes
+Two levels, both keyed by the phase's board version (`leaderboard.boards.versions`), so one bump makes
 every board of the phase current on its next read, in every process:
 
 * the ranked rows of a board (phase, dataset, sort, direction): the expensive SQL, done once per
@@ -34,7 +34,7 @@ from django.utils.http import http_date
 
 from challenge.models import Phase
 from challenge.selectors import challenge_is_organiser
-from challenge.services.boards import board_cache, phase_board_identity, phase_board_version
+from leaderboard.boards.versions import board_cache, phase_board_identity, phase_board_version
 from leaderboard.selectors import Board, leaderboard_rows
 
 #: Seconds a rendered board stays in the cache; a version bump makes it unreachable long before.

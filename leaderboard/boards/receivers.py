@@ -1,6 +1,6 @@
-"""Saves that bypass the services (the admin, a shell) still change what boards show: these receivers
-bump the boards' version (`challenge.services.boards`) for them. The services bump explicitly too;
-a second bump costs one cache write."""
+"""Every way the boards learn of a write: challenge's events and the model signals of saves that bypass
+the services (the admin, a shell). Each bumps the boards' version (`leaderboard.boards.versions`);
+the services announce their writes too, and a second bump costs one cache write."""
 
 from __future__ import annotations
 
@@ -9,15 +9,30 @@ from typing import Any
 
 from django.db.models.signals import post_delete, post_migrate, post_save
 
+from challenge import events
 from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team
-from challenge.services.boards import (
+from leaderboard.boards.versions import (
     catalog_bump,
     catalog_changed,
     challenge_boards_changed,
     phase_boards_changed,
+    submission_boards_changed,
 )
+from leaderboard.models import Result
 
 logger = logging.getLogger(__name__)
+
+
+def _phases_announced(sender: Any, *, phase_ids: list[int], **kwargs: Any) -> None:
+    phase_boards_changed(phase_ids=phase_ids)
+
+
+def _challenge_announced(sender: Any, *, challenge_id: int, **kwargs: Any) -> None:
+    challenge_boards_changed(challenge_id=challenge_id)
+
+
+def _submissions_announced(sender: Any, *, submission_ids: list[int], **kwargs: Any) -> None:
+    submission_boards_changed(submission_ids=submission_ids)
 
 
 def _phase_changed(sender: type, instance: Phase, **kwargs: Any) -> None:
@@ -38,7 +53,11 @@ def _challenge_row_changed(sender: type, instance: Any, created: bool = False, *
         challenge_boards_changed(challenge_id=instance.challenge_id)
 
 
-def _catalog_row_changed(sender: type, **kwargs: Any) -> None:
+def _result_changed(sender: type, instance: Result, **kwargs: Any) -> None:
+    submission_boards_changed(submission_ids=[instance.submission_id])
+
+
+def _catalog_row_changed(sender: Any, **kwargs: Any) -> None:
     catalog_changed()
 
 
@@ -52,7 +71,15 @@ def _migrated(sender: Any, **kwargs: Any) -> None:
 
 
 def connect_board_invalidation() -> None:
-    """Connect the receivers (from `ChallengeConfig.ready`)."""
+    """Connect the receivers (from `LeaderboardConfig.ready`)."""
+    events.phase_boards_changed_signal.connect(_phases_announced, dispatch_uid="boards-event-phases")
+    events.challenge_boards_changed_signal.connect(
+        _challenge_announced, dispatch_uid="boards-event-challenge"
+    )
+    events.submission_boards_changed_signal.connect(
+        _submissions_announced, dispatch_uid="boards-event-submissions"
+    )
+    events.catalog_changed_signal.connect(_catalog_row_changed, dispatch_uid="catalog-event")
     for model in (Phase, Challenge):
         post_save.connect(_catalog_row_changed, sender=model, dispatch_uid=f"catalog-save-{model.__name__}")
         post_delete.connect(
@@ -69,3 +96,6 @@ def connect_board_invalidation() -> None:
         post_delete.connect(
             _challenge_row_changed, sender=model, dispatch_uid=f"boards-delete-{model.__name__}"
         )
+    # A result edited or deleted outside the services (the admin) changes its phase's boards.
+    post_save.connect(_result_changed, sender=Result, dispatch_uid="boards-save-result")
+    post_delete.connect(_result_changed, sender=Result, dispatch_uid="boards-delete-result")
