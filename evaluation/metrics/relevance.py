@@ -17,7 +17,7 @@ position of the group is g/n, so it adds (g/n) * sum_{p=1..m} 1/log2(N + p + 1) 
 r * m/n relevant items to any top-m count (RPrec, Recall@K). Only the tie groups holding a relevant
 item matter, so a row needs, for each distinct score of its relevant items, the number of items
 scoring above it and equal to it: counted in one pass over the row (a binary search among the
-relevant scores per item when there are many), never a sort of the row.
+relevant scores, guessed by a bucket table, when there are many), never a sort of the row.
 
 The first relevant item's rank (R@K, MedR, MeanR) is the best tie-averaged rank among the relevant
 items: `#{v : s_v > b} + (#{v : s_v = b} - 1) / 2` with b the best relevant score; on one relevant
@@ -255,7 +255,18 @@ def _kernel() -> Any:
                 bad += (x - x) != 0
             return bad
         low = scores[0]
-        # hist[p]: items above exactly the p lowest relevant scores (and not equal to the next one)
+        high = scores[d - 1]
+        # A bucket table guesses where an item falls among the relevant scores; a short walk finishes.
+        # bucket() is monotone, so every score in a lower bucket than x is below x: start[] is a
+        # lower bound of the search.
+        buckets = 4 * d
+        scale = (buckets - 1) / (np.float64(high) - np.float64(low)) if high > low else 0.0
+        start = np.empty(buckets + 1, np.int64)
+        p = 0
+        for bucket in range(buckets + 1):
+            while p < d and np.int64((np.float64(scores[p]) - low) * scale) < bucket:
+                p += 1
+            start[bucket] = p
         hist = np.zeros(d + 1, np.int64)
         for v in range(row.size):
             x = row[v]
@@ -264,15 +275,13 @@ def _kernel() -> Any:
                 continue
             if x < low:
                 continue
-            lo = 0
-            hi = d
-            while lo < hi:  # first index whose score is >= x
-                mid = (lo + hi) >> 1
-                if scores[mid] < x:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < d and scores[lo] == x:
+            if x > high:
+                hist[d] += 1
+                continue
+            lo = start[np.int64((np.float64(x) - low) * scale)]
+            while scores[lo] < x:  # stops: x <= high = scores[d - 1]
+                lo += 1
+            if scores[lo] == x:
                 equal[lo] += 1
             hist[lo] += 1
         running = 0
