@@ -68,7 +68,8 @@ def _ranx_seconds(sims: np.ndarray, table: Relevance, rows: int, repeat: int) ->
     for q in range(rows):
         lo, hi = table.indptr[q], table.indptr[q + 1]
         qrels[f"q{q}"] = {
-            f"d{i}": int(round(g * scale)) for i, g in zip(table.items[lo:hi], table.grades[lo:hi])
+            f"d{i}": int(round(g * scale))
+            for i, g in zip(table.items[lo:hi], table.grades[lo:hi], strict=True)
         }
         run[f"q{q}"] = {f"d{i}": float(s) for i, s in enumerate(sims[q])}
     qrels_obj, run_obj = Qrels(qrels), Run(run)
@@ -98,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     for queries, items in SIZES[: args.sizes]:
         sims, table = epic_like(queries, items)
         query_video = table.first_item()
-        kernel = _best(lambda: retrieval_ranks(sims, query_video, directions=("t2v",)), args.repeat)
-        full = _best(lambda: relevance_directions(sims, table, metrics=KEYS), args.repeat)
-        t2v = _best(lambda: relevance_directions(sims, table, metrics=KEYS, directions=("t2v",)), args.repeat)
+        kernel = _best(lambda s=sims, g=query_video: retrieval_ranks(s, g, directions=("t2v",)), args.repeat)
+        full = _best(lambda s=sims, t=table: relevance_directions(s, t, metrics=KEYS), args.repeat)
+        t2v = _best(
+            lambda s=sims, t=table: relevance_directions(s, t, metrics=KEYS, directions=("t2v",)), args.repeat
+        )
         ranx = _ranx_seconds(sims, table, args.ranx_rows, args.repeat)
         ranx_text = "-" if ranx is None else f"{ranx:8.3f}s"
         ratio_text = "-" if ranx is None else f"{ranx / t2v:8.1f}x"
