@@ -413,14 +413,21 @@ def ideal_dcg(relevance: Relevance, cutoff: int | None = None) -> np.ndarray:
     >>> ideal_dcg(Relevance.from_triples([0, 0], [0, 1], [1.0, 0.5], num_queries=1, num_items=3)).round(4).tolist()
     [1.3155]
     """
+    return ideal_dcgs(relevance, [cutoff])[0]
+
+
+def ideal_dcgs(relevance: Relevance, cutoffs: Sequence[int | None]) -> list[np.ndarray]:
+    """`ideal_dcg` for each cut-off (None: the full list), sorting the grades once."""
     query, _, grade = relevance.triples()
     order = np.lexsort((-grade, query))
     query, grade = query[order], grade[order]
     position = np.arange(query.size) - relevance.indptr[query]
-    weight = 1.0 / np.log2(position + 2.0)
-    if cutoff is not None:
-        weight = np.where(position < cutoff, weight, 0.0)
-    return np.bincount(query, weights=grade * weight, minlength=relevance.num_queries)
+    weighted = grade / np.log2(position + 2.0)
+    out = []
+    for cutoff in cutoffs:
+        values = weighted if cutoff is None else np.where(position < cutoff, weighted, 0.0)
+        out.append(np.bincount(query, weights=values, minlength=relevance.num_queries))
+    return out
 
 
 def _sub_relevance(relevance: Relevance, rows: np.ndarray) -> Relevance:
@@ -512,6 +519,8 @@ def relevance_rows(
             )
         if progress is not None:
             progress(stop / count)
+    ndcg_cutoffs = [metric(key).cutoff for key in wanted if metric(key).family == "nDCG"]
+    ideals = dict(zip(ndcg_cutoffs, ideal_dcgs(relevance, ndcg_cutoffs), strict=True)) if ndcg_cutoffs else {}
     values: dict[str, np.ndarray] = {}
     for key in wanted:
         spec = metric(key)
@@ -524,7 +533,7 @@ def relevance_rows(
             values[key] = recall[:, int(np.searchsorted(cut_arrays["Recall"], cutoff))]
         elif family == "nDCG":
             gained = dcg if cutoff is None else dcg_cut[:, int(np.searchsorted(cut_arrays["nDCG"], cutoff))]
-            values[key] = gained / ideal_dcg(relevance, cutoff)
+            values[key] = gained / ideals[cutoff]
         else:  # pragma: no cover - the registry has no other relevance family
             raise KeyError(key)
     return RowValues(first_rank=first, values=values, rows=rows)
