@@ -351,7 +351,8 @@ def _read_relevance(
         if node.shape[0] > min(MAX_RELEVANCE_PAIRS, num_queries * num_items):
             raise _fail(
                 f"{key!r} declares {node.shape[0]:,} pairs; at most"
-                f" {min(MAX_RELEVANCE_PAIRS, num_queries * num_items):,} are allowed",
+                f" {min(MAX_RELEVANCE_PAIRS, num_queries * num_items):,} are allowed; expected at most one"
+                " pair per (query, item)",
                 dataset=name,
                 path=path,
             )
