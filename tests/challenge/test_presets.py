@@ -75,3 +75,47 @@ def test_seed_preset_makes_a_second_challenge_with_version_2_ground_truth_and_is
     assert [m.objects.count() for m in (Challenge, Phase, Split, Team)] == counts
     # the Pentathlon is still there, beside it
     assert Challenge.objects.filter(slug="video-pentathlon").exists()
+
+
+def test_the_seeded_preset_challenge_scores_a_submission_and_shows_it_ranked_by_map_at_10(
+    tmp_path, django_capture_on_commit_callbacks, caplog
+):
+    import numpy as np
+    from django.core.files import File
+    from django.test import Client
+
+    from challenge.services import submission_create
+    from leaderboard.models import Result
+    from leaderboard.services import submission_evaluate
+
+    call_command("seed_pentathlon", "--scale", "tiny", stdout=io.StringIO())
+    _seed("dcase-audio-retrieval", "--scale", "tiny")
+    phase = Phase.objects.get(challenge__slug="dcase-audio-retrieval", slug="val")
+    clotho = published_truth_from_file(phase=phase, path=phase.ground_truth.path).datasets["Clotho"]
+    # rows in the published (blind) order, the relevant clips scored higher than the others
+    sims = (
+        np.random.default_rng(0).standard_normal((clotho.num_queries, clotho.num_videos)).astype(np.float32)
+    )
+    query, item, _ = clotho.relevance.triples()
+    sims[query, item] += 2.0
+    np.savez(tmp_path / "entry.npz", Clotho=sims)
+    participant = Team.objects.get(challenge=phase.challenge).memberships.get().user
+    with django_capture_on_commit_callbacks(execute=False), open(tmp_path / "entry.npz", "rb") as handle:
+        submission = submission_create(
+            user=participant, phase=phase, file=File(handle, name="entry.npz"), method_name="Audio baseline"
+        )
+    submission_evaluate(submission_id=submission.id)  # through the scoring child, as the worker does
+    submission.refresh_from_db()
+    assert submission.status == "finished", submission.error_message
+    result = Result.objects.get(submission=submission)
+    from evaluation.metrics.relevance import relevance_metrics
+
+    want = relevance_metrics(sims, clotho.relevance, metrics=["mAP@10"], directions=["t2v"])["t2v"]["mAP@10"]
+    assert result.primary_score == pytest.approx(want) and 0 < want < 100
+    home = Client().get("/").content.decode()
+    assert "Language-based audio retrieval" in home and "Video Pentathlon" in home
+    board = Client().get("/c/dcase-audio-retrieval/val/leaderboard/").content.decode()
+    assert "mAP@10" in board and "Audio baseline" in board
+    # intervals come from per-query ranks: none for mAP@10, and no error logged for each submission
+    assert result.intervals is None
+    assert not [r for r in caplog.records if r.levelname == "ERROR" and "intervals" in r.getMessage()]
