@@ -16,6 +16,10 @@ The bundle:
                  publish_query_text: true (the default: the kit's queries.tsv carries each query's
                  text) or false (withheld: captions from a public release can be looked up there)
     organisers:  [username, ...]              (optional) existing accounts made organisers of the challenge
+    preset:      (optional) a preset of `evaluation.presets` (pentathlon-2020, audio-retrieval,
+                 dcase-audio-retrieval, epic-kitchens-mir): the challenge fields the bundle leaves out
+                 (title, summary, description, primary_metric, higher_is_better) and, without a
+                 datasets list, its datasets come from the preset
 
 Loading is idempotent, keyed by the challenge slug, dataset names and phase slugs. Datasets and
 phases missing from the bundle are kept (deleting them would delete ground truth and submissions);
@@ -85,7 +89,7 @@ PHASE_KEYS = (
     "code_show_output",
     "code_failures_count",
 )
-TOP_KEYS = ("challenge", "pages", "datasets", "phases", "organisers")
+TOP_KEYS = ("preset", "challenge", "pages", "datasets", "phases", "organisers")
 BUNDLE_NOT_ORGANISER = (
     "You do not organise the challenge {slug!r}; only its organisers may change it with a bundle."
 )
@@ -178,11 +182,33 @@ def _organisers(data: dict, problems: list[str]) -> list[AbstractBaseUser]:
     return [found[name] for name in dict.fromkeys(raw) if name in found]
 
 
+def _with_preset(data: dict, problems: list[str]) -> dict:
+    """The bundle with the fields it leaves out taken from its preset (none: unchanged)."""
+    from evaluation.presets import preset
+
+    key = data.get("preset")
+    if key is None:
+        return data
+    try:
+        chosen = preset(str(key))
+    except KeyError as exc:
+        problems.append(f"preset: {exc.args[0]}")
+        return data
+    out = dict(data)
+    raw = data.get("challenge")
+    if isinstance(raw, dict):
+        out["challenge"] = {**chosen.bundle_fields(), **raw}
+    if "datasets" not in data:
+        out["datasets"] = chosen.bundle_datasets()
+    return out
+
+
 def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[AbstractBaseUser], list[str]]:
     """Unsaved model instances for the bundle, its organisers, plus every problem found (model
     validation included)."""
     problems: list[str] = []
     _unknown(data, TOP_KEYS, "bundle", problems)
+    data = _with_preset(data, problems)
     raw = data.get("challenge")
     if not isinstance(raw, dict):
         problems.append("challenge: missing, or not a mapping")

@@ -67,8 +67,11 @@ def published_truth_from_file(*, phase: Phase, path: str | os.PathLike[str]) -> 
         if cacheable and key in _published_cache:
             _published_cache.move_to_end(key)
             return _published_cache[key]
+    names = list(phase.challenge.datasets.values_list("name", flat=True))
     published = publish_ground_truth(
-        read_ground_truth(path), query_order=phase.query_order, secret=phase.blinding_key
+        read_ground_truth(path, datasets=names or None),
+        query_order=phase.query_order,
+        secret=phase.blinding_key,
     )
     if cacheable:
         with _published_lock:
@@ -197,3 +200,18 @@ def phase_caption_warning(*, phase: Phase) -> str | None:
         if audit.get("found")
     ]
     return CAPTION_LOOKUP_WARNING.format(findings="; ".join(found))
+
+
+def in_challenge_spelling(truth: Any, names: list[str]) -> Any:
+    """`truth` with each dataset under the challenge's spelling of its name (matched case-insensitively)
+    and in the challenge's order; a dataset the challenge does not name keeps the file's name, last."""
+    from dataclasses import replace
+
+    by_lower = {name.lower(): name for name in names}
+    datasets = {}
+    for name, dataset in truth.datasets.items():
+        spelt = by_lower.get(name.lower(), name)
+        datasets[spelt] = replace(dataset, name=spelt)
+    order = {name: i for i, name in enumerate(names)}
+    ordered = sorted(datasets.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+    return replace(truth, datasets=dict(ordered))

@@ -138,7 +138,7 @@ def validate_submission(
     if not path.is_file():
         raise CliError(f"The submission {path} does not exist or is not a file.")
     check_submission_name(path)
-    manifest = inspect_submission(path)
+    manifest = inspect_submission(path, datasets=_submission_names(kit))
     check_manifest(manifest, kit.shapes)
     rows = []
     names = [name for name in kit.shapes if name in manifest.entries]
@@ -398,6 +398,16 @@ def pack_topk(
         output.unlink(missing_ok=True)
         raise
     return result
+
+
+def _submission_names(kit: Kit) -> tuple[str, ...]:
+    """The names a file may use, as the server's `evaluation.scoring.challenge_datasets` has them: the
+    kit's datasets, with the rest of the Pentathlon five for a Pentathlon phase (so that a file naming
+    another of them is told it is not part of this phase)."""
+    names = tuple(kit.shapes)
+    if all(name in PENTATHLON_DATASETS for name in names):
+        return tuple(dict.fromkeys((*names, *PENTATHLON_DATASETS)))
+    return names
 
 
 def known_datasets(kit: Kit | None) -> tuple[str, ...]:

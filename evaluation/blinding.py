@@ -92,6 +92,7 @@ def publish_dataset(truth: DatasetTruth, *, secret: bytes) -> PublishedDataset:
         query_video=truth.query_video[order],
         query_masks=None,
         query_text=text,
+        relevance=None if truth.relevance is None else truth.relevance.permute_queries(order),
     )
     return PublishedDataset(truth=published, source_rows=order.astype(np.int64))
 

@@ -34,10 +34,21 @@ def _fmt(value: Any) -> str:
     return format_number(value, 2, missing="-")
 
 
+def _report_keys(report: dict[str, Any]) -> list[str]:
+    """The rank metrics, then every other metric some dataset reports, in the order first met."""
+    keys = list(METRIC_KEYS)
+    for result in report["datasets"].values():
+        for direction in ("t2v", "v2t"):
+            keys.extend(k for k in (result[direction] or {}) if k not in keys)
+    return keys
+
+
 def format_report(report: dict[str, Any]) -> str:
     """A readable table: one line per dataset and direction."""
-    header = f"{'dataset':<12} {'dir':<4} {'format':<11}" + "".join(
-        f"{metric(k).label:>8}" for k in METRIC_KEYS
+    keys = _report_keys(report)
+    width = max([12, *(len(name) for name in report["datasets"])])
+    header = f"{'dataset':<{width}} {'dir':<4} {'format':<11}" + "".join(
+        f"{metric(k).label:>{max(8, len(metric(k).label) + 1)}}" for k in keys
     )
     lines = [
         f"{report['challenge']} / {report['phase']}  (scorer {report['scorer_version']})",
@@ -47,8 +58,11 @@ def format_report(report: dict[str, Any]) -> str:
     for name, result in report["datasets"].items():
         for direction in ("t2v", "v2t"):
             metrics = result[direction]
-            cells = "".join(f"{_fmt(None if metrics is None else metrics[k]):>8}" for k in METRIC_KEYS)
-            lines.append(f"{name:<12} {direction:<4} {result['format']:<11}{cells}")
+            cells = "".join(
+                f"{_fmt(None if metrics is None else metrics.get(k)):>{max(8, len(metric(k).label) + 1)}}"
+                for k in keys
+            )
+            lines.append(f"{name:<{width}} {direction:<4} {result['format']:<11}{cells}")
     overall = report["overall_score"]
     if report["missing_datasets"]:
         lines.append(f"missing datasets: {', '.join(report['missing_datasets'])} (no overall score)")
@@ -64,6 +78,7 @@ def _score(args: argparse.Namespace) -> int:
         aggregation=args.aggregation,
         device=args.device,
         limits=_limits(args),
+        metrics=args.metrics.split(",") if args.metrics else None,
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return EXIT_OK
@@ -87,7 +102,7 @@ def _validate(args: argparse.Namespace) -> int:
         shapes = shapes_from_json(args.shapes)
     else:
         shapes = _pentathlon_shapes(args.pentathlon_phase)
-    manifest = inspect_submission(args.submission, limits=_limits(args))
+    manifest = inspect_submission(args.submission, limits=_limits(args), datasets=tuple(shapes))
     check_manifest(manifest, shapes)
     if args.ground_truth:
         # Full check with the ground truth at hand: reading every value catches NaN and bad top-k rows.
@@ -124,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--ground-truth", required=True, type=Path, help="the phase's ground-truth .h5")
     score.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     score.add_argument("--aggregation", default="mean", choices=("mean", "sum"))
+    score.add_argument(
+        "--metrics",
+        help="relevance metrics to report beside the rank metrics, comma-separated (mAP,mAP@10,nDCG@5,...);"
+        " default: none for one relevant video per query, mAP mAP@10 RPrec Recall@10 nDCG nDCG@10 for sets",
+    )
     score.set_defaults(handler=_score)
     validate = sub.choices["validate"]
     source = validate.add_mutually_exclusive_group()

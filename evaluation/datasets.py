@@ -1,4 +1,4 @@
-"""Dataset names of the Pentathlon and the spellings accepted for them."""
+"""Dataset names: the challenge's own, with the Pentathlon five as a preset and their accepted spellings."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ def canonical_dataset_name(
     'ActivityNet'
     """
     allowed = tuple(known) if known is not None else PENTATHLON_DATASETS
+    if not allowed:
+        raise SubmissionFormatError(
+            f"unknown dataset name {name!r}; no dataset is expected here", member=member
+        )
     lookup = {n.lower(): n for n in allowed}
     for alias, target in _ALIASES.items():
         if target in allowed:
@@ -38,3 +42,31 @@ def canonical_dataset_name(
             member=member,
         )
     return found
+
+
+#: Longest dataset name a ground-truth file may use.
+MAX_DATASET_NAME_LENGTH = 64
+BAD_DATASET_NAME_MESSAGE = (
+    "dataset name {name!r} is not usable; expected 1 to {limit} printable characters without '/'"
+)
+
+
+def file_dataset_name(name: str) -> str:
+    """A dataset's name as a ground-truth file spells it: a Pentathlon name (any accepted spelling)
+    becomes its canonical form, any other name stays as it is.
+
+    >>> file_dataset_name("activity-net"), file_dataset_name("MyClips")
+    ('ActivityNet', 'MyClips')
+    """
+    found = _ALIASES.get(name.strip().lower())
+    if found is not None:
+        return found
+    if (
+        not name
+        or len(name) > MAX_DATASET_NAME_LENGTH
+        or not name.isprintable()
+        or "/" in name
+        or name != name.strip()
+    ):
+        raise SubmissionFormatError(BAD_DATASET_NAME_MESSAGE.format(name=name, limit=MAX_DATASET_NAME_LENGTH))
+    return name

@@ -364,7 +364,9 @@ def _open_zip(path: Path, limits: ReadLimits, label: str) -> zipfile.ZipFile:
         raise SubmissionFormatError(ZIP_UNREADABLE, member=label) from None
 
 
-def _zip_entries(path: Path, limits: ReadLimits, label: str) -> dict[str, SubmissionEntry]:
+def _zip_entries(
+    path: Path, limits: ReadLimits, label: str, known: tuple[str, ...] | None = None
+) -> dict[str, SubmissionEntry]:
     archive = _open_zip(path, limits, label)
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir() and not _IGNORED_MEMBER.search(i.filename)]
@@ -393,7 +395,7 @@ def _zip_entries(path: Path, limits: ReadLimits, label: str) -> dict[str, Submis
                     f"the archive declares more than {limits.max_total_bytes:,} bytes uncompressed",
                     member=label,
                 )
-            dataset, role, kind = _zip_member_role(member, label)
+            dataset, role, kind = _zip_member_role(member, label, known)
             if kinds.setdefault(dataset, kind) != kind or role in parts.get(dataset, {}):
                 raise SubmissionFormatError(
                     "the dataset appears more than once; expected one similarity matrix, one pair of"
@@ -431,22 +433,23 @@ def _zip_entries(path: Path, limits: ReadLimits, label: str) -> dict[str, Submis
         return entries
 
 
-def _zip_member_role(member: str, archive: str) -> tuple[str, str, str]:
+def _zip_member_role(member: str, archive: str, known: tuple[str, ...] | None = None) -> tuple[str, str, str]:
     lower = member.lower()
     if lower.endswith(_CSV_SUFFIX):
         stem = member[: -len(_CSV_SUFFIX)]
         dataset_part = stem.rsplit("-", 1)[0] if "-" in stem else stem
         try:
-            dataset = canonical_dataset_name(dataset_part, member=member)
+            dataset = canonical_dataset_name(dataset_part, known=known, member=member)
         except EvaluationError:
-            dataset = canonical_dataset_name(stem, member=member)
+            dataset = canonical_dataset_name(stem, known=known, member=member)
         return dataset, "topk", KIND_TOPK
     if lower.endswith(".npy"):
         stem = member[:-4]
         for suffix, role in (("_text", "text"), ("_video", "video")):
             if stem.lower().endswith(suffix):
-                return canonical_dataset_name(stem[: -len(suffix)], member=member), role, KIND_EMBEDDINGS
-        return canonical_dataset_name(stem, member=member), "sims", KIND_SIMILARITY
+                name = canonical_dataset_name(stem[: -len(suffix)], known=known, member=member)
+                return name, role, KIND_EMBEDDINGS
+        return canonical_dataset_name(stem, known=known, member=member), "sims", KIND_SIMILARITY
     raise SubmissionFormatError(
         "is not a recognised member; expected '{Dataset}-{phase}-predictions.csv', '{Dataset}.npy', or"
         " '{Dataset}_text.npy' with '{Dataset}_video.npy'",
@@ -764,7 +767,9 @@ def _parse_topk_stream(
 # --------------------------------------------------------------------------------------------- hdf5
 
 
-def _h5_entries(path: Path, limits: ReadLimits, label: str) -> dict[str, SubmissionEntry]:
+def _h5_entries(
+    path: Path, limits: ReadLimits, label: str, known: tuple[str, ...] | None = None
+) -> dict[str, SubmissionEntry]:
     with h5safe.SafeFile(path) as safe:
         handle = safe.root
         entries: dict[str, SubmissionEntry] = {}
@@ -777,7 +782,7 @@ def _h5_entries(path: Path, limits: ReadLimits, label: str) -> dict[str, Submiss
                     " '/{Dataset}/text' + '/{Dataset}/video'",
                     member=label,
                 )
-            dataset = canonical_dataset_name(key, member=f"{label}:/{key}")
+            dataset = canonical_dataset_name(key, known=known, member=f"{label}:/{key}")
             if dataset in entries:
                 raise SubmissionFormatError("the dataset appears twice", dataset=dataset, member=label)
             names = set(h5safe.keys(group, limit=limits.max_members))
@@ -1002,6 +1007,13 @@ def _read_h5_chunks(
         out[region] = block[tuple(slice(0, r.stop - r.start) for r in region)]
 
 
+def _names_dataset(key: str, dataset: str) -> bool:
+    try:
+        return canonical_dataset_name(key, known=(dataset,)) == dataset
+    except EvaluationError:
+        return False
+
+
 def _read_h5_array(
     path: Path, role: str, dataset: str, limits: ReadLimits, declared: ArrayInfo, label: str
 ) -> np.ndarray:
@@ -1010,11 +1022,7 @@ def _read_h5_array(
     with h5safe.SafeFile(path) as safe:
         handle = safe.root
         group_key = next(
-            (
-                k
-                for k in h5safe.keys(handle, limit=limits.max_members)
-                if canonical_dataset_name(k) == dataset
-            ),
+            (k for k in h5safe.keys(handle, limit=limits.max_members) if _names_dataset(k, dataset)),
             None,
         )
         member = f"{label}:/{group_key}/{role}"
@@ -1049,12 +1057,18 @@ def _read_h5_array(
 
 
 def inspect_submission(
-    path: str | os.PathLike[str], *, limits: ReadLimits | None = None, file_name: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    limits: ReadLimits | None = None,
+    file_name: str | None = None,
+    datasets: tuple[str, ...] | list[str] | None = None,
 ) -> SubmissionManifest:
     """Describe a submission from its headers, checking declared sizes against `limits`.
 
     `file_name` is what messages and members call the file (the participant's own file name; the server
     stores files under generated names that are never shown); default: the path's last part.
+    `datasets`: the challenge's dataset names, matched case-insensitively; None means the
+    Pentathlon five (the 2020 tools' files).
 
     Raises:
         SubmissionError: unknown container, unsafe archive, unknown dataset names, duplicate or
@@ -1064,11 +1078,12 @@ def inspect_submission(
     label = file_name or path.name
     limits = limits or ReadLimits()
     container = _container_of(path, label)
+    known = None if datasets is None else tuple(datasets)
     if container == "zip":
-        entries = _zip_entries(path, limits, label)
+        entries = _zip_entries(path, limits, label, known)
     else:
         with _h5_damage_is_a_format_error(label):
-            entries = _h5_entries(path, limits, label)
+            entries = _h5_entries(path, limits, label, known)
     if not entries:
         raise SubmissionFormatError(
             "holds no dataset; expected at least one of the phase's datasets", member=label

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -240,17 +240,32 @@ def _truth_save(truth: Any, path: str) -> None:
         arrays[f"{i}.query_video"] = np.asarray(d.query_video)
         if d.query_masks is not None:
             arrays[f"{i}.query_masks"] = np.asarray(d.query_masks)
+        if d.relevance is not None:  # sets of relevant items: the table itself, grades as float64
+            meta["datasets"][-1]["relevance"] = d.relevance.num_items
+            arrays[f"{i}.rel_indptr"] = np.asarray(d.relevance.indptr, dtype=np.int64)
+            arrays[f"{i}.rel_items"] = np.asarray(d.relevance.items, dtype=np.int64)
+            arrays[f"{i}.rel_grades"] = np.asarray(d.relevance.grades, dtype=np.float64)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(path, **arrays)
 
 
 def _truth_load(path: str) -> Any:
     from .ground_truth import DatasetTruth, GroundTruth
+    from .metrics.relevance import Relevance
 
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(data["meta"].tobytes().decode())
         datasets = {}
         for i, d in enumerate(meta["datasets"]):
+            relevance = None
+            if d.get("relevance") is not None:
+                relevance = Relevance(
+                    num_queries=len(d["query_ids"]),
+                    num_items=int(d["relevance"]),
+                    indptr=data[f"{i}.rel_indptr"],
+                    items=data[f"{i}.rel_items"],
+                    grades=data[f"{i}.rel_grades"],
+                )
             datasets[d["name"]] = DatasetTruth(
                 name=d["name"],
                 videos=tuple(d["videos"]),
@@ -258,6 +273,7 @@ def _truth_load(path: str) -> Any:
                 query_video=data[f"{i}.query_video"],
                 query_masks=data[f"{i}.query_masks"] if d["masks"] else None,
                 query_text=None if d["query_text"] is None else tuple(d["query_text"]),
+                relevance=relevance,
             )
     return GroundTruth(meta["challenge"], meta["phase"], datasets, query_order=meta["query_order"])
 
@@ -308,8 +324,13 @@ def score_in_child(
     on_probe: Callable[[dict], None] | None = None,
     environ: Mapping[str, str] | None = None,
     file_name: str | None = None,
+    metrics: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """`evaluation.scoring.score_submission` in an isolated child; the same report.
+
+    `metrics` and `datasets` are `score_submission`'s (the relevance metrics to report, the
+    challenge's dataset names); the ground truth's sets of relevant items travel with it.
 
     `sha256`: the digest recorded at upload; the child refuses a file whose bytes differ
     (`StoredFileChangedError`). `should_stop()` is called at least twice a second and may raise to
@@ -394,6 +415,8 @@ def score_in_child(
             "parent": os.getpid(),
             "probe": probe,
             "file_name": file_name,
+            "metrics": None if metrics is None else list(metrics),
+            "datasets": None if datasets is None else list(datasets),
         }
         with open(errors_log, "wb") as errors:  # a file, not a pipe: a chatty child never blocks
             process = subprocess.Popen(
@@ -531,8 +554,8 @@ def _plain(value: Any) -> Any:
 
 
 def _prepare_numba_cache(source: str | None) -> None:
-    """Copy the parent's compiled kernel into this child's scratch, where numba may use it (numba
-    only loads a cache from a folder it can write)."""
+    """Copy the parent's compiled kernels (ranks, relevance) into this child's scratch, where numba may
+    use them (numba only loads a cache from a folder it can write)."""
     if not source or not os.path.isdir(source):
         return
     kernel_source = os.path.join(_package_dir(), "metrics", "compiled.py")
@@ -542,7 +565,7 @@ def _prepare_numba_cache(source: str | None) -> None:
     where = os.path.join(target, f"{os.path.basename(subdir)}_{hashed}")
     os.makedirs(where, exist_ok=True)
     for name in os.listdir(source):
-        if name.startswith("compiled.") and name.endswith((".nbi", ".nbc")):
+        if name.startswith(("compiled.", "relevance.")) and name.endswith((".nbi", ".nbc")):
             shutil.copyfile(os.path.join(source, name), os.path.join(where, name))
     os.environ["NUMBA_CACHE_DIR"] = target
 
@@ -568,6 +591,7 @@ def _warm_for_drop(device: str) -> None:
     """Score a tiny file of each format once, so that every module the readers and the kernel import
     on first use is loaded while this process may still read the Python installation."""
     from . import synthetic
+    from .ground_truth import GroundTruth, dataset_truth
     from .scoring import score_submission, warm_up
 
     for name in _LAZY_IMPORTS:
@@ -588,9 +612,23 @@ def _warm_for_drop(device: str) -> None:
             path = os.path.join(folder, f"warm{suffix}")
             write(path, matrices)
             score_submission(ground_truth=truth, submission_path=path, device=device, ranks_out={})
-        truth_path = os.path.join(folder, "truth.npz")
-        _truth_save(truth, truth_path)
-        _truth_load(truth_path)
+        # sets of relevant items, graded: the relevance kernel and its imports
+        graded = dataset_truth(
+            name="Warm",
+            videos=["a", "b", "c"],
+            query_ids=["q0", "q1"],
+            rel_query=[0, 0, 1],
+            rel_item=[0, 1, 2],
+            rel_grade=[1.0, 0.5, 1.0],
+        )
+        graded_truth = GroundTruth("warm", "val", {"Warm": graded})
+        path = os.path.join(folder, "warm-relevance.npz")
+        synthetic.write_npz_submission(path, {"Warm": np.eye(2, 3, dtype=np.float32)})
+        score_submission(ground_truth=graded_truth, submission_path=path, device=device, ranks_out={})
+        for kept in (truth, graded_truth):
+            truth_path = os.path.join(folder, "truth.npz")
+            _truth_save(kept, truth_path)
+            _truth_load(truth_path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -709,6 +747,8 @@ def main() -> int:
             threads=request.get("threads"),
             ranks_out=ranks,
             file_name=request.get("file_name"),
+            metrics=request.get("metrics"),
+            datasets=request.get("datasets"),
         )
         if stamp is not None and _file_stamp(os.stat(submission)) != stamp:
             channel.send({"error": {"kind": "changed", "message": _CHANGED}})

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import SCORER_VERSION
+from .datasets import PENTATHLON_DATASETS
 from .errors import EvaluationError, SubmissionFormatError
 from .ground_truth import DatasetTruth, GroundTruth
 from .io import (
@@ -27,6 +28,8 @@ from .io import (
     inspect_submission,
     load_entry,
 )
+from .metrics.registry import METRIC_KEYS, RELEVANCE_METRIC_KEYS, metric
+from .metrics.relevance import Relevance, relevance_directions, summarise, topk_relevance_metrics
 from .metrics.retrieval import (
     GEOMETRIC_MEAN_KEY,
     metrics_from_ranks,
@@ -38,6 +41,33 @@ from .metrics.retrieval import (
 from .validation import check_manifest, check_topk, shapes_from_truth, topk_rows_in_query_order
 
 AGGREGATIONS = ("mean", "sum")
+#: What a dataset with sets of relevant items reports beside the rank metrics when the caller names none.
+DEFAULT_RELEVANCE_METRICS: tuple[str, ...] = RELEVANCE_METRIC_KEYS
+UNKNOWN_METRIC_MESSAGE = (
+    "unknown metric {key!r}; expected registry keys such as {known}, or 'mAP@K', 'nDCG@K', 'Recall@K'"
+)
+
+
+def relevance_metric_keys(metrics: Sequence[str] | None, truth: DatasetTruth) -> tuple[str, ...]:
+    """The relevance metrics (beyond the always-reported rank metrics) one dataset reports.
+
+    None asks for the defaults: none on one relevant video per query (the report stays exactly as
+    before), DEFAULT_RELEVANCE_METRICS on sets of relevant items.
+    """
+    if metrics is None:
+        return () if truth.one_positive else DEFAULT_RELEVANCE_METRICS
+    out = []
+    for key in metrics:
+        try:
+            metric(key)
+        except KeyError:
+            known = ", ".join((*METRIC_KEYS, *RELEVANCE_METRIC_KEYS))
+            raise EvaluationError(UNKNOWN_METRIC_MESSAGE.format(key=key, known=known)) from None
+        if key not in METRIC_KEYS and key not in out:
+            out.append(key)
+    return tuple(out)
+
+
 STAGE_VALIDATING = "validating"
 STAGE_READING = "reading"
 STAGE_SCORING = "scoring"
@@ -143,7 +173,12 @@ def _score_matrix(
     progress: Callable[[float], None] | None,
     threads: int | None,
     ranks_out: dict[str, Any] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    if truth.relevance is not None:
+        return _score_relevance(
+            sims, truth, dataset=dataset, member=member, progress=progress, ranks_out=ranks_out, extra=extra
+        )
     query_video, valid = _rows_layout(truth, int(sims.shape[0]))
     ranks = retrieval_ranks(
         sims,
@@ -156,9 +191,46 @@ def _score_matrix(
         threads=threads,
     )
     out: dict[str, Any] = {direction: metrics_from_ranks(r) for direction, r in ranks.items()}
+    if extra:
+        # One relevant video per query, with relevance metrics asked for: the rank metrics above are
+        # untouched, the others come from the relevance kernel on the valid rows.
+        compact = _to_numpy(sims)
+        if valid is not None:
+            compact = compact[np.flatnonzero(valid)]
+        table = Relevance.one_per_query(truth.query_video, truth.num_videos)
+        rows = relevance_directions(compact, table, metrics=extra, dataset=dataset, member=member)
+        for direction, values in rows.items():
+            out[direction].update({key: 100.0 * float(np.mean(v)) for key, v in values.values.items()})
     out["rank_histogram"] = rank_histogram(ranks["t2v"], num_videos=truth.num_videos)
     if ranks_out is not None:
         ranks_out[dataset] = _kept_ranks(ranks["t2v"], ranks.get("v2t"), truth, topk=None)
+    return out
+
+
+def _to_numpy(sims: Any) -> np.ndarray:
+    if type(sims).__module__.startswith("torch"):
+        return sims.detach().cpu().numpy()
+    return np.asarray(sims)
+
+
+def _score_relevance(
+    sims: Any,
+    truth: DatasetTruth,
+    *,
+    dataset: str,
+    member: str,
+    progress: Callable[[float], None] | None,
+    ranks_out: dict[str, Any] | None,
+    extra: tuple[str, ...],
+) -> dict[str, Any]:
+    """Sets of relevant items (docs/design.md section 4): every metric from the relevance kernel."""
+    rows = relevance_directions(
+        _to_numpy(sims), truth.relevance, metrics=extra, dataset=dataset, member=member, progress=progress
+    )
+    out: dict[str, Any] = {direction: summarise(values) for direction, values in rows.items()}
+    out["rank_histogram"] = rank_histogram(rows["t2v"].first_rank, num_videos=truth.num_videos)
+    if ranks_out is not None:
+        ranks_out[dataset] = _kept_ranks(rows["t2v"].first_rank, rows["v2t"].first_rank, truth, topk=None)
     return out
 
 
@@ -185,8 +257,11 @@ def score_dataset(
     threads: int | None = None,
     blind: bool = False,
     ranks_out: dict[str, Any] | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Score one dataset's loaded arrays.
+
+    `metrics`: the relevance metrics to report beside the rank metrics (`relevance_metric_keys`).
 
     `blind`: the phase publishes its queries blind, so top-k rows must name their query.
     When `ranks_out` is given, ``ranks_out[dataset]`` receives the per-query ranks behind the
@@ -199,6 +274,7 @@ def score_dataset(
     top-k" bin for the queries whose video is not listed)}.
     """
     dataset = truth.name
+    extra = relevance_metric_keys(metrics, truth)
     if kind == KIND_TOPK:
         query_order = "blind" if blind else "as_uploaded"
         shape = shapes_from_truth(GroundTruth("", "", {dataset: truth}, query_order=query_order))[dataset]
@@ -206,11 +282,19 @@ def score_dataset(
             arrays["topk"], arrays.get("query_ids"), truth.query_ids, shape, dataset=dataset, member=member
         )
         check_topk(topk, shape, dataset=dataset, member=member)
-        ranks = topk_ranks(topk, truth.query_video)
+        if truth.relevance is not None or extra:
+            table = truth.relevance or Relevance.one_per_query(truth.query_video, truth.num_videos)
+            listed = topk_relevance_metrics(topk, table, extra)
+            ranks, t2v = listed["first_rank"], listed["metrics"]
+            if truth.one_positive:
+                t2v.update(topk_metrics(topk, truth.query_video))
+        else:
+            ranks = topk_ranks(topk, truth.query_video)
+            t2v = topk_metrics(topk, truth.query_video)
         if ranks_out is not None:
             ranks_out[dataset] = _kept_ranks(ranks, None, truth, topk=int(topk.shape[1]))
         return {
-            "t2v": topk_metrics(topk, truth.query_video),
+            "t2v": t2v,
             "v2t": None,
             "rank_histogram": rank_histogram(ranks, num_videos=truth.num_videos, topk=int(topk.shape[1])),
         }
@@ -223,7 +307,14 @@ def score_dataset(
     else:
         raise ValueError(f"unknown submission kind {kind!r}")
     return _score_matrix(
-        sims, truth, dataset=dataset, member=member, progress=progress, threads=threads, ranks_out=ranks_out
+        sims,
+        truth,
+        dataset=dataset,
+        member=member,
+        progress=progress,
+        threads=threads,
+        ranks_out=ranks_out,
+        extra=extra,
     )
 
 
@@ -244,15 +335,40 @@ def overall_score(scores: dict[str, float], phase_datasets: list[str], aggregati
     return total / len(values) if aggregation == "mean" else total
 
 
+def challenge_datasets(ground_truth: GroundTruth, datasets: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The dataset names a submission may use: the challenge's (`datasets`) when given, else the
+    ground truth's, with the rest of the Pentathlon five when the phase is a Pentathlon one (so a
+    file naming another of them is told it is not part of this phase).
+
+    >>> challenge_datasets(GroundTruth("c", "val", {"MyClips": None}))
+    ('MyClips',)
+    """
+    names = tuple(ground_truth.datasets)
+    if datasets is not None:
+        return tuple(dict.fromkeys((*names, *datasets)))
+    if all(name in PENTATHLON_DATASETS for name in names):
+        return tuple(dict.fromkeys((*names, *PENTATHLON_DATASETS)))
+    return names
+
+
 def prepare_submission(
     *,
     ground_truth: GroundTruth,
     submission_path: str | os.PathLike[str],
     limits: ReadLimits | None = None,
     file_name: str | None = None,
+    datasets: Sequence[str] | None = None,
 ) -> SubmissionManifest:
-    """Header-level checks against the phase: everything that can be rejected before reading data."""
-    manifest = inspect_submission(submission_path, limits=limits, file_name=file_name)
+    """Header-level checks against the phase: everything that can be rejected before reading data.
+
+    `datasets`: the challenge's dataset names (see `challenge_datasets`).
+    """
+    manifest = inspect_submission(
+        submission_path,
+        limits=limits,
+        file_name=file_name,
+        datasets=challenge_datasets(ground_truth, datasets),
+    )
     check_manifest(manifest, shapes_from_truth(ground_truth))
     return manifest
 
@@ -268,6 +384,8 @@ def score_submission(
     threads: int | None = None,
     ranks_out: dict[str, Any] | None = None,
     file_name: str | None = None,
+    metrics: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Score a submission file against a phase's ground truth.
 
@@ -284,6 +402,9 @@ def score_submission(
             is unchanged.
         file_name: what messages and members call the file (the participant's file name; the server's
             stored name is never shown); default: the path's last part.
+        metrics: relevance metrics (registry keys such as "mAP@10", "nDCG") to report beside the rank
+            metrics; None: none on one relevant video per query, DEFAULT_RELEVANCE_METRICS on sets.
+        datasets: the challenge's dataset names (the phase's may be fewer); see `challenge_datasets`.
     Returns:
         The report: scorer_version, challenge, phase, aggregation, overall_score (None unless every
         phase dataset is present), datasets {name: format, member, num_queries, num_videos, score,
@@ -293,11 +414,18 @@ def score_submission(
     """
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {AGGREGATIONS}")
+    wanted = metrics
+    for truth in ground_truth.datasets.values():
+        relevance_metric_keys(wanted, truth)  # an unknown key fails before any work
     device = resolve_device(device)
     report_progress = progress or (lambda stage, dataset, fraction: None)
     report_progress(STAGE_VALIDATING, None, 0.0)
     manifest = prepare_submission(
-        ground_truth=ground_truth, submission_path=submission_path, limits=limits, file_name=file_name
+        ground_truth=ground_truth,
+        submission_path=submission_path,
+        limits=limits,
+        file_name=file_name,
+        datasets=datasets,
     )
     phase_datasets = list(ground_truth.datasets)
     ordered = [name for name in phase_datasets if name in manifest.entries]
@@ -321,6 +449,7 @@ def score_submission(
             blind=ground_truth.blind,
             progress=lambda fraction, name=name: report_progress(STAGE_SCORING, name, fraction),
             ranks_out=ranks_out,
+            metrics=wanted,
         )
         del arrays
         results[name] = {

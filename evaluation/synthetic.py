@@ -161,6 +161,73 @@ def pentathlon_ground_truth(
     )
 
 
+#: `tiny` scale divides a preset's counts by this (at least a dozen items each).
+TINY_DIVISOR = 40
+
+
+def preset_ground_truth(key: str, *, phase: str = "val", scale: str = "tiny", seed: int = 0) -> GroundTruth:
+    """A phase's ground truth in the shapes of the preset `key` (`evaluation.presets`): its real counts
+    at `full` scale, the same structure smaller at `tiny`. One relevant item per caption, grouped by
+    item, where the preset has one; sets of relevant items (the caption's own item and up to
+    `extra_relevant` others) or graded relevance otherwise (version 2 of the ground truth).
+
+    >>> truth = preset_ground_truth("dcase-audio-retrieval", seed=0)
+    >>> d = truth.datasets["Clotho"]
+    >>> (d.num_queries, d.num_videos, d.relevance is not None, int(d.relevance.per_query().max()) > 1)
+    (130, 26, True, True)
+    """
+    from .presets import preset
+
+    chosen = preset(key)
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {SCALES}")
+    if key == "pentathlon-2020":
+        return pentathlon_ground_truth(phase=phase, scale=scale, seed=seed, challenge=chosen.title)
+    datasets = {}
+    for offset, spec in enumerate(chosen.datasets):
+        shrink = 1 if scale == "full" else TINY_DIVISOR
+        items = max(12, spec.items // shrink)
+        rng = np.random.default_rng([seed, offset, 28])
+        if spec.num_queries is None and not spec.extra_relevant and not spec.graded:
+            size = SplitSize(items, items * spec.captions, spec.captions)
+            datasets[spec.name] = synthetic_dataset_truth(spec.name, size, phase=phase, seed=seed + offset)
+            continue
+        prefix = spec.name.lower()
+        videos = [f"{prefix}-clip{i:05d}" for i in range(items)]
+        if spec.num_queries is None:
+            own = np.repeat(np.arange(items), spec.captions)
+        else:
+            own = rng.integers(0, items, size=max(12, spec.num_queries // shrink))
+        queries = own.size
+        if spec.graded:
+            # each cell relevant with probability `density`, its own item always, grades in (0, 1]
+            cells = rng.random((queries, items)) < spec.density
+            cells[np.arange(queries), own] = True
+            rel_query, rel_item = np.nonzero(cells)
+            grade = rng.choice(np.array([0.25, 0.5, 0.75, 1.0]), size=rel_query.size)
+            grade[own[rel_query] == rel_item] = 1.0
+        else:
+            extra = rng.integers(0, spec.extra_relevant + 1, size=queries)
+            pairs = []
+            for q, (item, more) in enumerate(zip(own.tolist(), extra.tolist(), strict=True)):
+                others = rng.choice(items - 1, size=more, replace=False)
+                others = others + (others >= item)  # never the caption's own item again
+                pairs += [(q, item), *((q, int(o)) for o in others)]
+            rel_query, rel_item = np.array(pairs, dtype=np.int64).T
+            grade = None
+        texts = synthetic_query_texts(queries, np.random.default_rng([seed, offset, 1]))
+        datasets[spec.name] = dataset_truth(
+            name=spec.name,
+            videos=videos,
+            query_ids=[f"{prefix}-{phase}-q{q:05d}" for q in range(queries)],
+            rel_query=rel_query,
+            rel_item=rel_item,
+            rel_grade=grade,
+            query_text=texts,
+        )
+    return GroundTruth(challenge=chosen.title, phase=phase, datasets=datasets)
+
+
 def similarity_matrices(
     truth: GroundTruth, *, seed: int = 0, noise: float = 1.0, dtype: type = np.float32
 ) -> dict[str, np.ndarray]:

@@ -26,7 +26,12 @@ from challenge.models import Phase
 from challenge.selectors import phase_dataset_names
 from leaderboard.models import ResultRanks
 from leaderboard.selectors import Board
-from leaderboard.services.intervals import INTERVAL_SEED, phase_score_metric, result_ranks_get
+from leaderboard.services.intervals import (
+    INTERVAL_SEED,
+    phase_intervals_supported,
+    phase_score_metric,
+    result_ranks_get,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +109,8 @@ def board_significance(*, phase: Phase, dataset: str | None, rows: list[dict]) -
 def _compute(phase: Phase, dataset: str | None, ranked: list[dict], written: dict) -> dict[int, dict]:
     from evaluation.uncertainty import leaderboard_ties
 
+    if not phase_intervals_supported(phase=phase):
+        return {}
     phase_datasets = [dataset] if dataset else phase_dataset_names(phase=phase)
     chain: list[dict] = []
     entries: list[dict] = []

@@ -48,8 +48,9 @@ class PhaseAdminForm(forms.ModelForm):
     ground_truth_upload = forms.FileField(
         required=False,
         label="Ground-truth HDF5",
-        help_text="One file per phase, one group per dataset (videos, query_ids, query_video[, query_masks][, query_text]). "
-        "It is validated, stored privately and never served to participants.",
+        help_text="One file per phase, one group per dataset, named as the challenge names it (videos, query_ids,"
+        " query_video[, query_masks][, query_text]; or, for several relevant items per query, rel_query and rel_item"
+        " [, rel_grade] instead of query_video). It is validated, stored privately and never served to participants.",
     )
     annotations_upload = forms.FileField(
         required=False,

@@ -20,6 +20,13 @@ class PrimaryMetric(models.TextChoices):
     R50 = "R50", "R@50"
     MEDR = "MedR", "Median rank"
     MEANR = "MeanR", "Mean rank"
+    # Sets of relevant items and graded relevance (docs/design.md section 4).
+    MAP = "mAP", "mAP"
+    MAP_10 = "mAP@10", "mAP@10"
+    RPREC = "RPrec", "R-precision"
+    RECALL_10 = "Recall@10", "Recall@10"
+    NDCG = "nDCG", "nDCG"
+    NDCG_10 = "nDCG@10", "nDCG@10"
 
 
 #: Metrics where a lower value is better (the default sort direction of their columns).

@@ -64,7 +64,8 @@ def _predictions_check(tmp_path: str, *, name: str, fmt: str, phase: Phase) -> d
 
     try:
         limits = ReadLimits(max_total_bytes=settings.SUBMISSION_MAX_BYTES * 64)
-        manifest = inspect_submission(tmp_path, limits=limits, file_name=name)
+        names = list(phase.challenge.datasets.values_list("name", flat=True))
+        manifest = inspect_submission(tmp_path, limits=limits, file_name=name, datasets=names or None)
     except SubmissionError as exc:
         raise ApplicationError(f"The file cannot be scored: {exc}") from exc
     except Exception as exc:  # hostile input must never become a server error

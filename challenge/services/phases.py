@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from challenge.events import challenge_boards_changed, phase_boards_changed
 from challenge.models import Challenge, Dataset, Phase, Split
-from challenge.publication import caption_audit, ground_truth_audit
+from challenge.publication import caption_audit, ground_truth_audit, in_challenge_spelling
 from challenge.services.files import spooled_copy, store_spooled
 
 GROUND_TRUTH_TOO_LARGE = "The ground-truth file is {size:,} bytes; the largest accepted is {limit:,} bytes."
@@ -158,17 +158,18 @@ def ground_truth_validate(*, challenge: Challenge, path: str | os.PathLike[str])
     from evaluation.ground_truth import read_ground_truth
 
     try:
-        truth = read_ground_truth(path)
+        truth = read_ground_truth(path)  # the file's own names: any challenge's, not only the Pentathlon's
     except GroundTruthError as exc:
         raise ValidationError(f"Invalid ground-truth file: {exc}") from exc
-    known = set(challenge.datasets.values_list("name", flat=True))
-    unknown = sorted(set(truth.datasets) - known)
+    names = list(challenge.datasets.values_list("name", flat=True))
+    by_lower = {name.lower(): name for name in names}
+    unknown = sorted(name for name in truth.datasets if name.lower() not in by_lower)
     if unknown:
         raise ValidationError(
             f"Invalid ground-truth file: the dataset(s) {', '.join(unknown)} are not datasets of the challenge "
-            f"{challenge.title!r} (it has {', '.join(sorted(known)) or 'none'}); add them first."
+            f"{challenge.title!r} (it has {', '.join(sorted(names)) or 'none'}); add them first."
         )
-    return truth
+    return in_challenge_spelling(truth, names)
 
 
 QUERY_ORDER_UNKNOWN = "Unknown query order {value!r}; use one of: {choices}."

@@ -8,6 +8,8 @@ way everywhere. Pure Python: the participants' CLI imports it without Django.
 ['R1', 'R5', 'R10']
 >>> metric("MedR").higher_is_better
 False
+>>> metric("nDCG@5").name, metric("mAP@16").reference
+('nDCG at 5 (%)', 'trec_eval map_cut_16')
 >>> format_number(78.125, 2), format_number(78.135, 2), format_number(None, 2)
 ('78.12', '78.14', '—')
 """
@@ -33,6 +35,8 @@ class Metric:
         name: the long display name ("Geometric mean of R@1, R@5, R@10").
         higher_is_better: the metric's direction (the default sort of its column).
         decimals: the digits shown after the point unless the challenge sets its own.
+        unit: "%" for shares and averages shown in percent, "rank" for ranks.
+        reference: where the definition comes from (docs/design.md section 4 gives each in full).
     """
 
     key: str
@@ -40,30 +44,90 @@ class Metric:
     name: str
     higher_is_better: bool = True
     decimals: int = 2
+    unit: str = "%"
+    reference: str = "Collaborative Experts"
+
+    @property
+    def family(self) -> str:
+        """The metric without its cut-off: "mAP" for "mAP@10", the key itself otherwise."""
+        return self.key.split("@", 1)[0]
+
+    @property
+    def cutoff(self) -> int | None:
+        """K of "mAP@K", "nDCG@K", "Recall@K" and of R1, R5, R10, R50; None for a full-list metric."""
+        if "@" in self.key:
+            return int(self.key.split("@", 1)[1])
+        return _RECALL_CUTOFFS.get(self.key)
 
 
+_RECALL_CUTOFFS = {"R1": 1, "R5": 5, "R10": 10, "R50": 50}
+
+#: The rank metrics every scored dataset reports (one relevant item or several: section 4).
 METRICS: tuple[Metric, ...] = (
     Metric("R1", "R@1", "Recall at 1 (%)"),
     Metric("R5", "R@5", "Recall at 5 (%)"),
     Metric("R10", "R@10", "Recall at 10 (%)"),
     Metric("R50", "R@50", "Recall at 50 (%)"),
-    Metric("MedR", "MedR", "Median rank", higher_is_better=False),
-    Metric("MeanR", "MeanR", "Mean rank", higher_is_better=False),
+    Metric("MedR", "MedR", "Median rank", higher_is_better=False, unit="rank"),
+    Metric("MeanR", "MeanR", "Mean rank", higher_is_better=False, unit="rank"),
     Metric(GEOMETRIC_MEAN_KEY, "Geom", "Geometric mean of R@1, R@5, R@10"),
 )
 METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS)
-_BY_KEY = {m.key: m for m in METRICS}
+
+#: Metrics of sets of relevant items and graded relevance (section 4), reported where a challenge
+#: asks for them; other cut-offs of the "@K" families are declared per challenge ("mAP@16", "nDCG@5").
+RELEVANCE_METRICS: tuple[Metric, ...] = (
+    Metric("mAP", "mAP", "Mean average precision (%)", reference="trec_eval map"),
+    Metric("mAP@10", "mAP@10", "Mean average precision at 10 (%)", reference="trec_eval map_cut_10"),
+    Metric("RPrec", "R-Prec", "R-precision (%)", reference="trec_eval Rprec"),
+    Metric(
+        "Recall@10",
+        "Recall@10",
+        "Share of the relevant items in the top 10 (%)",
+        reference="trec_eval recall_10",
+    ),
+    Metric("nDCG", "nDCG", "Normalised discounted cumulative gain (%)", reference="trec_eval ndcg"),
+    Metric("nDCG@10", "nDCG@10", "nDCG at 10 (%)", reference="trec_eval ndcg_cut_10"),
+)
+RELEVANCE_METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in RELEVANCE_METRICS)
+#: The families that take a declared cut-off, with the trec_eval measure each follows.
+CUTOFF_FAMILIES: dict[str, tuple[str, str, str]] = {
+    "mAP": ("Mean average precision at {k} (%)", "trec_eval map_cut_{k}", "mAP@{k}"),
+    "Recall": ("Share of the relevant items in the top {k} (%)", "trec_eval recall_{k}", "Recall@{k}"),
+    "nDCG": ("nDCG at {k} (%)", "trec_eval ndcg_cut_{k}", "nDCG@{k}"),
+}
+#: Largest declarable cut-off.
+MAX_CUTOFF = 10_000
+_BY_KEY = {m.key: m for m in (*METRICS, *RELEVANCE_METRICS)}
 #: Keys of the metrics where a lower value is better.
 LOWER_IS_BETTER: frozenset[str] = frozenset(m.key for m in METRICS if not m.higher_is_better)
 
 
 def metric(key: str) -> Metric:
-    """The registered metric with this key.
+    """The registered metric with this key, or a declared cut-off of an "@K" family ("nDCG@5").
 
     Raises:
         KeyError: no metric has this key.
     """
-    return _BY_KEY[key]
+    found = _BY_KEY.get(key)
+    if found is not None:
+        return found
+    family, _, cutoff = key.partition("@")
+    if family in CUTOFF_FAMILIES and cutoff.isdigit() and cutoff == str(int(cutoff)):
+        k = int(cutoff)
+        if 1 <= k <= MAX_CUTOFF:
+            name, reference, label = CUTOFF_FAMILIES[family]
+            return Metric(key, label.format(k=k), name.format(k=k), reference=reference.format(k=k))
+    raise KeyError(key)
+
+
+def is_metric(key: str) -> bool:
+    """Whether `metric(key)` names a metric (a registered one or a declared cut-off)."""
+    try:
+        metric(key)
+    except KeyError:
+        return False
+    return True
 
 
 def format_number(value: float | int | None, decimals: int = 2, *, missing: str = MISSING) -> str:

@@ -263,6 +263,8 @@ def _score_isolated(
         probe=None if probe is None else {k: v for k, v in probe.items() if k != "report_to"},
         on_probe=None if probe is None else _probe_writer(probe.get("report_to")),
         file_name=submission.original_filename,  # never the stored file's generated name
+        metrics=_relevance_metrics(submission.phase),
+        datasets=list(submission.phase.challenge.datasets.values_list("name", flat=True)),
     )
 
 
@@ -297,6 +299,17 @@ def _program_bad_output(*, row: dict, phase: Phase, detail: str) -> None:
         phase=phase, failure_class="bad_output", detail=f"Your program's output: {detail}"
     )
     _fail(row=row, message=message, refund=not phase.code_failures_count)
+
+
+def _relevance_metrics(phase: Phase) -> list[str] | None:
+    """The challenge's primary metric when it is a relevance metric (mAP@10, nDCG, ...), beside the
+    defaults; None (the scorer's defaults) otherwise, so one-positive reports stay as they were."""
+    from evaluation.metrics.registry import METRIC_KEYS, RELEVANCE_METRIC_KEYS
+
+    primary = phase.challenge.primary_metric
+    if not primary or primary in METRIC_KEYS:
+        return None
+    return list(dict.fromkeys((*RELEVANCE_METRIC_KEYS, primary)))
 
 
 def _uncertainty(

@@ -32,15 +32,25 @@ def phase_score_metric(*, phase: Phase) -> str:
     return str(phase.challenge.primary_metric or GEOMETRIC_MEAN_KEY)
 
 
+def phase_intervals_supported(*, phase: Phase) -> bool:
+    """Whether the phase's score metric has intervals and paired tests: those are drawn from the
+    per-query ranks, so the rank metrics and their geometric mean do; a relevance metric (mAP@10,
+    nDCG, ...) needs per-query values the ranks do not hold, and its board shows none."""
+    from evaluation.uncertainty import HIGHER_IS_BETTER
+
+    return phase_score_metric(phase=phase) in HIGHER_IS_BETTER
+
+
 def result_intervals_compute(*, phase: Phase, ranks: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """`evaluation.uncertainty.submission_intervals` of one result's ranks under the phase's settings.
 
-    Returns None when the phase has intervals off or there are no ranks. Never raises for bad ranks:
+    Returns None when the phase has intervals off, there are no ranks, or its score metric has no
+    intervals (`phase_intervals_supported`). Never raises for bad ranks:
     a result is worth storing without its intervals (the error is logged).
     """
     from evaluation.uncertainty import submission_intervals
 
-    if not phase.intervals_enabled or not ranks:
+    if not phase.intervals_enabled or not ranks or not phase_intervals_supported(phase=phase):
         return None
     try:
         return submission_intervals(

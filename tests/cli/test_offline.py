@@ -138,3 +138,18 @@ def test_multipart_body_streams_every_byte_once(tmp_path, read_size):
         f"--{body.boundary}--\r\n".encode()
     )
     assert data in raw and sent[-1] == len(data)
+
+
+def test_validate_takes_the_kits_own_dataset_names(run_cli, tmp_path):
+    """A kit of a challenge whose datasets are not the Pentathlon's (an audio challenge's)."""
+    shape = {"num_queries": 6, "num_videos": 4, "captions_per_video": 1}
+    shapes = tmp_path / "shapes.json"
+    shapes.write_text(json.dumps({"phase": "val", "datasets": {"Clotho": shape}}))
+    path = tmp_path / "s.npz"
+    np.savez(path, Clotho=np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32))
+    result = run_cli("validate", "--shapes", shapes, path)
+    assert result.code == 0, result.err
+    assert "headers and values" in result.out
+    np.savez(path, MSRVTT=np.zeros((6, 4), dtype=np.float32))
+    refused = run_cli("validate", "--shapes", shapes, path)
+    assert refused.code == 2 and "unknown dataset name 'MSRVTT'; expected one of Clotho" in refused.err

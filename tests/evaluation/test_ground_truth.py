@@ -2,6 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
+from evaluation.datasets import PENTATHLON_DATASETS
 from evaluation.errors import GroundTruthError
 from evaluation.ground_truth import read_ground_truth, write_ground_truth
 from evaluation.synthetic import PENTATHLON_SIZES, pentathlon_ground_truth
@@ -65,6 +66,9 @@ def test_unknown_dataset_group(tmp_path):
     with h5py.File(tmp_path / "gt.h5", "w") as handle:
         handle.create_group("Kinetics")
     with pytest.raises(GroundTruthError, match="unknown dataset name 'Kinetics'"):
+        read_ground_truth(tmp_path / "gt.h5", datasets=PENTATHLON_DATASETS)
+    # Without the challenge's names, the file's own name is taken and the group is read as that dataset.
+    with pytest.raises(GroundTruthError, match="dataset Kinetics, file gt.h5: missing 'videos'"):
         read_ground_truth(tmp_path / "gt.h5")
 
 

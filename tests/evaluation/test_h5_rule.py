@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from evaluation.errors import GroundTruthError, SubmissionFormatError, SubmissionTooLargeError
-from evaluation.ground_truth import read_ground_truth, write_ground_truth
+from evaluation.ground_truth import GroundTruth, dataset_truth, read_ground_truth, write_ground_truth
 from evaluation.io import inspect_submission, load_entry
 
 PASSWD = Path("/etc/passwd")
@@ -223,3 +223,86 @@ def test_compact_and_never_written_arrays_read_as_hdf5_reads_them(tmp_path):
     arrays = load_entry(path, inspect_submission(path), "DiDeMo")
     assert arrays["text"].tolist() == np.arange(12, dtype=np.float32).reshape(4, 3).tolist()
     assert (arrays["video"] == 0.5).all()
+
+
+# ------------------------------------------------------------------------- ground truth, version 2
+
+
+def _sets_truth_file(tmp_path: Path, edit=None) -> Path:
+    """A version-2 ground truth (graded sets, a distractor clip), then `edit(group)` on its dataset."""
+    truth = dataset_truth(
+        name="MyClips",
+        videos=["a", "b", "c", "d"],
+        query_ids=["q0", "q1", "q2"],
+        rel_query=[0, 0, 1, 2],
+        rel_item=[0, 1, 1, 2],
+        rel_grade=[1.0, 0.5, 1.0, 0.25],
+    )
+    path = tmp_path / "gt-v2.h5"
+    write_ground_truth(path, GroundTruth("c", "val", {"MyClips": truth}))
+    if edit is not None:
+        with h5py.File(path, "r+") as handle:
+            edit(handle["MyClips"])
+    return path
+
+
+def _soft_rel_item(group) -> None:
+    group.file.move(group["rel_item"].name, "/rel_item_elsewhere")
+    group["rel_item"] = h5py.SoftLink("/rel_item_elsewhere")
+
+
+def _external_rel_query(group) -> None:
+    del group["rel_query"]
+    group["rel_query"] = h5py.ExternalLink(str(PASSWD), "/x")
+
+
+def _passwd_rel_grade(group) -> None:
+    del group["rel_grade"]
+    group.create_dataset("rel_grade", shape=(4,), dtype="<f4", external=[(str(PASSWD), 0, 16)])
+
+
+def _virtual_rel_query(group) -> None:
+    del group["rel_query"]
+    layout = h5py.VirtualLayout(shape=(4,), dtype="<i4")
+    layout[:] = h5py.VirtualSource(str(PASSWD), "x", shape=(4,))
+    group.create_virtual_dataset("rel_query", layout)
+
+
+def _huge_rel_item(group) -> None:
+    # declared far above the 3 x 4 cells a dataset can hold, and never written: refused unread
+    del group["rel_item"]
+    group.create_dataset("rel_item", shape=(2**31,), dtype="<i4", chunks=(1024,))
+
+
+def _short_rel_grade(group) -> None:
+    del group["rel_grade"]
+    group.create_dataset("rel_grade", data=np.ones(3, dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_soft_rel_item, "rel_item' is a soft or external link"),
+        (_external_rel_query, "rel_query' is a soft or external link"),
+        (_passwd_rel_grade, "rel_grade' stores its data outside the file"),
+        (_virtual_rel_query, "rel_query' is a virtual dataset"),
+        (_huge_rel_item, r"'rel_item' declares 2,147,483,648 pairs; at most 12 are allowed"),
+        (_short_rel_grade, r"have \(4,\) and \(4,\) and \(3,\) entries"),
+    ],
+)
+def test_relevance_arrays_follow_the_rule_and_their_bounds_before_they_are_read(tmp_path, edit, message):
+    path = _sets_truth_file(tmp_path, edit)
+    with pytest.raises(GroundTruthError, match=message) as caught:
+        read_ground_truth(path)
+    text = str(caught.value)
+    assert "root:" not in text and str(tmp_path) not in text and "expected" in text
+
+
+def test_honest_relevance_ground_truth_reads_as_written(tmp_path):
+    back = read_ground_truth(_sets_truth_file(tmp_path)).datasets["MyClips"]
+    query, item, grade = back.relevance.triples()
+    assert (query.tolist(), item.tolist(), grade.tolist()) == (
+        [0, 0, 1, 2],
+        [0, 1, 1, 2],
+        [1.0, 0.5, 1.0, 0.25],
+    )

@@ -11,6 +11,7 @@ import pytest
 
 from evaluation import synthetic
 from evaluation.errors import SubmissionError
+from evaluation.ground_truth import GroundTruth, dataset_truth
 from evaluation.sandbox import (
     Isolation,
     SandboxError,
@@ -155,3 +156,86 @@ def test_a_child_that_cannot_start_is_an_internal_error(tmp_path, tiny_truth, ti
         score_in_child(
             ground_truth=tiny_truth, submission_path=path, sha256=_sha(path), isolation=Isolation("env")
         )
+
+
+def _sets_truth(*, graded: bool) -> GroundTruth:
+    """Two datasets of the challenge's own names, 1 to 4 relevant clips per caption (graded or not),
+    and distractor clips that no caption asks for."""
+    rng = np.random.default_rng(7)
+    datasets = {}
+    for name, (queries, items) in {"Clotho": (24, 30), "AudioCaps": (18, 22)}.items():
+        pairs = [
+            (q, int(i))
+            for q in range(queries)
+            for i in rng.choice(items - 4, rng.integers(1, 5), replace=False)
+        ]
+        query, item = np.array(pairs).T
+        datasets[name] = dataset_truth(
+            name=name,
+            videos=[f"{name}-clip{i}" for i in range(items)],
+            query_ids=[f"{name}-cap{q}" for q in range(queries)],
+            rel_query=query,
+            rel_item=item,
+            rel_grade=rng.choice([0.25, 0.5, 1.0], size=query.size) if graded else None,
+        )
+    return GroundTruth("Audio retrieval", "val", datasets)
+
+
+def _sets_matrices(truth: GroundTruth) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    out = {}
+    for name, d in truth.datasets.items():
+        # rounded scores: ties among relevant and other clips, where the tie rule matters
+        sims = np.round(rng.standard_normal((d.num_queries, d.num_videos)), 1).astype(np.float32)
+        query, item, grade = d.relevance.triples()
+        sims[query, item] += np.round(grade, 1).astype(np.float32)
+        out[name] = sims
+    return out
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS, ids=lambda i: i.kind)
+@pytest.mark.parametrize(
+    ("graded", "query_order"), [(False, "as_uploaded"), (True, "blind")], ids=["sets", "graded-blind"]
+)
+def test_sets_of_relevant_items_score_in_the_child_as_in_process(tmp_path, isolation, graded, query_order):
+    """The child scores the relevance table, the asked metrics and the challenge's names exactly as
+    `score_submission` does in-process (the worker's path)."""
+    from evaluation.blinding import publish_ground_truth
+
+    truth = publish_ground_truth(_sets_truth(graded=graded), query_order=query_order, secret=b"k" * 32)
+    path = tmp_path / "submission.npz"
+    synthetic.write_npz_submission(path, _sets_matrices(truth))
+    asked = {
+        "metrics": ["mAP@10", "nDCG@5", "Recall@5", "RPrec"],
+        "datasets": ["Clotho", "AudioCaps", "Epic"],
+    }
+    here_ranks: dict = {}
+    here = score_submission(ground_truth=truth, submission_path=path, ranks_out=here_ranks, **asked)
+    there_ranks: dict = {}
+    there = score_in_child(
+        ground_truth=truth,
+        submission_path=path,
+        sha256=_sha(path),
+        isolation=isolation,
+        ranks_out=there_ranks,
+        environ=SECRET_ENV,
+        **asked,
+    )
+    assert there == here
+    for name in ("Clotho", "AudioCaps"):
+        t2v = there["datasets"][name]["t2v"]
+        assert {"mAP@10", "nDCG@5", "Recall@5", "RPrec", "R1", "MedR"} <= set(t2v)
+        assert 0.0 < t2v["nDCG@5"] < 100.0
+        for key in ("t2v", "v2t"):
+            np.testing.assert_array_equal(there_ranks[name][key], here_ranks[name][key])
+    # a dataset of the challenge outside this phase: the challenge's names make it "not part of this
+    # phase" rather than an unknown name, in the child as in-process
+    other = tmp_path / "other.npz"
+    synthetic.write_npz_submission(other, {"Epic": np.zeros((3, 4), dtype=np.float32)})
+    with pytest.raises(SubmissionError, match="not part of this phase") as in_process:
+        score_submission(ground_truth=truth, submission_path=other, file_name="submission.npz", **asked)
+    with pytest.raises(SubmissionError) as in_child:
+        score_in_child(
+            ground_truth=truth, submission_path=other, sha256=_sha(other), isolation=isolation, **asked
+        )
+    assert str(in_child.value) == str(in_process.value)
