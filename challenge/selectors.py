@@ -569,3 +569,21 @@ def phase_dashboard_counts(*, phase: Phase) -> dict[str, int]:
 
 def challenge_team_count(*, challenge: Challenge) -> int:
     return challenge.teams.filter(is_baseline=False).count()
+
+
+def terms_accepted(*, challenge: Challenge, user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    """The user accepted the challenge's current terms (always true when it asks for none)."""
+    if not challenge.terms_version:
+        return True
+    if user is None or not user.is_authenticated:
+        return False
+    return challenge.terms_acceptances.filter(user=user, version=challenge.terms_version).exists()
+
+
+def terms_acceptance_of(
+    *, challenge: Challenge, user: AbstractBaseUser | AnonymousUser | None
+) -> object | None:
+    """The user's latest acceptance of the challenge's terms (any version), or None."""
+    if user is None or not user.is_authenticated:
+        return None
+    return challenge.terms_acceptances.filter(user=user).order_by("-version", "-accepted_at").first()

@@ -6,6 +6,7 @@ app_name = "challenge"
 
 urlpatterns = [
     path("c/<slug:slug>/", views.challenge_detail, name="detail"),
+    path("c/<slug:slug>/rules/accept/", views.terms_accept_view, name="terms-accept"),
     path("c/<slug:slug>/team/", views.team_page, name="team"),
     path("c/<slug:slug>/team/manage/", views.team_manage, name="team-manage"),
     path("c/<slug:slug>/submissions/", views.submission_mine, name="submissions"),

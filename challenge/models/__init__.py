@@ -17,6 +17,7 @@ from .storage import (
 )
 from .submissions import ChunkedUpload, Submission
 from .teams import Team, TeamMembership
+from .terms import TermsAcceptance
 
 __all__ = [
     "LOWER_IS_BETTER_METRICS",
@@ -31,6 +32,7 @@ __all__ = [
     "SubmissionFormat",
     "Team",
     "TeamMembership",
+    "TermsAcceptance",
     "UserProfile",
     "ground_truth_upload_to",
     "new_blinding_secret",

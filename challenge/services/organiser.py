@@ -40,6 +40,7 @@ CHALLENGE_SETTINGS = (
     "higher_is_better",
     "score_decimals",
     "teams_need_approval",
+    "terms_version",
 )
 #: The phase settings an organiser edits in the console (the admin's fields, without the ground truth
 #: and the slug, which names the phase in URLs and in the teams' files).

@@ -211,6 +211,7 @@ CHALLENGE_FORM = {
     "primary_metric": "R1",
     "higher_is_better": "on",
     "score_decimals": 2,
+    "terms_version": 0,
     "datasets": "MSRVTT, MSVD",
 }
 
@@ -244,6 +245,7 @@ def test_challenge_settings_edit_rules_metric_and_datasets_and_are_logged(org, o
     data = {
         **CHALLENGE_FORM,
         "title": "Video Pentathlon",
+        "terms_version": 1,
         "rules": "Be kind.",
         "datasets": "MSRVTT, MSVD, DiDeMo",
     }
@@ -257,11 +259,11 @@ def test_challenge_settings_edit_rules_metric_and_datasets_and_are_logged(org, o
     data["datasets"] = "MSRVTT, MSVD, DiDeMo, YouCook2, ActivityNet, VATEX"
     assert org.post("/organiser/c/video-pentathlon/settings/", data).status_code == 302
     challenge = Challenge.objects.get(id=phase.challenge_id)
-    assert challenge.rules == "Be kind." and challenge.primary_metric == "R1"
+    assert challenge.rules == "Be kind." and challenge.primary_metric == "R1" and challenge.terms_version == 1
     assert challenge.datasets.filter(name="VATEX").exists()
     assert "Be kind." in Client().get("/c/video-pentathlon/").content.decode()
     detail = OrganiserAction.objects.get(action="challenge settings").detail
-    assert "rules:" in detail and "added VATEX" in detail
+    assert "rules:" in detail and "terms_version: 0 → 1" in detail and "added VATEX" in detail
 
 
 def test_a_phase_is_created_with_its_settings_and_refused_when_its_name_is_taken(org, organiser, phase):
