@@ -1,12 +1,14 @@
 from django.urls import path
 
-from challenge import apis, ground_truth_apis, kit_apis, upload_apis
+from challenge import apis, ground_truth_apis, kit_apis, team_apis, upload_apis
 
 urlpatterns = [
     path("auth/token/", apis.TokenObtainApi.as_view(), name="token"),
     path("challenges/", apis.ChallengeListApi.as_view(), name="challenge-list"),
     path("challenges/<slug:slug>/", apis.ChallengeDetailApi.as_view(), name="challenge-detail"),
     path("challenges/<slug:slug>/phases/", apis.PhaseListApi.as_view(), name="phase-list"),
+    path("challenges/<slug:slug>/team/", team_apis.TeamMineApi.as_view(), name="team-mine"),
+    path("challenges/<slug:slug>/team/join/", team_apis.TeamJoinApi.as_view(), name="team-join"),
     path("submissions/", apis.SubmissionListApi.as_view(), name="submission-list"),
     path("submissions/create/", apis.SubmissionCreateApi.as_view(), name="submission-create"),
     path("submissions/<int:submission_id>/", apis.SubmissionDetailApi.as_view(), name="submission-detail"),

@@ -2,8 +2,8 @@
 
 from django import forms
 
-from challenge.models import Phase, Submission, SubmissionFormat
-from challenge.services.organiser import PHASE_ENDS_BEFORE_START, PHASE_SETTINGS
+from challenge.models import Challenge, Phase, Submission, SubmissionFormat
+from challenge.services.organiser import CHALLENGE_SETTINGS, PHASE_ENDS_BEFORE_START, PHASE_SETTINGS
 
 
 class TeamCreateForm(forms.Form):
@@ -87,6 +87,56 @@ class PhaseSettingsForm(forms.ModelForm):
         # the model's constraint would repeat the date error as a sentence naming the constraint
         if "ends_at" not in self._errors:
             super()._post_clean()
+
+
+class PhaseCreateForm(PhaseSettingsForm):
+    """A new phase: its short name (fixed once created: it names the phase in URLs and files) and every
+    setting the edit form has."""
+
+    class Meta(PhaseSettingsForm.Meta):
+        fields = ["slug", *PHASE_SETTINGS]
+        labels = {"slug": "Short name"}
+
+
+def _dataset_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.replace("\n", ",").split(",")]
+    return list(dict.fromkeys(name for name in names if name))
+
+
+class ChallengeForm(forms.ModelForm):
+    """A challenge's pages, rules, metric and approval settings, and its datasets (one list)."""
+
+    datasets = forms.CharField(
+        required=False,
+        label="Datasets",
+        help_text="Names separated by commas, in the order the boards show them (e.g. MSRVTT, MSVD); "
+        "each must match a group of the ground-truth files.",
+    )
+
+    class Meta:
+        model = Challenge
+        fields = list(CHALLENGE_SETTINGS)
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 5}),
+            "rules": forms.Textarea(attrs={"rows": 6}),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["datasets"] = ", ".join(self.instance.datasets.values_list("name", flat=True))
+
+    def clean_datasets(self) -> list[str]:
+        return _dataset_names(self.cleaned_data["datasets"])
+
+
+class ChallengeCreateForm(ChallengeForm):
+    """A new challenge: its address (fixed once created) and the settings the edit form has."""
+
+    class Meta(ChallengeForm.Meta):
+        fields = ["slug", *CHALLENGE_SETTINGS]
+        labels = {"slug": "Address"}
+        help_texts = {"slug": "The challenge's pages live at /c/<address>/; letters, digits, - and _."}
 
 
 class OrganiserSubmissionFilterForm(forms.Form):

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from challenge.selectors import phase_kit_get
+from challenge.services.terms import terms_ensure_accepted
 from challenge.starter_kit import starter_kit_filename, starter_kit_open
 
 
@@ -27,6 +28,7 @@ class PhaseStarterKitApi(APIView):
             (200, "application/zip"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="the starter kit (zip)"
             ),
+            403: OpenApiResponse(description="the challenge asks participants to accept its rules first"),
             404: OpenApiResponse(
                 description="no such visible phase, the phase has not opened yet, or its ground truth is not uploaded yet"
             ),
@@ -34,6 +36,9 @@ class PhaseStarterKitApi(APIView):
     )
     def get(self, request: Request, phase_id: int) -> FileResponse:
         phase = phase_kit_get(phase_id=phase_id, user=request.user)
+        terms_ensure_accepted(
+            challenge=phase.challenge, user=request.user, what="downloading the starter kit"
+        )
         # Streamed from the kit cached in the private storage (built on first use), never held in memory.
         response = FileResponse(
             starter_kit_open(phase=phase),

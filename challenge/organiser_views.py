@@ -18,7 +18,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_email_verified
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse, bundle_validate
-from challenge.forms import OrganiserSubmissionFilterForm, PhaseSettingsForm
+from challenge.forms import (
+    ChallengeCreateForm,
+    ChallengeForm,
+    OrganiserSubmissionFilterForm,
+    PhaseCreateForm,
+    PhaseSettingsForm,
+)
 from challenge.models import Challenge, OrganiserAction, Phase, Submission, Team
 from challenge.organiser import (
     METADATA_COLUMNS,
@@ -43,8 +49,11 @@ from challenge.selectors import (
     phase_dashboard_counts,
     phase_status,
 )
-from challenge.services import phase_ground_truth_set
 from challenge.services.organiser import (
+    challenge_create,
+    challenge_settings_update,
+    phase_create,
+    phase_ground_truth_upload,
     phase_settings_update,
     submission_cancel_by_organiser,
     team_member_remove_as_organiser,
@@ -105,7 +114,7 @@ GROUND_TRUTH_FILE_MISSING = "Choose the ground-truth HDF5 file to upload (see do
 def phase_ground_truth_view(request: HttpRequest, phase_id: int) -> HttpResponse:
     """Upload a phase's hidden ground truth from the dashboard, through the one service (`phase_ground_truth_set`)
     that the admin, `manage.py phase_ground_truth` and the API use, with the optional public annotations
-    (`annotations`) for the caption audit; both audits show on the dashboard."""
+    (`annotations`) for the caption audit; both audits show on the dashboard, the upload in the log."""
     phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
     organiser_only(phase.challenge_id, request)
     upload = request.FILES.get("file")
@@ -113,7 +122,9 @@ def phase_ground_truth_view(request: HttpRequest, phase_id: int) -> HttpResponse
         messages.error(request, GROUND_TRUTH_FILE_MISSING)
         return redirect("challenge:organiser", slug=phase.challenge.slug)
     try:
-        phase = phase_ground_truth_set(phase=phase, file=upload, annotations=request.FILES.get("annotations"))
+        phase = phase_ground_truth_upload(
+            phase=phase, file=upload, annotations=request.FILES.get("annotations"), actor=request.user
+        )
     except (ApplicationError, ValidationError) as exc:
         messages.error(
             request,
@@ -288,6 +299,96 @@ def organiser_home(request: HttpRequest) -> HttpResponse:
     return render(request, "challenge/organiser_home.html", {"challenges": challenges})
 
 
+def _form_errors(form, exc: ValidationError) -> None:  # noqa: ANN001 - any Django form
+    """A service's refusal shown next to the field it names (else above the form)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+CHALLENGE_CREATED = "Challenge {title!r} created; you organise it. Add its phases next."
+CHALLENGE_SAVED = "{title}: settings saved."
+
+
+@login_required
+def challenge_create_view(request: HttpRequest) -> HttpResponse:
+    """Create a challenge (site staff; the creator becomes its organiser), through `challenge_create`."""
+    if not (request.user.is_staff or request.user.is_superuser):
+        raise Http404(NOT_ORGANISER)
+    form = ChallengeCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            challenge = challenge_create(actor=request.user, **data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, CHALLENGE_CREATED.format(title=challenge.title))
+            return redirect("challenge:organiser", slug=challenge.slug)
+    return render(
+        request,
+        "challenge/organiser_challenge.html",
+        {"form": form, "challenge": None},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+def challenge_settings_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Edit the challenge's pages, rules, metric, approval and datasets through `challenge_settings_update`."""
+    challenge = _organised_challenge(request, slug)
+    form = ChallengeForm(request.POST or None, instance=Challenge.objects.get(id=challenge.id))
+    if request.method == "POST" and form.is_valid():
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name != "datasets"}
+        try:
+            challenge_settings_update(
+                challenge=challenge, actor=request.user, datasets=form.cleaned_data["datasets"], **changes
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, CHALLENGE_SAVED.format(title=challenge.title))
+            return redirect("challenge:organiser", slug=challenge.slug)
+    return render(
+        request,
+        "challenge/organiser_challenge.html",
+        {"form": form, "challenge": challenge},
+        status=400 if form.errors else 200,
+    )
+
+
+PHASE_CREATED = "{phase}: phase created. Upload its ground truth: it accepts no submission until then."
+
+
+@login_required
+def phase_create_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Add a phase to the challenge (every setting of the edit form, and its short name), through
+    `phase_create`."""
+    challenge = _organised_challenge(request, slug)
+    form = PhaseCreateForm(
+        request.POST or None,
+        instance=Phase(challenge=challenge),
+        initial={"order": challenge.phases.count()},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = {name: value for name, value in form.cleaned_data.items()}
+        try:
+            phase = phase_create(challenge=challenge, actor=request.user, **data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, PHASE_CREATED.format(phase=phase.title))
+            return redirect(f"{reverse('challenge:organiser', args=[challenge.slug])}#phase-{phase.slug}")
+    return render(
+        request,
+        "challenge/organiser_phase.html",
+        {"challenge": challenge, "phase": None, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
 PHASE_SAVED = "{phase}: settings saved ({fields})."
 PHASE_UNCHANGED = "{phase}: nothing changed."
 
@@ -304,8 +405,7 @@ def phase_settings_view(request: HttpRequest, phase_id: int) -> HttpResponse:
         try:
             phase_settings_update(phase=phase, actor=request.user, **changes)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            _form_errors(form, exc)
         else:
             if changes:
                 messages.success(request, PHASE_SAVED.format(phase=phase.title, fields=", ".join(changes)))

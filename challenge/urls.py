@@ -6,6 +6,7 @@ app_name = "challenge"
 
 urlpatterns = [
     path("c/<slug:slug>/", views.challenge_detail, name="detail"),
+    path("c/<slug:slug>/rules/accept/", views.terms_accept_view, name="terms-accept"),
     path("c/<slug:slug>/team/", views.team_page, name="team"),
     path("c/<slug:slug>/team/manage/", views.team_manage, name="team-manage"),
     path("c/<slug:slug>/submissions/", views.submission_mine, name="submissions"),
@@ -16,9 +17,16 @@ urlpatterns = [
     path("submissions/<int:submission_id>/cancel/", views.submission_cancel_view, name="submission-cancel"),
     path("submissions/<int:submission_id>/file/", views.submission_file, name="submission-file"),
     path("accounts/profile/", organiser_views.profile_page, name="profile"),
-    # Organiser tools (staff only).
+    # The organiser console: each challenge's organisers (site staff create challenges).
     path("organiser/", organiser_views.organiser_home, name="organiser-home"),
     path("organiser/bundle/", organiser_views.bundle_page, name="bundle"),
+    path("organiser/new/", organiser_views.challenge_create_view, name="challenge-create"),
+    path(
+        "organiser/c/<slug:slug>/settings/",
+        organiser_views.challenge_settings_view,
+        name="challenge-settings",
+    ),
+    path("organiser/c/<slug:slug>/phases/new/", organiser_views.phase_create_view, name="phase-create"),
     path(
         "organiser/c/<slug:slug>/submissions/",
         organiser_views.console_submissions,

@@ -39,6 +39,8 @@ from challenge.selectors import (
     submission_results_visible,
     team_for_user,
     team_members,
+    terms_acceptance_of,
+    terms_accepted,
 )
 from challenge.services import (
     submission_cancel,
@@ -51,6 +53,7 @@ from challenge.services import (
     team_member_remove,
     team_rename,
 )
+from challenge.services.terms import terms_accept
 from challenge.starter_kit import starter_kit_readme
 from challenge.throttles import THROTTLED, throttle_allows
 from core.exceptions import ApplicationError, PermissionDeniedError
@@ -69,6 +72,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = challenge_get(slug=slug, user=request.user)
     team = team_for_user(user=request.user, challenge=challenge)
+    is_organiser = challenge_is_organiser(user=request.user, challenge=challenge)
     return render(
         request,
         "challenge/challenge_detail.html",
@@ -83,9 +87,26 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 for phase in phase_list(challenge=challenge)
             ],
             "team": team,
-            "is_organiser": challenge_is_organiser(user=request.user, challenge=challenge),
+            "is_organiser": is_organiser,
+            "terms_ok": is_organiser or terms_accepted(challenge=challenge, user=request.user),
+            "terms_acceptance": terms_acceptance_of(challenge=challenge, user=request.user),
         },
     )
+
+
+@login_required
+@require_POST
+@domain_errors
+def terms_accept_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Accept the challenge's current rules (recorded with the time and the version)."""
+    challenge = challenge_get(slug=slug, user=request.user)
+    acceptance = terms_accept(challenge=challenge, user=request.user)
+    messages.success(
+        request,
+        f"You accepted the rules of {challenge.title} (version {acceptance.version}); "
+        "the starter kit and submissions are open to you.",
+    )
+    return redirect(reverse("challenge:detail", args=[challenge.slug]) + "#rules")
 
 
 @require_GET
@@ -237,6 +258,7 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
             "form": form,
             "chunked_above": settings.UPLOAD_CHUNKED_THRESHOLD,
             "status": status,
+            "terms_ok": is_organiser or terms_accepted(challenge=challenge, user=request.user),
             # organisers may submit baselines outside the phase's dates (phase_ensure_open)
             "show_form": status.accepts_submissions or (is_organiser and status.state != "not_ready"),
             "splits": phase.splits.select_related("dataset").order_by("dataset__order", "dataset__id"),

@@ -37,6 +37,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cli import config
+from cli import team as team_command
 from cli.client import ApiClient, file_size
 from cli.errors import EXIT_AUTH, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, CliError
 from evaluation.errors import EvaluationError
@@ -780,6 +781,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='a column key, e.g. "overall", "MSVD:score" or "MSVD:MedR" (as in the web page\'s links)',
     )
     board.add_argument("--json", action="store_true")
+    team_command.register(command, _client)
     return parser
 
 

@@ -64,6 +64,7 @@ class ApiIndex(APIView):
                 "token": url("api:token"),
                 "challenges": url("api:challenge-list"),
                 "submissions": url("api:submission-list"),
+                "team": request.build_absolute_uri("/api/v1/challenges/<slug>/team/"),
                 "leaderboard": request.build_absolute_uri("/api/v1/phases/<phase id>/leaderboard/"),
             }
         )

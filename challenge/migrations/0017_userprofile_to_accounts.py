@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("challenge", "0015_primary_metric_relevance"),
+        ("challenge", "0016_terms_acceptance"),
         ("accounts", "0002_userprofile"),
     ]
 

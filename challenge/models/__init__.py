@@ -16,6 +16,7 @@ from .storage import (
 )
 from .submissions import ChunkedUpload, Submission
 from .teams import Team, TeamMembership
+from .terms import TermsAcceptance
 
 __all__ = [
     "LOWER_IS_BETTER_METRICS",
@@ -30,6 +31,7 @@ __all__ = [
     "SubmissionFormat",
     "Team",
     "TeamMembership",
+    "TermsAcceptance",
     "ground_truth_upload_to",
     "new_blinding_secret",
     "new_invite_code",

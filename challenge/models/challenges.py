@@ -61,6 +61,11 @@ class Challenge(models.Model):
     teams_need_approval = models.BooleanField(
         default=False, help_text="New teams may submit only once an organiser has approved them."
     )
+    terms_version = models.PositiveIntegerField(
+        default=0,
+        help_text="0: taking part needs no acceptance. 1 or more: participants accept the rules (this "
+        "version) before the starter kit or a submission; raise it after changing the rules to ask again.",
+    )
     pages = models.JSONField(
         default=list,
         blank=True,

@@ -46,8 +46,11 @@ from challenge.selectors.submissions import (
     submission_same_file,
 )
 from challenge.selectors.teams import team_for_user, team_members, team_storage_annotate
+from challenge.selectors.terms import terms_acceptance_of, terms_accepted
 
 __all__ = [
+    "terms_acceptance_of",
+    "terms_accepted",
     "CHALLENGE_NOT_FOUND",
     "KIT_NOT_YET",
     "METADATA_COLUMNS",

@@ -36,6 +36,7 @@ from challenge.services.intake import (
 )
 from challenge.services.submissions import submission_transition
 from challenge.services.teams import team_of
+from challenge.services.terms import terms_ensure_accepted
 from core.exceptions import ApplicationError, PermissionDeniedError
 
 logger = logging.getLogger(__name__)
@@ -115,11 +116,13 @@ def submission_create(
     Raises:
         ApplicationError: a clear sentence for every refusal (QuotaExceededError for quotas,
             DuplicateSubmissionError, with the earlier submission, for a file sent again).
-        PermissionDeniedError: the user has no team in the phase's challenge.
+        PermissionDeniedError: the user has no team in the phase's challenge, or has not accepted the
+            challenge's current terms.
     """
     team = team_of(user=user, challenge=phase.challenge)
     if not team.is_approved:
         raise PermissionDeniedError(TEAM_NOT_APPROVED.format(team=team.name))
+    terms_ensure_accepted(challenge=phase.challenge, user=user, what="submitting")
     phase_ensure_open(phase=phase, user=user)
     name = filename or os.path.basename(getattr(file, "name", "") or "") or "submission"
     fmt = phase_format_of(name=name, phase=phase)

@@ -3,16 +3,18 @@ approval, moderation and quota refunds. Same rules as every service: keyword-onl
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from challenge.events import phase_boards_changed
-from challenge.models import Challenge, OrganiserAction, Phase, Submission, Team, TeamMembership
+from challenge.events import challenge_boards_changed, phase_boards_changed
+from challenge.models import Challenge, Dataset, OrganiserAction, Phase, Submission, Team, TeamMembership
+from challenge.services.phases import CODE_SETTINGS, phase_ground_truth_set
 from challenge.services.submissions import submission_cancel_as_organiser
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, PermissionDeniedError
 
 MODERATION_NEEDS_REASON = "Give a reason when hiding or disqualifying an entry; the team will read it."
 MODERATION_UNKNOWN = "Unknown moderation {value!r}; use one of: shown, hidden, disqualified."
@@ -20,9 +22,31 @@ VISIBILITY_UNKNOWN = "Unknown visibility {value!r}; use one of: {choices}."
 REFUND_NEEDS_REASON = "Say why the quota is refunded (for example: the platform failed while scoring)."
 PHASE_ENDS_BEFORE_START = "The phase must end after it starts; leave the end empty for an open-ended phase."
 MEMBER_NOT_IN_TEAM = "That account is not a member of team {team}."
-#: The phase settings an organiser edits in the console (the admin's fields, without the ground truth).
+CHALLENGE_CREATE_STAFF_ONLY = (
+    "Only site staff create challenges; ask them to create it or to make you an organiser of one."
+)
+CHALLENGE_SLUG_TAKEN = "A challenge at /c/{slug}/ exists already; choose another address."
+PHASE_SLUG_TAKEN = "This challenge has a phase {slug!r} already; choose another short name."
+DATASET_IN_USE = "Dataset {name} has ground truth in phase(s) {phases}; it cannot be removed."
+KIND_LOCKED = "The phase has submissions already; its kind (code or predictions) can no longer change."
+#: The challenge settings an organiser edits in the console (the datasets are edited beside them).
+CHALLENGE_SETTINGS = (
+    "title",
+    "summary",
+    "description",
+    "rules",
+    "is_public",
+    "primary_metric",
+    "higher_is_better",
+    "score_decimals",
+    "teams_need_approval",
+    "terms_version",
+)
+#: The phase settings an organiser edits in the console (the admin's fields, without the ground truth
+#: and the slug, which names the phase in URLs and in the teams' files).
 PHASE_SETTINGS = (
     "title",
+    "order",
     "description",
     "starts_at",
     "ends_at",
@@ -37,6 +61,8 @@ PHASE_SETTINGS = (
     "interval_level",
     "evaluation_soft_limit_s",
     "evaluation_hard_limit_s",
+    "submission_kind",
+    *CODE_SETTINGS,
 )
 
 
@@ -65,6 +91,175 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _datasets_set(*, challenge: Challenge, names: list[str]) -> list[str]:
+    """Make the challenge's datasets exactly `names`, in that order; returns what changed, in words.
+
+    Raises:
+        ValidationError: removing a dataset that some phase's ground truth holds.
+    """
+    existing = {d.name: d for d in challenge.datasets.all()}
+    changed = []
+    for name in sorted(set(existing) - set(names)):
+        phases = sorted(existing[name].splits.values_list("phase__title", flat=True))
+        if phases:
+            raise ValidationError({"datasets": DATASET_IN_USE.format(name=name, phases=", ".join(phases))})
+        existing[name].delete()
+        changed.append(f"removed {name}")
+    for order, name in enumerate(names):
+        dataset = existing.get(name) or Dataset(challenge=challenge, name=name)
+        if dataset.pk is None:
+            changed.append(f"added {name}")
+        dataset.order = order
+        dataset.full_clean()
+        dataset.save()
+    return changed
+
+
+@transaction.atomic
+def challenge_create(
+    *, actor: AbstractBaseUser, slug: str, title: str, datasets: Iterable[str] = (), **settings: Any
+) -> Challenge:
+    """Create a challenge from the console; its creator becomes its first organiser.
+
+    Site staff only, as in the admin (an organiser runs the challenges they are given).
+
+    Raises:
+        PermissionDeniedError: the user is not site staff.
+        ApplicationError: a setting that is not in `CHALLENGE_SETTINGS`.
+        ValidationError: the slug is taken or a value is invalid (nothing is created).
+    """
+    if not (actor.is_staff or actor.is_superuser):
+        raise PermissionDeniedError(CHALLENGE_CREATE_STAFF_ONLY)
+    unknown = sorted(set(settings) - set(CHALLENGE_SETTINGS))
+    if unknown:
+        raise ApplicationError(f"Unknown challenge setting(s): {', '.join(unknown)}.")
+    if Challenge.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": CHALLENGE_SLUG_TAKEN.format(slug=slug)})
+    challenge = Challenge(slug=slug, title=title, **settings)
+    challenge.full_clean()
+    challenge.save()
+    challenge.organisers.add(actor)
+    _datasets_set(challenge=challenge, names=list(datasets))
+    challenge_boards_changed(challenge_id=challenge.id)
+    organiser_action_record(
+        challenge=challenge,
+        user=actor,
+        action="create challenge",
+        target=f"challenge {challenge.title}",
+        detail=f"/c/{slug}/; datasets: {_shown(list(datasets))}",
+    )
+    return challenge
+
+
+@transaction.atomic
+def challenge_settings_update(
+    *,
+    challenge: Challenge,
+    actor: AbstractBaseUser | None = None,
+    datasets: list[str] | None = None,
+    **changes: Any,
+) -> Challenge:
+    """Change a challenge's pages, rules, metric and approval settings (`CHALLENGE_SETTINGS`) and,
+    when given, its datasets; validated like the admin's form, boards refreshed, changes logged.
+
+    Raises:
+        ApplicationError: a setting that is not in `CHALLENGE_SETTINGS`.
+        ValidationError: an invalid value, or removing a dataset that holds ground truth.
+    """
+    unknown = sorted(set(changes) - set(CHALLENGE_SETTINGS))
+    if unknown:
+        raise ApplicationError(f"Unknown challenge setting(s): {', '.join(unknown)}.")
+    before = {name: getattr(challenge, name) for name in changes}
+    for name, value in changes.items():
+        setattr(challenge, name, value)
+    challenge.full_clean()
+    changed = [name for name in changes if before[name] != getattr(challenge, name)]
+    if changed:
+        challenge.save(update_fields=changed)
+    words = [f"{name}: {_brief(before[name])} → {_brief(getattr(challenge, name))}" for name in changed]
+    if datasets is not None:
+        words += _datasets_set(challenge=challenge, names=list(datasets))
+    if not words:
+        return challenge
+    challenge_boards_changed(challenge_id=challenge.id)
+    organiser_action_record(
+        challenge=challenge,
+        user=actor,
+        action="challenge settings",
+        target=f"challenge {challenge.title}",
+        detail="; ".join(words),
+    )
+    return challenge
+
+
+def _brief(value: Any) -> str:
+    text = _shown(value).replace("\n", " ")
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+@transaction.atomic
+def phase_create(
+    *,
+    challenge: Challenge,
+    actor: AbstractBaseUser | None = None,
+    slug: str,
+    title: str,
+    starts_at: Any,
+    **settings: Any,
+) -> Phase:
+    """Add a phase to the challenge with any of `PHASE_SETTINGS`; validated like the admin's form,
+    boards refreshed, logged. It accepts no submission until its ground truth is uploaded.
+
+    Raises:
+        ApplicationError: a setting that is not in `PHASE_SETTINGS`.
+        ValidationError: the slug is taken or a value is invalid (nothing is created).
+    """
+    unknown = sorted(set(settings) - set(PHASE_SETTINGS))
+    if unknown:
+        raise ApplicationError(f"Unknown phase setting(s): {', '.join(unknown)}.")
+    if Phase.objects.filter(challenge=challenge, slug=slug).exists():
+        raise ValidationError({"slug": PHASE_SLUG_TAKEN.format(slug=slug)})
+    phase = Phase(challenge=challenge, slug=slug, title=title, starts_at=starts_at, **settings)
+    if phase.ends_at is not None and phase.ends_at <= phase.starts_at:
+        raise ValidationError({"ends_at": PHASE_ENDS_BEFORE_START})
+    phase.full_clean()
+    phase.save()
+    phase_boards_changed(phase_ids=[phase.id])
+    organiser_action_record(
+        challenge=challenge,
+        user=actor,
+        action="create phase",
+        target=f"phase {phase.title}",
+        detail=f"{slug}, {phase.get_submission_kind_display()}; opens {phase.starts_at:%Y-%m-%d %H:%M} UTC",
+    )
+    return phase
+
+
+@transaction.atomic
+def phase_ground_truth_upload(
+    *, phase: Phase, file: Any, annotations: Any = None, actor: AbstractBaseUser | None = None
+) -> Phase:
+    """The console's ground-truth upload: `phase_ground_truth_set` (the admin's, the command's and the
+    API's one service), then the action logged with the file's digest and the datasets it holds.
+
+    Raises:
+        ValidationError: the ground truth or the annotations are invalid (nothing is stored or logged).
+    """
+    replaced = bool(phase.ground_truth)
+    phase = phase_ground_truth_set(phase=phase, file=file, annotations=annotations)
+    splits = phase.splits.select_related("dataset").order_by("dataset__order")
+    organiser_action_record(
+        challenge=phase.challenge_id,
+        user=actor,
+        action="replace ground truth" if replaced else "upload ground truth",
+        target=f"phase {phase.title}",
+        detail=f"sha256 {phase.ground_truth_sha256[:12]}; "
+        + ", ".join(f"{s.dataset.name} {s.num_queries}×{s.num_videos}" for s in splits)
+        + (f"; caption audit against {getattr(annotations, 'name', 'annotations')}" if annotations else ""),
+    )
+    return phase
+
+
 @transaction.atomic
 def phase_settings_update(*, phase: Phase, actor: AbstractBaseUser | None = None, **changes: Any) -> Phase:
     """Change a phase's settings (`PHASE_SETTINGS`): validated like the admin's form, boards refreshed,
@@ -82,6 +277,12 @@ def phase_settings_update(*, phase: Phase, actor: AbstractBaseUser | None = None
         setattr(phase, name, value)
     if phase.ends_at is not None and phase.starts_at is not None and phase.ends_at <= phase.starts_at:
         raise ValidationError({"ends_at": PHASE_ENDS_BEFORE_START})
+    if (
+        "submission_kind" in changes
+        and before["submission_kind"] != phase.submission_kind
+        and phase.submissions.exists()
+    ):
+        raise ValidationError({"submission_kind": KIND_LOCKED})
     phase.full_clean()
     changed = [name for name in changes if before[name] != getattr(phase, name)]
     if not changed:

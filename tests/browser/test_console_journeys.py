@@ -120,3 +120,77 @@ def test_an_organiser_runs_the_challenge_from_the_console(
     found = {url: issues for url, issues in problems.items() if issues}
     assert not found, "\n".join(f"{url}: {issue}" for url, issues in found.items() for issue in issues)
     assert Phase.objects.get(id=phase.id).max_submissions_per_day == 3
+
+
+def test_an_organiser_creates_a_challenge_and_a_phase_and_uploads_its_ground_truth(
+    page, new_page, organiser, password, tiny_truth_path
+):
+    from challenge.models import Challenge
+
+    _log_in(page, organiser.username, password)
+    page.goto("/organiser/")
+    page.click("[data-action=challenge-create]")
+    problems = {page.url: _axe(page)}
+    page.fill("#id_slug", "second-cup")
+    page.fill("#id_title", "Second Cup")
+    page.fill("#id_summary", "Text-to-video retrieval, second edition")
+    page.fill("#id_rules", "1. One team per person.")
+    page.fill("#id_datasets", "MSRVTT, MSVD, DiDeMo, YouCook2, ActivityNet")
+    page.select_option("#id_primary_metric", "R5")
+    page.click("[data-action=save-challenge]")
+    expect(page.locator(".messages")).to_contain_text("Challenge 'Second Cup' created")
+    expect(page).to_have_url("/organiser/c/second-cup/")
+    problems[page.url] = _axe(page)
+
+    # a phase: dates, quota, formats
+    page.click("[data-action=phase-create]")
+    problems[page.url] = _axe(page)
+    opens = (timezone.now() - timedelta(days=1)).replace(second=0, microsecond=0)
+    page.fill("#id_slug", "val")
+    page.fill("#id_title", "Validation")
+    page.fill("#id_starts_at", opens.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_ends_at", (opens + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_max_submissions_per_day", "5")
+    page.check("#id_allowed_formats input[value=npz]")
+    page.click("[data-action=save-phase]")
+    expect(page.locator(".messages")).to_contain_text("Validation: phase created")
+    card = page.locator("article[data-phase=val]")
+    expect(card.locator("[data-role=ground-truth]")).to_contain_text("missing")
+
+    # change its end date and quota
+    card.locator("[data-action=phase-settings]").click()
+    ends = (timezone.now() + timedelta(days=9)).replace(hour=17, minute=45, second=0, microsecond=0)
+    page.fill("#id_ends_at", ends.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_max_submissions_per_day", "2")
+    page.click("[data-action=save-phase]")
+    expect(page.locator(".messages")).to_contain_text("Validation: settings saved")
+    expect(card.locator("[data-role=quota]")).to_contain_text("2 a day")
+
+    # upload the ground truth; its datasets and audit show in the console
+    card.locator("input[name=file]").set_input_files(str(tiny_truth_path))
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.locator("[data-action=ground-truth]").click()
+    expect(page.locator(".messages")).to_contain_text("Validation: ground truth stored for MSRVTT")
+    expect(card.locator("[data-role=ground-truth]")).to_contain_text("present")
+    expect(card.locator("[data-role=ground-truth-splits]")).to_contain_text("ActivityNet")
+    expect(card.locator("[data-role=leak-audit]")).to_be_visible()
+    problems[page.url] = _axe(page)
+
+    # what participants see
+    visitor = new_page()
+    visitor.goto("/c/second-cup/")
+    main = visitor.locator("main")
+    expect(main).to_contain_text("One team per person")
+    expect(main.locator("article[data-phase=val]")).to_contain_text(ends.strftime("%Y-%m-%d 17:45"))
+    expect(main.locator("article[data-phase=val]")).to_contain_text("2 per day")
+    expect(main.locator("article[data-phase=val]")).to_contain_text(".npz")
+    expect(main.locator("article[data-phase=val] table")).to_contain_text("MSRVTT")
+    expect(main.locator("article[data-phase=val] [data-role=kit]")).to_be_visible()
+
+    page.goto("/organiser/c/second-cup/log/")
+    problems[page.url] = _axe(page)
+    for action in ("create challenge", "create phase", "phase settings", "upload ground truth"):
+        expect(page.locator(f"tr[data-action='{action}']")).to_contain_text(organiser.username)
+    found = {url: issues for url, issues in problems.items() if issues}
+    assert not found, "\n".join(f"{url}: {issue}" for url, issues in found.items() for issue in issues)
+    assert Challenge.objects.get(slug="second-cup").primary_metric == "R5"

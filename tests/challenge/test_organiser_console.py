@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from challenge.models import OrganiserAction, Phase, Submission, TeamMembership
+from challenge.models import Challenge, OrganiserAction, Phase, Submission, TeamMembership
 from tests.factories import (
     ChallengeFactory,
     MembershipFactory,
@@ -34,6 +35,13 @@ def _settings(phase: Phase, **changes) -> dict:
     """The phase's settings form as posted, with `changes`."""
     data = {
         "title": phase.title,
+        "order": phase.order,
+        "submission_kind": phase.submission_kind,
+        "runtime": phase.runtime,
+        "code_wall_limit_s": phase.code_wall_limit_s,
+        "code_memory_limit_mb": phase.code_memory_limit_mb,
+        "code_cpus": phase.code_cpus,
+        "code_output_limit_mb": phase.code_output_limit_mb,
         "description": phase.description,
         "starts_at": phase.starts_at.strftime("%Y-%m-%dT%H:%M"),
         "ends_at": phase.ends_at.strftime("%Y-%m-%dT%H:%M") if phase.ends_at else "",
@@ -48,8 +56,9 @@ def _settings(phase: Phase, **changes) -> dict:
         "evaluation_soft_limit_s": phase.evaluation_soft_limit_s or "",
         "evaluation_hard_limit_s": phase.evaluation_hard_limit_s or "",
     }
-    if phase.intervals_enabled:
-        data["intervals_enabled"] = "on"
+    for flag in ("intervals_enabled", "code_gpu", "code_show_output", "code_failures_count"):
+        if getattr(phase, flag):
+            data[flag] = "on"
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -167,3 +176,155 @@ def test_a_phase_rescore_is_logged(org, organiser, phase):
     action = OrganiserAction.objects.get()
     assert (action.action, action.username) == ("re-score", organiser.username)
     assert "new scorer" in action.detail
+
+
+def _phase_form(**changes) -> dict:
+    """A new phase's form as a browser posts it (the model's defaults), with `changes`."""
+    data = {
+        "slug": "test",
+        "title": "Test",
+        "order": 1,
+        "starts_at": "2030-01-01T00:00",
+        "ends_at": "",
+        "aggregation": Phase.Aggregation.MEAN,
+        "final_submission": Phase.FinalSubmission.BEST,
+        "leaderboard_visibility": Phase.LeaderboardVisibility.PUBLIC,
+        "query_order": Phase.QueryOrder.BLIND,
+        "interval_level": 0.95,
+        "submission_kind": Phase.SubmissionKind.PREDICTIONS,
+        "code_wall_limit_s": 600,
+        "code_memory_limit_mb": 8192,
+        "code_cpus": 2,
+        "code_output_limit_mb": 1024,
+        "code_failures_count": "on",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+CHALLENGE_FORM = {
+    "slug": "new-one",
+    "title": "New One",
+    "summary": "Retrieval on two datasets",
+    "rules": "1. One team per person.",
+    "is_public": "on",
+    "primary_metric": "R1",
+    "higher_is_better": "on",
+    "score_decimals": 2,
+    "terms_version": 0,
+    "datasets": "MSRVTT, MSVD",
+}
+
+
+def test_staff_create_a_challenge_and_become_its_organiser(org, organiser, challenge):
+    response = org.post("/organiser/new/", CHALLENGE_FORM)
+    assert response.status_code == 302 and response["Location"] == "/organiser/c/new-one/"
+    created = Challenge.objects.get(slug="new-one")
+    assert list(created.datasets.values_list("name", flat=True)) == ["MSRVTT", "MSVD"]
+    assert created.organisers.filter(id=organiser.id).exists() and created.primary_metric == "R1"
+    assert "One team per person" in Client().get("/c/new-one/").content.decode()
+    action = OrganiserAction.objects.get(challenge=created)
+    assert (action.action, action.username) == ("create challenge", organiser.username)
+    # the address is taken now: refused next to its field, nothing else created
+    again = org.post("/organiser/new/", {**CHALLENGE_FORM, "title": "Copy"})
+    assert again.status_code == 400 and 'data-error-for="slug"' in again.content.decode()
+    assert Challenge.objects.filter(title="Copy").count() == 0
+
+
+def test_only_staff_create_challenges(challenge):
+    client = Client()
+    client.force_login(UserFactory())
+    assert client.get("/organiser/new/").status_code == 404
+    assert client.post("/organiser/new/", CHALLENGE_FORM).status_code == 404
+    assert not Challenge.objects.filter(slug="new-one").exists()
+
+
+def test_challenge_settings_edit_rules_metric_and_datasets_and_are_logged(org, organiser, phase):
+    form = org.get("/organiser/c/video-pentathlon/settings/").content.decode()
+    assert "MSRVTT, MSVD, DiDeMo, YouCook2, ActivityNet" in form
+    data = {
+        **CHALLENGE_FORM,
+        "title": "Video Pentathlon",
+        "terms_version": 1,
+        "rules": "Be kind.",
+        "datasets": "MSRVTT, MSVD, DiDeMo",
+    }
+    data.pop("slug")
+    # the phase's ground truth holds YouCook2 and ActivityNet: they cannot go
+    refused = org.post("/organiser/c/video-pentathlon/settings/", data)
+    assert (
+        refused.status_code == 400 and "has ground truth in phase(s) Validation" in refused.content.decode()
+    )
+    assert phase.challenge.datasets.count() == 5
+    data["datasets"] = "MSRVTT, MSVD, DiDeMo, YouCook2, ActivityNet, VATEX"
+    assert org.post("/organiser/c/video-pentathlon/settings/", data).status_code == 302
+    challenge = Challenge.objects.get(id=phase.challenge_id)
+    assert challenge.rules == "Be kind." and challenge.primary_metric == "R1" and challenge.terms_version == 1
+    assert challenge.datasets.filter(name="VATEX").exists()
+    assert "Be kind." in Client().get("/c/video-pentathlon/").content.decode()
+    detail = OrganiserAction.objects.get(action="challenge settings").detail
+    assert "rules:" in detail and "terms_version: 0 → 1" in detail and "added VATEX" in detail
+
+
+def test_a_phase_is_created_with_its_settings_and_refused_when_its_name_is_taken(org, organiser, phase):
+    response = org.post(
+        "/organiser/c/video-pentathlon/phases/new/",
+        _phase_form(max_submissions_per_day=2, allowed_formats=["npz"], final_submission="selected"),
+    )
+    assert response.status_code == 302
+    created = Phase.objects.get(challenge=phase.challenge, slug="test")
+    assert (created.max_submissions_per_day, created.allowed_formats, created.final_submission) == (
+        2,
+        ["npz"],
+        "selected",
+    )
+    page = Client().get("/c/video-pentathlon/").content.decode()
+    assert 'data-phase="test"' in page and "2 per day" in page
+    assert OrganiserAction.objects.get(action="create phase").target == "phase Test"
+    taken = org.post("/organiser/c/video-pentathlon/phases/new/", _phase_form(slug="val"))
+    assert taken.status_code == 400 and 'data-error-for="slug"' in taken.content.decode()
+    bad = org.post(
+        "/organiser/c/video-pentathlon/phases/new/",
+        _phase_form(slug="code", submission_kind="code", code_wall_limit_s=100_000),
+    )
+    assert bad.status_code == 400 and 'data-error-for="code_wall_limit_s"' in bad.content.decode()
+    assert not Phase.objects.filter(slug="code").exists()
+
+
+def test_a_phase_kind_is_fixed_once_it_has_submissions(org, phase, team):
+    SubmissionFactory(team=team, phase=phase)
+    response = org.post(f"/organiser/phases/{phase.id}/settings/", _settings(phase, submission_kind="code"))
+    assert response.status_code == 400 and "kind (code or predictions) can no longer change" in (
+        response.content.decode()
+    )
+    phase.refresh_from_db()
+    assert phase.submission_kind == Phase.SubmissionKind.PREDICTIONS
+
+
+def test_ground_truth_uploaded_in_the_console_is_audited_and_logged(
+    org, organiser, challenge, tiny_truth_path
+):
+    phase = Phase.objects.create(
+        challenge=challenge, slug="test", title="Test", starts_at=timezone.now() - timedelta(days=1)
+    )
+    assert (
+        "accepts no submission until it is uploaded"
+        in org.get("/organiser/c/video-pentathlon/").content.decode()
+    )
+    with open(tiny_truth_path, "rb") as handle:
+        response = org.post(f"/organiser/phases/{phase.id}/ground-truth/", {"file": handle}, follow=True)
+    body = response.content.decode()
+    assert "Test: ground truth stored for MSRVTT" in body
+    assert 'data-role="ground-truth-splits"' in body and 'data-role="leak-audit"' in body
+    action = OrganiserAction.objects.get(action="upload ground truth")
+    phase.refresh_from_db()
+    assert action.username == organiser.username and phase.ground_truth_sha256[:12] in action.detail
+    assert 'data-phase="test"' in Client().get("/c/video-pentathlon/").content.decode()
+    # a broken file is refused, stored nowhere and not logged
+    response = org.post(
+        f"/organiser/phases/{phase.id}/ground-truth/",
+        {"file": SimpleUploadedFile("truth.h5", b"not hdf5")},
+        follow=True,
+    )
+    assert "the ground truth was not stored" in response.content.decode()
+    assert OrganiserAction.objects.filter(action__contains="ground truth").count() == 1

@@ -321,6 +321,7 @@ def test_staff_creating_a_challenge_in_the_admin_becomes_its_organiser():
             "primary_metric": "geometric_mean_R1-R5-R10",
             "higher_is_better": "on",
             "score_decimals": "2",
+            "terms_version": "0",
             "pages": "[]",
             "datasets-TOTAL_FORMS": "0",
             "datasets-INITIAL_FORMS": "0",
