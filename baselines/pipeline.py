@@ -293,3 +293,41 @@ def train_and_write_submission(
     np.savez(tmp, **arrays)
     os.replace(tmp, out_path)  # never leave a truncated submission behind
     return out_path
+
+
+def train_and_write_program(
+    *,
+    store_dir: str | os.PathLike[str],
+    model: str,
+    datasets: Sequence[str],
+    out_path: str | os.PathLike[str],
+    config_overrides: dict[str, Any] | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    profile: str | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    reuse: bool = True,
+) -> Path:
+    """Train (or reuse) `model` on each dataset's store and write it as a code-phase program `.zip`
+    (`baselines.code_program.write_program`); the arguments are `train_and_write_submission`'s.
+
+    Run on a code phase whose gallery inputs `baselines.code_program.write_phase_inputs` wrote, the
+    program writes the matrices `train_and_write_submission` writes for the same phase as an upload.
+    """
+    from .code_program import write_program
+
+    results = {
+        canonical_dataset_name(dataset): train_baseline(
+            store_dir=store_dir,
+            model=model,
+            dataset=canonical_dataset_name(dataset),
+            config_overrides=config_overrides,
+            profile=profile,
+            seed=seed,
+            device=device,
+            checkpoint_dir=checkpoint_dir,
+            reuse=reuse,
+        )
+        for dataset in datasets
+    }
+    return write_program(out_path, results=results)

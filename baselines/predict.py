@@ -149,9 +149,10 @@ def split_similarities(
     encoder = config["data"]["text_encoder"]
     max_tokens = int(config["data"]["max_tokens"]["text"])
     sims = np.empty((len(query_captions), len(videos)), dtype=np.float32)
-    order = np.argsort(query_captions, kind="stable")  # read the store in order, write rows in place
-    for lo in range(0, len(order), chunk):
-        rows = order[lo : lo + chunk]
+    # Rows are embedded in the order asked for, `chunk` at a time: a row's last bits depend on its place
+    # in the batch, and a code phase's program (baselines.code_program) embeds the published order so.
+    for lo in range(0, len(query_captions), chunk):
+        rows = np.arange(lo, min(lo + chunk, len(query_captions)))
         text = load_text(store, encoder, query_captions[rows])
         embedded = encode_captions(model, text, np.arange(len(rows)), max_tokens, device, chunk)
         with torch.no_grad():

@@ -71,10 +71,14 @@ class Limits:
     open_files: int = 1024
     #: Captured bytes of stdout and of stderr each (the head and the tail are kept).
     capture_bytes: int = 64 * 1024
+    #: CPU seconds of one process; None: the wall time on every allowed core, plus slack (`cpu_s`).
+    cpu_seconds: int | None = None
 
     @property
     def cpu_s(self) -> int:
-        """RLIMIT_CPU per process: the wall time on every allowed core, plus slack."""
+        """RLIMIT_CPU per process: `cpu_seconds`, else the wall time on every allowed core, plus slack."""
+        if self.cpu_seconds is not None:
+            return int(self.cpu_seconds)
         return int(self.wall_s * max(self.cpus, 1)) + 5
 
 
@@ -255,8 +259,10 @@ def extract_output(data: bytes, dest: Path, *, limit: int) -> list[str]:
 def supervisor_config(job: Job, *, output_dir: str = "/output") -> dict:
     """The supervisor's settings for a job: limits and the per-process rlimits of the program."""
     limits = job.limits
-    rlimits = {
-        "RLIMIT_CPU": limits.cpu_s,
+    rlimits: dict[str, int | list[int]] = {
+        # Soft below hard: at the soft limit the kernel sends SIGXCPU (the CPU sentence); with both
+        # equal it sends SIGKILL, which reads as any kill (setrlimit(2), "RLIMIT_CPU").
+        "RLIMIT_CPU": [limits.cpu_s, limits.cpu_s + 2],
         "RLIMIT_FSIZE": max(limits.output_bytes, limits.tmp_bytes),
         "RLIMIT_NPROC": limits.processes,
         "RLIMIT_NOFILE": limits.open_files,
@@ -296,6 +302,10 @@ def program_env(job: Job) -> dict[str, str]:
 
 
 _MEMORY_WORDS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "Unable to allocate")
+# Python ignores SIGXFSZ, so a write past RLIMIT_FSIZE fails with EFBIG; a full tmpfs gives ENOSPC.
+_OUTPUT_WORDS = ("No space left on device", "File too large")
+# fork/clone past RLIMIT_NPROC fail with EAGAIN; Python's threads say so in their own words.
+_PROCESS_WORDS = ("Resource temporarily unavailable", "can't start new thread")
 
 
 def classify(
@@ -323,20 +333,19 @@ def classify(
         return "memory", MEMORY, memory
     if code is not None and code < 0:
         sig = -code
-        if sig == signal.SIGXCPU:
+        # SIGKILL past the limit: a process that caught SIGXCPU ran on to the hard limit.
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and status.get("cpu_s", 0) >= limits.cpu_s):
             return "cpu", TIMEOUT, CPU_LIMIT.format(seconds=limits.cpu_s)
         if sig == signal.SIGXFSZ:
             return "output", BAD_OUTPUT, output
-    if (
-        status.get("output_bytes_used", 0) >= limits.output_bytes * 0.98
-        or "No space left on device" in stderr
+    if status.get("output_bytes_used", 0) >= limits.output_bytes * 0.98 or any(
+        word in stderr for word in _OUTPUT_WORDS
     ):
         return "output", BAD_OUTPUT, output
     if any(word in stderr for word in _MEMORY_WORDS):
         return "memory", MEMORY, memory
-    if (
-        status.get("peak_processes", 0) >= limits.processes - 1
-        or "Resource temporarily unavailable" in stderr
+    if status.get("peak_processes", 0) >= limits.processes - 1 or any(
+        word in stderr for word in _PROCESS_WORDS
     ):
         return "processes", CRASH, PROCESS_LIMIT.format(count=limits.processes)
     if code is not None and code < 0:

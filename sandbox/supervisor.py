@@ -45,8 +45,8 @@ def _limit(config: dict, drop_to: int | None) -> None:
         os.setuid(drop_to)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     for name, value in config.get("rlimits", {}).items():
-        which = getattr(resource, name)
-        resource.setrlimit(which, (value, value))
+        soft, hard = value if isinstance(value, list) else (value, value)
+        resource.setrlimit(getattr(resource, name), (soft, hard))
 
 
 def _processes() -> list[int]:

@@ -1,5 +1,11 @@
 """Baselines enter the site like any participant: trained on the expert store, submitted, scored."""
 
+import io
+import shutil
+import subprocess
+import sys
+import zipfile
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -153,3 +159,113 @@ def test_the_demo_teachtext_row_is_trained_on_the_default_target(
     assert "(DiDeMo: openai), target mixture." in submission.description
     cards = list((tmp_path / "ckpt").glob("*.card.json"))
     assert len(cards) == 1 and '"target": "mixture"' in cards[0].read_text()
+
+
+def _finished(submission: Submission) -> Submission:
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.FINISHED, (submission.error_message, submission.program_run)
+    return submission
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (apt-get install bubblewrap)")
+def test_the_example_and_the_ce_baseline_score_as_code_on_the_demo_test_phase_what_their_uploads_score(
+    tiny_experts, django_capture_on_commit_callbacks, tmp_path, settings
+):
+    from django.contrib.auth import get_user_model
+    from django.core.files import File
+
+    from challenge.publication import phase_published_truth
+    from challenge.services import submission_create
+    from challenge.starter_kit import EXAMPLE_PROGRAM
+    from leaderboard.services.code_run import input_build
+
+    settings.SUBMISSION_MAX_BYTES = 64 * 1024**2  # the program carries its weights
+    call_command("seed_pentathlon", "--experts", str(tiny_experts))
+    code, test = Phase.objects.get(slug="test-code"), Phase.objects.get(slug="test")
+    assert code.is_code and code.gallery_inputs and code.ground_truth_sha256 == test.ground_truth_sha256
+    # The organisers' CE: an upload of its predictions to the test phase, and the same trained models
+    # (kept in the checkpoint directory) as a program on the code test phase.
+    for target in ("video-pentathlon/test", "video-pentathlon/test-code"):
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command(
+                "train_baseline",
+                "--model",
+                "ce",
+                "--phase",
+                target,
+                "--store-dir",
+                str(tiny_experts),
+                "--datasets",
+                "DiDeMo",
+                "MSVD",
+                *[a for o in FAST for a in ("--set", o)],
+            )
+    upload = _finished(Submission.objects.get(team__is_baseline=True, phase=test))
+    program = _finished(Submission.objects.get(team__is_baseline=True, phase=code))
+    assert program.file.name.endswith(".zip") and program.program_run["ok"]
+    assert upload.method_name == program.method_name
+    assert set(program.result.metrics) == {"DiDeMo", "MSVD"}
+    assert program.result.metrics == upload.result.metrics
+    assert program.result.primary_score == upload.result.primary_score
+    # The kit's example program: run as code on the code phase, and run by a participant on the test
+    # phase's public inputs with its output uploaded there.
+    participant = get_user_model().objects.get(username="participant")
+    with django_capture_on_commit_callbacks(execute=True):
+        ran = submission_create(
+            user=participant,
+            phase=code,
+            file=File(io.BytesIO(_zip({"main.py": EXAMPLE_PROGRAM.read_bytes()})), name="example.zip"),
+            method_name="example",
+        )
+    input_build(phase=test, truth=phase_published_truth(phase=test), dest=tmp_path / "input")
+    (tmp_path / "out").mkdir()
+    subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLE_PROGRAM),
+            "--input",
+            str(tmp_path / "input"),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        open(tmp_path / "out" / "submission.npz", "rb") as f,
+    ):
+        uploaded = submission_create(
+            user=participant, phase=test, file=File(f, name="submission.npz"), method_name="example"
+        )
+    ran, uploaded = _finished(ran), _finished(uploaded)
+    assert set(ran.result.metrics) == {"MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"}
+    assert ran.result.metrics == uploaded.result.metrics
+    assert ran.result.primary_score == uploaded.result.primary_score
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_train_baseline_needs_the_gallery_inputs_of_a_code_phase(tiny_experts):
+    call_command("seed_pentathlon", "--scale", "tiny")  # synthetic truth: no features to give programs
+    assert not Phase.objects.get(slug="test-code").gallery_inputs
+    with pytest.raises(CommandError, match="has no gallery inputs"):
+        call_command(
+            "train_baseline",
+            "--model",
+            "ce",
+            "--phase",
+            "video-pentathlon/test-code",
+            "--store-dir",
+            str(tiny_experts),
+            *[a for o in FAST for a in ("--set", o)],
+        )
+    assert not Submission.objects.exists()

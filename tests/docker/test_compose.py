@@ -572,3 +572,9 @@ def test_the_proxy_appends_the_client_address_the_site_counts(services: dict[str
     assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf
     assert _expand_defaults(services["web"]["environment"]["PENTATHLON_NUM_PROXIES"]) == "2"
     assert "proxy_set_header X-Forwarded-Proto $pentathlon_proto;" in conf
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_worker_images_install_bubblewrap_for_the_scoring_child(dockerfile: Path) -> None:
+    installs = [line for line in dockerfile.read_text().splitlines() if "apt-get install" in line]
+    assert any(" bubblewrap" in line for line in installs), installs

@@ -60,6 +60,8 @@ def test_the_wheel_contains_every_app_with_its_migrations_and_commands(tmp_path)
         "leaderboard/services/evaluate.py",
         "workers/tasks.py",
         "config/settings/base.py",
+        "challenge/kit_files/example_main.py",
+        "baselines/program/main.py",  # what train_baseline packages for a code phase
     }
     assert expected <= names, sorted(expected - names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))

@@ -236,3 +236,75 @@ def test_a_crash_reports_its_status(tmp_path):
         "Your program exited with status 3.",
     )
     assert os.getpid() > 0  # the worker process is this one: it is still here
+
+
+def test_a_busy_program_hits_the_cpu_time_limit_with_its_sentence(tmp_path):
+    limits = Limits(**{**SMALL.__dict__, "wall_s": 30, "cpu_seconds": 2})
+    result, _ = _run(tmp_path, "while True:\n    pass\n", limits=limits)
+    assert (result.reason, result.failure_class, result.message) == (
+        "cpu",
+        TIMEOUT,
+        "Your program used more than 2 s of CPU time and was stopped.",
+    )
+    assert 1.8 <= result.cpu_s < 6 and result.wall_s < 10  # rusage and the rlimit tick apart by a little
+    _next_run_succeeds(tmp_path)
+
+
+def test_a_program_that_ignores_the_cpu_warning_is_killed_at_the_hard_limit_with_the_same_sentence(tmp_path):
+    limits = Limits(**{**SMALL.__dict__, "wall_s": 30, "cpu_seconds": 2})
+    source = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass\n"
+    result, _ = _run(tmp_path, source, limits=limits)
+    assert (result.reason, result.message) == (
+        "cpu",
+        "Your program used more than 2 s of CPU time and was stopped.",
+    )
+    assert result.cpu_s >= 3.6  # it ran on to the hard limit, two seconds later
+
+
+def test_a_thread_bomb_hits_the_process_limit(tmp_path):
+    result, _ = _run(
+        tmp_path,
+        """
+        import threading, time
+        while True:
+            threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+        """,
+    )
+    assert (result.reason, result.failure_class) == ("processes", CRASH), result
+    assert result.message.startswith("Your program tried to run more than 48 processes or threads")
+    _next_run_succeeds(tmp_path)
+
+
+def test_filling_tmp_is_bounded_and_said(tmp_path):
+    result, _ = _run(
+        tmp_path,
+        """
+        block = b"x" * (1024 * 1024)
+        with open("/tmp/big", "wb") as f:
+            for _ in range(10 * 1024):
+                f.write(block)
+        """,
+    )
+    assert (result.failure_class, result.message) == (
+        BAD_OUTPUT,
+        "Your program wrote more than 8 MiB to /output (or /tmp) and was stopped.",
+    )
+    _next_run_succeeds(tmp_path)
+
+
+def test_limits_reach_the_program_as_rlimits(tmp_path):
+    result, _ = _run(
+        tmp_path,
+        """
+        import resource
+        for name in ("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_CORE"):
+            print(name, *resource.getrlimit(getattr(resource, name)))
+        """,
+    )
+    assert result.ok, result
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert lines["RLIMIT_AS"] == f"{384 * MiB} {384 * MiB}"
+    assert lines["RLIMIT_NPROC"] == "48 48"
+    assert lines["RLIMIT_FSIZE"] == f"{8 * MiB} {8 * MiB}"
+    assert lines["RLIMIT_CPU"] == f"{SMALL.cpu_s} {SMALL.cpu_s + 2}"
+    assert lines["RLIMIT_CORE"] == "0 0"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
@@ -78,6 +79,35 @@ def _store_annotations(store_dir: Path) -> Any:
     from baselines.store import store_annotations, store_path
 
     return chain.from_iterable(store_annotations(store_path(store_dir, name)) for name in DATASETS)
+
+
+def _store_gallery_inputs(phase: Phase, *, truth: Any, store_dir: Path, split: str) -> str:
+    """A code phase's gallery inputs from the expert stores (`baselines.code_program`): the split's expert
+    features and its queries' word features in the published order, for the encoders and experts the
+    organisers' CE baseline reads (what `train_baseline` packages for the phase). Returns a summary line."""
+    from baselines.code_program import write_phase_inputs
+    from baselines.config import load_config
+    from challenge.publication import phase_published_truth, published_source_query_ids
+    from challenge.services.code import phase_gallery_inputs_set
+
+    configs = {name: load_config(name, "ce", profile="demo") for name in truth.datasets}
+    encoders = sorted({c["data"]["text_encoder"] for c in configs.values()})
+    experts = {name: sorted(c["data"]["experts"]) for name, c in configs.items()}
+    published = phase_published_truth(phase=phase)
+    with tempfile.TemporaryDirectory(prefix="pentathlon-gallery-") as work:
+        path = write_phase_inputs(
+            Path(work) / "gallery.zip",
+            store_dir=store_dir,
+            split=split,
+            query_captions=published_source_query_ids(phase=phase, truth=truth),
+            query_ids={name: list(d.query_ids) for name, d in published.datasets.items()},
+            encoders=encoders,
+            experts=experts,
+        )
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            phase_gallery_inputs_set(phase=phase, file=File(handle, name="gallery.zip"))
+    return f"gallery inputs stored ({size / 1024**2:.1f} MiB: {', '.join(encoders)} word features and the CE baseline's experts)"
 
 
 class Command(BaseCommand):
@@ -194,7 +224,8 @@ class Command(BaseCommand):
                 write_ground_truth(path, truth)
                 with open(path, "rb") as handle:
                     digest = hashlib.sha256(handle.read()).hexdigest()
-                if digest != phase.ground_truth_sha256 or not phase.ground_truth:
+                stored = digest != phase.ground_truth_sha256 or not phase.ground_truth
+                if stored:
                     rows = _store_annotations(experts) if experts is not None else None
                     with open(path, "rb") as handle:
                         phase_ground_truth_set(phase=phase, file=handle, annotation_rows=rows)
@@ -219,6 +250,11 @@ class Command(BaseCommand):
                     if experts is not None:
                         phase_caption_audit_set(phase=phase, rows=_store_annotations(experts))
                 phase.refresh_from_db()
+                if experts is not None and phase.is_code and (stored or not phase.gallery_inputs):
+                    self.stdout.write(
+                        f"  {phase}: "
+                        + _store_gallery_inputs(phase, truth=truth, store_dir=experts, split=split)
+                    )
                 warning = phase_caption_warning(phase=phase)
                 if warning:
                     self.stdout.write(f"  {phase}: {warning}")

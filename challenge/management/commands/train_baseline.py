@@ -13,6 +13,10 @@ there instead of trained again: TeachText's openai teacher is the CE baseline tr
 teacher trained on the way is not kept), and one baseline can be submitted to the val and the test
 phase. `--retrain`
 trains anew.
+
+On a code phase the trained models are submitted as a program instead (`baselines.code_program`: main.py,
+the model code and one checkpoint per dataset), which the worker runs in the sandbox on the phase's
+gallery inputs; it writes the same matrices the upload would hold.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ from core.exceptions import ApplicationError
 
 BASELINE_TEAM = "Organisers' baselines"
 BASELINE_USER = "baselines"
+NO_GALLERY_INPUTS = (
+    "the code phase {phase!r} has no gallery inputs, which the packaged baseline reads its features from;"
+    " seed it with `seed_pentathlon --experts` or upload them on the phase's admin page"
+)
 MODELS = ("ce", "moee", "teachtext", "crosskd", "teachtext_crosskd")  # baselines.config.MODELS (lazy import)
 
 
@@ -147,7 +155,7 @@ class Command(BaseCommand):
         **options,
     ) -> None:
         from baselines.config import parse_overrides
-        from baselines.pipeline import baseline_label, train_and_write_submission
+        from baselines.pipeline import baseline_label, train_and_write_program, train_and_write_submission
         from evaluation.ground_truth import read_ground_truth
 
         try:
@@ -170,24 +178,37 @@ class Command(BaseCommand):
             unknown = [n for n in names if n not in truth.datasets]
             if unknown:
                 raise CommandError(f"datasets {unknown} are not in the phase; it has {list(truth.datasets)}")
-            out = Path(work) / f"{target.challenge.slug}-{target.slug}-{model}-seed{seed}.npz"
-            self.stdout.write(
-                f"training {model} on {', '.join(names)} (store {store_dir}, split {split or target.slug})"
-            )
-            train_and_write_submission(
-                store_dir=store_dir,
-                model=model,
-                datasets=names,
-                split=split or target.slug,
-                out_path=out,
-                seed=seed,
-                device=device,
-                profile=profile or None,
-                config_overrides=config_overrides,
-                query_order=_phase_query_order(target, truth, names),
-                checkpoint_dir=checkpoint_dir or settings.PENTATHLON_BASELINE_CHECKPOINT_DIR,
-                reuse=not retrain,
-            )
+            common = {
+                "store_dir": store_dir,
+                "model": model,
+                "datasets": names,
+                "seed": seed,
+                "device": device,
+                "profile": profile or None,
+                "config_overrides": config_overrides,
+                "checkpoint_dir": checkpoint_dir or settings.PENTATHLON_BASELINE_CHECKPOINT_DIR,
+                "reuse": not retrain,
+            }
+            stem = f"{target.challenge.slug}-{target.slug}-{model}-seed{seed}"
+            if target.is_code:
+                # The program comes to the data: the trained model packaged with its code, run by the
+                # worker on the phase's gallery inputs (seed_pentathlon --experts writes them).
+                if not target.gallery_inputs:
+                    raise CommandError(NO_GALLERY_INPUTS.format(phase=phase))
+                out = Path(work) / f"{stem}.zip"
+                self.stdout.write(f"training {model} on {', '.join(names)} (store {store_dir}), as a program")
+                train_and_write_program(out_path=out, **common)
+            else:
+                out = Path(work) / f"{stem}.npz"
+                self.stdout.write(
+                    f"training {model} on {', '.join(names)} (store {store_dir}, split {split or target.slug})"
+                )
+                train_and_write_submission(
+                    split=split or target.slug,
+                    out_path=out,
+                    query_order=_phase_query_order(target, truth, names),
+                    **common,
+                )
             label = baseline_label(
                 model=model,
                 datasets=names,
