@@ -52,7 +52,7 @@ def test_python_dash_m_cli_reports_usage_errors_with_exit_1(tmp_path):
 
 
 def test_import_linter_forbids_the_server_in_the_cli():
-    """`lint-imports` (run by tests/evaluation/test_purity.py) enforces this contract."""
+    """`lint-imports` (run by `make lint`, in CI before the tests) enforces this contract."""
     import tomllib
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
