@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -19,6 +21,7 @@ print("CODE", code, "IMPORTED", ",".join(bad) or "none")
 """
 
 
+@pytest.mark.slow
 def test_cli_runs_without_django(tmp_path, tiny_truth, make_submission_file):
     import json
 
