@@ -30,13 +30,19 @@ sandbox-deps:
 demo: install
 	HOST=$(HOST) PORT=$(PORT) SCALE=$(SCALE) bash bin/demo
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist; `auto` is one per CPU, 0 runs it in this
+# process); tests that must not overlap stay on one worker each (SERIAL_GROUPS in tests/conftest.py).
+PYTEST_WORKERS ?= auto
+PYTEST := $(VENV)/bin/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup
+
 # The whole suite: doctests of the evaluation core, unit, integration (real worker processes) and
 # the PostgreSQL/Redis tests where DATABASE_URL and REDIS_URL are set.
 test: install
-	$(VENV)/bin/pytest -p no:cacheprovider --doctest-modules evaluation tests
+	$(PYTEST) --doctest-modules evaluation tests
 
+# Without the tests marked `slow` (real worker processes, subprocesses, builds, long runs) or `browser`.
 test-fast: install
-	$(VENV)/bin/pytest -p no:cacheprovider -m "not slow" --doctest-modules evaluation tests
+	$(PYTEST) -m "not slow and not browser" --doctest-modules evaluation tests
 
 # The whole tree: ruff's lint rules, ruff's formatting (check only) and the import-linter contracts.
 lint: install

@@ -39,6 +39,39 @@ class _SerialLiveServer(WSGIServer):
 LiveServerThread.server_class = _SerialLiveServer
 
 
+#: Tests that must not overlap one another when the suite runs in several processes (`make test`:
+#: pytest-xdist, `--dist loadgroup`): each group runs on one worker, in order, while the other workers
+#: take the rest. "browser": one chromium per worker and several live servers. "stack": real web
+#: servers and workers (tests/integration/stack.py); with REDIS_URL they share its database (the board
+#: cache, kombu's "unacked" hash) while their ids repeat from stack to stack, and the PostgreSQL ones race
+#: on purpose (quota, rescore).
+SERIAL_GROUPS = {
+    "tests/browser/": "browser",
+    "tests/integration/": "stack",
+    "tests/security/test_concurrency_postgres.py": "stack",
+    "tests/security/test_abuse_postgres.py": "stack",
+    "tests/security/test_load.py": "stack",
+    "tests/config/test_celery.py": "stack",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup` with SERIAL_GROUPS by path. xdist's own `xdist_group` mark cannot be used: it
+    renames the test's node id, which pytest 9.2 no longer lets a plugin do, so the mark is ignored."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class SerialGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for prefix, group in SERIAL_GROUPS.items():
+                if nodeid.startswith(prefix):
+                    return group
+            return super()._split_scope(nodeid)
+
+    return SerialGroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`postgres`/`redis` tests need DATABASE_URL / REDIS_URL; without them they are skipped, saying so."""
     for item in items:

@@ -23,6 +23,7 @@ def api_schema(phase, participant, upload):
     return schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 
 
+@pytest.mark.slow
 def test_api_conforms_to_its_schema(transactional_db, api_schema, participant):
     """Every operation, as the participant and anonymously (schemathesis' pytest plugin predates pytest 9,
     so operations are driven directly). A transactional database: the upload views run outside the

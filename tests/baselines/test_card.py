@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from baselines import pipeline
 from baselines.card import card_path, source_commit
 from baselines.config import load_config
@@ -14,6 +16,7 @@ from baselines.train import checkpoint_path
 from .conftest import TINY_OVERRIDES
 
 
+@pytest.mark.slow
 def test_train_baseline_writes_a_model_card_beside_the_checkpoint_it_keeps(tiny_store_dir, tmp_path):
     store_dir = tmp_path / "stores"
     store_dir.mkdir()

@@ -114,6 +114,7 @@ def test_a_training_step_adds_the_caption_term_to_the_ranking_loss(tiny_store_di
     assert loss == pytest.approx(ranking + 0.5 * caption, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_crosskd_and_its_teachtext_variant_train_through_train_baseline(tiny_store_dir, tmp_path):
     run = dict(
         store_dir=tiny_store_dir,

@@ -24,6 +24,7 @@ def _one_epoch_runs(store_dir, **options) -> dict:
     )
 
 
+@pytest.mark.slow
 def test_experiments_train_every_row_and_print_a_table(tiny_store_dir):
     results = _one_epoch_runs(tiny_store_dir)
     assert list(results) == list(ROWS) and all(len(runs) == 1 for runs in results.values())
@@ -78,6 +79,7 @@ def test_table_reports_sample_std_over_seeds():
         format_table({"ce": [{"R1": 1.0}]}, title="t")
 
 
+@pytest.mark.slow
 def test_the_optional_teachtext_rows_run_beside_each_other(tiny_store_dir):
     rows = (
         "teachtext",
@@ -94,6 +96,7 @@ def test_the_optional_teachtext_rows_run_beside_each_other(tiny_store_dir):
     assert all(0 <= g <= 100 for g in geoms)
 
 
+@pytest.mark.slow
 def test_a_later_run_reuses_the_teachers_kept_in_the_checkpoint_dir(tiny_store_dir, tmp_path, monkeypatch):
     from baselines import train
 

@@ -18,6 +18,7 @@ from evaluation.scoring import score_submission
 from .conftest import TINY_OVERRIDES, tiny_config
 
 
+@pytest.mark.slow
 def test_submission_file_is_scored_by_the_server_exactly_as_offline(tiny_store_dir, tmp_path):
     datasets = ["MSRVTT", "DiDeMo"]
     out = train_and_write_submission(
@@ -73,6 +74,7 @@ def test_rows_follow_the_phase_query_order(tiny_store_dir):
         predict_queries(result, store_file=path, split="val", query_ids=[train_caption])
 
 
+@pytest.mark.slow
 def test_teachtext_pipeline_trains_teachers_then_the_student(tiny_store_dir, tmp_path, caplog):
     caplog.set_level("INFO", logger="baselines")
     out = train_and_write_submission(

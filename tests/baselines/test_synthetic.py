@@ -47,6 +47,7 @@ def _ridge_r2(x: np.ndarray, y: np.ndarray) -> float:
     return 1 - float((residual**2).sum() / ((y[half:] - y[half:].mean(0)) ** 2).sum())
 
 
+@pytest.mark.slow
 def test_the_recording_condition_is_visible_to_other_experts_only(tmp_path):
     """A corrupted expert cannot see its own corruption (linearly); the scene expert can."""
     path = generate_dataset(tmp_path, "YouCook2", scale="tiny", seed=1)

@@ -28,6 +28,7 @@ def trained_ce(tiny_store_dir):
     )
 
 
+@pytest.mark.slow
 def test_tiny_ce_learns_well_above_chance(tiny_store_dir, trained_ce):
     with ExpertStore(store_path(tiny_store_dir, "MSRVTT")) as store:
         metrics = evaluate_split(trained_ce.model, store, trained_ce.config, "test")
@@ -55,6 +56,7 @@ def test_checkpoint_selection_keeps_the_best_validation_epoch_later_wins_ties(ti
     assert again["t2v"]["geometric_mean_R1-R5-R10"] == pytest.approx(best), "the selected weights are loaded"
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_per_seed(tiny_store_dir):
     path = store_path(tiny_store_dir, "DiDeMo")
     config = tiny_config("DiDeMo", "ce", train={"epochs": 2})
@@ -131,6 +133,7 @@ def test_the_expert_sum_target_sums_per_expert_dot_products_without_weights(tiny
         targets.similarity(*rows, target="softmax")
 
 
+@pytest.mark.slow
 def test_teachtext_student_moves_towards_its_teachers(tiny_store_dir, trained_ce):
     path = store_path(tiny_store_dir, "MSRVTT")
     with ExpertStore(path) as store:
@@ -161,6 +164,7 @@ def test_teachtext_student_moves_towards_its_teachers(tiny_store_dir, trained_ce
         )
 
 
+@pytest.mark.slow
 def test_teachtext_reuses_the_ce_baseline_as_its_openai_teacher(
     tiny_store_dir, tmp_path, monkeypatch, caplog
 ):
@@ -357,6 +361,7 @@ def test_the_available_expert_sum_drops_each_videos_unavailable_experts_by_hand(
         teacher.similarity(torch.tensor([0]), torch.tensor([0]), cpu, target="available")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", train.DISTIL_TARGETS)
 def test_the_student_side_of_distillation_is_its_own_weighted_similarity(tiny_store_dir, trained_ce, target):
     """The reference adds SmoothL1(cross_view_conf_matrix, teacher mean) with weight 1 to the ranking

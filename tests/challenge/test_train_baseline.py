@@ -11,6 +11,8 @@ from django.core.management import CommandError, call_command
 
 from challenge.models import Phase, Submission, Team
 
+pytestmark = pytest.mark.slow  # trains models
+
 # Small and fast: a few epochs of a narrow CE on the tiny synthetic stores.
 FAST = [
     "arch.ce_shared_dim=32",

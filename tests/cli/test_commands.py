@@ -247,6 +247,7 @@ def _write_inputs(directory, tiny_truth):
     (directory / "notes.md").write_text("ignored")
 
 
+@pytest.mark.slow
 def test_pack_then_submit_prints_the_result_table(run_cli, kit_dir, phase, tiny_truth, tmp_path):
     inputs = tmp_path / "inputs"
     _write_inputs(inputs, tiny_truth)

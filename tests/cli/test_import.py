@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -19,6 +21,7 @@ print("CODE", code, "IMPORTED", ",".join(bad) or "none")
 """
 
 
+@pytest.mark.slow
 def test_cli_runs_without_django(tmp_path, tiny_truth, make_submission_file):
     import json
 
@@ -52,7 +55,7 @@ def test_python_dash_m_cli_reports_usage_errors_with_exit_1(tmp_path):
 
 
 def test_import_linter_forbids_the_server_in_the_cli():
-    """`lint-imports` (run by tests/evaluation/test_purity.py) enforces this contract."""
+    """`lint-imports` (run by `make lint`, in CI before the tests) enforces this contract."""
     import tomllib
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]

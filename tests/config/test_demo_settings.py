@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -32,6 +34,7 @@ def test_bin_demo_runs_the_demo_settings():
     assert re.search(r'DJANGO_SETTINGS_MODULE="\$\{DJANGO_SETTINGS_MODULE:-config\.settings\.demo\}"', script)
 
 
+@pytest.mark.slow
 def test_demo_settings_serve_no_debug_page(tmp_path):
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "PENTATHLON_"))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -38,6 +40,7 @@ def _prod_database(**extra: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_kept_database_connections_are_checked_before_reuse() -> None:
     """After a PostgreSQL restart a kept connection is dead; without the check its next request is a 500."""
     database = _prod_database()
@@ -46,5 +49,6 @@ def test_kept_database_connections_are_checked_before_reuse() -> None:
     assert database["HOST"] == "postgres" and database["ATOMIC_REQUESTS"] is True
 
 
+@pytest.mark.slow
 def test_connection_age_still_comes_from_the_environment() -> None:
     assert _prod_database(DJANGO_CONN_MAX_AGE="0")["CONN_MAX_AGE"] == 0

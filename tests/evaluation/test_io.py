@@ -41,6 +41,7 @@ def test_valid_npz_h5_and_zip_are_read_alike(tmp_path, tiny_truth, one_matrix):
     assert reports[0]["datasets"] == reports[1]["datasets"] == reports[2]["datasets"]
 
 
+@pytest.mark.slow
 def test_fortran_order_and_big_endian_arrays_are_read_correctly(tmp_path, tiny_truth, one_matrix):
     np.savez(tmp_path / "c.npz", DiDeMo=one_matrix)
     np.savez(tmp_path / "f.npz", DiDeMo=np.asfortranarray(one_matrix).astype(">f4"))

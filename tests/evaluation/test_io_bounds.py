@@ -175,6 +175,7 @@ def test_an_honest_csv_passes_and_reads_as_before(tmp_path):
     assert topk.tolist() == [[int(v) for v in line.split(",")] for line in body.decode().split()]
 
 
+@pytest.mark.slow
 def test_a_csv_with_far_more_rows_than_queries_stops_at_the_first_extra_row(tmp_path):
     path = csv_zip(tmp_path / "rows.zip", _honest_rows(200_000))
     peak, error = _peak_while(lambda: _check(path))
@@ -254,6 +255,7 @@ print(hwm() - before)
 """
 
 
+@pytest.mark.slow
 def test_the_150_mib_csv_zip_grows_the_process_by_less_than_64_mib(tmp_path):
     """Measured as the upload's checks run (`check_topk_lists`, as the web process calls it): the
     process's peak resident memory, before and after, in a fresh interpreter."""

@@ -81,6 +81,7 @@ def test_a_chunk_larger_than_the_limit_is_refused_from_its_metadata(tmp_path):
     assert inspect_submission(path).entries["MSVD"].arrays["sims"].shape == (97, 20)
 
 
+@pytest.mark.slow
 def test_a_chunk_stored_larger_than_its_data_is_refused_at_inspection(tmp_path):
     # 7,760 bytes of chunk, 0.5 MB of gzip stream: HDF5's filter would inflate it to 512 MiB.
     path = write_chunk_bomb(tmp_path / "over.h5", (97, 20), (97, 20), 512 * MiB)

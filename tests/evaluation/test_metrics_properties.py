@@ -26,6 +26,7 @@ def padded_case(draw):
     return sims, masks
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(padded_case())
 def test_padded_layout_matches_brute_force(case):
@@ -40,6 +41,7 @@ def test_padded_layout_matches_brute_force(case):
         assert got_v2t[key] == pytest.approx(value, abs=1e-9)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 7), st.integers(1, 30), st.integers(0, 2**31))
 def test_masked_rows_are_ignored_whatever_they_hold(videos, captions, seed):

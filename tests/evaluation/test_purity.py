@@ -1,6 +1,5 @@
 """evaluation/ is usable offline: it imports no Django, DRF, Celery or site app."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +15,4 @@ def test_importing_the_evaluation_core_loads_no_web_framework():
         "print(bad); sys.exit(1 if bad else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_import_linter_contract_holds():
-    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
-    assert lint, "import-linter is part of the dev install"
-    done = subprocess.run([lint], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

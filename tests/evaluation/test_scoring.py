@@ -143,6 +143,7 @@ def test_cli_codalab_zip_matches_full_matrices(tmp_path):
         assert got["MedR"] is None and report["datasets"][name]["v2t"] is None
 
 
+@pytest.mark.slow
 def test_cli_table_and_rejection(tmp_path, tiny_truth_path, tiny_matrices):
     write_h5_submission(tmp_path / "s.h5", tiny_matrices)
     done = run_cli("score", "--ground-truth", tiny_truth_path, "--submission", tmp_path / "s.h5")

@@ -168,6 +168,7 @@ def coverage(truth, draw, *, trials, resamples, grouped=True):
     return {metric: hits / trials for metric, hits in covered.items()}
 
 
+@pytest.mark.slow
 def test_coverage_of_recall_intervals_is_close_to_the_level():
     # True R1 = 30 % and R10 = 30 % + 70 % * 9/100 = 36.3 % (ranks 1..100 uniform otherwise).
     def draw(rng):
@@ -179,6 +180,7 @@ def test_coverage_of_recall_intervals_is_close_to_the_level():
     assert 0.92 <= found["R10"] <= 0.98, found
 
 
+@pytest.mark.slow
 def test_grouped_bootstrap_covers_clustered_captions_where_the_plain_one_does_not():
     # 60 videos of 10 captions; each video's captions share its difficulty (the video's own R1 rate),
     # so captions are far from independent. True R1 = mean of Beta(1, 2) = 1/3.

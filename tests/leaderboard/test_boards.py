@@ -254,6 +254,7 @@ def test_history_lists_each_improvement_of_the_best_score(setup):
 MAX_QUERIES = 11
 
 
+@pytest.mark.slow
 def test_ten_thousand_submissions_render_with_a_bounded_number_of_queries(
     setup, django_assert_max_num_queries
 ):

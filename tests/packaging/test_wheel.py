@@ -9,6 +9,8 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Every top-level package of the project; a new app must be added here and to the packaging list.
 PACKAGES = (
@@ -33,6 +35,7 @@ def test_the_list_names_every_package_of_the_checkout():
     assert _packages_on_disk() == set(PACKAGES)
 
 
+@pytest.mark.slow
 def test_the_wheel_contains_every_app_with_its_migrations_and_commands(tmp_path):
     source = tmp_path / "src"
     source.mkdir()

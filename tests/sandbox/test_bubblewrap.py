@@ -137,6 +137,7 @@ def test_no_view_of_ground_truth_database_secrets_or_the_workers_environment(tmp
     assert "SECRET" not in env and "DJANGO" not in env and "DATABASE" not in env
 
 
+@pytest.mark.slow
 def test_a_fork_bomb_hits_the_process_limit(tmp_path):
     result, _ = _run(
         tmp_path,

@@ -121,6 +121,7 @@ def test_no_network(tmp_path):
     ],
     ids=["memory", "wall", "fork", "output"],
 )
+@pytest.mark.slow
 def test_each_limit_ends_with_its_sentence_and_the_next_run_succeeds(tmp_path, source, failure, start):
     result, _ = _run(tmp_path, source)
     assert result.failure_class == failure, result

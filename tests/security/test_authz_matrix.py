@@ -726,6 +726,7 @@ def world(tmp_path_factory, settings):
 TOTALS: dict[str, int] = {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role", ROLES)
 def test_authorisation_matrix(world, role, capsys):
     checked, problems = check_role(world, role)

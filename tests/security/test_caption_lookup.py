@@ -109,6 +109,7 @@ def _submit(client, phase: Phase, matrices: dict, path: Path, capture) -> dict:
     return response.json()
 
 
+@pytest.mark.slow
 def test_the_caption_lookup_wins_on_published_text_is_reported_and_fails_once_text_is_withheld(
     seeded, api_client, client, tmp_path, django_capture_on_commit_callbacks
 ):

@@ -190,6 +190,7 @@ def _fuzz(reader: Reader, seed_name: str, tmp_path_factory) -> None:
     case()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed_name", sorted(SEEDS))
 def test_mutated_files_only_raise_evaluation_errors(reader, seed_name, tmp_path_factory, capsys):
     _fuzz(reader, seed_name, tmp_path_factory)

@@ -88,6 +88,7 @@ def _prod_env(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_production_settings_pass_check_deploy_at_warning_level():
     done = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -101,6 +102,7 @@ def test_production_settings_pass_check_deploy_at_warning_level():
     assert "no issues" in done.stdout
 
 
+@pytest.mark.slow
 def test_production_settings_values():
     code = (
         "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
@@ -234,6 +236,7 @@ def rates(monkeypatch):
     return set_rates
 
 
+@pytest.mark.slow
 def test_throttle_rates_come_from_the_environment():
     code = "from django.conf import settings as s; print(s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'])"
     env = {

@@ -32,6 +32,7 @@ def _run(code: str) -> list[str]:
     return done.stdout.split()
 
 
+@pytest.mark.slow  # a child interpreter that imports torch
 def test_the_warm_up_imports_torch_and_compiles_the_kernel_for_both_float_types():
     out = _run(
         """
@@ -43,6 +44,7 @@ def test_the_warm_up_imports_torch_and_compiles_the_kernel_for_both_float_types(
     assert out == ["False", "0", "cpu", "True", "2"]
 
 
+@pytest.mark.slow  # a child interpreter that imports torch
 def test_the_preload_before_forking_imports_but_compiles_nothing():
     out = _run(
         """

@@ -164,6 +164,7 @@ def test_a_hidden_phase_shows_no_program_output_even_when_it_prints_the_queries(
     assert not submission_quota_counted(team=submission.team, phase=code_test).exists()
 
 
+@pytest.mark.slow
 def test_a_program_failure_on_a_validation_phase_shows_its_reason_and_output(
     code_val, participant, django_capture_on_commit_callbacks
 ):
