@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import user_email_verified
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse, bundle_validate
@@ -313,6 +313,7 @@ CHALLENGE_SAVED = "{title}: settings saved."
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def challenge_create_view(request: HttpRequest) -> HttpResponse:
     """Create a challenge (site staff; the creator becomes its organiser), through `challenge_create`."""
     if not (request.user.is_staff or request.user.is_superuser):

@@ -100,12 +100,16 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def terms_accept_view(request: HttpRequest, slug: str) -> HttpResponse:
     """Accept the challenge's current rules (recorded with the time and the version)."""
     challenge = challenge_get(slug=slug, user=request.user)
-    acceptance = terms_accept(challenge=challenge, user=request.user)
-    messages.success(
-        request,
-        f"You accepted the rules of {challenge.title} (version {acceptance.version}); "
-        "the starter kit and submissions are open to you.",
-    )
+    try:
+        acceptance = terms_accept(challenge=challenge, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"You accepted the rules of {challenge.title} (version {acceptance.version}); "
+            "the starter kit and submissions are open to you.",
+        )
     return redirect(reverse("challenge:detail", args=[challenge.slug]) + "#rules")
 
 

@@ -116,7 +116,9 @@ def test_the_dashboard_uploads_public_annotations_and_shows_the_caption_warning(
             follow=True,
         )
     page = response.content.decode()
-    card = re.search(rf'<article class="card" data-phase="{phase.slug}">.*?</article>', page, re.S).group(0)
+    card = re.search(
+        rf'<article class="card" data-phase="{phase.slug}"[^>]*>.*?</article>', page, re.S
+    ).group(0)
     assert 'data-role="caption-warning"' in card and "use a code phase or new captions" in card
     assert f"DiDeMo: {d.num_queries} of {d.num_queries} queries carry text" in card
     table.write_bytes(b"caption only\nx\n")

@@ -143,6 +143,10 @@ EXPECTATIONS: dict[str, Expect] = {
     "challenge:submission-file": Expect(MEMBER_OR_ORG, NONE),
     # the organiser console: its front page lists the user's challenges (none: a sentence saying so)
     "challenge:organiser-home": Expect(AUTH, NONE),
+    # accepting the rules: POST only; a challenge that asks none answers with a message and back
+    "challenge:terms-accept": Expect(NONE, AUTH),
+    # creating a challenge: site staff (the creator organises it); an empty POST is the form's 400
+    "challenge:challenge-create": Expect(STAFF, STAFF),
     "challenge:console-submissions": Expect(ORG, NONE),
     "challenge:console-teams": Expect(ORG, NONE),
     "challenge:console-log": Expect(ORG, NONE),
@@ -153,6 +157,9 @@ EXPECTATIONS: dict[str, Expect] = {
     # API
     "api:token": Expect(NONE, ALL, data="token"),
     "api:index": Expect(ALL, NONE),  # where to start: links, no data
+    # your team: members of a team read it (others: 403 naming the team page); an empty POST is a 400
+    "api:team-mine": Expect(frozenset({"participant", "other_team"}), AUTH),
+    "api:team-join": Expect(NONE, AUTH),
     "api:challenge-list": Expect(ALL, NONE),
     "api:challenge-detail": Expect(ALL, NONE),
     "api:phase-list": Expect(ALL, NONE),

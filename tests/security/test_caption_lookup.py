@@ -51,7 +51,7 @@ def seeded(tmp_path) -> dict:
 def _card(client, slug: str) -> str:
     """The phase's card on the organiser page."""
     page = client.get("/organiser/c/video-pentathlon/").content.decode()
-    return re.search(rf'<article class="card" data-phase="{slug}">.*?</article>', page, re.S).group(0)
+    return re.search(rf'<article class="card" data-phase="{slug}"[^>]*>.*?</article>', page, re.S).group(0)
 
 
 def _kit(client, phase: Phase) -> tuple[dict, dict[str, bytes]]:

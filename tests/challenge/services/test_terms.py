@@ -83,3 +83,10 @@ def test_a_submission_waits_for_the_rules(ruled, phase, participant, make_submis
 def test_a_challenge_without_terms_asks_nothing(challenge, phase, participant):
     assert _client(participant).get(f"/api/v1/phases/{phase.id}/kit/").status_code == 200
     assert 'data-role="terms"' not in _client(participant).get("/c/video-pentathlon/").content.decode()
+
+
+def test_accepting_the_rules_of_a_challenge_that_asks_none_says_so(challenge, participant):
+    response = _client(participant).post("/c/video-pentathlon/rules/accept/", follow=True)
+    assert response.status_code == 200
+    assert "asks no acceptance of its rules" in response.content.decode()
+    assert not TermsAcceptance.objects.exists()
