@@ -3,17 +3,21 @@
 The sandbox gets fresh IPC, PID, network (no interface but its own loopback), UTS and cgroup
 namespaces, an empty root holding only read-only binds of /usr, the runtime's directories, the program
 and /input, size-bounded tmpfs mounts for /output and /tmp, a minimal /dev and its own /proc. The
-program runs as uid/gid 65534 with no capabilities and a clean environment; the supervisor
+program runs as an unprivileged uid with no capabilities and a clean environment; the supervisor
 (`sandbox/supervisor.py`) is PID 1 and enforces wall time and the memory of all its processes
 together, the kernel the per-process rlimits. When the worker has NVIDIA devices they are bound in.
 
-Run by root (a production worker), bwrap needs no user namespace: it drops to uid 65534 through
-`setpriv` inside, so RLIMIT_NPROC counts the sandbox user's processes. Run by anyone else, bwrap maps
-the caller to uid 65534 inside an unprivileged user namespace.
+Run by root (a production worker), bwrap needs no user namespace: it drops through `setpriv` inside to
+a uid leased for this run alone (`RUN_UIDS`, held by a lock file while the run lasts), so RLIMIT_NPROC,
+which the kernel counts per uid across the machine, counts this run's processes only: a fork bomb in
+one sandbox cannot use up another's process limit. Run by anyone else, bwrap maps the caller to uid
+65534 inside an unprivileged user namespace (the count is then the caller's user's).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import json
 import os
@@ -21,7 +25,9 @@ import platform
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from .base import (
@@ -39,6 +45,11 @@ from .base import (
 )
 
 NOBODY = 65534
+#: The uids a root worker leases, one per running sandbox: far above any account or subordinate-id
+#: range, below 2**31 (tools that read uids as signed integers stay correct).
+RUN_UIDS = range(1_900_000_000, 1_900_000_000 + 4096)
+RUN_UID_LOCKS = Path(tempfile.gettempdir()) / "pentathlon-sandbox-uids"
+NO_RUN_UID = "Every sandbox uid of this worker is in use ({count} runs at once); try again later."
 #: Seconds past the wall limit before the host kills the sandbox itself (the supervisor stops it first).
 GRACE_S = 10.0
 BWRAP_MISSING = (
@@ -61,8 +72,31 @@ def _mkdirs(args: list[str], made: set[str], dest: str) -> None:
 class BubblewrapBackend:
     name = "bubblewrap"
 
-    def __init__(self, *, bwrap: str = "bwrap", uid: int = NOBODY) -> None:
+    def __init__(self, *, bwrap: str = "bwrap", uid: int | None = None) -> None:
+        """`uid`: the program's uid; by default a uid leased per run under root, 65534 otherwise."""
         self.bwrap, self.uid = bwrap, uid
+
+    @contextlib.contextmanager
+    def run_uid(self) -> Iterator[int]:
+        """The uid one run's program gets, held until the run ends (a lock file per uid: a lock dies
+        with the process that held it, so a lost worker frees its uids)."""
+        if self.uid is not None or os.geteuid() != 0:
+            yield NOBODY if self.uid is None else self.uid
+            return
+        RUN_UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+        for uid in RUN_UIDS:
+            fd = os.open(RUN_UID_LOCKS / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield uid
+            finally:
+                os.close(fd)
+            return
+        raise SandboxUnavailable(NO_RUN_UID.format(count=len(RUN_UIDS)))
 
     def hardware(self, job: Job) -> str:
         gpus = len(glob.glob("/dev/nvidia[0-9]*")) if job.gpu else 0
@@ -70,8 +104,10 @@ class BubblewrapBackend:
         gpu = f", {gpus} NVIDIA GPU" if gpus else ""
         return f"{job.limits.cpus} CPU cores ({cpu}){gpu}, {human_size(job.limits.memory_bytes)}"
 
-    def command(self, job: Job, *, report_fd: int = 3) -> list[str]:
-        """The bwrap command line of a job (the supervisor's report goes to `report_fd`)."""
+    def command(self, job: Job, *, report_fd: int = 3, uid: int | None = None) -> list[str]:
+        """The bwrap command line of a job (the supervisor's report goes to `report_fd`), its program
+        running as `uid` (default: the backend's uid, else 65534)."""
+        uid = uid if uid is not None else (self.uid if self.uid is not None else NOBODY)
         bwrap = shutil.which(self.bwrap)
         if bwrap is None:
             raise SandboxUnavailable(BWRAP_MISSING)
@@ -89,7 +125,7 @@ class BubblewrapBackend:
         if privileged:
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         else:
-            args += ["--unshare-user", "--uid", str(self.uid), "--gid", str(self.uid), "--disable-userns"]
+            args += ["--unshare-user", "--uid", str(uid), "--gid", str(uid), "--disable-userns"]
         made: set[str] = set()
         args += ["--ro-bind", "/usr", "/usr"]
         for link in ("bin", "lib", "lib64", "sbin"):
@@ -131,8 +167,8 @@ class BubblewrapBackend:
         if privileged:
             args += [
                 "/usr/bin/setpriv",
-                f"--reuid={self.uid}",
-                f"--regid={self.uid}",
+                f"--reuid={uid}",
+                f"--regid={uid}",
                 "--clear-groups",
                 "--inh-caps=-all",
                 "--bounding-set=-all",
@@ -155,10 +191,14 @@ class BubblewrapBackend:
         return args
 
     def run(self, job: Job) -> RunResult:
+        with self.run_uid() as uid:
+            return self._run(job, uid)
+
+    def _run(self, job: Job, uid: int) -> RunResult:
         cores = cpu_set(job.limits.cpus)
         read_fd, write_fd = os.pipe()
         try:
-            args = self.command(job, report_fd=write_fd)
+            args = self.command(job, report_fd=write_fd, uid=uid)
         except SandboxUnavailable:
             os.close(read_fd)
             os.close(write_fd)

@@ -4,6 +4,7 @@ lives on, and the next run succeeds (docs/code-phases.md)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import textwrap
@@ -14,6 +15,7 @@ import pytest
 
 from sandbox import CRASH, MEMORY, TIMEOUT, Job, Limits, backend_get, runtime_get
 from sandbox.base import BAD_OUTPUT, MiB
+from sandbox.bubblewrap import NOBODY, RUN_UIDS, BubblewrapBackend
 
 pytestmark = pytest.mark.skipif(
     shutil.which("bwrap") is None, reason="needs bubblewrap (apt-get install bubblewrap; see README)"
@@ -62,7 +64,8 @@ def test_a_good_program_runs_unprivileged_and_hands_back_its_output(tmp_path):
         GOOD + "import os; print('uid', os.getuid(), os.getgid(), sorted(os.environ))\n",
     )
     assert result.ok, result
-    assert "uid 65534 65534" in result.stdout
+    uid, gid = (int(n) for n in re.search(r"uid (\d+) (\d+)", result.stdout).groups())
+    assert uid == gid and (uid in RUN_UIDS if os.geteuid() == 0 else uid == NOBODY)  # root: leased per run
     assert result.output_files == ["submission.npz"]
     assert result.peak_memory_bytes > 0 and result.wall_s > 0
     assert result.hardware.startswith("1 CPU cores")
@@ -309,3 +312,15 @@ def test_limits_reach_the_program_as_rlimits(tmp_path):
     assert lines["RLIMIT_FSIZE"] == f"{8 * MiB} {8 * MiB}"
     assert lines["RLIMIT_CPU"] == f"{SMALL.cpu_s} {SMALL.cpu_s + 2}"
     assert lines["RLIMIT_CORE"] == "0 0"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uids are leased per run only by a root worker")
+def test_runs_at_once_get_uids_of_their_own_so_one_cannot_use_up_anothers_process_limit(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr("sandbox.bubblewrap.RUN_UID_LOCKS", tmp_path / "uids")  # no other run's leases
+    backend = BubblewrapBackend()
+    with backend.run_uid() as first, backend.run_uid() as second:
+        assert first != second and {first, second} <= set(RUN_UIDS)
+    with backend.run_uid() as again:
+        assert again == first  # a finished run gives its uid back
