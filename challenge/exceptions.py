@@ -5,20 +5,10 @@ Every message is a complete sentence a participant can act on.
 
 from __future__ import annotations
 
-# ApplicationError, PermissionDeniedError and NotFoundError are re-exported for the modules that still
-# import them from here (the chunked uploads and the ground-truth code, changed by other work now).
-from core.exceptions import (
-    ApplicationError,
-    NotFoundError,
-    PermissionDeniedError,
-    TransientEvaluationError,
-)
+from core.exceptions import ApplicationError, TransientEvaluationError
 
 __all__ = [
-    "ApplicationError",
     "DuplicateSubmissionError",
-    "NotFoundError",
-    "PermissionDeniedError",
     "QuotaExceededError",
     "StoredFileUnavailable",
     "UploadStateError",

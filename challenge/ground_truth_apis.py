@@ -16,7 +16,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from challenge.exceptions import ApplicationError
 from challenge.models import Phase
 from challenge.publication import (
     phase_caption_findings,
@@ -26,6 +25,7 @@ from challenge.publication import (
 )
 from challenge.selectors import challenge_is_organiser, phase_get, phase_not_found
 from challenge.services import phase_ground_truth_set, phase_query_order_set, phase_query_text_set
+from core.exceptions import ApplicationError
 
 QUERY_TEXT_REQUIRED = (
     "Give publish_query_text: true (publish the queries' text in the kit) or false (withhold it)."

@@ -10,12 +10,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from challenge.exceptions import ApplicationError
 from challenge.models import Team
 from challenge.selectors import challenge_get, team_members
 from challenge.services import team_create, team_join
 from challenge.services.teams import team_of
 from challenge.throttles import THROTTLED, throttle_allows
+from core.exceptions import ApplicationError
 
 
 class TeamSerializer(serializers.Serializer):

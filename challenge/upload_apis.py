@@ -37,7 +37,6 @@ from challenge.apis import (
     SubmissionOutputSerializer,
     _with_results,
 )
-from challenge.exceptions import ApplicationError, NotFoundError
 from challenge.models import ChunkedUpload
 from challenge.selectors import phase_get
 from challenge.services import (
@@ -46,6 +45,7 @@ from challenge.services import (
     chunked_upload_create,
     chunked_upload_write,
 )
+from core.exceptions import ApplicationError, NotFoundError
 
 UPLOAD_NOT_FOUND = "No such upload; start a new one with POST /api/v1/uploads/."
 BAD_RANGE = (

@@ -7,9 +7,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.urls import reverse
 
-from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import Challenge, TermsAcceptance
 from challenge.selectors import challenge_is_organiser, terms_accepted
+from core.exceptions import ApplicationError, PermissionDeniedError
 
 TERMS_NOT_ACCEPTED = (
     "Accept the rules of {challenge} (version {version}) before {what}: read and accept them at {url}"

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from challenge.exceptions import ApplicationError, PermissionDeniedError, UploadStateError
+from challenge.exceptions import UploadStateError
 from challenge.models import Phase, Submission
 from challenge.services.acceptance import TEAM_NOT_APPROVED, submission_create
 from challenge.services.files import SpooledFile
@@ -33,6 +33,7 @@ from challenge.services.intake import (
     phase_format_of,
 )
 from challenge.services.teams import team_of
+from core.exceptions import ApplicationError, PermissionDeniedError
 
 logger = logging.getLogger(__name__)
 

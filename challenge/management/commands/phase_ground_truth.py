@@ -9,7 +9,6 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from challenge.exceptions import ApplicationError
 from challenge.models import Phase
 from challenge.publication import (
     phase_caption_findings,
@@ -18,6 +17,7 @@ from challenge.publication import (
     phase_query_order_warning,
 )
 from challenge.services import phase_ground_truth_set, phase_query_order_set, phase_query_text_set
+from core.exceptions import ApplicationError
 
 
 class Command(BaseCommand):

@@ -7,10 +7,10 @@ import pytest
 from django.core.files import File
 from django.test import Client
 
-from challenge.exceptions import PermissionDeniedError
 from challenge.models import Submission, TermsAcceptance
 from challenge.services import submission_create
 from challenge.services.terms import terms_accept
+from core.exceptions import PermissionDeniedError
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from challenge.exceptions import ApplicationError, PermissionDeniedError
 from challenge.models import ChunkedUpload
 from challenge.services import chunked_upload_create
+from core.exceptions import ApplicationError, PermissionDeniedError
 
 pytestmark = pytest.mark.django_db
 
