@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SCALE  ?= full
 
-.PHONY: sandbox-deps install demo test test-fast lint bench bench-leaderboard screenshots compose-smoke clean
+.PHONY: sandbox-deps install demo test test-fast lint typecheck bench bench-leaderboard screenshots compose-smoke clean
 
 install: $(VENV)/.installed
 
@@ -49,6 +49,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+# mypy ([tool.mypy] in pyproject.toml): strict on evaluation/ and on each app's services and selectors.
+typecheck: install
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) -m evaluation.bench
