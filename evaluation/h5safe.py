@@ -48,6 +48,7 @@ FILTER_REFUSED = (
     "array {name!r} uses the HDF5 filter {code}; expected no compression, or gzip or lzf with optional"
     " shuffle and fletcher32"
 )
+UNREADABLE_ENTRY = "entry {name!r} is listed but cannot be opened; expected an intact HDF5 file"
 NEITHER = "entry {name!r} is neither a group nor an array; expected groups and arrays only"
 DIMENSION_TOO_LARGE = (
     "array {name!r} declares shape {shape}, a dimension above {limit:,}; expected real array sizes"
@@ -110,7 +111,7 @@ class SafeFile:
         if offset + nbytes > os.fstat(fd).st_size:
             raise HDF5RuleError(STORAGE_SHORT.format(name=name))
         target = out if dtype.isnative else np.empty(out.shape, dtype=dtype)
-        view = memoryview(target.reshape(-1).view(np.uint8))
+        view = target.reshape(-1).view(np.uint8).data
         filled = 0
         while filled < nbytes:
             got = os.preadv(fd, [view[filled : filled + 64 * 1024 * 1024]], offset + filled)
@@ -182,6 +183,8 @@ def walk(
         current, depth = stack.pop()
         for key in keys(current, limit=limit):
             node = child(current, key, limit=limit)
+            if node is None:  # listed by `keys` a moment ago: the group's metadata is damaged
+                raise HDF5RuleError(UNREADABLE_ENTRY.format(name=f"{current.name.rstrip('/')}/{key}"))
             seen += 1
             if seen > max_objects:
                 raise HDF5RuleError(

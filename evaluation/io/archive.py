@@ -8,7 +8,7 @@ import re
 import struct
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO
 
 from ..errors import SubmissionFormatError, SubmissionTooLargeError
 from .limits import ReadLimits
@@ -98,7 +98,7 @@ def _open_zip(path: Path, limits: ReadLimits, label: str) -> zipfile.ZipFile:
         raise SubmissionFormatError(ZIP_UNREADABLE, member=label) from None
 
 
-def _member_data_offset(raw: Any, info: zipfile.ZipInfo) -> int:
+def _member_data_offset(raw: IO[bytes], info: zipfile.ZipInfo) -> int:
     """Where a member's data starts: after its local header, whose name and extra lengths may differ
     from the central directory's."""
     raw.seek(info.header_offset)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import SubmissionFormatError, SubmissionTooLargeError
 from .limits import MiB, ReadLimits
@@ -34,6 +35,16 @@ H5_CHUNK_INFLATES = (
 H5_CHUNK_DAMAGED = "has a damaged compressed chunk ({reason}); expected an intact .h5 file."
 
 
+class _StoredChunk(Protocol):
+    """What the reader uses of h5py's StoreInfo, one allocated chunk (h5py ships no type stubs)."""
+
+    @property
+    def chunk_offset(self) -> tuple[int, ...]: ...
+
+    @property
+    def size(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class _ChunkLayout:
     """How a chunked HDF5 array is stored: chunk shape, bytes per chunk, filter ids in pipeline order."""
@@ -41,7 +52,7 @@ class _ChunkLayout:
     chunks: tuple[int, ...]
     nbytes: int
     filters: tuple[int, ...]
-    stored: tuple[Any, ...]  # h5py StoreInfo of every allocated chunk
+    stored: tuple[_StoredChunk, ...]  # every allocated chunk
 
     @property
     def stored_bound(self) -> int:
@@ -98,9 +109,9 @@ def _h5_chunk_layout(
                 member=member,
             )
         filters.append(code)
-    stored: list[Any] = []
+    stored: list[_StoredChunk] = []
 
-    def keep(info: Any) -> None:
+    def keep(info: _StoredChunk) -> None:
         stored.append(info)
         if len(stored) > count:
             raise SubmissionFormatError(
@@ -124,7 +135,7 @@ def _h5_chunk_layout(
 _INFLATE_PIECE = 4 * MiB
 
 
-def _inflate_at_most(stream: bytes, nbytes: int) -> bytearray:
+def _inflate_at_most(stream: bytes | bytearray, nbytes: int) -> bytearray:
     """Inflate a zlib stream into a buffer of `nbytes`, a piece at a time: memory is that buffer.
 
     Raises:
@@ -134,7 +145,7 @@ def _inflate_at_most(stream: bytes, nbytes: int) -> bytearray:
     out = bytearray(nbytes)
     filled = 0
     inflater = zlib.decompressobj()
-    pending = stream
+    pending: bytes | bytearray = stream
     try:
         while not inflater.eof:
             piece = inflater.decompress(pending, _INFLATE_PIECE)
@@ -158,7 +169,7 @@ def _h5_unfilter(raw: bytes, layout: _ChunkLayout, filter_mask: int, itemsize: i
         OverflowError: the chunk inflates beyond its size.
         ValueError: the chunk is damaged (the message says how).
     """
-    data = raw
+    data: bytes | bytearray = raw
     for index in reversed(range(len(layout.filters))):
         if filter_mask >> index & 1:  # this filter was skipped when the chunk was written
             continue
@@ -180,7 +191,7 @@ def _h5_unfilter(raw: bytes, layout: _ChunkLayout, filter_mask: int, itemsize: i
 
 
 def _read_h5_chunks(
-    node: h5py.Dataset, out: np.ndarray, layout: _ChunkLayout, *, dataset: str, member: str
+    node: h5py.Dataset, out: npt.NDArray[np.floating[Any]], layout: _ChunkLayout, *, dataset: str, member: str
 ) -> None:
     """Read a filtered array chunk by chunk through `_h5_unfilter`: memory is the array plus one chunk.
 

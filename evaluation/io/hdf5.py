@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from .. import h5safe
 from ..datasets import canonical_dataset_name
@@ -42,6 +44,7 @@ def _h5_entries(
             if dataset in entries:
                 raise SubmissionFormatError("the dataset appears twice", dataset=dataset, member=label)
             names = set(h5safe.keys(group, limit=limits.max_members))
+            roles: tuple[str, ...]
             if "sims" in names:
                 kind, roles = KIND_SIMILARITY, ("sims",)
             elif {"text", "video"} <= names:
@@ -52,7 +55,7 @@ def _h5_entries(
                     dataset=dataset,
                     member=label,
                 )
-            arrays = {}
+            arrays: dict[str, ArrayInfo] = {}
             for role in roles:
                 member = f"{label}:/{key}/{role}"
                 node = _h5_array(group, role, dataset=dataset, member=member, limits=limits)
@@ -98,7 +101,7 @@ def _names_dataset(key: str, dataset: str) -> bool:
 
 def _read_h5_array(
     path: Path, role: str, dataset: str, limits: ReadLimits, declared: ArrayInfo, label: str
-) -> np.ndarray:
+) -> npt.NDArray[np.floating[Any]]:
     """One array of an .h5 submission, the HDF5 rule and the limits checked again on the file as it is
     now: the worker reads the file it was given, whatever the upload saw."""
     with h5safe.SafeFile(path) as safe:

@@ -7,9 +7,10 @@ import ast
 import math
 import os
 import zipfile
-from typing import Any
+from typing import IO, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import SubmissionFormatError
 from .archive import _find_member, _member_data_offset
@@ -22,7 +23,7 @@ NPY_CHANGED = (
 )
 
 
-def _npy_header(stream: Any, member: str) -> tuple[tuple[int, ...], np.dtype, bool]:
+def _npy_header(stream: IO[bytes], member: str) -> tuple[tuple[int, ...], np.dtype[Any], bool]:
     """Parse a .npy header without numpy's loader (which could be asked to unpickle)."""
     magic = stream.read(8)
     if len(magic) < 8 or magic[:6] != b"\x93NUMPY":
@@ -59,14 +60,16 @@ def _npy_header(stream: Any, member: str) -> tuple[tuple[int, ...], np.dtype, bo
 
 def _read_npy_member(
     archive: zipfile.ZipFile, member_name: str, dataset: str, declared: ArrayInfo
-) -> np.ndarray:
+) -> npt.NDArray[np.floating[Any]]:
     """A .npy member as an array: peak memory is at most the array itself.
 
     A stored (uncompressed) member, the usual case for float matrices, is mapped read-only from the
     file at its data offset: no copy and no allocation (a full-scale MSRVTT test matrix is 715 MB),
     and the scorer reads it from the page cache. A deflated member is streamed into a preallocated
-    array through the decompressing reader.
+    array through the decompressing reader (so is a stored one of an archive opened from a stream: it
+    has no file to map).
     """
+    source = archive.filename
     info = _find_member(archive, member_name)
     with archive.open(info) as stream:
         shape, dtype, fortran = _npy_header(stream, member_name)
@@ -77,14 +80,16 @@ def _read_npy_member(
                 dataset=dataset,
                 member=member_name,
             )
-        header_bytes = stream.tell() if info.compress_type == zipfile.ZIP_STORED else None
+        stored = info.compress_type == zipfile.ZIP_STORED and source is not None
+        header_bytes = stream.tell() if stored else None
         layout = shape[::-1] if fortran else shape
         if header_bytes is None:
             out = np.empty(layout, dtype=dtype)
-            view = memoryview(out.reshape(-1).view(np.uint8))
-            filled, wanted = _fill(stream.readinto, view), len(view)
-    if header_bytes is not None:
-        with open(archive.filename, "rb") as raw:
+            view = out.reshape(-1).view(np.uint8).data
+            # typeshed types ZipFile.open as IO[bytes]; in read mode it is a ZipExtFile, which has readinto
+            filled, wanted = _fill(cast(zipfile.ZipExtFile, stream), view), len(view)
+    if header_bytes is not None and source is not None:
+        with open(source, "rb") as raw:
             start = _member_data_offset(raw, info) + header_bytes
             wanted = math.prod(layout) * dtype.itemsize
             # bounded by the member's own size and by the file's: a short member is truncated
@@ -92,7 +97,7 @@ def _read_npy_member(
             filled = max(0, min(wanted, available))
         if filled == wanted:  # never map past the end of the file: a read there is a SIGBUS
             out = (
-                np.memmap(archive.filename, dtype=dtype, mode="r", offset=start, shape=layout)
+                np.memmap(source, dtype=dtype, mode="r", offset=start, shape=layout)
                 if wanted
                 else np.empty(layout, dtype=dtype)
             )
@@ -107,10 +112,10 @@ def _read_npy_member(
     return out.T if fortran else out
 
 
-def _fill(readinto: Any, view: memoryview) -> int:
+def _fill(stream: zipfile.ZipExtFile, view: memoryview) -> int:
     filled = 0
     while filled < len(view):
-        got = readinto(view[filled : filled + _READ_CHUNK])
+        got = stream.readinto(view[filled : filled + _READ_CHUNK])
         if not got:
             break
         filled += got

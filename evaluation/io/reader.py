@@ -6,8 +6,9 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 
 from ..errors import SubmissionFormatError
 from .archive import _open_zip
@@ -63,7 +64,7 @@ def load_entry(
     limits: ReadLimits | None = None,
     topk_bounds: TopkBounds | None = None,
     file_name: str | None = None,
-) -> dict[str, np.ndarray]:
+) -> dict[str, npt.NDArray[Any]]:
     """Read one dataset's arrays: {"sims": (R, V)} or {"text": (Q, D), "video": (V, D)} or {"topk": (Q, k)}
     (plus "query_ids", (Q,) strings, when the CSV's rows name their queries).
 
@@ -74,7 +75,7 @@ def load_entry(
     label = file_name or path.name
     limits = limits or ReadLimits()
     entry = manifest.entries[dataset]
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, npt.NDArray[Any]] = {}
     if manifest.container == "zip":
         try:
             with _open_zip(path, limits, label) as archive:

@@ -8,9 +8,10 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import SubmissionFormatError, SubmissionTooLargeError
 from .limits import MiB
@@ -60,7 +61,9 @@ _LETTER = re.compile(r"[A-Za-z]")
 MAX_CSV_QUERY_ID_LENGTH = 256
 
 
-def parse_topk_csv(raw: bytes, *, dataset: str | None = None, member: str | None = None) -> np.ndarray:
+def parse_topk_csv(
+    raw: bytes, *, dataset: str | None = None, member: str | None = None
+) -> npt.NDArray[np.int64]:
     """The video indices of a top-k CSV (see `parse_topk_table`), whether or not its rows name their query.
 
     >>> parse_topk_csv(b"3,1,2\\n0,2,1\\n").tolist()
@@ -71,7 +74,7 @@ def parse_topk_csv(raw: bytes, *, dataset: str | None = None, member: str | None
 
 def parse_topk_table(
     raw: bytes, *, dataset: str | None = None, member: str | None = None, bounds: TopkBounds | None = None
-) -> tuple[np.ndarray | None, np.ndarray]:
+) -> tuple[npt.NDArray[np.str_] | None, npt.NDArray[np.int64]]:
     """Parse a top-k CSV: one row per query, comma-separated 0-based video indices, best first.
 
     A row may start with its query's id from the starter kit (``q1a2b...,17,3,...``; ids hold a
@@ -90,7 +93,7 @@ def parse_topk_table(
 
 
 def _csv_lines(
-    stream: Any, *, line_bytes: int, max_bytes: int, dataset: str | None, member: str | None
+    stream: IO[bytes], *, line_bytes: int, max_bytes: int, dataset: str | None, member: str | None
 ) -> Iterator[str]:
     """The member's lines, read one at a time and never longer than `line_bytes` (split as
     `str.splitlines` splits them)."""
@@ -127,8 +130,8 @@ class _LineTooLong(Exception):
 
 
 def _parse_topk_stream(
-    stream: Any, bounds: TopkBounds | None, *, max_bytes: int, dataset: str | None, member: str | None
-) -> tuple[np.ndarray | None, np.ndarray]:
+    stream: IO[bytes], bounds: TopkBounds | None, *, max_bytes: int, dataset: str | None, member: str | None
+) -> tuple[npt.NDArray[np.str_] | None, npt.NDArray[np.int64]]:
     """`parse_topk_table` on a binary stream, a line at a time: memory is one line plus the indices."""
     line_bytes = bounds.line_bytes if bounds is not None else _UNBOUNDED_LINE_BYTES
     ids: list[str] | None = None
@@ -202,12 +205,12 @@ def _parse_topk_stream(
                     member=member,
                 ) from None
     except _LineTooLong as long:
-        fields = bounds.videos + 1 if bounds is not None else None
+        most_fields = bounds.videos + 1 if bounds is not None else None
         raise SubmissionFormatError(
             CSV_LINE_TOO_LONG.format(
                 line=long.number,
                 limit=line_bytes,
-                fields=fields or line_bytes // 2,
+                fields=most_fields or line_bytes // 2,
                 chars=bounds.field_chars if bounds is not None else "a few",
             ),
             dataset=dataset,

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from ..datasets import canonical_dataset_name
 from ..errors import EvaluationError, SubmissionFormatError, SubmissionTooLargeError
@@ -114,7 +115,7 @@ def _zip_member_role(member: str, archive: str, known: tuple[str, ...] | None = 
 
 def _read_csv_member(
     archive: zipfile.ZipFile, member_name: str, dataset: str, limits: ReadLimits, bounds: TopkBounds | None
-) -> tuple[np.ndarray | None, np.ndarray]:
+) -> tuple[npt.NDArray[np.str_] | None, npt.NDArray[np.int64]]:
     info = _find_member(archive, member_name)
     with archive.open(info) as stream:
         return _parse_topk_stream(
