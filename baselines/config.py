@@ -41,7 +41,7 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         raise ValueError(f"config inheritance cycle through {path.name}")
     with path.open(encoding="utf-8") as handle:
-        raw = json.load(handle)
+        raw: dict[str, Any] = json.load(handle)
     parent = raw.pop("inherit", None)
     if parent is None:
         return raw

@@ -32,7 +32,7 @@ import os
 import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -83,26 +83,37 @@ def feature_path(
 # Sampling parameters of the pooled experts (docs/baselines-reference.md 1.3). The two examples of section 1.2 are
 # exact; for the others the offset / inner_stride suffixes are this converter's best reading of the
 # naming rule, so check them against your release and override with `expert_paths` where they differ.
-_POOLED = {
-    "imagenet.senet154.0": ("imagenet", "senet154", dict(fps=25, pixel_dim=256, stride=1, offset=0)),
+class _Pooling(TypedDict, total=False):
+    """The keyword arguments of `feature_path` that name an expert's pooling."""
+
+    fps: int
+    pixel_dim: int
+    stride: int
+    offset: int
+    inner_stride: int
+    num_segments: int
+
+
+_POOLED: dict[str, tuple[str, str, _Pooling]] = {
+    "imagenet.senet154.0": ("imagenet", "senet154", _Pooling(fps=25, pixel_dim=256, stride=1, offset=0)),
     "imagenet.resnext101_32x48d.0": (
         "imagenet",
         "resnext101_32x48d",
-        dict(fps=25, pixel_dim=256, stride=1, offset=0),
+        _Pooling(fps=25, pixel_dim=256, stride=1, offset=0),
     ),
-    "scene.densenet161.0": ("scene", "densenet161", dict(fps=25, pixel_dim=256, stride=1, offset=0)),
-    "i3d.i3d.0": ("i3d", "i3d", dict(fps=25, pixel_dim=256, stride=25, offset=0, inner_stride=1)),
+    "scene.densenet161.0": ("scene", "densenet161", _Pooling(fps=25, pixel_dim=256, stride=1, offset=0)),
+    "i3d.i3d.0": ("i3d", "i3d", _Pooling(fps=25, pixel_dim=256, stride=25, offset=0, inner_stride=1)),
     "r2p1d.r2p1d-ig65m.0": (
         "r2p1d",
         "r2p1d-ig65m",
-        dict(fps=30, pixel_dim=256, stride=32, offset=0, inner_stride=1),
+        _Pooling(fps=30, pixel_dim=256, stride=32, offset=0, inner_stride=1),
     ),
     "r2p1d.r2p1d-ig65m-kinetics.0": (
         "r2p1d",
         "r2p1d-ig65m-kinetics",
-        dict(fps=30, pixel_dim=256, stride=32, offset=0, inner_stride=1),
+        _Pooling(fps=30, pixel_dim=256, stride=32, offset=0, inner_stride=1),
     ),
-    "s3dg.s3dg.0": ("s3dg", "s3dg", dict(fps=10, pixel_dim=256, stride=16, offset=0, inner_stride=1)),
+    "s3dg.s3dg.0": ("s3dg", "s3dg", _Pooling(fps=10, pixel_dim=256, stride=16, offset=0, inner_stride=1)),
 }
 # Custom paths of the variable-length and face experts (docs/baselines-reference.md 1.3).
 _CUSTOM = {
@@ -220,7 +231,8 @@ class LegacyExpertStore:
     store: np.ndarray
 
     def __getitem__(self, key: str) -> np.ndarray:
-        return self.store[self.keymap[key]]
+        row: np.ndarray = self.store[self.keymap[key]]
+        return row
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {k: self.store[i] for k, i in self.keymap.items()}

@@ -290,7 +290,7 @@ def train_and_write_submission(
         ).astype(np.float32)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".partial.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, allow_pickle=False, **arrays)
     os.replace(tmp, out_path)  # never leave a truncated submission behind
     return out_path
 

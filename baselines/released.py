@@ -18,13 +18,13 @@ from __future__ import annotations
 import os
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
 from .models import RetrievalModel
-from .models.ce import CEVideoEncoder
+from .models.ce import CEVideoEncoder, CollaborativeGating
 from .models.moee import MoEEVideoEncoder
 
 RELEASED_CHECKPOINT_NOT_WEIGHTS = (
@@ -145,13 +145,9 @@ def load_reference_state_dict(model: RetrievalModel, state_dict: Mapping[str, to
     own: dict[str, torch.Tensor] = {}
     for key in model.state_dict():
         if key == _G_SELF + "weight":
-            own[key] = state_dict[_G_FIRST + "weight"][
-                :, : model.video.collaborative.g_first_self.in_features
-            ]
+            own[key] = state_dict[_G_FIRST + "weight"][:, : _first_self_width(model)]
         elif key == _G_OTHER + "weight":
-            own[key] = state_dict[_G_FIRST + "weight"][
-                :, model.video.collaborative.g_first_self.in_features :
-            ]
+            own[key] = state_dict[_G_FIRST + "weight"][:, _first_self_width(model) :]
         elif key == _G_SELF + "bias":
             own[key] = state_dict[_G_FIRST + "bias"]
         else:
@@ -168,6 +164,15 @@ class _InertPickled:
 
     def __setstate__(self, state: Any) -> None:
         self.state = state
+
+
+def _first_self_width(model: RetrievalModel) -> int:
+    """Inputs of the pairwise gating's self half: the reference's one first layer splits there."""
+    gating = model.video.collaborative
+    if not isinstance(gating, CollaborativeGating):
+        raise ValueError("the model has no pairwise collaborative gating to load the reference's into")
+    width: int = gating.g_first_self.in_features
+    return width
 
 
 def _stand_in(qualified: str) -> type:
@@ -195,7 +200,9 @@ def read_released_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Te
     Raises:
         ValueError: the file holds any other pickled object, or no state dict.
     """
-    stand_ins = [(_stand_in(name), name) for name in _REFERENCE_PICKLED]
+    stand_ins: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
+        (_stand_in(name), name) for name in _REFERENCE_PICKLED
+    ]
     try:
         with torch.serialization.safe_globals(stand_ins):
             payload = torch.load(path, map_location="cpu", weights_only=True)

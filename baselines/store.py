@@ -26,7 +26,7 @@ paragraph of a video, as the CE code feeds it to the model.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -92,7 +92,7 @@ class StoreWriter:
         *,
         dataset: str,
         videos: list[str] | tuple[str, ...],
-        splits: dict[str, list[str] | tuple[str, ...]],
+        splits: Mapping[str, list[str] | tuple[str, ...]],
         source: str,
         fused_captions: bool = False,
     ) -> None:
@@ -190,7 +190,7 @@ class StoreWriter:
             chunks=(min(64, len(stored)),) + stored.shape[1:] if variable and len(stored) else None,
         )
         group.create_dataset("available", data=available.astype(np.uint8))
-        if variable:
+        if variable and mask is not None:  # a variable-length expert's mask was checked above
             group.create_dataset("mask", data=mask.astype(np.uint8))
 
     def set_captions(
@@ -466,13 +466,17 @@ def _take(node: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     rows = np.asarray(rows, dtype=np.int64)
     if rows.size == 0:
         return np.zeros((0,) + node.shape[1:], node.dtype)
+    taken: np.ndarray  # h5py ships no types: its reads are numpy arrays
     if np.all(np.diff(rows) == 1):
-        return node[rows[0] : rows[-1] + 1]
+        taken = node[rows[0] : rows[-1] + 1]
+        return taken
     lo, hi = int(rows.min()), int(rows.max()) + 1
     if hi - lo <= 4 * rows.size + 1024:
-        return node[lo:hi][rows - lo]
+        taken = node[lo:hi][rows - lo]
+        return taken
     unique, inverse = np.unique(rows, return_inverse=True)
-    return node[unique][inverse]
+    taken = node[unique][inverse]
+    return taken
 
 
 def split_truth(store_path: str | os.PathLike[str], split: str) -> DatasetTruth:

@@ -653,10 +653,10 @@ def generate_dataset(
         bounds = np.concatenate([[0], np.cumsum(plan.lengths)])
         for c_lo in range(0, len(plan.lengths), chunk_captions):  # render chunk by chunk, bounded memory
             c_hi = min(len(plan.lengths), c_lo + chunk_captions)
-            feats = _render_words(plan, world, int(bounds[c_lo]), int(bounds[c_hi]), rng)
+            rendered = _render_words(plan, world, int(bounds[c_lo]), int(bounds[c_hi]), rng)
             cuts = bounds[c_lo : c_hi + 1] - bounds[c_lo]
             for encoder, text in writers.items():
-                text.write([feats[encoder][cuts[i] : cuts[i + 1]] for i in range(c_hi - c_lo)])
+                text.write([rendered[encoder][cuts[i] : cuts[i + 1]] for i in range(c_hi - c_lo)])
     return store_path(out_dir, name)
 
 

@@ -278,7 +278,9 @@ def train_model(
             best_epoch,
         )
     seconds = time.perf_counter() - started
-    model.load_state_dict(best_state)  # type: ignore[arg-type]  (set at epoch 0: scores are >= 0)
+    if best_state is None:  # set at epoch 0 (scores are >= 0) unless no epoch ran
+        raise ValueError("no epoch was trained; expected at least one")
+    model.load_state_dict(best_state)
     model.eval()
     return TrainResult(model, config, specs, text_dim, best_epoch, best_score, history, seconds, samples)
 
@@ -291,7 +293,8 @@ def _epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np
 
 def sample_captions(data: SplitData, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One caption per video, uniformly at random among the video's captions (rows of `data.text`)."""
-    return data.caption_start[batch] + rng.integers(0, data.caption_count[batch])
+    rows: np.ndarray = data.caption_start[batch] + rng.integers(0, data.caption_count[batch])
+    return rows
 
 
 def training_step(
@@ -334,7 +337,7 @@ def training_step(
         target = teachtext_target(teachers, caption_rows, video_rows, device, target=distil_target)
         loss = loss + distil_weight * distillation_loss(sims, target)
     optimizer.zero_grad()
-    loss.backward()
+    loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward has no annotations
     optimizer.step()
     return loss.item()
 

@@ -138,5 +138,6 @@ class CEVideoEncoder(nn.Module):
     def forward(self, experts: list[torch.Tensor], available: torch.Tensor) -> list[torch.Tensor]:
         z = [F.normalize(proj(x), dim=-1) for proj, x in zip(self.projections, experts, strict=True)]
         if self.gating == "pairwise":
-            return self.collaborative(torch.stack(z, dim=1), available)
+            gated: list[torch.Tensor] = self.collaborative(torch.stack(z, dim=1), available)
+            return gated
         return [F.normalize(gate(zm), dim=-1) for gate, zm in zip(self.self_gates, z, strict=True)]

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 import h5py
 import numpy as np
@@ -44,7 +45,7 @@ def strings(node: h5py.Dataset) -> list[str]:
     return [s.decode() if isinstance(s, bytes) else str(s) for s in node[()]]
 
 
-def load(weights: str):
+def load(weights: str) -> tuple[Any, dict[str, Any], list[Any]]:
     payload = torch.load(weights, map_location="cpu", weights_only=True)
     config = json.loads(payload["config"])
     experts = [ExpertSpec(**e) for e in json.loads(payload["experts"])]
@@ -53,7 +54,7 @@ def load(weights: str):
     return model.eval(), config, sorted(experts, key=lambda e: e.key)
 
 
-def video_features(h5: h5py.File, experts) -> tuple[list[torch.Tensor], torch.Tensor]:
+def video_features(h5: h5py.File, experts: list[Any]) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The experts in model order, sequences cut or zero-padded to max_tokens (baselines.data)."""
     feats, available = [], []
     for spec in experts:
@@ -96,8 +97,8 @@ def similarities(weights: str, features: str, queries: list[str], videos: list[s
     with torch.no_grad():
         parts = []
         for lo in range(0, len(videos), VIDEO_CHUNK):
-            rows = slice(lo, lo + VIDEO_CHUNK)
-            parts.append(model.encode_video([x[rows].float() for x in feats], available[rows]))
+            span = slice(lo, lo + VIDEO_CHUNK)
+            parts.append(model.encode_video([x[span].float() for x in feats], available[span]))
         video = type(parts[0])(
             [torch.cat([p.experts[m] for p in parts]) for m in range(len(parts[0].experts))],
             torch.cat([p.available for p in parts]),
@@ -131,7 +132,7 @@ def main() -> int:
         print(f"{name}: {len(queries)} queries x {len(videos)} videos", file=sys.stderr)
     if not arrays:
         raise SystemExit("no dataset had both weights and gallery features")
-    np.savez(os.path.join(args.output, "submission.npz"), **arrays)
+    np.savez(os.path.join(args.output, "submission.npz"), allow_pickle=False, **arrays)
     return 0
 
 
