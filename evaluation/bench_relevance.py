@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -75,7 +76,7 @@ def _ranx_seconds(sims: np.ndarray, table: Relevance, rows: int, repeat: int) ->
     qrels_obj, run_obj = Qrels(qrels), Run(run)
     evaluate(Qrels({"q": {"d": 1}}), Run({"q": {"d": 1.0}}), list(RANX_KEYS))  # compile outside the timing
     seconds = _best(lambda: evaluate(qrels_obj, run_obj, list(RANX_KEYS)), repeat)
-    return seconds * sims.shape[0] / rows
+    return seconds * int(sims.shape[0]) / rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     for queries, items in SIZES[: args.sizes]:
         sims, table = epic_like(queries, items)
         query_video = table.first_item()
-        kernel = _best(lambda s=sims, g=query_video: retrieval_ranks(s, g, directions=("t2v",)), args.repeat)
-        full = _best(lambda s=sims, t=table: relevance_directions(s, t, metrics=KEYS), args.repeat)
+        kernel = _best(partial(retrieval_ranks, sims, query_video, directions=("t2v",)), args.repeat)
+        full = _best(partial(relevance_directions, sims, table, metrics=KEYS), args.repeat)
         t2v = _best(
-            lambda s=sims, t=table: relevance_directions(s, t, metrics=KEYS, directions=("t2v",)), args.repeat
+            partial(relevance_directions, sims, table, metrics=KEYS, directions=("t2v",)), args.repeat
         )
         ranx = _ranx_seconds(sims, table, args.ranx_rows, args.repeat)
         ranx_text = "-" if ranx is None else f"{ranx:8.3f}s"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -169,7 +170,7 @@ class DatasetLeaks:
             )
         return out
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "num_queries": self.num_queries,
             "ids_equal_video": self.ids_equal_video,
@@ -210,6 +211,6 @@ def audit_dataset(truth: DatasetTruth) -> DatasetLeaks:
     )
 
 
-def audit_ground_truth(truth: GroundTruth) -> dict[str, dict]:
+def audit_ground_truth(truth: GroundTruth) -> dict[str, dict[str, Any]]:
     """`audit_dataset` of every dataset, as JSON-ready dicts keyed by dataset name."""
     return {name: audit_dataset(d).as_dict() for name, d in truth.datasets.items()}

@@ -26,7 +26,7 @@ import csv
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from .datasets import canonical_dataset_name
 from .errors import EvaluationError, SubmissionFormatError
@@ -94,9 +94,9 @@ def _lines(stream: IO[bytes], limits: AnnotationLimits) -> Iterator[str]:
         try:
             pending += decoder.decode(chunk, final=not chunk)
         except UnicodeDecodeError as exc:
-            line = number + pending.count("\n") + chunk[: exc.start].count(b"\n") + 1
+            at = number + pending.count("\n") + chunk[: exc.start].count(b"\n") + 1
             raise AnnotationsError(
-                f"line {line} is not UTF-8 text ({exc.reason}); expected a UTF-8 table"
+                f"line {at} is not UTF-8 text ({exc.reason}); expected a UTF-8 table"
             ) from None
         *complete, pending = pending.split("\n")
         for line in complete:
@@ -142,7 +142,7 @@ def read_annotations(stream: IO[bytes], *, limits: AnnotationLimits | None = Non
             "the file is empty; expected a header line naming the columns caption and video_id"
         )
     tsv = "\t" in header_line
-    options: dict = (
+    options: dict[str, Any] = (
         {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {"delimiter": ",", "strict": True}
     )
     header = [name.strip().casefold() for name in next(csv.reader([header_line], **options))]
@@ -236,7 +236,7 @@ class CaptionAudit:
             f" ({self.unique_correct:,} its answer: a lookup scores R@1 = {self.lookup_r1:.1f})"
         ]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "num_queries": self.num_queries,
             "with_text": self.with_text,
@@ -267,7 +267,9 @@ class _DatasetIndex:
     matches: dict[str, _Match] = field(default_factory=dict)
 
 
-def audit_captions(truth: GroundTruth, annotations: Iterable[Annotation] | None = None) -> dict[str, dict]:
+def audit_captions(
+    truth: GroundTruth, annotations: Iterable[Annotation] | None = None
+) -> dict[str, dict[str, Any]]:
     """`CaptionAudit` of every dataset, as JSON-ready dicts keyed by dataset name.
 
     Args:

@@ -134,7 +134,7 @@ def grouped_query_video(query_masks: np.ndarray) -> np.ndarray:
     [0, 0, 1]
     """
     rows = np.flatnonzero(np.asarray(query_masks, dtype=bool).reshape(-1))
-    return (rows // query_masks.shape[1]).astype(np.int64)
+    return (rows // int(query_masks.shape[1])).astype(np.int64)
 
 
 def _fail(

@@ -73,7 +73,7 @@ class Preset:
     metrics: tuple[str, ...] = ()
     higher_is_better: bool = True
 
-    def bundle_fields(self) -> dict:
+    def bundle_fields(self) -> dict[str, str | bool]:
         """The bundle's ``challenge`` fields this preset provides."""
         return {
             "title": self.title,
@@ -83,7 +83,7 @@ class Preset:
             "higher_is_better": self.higher_is_better,
         }
 
-    def bundle_datasets(self) -> list[dict]:
+    def bundle_datasets(self) -> list[dict[str, str]]:
         """The bundle's ``datasets`` list."""
         return [{"name": d.name, "description": d.description} for d in self.datasets]
 

@@ -246,7 +246,7 @@ def _truth_save(truth: Any, path: str) -> None:
             arrays[f"{i}.rel_items"] = np.asarray(d.relevance.items, dtype=np.int64)
             arrays[f"{i}.rel_grades"] = np.asarray(d.relevance.grades, dtype=np.float64)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(path, **arrays)
+    np.savez(path, allow_pickle=False, **arrays)
 
 
 def _truth_load(path: str) -> Any:
@@ -278,7 +278,7 @@ def _truth_load(path: str) -> Any:
     return GroundTruth(meta["challenge"], meta["phase"], datasets, query_order=meta["query_order"])
 
 
-def _ranks_load(path: str, meta: list[dict]) -> dict[str, Any]:
+def _ranks_load(path: str, meta: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with np.load(path, allow_pickle=False) as data:
         for i, entry in enumerate(meta):
@@ -321,7 +321,7 @@ def score_in_child(
     memory_limit: int | None = None,
     should_stop: Callable[[], None] | None = None,
     probe: dict[str, Any] | None = None,
-    on_probe: Callable[[dict], None] | None = None,
+    on_probe: Callable[[dict[str, Any]], None] | None = None,
     environ: Mapping[str, str] | None = None,
     file_name: str | None = None,
     metrics: Sequence[str] | None = None,
@@ -341,7 +341,7 @@ def score_in_child(
     submission_path = os.fspath(submission_path)
     suffix = os.path.splitext(submission_path)[1].lower()
     job = tempfile.mkdtemp(prefix="pentathlon-scoring-")
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     read_end = write_end = -1
     try:
         truth_file = os.path.join(job, "truth.npz")
@@ -353,16 +353,17 @@ def score_in_child(
         cache_src = _numba_cache_dir()
         env_fixed = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
         if isolation.kind == "bwrap":
-            paths = {
+            inside = {
                 "submission": f"{_JOB}/submission{suffix}",
                 "truth": f"{_JOB}/truth.npz",
                 "out": f"{_JOB}/out",
-                "numba_cache": f"{_JOB}/numba" if cache_src else None,
+                "numba_cache": f"{_JOB}/numba",
             }
-            binds = [*_base_binds(), "--ro-bind", submission_path, paths["submission"]]
-            binds += ["--ro-bind", truth_file, paths["truth"], "--bind", out_dir, paths["out"]]
+            paths = {**inside, "numba_cache": inside["numba_cache"] if cache_src else None}
+            binds = [*_base_binds(), "--ro-bind", submission_path, inside["submission"]]
+            binds += ["--ro-bind", truth_file, inside["truth"], "--bind", out_dir, inside["out"]]
             if cache_src:
-                binds += ["--ro-bind", cache_src, paths["numba_cache"]]
+                binds += ["--ro-bind", cache_src, inside["numba_cache"]]
             if device != "cpu":
                 binds += _gpu_binds()
             env = scrubbed_environment(
@@ -448,7 +449,7 @@ def score_in_child(
         shutil.rmtree(job, ignore_errors=True)
 
 
-def _kill(process: subprocess.Popen) -> None:
+def _kill(process: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except OSError:
@@ -460,13 +461,13 @@ def _kill(process: subprocess.Popen) -> None:
 
 
 def _relay(
-    process: subprocess.Popen,
+    process: subprocess.Popen[bytes],
     fd: int,
     *,
     progress: Callable[[str, str | None, float], None] | None,
     should_stop: Callable[[], None] | None,
-    on_probe: Callable[[dict], None] | None,
-) -> dict | None:
+    on_probe: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any] | None:
     """Read the child's messages until it closes the pipe: progress is relayed, the last answer kept."""
     buffer = b""
     answer = None
@@ -498,8 +499,8 @@ def _relay(
 
 
 def _answer(
-    answer: dict | None,
-    process: subprocess.Popen,
+    answer: dict[str, Any] | None,
+    process: subprocess.Popen[bytes],
     *,
     out_dir: str,
     errors_log: str,
@@ -520,7 +521,8 @@ def _answer(
     if "report" in answer:
         if ranks_out is not None and answer.get("ranks"):
             ranks_out.update(_ranks_load(os.path.join(out_dir, "ranks.npz"), answer["ranks"]))
-        return answer["report"]
+        report: dict[str, Any] = answer["report"]
+        return report
     error = answer.get("error") or {}
     kind, message = error.get("kind"), str(error.get("message", ""))
     if kind == "submission":
@@ -541,7 +543,7 @@ class _Channel:
     def __init__(self, fd: int) -> None:
         self.out = os.fdopen(fd, "wb", buffering=0)
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict[str, Any]) -> None:
         self.out.write(json.dumps(message, default=_plain).encode() + b"\n")
 
 
@@ -570,7 +572,7 @@ def _prepare_numba_cache(source: str | None) -> None:
     os.environ["NUMBA_CACHE_DIR"] = target
 
 
-def _drop_privileges(drop_to: list | None, parent: int) -> None:
+def _drop_privileges(drop_to: list[int] | None, parent: int) -> None:
     if not drop_to:
         return
     uid, gid = int(drop_to[0]), int(drop_to[1])
@@ -639,7 +641,7 @@ def _kernel_environ() -> list[str]:
         return [item.decode(errors="replace") for item in handle.read().split(b"\0") if item]
 
 
-def _probe(probe: dict, environ: list[str]) -> dict:
+def _probe(probe: dict[str, Any], environ: list[str]) -> dict[str, Any]:
     """Tests only: what this child can see (`environ`, read from /proc/self/environ before the
     privilege drop, which makes the file root's; os.environ now; which of the given files it can
     open), and optionally an allocation of `allocate_mib`."""
@@ -657,11 +659,11 @@ def _probe(probe: dict, environ: list[str]) -> dict:
     return {"environ": environ, "opened": opened, "uid": os.getuid()}
 
 
-def _file_stamp(stat: os.stat_result) -> tuple:
+def _file_stamp(stat: os.stat_result) -> tuple[int, ...]:
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
-def _hash_file(path: str) -> tuple[str, tuple]:
+def _hash_file(path: str) -> tuple[str, tuple[int, ...]]:
     """The file's sha256 and its status before and after the pass (equal unless it changed meanwhile)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -679,7 +681,7 @@ def _hash_file(path: str) -> tuple[str, tuple]:
     return digest.hexdigest(), after
 
 
-def _scrub(message: str, request: dict) -> str:
+def _scrub(message: str, request: dict[str, Any]) -> str:
     """A message without any path of this child's world (the file names the participant chose for
     archive members are kept; the server's names never are)."""
     for key in ("submission", "truth", "out"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,9 @@ from .io import (
     inspect_submission,
     load_entry,
 )
-from .metrics.registry import METRIC_KEYS, RELEVANCE_METRIC_KEYS, metric
+from .metrics.registry import GEOMETRIC_MEAN_KEY, METRIC_KEYS, RELEVANCE_METRIC_KEYS, metric
 from .metrics.relevance import Relevance, relevance_directions, summarise, topk_relevance_metrics
 from .metrics.retrieval import (
-    GEOMETRIC_MEAN_KEY,
     metrics_from_ranks,
     rank_histogram,
     retrieval_ranks,
@@ -159,6 +159,8 @@ def _rows_layout(truth: DatasetTruth, rows: int) -> tuple[np.ndarray, np.ndarray
     """Ground truth of each row and the valid-row mask, for the compact or the padded layout."""
     if rows == truth.num_queries:
         return truth.query_video, None
+    if truth.query_masks is None:  # the shape checks admit other rows only for a padded layout
+        raise ValueError(f"{rows:,} rows for {truth.num_queries:,} queries and no padded layout")
     captions = truth.captions_per_video
     query_video = np.repeat(np.arange(truth.num_videos, dtype=np.int64), captions)
     return query_video, truth.query_masks.reshape(-1)
@@ -177,7 +179,14 @@ def _score_matrix(
 ) -> dict[str, Any]:
     if truth.relevance is not None:
         return _score_relevance(
-            sims, truth, dataset=dataset, member=member, progress=progress, ranks_out=ranks_out, extra=extra
+            sims,
+            truth,
+            truth.relevance,
+            dataset=dataset,
+            member=member,
+            progress=progress,
+            ranks_out=ranks_out,
+            extra=extra,
         )
     query_video, valid = _rows_layout(truth, int(sims.shape[0]))
     ranks = retrieval_ranks(
@@ -209,13 +218,15 @@ def _score_matrix(
 
 def _to_numpy(sims: Any) -> np.ndarray:
     if type(sims).__module__.startswith("torch"):
-        return sims.detach().cpu().numpy()
+        array: np.ndarray = sims.detach().cpu().numpy()
+        return array
     return np.asarray(sims)
 
 
 def _score_relevance(
     sims: Any,
     truth: DatasetTruth,
+    table: Relevance,
     *,
     dataset: str,
     member: str,
@@ -225,7 +236,7 @@ def _score_relevance(
 ) -> dict[str, Any]:
     """Sets of relevant items (docs/design.md section 4): every metric from the relevance kernel."""
     rows = relevance_directions(
-        _to_numpy(sims), truth.relevance, metrics=extra, dataset=dataset, member=member, progress=progress
+        _to_numpy(sims), table, metrics=extra, dataset=dataset, member=member, progress=progress
     )
     out: dict[str, Any] = {direction: summarise(values) for direction, values in rows.items()}
     out["rank_histogram"] = rank_histogram(rows["t2v"].first_rank, num_videos=truth.num_videos)
@@ -418,7 +429,7 @@ def score_submission(
     for truth in ground_truth.datasets.values():
         relevance_metric_keys(wanted, truth)  # an unknown key fails before any work
     device = resolve_device(device)
-    report_progress = progress or (lambda stage, dataset, fraction: None)
+    report_progress: ProgressCallback = progress or (lambda stage, dataset, fraction: None)
     report_progress(STAGE_VALIDATING, None, 0.0)
     manifest = prepare_submission(
         ground_truth=ground_truth,
@@ -439,7 +450,7 @@ def score_submission(
             submission_path, manifest, name, limits=limits, topk_bounds=bounds, file_name=file_name
         )
         report_progress(STAGE_SCORING, name, 0.0)
-        metrics = score_dataset(
+        scored = score_dataset(
             arrays,
             entry.kind,
             truth,
@@ -447,7 +458,7 @@ def score_submission(
             device=device,
             threads=threads,
             blind=ground_truth.blind,
-            progress=lambda fraction, name=name: report_progress(STAGE_SCORING, name, fraction),
+            progress=partial(report_progress, STAGE_SCORING, name),
             ranks_out=ranks_out,
             metrics=wanted,
         )
@@ -457,10 +468,10 @@ def score_submission(
             "member": entry.members,
             "num_queries": truth.num_queries,
             "num_videos": truth.num_videos,
-            "score": metrics["t2v"][GEOMETRIC_MEAN_KEY],
-            "t2v": metrics["t2v"],
-            "v2t": metrics.get("v2t"),
-            "rank_histogram": metrics.get("rank_histogram"),
+            "score": scored["t2v"][GEOMETRIC_MEAN_KEY],
+            "t2v": scored["t2v"],
+            "v2t": scored.get("v2t"),
+            "rank_histogram": scored.get("rank_histogram"),
         }
         report_progress(STAGE_SCORING, name, 1.0)
     scores = {name: r["score"] for name, r in results.items() if r["score"] is not None}

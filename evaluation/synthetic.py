@@ -232,7 +232,7 @@ def similarity_matrices(
     truth: GroundTruth, *, seed: int = 0, noise: float = 1.0, dtype: type = np.float32
 ) -> dict[str, np.ndarray]:
     """Compact Q x V matrices: Gaussian noise plus 1 on each query's ground-truth video."""
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for offset, (name, d) in enumerate(truth.datasets.items()):
         rng = np.random.default_rng([seed, offset])
         sims = rng.standard_normal((d.num_queries, d.num_videos), dtype=np.float32)
@@ -266,7 +266,7 @@ def topk_lists(sims: np.ndarray, k: int = 10) -> np.ndarray:
 
 def write_npz_submission(path: str | os.PathLike[str], matrices: dict[str, np.ndarray]) -> None:
     """An .npz with one similarity matrix per dataset, named after it."""
-    np.savez(path, **matrices)
+    np.savez(path, allow_pickle=False, **matrices)
 
 
 def write_embeddings_npz(
@@ -275,7 +275,7 @@ def write_embeddings_npz(
     arrays = {}
     for name, (text, video) in pairs.items():
         arrays[f"{name}_text"], arrays[f"{name}_video"] = text, video
-    np.savez(path, **arrays)
+    np.savez(path, allow_pickle=False, **arrays)
 
 
 def write_h5_submission(path: str | os.PathLike[str], matrices: dict[str, np.ndarray]) -> None:

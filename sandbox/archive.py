@@ -11,6 +11,7 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 ENTRY = "main.py"
 
@@ -89,7 +90,7 @@ def program_root(names: list[str]) -> str:
     raise ArchiveError(NO_ENTRY.format(found=shown))
 
 
-def program_check(path: str | Path, *, limits: ArchiveLimits = ArchiveLimits()) -> dict:
+def program_check(path: str | Path, *, limits: ArchiveLimits = ArchiveLimits()) -> dict[str, Any]:
     """Check a program archive without unpacking it: {"files": n, "bytes": declared, "root": folder}."""
     try:
         with zipfile.ZipFile(path) as zf:

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 GiB = 1024**3
 MiB = 1024**2
@@ -141,7 +141,7 @@ class RunResult:
     backend: str = ""
     hardware: str = ""
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "reason": self.reason,
@@ -162,6 +162,19 @@ class Backend(Protocol):
     def run(self, job: Job) -> RunResult: ...
 
     def hardware(self, job: Job) -> str: ...
+
+
+class ByteSource(Protocol):
+    """What `ReportReader` reads: a binary file, or the docker backend's fifo reader."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+def piped(stream: IO[bytes] | None) -> IO[bytes]:
+    """A child's stdout or stderr that Popen was asked to pipe (subprocess types it Optional)."""
+    if stream is None:
+        raise SandboxUnavailable("the program was started without the pipe it was given")
+    return stream
 
 
 class BoundedCapture:
@@ -199,9 +212,9 @@ class BoundedCapture:
 class ReportReader:
     """Reads the supervisor's report pipe in a thread: one JSON line, then a tar of /output (bounded)."""
 
-    def __init__(self, stream: IO[bytes], *, limit: int) -> None:
+    def __init__(self, stream: ByteSource, *, limit: int) -> None:
         self.stream, self.limit = stream, limit
-        self.status: dict | None = None
+        self.status: dict[str, Any] | None = None
         self.data = bytearray()
         self.overflow = False
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -256,7 +269,7 @@ def extract_output(data: bytes, dest: Path, *, limit: int) -> list[str]:
     return sorted(names)
 
 
-def supervisor_config(job: Job, *, output_dir: str = "/output") -> dict:
+def supervisor_config(job: Job, *, output_dir: str = "/output") -> dict[str, Any]:
     """The supervisor's settings for a job: limits and the per-process rlimits of the program."""
     limits = job.limits
     rlimits: dict[str, int | list[int]] = {
@@ -309,7 +322,7 @@ _PROCESS_WORDS = ("Resource temporarily unavailable", "can't start new thread")
 
 
 def classify(
-    *, job: Job, status: dict | None, returncode: int | None, timed_out: bool, stderr: str
+    *, job: Job, status: dict[str, Any] | None, returncode: int | None, timed_out: bool, stderr: str
 ) -> tuple[str, str, str]:
     """(reason, failure class, message) of a run; ("", "", "") when it succeeded."""
     limits = job.limits

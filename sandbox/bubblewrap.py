@@ -40,6 +40,7 @@ from .base import (
     cpu_set,
     finish,
     human_size,
+    piped,
     program_env,
     supervisor_config,
 )
@@ -220,8 +221,8 @@ class BubblewrapBackend:
             raise SandboxUnavailable(f"bwrap could not be started: {exc}") from exc
         os.close(write_fd)
         report = ReportReader(os.fdopen(read_fd, "rb", buffering=0), limit=job.limits.output_bytes + 1024**2)
-        out = BoundedCapture(proc.stdout, job.limits.capture_bytes)
-        err = BoundedCapture(proc.stderr, job.limits.capture_bytes)
+        out = BoundedCapture(piped(proc.stdout), job.limits.capture_bytes)
+        err = BoundedCapture(piped(proc.stderr), job.limits.capture_bytes)
         timed_out = False
         try:
             proc.wait(timeout=job.limits.wall_s + GRACE_S)
@@ -244,7 +245,7 @@ class BubblewrapBackend:
         return result
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL bwrap's whole session; its PID namespace dies with it (--die-with-parent)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)

@@ -33,6 +33,7 @@ from .base import (
     SandboxUnavailable,
     finish,
     human_size,
+    piped,
     program_env,
     supervisor_config,
 )
@@ -105,8 +106,8 @@ class DockerBackend:
             fd = os.open(fifo, os.O_RDWR)
             reader = _FifoReader(fd, proc)
             report = ReportReader(reader, limit=job.limits.output_bytes + 1024**2)
-            out = BoundedCapture(proc.stdout, job.limits.capture_bytes)
-            err = BoundedCapture(proc.stderr, job.limits.capture_bytes)
+            out = BoundedCapture(piped(proc.stdout), job.limits.capture_bytes)
+            err = BoundedCapture(piped(proc.stderr), job.limits.capture_bytes)
             timed_out = False
             try:
                 proc.wait(timeout=job.limits.wall_s + GRACE_S)
@@ -135,7 +136,7 @@ class DockerBackend:
 class _FifoReader:
     """A readable stream over the report FIFO that ends when the container is gone and the pipe is empty."""
 
-    def __init__(self, fd: int, proc: subprocess.Popen) -> None:
+    def __init__(self, fd: int, proc: subprocess.Popen[bytes]) -> None:
         self.fd, self.proc = fd, proc
         self._finished = False
         os.set_blocking(fd, False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from .base import Runtime
 
@@ -35,7 +36,7 @@ def builtin_runtime() -> Runtime:
     )
 
 
-def runtimes(configured: dict | None = None) -> dict[str, Runtime]:
+def runtimes(configured: dict[str, Any] | None = None) -> dict[str, Runtime]:
     """Every runtime the site knows: the built-in one and those of the setting (which may replace it)."""
     known = {DEFAULT_RUNTIME: builtin_runtime()}
     for name, spec in (configured or {}).items():
@@ -50,7 +51,7 @@ def runtimes(configured: dict | None = None) -> dict[str, Runtime]:
     return known
 
 
-def runtime_get(name: str, configured: dict | None = None) -> Runtime:
+def runtime_get(name: str, configured: dict[str, Any] | None = None) -> Runtime:
     known = runtimes(configured)
     if name not in known:
         raise KeyError(UNKNOWN_RUNTIME.format(name=name, known=", ".join(sorted(known))))

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from typing import IO, Any
 
 PR_SET_DUMPABLE = 4
 POLL_S = 0.05
@@ -36,7 +37,7 @@ def _nondumpable() -> None:
         pass
 
 
-def _limit(config: dict, drop_to: int | None) -> None:
+def _limit(config: dict[str, Any], drop_to: int | None) -> None:
     """In the program's process, before exec: its own session, the per-process limits, its user."""
     os.setsid()
     if drop_to is not None:  # a container starts the supervisor as root with CAP_SETUID/SETGID only
@@ -124,7 +125,7 @@ def _usage(path: str) -> int:
     return (st.f_blocks - st.f_bfree) * st.f_frsize
 
 
-def _send_output(report: object, root: str, limit: int) -> None:
+def _send_output(report: IO[bytes], root: str, limit: int) -> None:
     """Write /output's regular files (no links, devices or fifos) as a tar stream, at most `limit` bytes."""
     sent = 0
     with tarfile.open(fileobj=report, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20) as tar:
@@ -165,7 +166,7 @@ def main() -> int:
     memory = int(config["memory_bytes"])
     output_root, output_limit = config.get("output_dir", "/output"), int(config["output_bytes"])
     from_cgroup = config.get("memory_from") == "cgroup"
-    status: dict = {"reason": "", "peak_memory_bytes": 0, "peak_processes": 0}
+    status: dict[str, Any] = {"reason": "", "peak_memory_bytes": 0, "peak_processes": 0}
     started = time.monotonic()
     try:
         child = subprocess.Popen(

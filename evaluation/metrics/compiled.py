@@ -27,8 +27,15 @@ def _compiled() -> Any | None:
 
     @numba.njit(parallel=True, cache=True, nogil=True)
     def twice_rank_counts(
-        sims, rows, own, best, t2v_twice, partial_cols, want_t2v, want_v2t
-    ):  # pragma: no cover
+        sims: np.ndarray,
+        rows: np.ndarray,
+        own: np.ndarray,
+        best: np.ndarray,
+        t2v_twice: np.ndarray,
+        partial_cols: np.ndarray,
+        want_t2v: bool,
+        want_v2t: bool,
+    ) -> np.ndarray:  # pragma: no cover
         chunks = partial_cols.shape[0]
         count = rows.size
         videos = sims.shape[1]

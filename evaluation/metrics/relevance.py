@@ -231,7 +231,9 @@ def _kernel() -> Any:
     direct_max = _DIRECT_SCAN_MAX
 
     @numba.njit(cache=True, nogil=True)
-    def group_counts(row, scores, above, equal):  # pragma: no cover
+    def group_counts(
+        row: np.ndarray, scores: np.ndarray, above: np.ndarray, equal: np.ndarray
+    ) -> int:  # pragma: no cover
         """above[k], equal[k]: items scoring above and equal to scores[k] (ascending, distinct).
         Returns the number of non-finite items."""
         d = scores.size
@@ -292,25 +294,25 @@ def _kernel() -> Any:
 
     @numba.njit(parallel=True, cache=True, nogil=True)
     def row_stats(
-        sims,
-        rows,
-        indptr,
-        items,
-        grades,
-        map_cuts,
-        recall_cuts,
-        ndcg_cuts,
-        harmonic,
-        discount,
-        first,
-        ap,
-        ap_cut,
-        rprec,
-        recall,
-        dcg_full,
-        dcg_cut,
-        bad_rows,
-    ):  # pragma: no cover
+        sims: np.ndarray,
+        rows: np.ndarray,
+        indptr: np.ndarray,
+        items: np.ndarray,
+        grades: np.ndarray,
+        map_cuts: np.ndarray,
+        recall_cuts: np.ndarray,
+        ndcg_cuts: np.ndarray,
+        harmonic: np.ndarray,
+        discount: np.ndarray,
+        first: np.ndarray,
+        ap: np.ndarray,
+        ap_cut: np.ndarray,
+        rprec: np.ndarray,
+        recall: np.ndarray,
+        dcg_full: np.ndarray,
+        dcg_cut: np.ndarray,
+        bad_rows: np.ndarray,
+    ) -> None:  # pragma: no cover
         count = rows.size
         for i in numba.prange(count):
             row = sims[rows[i]]
@@ -434,8 +436,8 @@ def _sub_relevance(relevance: Relevance, rows: np.ndarray) -> Relevance:
     """The table restricted to `rows` (in that order); rows keep their entries."""
     starts, stops = relevance.indptr[rows], relevance.indptr[rows + 1]
     counts = stops - starts
-    take = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops, strict=True)]) if rows.size else []
-    take = np.asarray(take, dtype=np.int64)
+    pieces = [np.arange(a, b) for a, b in zip(starts, stops, strict=True)]
+    take = np.asarray(np.concatenate(pieces) if rows.size else [], dtype=np.int64)
     indptr = np.zeros(rows.size + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     return Relevance(
@@ -529,7 +531,7 @@ def relevance_rows(
             values[key] = ap if cutoff is None else ap_cut[:, int(np.searchsorted(cut_arrays["mAP"], cutoff))]
         elif family == "RPrec":
             values[key] = rprec
-        elif family == "Recall":
+        elif family == "Recall" and cutoff is not None:  # the registry gives every Recall a cut-off
             values[key] = recall[:, int(np.searchsorted(cut_arrays["Recall"], cutoff))]
         elif family == "nDCG":
             gained = dcg if cutoff is None else dcg_cut[:, int(np.searchsorted(cut_arrays["nDCG"], cutoff))]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import SubmissionFormatError
 from . import compiled
@@ -96,19 +97,24 @@ class _NumpyOps:
         greater, greater_equal = self._greater[:rows], self._greater_equal[:rows]
         np.greater(blk, reference, out=greater)
         np.greater_equal(blk, reference, out=greater_equal)
-        counts = greater.view(np.uint8)
+        counts: npt.NDArray[np.uint8] = greater.view(np.uint8)
         np.add(counts, greater_equal.view(np.uint8), out=counts)
         return counts
 
     def twice_rank_rows(self, blk: np.ndarray, own: np.ndarray) -> np.ndarray:
-        return self._twice_counts(blk, own[:, None]).sum(axis=1, dtype=self._row_dtype)
+        per_row: npt.NDArray[np.integer[Any]] = self._twice_counts(blk, own[:, None]).sum(
+            axis=1, dtype=self._row_dtype
+        )
+        return per_row
 
     def twice_rank_cols(self, blk: np.ndarray, best: np.ndarray) -> np.ndarray:
-        return self._twice_counts(blk, best[None, :]).sum(axis=0, dtype=np.uint8)
+        per_col: npt.NDArray[np.uint8] = self._twice_counts(blk, best[None, :]).sum(axis=0, dtype=np.uint8)
+        return per_col
 
     @staticmethod
     def gather(sims: np.ndarray, rows: np.ndarray, cols: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        return sims[rows, cols].astype(dtype)
+        picked: np.ndarray = sims[rows, cols].astype(dtype)
+        return picked
 
     @staticmethod
     def segment_max(values: np.ndarray, segments: np.ndarray, size: int) -> np.ndarray:
@@ -168,7 +174,8 @@ class _TorchOps:
 
     @staticmethod
     def to_numpy(x: Any) -> np.ndarray:
-        return x.detach().cpu().numpy()
+        array: np.ndarray = x.detach().cpu().numpy()  # x: a torch tensor
+        return array
 
     def index(self, x: np.ndarray, like: Any) -> Any:
         return self.torch.as_tensor(x, device=like.device)
@@ -373,7 +380,7 @@ def retrieval_ranks(
     if _use_compiled(backend, ops, data):
         if best is None:
             best = np.full(videos, np.inf, dtype=dtype)  # v2t not wanted: its counts are discarded
-        t2v_twice, v2t_twice = _compiled_scan(
+        t2v_scanned, v2t_scanned = _compiled_scan(
             data,
             valid_index,
             own_all,
@@ -384,8 +391,8 @@ def retrieval_ranks(
             want_t2v=want_t2v,
             want_v2t=want_v2t,
         )
-        ranks = {"t2v": (t2v_twice - 1.0) / 2.0, "v2t": (v2t_twice - 1.0) / 2.0}
-        return {direction: ranks[direction] for direction in DIRECTIONS if direction in directions}
+        scanned = {"t2v": (t2v_scanned - 1.0) / 2.0, "v2t": (v2t_scanned - 1.0) / 2.0}
+        return {direction: scanned[direction] for direction in DIRECTIONS if direction in directions}
 
     t2v_twice = ops.zeros_counts(valid_index.size, data) if want_t2v else None
     scan = _BlockScan(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metrics.retrieval import GEOMETRIC_MEAN_KEY, METRIC_KEYS
+from ..metrics.registry import GEOMETRIC_MEAN_KEY, METRIC_KEYS
 
 DEFAULT_LEVEL = 0.95
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics.retrieval import METRIC_KEYS
+from ..metrics.registry import METRIC_KEYS
 from ..scoring import AGGREGATIONS, overall_score
 from .checks import (
     DEFAULT_LEVEL,
@@ -33,7 +33,7 @@ from .resampling import (
     _aggregate,
     _dataset_samples,
     _geometric_means,
-    _replicates,
+    _replicates_of,
     _Sample,
     dataset_stream,
     percentile_interval,
@@ -117,15 +117,20 @@ def _permutation_differences(a: _Sample, b: _Sample, metric: str, flips: np.ndar
     flips = flips.astype(np.float64)
     totals = a.sizes.sum()
     if metric == "MeanR":
+        if a.rank_sums is None or b.rank_sums is None:  # top-k ranks: `computable` refuses MeanR
+            raise ValueError(NOT_COMPUTABLE_MESSAGE.format(metric=metric, topk=a.topk))
         swapped = flips @ (a.rank_sums - b.rank_sums)
-        return ((a.rank_sums.sum() - swapped) - (b.rank_sums.sum() + swapped)) / totals
+        mean_ranks: np.ndarray = ((a.rank_sums.sum() - swapped) - (b.rank_sums.sum() + swapped)) / totals
+        return mean_ranks
     swapped = flips @ (a.hits - b.hits)
     recalls_a = 100.0 * (a.hits.sum(axis=0) - swapped) / totals
     recalls_b = 100.0 * (b.hits.sum(axis=0) + swapped) / totals
     if metric in RECALL_CUTOFFS:
         column = list(RECALL_CUTOFFS).index(metric)
-        return recalls_a[:, column] - recalls_b[:, column]
-    return _geometric_means(recalls_a) - _geometric_means(recalls_b)
+        recalls: np.ndarray = recalls_a[:, column] - recalls_b[:, column]
+        return recalls
+    means: np.ndarray = _geometric_means(recalls_a) - _geometric_means(recalls_b)
+    return means
 
 
 def paired_comparison(
@@ -172,7 +177,7 @@ def paired_comparison(
     a, b = _paired_samples(ranks_a, ranks_b, groups, topk)
     if not a.computable(metric):
         raise ValueError(NOT_COMPUTABLE_MESSAGE.format(metric=metric, topk=topk))
-    difference = float(a.estimates()[metric]) - float(b.estimates()[metric])
+    difference = a.estimate(metric) - b.estimate(metric)
     if method == "permutation":
         if metric == "MedR":
             raise ValueError(PERMUTATION_METRIC_MESSAGE.format(metric=metric))
@@ -186,7 +191,7 @@ def paired_comparison(
         p_value = (1 + int(extreme)) / (resamples + 1)
         return _comparison(metric, difference, None, p_value, level, method)
     counts = resample_counts(a.units, resamples, seed=seed, stream=stream)
-    differences = _replicates(a, counts, [metric])[metric] - _replicates(b, counts, [metric])[metric]
+    differences = _replicates_of(a, counts, metric) - _replicates_of(b, counts, metric)
     return _comparison(metric, difference, differences, _p_value(differences), level, method)
 
 
@@ -222,13 +227,13 @@ def _score_entries(
             sample, _ = _dataset_samples(name, {**entry[name], "v2t": None})
             if not sample.computable(metric):
                 continue
-            if layout is None:
+            if layout is None or counts is None:  # the first of this dataset's entries (set together)
                 layout = sample
                 counts = resample_counts(sample.units, resamples, seed=seed, stream=dataset_stream(name))
             elif not layout.same_queries(sample):
                 raise ValueError(f"dataset {name}: {PAIRED_GROUPS_MESSAGE}")
-            out.estimates[name] = float(sample.estimates()[metric])
-            out.replicates[name] = _replicates(sample, counts, [metric])[metric]
+            out.estimates[name] = sample.estimate(metric)
+            out.replicates[name] = _replicates_of(sample, counts, metric)
     return scored
 
 

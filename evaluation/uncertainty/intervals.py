@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics.retrieval import METRIC_KEYS
+from ..metrics.registry import METRIC_KEYS
 from ..scoring import AGGREGATIONS, overall_score
 from .checks import (
     DEFAULT_LEVEL,
@@ -56,12 +56,12 @@ def _intervals(
     replicates = _replicates(sample, counts, metrics)
     out: dict[str, Interval | None] = {}
     for metric in metrics:
-        values = replicates[metric]
-        if values is None:
+        values, estimate = replicates[metric], estimates[metric]
+        if values is None or estimate is None:  # both None together: the metric is not computable
             out[metric] = None
             continue
         low, high = percentile_interval(values, level)
-        out[metric] = Interval(estimate=float(estimates[metric]), low=low, high=high, level=level)
+        out[metric] = Interval(estimate=float(estimate), low=low, high=high, level=level)
     return out
 
 
@@ -154,12 +154,12 @@ def submission_intervals(
         replicates = _replicates(t2v, counts)
         t2v_out: dict[str, Any] = {}
         for key in METRIC_KEYS:
-            values = replicates[key]
-            if values is None:
+            values, estimate = replicates[key], estimates[key]
+            if values is None or estimate is None:  # both None together: the metric is not computable
                 t2v_out[key] = None
                 continue
             low, high = percentile_interval(values, level)
-            t2v_out[key] = Interval(float(estimates[key]), low, high, level).as_dict()
+            t2v_out[key] = Interval(float(estimate), low, high, level).as_dict()
         v2t_out = None
         if v2t is not None:
             v2t_counts = _v2t_counts(t2v, v2t, counts, entry.get("groups"), seed=seed, stream=stream)
@@ -174,9 +174,10 @@ def submission_intervals(
             "v2t": v2t_out,
             "score": t2v_out[metric],
         }
-        if replicates[metric] is not None:
-            score_estimates[name] = float(estimates[metric])
-            score_replicates[name] = replicates[metric]
+        found, found_estimate = replicates[metric], estimates[metric]
+        if found is not None and found_estimate is not None:
+            score_estimates[name] = float(found_estimate)
+            score_replicates[name] = found
     overall = None
     estimate = overall_score(score_estimates, phase, aggregation)
     if estimate is not None:

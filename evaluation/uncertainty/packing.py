@@ -99,7 +99,7 @@ def pack_ranks(ranks: Mapping[str, Mapping[str, Any]]) -> bytes:
             arrays[f"groups_{index}"] = groups.astype(np.uint16 if small else np.uint32)
         arrays[f"topk_{index}"] = np.array([_check_topk(entry.get("topk")) or 0], dtype=np.int32)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    np.savez_compressed(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from ..metrics.retrieval import GEOMETRIC_MEAN_KEY, METRIC_KEYS, metrics_from_ranks
+from ..metrics.registry import GEOMETRIC_MEAN_KEY, METRIC_KEYS
+from ..metrics.retrieval import metrics_from_ranks
 from .checks import (
     COUNTS_SHAPE_MESSAGE,
     DEFAULT_LEVEL,
@@ -21,6 +23,7 @@ from .checks import (
     INFINITE_RANKS_MESSAGE,
     MISSING_RANKS_MESSAGE,
     NAN_RANKS_MESSAGE,
+    NOT_COMPUTABLE_MESSAGE,
     RANKS_SHAPE_MESSAGE,
     RECALL_CUTOFFS,
     UNKNOWN_METRIC_MESSAGE,
@@ -172,6 +175,13 @@ class _Sample:
         full = metrics_from_ranks(ranks)
         return {key: full[key] if self.computable(key) else None for key in METRIC_KEYS}
 
+    def estimate(self, metric: str) -> float:
+        """One metric of the full sample, which the caller checked `computable` for."""
+        value = self.estimates()[metric]
+        if value is None:
+            raise ValueError(NOT_COMPUTABLE_MESSAGE.format(metric=metric, topk=self.topk))
+        return value
+
 
 class _MedianSearch:
     """Resampled medians as weighted quantiles of the sorted ranks, searched in a window.
@@ -215,8 +225,9 @@ class _MedianSearch:
     def _from_queries(
         self, counts: np.ndarray, units: np.ndarray, start: int, base: np.ndarray, totals: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        cumulative = np.cumsum(counts[:, units], axis=1, dtype=self.dtype)
-        cumulative += base.astype(self.dtype)[:, None]
+        cumulative: npt.NDArray[np.signedinteger[Any]] = np.cumsum(counts[:, units], axis=1, dtype=self.dtype)
+        offsets: npt.NDArray[np.signedinteger[Any]] = base.astype(self.dtype)
+        cumulative += offsets[:, None]
         return self._pick(cumulative, base, totals, self.sorted_ranks[start : start + units.size])
 
     @staticmethod
@@ -269,9 +280,7 @@ def _replicates(
             raise ValueError(UNKNOWN_METRIC_MESSAGE.format(metric=metric, known=", ".join(METRIC_KEYS)))
     wanted = [m for m in metrics if sample.computable(m)]
     resamples = counts.shape[0]
-    out: dict[str, np.ndarray | None] = {m: None for m in metrics}
-    for m in wanted:
-        out[m] = np.empty(resamples, dtype=np.float64)
+    out: dict[str, npt.NDArray[np.float64]] = {m: np.empty(resamples, dtype=np.float64) for m in wanted}
     need_median = "MedR" in wanted
     search = _MedianSearch(sample) if need_median else None
     columns = sample.columns
@@ -295,7 +304,7 @@ def _replicates(
             out["MeanR"][rows] = sums[:, 5] / totals + 1.0
         if search is not None:
             out["MedR"][rows] = search.medians(block, sums[:, 6:], np.rint(totals).astype(np.int64)) + 1.0
-    return out
+    return {m: out.get(m) for m in metrics}  # None where the sample cannot compute the metric
 
 
 def bootstrap_replicates(
@@ -338,14 +347,23 @@ def percentile_interval(replicates: np.ndarray, level: float = DEFAULT_LEVEL) ->
     return float(low), float(high)
 
 
+def _replicates_of(sample: _Sample, counts: np.ndarray, metric: str) -> np.ndarray:
+    """`_replicates` of one metric, which the caller checked `computable` for."""
+    values = _replicates(sample, counts, [metric])[metric]
+    if values is None:
+        raise ValueError(NOT_COMPUTABLE_MESSAGE.format(metric=metric, topk=sample.topk))
+    return values
+
+
 def _geometric_means(recalls: np.ndarray) -> np.ndarray:
     product = recalls[:, 0] * recalls[:, 1] * recalls[:, 2]
     positive = product > 0
-    return np.where(positive, np.where(positive, product, 1.0) ** (1.0 / 3.0), 0.0)
+    means: np.ndarray = np.where(positive, np.where(positive, product, 1.0) ** (1.0 / 3.0), 0.0)
+    return means
 
 
 def _aggregate(replicates: Mapping[str, np.ndarray], phase: Sequence[str], aggregation: str) -> np.ndarray:
-    total = np.sum([replicates[name] for name in phase], axis=0)
+    total: np.ndarray = np.sum([replicates[name] for name in phase], axis=0)
     return total / len(phase) if aggregation == "mean" else total
 
 
