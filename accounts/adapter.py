@@ -13,7 +13,7 @@ PROVIDER_NOT_CONFIGURED = (
 )
 
 
-class SocialAccountAdapter(DefaultSocialAccountAdapter):
+class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  # allauth ships no type hints
     """A provider without a client id in the settings is absent: its login URL answers 404, not 500."""
 
     def get_app(self, request: Any, provider: str, client_id: str | None = None) -> SocialApp:

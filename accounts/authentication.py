@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.authentication import TokenAuthentication
+from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 
 TOKEN_NOT_VALID = (
@@ -19,8 +20,8 @@ class ApiTokenAuthentication(TokenAuthentication):
     """DRF's token authentication, with a refusal that says why a key stopped working and what to do."""
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
-        model = self.get_model()
-        token = model.objects.select_related("user").filter(key=key).first()
+        # DRF's `get_model()`: Token, as no `model` is set here
+        token = Token.objects.select_related("user").filter(key=key).first()
         if token is None:
             raise AuthenticationFailed(TOKEN_NOT_VALID)
         if not token.user.is_active:

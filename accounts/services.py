@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
@@ -13,7 +13,7 @@ from accounts.models import UserProfile
 
 def user_create(
     *, username: str, password: str, email: str = "", is_staff: bool = False, is_superuser: bool | None = None
-) -> AbstractBaseUser:
+) -> User:
     """Create an account. `is_superuser` defaults to `is_staff` (a site administrator); pass False for a
     staff account that reaches the admin but only the challenges it organises."""
     user_model = get_user_model()
@@ -32,7 +32,7 @@ def user_create(
     return user
 
 
-def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
+def user_email_set(*, user: User, email: str) -> None:
     """Make `email` the user's primary address, unverified until its owner follows the confirmation
     link (allauth's e-mail page sends one); the previous addresses are forgotten."""
     EmailAddress.objects.filter(user=user).exclude(email__iexact=email).delete()
@@ -42,7 +42,7 @@ def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
         )
 
 
-def user_profile_get(*, user: AbstractBaseUser) -> UserProfile:
+def user_profile_get(*, user: User) -> UserProfile:
     """The user's `UserProfile`, created with the defaults on first use."""
     profile, _ = UserProfile.objects.get_or_create(user=user)
     return profile
@@ -50,7 +50,7 @@ def user_profile_get(*, user: AbstractBaseUser) -> UserProfile:
 
 @transaction.atomic
 def user_profile_update(
-    *, user: AbstractBaseUser, email: str | None = None, email_notifications: bool | None = None
+    *, user: User, email: str | None = None, email_notifications: bool | None = None
 ) -> UserProfile:
     """Change the user's email address and whether they get an email when a submission ends."""
     profile = user_profile_get(user=user)
@@ -66,21 +66,21 @@ def user_profile_update(
 
 
 @transaction.atomic
-def api_token_rotate(*, user: AbstractBaseUser) -> Token:
+def api_token_rotate(*, user: User) -> Token:
     """Replace the user's token by a new one; the old key stops working at once."""
     Token.objects.filter(user=user).delete()
     return Token.objects.create(user=user)
 
 
 @transaction.atomic
-def api_token_revoke(*, user: AbstractBaseUser) -> bool:
+def api_token_revoke(*, user: User) -> bool:
     """Delete the user's token. Returns whether there was one. Idempotent."""
     deleted, _ = Token.objects.filter(user=user).delete()
     return bool(deleted)
 
 
 @transaction.atomic
-def api_token_rotate_if_present(*, user: AbstractBaseUser) -> Token | None:
+def api_token_rotate_if_present(*, user: User) -> Token | None:
     """Replace the user's token if they have one (a password change does this); None if they had none."""
     if not Token.objects.filter(user=user).exists():
         return None

@@ -35,8 +35,9 @@ def _server_message(response: requests.Response) -> str:
     except ValueError:
         return f"the server answered {response.status_code} {response.reason}"
     if isinstance(body, dict):
-        if isinstance(body.get("detail"), str):
-            return body["detail"]
+        detail = body.get("detail")
+        if isinstance(detail, str):
+            return detail
         parts = []
         for field, errors in body.items():
             text = " ".join(str(e) for e in errors) if isinstance(errors, list) else str(errors)
@@ -177,9 +178,10 @@ class ApiClient:
             raise CliError(
                 _sentence(f"The server refused the credentials ({message.rstrip('.')});{hint}"), EXIT_AUTH
             )
-        if response.status_code == 403 and TEAM_PAGE.search(message):
+        team_page = TEAM_PAGE.search(message) if response.status_code == 403 else None
+        if team_page:
             # not in a team: the next step is the challenge's team page (or `pentathlon team`)
-            url = self.server.rstrip("/") + TEAM_PAGE.search(message).group(0)
+            url = self.server.rstrip("/") + team_page.group(0)
             raise CliError(TEAM_PAGE.sub(url, message), EXIT_NO_TEAM)
         if response.status_code == 403:
             raise CliError(_sentence(f"Not allowed: {message}"), EXIT_AUTH)

@@ -94,16 +94,21 @@ def resolve_token(server: str, explicit: str | None = None) -> str | None:
     return token or None
 
 
+def _stored_servers(data: dict[str, Any]) -> dict[str, Any]:
+    servers = data.get("servers")
+    return servers if isinstance(servers, dict) else {}
+
+
 def store_token(*, server: str, token: str, username: str | None) -> Path:
     data = load_credentials()
-    servers = data.get("servers") if isinstance(data.get("servers"), dict) else {}
+    servers = _stored_servers(data)
     servers[server] = {"token": token, "username": username or ""}
     return save_credentials({"server": server, "servers": servers})
 
 
 def forget_token(*, server: str) -> bool:
     data = load_credentials()
-    servers = data.get("servers") if isinstance(data.get("servers"), dict) else {}
+    servers = _stored_servers(data)
     if server not in servers:
         return False
     del servers[server]

@@ -10,6 +10,7 @@ which of its rows are real captions is not published; the server checks those.
 
 from __future__ import annotations
 
+import functools
 import json
 import zipfile
 from collections.abc import Callable
@@ -170,13 +171,18 @@ def validate_submission(
                     _stand_in_truth(name, shape, kit.query_ids.get(name)),
                     member=entry.members,
                     blind=shape.blind,
-                    progress=lambda f, i=index, n=name: progress(f"checking {n}", i + f, len(names)),
+                    progress=functools.partial(_dataset_progress, progress, name, index, len(names)),
                 )
                 row["checked"] = "headers and values"
             del arrays
         rows.append(row)
     progress("done", len(names), max(len(names), 1))
     return rows
+
+
+def _dataset_progress(progress: Progress, name: str, index: int, count: int, fraction: float) -> None:
+    """`progress` of the whole check from the fraction of dataset `index` scored so far."""
+    progress(f"checking {name}", index + fraction, count)
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -237,7 +243,7 @@ def find_inputs(directory: Path, known: tuple[str, ...] | list[str]) -> dict[str
 
 def _open_array(path: Path, dataset: str) -> np.ndarray:
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        array: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
         raise SubmissionFormatError(
             f"cannot be read as a numeric .npy array ({exc})", dataset=dataset, member=path.name
@@ -263,7 +269,7 @@ class _CountingWriter:
         self.target, self.on_bytes = target, on_bytes
 
     def write(self, data: Any) -> int:
-        written = self.target.write(data)
+        written: int = self.target.write(data)
         self.on_bytes(len(memoryview(data).cast("B")))
         return written
 

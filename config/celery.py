@@ -2,6 +2,7 @@
 
 import logging
 import os
+from typing import Any
 
 from celery import Celery
 from kombu.transport import TRANSPORT_ALIASES
@@ -39,7 +40,7 @@ def _guard_redis_unacked_restore() -> None:
     if getattr(original, "guarded", False):
         return
 
-    def restore_unacked(self, client=None):
+    def restore_unacked(self: Any, client: Any = None) -> Any:
         transport = getattr(self.channel, "connection", None)
         if client is None and self.channel._pool is None and getattr(transport, "client", None) is None:
             logging.getLogger("workers").warning(
@@ -51,8 +52,8 @@ def _guard_redis_unacked_restore() -> None:
             return None
         return original(self, client)
 
-    restore_unacked.guarded = True
-    kombu_redis.QoS.restore_unacked = restore_unacked
+    restore_unacked.guarded = True  # type: ignore[attr-defined]  # a marker on the function object
+    kombu_redis.QoS.restore_unacked = restore_unacked  # type: ignore[method-assign]  # the patch itself
 
 
 _guard_redis_unacked_restore()

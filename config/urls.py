@@ -2,7 +2,7 @@
 truth are never served."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
@@ -10,7 +10,7 @@ from accounts import views as account_views
 from challenge import views as challenge_views
 from config.views import ApiIndex
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", ApiIndex.as_view(), name="index"),
     path("", include("challenge.api_urls")),
     path("", include("leaderboard.api_urls")),

@@ -7,13 +7,15 @@ state) subclass these in the app (`challenge.exceptions`).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ApplicationError(Exception):
     """A request the domain refuses (bad input, closed phase, quota); HTTP 400."""
 
     status_code = 400
 
-    def __init__(self, message: str, *, extra: dict | None = None) -> None:
+    def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.extra = extra or {}

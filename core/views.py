@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 
 from core.exceptions import NotFoundError, PermissionDeniedError
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R", bound=HttpResponseBase)
 
-def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """The request of a view behind `login_required`: its user is signed in (django-stubs' recipe,
+    https://github.com/typeddjango/django-stubs#how-can-i-create-a-httprequest-thats-guaranteed-to-have-an-authenticated-user).
+    For annotations only: Django builds plain `HttpRequest`s."""
+
+    user: User
+
+
+def domain_errors(view: Callable[_P, _R]) -> Callable[_P, _R]:
     """Map NotFoundError to 404 and PermissionDeniedError to 403 pages."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
-            return view(request, *args, **kwargs)
+            return view(*args, **kwargs)
         except NotFoundError as exc:
             raise Http404(exc.message) from exc
         except PermissionDeniedError as exc:

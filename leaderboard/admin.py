@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from challenge.admin import ChallengeScopedAdmin
 from leaderboard.models import Result
@@ -25,6 +26,6 @@ class ResultAdmin(ChallengeScopedAdmin):
         "updated_at",
     ]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         """Results are written by the scorer only (an admin-made one had no submission: a server error)."""
         return False

@@ -37,7 +37,7 @@ class PageRequest:
 class Page:
     """One page of a board's rows, with what a client needs to ask for the others."""
 
-    rows: list[dict]
+    rows: list[dict[str, Any]]
     number: int
     size: int
     total: int
@@ -88,7 +88,7 @@ def page_request_parse(*, params: Mapping[str, Any], default_size: int | None = 
     return PageRequest(number=number, size=size)
 
 
-def page_of(*, rows: Sequence[dict], request: PageRequest) -> Page:
+def page_of(*, rows: Sequence[dict[str, Any]], request: PageRequest) -> Page:
     """The requested page of `rows`.
 
     Raises:

@@ -115,7 +115,7 @@ def eligible_results(*, phase: Phase) -> QuerySet[Result]:
     )
 
 
-def leaderboard_queryset(*, board: Board) -> QuerySet[Result]:
+def leaderboard_queryset(*, board: Board) -> QuerySet[Result, dict[str, Any]]:
     """One row per team (and per baseline submission), in the board's sort order; one SQL query.
 
     Rows are `values()` dicts: submission and team fields, `primary_score` and, for every dataset i
@@ -164,12 +164,13 @@ def leaderboard_queryset(*, board: Board) -> QuerySet[Result]:
         fields += [f"{_alias(i)}__{field}" for field in METRIC_FIELDS.values()]
     fields += _interval_fields(board)
     relations = {_alias(i): _relation(name) for i, name in enumerate(datasets)}
-    return (
+    rows: QuerySet[Result, dict[str, Any]] = (  # fields named at run time: the plugin cannot type them
         Result.objects.filter(id__in=chosen)
         .alias(**relations)
         .values(*fields)
         .order_by(_ordered(_column(board, board.sort), board.descending), *earlier)
     )
+    return rows
 
 
 def _interval_fields(board: Board) -> list[str]:
@@ -181,7 +182,7 @@ def _interval_fields(board: Board) -> list[str]:
     ]
 
 
-def _row_intervals(board: Board, r: dict) -> dict | None:
+def _row_intervals(board: Board, r: dict[str, Any]) -> dict[str, Any] | None:
     """{"overall": [low, high] or None, "datasets": {name: {board metric: [low, high] or None}}}."""
     if not board.phase.intervals_enabled:
         return None
@@ -203,7 +204,7 @@ def leaderboard_rows(
     phase: Phase | None = None,
     limit: int | None = None,
     offset: int = 0,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Plain rows for pages, the API and exports.
 
     `rank` is the row's position on the board's main column (overall score, or the dataset's score)
@@ -281,7 +282,7 @@ def counted_results(*, board: Board) -> QuerySet[Result]:
     return Result.objects.filter(id__in=leaderboard_queryset(board=board).values("id"))
 
 
-def leaderboard_history(*, phase: Phase, dataset: str | None = None) -> list[dict]:
+def leaderboard_history(*, phase: Phase, dataset: str | None = None) -> list[dict[str, Any]]:
     """The leading counted score over time on the overall board (or `dataset`'s board): one point per
     improvement among the entries that board counts, baselines excluded, so a team's uncounted
     submissions never appear and the last point is the board's first place.
@@ -292,12 +293,12 @@ def leaderboard_history(*, phase: Phase, dataset: str | None = None) -> list[dic
     board = board_resolve(phase=phase, dataset=dataset)
     column = _column(board, board.default_sort)
     higher = phase.higher_is_better
-    points: list[dict] = []
+    points: list[dict[str, Any]] = []
     best: float | None = None
     qs = counted_results(board=board).filter(submission__is_baseline=False)
     if board.dataset is not None:
         qs = qs.alias(**{_alias(board.datasets.index(board.dataset)): _relation(board.dataset)})
-    qs = (
+    improvements = (
         qs.filter(**{f"{column}__isnull": False})
         .order_by("submission__created_at", "submission__id")
         .values_list(
@@ -308,7 +309,7 @@ def leaderboard_history(*, phase: Phase, dataset: str | None = None) -> list[dic
             "submission__method_name",
         )
     )
-    for submission_id, created_at, score, team, method in qs.iterator(chunk_size=2000):
+    for submission_id, created_at, score, team, method in improvements.iterator(chunk_size=2000):
         if best is None or (score > best if higher else score < best):
             best = score
             points.append(
@@ -323,7 +324,7 @@ def leaderboard_history(*, phase: Phase, dataset: str | None = None) -> list[dic
     return points
 
 
-def result_dataset_charts(*, result: Result) -> list[dict]:
+def result_dataset_charts(*, result: Result) -> list[dict[str, Any]]:
     """Per-dataset R@1/R@5/R@10 and the t2v rank histogram of one result (for its charts); with the
     phase's intervals on, "intervals" holds each one's [low, high] (the error bars), else None."""
     shown = result.submission.phase.intervals_enabled

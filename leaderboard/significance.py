@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -40,7 +41,7 @@ CACHE_VERSION = 1
 CACHE_SECONDS = 24 * 3600
 
 
-def _ranked(rows: list[dict]) -> list[dict]:
+def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted((row for row in rows if row.get("rank")), key=lambda row: row["rank"])
 
 
@@ -59,7 +60,7 @@ def _cache_key(phase: Phase, dataset: str | None, entries: list[tuple[int, int, 
     return f"pentathlon:significance:{phase.id}:{digest}"
 
 
-def board_marks(*, board: Board, rows: list[dict]) -> dict[int, dict[str, Any]]:
+def board_marks(*, board: Board, rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """`board_significance` of a board, only where it is in rank order (its default sort and direction):
     "tied within noise" speaks of the entry above in the ranking, not in another column's order."""
     if board.sort != board.default_sort or board.descending != board.phase.higher_is_better:
@@ -67,7 +68,9 @@ def board_marks(*, board: Board, rows: list[dict]) -> dict[int, dict[str, Any]]:
     return board_significance(phase=board.phase, dataset=board.dataset, rows=rows)
 
 
-def board_significance(*, phase: Phase, dataset: str | None, rows: list[dict]) -> dict[int, dict[str, Any]]:
+def board_significance(
+    *, phase: Phase, dataset: str | None, rows: list[dict[str, Any]]
+) -> dict[int, dict[str, Any]]:
     """Marks and comparisons of the board's top ranked entries, keyed by submission id.
 
     Args:
@@ -106,14 +109,16 @@ def board_significance(*, phase: Phase, dataset: str | None, rows: list[dict]) -
     return marks
 
 
-def _compute(phase: Phase, dataset: str | None, ranked: list[dict], written: dict) -> dict[int, dict]:
+def _compute(
+    phase: Phase, dataset: str | None, ranked: list[dict[str, Any]], written: dict[int, datetime]
+) -> dict[int, dict[str, Any]]:
     from evaluation.uncertainty import leaderboard_ties
 
     if not phase_intervals_supported(phase=phase):
         return {}
     phase_datasets = [dataset] if dataset else phase_dataset_names(phase=phase)
-    chain: list[dict] = []
-    entries: list[dict] = []
+    chain: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
     for row in ranked:
         if row["result_id"] not in written:
             continue
@@ -142,7 +147,7 @@ def _compute(phase: Phase, dataset: str | None, ranked: list[dict], written: dic
         logger.exception("phase %s: the board's entries could not be compared", phase.id)
         return {}
     first_rank = ranked[0]["rank"]
-    marks: dict[int, dict] = {}
+    marks: dict[int, dict[str, Any]] = {}
     for index, (row, tie) in enumerate(zip(chain, ties, strict=True)):
         above = chain[index - 1] if index else None
         adjacent = above is not None and above["rank"] == row["rank"] - 1
@@ -153,20 +158,20 @@ def _compute(phase: Phase, dataset: str | None, ranked: list[dict], written: dic
             "tied_within_noise": bool(tie["tied_within_noise"]) if adjacent else False,
             "vs_above": vs_above,
             "vs_first": tie["vs_first"] if first_ok else None,
-            "above": above["submission_id"] if adjacent else None,
+            "above": above["submission_id"] if above is not None and adjacent else None,
             "first": chain[0]["submission_id"] if first_ok else None,
         }
     return marks
 
 
-def entry_comparisons(*, marks: dict[int, dict], submission_id: int) -> dict[str, Any] | None:
+def entry_comparisons(*, marks: dict[int, dict[str, Any]], submission_id: int) -> dict[str, Any] | None:
     """One entry's comparisons, signed as "this entry minus the other": with the first, the entry
     above and the entry below. None when the entry is not among the compared ones."""
     mark = marks.get(submission_id)
     if mark is None:
         return None
 
-    def flipped(comparison: dict | None) -> dict | None:
+    def flipped(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
         if comparison is None:
             return None
         low, high = comparison.get("low"), comparison.get("high")

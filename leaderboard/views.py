@@ -24,7 +24,7 @@ from challenge.models import Phase
 from challenge.organiser_views import organiser_only
 from challenge.selectors import challenge_is_organiser, phase_get_by_slugs, phase_list
 from core.csv_export import csv_writer
-from core.views import Echo, domain_errors
+from core.views import AuthenticatedHttpRequest, Echo, domain_errors
 from evaluation.metrics.registry import METRIC_KEYS, format_number
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
 from leaderboard.boards.phases import phase_board_brief
@@ -36,6 +36,7 @@ from leaderboard.boards.responses import (
     request_is_anonymous,
     viewer_class,
 )
+from leaderboard.models import Result
 from leaderboard.pagination import page_of, page_request_parse
 from leaderboard.selectors import (
     METRICS,
@@ -64,7 +65,9 @@ def _ci_mode(request: HttpRequest, phase: Phase) -> str:
     return mode if mode in CI_MODES else CI_INTERVAL
 
 
-def _uncertainty_context(request: HttpRequest, phase: Phase, ci: str, marks: dict, rows: list[dict]) -> dict:
+def _uncertainty_context(
+    request: HttpRequest, phase: Phase, ci: str, marks: dict[int, dict[str, Any]], rows: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The board's interval toggle (links that keep the board's other parameters) and tie marks."""
     for row in rows:
         row["tie"] = marks.get(row["submission_id"])
@@ -86,7 +89,7 @@ def _board_from_request(request: HttpRequest, phase: Phase) -> Board:
     )
 
 
-def _columns(board: Board, ci: str = "interval") -> list[dict]:
+def _columns(board: Board, ci: str = "interval") -> list[dict[str, Any]]:
     """The sortable score columns of a board, with the link that sorts by each (keeping `ci`)."""
     if board.dataset is None:
         specs = [(OVERALL, "Overall", None, "score")] + [
@@ -121,7 +124,7 @@ def _columns(board: Board, ci: str = "interval") -> list[dict]:
     return columns
 
 
-def _cells(board: Board, rows: list[dict], decimals: int, ci: str = "interval") -> None:
+def _cells(board: Board, rows: list[dict[str, Any]], decimals: int, ci: str = "interval") -> None:
     """Attach the board's column values to each row, formatted at the challenge's precision (templates
     cannot index, and formatting here is several times faster than a template filter per cell)."""
 
@@ -139,7 +142,7 @@ def _cells(board: Board, rows: list[dict], decimals: int, ci: str = "interval") 
         row["cell_pairs"] = list(zip(row["cells"], _cell_intervals(board, row, decimals, ci), strict=True))
 
 
-def _cell_intervals(board: Board, row: dict, decimals: int, ci: str) -> list[str]:
+def _cell_intervals(board: Board, row: dict[str, Any], decimals: int, ci: str) -> list[str]:
     """Each cell's interval as "[low, high]" or "± half-width" (`ci`), "" where there is none."""
     intervals = row.get("intervals")
     if board.dataset is None:
@@ -172,7 +175,7 @@ def _phase_of(request: HttpRequest, slug: str, phase_slug: str) -> Phase:
     return phase_get_by_slugs(challenge_slug=slug, slug=phase_slug, user=request.user)
 
 
-def _board_context(request: HttpRequest, phase: Phase, *, paginate: bool = True) -> dict:
+def _board_context(request: HttpRequest, phase: Phase, *, paginate: bool = True) -> dict[str, Any]:
     challenge = phase.challenge
     board = _board_from_request(request, phase)
     visible = leaderboard_visible(phase=phase, user=request.user)
@@ -210,7 +213,9 @@ def _bad_board(request: HttpRequest, phase: Phase, exc: ValueError) -> HttpRespo
     return render(request, "400.html", context, status=400)
 
 
-def _cached_page(request: HttpRequest, slug: str, phase_slug: str, kind: str, render_page) -> HttpResponse:  # noqa: ANN001
+def _cached_page(
+    request: HttpRequest, slug: str, phase_slug: str, kind: str, render_page: Callable[[Phase], HttpResponse]
+) -> HttpResponseBase:
     """A board page from the cache for a request without cookies (else rendered, with a body ETag).
 
     `render_page(phase)` renders it on a miss, with the phase loaded in full."""
@@ -238,7 +243,7 @@ def _cached_page(request: HttpRequest, slug: str, phase_slug: str, kind: str, re
 
 @transaction.non_atomic_requests  # a read: no transaction, so no SQLite write lock
 @domain_errors
-def leaderboard_page(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
+def leaderboard_page(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponseBase:
     def render_page(phase: Phase) -> HttpResponse:
         try:
             context = _board_context(request, phase)
@@ -253,7 +258,7 @@ def leaderboard_page(request: HttpRequest, slug: str, phase_slug: str) -> HttpRe
 @transaction.non_atomic_requests  # a read: no transaction, so no SQLite write lock
 @xframe_options_exempt
 @domain_errors
-def leaderboard_embed(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
+def leaderboard_embed(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponseBase:
     """The board alone, for an iframe on another site (the only view exempt from X-Frame-Options)."""
 
     def render_embed(phase: Phase) -> HttpResponse:
@@ -268,7 +273,7 @@ def leaderboard_embed(request: HttpRequest, slug: str, phase_slug: str) -> HttpR
 
 @transaction.non_atomic_requests  # a read: no transaction, so no SQLite write lock
 @domain_errors
-def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
+def leaderboard_csv(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponseBase:
     """The board as CSV: every metric of every dataset, at the challenge's precision, streamed row by row
     (every row: a CSV is not paginated); 304 for a client that has the current version."""
     phase = _phase_of(request, slug, phase_slug)
@@ -319,12 +324,12 @@ def _csv_response(request: HttpRequest, phase: Phase) -> HttpResponseBase:
 
 def _csv_line(
     writer: Any,
-    row: dict,
+    row: dict[str, Any],
     board: Board,
     fmt: Callable[[float | None], str],
     bounds: list[tuple[str, str]] | None,
 ) -> str:
-    return writer.writerow(
+    line: str = writer.writerow(  # the line itself: the writer writes to an `Echo`
         [
             row["rank"] or "",
             row["team"],
@@ -337,9 +342,12 @@ def _csv_line(
         + [fmt(row["metrics"][d][m]) for d in board.datasets for m in METRICS]
         + (_csv_bounds(row, bounds, fmt) if bounds is not None else [])
     )
+    return line
 
 
-def _csv_bounds(row: dict, bounds: list[tuple[str, str]], fmt: Callable[[float | None], str]) -> list[str]:
+def _csv_bounds(
+    row: dict[str, Any], bounds: list[tuple[str, str]], fmt: Callable[[float | None], str]
+) -> list[str]:
     """The row's overall and per-metric interval bounds, "" where there is none."""
     intervals = row.get("intervals") or {"overall": None, "datasets": {}}
     cells = list(intervals["overall"] or [None, None])
@@ -375,7 +383,7 @@ def phase_rescore_page(request: HttpRequest, phase_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def phase_publish(request: HttpRequest, phase_id: int) -> HttpResponse:
+def phase_publish(request: AuthenticatedHttpRequest, phase_id: int) -> HttpResponse:
     """The challenge's organisers: one action sets who sees the phase's results (publish = public)."""
     from challenge.organiser import phase_visibility_set
 
@@ -392,7 +400,7 @@ def phase_publish(request: HttpRequest, phase_id: int) -> HttpResponse:
     return redirect(target)
 
 
-def _entry_uncertainty(result, rows: list[dict]) -> dict:
+def _entry_uncertainty(result: Result, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """An entry's intervals (on its dataset rows) and its comparisons with the first place and its
     neighbours on the overall board, when its phase shows them."""
     phase = result.submission.phase

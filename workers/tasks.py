@@ -5,9 +5,10 @@ Task names are permanent: queued messages refer to them by name across deploymen
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError as DatabaseOperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
@@ -17,6 +18,9 @@ from core.exceptions import TransientEvaluationError
 #: Only these are retried; a bad submission is a user error and ends as FAILED.
 TRANSIENT_ERRORS = (TransientEvaluationError, DatabaseOperationalError, BrokerOperationalError)
 MAX_RETRIES = 5
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @shared_task(
@@ -32,7 +36,7 @@ MAX_RETRIES = 5
     soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
 )
-def submission_evaluate_task(self, submission_id: int) -> None:
+def submission_evaluate_task(self: Task[[int], None], submission_id: int) -> None:
     """Score one submission; a message that met a live lease is sent again for when it may have expired."""
     from challenge.services.dispatch import submission_enqueue_now
     from leaderboard.services import submission_evaluate
@@ -44,7 +48,9 @@ def submission_evaluate_task(self, submission_id: int) -> None:
         submission_enqueue_now(submission_id=submission_id, countdown=come_back_in)
 
 
-def _housekeeping_task(*, name: str, soft_time_limit: int, time_limit: int) -> Any:
+def _housekeeping_task(
+    *, name: str, soft_time_limit: int, time_limit: int
+) -> Callable[[Callable[_P, _R]], Task[_P, _R]]:
     """A maintenance task (sweeper, expiry, refresh): a permanent name, time limits, acked late and
     retried with backoff on transient errors only; one place for the options they share."""
     return shared_task(

@@ -1,6 +1,7 @@
 """Settings shared by every environment. Everything that varies comes from the environment."""
 
 from pathlib import Path
+from typing import Any
 
 from kombu import Exchange, Queue
 
@@ -262,7 +263,7 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Pentathlon] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env("PENTATHLON_HTTP_PROTOCOL", default="http")
 # allauth's rate limits (per client IP and per account, in the cache): "10/m/ip" style, "off" disables.
-ACCOUNT_RATE_LIMITS = {
+ACCOUNT_RATE_LIMITS: dict[str, Any] | bool = {  # False disables them all (test settings)
     action: (False if rate == "off" else rate)
     for action, rate in {
         "login": env("PENTATHLON_RATE_LOGIN", default="30/m/ip"),
@@ -278,7 +279,7 @@ ACCOUNT_RATE_LIMITS = {
 # Social login is off until a provider's client id and secret are set in the environment:
 # GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET, ORCID_CLIENT_ID/ORCID_CLIENT_SECRET (ORCID_BASE_DOMAIN for
 # the sandbox, "sandbox.orcid.org"). A provider without them is neither offered nor reachable.
-SOCIALACCOUNT_PROVIDERS: dict = {}
+SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {}
 if env("GITHUB_CLIENT_ID", default=""):
     SOCIALACCOUNT_PROVIDERS["github"] = {
         "APPS": [{"client_id": env("GITHUB_CLIENT_ID"), "secret": env("GITHUB_CLIENT_SECRET"), "key": ""}],
@@ -357,7 +358,7 @@ SPECTACULAR_SETTINGS = {
 # CELERY_BROKER_URL=redis://... switches to Redis without code changes.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
 CELERY_BROKER_FOLDER = Path(env("PENTATHLON_BROKER_DIR", default=str(VAR_DIR / "broker")))
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),

@@ -1,7 +1,9 @@
 """Local development: DEBUG on, a fake secret, the embedded default (SQLite + filesystem broker)."""
 
+from config.env import env
+
 from .base import *  # noqa: F403
-from .base import VAR_DIR, env
+from .base import VAR_DIR
 
 # The embedded default keeps its SQLite file, media, private store and broker folders here.
 VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,10 @@
 with only DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and DATABASE_URL set (tests/security/test_web.py).
 """
 
+from config.env import env
+
 from .base import *  # noqa: F403
-from .base import BOARD_CACHE, CACHES, env
+from .base import BOARD_CACHE, CACHES
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")

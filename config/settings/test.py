@@ -3,8 +3,10 @@
 import tempfile
 from pathlib import Path
 
+from config.env import env
+
 from .base import *  # noqa: F403
-from .base import BOARD_CACHE, CACHES, REST_FRAMEWORK, STORAGES, env
+from .base import BOARD_CACHE, CACHES, REST_FRAMEWORK, STORAGES
 
 DEBUG = False
 SECRET_KEY = "test-insecure-not-a-secret"
@@ -36,7 +38,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_BROKER_URL = "memory://"
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 SUBMISSION_MAX_BYTES = 5 * 1024**2

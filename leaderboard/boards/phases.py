@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time as time_module
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 
@@ -53,7 +54,9 @@ def phase_brief_get(
     return None if row is None else _phase_from_brief_row(row)
 
 
-def _phase_brief_row(*, challenge_slug: str | None, slug: str | None, phase_id: int | None) -> tuple | None:
+def _phase_brief_row(
+    *, challenge_slug: str | None, slug: str | None, phase_id: int | None
+) -> tuple[Any, ...] | None:
     phases, challenges = Phase._meta.db_table, Challenge._meta.db_table
     columns = ", ".join([f"p.{c}" for c in _BRIEF_PHASE] + [f"c.{c}" for c in _BRIEF_CHALLENGE])
     where, params = (
@@ -71,7 +74,7 @@ def _phase_brief_row(*, challenge_slug: str | None, slug: str | None, phase_id: 
     return None if row is None else tuple(row)
 
 
-def _phase_from_brief_row(row: tuple) -> Phase:
+def _phase_from_brief_row(row: tuple[Any, ...]) -> Phase:
     phase_values = dict(zip(_BRIEF_PHASE, row[: len(_BRIEF_PHASE)], strict=True))
     challenge = Challenge(
         id=phase_values["challenge_id"],
@@ -86,14 +89,14 @@ def _phase_from_brief_row(row: tuple) -> Phase:
 @dataclass(frozen=True)
 class _KeptBrief:
     catalog: str  # the catalog version read before the row was
-    row: tuple
+    row: tuple[Any, ...]
     identity: str  # `phase_board_identity`: where the phase's board version lives
     at: float  # time.monotonic() when read
 
 
 #: The briefs this process has read, by (challenge slug, phase slug, phase id). Each is used only
 #: while the catalog version it was read under is current; bounded (a flood of URLs cannot grow it).
-_KEPT_BRIEFS: dict[tuple, _KeptBrief] = {}
+_KEPT_BRIEFS: dict[tuple[Any, ...], _KeptBrief] = {}
 _KEPT_BRIEFS_LIMIT = 1024
 #: Seconds a kept brief is used at most: a write made past Django (SQL by hand), which bumps no
 #: version, is current within this time.

@@ -88,13 +88,15 @@ def connect_board_invalidation() -> None:
     post_migrate.connect(_migrated, dispatch_uid="catalog-migrated")
     post_save.connect(_phase_changed, sender=Phase, dispatch_uid="boards-phase")
     post_save.connect(_challenge_changed, sender=Challenge, dispatch_uid="boards-challenge")
-    for model in (Submission, Split):
-        post_save.connect(_phase_row_changed, sender=model, dispatch_uid=f"boards-save-{model.__name__}")
-        post_delete.connect(_phase_row_changed, sender=model, dispatch_uid=f"boards-delete-{model.__name__}")
-    for model in (Team, Dataset):
-        post_save.connect(_challenge_row_changed, sender=model, dispatch_uid=f"boards-save-{model.__name__}")
+    for row_model in (Submission, Split):
+        name = row_model.__name__
+        post_save.connect(_phase_row_changed, sender=row_model, dispatch_uid=f"boards-save-{name}")
+        post_delete.connect(_phase_row_changed, sender=row_model, dispatch_uid=f"boards-delete-{name}")
+    for challenge_model in (Team, Dataset):
+        name = challenge_model.__name__
+        post_save.connect(_challenge_row_changed, sender=challenge_model, dispatch_uid=f"boards-save-{name}")
         post_delete.connect(
-            _challenge_row_changed, sender=model, dispatch_uid=f"boards-delete-{model.__name__}"
+            _challenge_row_changed, sender=challenge_model, dispatch_uid=f"boards-delete-{name}"
         )
     # A result edited or deleted outside the services (the admin) changes its phase's boards.
     post_save.connect(_result_changed, sender=Result, dispatch_uid="boards-save-result")

@@ -49,7 +49,7 @@ def viewer_class(*, phase: Phase, user: Any) -> str:
     return ORGANISER if challenge_is_organiser(user=user, challenge=phase.challenge_id) else PUBLIC
 
 
-def _settings(phase: Phase) -> tuple:
+def _settings(phase: Phase) -> tuple[Any, ...]:
     """The phase's and challenge's settings a board depends on, part of every key: a phase kept by the
     process (`phase_board_brief`) carries the settings it was read with, under the catalog version."""
     challenge = phase.challenge
@@ -82,7 +82,7 @@ def board_key(
     return f"board:{phase_board_identity(phase=phase)}:{version}:{digest}"
 
 
-def board_rows_cached(*, board: Board) -> list[dict]:
+def board_rows_cached(*, board: Board) -> list[dict[str, Any]]:
     """`leaderboard_rows(board=...)`, computed once per version of the phase's boards."""
     phase = board.phase
     key = (
@@ -91,7 +91,7 @@ def board_rows_cached(*, board: Board) -> list[dict]:
         + hashlib.sha256(repr(_settings(phase)).encode()).hexdigest()[:12]
     )
     cache = board_cache()
-    rows = cache.get(key)
+    rows: list[dict[str, Any]] | None = cache.get(key)
     if rows is None:
         rows = leaderboard_rows(board=board)
         cache.set(key, rows, ENTRY_TIMEOUT)
@@ -105,18 +105,18 @@ class _KeptBodies:
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._entries: OrderedDict[str, dict] = OrderedDict()
+        self._entries: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: str, entry: dict) -> None:
+    def put(self, key: str, entry: dict[str, Any]) -> None:
         size = len(entry["body"])
         if size > self.budget // 4:  # one huge page must not flush everything else
             return
@@ -147,7 +147,9 @@ def cache_headers(response: HttpResponseBase, *, shared: bool) -> HttpResponseBa
     return response
 
 
-def _finish(request: HttpRequest, response: HttpResponseBase, *, etag: str, at: float, shared: bool) -> Any:
+def _finish(
+    request: HttpRequest, response: HttpResponseBase, *, etag: str, at: float, shared: bool
+) -> HttpResponseBase:
     response["ETag"] = etag
     response["Last-Modified"] = http_date(at)
     return cache_headers(response, shared=shared)

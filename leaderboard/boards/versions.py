@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from django.db import transaction
 
 from challenge.models import Phase, Submission
@@ -37,7 +37,7 @@ VERSION_KEY = "board-version:{phase}"
 CATALOG_KEY = "board-catalog-version"
 
 
-def board_cache():  # noqa: ANN201 - a Django cache backend
+def board_cache() -> BaseCache:
     """The cache holding board versions and rendered boards (`settings.BOARD_CACHE`)."""
     return caches[settings.BOARD_CACHE]
 
@@ -59,7 +59,7 @@ def phase_board_version(*, phase: Phase) -> str:
         cache.add(key, uuid.uuid4().hex, timeout=None)
         # A cache that keeps nothing (the dummy backend) gives a version no process has seen.
         version = cache.get(key) or "unkept-" + uuid.uuid4().hex
-    return version
+    return str(version)
 
 
 def board_versions_get(*, identity: str) -> tuple[str | None, str | None]:
@@ -79,7 +79,7 @@ def catalog_version() -> str:
         cache.add(CATALOG_KEY, uuid.uuid4().hex, timeout=None)
         # A cache that keeps nothing (the dummy backend) gives a version no process has seen.
         version = cache.get(CATALOG_KEY) or "unkept-" + uuid.uuid4().hex
-    return version
+    return str(version)
 
 
 def catalog_bump() -> None:

@@ -9,6 +9,8 @@ for old callers.
 """
 
 from challenge.services.submissions import lease_expired_before, submission_claim
+from evaluation.metrics.registry import GEOMETRIC_MEAN_KEY
+from leaderboard.selectors import METRIC_FIELDS
 from leaderboard.services.evaluate import (
     BAD_GROUND_TRUTH,
     INTERNAL_ERROR,
@@ -25,8 +27,6 @@ from leaderboard.services.rescore import (
     phase_rescore_with_snapshot,
 )
 from leaderboard.services.results import (
-    GEOMETRIC_MEAN_KEY,
-    METRIC_FIELDS,
     dataset_results_store,
     dataset_scores,
     overall_score,

@@ -85,14 +85,14 @@ def input_build(*, phase: Phase, truth: Any, dest: Path) -> None:
                     max_members=100_000, max_bytes=settings.PENTATHLON_GALLERY_INPUTS_MAX_BYTES
                 ),
             )
-    for path in [dest, *dest.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    for item in [dest, *dest.rglob("*")]:
+        item.chmod(0o755 if item.is_dir() else 0o644)
 
 
 @contextmanager
 def program_output(
     *,
-    row: dict,
+    row: dict[str, Any],
     phase: Phase,
     truth: Any,
     program_path: str,

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -81,7 +81,7 @@ class _Heartbeat:
     """Bumps `heartbeat_at` every PENTATHLON_HEARTBEAT_INTERVAL seconds from a daemon thread, so a
     long stage without progress calls still holds the lease; notices when the lease was lost."""
 
-    def __init__(self, row: dict) -> None:
+    def __init__(self, row: dict[str, Any]) -> None:
         self.row = row
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -154,7 +154,7 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
         ):
             reporter("reading ground truth", None, 0.0)
             truth = published_truth_from_file(phase=phase, path=truth_path)
-            ranks: dict = {}
+            ranks: dict[str, Any] = {}
             with _scored_file(
                 row=mine, phase=phase, truth=truth, path=submission_path, reporter=reporter
             ) as path:
@@ -221,13 +221,13 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
 def _score_isolated(
     *,
     submission: Submission,
-    truth,
+    truth: Any,
     submission_path: str,
     sha256: str | None,
-    reporter,
+    reporter: _ProgressReporter,
     heartbeat: _Heartbeat,
-    ranks: dict,
-) -> dict:
+    ranks: dict[str, Any],
+) -> dict[str, Any]:
     """Score in a child process that holds no secret and checks the file's sha256 (evaluation.sandbox,
     docs/deploying.md "The scoring child"); the same report as `score_submission`."""
     from evaluation.io import ReadLimits
@@ -268,8 +268,8 @@ def _score_isolated(
     )
 
 
-def _probe_writer(path: str | None):
-    def write(seen: dict) -> None:
+def _probe_writer(path: str | None) -> Callable[[dict[str, Any]], None]:
+    def write(seen: dict[str, Any]) -> None:
         if path:
             with open(path, "w", encoding="utf-8") as handle:
                 json.dump(seen, handle)
@@ -279,7 +279,7 @@ def _probe_writer(path: str | None):
 
 @contextmanager
 def _scored_file(
-    *, row: dict, phase: Phase, truth: Any, path: str, reporter: _ProgressReporter
+    *, row: dict[str, Any], phase: Phase, truth: Any, path: str, reporter: _ProgressReporter
 ) -> Iterator[str]:
     """The file to score: the upload itself, or in a code phase what the uploaded program wrote."""
     if not phase.is_code:
@@ -290,7 +290,7 @@ def _scored_file(
         yield output
 
 
-def _program_bad_output(*, row: dict, phase: Phase, detail: str) -> None:
+def _program_bad_output(*, row: dict[str, Any], phase: Phase, detail: str) -> None:
     """A code phase's program wrote a file the scorer refused: the reason where output is shown."""
     run = dict(Submission.objects.filter(id=row["id"]).values_list("program_run", flat=True).first() or {})
     run.update(ok=False, failure_class="bad_output", message=detail)
@@ -313,8 +313,8 @@ def _relevance_metrics(phase: Phase) -> list[str] | None:
 
 
 def _uncertainty(
-    *, phase: Phase, ranks: dict, reporter: _ProgressReporter
-) -> tuple[bytes | None, dict | None]:
+    *, phase: Phase, ranks: dict[str, Any], reporter: _ProgressReporter
+) -> tuple[bytes | None, dict[str, Any] | None]:
     """Pack the per-query ranks (kept privately) and compute the intervals, under the lease.
 
     A failure here loses the intervals, never the result: it is logged and the result is stored
@@ -333,7 +333,7 @@ def _uncertainty(
     return blob, result_intervals_compute(phase=phase, ranks=ranks)
 
 
-def _fail(*, row: dict, message: str, refund: bool = False) -> None:
+def _fail(*, row: dict[str, Any], message: str, refund: bool = False) -> None:
     """Fail the claimed row and drop a result it may hold from an earlier scoring; tell the team once."""
     with transaction.atomic():
         failed = submission_fail(row=row, message=message, refund=refund)
@@ -345,7 +345,9 @@ def _fail(*, row: dict, message: str, refund: bool = False) -> None:
 class _ProgressReporter:
     """The scorer's progress callback: writes stage, overall fraction and per-dataset fractions, throttled."""
 
-    def __init__(self, *, row: dict, datasets: list[str], lost: threading.Event | None = None) -> None:
+    def __init__(
+        self, *, row: dict[str, Any], datasets: list[str], lost: threading.Event | None = None
+    ) -> None:
         self.row, self.datasets, self.lost = row, datasets, lost
         self.per_dataset: dict[str, float] = {}
         self.stage = ""

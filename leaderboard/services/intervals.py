@@ -67,16 +67,16 @@ def result_intervals_compute(*, phase: Phase, ranks: dict[str, dict[str, Any]]) 
         return None
 
 
-def _bounds(interval: dict | None) -> list[float] | None:
+def _bounds(interval: dict[str, Any] | None) -> list[float] | None:
     return None if interval is None else [float(interval["low"]), float(interval["high"])]
 
 
-def board_intervals(intervals: dict[str, Any] | None) -> tuple[list[float] | None, dict[str, dict]]:
+def board_intervals(intervals: dict[str, Any] | None) -> tuple[list[float] | None, dict[str, dict[str, Any]]]:
     """The board's copy of stored intervals: the overall [low, high], and per dataset
     {"score": [low, high], metric: [low, high], ...} (t2v)."""
     if not intervals:
         return None, {}
-    per_dataset: dict[str, dict] = {}
+    per_dataset: dict[str, dict[str, Any]] = {}
     for name, entry in (intervals.get("datasets") or {}).items():
         t2v = entry.get("t2v") or {}
         per_dataset[name] = {

@@ -55,7 +55,7 @@ def phase_rescore_with_snapshot(*, phase: Any, reason: str = "re-score", user: A
     return count
 
 
-def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None) -> dict | None:
+def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None) -> dict[str, Any] | None:
     """The latest snapshot against the current board: one line per team or baseline entry.
 
     Returns None when the phase has no snapshot, else {"snapshot", "pending" (submissions still being
@@ -71,7 +71,7 @@ def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None)
     if snapshot is None:
         return None
 
-    def key(row: dict) -> tuple:
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
         return (row["team"], row["submission_id"] if row["is_baseline"] else 0)
 
     before = {key(r): r for r in snapshot.rows}
@@ -84,10 +84,11 @@ def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None)
     lines = []
     for k in list(after) + [k for k in before if k not in after]:
         old, new = before.get(k), after.get(k)
+        row = new or before[k]  # k is in after or, failing that, in before
         line = {
-            "team": (new or old)["team"],
-            "method_name": (new or old)["method_name"],
-            "is_baseline": (new or old)["is_baseline"],
+            "team": row["team"],
+            "method_name": row["method_name"],
+            "is_baseline": row["is_baseline"],
             "before_rank": old and old["rank"],
             "after_rank": new and new["rank"],
             "before_score": old and old["primary_score"],

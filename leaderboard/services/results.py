@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import transaction
 
@@ -18,7 +19,11 @@ logger = logging.getLogger(__name__)
 
 
 def result_store(
-    *, row: dict, report: dict, ranks_blob: bytes | None = None, intervals: dict | None = None
+    *,
+    row: dict[str, Any],
+    report: dict[str, Any],
+    ranks_blob: bytes | None = None,
+    intervals: dict[str, Any] | None = None,
 ) -> Result | None:
     """Write the result and finish the submission in one short transaction, if the claim still holds.
 
@@ -67,7 +72,7 @@ def result_store(
     return result
 
 
-def dataset_scores(*, report: dict, metric: str | None) -> dict[str, float | None]:
+def dataset_scores(*, report: dict[str, Any], metric: str | None) -> dict[str, float | None]:
     """Per-dataset score under the challenge's primary metric (t2v); the scorer's own score by default."""
     out: dict[str, float | None] = {}
     for name, entry in report.get("datasets", {}).items():
@@ -86,7 +91,11 @@ def overall_score(*, scores: dict[str, float], phase_datasets: list[str], aggreg
 
 
 def dataset_results_store(
-    *, result: Result, report: dict, scores: dict[str, float | None], intervals: dict | None = None
+    *,
+    result: Result,
+    report: dict[str, Any],
+    scores: dict[str, float | None],
+    intervals: dict[str, Any] | None = None,
 ) -> None:
     """Replace the result's per-dataset rows (one per scored dataset) from the scorer's report, with
     each dataset's interval bounds (`leaderboard.services.intervals.board_intervals`) when given."""

@@ -3,17 +3,22 @@ the result page (a template tag, so `challenge` pages read the board without imp
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django import template
 from django.urls import reverse
 
 from leaderboard.boards.responses import board_rows_cached
 from leaderboard.selectors import board_resolve, leaderboard_visible
 
+if TYPE_CHECKING:
+    from challenge.models import Submission
+
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def board_place(context: template.Context, submission) -> dict | None:  # noqa: ANN001
+def board_place(context: template.Context, submission: Submission) -> dict[str, Any] | None:
     """{"rank": its rank or None (not counted, or a baseline), "of": ranked entries, "url": the board}
     when the viewer may see the board (published, or an organiser); else None: the rank would disclose
     the other teams' standing."""
@@ -32,7 +37,7 @@ def board_place(context: template.Context, submission) -> dict | None:  # noqa: 
 
 
 @register.simple_tag
-def rescore_note(submission) -> dict | None:  # noqa: ANN001
+def rescore_note(submission: Submission) -> dict[str, Any] | None:
     """{"since": when, "reason": the organisers' reason} while a submission that was scored before waits
     for (or runs) the re-score of its phase; None otherwise."""
     from challenge.models import Submission

@@ -1,16 +1,17 @@
 """`pentathlon team`: show your team in a challenge, create one, or join one with its invite code.
 
-Registered from `cli.main.build_parser`; it talks to /api/v1/challenges/<slug>/team/ (and .../join/).
+It talks to /api/v1/challenges/<slug>/team/ (and .../join/).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from typing import Any
 
+from cli.commands import ClientFactory, Register
 from cli.errors import EXIT_ERROR, EXIT_OK, CliError
+from cli.output import Ui
 
 
 def _show(team: dict[str, Any], headline: str) -> None:
@@ -26,7 +27,7 @@ def _show(team: dict[str, Any], headline: str) -> None:
     print(f"  team page: {team['team_page']}")
 
 
-def cmd_team(args: argparse.Namespace, ui: Any, client: Callable[..., Any]) -> int:
+def cmd_team(args: argparse.Namespace, ui: Ui, client: ClientFactory) -> int:
     api = client(args, need_token=True)
     path = f"challenges/{args.challenge}/team/"
     if args.create and args.join:
@@ -47,13 +48,8 @@ def cmd_team(args: argparse.Namespace, ui: Any, client: Callable[..., Any]) -> i
     return EXIT_OK
 
 
-def register(command: Callable[[str, Any, str], argparse.ArgumentParser], client: Callable[..., Any]) -> None:
-    """Add `team` to the parser through `cli.main`'s `command(name, handler, help)`."""
-    team = command(
-        "team",
-        lambda args, ui: cmd_team(args, ui, client),
-        "show your team in a challenge, or create or join one",
-    )
+def register(command: Register) -> None:
+    team = command("team", cmd_team, "show your team in a challenge, or create or join one")
     team.add_argument("challenge", help="the challenge's slug")
     action = team.add_mutually_exclusive_group()
     action.add_argument("--create", metavar="NAME", help="create a team with this name (you own it)")
