@@ -4,10 +4,11 @@ approval, moderation and quota refunds. Same rules as every service: keyword-onl
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import IO, Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import transaction
 
 from challenge.events import challenge_boards_changed, phase_boards_changed
@@ -237,7 +238,11 @@ def phase_create(
 
 @transaction.atomic
 def phase_ground_truth_upload(
-    *, phase: Phase, file: Any, annotations: Any = None, actor: User | None = None
+    *,
+    phase: Phase,
+    file: IO[bytes] | File[bytes],
+    annotations: IO[bytes] | File[bytes] | None = None,
+    actor: User | None = None,
 ) -> Phase:
     """The console's ground-truth upload: `phase_ground_truth_set` (the admin's, the command's and the
     API's one service), then the action logged with the file's digest and the datasets it holds.

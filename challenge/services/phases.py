@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -18,6 +18,9 @@ from challenge.events import challenge_boards_changed, phase_boards_changed
 from challenge.models import Challenge, Dataset, Phase, Split
 from challenge.publication import caption_audit, ground_truth_audit, in_challenge_spelling
 from challenge.services.files import spooled_copy, store_spooled
+
+if TYPE_CHECKING:  # the evaluation core is imported lazily, where it is used
+    from evaluation.ground_truth import GroundTruth
 
 GROUND_TRUTH_TOO_LARGE = "The ground-truth file is {size:,} bytes; the largest accepted is {limit:,} bytes."
 ANNOTATIONS_INVALID = "Invalid public annotations: {error}"
@@ -139,7 +142,7 @@ def phase_upsert(
     return phase
 
 
-def ground_truth_check(*, challenge: Challenge, file: IO[bytes] | File[bytes]) -> Any:
+def ground_truth_check(*, challenge: Challenge, file: IO[bytes] | File[bytes]) -> GroundTruth:
     """Validate an uploaded ground-truth file without storing it (the admin form's check)."""
     with spooled_copy(
         file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES, too_large=GROUND_TRUTH_TOO_LARGE
@@ -147,7 +150,7 @@ def ground_truth_check(*, challenge: Challenge, file: IO[bytes] | File[bytes]) -
         return ground_truth_validate(challenge=challenge, path=tmp_path)
 
 
-def ground_truth_validate(*, challenge: Challenge, path: str | os.PathLike[str]) -> Any:
+def ground_truth_validate(*, challenge: Challenge, path: str | os.PathLike[str]) -> GroundTruth:
     """Read a ground-truth file with the evaluation core and check it against the challenge's datasets.
 
     Returns the `evaluation.ground_truth.GroundTruth`.
@@ -224,7 +227,7 @@ def annotations_check(*, file: IO[bytes] | File[bytes]) -> int:
 
 
 def _caption_audit(
-    *, truth: Any, annotations: IO[bytes] | File[bytes] | None, rows: Any
+    *, truth: GroundTruth, annotations: IO[bytes] | File[bytes] | None, rows: Any
 ) -> dict[str, dict[str, Any]]:
     from evaluation.caption_audit import AnnotationsError
 
@@ -258,7 +261,7 @@ def phase_caption_audit_set(
     return phase
 
 
-def ground_truth_publishable(*, phase: Phase, truth: Any) -> dict[str, dict[str, Any]]:
+def ground_truth_publishable(*, phase: Phase, truth: GroundTruth) -> dict[str, dict[str, Any]]:
     """Check that the phase can publish `truth` (its blind view can be drawn) and return the leak audit.
 
     Raises:
