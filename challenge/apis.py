@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
@@ -15,6 +18,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from challenge.code_phases import phase_code_description, submission_program_run_visible
+from challenge.models import Phase, Submission
 from challenge.selectors import (
     challenge_get,
     challenge_is_organiser,
@@ -27,6 +31,7 @@ from challenge.selectors import (
     submission_results_visible,
 )
 from challenge.services import submission_cancel, submission_create, submission_update
+from challenge.signed_in import signed_in_user
 
 #: The newest submissions listed by the API (a team makes a few a day).
 SUBMISSION_LIST_LIMIT = 500
@@ -42,7 +47,7 @@ class TokenObtainApi(ObtainAuthToken):
     throttle_scope = "login"
 
 
-class PhaseSerializer(serializers.Serializer):
+class PhaseSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     slug = serializers.CharField()
     title = serializers.CharField()
@@ -73,10 +78,10 @@ class PhaseSerializer(serializers.Serializer):
         help_text="Code phases: the runtime, its packages, the command, the limits and what a team sees of a run."
     )
 
-    def get_code(self, phase) -> dict | None:
+    def get_code(self, phase: Phase) -> dict[str, Any] | None:
         return phase_code_description(phase=phase) if phase.is_code else None
 
-    def get_datasets(self, phase) -> list[dict]:
+    def get_datasets(self, phase: Phase) -> list[dict[str, Any]]:
         # A blind phase accepts one row per query only: the padded layout's K does not apply.
         return [
             {
@@ -93,7 +98,7 @@ class ChallengeListApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="ChallengeSummary")
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         slug = serializers.CharField()
         title = serializers.CharField()
         summary = serializers.CharField()
@@ -107,7 +112,7 @@ class ChallengeDetailApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="ChallengeDetail")
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         slug = serializers.CharField()
         title = serializers.CharField()
         summary = serializers.CharField()
@@ -132,7 +137,7 @@ class PhaseListApi(APIView):
 
 
 @extend_schema_serializer(component_name="SubmissionProgress")
-class SubmissionProgressSerializer(serializers.Serializer):
+class SubmissionProgressSerializer(serializers.Serializer[Any]):
     """Where the evaluation is: the current stage, the overall fraction and one fraction per dataset
     started so far (every dataset at 1.0 once finished; empty while queued)."""
 
@@ -141,10 +146,10 @@ class SubmissionProgressSerializer(serializers.Serializer):
     datasets = serializers.DictField(child=serializers.FloatField(min_value=0.0, max_value=1.0))
 
 
-def _progress_of(submission) -> dict:
+def _progress_of(submission: Submission) -> dict[str, Any]:
     """`Submission.progress` with every key present (it is `{}` before the first worker touches the row)."""
     raw = submission.progress if isinstance(submission.progress, dict) else {}
-    datasets = raw.get("datasets") if isinstance(raw.get("datasets"), dict) else {}
+    datasets = raw["datasets"] if isinstance(raw.get("datasets"), dict) else {}
     return {
         "stage": str(raw.get("stage") or ""),
         "fraction": float(raw.get("fraction") or 0.0),
@@ -152,7 +157,7 @@ def _progress_of(submission) -> dict:
     }
 
 
-class SubmissionOutputSerializer(serializers.Serializer):
+class SubmissionOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     challenge = serializers.CharField(source="phase.challenge.slug")
     phase = serializers.IntegerField(source="phase_id")
@@ -187,11 +192,11 @@ class SubmissionOutputSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
     @extend_schema_field(SubmissionProgressSerializer)
-    def get_progress(self, submission) -> dict:
+    def get_progress(self, submission: Submission) -> dict[str, Any]:
         return _progress_of(submission)
 
 
-def _with_results(submission, user) -> dict:
+def _with_results(submission: Submission, user: User) -> dict[str, Any]:
     data = dict(SubmissionOutputSerializer(submission).data)
     result = submission_result(submission=submission, user=user)
     data["results_visible"] = submission_results_visible(submission=submission, user=user)
@@ -220,12 +225,12 @@ def _with_results(submission, user) -> dict:
 
 
 @extend_schema_serializer(component_name="DuplicateFile")
-class DuplicateFileSerializer(serializers.Serializer):
+class DuplicateFileSerializer(serializers.Serializer[Any]):
     """409: the team already submitted this file (same sha256) to the phase; nothing was stored and no
     quota was used. `extra` names the earlier submission."""
 
     @extend_schema_serializer(component_name="DuplicateFileEarlier")
-    class EarlierSerializer(serializers.Serializer):
+    class EarlierSerializer(serializers.Serializer[Any]):
         submission = serializers.IntegerField(help_text="The earlier submission's id")
         url = serializers.URLField(help_text="The earlier submission's page")
 
@@ -233,7 +238,7 @@ class DuplicateFileSerializer(serializers.Serializer):
     extra = EarlierSerializer()
 
 
-class SubmissionMetadataInput(serializers.Serializer):
+class SubmissionMetadataInput(serializers.Serializer[Any]):
     """What every way of submitting asks for: the phase and the entry's description."""
 
     phase = serializers.IntegerField()
@@ -268,12 +273,11 @@ class SubmissionCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        phase = phase_get(phase_id=data.pop("phase"), user=request.user)
+        user = signed_in_user(request)
+        phase = phase_get(phase_id=data.pop("phase"), user=user)
         upload = data.pop("file")
-        submission = submission_create(
-            user=request.user, phase=phase, file=upload, filename=upload.name, **data
-        )
-        return Response(_with_results(submission, request.user), status=201)
+        submission = submission_create(user=user, phase=phase, file=upload, filename=upload.name, **data)
+        return Response(_with_results(submission, user), status=201)
 
 
 class SubmissionListApi(APIView):
@@ -281,7 +285,7 @@ class SubmissionListApi(APIView):
 
     @extend_schema(responses=SubmissionOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        submissions = submission_list(user=request.user)[:SUBMISSION_LIST_LIMIT]
+        submissions = submission_list(user=signed_in_user(request))[:SUBMISSION_LIST_LIMIT]
         return Response(SubmissionOutputSerializer(submissions, many=True).data)
 
 
@@ -292,8 +296,9 @@ class SubmissionDetailApi(APIView):
 
     @extend_schema(responses=SubmissionOutputSerializer)
     def get(self, request: Request, submission_id: int) -> Response:
-        submission = submission_get(submission_id=submission_id, user=request.user)
-        return Response(_with_results(submission, request.user))
+        user = signed_in_user(request)
+        submission = submission_get(submission_id=submission_id, user=user)
+        return Response(_with_results(submission, user))
 
 
 class SubmissionUpdateApi(APIView):
@@ -302,7 +307,7 @@ class SubmissionUpdateApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema_serializer(component_name="SubmissionUpdateInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         is_public = serializers.BooleanField(required=False)
         is_final = serializers.BooleanField(required=False)
 
@@ -310,9 +315,10 @@ class SubmissionUpdateApi(APIView):
     def post(self, request: Request, submission_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        submission = submission_get(submission_id=submission_id, user=request.user)
-        submission = submission_update(submission=submission, user=request.user, **serializer.validated_data)
-        return Response(_with_results(submission, request.user))
+        user = signed_in_user(request)
+        submission = submission_get(submission_id=submission_id, user=user)
+        submission = submission_update(submission=submission, user=user, **serializer.validated_data)
+        return Response(_with_results(submission, user))
 
 
 class SubmissionCancelApi(APIView):
@@ -322,7 +328,8 @@ class SubmissionCancelApi(APIView):
 
     @extend_schema(request=None, responses=SubmissionOutputSerializer)
     def post(self, request: Request, submission_id: int) -> Response:
-        submission = submission_get(submission_id=submission_id, user=request.user)
-        submission_cancel(submission=submission, user=request.user)
+        user = signed_in_user(request)
+        submission = submission_get(submission_id=submission_id, user=user)
+        submission_cancel(submission=submission, user=user)
         submission.refresh_from_db()
-        return Response(_with_results(submission, request.user))
+        return Response(_with_results(submission, user))

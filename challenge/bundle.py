@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -106,7 +106,7 @@ class BundleError(Exception):
         self.problems = problems
 
 
-def bundle_parse(text: str | bytes) -> dict:
+def bundle_parse(text: str | bytes) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -147,13 +147,13 @@ def _datetime(value: Any, where: str, problems: list[str]) -> datetime | None:
     return result
 
 
-def _unknown(data: dict, allowed: tuple[str, ...], where: str, problems: list[str]) -> None:
+def _unknown(data: dict[str, Any], allowed: tuple[str, ...], where: str, problems: list[str]) -> None:
     for key in data:
         if key not in allowed:
             problems.append(f"{where}: unknown key {key!r} (allowed: {', '.join(allowed)})")
 
 
-Actor = AbstractBaseUser | AnonymousUser | None
+Actor = User | AnonymousUser | None
 
 
 def _check_permission(*, challenge: Challenge, user: Actor) -> None:
@@ -167,7 +167,7 @@ def _check_permission(*, challenge: Challenge, user: Actor) -> None:
         raise PermissionDeniedError(BUNDLE_CREATE_NEEDS_STAFF)
 
 
-def _organisers(data: dict, problems: list[str]) -> list[AbstractBaseUser]:
+def _organisers(data: dict[str, Any], problems: list[str]) -> list[User]:
     raw = data.get("organisers") or []
     if not isinstance(raw, list) or not all(isinstance(name, str) and name for name in raw):
         problems.append("organisers: give a list of usernames")
@@ -182,7 +182,7 @@ def _organisers(data: dict, problems: list[str]) -> list[AbstractBaseUser]:
     return [found[name] for name in dict.fromkeys(raw) if name in found]
 
 
-def _with_preset(data: dict, problems: list[str]) -> dict:
+def _with_preset(data: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     """The bundle with the fields it leaves out taken from its preset (none: unchanged)."""
     from evaluation.presets import preset
 
@@ -203,7 +203,7 @@ def _with_preset(data: dict, problems: list[str]) -> dict:
     return out
 
 
-def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[AbstractBaseUser], list[str]]:
+def _build(data: dict[str, Any]) -> tuple[Challenge, list[Dataset], list[Phase], list[User], list[str]]:
     """Unsaved model instances for the bundle, its organisers, plus every problem found (model
     validation included)."""
     problems: list[str] = []
@@ -277,7 +277,8 @@ def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[Abst
             if key in item and key not in ("starts_at", "ends_at", "slug", "order"):
                 value = item[key]
                 setattr(phase, key, "" if value is None and key in ("description",) else value)
-        phase.starts_at = _datetime(item.get("starts_at"), f"{where}.starts_at", problems)
+        # None until the problem is reported: a bundle with problems is refused before anything is saved
+        phase.starts_at = _datetime(item.get("starts_at"), f"{where}.starts_at", problems)  # type: ignore[assignment]
         phase.ends_at = _datetime(item.get("ends_at"), f"{where}.ends_at", problems)
         if phase.starts_at is None and "starts_at" not in item:
             problems.append(f"{where}.starts_at: required (when the phase opens)")
@@ -300,7 +301,7 @@ def _build(data: dict) -> tuple[Challenge, list[Dataset], list[Phase], list[Abst
     return challenge, datasets, phases, organisers, problems
 
 
-def bundle_validate(*, data: dict, user: Actor = None) -> list[str]:
+def bundle_validate(*, data: dict[str, Any], user: Actor = None) -> list[str]:
     """Every problem of the bundle at once (empty: it loads).
 
     Raises:
@@ -312,7 +313,7 @@ def bundle_validate(*, data: dict, user: Actor = None) -> list[str]:
 
 
 @transaction.atomic
-def bundle_load(*, data: dict, user: Actor = None) -> Challenge:
+def bundle_load(*, data: dict[str, Any], user: Actor = None) -> Challenge:
     """Create or update the challenge, its datasets, phases and organisers from a valid bundle.
 
     Raises:
@@ -325,7 +326,7 @@ def bundle_load(*, data: dict, user: Actor = None) -> Challenge:
         raise BundleError(problems)
     created = challenge.pk is None
     challenge.save()
-    if created and user is not None:
+    if created and user is not None and user.is_authenticated:  # signed in: checked above for a new one
         organisers = [*organisers, user]
     if organisers:
         challenge.organisers.add(*organisers)
@@ -338,24 +339,26 @@ def bundle_load(*, data: dict, user: Actor = None) -> Challenge:
             stored.description, stored.order = dataset.description, dataset.order
             stored.save(update_fields=["description", "order"])
     for phase in phases:
-        stored = Phase.objects.filter(challenge=challenge, slug=phase.slug).first()
-        if stored is not None and phase_interval_settings_changed(before=stored, after=phase):
-            intervals_refresh_on_commit(phase_id=stored.id)
-        if stored is not None:
-            phase.pk, phase.id = stored.pk, stored.id
+        stored_phase = Phase.objects.filter(challenge=challenge, slug=phase.slug).first()
+        if stored_phase is not None and phase_interval_settings_changed(before=stored_phase, after=phase):
+            intervals_refresh_on_commit(phase_id=stored_phase.id)
+        if stored_phase is not None:
+            phase.pk, phase.id = stored_phase.pk, stored_phase.id
             phase._state.adding = False
             for field in ("ground_truth", "ground_truth_sha256", "ground_truth_uploaded_at"):
-                setattr(phase, field, getattr(stored, field))
-            for field in Phase._meta.concrete_fields:  # fields the bundle does not manage keep their values
-                if field.name not in PHASE_KEYS and field.name not in ("id", "challenge"):
-                    setattr(phase, field.attname, getattr(stored, field.attname))
+                setattr(phase, field, getattr(stored_phase, field))
+            for (
+                model_field
+            ) in Phase._meta.concrete_fields:  # fields the bundle does not manage keep their values
+                if model_field.name not in PHASE_KEYS and model_field.name not in ("id", "challenge"):
+                    setattr(phase, model_field.attname, getattr(stored_phase, model_field.attname))
         phase.challenge = challenge
         phase.full_clean()
         phase.save()
     return challenge
 
 
-def bundle_export(*, challenge: Challenge) -> dict:
+def bundle_export(*, challenge: Challenge) -> dict[str, Any]:
     """The challenge as a bundle that `bundle_load` turns back into the same rows."""
 
     def when(value: datetime | None) -> str | None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from challenge.selectors import challenge_organised_list
 
 
-def organiser_console(request: HttpRequest) -> dict:
+def organiser_console(request: HttpRequest) -> dict[str, Any]:
     """`organises_any`: the user organises a challenge (or is staff); asked only when a page reads it."""
     user = getattr(request, "user", None)
 

@@ -1,9 +1,21 @@
 """Participant-facing forms: input parsing only; the services decide."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
+
 from django import forms
 
-from challenge.models import Challenge, Phase, Submission, SubmissionFormat
+from challenge.models import Challenge, Phase, Submission, SubmissionFormat, Team
 from challenge.services.organiser import CHALLENGE_SETTINGS, PHASE_ENDS_BEFORE_START, PHASE_SETTINGS
+
+# Model forms are generic in django-stubs only; Django's class takes no subscript at run time.
+if TYPE_CHECKING:
+    _PhaseModelForm = forms.ModelForm[Phase]
+    _ChallengeModelForm = forms.ModelForm[Challenge]
+else:
+    _PhaseModelForm = _ChallengeModelForm = forms.ModelForm
 
 
 class TeamCreateForm(forms.Form):
@@ -50,12 +62,13 @@ class SubmissionFilterForm(forms.Form):
         required=False, label="Status", choices=[("", "any status"), *Submission.Status.choices]
     )
 
-    def __init__(self, *args, phases=(), **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+    def __init__(self, *args: Any, phases: Iterable[Phase] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["phase"].choices = [("", "every phase"), *[(p.slug, p.title) for p in phases]]
+        phase = cast(forms.ChoiceField, self.fields["phase"])  # declared above
+        phase.choices = [("", "every phase"), *[(p.slug, p.title) for p in phases]]
 
 
-class PhaseSettingsForm(forms.ModelForm):
+class PhaseSettingsForm(_PhaseModelForm):
     """The organiser console's phase settings: the fields `phase_settings_update` accepts."""
 
     allowed_formats = forms.MultipleChoiceField(
@@ -76,8 +89,9 @@ class PhaseSettingsForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 3}),
         }
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # a model form's clean returns its cleaned_data
+        cleaned = self.cleaned_data
         starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
         if starts and ends and ends <= starts:
             self.add_error("ends_at", PHASE_ENDS_BEFORE_START)
@@ -85,8 +99,8 @@ class PhaseSettingsForm(forms.ModelForm):
 
     def _post_clean(self) -> None:
         # the model's constraint would repeat the date error as a sentence naming the constraint
-        if "ends_at" not in self._errors:
-            super()._post_clean()
+        if "ends_at" not in self.errors:  # the errors so far (this runs within full_clean)
+            super()._post_clean()  # type: ignore[misc]  # private to Django, absent from django-stubs
 
 
 class PhaseCreateForm(PhaseSettingsForm):
@@ -103,7 +117,7 @@ def _dataset_names(text: str) -> list[str]:
     return list(dict.fromkeys(name for name in names if name))
 
 
-class ChallengeForm(forms.ModelForm):
+class ChallengeForm(_ChallengeModelForm):
     """A challenge's pages, rules, metric and approval settings, and its datasets (one list)."""
 
     datasets = forms.CharField(
@@ -121,7 +135,7 @@ class ChallengeForm(forms.ModelForm):
             "rules": forms.Textarea(attrs={"rows": 6}),
         }
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk and not self.is_bound:
             self.initial["datasets"] = ", ".join(self.instance.datasets.values_list("name", flat=True))
@@ -148,7 +162,11 @@ class OrganiserSubmissionFilterForm(forms.Form):
     )
     phase = forms.ChoiceField(required=False, label="Phase")
 
-    def __init__(self, *args, teams=(), phases=(), **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+    def __init__(
+        self, *args: Any, teams: Iterable[Team] = (), phases: Iterable[Phase] = (), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].choices = [("", "every team"), *[(str(t.id), t.name) for t in teams]]
-        self.fields["phase"].choices = [("", "every phase"), *[(p.slug, p.title) for p in phases]]
+        team = cast(forms.ChoiceField, self.fields["team"])  # declared above
+        team.choices = [("", "every team"), *[(str(t.id), t.name) for t in teams]]
+        phase = cast(forms.ChoiceField, self.fields["phase"])
+        phase.choices = [("", "every phase"), *[(p.slug, p.title) for p in phases]]

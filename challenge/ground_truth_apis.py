@@ -7,6 +7,9 @@ the leak audit of the uploaded ids and order and the caption audit of its texts 
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -32,7 +35,7 @@ QUERY_TEXT_REQUIRED = (
 )
 
 
-def _organised_phase(*, phase_id: int, user) -> Phase:
+def _organised_phase(*, phase_id: int, user: User | AnonymousUser) -> Phase:
     """The phase, if `user` organises its challenge; others get the 404 an unknown phase gets."""
     phase = phase_get(phase_id=phase_id, user=user)
     if not challenge_is_organiser(user=user, challenge=phase.challenge_id):
@@ -40,7 +43,7 @@ def _organised_phase(*, phase_id: int, user) -> Phase:
     return phase
 
 
-class PhaseGroundTruthOutput(serializers.Serializer):
+class PhaseGroundTruthOutput(serializers.Serializer[Any]):
     phase = serializers.IntegerField(source="id")
     query_order = serializers.CharField()
     publish_query_text = serializers.BooleanField()
@@ -54,7 +57,7 @@ class PhaseGroundTruthOutput(serializers.Serializer):
     caption_findings = serializers.SerializerMethodField()
     caption_warning = serializers.SerializerMethodField()
 
-    def get_datasets(self, phase: Phase) -> list[dict]:
+    def get_datasets(self, phase: Phase) -> list[dict[str, Any]]:
         return [
             {"name": s.dataset.name, "num_queries": s.num_queries, "num_videos": s.num_videos}
             for s in phase.splits.select_related("dataset")
@@ -90,7 +93,7 @@ class PhaseGroundTruthApi(APIView):
     throttle_scope = "upload"
 
     @extend_schema_serializer(component_name="GroundTruthUploadInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         file = serializers.FileField(max_length=255)
         annotations = serializers.FileField(max_length=255, required=False)
 
@@ -122,7 +125,7 @@ class PhaseQueryOrderApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema_serializer(component_name="QueryOrderInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         query_order = serializers.ChoiceField(choices=Phase.QueryOrder.choices)
 
     @extend_schema(request=InputSerializer, responses=PhaseGroundTruthOutput)
@@ -140,10 +143,10 @@ class PhaseQueryTextApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema_serializer(component_name="QueryTextInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         publish_query_text = serializers.BooleanField()
 
-        def validate(self, attrs: dict) -> dict:
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             # A form body without the field would read as false (HTML checkbox rule): require it.
             if "publish_query_text" not in self.initial_data:
                 raise serializers.ValidationError({"publish_query_text": [QUERY_TEXT_REQUIRED]})

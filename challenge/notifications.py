@@ -59,7 +59,7 @@ def _team_may_be_notified(*, team_id: int) -> bool:
 
     from django.core.cache import cache
 
-    limit = settings.PENTATHLON_NOTIFY_MAX_PER_TEAM_HOUR
+    limit: int = settings.PENTATHLON_NOTIFY_MAX_PER_TEAM_HOUR
     key = f"pentathlon:notify:{team_id}:{int(time.time() // 3600)}"
     cache.add(key, 0, timeout=3700)
     try:

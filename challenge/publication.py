@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from challenge.models import Phase
+
+if TYPE_CHECKING:  # the evaluation core is imported lazily, where it is used
+    from evaluation.ground_truth import GroundTruth
 
 AS_UPLOADED_WARNING = (
     "This phase publishes its queries as uploaded: the starter kit lists the ground truth's own query ids "
@@ -40,7 +43,7 @@ CAPTION_LOOKUP_WARNING = (
 #: Published views kept per process (a worker scores many submissions of the same phases): reading and
 #: blinding a test phase's ground truth costs a few tenths of a second; a few phases fit in ~100 MB.
 _PUBLISHED_CACHE_SIZE = 4
-_published_cache: OrderedDict[tuple, Any] = OrderedDict()
+_published_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _published_lock = threading.Lock()
 
 
@@ -131,7 +134,7 @@ def phase_public_shapes(*, phase: Phase) -> dict[str, Any]:
     }
 
 
-def ground_truth_audit(*, truth: Any) -> dict[str, dict]:
+def ground_truth_audit(*, truth: Any) -> dict[str, dict[str, Any]]:
     """The leak audit of an organiser's ground truth (`evaluation.blinding.audit_ground_truth`)."""
     from evaluation.blinding import audit_ground_truth
 
@@ -161,7 +164,7 @@ def phase_query_order_warning(*, phase: Phase) -> str | None:
     return AS_UPLOADED_WARNING.format(inference=inference)
 
 
-def caption_audit(*, truth: Any, annotations: Any = None) -> dict[str, dict]:
+def caption_audit(*, truth: Any, annotations: Any = None) -> dict[str, dict[str, Any]]:
     """The caption audit of an organiser's ground truth (`evaluation.caption_audit.audit_captions`):
     per dataset, the queries with text and, given the public annotations, the captions a lookup finds.
 
@@ -202,7 +205,7 @@ def phase_caption_warning(*, phase: Phase) -> str | None:
     return CAPTION_LOOKUP_WARNING.format(findings="; ".join(found))
 
 
-def in_challenge_spelling(truth: Any, names: list[str]) -> Any:
+def in_challenge_spelling(truth: GroundTruth, names: list[str]) -> GroundTruth:
     """`truth` with each dataset under the challenge's spelling of its name (matched case-insensitively)
     and in the challenge's order; a dataset the challenge does not name keeps the file's name, last."""
     from dataclasses import replace

@@ -223,7 +223,10 @@ def _kit_write(*, phase: Phase, out: IO[bytes]) -> None:
                 _member(f"{name}/queries.tsv"), queries_tsv(dataset, text=phase.publishes_query_text)
             )
         example = os.path.join(scratch, "example_submission.npz")
-        np.savez(example, **_example_arrays(truth, seed=phase.id))
+        arrays: dict[str, Any] = _example_arrays(
+            truth, seed=phase.id
+        )  # Any: **arrays may not fill allow_pickle
+        np.savez(example, **arrays)
         # Random floats do not compress: store them.
         info = _member("example_submission.npz", compress_type=zipfile.ZIP_STORED)
         info.file_size = os.path.getsize(example)  # lets zipfile choose zip64 only when needed
@@ -312,7 +315,7 @@ def _code_readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
     )
 
 
-def _code_kit_write(*, phase: Phase, truth: Any, manifest: dict, out: IO[bytes]) -> None:
+def _code_kit_write(*, phase: Phase, truth: Any, manifest: dict[str, Any], out: IO[bytes]) -> None:
     """A code phase's kit: shapes, video lists, the runtime's description and the example program; no
     query ids, order or text (they reach the program only inside the sandbox)."""
     code = phase_code_description(phase=phase)
@@ -358,7 +361,9 @@ def starter_kit_build(*, phase: Phase) -> bytes:
 def starter_kit_cache_name(*, phase: Phase) -> str:
     """The private-storage name of the phase's cached kit: changes with the ground truth (its sha256)
     and with everything else the kit shows (names, titles, the example's settings, the layout)."""
-    truth_key = phase.ground_truth_sha256 or hashlib.sha256(phase.ground_truth.name.encode()).hexdigest()
+    truth_key = (
+        phase.ground_truth_sha256 or hashlib.sha256((phase.ground_truth.name or "").encode()).hexdigest()
+    )
     public = json.dumps(
         [
             KIT_LAYOUT_VERSION,
@@ -381,7 +386,7 @@ def starter_kit_cache_name(*, phase: Phase) -> str:
     )
 
 
-def starter_kit_open(*, phase: Phase) -> File:
+def starter_kit_open(*, phase: Phase) -> File[bytes]:
     """The phase's starter kit, opened for reading from the private storage; built and stored on first use.
 
     The caller closes the file (a `FileResponse` does). Two first requests at once may both build

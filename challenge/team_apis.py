@@ -3,6 +3,8 @@ page does, through the same services). Used by `pentathlon team`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -14,17 +16,18 @@ from challenge.models import Team
 from challenge.selectors import challenge_get, team_members
 from challenge.services import team_create, team_join
 from challenge.services.teams import team_of
+from challenge.signed_in import signed_in_user
 from challenge.throttles import THROTTLED, throttle_allows
 from core.exceptions import ApplicationError
 
 
-class TeamSerializer(serializers.Serializer):
+class TeamSerializer(serializers.Serializer[Team]):
     name = serializers.CharField()
     is_approved = serializers.BooleanField()
     invite_code = serializers.CharField()
     members = serializers.SerializerMethodField()
 
-    def get_members(self, team: Team) -> list[dict]:
+    def get_members(self, team: Team) -> list[dict[str, Any]]:
         return [{"username": m.user.get_username(), "role": m.role} for m in team_members(team=team)]
 
 
@@ -41,23 +44,25 @@ class TeamMineApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    class CreateSerializer(serializers.Serializer):
+    class CreateSerializer(serializers.Serializer[Any]):
         name = serializers.CharField(max_length=100)
 
     @extend_schema(responses={200: TeamSerializer, 403: OpenApiResponse(description="in no team of it")})
     def get(self, request: Request, slug: str) -> Response:
-        challenge = challenge_get(slug=slug, user=request.user)
-        return _answer(request, team_of(user=request.user, challenge=challenge))
+        user = signed_in_user(request)
+        challenge = challenge_get(slug=slug, user=user)
+        return _answer(request, team_of(user=user, challenge=challenge))
 
     @extend_schema(request=CreateSerializer, responses={201: TeamSerializer})
     def post(self, request: Request, slug: str) -> Response:
-        challenge = challenge_get(slug=slug, user=request.user)
+        user = signed_in_user(request)
+        challenge = challenge_get(slug=slug, user=user)
         data = self.CreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         wait = throttle_allows(request, scope="team_create", per_address=True)
         if wait is not None:
             raise ApplicationError(THROTTLED.format(wait=wait))
-        team = team_create(challenge=challenge, user=request.user, name=data.validated_data["name"])
+        team = team_create(challenge=challenge, user=user, name=data.validated_data["name"])
         return _answer(request, team, status.HTTP_201_CREATED)
 
 
@@ -66,15 +71,14 @@ class TeamJoinApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    class JoinSerializer(serializers.Serializer):
+    class JoinSerializer(serializers.Serializer[Any]):
         invite_code = serializers.CharField(max_length=32)
 
     @extend_schema(request=JoinSerializer, responses={200: TeamSerializer})
     def post(self, request: Request, slug: str) -> Response:
-        challenge = challenge_get(slug=slug, user=request.user)
+        user = signed_in_user(request)
+        challenge = challenge_get(slug=slug, user=user)
         data = self.JoinSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        team = team_join(
-            challenge=challenge, user=request.user, invite_code=data.validated_data["invite_code"]
-        )
+        team = team_join(challenge=challenge, user=user, invite_code=data.validated_data["invite_code"])
         return _answer(request, team)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
+from rest_framework.views import APIView
 
 THROTTLED = "Too many requests of this kind from you; try again in {wait} seconds."
 
@@ -34,8 +35,11 @@ class AddressRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class _Scope:
+class _Scope(APIView):
+    """A stand-in view for a page: the throttles read only its `throttle_scope`."""
+
     def __init__(self, scope: str) -> None:
+        super().__init__()
         self.throttle_scope = scope
 
 

@@ -18,7 +18,11 @@ else at completion.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import IO, Any
+from uuid import UUID
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
@@ -45,6 +49,7 @@ from challenge.services import (
     chunked_upload_create,
     chunked_upload_write,
 )
+from challenge.signed_in import signed_in_user
 from core.exceptions import ApplicationError, NotFoundError
 
 UPLOAD_NOT_FOUND = "No such upload; start a new one with POST /api/v1/uploads/."
@@ -60,18 +65,20 @@ class RawBodyParser(BaseParser):
 
     media_type = "*/*"
 
-    def parse(self, stream, media_type=None, parser_context=None):  # pragma: no cover - never called
+    def parse(  # pragma: no cover - never called
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         return {}
 
 
-def _upload_of(*, upload_id, user) -> ChunkedUpload:
+def _upload_of(*, upload_id: UUID, user: User) -> ChunkedUpload:
     upload = ChunkedUpload.objects.select_related("phase").filter(id=upload_id, user_id=user.pk).first()
     if upload is None:
         raise NotFoundError(UPLOAD_NOT_FOUND)
     return upload
 
 
-def _state(upload: ChunkedUpload) -> dict:
+def _state(upload: ChunkedUpload) -> dict[str, Any]:
     from django.conf import settings
 
     return {
@@ -92,7 +99,7 @@ def _with_offset_headers(response: Response, upload: ChunkedUpload) -> Response:
     return response
 
 
-class UploadStateSerializer(serializers.Serializer):
+class UploadStateSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     filename = serializers.CharField()
     size = serializers.IntegerField()
@@ -132,9 +139,10 @@ class UploadCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        phase = phase_get(phase_id=data.pop("phase"), user=request.user)
+        user = signed_in_user(request)
+        phase = phase_get(phase_id=data.pop("phase"), user=user)
         upload = chunked_upload_create(
-            user=request.user,
+            user=user,
             phase=phase,
             filename=data.pop("filename"),
             size=data.pop("size"),
@@ -152,8 +160,8 @@ class UploadDetailApi(APIView):
     parser_classes = [RawBodyParser]
 
     @extend_schema(responses=UploadStateSerializer)
-    def get(self, request: Request, upload_id) -> Response:
-        upload = _upload_of(upload_id=upload_id, user=request.user)
+    def get(self, request: Request, upload_id: UUID) -> Response:
+        upload = _upload_of(upload_id=upload_id, user=signed_in_user(request))
         return _with_offset_headers(Response(_state(upload)), upload)
 
     @extend_schema(
@@ -164,8 +172,9 @@ class UploadDetailApi(APIView):
             OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER),
         ],
     )
-    def put(self, request: Request, upload_id) -> Response:
-        upload = _upload_of(upload_id=upload_id, user=request.user)
+    def put(self, request: Request, upload_id: UUID) -> Response:
+        user = signed_in_user(request)
+        upload = _upload_of(upload_id=upload_id, user=user)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or "")
         except ValueError:
@@ -186,9 +195,7 @@ class UploadDetailApi(APIView):
                 status=409,
             )
             return _with_offset_headers(response, upload)
-        chunked_upload_write(
-            upload=upload, user=request.user, start=start, stream=request.stream, length=length
-        )
+        chunked_upload_write(upload=upload, user=user, start=start, stream=request.stream, length=length)
         return _with_offset_headers(Response(_state(upload)), upload)
 
     patch = put
@@ -201,7 +208,7 @@ class UploadCompleteApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema_serializer(component_name="UploadCompleteInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         sha256 = serializers.RegexField(
             r"^[0-9a-fA-F]{64}$",
             required=False,
@@ -212,13 +219,14 @@ class UploadCompleteApi(APIView):
     @extend_schema(
         request=InputSerializer, responses={201: SubmissionOutputSerializer, 409: DuplicateFileSerializer}
     )
-    def post(self, request: Request, upload_id) -> Response:
+    def post(self, request: Request, upload_id: UUID) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        user = signed_in_user(request)
         upload = get_object_or_404(
-            ChunkedUpload.objects.select_related("phase"), id=upload_id, user_id=request.user.pk
+            ChunkedUpload.objects.select_related("phase"), id=upload_id, user_id=user.pk
         )
         submission = chunked_upload_complete(
-            upload=upload, user=request.user, sha256=serializer.validated_data.get("sha256")
+            upload=upload, user=user, sha256=serializer.validated_data.get("sha256")
         )
-        return Response(_with_results(submission, request.user), status=201)
+        return Response(_with_results(submission, user), status=201)

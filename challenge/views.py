@@ -54,6 +54,7 @@ from challenge.services import (
     team_rename,
 )
 from challenge.services.terms import terms_accept
+from challenge.signed_in import signed_in_user
 from challenge.starter_kit import starter_kit_readme
 from challenge.throttles import THROTTLED, throttle_allows
 from core.exceptions import ApplicationError, PermissionDeniedError
@@ -99,9 +100,10 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @domain_errors
 def terms_accept_view(request: HttpRequest, slug: str) -> HttpResponse:
     """Accept the challenge's current rules (recorded with the time and the version)."""
-    challenge = challenge_get(slug=slug, user=request.user)
+    user = signed_in_user(request)
+    challenge = challenge_get(slug=slug, user=user)
     try:
-        acceptance = terms_accept(challenge=challenge, user=request.user)
+        acceptance = terms_accept(challenge=challenge, user=user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
@@ -125,7 +127,8 @@ def kit_readme(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse
 @login_required
 @domain_errors
 def team_page(request: HttpRequest, slug: str) -> HttpResponse:
-    challenge = challenge_get(slug=slug, user=request.user)
+    user = signed_in_user(request)
+    challenge = challenge_get(slug=slug, user=user)
     create_form = TeamCreateForm(request.POST if request.POST.get("action") == "create" else None)
     join_form = TeamJoinForm(request.POST if request.POST.get("action") == "join" else None)
     if request.method == "POST":
@@ -136,21 +139,21 @@ def team_page(request: HttpRequest, slug: str) -> HttpResponse:
                     wait = throttle_allows(request, scope="team_create", per_address=True)
                     if wait is not None:
                         raise ApplicationError(THROTTLED.format(wait=wait))
-                    team = team_create(challenge=challenge, user=request.user, name=form.cleaned_data["name"])
+                    created = team_create(challenge=challenge, user=user, name=form.cleaned_data["name"])
                     messages.success(
-                        request, f"Team {team.name!r} created. Share the invite code with your team mates."
+                        request, f"Team {created.name!r} created. Share the invite code with your team mates."
                     )
                 else:
-                    team = team_join(
-                        challenge=challenge, user=request.user, invite_code=form.cleaned_data["invite_code"]
+                    joined = team_join(
+                        challenge=challenge, user=user, invite_code=form.cleaned_data["invite_code"]
                     )
-                    messages.success(request, f"You joined team {team.name!r}.")
+                    messages.success(request, f"You joined team {joined.name!r}.")
                 return redirect("challenge:team", slug=challenge.slug)
             except (ApplicationError, ValidationError) as exc:
                 form.add_error(
                     None, getattr(exc, "message", None) or " ".join(getattr(exc, "messages", [str(exc)]))
                 )
-    team = team_for_user(user=request.user, challenge=challenge)
+    team = team_for_user(user=user, challenge=challenge)
     members = list(team_members(team=team)) if team else []
     return render(
         request,
@@ -159,7 +162,7 @@ def team_page(request: HttpRequest, slug: str) -> HttpResponse:
             "challenge": challenge,
             "team": team,
             "members": members,
-            "is_owner": any(m.user_id == request.user.id and m.role == m.Role.OWNER for m in members),
+            "is_owner": any(m.user_id == user.id and m.role == m.Role.OWNER for m in members),
             "create_form": create_form,
             "join_form": join_form,
         },
@@ -175,8 +178,9 @@ TEAM_ACTION_UNKNOWN = "The change could not be understood; use the buttons on th
 @domain_errors
 def team_manage(request: HttpRequest, slug: str) -> HttpResponse:
     """The team page's management buttons: rename, new invite code, remove a member, leave."""
-    challenge = challenge_get(slug=slug, user=request.user)
-    team = team_for_user(user=request.user, challenge=challenge)
+    user = signed_in_user(request)
+    challenge = challenge_get(slug=slug, user=user)
+    team = team_for_user(user=user, challenge=challenge)
     if team is None:
         messages.info(request, "You are not in a team of this challenge; create or join one.")
         return redirect("challenge:team", slug=challenge.slug)
@@ -186,17 +190,18 @@ def team_manage(request: HttpRequest, slug: str) -> HttpResponse:
             form = TeamCreateForm(request.POST)
             if not form.is_valid():
                 raise ApplicationError("Enter the team's new name (at most 100 characters).")
-            team_rename(team=team, user=request.user, name=form.cleaned_data["name"])
+            team_rename(team=team, user=user, name=form.cleaned_data["name"])
             messages.success(request, f"The team is now called {team.name!r}.")
         elif action == "rotate":
-            team_invite_rotate(team=team, user=request.user)
+            team_invite_rotate(team=team, user=user)
             messages.success(request, "A new invite code was made; the previous one no longer works.")
         elif action == "remove":
             member = team_members(team=team).filter(user_id=request.POST.get("member_id") or 0).first()
-            team_member_remove(team=team, user=request.user, member_id=member.user_id if member else 0)
-            messages.success(request, f"{member.user.get_username()} was removed from the team.")
+            team_member_remove(team=team, user=user, member_id=member.user_id if member else 0)
+            if member is not None:  # removing nobody raised above
+                messages.success(request, f"{member.user.get_username()} was removed from the team.")
         elif action == "leave":
-            deleted = team_leave(team=team, user=request.user)
+            deleted = team_leave(team=team, user=user)
             messages.success(
                 request,
                 f"You left team {team.name!r}."
@@ -218,14 +223,15 @@ def team_manage(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @domain_errors
 def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
-    challenge = challenge_get(slug=slug, user=request.user)
-    phase = phase_get(challenge=challenge, slug=phase_slug, user=request.user)
-    team = team_for_user(user=request.user, challenge=challenge)
+    user = signed_in_user(request)
+    challenge = challenge_get(slug=slug, user=user)
+    phase = phase_get(challenge=challenge, slug=phase_slug, user=user)
+    team = team_for_user(user=user, challenge=challenge)
     if team is None:
         messages.info(request, "Create or join a team before you submit.")
         return redirect("challenge:team", slug=challenge.slug)
     status = phase_status(phase=phase, team=team)
-    is_organiser = challenge_is_organiser(user=request.user, challenge=challenge)
+    is_organiser = challenge_is_organiser(user=user, challenge=challenge)
     form = SubmissionForm(request.POST or None, request.FILES or None)
     duplicate = None
     if request.method == "POST" and form.is_valid():
@@ -235,9 +241,7 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
             wait = throttle_allows(request, scope="upload")  # the API's upload throttle, on the form too
             if wait is not None:
                 raise ApplicationError(THROTTLED.format(wait=wait))
-            submission = submission_create(
-                user=request.user, phase=phase, file=upload, filename=upload.name, **data
-            )
+            submission = submission_create(user=user, phase=phase, file=upload, filename=upload.name, **data)
         except DuplicateSubmissionError as exc:  # shown with a link to the earlier submission
             duplicate = {
                 "message": exc.page_message,
@@ -262,7 +266,7 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
             "form": form,
             "chunked_above": settings.UPLOAD_CHUNKED_THRESHOLD,
             "status": status,
-            "terms_ok": is_organiser or terms_accepted(challenge=challenge, user=request.user),
+            "terms_ok": is_organiser or terms_accepted(challenge=challenge, user=user),
             # organisers may submit baselines outside the phase's dates (phase_ensure_open)
             "show_form": status.accepts_submissions or (is_organiser and status.state != "not_ready"),
             "splits": phase.splits.select_related("dataset").order_by("dataset__order", "dataset__id"),
@@ -277,10 +281,11 @@ def submission_new(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
 def submission_mine(request: HttpRequest, slug: str) -> HttpResponse:
     """The user's teams' submissions: score (where the phase shows the team its scores), status, file,
     filter by phase and status, and cancel while waiting."""
-    challenge = challenge_get(slug=slug, user=request.user)
+    user = signed_in_user(request)
+    challenge = challenge_get(slug=slug, user=user)
     phases = list(phase_list(challenge=challenge))
     form = SubmissionFilterForm(request.GET or None, phases=phases)
-    submissions = submission_list(user=request.user, challenge=challenge).select_related("result")
+    submissions = submission_list(user=user, challenge=challenge).select_related("result")
     if form.is_valid():
         if form.cleaned_data["phase"]:
             submissions = submissions.filter(phase__slug=form.cleaned_data["phase"])
@@ -290,16 +295,20 @@ def submission_mine(request: HttpRequest, slug: str) -> HttpResponse:
         submissions = submissions.none() if form.is_bound else submissions
     rows = list(submissions)
     for s in rows:
-        result = submission_result(submission=s, user=request.user)
-        s.visible_score = None if result is None else result.primary_score
-        s.scores_hidden = not submission_results_visible(submission=s, user=request.user)
-        s.cancellable = s.status in (Submission.Status.SUBMITTED, Submission.Status.QUEUED)
+        result = submission_result(submission=s, user=user)
+        shown = {  # what the template shows of each row, set on the instance for it
+            "visible_score": None if result is None else result.primary_score,
+            "scores_hidden": not submission_results_visible(submission=s, user=user),
+            "cancellable": s.status in (Submission.Status.SUBMITTED, Submission.Status.QUEUED),
+        }
+        for attribute, value in shown.items():
+            setattr(s, attribute, value)
     return render(
         request,
         "challenge/submission_list.html",
         {
             "challenge": challenge,
-            "team": team_for_user(user=request.user, challenge=challenge),
+            "team": team_for_user(user=user, challenge=challenge),
             "submissions": rows,
             "form": form,
             "filtered": form.is_bound,
@@ -313,9 +322,10 @@ def submission_mine(request: HttpRequest, slug: str) -> HttpResponse:
 @domain_errors
 def submission_cancel_view(request: HttpRequest, submission_id: int) -> HttpResponse:
     """A member cancels a waiting submission from My submissions or its page; refusals say why."""
-    submission = submission_get(submission_id=submission_id, user=request.user)
+    user = signed_in_user(request)
+    submission = submission_get(submission_id=submission_id, user=user)
     try:
-        submission_cancel(submission=submission, user=request.user)
+        submission_cancel(submission=submission, user=user)
         messages.success(request, SUBMISSION_CANCELLED.format(id=submission.id))
     except ApplicationError as exc:
         if isinstance(exc, PermissionDeniedError):
@@ -326,7 +336,7 @@ def submission_cancel_view(request: HttpRequest, submission_id: int) -> HttpResp
 
 @login_required
 @require_GET
-@domain_errors
+@domain_errors  # type: ignore[arg-type]  # core.views types it for HttpResponse; a FileResponse passes through as well
 def submission_file(request: HttpRequest, submission_id: int) -> HttpResponseBase:
     """The uploaded file, for its team's members and the challenge's organisers (404 for anyone else,
     and once retention has removed the file)."""
@@ -337,16 +347,17 @@ def submission_file(request: HttpRequest, submission_id: int) -> HttpResponseBas
         handle = submission.file.open("rb")
     except OSError as exc:
         raise Http404(SUBMISSION_FILE_GONE) from exc
-    name = submission.original_filename or submission.file.name.rsplit("/", 1)[-1]
+    name = submission.original_filename or (submission.file.name or "").rsplit("/", 1)[-1]
     return FileResponse(handle, as_attachment=True, filename=name)
 
 
 @login_required
 @domain_errors
 def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
-    submission = submission_get(submission_id=submission_id, user=request.user)
-    visible = submission_results_visible(submission=submission, user=request.user)
-    result = submission_result(submission=submission, user=request.user)
+    user = signed_in_user(request)
+    submission = submission_get(submission_id=submission_id, user=user)
+    visible = submission_results_visible(submission=submission, user=user)
+    result = submission_result(submission=submission, user=user)
     datasets = phase_dataset_names(phase=submission.phase)
     progress_datasets = (submission.progress or {}).get("datasets") or {}
     rows = []
@@ -370,14 +381,12 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
             "overall_interval": None if intervals is None else intervals.get("overall_score"),
             "dataset_rows": rows,
             "metric_keys": METRIC_KEYS,
-            "is_member": submission.team.memberships.filter(user=request.user).exists(),
-            "is_organiser": challenge_is_organiser(
-                user=request.user, challenge=submission.phase.challenge_id
-            ),
+            "is_member": submission.team.memberships.filter(user=user).exists(),
+            "is_organiser": challenge_is_organiser(user=user, challenge=submission.phase.challenge_id),
             # code phases: run time, memory, hardware; the program's output only where the phase shows it
             "program_run": submission_program_run_visible(
                 submission=submission,
-                organiser=challenge_is_organiser(user=request.user, challenge=submission.phase.challenge_id),
+                organiser=challenge_is_organiser(user=user, challenge=submission.phase.challenge_id),
             ),
             # per-dataset evaluation progress, updated live by static/js/poll.js from the API
             "progress_rows": [
@@ -391,13 +400,14 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
 @require_POST
 @domain_errors
 def submission_change(request: HttpRequest, submission_id: int) -> HttpResponse:
-    submission = submission_get(submission_id=submission_id, user=request.user)
+    user = signed_in_user(request)
+    submission = submission_get(submission_id=submission_id, user=user)
     form = SubmissionUpdateForm(request.POST)
     if form.is_valid():
         try:
             submission_update(
                 submission=submission,
-                user=request.user,
+                user=user,
                 is_public=form.cleaned_data["is_public"],
                 is_final=form.cleaned_data["is_final"],
             )

@@ -10,12 +10,12 @@ from django.db import models
 from django.db.models import Q
 from django.http import HttpRequest
 
-from challenge.admin.scope import ChallengeScopedAdmin, ChallengeScopedInline
+from challenge.admin.scope import ChallengeScopedAdmin, ChallengeScopedInline, TabularInline
 from challenge.models import Challenge, Dataset
 from challenge.selectors import challenge_organised_list
 
 
-class DatasetInline(ChallengeScopedInline, admin.TabularInline):
+class DatasetInline(ChallengeScopedInline, TabularInline):
     model = Dataset
     extra = 0
     challenge_path = ""  # the parent is the challenge

@@ -3,13 +3,16 @@ and splits."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
-from challenge.admin.scope import ChallengeScopedAdmin, ChallengeScopedInline
+from challenge.admin.scope import ChallengeScopedAdmin, ChallengeScopedInline, TabularInline
 from challenge.code_phases import runtime_choices
 from challenge.models import Phase, Split, SubmissionFormat
 from challenge.publication import (
@@ -30,8 +33,13 @@ from challenge.services.code import phase_gallery_inputs_set
 from challenge.services.dispatch import intervals_refresh_on_commit
 from core.exceptions import ApplicationError
 
+if TYPE_CHECKING:
+    _PhaseModelForm = forms.ModelForm[Phase]
+else:
+    _PhaseModelForm = forms.ModelForm  # generic in django-stubs only: no subscript at run time
 
-class PhaseAdminForm(forms.ModelForm):
+
+class PhaseAdminForm(_PhaseModelForm):
     # Tick boxes instead of a raw JSON list; none ticked = every format.
     allowed_formats = forms.MultipleChoiceField(
         choices=[(choice.value, f".{choice.value}") for choice in SubmissionFormat],
@@ -93,15 +101,16 @@ class PhaseAdminForm(forms.ModelForm):
         ]
         widgets = {"final_submission": forms.RadioSelect}
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "runtime" in self.fields:  # the runtimes this site knows (PENTATHLON_SANDBOX_RUNTIMES)
             self.fields["runtime"].widget = forms.Select(
                 choices=[("", "the site's default"), *runtime_choices()]
             )
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # a model form's clean returns its cleaned_data
+        cleaned = self.cleaned_data
         upload = cleaned.get("ground_truth_upload")
         challenge = cleaned.get("challenge") or getattr(self.instance, "challenge", None)
         if upload and challenge is not None:
@@ -125,13 +134,13 @@ class PhaseAdminForm(forms.ModelForm):
         return cleaned
 
 
-class SplitInline(ChallengeScopedInline, admin.TabularInline):
+class SplitInline(ChallengeScopedInline, TabularInline):
     model = Split
     extra = 0
     can_delete = False
     readonly_fields = ["dataset", "num_queries", "num_videos", "captions_per_video"]
 
-    def has_add_permission(self, request: HttpRequest, obj: Phase | None = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
 
@@ -190,7 +199,13 @@ class PhaseAdmin(ChallengeScopedAdmin):
         shown = "published" if phase.publishes_query_text else "WITHHELD from participants"
         return f"{'; '.join(findings)} (text {shown})"
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         phase = self.get_object(request, object_id)
         if phase is not None and request.method == "GET":
             for warning in (phase_query_order_warning(phase=phase), phase_caption_warning(phase=phase)):

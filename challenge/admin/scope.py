@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib import admin
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
 from challenge.models import Challenge, Dataset, Phase, Split, Submission, Team, TeamMembership
 from challenge.selectors import challenge_is_organiser, challenge_organised_list
+
+# The admin classes are generic in django-stubs only; Django's own take no subscript at run time.
+if TYPE_CHECKING:
+    from django.contrib.admin.options import InlineModelAdmin
+
+    _ModelAdmin = admin.ModelAdmin[Any]
+    _InlineMixinBase = InlineModelAdmin[Any, Any]
+    TabularInline = admin.TabularInline[Any, Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
+    _InlineMixinBase = object  # a mixin: the inline class it is combined with follows it in the bases
+    TabularInline = admin.TabularInline
+
+_M = TypeVar("_M", bound=models.Model)
 
 # --- per-challenge scope -------------------------------------------------------------------------------
 #
@@ -33,7 +48,7 @@ CHALLENGE_PATHS: dict[type[models.Model], str] = {
 }
 
 
-def organiser_scope(queryset: QuerySet, *, path: str, user: Any) -> QuerySet:
+def organiser_scope(queryset: QuerySet[_M], *, path: str, user: User | AnonymousUser) -> QuerySet[_M]:
     """The rows of `queryset` that belong to challenges the user organises (all of them for a superuser)."""
     if user.is_active and user.is_superuser:
         return queryset
@@ -44,20 +59,22 @@ def organiser_scope(queryset: QuerySet, *, path: str, user: Any) -> QuerySet:
 def challenge_id_of(obj: models.Model, path: str) -> int:
     """The id of the challenge an object belongs to, following `path` (e.g. "phase__challenge")."""
     if not path:
-        return obj.pk
+        pk: int = obj.pk
+        return pk
     *hops, last = path.split("__")
     for hop in hops:
         obj = getattr(obj, hop)
-    return getattr(obj, f"{last}_id")
+    challenge_id: int = getattr(obj, f"{last}_id")
+    return challenge_id
 
 
-class ChallengeScopedAdmin(admin.ModelAdmin):
+class ChallengeScopedAdmin(_ModelAdmin):
     """A model admin limited to the challenges the staff user organises (superusers: all)."""
 
     #: Lookup path from the model to its Challenge; "" for Challenge itself.
     challenge_path = "challenge"
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return organiser_scope(super().get_queryset(request), path=self.challenge_path, user=request.user)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
@@ -72,7 +89,8 @@ class ChallengeScopedAdmin(admin.ModelAdmin):
         cache = "_pentathlon_organises_any"
         if not hasattr(request, cache):
             setattr(request, cache, challenge_organised_list(user=request.user).exists())
-        return getattr(request, cache)
+        organises: bool = getattr(request, cache)
+        return organises
 
     def _may(self, request: HttpRequest, obj: models.Model | None) -> bool:
         user = request.user
@@ -108,7 +126,7 @@ class ChallengeScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class ChallengeScopedInline:
+class ChallengeScopedInline(_InlineMixinBase):
     """Inline rows follow the parent object's scope (the parent admin already checked the user)."""
 
     challenge_path = "challenge"  # from the *parent* object to its challenge

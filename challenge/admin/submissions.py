@@ -55,5 +55,5 @@ class SubmissionAdmin(ChallengeScopedAdmin):
     exclude = ["file"]
 
     @admin.display(description="stored file (private, never served)")
-    def stored_file(self, submission: Submission) -> str:
+    def stored_file(self, submission: Submission) -> str | None:
         return submission.file.name

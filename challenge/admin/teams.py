@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from challenge.admin.scope import ChallengeScopedAdmin, ChallengeScopedInline
+from challenge.admin.scope import ChallengeScopedAdmin, ChallengeScopedInline, TabularInline
 from challenge.models import Team, TeamMembership
 from challenge.selectors import team_storage_annotate
 
 
-class MembershipInline(ChallengeScopedInline, admin.TabularInline):
+class MembershipInline(ChallengeScopedInline, TabularInline):
     model = TeamMembership
     extra = 0
     fields = ["user", "role", "challenge", "joined_at"]
@@ -45,7 +47,7 @@ class TeamAdmin(ChallengeScopedAdmin):
     readonly_fields = ["invite_code", "storage_used"]
     inlines = [MembershipInline]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return team_storage_annotate(super().get_queryset(request))
 
     @admin.display(description="Storage used", ordering="storage_bytes")

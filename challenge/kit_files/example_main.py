@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def main() -> int:
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
-    arrays = {}
+    arrays: dict[str, Any] = {}  # name -> array, for np.savez
     for name in sorted(os.listdir(args.input)):
         folder = os.path.join(args.input, name)
         if not os.path.isfile(os.path.join(folder, "queries.tsv")):

@@ -4,14 +4,16 @@ keeps the phase a board's URL names (`leaderboard.boards.phases`) never keeps it
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models
 
 from challenge.events import catalog_changed
 
+_M = TypeVar("_M", bound=models.Model)
 
-class CatalogQuerySet(models.QuerySet):
+
+class CatalogQuerySet(models.QuerySet[_M]):
     """`update`, `delete` and `bulk_create` mark the catalog changed after they have written (Django's
     `bulk_update` goes through `update`); the mark waits for the transaction's commit."""
 
@@ -25,7 +27,7 @@ class CatalogQuerySet(models.QuerySet):
         catalog_changed()
         return deleted
 
-    def bulk_create(self, *args: Any, **kwargs: Any) -> list:
+    def bulk_create(self, *args: Any, **kwargs: Any) -> list[_M]:
         created = super().bulk_create(*args, **kwargs)
         catalog_changed()
         return created

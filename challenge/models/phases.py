@@ -210,11 +210,11 @@ class Phase(models.Model):
         if self.is_code and self.runtime:
             from sandbox import runtimes
 
-            known = runtimes(settings.PENTATHLON_SANDBOX_RUNTIMES)
-            if self.runtime not in known:
+            offered = runtimes(settings.PENTATHLON_SANDBOX_RUNTIMES)
+            if self.runtime not in offered:
                 raise ValidationError(
                     {
-                        "runtime": f"Unknown runtime {self.runtime!r}; this site offers {', '.join(sorted(known))}."
+                        "runtime": f"Unknown runtime {self.runtime!r}; this site offers {', '.join(sorted(offered))}."
                     }
                 )
         if self.is_code and self.code_wall_limit_s + 60 > soft:

@@ -6,14 +6,14 @@ import secrets
 import uuid
 from typing import TYPE_CHECKING
 
-from django.core.files.storage import storages
+from django.core.files.storage import Storage, storages
 
 if TYPE_CHECKING:  # annotations only: the models import this module
     from .phases import Phase
     from .submissions import Submission
 
 
-def private_storage():
+def private_storage() -> Storage:
     """Storage outside MEDIA_ROOT with no URL: uploaded submissions and hidden ground truth."""
     return storages["private"]
 

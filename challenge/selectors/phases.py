@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -50,10 +50,10 @@ def phase_get(
     phase_id: int | None = None,
     challenge: Challenge | None = None,
     slug: str | None = None,
-    user: AbstractBaseUser | AnonymousUser | None = None,
+    user: User | AnonymousUser | None = None,
 ) -> Phase:
     qs = Phase.objects.select_related("challenge").filter(challenge__in=challenge_list(user=user))
-    phase = (
+    phase: Phase | None = (
         qs.filter(id=phase_id) if phase_id is not None else qs.filter(challenge=challenge, slug=slug)
     ).first()
     if phase is None:
@@ -69,7 +69,7 @@ def phase_kit_get(
     phase_id: int | None = None,
     challenge: Challenge | None = None,
     slug: str | None = None,
-    user: AbstractBaseUser | AnonymousUser | None = None,
+    user: User | AnonymousUser | None = None,
 ) -> Phase:
     """The phase whose starter kit (and its README) `user` may download.
 
@@ -91,7 +91,7 @@ def phase_kit_published(*, phase: Phase, now: datetime | None = None) -> bool:
 
 def phase_not_found(
     *,
-    user: AbstractBaseUser | AnonymousUser | None,
+    user: User | AnonymousUser | None,
     phase_id: int | None = None,
     challenge: Challenge | None = None,
     slug: str | None = None,
@@ -112,9 +112,10 @@ def phase_not_found(
         .filter(challenge__in=challenge_list(user=user), starts_at__lte=now)
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
         .exclude(ground_truth="")
-        .exclude(id=phase_id)  # the ground-truth API's 404 for a phase the user may not change
-        .order_by("challenge__slug", "order", "id")[:_OPEN_PHASES_SHOWN]
     )
+    if phase_id is not None:  # the ground-truth API's 404 for a phase the user may not change
+        open_now = open_now.exclude(id=phase_id)
+    open_now = open_now.order_by("challenge__slug", "order", "id")[:_OPEN_PHASES_SHOWN]
     listed = ", ".join(f"{phase.id} ({phase.challenge.slug}/{phase.slug})" for phase in open_now)
     return NotFoundError(
         PHASE_ID_UNKNOWN.format(
@@ -123,9 +124,7 @@ def phase_not_found(
     )
 
 
-def phase_get_by_slugs(
-    *, challenge_slug: str, slug: str, user: AbstractBaseUser | AnonymousUser | None = None
-) -> Phase:
+def phase_get_by_slugs(*, challenge_slug: str, slug: str, user: User | AnonymousUser | None = None) -> Phase:
     """`phase_get` by the challenge's and the phase's slugs in one query (with its challenge), for
     pages read at high rates (the boards). The same 404s as `challenge_get` then `phase_get`."""
     phase = None

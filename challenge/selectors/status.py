@@ -59,26 +59,28 @@ def phase_status(*, phase: Phase, team: Team | None = None, now: datetime | None
         state, deadline = "closed", phase.ends_at
     else:
         state, deadline = "open", phase.ends_at
-    quota: dict[str, int | None] = {}
-    if team is not None:
-        counted = submission_quota_counted(team=team, phase=phase)
-        start, end = utc_day_bounds(now)
-        used_total, used_today = (
-            counted.count(),
-            counted.filter(created_at__gte=start, created_at__lt=end).count(),
-        )
-        quota = {
-            "used_total": used_total,
-            "used_today": used_today,
-            "total_left": None
-            if phase.max_submissions_total is None
-            else max(0, phase.max_submissions_total - used_total),
-            "today_left": None
-            if phase.max_submissions_per_day is None
-            else max(0, phase.max_submissions_per_day - used_today),
-            "resets_at": None if phase.max_submissions_per_day is None else end,
-        }
-    return PhaseStatus(state=state, label=PHASE_STATE_LABELS[state], deadline=deadline, **quota)
+    if team is None:
+        return PhaseStatus(state=state, label=PHASE_STATE_LABELS[state], deadline=deadline)
+    counted = submission_quota_counted(team=team, phase=phase)
+    start, end = utc_day_bounds(now)
+    used_total, used_today = (
+        counted.count(),
+        counted.filter(created_at__gte=start, created_at__lt=end).count(),
+    )
+    return PhaseStatus(
+        state=state,
+        label=PHASE_STATE_LABELS[state],
+        deadline=deadline,
+        used_total=used_total,
+        used_today=used_today,
+        total_left=None
+        if phase.max_submissions_total is None
+        else max(0, phase.max_submissions_total - used_total),
+        today_left=None
+        if phase.max_submissions_per_day is None
+        else max(0, phase.max_submissions_per_day - used_today),
+        resets_at=None if phase.max_submissions_per_day is None else end,
+    )
 
 
 def phase_dashboard_counts(*, phase: Phase) -> dict[str, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
@@ -18,7 +18,7 @@ SUBMISSION_NOT_FOUND = "No submission with this id exists, or it belongs to anot
 
 
 def submission_list(
-    *, user: AbstractBaseUser, challenge: Challenge | None = None, phase: Phase | None = None
+    *, user: User, challenge: Challenge | None = None, phase: Phase | None = None
 ) -> QuerySet[Submission]:
     """The submissions of the user's teams (all of them for organisers' API use is not implied)."""
     qs = Submission.objects.filter(team__memberships__user=user).select_related(
@@ -31,7 +31,7 @@ def submission_list(
     return qs.order_by("-created_at", "-id")
 
 
-def submission_get(*, submission_id: int, user: AbstractBaseUser | AnonymousUser) -> Submission:
+def submission_get(*, submission_id: int, user: User | AnonymousUser) -> Submission:
     """A submission its team's members and the challenge's organisers may read; 404 for everyone else."""
     qs = Submission.objects.select_related("team", "phase", "phase__challenge", "created_by", "result")
     if not user.is_authenticated:
@@ -45,7 +45,7 @@ def submission_get(*, submission_id: int, user: AbstractBaseUser | AnonymousUser
     return submission
 
 
-def submission_results_visible(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> bool:
+def submission_results_visible(*, submission: Submission, user: User | AnonymousUser) -> bool:
     """Scores of a hidden phase stay hidden, even from the submitting team, until published; with the
     owners-and-organisers setting the team sees its own (only members and organisers get the submission)."""
     return submission.phase.results_visible_to_owners or challenge_is_organiser(
@@ -53,7 +53,7 @@ def submission_results_visible(*, submission: Submission, user: AbstractBaseUser
     )
 
 
-def submission_result(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> Any:
+def submission_result(*, submission: Submission, user: User | AnonymousUser) -> Any:
     """The submission's `leaderboard.Result` when the user may see scores, else None.
 
     Read through the reverse one-to-one accessor, so `challenge` never imports `leaderboard`.

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from typing import TYPE_CHECKING, TypedDict
+
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 from challenge.models import Challenge, Team, TeamMembership
 
 
-def team_for_user(*, user: AbstractBaseUser | AnonymousUser, challenge: Challenge) -> Team | None:
+def team_for_user(*, user: User | AnonymousUser, challenge: Challenge) -> Team | None:
     if not user.is_authenticated:
         return None
     membership = TeamMembership.objects.filter(user=user, challenge=challenge).select_related("team").first()
@@ -19,7 +24,11 @@ def team_members(*, team: Team) -> QuerySet[TeamMembership]:
     return team.memberships.select_related("user").order_by("joined_at")
 
 
-def team_storage_annotate(teams: QuerySet) -> QuerySet:
+class TeamStorage(TypedDict):
+    storage_bytes: int
+
+
+def team_storage_annotate(teams: QuerySet[Team]) -> QuerySet[WithAnnotations[Team, TeamStorage]]:
     """Teams with `storage_bytes`: the bytes of their stored submission files, so an
     organiser sees which team fills the disk.
 

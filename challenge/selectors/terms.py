@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from challenge.models import Challenge
 
 
-def terms_accepted(*, challenge: Challenge, user: AbstractBaseUser | AnonymousUser | None) -> bool:
+def terms_accepted(*, challenge: Challenge, user: User | AnonymousUser | None) -> bool:
     """The user accepted the challenge's current terms (always true when it asks for none)."""
     if not challenge.terms_version:
         return True
@@ -16,9 +16,7 @@ def terms_accepted(*, challenge: Challenge, user: AbstractBaseUser | AnonymousUs
     return challenge.terms_acceptances.filter(user=user, version=challenge.terms_version).exists()
 
 
-def terms_acceptance_of(
-    *, challenge: Challenge, user: AbstractBaseUser | AnonymousUser | None
-) -> object | None:
+def terms_acceptance_of(*, challenge: Challenge, user: User | AnonymousUser | None) -> object | None:
     """The user's latest acceptance of the challenge's terms (any version), or None."""
     if user is None or not user.is_authenticated:
         return None

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
@@ -57,7 +57,7 @@ CHECKSUM_MISMATCH = (
 )
 
 
-def _predictions_check(tmp_path: str, *, name: str, fmt: str, phase: Phase) -> dict:
+def _predictions_check(tmp_path: str, *, name: str, fmt: str, phase: Phase) -> dict[str, Any]:
     """Inspect a predictions file (headers only) and check it against the phase's shapes; its summary."""
     from evaluation.errors import SubmissionError
     from evaluation.io import ReadLimits, inspect_submission
@@ -92,9 +92,9 @@ def _predictions_check(tmp_path: str, *, name: str, fmt: str, phase: Phase) -> d
 
 def submission_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     phase: Phase,
-    file: IO[bytes] | File,
+    file: IO[bytes] | File[bytes],
     method_name: str,
     description: str = "",
     paper_url: str = "",
@@ -168,7 +168,7 @@ def submission_create(
                 duplicate_check(team=team, phase=phase, sha256=digest)
                 quota_check(team=team, phase=phase)
                 store_spooled(submission.file, name, tmp_path)
-                stored_name = submission.file.name
+                stored_name = submission.file.name or ""
                 submission.full_clean()
                 submission.save()
                 submission_transition(

@@ -34,7 +34,7 @@ def program_check(*, path: str) -> dict[str, Any]:
 
 
 @transaction.atomic
-def phase_gallery_inputs_set(*, phase: Phase, file: IO[bytes] | File | None) -> Phase:
+def phase_gallery_inputs_set(*, phase: Phase, file: IO[bytes] | File[bytes] | None) -> Phase:
     """Store (or, with None, remove) the zip of gallery inputs every run of the code phase gets at
     /input/gallery; checked like a program archive (bounded, safe paths) before it is stored."""
     from sandbox.archive import ArchiveError, ArchiveLimits, bundle_check
@@ -59,6 +59,6 @@ def phase_gallery_inputs_set(*, phase: Phase, file: IO[bytes] | File | None) -> 
     return phase
 
 
-def submission_program_run_record(*, row: dict, run: dict[str, Any]) -> bool:
+def submission_program_run_record(*, row: dict[str, Any], run: dict[str, Any]) -> bool:
     """Store how the program's run went on the claimed row (a row taken over meanwhile is left alone)."""
     return bool(Submission.objects.filter(**row).update(program_run=run))

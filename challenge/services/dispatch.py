@@ -7,13 +7,16 @@ The evaluation task is sent by its permanent registered name, so this app never 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
-from challenge.models import Submission
+from challenge.models import Phase, Submission
+
+if TYPE_CHECKING:
+    from evaluation.io import SubmissionManifest
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +26,7 @@ EVALUATE_TASK = "workers.submission_evaluate"
 INTERVALS_REFRESH_TASK = "workers.phase_intervals_refresh"
 
 
-def manifest_summary(manifest: Any) -> dict[str, Any]:
+def manifest_summary(manifest: SubmissionManifest) -> dict[str, Any]:
     """What routing needs from `evaluation.io.inspect_submission`'s manifest, as JSON: kinds and declared bytes."""
     return {
         "kinds": dict(manifest.kinds),
@@ -41,20 +44,22 @@ def evaluation_queue(*, manifest: dict[str, Any]) -> str:
     queue; everything else, and everything when no GPU worker exists, to the CPU queue. Top-k lists
     never need a GPU.
     """
+    gpu_queue: str = settings.PENTATHLON_GPU_QUEUE
+    cpu_queue: str = settings.PENTATHLON_CPU_QUEUE
     if (manifest or {}).get("program") is not None:  # a code phase's program: the GPU if its phase asks
         gpu = bool(manifest.get("gpu")) and settings.PENTATHLON_GPU_QUEUE_ENABLED
-        return settings.PENTATHLON_GPU_QUEUE if gpu else settings.PENTATHLON_CPU_QUEUE
+        return gpu_queue if gpu else cpu_queue
     if settings.PENTATHLON_GPU_QUEUE_ENABLED:
         kinds = set((manifest or {}).get("kinds", {}).values())
         if (
             "embeddings" in kinds
             or int((manifest or {}).get("declared_bytes", 0)) > settings.PENTATHLON_GPU_MIN_BYTES
         ):
-            return settings.PENTATHLON_GPU_QUEUE
-    return settings.PENTATHLON_CPU_QUEUE
+            return gpu_queue
+    return cpu_queue
 
 
-def task_send(name: str, args: tuple, **options: Any) -> Any:
+def task_send(name: str, args: tuple[object, ...], **options: Any) -> Any:
     """Send a task by its registered name. `send_task` ignores eager mode, so in eager mode (the tests,
     a single-process demo) the registered task is looked up and applied like `apply_async` would."""
     app = current_app
@@ -93,7 +98,7 @@ def submission_enqueue_now(*, submission_id: int, countdown: float | None = None
     return queue
 
 
-def phase_interval_settings_changed(*, before: Any, after: Any) -> bool:
+def phase_interval_settings_changed(*, before: Phase, after: Phase) -> bool:
     """Whether a phase's stored intervals are stale after an edit: shown or not, or another level."""
     return bool(before.intervals_enabled) != bool(after.intervals_enabled) or float(
         before.interval_level

@@ -9,10 +9,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db.models.fields.files import FieldFile
 
@@ -28,13 +29,15 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         super().new_file(*args, **kwargs)
         self.digest = hashlib.sha256()
 
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
         self.digest.update(raw_data)
         return super().receive_data_chunk(raw_data, start)
 
-    def file_complete(self, file_size: int) -> Any:
+    def file_complete(self, file_size: int) -> UploadedFile[Any] | None:
         uploaded = super().file_complete(file_size)
-        uploaded.sha256 = self.digest.hexdigest()
+        if uploaded is not None:  # always the spooled file with this handler
+            # An attribute Django's class does not declare; `spooled_copy` reads it with getattr.
+            setattr(uploaded, "sha256", self.digest.hexdigest())  # noqa: B010
         return uploaded
 
 
@@ -57,7 +60,7 @@ class spooled_copy:  # noqa: N801 - used like a function, as a context manager
     or not at all when the upload handler hashed it while it arrived (`sha256`).
     """
 
-    def __init__(self, file: IO[bytes] | File, *, suffix: str, limit: int, too_large: str) -> None:
+    def __init__(self, file: IO[bytes] | File[bytes], *, suffix: str, limit: int, too_large: str) -> None:
         self.file, self.suffix, self.limit, self.too_large = file, suffix, limit, too_large
         self.path = ""
 
@@ -134,7 +137,13 @@ def _sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-class SpooledFile(File):
+if TYPE_CHECKING:
+    _BytesFile = File[bytes]
+else:
+    _BytesFile = File  # generic in django-stubs only: Django's class takes no subscript at run time
+
+
+class SpooledFile(_BytesFile):
     """Our own spooled copy, offered to a storage as a temporary file: a file-system storage moves it
     into place (a rename on the same file system) instead of copying every byte a second time.
 
@@ -150,12 +159,12 @@ class SpooledFile(File):
         return self._path
 
 
-def store_spooled(field: Any, name: str, path: str) -> None:
+def store_spooled(field: FieldFile, name: str, path: str) -> None:
     """Save the spooled copy at `path` into a FileField (`field.save`, not saving the model)."""
     with open(path, "rb") as handle:
         field.save(name, SpooledFile(handle, path), save=False)
     try:
-        stored = field.storage.path(field.name)
+        stored = field.storage.path(field.name or "")  # named by the save above
     except NotImplementedError:  # object storage: durable once the upload call returned
         return
     _directory_sync(stored)
@@ -169,8 +178,10 @@ def local_path(field: FieldFile) -> Iterator[str]:
         StoredFileUnavailable: the file is missing or the storage cannot be read right now (an
             `OSError` and a `TransientEvaluationError`, so the evaluation retries it).
     """
+    name = field.name or ""  # an empty file field has no name, and no file
+    path: str | None
     try:
-        path = field.storage.path(field.name)
+        path = field.storage.path(name)
     except NotImplementedError:
         path = None
     if path is not None:
@@ -178,10 +189,10 @@ def local_path(field: FieldFile) -> Iterator[str]:
             raise StoredFileUnavailable(f"stored file {field.name} is not available")
         yield path
         return
-    suffix = os.path.splitext(field.name)[1]
+    suffix = os.path.splitext(name)[1]
     with tempfile.NamedTemporaryFile(suffix=suffix, prefix="pentathlon-stored-") as tmp:
         try:
-            with field.storage.open(field.name, "rb") as source:
+            with field.storage.open(name, "rb") as source:
                 shutil.copyfileobj(source, tmp, 1 << 20)
         except OSError as exc:
             raise StoredFileUnavailable(f"stored file {field.name} cannot be read ({exc})") from exc

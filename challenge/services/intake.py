@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
@@ -70,7 +70,7 @@ MAGIC = {
 EXTENSIONS = {".zip": "zip", ".npz": "npz", ".h5": "h5", ".hdf5": "h5"}
 
 
-def phase_ensure_open(*, phase: Phase, user: AbstractBaseUser) -> None:
+def phase_ensure_open(*, phase: Phase, user: User) -> None:
     """Refuse an upload to a phase without ground truth, or outside its dates (organisers excepted)."""
     if not phase.ground_truth:
         raise ApplicationError(PHASE_NO_GROUND_TRUTH.format(phase=phase.title))

@@ -4,10 +4,11 @@ approval, moderation and quota refunds. Same rules as every service: keyword-onl
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import IO, Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import transaction
 
 from challenge.events import challenge_boards_changed, phase_boards_changed
@@ -67,7 +68,7 @@ PHASE_SETTINGS = (
 
 
 def organiser_action_record(
-    *, challenge: Challenge | int, user: AbstractBaseUser | None, action: str, target: str, detail: str = ""
+    *, challenge: Challenge | int, user: User | None, action: str, target: str, detail: str = ""
 ) -> OrganiserAction | None:
     """Log one organiser action (who, what, when); nothing without a user (a command or a migration)."""
     if user is None or not getattr(user, "is_authenticated", False):
@@ -117,7 +118,7 @@ def _datasets_set(*, challenge: Challenge, names: list[str]) -> list[str]:
 
 @transaction.atomic
 def challenge_create(
-    *, actor: AbstractBaseUser, slug: str, title: str, datasets: Iterable[str] = (), **settings: Any
+    *, actor: User, slug: str, title: str, datasets: Iterable[str] = (), **settings: Any
 ) -> Challenge:
     """Create a challenge from the console; its creator becomes its first organiser.
 
@@ -155,7 +156,7 @@ def challenge_create(
 def challenge_settings_update(
     *,
     challenge: Challenge,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     datasets: list[str] | None = None,
     **changes: Any,
 ) -> Challenge:
@@ -201,7 +202,7 @@ def _brief(value: Any) -> str:
 def phase_create(
     *,
     challenge: Challenge,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     slug: str,
     title: str,
     starts_at: Any,
@@ -237,7 +238,11 @@ def phase_create(
 
 @transaction.atomic
 def phase_ground_truth_upload(
-    *, phase: Phase, file: Any, annotations: Any = None, actor: AbstractBaseUser | None = None
+    *,
+    phase: Phase,
+    file: IO[bytes] | File[bytes],
+    annotations: IO[bytes] | File[bytes] | None = None,
+    actor: User | None = None,
 ) -> Phase:
     """The console's ground-truth upload: `phase_ground_truth_set` (the admin's, the command's and the
     API's one service), then the action logged with the file's digest and the datasets it holds.
@@ -261,7 +266,7 @@ def phase_ground_truth_upload(
 
 
 @transaction.atomic
-def phase_settings_update(*, phase: Phase, actor: AbstractBaseUser | None = None, **changes: Any) -> Phase:
+def phase_settings_update(*, phase: Phase, actor: User | None = None, **changes: Any) -> Phase:
     """Change a phase's settings (`PHASE_SETTINGS`): validated like the admin's form, boards refreshed,
     and every changed value logged as "field: old → new".
 
@@ -302,7 +307,7 @@ def phase_settings_update(*, phase: Phase, actor: AbstractBaseUser | None = None
 
 
 @transaction.atomic
-def phase_visibility_set(*, phase: Phase, visibility: str, actor: AbstractBaseUser | None = None) -> Phase:
+def phase_visibility_set(*, phase: Phase, visibility: str, actor: User | None = None) -> Phase:
     """Who sees the phase's scores: hidden, each team its own (owners), or public (publishing)."""
     choices = [c.value for c in Phase.LeaderboardVisibility]
     if visibility not in choices:
@@ -321,7 +326,7 @@ def phase_visibility_set(*, phase: Phase, visibility: str, actor: AbstractBaseUs
 
 
 @transaction.atomic
-def phase_public_choice_lock(*, phase: Phase, locked: bool, actor: AbstractBaseUser | None = None) -> Phase:
+def phase_public_choice_lock(*, phase: Phase, locked: bool, actor: User | None = None) -> Phase:
     phase.public_choice_locked = locked
     phase.save(update_fields=["public_choice_locked"])
     organiser_action_record(
@@ -334,7 +339,7 @@ def phase_public_choice_lock(*, phase: Phase, locked: bool, actor: AbstractBaseU
 
 
 @transaction.atomic
-def team_approve(*, team: Team, approved: bool = True, actor: AbstractBaseUser | None = None) -> Team:
+def team_approve(*, team: Team, approved: bool = True, actor: User | None = None) -> Team:
     team.is_approved = approved
     team.save(update_fields=["is_approved"])
     organiser_action_record(
@@ -347,9 +352,7 @@ def team_approve(*, team: Team, approved: bool = True, actor: AbstractBaseUser |
 
 
 @transaction.atomic
-def team_member_remove_as_organiser(
-    *, team: Team, member_id: int, actor: AbstractBaseUser | None = None
-) -> None:
+def team_member_remove_as_organiser(*, team: Team, member_id: int, actor: User | None = None) -> None:
     """Take a participant out of a team (the organisers' decision); the team keeps its submissions."""
     membership = TeamMembership.objects.filter(team=team, user_id=member_id).select_related("user").first()
     if membership is None:
@@ -367,7 +370,7 @@ def team_member_remove_as_organiser(
 
 @transaction.atomic
 def submission_moderate(
-    *, submission: Submission, moderation: str, reason: str = "", actor: AbstractBaseUser | None = None
+    *, submission: Submission, moderation: str, reason: str = "", actor: User | None = None
 ) -> Submission:
     """Hide or disqualify an entry (left off every leaderboard), or show it again; a reason is required."""
     values = {
@@ -399,7 +402,7 @@ def submission_moderate(
 
 @transaction.atomic
 def submission_quota_refund(
-    *, submission: Submission, reason: str, refunded: bool = True, actor: AbstractBaseUser | None = None
+    *, submission: Submission, reason: str, refunded: bool = True, actor: User | None = None
 ) -> Submission:
     """Give a submission back to the team's quota (the platform was at fault); `refunded=False` undoes it."""
     reason = reason.strip()
@@ -432,7 +435,7 @@ def submission_quota_refund(
 
 
 def submission_cancel_by_organiser(
-    *, submission: Submission, reason: str = "", actor: AbstractBaseUser | None = None
+    *, submission: Submission, reason: str = "", actor: User | None = None
 ) -> bool:
     """Cancel a team's waiting submission from the console, and log it."""
     submission_cancel_as_organiser(submission=submission, reason=reason)

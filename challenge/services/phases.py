@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
@@ -18,6 +18,9 @@ from challenge.events import challenge_boards_changed, phase_boards_changed
 from challenge.models import Challenge, Dataset, Phase, Split
 from challenge.publication import caption_audit, ground_truth_audit, in_challenge_spelling
 from challenge.services.files import spooled_copy, store_spooled
+
+if TYPE_CHECKING:  # the evaluation core is imported lazily, where it is used
+    from evaluation.ground_truth import GroundTruth
 
 GROUND_TRUTH_TOO_LARGE = "The ground-truth file is {size:,} bytes; the largest accepted is {limit:,} bytes."
 ANNOTATIONS_INVALID = "Invalid public annotations: {error}"
@@ -33,7 +36,7 @@ def challenge_upsert(
     description: str = "",
     rules: str = "",
     datasets: Iterable[str] = (),
-    organisers: Iterable[AbstractBaseUser] = (),
+    organisers: Iterable[User] = (),
 ) -> Challenge:
     """Create or update a challenge and its datasets (idempotent, keyed by slug and dataset name).
 
@@ -62,7 +65,7 @@ def challenge_upsert(
 
 
 @transaction.atomic
-def challenge_organisers_add(*, challenge: Challenge, users: Iterable[AbstractBaseUser]) -> Challenge:
+def challenge_organisers_add(*, challenge: Challenge, users: Iterable[User]) -> Challenge:
     """Make the users organisers of the challenge (idempotent). Staff status is not changed: it only
     decides whether they may use the admin."""
     users = list(users)
@@ -72,7 +75,7 @@ def challenge_organisers_add(*, challenge: Challenge, users: Iterable[AbstractBa
 
 
 @transaction.atomic
-def challenge_organisers_set(*, challenge: Challenge, users: Iterable[AbstractBaseUser]) -> Challenge:
+def challenge_organisers_set(*, challenge: Challenge, users: Iterable[User]) -> Challenge:
     """Replace the challenge's organisers with exactly these users."""
     challenge.organisers.set(list(users))
     return challenge
@@ -139,7 +142,7 @@ def phase_upsert(
     return phase
 
 
-def ground_truth_check(*, challenge: Challenge, file: IO[bytes] | File) -> Any:
+def ground_truth_check(*, challenge: Challenge, file: IO[bytes] | File[bytes]) -> GroundTruth:
     """Validate an uploaded ground-truth file without storing it (the admin form's check)."""
     with spooled_copy(
         file, suffix=".h5", limit=settings.GROUND_TRUTH_MAX_BYTES, too_large=GROUND_TRUTH_TOO_LARGE
@@ -147,7 +150,7 @@ def ground_truth_check(*, challenge: Challenge, file: IO[bytes] | File) -> Any:
         return ground_truth_validate(challenge=challenge, path=tmp_path)
 
 
-def ground_truth_validate(*, challenge: Challenge, path: str | os.PathLike[str]) -> Any:
+def ground_truth_validate(*, challenge: Challenge, path: str | os.PathLike[str]) -> GroundTruth:
     """Read a ground-truth file with the evaluation core and check it against the challenge's datasets.
 
     Returns the `evaluation.ground_truth.GroundTruth`.
@@ -196,7 +199,7 @@ def phase_query_text_set(*, phase: Phase, publish: bool) -> Phase:
     return phase
 
 
-def annotations_rows(file: IO[bytes] | File) -> Any:
+def annotations_rows(file: IO[bytes] | File[bytes]) -> Any:
     """The rows of an uploaded public-annotations table (`evaluation.caption_audit.read_annotations`),
     read lazily under the site's limits (PENTATHLON_ANNOTATIONS_MAX_BYTES)."""
     from evaluation.caption_audit import AnnotationLimits, read_annotations
@@ -206,7 +209,7 @@ def annotations_rows(file: IO[bytes] | File) -> Any:
     return read_annotations(file, limits=AnnotationLimits(max_bytes=settings.ANNOTATIONS_MAX_BYTES))
 
 
-def annotations_check(*, file: IO[bytes] | File) -> int:
+def annotations_check(*, file: IO[bytes] | File[bytes]) -> int:
     """Read a public-annotations table to its end (the admin form's check); returns its rows.
 
     Raises:
@@ -223,7 +226,9 @@ def annotations_check(*, file: IO[bytes] | File) -> int:
     return count
 
 
-def _caption_audit(*, truth: Any, annotations: IO[bytes] | File | None, rows: Any) -> dict[str, dict]:
+def _caption_audit(
+    *, truth: GroundTruth, annotations: IO[bytes] | File[bytes] | None, rows: Any
+) -> dict[str, dict[str, Any]]:
     from evaluation.caption_audit import AnnotationsError
 
     source = annotations_rows(annotations) if annotations is not None else rows
@@ -235,7 +240,7 @@ def _caption_audit(*, truth: Any, annotations: IO[bytes] | File | None, rows: An
 
 @transaction.atomic
 def phase_caption_audit_set(
-    *, phase: Phase, annotations: IO[bytes] | File | None = None, rows: Any = None
+    *, phase: Phase, annotations: IO[bytes] | File[bytes] | None = None, rows: Any = None
 ) -> Phase:
     """Audit the phase's stored ground truth against public annotations (an uploaded caption -> video
     table, or `rows` of `evaluation.caption_audit.Annotation`, e.g. from an expert store) and store the
@@ -256,7 +261,7 @@ def phase_caption_audit_set(
     return phase
 
 
-def ground_truth_publishable(*, phase: Phase, truth: Any) -> dict[str, dict]:
+def ground_truth_publishable(*, phase: Phase, truth: GroundTruth) -> dict[str, dict[str, Any]]:
     """Check that the phase can publish `truth` (its blind view can be drawn) and return the leak audit.
 
     Raises:
@@ -276,8 +281,8 @@ def ground_truth_publishable(*, phase: Phase, truth: Any) -> dict[str, dict]:
 def phase_ground_truth_set(
     *,
     phase: Phase,
-    file: IO[bytes] | File,
-    annotations: IO[bytes] | File | None = None,
+    file: IO[bytes] | File[bytes],
+    annotations: IO[bytes] | File[bytes] | None = None,
     annotation_rows: Any = None,
 ) -> Phase:
     """Validate and store a phase's hidden ground truth in the private storage; record its splits, the

@@ -28,7 +28,7 @@ def submission_files_expire(*, ended_before: datetime) -> tuple[int, int]:
     ended = Q(status__in=[Status.FAILED, Status.CANCELLED], finished_at__lt=ended_before) & ~Q(file="")
     files = freed = 0
     for submission in Submission.objects.filter(ended).only("id", "file", "file_size"):
-        name = submission.file.name
+        name = submission.file.name or ""  # never empty: `ended` excludes rows without a file
         if not Submission.objects.filter(ended, id=submission.id, file=name).update(
             file="", updated_at=timezone.now()
         ):

@@ -24,10 +24,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Case, F, PositiveIntegerField, Q, When
 from django.utils import timezone
@@ -177,7 +178,7 @@ def submissions_give_up_lost(*, expired: Q) -> list[int]:
         logger.warning(
             "submission %s: lost its worker %d times; failed, quota refunded", submission_id, limit
         )
-        transaction.on_commit(lambda sid=submission_id: submission_notify_final(submission_id=sid))
+        transaction.on_commit(partial(submission_notify_final, submission_id=submission_id))
     return given_up
 
 
@@ -329,7 +330,7 @@ def submission_requeue_stale_now() -> list[int]:
 # --- what the submitting team changes -----------------------------------------------------------------
 
 
-def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> bool:
+def submission_cancel(*, submission: Submission, user: User) -> bool:
     """Cancel a submission that has not started running, or a running one whose lease expired (its
     worker died). Cancelled submissions do not count to the quota. A live worker's row is refused:
     its result would arrive anyway; a dead worker's claim no longer matches a cancelled row."""
@@ -367,7 +368,7 @@ def submission_cancel_as_organiser(*, submission: Submission, reason: str) -> bo
 def submission_update(
     *,
     submission: Submission,
-    user: AbstractBaseUser,
+    user: User,
     is_public: bool | None = None,
     is_final: bool | None = None,
 ) -> Submission:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from challenge.models import Challenge, Team, TeamMembership
@@ -30,9 +30,7 @@ INVITE_CODE_UNKNOWN = "No team has this invite code; check the code the team own
 
 
 @transaction.atomic
-def team_create(
-    *, challenge: Challenge, user: AbstractBaseUser, name: str, is_baseline: bool = False
-) -> Team:
+def team_create(*, challenge: Challenge, user: User, name: str, is_baseline: bool = False) -> Team:
     """Create a team with `user` as its owner.
 
     The name is stored normalised (`challenge.team_names`: NFKC, control and bidi characters refused);
@@ -64,7 +62,7 @@ def team_create(
 
 
 @transaction.atomic
-def team_join(*, challenge: Challenge, user: AbstractBaseUser, invite_code: str) -> Team:
+def team_join(*, challenge: Challenge, user: User, invite_code: str) -> Team:
     team = Team.objects.filter(challenge=challenge, invite_code=invite_code.strip()).first()
     if team is None:
         raise ApplicationError(INVITE_CODE_UNKNOWN)
@@ -83,13 +81,13 @@ def _name_taken(*, challenge: Challenge, key: str) -> bool:
     return Team.objects.filter(challenge=challenge, name_key=key).exists()
 
 
-def _ensure_not_in_team(*, challenge: Challenge, user: AbstractBaseUser) -> None:
+def _ensure_not_in_team(*, challenge: Challenge, user: User) -> None:
     existing = TeamMembership.objects.filter(challenge=challenge, user=user).select_related("team").first()
     if existing is not None:
         raise ApplicationError(ALREADY_IN_TEAM.format(team=existing.team.name))
 
 
-def team_of(*, user: AbstractBaseUser, challenge: Challenge) -> Team:
+def team_of(*, user: User, challenge: Challenge) -> Team:
     membership = TeamMembership.objects.filter(challenge=challenge, user=user).select_related("team").first()
     if membership is None:
         raise _not_a_member(challenge)
@@ -107,14 +105,14 @@ LAST_MEMBER_WITH_SUBMISSIONS = (
 )
 
 
-def _membership(*, team: Team, user: AbstractBaseUser) -> TeamMembership:
+def _membership(*, team: Team, user: User) -> TeamMembership:
     membership = TeamMembership.objects.select_for_update().filter(team=team, user=user).first()
     if membership is None:
         raise PermissionDeniedError(NOT_A_MEMBER)
     return membership
 
 
-def _ensure_owner(*, team: Team, user: AbstractBaseUser, action: str) -> None:
+def _ensure_owner(*, team: Team, user: User, action: str) -> None:
     if _membership(team=team, user=user).role != TeamMembership.Role.OWNER:
         owner = team.memberships.filter(role=TeamMembership.Role.OWNER).select_related("user").first()
         raise PermissionDeniedError(
@@ -125,7 +123,7 @@ def _ensure_owner(*, team: Team, user: AbstractBaseUser, action: str) -> None:
 
 
 @transaction.atomic
-def team_rename(*, team: Team, user: AbstractBaseUser, name: str) -> Team:
+def team_rename(*, team: Team, user: User, name: str) -> Team:
     """Give the team a new name (its owner only); names stay unique within the challenge."""
     _ensure_owner(team=team, user=user, action="rename the team")
     name = team_name_normalise(name)  # the same rules as a new team's name
@@ -143,7 +141,7 @@ def team_rename(*, team: Team, user: AbstractBaseUser, name: str) -> Team:
 
 
 @transaction.atomic
-def team_invite_rotate(*, team: Team, user: AbstractBaseUser) -> Team:
+def team_invite_rotate(*, team: Team, user: User) -> Team:
     """Replace the invite code (its owner only): the old code stops working; members stay."""
     from challenge.models import new_invite_code
 
@@ -154,7 +152,7 @@ def team_invite_rotate(*, team: Team, user: AbstractBaseUser) -> Team:
 
 
 @transaction.atomic
-def team_member_remove(*, team: Team, user: AbstractBaseUser, member_id: int) -> None:
+def team_member_remove(*, team: Team, user: User, member_id: int) -> None:
     """Remove another member from the team (its owner only). Their submissions stay the team's."""
     _ensure_owner(team=team, user=user, action="remove a member")
     if member_id == user.pk:
@@ -165,7 +163,7 @@ def team_member_remove(*, team: Team, user: AbstractBaseUser, member_id: int) ->
 
 
 @transaction.atomic
-def team_leave(*, team: Team, user: AbstractBaseUser) -> bool:
+def team_leave(*, team: Team, user: User) -> bool:
     """Leave the team. An owner who leaves hands the team to its longest-standing member; the last
     member of a team without submissions deletes it. Returns whether the team was deleted.
 

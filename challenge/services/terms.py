@@ -3,7 +3,7 @@ version accepted; a raised `Challenge.terms_version` asks everyone again."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.urls import reverse
 
@@ -18,7 +18,7 @@ TERMS_NEED_LOGIN = "Log in and accept the rules of {challenge} (version {version
 NO_TERMS = "{challenge} asks no acceptance of its rules."
 
 
-def terms_accept(*, challenge: Challenge, user: AbstractBaseUser) -> TermsAcceptance:
+def terms_accept(*, challenge: Challenge, user: User) -> TermsAcceptance:
     """Record that the user accepts the challenge's current terms (idempotent per version)."""
     if not challenge.terms_version:
         raise ApplicationError(NO_TERMS.format(challenge=challenge.title))
@@ -29,9 +29,7 @@ def terms_accept(*, challenge: Challenge, user: AbstractBaseUser) -> TermsAccept
     return acceptance
 
 
-def terms_ensure_accepted(
-    *, challenge: Challenge, user: AbstractBaseUser | AnonymousUser | None, what: str
-) -> None:
+def terms_ensure_accepted(*, challenge: Challenge, user: User | AnonymousUser | None, what: str) -> None:
     """Refuse `what` (e.g. "downloading the starter kit") until the user accepted the current terms;
     organisers pass (they wrote them).
 

@@ -12,17 +12,17 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from challenge.exceptions import UploadStateError
-from challenge.models import Phase, Submission
+from challenge.models import ChunkedUpload, Phase, Submission
 from challenge.services.acceptance import TEAM_NOT_APPROVED, submission_create
 from challenge.services.files import SpooledFile
 from challenge.services.intake import (
@@ -34,6 +34,9 @@ from challenge.services.intake import (
 )
 from challenge.services.teams import team_of
 from core.exceptions import ApplicationError, PermissionDeniedError
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ class _RunningDigest:
 
     offset: int
     writes: int
-    digest: Any
+    digest: HASH
 
 
 class _RunningDigests:
@@ -120,20 +123,20 @@ class _RunningDigests:
 _running_digests = _RunningDigests()
 
 
-def chunked_upload_partial_path(upload: Any) -> Path:
+def chunked_upload_partial_path(upload: ChunkedUpload) -> Path:
     return Path(settings.UPLOAD_PARTIAL_DIR) / f"{upload.id}.part"
 
 
 @transaction.atomic
 def chunked_upload_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     phase: Phase,
     filename: str,
     size: int,
     metadata: dict[str, Any],
     sha256: str | None = None,
-) -> Any:
+) -> ChunkedUpload:
     """Start a resumable upload after the checks that need no byte of the file (team, dates, format, size).
 
     With the file's `sha256` declared, a file the team already submitted to the phase is refused now,
@@ -145,8 +148,6 @@ def chunked_upload_create(
     """
     from django.contrib.auth import get_user_model
     from django.db.models import Sum
-
-    from challenge.models import ChunkedUpload
 
     team = team_of(user=user, challenge=phase.challenge)
     if not team.is_approved:
@@ -191,13 +192,13 @@ def chunked_upload_create(
     return upload
 
 
-def _own_upload(*, upload: Any, user: AbstractBaseUser) -> None:
+def _own_upload(*, upload: ChunkedUpload, user: User) -> None:
     if upload.user_id != user.pk:
         raise PermissionDeniedError(UPLOAD_NOT_YOURS)
 
 
 def chunked_upload_write(
-    *, upload: Any, user: AbstractBaseUser, start: int, stream: IO[bytes], length: int
+    *, upload: ChunkedUpload, user: User, start: int, stream: IO[bytes], length: int
 ) -> int:
     """Write `length` bytes read from `stream` at offset `start`; returns the new received offset.
 
@@ -208,8 +209,6 @@ def chunked_upload_write(
     """
     from django.db.models import F
     from django.db.models.functions import Greatest
-
-    from challenge.models import ChunkedUpload
 
     _own_upload(upload=upload, user=user)
     _ensure_writable(upload)
@@ -262,9 +261,7 @@ def chunked_upload_write(
     return upload.received
 
 
-def _ensure_writable(upload: Any) -> None:
-    from challenge.models import ChunkedUpload
-
+def _ensure_writable(upload: ChunkedUpload) -> None:
     if upload.status != ChunkedUpload.Status.UPLOADING:
         raise UploadStateError(
             UPLOAD_DONE.format(submission=upload.submission_id) if upload.submission_id else UPLOAD_BUSY
@@ -285,7 +282,7 @@ def _lock_for_completion(handle: IO[bytes], *, wait: float) -> None:
             time.sleep(0.05)
 
 
-def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str | None) -> Submission:
+def chunked_upload_complete(*, upload: ChunkedUpload, user: User, sha256: str | None) -> Submission:
     """Turn a fully received upload into a submission through `submission_create` (same checks, quota and
     queueing); the sha256 the client computed (given now, or declared at the start) must match the one
     computed while storing the file. A file the team already submitted is refused here too.
@@ -293,11 +290,9 @@ def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str 
     Completing twice returns the same submission. On a refusal the upload stays open (the client may
     fix nothing but can still read the reason); the partial file is deleted once the submission exists.
     """
-    from challenge.models import ChunkedUpload
-
     _own_upload(upload=upload, user=user)
     upload.refresh_from_db()
-    if upload.submission_id:
+    if upload.submission is not None:  # no query when the id is None
         return upload.submission
     if upload.received < upload.size:
         raise ApplicationError(UPLOAD_INCOMPLETE.format(received=upload.received, size=upload.size))
@@ -315,7 +310,7 @@ def chunked_upload_complete(*, upload: Any, user: AbstractBaseUser, sha256: str 
         ).update(status=ChunkedUpload.Status.COMPLETE, updated_at=timezone.now())
         if not claimed:
             upload.refresh_from_db()
-            if upload.submission_id:
+            if upload.submission is not None:
                 return upload.submission
             raise UploadStateError(UPLOAD_BUSY)
         metadata = dict(upload.metadata)
@@ -349,8 +344,6 @@ def chunked_upload_expire(*, older_than: datetime) -> int:
     that does not share the directory, e.g. a worker on another machine) are removed too once their
     modification time is older than `older_than`: running the command on each web host cleans its disk.
     """
-    from challenge.models import ChunkedUpload
-
     unfinished = Q(updated_at__lt=older_than, submission__isnull=True)
     deleted = 0
     for upload in ChunkedUpload.objects.filter(unfinished).only("id"):

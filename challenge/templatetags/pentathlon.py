@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import template
 
 from evaluation.metrics.registry import format_number, metric
@@ -6,7 +8,7 @@ register = template.Library()
 
 
 @register.filter
-def get_item(mapping: dict | None, key: str):
+def get_item(mapping: dict[str, Any] | None, key: str) -> Any:
     """`{{ metrics|get_item:"R1" }}`: dictionary lookup for keys that are not identifiers."""
     if not mapping:
         return None
@@ -41,7 +43,7 @@ def metric_name(key: str) -> str:
 
 
 @register.filter
-def interval(value: dict | None, decimals: int = 2) -> str:
+def interval(value: dict[str, Any] | None, decimals: int = 2) -> str:
     """`{{ result.intervals.overall_score|interval:decimals }}` -> "[40.95, 43.20]" ("" when missing).
 
     `value` is an interval dict of `evaluation.uncertainty` (estimate, low, high, level)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("-o", "--output", help="export: write here instead of stdout")
 
-    def handle(self, *args, action: str, target: str, output: str | None = None, **options) -> None:
+    def handle(self, *args: Any, action: str, target: str, output: str | None = None, **options: Any) -> None:
         if action == "export":
             challenge = Challenge.objects.filter(slug=target).first()
             if challenge is None:

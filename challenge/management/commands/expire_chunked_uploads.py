@@ -1,6 +1,7 @@
 """Delete resumable uploads abandoned for PENTATHLON_UPLOAD_EXPIRES_AFTER seconds (also an hourly beat task)."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -24,7 +25,7 @@ class Command(BaseCommand):
             help="idle time before an upload expires (default: PENTATHLON_UPLOAD_EXPIRES_AFTER)",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         seconds = options["older_than"]
         if seconds is None:
             seconds = settings.UPLOAD_EXPIRES_AFTER

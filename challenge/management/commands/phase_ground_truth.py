@@ -5,6 +5,7 @@ as the admin and the API)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -45,13 +46,13 @@ class Command(BaseCommand):
 
     def handle(
         self,
-        *args,
+        *args: Any,
         phase: str,
         file: Path,
         query_order: str | None = None,
         annotations: Path | None = None,
         query_text: str | None = None,
-        **options,
+        **options: Any,
     ) -> None:
         challenge_slug, _, phase_slug = phase.partition("/")
         target = (

@@ -130,7 +130,7 @@ class Command(BaseCommand):
             " captions are the public annotations of the caption audit.",
         )
 
-    def handle(self, *args, scale: str, seed: int, experts: Path | None = None, **options) -> None:
+    def handle(self, *args: Any, scale: str, seed: int, experts: Path | None = None, **options: Any) -> None:
         from evaluation.ground_truth import write_ground_truth
         from evaluation.synthetic import pentathlon_ground_truth
 

@@ -13,6 +13,7 @@ import hashlib
 import os
 import tempfile
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -24,7 +25,7 @@ from challenge.models import Phase, TeamMembership
 from challenge.services import phase_ground_truth_set, team_create
 
 
-def preset_bundle(key: str, *, slug: str, starts_at: str, organisers: list[str]) -> dict:
+def preset_bundle(key: str, *, slug: str, starts_at: str, organisers: list[str]) -> dict[str, Any]:
     """A bundle of one public validation phase for the preset `key` (the preset fills the rest)."""
     return {
         "preset": key,
@@ -61,7 +62,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=0, help="Random seed of the synthetic ground truth.")
 
-    def handle(self, *args, preset: str, slug: str | None, scale: str, seed: int, **options) -> None:
+    def handle(
+        self, *args: Any, preset: str, slug: str | None, scale: str, seed: int, **options: Any
+    ) -> None:
         from evaluation.ground_truth import write_ground_truth
         from evaluation.synthetic import preset_ground_truth
 

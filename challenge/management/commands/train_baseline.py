@@ -24,9 +24,11 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.utils import get_random_secret_key
@@ -36,6 +38,9 @@ from challenge.models import Phase, Team, TeamMembership
 from challenge.publication import published_source_query_ids
 from challenge.services import challenge_organisers_add, submission_create, team_create, user_create
 from core.exceptions import ApplicationError
+
+if TYPE_CHECKING:
+    from evaluation.ground_truth import GroundTruth
 
 BASELINE_TEAM = "Organisers' baselines"
 BASELINE_USER = "baselines"
@@ -49,10 +54,11 @@ MODELS = ("ce", "moee", "teachtext", "crosskd", "teachtext_crosskd")  # baseline
 def _phase(reference: str) -> Phase:
     query = Phase.objects.select_related("challenge")
     if reference.isdigit():
-        phase = query.filter(id=int(reference)).first()
+        query = query.filter(id=int(reference))
     else:
         challenge_slug, _, phase_slug = reference.partition("/")
-        phase = query.filter(challenge__slug=challenge_slug, slug=phase_slug).first()
+        query = query.filter(challenge__slug=challenge_slug, slug=phase_slug)
+    phase: Phase | None = query.first()
     if phase is None:
         raise CommandError(f"no phase {reference!r}; expected an id or CHALLENGE_SLUG/PHASE_SLUG")
     if not phase.ground_truth:
@@ -60,7 +66,7 @@ def _phase(reference: str) -> Phase:
     return phase
 
 
-def _phase_query_order(phase: Phase, truth, names: list[str]) -> dict[str, list[str]]:
+def _phase_query_order(phase: Phase, truth: GroundTruth, names: list[str]) -> dict[str, list[str]]:
     """Dataset -> the store's caption ids in the order the phase publishes its rows: a baseline's
     submission follows the published (blind) order like any participant's. Only the organisers'
     own tools know which caption each published row is (`published_source_query_ids`)."""
@@ -69,13 +75,14 @@ def _phase_query_order(phase: Phase, truth, names: list[str]) -> dict[str, list[
 
 
 @transaction.atomic
-def _baseline_account(phase: Phase):
+def _baseline_account(phase: Phase) -> tuple[User, Team]:
     """The challenge's baseline team and its bot account (no usable password; an organiser, so a
     baseline can be submitted before a phase opens)."""
     user_model = get_user_model()
-    user = user_model.objects.filter(username=BASELINE_USER).first()
+    user: User | None = user_model.objects.filter(username=BASELINE_USER).first()
     if user is None:
-        user = user_create(username=BASELINE_USER, password=get_random_secret_key())
+        # user_create builds the configured user model, Django's User here
+        user = cast(User, user_create(username=BASELINE_USER, password=get_random_secret_key()))
         user.set_unusable_password()
         user.save(update_fields=["password"])
     challenge_organisers_add(challenge=phase.challenge, users=[user])
@@ -140,7 +147,7 @@ class Command(BaseCommand):
 
     def handle(
         self,
-        *args,
+        *args: Any,
         model: str,
         phase: str,
         datasets: list[str] | None,
@@ -152,7 +159,7 @@ class Command(BaseCommand):
         overrides: list[str] | None = None,
         checkpoint_dir: Path | None = None,
         retrain: bool = False,
-        **options,
+        **options: Any,
     ) -> None:
         from baselines.config import parse_overrides
         from baselines.pipeline import baseline_label, train_and_write_program, train_and_write_submission
@@ -178,7 +185,7 @@ class Command(BaseCommand):
             unknown = [n for n in names if n not in truth.datasets]
             if unknown:
                 raise CommandError(f"datasets {unknown} are not in the phase; it has {list(truth.datasets)}")
-            common = {
+            common: dict[str, Any] = {
                 "store_dir": store_dir,
                 "model": model,
                 "datasets": names,
