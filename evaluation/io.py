@@ -50,7 +50,7 @@ _CSV_SUFFIX = "-predictions.csv"
 _MAX_NPY_HEADER = 65_536
 _READ_CHUNK = 64 * 1024 * 1024
 
-# Rejections of storage that would inflate beyond the limits (finding 3 of issue 16).
+# Rejections of storage that would inflate beyond the limits (SECURITY.md, finding 8).
 COMPRESSION_RATIO_TOO_HIGH = (
     "declares {declared:,} bytes uncompressed for {stored:,} stored bytes ({ratio:,.0f}:1), above the"
     " limit of {limit:,.0f}:1; expected real data (a float matrix or a top-k CSV compresses far less)."
