@@ -1,4 +1,5 @@
-"""Abuse-limit benchmark (issue 16): peak scorer memory on inflating files, and requests each limit refuses.
+"""Abuse-limit benchmark (SECURITY.md, "Abuse limits"): peak scorer memory on inflating files, and
+requests each limit refuses.
 
     .venv/bin/python benchmarks/abuse_limits.py                 # the limits as they are
     .venv/bin/python benchmarks/abuse_limits.py --unprotected   # also HDF5's own read of each bomb
@@ -15,9 +16,9 @@ reader itself, never past their size.
 Part 3 runs the site in process on a throw-away SQLite file with the default settings (throttle
 rates included) and counts what each limit refuses: hostile ?limit/?offset values, token logins
 with forged X-Forwarded-For headers, the chunk bomb on the upload road, formula cells in the CSV
-exports, and (issue 16, second part) chunked upload creations (throttle, open-upload and bytes-in-
-flight caps, unapproved team), team creations from one address, notifications of one team, and the
-storage the retention period gives back.
+exports, and (SECURITY.md, "Recovery and the remaining limits") chunked upload creations (throttle,
+open-upload and bytes-in-flight caps, unapproved team), team creations from one address,
+notifications of one team, and the storage the retention period gives back.
 
 Part 4 (`--faults`, a few minutes) runs real processes on the embedded default, started as bin/demo
 starts them (SQLite file, filesystem broker, gunicorn, one prefork worker with its embedded beat):
@@ -266,7 +267,7 @@ def requests_part(folder: Path) -> None:
 
 
 def limits_part(folder: Path) -> None:
-    """Issue 16, second part: what the new limits refuse, with the default settings."""
+    """What the limits of SECURITY.md's "Recovery and the remaining limits" refuse, by default."""
     from datetime import timedelta
 
     from django.conf import settings

@@ -2,8 +2,10 @@
 
 The bundle:
 
-    challenge:   {slug, title, summary, description, rules, is_public, primary_metric, higher_is_better,
-                  score_decimals, teams_need_approval}
+    challenge:   {slug, title, summary, description, rules, is_public, primary_metric, score_decimals,
+                  teams_need_approval}
+                 higher_is_better is optional and never sets anything: the direction is the primary
+                 metric's; a value that contradicts it is a problem (docs/design.md section 4)
     pages:       [{slug, title, body}]
     datasets:    [{name, description}]        (or plain names); the list order is the column order
     phases:      [{slug, title, description, starts_at, ends_at, max_submissions_per_day,
@@ -18,7 +20,7 @@ The bundle:
     organisers:  [username, ...]              (optional) existing accounts made organisers of the challenge
     preset:      (optional) a preset of `evaluation.presets` (pentathlon-2020, audio-retrieval,
                  dcase-audio-retrieval, epic-kitchens-mir): the challenge fields the bundle leaves out
-                 (title, summary, description, primary_metric, higher_is_better) and, without a
+                 (title, summary, description, primary_metric) and, without a
                  datasets list, its datasets come from the preset
 
 Loading is idempotent, keyed by the challenge slug, dataset names and phase slugs. Datasets and
@@ -44,7 +46,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from challenge.models import Challenge, Dataset, Phase
+from challenge.models import Challenge, Dataset, Phase, PrimaryMetric
 from challenge.selectors import challenge_is_organiser
 from challenge.services.dispatch import intervals_refresh_on_commit, phase_interval_settings_changed
 from core.exceptions import PermissionDeniedError
@@ -57,10 +59,11 @@ CHALLENGE_KEYS = (
     "rules",
     "is_public",
     "primary_metric",
-    "higher_is_better",
     "score_decimals",
     "teams_need_approval",
 )
+#: Accepted, never stored: it must agree with the primary metric, which alone sets the direction.
+DIRECTION_KEY = "higher_is_better"
 PHASE_KEYS = (
     "slug",
     "title",
@@ -94,6 +97,14 @@ BUNDLE_NOT_ORGANISER = (
     "You do not organise the challenge {slug!r}; only its organisers may change it with a bundle."
 )
 BUNDLE_CREATE_NEEDS_STAFF = "Only staff accounts may create a challenge; ask the site's administrators."
+BUNDLE_DIRECTION_CONTRADICTS = (
+    "challenge.higher_is_better: the primary metric {metric} ranks {direction} values first "
+    "(higher_is_better: {expected}) and the direction follows the metric; write {expected} or leave the "
+    "key out, or choose a primary_metric that ranks the other way"
+)
+BUNDLE_DIRECTION_NOT_BOOLEAN = (
+    "challenge.higher_is_better: give true or false, or leave it out, not {value!r}"
+)
 
 
 class BundleError(Exception):
@@ -203,6 +214,24 @@ def _with_preset(data: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     return out
 
 
+def _check_direction(raw: dict[str, Any], challenge: Challenge, problems: list[str]) -> None:
+    """A bundle's `higher_is_better`, when given, must agree with its primary metric (an unknown metric
+    is reported by the model's validation already)."""
+    if DIRECTION_KEY not in raw:
+        return
+    value = raw[DIRECTION_KEY]
+    if not isinstance(value, bool):
+        problems.append(BUNDLE_DIRECTION_NOT_BOOLEAN.format(value=value))
+    elif challenge.primary_metric in PrimaryMetric.values and value != challenge.higher_is_better:
+        problems.append(
+            BUNDLE_DIRECTION_CONTRADICTS.format(
+                metric=str(challenge.primary_metric),
+                direction="higher" if challenge.higher_is_better else "lower",
+                expected=str(challenge.higher_is_better).lower(),
+            )
+        )
+
+
 def _build(data: dict[str, Any]) -> tuple[Challenge, list[Dataset], list[Phase], list[User], list[str]]:
     """Unsaved model instances for the bundle, its organisers, plus every problem found (model
     validation included)."""
@@ -213,7 +242,7 @@ def _build(data: dict[str, Any]) -> tuple[Challenge, list[Dataset], list[Phase],
     if not isinstance(raw, dict):
         problems.append("challenge: missing, or not a mapping")
         raw = {}
-    _unknown(raw, CHALLENGE_KEYS, "challenge", problems)
+    _unknown(raw, (*CHALLENGE_KEYS, DIRECTION_KEY), "challenge", problems)
     existing = (
         Challenge.objects.filter(slug=raw.get("slug")).first() if isinstance(raw.get("slug"), str) else None
     )
@@ -231,6 +260,7 @@ def _build(data: dict[str, Any]) -> tuple[Challenge, list[Dataset], list[Phase],
         challenge.full_clean(exclude=["slug"] if existing else None, validate_unique=not existing)
     except ValidationError as exc:
         problems += _messages(exc, "challenge", challenge)
+    _check_direction(raw, challenge, problems)
 
     datasets: list[Dataset] = []
     raw_datasets = data.get("datasets")

@@ -54,7 +54,7 @@ def notification_recipients(*, submission: Submission) -> list[str]:
 
 def _team_may_be_notified(*, team_id: int) -> bool:
     """Count one notification of the team in the current clock hour (shared cache); False past the limit
-    (issue 16, finding 9: a team that uploads in bulk must not turn the site into a mail cannon)."""
+    (SECURITY.md, finding 17: a team that uploads in bulk must not turn the site into a mail cannon)."""
     import time
 
     from django.core.cache import cache

@@ -1,4 +1,4 @@
-"""Rate limits shared by the API and the web forms (issue 16, findings 4 and 9).
+"""Rate limits shared by the API and the web forms (SECURITY.md, findings 15 and 17).
 
 The API views name a `throttle_scope` (DRF's ScopedRateThrottle, per user); the web forms, which DRF
 does not see, ask `throttle_allows` with the same throttle classes and rates, so a limit holds on

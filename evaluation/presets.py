@@ -71,7 +71,6 @@ class Preset:
     datasets: tuple[PresetDataset, ...]
     #: The metrics the preset's challenge reports (the rank metrics are always reported).
     metrics: tuple[str, ...] = ()
-    higher_is_better: bool = True
 
     def bundle_fields(self) -> dict[str, str | bool]:
         """The bundle's ``challenge`` fields this preset provides."""
@@ -80,7 +79,6 @@ class Preset:
             "summary": self.summary,
             "description": self.description,
             "primary_metric": self.primary_metric,
-            "higher_is_better": self.higher_is_better,
         }
 
     def bundle_datasets(self) -> list[dict[str, str]]:

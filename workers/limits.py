@@ -1,4 +1,4 @@
-"""The per-task memory limit of the evaluation processes (issue 16, finding 2).
+"""The per-task memory limit of the evaluation processes (SECURITY.md, finding 14).
 
 Each process that runs tasks (a prefork pool child, or the worker itself with the solo or threads
 pool) gets `RLIMIT_DATA` = PENTATHLON_WORKER_MEMORY_LIMIT_MB: an allocation beyond it raises

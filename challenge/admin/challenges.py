@@ -29,7 +29,13 @@ class ChallengeAdmin(ChallengeScopedAdmin):
     list_display = ["title", "slug", "is_public", "primary_metric", "teams_need_approval", "created_at"]
     prepopulated_fields = {"slug": ["title"]}
     filter_horizontal = ["organisers"]
+    readonly_fields = ["direction"]
     inlines = [DatasetInline]
+
+    @admin.display(description="Direction")
+    def direction(self, obj: Challenge) -> str:
+        """Shown, never set: the direction is the primary metric's (`Challenge.higher_is_better`)."""
+        return "higher is better" if obj.higher_is_better else "lower is better"
 
     def _may(self, request: HttpRequest, obj: models.Model | None) -> bool:
         if obj is None:

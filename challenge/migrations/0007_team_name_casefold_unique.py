@@ -1,4 +1,4 @@
-"""Team names unique within a challenge case-insensitively (issue 16, finding 8).
+"""Team names unique within a challenge case-insensitively (SECURITY.md, finding 16).
 
 `Team.name_key` holds `challenge.team_names.team_name_key(name)` (NFKC, case-folded) under a unique
 constraint, so two concurrent creations of "Alpha" and "ALPHA" cannot both commit. Existing teams get

@@ -1,5 +1,5 @@
 """Submission.lost_attempts: claims lost with their worker, capped by PENTATHLON_MAX_LOST_ATTEMPTS
-(issue 16, finding 2)."""
+(SECURITY.md, finding 14: a file that kills its worker must not be retried forever)."""
 
 from django.db import migrations, models
 

@@ -1,5 +1,5 @@
 """ChunkedUpload.sha256: the digest a client declares when it starts an upload, so a file the team
-already submitted is refused before any byte is sent (issue 17)."""
+already submitted is refused before any byte is sent."""
 
 from django.db import migrations, models
 

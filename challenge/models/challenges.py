@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 
+from evaluation.metrics.registry import LOWER_IS_BETTER, metric
+
 from .catalog import CatalogQuerySet
 
 
@@ -29,8 +31,8 @@ class PrimaryMetric(models.TextChoices):
     NDCG_10 = "nDCG@10", "nDCG@10"
 
 
-#: Metrics where a lower value is better (the default sort direction of their columns).
-LOWER_IS_BETTER_METRICS = frozenset({PrimaryMetric.MEDR.value, PrimaryMetric.MEANR.value})
+#: Metrics where a lower value is better (the default sort direction of their columns): the registry's.
+LOWER_IS_BETTER_METRICS = LOWER_IS_BETTER
 
 
 def validate_pages(value: object) -> None:
@@ -54,7 +56,6 @@ class Challenge(models.Model):
         default=PrimaryMetric.GEOMETRIC_MEAN,
         help_text="Per-dataset score (t2v); the overall score aggregates it.",
     )
-    higher_is_better = models.BooleanField(default=True, help_text="Direction of the primary metric.")
     score_decimals = models.PositiveSmallIntegerField(
         default=2, validators=[MaxValueValidator(6)], help_text="Decimals shown on leaderboards and exports."
     )
@@ -91,6 +92,17 @@ class Challenge(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def higher_is_better(self) -> bool:
+        """The primary metric's direction, read from the metric registry: MedR and MeanR rank lower
+        values first, every other metric higher ones (docs/design.md section 4, "Displayed numbers").
+        No setting can contradict it. A value outside the registry (an unsaved, not yet validated
+        instance) counts as higher is better, the registry's default."""
+        try:
+            return metric(str(self.primary_metric)).higher_is_better
+        except KeyError:
+            return True
 
 
 class Dataset(models.Model):

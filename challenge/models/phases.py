@@ -241,7 +241,7 @@ class Phase(models.Model):
 
     @property
     def higher_is_better(self) -> bool:
-        """Direction of the primary score: the challenge's setting (default: higher is better)."""
+        """Direction of the primary score: that of the challenge's primary metric (`Challenge.higher_is_better`)."""
         return self.challenge.higher_is_better
 
     @property

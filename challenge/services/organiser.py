@@ -30,7 +30,8 @@ CHALLENGE_SLUG_TAKEN = "A challenge at /c/{slug}/ exists already; choose another
 PHASE_SLUG_TAKEN = "This challenge has a phase {slug!r} already; choose another short name."
 DATASET_IN_USE = "Dataset {name} has ground truth in phase(s) {phases}; it cannot be removed."
 KIND_LOCKED = "The phase has submissions already; its kind (code or predictions) can no longer change."
-#: The challenge settings an organiser edits in the console (the datasets are edited beside them).
+#: The challenge settings an organiser edits in the console (the datasets are edited beside them). The
+#: direction is not one: it is the primary metric's (`Challenge.higher_is_better`).
 CHALLENGE_SETTINGS = (
     "title",
     "summary",
@@ -38,7 +39,6 @@ CHALLENGE_SETTINGS = (
     "rules",
     "is_public",
     "primary_metric",
-    "higher_is_better",
     "score_decimals",
     "teams_need_approval",
     "terms_version",

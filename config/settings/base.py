@@ -160,7 +160,7 @@ FILE_UPLOAD_TEMP_DIR = env("PENTATHLON_UPLOAD_TEMP_DIR", default=None)
 UPLOAD_EXPIRES_AFTER = env.int("PENTATHLON_UPLOAD_EXPIRES_AFTER", default=24 * 3600)
 # Completing an upload waits this long for chunk writes still in flight, then answers 409.
 PENTATHLON_UPLOAD_COMPLETE_WAIT = env.float("PENTATHLON_UPLOAD_COMPLETE_WAIT", default=10.0)
-# Per user: chunked uploads open at once, and the bytes they declare together (issue 16, finding 4).
+# Per user: chunked uploads open at once, and the bytes they declare together (SECURITY.md, finding 15).
 PENTATHLON_UPLOAD_MAX_OPEN = env.int("PENTATHLON_UPLOAD_MAX_OPEN", default=3)
 PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT = env.int(
     "PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT", default=2 * SUBMISSION_MAX_BYTES

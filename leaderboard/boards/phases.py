@@ -34,7 +34,8 @@ _BRIEF_PHASE = (
     "intervals_enabled",
     "interval_level",
 )
-_BRIEF_CHALLENGE = ("slug", "primary_metric", "higher_is_better", "score_decimals")
+#: The direction is no column: `Challenge.higher_is_better` derives it from `primary_metric`.
+_BRIEF_CHALLENGE = ("slug", "primary_metric", "score_decimals")
 
 
 def phase_brief_get(

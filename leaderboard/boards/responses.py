@@ -59,8 +59,7 @@ def _settings(phase: Phase) -> tuple[Any, ...]:
         phase.aggregation,
         phase.intervals_enabled,
         phase.interval_level,
-        challenge.primary_metric,
-        challenge.higher_is_better,
+        challenge.primary_metric,  # which also fixes the direction (`Challenge.higher_is_better`)
         challenge.score_decimals,
     )
 

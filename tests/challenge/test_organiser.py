@@ -122,6 +122,29 @@ def test_bundle_validation_reports_every_problem_at_once(db):
     assert not Challenge.objects.exists()
 
 
+def test_bundle_direction_follows_the_primary_metric(db):
+    data = bundle_parse(BUNDLE)
+    data["challenge"]["primary_metric"] = "MedR"  # lower is better: `higher_is_better: true` contradicts it
+    problems = bundle_validate(data=data)
+    assert problems == [
+        "challenge.higher_is_better: the primary metric MedR ranks lower values first (higher_is_better: "
+        "false) and the direction follows the metric; write false or leave the key out, or choose a "
+        "primary_metric that ranks the other way"
+    ]
+    with pytest.raises(BundleError):
+        bundle_load(data=data)
+    data["challenge"]["higher_is_better"] = "no"
+    assert bundle_validate(data=data) == [
+        "challenge.higher_is_better: give true or false, or leave it out, not 'no'"
+    ]
+    data["challenge"]["higher_is_better"] = False  # agreeing: accepted, and nothing is stored
+    assert bundle_load(data=data).higher_is_better is False
+    del data["challenge"]["higher_is_better"]
+    challenge = bundle_load(data=data)
+    assert challenge.higher_is_better is False
+    assert "higher_is_better" not in bundle_dump(challenge=challenge)
+
+
 def test_bundle_command_validate_load_export(tmp_path):
     path = tmp_path / "bundle.yaml"
     path.write_text(BUNDLE)

@@ -209,7 +209,6 @@ CHALLENGE_FORM = {
     "rules": "1. One team per person.",
     "is_public": "on",
     "primary_metric": "R1",
-    "higher_is_better": "on",
     "score_decimals": 2,
     "terms_version": 0,
     "datasets": "MSRVTT, MSVD",

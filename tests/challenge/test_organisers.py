@@ -319,7 +319,6 @@ def test_staff_creating_a_challenge_in_the_admin_becomes_its_organiser():
             "rules": "",
             "is_public": "on",
             "primary_metric": "geometric_mean_R1-R5-R10",
-            "higher_is_better": "on",
             "score_decimals": "2",
             "terms_version": "0",
             "pages": "[]",

@@ -1,4 +1,4 @@
-"""The demo never serves Django's debug page (issue 16, finding 5): bin/demo runs with
+"""The demo never serves Django's debug page (SECURITY.md, finding 9): bin/demo runs with
 config.settings.demo, whose DEBUG is off whatever the environment says, and still serves its pages
 and static files without collectstatic."""
 
@@ -55,7 +55,7 @@ def test_demo_settings_serve_no_debug_page(tmp_path):
 
 
 def test_bin_demo_runs_the_periodic_sweeper_in_its_worker():
-    """Issue 16, finding 1: without beat a row a dead worker left running stays running forever."""
+    """SECURITY.md, finding 13: without beat a row a dead worker left running stays running forever."""
     from django.conf import settings
 
     script = (REPO / "bin" / "demo").read_text()

@@ -1,4 +1,4 @@
-"""Memory amplification (issue 16, finding 3): storage that inflates far beyond the file is refused
+"""Memory amplification (SECURITY.md, finding 8): storage that inflates far beyond the file is refused
 from its metadata, and what passes is read without inflating beyond each chunk's size."""
 
 from __future__ import annotations

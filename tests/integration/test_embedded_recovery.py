@@ -1,4 +1,4 @@
-"""Recovery on the embedded default with real processes (issue 16, findings 1 and 2).
+"""Recovery on the embedded default with real processes (SECURITY.md, findings 13 and 14).
 
 SQLite file + filesystem broker + gunicorn + one worker started as `bin/demo` starts it (its pool and
 `-B` are read from the script): the prefork pool with one child and the embedded beat (the periodic

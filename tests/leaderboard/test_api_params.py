@@ -1,4 +1,4 @@
-"""Numeric query parameters of the public leaderboard API (issue 16, finding 5): 400 with the allowed
+"""Numeric query parameters of the public leaderboard API (SECURITY.md, finding 9): 400 with the allowed
 range, never a 500. The PostgreSQL side runs against a real server in
 tests/security/test_abuse_postgres.py."""
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from challenge.models import Phase, Submission
+from challenge.models import Phase, PrimaryMetric, Submission
 from leaderboard.selectors import board_resolve, leaderboard_history, leaderboard_rows
 from tests.factories import ChallengeFactory, PhaseFactory, ResultFactory, SubmissionFactory, TeamFactory
 
@@ -116,10 +116,11 @@ def test_unknown_sort_or_dataset_is_refused_with_a_sentence(setup):
     assert Client().get(f"/api/v1/phases/{phase.id}/leaderboard/?sort=nope").status_code == 400
 
 
-def test_lower_is_better_challenges_rank_ascending(setup):
+def test_a_challenge_ranked_by_median_rank_ranks_ascending_without_any_flag(setup):
     phase, (a, b, _) = setup
-    phase.challenge.higher_is_better = False
+    phase.challenge.primary_metric = PrimaryMetric.MEDR  # the direction is the metric's: lower is better
     phase.challenge.save()
+    assert phase.higher_is_better is False
     entry(a, phase, 5.0, 5.0)
     entry(b, phase, 2.0, 2.0)
     entry(b, phase, 9.0, 9.0)

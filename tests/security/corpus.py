@@ -640,7 +640,7 @@ CASES: list[Case] = [
     Case("h5-hard-link-cycle", "hardcycle.h5", h5_hard_link_cycle, r"not an array|expected"),
     Case("h5-root-soft-link", "rootlink.h5", h5_root_soft_link, r"soft or external link"),
     Case("h5-gzip-chunk-bomb", "bomb.h5", h5_chunk_bomb, r"above the limit|expected"),
-    # issue 16, finding 3: ~1 MB on disk, one 16384 x 16384 float32 chunk = 1 GiB once inflated
+    # SECURITY.md, finding 8: ~1 MB on disk, one 16384 x 16384 float32 chunk = 1 GiB once inflated
     Case("h5-one-gib-gzip-chunk", "gibchunk.h5", h5_gzip_chunk((16384, 16384), 1024**3), r"above the limit"),
     Case(
         "h5-gzip-chunk-inflates-past-its-size",

@@ -1,5 +1,5 @@
 """Abuse limits and recovery on PostgreSQL, against gunicorn with the production settings
-(issue 16, findings 5 and 7).
+(SECURITY.md, findings 9 and 11).
 
 * `?limit=9223372036854775808` and other hostile numbers: 400 with the allowed range, not a 500;
 * the database drops every connection (`pg_terminate_backend`, what a restart does): the next

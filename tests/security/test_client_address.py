@@ -1,7 +1,7 @@
-"""IP-based limits trust X-Forwarded-For only from the deployment's proxies (issue 16, finding 10).
+"""IP-based limits trust X-Forwarded-For only from the deployment's proxies (SECURITY.md, finding 12).
 
-Before: DRF's NUM_PROXIES was unset, so a throttle's client address was whatever the client wrote
-in X-Forwarded-For; 40 failed token logins, each with another spoofed header, were all answered 400.
+Why: with DRF's NUM_PROXIES unset, a throttle's client address is whatever the client writes in
+X-Forwarded-For, so 40 failed token logins, each with another spoofed header, are all answered 400.
 """
 
 from __future__ import annotations

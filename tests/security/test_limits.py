@@ -1,5 +1,6 @@
-"""Abuse limits of issue 16 (second part), through the API and the web forms: the upload throttle on the
-chunked upload road and the web form, team creation per client address, notifications per team."""
+"""The limits of SECURITY.md's "Recovery and the remaining limits", through the API and the web forms:
+the upload throttle on the chunked upload road and the web form, team creation per client address,
+notifications per team."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def test_notifications_are_rate_limited_per_team(queued, participant, settings, 
     from challenge.notifications import submission_notify_final
     from challenge.services import submission_mark_failed
 
-    # Mail goes only to a verified address (issue 17): the limit is what holds the rest back.
+    # Mail goes only to a verified address: the limit is what holds the rest back.
     EmailAddress.objects.update_or_create(
         user=participant, email=participant.email, defaults={"primary": True, "verified": True}
     )

@@ -1,4 +1,5 @@
-"""The per-task memory limit (issue 16, finding 2): an allocation beyond it is a MemoryError, not a dead worker.
+"""The per-task memory limit (SECURITY.md, finding 14): an allocation beyond it is a MemoryError, not a
+dead worker.
 
 Applied in a child interpreter, so the test process keeps its own limits.
 """

@@ -122,7 +122,7 @@ def test_chunked_upload_expire_task_is_scheduled_and_idempotent(participant, pha
 
 
 def test_a_message_that_met_a_live_lease_is_sent_again_for_when_it_may_have_expired(queued, monkeypatch):
-    """Issue 16, finding 1: not dropped and acked (a SIGKILLed pool process's redelivered message)."""
+    """SECURITY.md, finding 13: not dropped and acked (a SIGKILLed pool process's redelivered message)."""
     from celery import current_app
 
     from challenge.services import dispatch

@@ -1,4 +1,4 @@
-"""Chunked uploads' limits (issue 16, finding 4): approved teams only, caps per user on open uploads and
+"""Chunked uploads' limits (SECURITY.md, finding 15): approved teams only, caps per user on open uploads and
 on the bytes they declare, and partial uploads that expire."""
 
 from __future__ import annotations

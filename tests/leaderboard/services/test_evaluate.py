@@ -91,7 +91,7 @@ def test_a_dead_workers_row_is_requeued_by_the_sweeper_and_scored_exactly_once(
     assert Submission.objects.get(id=submission.id).scored_count == 1
 
 
-# --- issue 16, findings 1 and 2 -------------------------------------------------------------------------
+# --- lost workers and their cap (SECURITY.md, findings 13 and 14) ------------------------------------
 
 
 def test_a_redelivered_message_meeting_a_live_lease_asks_to_come_back_instead_of_being_dropped(
