@@ -83,6 +83,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs REDIS_URL=redis://... (a Redis server)"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _rank_kernel_compiled(tmp_path_factory):
+    """Compile the rank kernel here once, for every array type the readers give it, as a worker does
+    when it starts (workers/warmup.py): each scoring child starts from a copy of numba's cache here
+    (evaluation.sandbox). Without it every child compiled the kernel anew: 13 s a child on the 2-core
+    machine under load, against 3.5 s with the cache."""
+    from evaluation import synthetic
+    from evaluation.scoring import score_submission, warm_up
+
+    warm_up("cpu")
+    truth = synthetic.pentathlon_ground_truth(phase="val", scale="tiny", seed=0)
+    matrices = synthetic.similarity_matrices(truth, seed=0)
+    folder = tmp_path_factory.mktemp("warm")
+    for path, write in (
+        (folder / "warm.npz", synthetic.write_npz_submission),
+        (folder / "warm.h5", synthetic.write_h5_submission),
+        (folder / "warm.zip", lambda path, m: synthetic.write_codalab_zip(path, m, phase_slug="val")),
+    ):
+        write(path, matrices)
+        score_submission(ground_truth=truth, submission_path=path, device="cpu", ranks_out={})
+
+
 @pytest.fixture(scope="session")
 def tiny_truth():
     from evaluation.synthetic import pentathlon_ground_truth
