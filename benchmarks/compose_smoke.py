@@ -9,7 +9,9 @@ and a Debian mirror. The host's Python needs only the CLI's dependencies (numpy,
 1. Images. `pentathlon/debian:bookworm` from `debootstrap --variant=minbase` and `docker import`; on it
    docker/offline/*.Dockerfile make the Python, PostgreSQL, Redis and proxy (nginx) images; docker/Dockerfile makes the
    site's image with PYTHON_IMAGE pointed at the local Python image and without torch (the CPU workers
-   score with numpy; torch is only for `train_baseline`). Layers are cached: a second run builds nothing.
+   score with numpy; torch is only for `train_baseline`); docker/Dockerfile.code-worker adds Debian's
+   docker CLI to it for worker-code; docker/Dockerfile.runtime makes the code phase's runtime with
+   python3, numpy and h5py only (`python3-numpy`). Layers are cached: a second run builds nothing.
 2. `compose up` of the whole stack under its own project name (`pentathlon-smoke`, its own volumes),
    the proxy published on 127.0.0.1 only; waits on every healthcheck; `docker compose config` of the GPU
    profile.
@@ -17,6 +19,11 @@ and a Debian mirror. The host's Python needs only the CLI's dependencies (numpy,
    starter kit with `pentathlon kit`, builds similarity matrices of the kit's shapes, packs an .npz and a
    CodaLab zip with `pentathlon pack`, submits both with `pentathlon submit` and checks the results
    (every dataset scored; the zip's top-10 lists score R@1/5/10 exactly like the matrices they came from).
+   Then the relevance presets (`seed_preset`; a CLI submission each, whose metrics must equal the
+   evaluation core's on the same file against the published ground truth, copied from the web
+   container) and the code phase on `worker-code` (profile `code`, the docker sandbox through the
+   engine's socket): the kit's example program scores; a program that tries the network gets none,
+   fails with its own message, and the next program scores on the same worker.
 4. Drills, each with its own files (the server refuses a team's repeated file): `docker kill` of the
    CPU worker while it scores, then a restart; Redis restarted while a message waits in its queue;
    PostgreSQL restarted while a submission is scored; web restarted in the middle of a chunked upload
@@ -309,8 +316,6 @@ class Stack:
                     "PENTATHLON_CODE_QUEUE=code",
                     f"PENTATHLON_CODE_WORKER_IMAGE={CODE_WORKER_IMAGE}",
                     f"PENTATHLON_SANDBOX_JOB_DIR={self.job_dir}",
-                    # Single quotes: the env file's value is taken literally (JSON has double quotes).
-                    f"PENTATHLON_SANDBOX_RUNTIMES='{json.dumps(runtimes, separators=(',', ':'))}'",
                     f"PENTATHLON_SANDBOX_DEFAULT_RUNTIME={RUNTIME_NAME}",
                     "",
                 ]
@@ -318,12 +323,20 @@ class Stack:
         )
         self.base = [*compose_cli(), "--env-file", str(self.env_file), "-f", str(COMPOSE_FILE), "-p", PROJECT]
         self.base += ["--profile", "code"]  # worker-code, with the engine's socket
+        # JSON from the environment, not the env file: docker-compose 1.x's dotenv cannot parse it there.
+        self.env = {"PENTATHLON_SANDBOX_RUNTIMES": json.dumps(runtimes)}
 
     def __call__(
         self, *args: str, check: bool = True, capture: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess:
         return run(
-            [*self.base, *args], check=check, capture=capture, cwd=REPO, input=input, base_env=compose_env()
+            [*self.base, *args],
+            check=check,
+            capture=capture,
+            cwd=REPO,
+            input=input,
+            env=self.env,
+            base_env=compose_env(),
         )
 
     def container(self, service: str) -> str:
