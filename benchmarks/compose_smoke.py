@@ -9,7 +9,9 @@ and a Debian mirror. The host's Python needs only the CLI's dependencies (numpy,
 1. Images. `pentathlon/debian:bookworm` from `debootstrap --variant=minbase` and `docker import`; on it
    docker/offline/*.Dockerfile make the Python, PostgreSQL, Redis and proxy (nginx) images; docker/Dockerfile makes the
    site's image with PYTHON_IMAGE pointed at the local Python image and without torch (the CPU workers
-   score with numpy; torch is only for `train_baseline`). Layers are cached: a second run builds nothing.
+   score with numpy; torch is only for `train_baseline`); docker/Dockerfile.code-worker adds Debian's
+   docker CLI to it for worker-code; docker/Dockerfile.runtime makes the code phase's runtime with
+   python3, numpy and h5py only (`python3-numpy`). Layers are cached: a second run builds nothing.
 2. `compose up` of the whole stack under its own project name (`pentathlon-smoke`, its own volumes),
    the proxy published on 127.0.0.1 only; waits on every healthcheck; `docker compose config` of the GPU
    profile.
@@ -17,6 +19,11 @@ and a Debian mirror. The host's Python needs only the CLI's dependencies (numpy,
    starter kit with `pentathlon kit`, builds similarity matrices of the kit's shapes, packs an .npz and a
    CodaLab zip with `pentathlon pack`, submits both with `pentathlon submit` and checks the results
    (every dataset scored; the zip's top-10 lists score R@1/5/10 exactly like the matrices they came from).
+   Then the relevance presets (`seed_preset`; a CLI submission each, whose metrics must equal the
+   evaluation core's on the same file against the published ground truth, copied from the web
+   container) and the code phase on `worker-code` (profile `code`, the docker sandbox through the
+   engine's socket): the kit's example program scores; a program that tries the network gets none,
+   fails with its own message, and the next program scores on the same worker.
 4. Drills, each with its own files (the server refuses a team's repeated file): `docker kill` of the
    CPU worker while it scores, then a restart; Redis restarted while a message waits in its queue;
    PostgreSQL restarted while a submission is scored; web restarted in the middle of a chunked upload
@@ -55,9 +62,19 @@ POSTGRES_IMAGE = "pentathlon/postgres:15-bookworm"
 REDIS_IMAGE = "pentathlon/redis:7.0-bookworm"
 PROXY_IMAGE = "pentathlon/proxy:bookworm"
 APP_IMAGE = "pentathlon:smoke"
-SERVICES = ("postgres", "redis", "web", "proxy", "worker-cpu", "beat")
+CODE_WORKER_IMAGE = "pentathlon-code-worker:smoke"
+#: The runtime of the smoke's code phase: Debian's Python with numpy and h5py, no torch (python3-torch
+#: from Debian is a large download; the example program needs numpy only).
+RUNTIME_IMAGE = "pentathlon-runtime:numpy-smoke"
+RUNTIME_NAME = "python3-numpy"
+RUNTIME_PACKAGES = "python3 python3-numpy python3-h5py"
+SERVICES = ("postgres", "redis", "web", "proxy", "worker-cpu", "worker-code", "beat")
 PARTICIPANT = ("participant", "pentathlon-participant")
 CHALLENGE = "video-pentathlon"
+#: Relevance presets seeded beside the Pentathlon: several relevant items per query, then graded relevance.
+PRESETS = (("dcase-audio-retrieval", "full"), ("epic-kitchens-mir", "tiny"))
+#: Server and local scores may differ by float rounding only (the metrics are in percent).
+METRIC_TOLERANCE = 1e-4
 #: The server's chunk size in the smoke stack: many chunks, so a restart lands mid-upload.
 SMOKE_CHUNK_BYTES = 2 * 1024**2
 #: Uploads left stalled in the slow-body drill: gunicorn's 3 workers x 2 threads.
@@ -206,6 +223,19 @@ def build_images(*, rebuild_base: bool) -> None:
             REPO,
             {"PYTHON_IMAGE": PYTHON_IMAGE, "TORCH_VERSION": ""},
         ),
+        # worker-code: the site image plus Debian's docker CLI; its jobs run in the runtime's image.
+        (
+            CODE_WORKER_IMAGE,
+            REPO / "docker" / "Dockerfile.code-worker",
+            REPO / "docker",
+            {"PENTATHLON_IMAGE": APP_IMAGE},
+        ),
+        (
+            RUNTIME_IMAGE,
+            REPO / "docker" / "Dockerfile.runtime",
+            REPO / "docker",
+            {"DEBIAN_IMAGE": DEBIAN_IMAGE, "RUNTIME_PACKAGES": RUNTIME_PACKAGES},
+        ),
     ]
     for tag, dockerfile, context, args in steps:
         t0 = time.monotonic()
@@ -216,7 +246,7 @@ def build_images(*, rebuild_base: bool) -> None:
             argv += ["--secret", f"id=ca-certificates,src={bundle}"]  # for pip behind a TLS-inspecting proxy
         log(f"building {tag}")
         run([*argv, str(context)], env=build_env, capture=True)
-        figure(f"build_{tag.split('/')[-1].split(':')[0]}_s", time.monotonic() - t0, "s")
+        figure(f"build_{tag.split('/')[-1].split(':')[0].replace('-', '_')}_s", time.monotonic() - t0, "s")
     size = run(["docker", "image", "inspect", "-f", "{{.Size}}", APP_IMAGE], capture=True).stdout.strip()
     figure("app_image_mb", round(int(size) / 1e6), "MB")
     figure("build_total_s", time.monotonic() - started, "s")
@@ -252,6 +282,17 @@ class Stack:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.env_file = workdir / "smoke.env"
+        # worker-code's jobs: a host directory at the same path inside it (`docker run -v` is the host's).
+        self.job_dir = workdir / "sandbox-jobs"
+        self.job_dir.mkdir(exist_ok=True)
+        runtimes = {
+            RUNTIME_NAME: {
+                "description": "Debian's Python 3.11 with numpy and h5py (the smoke's runtime, no torch)",
+                "python": "/usr/bin/python3",
+                "image": RUNTIME_IMAGE,
+                "packages": ["numpy", "h5py"],
+            }
+        }
         self.env_file.write_text(
             "\n".join(
                 [
@@ -272,17 +313,30 @@ class Stack:
                     f"PENTATHLON_HTTP_PORT={port}",
                     f"PENTATHLON_UPLOAD_CHUNK_BYTES={SMOKE_CHUNK_BYTES}",
                     "CELERY_STOP_GRACE_PERIOD=60s",
+                    "PENTATHLON_CODE_QUEUE=code",
+                    f"PENTATHLON_CODE_WORKER_IMAGE={CODE_WORKER_IMAGE}",
+                    f"PENTATHLON_SANDBOX_JOB_DIR={self.job_dir}",
+                    f"PENTATHLON_SANDBOX_DEFAULT_RUNTIME={RUNTIME_NAME}",
                     "",
                 ]
             )
         )
         self.base = [*compose_cli(), "--env-file", str(self.env_file), "-f", str(COMPOSE_FILE), "-p", PROJECT]
+        self.base += ["--profile", "code"]  # worker-code, with the engine's socket
+        # JSON from the environment, not the env file: docker-compose 1.x's dotenv cannot parse it there.
+        self.env = {"PENTATHLON_SANDBOX_RUNTIMES": json.dumps(runtimes)}
 
     def __call__(
         self, *args: str, check: bool = True, capture: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess:
         return run(
-            [*self.base, *args], check=check, capture=capture, cwd=REPO, input=input, base_env=compose_env()
+            [*self.base, *args],
+            check=check,
+            capture=capture,
+            cwd=REPO,
+            input=input,
+            env=self.env,
+            base_env=compose_env(),
         )
 
     def container(self, service: str) -> str:
@@ -700,6 +754,207 @@ def upload_offset(participant: Participant, upload_id: str) -> int:
     return int(response.json()["offset"]) if response.status_code == 200 else 0
 
 
+# --- 5. relevance presets and code phases ------------------------------------------------------------
+
+#: Submissions meant to fail (the hostile program): left out of the final "every submission finished".
+EXPECTED_FAILURES: set[int] = set()
+
+#: Run inside the web container (`manage.py shell`): the phase's ground truth as the workers score
+#: against it (blind ids and order), written where `docker cp` takes it. The operator's view.
+_PUBLISHED_TRUTH = """
+from challenge.models import Phase
+from challenge.publication import published_truth_from_file
+from challenge.services.files import local_path
+from evaluation.ground_truth import write_ground_truth
+phase = Phase.objects.get(challenge__slug="{slug}", slug="val")
+with local_path(phase.ground_truth) as path:
+    write_ground_truth("{out}", published_truth_from_file(phase=phase, path=path))
+print(phase.challenge.primary_metric)
+"""
+
+#: The operator's view of one submission: its queue, program run and stored result.
+_SUBMISSION_ROW = """
+import json
+from challenge.models import Submission
+row = Submission.objects.select_related("result").get(id={id})
+result = getattr(row, "result", None)
+print(json.dumps({{"status": row.status, "queue": row.queue, "run": row.program_run,
+    "error": row.error_message, "primary_score": result.primary_score if result else None}}))
+"""
+
+
+def submission_row(stack: Stack, submission_id: int) -> dict[str, Any]:
+    out = stack.manage("shell", "-c", _SUBMISSION_ROW.format(id=submission_id))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def check_preset(stack: Stack, participant: Participant, work: Path, key: str, scale: str) -> None:
+    """Seed a relevance preset, submit through the CLI, and compare the server's metrics with the
+    evaluation core's own, run here on the same file against the published ground truth."""
+    from evaluation.presets import preset
+
+    spec = preset(key)
+    t0 = time.monotonic()
+    stack.manage("seed_preset", key, "--scale", scale)
+    figure(f"preset_{key}_seed_s", time.monotonic() - t0, f"s ({scale} scale)")
+    phase = next(p["id"] for p in participant.json("phases", key) if p["slug"] == "val")
+    kit = work / f"kit-{key}"
+    participant("kit", str(phase), "-o", str(kit))
+    path = build_submissions(kit, work / key, participant, seed=7, kinds=("npz",))["npz"]
+    t0 = time.monotonic()
+    final = participant.submit(phase, path, f"smoke: {key}", "--kit", str(kit))
+    figure(f"preset_{key}_submission_to_result_s", time.monotonic() - t0, "s (CLI submit, upload to result)")
+    if final["status"] != "finished":
+        raise SystemExit(f"{key}: submission ended {final['status']}: {final.get('error_message')}")
+    server = participant.json("results", str(final["id"]))["results"]
+    inside = f"/tmp/smoke-truth-{key}.h5"
+    primary = (
+        stack.manage("shell", "-c", _PUBLISHED_TRUTH.format(slug=key, out=inside)).strip().splitlines()[-1]
+    )
+    truth = work / f"truth-{key}.h5"
+    run(["docker", "cp", f"{stack.container('web')}:{inside}", str(truth)], capture=True)
+    scored = run(
+        [sys.executable, "-m", "evaluation", "score", "--submission", str(path), "--ground-truth", str(truth),
+         "--json"],
+        capture=True, cwd=REPO, env={"PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    local = json.loads(scored.stdout)
+    truth.unlink()
+    if primary != spec.primary_metric:
+        raise SystemExit(f"{key}: the challenge ranks by {primary}, the preset by {spec.primary_metric}")
+    wanted = tuple(dict.fromkeys((spec.primary_metric, *spec.metrics)))
+    mismatches, shown = [], {}
+    for name, dataset in local["datasets"].items():
+        theirs = ((server.get("datasets") or {}).get(name) or {}).get("t2v") or {}
+        for metric in wanted:
+            ours = dataset["t2v"].get(metric)
+            value = theirs.get(metric)
+            if ours is None or value is None or abs(float(value) - float(ours)) > METRIC_TOLERANCE:
+                mismatches.append(f"{name} {metric}: server {value}, local {ours}")
+            elif not 0.0 <= float(value) <= 100.0:
+                mismatches.append(f"{name} {metric}: {value} is not a percentage")
+            shown[f"{name} {metric}"] = None if value is None else round(float(value), 4)
+    figure(f"preset_{key}_metrics", shown)
+    if mismatches:
+        raise SystemExit(f"{key}: the server's metrics differ from the evaluation core's: {mismatches}")
+    log(f"{key}: the server's {', '.join(wanted)} equal the evaluation core's on the same file")
+
+
+#: A program that tries the network from inside the sandbox: web by name and by address, and outside.
+_HOSTILE_PROGRAM = """
+import socket, sys
+reached = []
+for host, port in {targets!r}:
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+        reached.append(f"{{host}}:{{port}}")
+        print(f"CONNECTED to {{host}}:{{port}}", file=sys.stderr)
+    except OSError as exc:
+        print(f"no connection to {{host}}:{{port}}: {{exc}}", file=sys.stderr)
+sys.exit("the sandbox let the program connect" if reached else "no network from the sandbox")
+"""
+
+
+def program_zip(path: Path, source: str) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("main.py", source)
+    return path
+
+
+def check_code_phase(stack: Stack, participant: Participant, work: Path) -> None:
+    """The kit's example program runs in a container of the runtime's image started by worker-code
+    through the engine's socket, and scores; a program that tries the network gets none, and fails
+    with its own message; the worker lives on and the next program scores."""
+    phase = next(p["id"] for p in participant.json("phases", CHALLENGE) if p["slug"] == "test-code")
+    kit = work / "kit-code"
+    participant("kit", str(phase), "-o", str(kit))
+    example = (kit / "main.py").read_text()
+    worker = stack.container("worker-code")
+    # The engine's start of a sandbox-like container, asked from inside worker-code with its own CLI.
+    t0 = time.monotonic()
+    stack("exec", "-T", "worker-code", "docker", "run", "--rm", "--network", "none", "--read-only",
+          "--entrypoint", "/usr/bin/python3", RUNTIME_IMAGE, "-c", "pass")  # fmt: skip
+    figure("code_container_start_s", time.monotonic() - t0, "s (docker run of the runtime from worker-code)")
+
+    t0 = time.monotonic()
+    final = participant.submit(phase, program_zip(work / "program-1.zip", example), "smoke: example program")
+    figure(
+        "code_submission_to_result_s", time.monotonic() - t0, "s (CLI submit of the kit's program to result)"
+    )
+    row = submission_row(stack, final["id"])
+    run_info = row["run"] or {}
+    figure(
+        "code_program_wall_s", float(run_info.get("wall_s") or 0.0), "s (the program's run in the sandbox)"
+    )
+    figure("code_program_peak_memory_mb", round((run_info.get("peak_memory_bytes") or 0) / 1e6), "MB")
+    log(f"code run: queue {row['queue']}, backend {run_info.get('backend')}, {run_info.get('hardware')}")
+    if final["status"] != "finished" or row["primary_score"] is None:
+        raise SystemExit(f"the example program ended {final['status']}: {row}")
+    if row["queue"] != "code" or run_info.get("backend") != "docker":
+        raise SystemExit(f"the program did not run on worker-code's docker sandbox: {row}")
+    figure("code_example_primary_score", row["primary_score"])
+
+    web_ip = run(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+         stack.container("web")],
+        capture=True,
+    ).stdout.split()[0]  # fmt: skip
+    targets = [("web", 8000), (web_ip, 8000), ("1.1.1.1", 53)]
+    hostile = program_zip(work / "program-hostile.zip", _HOSTILE_PROGRAM.format(targets=targets))
+    t0 = time.monotonic()
+    # It fails on purpose: the CLI prints the final JSON, then exits 2 (rejected).
+    argv = ["submit", str(phase), str(hostile), "--method-name", "smoke: program that tries the network"]
+    done = participant(*argv, "--json", check=False)
+    if done.returncode not in (0, 2):
+        raise SystemExit(f"the hostile program's submission: {done.stderr.strip()[-500:]}")
+    final = json.loads(done.stdout)
+    EXPECTED_FAILURES.add(final["id"])
+    figure("code_hostile_to_result_s", time.monotonic() - t0, "s")
+    row = submission_row(stack, final["id"])
+    stderr = (row["run"] or {}).get("stderr", "")
+    log(f"hostile program: {final['status']}; participant sees {final.get('error_message')!r}; "
+        f"its stderr: {stderr.strip()!r}")  # fmt: skip
+    figure("code_hostile_stderr", stderr.strip().splitlines())
+    if "CONNECTED" in stderr or "no network from the sandbox" not in stderr or final["status"] != "failed":
+        raise SystemExit(f"the hostile program's run: {final['status']}, {row}")
+    if stack.container("worker-code") != worker or stack.health("worker-code") != "healthy":
+        raise SystemExit("worker-code did not survive the hostile program")
+
+    again = example + "\n# the same program again (a new file: the server refuses a team's repeated file)\n"
+    t0 = time.monotonic()
+    final = participant.submit(
+        phase, program_zip(work / "program-2.zip", again), "smoke: example program again"
+    )
+    figure("code_after_hostile_to_result_s", time.monotonic() - t0, "s")
+    row = submission_row(stack, final["id"])
+    if final["status"] != "finished" or row["primary_score"] is None:
+        raise SystemExit(f"after the hostile program, the example ended {final['status']}: {row}")
+
+
+def run_checks(stack: Stack, participant: Participant, work: Path, args: argparse.Namespace) -> None:
+    """The relevance presets and the code phase, each recorded in DRILLS like a drill."""
+    checks = {}
+    if not args.skip_presets:
+        for key, scale in PRESETS:
+            checks[f"preset_{key}"] = lambda key=key, scale=scale: check_preset(
+                stack, participant, work, key, scale
+            )
+    if not args.skip_code:
+        checks["code_phase_docker_sandbox"] = lambda: check_code_phase(stack, participant, work)
+    for name, check in checks.items():
+        log(f"check {name}")
+        try:
+            check()
+        except (SystemExit, subprocess.SubprocessError, OSError, ValueError, KeyError) as exc:
+            DRILLS[name] = f"FAILED: {exc}"
+            log(f"check {name} FAILED: {exc}")
+        else:
+            DRILLS[name] = "held"
+            log(f"check {name} held")
+
+
 # --- main ---------------------------------------------------------------------------------------------
 
 
@@ -771,6 +1026,8 @@ def smoke(args: argparse.Namespace, stack: Stack, work: Path) -> bool:
         raise SystemExit(f"results differ between the npz and the zip: {scores}")
     log("the CodaLab zip scored t2v R@1/R@5/R@10 exactly like the npz it was packed from")
 
+    run_checks(stack, participant, work, args)
+
     if not args.no_drills:
         fresh = FreshFiles(work / "kit", work, participant)
         t0 = time.monotonic()
@@ -780,7 +1037,7 @@ def smoke(args: argparse.Namespace, stack: Stack, work: Path) -> bool:
 
     time.sleep(5)  # anything still re-delivered would show up as a second score
     rows = stack.submissions()
-    lost = [r for r in rows if r["status"] != "finished"]
+    lost = [r for r in rows if r["status"] != "finished" and r["id"] not in EXPECTED_FAILURES]
     twice = [r for r in rows if r["scored_count"] > 1]
     for row in rows:
         log(f"submission {row['id']}: {row['status']}, attempts {row['attempts']}, scored {row['scored_count']}"
@@ -796,6 +1053,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-build", action="store_true", help="use the images already built")
     parser.add_argument("--rebuild-base", action="store_true", help="debootstrap the Debian base again")
     parser.add_argument("--no-drills", action="store_true")
+    parser.add_argument("--skip-presets", action="store_true", help="no relevance preset checks")
+    parser.add_argument("--skip-code", action="store_true", help="no code phase (docker sandbox) checks")
     parser.add_argument("--keep-up", action="store_true", help="leave the stack running (and its volumes)")
     parser.add_argument("--port", type=int, default=0, help="loopback port of the site (default: a free one)")
     args = parser.parse_args(argv)
@@ -809,7 +1068,7 @@ def main(argv: list[str] | None = None) -> int:
             build_images(rebuild_base=args.rebuild_base)
         stack = Stack(work, args.port or free_port())
         stack("--profile", "gpu", "config", "--quiet")
-        log("compose config (with the gpu profile) is valid")
+        log("compose config (with the gpu and code profiles) is valid")
         stack("down", "-v", "--remove-orphans", check=False)
         ok = smoke(args, stack, work)
     except SystemExit as exc:  # a failed step: the figures so far are still printed

@@ -113,10 +113,23 @@ def _stand_in_truth(name: str, shape: DatasetShape, query_ids: tuple[str, ...] |
     from evaluation.ground_truth import dataset_truth
 
     queries, videos = shape.num_queries, shape.num_videos
+    ids = query_ids or [f"q{i}" for i in range(queries)]
+    if queries < videos:
+        # Fewer queries than items (EPIC-KITCHENS-100's shapes): one query per video would leave
+        # videos without a query, which version 1 refuses; relevance triples allow it.
+        diagonal = np.arange(queries, dtype=np.int64)
+        return dataset_truth(
+            name=name,
+            videos=[f"v{i}" for i in range(videos)],
+            query_ids=ids,
+            rel_query=diagonal,
+            rel_item=diagonal,
+            rel_grade=np.ones(queries),
+        )
     return dataset_truth(
         name=name,
         videos=[f"v{i}" for i in range(videos)],
-        query_ids=query_ids or [f"q{i}" for i in range(queries)],
+        query_ids=ids,
         query_video=np.arange(queries, dtype=np.int64) % videos,
     )
 

@@ -54,7 +54,7 @@ class DockerBackend:
         gpu = ", all the worker's NVIDIA GPUs" if job.gpu else ""
         return f"{job.limits.cpus} CPU cores{gpu}, {human_size(job.limits.memory_bytes)} (container)"
 
-    def command(self, job: Job, *, name: str, report_dir: Path) -> list[str]:
+    def command(self, job: Job, *, name: str, report_dir: Path, supervisor: Path = SUPERVISOR) -> list[str]:
         docker = shutil.which(self.docker)
         if docker is None:
             raise SandboxUnavailable(DOCKER_MISSING)
@@ -73,7 +73,7 @@ class DockerBackend:
         args += ["--tmpfs", f"/output:rw,size={limits.output_bytes},mode=1777"]
         args += ["--tmpfs", f"/tmp:rw,size={limits.tmp_bytes},mode=1777"]
         args += ["-v", f"{job.program_dir}:/program:ro", "-v", f"{job.input_dir}:/input:ro"]
-        args += ["-v", f"{SUPERVISOR}:/sandbox/supervisor.py:ro", "-v", f"{report_dir}:/report"]
+        args += ["-v", f"{supervisor}:/sandbox/supervisor.py:ro", "-v", f"{report_dir}:/report"]
         args += ["-w", "/program"]
         if job.gpu:
             args += ["--gpus", "all"]
@@ -90,11 +90,17 @@ class DockerBackend:
     def run(self, job: Job) -> RunResult:
         name = f"pentathlon-sandbox-{uuid.uuid4().hex[:16]}"
         with tempfile.TemporaryDirectory(prefix="sandbox-report-") as tmp:
-            report_dir = Path(tmp)
-            report_dir.chmod(0o700)
+            # `docker run -v` paths are the engine's: a worker that is itself a container keeps its
+            # temporary directory on a host directory mounted at the same path (TMPDIR; docs/deploying.md),
+            # so the supervisor is copied there rather than bound from this worker's site-packages.
+            supervisor = Path(tmp) / "supervisor.py"
+            shutil.copyfile(SUPERVISOR, supervisor)
+            supervisor.chmod(0o644)
+            report_dir = Path(tmp) / "report"
+            report_dir.mkdir(mode=0o700)
             fifo = report_dir / "fifo"
             os.mkfifo(fifo, 0o600)
-            args = self.command(job, name=name, report_dir=report_dir)
+            args = self.command(job, name=name, report_dir=report_dir, supervisor=supervisor)
             spawned = time.monotonic()
             try:
                 proc = subprocess.Popen(

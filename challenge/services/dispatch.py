@@ -42,13 +42,17 @@ def evaluation_queue(*, manifest: dict[str, Any]) -> str:
     With GPU workers configured (PENTATHLON_GPU_QUEUE_ENABLED), embeddings (they need a matrix
     product) and submissions declaring more than PENTATHLON_GPU_MIN_BYTES of arrays go to the GPU
     queue; everything else, and everything when no GPU worker exists, to the CPU queue. Top-k lists
-    never need a GPU.
+    never need a GPU. A code phase's program goes to PENTATHLON_CODE_QUEUE when set (the worker that
+    may start containers), else like predictions.
     """
     gpu_queue: str = settings.PENTATHLON_GPU_QUEUE
     cpu_queue: str = settings.PENTATHLON_CPU_QUEUE
     if (manifest or {}).get("program") is not None:  # a code phase's program: the GPU if its phase asks
         gpu = bool(manifest.get("gpu")) and settings.PENTATHLON_GPU_QUEUE_ENABLED
-        return gpu_queue if gpu else cpu_queue
+        if gpu:
+            return gpu_queue
+        code_queue: str = settings.PENTATHLON_CODE_QUEUE
+        return code_queue or cpu_queue
     if settings.PENTATHLON_GPU_QUEUE_ENABLED:
         kinds = set((manifest or {}).get("kinds", {}).values())
         if (

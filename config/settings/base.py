@@ -197,8 +197,13 @@ PENTATHLON_SIGNIFICANCE_TOP = env.int("PENTATHLON_SIGNIFICANCE_TOP", default=10)
 # ({name: {description, python, mounts, image, packages}}; "python3-torch", the site's own Python,
 # is always there and is the default).
 PENTATHLON_SANDBOX_BACKEND = env("PENTATHLON_SANDBOX_BACKEND", default="bubblewrap")
-PENTATHLON_SANDBOX_OPTIONS = env.json("PENTATHLON_SANDBOX_OPTIONS", default={})
-PENTATHLON_SANDBOX_RUNTIMES = env.json("PENTATHLON_SANDBOX_RUNTIMES", default={})
+# An empty value counts as unset: compose passes every variable, set or not (docker/compose.yml).
+PENTATHLON_SANDBOX_OPTIONS = (
+    env.json("PENTATHLON_SANDBOX_OPTIONS") if env("PENTATHLON_SANDBOX_OPTIONS", default="") else {}
+)
+PENTATHLON_SANDBOX_RUNTIMES = (
+    env.json("PENTATHLON_SANDBOX_RUNTIMES") if env("PENTATHLON_SANDBOX_RUNTIMES", default="") else {}
+)
 PENTATHLON_SANDBOX_DEFAULT_RUNTIME = env("PENTATHLON_SANDBOX_DEFAULT_RUNTIME", default="python3-torch")
 # Unpacked bytes of a program archive, and of a phase's gallery inputs.
 PENTATHLON_PROGRAM_MAX_BYTES = env.int("PENTATHLON_PROGRAM_MAX_BYTES", default=8 * 1024**3)
@@ -387,6 +392,9 @@ PENTATHLON_CPU_QUEUE = env("PENTATHLON_CPU_QUEUE", default="cpu")
 PENTATHLON_GPU_QUEUE = env("PENTATHLON_GPU_QUEUE", default="gpu")
 PENTATHLON_GPU_QUEUE_ENABLED = env.bool("PENTATHLON_GPU_QUEUE_ENABLED", default=False)
 PENTATHLON_GPU_MIN_BYTES = env.int("PENTATHLON_GPU_MIN_BYTES", default=256 * 1024**2)
+# Code phases' programs (CPU) go to this queue when set, else to the CPU queue: a worker of their own
+# runs them (compose's `worker-code`, the one that holds the Docker socket: docs/deploying.md).
+PENTATHLON_CODE_QUEUE = env("PENTATHLON_CODE_QUEUE", default="")
 # A worker started without -Q consumes all of these (the embedded default: one worker does everything).
 # Each queue has its own direct exchange and routing key: queues left to Celery's defaults would all
 # bind the key "celery" on one exchange, and every message would be delivered to each of them.
@@ -395,6 +403,7 @@ CELERY_TASK_QUEUES = [
     for q in dict.fromkeys(
         [CELERY_TASK_DEFAULT_QUEUE, PENTATHLON_CPU_QUEUE]
         + ([PENTATHLON_GPU_QUEUE] if PENTATHLON_GPU_QUEUE_ENABLED else [])
+        + ([PENTATHLON_CODE_QUEUE] if PENTATHLON_CODE_QUEUE else [])
     )
 ]
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -53,6 +53,26 @@ def test_validate_leaves_padded_values_to_the_server(run_cli, shapes_file, tiny_
     assert report["missing_datasets"] == ["MSVD", "DiDeMo", "YouCook2", "ActivityNet"]
 
 
+def test_validate_accepts_fewer_queries_than_items(run_cli, tmp_path):
+    """EPIC-KITCHENS-100's shapes (3,842 captions x 9,668 clips): most items have no query of their own."""
+    from evaluation.ground_truth import write_ground_truth
+    from evaluation.synthetic import preset_ground_truth
+
+    truth = preset_ground_truth("epic-kitchens-mir", phase="val", scale="tiny", seed=0)
+    shapes = truth.public_shapes()
+    assert all(s["num_queries"] < s["num_videos"] for s in shapes.values())
+    shapes_path = tmp_path / "shapes.json"
+    shapes_path.write_text(json.dumps({"phase": "val", "datasets": shapes}))
+    write_ground_truth(tmp_path / "truth.h5", truth)  # the real file is valid too
+    path = tmp_path / "epic.npz"
+    rng = np.random.default_rng(0)
+    np.savez(
+        path, **{name: rng.standard_normal((s["num_queries"], s["num_videos"])) for name, s in shapes.items()}
+    )
+    result = run_cli("validate", "--shapes", shapes_path, path)
+    assert result.code == 0, result.err
+
+
 def test_validate_needs_a_kit_and_an_existing_file(run_cli, shapes_file, tmp_path):
     usage = run_cli("validate", tmp_path / "x.npz")
     assert usage.code == 1 and len(usage.err.strip().splitlines()) == 1

@@ -48,6 +48,22 @@ def test_evaluation_queue_is_decided_from_the_stored_manifest(settings, gpu, man
     assert evaluation_queue(manifest=manifest) == queue
 
 
+@pytest.mark.parametrize(
+    ("code_queue", "gpu", "manifest", "queue"),
+    [
+        ("", False, {"program": {"entry": "main.py"}}, "cpu"),
+        ("code", False, {"program": {"entry": "main.py"}}, "code"),
+        ("code", True, {"program": {"entry": "main.py"}, "gpu": True}, "gpu"),
+        ("code", True, {"kinds": {"MSRVTT": "similarity"}, "declared_bytes": 10}, "cpu"),
+    ],
+)
+def test_programs_go_to_the_code_queue_when_one_is_set(settings, code_queue, gpu, manifest, queue):
+    """Only programs: predictions never reach the worker that holds the Docker socket."""
+    settings.PENTATHLON_CODE_QUEUE = code_queue
+    settings.PENTATHLON_GPU_QUEUE_ENABLED = gpu
+    assert evaluation_queue(manifest=manifest) == queue
+
+
 def test_upload_stores_its_manifest_and_is_sent_to_its_queue_with_the_phase_limits(
     queued, phase, settings, django_capture_on_commit_callbacks
 ):
