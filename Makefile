@@ -44,11 +44,13 @@ test: install
 test-fast: install
 	$(PYTEST) -m "not slow and not browser" --doctest-modules evaluation tests
 
-# The whole tree: ruff's lint rules, ruff's formatting (check only) and the import-linter contracts.
+# The whole tree: ruff's lint rules, ruff's formatting (check only), the import-linter contracts and
+# mypy ([tool.mypy] in pyproject.toml: strict on evaluation/ and on each app's services and selectors).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 # mypy ([tool.mypy] in pyproject.toml): strict on evaluation/ and on each app's services and selectors.
 typecheck: install

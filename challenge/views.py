@@ -336,7 +336,7 @@ def submission_cancel_view(request: HttpRequest, submission_id: int) -> HttpResp
 
 @login_required
 @require_GET
-@domain_errors  # type: ignore[arg-type]  # core.views types it for HttpResponse; a FileResponse passes through as well
+@domain_errors
 def submission_file(request: HttpRequest, submission_id: int) -> HttpResponseBase:
     """The uploaded file, for its team's members and the challenge's organisers (404 for anyone else,
     and once retention has removed the file)."""

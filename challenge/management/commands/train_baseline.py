@@ -24,7 +24,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -81,8 +81,7 @@ def _baseline_account(phase: Phase) -> tuple[User, Team]:
     user_model = get_user_model()
     user: User | None = user_model.objects.filter(username=BASELINE_USER).first()
     if user is None:
-        # user_create builds the configured user model, Django's User here
-        user = cast(User, user_create(username=BASELINE_USER, password=get_random_secret_key()))
+        user = user_create(username=BASELINE_USER, password=get_random_secret_key())
         user.set_unusable_password()
         user.save(update_fields=["password"])
     challenge_organisers_add(challenge=phase.challenge, users=[user])
