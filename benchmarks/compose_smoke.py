@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -943,19 +944,28 @@ def run_checks(stack: Stack, participant: Participant, work: Path, args: argpars
             )
     if not args.skip_code:
         checks["code_phase_docker_sandbox"] = lambda: check_code_phase(stack, participant, work)
-    for name, check in checks.items():
-        log(f"check {name}")
-        try:
-            check()
-        except (SystemExit, subprocess.SubprocessError, OSError, ValueError, KeyError) as exc:
-            DRILLS[name] = f"FAILED: {exc}"
-            log(f"check {name} FAILED: {exc}")
-        else:
-            DRILLS[name] = "held"
-            log(f"check {name} held")
+    run_recorded("check", checks)
 
 
 # --- main ---------------------------------------------------------------------------------------------
+
+
+def run_recorded(
+    kind: str, steps: dict[str, Callable[[], object]], after_failure: Callable[[], None] | None = None
+) -> None:
+    """Run every step, whatever the one before it did; DRILLS records which held."""
+    for name, step in steps.items():
+        log(f"{kind} {name}")
+        try:
+            step()
+        except (SystemExit, subprocess.SubprocessError, OSError, ValueError, KeyError) as exc:
+            DRILLS[name] = f"FAILED: {exc}"
+            log(f"{kind} {name} FAILED: {exc}")
+            if after_failure is not None:
+                after_failure()
+        else:
+            DRILLS[name] = "held"
+            log(f"{kind} {name} held")
 
 
 def run_drills(stack: Stack, participant: Participant, phase: int, fresh: FreshFiles) -> None:
@@ -967,19 +977,13 @@ def run_drills(stack: Stack, participant: Participant, phase: int, fresh: FreshF
         "web_restart": lambda: drill_web_restart(stack, participant, phase, fresh),
         "stalled_uploads": lambda: drill_stalled_uploads(stack, participant),
     }
-    for name, drill in drills.items():
-        log(f"drill {name}")
-        try:
-            drill()
-        except (SystemExit, subprocess.SubprocessError, OSError, ValueError) as exc:
-            DRILLS[name] = f"FAILED: {exc}"
-            log(f"drill {name} FAILED: {exc}")
-            # The next drill starts from a whole stack again (a failed drill may leave a service stopped).
-            stack("up", "-d", "--no-build", check=False)
-            stack.wait_healthy()
-        else:
-            DRILLS[name] = "held"
-            log(f"drill {name} held")
+
+    def whole_again() -> None:
+        # The next drill starts from a whole stack again (a failed drill may leave a service stopped).
+        stack("up", "-d", "--no-build", check=False)
+        stack.wait_healthy()
+
+    run_recorded("drill", drills, after_failure=whole_again)
 
 
 def smoke(args: argparse.Namespace, stack: Stack, work: Path) -> bool:
