@@ -41,6 +41,8 @@ from .metrics.retrieval import (
 from .validation import check_manifest, check_topk, shapes_from_truth, topk_rows_in_query_order
 
 AGGREGATIONS = ("mean", "sum")
+# Bytes of the similarity matrix spread at a time: a block that stays in cache while its columns are gathered.
+_SPREAD_BYTES = 1 << 20
 #: What a dataset with sets of relevant items reports beside the rank metrics when the caller names none.
 DEFAULT_RELEVANCE_METRICS: tuple[str, ...] = RELEVANCE_METRIC_KEYS
 UNKNOWN_METRIC_MESSAGE = (
@@ -146,13 +148,38 @@ def _check_finite_embeddings(array: np.ndarray, *, dataset: str, member: str) ->
         )
 
 
+def _distinct_rows(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of `array` in float32, sorted by their bytes, and each row's index among them."""
+    rows = np.ascontiguousarray(array, dtype=np.float32)
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).reshape(-1)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return rows[first], inverse.reshape(-1)
+
+
 def _similarities_from_embeddings(text: np.ndarray, video: np.ndarray, device: str) -> Any:
-    """S = text @ video.T in float32 (docs/design.md, section 4), on the scoring device."""
-    if device == "cpu":
-        return np.asarray(text, dtype=np.float32) @ np.asarray(video, dtype=np.float32).T
-    text_t = _device_tensor(np.asarray(text, dtype=np.float32), device)
-    video_t = _device_tensor(np.asarray(video, dtype=np.float32), device)
-    return text_t @ video_t.T
+    """S = text @ video.T in float32 (docs/design.md, section 4), on the scoring device.
+
+    A BLAS product's value for one row depends on where the row falls in the kernel's tiles, so the
+    same embeddings in another order (a blind phase's published order, the same program on two phases)
+    can differ in the last bit and break a tie. The product is taken over the distinct rows in byte
+    order and spread back: equal rows get equal scores, and the order of the upload changes nothing.
+    """
+    text_rows, text_of = _distinct_rows(text)
+    video_rows, video_of = _distinct_rows(video)
+    if device != "cpu":
+        import torch
+
+        product = _device_tensor(text_rows, device) @ _device_tensor(video_rows, device).T
+        rows_t = torch.from_numpy(text_of).to(device)
+        cols_t = torch.from_numpy(video_of).to(device)
+        return product.index_select(0, rows_t).index_select(1, cols_t)
+    product = text_rows @ video_rows.T
+    sims = np.empty((text_of.size, video_of.size), dtype=np.float32)
+    block = max(1, _SPREAD_BYTES // (sims.itemsize * max(video_of.size, 1)))
+    for start in range(0, text_of.size, block):
+        stop = min(start + block, text_of.size)
+        product.take(text_of[start:stop], axis=0).take(video_of, axis=1, out=sims[start:stop])
+    return sims
 
 
 def _rows_layout(truth: DatasetTruth, rows: int) -> tuple[np.ndarray, np.ndarray | None]:

@@ -106,6 +106,44 @@ def test_embeddings_are_scored_as_their_product(tmp_path, tiny_truth):
     assert report["datasets"]["MSRVTT"]["t2v"] == expected["t2v"]
 
 
+def test_embeddings_score_the_same_in_any_published_order(tmp_path):
+    """Identical captions keep their tie in every order: a BLAS product alone differs in the last bit
+    with a row's place in its tiles, which gave one program two scores on two phases."""
+    canonical = pentathlon_ground_truth(phase="test", scale="tiny", seed=4)
+    shuffled = pentathlon_ground_truth(phase="test", scale="tiny", seed=4, shuffled=True)
+    rng = np.random.default_rng(7)
+    pairs, reordered = {}, {}
+    for name, truth in canonical.datasets.items():
+        captions = rng.standard_normal((max(truth.num_queries // 3, 1), 300)).astype(np.float32)
+        text = captions[rng.integers(0, len(captions), truth.num_queries)]  # many repeated captions
+        video = rng.standard_normal((truth.num_videos, 300)).astype(np.float32)
+        pairs[name] = (text, video)
+        reordered[name] = (text[_shuffle_order(truth, shuffled.datasets[name])], video)
+    write_embeddings_npz(tmp_path / "c.npz", pairs)
+    write_embeddings_npz(tmp_path / "s.npz", reordered)
+    a = score_submission(ground_truth=canonical, submission_path=tmp_path / "c.npz")
+    b = score_submission(ground_truth=shuffled, submission_path=tmp_path / "s.npz")
+    assert a["datasets"] == b["datasets"]
+
+
+def test_embedding_similarities_do_not_depend_on_row_or_column_order():
+    from evaluation.scoring import _similarities_from_embeddings
+
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        queries, videos = int(rng.integers(10, 120)), int(rng.integers(5, 60))
+        dim = int(rng.choice([64, 100, 300, 512]))
+        text = rng.standard_normal((queries, dim)).astype(np.float32)
+        text[1::4] = text[0]
+        video = rng.standard_normal((videos, dim)).astype(np.float16)
+        rows, cols = rng.permutation(queries), rng.permutation(videos)
+        sims = _similarities_from_embeddings(text, video, "cpu")
+        moved = _similarities_from_embeddings(text[rows], video[cols], "cpu")
+        np.testing.assert_array_equal(moved, sims[rows][:, cols])
+        assert sims.dtype == np.float32 and (sims[1::4] == sims[0]).all()
+        np.testing.assert_allclose(sims, text @ video.astype(np.float32).T, rtol=1e-5, atol=1e-4)
+
+
 def test_progress_is_reported_per_dataset(tmp_path, tiny_truth, tiny_matrices):
     write_npz_submission(tmp_path / "s.npz", tiny_matrices)
     seen = []
