@@ -567,7 +567,7 @@ def _prepare_numba_cache(source: str | None) -> None:
     where = os.path.join(target, f"{os.path.basename(subdir)}_{hashed}")
     os.makedirs(where, exist_ok=True)
     for name in os.listdir(source):
-        if name.startswith(("compiled.", "relevance.")) and name.endswith((".nbi", ".nbc")):
+        if name.startswith(("compiled.", "relevance_kernel.")) and name.endswith((".nbi", ".nbc")):
             shutil.copyfile(os.path.join(source, name), os.path.join(where, name))
     os.environ["NUMBA_CACHE_DIR"] = target
 

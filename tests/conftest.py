@@ -90,9 +90,11 @@ def _rank_kernel_compiled(tmp_path_factory):
     (evaluation.sandbox). Without it every child compiled the kernel anew: 13 s a child on the 2-core
     machine under load, against 3.5 s with the cache."""
     from evaluation import synthetic
+    from evaluation.kernel_cache import compile_kernels
     from evaluation.scoring import score_submission, warm_up
 
     warm_up("cpu")
+    compile_kernels()  # the relevance kernel too, as a worker's cache filler does
     truth = synthetic.pentathlon_ground_truth(phase="val", scale="tiny", seed=0)
     matrices = synthetic.similarity_matrices(truth, seed=0)
     folder = tmp_path_factory.mktemp("warm")

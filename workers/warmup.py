@@ -13,6 +13,9 @@ stops the worker: the first task then pays the cost itself.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 
 from celery.signals import worker_init, worker_process_init
@@ -35,6 +38,33 @@ def scoring_warm_up() -> str | None:
     return device
 
 
+#: The cache filler of this worker (kept so that it is not collected while it runs).
+_filler: subprocess.Popen[bytes] | None = None
+
+
+def kernel_cache_fill() -> subprocess.Popen[bytes] | None:
+    """Start filling numba's on-disk cache with every scoring kernel (evaluation.kernel_cache), in a
+    process of its own: scoring children copy that cache, and compiling takes longer than a pool
+    process may take to report ready. Returns the process, or None when it could not start."""
+    global _filler
+    import evaluation
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(evaluation.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    try:
+        _filler = subprocess.Popen(
+            [sys.executable, "-m", "evaluation.kernel_cache"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError:
+        logger.exception("could not start filling the kernel cache; scoring children compile what they need")
+        return None
+    return _filler
+
+
 @worker_process_init.connect
 def _warm_pool_process(**_: object) -> None:
     scoring_warm_up()
@@ -42,6 +72,7 @@ def _warm_pool_process(**_: object) -> None:
 
 @worker_init.connect
 def _warm_worker(sender: object = None, **_: object) -> None:
+    kernel_cache_fill()
     pool = getattr(getattr(sender, "pool_cls", None), "__module__", "") or ""
     if pool.endswith(("solo", "thread")):
         scoring_warm_up()

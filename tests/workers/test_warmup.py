@@ -65,3 +65,29 @@ def test_a_failed_warm_up_is_logged_and_never_stops_the_worker(settings, caplog)
         settings.EVALUATION_DEVICE = "no-such-device"
     assert scoring_warm_up() is None
     assert "scoring warm-up failed" in caplog.text
+
+
+@pytest.mark.slow  # a child interpreter that loads (or compiles) numba's kernels
+def test_the_kernel_cache_filler_leaves_every_scoring_kernel_loadable_from_disk():
+    from evaluation.metrics import compiled
+    from workers.warmup import kernel_cache_fill
+
+    filler = kernel_cache_fill()
+    assert filler is not None and filler.wait(timeout=300) == 0
+    folder = compiled._compiled()._cache._cache_path
+    import os
+
+    names = os.listdir(folder)
+    for kernel in ("compiled.", "relevance_kernel.row_stats", "relevance_kernel.group_counts"):
+        assert any(n.startswith(kernel) and n.endswith(".nbc") for n in names), (kernel, names)
+    out = _run(
+        """
+        from evaluation.kernel_cache import compile_kernels
+        from evaluation.metrics import relevance_kernel
+        compile_kernels()
+        for kernel in (compiled._compiled(), relevance_kernel.row_stats):  # row_stats holds group_counts
+            print(sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
+        """
+    )
+    hits, misses = [int(n) for n in out[0::2]], [int(n) for n in out[1::2]]
+    assert misses == [0, 0] and all(hits), out  # a new process loads every kernel, compiles none
