@@ -238,6 +238,15 @@ def _build(data: dict[str, Any]) -> tuple[Challenge, list[Dataset], list[Phase],
     problems: list[str] = []
     _unknown(data, TOP_KEYS, "bundle", problems)
     data = _with_preset(data, problems)
+    challenge = _build_challenge(data, problems)
+    datasets = _build_datasets(data, problems)
+    phases = _build_phases(data, problems)
+    organisers = _organisers(data, problems)
+    return challenge, datasets, phases, organisers, problems
+
+
+def _build_challenge(data: dict[str, Any], problems: list[str]) -> Challenge:
+    """The challenge the bundle names (the stored one, updated, when its slug exists), validated."""
     raw = data.get("challenge")
     if not isinstance(raw, dict):
         problems.append("challenge: missing, or not a mapping")
@@ -261,7 +270,11 @@ def _build(data: dict[str, Any]) -> tuple[Challenge, list[Dataset], list[Phase],
     except ValidationError as exc:
         problems += _messages(exc, "challenge", challenge)
     _check_direction(raw, challenge, problems)
+    return challenge
 
+
+def _build_datasets(data: dict[str, Any], problems: list[str]) -> list[Dataset]:
+    """The bundle's datasets in order: names or mappings with a name and a description."""
     datasets: list[Dataset] = []
     raw_datasets = data.get("datasets")
     if not isinstance(raw_datasets, list) or not raw_datasets:
@@ -285,7 +298,11 @@ def _build(data: dict[str, Any]) -> tuple[Challenge, list[Dataset], list[Phase],
         except ValidationError as exc:
             problems += _messages(exc, where, dataset)
         datasets.append(dataset)
+    return datasets
 
+
+def _build_phases(data: dict[str, Any], problems: list[str]) -> list[Phase]:
+    """The bundle's phases, each validated as the model would (dates, formats, code settings)."""
     phases: list[Phase] = []
     raw_phases = data.get("phases")
     if not isinstance(raw_phases, list) or not raw_phases:
@@ -327,8 +344,7 @@ def _build(data: dict[str, Any]) -> tuple[Challenge, list[Dataset], list[Phase],
         ) as exc:  # a value of the wrong type (e.g. a mapping for a list) must be reported, not raised
             problems.append(f"{where}: {exc}")
         phases.append(phase)
-    organisers = _organisers(data, problems)
-    return challenge, datasets, phases, organisers, problems
+    return phases
 
 
 def bundle_validate(*, data: dict[str, Any], user: Actor = None) -> list[str]:

@@ -250,11 +250,7 @@ class ApiClient:
         stat = os.stat(file_path)
         key = f"{self.server}|{os.path.abspath(file_path)}|{size}|{stat.st_mtime_ns}|{fields.get('phase')}"
         saved = _load_state(state_path)
-        upload = None
-        if key in saved:
-            response = self.session.get(self.url(f"uploads/{saved[key]}/"), timeout=TIMEOUT)
-            if response.status_code == 200 and response.json().get("status") == "uploading":
-                upload = response.json()
+        upload = self._upload_in_progress(saved.get(key))
         sha256 = file_sha256(file_path)
         if upload is None:
             body = {**fields, "filename": file_path.name, "size": size, "sha256": sha256}
@@ -263,6 +259,31 @@ class ApiClient:
             ).json()
             saved[key] = upload["id"]
             _save_state(state_path, saved)
+        self._send_chunks(upload, file_path, size, progress)
+        response = self.request(
+            "POST",
+            f"uploads/{upload['id']}/complete/",
+            auth_required=True,
+            rejected_on_400=True,
+            json={"sha256": sha256},
+        )
+        saved.pop(key, None)
+        _save_state(state_path, saved)
+        return response.json()
+
+    def _upload_in_progress(self, upload_id: str | None) -> dict[str, Any] | None:
+        """The server's record of a saved upload, when it still takes chunks; None otherwise."""
+        if upload_id is None:
+            return None
+        response = self.session.get(self.url(f"uploads/{upload_id}/"), timeout=TIMEOUT)
+        if response.status_code == 200 and response.json().get("status") == "uploading":
+            return dict(response.json())
+        return None
+
+    def _send_chunks(
+        self, upload: dict[str, Any], file_path: Path, size: int, progress: Progress | None
+    ) -> None:
+        """PUT the file from the server's offset to its end, a chunk of the server's size at a time."""
         chunk = int(upload.get("chunk_size") or 8 * 1024**2)
         offset = int(upload["offset"])
         with open(file_path, "rb") as handle:
@@ -291,16 +312,6 @@ class ApiClient:
                 offset = new_offset
                 if progress:
                     progress(offset)
-        response = self.request(
-            "POST",
-            f"uploads/{upload['id']}/complete/",
-            auth_required=True,
-            rejected_on_400=True,
-            json={"sha256": sha256},
-        )
-        saved.pop(key, None)
-        _save_state(state_path, saved)
-        return response.json()
 
     def download(
         self, path: str, target: IO[bytes], *, progress: Callable[[int, int | None], None] | None = None

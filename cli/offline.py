@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -347,60 +347,29 @@ def pack_topk(
     """Write a zip of `{Dataset}-{phase}-predictions.csv` top-k lists (the 2020 CodaLab format).
 
     Similarities are ranked in their own precision (float64 stays float64); embeddings are scored
-    as the server does, text @ video.T in float32, in row blocks. With `query_ids` (a blind phase's
-    kit) every row starts with its query's id.
+    as text @ video.T in float32, in row blocks. With `query_ids` (a blind phase's kit) every row
+    starts with its query's id.
     """
     if k < MIN_TOPK:
         raise CliError(
             f"--topk must be at least {MIN_TOPK}; the server needs {MIN_TOPK} or more videos per row."
         )
-    loaded = {}
-    total_rows = 0
-    for item in inputs.values():
-        arrays = {role: _open_array(path, item.dataset) for role, path in item.paths.items()}
-        rows = arrays["sims"].shape[0] if item.kind == KIND_SIMILARITY else arrays["text"].shape[0]
-        videos = arrays["sims"].shape[1] if item.kind == KIND_SIMILARITY else arrays["video"].shape[0]
-        if k > videos:
-            raise SubmissionFormatError(
-                f"has {videos} videos, fewer than --topk {k}",
-                dataset=item.dataset,
-                member=" + ".join(p.name for p in item.paths.values()),
-            )
-        if query_ids is not None and len(query_ids.get(item.dataset, ())) != rows:
-            raise SubmissionFormatError(
-                f"has {rows:,} rows but the kit lists {len(query_ids.get(item.dataset, ())):,} queries;"
-                " expected one row per query, in the order of queries.txt",
-                dataset=item.dataset,
-                member=" + ".join(p.name for p in item.paths.values()),
-            )
-        loaded[item.dataset] = (item, arrays, rows)
-        total_rows += rows
+    loaded = {item.dataset: _topk_input(item, k, query_ids) for item in inputs.values()}
+    total_rows = sum(rows for _, _, rows in loaded.values())
     done = 0
+
+    def advance(name: str, count: int) -> None:
+        nonlocal done
+        done += count
+        progress(f"ranking {name}", done, total_rows)
+
     result = []
     try:
         with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, (item, arrays, rows) in loaded.items():
                 member = f"{name}-{phase_slug}-predictions.csv"
-                blocks = []
-                for start in range(0, rows, TOPK_BLOCK_ROWS):
-                    stop = min(start + TOPK_BLOCK_ROWS, rows)
-                    if item.kind == KIND_SIMILARITY:
-                        block = np.asarray(arrays["sims"][start:stop])
-                        block = block.astype(np.float64 if block.dtype == np.float64 else np.float32)
-                    else:
-                        video = np.asarray(arrays["video"], dtype=np.float32)
-                        block = np.asarray(arrays["text"][start:stop], dtype=np.float32) @ video.T
-                    if not np.isfinite(block).all():
-                        raise SubmissionFormatError(
-                            NON_FINITE_MESSAGE.format(rows=f"{start}..{stop - 1}"),
-                            dataset=name,
-                            member=" + ".join(p.name for p in item.paths.values()),
-                        )
-                    blocks.append(topk_lists(block, k))
-                    done += stop - start
-                    progress(f"ranking {name}", done, total_rows)
-                ids = None if query_ids is None else query_ids[name]
-                archive.writestr(member, codalab_csv(np.concatenate(blocks), ids))
+                lists = np.concatenate(list(_topk_blocks(item, arrays, rows, k, advance)))
+                archive.writestr(member, codalab_csv(lists, None if query_ids is None else query_ids[name]))
                 result.append(
                     {
                         "dataset": name,
@@ -417,6 +386,50 @@ def pack_topk(
         output.unlink(missing_ok=True)
         raise
     return result
+
+
+def _topk_input(
+    item: PackInput, k: int, query_ids: dict[str, tuple[str, ...]] | None
+) -> tuple[PackInput, dict[str, Any], int]:
+    """The input's arrays (opened, not read) and its row count, checked against --topk and the kit."""
+    arrays = {role: _open_array(path, item.dataset) for role, path in item.paths.items()}
+    rows = arrays["sims"].shape[0] if item.kind == KIND_SIMILARITY else arrays["text"].shape[0]
+    videos = arrays["sims"].shape[1] if item.kind == KIND_SIMILARITY else arrays["video"].shape[0]
+    members = " + ".join(p.name for p in item.paths.values())
+    if k > videos:
+        raise SubmissionFormatError(
+            f"has {videos} videos, fewer than --topk {k}", dataset=item.dataset, member=members
+        )
+    if query_ids is not None and len(query_ids.get(item.dataset, ())) != rows:
+        raise SubmissionFormatError(
+            f"has {rows:,} rows but the kit lists {len(query_ids.get(item.dataset, ())):,} queries;"
+            " expected one row per query, in the order of queries.txt",
+            dataset=item.dataset,
+            member=members,
+        )
+    return item, arrays, rows
+
+
+def _topk_blocks(
+    item: PackInput, arrays: dict[str, Any], rows: int, k: int, advance: Callable[[str, int], None]
+) -> Iterator[np.ndarray]:
+    """The top-k lists of `TOPK_BLOCK_ROWS` rows at a time: a bounded block of scores in memory."""
+    for start in range(0, rows, TOPK_BLOCK_ROWS):
+        stop = min(start + TOPK_BLOCK_ROWS, rows)
+        if item.kind == KIND_SIMILARITY:
+            block = np.asarray(arrays["sims"][start:stop])
+            block = block.astype(np.float64 if block.dtype == np.float64 else np.float32)
+        else:
+            video = np.asarray(arrays["video"], dtype=np.float32)
+            block = np.asarray(arrays["text"][start:stop], dtype=np.float32) @ video.T
+        if not np.isfinite(block).all():
+            raise SubmissionFormatError(
+                NON_FINITE_MESSAGE.format(rows=f"{start}..{stop - 1}"),
+                dataset=item.dataset,
+                member=" + ".join(p.name for p in item.paths.values()),
+            )
+        yield topk_lists(block, k)
+        advance(item.dataset, stop - start)
 
 
 def _submission_names(kit: Kit) -> tuple[str, ...]:

@@ -113,83 +113,12 @@ class BubblewrapBackend:
         if bwrap is None:
             raise SandboxUnavailable(BWRAP_MISSING)
         privileged = os.geteuid() == 0
-        limits = job.limits
-        args = [
+        return [
             bwrap,
-            "--unshare-ipc",
-            "--unshare-pid",
-            "--unshare-net",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
+            *_namespace_args(privileged, uid),
+            *_filesystem_args(job),
+            *_entry_args(job, privileged, uid, report_fd),
         ]
-        args += ["--die-with-parent", "--new-session", "--as-pid-1", "--hostname", "sandbox"]
-        if privileged:
-            args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-        else:
-            args += ["--unshare-user", "--uid", str(uid), "--gid", str(uid), "--disable-userns"]
-        made: set[str] = set()
-        args += ["--ro-bind", "/usr", "/usr"]
-        for link in ("bin", "lib", "lib64", "sbin"):
-            path = Path("/") / link
-            if path.is_symlink():
-                args += ["--symlink", os.readlink(path), str(path)]
-            elif path.is_dir():
-                args += ["--ro-bind", str(path), str(path)]
-        # /etc is not bound (its files say nothing a program needs); the loader's cache only.
-        if Path("/etc/ld.so.cache").exists():
-            args += ["--perms", "0755", "--dir", "/etc", "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-            made.add("/etc")
-        # /tmp before the runtime: a runtime installed under /tmp (a checkout there) is bound on top of it
-        args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
-        made.add("/tmp")
-        for mount in job.runtime.mounts:
-            if mount.startswith("/usr/") or mount == "/usr":
-                continue
-            _mkdirs(args, made, mount)
-            args += ["--ro-bind", mount, mount]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        if job.gpu:
-            for device in sorted(glob.glob("/dev/nvidia*")):
-                args += ["--dev-bind", device, device]
-        args += ["--ro-bind", str(job.program_dir), "/program", "--ro-bind", str(job.input_dir), "/input"]
-        args += [
-            "--perms",
-            "0755",
-            "--dir",
-            "/sandbox",
-            "--ro-bind",
-            str(SUPERVISOR),
-            "/sandbox/supervisor.py",
-        ]
-        args += ["--perms", "0777", "--size", str(limits.output_bytes), "--tmpfs", "/output"]
-        args += ["--chdir", "/program", "--clearenv"]
-        for key, value in program_env(job).items():
-            args += ["--setenv", key, value]
-        if privileged:
-            args += [
-                "/usr/bin/setpriv",
-                f"--reuid={uid}",
-                f"--regid={uid}",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-                "--no-new-privs",
-            ]
-        python = job.runtime.python
-        config = json.dumps(supervisor_config(job))
-        args += [
-            python,
-            "-I",
-            "-S",
-            "/sandbox/supervisor.py",
-            "--config",
-            config,
-            "--report-fd",
-            str(report_fd),
-            "--",
-        ]
-        args += [python, job.entry, "--input", "/input", "--output", "/output"]
-        return args
 
     def run(self, job: Job) -> RunResult:
         with self.run_uid() as uid:
@@ -256,3 +185,79 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 def _bwrap_failed(stderr: str) -> bool:
     return stderr.lstrip().startswith(("bwrap:", "setpriv:"))
+
+
+def _namespace_args(privileged: bool, uid: int) -> list[str]:
+    """New namespaces for everything but the file system; the user namespace only when not root
+    (root drops to `uid` with setpriv instead, see _entry_args)."""
+    args = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    args += ["--die-with-parent", "--new-session", "--as-pid-1", "--hostname", "sandbox"]
+    if privileged:
+        return [*args, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    return [*args, "--unshare-user", "--uid", str(uid), "--gid", str(uid), "--disable-userns"]
+
+
+def _filesystem_args(job: Job) -> list[str]:
+    """The sandbox's view: the system read-only, the runtime's mounts, /program and /input read-only,
+    bounded /tmp and /output, the supervisor, and the GPU devices when the job has them."""
+    limits = job.limits
+    made: set[str] = set()
+    args = ["--ro-bind", "/usr", "/usr"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        path = Path("/") / link
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    # /etc is not bound (its files say nothing a program needs); the loader's cache only.
+    if Path("/etc/ld.so.cache").exists():
+        args += ["--perms", "0755", "--dir", "/etc", "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+        made.add("/etc")
+    # /tmp before the runtime: a runtime installed under /tmp (a checkout there) is bound on top of it
+    args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    made.add("/tmp")
+    for mount in job.runtime.mounts:
+        if mount.startswith("/usr/") or mount == "/usr":
+            continue
+        _mkdirs(args, made, mount)
+        args += ["--ro-bind", mount, mount]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    if job.gpu:
+        for device in sorted(glob.glob("/dev/nvidia*")):
+            args += ["--dev-bind", device, device]
+    args += ["--ro-bind", str(job.program_dir), "/program", "--ro-bind", str(job.input_dir), "/input"]
+    args += ["--perms", "0755", "--dir", "/sandbox", "--ro-bind", str(SUPERVISOR), "/sandbox/supervisor.py"]
+    args += ["--perms", "0777", "--size", str(limits.output_bytes), "--tmpfs", "/output"]
+    return args
+
+
+def _entry_args(job: Job, privileged: bool, uid: int, report_fd: int) -> list[str]:
+    """The program's environment, the drop to `uid` when bwrap runs as root, the supervisor and the
+    program's own command line."""
+    args = ["--chdir", "/program", "--clearenv"]
+    for key, value in program_env(job).items():
+        args += ["--setenv", key, value]
+    if privileged:
+        args += [
+            "/usr/bin/setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+        ]
+    python = job.runtime.python
+    config = json.dumps(supervisor_config(job))
+    args += [
+        python,
+        "-I",
+        "-S",
+        "/sandbox/supervisor.py",
+        "--config",
+        config,
+        "--report-fd",
+        str(report_fd),
+        "--",
+    ]
+    return [*args, python, job.entry, "--input", "/input", "--output", "/output"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,142 +131,151 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, scale: str, seed: int, experts: Path | None = None, **options: Any) -> None:
-        from evaluation.ground_truth import write_ground_truth
         from evaluation.synthetic import pentathlon_ground_truth
 
-        now = timezone.now()
-        start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+        start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
         user_model = get_user_model()
-        with transaction.atomic():
-            # The demo organiser is a staff account (it reaches the admin) that organises this challenge
-            # only; it is not a superuser, so it shows what a per-challenge organiser sees.
-            for (username, password), staff in ((ORGANISER, True), (PARTICIPANT, False)):
-                if not user_model.objects.filter(username=username).exists():
-                    user_create(username=username, password=password, is_staff=staff, is_superuser=False)
-            organiser = user_model.objects.get(username=ORGANISER[0])
-            challenge = challenge_upsert(
-                slug=CHALLENGE_SLUG,
-                title="Video Pentathlon",
-                summary="The CVPR 2020 Video Pentathlon: text-to-video retrieval on five datasets.",
-                description=DESCRIPTION,
-                rules=RULES,
-                datasets=DATASETS,
-                organisers=[organiser],
-            )
-            phases = {
-                "val": phase_upsert(
-                    challenge=challenge,
-                    slug="val",
-                    title="Validation",
-                    order=0,
-                    starts_at=start,
-                    ends_at=None,
-                    max_submissions_per_day=20,
-                    max_submissions_total=None,
-                    allowed_formats=["zip", "npz", "h5"],
-                    description="Development phase on the validation splits; results are public.",
-                    leaderboard_visibility=Phase.LeaderboardVisibility.PUBLIC,
-                    query_order=Phase.QueryOrder.BLIND,
-                ),
-                "test": phase_upsert(
-                    challenge=challenge,
-                    slug="test",
-                    title="Test",
-                    order=1,
-                    starts_at=start,
-                    ends_at=None,
-                    max_submissions_per_day=None,
-                    max_submissions_total=3,
-                    allowed_formats=["zip", "npz", "h5"],
-                    description="Final phase on the test splits; three submissions per team, "
-                    "results hidden until the organisers publish them.",
-                    leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
-                    query_order=Phase.QueryOrder.BLIND,
-                ),
-                # The test split again, as a code phase: its queries never leave the server
-                # (docs/code-phases.md); the kit's main.py is a runnable example.
-                "test-code": phase_upsert(
-                    challenge=challenge,
-                    slug="test-code",
-                    title="Test (code)",
-                    order=2,
-                    starts_at=start,
-                    ends_at=None,
-                    max_submissions_per_day=None,
-                    max_submissions_total=5,
-                    description="The test splits as a code phase: upload a .zip holding main.py; the server "
-                    "runs it on the hidden queries and scores its output. Five runs per team; failures count.",
-                    leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
-                    query_order=Phase.QueryOrder.BLIND,
-                    submission_kind=Phase.SubmissionKind.CODE,
-                    code={
-                        "code_wall_limit_s": 600,
-                        "code_memory_limit_mb": 8192,
-                        "code_cpus": 2,
-                        "code_output_limit_mb": 2048,
-                        "code_show_output": False,
-                        "code_failures_count": True,
-                    },
-                ),
-            }
+        challenge, phases = _challenge_and_phases(start)
+        label = f"expert store {experts}" if experts is not None else scale
         for slug, phase in phases.items():
             split = SPLIT_OF.get(slug, slug)
             if experts is not None:
                 truth = _truth_from_store(experts, phase=split)
-                scale = f"expert store {experts}"
             else:
                 # Uploaded as organisers have it (ids naming videos, grouped by video): the blind
                 # phase, not the file, keeps the answers hidden.
                 truth = pentathlon_ground_truth(phase=split, scale=scale, seed=seed)
-            fd, path = tempfile.mkstemp(suffix=".h5", prefix="pentathlon-seed-")
-            os.close(fd)
-            try:
-                write_ground_truth(path, truth)
-                with open(path, "rb") as handle:
-                    digest = hashlib.sha256(handle.read()).hexdigest()
-                stored = digest != phase.ground_truth_sha256 or not phase.ground_truth
-                if stored:
-                    rows = _store_annotations(experts) if experts is not None else None
-                    with open(path, "rb") as handle:
-                        phase_ground_truth_set(phase=phase, file=handle, annotation_rows=rows)
-                    self.stdout.write(
-                        f"  {phase}: ground truth stored ({scale}): "
-                        + ", ".join(
-                            f"{name} {d.num_queries}q/{d.num_videos}v" for name, d in truth.datasets.items()
-                        )
-                    )
-                    phase.refresh_from_db()
-                    telling = [name for name, audit in phase.ground_truth_audit.items() if audit["leaks"]]
-                    self.stdout.write(
-                        f"  {phase}: published {phase.query_order}"
-                        + (
-                            f"; the uploaded ids and order would reveal {', '.join(telling)}"
-                            if telling
-                            else ""
-                        )
-                    )
-                else:
-                    self.stdout.write(f"  {phase}: ground truth unchanged ({scale})")
-                    if experts is not None:
-                        phase_caption_audit_set(phase=phase, rows=_store_annotations(experts))
-                phase.refresh_from_db()
-                if experts is not None and phase.is_code and (stored or not phase.gallery_inputs):
-                    self.stdout.write(
-                        f"  {phase}: "
-                        + _store_gallery_inputs(phase, truth=truth, store_dir=experts, split=split)
-                    )
-                warning = phase_caption_warning(phase=phase)
-                if warning:
-                    self.stdout.write(f"  {phase}: {warning}")
-            finally:
-                os.unlink(path)
+            self._seed_ground_truth(phase, truth, label=label, experts=experts, split=split)
         with transaction.atomic():
             participant = user_model.objects.get(username=PARTICIPANT[0])
             if not TeamMembership.objects.filter(challenge=challenge, user=participant).exists():
                 team_create(challenge=challenge, user=participant, name=DEMO_TEAM)
-        self.stdout.write(self.style.SUCCESS(f"Seeded {challenge.title!r} ({scale} scale)."))
+        self.stdout.write(self.style.SUCCESS(f"Seeded {challenge.title!r} ({label} scale)."))
         self.stdout.write(
             f"  organiser login:   {ORGANISER[0]} / {ORGANISER[1]}  (organises {challenge.slug!r}; "
             f"tools at /organiser/c/{challenge.slug}/, admin at /admin/)"
         )
         self.stdout.write(f"  participant login: {PARTICIPANT[0]} / {PARTICIPANT[1]}  (team {DEMO_TEAM!r})")
+
+    def _seed_ground_truth(
+        self, phase: Phase, truth: Any, *, label: str, experts: Path | None, split: str
+    ) -> None:
+        """Store the phase's ground truth when it changed, with its audit and, for a code phase built
+        from an expert store, the gallery inputs; print what was done."""
+        from evaluation.ground_truth import write_ground_truth
+
+        fd, path = tempfile.mkstemp(suffix=".h5", prefix="pentathlon-seed-")
+        os.close(fd)
+        try:
+            write_ground_truth(path, truth)
+            with open(path, "rb") as handle:
+                digest = hashlib.sha256(handle.read()).hexdigest()
+            stored = digest != phase.ground_truth_sha256 or not phase.ground_truth
+            if stored:
+                rows = _store_annotations(experts) if experts is not None else None
+                with open(path, "rb") as handle:
+                    phase_ground_truth_set(phase=phase, file=handle, annotation_rows=rows)
+                self.stdout.write(
+                    f"  {phase}: ground truth stored ({label}): "
+                    + ", ".join(
+                        f"{name} {d.num_queries}q/{d.num_videos}v" for name, d in truth.datasets.items()
+                    )
+                )
+                phase.refresh_from_db()
+                telling = [name for name, audit in phase.ground_truth_audit.items() if audit["leaks"]]
+                self.stdout.write(
+                    f"  {phase}: published {phase.query_order}"
+                    + (f"; the uploaded ids and order would reveal {', '.join(telling)}" if telling else "")
+                )
+            else:
+                self.stdout.write(f"  {phase}: ground truth unchanged ({label})")
+                if experts is not None:
+                    phase_caption_audit_set(phase=phase, rows=_store_annotations(experts))
+            phase.refresh_from_db()
+            if experts is not None and phase.is_code and (stored or not phase.gallery_inputs):
+                self.stdout.write(
+                    f"  {phase}: " + _store_gallery_inputs(phase, truth=truth, store_dir=experts, split=split)
+                )
+            warning = phase_caption_warning(phase=phase)
+            if warning:
+                self.stdout.write(f"  {phase}: {warning}")
+        finally:
+            os.unlink(path)
+
+
+def _challenge_and_phases(start: datetime) -> tuple[Any, dict[str, Phase]]:
+    """The demo accounts, the challenge and its phases (validation, test, test as code), as seeded."""
+    user_model = get_user_model()
+    with transaction.atomic():
+        # The demo organiser is a staff account (it reaches the admin) that organises this challenge
+        # only; it is not a superuser, so it shows what a per-challenge organiser sees.
+        for (username, password), staff in ((ORGANISER, True), (PARTICIPANT, False)):
+            if not user_model.objects.filter(username=username).exists():
+                user_create(username=username, password=password, is_staff=staff, is_superuser=False)
+        organiser = user_model.objects.get(username=ORGANISER[0])
+        challenge = challenge_upsert(
+            slug=CHALLENGE_SLUG,
+            title="Video Pentathlon",
+            summary="The CVPR 2020 Video Pentathlon: text-to-video retrieval on five datasets.",
+            description=DESCRIPTION,
+            rules=RULES,
+            datasets=DATASETS,
+            organisers=[organiser],
+        )
+        phases = {
+            "val": phase_upsert(
+                challenge=challenge,
+                slug="val",
+                title="Validation",
+                order=0,
+                starts_at=start,
+                ends_at=None,
+                max_submissions_per_day=20,
+                max_submissions_total=None,
+                allowed_formats=["zip", "npz", "h5"],
+                description="Development phase on the validation splits; results are public.",
+                leaderboard_visibility=Phase.LeaderboardVisibility.PUBLIC,
+                query_order=Phase.QueryOrder.BLIND,
+            ),
+            "test": phase_upsert(
+                challenge=challenge,
+                slug="test",
+                title="Test",
+                order=1,
+                starts_at=start,
+                ends_at=None,
+                max_submissions_per_day=None,
+                max_submissions_total=3,
+                allowed_formats=["zip", "npz", "h5"],
+                description="Final phase on the test splits; three submissions per team, "
+                "results hidden until the organisers publish them.",
+                leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
+                query_order=Phase.QueryOrder.BLIND,
+            ),
+            # The test split again, as a code phase: its queries never leave the server
+            # (docs/code-phases.md); the kit's main.py is a runnable example.
+            "test-code": phase_upsert(
+                challenge=challenge,
+                slug="test-code",
+                title="Test (code)",
+                order=2,
+                starts_at=start,
+                ends_at=None,
+                max_submissions_per_day=None,
+                max_submissions_total=5,
+                description="The test splits as a code phase: upload a .zip holding main.py; the server "
+                "runs it on the hidden queries and scores its output. Five runs per team; failures count.",
+                leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
+                query_order=Phase.QueryOrder.BLIND,
+                submission_kind=Phase.SubmissionKind.CODE,
+                code={
+                    "code_wall_limit_s": 600,
+                    "code_memory_limit_mb": 8192,
+                    "code_cpus": 2,
+                    "code_output_limit_mb": 2048,
+                    "code_show_output": False,
+                    "code_failures_count": True,
+                },
+            ),
+        }
+    return challenge, phases
