@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from accounts.authentication import TOKEN_NOT_VALID
 from accounts.services import api_token_rotate
 from tests.factories import PASSWORD, UserFactory
+from tests.html import local_time
 
 pytestmark = pytest.mark.django_db
 
@@ -94,5 +95,5 @@ def test_the_token_page_says_when_the_token_was_last_rotated():
     client = Client()
     client.force_login(user)
     page = client.get("/accounts/api-token/").content.decode()
-    assert f'last rotated <span data-role="token-rotated">{token.created:%Y-%m-%d %H:%M} UTC' in page
+    assert f'last rotated <span data-role="token-rotated">{local_time(token.created)}</span>' in page
     assert "changing or resetting your password also replaces it" in page

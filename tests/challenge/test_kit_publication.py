@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from challenge.selectors import phase_kit_published
+from tests.html import local_time
 
 pytestmark = pytest.mark.django_db
 
@@ -56,8 +57,7 @@ def test_the_kit_is_public_from_the_moment_the_phase_opens(future_phase, url):
 def test_the_phase_card_says_when_the_kit_appears_instead_of_linking_it(future_phase, participant, organiser):
     page = _client(participant).get("/c/video-pentathlon/").content.decode()
     assert f"/api/v1/phases/{future_phase.id}/kit/" not in page
-    opens = future_phase.starts_at.strftime("%Y-%m-%d %H:%M")
-    assert f"The starter kit appears when the phase opens, {opens} UTC." in page
+    assert f"The starter kit appears when the phase opens, {local_time(future_phase.starts_at)}." in page
     organiser_page = _client(organiser).get("/c/video-pentathlon/").content.decode()
     assert f"/api/v1/phases/{future_phase.id}/kit/" in organiser_page
     assert "organisers only until the phase opens" in organiser_page

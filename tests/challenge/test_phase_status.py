@@ -11,6 +11,7 @@ from django.utils import timezone
 from challenge.models import Submission
 from challenge.selectors import phase_status
 from tests.factories import PhaseFactory, SubmissionFactory
+from tests.html import local_time
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +144,9 @@ def test_the_submit_page_says_when_the_daily_count_resets_in_utc(phase, particip
     client = Client()
     client.force_login(participant)
     body = client.get("/c/video-pentathlon/val/submit/").content.decode()
-    assert f"so submit again from {tomorrow:%Y-%m-%d} 00:00 UTC." in body
+    resets = phase_status(phase=phase, team=team).resets_at
+    assert f"{tomorrow:%Y-%m-%d} 00:00" in local_time(resets)
+    assert f"so submit again from {local_time(resets)}." in body
 
 
 def test_the_submit_page_suggests_the_next_step_when_the_total_is_used(phase, participant, team):

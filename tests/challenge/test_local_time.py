@@ -1,0 +1,45 @@
+"""Moments in running text show in the visitor's zone with UTC beside them (templates/_time.html and
+static/js/localtime.js); without script the page still says UTC. Tables keep compact UTC cells."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from tests.html import local_time
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_submission_page_gives_the_upload_time_to_the_second_as_a_local_time(upload, participant):
+    submission = upload("npz", seed=3)
+    client = Client()
+    client.force_login(participant)
+    page = client.get(f"/submissions/{submission.id}/").content.decode()
+    assert f"<dt>Uploaded</dt><dd>{local_time(submission.created_at, seconds=True)}</dd>" in page
+
+
+def test_the_organiser_console_gives_phase_dates_and_ground_truth_upload_as_local_times(phase, organiser):
+    client = Client()
+    client.force_login(organiser)
+    page = client.get(f"/organiser/c/{phase.challenge.slug}/").content.decode()
+    assert local_time(phase.starts_at) in page
+    assert local_time(phase.ground_truth_uploaded_at) in page
+
+
+def test_no_template_writes_a_utc_moment_in_running_text_by_hand():
+    """A hand-written `{{ x|date:"Y-m-d H:i" }} UTC` never reaches the visitor's zone; table cells
+    (`nowrap` spans, compact on a phone) and the live countdowns are the exceptions."""
+    by_hand = re.compile(r'\|date:"Y-m-d H:i(?::s)?" \}\}(?: UTC|\{% else %\}[^<]* UTC)')
+    found = []
+    for template in Path(settings.BASE_DIR, "templates").rglob("*.html"):
+        if template.name == "_time.html":
+            continue
+        for number, line in enumerate(template.read_text().splitlines(), 1):
+            if by_hand.search(line) and "nowrap" not in line and "data-countdown" not in line:
+                found.append(f"{template.name}:{number}")
+    assert not found, found
