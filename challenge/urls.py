@@ -62,6 +62,11 @@ urlpatterns = [
         organiser_views.phase_ground_truth_view,
         name="phase-ground-truth-upload",
     ),
+    path(
+        "organiser/phases/<int:phase_id>/gallery-inputs/",
+        organiser_views.phase_gallery_inputs_view,
+        name="phase-gallery-inputs-upload",
+    ),
     path("organiser/teams/<int:team_id>/approve/", organiser_views.team_approve_view, name="team-approve"),
     path(
         "organiser/submissions/<int:submission_id>/moderate/",

@@ -1,5 +1,5 @@
-"""A challenge's phases from the console: create one, edit its settings, upload its ground truth, lock
-the participants' public choice."""
+"""A challenge's phases from the console: create one, edit its settings, upload its ground truth and a
+code phase's gallery inputs, lock the participants' public choice."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ from challenge.organiser_views.access import (
     organised_challenge,
     organiser_only,
 )
+from challenge.services.code import phase_gallery_inputs_upload
 from challenge.services.organiser import phase_create, phase_ground_truth_upload, phase_settings_update
 from core.exceptions import ApplicationError
 
+GALLERY_FILE_MISSING = "Choose the .zip of gallery inputs to upload, or remove the current ones."
 GROUND_TRUTH_FILE_MISSING = "Choose the ground-truth HDF5 file to upload (see docs/blind-phases.md)."
 PHASE_CREATED = "{phase}: phase created. Upload its ground truth: it accepts no submission until then."
 PHASE_SAVED = "{phase}: settings saved ({fields})."
@@ -57,6 +59,36 @@ def phase_ground_truth_view(request: SignedInRequest, phase_id: int) -> HttpResp
             for s in phase.splits.select_related("dataset").order_by("dataset__order")
         )
         messages.success(request, f"{phase.title}: ground truth stored for {datasets}.")
+    return redirect("challenge:organiser", slug=phase.challenge.slug)
+
+
+@login_required
+@require_POST
+def phase_gallery_inputs_view(request: SignedInRequest, phase_id: int) -> HttpResponse:
+    """Upload (or remove, with `remove`) a code phase's gallery inputs from the dashboard, through the
+    admin's one service; every later run gets them at /input/gallery/ (docs/code-phases.md)."""
+    phase = get_object_or_404(Phase.objects.select_related("challenge"), id=phase_id)
+    organiser_only(phase.challenge_id, request)
+    upload = request.FILES.get("file")
+    removing = request.POST.get("remove") == "1"
+    if upload is None and not removing:
+        messages.error(request, GALLERY_FILE_MISSING)
+        return redirect("challenge:organiser", slug=phase.challenge.slug)
+    try:
+        phase = phase_gallery_inputs_upload(
+            phase=phase, file=None if removing else upload, actor=request.user
+        )
+    except ApplicationError as exc:
+        messages.error(request, f"{phase.title}: the gallery inputs were not stored. {exc.message}")
+    else:
+        if removing:
+            messages.success(request, f"{phase.title}: gallery inputs removed; runs get no /input/gallery/.")
+        else:
+            messages.success(
+                request,
+                f"{phase.title}: gallery inputs stored ({phase.gallery_inputs.size:,} bytes); every run from now"
+                " on gets them at /input/gallery/.",
+            )
     return redirect("challenge:organiser", slug=phase.challenge.slug)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
 
 from challenge.models import Phase, Submission
 from challenge.services.files import spooled_copy, store_spooled
+from challenge.services.organiser import organiser_action_record
 from core.exceptions import ApplicationError
 
 GALLERY_TOO_LARGE = "The gallery inputs are {size:,} bytes; at most {limit:,} are accepted."
@@ -56,6 +58,28 @@ def phase_gallery_inputs_set(*, phase: Phase, file: IO[bytes] | File[bytes] | No
     if old_name and old_name != phase.gallery_inputs.name:
         storage = phase._meta.get_field("gallery_inputs").storage
         transaction.on_commit(lambda: storage.delete(old_name))
+    return phase
+
+
+def phase_gallery_inputs_upload(
+    *, phase: Phase, file: IO[bytes] | File[bytes] | None, actor: User | None = None
+) -> Phase:
+    """The console's gallery-inputs upload (or, with None, removal): `phase_gallery_inputs_set`, the
+    admin's one service, then the action logged with the archive's size.
+
+    Raises:
+        ApplicationError: not a code phase, or the archive is refused (nothing is stored or logged).
+    """
+    replaced = bool(phase.gallery_inputs)
+    phase = phase_gallery_inputs_set(phase=phase, file=file)
+    if file is None:
+        action, detail = "remove gallery inputs", ""
+    else:
+        action = "replace gallery inputs" if replaced else "upload gallery inputs"
+        detail = f"{phase.gallery_inputs.size:,} bytes"
+    organiser_action_record(
+        challenge=phase.challenge_id, user=actor, action=action, target=f"phase {phase.title}", detail=detail
+    )
     return phase
 
 

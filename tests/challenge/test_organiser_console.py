@@ -327,3 +327,59 @@ def test_ground_truth_uploaded_in_the_console_is_audited_and_logged(
     )
     assert "the ground truth was not stored" in response.content.decode()
     assert OrganiserAction.objects.filter(action__contains="ground truth").count() == 1
+
+
+def _gallery_zip(name: str = "MSVD/features.npy", body: bytes = b"x" * 10) -> SimpleUploadedFile:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, body)
+    return SimpleUploadedFile("gallery.zip", buffer.getvalue())
+
+
+def test_gallery_inputs_are_uploaded_replaced_and_removed_from_the_console_and_logged(org, hidden_phase):
+    Phase.objects.filter(id=hidden_phase.id).update(submission_kind=Phase.SubmissionKind.CODE)
+    url = f"/organiser/phases/{hidden_phase.id}/gallery-inputs/"
+    dashboard = f"/organiser/c/{hidden_phase.challenge.slug}/"
+    assert 'data-role="gallery-inputs"' in org.get(dashboard).content.decode()
+    page = org.post(url, {"file": _gallery_zip()}, follow=True).content.decode()
+    hidden_phase.refresh_from_db()
+    first = hidden_phase.gallery_inputs.name
+    assert first.endswith(".zip") and "gallery inputs stored" in page
+    org.post(url, {"file": _gallery_zip(body=b"y" * 20)})
+    hidden_phase.refresh_from_db()
+    assert hidden_phase.gallery_inputs.name not in ("", first)
+    page = org.post(url, {"remove": "1"}, follow=True).content.decode()
+    hidden_phase.refresh_from_db()
+    assert not hidden_phase.gallery_inputs and "gallery inputs removed" in page
+    logged = list(
+        OrganiserAction.objects.filter(challenge=hidden_phase.challenge, action__contains="gallery")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert logged == ["upload gallery inputs", "replace gallery inputs", "remove gallery inputs"]
+
+
+def test_a_refused_gallery_archive_says_why_and_changes_nothing(org, hidden_phase, phase):
+    Phase.objects.filter(id=hidden_phase.id).update(submission_kind=Phase.SubmissionKind.CODE)
+    url = f"/organiser/phases/{hidden_phase.id}/gallery-inputs/"
+    page = org.post(url, {"file": _gallery_zip(name="../escape.npy")}, follow=True).content.decode()
+    hidden_phase.refresh_from_db()
+    assert not hidden_phase.gallery_inputs and "the gallery inputs were not stored" in page
+    assert "Choose the .zip of gallery inputs" in org.post(url, {}, follow=True).content.decode()
+    # a phase that takes predictions has no gallery inputs, and its card offers none
+    refused = org.post(f"/organiser/phases/{phase.id}/gallery-inputs/", {"file": _gallery_zip()}, follow=True)
+    assert "gallery inputs belong to code phases" in refused.content.decode()
+    assert not OrganiserAction.objects.filter(action__contains="gallery").exists()
+
+
+def test_only_the_challenges_organisers_may_upload_gallery_inputs(hidden_phase, participant):
+    Phase.objects.filter(id=hidden_phase.id).update(submission_kind=Phase.SubmissionKind.CODE)
+    client = Client()
+    client.force_login(participant)
+    response = client.post(f"/organiser/phases/{hidden_phase.id}/gallery-inputs/", {"file": _gallery_zip()})
+    assert response.status_code in (403, 404)
+    hidden_phase.refresh_from_db()
+    assert not hidden_phase.gallery_inputs

@@ -177,6 +177,9 @@ EXPECTATIONS: dict[str, Expect] = {
     "api:phase-query-text": Expect(NONE, ORG),
     # the dashboard's ground-truth upload (POST only; without a file: a message and back to the dashboard)
     "challenge:phase-ground-truth-upload": Expect(NONE, ORG),
+    # the dashboard's gallery-inputs upload (POST only; without a file: a message and back; a phase
+    # that takes predictions: refused with a message)
+    "challenge:phase-gallery-inputs-upload": Expect(NONE, ORG),
     # the starter kit's README, as text (counts only): like the kit, for anyone who sees the phase
     "challenge:kit-readme": Expect(ALL, NONE),
     "challenge:team-manage": Expect(
