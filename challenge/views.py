@@ -53,7 +53,7 @@ from challenge.services import (
     team_member_remove,
     team_rename,
 )
-from challenge.services.terms import terms_accept
+from challenge.services.terms import terms_accept, terms_ensure_accepted
 from challenge.signed_in import signed_in_user
 from challenge.starter_kit import starter_kit_readme
 from challenge.throttles import THROTTLED, throttle_allows
@@ -118,9 +118,11 @@ def terms_accept_view(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @domain_errors
 def kit_readme(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
-    """The starter kit's README as plain text: what to download and the shapes a submission must have."""
+    """The starter kit's README as plain text: what to download and the shapes a submission must have.
+    Part of the kit: a challenge with rules to accept shows it only after they are accepted."""
     challenge = challenge_get(slug=slug, user=request.user)
     phase = phase_kit_get(challenge=challenge, slug=phase_slug, user=request.user)
+    terms_ensure_accepted(challenge=challenge, user=request.user, what="reading the starter kit")
     return HttpResponse(starter_kit_readme(phase=phase), content_type="text/plain; charset=utf-8")
 
 

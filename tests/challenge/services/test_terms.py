@@ -56,6 +56,19 @@ def test_the_kit_waits_for_the_rules_and_a_new_version_asks_again(ruled, phase, 
     assert client.get(kit).status_code == 200
 
 
+def test_the_kit_readme_waits_for_the_rules_like_the_kit(ruled, phase, participant, organiser):
+    readme = "/c/video-pentathlon/val/kit/README.txt"
+    client = _client(participant)
+    refused = client.get(readme)
+    assert refused.status_code == 403
+    assert "before reading the starter kit" in refused.content.decode()
+    assert Client().get(readme).status_code == 403
+    assert _client(organiser).get(readme).status_code == 200
+    client.post("/c/video-pentathlon/rules/accept/")
+    accepted = client.get(readme)
+    assert accepted.status_code == 200 and accepted["Content-Type"].startswith("text/plain")
+
+
 def test_a_visitor_is_told_to_log_in_and_organisers_pass(ruled, phase, organiser):
     refused = Client().get(f"/api/v1/phases/{phase.id}/kit/")
     assert refused.status_code == 403 and refused.json()["detail"].startswith("Log in and accept the rules")
