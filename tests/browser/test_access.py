@@ -100,7 +100,22 @@ def test_axe_finds_no_serious_or_critical_violation(page, new_page, phase, hidde
         "/accounts/email/",
         "/accounts/api-token/",
     ]
-    organiser_pages = ["/organiser/c/video-pentathlon/", f"/organiser/phases/{phase.id}/rescore/"]
+    # every page of the console an organiser of the challenge reaches; a code phase's card (gallery
+    # inputs) on the dashboard too
+    from challenge.models import Phase
+
+    Phase.objects.filter(id=hidden_phase.id).update(submission_kind=Phase.SubmissionKind.CODE)
+    organiser_pages = [
+        "/organiser/",
+        "/organiser/c/video-pentathlon/",
+        "/organiser/c/video-pentathlon/settings/",
+        "/organiser/c/video-pentathlon/phases/new/",
+        "/organiser/c/video-pentathlon/submissions/",
+        "/organiser/c/video-pentathlon/teams/",
+        "/organiser/c/video-pentathlon/log/",
+        f"/organiser/phases/{phase.id}/settings/",
+        f"/organiser/phases/{phase.id}/rescore/",
+    ]
     problems = {}
     for url in public:
         page.goto(url)
@@ -121,7 +136,7 @@ def test_axe_finds_no_serious_or_critical_violation(page, new_page, phase, hidde
     org.click("main button[type=submit]")
     org.wait_for_url("**/")
     for url in organiser_pages:
-        org.goto(url)
+        assert org.goto(url).status == 200, url  # the page itself, not a refusal, is checked
         problems[url] = _axe(org)
     found = {url: issues for url, issues in problems.items() if issues}
     assert len(problems) == len(public) + len(participant) + len(organiser_pages)
