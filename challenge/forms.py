@@ -129,7 +129,7 @@ class ChallengeForm(_ChallengeModelForm):
 
     class Meta:
         model = Challenge
-        fields = list(CHALLENGE_SETTINGS)
+        fields = [name for name in CHALLENGE_SETTINGS if name != "pages"]  # pages: ChallengePagesFormSet
         widgets = {
             "description": forms.Textarea(attrs={"rows": 5}),
             "rules": forms.Textarea(attrs={"rows": 6}),
@@ -144,11 +144,69 @@ class ChallengeForm(_ChallengeModelForm):
         return _dataset_names(self.cleaned_data["datasets"])
 
 
+#: Ids the challenge page uses itself: an extra page with one of them would break its links (#rules).
+RESERVED_PAGE_SLUGS = frozenset({"rules"})
+MAX_EXTRA_PAGES = 20
+
+
+class ChallengePageForm(forms.Form):
+    """One extra page of the challenge (a section of its page, linked as /c/<challenge>/#<address>)."""
+
+    slug = forms.SlugField(max_length=50, label="Address", help_text="Its anchor: /c/<challenge>/#<address>.")
+    title = forms.CharField(max_length=200, label="Title")
+    body = forms.CharField(required=False, label="Text", widget=forms.Textarea(attrs={"rows": 6}))
+
+    def clean_slug(self) -> str:
+        slug = str(self.cleaned_data["slug"])
+        if slug in RESERVED_PAGE_SLUGS:
+            raise forms.ValidationError(
+                f"'{slug}' is the address of the challenge's own section; choose another."
+            )
+        return slug
+
+
+class ChallengePagesBase(forms.BaseFormSet):  # type: ignore[type-arg]  # django-stubs: generic in the form
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        seen: set[str] = set()
+        for form in self.forms:
+            if form.cleaned_data.get("DELETE"):
+                continue
+            slug = form.cleaned_data.get("slug")
+            if slug and slug in seen:
+                raise forms.ValidationError(f"Two pages have the address '{slug}'; each needs its own.")
+            if slug:
+                seen.add(slug)
+
+    def pages(self) -> list[dict[str, str]]:
+        """The pages kept, in order, as `Challenge.pages` stores them."""
+        return [
+            {
+                "slug": f.cleaned_data["slug"],
+                "title": f.cleaned_data["title"],
+                "body": f.cleaned_data.get("body", ""),
+            }
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
+
+
+ChallengePagesFormSet = forms.formset_factory(
+    ChallengePageForm,
+    formset=ChallengePagesBase,
+    extra=1,
+    can_delete=True,
+    max_num=MAX_EXTRA_PAGES,
+    validate_max=True,
+)
+
+
 class ChallengeCreateForm(ChallengeForm):
     """A new challenge: its address (fixed once created) and the settings the edit form has."""
 
     class Meta(ChallengeForm.Meta):
-        fields = ["slug", *CHALLENGE_SETTINGS]
+        fields = ["slug", *ChallengeForm.Meta.fields]
         labels = {"slug": "Address"}
         help_texts = {"slug": "The challenge's pages live at /c/<address>/; letters, digits, - and _."}
 

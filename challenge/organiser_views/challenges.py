@@ -3,6 +3,8 @@ YAML bundle (`challenge.bundle`)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -11,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from challenge.bundle import BundleError, bundle_dump, bundle_load, bundle_parse, bundle_validate
-from challenge.forms import ChallengeCreateForm, ChallengeForm
+from challenge.forms import ChallengeCreateForm, ChallengeForm, ChallengePagesBase, ChallengePagesFormSet
 from challenge.models import Challenge
 from challenge.organiser_views.access import (
     NOT_ORGANISER,
@@ -54,11 +56,23 @@ def challenge_create_view(request: SignedInRequest) -> HttpResponse:
 
 @login_required
 def challenge_settings_view(request: SignedInRequest, slug: str) -> HttpResponse:
-    """Edit the challenge's pages, rules, metric, approval and datasets through `challenge_settings_update`."""
+    """Edit the challenge's pages, rules, metric, approval and datasets through `challenge_settings_update`.
+
+    The extra pages are a formset beside the form; a POST without it (a script posting the settings
+    alone) leaves the pages as they are."""
     challenge = organised_challenge(request, slug)
     form = ChallengeForm(request.POST or None, instance=Challenge.objects.get(id=challenge.id))
-    if request.method == "POST" and form.is_valid():
+    posted_pages = request.method == "POST" and "pages-TOTAL_FORMS" in request.POST
+    pages = cast(
+        ChallengePagesBase,
+        ChallengePagesFormSet(
+            request.POST if posted_pages else None, initial=list(challenge.pages or []), prefix="pages"
+        ),
+    )
+    if request.method == "POST" and form.is_valid() and (not posted_pages or pages.is_valid()):
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name != "datasets"}
+        if posted_pages and pages.pages() != list(challenge.pages or []):
+            changes["pages"] = pages.pages()
         try:
             challenge_settings_update(
                 challenge=challenge, actor=request.user, datasets=form.cleaned_data["datasets"], **changes
@@ -68,11 +82,12 @@ def challenge_settings_view(request: SignedInRequest, slug: str) -> HttpResponse
         else:
             messages.success(request, CHALLENGE_SAVED.format(title=challenge.title))
             return redirect("challenge:organiser", slug=challenge.slug)
+    invalid = bool(form.errors) or (posted_pages and not pages.is_valid())
     return render(
         request,
         "challenge/organiser_challenge.html",
-        {"form": form, "challenge": challenge},
-        status=400 if form.errors else 200,
+        {"form": form, "challenge": challenge, "pages": pages},
+        status=400 if invalid else 200,
     )
 
 

@@ -42,6 +42,7 @@ CHALLENGE_SETTINGS = (
     "score_decimals",
     "teams_need_approval",
     "terms_version",
+    "pages",
 )
 #: The phase settings an organiser edits in the console (the admin's fields, without the ground truth
 #: and the slug, which names the phase in URLs and in the teams' files).
@@ -87,8 +88,8 @@ def organiser_action_record(
 def _shown(value: Any) -> str:
     if value is None or value == "":
         return "none"
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "none"
+    if isinstance(value, list):  # formats, datasets, or pages (named by their titles)
+        return ", ".join(str(v.get("title", v)) if isinstance(v, dict) else str(v) for v in value) or "none"
     return str(value)
 
 

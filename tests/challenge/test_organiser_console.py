@@ -4,6 +4,7 @@ participants, and the action log; each change checked on the pages participants 
 from __future__ import annotations
 
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -383,3 +384,91 @@ def test_only_the_challenges_organisers_may_upload_gallery_inputs(hidden_phase, 
     assert response.status_code in (403, 404)
     hidden_phase.refresh_from_db()
     assert not hidden_phase.gallery_inputs
+
+
+def _challenge_form(challenge: Challenge, pages: list[dict], **extra) -> dict:
+    """The settings form as posted, unchanged, with the pages formset holding `pages` (plus an empty
+    extra form, as the browser sends it) and `extra` fields of the formset."""
+    data = {
+        **CHALLENGE_FORM,
+        "title": challenge.title,
+        "summary": challenge.summary,
+        "rules": challenge.rules,
+        "primary_metric": challenge.primary_metric,
+        "terms_version": challenge.terms_version,
+        "datasets": ", ".join(challenge.datasets.values_list("name", flat=True)),
+        "pages-TOTAL_FORMS": len(pages) + 1,
+        "pages-INITIAL_FORMS": len(challenge.pages or []),
+        "pages-MIN_NUM_FORMS": 0,
+        "pages-MAX_NUM_FORMS": 20,
+    }
+    data.pop("slug")
+    if not challenge.is_public:
+        data.pop("is_public")
+    for i, page in enumerate(pages):
+        data.update({f"pages-{i}-{key}": value for key, value in page.items()})
+    data.update(extra)
+    return data
+
+
+def test_extra_pages_are_added_edited_and_removed_from_the_console_and_shown_to_everyone(org, phase):
+    challenge = phase.challenge
+    url = f"/organiser/c/{challenge.slug}/settings/"
+    assert 'data-role="challenge-pages"' in org.get(url).content.decode()
+    data = _challenge_form(
+        challenge, [{"slug": "data", "title": "Data", "body": "Five datasets, test splits hidden."}]
+    )
+    assert org.post(url, data).status_code == 302
+    challenge.refresh_from_db()
+    assert challenge.pages == [
+        {"slug": "data", "title": "Data", "body": "Five datasets, test splits hidden."}
+    ]
+    public = Client().get(f"/c/{challenge.slug}/").content.decode()
+    assert '<section id="data"><h2>Data</h2>' in public and "Five datasets, test splits hidden." in public
+    edited = [
+        {"slug": "data", "title": "The data", "body": "Five datasets."},
+        {"slug": "prizes", "title": "Prizes", "body": "Travel grants."},
+    ]
+    assert org.post(url, _challenge_form(challenge, edited)).status_code == 302
+    challenge.refresh_from_db()
+    assert [p["title"] for p in challenge.pages] == ["The data", "Prizes"]
+    assert org.post(url, _challenge_form(challenge, edited, **{"pages-0-DELETE": "on"})).status_code == 302
+    challenge.refresh_from_db()
+    assert [p["slug"] for p in challenge.pages] == ["prizes"]
+    details = list(
+        OrganiserAction.objects.filter(challenge=challenge, action="challenge settings")
+        .order_by("id")
+        .values_list("detail", flat=True)
+    )
+    assert details[0] == "pages: none → Data" and details[-1] == "pages: The data, Prizes → Prizes"
+
+
+def test_pages_that_clash_are_refused_next_to_the_form_and_nothing_changes(org, phase):
+    challenge = phase.challenge
+    url = f"/organiser/c/{challenge.slug}/settings/"
+    twice = _challenge_form(challenge, [{"slug": "data", "title": "A"}, {"slug": "data", "title": "B"}])
+    refused = org.post(url, twice)
+    assert refused.status_code == 400 and "Two pages have the address 'data'" in unescape(
+        refused.content.decode()
+    )
+    reserved = org.post(url, _challenge_form(challenge, [{"slug": "rules", "title": "Rules again"}]))
+    assert reserved.status_code == 400 and "the challenge's own section" in unescape(
+        reserved.content.decode()
+    )
+    bad = org.post(url, _challenge_form(challenge, [{"slug": "no spaces", "title": "T"}]))
+    assert bad.status_code == 400
+    challenge.refresh_from_db()
+    assert challenge.pages == [] and not OrganiserAction.objects.filter(challenge=challenge).exists()
+
+
+def test_settings_posted_without_the_pages_formset_keep_the_pages(org, phase):
+    challenge = phase.challenge
+    Challenge.objects.filter(id=challenge.id).update(pages=[{"slug": "data", "title": "Data", "body": "x"}])
+    challenge.refresh_from_db()
+    data = {k: v for k, v in _challenge_form(challenge, []).items() if not k.startswith("pages-")}
+    data["rules"] = "New rules."
+    assert org.post(f"/organiser/c/{challenge.slug}/settings/", data).status_code == 302
+    challenge.refresh_from_db()
+    assert challenge.rules == "New rules." and challenge.pages == [
+        {"slug": "data", "title": "Data", "body": "x"}
+    ]
