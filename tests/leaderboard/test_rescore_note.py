@@ -25,6 +25,9 @@ def test_a_rescored_submission_says_since_when_and_why(participant, team, phase,
     assert submission.status == Submission.Status.QUEUED
     body = member.get(f"/submissions/{submission.id}/").content.decode()
     assert "Being re-scored since" in body and "fixed the MSVD ground truth" in body
+    # My submissions says it beside the status, not a bare "Queued"
+    listed = member.get(f"/c/{phase.challenge.slug}/submissions/").content.decode()
+    assert 'data-role="rescoring">re-scoring since' in listed and "fixed the MSVD ground truth" in listed
 
 
 def test_a_failed_submission_gets_one_failure_mail_not_one_per_rescore(participant, team, phase, organiser):
