@@ -40,6 +40,18 @@ def test_a_participant_accepts_the_rules_and_sees_when_in_their_zone(
         utc = accepted.strftime("%Y-%m-%d %H:%M") + " UTC"
         expect(when).to_contain_text("Asia/Tokyo")
         expect(when).to_contain_text(f"({utc})")
+        # a table cell: compact, the zone's short name, UTC beside it (Tokyo is UTC+9, no summer time)
+        from datetime import timedelta
+
+        from challenge.models import Submission
+        from tests.factories import SubmissionFactory
+
+        entry = SubmissionFactory(team=participant.team_memberships.get().team, phase=phase)
+        entry = Submission.objects.get(id=entry.id)
+        page.goto("/c/video-pentathlon/submissions/")
+        cell = page.locator(f"tr:has(a[href='/submissions/{entry.id}/']) time[data-local-time=cell]")
+        tokyo = entry.created_at + timedelta(hours=9)
+        expect(cell).to_have_text(f"{tokyo:%Y-%m-%d} {tokyo:%H:%M} GMT+9 ({entry.created_at:%H:%M} UTC)")
         assert not problems, problems
     finally:
         context.close()

@@ -3,7 +3,7 @@ static/js/localtime.js); without script the page still says UTC. Tables keep com
 
 from __future__ import annotations
 
-import re
+import datetime
 from pathlib import Path
 
 import pytest
@@ -31,15 +31,31 @@ def test_the_organiser_console_gives_phase_dates_and_ground_truth_upload_as_loca
     assert local_time(phase.ground_truth_uploaded_at) in page
 
 
-def test_no_template_writes_a_utc_moment_in_running_text_by_hand():
-    """A hand-written `{{ x|date:"Y-m-d H:i" }} UTC` never reaches the visitor's zone; table cells
-    (`nowrap` spans, compact on a phone) and the live countdowns are the exceptions."""
-    by_hand = re.compile(r'\|date:"Y-m-d H:i(?::s)?" \}\}(?: UTC|\{% else %\}[^<]* UTC)')
+def test_no_template_writes_a_moment_by_hand():
+    """A hand-written `{{ x|date:"Y-m-d ..." }}` never reaches the visitor's zone: every moment goes
+    through _time.html (running text) or _time_cell.html (table cells); the live countdowns, which
+    are <time> elements of their own, are the exception."""
     found = []
     for template in Path(settings.BASE_DIR, "templates").rglob("*.html"):
-        if template.name == "_time.html":
+        if template.name in ("_time.html", "_time_cell.html"):
             continue
         for number, line in enumerate(template.read_text().splitlines(), 1):
-            if by_hand.search(line) and "nowrap" not in line and "data-countdown" not in line:
+            if '|date:"Y-m-d' in line and "data-countdown" not in line:
                 found.append(f"{template.name}:{number}")
     assert not found, found
+
+
+def test_table_cells_give_compact_local_times(upload, participant, organiser, phase):
+    submission = upload("npz", seed=4)
+    member = Client()
+    member.force_login(participant)
+    listed = member.get(f"/c/{phase.challenge.slug}/submissions/").content.decode()
+    stamp = submission.created_at.astimezone(datetime.UTC)
+    cell = (
+        f'<time datetime="{local_time(submission.created_at).split(chr(34))[1]}" data-local-time="cell">'
+        f'<span class="nowrap">{stamp:%Y-%m-%d}</span> <span class="nowrap">{stamp:%H:%M} UTC</span></time>'
+    )
+    assert cell in listed
+    org = Client()
+    org.force_login(organiser)
+    assert cell in org.get(f"/organiser/c/{phase.challenge.slug}/submissions/").content.decode()
