@@ -707,13 +707,12 @@ def main() -> int:
                 limit = min(limit, hard)
             resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
         _prepare_numba_cache(request.get("numba_cache"))
-        # everything scoring imports, loaded before any privilege is given up
+        # what scoring imports; numba too, before a privilege drop (`_warm_for_drop`), and otherwise
+        # only when a matrix is large enough for the compiled kernel
         from . import io as _io  # noqa: F401
         from .io import ReadLimits
-        from .metrics import compiled
         from .scoring import resolve_device, score_submission
 
-        compiled.available()
         device = resolve_device(request.get("device") or "cpu")
         if request.get("drop_to"):
             _warm_for_drop(device)

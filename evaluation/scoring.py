@@ -29,6 +29,7 @@ from .io import (
     inspect_submission,
     load_entry,
 )
+from .metrics import compiled
 from .metrics.registry import GEOMETRIC_MEAN_KEY, METRIC_KEYS, RELEVANCE_METRIC_KEYS, metric
 from .metrics.relevance import Relevance, relevance_directions, summarise, topk_relevance_metrics
 from .metrics.retrieval import (
@@ -119,9 +120,10 @@ def warm_up(device: str = "auto") -> str:
     'cpu'
     """
     resolved = resolve_device(device)
+    backend = "compiled" if resolved == "cpu" and compiled.available() else "auto"
     for dtype in (np.float32, np.float64):
         sims = np.eye(3, dtype=dtype)
-        retrieval_ranks(_on_device(sims, resolved), np.arange(3), num_videos=3)
+        retrieval_ranks(_on_device(sims, resolved), np.arange(3), num_videos=3, backend=backend)
     return resolved
 
 

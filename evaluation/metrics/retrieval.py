@@ -49,6 +49,10 @@ _PARALLEL_MIN_ELEMENTS = 4_000_000
 _MAX_THREADS = 8
 # Rows per call of the compiled kernel, so progress is reported a few times per matrix.
 _COMPILED_SLICE_ROWS = 4096
+# Below this many elements "auto" takes the numpy kernel: it scans 16M float32 in about 25 ms, while
+# a fresh process pays about 0.4 s to import numba and load the compiled kernel, and every scoring
+# child is a fresh process. Both kernels count the same comparisons, so the ranks are identical.
+_COMPILED_MIN_ELEMENTS = 1 << 24
 
 Progress = Callable[[float], None]
 
@@ -270,6 +274,8 @@ def _use_compiled(backend: str, ops: Any, data: Any) -> bool:
         raise ValueError(f"unknown backend {backend!r}; expected auto, numpy or compiled")
     if backend == "numpy" or not isinstance(ops, _NumpyOps):
         return False
+    if backend == "auto" and int(data.size) < _COMPILED_MIN_ELEMENTS:
+        return False
     usable = compiled.available() and data.dtype in (np.float32, np.float64)
     if backend == "compiled" and not usable:
         raise ValueError("the compiled kernel needs numba and a float32 or float64 matrix")
@@ -337,8 +343,8 @@ def retrieval_ranks(
         dataset, member: named in error messages.
         progress: called with the fraction of rows done.
         threads: CPU threads of the numpy kernel; by default the cores, for large matrices.
-        backend: "auto" (the compiled fused kernel for float32/64 arrays on the CPU when numba is
-            installed, else numpy), "numpy" or "compiled". CUDA tensors always use torch.
+        backend: "auto" (the compiled fused kernel for float32/64 arrays of at least 2^24 elements
+            on the CPU when numba is installed, else numpy), "numpy" or "compiled". CUDA tensors always use torch.
     Returns:
         {"t2v": (Q,) float64 ranks of the valid rows in row order, "v2t": (V,) float64 ranks}.
     Raises:

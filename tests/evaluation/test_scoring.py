@@ -225,3 +225,23 @@ def test_cuda_request_without_gpu_is_a_clear_error(tmp_path, tiny_truth, tiny_ma
 def test_ground_truth_subset_truth_is_usable():
     truth = pentathlon_ground_truth(phase="val", scale="tiny", datasets=("DiDeMo",))
     assert isinstance(truth, GroundTruth) and list(truth.datasets) == ["DiDeMo"]
+
+
+def test_a_small_matrix_is_scored_without_loading_numba(tmp_path, tiny_truth, tiny_truth_path, tiny_matrices):
+    """Each scoring child is a fresh process: below the compiled kernel's size the numpy kernel gives
+    the same ranks without numba's import and cache load (about 0.4 s of every scoring)."""
+    path = tmp_path / "sub.npz"
+    write_npz_submission(path, tiny_matrices)
+    truth = tiny_truth_path
+    script = (
+        "import sys\n"
+        "from evaluation.ground_truth import read_ground_truth\n"
+        "from evaluation.scoring import score_submission\n"
+        f"truth = read_ground_truth({str(truth)!r})\n"
+        f"report = score_submission(ground_truth=truth, submission_path={str(path)!r}, ranks_out={{}})\n"
+        "print('numba' in sys.modules, report['overall_score'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded, score = done.stdout.split()
+    assert loaded == "False"
+    assert float(score) == score_submission(ground_truth=tiny_truth, submission_path=path)["overall_score"]
