@@ -2,8 +2,13 @@
 
 The bundle:
 
-    challenge:   {slug, title, summary, description, rules, is_public, primary_metric, score_decimals,
-                  teams_need_approval}
+    challenge:   {slug, title, summary, description, rules, is_public, primary_metric, metrics,
+                  query_modality, gallery_modality, query_noun, query_noun_singular, item_noun,
+                  item_noun_singular, score_decimals, teams_need_approval}
+                 metrics: the registry metrics the boards show, in order ([mAP@10, mAP@16, R1]);
+                 primary_metric must be one of them when they are given, or the geometric mean
+                 query_modality, gallery_modality: text, video, audio or image (default text, video);
+                 the nouns: what the pages call queries and gallery items (blank: the modality's)
                  higher_is_better is optional and never sets anything: the direction is the primary
                  metric's; a value that contradicts it is a problem (docs/design.md section 4)
     pages:       [{slug, title, body}]
@@ -20,7 +25,8 @@ The bundle:
     organisers:  [username, ...]              (optional) existing accounts made organisers of the challenge
     preset:      (optional) a preset of `evaluation.presets` (pentathlon-2020, audio-retrieval,
                  dcase-audio-retrieval, epic-kitchens-mir): the challenge fields the bundle leaves out
-                 (title, summary, description, primary_metric) and, without a
+                 (title, summary, description, primary_metric, metrics, the modalities and the
+                 item nouns) and, without a
                  datasets list, its datasets come from the preset
 
 Loading is idempotent, keyed by the challenge slug, dataset names and phase slugs. Datasets and
@@ -46,10 +52,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from challenge.models import Challenge, Dataset, Phase, PrimaryMetric
+from challenge.models import Challenge, Dataset, Phase
 from challenge.selectors import challenge_is_organiser
 from challenge.services.dispatch import intervals_refresh_on_commit, phase_interval_settings_changed
 from core.exceptions import PermissionDeniedError
+from evaluation.metrics.registry import is_metric
 
 CHALLENGE_KEYS = (
     "slug",
@@ -59,8 +66,25 @@ CHALLENGE_KEYS = (
     "rules",
     "is_public",
     "primary_metric",
+    "metrics",
+    "query_modality",
+    "gallery_modality",
+    "query_noun",
+    "query_noun_singular",
+    "item_noun",
+    "item_noun_singular",
     "score_decimals",
     "teams_need_approval",
+)
+#: Text fields a null leaves blank (a YAML key without a value).
+_BLANK_WHEN_NULL = (
+    "summary",
+    "description",
+    "rules",
+    "query_noun",
+    "query_noun_singular",
+    "item_noun",
+    "item_noun_singular",
 )
 #: Accepted, never stored: it must agree with the primary metric, which alone sets the direction.
 DIRECTION_KEY = "higher_is_better"
@@ -222,7 +246,7 @@ def _check_direction(raw: dict[str, Any], challenge: Challenge, problems: list[s
     value = raw[DIRECTION_KEY]
     if not isinstance(value, bool):
         problems.append(BUNDLE_DIRECTION_NOT_BOOLEAN.format(value=value))
-    elif challenge.primary_metric in PrimaryMetric.values and value != challenge.higher_is_better:
+    elif is_metric(str(challenge.primary_metric)) and value != challenge.higher_is_better:
         problems.append(
             BUNDLE_DIRECTION_CONTRADICTS.format(
                 metric=str(challenge.primary_metric),
@@ -258,11 +282,12 @@ def _build_challenge(data: dict[str, Any], problems: list[str]) -> Challenge:
     challenge = existing or Challenge()
     for key in CHALLENGE_KEYS:
         if key in raw:
-            setattr(
-                challenge,
-                key,
-                raw[key] if raw[key] is not None or key not in ("summary", "description", "rules") else "",
-            )
+            value = raw[key]
+            if value is None and key in _BLANK_WHEN_NULL:
+                value = ""
+            elif value is None and key == "metrics":
+                value = []
+            setattr(challenge, key, value)
     pages = data.get("pages") or []
     challenge.pages = pages
     try:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 
-from challenge.models import Challenge, Phase, Submission, SubmissionFormat, Team
+from challenge.models import Challenge, Phase, PrimaryMetric, Submission, SubmissionFormat, Team
 from challenge.services.organiser import CHALLENGE_SETTINGS, PHASE_ENDS_BEFORE_START, PHASE_SETTINGS
 
 # Model forms are generic in django-stubs only; Django's class takes no subscript at run time.
@@ -117,14 +117,34 @@ def _dataset_names(text: str) -> list[str]:
     return list(dict.fromkeys(name for name in names if name))
 
 
+def _metric_keys(text: str) -> list[str]:
+    """The metric set as typed: keys separated by commas or spaces, in order (a key listed twice stays
+    twice, so the model's validation can say so)."""
+    return [key for key in text.replace("\n", ",").replace(" ", ",").split(",") if key]
+
+
 class ChallengeForm(_ChallengeModelForm):
-    """A challenge's pages, rules, metric and approval settings, and its datasets (one list)."""
+    """A challenge's pages, rules, metric set and primary metric, the words its pages use, approval
+    settings, and its datasets (one list). The metric set is checked by the model
+    (`challenge.models.vocabulary`), so the console, the bundle and the services say the same."""
 
     datasets = forms.CharField(
         required=False,
         label="Datasets",
         help_text="Names separated by commas, in the order the boards show them (e.g. MSRVTT, MSVD); "
         "each must match a group of the ground-truth files.",
+    )
+    metrics = forms.CharField(
+        required=False,
+        label="Metrics",
+        help_text="Registry metrics the boards show, in order, separated by commas (e.g. mAP@10, mAP@16, "
+        "R1, R5); cut-offs of mAP@K, nDCG@K and Recall@K may be declared. Empty: R@1, R@5, R@10, R@50, "
+        "MedR, MeanR and the primary metric.",
+    )
+    primary_metric = forms.ChoiceField(
+        label="Primary metric",
+        help_text="What the boards rank by (its direction is the metric's own); one of the metrics above "
+        "when they are given, or the geometric mean.",
     )
 
     class Meta:
@@ -139,9 +159,19 @@ class ChallengeForm(_ChallengeModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and not self.is_bound:
             self.initial["datasets"] = ", ".join(self.instance.datasets.values_list("name", flat=True))
+        if not self.is_bound:
+            self.initial["metrics"] = ", ".join(self.instance.metrics or [])
+        # the registry's named metrics, and the cut-offs the challenge declares (stored or being typed)
+        declared = _metric_keys(str(self.data.get("metrics") or "")) if self.is_bound else []
+        extra = [k for k in (*(self.instance.metrics or []), *declared) if k not in PrimaryMetric.values]
+        primary = cast(forms.ChoiceField, self.fields["primary_metric"])  # declared above
+        primary.choices = [*PrimaryMetric.choices, *[(k, k) for k in dict.fromkeys(extra)]]
 
     def clean_datasets(self) -> list[str]:
         return _dataset_names(self.cleaned_data["datasets"])
+
+    def clean_metrics(self) -> list[str]:
+        return _metric_keys(self.cleaned_data["metrics"])
 
 
 #: Ids the challenge page uses itself: an extra page with one of them would break its links (#rules).

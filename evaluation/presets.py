@@ -1,7 +1,8 @@
 """Challenge presets: the retrieval benchmarks this server hosts out of the box, as plain data.
 
-A preset names a challenge's datasets, what its queries and gallery items are, the metric it ranks by
-and the shapes of its splits; `challenge.bundle` fills a bundle's missing challenge fields and datasets
+A preset names a challenge's datasets, what its queries and gallery items are and what its pages call
+them ("audio clips", "text→audio"), the metric it ranks by, the metrics its boards show and the shapes
+of its splits; `challenge.bundle` fills a bundle's missing challenge fields and datasets
 from the preset the bundle names (``preset: dcase-audio-retrieval``), and `evaluation.synthetic`
 builds ground truth in the preset's shapes for the demo and tests. Nothing here is a rule: every field
 can be overridden by the bundle, and a challenge without a preset names its own datasets.
@@ -67,18 +68,26 @@ class Preset:
     primary_metric: str
     query_modality: str
     gallery_modality: str
+    #: What the pages call the gallery items, plural and singular.
     item_noun: str
+    item_noun_singular: str
     datasets: tuple[PresetDataset, ...]
-    #: The metrics the preset's challenge reports (the rank metrics are always reported).
+    #: The challenge's metric set, the columns of its boards (the scorer always computes the rank
+    #: metrics); empty: the rank metrics, as `Challenge.metrics` reads an empty set.
     metrics: tuple[str, ...] = ()
 
-    def bundle_fields(self) -> dict[str, str | bool]:
+    def bundle_fields(self) -> dict[str, object]:
         """The bundle's ``challenge`` fields this preset provides."""
         return {
             "title": self.title,
             "summary": self.summary,
             "description": self.description,
             "primary_metric": self.primary_metric,
+            "metrics": list(self.metrics),
+            "query_modality": self.query_modality,
+            "gallery_modality": self.gallery_modality,
+            "item_noun": self.item_noun,
+            "item_noun_singular": self.item_noun_singular,
         }
 
     def bundle_datasets(self) -> list[dict[str, str]]:
@@ -107,6 +116,7 @@ PRESETS: dict[str, Preset] = {
             query_modality="text",
             gallery_modality="video",
             item_noun="videos",
+            item_noun_singular="video",
             # the 2020 val split's numbers (evaluation.synthetic.PENTATHLON_SIZES builds them exactly)
             datasets=tuple(
                 PresetDataset(name, _PENTATHLON_DESCRIPTIONS[name], items=0) for name in PENTATHLON_DATASETS
@@ -122,6 +132,7 @@ PRESETS: dict[str, Preset] = {
             query_modality="text",
             gallery_modality="audio",
             item_noun="audio clips",
+            item_noun_singular="audio clip",
             datasets=(
                 PresetDataset("AudioCaps", "AudioCaps test: AudioSet clips, 5 captions each.", 975, 5),
                 PresetDataset("CLOTHO", "CLOTHO evaluation: Freesound clips, 5 captions each.", 1_045, 5),
@@ -137,6 +148,7 @@ PRESETS: dict[str, Preset] = {
             query_modality="text",
             gallery_modality="audio",
             item_noun="audio clips",
+            item_noun_singular="audio clip",
             datasets=(
                 PresetDataset(
                     "Clotho",
@@ -146,7 +158,7 @@ PRESETS: dict[str, Preset] = {
                     extra_relevant=3,
                 ),
             ),
-            metrics=("mAP@10", "mAP", "Recall@10"),
+            metrics=("mAP@10", "mAP", "Recall@10", "R1", "R5", "R10"),
         ),
         Preset(
             key="epic-kitchens-mir",
@@ -158,6 +170,7 @@ PRESETS: dict[str, Preset] = {
             query_modality="text",
             gallery_modality="video",
             item_noun="video clips",
+            item_noun_singular="video clip",
             datasets=(
                 PresetDataset(
                     "EPIC-KITCHENS-100",
@@ -168,7 +181,7 @@ PRESETS: dict[str, Preset] = {
                     density=1.0,
                 ),
             ),
-            metrics=("nDCG", "mAP"),
+            metrics=("nDCG", "nDCG@10", "mAP", "R1", "R5", "R10"),
         ),
     )
 }

@@ -17,12 +17,14 @@ from .storage import (
 from .submissions import ChunkedUpload, Submission
 from .teams import Team, TeamMembership
 from .terms import TermsAcceptance
+from .vocabulary import Modality, Words
 
 __all__ = [
     "LOWER_IS_BETTER_METRICS",
     "Challenge",
     "ChunkedUpload",
     "Dataset",
+    "Modality",
     "OrganiserAction",
     "Phase",
     "PrimaryMetric",
@@ -38,4 +40,5 @@ __all__ = [
     "private_storage",
     "submission_upload_to",
     "validate_pages",
+    "Words",
 ]

@@ -10,6 +10,7 @@ from django.db import models
 from evaluation.metrics.registry import LOWER_IS_BETTER, metric
 
 from .catalog import CatalogQuerySet
+from .vocabulary import Modality, Words, metric_set, metric_set_problems, validate_primary_metric
 
 
 class PrimaryMetric(models.TextChoices):
@@ -52,9 +53,43 @@ class Challenge(models.Model):
     is_public = models.BooleanField(default=True, help_text="Visible to participants and visitors.")
     primary_metric = models.CharField(
         max_length=32,
-        choices=PrimaryMetric.choices,
         default=PrimaryMetric.GEOMETRIC_MEAN,
-        help_text="Per-dataset score (t2v); the overall score aggregates it.",
+        validators=[validate_primary_metric],
+        help_text="Per-dataset score (queries ranking gallery items); the overall score aggregates it. "
+        "A registry metric (R1, mAP@10, nDCG, ...) or the geometric mean; one of the metrics below when "
+        "they are given.",
+    )
+    metrics = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The registry metrics the boards show, in order, e.g. ["mAP@10", "mAP@16", "R1"]; '
+        "cut-offs of mAP@K, nDCG@K and Recall@K may be declared. Empty: R@1, R@5, R@10, R@50, MedR, "
+        "MeanR (and the primary metric).",
+    )
+    query_modality = models.CharField(
+        max_length=8, choices=Modality.choices, default=Modality.TEXT, help_text="What the queries are."
+    )
+    gallery_modality = models.CharField(
+        max_length=8,
+        choices=Modality.choices,
+        default=Modality.VIDEO,
+        help_text="What the gallery items (the ranked columns) are.",
+    )
+    query_noun = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The queries in the pages' words, plural (\"captions\"); blank: the modality's.",
+    )
+    query_noun_singular = models.CharField(
+        max_length=40, blank=True, help_text='One query ("caption"); blank: the modality\'s.'
+    )
+    item_noun = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The gallery items in the pages' words, plural (\"audio clips\"); blank: the modality's.",
+    )
+    item_noun_singular = models.CharField(
+        max_length=40, blank=True, help_text='One gallery item ("audio clip"); blank: the modality\'s.'
     )
     score_decimals = models.PositiveSmallIntegerField(
         default=2, validators=[MaxValueValidator(6)], help_text="Decimals shown on leaderboards and exports."
@@ -92,6 +127,41 @@ class Challenge(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def clean(self) -> None:
+        """The metric set names registry metrics, once each, and holds the primary metric (or the
+        primary metric is the geometric mean): `vocabulary.metric_set_problems`."""
+        problems = metric_set_problems(primary=str(self.primary_metric), metrics=self.metrics)
+        if problems:
+            raise ValidationError(problems)
+
+    @property
+    def words(self) -> Words:
+        """What the pages call the queries, the gallery items and the two directions."""
+        return Words.of(
+            query_modality=self.query_modality,
+            gallery_modality=self.gallery_modality,
+            query_noun=self.query_noun,
+            query_noun_singular=self.query_noun_singular,
+            item_noun=self.item_noun,
+            item_noun_singular=self.item_noun_singular,
+        )
+
+    @property
+    def primary_metric_label(self) -> str:
+        """How the pages name the primary metric ("Geometric mean of R@1, R@5, R@10", "mAP@16")."""
+        key = str(self.primary_metric)
+        if key in PrimaryMetric.values:
+            return str(PrimaryMetric(key).label)
+        try:
+            return metric(key).label
+        except KeyError:
+            return key
+
+    @property
+    def metric_set(self) -> tuple[str, ...]:
+        """The metrics the boards, CSV and JSON show, in order (`vocabulary.metric_set`)."""
+        return metric_set(primary=str(self.primary_metric), metrics=self.metrics or None)
 
     @property
     def higher_is_better(self) -> bool:

@@ -11,6 +11,8 @@ might still roll back.
     teams        teams and memberships
     phases       challenges, organisers, phases, ground truth, publishing
     uploads      resumable chunked uploads
+    challenges   a challenge's settings from the console: metric set, words, datasets
+    audit        the organisers' log
     organiser    the organisers' writes beyond the admin
 
 Users and profiles belong to `accounts.services`; `user_create` is re-exported here for old callers.

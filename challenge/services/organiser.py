@@ -1,9 +1,11 @@
 """The organisers' writes beyond the admin: leaderboard visibility, the public-choice lock, team
-approval, moderation and quota refunds. Same rules as every service: keyword-only, validated, atomic."""
+approval, moderation and quota refunds. Same rules as every service: keyword-only, validated, atomic.
+
+The challenge's own settings are in `challenge.services.challenges` and the log in
+`challenge.services.audit`; both are re-exported here for callers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import IO, Any
 
 from django.contrib.auth.models import User
@@ -11,11 +13,19 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 
-from challenge.events import challenge_boards_changed, phase_boards_changed
-from challenge.models import Challenge, Dataset, OrganiserAction, Phase, Submission, Team, TeamMembership
+from challenge.events import phase_boards_changed
+from challenge.models import Challenge, Phase, Submission, Team, TeamMembership
+from challenge.services.audit import organiser_action_record as organiser_action_record
+from challenge.services.audit import shown as _shown
+from challenge.services.challenges import CHALLENGE_CREATE_STAFF_ONLY as CHALLENGE_CREATE_STAFF_ONLY
+from challenge.services.challenges import CHALLENGE_SETTINGS as CHALLENGE_SETTINGS
+from challenge.services.challenges import CHALLENGE_SLUG_TAKEN as CHALLENGE_SLUG_TAKEN
+from challenge.services.challenges import DATASET_IN_USE as DATASET_IN_USE
+from challenge.services.challenges import challenge_create as challenge_create
+from challenge.services.challenges import challenge_settings_update as challenge_settings_update
 from challenge.services.phases import CODE_SETTINGS, phase_ground_truth_set
 from challenge.services.submissions import submission_cancel_as_organiser
-from core.exceptions import ApplicationError, PermissionDeniedError
+from core.exceptions import ApplicationError
 
 MODERATION_NEEDS_REASON = "Give a reason when hiding or disqualifying an entry; the team will read it."
 MODERATION_UNKNOWN = "Unknown moderation {value!r}; use one of: shown, hidden, disqualified."
@@ -23,27 +33,8 @@ VISIBILITY_UNKNOWN = "Unknown visibility {value!r}; use one of: {choices}."
 REFUND_NEEDS_REASON = "Say why the quota is refunded (for example: the platform failed while scoring)."
 PHASE_ENDS_BEFORE_START = "The phase must end after it starts; leave the end empty for an open-ended phase."
 MEMBER_NOT_IN_TEAM = "That account is not a member of team {team}."
-CHALLENGE_CREATE_STAFF_ONLY = (
-    "Only site staff create challenges; ask them to create it or to make you an organiser of one."
-)
-CHALLENGE_SLUG_TAKEN = "A challenge at /c/{slug}/ exists already; choose another address."
 PHASE_SLUG_TAKEN = "This challenge has a phase {slug!r} already; choose another short name."
-DATASET_IN_USE = "Dataset {name} has ground truth in phase(s) {phases}; it cannot be removed."
 KIND_LOCKED = "The phase has submissions already; its kind (code or predictions) can no longer change."
-#: The challenge settings an organiser edits in the console (the datasets are edited beside them). The
-#: direction is not one: it is the primary metric's (`Challenge.higher_is_better`).
-CHALLENGE_SETTINGS = (
-    "title",
-    "summary",
-    "description",
-    "rules",
-    "is_public",
-    "primary_metric",
-    "score_decimals",
-    "teams_need_approval",
-    "terms_version",
-    "pages",
-)
 #: The phase settings an organiser edits in the console (the admin's fields, without the ground truth
 #: and the slug, which names the phase in URLs and in the teams' files).
 PHASE_SETTINGS = (
@@ -66,137 +57,6 @@ PHASE_SETTINGS = (
     "submission_kind",
     *CODE_SETTINGS,
 )
-
-
-def organiser_action_record(
-    *, challenge: Challenge | int, user: User | None, action: str, target: str, detail: str = ""
-) -> OrganiserAction | None:
-    """Log one organiser action (who, what, when); nothing without a user (a command or a migration)."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    challenge_id = challenge if isinstance(challenge, int) else challenge.id
-    return OrganiserAction.objects.create(
-        challenge_id=challenge_id,
-        user=user,
-        username=user.get_username(),
-        action=action,
-        target=target[:200],
-        detail=detail,
-    )
-
-
-def _shown(value: Any) -> str:
-    if value is None or value == "":
-        return "none"
-    if isinstance(value, list):  # formats, datasets, or pages (named by their titles)
-        return ", ".join(str(v.get("title", v)) if isinstance(v, dict) else str(v) for v in value) or "none"
-    return str(value)
-
-
-def _datasets_set(*, challenge: Challenge, names: list[str]) -> list[str]:
-    """Make the challenge's datasets exactly `names`, in that order; returns what changed, in words.
-
-    Raises:
-        ValidationError: removing a dataset that some phase's ground truth holds.
-    """
-    existing = {d.name: d for d in challenge.datasets.all()}
-    changed = []
-    for name in sorted(set(existing) - set(names)):
-        phases = sorted(existing[name].splits.values_list("phase__title", flat=True))
-        if phases:
-            raise ValidationError({"datasets": DATASET_IN_USE.format(name=name, phases=", ".join(phases))})
-        existing[name].delete()
-        changed.append(f"removed {name}")
-    for order, name in enumerate(names):
-        dataset = existing.get(name) or Dataset(challenge=challenge, name=name)
-        if dataset.pk is None:
-            changed.append(f"added {name}")
-        dataset.order = order
-        dataset.full_clean()
-        dataset.save()
-    return changed
-
-
-@transaction.atomic
-def challenge_create(
-    *, actor: User, slug: str, title: str, datasets: Iterable[str] = (), **settings: Any
-) -> Challenge:
-    """Create a challenge from the console; its creator becomes its first organiser.
-
-    Site staff only, as in the admin (an organiser runs the challenges they are given).
-
-    Raises:
-        PermissionDeniedError: the user is not site staff.
-        ApplicationError: a setting that is not in `CHALLENGE_SETTINGS`.
-        ValidationError: the slug is taken or a value is invalid (nothing is created).
-    """
-    if not (actor.is_staff or actor.is_superuser):
-        raise PermissionDeniedError(CHALLENGE_CREATE_STAFF_ONLY)
-    unknown = sorted(set(settings) - set(CHALLENGE_SETTINGS))
-    if unknown:
-        raise ApplicationError(f"Unknown challenge setting(s): {', '.join(unknown)}.")
-    if Challenge.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": CHALLENGE_SLUG_TAKEN.format(slug=slug)})
-    challenge = Challenge(slug=slug, title=title, **settings)
-    challenge.full_clean()
-    challenge.save()
-    challenge.organisers.add(actor)
-    _datasets_set(challenge=challenge, names=list(datasets))
-    challenge_boards_changed(challenge_id=challenge.id)
-    organiser_action_record(
-        challenge=challenge,
-        user=actor,
-        action="create challenge",
-        target=f"challenge {challenge.title}",
-        detail=f"/c/{slug}/; datasets: {_shown(list(datasets))}",
-    )
-    return challenge
-
-
-@transaction.atomic
-def challenge_settings_update(
-    *,
-    challenge: Challenge,
-    actor: User | None = None,
-    datasets: list[str] | None = None,
-    **changes: Any,
-) -> Challenge:
-    """Change a challenge's pages, rules, metric and approval settings (`CHALLENGE_SETTINGS`) and,
-    when given, its datasets; validated like the admin's form, boards refreshed, changes logged.
-
-    Raises:
-        ApplicationError: a setting that is not in `CHALLENGE_SETTINGS`.
-        ValidationError: an invalid value, or removing a dataset that holds ground truth.
-    """
-    unknown = sorted(set(changes) - set(CHALLENGE_SETTINGS))
-    if unknown:
-        raise ApplicationError(f"Unknown challenge setting(s): {', '.join(unknown)}.")
-    before = {name: getattr(challenge, name) for name in changes}
-    for name, value in changes.items():
-        setattr(challenge, name, value)
-    challenge.full_clean()
-    changed = [name for name in changes if before[name] != getattr(challenge, name)]
-    if changed:
-        challenge.save(update_fields=changed)
-    words = [f"{name}: {_brief(before[name])} → {_brief(getattr(challenge, name))}" for name in changed]
-    if datasets is not None:
-        words += _datasets_set(challenge=challenge, names=list(datasets))
-    if not words:
-        return challenge
-    challenge_boards_changed(challenge_id=challenge.id)
-    organiser_action_record(
-        challenge=challenge,
-        user=actor,
-        action="challenge settings",
-        target=f"challenge {challenge.title}",
-        detail="; ".join(words),
-    )
-    return challenge
-
-
-def _brief(value: Any) -> str:
-    text = _shown(value).replace("\n", " ")
-    return text if len(text) <= 80 else text[:79] + "…"
 
 
 @transaction.atomic
