@@ -58,6 +58,9 @@ class DatasetResult(models.Model):
     medr = models.FloatField(null=True, blank=True)
     meanr = models.FloatField(null=True, blank=True)
     rank_histogram = models.JSONField(null=True, blank=True)
+    #: The t2v metrics without a column of their own ({"mAP@10": 41.2, "nDCG@5": ...}), for the
+    #: boards of challenges whose metric set names them (`leaderboard.selectors.board_metrics`).
+    values = models.JSONField(default=dict, blank=True)
     #: The board's copy of this dataset's t2v intervals: {"score" or metric key: [low, high]}.
     intervals = models.JSONField(null=True, blank=True)
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, F, FilteredRelation, Q, QuerySet, Value, When, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Case, F, FilteredRelation, FloatField, Q, QuerySet, Value, When, Window
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, RowNumber
 
 from challenge.models import Phase, Submission
 from challenge.selectors import challenge_is_organiser, phase_dataset_names
@@ -24,12 +25,27 @@ from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
 from leaderboard.models import Result
 
 #: Board metric -> DatasetResult field: "score" (the challenge's primary metric), then every registered
-#: metric with a column of its own (the geometric mean is the default score, not a column).
+#: rank metric with a column of its own (the geometric mean is the default score, not a column). The
+#: other metrics of a challenge's set (mAP@10, nDCG@5, ...) are read from `DatasetResult.values`.
 METRIC_FIELDS: dict[str, str] = {
     "score": "score",
     **{m.key: m.key.lower() for m in REGISTERED_METRICS if m.key != GEOMETRIC_MEAN_KEY},
 }
+#: The columns of a board whose challenge declares no metric set and ranks by a rank metric.
 METRICS: tuple[str, ...] = tuple(METRIC_FIELDS)
+
+
+def board_metrics(*, phase: Phase) -> tuple[str, ...]:
+    """A dataset board's metric columns: "score" (the primary metric), then the challenge's metric set
+    in its order (`Challenge.metric_set`), the geometric mean left out when it is the score."""
+    challenge = phase.challenge
+    primary = str(challenge.primary_metric)
+    return (
+        "score",
+        *[k for k in challenge.metric_set if not (k == GEOMETRIC_MEAN_KEY and primary == GEOMETRIC_MEAN_KEY)],
+    )
+
+
 OVERALL = "overall"
 BAD_SORT = "Unknown sort column {sort!r}; use overall or DATASET:METRIC with a metric among {metrics}."
 BAD_DATASET = "Unknown dataset {dataset!r}; this phase has {datasets}."
@@ -44,6 +60,8 @@ class Board:
     dataset: str | None
     sort: str
     descending: bool
+    #: The metric columns of each dataset (`board_metrics`).
+    metrics: tuple[str, ...] = METRICS
 
     @property
     def default_sort(self) -> str:
@@ -65,6 +83,7 @@ def board_resolve(
         ValueError: an unknown dataset or column; the message says what is accepted.
     """
     datasets = phase_dataset_names(phase=phase)
+    metrics = board_metrics(phase=phase)
     if dataset:
         match = {name.lower(): name for name in datasets}.get(dataset.lower())
         if match is None:
@@ -76,13 +95,15 @@ def board_resolve(
     if sort != OVERALL:
         name, _, metric = sort.partition(":")
         canonical = {d.lower(): d for d in datasets}.get(name.lower())
-        if canonical is None or metric not in METRIC_FIELDS or (dataset is not None and canonical != dataset):
-            raise ValueError(BAD_SORT.format(sort=sort, metrics=", ".join(METRICS)))
+        if canonical is None or metric not in metrics or (dataset is not None and canonical != dataset):
+            raise ValueError(BAD_SORT.format(sort=sort, metrics=", ".join(metrics)))
         sort = f"{canonical}:{metric}"
     metric = OVERALL if sort == OVERALL else sort.partition(":")[2]
     higher = metric_higher_is_better(phase=phase, metric=metric)
     descending = higher if direction not in ("asc", "desc") else direction == "desc"
-    return Board(phase=phase, datasets=datasets, dataset=dataset, sort=sort, descending=descending)
+    return Board(
+        phase=phase, datasets=datasets, dataset=dataset, sort=sort, descending=descending, metrics=metrics
+    )
 
 
 def _alias(index: int) -> str:
@@ -94,11 +115,30 @@ def _relation(dataset: str) -> FilteredRelation:
     return FilteredRelation("dataset_results", condition=Q(dataset_results__dataset=dataset))
 
 
+def _field(board: Board, index: int, metric: str) -> str:
+    """The name of dataset `index`'s `metric` in a board's rows: a float column of `DatasetResult`, or
+    for a metric without one, an annotation of its value in `DatasetResult.values` (`_value_columns`)."""
+    if metric in METRIC_FIELDS:
+        return f"{_alias(index)}__{METRIC_FIELDS[metric]}"
+    return f"{_alias(index)}_m{board.metrics.index(metric)}"
+
+
+def _value_columns(board: Board) -> dict[str, Any]:
+    """The board's metrics without a column of their own, read as floats from each dataset's `values`
+    (SQLite's and PostgreSQL's JSON operators): they sort in SQL like the real columns."""
+    return {
+        _field(board, i, metric): Cast(KeyTextTransform(metric, f"{_alias(i)}__values"), FloatField())
+        for i in range(len(board.datasets))
+        for metric in board.metrics
+        if metric not in METRIC_FIELDS
+    }
+
+
 def _column(board: Board, sort: str) -> str:
     if sort == OVERALL:
         return "primary_score"
     name, _, metric = sort.partition(":")
-    return f"{_alias(board.datasets.index(name))}__{METRIC_FIELDS[metric]}"
+    return _field(board, board.datasets.index(name), metric)
 
 
 def _ordered(expression: str, descending: bool) -> Any:
@@ -119,7 +159,7 @@ def leaderboard_queryset(*, board: Board) -> QuerySet[Result, dict[str, Any]]:
     """One row per team (and per baseline submission), in the board's sort order; one SQL query.
 
     Rows are `values()` dicts: submission and team fields, `primary_score` and, for every dataset i
-    of the phase, `ds{i}__{field}` for the fields of `METRIC_FIELDS`.
+    of the phase, its board metrics under `_field`'s names.
     """
     phase = board.phase
     datasets = board.datasets
@@ -161,12 +201,13 @@ def leaderboard_queryset(*, board: Board) -> QuerySet[Result, dict[str, Any]]:
         "submission__created_at",
     ]
     for i in range(len(datasets)):
-        fields += [f"{_alias(i)}__{field}" for field in METRIC_FIELDS.values()]
+        fields += [_field(board, i, metric) for metric in board.metrics]
     fields += _interval_fields(board)
     relations = {_alias(i): _relation(name) for i, name in enumerate(datasets)}
     rows: QuerySet[Result, dict[str, Any]] = (  # fields named at run time: the plugin cannot type them
         Result.objects.filter(id__in=chosen)
         .alias(**relations)
+        .annotate(**_value_columns(board))
         .values(*fields)
         .order_by(_ordered(_column(board, board.sort), board.descending), *earlier)
     )
@@ -228,7 +269,7 @@ def leaderboard_rows(
     rows = []
     for r in raw:
         metrics = {
-            name: {metric: r[f"{_alias(i)}__{field}"] for metric, field in METRIC_FIELDS.items()}
+            name: {metric: r[_field(board, i, metric)] for metric in board.metrics}
             for i, name in enumerate(board.datasets)
         }
         rows.append(
@@ -258,6 +299,7 @@ def _ranked_ids(board: Board) -> list[int]:
         dataset=board.dataset,
         sort=board.default_sort,
         descending=board.phase.higher_is_better,
+        metrics=board.metrics,
     )
     return list(
         leaderboard_queryset(board=main).filter(submission__is_baseline=False).values_list("id", flat=True)

@@ -18,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 
 from challenge.models import Phase
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
+from evaluation.metrics.registry import metric as registry_metric
 from leaderboard.boards.responses import board_rows_cached
 from leaderboard.pagination import Page, page_of, page_request_parse
 from leaderboard.query_params import query_integer
@@ -31,6 +32,7 @@ METRICS_JSON = [
     {"key": m.key, "label": m.label, "name": m.name, "higher_is_better": m.higher_is_better}
     for m in REGISTERED_METRICS
 ]
+METRIC_KEYS_JSON = frozenset(m["key"] for m in METRICS_JSON)
 # Bounds of ?limit and ?offset: past them no board holds rows, and the database's integers end.
 #: `limit` is the older name of a page's size (`leaderboard.pagination`): the same bound.
 MAX_BOARD_LIMIT: int = settings.PENTATHLON_BOARD_MAX_PAGE_SIZE
@@ -134,6 +136,18 @@ LEADERBOARD_SCHEMA = inline_serializer(
                 "higher_is_better": serializers.BooleanField(),
             },
             many=True,
+            help_text="Labels of every metric the board may show: the rank metrics, then the rest of "
+            "the challenge's metric set.",
+        ),
+        "board_metrics": serializers.ListField(
+            child=serializers.CharField(),
+            help_text="A dataset's columns in order: score (the primary metric), then the challenge's "
+            "metric set; the keys of each entry's metrics.",
+        ),
+        "words": serializers.DictField(
+            child=serializers.CharField(),
+            help_text="What the challenge calls its queries and gallery items (query, queries, item, "
+            "items), their modalities and the directions (t2v, v2t, e.g. text→audio).",
         ),
         "datasets": serializers.ListField(child=serializers.CharField()),
         "intervals": inline_serializer(
@@ -200,6 +214,30 @@ def _entry_json(row: dict[str, Any], marks: dict[int, dict[str, Any]]) -> dict[s
     }
 
 
+def _metrics_json(board: Board) -> list[dict[str, Any]]:
+    """The registry's rank metrics, then the rest of the board's metric set (declared cut-offs too)."""
+    extra = [registry_metric(k) for k in board.metrics if k != "score" and k not in METRIC_KEYS_JSON]
+    return METRICS_JSON + [
+        {"key": m.key, "label": m.label, "name": m.name, "higher_is_better": m.higher_is_better}
+        for m in extra
+    ]
+
+
+def _words_json(challenge: Any) -> dict[str, str]:
+    """What the challenge's pages call its queries and gallery items, and the two directions."""
+    words = challenge.words
+    return {
+        "query_modality": words.query_modality,
+        "gallery_modality": words.gallery_modality,
+        "query": words.query,
+        "queries": words.queries,
+        "item": words.item,
+        "items": words.items,
+        "t2v": words.forward,
+        "v2t": words.backward,
+    }
+
+
 def leaderboard_json(*, phase: Phase, params: Mapping[str, str], user: Any) -> dict[str, Any]:
     """The board the query string asks for, as `LEADERBOARD_SCHEMA` documents it.
 
@@ -222,7 +260,9 @@ def leaderboard_json(*, phase: Phase, params: Mapping[str, str], user: Any) -> d
         "primary_metric": challenge.primary_metric,
         "higher_is_better": challenge.higher_is_better,
         "decimals": challenge.score_decimals,
-        "metrics": METRICS_JSON,
+        "metrics": _metrics_json(board),
+        "board_metrics": list(board.metrics),
+        "words": _words_json(challenge),
         "datasets": board.datasets,
         "intervals": {
             "enabled": phase.intervals_enabled,

@@ -25,8 +25,8 @@ from challenge.organiser_views import organiser_only
 from challenge.selectors import challenge_is_organiser, phase_get_by_slugs, phase_list
 from core.csv_export import csv_writer
 from core.views import AuthenticatedHttpRequest, Echo, domain_errors
-from evaluation.metrics.registry import METRIC_KEYS, format_number
-from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
+from evaluation.metrics.registry import format_number
+from evaluation.metrics.registry import metric as registry_metric
 from leaderboard.boards.phases import phase_board_brief
 from leaderboard.boards.responses import (
     board_key,
@@ -39,7 +39,6 @@ from leaderboard.boards.responses import (
 from leaderboard.models import Result
 from leaderboard.pagination import page_of, page_request_parse
 from leaderboard.selectors import (
-    METRICS,
     OVERALL,
     Board,
     board_resolve,
@@ -52,7 +51,11 @@ from leaderboard.selectors import (
 from leaderboard.services import leaderboard_diff, phase_rescore_with_snapshot
 from leaderboard.significance import board_marks, board_significance, entry_comparisons
 
-METRIC_LABELS = {"score": "Score", **{m.key: m.label for m in REGISTERED_METRICS}}
+
+def _label(key: str) -> str:
+    return "Score" if key == "score" else registry_metric(key).label  # a declared cut-off's too
+
+
 #: How a board shows each score's interval (`?ci=`): "[low, high]", "± half-width", or not at all.
 CI_INTERVAL, CI_PLUS_MINUS, CI_OFF = "interval", "pm", "off"
 CI_MODES = (CI_INTERVAL, CI_PLUS_MINUS, CI_OFF)
@@ -96,7 +99,7 @@ def _columns(board: Board, ci: str = "interval") -> list[dict[str, Any]]:
             (f"{d}:score", d, d, "score") for d in board.datasets
         ]
     else:
-        specs = [(f"{board.dataset}:{m}", METRIC_LABELS[m], board.dataset, m) for m in METRICS]
+        specs = [(f"{board.dataset}:{m}", _label(m), board.dataset, m) for m in board.metrics]
     columns = []
     for sort, label, dataset, metric in specs:
         active = board.sort == sort
@@ -135,7 +138,7 @@ def _cells(board: Board, rows: list[dict[str, Any]], decimals: int, ci: str = "i
         if board.dataset is None:
             values = [row["primary_score"]] + [row["scores"][d] for d in board.datasets]
         else:
-            values = [row["metrics"][board.dataset][m] for m in METRICS]
+            values = [row["metrics"][board.dataset][m] for m in board.metrics]
         row["cells"] = [fmt(v) for v in values]
         row["submitted"] = row["submitted_at"].strftime("%Y-%m-%d %H:%M UTC")
         row["submitted_date"], row["submitted_time"] = row["submitted"].split(" ", 1)
@@ -148,7 +151,7 @@ def _cell_intervals(board: Board, row: dict[str, Any], decimals: int, ci: str) -
     if board.dataset is None:
         keys = [("overall", None)] + [(d, "score") for d in board.datasets]
     else:
-        keys = [(board.dataset, m) for m in METRICS]
+        keys = [(board.dataset, m) for m in board.metrics]
     out = []
     for name, metric in keys:
         if intervals is None or ci == CI_OFF:
@@ -302,7 +305,7 @@ def _csv_response(request: HttpRequest, phase: Phase) -> HttpResponseBase:
     name = slugify(f"{context['challenge'].slug}-{context['phase'].slug}-{board.dataset or 'overall'}")
     writer = csv_writer(Echo())
     with_intervals = context["phase"].intervals_enabled
-    bounds = [(d, m) for d in board.datasets for m in METRICS] if with_intervals else []
+    bounds = [(d, m) for d in board.datasets for m in board.metrics] if with_intervals else []
 
     def fmt(value: float | None) -> str:
         return format_number(value, decimals, missing="")
@@ -310,7 +313,7 @@ def _csv_response(request: HttpRequest, phase: Phase) -> HttpResponseBase:
     def lines() -> Iterator[str]:
         yield writer.writerow(
             ["rank", "team", "method", "baseline", "submission_id", "submitted_at", "overall"]
-            + [f"{d}:{m}" for d in board.datasets for m in METRICS]
+            + [f"{d}:{m}" for d in board.datasets for m in board.metrics]
             + (["overall:low", "overall:high"] if with_intervals else [])
             + [f"{d}:{m}:{side}" for d, m in bounds for side in ("low", "high")]
         )
@@ -339,7 +342,7 @@ def _csv_line(
             row["submitted_at"].isoformat(),
             fmt(row["primary_score"]),
         ]
-        + [fmt(row["metrics"][d][m]) for d in board.datasets for m in METRICS]
+        + [fmt(row["metrics"][d][m]) for d in board.datasets for m in board.metrics]
         + (_csv_bounds(row, bounds, fmt) if bounds is not None else [])
     )
     return line
@@ -442,6 +445,6 @@ def entry_detail(request: HttpRequest, slug: str, phase_slug: str, submission_id
             "challenge": phase.challenge,
             "dataset_rows": rows,
             "decimals": phase.challenge.score_decimals,
-            "metric_keys": METRIC_KEYS,
+            "metric_keys": phase.challenge.result_metrics,
         },
     )

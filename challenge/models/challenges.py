@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 
-from evaluation.metrics.registry import LOWER_IS_BETTER, metric
+from evaluation.metrics.registry import LOWER_IS_BETTER, METRIC_KEYS, metric
 
 from .catalog import CatalogQuerySet
 from .vocabulary import Modality, Words, metric_set, metric_set_problems, validate_primary_metric
@@ -162,6 +162,12 @@ class Challenge(models.Model):
     def metric_set(self) -> tuple[str, ...]:
         """The metrics the boards, CSV and JSON show, in order (`vocabulary.metric_set`)."""
         return metric_set(primary=str(self.primary_metric), metrics=self.metrics or None)
+
+    @property
+    def result_metrics(self) -> tuple[str, ...]:
+        """The metrics a result's per-dataset tables show (both directions): the rank metrics with the
+        geometric mean, then the rest of the metric set."""
+        return tuple(dict.fromkeys((*METRIC_KEYS, *self.metric_set)))
 
     @property
     def higher_is_better(self) -> bool:

@@ -263,7 +263,7 @@ def _score_isolated(
         probe=None if probe is None else {k: v for k, v in probe.items() if k != "report_to"},
         on_probe=None if probe is None else _probe_writer(probe.get("report_to")),
         file_name=submission.original_filename,  # never the stored file's generated name
-        metrics=_relevance_metrics(submission.phase),
+        metrics=_requested_metrics(submission.phase),
         datasets=list(submission.phase.challenge.datasets.values_list("name", flat=True)),
     )
 
@@ -301,15 +301,14 @@ def _program_bad_output(*, row: dict[str, Any], phase: Phase, detail: str) -> No
     _fail(row=row, message=message, refund=not phase.code_failures_count)
 
 
-def _relevance_metrics(phase: Phase) -> list[str] | None:
-    """The challenge's primary metric when it is a relevance metric (mAP@10, nDCG, ...), beside the
-    defaults; None (the scorer's defaults) otherwise, so one-positive reports stay as they were."""
-    from evaluation.metrics.registry import METRIC_KEYS, RELEVANCE_METRIC_KEYS
+def _requested_metrics(phase: Phase) -> list[str] | None:
+    """The challenge's metric set beyond the rank metrics, which the scorer always computes (mAP@10,
+    nDCG@5, ...); None when the set has none, so the scorer reports its defaults (nothing more on one
+    relevant item per query, its relevance metrics on sets) and one-positive reports stay as they were."""
+    from evaluation.metrics.registry import METRIC_KEYS
 
-    primary = phase.challenge.primary_metric
-    if not primary or primary in METRIC_KEYS:
-        return None
-    return list(dict.fromkeys((*RELEVANCE_METRIC_KEYS, primary)))
+    extra = [key for key in phase.challenge.metric_set if key not in METRIC_KEYS]
+    return extra or None
 
 
 def _uncertainty(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.db import transaction
@@ -84,6 +85,19 @@ def dataset_scores(*, report: dict[str, Any], metric: str | None) -> dict[str, f
     return out
 
 
+def extra_values(t2v: dict[str, Any]) -> dict[str, float]:
+    """The t2v metrics of a report without a `DatasetResult` column of their own (relevance metrics,
+    declared cut-offs, the geometric mean): what a board of a challenge's metric set reads."""
+    return {
+        key: float(value)
+        for key, value in t2v.items()
+        if key not in METRIC_FIELDS
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    }
+
+
 def overall_score(*, scores: dict[str, float], phase_datasets: list[str], aggregation: str) -> float | None:
     from evaluation.scoring import overall_score as aggregate
 
@@ -110,6 +124,7 @@ def dataset_results_store(
                 score=scores.get(name),
                 rank_histogram=entry.get("rank_histogram"),
                 intervals=(intervals or {}).get(name),
+                values=extra_values(t2v),
                 **{
                     field: None if t2v.get(key) is None else float(t2v[key])
                     for key, field in METRIC_FIELDS.items()
