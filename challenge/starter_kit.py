@@ -48,7 +48,7 @@ KIT_UNREADABLE = (
 EXAMPLE_MAX_SIMILARITY_BYTES = 64 * 1024**2
 EXAMPLE_EMBEDDING_DIM = 16
 #: Bump when the kit's content or layout changes: every cached kit is then rebuilt on first use.
-KIT_LAYOUT_VERSION = 3
+KIT_LAYOUT_VERSION = 4  # 4: the README uses the challenge's words
 KIT_CACHE_DIR = "starter_kits"
 
 README_TEMPLATE = """\
@@ -60,7 +60,7 @@ This kit holds the orderings a submission must follow; it holds no ground truth.
 Files
   shapes.json               per dataset: num_queries (Q), num_videos (V), captions_per_video (K);
                             query_order: {query_order}; query_text: {query_text}
-  <Dataset>/videos.txt      the V video ids, one per line: column j of a matrix is line j+1
+  <Dataset>/videos.txt      the V {item} ids, one per line: column j of a matrix is line j+1
   <Dataset>/queries.txt     the Q query ids, one per line: row i of a matrix is line i+1
   <Dataset>/queries.tsv     "query_id<TAB>text", a header line then one line per query, same order
                             (text: what the query says, where the organisers provided it)
@@ -131,11 +131,14 @@ def _readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
     header = (
         f"Starter kit of {phase.challenge.title} / {phase.title} (phase id {phase.id}, slug {phase.slug})"
     )
-    lines = [f"  {'dataset':<14}{'queries (rows)':>16}{'videos (columns)':>18}{'captions/video':>16}"]
+    words = phase.challenge.words  # the challenge's nouns ("audio clips (columns)")
+    columns, per_item = f"{words.items} (columns)", f"{words.queries}/{words.item}"
+    wide, per = max(18, len(columns) + 2), max(16, len(per_item) + 2)
+    lines = [f"  {'dataset':<14}{'queries (rows)':>16}{columns:>{wide}}{per_item:>{per}}"]
     for name, shape in shapes.items():
         lines.append(
-            f"  {name:<14}{shape['num_queries']:>16,}{shape['num_videos']:>18,}"
-            f"{shape['captions_per_video']:>16}"
+            f"  {name:<14}{shape['num_queries']:>16,}{shape['num_videos']:>{wide},}"
+            f"{shape['captions_per_video']:>{per}}"
         )
     padded = any(shape["captions_per_video"] > 1 for shape in shapes.values())
     return README_TEMPLATE.format(
@@ -150,6 +153,7 @@ def _readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
         phase_slug=phase.slug,
         rule="=" * len(header),
         table="\n".join(lines),
+        item=words.item,
         padded=PADDED_NOTE if padded else "",
     )
 
@@ -290,7 +294,7 @@ def _code_readme(*, phase: Phase, shapes: dict[str, dict[str, int]]) -> str:
         "a code phase"
     )
     table = "\n".join(
-        f"  {name:<14}{shape['num_queries']:>10,} queries{shape['num_videos']:>10,} videos"
+        f"  {name:<14}{shape['num_queries']:>10,} queries{shape['num_videos']:>10,} {phase.challenge.words.items}"
         for name, shape in shapes.items()
     )
     keys = (

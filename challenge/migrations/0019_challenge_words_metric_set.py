@@ -18,9 +18,10 @@ class Migration(migrations.Migration):
             model_name="challenge",
             name="gallery_modality",
             field=models.CharField(
+                blank=True,
                 choices=[("text", "text"), ("video", "video"), ("audio", "audio"), ("image", "image")],
                 default="video",
-                help_text="What the gallery items (the ranked columns) are.",
+                help_text="What the gallery items (the ranked columns) are (blank: video).",
                 max_length=8,
             ),
         ),
@@ -55,9 +56,10 @@ class Migration(migrations.Migration):
             model_name="challenge",
             name="query_modality",
             field=models.CharField(
+                blank=True,
                 choices=[("text", "text"), ("video", "video"), ("audio", "audio"), ("image", "image")],
                 default="text",
-                help_text="What the queries are.",
+                help_text="What the queries are (blank: text).",
                 max_length=8,
             ),
         ),

@@ -66,14 +66,20 @@ class Challenge(models.Model):
         "cut-offs of mAP@K, nDCG@K and Recall@K may be declared. Empty: R@1, R@5, R@10, R@50, MedR, "
         "MeanR (and the primary metric).",
     )
+    # blank: the default (a form or an admin page that leaves them out keeps the Pentathlon's words)
     query_modality = models.CharField(
-        max_length=8, choices=Modality.choices, default=Modality.TEXT, help_text="What the queries are."
+        max_length=8,
+        choices=Modality.choices,
+        default=Modality.TEXT,
+        blank=True,
+        help_text="What the queries are (blank: text).",
     )
     gallery_modality = models.CharField(
         max_length=8,
         choices=Modality.choices,
         default=Modality.VIDEO,
-        help_text="What the gallery items (the ranked columns) are.",
+        blank=True,
+        help_text="What the gallery items (the ranked columns) are (blank: video).",
     )
     query_noun = models.CharField(
         max_length=40,
@@ -130,7 +136,10 @@ class Challenge(models.Model):
 
     def clean(self) -> None:
         """The metric set names registry metrics, once each, and holds the primary metric (or the
-        primary metric is the geometric mean): `vocabulary.metric_set_problems`."""
+        primary metric is the geometric mean): `vocabulary.metric_set_problems`. Blank modalities take
+        their defaults."""
+        self.query_modality = self.query_modality or Modality.TEXT
+        self.gallery_modality = self.gallery_modality or Modality.VIDEO
         problems = metric_set_problems(primary=str(self.primary_metric), metrics=self.metrics)
         if problems:
             raise ValidationError(problems)

@@ -123,7 +123,7 @@ def test_find_the_kit_submit_through_the_form_and_read_the_results(page, phase, 
     page.wait_for_url(re.compile(r"/submissions/\d+/$"))
     expect(page.locator("[data-role=status]")).to_have_text("Finished")
     expect(page.locator("main")).to_contain_text("MSRVTT")
-    expect(page.locator("main table.metrics").first).to_contain_text("text → video (t2v)")
+    expect(page.locator("main table.metrics").first).to_contain_text("text→video")
     submission_url = page.url
 
     # the same file again: refused with a link to the first one, which leads back to it

@@ -83,7 +83,7 @@ def test_upload_form_with_xhr_returns_the_submission_page(
     assert "Collaborative Experts" in body and "Finished" in body
     for name in ("MSRVTT", "MSVD", "DiDeMo", "YouCook2", "ActivityNet"):
         assert name in body
-    assert "text → video (t2v)" in body and "video → text (v2t)" in body
+    assert "text→video" in body and "video→text" in body
 
 
 def test_upload_form_shows_the_refusal_as_a_sentence(participant, phase, make_submission_file, tmp_path):
@@ -193,7 +193,7 @@ def test_the_submission_page_shows_its_intervals_and_the_charts_their_error_bars
     assert f"[{overall['low']:.2f}, {overall['high']:.2f}]" in page and "95 % bootstrap interval" in page
     score = intervals["datasets"]["MSVD"]["score"]
     assert f"[{score['low']:.2f}, {score['high']:.2f}]" in page
-    assert "t2v interval" in page and "v2t interval" in page
+    assert "text→video interval" in page and "video→text interval" in page
     charts = client.get(f"/api/v1/submissions/{submission.id}/charts/").json()
     for dataset in charts["datasets"]:
         low, high = dataset["intervals"]["R5"]

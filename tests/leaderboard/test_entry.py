@@ -43,8 +43,8 @@ def test_public_entry_page_shows_team_method_links_and_both_directions(public_en
         "Collaborative experts, bigger.",
         "https://papers.example/ce",
         "https://code.example/ce",
-        "text → video (t2v)",
-        "video → text (v2t)",
+        "text→video",
+        "video→text",
         *DATASETS,
     ):
         assert text in html
