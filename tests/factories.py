@@ -13,6 +13,7 @@ from django.utils import timezone
 from challenge.models import Challenge, Dataset, Phase, Submission, Team, TeamMembership
 from leaderboard.models import DatasetResult, Result
 from leaderboard.selectors import METRIC_FIELDS
+from leaderboard.services.results import extra_values
 
 PASSWORD = "correct-horse-battery"
 
@@ -145,6 +146,7 @@ class ResultFactory(factory.django.DjangoModelFactory):
                     dataset=name,
                     score=entry.get("score"),
                     rank_histogram=entry.get("rank_histogram"),
+                    values=extra_values(entry.get("t2v") or {}),
                     **{field: (entry.get("t2v") or {}).get(key) for key, field in keys.items()},
                 )
                 for name, entry in obj.metrics.items()
