@@ -8,7 +8,7 @@ The bundle:
                  metrics: the registry metrics the boards show, in order ([mAP@10, mAP@16, R1]);
                  primary_metric must be one of them when they are given, or the geometric mean
                  query_modality, gallery_modality: text, video, audio or image (default text, video);
-                 the nouns: what the pages call queries and gallery items (blank: the modality's)
+                 the nouns name queries and gallery items in the pages (blank: the modality's)
                  higher_is_better is optional and never sets anything: the direction is the primary
                  metric's; a value that contradicts it is a problem (docs/design.md section 4)
     pages:       [{slug, title, body}]
@@ -77,14 +77,8 @@ CHALLENGE_KEYS = (
     "teams_need_approval",
 )
 #: Text fields a null leaves blank (a YAML key without a value).
-_BLANK_WHEN_NULL = (
-    "summary",
-    "description",
-    "rules",
-    "query_noun",
-    "query_noun_singular",
-    "item_noun",
-    "item_noun_singular",
+_BLANK_WHEN_NULL = frozenset(
+    "summary description rules query_noun query_noun_singular item_noun item_noun_singular".split()
 )
 #: Accepted, never stored: it must agree with the primary metric, which alone sets the direction.
 DIRECTION_KEY = "higher_is_better"
@@ -283,10 +277,8 @@ def _build_challenge(data: dict[str, Any], problems: list[str]) -> Challenge:
     for key in CHALLENGE_KEYS:
         if key in raw:
             value = raw[key]
-            if value is None and key in _BLANK_WHEN_NULL:
-                value = ""
-            elif value is None and key == "metrics":
-                value = []
+            if value is None and (key in _BLANK_WHEN_NULL or key == "metrics"):
+                value = [] if key == "metrics" else ""
             setattr(challenge, key, value)
     pages = data.get("pages") or []
     challenge.pages = pages

@@ -49,7 +49,9 @@ def _version_2_truth(path) -> None:
         rel_query=rel_query,
         rel_item=rel_item,
     )
-    write_ground_truth(path, GroundTruth(challenge="Clip retrieval", phase="val", datasets={"MyClips": clips}))
+    write_ground_truth(
+        path, GroundTruth(challenge="Clip retrieval", phase="val", datasets={"MyClips": clips})
+    )
 
 
 def _create_challenge(page) -> None:
@@ -65,7 +67,9 @@ def _create_challenge(page) -> None:
     page.fill("#id_metrics", "mAP@10, mAP@16, R1")
     page.select_option("#id_primary_metric", "nDCG")
     page.click("[data-action=save-challenge]")
-    expect(page.locator("main")).to_contain_text("The primary metric nDCG is not among the challenge's metrics")
+    expect(page.locator("main")).to_contain_text(
+        "The primary metric nDCG is not among the challenge's metrics"
+    )
     page.select_option("#id_primary_metric", "mAP@10")
     page.click("[data-action=save-challenge]")
     expect(page.locator(".messages")).to_contain_text("Challenge 'Clip retrieval' created")
