@@ -18,7 +18,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from challenge.code_phases import phase_code_description, submission_program_run_visible
-from challenge.models import Phase, Submission
+from challenge.models import Challenge, Phase, Submission
 from challenge.selectors import (
     challenge_get,
     challenge_is_organiser,
@@ -118,6 +118,24 @@ class ChallengeDetailApi(APIView):
         summary = serializers.CharField()
         description = serializers.CharField()
         rules = serializers.CharField()
+        primary_metric = serializers.CharField()
+        higher_is_better = serializers.BooleanField()
+        metrics = serializers.ListField(child=serializers.CharField(), source="metric_set")
+        query_modality = serializers.CharField()
+        gallery_modality = serializers.CharField()
+        words = serializers.SerializerMethodField()
+
+        def get_words(self, challenge: Challenge) -> dict[str, str]:
+            """The nouns and direction labels the pages use for this challenge's queries and items."""
+            words = challenge.words
+            return {
+                "query": words.query,
+                "queries": words.queries,
+                "item": words.item,
+                "items": words.items,
+                "forward": words.forward,
+                "backward": words.backward,
+            }
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request, slug: str) -> Response:

@@ -228,3 +228,28 @@ def test_submission_detail_exposes_attempts_queue_heartbeat_and_per_dataset_prog
     )
     data = token_client.get(f"/api/v1/submissions/{finished.id}/").json()
     assert data["progress"] == {"stage": "", "fraction": 0.0, "datasets": {}} and data["heartbeat_at"] is None
+
+
+@pytest.mark.django_db
+def test_challenge_detail_gives_its_metric_set_direction_and_words(api_client):
+    from tests.factories import ChallengeFactory
+
+    ChallengeFactory(
+        slug="clips",
+        primary_metric="mAP@10",
+        metrics=["mAP@10", "mAP@16", "R1"],
+        query_modality="text",
+        gallery_modality="audio",
+    )
+    detail = api_client.get("/api/v1/challenges/clips/").json()
+    assert detail["primary_metric"] == "mAP@10" and detail["higher_is_better"] is True
+    assert detail["metrics"] == ["mAP@10", "mAP@16", "R1"]
+    assert (detail["query_modality"], detail["gallery_modality"]) == ("text", "audio")
+    assert detail["words"] == {
+        "query": "caption",
+        "queries": "captions",
+        "item": "audio clip",
+        "items": "audio clips",
+        "forward": "text→audio",
+        "backward": "audio→text",
+    }
