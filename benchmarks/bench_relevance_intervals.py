@@ -18,6 +18,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,9 @@ def _ranks(truth: Any, seed: int, noise: float) -> dict[str, Any]:
     grades[query, item] = grade
     sims = (grades + rng.normal(0.0, noise, size=grades.shape)).astype(np.float32)
     out: dict[str, Any] = {}
-    score_dataset({"sims": sims}, "similarity", truth, member="sims", ranks_out=out,
-                  metrics=[*RELEVANCE_METRIC_KEYS])
+    score_dataset(
+        {"sims": sims}, "similarity", truth, member="sims", ranks_out=out, metrics=[*RELEVANCE_METRIC_KEYS]
+    )
     return out
 
 
@@ -102,8 +104,8 @@ def main() -> None:
         a, b = _ranks(truth, seed=2, noise=0.5), _ranks(truth, seed=3, noise=0.55)
         blob = pack_ranks(a)
         common = {"resamples": args.resamples, "metric": metric}
-        intervals = _best(lambda: submission_intervals(a, **common), args.repeats)
-        paired = _best(lambda: compare_submissions(a, b, **common), args.repeats)
+        intervals = _best(partial(submission_intervals, a, **common), args.repeats)
+        paired = _best(partial(compare_submissions, a, b, **common), args.repeats)
         print(
             f"{scale:>6} {truth.num_queries:>8,} {truth.num_videos:>6,} {len(blob) / 1024:>9.1f}"
             f" {intervals:>12.3f} {paired:>9.3f}"
