@@ -59,7 +59,7 @@ from challenge.starter_kit import starter_kit_readme
 from challenge.throttles import THROTTLED, throttle_allows
 from core.exceptions import ApplicationError, PermissionDeniedError
 from core.views import domain_errors
-from evaluation.metrics.registry import METRIC_KEYS
+from evaluation.metrics.registry import reported_metric_keys
 
 SUBMISSION_CANCELLED = "Submission #{id} is cancelled; it does not count towards the quota."
 SUBMISSION_FILE_GONE = "This submission's file is no longer stored (the retention period has passed)."
@@ -382,7 +382,8 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
             "results_visible": visible,
             "overall_interval": None if intervals is None else intervals.get("overall_score"),
             "dataset_rows": rows,
-            "metric_keys": METRIC_KEYS,
+            # the rank metrics, then the relevance metrics the result reports (mAP@10, nDCG, ...)
+            "metric_keys": reported_metric_keys(row.get(d) for row in rows for d in ("t2v", "v2t")),
             "is_member": submission.team.memberships.filter(user=user).exists(),
             "is_organiser": challenge_is_organiser(user=user, challenge=submission.phase.challenge_id),
             # code phases: run time, memory, hardware; the program's output only where the phase shows it

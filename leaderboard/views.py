@@ -25,8 +25,8 @@ from challenge.organiser_views import organiser_only
 from challenge.selectors import challenge_is_organiser, phase_get_by_slugs, phase_list
 from core.csv_export import csv_writer
 from core.views import AuthenticatedHttpRequest, Echo, domain_errors
-from evaluation.metrics.registry import METRIC_KEYS, format_number
 from evaluation.metrics.registry import METRICS as REGISTERED_METRICS
+from evaluation.metrics.registry import format_number, reported_metric_keys
 from leaderboard.boards.phases import phase_board_brief
 from leaderboard.boards.responses import (
     board_key,
@@ -442,6 +442,6 @@ def entry_detail(request: HttpRequest, slug: str, phase_slug: str, submission_id
             "challenge": phase.challenge,
             "dataset_rows": rows,
             "decimals": phase.challenge.score_decimals,
-            "metric_keys": METRIC_KEYS,
+            "metric_keys": reported_metric_keys(row.get(d) for row in rows for d in ("t2v", "v2t")),
         },
     )
