@@ -40,11 +40,11 @@ def kept_save(ranks: Mapping[str, Mapping[str, Any]], directory: str) -> list[di
         for direction in _DIRECTIONS:
             values = kept.get(f"{direction}_values")
             entry[f"{direction}_values"] = None if values is None else list(values)
-            for j, key in enumerate(values or {}):
-                arrays[f"{i}.{direction}_values.{j}"] = np.asarray(values[key], dtype=np.float64)
+            for j, array in enumerate((values or {}).values()):
+                arrays[f"{i}.{direction}_values.{j}"] = np.asarray(array, dtype=np.float64)
         meta.append(entry)
     if arrays:
-        np.savez(os.path.join(directory, KEPT_FILE), **arrays)
+        np.savez(os.path.join(directory, KEPT_FILE), allow_pickle=False, **arrays)
     return meta
 
 
