@@ -3,9 +3,9 @@ child").
 
 The server's worker (the parent) calls `score_in_child`: it writes the phase's published ground truth
 to a private folder (npz, no pickle), starts ``python -m evaluation.sandbox`` and reads back the
-report (JSON lines over a pipe) and the per-query ranks (npz, no pickle). The child's environment is
-rebuilt from an allow-list (`scrubbed_environment`): no secret key, database or broker URL, storage key
-or password reaches it. Where bubblewrap works, the child runs in a mount namespace holding only the
+report (JSON lines over a pipe) and the per-query ranks and values (npz, no pickle:
+`evaluation.kept_ranks`). The child's environment is rebuilt from an allow-list
+(`scrubbed_environment`): no secret key, database or broker URL, storage key or password reaches it. Where bubblewrap works, the child runs in a mount namespace holding only the
 Python installation, this package, the submission and the ground truth (read-only) and a scratch
 folder, so the site's database file does not exist for it; elsewhere (no ``bwrap``, or a container
 without user namespaces) it runs with the scrubbed environment and, when the worker runs as root, as an
@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .errors import EvaluationError, GroundTruthError, SubmissionError
+from .kept_ranks import KEPT_FILE, kept_load, kept_save
 
 logger = logging.getLogger(__name__)
 
@@ -278,19 +279,6 @@ def _truth_load(path: str) -> Any:
     return GroundTruth(meta["challenge"], meta["phase"], datasets, query_order=meta["query_order"])
 
 
-def _ranks_load(path: str, meta: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    with np.load(path, allow_pickle=False) as data:
-        for i, entry in enumerate(meta):
-            out[entry["dataset"]] = {
-                "t2v": data[f"{i}.t2v"],
-                "v2t": data[f"{i}.v2t"] if entry["v2t"] else None,
-                "groups": data[f"{i}.groups"],
-                "topk": entry["topk"],
-            }
-    return out
-
-
 def _reachable_by_others(path: str) -> bool:
     """Whether any uid may read `path`: the file readable by others, every folder above searchable."""
     path = os.path.realpath(path)
@@ -520,7 +508,7 @@ def _answer(
         raise SandboxError(f"the scoring child ended with code {code} and no answer: {detail}")
     if "report" in answer:
         if ranks_out is not None and answer.get("ranks"):
-            ranks_out.update(_ranks_load(os.path.join(out_dir, "ranks.npz"), answer["ranks"]))
+            ranks_out.update(kept_load(os.path.join(out_dir, KEPT_FILE), answer["ranks"]))
         report: dict[str, Any] = answer["report"]
         return report
     error = answer.get("error") or {}
@@ -754,16 +742,7 @@ def main() -> int:
         if stamp is not None and _file_stamp(os.stat(submission)) != stamp:
             channel.send({"error": {"kind": "changed", "message": _CHANGED}})
             return 0
-        meta = []
-        if ranks:
-            arrays = {}
-            for i, (name, kept) in enumerate(ranks.items()):
-                arrays[f"{i}.t2v"] = kept["t2v"]
-                arrays[f"{i}.groups"] = kept["groups"]
-                if kept["v2t"] is not None:
-                    arrays[f"{i}.v2t"] = kept["v2t"]
-                meta.append({"dataset": name, "topk": kept["topk"], "v2t": kept["v2t"] is not None})
-            np.savez(os.path.join(request["out"], "ranks.npz"), **arrays)
+        meta = kept_save(ranks, request["out"]) if ranks else []
         channel.send({"report": report, "ranks": meta})
     except MemoryError:
         channel.send({"error": {"kind": "memory", "message": "out of memory"}})

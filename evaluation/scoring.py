@@ -241,7 +241,10 @@ def _score_matrix(
             out[direction].update({key: 100.0 * float(np.mean(v)) for key, v in values.values.items()})
     out["rank_histogram"] = rank_histogram(ranks["t2v"], num_videos=truth.num_videos)
     if ranks_out is not None:
-        ranks_out[dataset] = _kept_ranks(ranks["t2v"], ranks.get("v2t"), truth, topk=None)
+        kept = _kept_ranks(ranks["t2v"], ranks.get("v2t"), truth, topk=None)
+        if extra:
+            kept.update(t2v_values=rows["t2v"].values, v2t_values=rows["v2t"].values)
+        ranks_out[dataset] = kept
     return out
 
 
@@ -270,14 +273,20 @@ def _score_relevance(
     out: dict[str, Any] = {direction: summarise(values) for direction, values in rows.items()}
     out["rank_histogram"] = rank_histogram(rows["t2v"].first_rank, num_videos=truth.num_videos)
     if ranks_out is not None:
-        ranks_out[dataset] = _kept_ranks(rows["t2v"].first_rank, rows["v2t"].first_rank, truth, topk=None)
+        kept = _kept_ranks(rows["t2v"].first_rank, rows["v2t"].first_rank, truth, topk=None)
+        kept.update(t2v_values=rows["t2v"].values, v2t_values=rows["v2t"].values)
+        ranks_out[dataset] = kept
     return out
 
 
 def _kept_ranks(
     t2v: np.ndarray, v2t: np.ndarray | None, truth: DatasetTruth, *, topk: int | None
 ) -> dict[str, Any]:
-    """The ranks `ranks_out` receives; float32 holds every half rank below 2**23 (V is at most 5,000,000)."""
+    """The ranks `ranks_out` receives; float32 holds every half rank below 2**23 (V is at most 5,000,000).
+
+    The callers add the relevance metrics' per-row values ("t2v_values", "v2t_values") where the
+    dataset reports some; without them the entry is exactly the rank-only layout of before.
+    """
     return {
         "t2v": np.asarray(t2v, dtype=np.float32),
         "v2t": None if v2t is None else np.asarray(v2t, dtype=np.float32),
@@ -307,7 +316,10 @@ def score_dataset(
     When `ranks_out` is given, ``ranks_out[dataset]`` receives the per-query ranks behind the
     metrics, for `evaluation.uncertainty`: {"t2v": (Q,) float32 0-based ranks in query order ("inf"
     where a top-k list misses the video), "v2t": (V,) float32 or None, "groups": (Q,) int32
-    ground-truth video of each query, "topk": list length or None}. The returned metrics are the same.
+    ground-truth video of each query, "topk": list length or None}, and where the dataset reports
+    relevance metrics also "t2v_values" ({key: (Q,) float64 per-query value in [0, 1]}) and
+    "v2t_values" (the same per v2t row, in the order of the v2t ranks; None for top-k lists): each
+    reported relevance metric is exactly ``100 * np.mean`` of its values. The returned metrics are the same.
 
     Returns {"t2v": metrics, "v2t": metrics or None, "rank_histogram": the t2v ranks'
     `rank_histogram`, with bins up to the number of videos (top-k lists: up to k, then a "beyond
@@ -325,14 +337,17 @@ def score_dataset(
         if truth.relevance is not None or extra:
             table = truth.relevance or Relevance.one_per_query(truth.query_video, truth.num_videos)
             listed = topk_relevance_metrics(topk, table, extra)
-            ranks, t2v = listed["first_rank"], listed["metrics"]
+            ranks, t2v, values = listed["first_rank"], listed["metrics"], listed["values"]
             if truth.one_positive:
                 t2v.update(topk_metrics(topk, truth.query_video))
         else:
             ranks = topk_ranks(topk, truth.query_video)
             t2v = topk_metrics(topk, truth.query_video)
+            values = {}
         if ranks_out is not None:
             ranks_out[dataset] = _kept_ranks(ranks, None, truth, topk=int(topk.shape[1]))
+            if values:
+                ranks_out[dataset].update(t2v_values=values, v2t_values=None)
         return {
             "t2v": t2v,
             "v2t": None,

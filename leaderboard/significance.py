@@ -36,8 +36,9 @@ from leaderboard.services.intervals import (
 
 logger = logging.getLogger(__name__)
 
-#: Part of every key: bump when the cached layout changes.
-CACHE_VERSION = 1
+#: Part of every key: bump when the cached layout changes (2: relevance primaries are compared, where
+#: version 1 cached an empty answer for them).
+CACHE_VERSION = 2
 CACHE_SECONDS = 24 * 3600
 
 

@@ -155,8 +155,10 @@ class ResultFactory(factory.django.DjangoModelFactory):
 
 
 def ranked_result(*, submission: Submission, ranks: dict, aggregation: str = "mean") -> Result:
-    """A result scored from per-query `ranks` ({dataset: {"t2v": ranks, "groups": ... or None}}), stored
-    as the worker stores one: metrics from the ranks, the packed ranks, and the phase's intervals."""
+    """A result scored from per-query `ranks` ({dataset: {"t2v": ranks, "groups": ... or None, and
+    optionally "t2v_values": {relevance metric: per-query values}}}), stored as the worker stores one:
+    metrics from the ranks and values, scores under the challenge's primary metric, the packed ranks,
+    and the phase's intervals."""
     import numpy as np
 
     from evaluation.metrics import GEOMETRIC_MEAN_KEY, metrics_from_ranks
@@ -169,15 +171,17 @@ def ranked_result(*, submission: Submission, ranks: dict, aggregation: str = "me
     )
 
     full = {name: {"v2t": None, "groups": None, "topk": None, **entry} for name, entry in ranks.items()}
+    phase = submission.phase
+    primary = phase.challenge.primary_metric or GEOMETRIC_MEAN_KEY
     metrics = {}
     for name, entry in full.items():
         t2v = metrics_from_ranks(np.asarray(entry["t2v"], dtype=np.float64))
-        metrics[name] = {"score": t2v[GEOMETRIC_MEAN_KEY], "t2v": t2v, "v2t": None, "format": "similarity"}
-    phase = submission.phase
+        t2v.update({key: 100.0 * float(np.mean(v)) for key, v in (entry.get("t2v_values") or {}).items()})
+        metrics[name] = {"score": t2v.get(primary), "t2v": t2v, "v2t": None, "format": "similarity"}
     datasets = list(Dataset.objects.filter(challenge_id=phase.challenge_id).values_list("name", flat=True))
-    primary = overall_score({n: m["score"] for n, m in metrics.items()}, datasets, aggregation)
+    overall = overall_score({n: m["score"] for n, m in metrics.items()}, datasets, aggregation)
     result = ResultFactory(
-        submission=submission, primary_score=primary, aggregation=aggregation, metrics=metrics
+        submission=submission, primary_score=overall, aggregation=aggregation, metrics=metrics
     )
     result_ranks_set(result=result, blob=pack_ranks(full))
     result_intervals_set(result=result, intervals=result_intervals_compute(phase=phase, ranks=full))

@@ -16,7 +16,7 @@ from cli.commands import ClientFactory, Register
 from cli.commands.kit import kit_from_args, run_validation
 from cli.errors import EXIT_OK, EXIT_REJECTED, CliError
 from cli.output import Ui, date, fmt, print_json
-from evaluation.metrics.registry import METRIC_KEYS, metric
+from evaluation.metrics.registry import metric, reported_metric_keys
 
 FINAL_STATES = ("finished", "failed", "cancelled")
 
@@ -30,12 +30,14 @@ def _results_table(data: dict[str, Any]) -> Table:
     table = Table(title=title)
     for column in ("dataset", "dir", "format"):
         table.add_column(column)
-    for key in METRIC_KEYS:
+    datasets = results.get("datasets") or {}
+    keys = reported_metric_keys(entry.get(d) for entry in datasets.values() for d in ("t2v", "v2t"))
+    for key in keys:
         table.add_column(metric(key).label, justify="right")
-    for name, result in (results.get("datasets") or {}).items():
+    for name, result in datasets.items():
         for direction in ("t2v", "v2t"):
             metrics = result.get(direction)
-            cells = [fmt(None if metrics is None else metrics.get(key)) for key in METRIC_KEYS]
+            cells = [fmt(None if metrics is None else metrics.get(key)) for key in keys]
             table.add_row(name, direction, result.get("format", ""), *cells)
     overall = results.get("overall_score")
     missing = results.get("missing_datasets") or []
@@ -65,14 +67,16 @@ def _intervals_table(data: dict[str, Any]) -> Table | None:
     table = Table(title=f"{100 * level:g} % confidence intervals ({intervals.get('method', 'bootstrap')})")
     for column in ("dataset", "dir"):
         table.add_column(column)
-    for key in METRIC_KEYS:
+    datasets = intervals.get("datasets") or {}
+    keys = reported_metric_keys(entry.get(d) for entry in datasets.values() for d in ("t2v", "v2t"))
+    for key in keys:
         table.add_column(metric(key).label, justify="right")
-    for name, entry in (intervals.get("datasets") or {}).items():
+    for name, entry in datasets.items():
         for direction in ("t2v", "v2t"):
             bounds = entry.get(direction)
             if bounds is None:
                 continue
-            table.add_row(name, direction, *[_interval_text(bounds.get(key)) for key in METRIC_KEYS])
+            table.add_row(name, direction, *[_interval_text(bounds.get(key)) for key in keys])
     table.caption = f"overall score: {_interval_text(intervals.get('overall_score')) or '-'}"
     return table
 

@@ -17,8 +17,10 @@ False
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 GEOMETRIC_MEAN_KEY = "geometric_mean_R1-R5-R10"
 #: What a missing value (a metric a top-k submission cannot have, an unscored dataset) prints as.
@@ -119,6 +121,24 @@ def metric(key: str) -> Metric:
             name, reference, label = CUTOFF_FAMILIES[family]
             return Metric(key, label.format(k=k), name.format(k=k), reference=reference.format(k=k))
     raise KeyError(key)
+
+
+def reported_metric_keys(tables: Iterable[Mapping[str, Any] | None]) -> tuple[str, ...]:
+    """The columns of a table of reported metrics: the rank metrics, then every other metric that
+    some of `tables` (the report's t2v/v2t dicts, or their intervals) holds, the registered relevance
+    metrics in registry order before the declared cut-offs in the order first met; unknown keys are
+    left out.
+
+    >>> reported_metric_keys([{"R1": 1.0, "mAP@16": 2.0, "nDCG": 3.0}, None])[len(METRIC_KEYS):]
+    ('nDCG', 'mAP@16')
+    """
+    found: dict[str, None] = {}
+    for table in tables:
+        for key in table or {}:
+            if key not in found and key not in METRIC_KEYS and is_metric(key):
+                found[key] = None
+    registered = [key for key in RELEVANCE_METRIC_KEYS if key in found]
+    return (*METRIC_KEYS, *registered, *(key for key in found if key not in RELEVANCE_METRIC_KEYS))
 
 
 def is_metric(key: str) -> bool:

@@ -456,7 +456,8 @@ def topk_relevance_metrics(
     the rest (MedR, MeanR, full-list metrics, RPrec) are None. Lists hold distinct indices, so no ties.
 
     Returns ``{"metrics": {...}, "first_rank": (Q,) 0-based rank of the first relevant item, inf
-    when none is listed}``.
+    when none is listed, "values": {key: (Q,) per-query value in [0, 1]} of the relevance metrics
+    reported (each reported metric is 100 times the mean of its values)}``.
     """
     topk = np.asarray(topk, dtype=np.int64)
     queries, k = topk.shape
@@ -478,6 +479,7 @@ def topk_relevance_metrics(
     per_query = relevance.per_query().astype(np.float64)
     positions = np.arange(1, k + 1, dtype=np.float64)
     hits_so_far = np.cumsum(relevant, axis=1)
+    values: dict[str, np.ndarray] = {}
     for key in metrics:
         if key in METRIC_KEYS:
             continue
@@ -495,8 +497,9 @@ def topk_relevance_metrics(
             value = (gains[:, head] / np.log2(positions[head] + 1.0)).sum(axis=1) / ideal_dcg(
                 relevance, cutoff
             )
-        out[key] = 100.0 * float(np.mean(value))
-    return {"metrics": out, "first_rank": first}
+        values[key] = np.asarray(value, dtype=np.float64)
+        out[key] = 100.0 * float(np.mean(values[key]))
+    return {"metrics": out, "first_rank": first, "values": values}
 
 
 __all__ = [

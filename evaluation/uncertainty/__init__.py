@@ -11,6 +11,10 @@ independent samples, so the *grouped* bootstrap resamples videos with all their 
 ``groups`` (each query's ground-truth video) selects it. With one caption per video it equals the
 plain bootstrap over queries.
 
+The relevance metrics (mAP, mAP@10, nDCG, RPrec, Recall@K and the declared cut-offs) are means of
+per-query values the scorer keeps beside the ranks ("t2v_values", "v2t_values"), so on a resample
+they are weighted sums too, computed in the same matrix product as the recalls (`values`).
+
 Intervals are percentile intervals; the paired test resamples both submissions with the same counts
 (or flips their labels per unit, `paired_comparison(method="permutation")`) and gives a two-sided
 p-value for the difference. `leaderboard_ties` marks each leaderboard entry that is not
@@ -18,7 +22,8 @@ significantly behind the entry above it.
 
 The package, by concern: `checks` (defaults, directions, argument checks and their messages),
 `resampling` (the draws and the replicates), `intervals` (confidence intervals), `comparison` (paired
-tests and the leaderboard's ties) and `packing` (the ranks a result keeps). Every public name is
+tests and the leaderboard's ties), `values` (the relevance metrics' per-query values) and `packing`
+(the ranks and values a result keeps). Every public name is
 re-exported here: callers import from `evaluation.uncertainty`.
 """
 
@@ -48,6 +53,8 @@ from .checks import (
     SEED_MESSAGE,
     TOPK_MESSAGE,
     UNKNOWN_METRIC_MESSAGE,
+    higher_is_better,
+    is_value_metric,
 )
 from .comparison import Comparison, compare_submissions, leaderboard_ties, paired_comparison
 from .intervals import Interval, dataset_intervals, submission_intervals
@@ -56,11 +63,19 @@ from .packing import (
     PACKED_GROUPS_MESSAGE,
     RANKS_FORMAT_VERSION,
     RANKS_TOO_LARGE_MESSAGE,
+    READABLE_VERSIONS,
     UNREADABLE_RANKS_MESSAGE,
     pack_ranks,
     unpack_ranks,
 )
 from .resampling import bootstrap_replicates, dataset_stream, percentile_interval, resample_counts
+from .values import (
+    VALUES_METRIC_MESSAGE,
+    VALUES_RANGE_MESSAGE,
+    VALUES_SHAPE_MESSAGE,
+    Values,
+    per_query_values,
+)
 
 __all__ = [
     "COUNTS_SHAPE_MESSAGE",
@@ -87,19 +102,27 @@ __all__ = [
     "RANKS_FORMAT_VERSION",
     "RANKS_SHAPE_MESSAGE",
     "RANKS_TOO_LARGE_MESSAGE",
+    "READABLE_VERSIONS",
     "RECALL_CUTOFFS",
     "RESAMPLES_MESSAGE",
     "SEED_MESSAGE",
     "TOPK_MESSAGE",
     "UNKNOWN_METRIC_MESSAGE",
     "UNREADABLE_RANKS_MESSAGE",
+    "VALUES_METRIC_MESSAGE",
+    "VALUES_RANGE_MESSAGE",
+    "VALUES_SHAPE_MESSAGE",
+    "Values",
     "bootstrap_replicates",
     "compare_submissions",
     "dataset_intervals",
     "dataset_stream",
+    "higher_is_better",
+    "is_value_metric",
     "leaderboard_ties",
     "pack_ranks",
     "paired_comparison",
+    "per_query_values",
     "percentile_interval",
     "resample_counts",
     "submission_intervals",

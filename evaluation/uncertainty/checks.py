@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metrics.registry import GEOMETRIC_MEAN_KEY, METRIC_KEYS
+from ..metrics.registry import GEOMETRIC_MEAN_KEY, METRIC_KEYS, is_metric, metric
 
 DEFAULT_LEVEL = 0.95
 
@@ -78,7 +78,9 @@ COUNTS_SHAPE_MESSAGE = (
 )
 
 
-UNKNOWN_METRIC_MESSAGE = "Unknown metric {metric!r}; expected one of {known}."
+UNKNOWN_METRIC_MESSAGE = (
+    "Unknown metric {metric!r}; expected one of {known}, or a relevance metric such as mAP, mAP@10 or nDCG."
+)
 
 
 NOT_COMPUTABLE_MESSAGE = (
@@ -101,8 +103,8 @@ METHOD_MESSAGE = "Unknown test method {method!r}; expected one of {known}."
 
 
 PERMUTATION_METRIC_MESSAGE = (
-    "The permutation test is implemented for recalls, their geometric mean and the mean rank; got {metric}."
-    " Use the bootstrap for the median rank."
+    "The permutation test is implemented for recalls, their geometric mean, the mean rank and the"
+    " relevance metrics; got {metric}. Use the bootstrap for the median rank."
 )
 
 
@@ -129,10 +131,25 @@ def _check_seed(seed: int) -> int:
     return int(seed)
 
 
-def _check_metric(metric: str) -> str:
-    if metric not in HIGHER_IS_BETTER:
-        raise ValueError(UNKNOWN_METRIC_MESSAGE.format(metric=metric, known=", ".join(METRIC_KEYS)))
-    return metric
+def is_value_metric(key: str) -> bool:
+    """A relevance metric (mAP, mAP@10, nDCG, RPrec, Recall@K, ...): a mean of per-query values in
+    [0, 1], shown in percent, which the ranks do not hold (the scorer keeps the values beside them).
+
+    >>> is_value_metric("mAP@10"), is_value_metric("R10"), is_value_metric("mAP@x")
+    (True, False, False)
+    """
+    return key not in HIGHER_IS_BETTER and is_metric(key)
+
+
+def higher_is_better(key: str) -> bool:
+    """The direction of a rank metric (`HIGHER_IS_BETTER`) or of a relevance metric (the registry)."""
+    return HIGHER_IS_BETTER[key] if key in HIGHER_IS_BETTER else metric(key).higher_is_better
+
+
+def _check_metric(key: str) -> str:
+    if key not in HIGHER_IS_BETTER and not is_value_metric(key):
+        raise ValueError(UNKNOWN_METRIC_MESSAGE.format(metric=key, known=", ".join(METRIC_KEYS)))
+    return key
 
 
 def _check_topk(topk: int | None) -> int | None:

@@ -28,6 +28,8 @@ from .checks import (
     _check_metric,
     _check_resamples,
     _check_seed,
+    higher_is_better,
+    is_value_metric,
 )
 from .resampling import (
     _aggregate,
@@ -89,8 +91,8 @@ def _comparison(
     if replicates is not None:
         low, high = percentile_interval(replicates, level)
     significant = p_value < 1.0 - level
-    a_ahead = difference > 0 if HIGHER_IS_BETTER[metric] else difference < 0
-    b_ahead = difference < 0 if HIGHER_IS_BETTER[metric] else difference > 0
+    a_ahead = difference > 0 if higher_is_better(metric) else difference < 0
+    b_ahead = difference < 0 if higher_is_better(metric) else difference > 0
     return Comparison(
         metric=metric,
         difference=float(difference),
@@ -105,17 +107,25 @@ def _comparison(
     )
 
 
-def _paired_samples(ranks_a: Any, ranks_b: Any, groups: Any, topk: int | None) -> tuple[_Sample, _Sample]:
+def _paired_samples(
+    ranks_a: Any, ranks_b: Any, groups: Any, topk: int | None, values: tuple[Any, Any] = (None, None)
+) -> tuple[_Sample, _Sample]:
     a, b = np.asarray(ranks_a), np.asarray(ranks_b)
     if a.shape != b.shape:
         raise ValueError(PAIRED_LENGTH_MESSAGE.format(a=a.size, b=b.size))
-    return _Sample.build(a, groups, topk), _Sample.build(b, groups, topk)
+    return _Sample.build(a, groups, topk, values[0]), _Sample.build(b, groups, topk, values[1])
 
 
 def _permutation_differences(a: _Sample, b: _Sample, metric: str, flips: np.ndarray) -> np.ndarray:
     """metric(A*) - metric(B*) when each unit's A and B ranks are swapped where `flips` is 1."""
     flips = flips.astype(np.float64)
     totals = a.sizes.sum()
+    if is_value_metric(metric):  # a weighted mean, like a recall: swap the units' value sums
+        sums_a = a.value_sums[:, a.values.column(metric)]
+        sums_b = b.value_sums[:, b.values.column(metric)]
+        swapped = flips @ (sums_a - sums_b)
+        shares: np.ndarray = 100.0 * ((sums_a.sum() - swapped) - (sums_b.sum() + swapped)) / totals
+        return shares
     if metric == "MeanR":
         if a.rank_sums is None or b.rank_sums is None:  # top-k ranks: `computable` refuses MeanR
             raise ValueError(NOT_COMPUTABLE_MESSAGE.format(metric=metric, topk=a.topk))
@@ -139,6 +149,8 @@ def paired_comparison(
     *,
     groups: Any | None = None,
     topk: int | None = None,
+    values_a: Any | None = None,
+    values_b: Any | None = None,
     metric: str = PRIMARY_METRIC,
     method: str = "bootstrap",
     level: float = DEFAULT_LEVEL,
@@ -157,7 +169,9 @@ def paired_comparison(
     Args:
         ranks_a, ranks_b: (Q,) ranks of the two submissions, same queries, same order.
         groups, topk: as `dataset_intervals`; shared by both.
-        metric: a scorer metric key; the primary score by default.
+        values_a, values_b: the relevance metrics' per-query values of each ({key: (Q,) values}), as
+            `dataset_intervals`; needed when `metric` is a relevance metric.
+        metric: a scorer metric key (a relevance metric among them); the primary score by default.
         method: "bootstrap" or "permutation".
         level: the test's confidence level (significant when p < 1 - level).
         resamples: resamples or random label swaps.
@@ -172,10 +186,10 @@ def paired_comparison(
     level = _check_level(level)
     if method not in METHODS:
         raise ValueError(METHOD_MESSAGE.format(method=method, known=", ".join(METHODS)))
-    if metric not in HIGHER_IS_BETTER:
+    if metric not in HIGHER_IS_BETTER and not is_value_metric(metric):
         raise ValueError(UNKNOWN_METRIC_MESSAGE.format(metric=metric, known=", ".join(METRIC_KEYS)))
-    a, b = _paired_samples(ranks_a, ranks_b, groups, topk)
-    if not a.computable(metric):
+    a, b = _paired_samples(ranks_a, ranks_b, groups, topk, (values_a, values_b))
+    if not a.computable(metric) or not b.computable(metric):
         raise ValueError(NOT_COMPUTABLE_MESSAGE.format(metric=metric, topk=topk))
     difference = a.estimate(metric) - b.estimate(metric)
     if method == "permutation":
@@ -225,7 +239,7 @@ def _score_entries(
             if name not in entry:
                 continue
             sample, _ = _dataset_samples(name, {**entry[name], "v2t": None})
-            if not sample.computable(metric):
+            if not sample.computable(metric):  # e.g. a relevance metric whose values were not kept
                 continue
             if layout is None or counts is None:  # the first of this dataset's entries (set together)
                 layout = sample

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics.registry import METRIC_KEYS
 from ..scoring import AGGREGATIONS, overall_score
 from .checks import (
     DEFAULT_LEVEL,
@@ -50,13 +49,15 @@ class Interval:
 
 
 def _intervals(
-    sample: _Sample, counts: np.ndarray, level: float, metrics: Sequence[str] = METRIC_KEYS
+    sample: _Sample, counts: np.ndarray, level: float, metrics: Sequence[str] | None = None
 ) -> dict[str, Interval | None]:
+    """Every metric of `metrics` (default: the sample's, `_Sample.metric_keys`); None where not computable."""
+    metrics = sample.metric_keys if metrics is None else metrics
     estimates = sample.estimates()
     replicates = _replicates(sample, counts, metrics)
     out: dict[str, Interval | None] = {}
     for metric in metrics:
-        values, estimate = replicates[metric], estimates[metric]
+        values, estimate = replicates[metric], estimates.get(metric)
         if values is None or estimate is None:  # both None together: the metric is not computable
             out[metric] = None
             continue
@@ -70,6 +71,7 @@ def dataset_intervals(
     *,
     groups: Any | None = None,
     topk: int | None = None,
+    values: Mapping[str, Any] | None = None,
     level: float = DEFAULT_LEVEL,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
@@ -83,6 +85,8 @@ def dataset_intervals(
         groups: (Q,) each query's ground-truth video; when given, videos are resampled with all their
             captions (the grouped bootstrap).
         topk: length of the top-k lists; metrics they cannot give are None, as in the report.
+        values: {relevance metric key: (Q,) per-query values in [0, 1]} (the scorer's "t2v_values");
+            each gets an interval beside the rank metrics', its estimate 100 times their mean.
         level: confidence level, strictly between 0 and 1.
         resamples: bootstrap resamples.
         seed, stream: select the draws (`resample_counts`).
@@ -92,7 +96,7 @@ def dataset_intervals(
         ValueError: bad level, resamples, seed, or empty, non-finite or mismatched inputs.
     """
     level = _check_level(level)
-    sample = _Sample.build(ranks, groups, topk)
+    sample = _Sample.build(ranks, groups, topk, values)
     counts = resample_counts(sample.units, resamples, seed=seed, stream=stream)
     return _intervals(sample, counts, level)
 
@@ -124,17 +128,22 @@ def submission_intervals(
 
     Args:
         ranks: {dataset: {"t2v": (Q,) ranks, "v2t": (V,) ranks or None, "groups": (Q,) video per
-            query or None, "topk": list length or None}}, the layout `score_submission(ranks_out=...)`
+            query or None, "topk": list length or None, and optionally "t2v_values"/"v2t_values"
+            ({relevance metric: per-row values}) with "t2v_means"/"v2t_means" (their exact reported
+            values, where the values were stored rounded)}}, the layout `score_submission(ranks_out=...)`
             fills and `unpack_ranks` returns.
         phase_datasets: the phase's datasets (default: those given); the overall interval is None
             unless every one has a score, as the overall score is.
         aggregation: "mean" or "sum".
         level, resamples, seed: as `dataset_intervals`.
         metric: the per-dataset score the overall score aggregates (the challenge's primary metric,
-            a t2v metric key; the geometric mean of R1, R5, R10 by default).
+            a t2v metric key, a relevance metric among them; the geometric mean of R1, R5, R10 by
+            default). A dataset without it (no values kept for that relevance metric) has no score
+            interval, and the overall interval is then None.
     Returns:
         A JSON-serialisable dict: method, level, resamples, seed, aggregation, metric, datasets {name:
-        {"grouped", "units", "t2v": {metric: interval dict or None}, "v2t": ... or None, "score":
+        {"grouped", "units", "t2v": {metric: interval dict or None} (the rank metrics, then the
+        relevance metrics whose values are given), "v2t": ... or None, "score":
         interval dict or None}}, overall_score (interval dict or None).
     """
     level = _check_level(level)
@@ -151,9 +160,9 @@ def submission_intervals(
         stream = dataset_stream(name)
         counts = resample_counts(t2v.units, resamples, seed=seed, stream=stream)
         estimates = t2v.estimates()
-        replicates = _replicates(t2v, counts)
+        replicates = _replicates(t2v, counts, t2v.metric_keys)
         t2v_out: dict[str, Any] = {}
-        for key in METRIC_KEYS:
+        for key in t2v.metric_keys:
             values, estimate = replicates[key], estimates[key]
             if values is None or estimate is None:  # both None together: the metric is not computable
                 t2v_out[key] = None
@@ -172,9 +181,9 @@ def submission_intervals(
             "units": t2v.units,
             "t2v": t2v_out,
             "v2t": v2t_out,
-            "score": t2v_out[metric],
+            "score": t2v_out.get(metric),
         }
-        found, found_estimate = replicates[metric], estimates[metric]
+        found, found_estimate = replicates.get(metric), estimates.get(metric)
         if found is not None and found_estimate is not None:
             score_estimates[name] = float(found_estimate)
             score_replicates[name] = found

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,9 @@ from .checks import (
     _check_resamples,
     _check_seed,
     _check_topk,
+    is_value_metric,
 )
+from .values import Values, per_query_values
 
 # Resamples drawn from one child seed. Part of the definition of the draws: changing it changes them.
 _DRAW_BLOCK = 128
@@ -115,15 +117,32 @@ class _Sample:
     hits: np.ndarray  # (U, 4) float64: hits below each recall cut-off, per unit
     rank_sums: np.ndarray | None  # (U,) float64; None for top-k ranks
     topk: int | None
+    values: Values = field(default_factory=Values)  # the relevance metrics' per-query values
+    value_sums: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (U, M) float64
 
     @property
     def columns(self) -> np.ndarray:
-        """(U, 6): sizes, the four recall hit counts, rank sums (0 for top-k), for one matrix product."""
+        """(U, 6 + M): sizes, the four recall hit counts, rank sums (0 for top-k), then the sums of
+        each relevance metric's values, for one matrix product."""
         rank_sums = np.zeros(self.units) if self.rank_sums is None else self.rank_sums
-        return np.column_stack([self.sizes, self.hits, rank_sums])
+        return np.column_stack([self.sizes, self.hits, rank_sums, self.value_sums])
+
+    @property
+    def metric_keys(self) -> tuple[str, ...]:
+        """The rank metrics, then the relevance metrics whose values the sample holds."""
+        return (*METRIC_KEYS, *self.values.keys)
 
     @classmethod
-    def build(cls, ranks: Any, groups: Any | None = None, topk: int | None = None) -> _Sample:
+    def build(
+        cls,
+        ranks: Any,
+        groups: Any | None = None,
+        topk: int | None = None,
+        values: Mapping[str, Any] | None = None,
+        means: Mapping[str, float] | None = None,
+        direction: str = "t2v",
+    ) -> _Sample:
+        """`values`, `means`: the relevance metrics' per-query values and exact means (`per_query_values`)."""
         topk = _check_topk(topk)
         ranks = np.asarray(ranks, dtype=np.float64)
         if ranks.ndim != 1:
@@ -154,13 +173,20 @@ class _Sample:
             axis=1,
         )
         rank_sums = None if topk is not None else np.bincount(unit_of, weights=ranks, minlength=units)
-        return cls(ranks, unit_of, units, sizes, hits, rank_sums, topk)
+        found = per_query_values(values, means, ranks.size, direction=direction)
+        value_sums = np.zeros((units, len(found.keys)))
+        for column in range(len(found.keys)):
+            value_sums[:, column] = np.bincount(unit_of, weights=found.matrix[:, column], minlength=units)
+        return cls(ranks, unit_of, units, sizes, hits, rank_sums, topk, found, value_sums)
 
     def same_queries(self, other: _Sample) -> bool:
         return self.units == other.units and np.array_equal(self.unit_of, other.unit_of)
 
     def computable(self, metric: str) -> bool:
-        """What `evaluation.metrics.topk_metrics` reports for top-k lists (everything for full ranks)."""
+        """What `evaluation.metrics.topk_metrics` reports for top-k lists (everything for full ranks);
+        a relevance metric where the sample holds its values."""
+        if is_value_metric(metric):
+            return metric in self.values.keys
         if self.topk is None:
             return True
         if metric in RECALL_CUTOFFS:
@@ -173,11 +199,15 @@ class _Sample:
             self.ranks if self.topk is None else np.where(np.isinf(self.ranks), float(self.topk), self.ranks)
         )
         full = metrics_from_ranks(ranks)
-        return {key: full[key] if self.computable(key) else None for key in METRIC_KEYS}
+        out: dict[str, float | None] = {
+            key: full[key] if self.computable(key) else None for key in METRIC_KEYS
+        }
+        out.update(self.values.means)
+        return out
 
     def estimate(self, metric: str) -> float:
         """One metric of the full sample, which the caller checked `computable` for."""
-        value = self.estimates()[metric]
+        value = self.estimates().get(metric)
         if value is None:
             raise ValueError(NOT_COMPUTABLE_MESSAGE.format(metric=metric, topk=self.topk))
         return value
@@ -276,7 +306,7 @@ def _replicates(
     if counts.ndim != 2 or counts.shape[1] != sample.units:
         raise ValueError(COUNTS_SHAPE_MESSAGE.format(shape=counts.shape, units=sample.units))
     for metric in metrics:
-        if metric not in HIGHER_IS_BETTER:
+        if metric not in HIGHER_IS_BETTER and not is_value_metric(metric):
             raise ValueError(UNKNOWN_METRIC_MESSAGE.format(metric=metric, known=", ".join(METRIC_KEYS)))
     wanted = [m for m in metrics if sample.computable(m)]
     resamples = counts.shape[0]
@@ -286,6 +316,7 @@ def _replicates(
     columns = sample.columns
     if search is not None:
         columns = np.column_stack([columns, search.columns])  # one matrix product per block
+    values = len(sample.values.keys)
     buffer = np.empty((min(resamples, _WORK_BLOCK), sample.units))  # reused: fresh pages cost more
     for start in range(0, resamples, _WORK_BLOCK):
         block = counts[start : start + _WORK_BLOCK]
@@ -302,8 +333,12 @@ def _replicates(
             out[GEOMETRIC_MEAN_KEY][rows] = _geometric_means(recalls)
         if "MeanR" in wanted:
             out["MeanR"][rows] = sums[:, 5] / totals + 1.0
+        for column, key in enumerate(sample.values.keys):
+            if key in wanted:
+                out[key][rows] = 100.0 * (sums[:, 6 + column] / totals)
         if search is not None:
-            out["MedR"][rows] = search.medians(block, sums[:, 6:], np.rint(totals).astype(np.int64)) + 1.0
+            medians = search.medians(block, sums[:, 6 + values :], np.rint(totals).astype(np.int64))
+            out["MedR"][rows] = medians + 1.0
     return {m: out.get(m) for m in metrics}  # None where the sample cannot compute the metric
 
 
@@ -368,9 +403,15 @@ def _aggregate(replicates: Mapping[str, np.ndarray], phase: Sequence[str], aggre
 
 
 def _dataset_samples(name: str, entry: Mapping[str, Any]) -> tuple[_Sample, _Sample | None]:
+    """The t2v and v2t samples of one dataset of the `submission_intervals` layout, with the
+    relevance metrics' values where the entry has them ("t2v_values", "t2v_means", ...)."""
     if entry.get("t2v") is None:
         raise ValueError(MISSING_RANKS_MESSAGE.format(dataset=name))
     topk = entry.get("topk")
-    t2v = _Sample.build(entry["t2v"], entry.get("groups"), topk)
+    t2v = _Sample.build(
+        entry["t2v"], entry.get("groups"), topk, entry.get("t2v_values"), entry.get("t2v_means")
+    )
     v2t = entry.get("v2t")
-    return t2v, (None if v2t is None else _Sample.build(v2t))
+    if v2t is None:
+        return t2v, None
+    return t2v, _Sample.build(v2t, None, None, entry.get("v2t_values"), entry.get("v2t_means"), "v2t")

@@ -1,7 +1,8 @@
 """Confidence intervals of a result: computed from its per-query ranks after scoring, stored with it.
 
-The ranks themselves are private (`leaderboard.models.ResultRanks`): they are in the phase's
-published query order and carry each query's ground-truth video. What is stored on the result and
+The ranks themselves are private (`leaderboard.models.ResultRanks`, with the relevance metrics'
+per-query values since blob version 2): they are in the phase's published query order and carry
+each query's ground-truth video. What is stored on the result and
 shown is aggregates only: an interval per metric and for the overall score (docs/uncertainty.md).
 """
 
@@ -33,12 +34,14 @@ def phase_score_metric(*, phase: Phase) -> str:
 
 
 def phase_intervals_supported(*, phase: Phase) -> bool:
-    """Whether the phase's score metric has intervals and paired tests: those are drawn from the
-    per-query ranks, so the rank metrics and their geometric mean do; a relevance metric (mAP@10,
-    nDCG, ...) needs per-query values the ranks do not hold, and its board shows none."""
-    from evaluation.uncertainty import HIGHER_IS_BETTER
+    """Whether the phase's score metric has intervals and paired tests: the rank metrics and their
+    geometric mean (drawn from the per-query ranks) and the relevance metrics (mAP@10, nDCG, ...,
+    drawn from the per-query values the scorer keeps beside the ranks since blob version 2; a
+    result stored before has no values, so its score interval stays empty until it is re-scored)."""
+    from evaluation.uncertainty import HIGHER_IS_BETTER, is_value_metric
 
-    return phase_score_metric(phase=phase) in HIGHER_IS_BETTER
+    score_metric = phase_score_metric(phase=phase)
+    return score_metric in HIGHER_IS_BETTER or is_value_metric(score_metric)
 
 
 def result_intervals_compute(*, phase: Phase, ranks: dict[str, dict[str, Any]]) -> dict[str, Any] | None:

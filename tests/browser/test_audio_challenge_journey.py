@@ -2,9 +2,7 @@
 its own dataset (MyClips), its metric set and mAP@10 as primary metric, uploads version-2 ground truth
 (sets of relevant clips, `rel_query`/`rel_item`, with distractor clips), two participants submit through
 the form, and the board ranks them by mAP@10 in the challenge's words ("audio clips", "text→audio").
-
-The board shows no interval for mAP@10 yet: intervals come from per-query ranks, and per-query relevance
-values are another branch's work; this test asserts their absence so that it says when they arrive."""
+Each entry's mAP@10 shows its bootstrap interval, drawn from the per-query values kept at scoring."""
 
 from __future__ import annotations
 
@@ -144,8 +142,12 @@ def test_an_organiser_runs_an_audio_challenge_ranked_by_map_at_10(
     expect(rows.nth(0)).to_contain_text("Strong")
     expect(rows.nth(1)).to_contain_text("Weak")
     expect(visitor.locator("main")).to_contain_text("text→audio mAP@10")
-    # no interval for a relevance primary yet (see the module's docstring)
-    expect(board.locator("[data-ci]")).to_have_count(0)
+    # each mAP@10 with its bootstrap interval, which holds the reported value
+    for index in range(2):
+        primary = rows.nth(index).locator("td.col-primary")
+        expect(primary.locator("[data-ci]")).to_have_count(1)
+        value, low, high = (float(n) for n in re.findall(r"\d+(?:\.\d+)?", primary.inner_text())[:3])
+        assert low <= value <= high and low < high
 
     # the entry's page speaks of audio clips, in both directions
     rows.nth(0).locator("a", has_text="Strong model").first.click()

@@ -228,6 +228,11 @@ def test_sets_of_relevant_items_score_in_the_child_as_in_process(tmp_path, isola
         assert 0.0 < t2v["nDCG@5"] < 100.0
         for key in ("t2v", "v2t"):
             np.testing.assert_array_equal(there_ranks[name][key], here_ranks[name][key])
+            there_values, here_values = there_ranks[name][f"{key}_values"], here_ranks[name][f"{key}_values"]
+            assert list(there_values) == list(here_values) == asked["metrics"]
+            for metric_key, values in here_values.items():  # float64, bit for bit: the means stay exact
+                np.testing.assert_array_equal(there_values[metric_key], values)
+                assert there_values[metric_key].dtype == np.float64
     # a dataset of the challenge outside this phase: the challenge's names make it "not part of this
     # phase" rather than an unknown name, in the child as in-process
     other = tmp_path / "other.npz"

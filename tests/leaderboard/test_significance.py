@@ -196,3 +196,38 @@ def test_the_entry_page_shows_its_interval_and_comparisons(board):
     for dataset in charts["datasets"]:
         r1_low, r1_high = dataset["intervals"]["R1"]
         assert r1_low <= dataset["R1"] <= r1_high
+
+
+def test_a_board_ranked_by_map_at_10_shows_its_intervals_and_tie_marks():
+    """A DCASE-style challenge: mAP@10 is the primary, its intervals and paired tests come from the
+    per-query values kept beside the ranks (version 2 blob)."""
+    cache.clear()
+    challenge = ChallengeFactory(slug="dcase", primary_metric="mAP@10")
+    DatasetFactory(challenge=challenge, name="Clotho", order=0)
+    phase = PhaseFactory(challenge=challenge, slug="val")
+    ranks = np.random.default_rng(0).integers(0, 15, size=QUERIES).astype(float)
+    values = np.where(ranks < 10, 1.0 / (ranks + 1.0), 0.0)
+    close = values.copy()  # a few queries missed, almost as many others found first
+    close[np.flatnonzero(values == 1.0)[:6]] = 0.0
+    close[np.flatnonzero(values == 0.0)[:5]] = 1.0
+    entries = {}
+    for team_name, found in (("A", values), ("B", close), ("C", values * 0.5)):
+        submission = SubmissionFactory(team=TeamFactory(challenge=challenge, name=team_name), phase=phase)
+        entry = {"t2v": ranks, "t2v_values": {"mAP@10": found}}
+        entries[team_name] = ranked_result(submission=submission, ranks={"Clotho": entry})
+    first = entries["A"]
+    assert first.primary_score == 100.0 * float(np.mean(values))
+    assert first.intervals["metric"] == "mAP@10"
+    low, high = first.primary_score_low, first.primary_score_high
+    assert low < first.primary_score < high
+    client = Client()
+    page = client.get("/c/dcase/val/leaderboard/").content.decode()
+    assert f"[{low:.2f}, {high:.2f}]" in page
+    assert page.count("data-tied") == 1  # B is within noise of A; C is significantly behind B
+    marks = _marks(phase)
+    assert marks[entries["B"].submission_id]["tied_within_noise"]
+    assert marks[entries["C"].submission_id]["vs_above"]["a_better"]
+    entry = client.get(f"/c/dcase/val/entries/{entries['C'].submission_id}/").content.decode()
+    c_low, c_high = entries["C"].primary_score_low, entries["C"].primary_score_high
+    assert f"[{c_low:.2f}, {c_high:.2f}]" in entry
+    assert 'data-metric="mAP@10"' in entry  # the entry's metric table lists the relevance metric
