@@ -1,4 +1,4 @@
-"""Issue 28's journey, in chromium: an organiser creates an audio-retrieval challenge in the console with
+"""Any retrieval benchmark, in chromium: an organiser creates an audio-retrieval challenge in the console with
 its own dataset (MyClips), its metric set and mAP@10 as primary metric, uploads version-2 ground truth
 (sets of relevant clips, `rel_query`/`rel_item`, with distractor clips), two participants submit through
 the form, and the board ranks them by mAP@10 in the challenge's words ("audio clips", "text→audio").

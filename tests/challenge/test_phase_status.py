@@ -201,5 +201,5 @@ def test_top_k_results_say_why_a_metric_is_missing(phase, participant, team):
     page = client.get(f"/submissions/{submission.id}/").content.decode()
     assert all(f'data-missing="{key}"' in page for key in ("R50", "MedR", "MeanR"))
     assert 'data-missing="R1"' not in page
-    assert "A top-k list does not say where a correct video beyond the list ranks" in page
+    assert "A top-k list does not say where a relevant video beyond the list ranks" in page
     assert "ranks videos for each query, not queries for each video" in page
