@@ -7,6 +7,7 @@ Real data cannot be downloaded here, so these generators reproduce the 2020 chal
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
 from collections.abc import Sequence
@@ -296,6 +297,23 @@ def codalab_csv(topk: np.ndarray, query_ids: Sequence[str] | None = None) -> byt
     for query, row in zip(query_ids, topk.tolist(), strict=True):
         buffer.write(f"{query},{','.join(map(str, row))}\n")
     return buffer.getvalue().encode()
+
+
+def gallery_id_csv(topk: np.ndarray, gallery: Sequence[str], query_ids: Sequence[str] | None = None) -> bytes:
+    """Top-k rows as a CSV of gallery ids under a `gallery_ids` header (`query_id,gallery_ids` with ids)."""
+    names = np.asarray(gallery, dtype=object)[np.asarray(topk)]
+    lines = ["gallery_ids" if query_ids is None else "query_id,gallery_ids"]
+    if query_ids is None:
+        lines.extend(",".join(row) for row in names.tolist())
+    else:
+        lines.extend(f"{query},{','.join(row)}" for query, row in zip(query_ids, names.tolist(), strict=True))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def topk_json(topk: np.ndarray, gallery: Sequence[str], query_ids: Sequence[str]) -> bytes:
+    """Top-k rows as the JSON top-k: {query id: [gallery ids, best first]}."""
+    names = np.asarray(gallery, dtype=object)[np.asarray(topk)].tolist()
+    return json.dumps(dict(zip(query_ids, names, strict=True))).encode()
 
 
 def write_codalab_zip(

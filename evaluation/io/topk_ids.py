@@ -154,7 +154,7 @@ def parse_gallery_id_rows(
             continue
         number = rows.count + 1
         try:
-            fields = next(csv.reader([line], strict=True))
+            fields = next(csv.reader([line], strict=True, skipinitialspace=True))
         except csv.Error as exc:
             raise SubmissionFormatError(
                 GALLERY_ID_CSV_BAD.format(row=number, problem=exc), dataset=dataset, member=member
