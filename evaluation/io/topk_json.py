@@ -47,6 +47,9 @@ _BLOCK_CHARS = 1 * MiB
 #: Longest JSON string token, escapes included: a gallery or query id is at most 256 characters.
 _MAX_TOKEN_CHARS = 64 * 1024
 _SPACE = re.compile(r"[ \t\n\r]*")
+_STRING = r'"[^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*"'
+#: A list of strings and nothing else (no nesting can match): decoded at once by `json.loads`.
+_STRING_LIST = re.compile(rf"\[[ \t\n\r]*(?:{_STRING}[ \t\n\r]*(?:,[ \t\n\r]*{_STRING}[ \t\n\r]*)*)?\]")
 _KINDS = {"[": "a list", "{": "an object", "t": "true", "f": "false", "n": "null", "": "the end of the file"}
 
 
@@ -70,6 +73,7 @@ class _Scanner:
         self.dataset, self.member = dataset, member
         self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self.text, self.pos, self.before, self.read, self.ended = "", 0, 0, 0, False
+        self.list_chars = _MAX_TOKEN_CHARS
 
     def fail(self, problem: str) -> SubmissionFormatError:
         at = self.before + self.pos
@@ -100,6 +104,10 @@ class _Scanner:
             self.before += self.pos
             self.text = self.text[self.pos :] + decoded
             self.pos = 0
+
+    def fill_list(self) -> None:
+        """Read ahead the longest list of gallery ids the phase allows (or what is left)."""
+        self._fill(self.list_chars)
 
     def peek(self) -> str:
         """The next character that is not a space ("" at the end), without consuming it."""
@@ -165,6 +173,7 @@ def parse_topk_json(
     )
     limit, why = json_byte_limit(bounds, max_bytes)
     scan = _Scanner(stream, limit=limit, why=why, dataset=dataset, member=member)
+    scan.list_chars = min(limit, 64 + rows.bounds.videos * (6 * rows.bounds.id_bytes + 16))
     scan.expect("{", "expected '{' to open an object of query ids")
     if scan.peek() == "}":
         scan.pos += 1
@@ -190,7 +199,31 @@ def parse_topk_json(
 
 
 def _id_list(scan: _Scanner, where: str, most: int) -> list[str]:
-    """One query's list of gallery ids: strings only, at most `most` of them."""
+    """One query's list of gallery ids: strings only, at most `most` of them. A list of strings within the
+    longest the phase allows is matched and decoded at once; anything else is walked a token at a time,
+    which stops at the first character out of place."""
+    if scan.peek() == "[":
+        scan.fill_list()
+        match = _STRING_LIST.match(scan.text, scan.pos)
+        if match is not None:
+            try:
+                items: list[str] = json.loads(match.group())
+            except ValueError:  # a bad escape: the walk below names it
+                pass
+            else:
+                if len(items) > most:
+                    raise SubmissionFormatError(
+                        JSON_TOPK_TOO_MANY_IDS.format(where=where, videos=most),
+                        dataset=scan.dataset,
+                        member=scan.member,
+                    )
+                scan.pos = match.end()
+                return items
+    return _walk_id_list(scan, where, most)
+
+
+def _walk_id_list(scan: _Scanner, where: str, most: int) -> list[str]:
+    """`_id_list` a token at a time: the first character out of place is named."""
     scan.expect("[", f"expected {where} to be a list of gallery ids")
     items: list[str] = []
     if scan.peek() == "]":
