@@ -332,6 +332,32 @@ def write_codalab_zip(
             archive.writestr(f"{name}-{phase_slug}-predictions.csv", codalab_csv(topk_lists(sims, k), ids))
 
 
+def write_gallery_id_zip(
+    path: str | os.PathLike[str],
+    truth: GroundTruth,
+    matrices: dict[str, np.ndarray],
+    *,
+    phase_slug: str,
+    k: int = 10,
+    form: str = "json",
+) -> None:
+    """Top-k lists of gallery ids, each row naming its query (`truth`'s ids and gallery): the JSON
+    top-k `{Dataset}-{phase}-predictions.json` (form "json") or a CSV under a `query_id,gallery_ids`
+    header (form "csv")."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, sims in matrices.items():
+            d = truth.datasets[name]
+            lists = topk_lists(sims, k)
+            if form == "json":
+                archive.writestr(
+                    f"{name}-{phase_slug}-predictions.json", topk_json(lists, d.videos, d.query_ids)
+                )
+            else:
+                archive.writestr(
+                    f"{name}-{phase_slug}-predictions.csv", gallery_id_csv(lists, d.videos, d.query_ids)
+                )
+
+
 def write_npy_zip(path: str | os.PathLike[str], matrices: dict[str, np.ndarray]) -> None:
     """A zip of `{Dataset}.npy` similarity matrices (stored, not deflated: they barely compress)."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:

@@ -4,6 +4,7 @@ stop at their first violation, within the phase's bounds."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -83,6 +84,26 @@ def test_gallery_ids_score_exactly_as_the_same_ranking_given_as_indices(tmp_path
     for key in ("t2v", "v2t", "rank_histogram", "score"):
         assert report["datasets"]["DiDeMo"][key] == baseline["datasets"]["DiDeMo"][key]
     assert report["overall_score"] == baseline["overall_score"]
+
+
+@pytest.mark.parametrize("form", ["json", "csv"])
+def test_the_scoring_child_reads_gallery_ids_as_scoring_in_process(tmp_path, tiny_truth, tiny_matrices, form):
+    from evaluation.sandbox import Isolation, score_in_child
+    from evaluation.synthetic import write_codalab_zip, write_gallery_id_zip
+
+    indices, ids = tmp_path / "submission.zip", tmp_path / "ids" / "submission.zip"
+    ids.parent.mkdir()
+    write_codalab_zip(indices, tiny_matrices, phase_slug="val")
+    write_gallery_id_zip(ids, tiny_truth, tiny_matrices, phase_slug="val", form=form)
+    here = score_submission(ground_truth=tiny_truth, submission_path=indices)
+    sha = hashlib.sha256(ids.read_bytes()).hexdigest()
+    there = score_in_child(
+        ground_truth=tiny_truth, submission_path=ids, sha256=sha, isolation=Isolation("env")
+    )
+    for name, result in here["datasets"].items():
+        assert there["datasets"][name]["t2v"] == result["t2v"]
+        assert there["datasets"][name]["member"].endswith(f"-predictions.{form}")
+    assert there["overall_score"] == here["overall_score"]
 
 
 def test_an_index_csv_is_not_marked_as_naming_gallery_ids(tmp_path, didemo):
