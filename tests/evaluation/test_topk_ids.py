@@ -320,3 +320,36 @@ def _too_large(bounds: TopkBounds) -> SubmissionTooLargeError:
     with pytest.raises(SubmissionTooLargeError) as caught:
         parse_json(body, bounds)
     return caught.value
+
+
+def test_the_offline_cli_scores_and_validates_gallery_ids(
+    tmp_path, tiny_truth, tiny_truth_path, tiny_matrices, capsys
+):
+    from evaluation.cli import main
+    from evaluation.synthetic import write_codalab_zip, write_gallery_id_zip
+
+    write_codalab_zip(tmp_path / "i.zip", tiny_matrices, phase_slug="val")
+    write_gallery_id_zip(tmp_path / "g.zip", tiny_truth, tiny_matrices, phase_slug="val")
+    reports = []
+    for name in ("i.zip", "g.zip"):
+        assert (
+            main(
+                [
+                    "score",
+                    "--ground-truth",
+                    str(tiny_truth_path),
+                    "--submission",
+                    str(tmp_path / name),
+                    "--json",
+                ]
+            )
+            == 0
+        )
+        reports.append(json.loads(capsys.readouterr().out))
+    assert reports[1]["overall_score"] == reports[0]["overall_score"]
+    assert [r["t2v"] for r in reports[1]["datasets"].values()] == [
+        r["t2v"] for r in reports[0]["datasets"].values()
+    ]
+    args = ["validate", "--ground-truth", str(tiny_truth_path), "--submission", str(tmp_path / "g.zip")]
+    assert main(args) == 0
+    assert "ok  DiDeMo       topk        DiDeMo-val-predictions.json" in capsys.readouterr().out
