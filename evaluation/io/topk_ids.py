@@ -123,7 +123,8 @@ class GalleryRows:
             return (None if self.ids is None else np.array(self.ids)), np.zeros(
                 (self.count, 0), dtype=np.int64
             )
-        topk = np.frombuffer(self.values, dtype=np.int64).reshape(self.count, width).copy()
+        # A view of the array's buffer, not a copy: the indices are held once (the array is never resized again).
+        topk = np.frombuffer(self.values, dtype=np.int64).reshape(self.count, width)
         return (None if self.ids is None else np.array(self.ids)), topk
 
 
