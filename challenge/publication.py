@@ -134,6 +134,18 @@ def phase_public_shapes(*, phase: Phase) -> dict[str, Any]:
     }
 
 
+def phase_gallery_ids(*, phase: Phase, datasets: Any) -> dict[str, tuple[str, ...]]:
+    """Each of `datasets`' gallery ids in column order (the kit's `<Dataset>/videos.txt`), from the
+    phase's published ground truth (memoised per process): what top-k lists of gallery ids are read
+    against at upload.
+
+    Raises:
+        ValueError, OSError, evaluation.errors.GroundTruthError: as `phase_published_truth`.
+    """
+    truth = phase_published_truth(phase=phase)
+    return {name: tuple(truth.datasets[name].videos) for name in datasets if name in truth.datasets}
+
+
 def ground_truth_audit(*, truth: Any) -> dict[str, dict[str, Any]]:
     """The leak audit of an organiser's ground truth (`evaluation.blinding.audit_ground_truth`)."""
     from evaluation.blinding import audit_ground_truth

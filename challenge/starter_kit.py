@@ -48,7 +48,7 @@ KIT_UNREADABLE = (
 EXAMPLE_MAX_SIMILARITY_BYTES = 64 * 1024**2
 EXAMPLE_EMBEDDING_DIM = 16
 #: Bump when the kit's content or layout changes: every cached kit is then rebuilt on first use.
-KIT_LAYOUT_VERSION = 4  # 4: the README uses the challenge's words
+KIT_LAYOUT_VERSION = 5  # 4: the README uses the challenge's words; 5: it names the gallery-id top-k formats
 KIT_CACHE_DIR = "starter_kits"
 
 README_TEMPLATE = """\
@@ -60,7 +60,8 @@ This kit holds the orderings a submission must follow; it holds no ground truth.
 Files
   shapes.json               per dataset: num_queries (Q), num_videos (V), captions_per_video (K);
                             query_order: {query_order}; query_text: {query_text}
-  <Dataset>/videos.txt      the V {item} ids, one per line: column j of a matrix is line j+1
+  <Dataset>/videos.txt      the V {item} ids, one per line: column j of a matrix is line j+1 (also
+                            the ids that top-k lists of gallery ids name)
   <Dataset>/queries.txt     the Q query ids, one per line: row i of a matrix is line i+1
   <Dataset>/queries.tsv     "query_id<TAB>text", a header line then one line per query, same order
                             (text: what the query says, where the organisers provided it)
@@ -75,7 +76,11 @@ Submission formats (one file, any subset of the datasets; names match case-insen
         in float32
   .zip  members "<Dataset>.npy" (similarities), or "<Dataset>-{phase_slug}-predictions.csv":
         top-k rank lists, one line per query, k >= 10 distinct 0-based video indices, best first;
-        a line may start with its query id ("query_id,index,...", any line order){csv_rule}
+        a line may start with its query id ("query_id,index,...", any line order){csv_rule};
+        under a header line "query_id,gallery_ids" (or "gallery_ids") the lines list ids of
+        <Dataset>/videos.txt instead of indices; or "<Dataset>-{phase_slug}-predictions.json":
+        {{"query_id": ["video id", ...], ...}}, every query's k ids of videos.txt, best first
+        (at most 32 MiB)
   .h5   groups "/<Dataset>" holding "sims", or "text" and "video"
 Arrays are float16, float32 or float64, finite, saved without pickling.
 {padded}

@@ -489,7 +489,7 @@ def score_submission(
         entry = manifest.entries[name]
         truth = ground_truth.datasets[name]
         report_progress(STAGE_READING, name, 0.0)
-        bounds = TopkBounds(rows=truth.num_queries, videos=truth.num_videos)
+        bounds = TopkBounds.for_gallery(rows=truth.num_queries, gallery=truth.videos)
         arrays = load_entry(
             submission_path, manifest, name, limits=limits, topk_bounds=bounds, file_name=file_name
         )

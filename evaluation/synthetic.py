@@ -7,6 +7,7 @@ Real data cannot be downloaded here, so these generators reproduce the 2020 chal
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
 from collections.abc import Sequence
@@ -298,6 +299,23 @@ def codalab_csv(topk: np.ndarray, query_ids: Sequence[str] | None = None) -> byt
     return buffer.getvalue().encode()
 
 
+def gallery_id_csv(topk: np.ndarray, gallery: Sequence[str], query_ids: Sequence[str] | None = None) -> bytes:
+    """Top-k rows as a CSV of gallery ids under a `gallery_ids` header (`query_id,gallery_ids` with ids)."""
+    names = np.asarray(gallery, dtype=object)[np.asarray(topk)]
+    lines = ["gallery_ids" if query_ids is None else "query_id,gallery_ids"]
+    if query_ids is None:
+        lines.extend(",".join(row) for row in names.tolist())
+    else:
+        lines.extend(f"{query},{','.join(row)}" for query, row in zip(query_ids, names.tolist(), strict=True))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def topk_json(topk: np.ndarray, gallery: Sequence[str], query_ids: Sequence[str]) -> bytes:
+    """Top-k rows as the JSON top-k: {query id: [gallery ids, best first]}."""
+    names = np.asarray(gallery, dtype=object)[np.asarray(topk)].tolist()
+    return json.dumps(dict(zip(query_ids, names, strict=True))).encode()
+
+
 def write_codalab_zip(
     path: str | os.PathLike[str],
     matrices: dict[str, np.ndarray],
@@ -312,6 +330,32 @@ def write_codalab_zip(
         for name, sims in matrices.items():
             ids = None if query_ids is None else query_ids[name]
             archive.writestr(f"{name}-{phase_slug}-predictions.csv", codalab_csv(topk_lists(sims, k), ids))
+
+
+def write_gallery_id_zip(
+    path: str | os.PathLike[str],
+    truth: GroundTruth,
+    matrices: dict[str, np.ndarray],
+    *,
+    phase_slug: str,
+    k: int = 10,
+    form: str = "json",
+) -> None:
+    """Top-k lists of gallery ids, each row naming its query (`truth`'s ids and gallery): the JSON
+    top-k `{Dataset}-{phase}-predictions.json` (form "json") or a CSV under a `query_id,gallery_ids`
+    header (form "csv")."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, sims in matrices.items():
+            d = truth.datasets[name]
+            lists = topk_lists(sims, k)
+            if form == "json":
+                archive.writestr(
+                    f"{name}-{phase_slug}-predictions.json", topk_json(lists, d.videos, d.query_ids)
+                )
+            else:
+                archive.writestr(
+                    f"{name}-{phase_slug}-predictions.csv", gallery_id_csv(lists, d.videos, d.query_ids)
+                )
 
 
 def write_npy_zip(path: str | os.PathLike[str], matrices: dict[str, np.ndarray]) -> None:

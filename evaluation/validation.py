@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,8 +81,15 @@ class DatasetShape:
             rows.append(self.num_videos * self.captions_per_video)
         return tuple(rows)
 
-    def topk_bounds(self) -> TopkBounds:
-        """How far a top-k CSV of this dataset is read: Q rows of at most V indices."""
+    def topk_bounds(self, gallery: Sequence[str] | None = None) -> TopkBounds:
+        """How far a top-k file of this dataset is read: Q rows of at most V indices (or, with the
+        dataset's `gallery` ids in column order, of its ids)."""
+        if gallery is not None:
+            if len(gallery) != self.num_videos:
+                raise SubmissionFormatError(
+                    f"the gallery list has {len(gallery):,} ids; expected {self.num_videos:,}, one per video"
+                )
+            return TopkBounds.for_gallery(rows=self.num_queries, gallery=gallery)
         return TopkBounds(rows=self.num_queries, videos=self.num_videos)
 
     def rows_text(self) -> str:
@@ -285,10 +293,13 @@ def check_topk_lists(
     *,
     limits: ReadLimits | None = None,
     file_name: str | None = None,
+    galleries: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
-    """Read each top-k CSV of a submission within its dataset's shapes (`DatasetShape.topk_bounds`: the
-    read stops at the first row, column or value beyond them) and check it with `check_topk_file`.
+    """Read each top-k member of a submission within its dataset's shapes (`DatasetShape.topk_bounds`:
+    the read stops at the first row, column or value beyond them) and check it with `check_topk_file`.
     The upload runs this in the web process, so its memory is bounded by the phase, not by the file.
+    `galleries`: each dataset's gallery ids in column order, needed where lists name gallery ids
+    (`SubmissionManifest.gallery_id_datasets`); a dataset without one reads indices only.
 
     Raises:
         SubmissionError: the first violation, with its line.
@@ -296,8 +307,14 @@ def check_topk_lists(
     for name, entry in manifest.entries.items():
         if entry.kind == KIND_TOPK and name in shapes:
             shape = shapes[name]
+            gallery = None if galleries is None else galleries.get(name)
             arrays = load_entry(
-                path, manifest, name, limits=limits, topk_bounds=shape.topk_bounds(), file_name=file_name
+                path,
+                manifest,
+                name,
+                limits=limits,
+                topk_bounds=shape.topk_bounds(gallery),
+                file_name=file_name,
             )
             check_topk_file(
                 arrays["topk"], arrays.get("query_ids"), shape, dataset=name, member=entry.members

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from challenge.models import Phase, Submission
-from challenge.publication import phase_public_shapes
+from challenge.publication import phase_gallery_ids, phase_public_shapes
 from challenge.services import dispatch
 from challenge.services.code import program_check
 from challenge.services.files import spooled_copy, store_spooled
@@ -50,6 +50,10 @@ NO_PHASE_DATASET = (
 )
 TEAM_NOT_APPROVED = (
     "Your team {team!r} is waiting for the organisers' approval; you can submit once it is approved."
+)
+GALLERY_UNREADABLE = (
+    "The file's top-k lists name gallery ids, and the phase's gallery list cannot be read right now to"
+    " check them; try again later, or send 0-based indices instead."
 )
 CHECKSUM_MISMATCH = (
     "The file received has sha256 {actual}, not {expected}: it was corrupted or changed during "
@@ -83,11 +87,26 @@ def _predictions_check(tmp_path: str, *, name: str, fmt: str, phase: Phase) -> d
     try:  # the shapes the scorer would refuse, refused now (the upload is not stored)
         shapes = phase_public_shapes(phase=phase)
         check_manifest(manifest, shapes)
+        galleries = _galleries(phase=phase, datasets=manifest.gallery_id_datasets)
         # read within the shapes: memory is bounded by the phase, not by the file
-        check_topk_lists(tmp_path, manifest, shapes, limits=limits, file_name=name)
+        check_topk_lists(tmp_path, manifest, shapes, limits=limits, file_name=name, galleries=galleries)
     except SubmissionError as exc:
         raise ApplicationError(f"The file cannot be scored: {exc}") from exc
     return dispatch.manifest_summary(manifest)
+
+
+def _galleries(*, phase: Phase, datasets: tuple[str, ...]) -> dict[str, tuple[str, ...]] | None:
+    """The gallery ids that top-k lists naming them are read against; None (no read of the ground
+    truth) when every list holds indices."""
+    from evaluation.errors import GroundTruthError
+
+    if not datasets:
+        return None
+    try:
+        return phase_gallery_ids(phase=phase, datasets=datasets)
+    except (ValueError, OSError, GroundTruthError) as exc:
+        logger.exception("the gallery of phase %s could not be read for an upload", phase.pk)
+        raise ApplicationError(GALLERY_UNREADABLE) from exc
 
 
 def submission_create(

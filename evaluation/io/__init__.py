@@ -2,7 +2,9 @@
 
 Containers are recognised by their magic bytes, not their extension:
 
-* zip (``.zip`` or ``.npz``): members ``{Dataset}-{phase}-predictions.csv`` (top-k rank lists),
+* zip (``.zip`` or ``.npz``): members ``{Dataset}-{phase}-predictions.csv`` (top-k rank lists of
+  indices or, under a ``gallery_ids`` header, of gallery ids), ``{Dataset}-{phase}-predictions.json``
+  (top-k lists of gallery ids, ``{query_id: [gallery ids, best first]}``),
   ``{Dataset}.npy`` (a similarity matrix) or ``{Dataset}_text.npy`` + ``{Dataset}_video.npy``
   (embeddings);
 * HDF5 (``.h5``): groups ``/{Dataset}`` holding ``sims``, or ``text`` and ``video``.
@@ -15,7 +17,8 @@ are refused.
 
 One concern per module: `formats` (magic bytes), `limits` (`ReadLimits` and the checks of declared
 sizes), `manifest` (what headers declare), `archive` (safe zip handling), `npy` (.npy members),
-`topk` (top-k CSVs), `zip_submission` and `hdf5` (the two containers; `h5_chunks` for chunked HDF5
+`topk` (top-k CSVs), `topk_bounds` (how far a top-k file is read), `topk_ids` (rows of gallery ids),
+`topk_json` (the JSON top-k), `zip_submission` and `hdf5` (the two containers; `h5_chunks` for chunked HDF5
 storage) and `reader` (the two entry points). Every public name is importable from `evaluation.io`.
 """
 
@@ -43,24 +46,45 @@ from .npy import NPY_CHANGED
 from .reader import inspect_submission, load_entry
 from .topk import (
     CSV_FIELD_TOO_LONG,
+    CSV_ID_LINE_TOO_LONG,
     CSV_LINE_TOO_LONG,
     CSV_TOO_MANY_COLUMNS,
-    CSV_TOO_MANY_ROWS,
-    MAX_CSV_QUERY_ID_LENGTH,
     MIN_TOPK,
-    TopkBounds,
     parse_topk_csv,
     parse_topk_table,
+)
+from .topk_bounds import CSV_TOO_MANY_ROWS, MAX_CSV_QUERY_ID_LENGTH, TopkBounds
+from .topk_ids import (
+    GALLERY_ID_REPEATED,
+    GALLERY_ID_UNKNOWN,
+    GALLERY_IDS_NEED_GALLERY,
+    GALLERY_IDS_TOO_MANY,
+    GALLERY_IDS_WIDTH,
+)
+from .topk_json import (
+    JSON_TOPK_BAD,
+    JSON_TOPK_NOT_UTF8,
+    JSON_TOPK_TOO_LARGE,
+    JSON_TOPK_TOO_MANY_IDS,
+    JSON_TOPK_TOO_MANY_QUERIES,
+    MAX_JSON_TOPK_BYTES,
+    parse_topk_json,
 )
 
 __all__ = [
     "COMPRESSION_RATIO_TOO_HIGH",
     "CSV_FIELD_TOO_LONG",
+    "CSV_ID_LINE_TOO_LONG",
     "CSV_LINE_TOO_LONG",
     "CSV_TOO_MANY_COLUMNS",
     "CSV_TOO_MANY_ROWS",
     "DIMENSION_TOO_LARGE",
     "FLOAT_DTYPES",
+    "GALLERY_IDS_NEED_GALLERY",
+    "GALLERY_IDS_TOO_MANY",
+    "GALLERY_IDS_WIDTH",
+    "GALLERY_ID_REPEATED",
+    "GALLERY_ID_UNKNOWN",
     "H5_CHANGED",
     "H5_CHUNK_DAMAGED",
     "H5_CHUNK_INFLATES",
@@ -70,10 +94,16 @@ __all__ = [
     "H5_FILTER_REFUSED",
     "H5_TOO_MANY_CHUNKS",
     "HDF5_MAGIC",
+    "JSON_TOPK_BAD",
+    "JSON_TOPK_NOT_UTF8",
+    "JSON_TOPK_TOO_LARGE",
+    "JSON_TOPK_TOO_MANY_IDS",
+    "JSON_TOPK_TOO_MANY_QUERIES",
     "KIND_EMBEDDINGS",
     "KIND_SIMILARITY",
     "KIND_TOPK",
     "MAX_CSV_QUERY_ID_LENGTH",
+    "MAX_JSON_TOPK_BYTES",
     "MIN_TOPK",
     "NPY_CHANGED",
     "ZIP_DIRECTORY_TOO_LARGE",
@@ -90,5 +120,6 @@ __all__ = [
     "inspect_submission",
     "load_entry",
     "parse_topk_csv",
+    "parse_topk_json",
     "parse_topk_table",
 ]

@@ -16,11 +16,13 @@ KIND_TOPK = "topk"
 
 @dataclass(frozen=True)
 class ArrayInfo:
-    """What a header declares about one array."""
+    """What a header declares about one array (`gallery_ids`: a top-k member whose rows name gallery ids,
+    a JSON top-k or a CSV under a `gallery_ids` header, read against the dataset's gallery)."""
 
     member: str
     shape: tuple[int, ...]
     dtype: str
+    gallery_ids: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -56,6 +58,15 @@ class SubmissionManifest:
     @property
     def kinds(self) -> dict[str, str]:
         return {name: entry.kind for name, entry in self.entries.items()}
+
+    @property
+    def gallery_id_datasets(self) -> tuple[str, ...]:
+        """The datasets whose top-k lists name gallery ids: reading them needs the gallery list."""
+        return tuple(
+            name
+            for name, entry in self.entries.items()
+            if any(info.gallery_ids for info in entry.arrays.values())
+        )
 
 
 def _entry(dataset: str, kind: str, arrays: dict[str, ArrayInfo]) -> SubmissionEntry:

@@ -17,8 +17,8 @@ from .hdf5 import _h5_damage_is_a_format_error, _h5_entries, _read_h5_array
 from .limits import ReadLimits
 from .manifest import KIND_TOPK, SubmissionManifest
 from .npy import _read_npy_member
-from .topk import TopkBounds
-from .zip_submission import _read_csv_member, _zip_entries
+from .topk_bounds import TopkBounds
+from .zip_submission import _read_topk_member, _zip_entries
 
 
 def inspect_submission(
@@ -69,8 +69,9 @@ def load_entry(
     (plus "query_ids", (Q,) strings, when the CSV's rows name their queries).
 
     The file is read as it is now, with every check of `inspect_submission` again: arrays must be those
-    the manifest declares, and a top-k CSV stops at the first row, column or value beyond `topk_bounds`
-    (the phase's shapes; the server always gives them). `file_name`: as for `inspect_submission`."""
+    the manifest declares, and a top-k member stops at the first row, column or value beyond `topk_bounds`
+    (the phase's shapes and gallery, `TopkBounds.for_gallery`; the server always gives them; lists of
+    gallery ids cannot be read without the gallery). `file_name`: as for `inspect_submission`."""
     path = Path(path)
     label = file_name or path.name
     limits = limits or ReadLimits()
@@ -81,7 +82,7 @@ def load_entry(
             with _open_zip(path, limits, label) as archive:
                 for role, info in entry.arrays.items():
                     if entry.kind == KIND_TOPK:
-                        query_ids, arrays[role] = _read_csv_member(
+                        query_ids, arrays[role] = _read_topk_member(
                             archive, info.member, dataset, limits, topk_bounds
                         )
                         if query_ids is not None:

@@ -173,3 +173,39 @@ def test_validate_takes_the_kits_own_dataset_names(run_cli, tmp_path):
     np.savez(path, MSRVTT=np.zeros((6, 4), dtype=np.float32))
     refused = run_cli("validate", "--shapes", shapes, path)
     assert refused.code == 2 and "unknown dataset name 'MSRVTT'; expected one of Clotho" in refused.err
+
+
+def test_validate_reads_gallery_ids_against_the_kits_videos(run_cli, tmp_path, tiny_truth):
+    """A JSON top-k and a gallery-id CSV are read against the kit's <Dataset>/videos.txt; an unknown id
+    is refused as the server would; without videos.txt the file cannot be read."""
+    from evaluation import synthetic
+
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    (kit / "shapes.json").write_text(json.dumps({"phase": "val", "datasets": tiny_truth.public_shapes()}))
+    for name, d in tiny_truth.datasets.items():
+        (kit / name).mkdir()
+        (kit / name / "videos.txt").write_text("".join(f"{v}\n" for v in d.videos))
+        (kit / name / "queries.txt").write_text("".join(f"{q}\n" for q in d.query_ids))
+    matrices = synthetic.similarity_matrices(tiny_truth)
+    for form in ("json", "csv"):
+        path = tmp_path / f"{form}.zip"
+        synthetic.write_gallery_id_zip(path, tiny_truth, matrices, phase_slug="val", form=form)
+        result = run_cli("validate", "--kit", kit, path)
+        assert result.code == 0, result.err
+        assert "headers and values" in result.out
+    d = tiny_truth.datasets["DiDeMo"]
+    lists = {q: [f"nope{j}" if i == 1 else d.videos[j] for j in range(10)] for i, q in enumerate(d.query_ids)}
+    bad = tmp_path / "bad.zip"
+    import zipfile
+
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("DiDeMo-val-predictions.json", json.dumps(lists))
+    refused = run_cli("validate", "--kit", kit, bad)
+    assert refused.code == 2
+    assert f"the list of the query '{d.query_ids[1]}' names the gallery item 'nope0'" in refused.err
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "shapes.json").write_text((kit / "shapes.json").read_text())
+    no_gallery = run_cli("validate", "--shapes", bare / "shapes.json", tmp_path / "json.zip")
+    assert no_gallery.code == 2 and "names gallery ids" in no_gallery.err

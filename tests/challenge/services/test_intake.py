@@ -159,3 +159,44 @@ def test_a_top_k_csv_is_checked_at_upload_not_only_by_the_worker(participant, ph
     with pytest.raises(ApplicationError, match="on more than one row"):
         upload(rows + "\n", "repeated.zip")
     assert not Submission.objects.exists()
+
+
+def test_top_k_lists_of_gallery_ids_are_read_against_the_phase_gallery_at_upload(
+    participant, phase, tmp_path
+):
+    """A JSON top-k and a gallery-id CSV naming the kit's query ids are accepted and queued; an id the
+    gallery does not list is refused before the file is stored (docs/design.md, section 5)."""
+    import json
+    import zipfile
+
+    from challenge.models import Submission
+    from challenge.publication import phase_published_truth
+    from challenge.services import submission_create
+    from core.exceptions import ApplicationError
+
+    published = phase_published_truth(phase=phase).datasets["DiDeMo"]  # what the kit lists
+    lists = {
+        q: list(published.videos[(i + j) % published.num_videos] for j in range(10))
+        for i, q in enumerate(published.query_ids)
+    }
+
+    def upload(member: str, body: bytes, name: str):
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr(member, body)
+        with open(path, "rb") as handle:
+            return submission_create(user=participant, phase=phase, file=handle, method_name=name)
+
+    csv = "query_id,gallery_ids\n" + "".join(f"{q},{','.join(ids)}\n" for q, ids in lists.items())
+    accepted = [
+        upload("DiDeMo-val-predictions.json", json.dumps(lists).encode(), "ids.zip"),
+        upload("DiDeMo-val-predictions.csv", csv.encode(), "ids-csv.zip"),
+    ]
+    assert [s.status for s in accepted] == [Submission.Status.QUEUED] * 2
+    first = published.query_ids[0]
+    lists[first] = ["not-a-video", *lists[first][1:]]
+    with pytest.raises(
+        ApplicationError, match=f"the list of the query '{first}' names the gallery item 'not-a-video'"
+    ):
+        upload("DiDeMo-val-predictions.json", json.dumps(lists).encode(), "unknown.zip")
+    assert Submission.objects.count() == 2

@@ -1,208 +1,25 @@
-"""Offline work with the evaluation core: validating a submission against a kit, packing one.
-
-Validation runs the server's own checks (`evaluation.io.inspect_submission`,
-`evaluation.validation.check_manifest`, then `evaluation.scoring.score_dataset` on every value)
-against the kit's public shapes, so a rejection reads exactly as the server's would. The ground
-truth stays on the server: the value checks score against a stand-in mapping and the scores are
-thrown away. One case cannot be checked offline: the values of a padded (V*K rows) matrix, since
-which of its rows are real captions is not published; the server checks those.
-"""
+"""Packing a directory of matrices or embeddings into a submission: an .npz, or a zip of top-k CSVs."""
 
 from __future__ import annotations
 
-import functools
-import json
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cli.errors import EXIT_ERROR, CliError
-from evaluation.datasets import PENTATHLON_DATASETS, canonical_dataset_name
-from evaluation.errors import EvaluationError, SubmissionFormatError
-from evaluation.io import (
-    FLOAT_DTYPES,
-    KIND_EMBEDDINGS,
-    KIND_SIMILARITY,
-    MIN_TOPK,
-    inspect_submission,
-    load_entry,
-)
+from cli.errors import CliError
+from evaluation.datasets import canonical_dataset_name
+from evaluation.errors import SubmissionFormatError
+from evaluation.io import FLOAT_DTYPES, KIND_EMBEDDINGS, KIND_SIMILARITY, MIN_TOPK
 from evaluation.metrics.retrieval import NON_FINITE_MESSAGE
-from evaluation.scoring import score_dataset
 from evaluation.synthetic import codalab_csv, topk_lists
-from evaluation.validation import DatasetShape, check_manifest, shapes_from_json
 
-SUBMISSION_SUFFIXES = (".zip", ".npz", ".h5", ".hdf5")
-PADDED_NOT_CHECKED = (
-    "padded layout: values are checked on the server (which rows hold captions is not published)"
-)
+from .validate import Progress, _no_progress, _shape_text
+
 TOPK_BLOCK_ROWS = 4096
-
-#: progress(description, completed, total)
-Progress = Callable[[str, float, float], None]
-
-
-def _no_progress(description: str, completed: float, total: float) -> None:
-    return None
-
-
-@dataclass(frozen=True)
-class Kit:
-    """The public description of a phase: shapes and, when known, challenge and phase slugs and the
-    published query ids of each dataset (`{Dataset}/queries.txt` of an unpacked kit)."""
-
-    shapes: dict[str, DatasetShape]
-    phase_slug: str | None = None
-    challenge: str | None = None
-    phase_id: int | None = None
-    query_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @property
-    def blind(self) -> bool:
-        return any(shape.blind for shape in self.shapes.values())
-
-
-def load_kit(*, kit_dir: Path | None = None, shapes_file: Path | None = None) -> Kit:
-    """Read `shapes.json` from a starter-kit directory, or a shapes file given directly."""
-    path = shapes_file if shapes_file is not None else Path(kit_dir or ".") / "shapes.json"
-    if not path.is_file():
-        where = f"the directory {kit_dir}" if shapes_file is None else "this path"
-        raise CliError(
-            f"There is no shapes file at {path}; is {where} an unpacked starter kit"
-            " (`pentathlon kit PHASE_ID`)?"
-        )
-    try:
-        shapes = shapes_from_json(path)
-    except EvaluationError as exc:
-        raise CliError(f"The shapes file {path} is not valid: {exc}.", EXIT_ERROR) from exc
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        raw = {}
-    meta = raw if isinstance(raw, dict) else {}
-    phase_id = meta.get("phase_id")
-    return Kit(
-        shapes=shapes,
-        phase_slug=meta.get("phase") or None,
-        challenge=meta.get("challenge") or None,
-        phase_id=phase_id if isinstance(phase_id, int) else None,
-        query_ids=_kit_query_ids(path.parent, shapes),
-    )
-
-
-def _kit_query_ids(kit_dir: Path, shapes: dict[str, DatasetShape]) -> dict[str, tuple[str, ...]]:
-    """Each dataset's `queries.txt` beside the shapes file, where it lists one id per query."""
-    found = {}
-    for name, shape in shapes.items():
-        try:
-            ids = tuple((kit_dir / name / "queries.txt").read_text(encoding="utf-8").split())
-        except (OSError, UnicodeDecodeError):
-            continue
-        if len(ids) == shape.num_queries:
-            found[name] = ids
-    return found
-
-
-def _stand_in_truth(name: str, shape: DatasetShape, query_ids: tuple[str, ...] | None = None) -> Any:
-    """A valid ground truth with the public shapes (and the kit's query ids, when known) and an arbitrary
-    mapping: enough to run every value check."""
-    from evaluation.ground_truth import dataset_truth
-
-    queries, videos = shape.num_queries, shape.num_videos
-    ids = query_ids or [f"q{i}" for i in range(queries)]
-    if queries < videos:
-        # Fewer queries than items (EPIC-KITCHENS-100's shapes): one query per video would leave
-        # videos without a query, which version 1 refuses; relevance triples allow it.
-        diagonal = np.arange(queries, dtype=np.int64)
-        return dataset_truth(
-            name=name,
-            videos=[f"v{i}" for i in range(videos)],
-            query_ids=ids,
-            rel_query=diagonal,
-            rel_item=diagonal,
-            rel_grade=np.ones(queries),
-        )
-    return dataset_truth(
-        name=name,
-        videos=[f"v{i}" for i in range(videos)],
-        query_ids=ids,
-        query_video=np.arange(queries, dtype=np.int64) % videos,
-    )
-
-
-def check_submission_name(path: Path) -> None:
-    if path.suffix.lower() not in SUBMISSION_SUFFIXES:
-        raise SubmissionFormatError(
-            "the file name does not end in .zip, .npz or .h5; the server accepts those", member=path.name
-        )
-
-
-def validate_submission(
-    path: Path, kit: Kit, *, deep: bool = True, progress: Progress = _no_progress
-) -> list[dict[str, Any]]:
-    """Check a submission as the server does; returns one summary row per dataset found.
-
-    Raises:
-        SubmissionError: the server would reject the file; the message is the server's.
-    """
-    if not path.is_file():
-        raise CliError(f"The submission {path} does not exist or is not a file.")
-    check_submission_name(path)
-    manifest = inspect_submission(path, datasets=_submission_names(kit))
-    check_manifest(manifest, kit.shapes)
-    rows = []
-    names = [name for name in kit.shapes if name in manifest.entries]
-    for index, name in enumerate(names):
-        entry, shape = manifest.entries[name], kit.shapes[name]
-        arrays_text = ", ".join(
-            f"{info.member} {_shape_text(info.shape)} {info.dtype}"
-            for info in entry.arrays.values()
-            if info.shape != (-1, -1)
-        )
-        row = {
-            "dataset": name,
-            "format": entry.kind,
-            "arrays": arrays_text or entry.members,
-            "checked": "headers",
-        }
-        if deep:
-            progress(f"checking {name}", index, len(names))
-            arrays = load_entry(path, manifest, name, topk_bounds=shape.topk_bounds())
-            padded = entry.kind == KIND_SIMILARITY and arrays["sims"].shape[0] != shape.num_queries
-            if padded:
-                row["checked"] = PADDED_NOT_CHECKED
-            else:
-                if entry.kind == "topk":
-                    row["arrays"] = f"{entry.members} {_shape_text(arrays['topk'].shape)} (top-k)"
-                score_dataset(
-                    arrays,
-                    entry.kind,
-                    _stand_in_truth(name, shape, kit.query_ids.get(name)),
-                    member=entry.members,
-                    blind=shape.blind,
-                    progress=functools.partial(_dataset_progress, progress, name, index, len(names)),
-                )
-                row["checked"] = "headers and values"
-            del arrays
-        rows.append(row)
-    progress("done", len(names), max(len(names), 1))
-    return rows
-
-
-def _dataset_progress(progress: Progress, name: str, index: int, count: int, fraction: float) -> None:
-    """`progress` of the whole check from the fraction of dataset `index` scored so far."""
-    progress(f"checking {name}", index + fraction, count)
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return " x ".join(f"{n:,}" for n in shape)
-
-
-# ----------------------------------------------------------------------------------------------- pack
 
 
 @dataclass
@@ -430,17 +247,3 @@ def _topk_blocks(
             )
         yield topk_lists(block, k)
         advance(item.dataset, stop - start)
-
-
-def _submission_names(kit: Kit) -> tuple[str, ...]:
-    """The names a file may use, as the server's `evaluation.scoring.challenge_datasets` has them: the
-    kit's datasets, with the rest of the Pentathlon five for a Pentathlon phase (so that a file naming
-    another of them is told it is not part of this phase)."""
-    names = tuple(kit.shapes)
-    if all(name in PENTATHLON_DATASETS for name in names):
-        return tuple(dict.fromkeys((*names, *PENTATHLON_DATASETS)))
-    return names
-
-
-def known_datasets(kit: Kit | None) -> tuple[str, ...]:
-    return tuple(kit.shapes) if kit is not None else PENTATHLON_DATASETS
