@@ -17,6 +17,7 @@ older kits of the phase are deleted.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -381,6 +382,7 @@ def starter_kit_cache_name(*, phase: Phase) -> str:
             phase.title,
             phase.challenge.slug,
             phase.challenge.title,
+            dataclasses.astuple(phase.challenge.words),  # the README speaks of the challenge's items
             phase.query_order,
             phase.publishes_query_text,
             hashlib.sha256(phase.blinding_secret.encode()).hexdigest(),

@@ -131,3 +131,16 @@ def test_kit_api_streams_a_cached_kit_rebuilt_when_the_ground_truth_changes(
         assert kit.read("shapes.json")  # a complete kit of the new ground truth
     assert not private_storage().exists(old_name)  # the outdated kit is deleted
     assert private_storage().exists(starter_kit.starter_kit_cache_name(phase=phase))
+
+
+def test_a_kit_is_rebuilt_in_the_challenges_new_words(api_client, phase):
+    from challenge import starter_kit
+
+    before = starter_kit.starter_kit_cache_name(phase=phase)
+    with zipfile.ZipFile(io.BytesIO(starter_kit_build(phase=phase))) as kit:
+        assert "the V video ids" in kit.read("README.txt").decode()
+    phase.challenge.item_noun, phase.challenge.item_noun_singular = "clips", "clip"
+    phase.challenge.save()
+    assert starter_kit.starter_kit_cache_name(phase=phase) != before
+    with zipfile.ZipFile(io.BytesIO(starter_kit_build(phase=phase))) as kit:
+        assert "the V clip ids" in kit.read("README.txt").decode()

@@ -173,6 +173,7 @@ def test_a_member_inflating_beyond_its_declared_size_is_not_read_past_it(tmp_pat
     for start in [i for i in range(len(raw) - 4) if raw[i : i + 4] == size]:
         raw[start : start + 4] = (16).to_bytes(4, "little")
     path.write_bytes(bytes(raw))
-    manifest = inspect_submission(path)
-    with pytest.raises(SubmissionFormatError, match="cannot be decompressed"):
+    # inspection peeks at the CSV's header (does it name gallery ids?) and may meet the lie first
+    with pytest.raises(SubmissionFormatError, match="cannot be decompressed|cannot be read from the archive"):
+        manifest = inspect_submission(path)
         load_entry(path, manifest, "MSVD")
