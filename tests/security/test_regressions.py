@@ -50,7 +50,7 @@ def test_csv_member_with_an_unknown_compression_method_is_a_format_error(
     path.write_bytes(bytes(raw))
     with zipfile.ZipFile(path) as archive:
         assert archive.infolist()[0].compress_type == 77
-    with pytest.raises(SubmissionFormatError, match="expected an intact zip archive"):
+    with pytest.raises(SubmissionFormatError, match="expected an intact"):
         score_submission(ground_truth=tiny_truth, submission_path=path)
 
 
