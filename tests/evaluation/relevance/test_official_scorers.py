@@ -160,7 +160,7 @@ def _no_ties(sims: np.ndarray) -> None:
 # --- EPIC-KITCHENS-100 -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0])  # an identity on every row: one draw of 6 s suffices
 def test_epic_ndcg_is_our_ndcg_cut_at_each_rows_number_of_relevant_items(seed):
     """Without ties, EPIC's nDCG of a row equals our nDCG@R with R its items of relevance > 0, in both
     directions (txt2vis = our t2v, vis2txt = our v2t); it is not our full-list nDCG."""
@@ -177,7 +177,7 @@ def test_epic_ndcg_is_our_ndcg_cut_at_each_rows_number_of_relevant_items(seed):
         assert np.abs(official - ours[direction]["nDCG"]).max() > 1e-3, direction
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0])
 def test_epic_map_counts_partial_relevance_in_the_precision(seed):
     """EPIC's AP takes the items of relevance exactly 1 as the relevant ones, but its precision at
     each counts the grades of every item at or above it. So, without ties:
