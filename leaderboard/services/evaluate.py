@@ -124,9 +124,6 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
     claim may belong to a worker that died with this very message (a SIGKILLed pool process whose
     message was redelivered), and dropping it would leave the row running until a sweep.
     """
-    from evaluation.errors import GroundTruthError, SubmissionError
-    from evaluation.sandbox import StoredFileChangedError
-
     claimed_at = submission_claim(submission_id=submission_id)
     if claimed_at is None:
         lease_left = submission_lease_left(submission_id=submission_id)
@@ -137,38 +134,23 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
         return None
     mine = claim_row(submission_id=submission_id, claimed_at=claimed_at)
     submission = Submission.objects.select_related("phase").get(id=submission_id)
-    phase = submission.phase
-    if not phase.ground_truth:
+    if not submission.phase.ground_truth:
         if submission_fail(row=mine, message=NO_GROUND_TRUTH):
             submission_notify_final(submission_id=submission_id)
         return None
-    heartbeat = _Heartbeat(mine)
-    reporter = _ProgressReporter(
-        row=mine, datasets=list(phase.splits.values_list("dataset__name", flat=True)), lost=heartbeat.lost
-    )
+    _evaluate_claimed(row=mine, submission=submission, final_attempt=final_attempt)
+    return None
+
+
+def _evaluate_claimed(*, row: dict[str, Any], submission: Submission, final_attempt: bool) -> None:
+    """Score a claimed submission and store its result, or end it with the sentence its error calls
+    for (the evaluation core's message, a limit, or the site's own fault)."""
+    from evaluation.errors import GroundTruthError, SubmissionError
+    from evaluation.sandbox import StoredFileChangedError
+
+    phase, submission_id = submission.phase, submission.id
     try:
-        with (
-            heartbeat,
-            local_path(phase.ground_truth) as truth_path,
-            local_path(submission.file) as submission_path,
-        ):
-            reporter("reading ground truth", None, 0.0)
-            truth = published_truth_from_file(phase=phase, path=truth_path)
-            ranks: dict[str, Any] = {}
-            with _scored_file(
-                row=mine, phase=phase, truth=truth, path=submission_path, reporter=reporter
-            ) as path:
-                report = _score_isolated(
-                    submission=submission,
-                    truth=truth,
-                    submission_path=path,
-                    # a program's output was written on this worker just now: no upload digest to check
-                    sha256=None if phase.is_code else (submission.checksum_sha256 or None),
-                    reporter=reporter,
-                    heartbeat=heartbeat,
-                    ranks=ranks,
-                )
-            ranks_blob, intervals = _uncertainty(phase=phase, ranks=ranks, reporter=reporter)
+        report, ranks_blob, intervals = _score_claimed(row=row, submission=submission)
     except LeaseLost:
         logger.warning(
             "submission %s: lease lost (re-queued after a missed heartbeat); stopping", submission_id
@@ -179,43 +161,76 @@ def submission_evaluate(*, submission_id: int, final_attempt: bool = True) -> fl
             "submission %s: the stored file's sha256 is not the one recorded at upload; not scored",
             submission_id,
         )
-        _fail(row=mine, message=FILE_CHANGED, refund=True)
+        _fail(row=row, message=FILE_CHANGED, refund=True)
         return None
     except ProgramFailed as exc:  # a code phase's program failed: counted as the phase says
-        _fail(row=mine, message=exc.message, refund=not phase.code_failures_count)
+        _fail(row=row, message=exc.message, refund=not phase.code_failures_count)
         return None
     except SubmissionError as exc:
         if phase.is_code:  # the program's output: its validation message may carry what it printed
-            _program_bad_output(row=mine, phase=phase, detail=str(exc))
+            _program_bad_output(row=row, phase=phase, detail=str(exc))
             return None
-        _fail(row=mine, message=str(exc))
+        _fail(row=row, message=str(exc))
         return None
     except GroundTruthError:
         logger.exception("submission %s: the ground truth of phase %s is invalid", submission_id, phase.id)
-        _fail(row=mine, message=BAD_GROUND_TRUTH)
+        _fail(row=row, message=BAD_GROUND_TRUTH)
         return None
     except SoftTimeLimitExceeded:
-        _fail(row=mine, message=TIME_LIMIT.format(seconds=phase.time_limits[0]))
+        _fail(row=row, message=TIME_LIMIT.format(seconds=phase.time_limits[0]))
         return None
     except TransientEvaluationError as exc:
         if final_attempt:  # the site's fault: never counted
             message = SANDBOX_GAVE_UP if isinstance(exc, SandboxDown) else STORAGE_GAVE_UP
-            _fail(row=mine, message=message, refund=phase.is_code)
+            _fail(row=row, message=message, refund=phase.is_code)
             return None
-        submission_release(row=mine)
+        submission_release(row=row)
         raise
     except MemoryError:
         logger.warning("submission %s: over the worker's memory limit", submission_id)
         _fail(
-            row=mine, message=MEMORY_LIMIT.format(mib=settings.PENTATHLON_WORKER_MEMORY_LIMIT_MB), refund=True
+            row=row, message=MEMORY_LIMIT.format(mib=settings.PENTATHLON_WORKER_MEMORY_LIMIT_MB), refund=True
         )
         return None
     except Exception:
         logger.exception("submission %s: unexpected error during evaluation", submission_id)
-        _fail(row=mine, message=INTERNAL_ERROR)
+        _fail(row=row, message=INTERNAL_ERROR)
         return None
-    result_store(row=mine, report=report, ranks_blob=ranks_blob, intervals=intervals)
+    result_store(row=row, report=report, ranks_blob=ranks_blob, intervals=intervals)
     return None
+
+
+def _score_claimed(
+    *, row: dict[str, Any], submission: Submission
+) -> tuple[dict[str, Any], bytes | None, dict[str, Any] | None]:
+    """The report, the per-query blob and the intervals of a claimed submission, scored in the
+    isolated child under a heartbeat that keeps the claim's lease."""
+    phase = submission.phase
+    heartbeat = _Heartbeat(row)
+    reporter = _ProgressReporter(
+        row=row, datasets=list(phase.splits.values_list("dataset__name", flat=True)), lost=heartbeat.lost
+    )
+    with (
+        heartbeat,
+        local_path(phase.ground_truth) as truth_path,
+        local_path(submission.file) as submission_path,
+    ):
+        reporter("reading ground truth", None, 0.0)
+        truth = published_truth_from_file(phase=phase, path=truth_path)
+        ranks: dict[str, Any] = {}
+        with _scored_file(row=row, phase=phase, truth=truth, path=submission_path, reporter=reporter) as path:
+            report = _score_isolated(
+                submission=submission,
+                truth=truth,
+                submission_path=path,
+                # a program's output was written on this worker just now: no upload digest to check
+                sha256=None if phase.is_code else (submission.checksum_sha256 or None),
+                reporter=reporter,
+                heartbeat=heartbeat,
+                ranks=ranks,
+            )
+        ranks_blob, intervals = _uncertainty(phase=phase, ranks=ranks, reporter=reporter)
+    return report, ranks_blob, intervals
 
 
 def _score_isolated(
