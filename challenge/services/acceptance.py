@@ -151,19 +151,10 @@ def submission_create(
     with spooled_copy(
         file, suffix=f".{fmt}", limit=settings.SUBMISSION_MAX_BYTES, too_large=FILE_TOO_LARGE
     ) as (tmp_path, size, digest):
-        if size == 0:
-            raise ApplicationError(FILE_EMPTY)
         if expected_sha256 is not None and expected_sha256.lower() != digest:
             raise ApplicationError(CHECKSUM_MISMATCH.format(expected=expected_sha256, actual=digest))
         duplicate_check(team=team, phase=phase, sha256=digest)  # early, before the file is inspected
-        with open(tmp_path, "rb") as handle:
-            head = handle.read(8)
-        if not head.startswith(MAGIC[fmt]):
-            raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
-        if phase.is_code:
-            summary = {"program": program_check(path=tmp_path), "gpu": phase.code_gpu}
-        else:
-            summary = _predictions_check(tmp_path, name=name, fmt=fmt, phase=phase)
+        summary = _upload_summary(tmp_path, size=size, name=name, fmt=fmt, phase=phase)
         submission = Submission(
             team=team,
             phase=phase,
@@ -180,26 +171,47 @@ def submission_create(
             is_baseline=team.is_baseline,
             manifest=summary,
         )
-        stored_name = ""
-        try:
-            with transaction.atomic():
-                team_lock(team=team)  # the same file sent twice at once: the second sees the first
-                duplicate_check(team=team, phase=phase, sha256=digest)
-                quota_check(team=team, phase=phase)
-                store_spooled(submission.file, name, tmp_path)
-                stored_name = submission.file.name or ""
-                submission.full_clean()
-                submission.save()
-                submission_transition(
-                    submission_id=submission.id,
-                    from_states=(Status.SUBMITTED,),
-                    to_state=Status.QUEUED,
-                    queued_at=timezone.now(),
-                )
-                dispatch.evaluation_enqueue_on_commit(submission_id=submission.id)
-        except BaseException:
-            if stored_name:
-                submission.file.storage.delete(stored_name)
-            raise
+        _store_and_queue(submission, name=name, tmp_path=tmp_path)
     submission.refresh_from_db()
     return submission
+
+
+def _upload_summary(tmp_path: str, *, size: int, name: str, fmt: str, phase: Phase) -> dict[str, Any]:
+    """The manifest of a spooled upload (a program's, or the predictions' inspected header), after the
+    checks that need no parsing: not empty, and the format's magic bytes."""
+    if size == 0:
+        raise ApplicationError(FILE_EMPTY)
+    with open(tmp_path, "rb") as handle:
+        head = handle.read(8)
+    if not head.startswith(MAGIC[fmt]):
+        raise ApplicationError(MAGIC_MISMATCH.format(name=name, fmt=fmt))
+    if phase.is_code:
+        return {"program": program_check(path=tmp_path), "gpu": phase.code_gpu}
+    return _predictions_check(tmp_path, name=name, fmt=fmt, phase=phase)
+
+
+def _store_and_queue(submission: Submission, *, name: str, tmp_path: str) -> None:
+    """Under the team's lock: the duplicate and quota checks again, then store the file, save the row
+    and queue it on commit; a stored file whose row did not commit is deleted."""
+    team, phase = submission.team, submission.phase
+    stored_name = ""
+    try:
+        with transaction.atomic():
+            team_lock(team=team)  # the same file sent twice at once: the second sees the first
+            duplicate_check(team=team, phase=phase, sha256=submission.checksum_sha256)
+            quota_check(team=team, phase=phase)
+            store_spooled(submission.file, name, tmp_path)
+            stored_name = submission.file.name or ""
+            submission.full_clean()
+            submission.save()
+            submission_transition(
+                submission_id=submission.id,
+                from_states=(Status.SUBMITTED,),
+                to_state=Status.QUEUED,
+                queued_at=timezone.now(),
+            )
+            dispatch.evaluation_enqueue_on_commit(submission_id=submission.id)
+    except BaseException:
+        if stored_name:
+            submission.file.storage.delete(stored_name)
+        raise
