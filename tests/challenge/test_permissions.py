@@ -25,6 +25,25 @@ def world(upload, participant, other_participant, organiser, phase, hidden_phase
     }
 
 
+@pytest.fixture
+def rows(team, participant, other_participant, organiser, phase, hidden_phase):
+    """The same world from factories, for the tables of pages and endpoints (246 cases): who may see
+    what depends on the rows, not on the scoring, which `world` runs for real."""
+    from tests.factories import ResultFactory, SubmissionFactory
+
+    val, test = (
+        ResultFactory(submission=SubmissionFactory(team=team, phase=p, created_by=participant)).submission
+        for p in (phase, hidden_phase)
+    )
+    return {
+        "val": val,
+        "test": test,
+        "users": {"other_team": other_participant, "organiser": organiser, "owner": participant},
+        "phase": phase,
+        "hidden": hidden_phase,
+    }
+
+
 def _client(world, role, cls=Client):
     client = cls()
     if role != "anonymous":
@@ -64,8 +83,8 @@ PAGES = [
 
 @pytest.mark.parametrize(("url", "expected"), PAGES)
 @pytest.mark.parametrize("role_index", range(4), ids=ROLES)
-def test_pages(world, url, expected, role_index):
-    role = ROLES[role_index]
+def test_pages(rows, url, expected, role_index):
+    role, world = ROLES[role_index], rows
     url = url.format(val=world["val"].id, phase=world["phase"].id)
     response = _client(world, role).get(url)
     assert response.status_code == expected[role_index], (role, url)
@@ -99,8 +118,8 @@ def test_submission_page_hides_hidden_phase_scores_from_the_owner(world):
 @pytest.mark.parametrize(
     ("role", "expected"), [("anonymous", 302), ("other_team", 404), ("organiser", 403), ("owner", 302)]
 )
-def test_visibility_toggle_page(world, role, expected):
-    submission = world["val"]
+def test_visibility_toggle_page(rows, role, expected):
+    world, submission = rows, rows["val"]
     response = _client(world, role).post(f"/submissions/{submission.id}/change/", {"is_public": "0"})
     assert response.status_code == expected
     submission.refresh_from_db()
@@ -123,8 +142,8 @@ API = [
 
 @pytest.mark.parametrize(("method", "url", "expected"), API)
 @pytest.mark.parametrize("role_index", range(4), ids=ROLES)
-def test_api_endpoints(world, method, url, expected, role_index):
-    role = ROLES[role_index]
+def test_api_endpoints(rows, method, url, expected, role_index):
+    role, world = ROLES[role_index], rows
     url = url.format(val=world["val"].id, phase=world["phase"].id)
     response = getattr(_api(world, role), method)(url, {"is_public": True} if method == "post" else None)
     assert response.status_code == expected[role_index], (role, url, getattr(response, "data", None))
