@@ -21,6 +21,9 @@ from sandbox.base import MiB
 
 from .conftest import tiny_config
 
+# each case scores or runs in a child process (make test-fast leaves them to make test)
+pytestmark = pytest.mark.slow
+
 DATASETS = ("MSRVTT", "MSVD")
 
 

@@ -17,9 +17,13 @@ from sandbox import CRASH, MEMORY, TIMEOUT, Job, Limits, backend_get, runtime_ge
 from sandbox.base import BAD_OUTPUT, MiB
 from sandbox.bubblewrap import NOBODY, RUN_UIDS, BubblewrapBackend
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("bwrap") is None, reason="needs bubblewrap (apt-get install bubblewrap; see README)"
-)
+# every case runs a program in bubblewrap (make test-fast leaves them to make test)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("bwrap") is None, reason="needs bubblewrap (apt-get install bubblewrap; see README)"
+    ),
+]
 
 SMALL = Limits(
     wall_s=6, memory_bytes=384 * MiB, cpus=1, output_bytes=8 * MiB, tmp_bytes=8 * MiB, processes=48

@@ -49,6 +49,7 @@ def test_corpus_is_large_enough():
     )
 
 
+@pytest.mark.slow  # each case is scored in the worker's child process, then uploaded
 @pytest.mark.parametrize("case", SUBMISSION_CASES, ids=lambda case: case.name)
 def test_bad_submission_fails_clearly_on_both_roads(
     case, participant, phase, tiny_truth, tmp_path, django_capture_on_commit_callbacks
