@@ -34,7 +34,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.utils import get_random_secret_key
 from django.db import transaction
 
-from challenge.models import Phase, Team, TeamMembership
+from challenge.models import Phase, Submission, Team, TeamMembership
 from challenge.publication import published_source_query_ids
 from challenge.services import challenge_organisers_add, submission_create, team_create, user_create
 from core.exceptions import ApplicationError
@@ -161,7 +161,7 @@ class Command(BaseCommand):
         **options: Any,
     ) -> None:
         from baselines.config import parse_overrides
-        from baselines.pipeline import baseline_label, train_and_write_program, train_and_write_submission
+        from baselines.pipeline import baseline_label
         from evaluation.ground_truth import read_ground_truth
 
         try:
@@ -195,26 +195,7 @@ class Command(BaseCommand):
                 "checkpoint_dir": checkpoint_dir or settings.PENTATHLON_BASELINE_CHECKPOINT_DIR,
                 "reuse": not retrain,
             }
-            stem = f"{target.challenge.slug}-{target.slug}-{model}-seed{seed}"
-            if target.is_code:
-                # The program comes to the data: the trained model packaged with its code, run by the
-                # worker on the phase's gallery inputs (seed_pentathlon --experts writes them).
-                if not target.gallery_inputs:
-                    raise CommandError(NO_GALLERY_INPUTS.format(phase=phase))
-                out = Path(work) / f"{stem}.zip"
-                self.stdout.write(f"training {model} on {', '.join(names)} (store {store_dir}), as a program")
-                train_and_write_program(out_path=out, **common)
-            else:
-                out = Path(work) / f"{stem}.npz"
-                self.stdout.write(
-                    f"training {model} on {', '.join(names)} (store {store_dir}, split {split or target.slug})"
-                )
-                train_and_write_submission(
-                    split=split or target.slug,
-                    out_path=out,
-                    query_order=_phase_query_order(target, truth, names),
-                    **common,
-                )
+            out = self._train(target=target, truth=truth, work=Path(work), split=split, common=common)
             label = baseline_label(
                 model=model,
                 datasets=names,
@@ -222,23 +203,59 @@ class Command(BaseCommand):
                 seed=seed,
                 config_overrides=config_overrides,
             )
-            user, team = _baseline_account(target)
-            try:
-                with open(out, "rb") as handle:
-                    submission = submission_create(
-                        user=user,
-                        phase=target,
-                        file=File(handle, name=out.name),
-                        filename=out.name,
-                        method_name=label.method_name,
-                        description=label.description,
-                        is_public=True,
-                    )
-            except ApplicationError as exc:
-                raise CommandError(str(exc)) from exc
+            submission, team = _submit(target, out, label)
         self.stdout.write(
             self.style.SUCCESS(
                 f"submitted {submission.method_name} as submission {submission.id} of team {team.name!r};"
                 " the workers score it like any other"
             )
         )
+
+    def _train(
+        self, *, target: Phase, truth: Any, work: Path, split: str | None, common: dict[str, Any]
+    ) -> Path:
+        """Train the model and write what the phase takes: a program for a code phase, else a similarity
+        file in the phase's query order."""
+        from baselines.pipeline import train_and_write_program, train_and_write_submission
+
+        model, names, store_dir = common["model"], common["datasets"], common["store_dir"]
+        stem = f"{target.challenge.slug}-{target.slug}-{model}-seed{common['seed']}"
+        if target.is_code:
+            # The program comes to the data: the trained model packaged with its code, run by the
+            # worker on the phase's gallery inputs (seed_pentathlon --experts writes them).
+            if not target.gallery_inputs:
+                raise CommandError(NO_GALLERY_INPUTS.format(phase=f"{target.challenge.slug}/{target.slug}"))
+            out = work / f"{stem}.zip"
+            self.stdout.write(f"training {model} on {', '.join(names)} (store {store_dir}), as a program")
+            train_and_write_program(out_path=out, **common)
+            return out
+        out = work / f"{stem}.npz"
+        self.stdout.write(
+            f"training {model} on {', '.join(names)} (store {store_dir}, split {split or target.slug})"
+        )
+        train_and_write_submission(
+            split=split or target.slug,
+            out_path=out,
+            query_order=_phase_query_order(target, truth, names),
+            **common,
+        )
+        return out
+
+
+def _submit(target: Phase, out: Path, label: Any) -> tuple[Submission, Team]:
+    """Submit the file as the baseline team, like any participant's upload."""
+    user, team = _baseline_account(target)
+    try:
+        with open(out, "rb") as handle:
+            submission = submission_create(
+                user=user,
+                phase=target,
+                file=File(handle, name=out.name),
+                filename=out.name,
+                method_name=label.method_name,
+                description=label.description,
+                is_public=True,
+            )
+    except ApplicationError as exc:
+        raise CommandError(str(exc)) from exc
+    return submission, team
