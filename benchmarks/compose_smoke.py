@@ -792,6 +792,7 @@ def submission_row(stack: Stack, submission_id: int) -> dict[str, Any]:
 def check_preset(stack: Stack, participant: Participant, work: Path, key: str, scale: str) -> None:
     """Seed a relevance preset, submit through the CLI, and compare the server's metrics with the
     evaluation core's own, run here on the same file against the published ground truth."""
+    from evaluation.metrics.registry import METRIC_KEYS
     from evaluation.presets import preset
 
     spec = preset(key)
@@ -814,16 +815,17 @@ def check_preset(stack: Stack, participant: Participant, work: Path, key: str, s
     )
     truth = work / f"truth-{key}.h5"
     run(["docker", "cp", f"{stack.container('web')}:{inside}", str(truth)], capture=True)
+    wanted = tuple(dict.fromkeys((spec.primary_metric, *spec.metrics)))
+    relevance = [m for m in wanted if m not in METRIC_KEYS]  # declared cut-offs (mAP@16) included
     scored = run(
         [sys.executable, "-m", "evaluation", "score", "--submission", str(path), "--ground-truth", str(truth),
-         "--json"],
+         "--json", *(["--metrics", ",".join(relevance)] if relevance else [])],
         capture=True, cwd=REPO, env={"PYTHONPATH": str(REPO)},
     )  # fmt: skip
     local = json.loads(scored.stdout)
     truth.unlink()
     if primary != spec.primary_metric:
         raise SystemExit(f"{key}: the challenge ranks by {primary}, the preset by {spec.primary_metric}")
-    wanted = tuple(dict.fromkeys((spec.primary_metric, *spec.metrics)))
     mismatches, shown = [], {}
     for name, dataset in local["datasets"].items():
         theirs = ((server.get("datasets") or {}).get(name) or {}).get("t2v") or {}

@@ -42,11 +42,15 @@ LiveServerThread.server_class = _SerialLiveServer
 #: Tests that must not overlap one another when the suite runs in several processes (`make test`:
 #: pytest-xdist, `--dist loadgroup`): each group runs on one worker, in order, while the other workers
 #: take the rest. "browser": one chromium per worker and several live servers. "stack": real web
-#: servers and workers (tests/integration/stack.py); with REDIS_URL they share its database (the board
-#: cache, kombu's "unacked" hash) while their ids repeat from stack to stack, and the PostgreSQL ones race
-#: on purpose (quota, rescore).
+#: servers and workers on PostgreSQL and Redis (tests/integration/stack.py); they share the suite's Redis
+#: (the board cache, kombu's "unacked" hash) while their ids repeat from stack to stack, and race on
+#: purpose (quota, rescore). "embedded": stacks on SQLite and the filesystem broker, which share nothing
+#: with those (Stack leaves REDIS_URL out) but whose leases are timed, so one at a time.
 SERIAL_GROUPS = {
     "tests/browser/": "browser",
+    "tests/integration/test_embedded_recovery.py": "embedded",
+    "tests/integration/test_embedded_stack.py": "embedded",
+    "tests/integration/test_slow_bodies.py": "embedded",
     "tests/integration/": "stack",
     "tests/security/test_concurrency_postgres.py": "stack",
     "tests/security/test_abuse_postgres.py": "stack",

@@ -51,10 +51,13 @@ class Stack:
         self.web_workers, self.web_threads = web_workers, web_threads
         self.procs: list[tuple[str, subprocess.Popen, Path]] = []
         queue = f"evaluations-{uuid.uuid4().hex[:8]}"
+        # An embedded stack (SQLite) shares nothing: not the suite's Redis either, so that it may run
+        # beside the PostgreSQL and Redis stacks (conftest.SERIAL_GROUPS).
+        shared = ("REDIS_URL", "CACHE_URL") if database_url.startswith("sqlite") else ()
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("DJANGO_", "CELERY_", "PENTATHLON_", "DATABASE_URL"))
+            if not k.startswith(("DJANGO_", "CELERY_", "PENTATHLON_", "DATABASE_URL", *shared))
         }
         env.update(
             {
