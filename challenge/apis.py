@@ -128,14 +128,7 @@ class ChallengeDetailApi(APIView):
         def get_words(self, challenge: Challenge) -> dict[str, str]:
             """The nouns and direction labels the pages use for this challenge's queries and items."""
             words = challenge.words
-            return {
-                "query": words.query,
-                "queries": words.queries,
-                "item": words.item,
-                "items": words.items,
-                "forward": words.forward,
-                "backward": words.backward,
-            }
+            return {**words.nouns(), "forward": words.forward, "backward": words.backward}
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request, slug: str) -> Response:

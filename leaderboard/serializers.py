@@ -229,10 +229,7 @@ def _words_json(challenge: Any) -> dict[str, str]:
     return {
         "query_modality": words.query_modality,
         "gallery_modality": words.gallery_modality,
-        "query": words.query,
-        "queries": words.queries,
-        "item": words.item,
-        "items": words.items,
+        **words.nouns(),
         "t2v": words.forward,
         "v2t": words.backward,
     }

@@ -66,6 +66,10 @@ class Words:
     query_modality: str
     gallery_modality: str
 
+    def nouns(self) -> dict[str, str]:
+        """The four nouns, keyed as the API and the JSON exports give them."""
+        return {"query": self.query, "queries": self.queries, "item": self.item, "items": self.items}
+
     @property
     def forward(self) -> str:
         """The direction a board ranks by (the scorer's "t2v"): queries rank gallery items."""
