@@ -146,9 +146,6 @@ def chunked_upload_create(
     unfinished uploads declaring at most PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT bytes together (counted
     under a lock on the user's row, so concurrent creations cannot pass the caps together).
     """
-    from django.contrib.auth import get_user_model
-    from django.db.models import Sum
-
     team = team_of(user=user, challenge=phase.challenge)
     if not team.is_approved:
         raise PermissionDeniedError(TEAM_NOT_APPROVED.format(team=team.name))
@@ -162,6 +159,24 @@ def chunked_upload_create(
     sha256 = (sha256 or "").strip().lower()
     if sha256:
         duplicate_check(team=team, phase=phase, sha256=sha256)
+    _open_uploads_check(user=user, size=size)
+    upload = ChunkedUpload(
+        user=user, phase=phase, filename=name[:255], size=size, metadata=metadata, sha256=sha256
+    )
+    upload.full_clean()
+    upload.save()
+    path = chunked_upload_partial_path(upload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return upload
+
+
+def _open_uploads_check(*, user: User, size: int) -> None:
+    """Refuse a new upload of `size` bytes past the user's caps on unfinished uploads, counted under a
+    lock on the user's row (the caller's transaction) so that concurrent creations cannot pass together."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Sum
+
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     unfinished = ChunkedUpload.objects.filter(
         user=user, status=ChunkedUpload.Status.UPLOADING, submission__isnull=True
@@ -181,15 +196,6 @@ def chunked_upload_create(
                 open=declared, size=size, limit=settings.PENTATHLON_UPLOAD_MAX_BYTES_IN_FLIGHT
             )
         )
-    upload = ChunkedUpload(
-        user=user, phase=phase, filename=name[:255], size=size, metadata=metadata, sha256=sha256
-    )
-    upload.full_clean()
-    upload.save()
-    path = chunked_upload_partial_path(upload)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
-    return upload
 
 
 def _own_upload(*, upload: ChunkedUpload, user: User) -> None:
@@ -231,23 +237,7 @@ def chunked_upload_write(
         if start > upload.received:
             raise ApplicationError(UPLOAD_GAP.format(start=start, received=upload.received))
         running = _running_digests.take(key, start=start, writes=upload.writes)
-        written = 0
-        out.seek(start)
-        try:
-            while written < length:
-                block = stream.read(min(_COPY_BLOCK, length - written))
-                if not block:
-                    break
-                out.write(block)
-                if running is not None:
-                    running.digest.update(block)
-                written += len(block)
-        except OSError:  # the client went away mid-chunk: keep what arrived
-            logger.info("upload %s: chunk at %d cut short after %d bytes", upload.id, start, written)
-        # No fsync per chunk: the completed file is made durable once, before it is accepted
-        # (`spooled_copy`); a chunk lost to a crash of the machine fails the sha256 check there.
-        out.flush()
-        end = start + written
+        end = start + _chunk_copy(stream, out, start=start, length=length, running=running, upload=upload)
         moved = ChunkedUpload.objects.filter(id=upload.id, received__gte=start).update(
             received=Greatest("received", end), writes=F("writes") + 1, updated_at=timezone.now()
         )
@@ -259,6 +249,36 @@ def chunked_upload_write(
         if running.writes == upload.writes:  # no other process wrote meanwhile
             _running_digests.put(key, running)
     return upload.received
+
+
+def _chunk_copy(
+    stream: IO[bytes],
+    out: IO[bytes],
+    *,
+    start: int,
+    length: int,
+    running: _RunningDigest | None,
+    upload: ChunkedUpload,
+) -> int:
+    """Copy up to `length` bytes of `stream` to `out` at `start`, in blocks, feeding the running digest;
+    returns the bytes written. A client gone mid-chunk keeps what arrived."""
+    written = 0
+    out.seek(start)
+    try:
+        while written < length:
+            block = stream.read(min(_COPY_BLOCK, length - written))
+            if not block:
+                break
+            out.write(block)
+            if running is not None:
+                running.digest.update(block)
+            written += len(block)
+    except OSError:  # the client went away mid-chunk: keep what arrived
+        logger.info("upload %s: chunk at %d cut short after %d bytes", upload.id, start, written)
+    # No fsync per chunk: the completed file is made durable once, before it is accepted
+    # (`spooled_copy`); a chunk lost to a crash of the machine fails the sha256 check there.
+    out.flush()
+    return written
 
 
 def _ensure_writable(upload: ChunkedUpload) -> None:

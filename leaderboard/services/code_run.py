@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -30,6 +30,9 @@ from challenge.services.code import submission_program_run_record
 from challenge.services.files import local_path
 from challenge.starter_kit import queries_tsv
 from core.exceptions import TransientEvaluationError
+
+if TYPE_CHECKING:
+    from sandbox import RunResult
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +92,37 @@ def input_build(*, phase: Phase, truth: Any, dest: Path) -> None:
         item.chmod(0o755 if item.is_dir() else 0o644)
 
 
+def _program_unpack(*, row: dict[str, Any], program_path: str, dest: Path) -> None:
+    """Extract the submitted archive into `dest`; a bad archive is recorded as the run and fails it."""
+    from sandbox.archive import ArchiveError, ArchiveLimits, program_extract
+
+    try:
+        program_extract(
+            program_path, dest, limits=ArchiveLimits(max_bytes=settings.PENTATHLON_PROGRAM_MAX_BYTES)
+        )
+    except ArchiveError as exc:
+        detail = BAD_PROGRAM.format(error=exc)
+        submission_program_run_record(row=row, run={"ok": False, "failure_class": "crash", "message": detail})
+        raise ProgramFailed(detail, failure_class="crash") from exc
+
+
+def _run_output(*, row: dict[str, Any], phase: Phase, result: RunResult, output_dir: Path) -> str:
+    """Record the sandbox's `result` as the submission's run; the path of the output file it left.
+
+    Raises ProgramFailed when the program failed or wrote none of OUTPUT_NAMES."""
+    run = {**result.as_dict(), "stdout": result.stdout, "stderr": result.stderr}
+    found = [name for name in OUTPUT_NAMES if (output_dir / name).is_file()]
+    if result.ok and not found:
+        run.update(ok=False, failure_class="bad_output", message=NO_OUTPUT)
+    submission_program_run_record(row=row, run=run)
+    if not run["ok"]:
+        raise ProgramFailed(
+            visible_message(phase=phase, failure_class=run["failure_class"], detail=run["message"]),
+            failure_class=run["failure_class"],
+        )
+    return str(output_dir / found[0])
+
+
 @contextmanager
 def program_output(
     *,
@@ -107,7 +141,6 @@ def program_output(
         SandboxDown: the sandbox could not run it (the site's fault): retried, not counted.
     """
     from sandbox import Job, SandboxUnavailable, backend_get
-    from sandbox.archive import ArchiveError, ArchiveLimits, program_extract
 
     progress(STAGE_WAITING, None, 0.0)
     try:
@@ -118,18 +151,7 @@ def program_output(
     with tempfile.TemporaryDirectory(prefix="pentathlon-run-") as scratch:
         root = Path(scratch)
         root.chmod(0o755)
-        try:
-            program_extract(
-                program_path,
-                root / "program",
-                limits=ArchiveLimits(max_bytes=settings.PENTATHLON_PROGRAM_MAX_BYTES),
-            )
-        except ArchiveError as exc:
-            detail = BAD_PROGRAM.format(error=exc)
-            submission_program_run_record(
-                row=row, run={"ok": False, "failure_class": "crash", "message": detail}
-            )
-            raise ProgramFailed(detail, failure_class="crash") from exc
+        _program_unpack(row=row, program_path=program_path, dest=root / "program")
         input_build(phase=phase, truth=truth, dest=root / "input")
         (root / "output").mkdir()
         job = Job(
@@ -146,15 +168,4 @@ def program_output(
         except SandboxUnavailable as exc:
             logger.error("phase %s: the sandbox is unavailable: %s", phase.id, exc)
             raise SandboxDown(SANDBOX_DOWN.format(error=exc)) from exc
-        run = {**result.as_dict(), "stdout": result.stdout, "stderr": result.stderr}
-        if result.ok:
-            found = [name for name in OUTPUT_NAMES if (root / "output" / name).is_file()]
-            if not found:
-                run.update(ok=False, failure_class="bad_output", message=NO_OUTPUT)
-        submission_program_run_record(row=row, run=run)
-        if not run["ok"]:
-            raise ProgramFailed(
-                visible_message(phase=phase, failure_class=run["failure_class"], detail=run["message"]),
-                failure_class=run["failure_class"],
-            )
-        yield str(root / "output" / found[0])
+        yield _run_output(row=row, phase=phase, result=result, output_dir=root / "output")

@@ -84,42 +84,43 @@ def leaderboard_diff(*, phase: Any, snapshot: LeaderboardSnapshot | None = None)
     lines = []
     for k in list(after) + [k for k in before if k not in after]:
         old, new = before.get(k), after.get(k)
-        row = new or before[k]  # k is in after or, failing that, in before
-        line = {
-            "team": row["team"],
-            "method_name": row["method_name"],
-            "is_baseline": row["is_baseline"],
-            "before_rank": old and old["rank"],
-            "after_rank": new and new["rank"],
-            "before_score": old and old["primary_score"],
-            "after_score": new and new["primary_score"],
-        }
-        if old is None:
-            line["status"], line["delta"], line["rank_change"] = "new", None, None
-        elif new is None:
-            # off the board only while its submission is scored again: pending, not gone
-            scoring = (
-                old["submission_id"] in waiting_ids if old["is_baseline"] else old["team"] in waiting_teams
-            )
-            line["status"], line["delta"], line["rank_change"] = (
-                ("pending" if scoring else "gone"),
-                None,
-                None,
-            )
-        else:
-            line["delta"] = (
-                None
-                if new["primary_score"] is None or old["primary_score"] is None
-                else new["primary_score"] - old["primary_score"]
-            )
-            line["rank_change"] = (
-                None if new["rank"] is None or old["rank"] is None else old["rank"] - new["rank"]
-            )
-            same = (
-                abs(line["delta"] or 0.0) < 1e-12
-                and old["rank"] == new["rank"]
-                and old["submission_id"] == new["submission_id"]
-            )
-            line["status"] = "same" if same else "changed"
-        lines.append(line)
+        # off the board only while its submission is scored again: pending, not gone
+        scoring = old is not None and (
+            old["submission_id"] in waiting_ids if old["is_baseline"] else old["team"] in waiting_teams
+        )
+        lines.append(_diff_line(old, new, scoring=scoring))
     return {"snapshot": snapshot, "pending": len(waiting_ids), "rows": lines}
+
+
+def _diff_line(old: dict[str, Any] | None, new: dict[str, Any] | None, *, scoring: bool) -> dict[str, Any]:
+    """One entry's line of `leaderboard_diff`: `old` from the snapshot, `new` from the board (one may be
+    None); `scoring`: its submission is being scored again."""
+    row = new or old
+    assert row is not None
+    line = {
+        "team": row["team"],
+        "method_name": row["method_name"],
+        "is_baseline": row["is_baseline"],
+        "before_rank": old and old["rank"],
+        "after_rank": new and new["rank"],
+        "before_score": old and old["primary_score"],
+        "after_score": new and new["primary_score"],
+        "delta": None,
+        "rank_change": None,
+    }
+    if old is None:
+        line["status"] = "new"
+    elif new is None:
+        line["status"] = "pending" if scoring else "gone"
+    else:
+        if new["primary_score"] is not None and old["primary_score"] is not None:
+            line["delta"] = new["primary_score"] - old["primary_score"]
+        if new["rank"] is not None and old["rank"] is not None:
+            line["rank_change"] = old["rank"] - new["rank"]
+        same = (
+            abs(line["delta"] or 0.0) < 1e-12
+            and old["rank"] == new["rank"]
+            and old["submission_id"] == new["submission_id"]
+        )
+        line["status"] = "same" if same else "changed"
+    return line

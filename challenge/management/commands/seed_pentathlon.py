@@ -203,8 +203,49 @@ class Command(BaseCommand):
             os.unlink(path)
 
 
+#: The seeded phases (validation, test, test as code), as `phase_upsert` takes them, less the dates.
+PHASES: dict[str, dict[str, Any]] = {
+    "val": {
+        "title": "Validation",
+        "max_submissions_per_day": 20,
+        "max_submissions_total": None,
+        "allowed_formats": ["zip", "npz", "h5"],
+        "description": "Development phase on the validation splits; results are public.",
+        "leaderboard_visibility": Phase.LeaderboardVisibility.PUBLIC,
+    },
+    "test": {
+        "title": "Test",
+        "max_submissions_per_day": None,
+        "max_submissions_total": 3,
+        "allowed_formats": ["zip", "npz", "h5"],
+        "description": "Final phase on the test splits; three submissions per team, "
+        "results hidden until the organisers publish them.",
+        "leaderboard_visibility": Phase.LeaderboardVisibility.HIDDEN,
+    },
+    # The test split again, as a code phase: its queries never leave the server
+    # (docs/code-phases.md); the kit's main.py is a runnable example.
+    "test-code": {
+        "title": "Test (code)",
+        "max_submissions_per_day": None,
+        "max_submissions_total": 5,
+        "description": "The test splits as a code phase: upload a .zip holding main.py; the server "
+        "runs it on the hidden queries and scores its output. Five runs per team; failures count.",
+        "leaderboard_visibility": Phase.LeaderboardVisibility.HIDDEN,
+        "submission_kind": Phase.SubmissionKind.CODE,
+        "code": {
+            "code_wall_limit_s": 600,
+            "code_memory_limit_mb": 8192,
+            "code_cpus": 2,
+            "code_output_limit_mb": 2048,
+            "code_show_output": False,
+            "code_failures_count": True,
+        },
+    },
+}
+
+
 def _challenge_and_phases(start: datetime) -> tuple[Any, dict[str, Phase]]:
-    """The demo accounts, the challenge and its phases (validation, test, test as code), as seeded."""
+    """The demo accounts, the challenge and its phases (PHASES, in that order), as seeded."""
     user_model = get_user_model()
     with transaction.atomic():
         # The demo organiser is a staff account (it reaches the admin) that organises this challenge
@@ -223,59 +264,15 @@ def _challenge_and_phases(start: datetime) -> tuple[Any, dict[str, Phase]]:
             organisers=[organiser],
         )
         phases = {
-            "val": phase_upsert(
+            slug: phase_upsert(
                 challenge=challenge,
-                slug="val",
-                title="Validation",
-                order=0,
+                slug=slug,
+                order=order,
                 starts_at=start,
                 ends_at=None,
-                max_submissions_per_day=20,
-                max_submissions_total=None,
-                allowed_formats=["zip", "npz", "h5"],
-                description="Development phase on the validation splits; results are public.",
-                leaderboard_visibility=Phase.LeaderboardVisibility.PUBLIC,
                 query_order=Phase.QueryOrder.BLIND,
-            ),
-            "test": phase_upsert(
-                challenge=challenge,
-                slug="test",
-                title="Test",
-                order=1,
-                starts_at=start,
-                ends_at=None,
-                max_submissions_per_day=None,
-                max_submissions_total=3,
-                allowed_formats=["zip", "npz", "h5"],
-                description="Final phase on the test splits; three submissions per team, "
-                "results hidden until the organisers publish them.",
-                leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
-                query_order=Phase.QueryOrder.BLIND,
-            ),
-            # The test split again, as a code phase: its queries never leave the server
-            # (docs/code-phases.md); the kit's main.py is a runnable example.
-            "test-code": phase_upsert(
-                challenge=challenge,
-                slug="test-code",
-                title="Test (code)",
-                order=2,
-                starts_at=start,
-                ends_at=None,
-                max_submissions_per_day=None,
-                max_submissions_total=5,
-                description="The test splits as a code phase: upload a .zip holding main.py; the server "
-                "runs it on the hidden queries and scores its output. Five runs per team; failures count.",
-                leaderboard_visibility=Phase.LeaderboardVisibility.HIDDEN,
-                query_order=Phase.QueryOrder.BLIND,
-                submission_kind=Phase.SubmissionKind.CODE,
-                code={
-                    "code_wall_limit_s": 600,
-                    "code_memory_limit_mb": 8192,
-                    "code_cpus": 2,
-                    "code_output_limit_mb": 2048,
-                    "code_show_output": False,
-                    "code_failures_count": True,
-                },
-            ),
+                **spec,
+            )
+            for order, (slug, spec) in enumerate(PHASES.items())
         }
     return challenge, phases
