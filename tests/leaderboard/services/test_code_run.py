@@ -166,16 +166,20 @@ def test_a_hidden_phase_shows_no_program_output_even_when_it_prints_the_queries(
 
 @pytest.mark.slow
 def test_a_program_failure_on_a_validation_phase_shows_its_reason_and_output(
-    code_val, participant, django_capture_on_commit_callbacks
+    challenge, tiny_truth_path, participant, django_capture_on_commit_callbacks
 ):
+    # a wall limit of its own: the program sleeps out 3 s rather than burn SMALL's 20 s of a core
+    short = _code_phase(
+        challenge, tiny_truth_path, slug="code-val-short", code_show_output=True, code_wall_limit_s=3
+    )
     submission = _submit(
         participant,
-        code_val,
-        _program({"main.py": "print('hello from the program')\nwhile True:\n    pass\n"}),
+        short,
+        _program({"main.py": "import time\nprint('hello from the program')\ntime.sleep(600)\n"}),
         django_capture_on_commit_callbacks,
     )
     assert submission.status == Status.FAILED
-    assert submission.error_message == "Your program ran longer than 20 s and was stopped."
+    assert submission.error_message == "Your program ran longer than 3 s and was stopped."
     assert "hello from the program" in submission.program_run["stdout"]
 
 
