@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -44,13 +45,14 @@ LiveServerThread.server_class = _SerialLiveServer
 #: take the rest. "browser": one chromium per worker and several live servers. "stack": real web
 #: servers and workers on PostgreSQL and Redis (tests/integration/stack.py); they share the suite's Redis
 #: (the board cache, kombu's "unacked" hash) while their ids repeat from stack to stack, and race on
-#: purpose (quota, rescore). "embedded": stacks on SQLite and the filesystem broker, which share nothing
-#: with those (Stack leaves REDIS_URL out) but whose leases are timed, so one at a time.
+#: purpose (quota, rescore). "embedded": stacks on SQLite and the filesystem broker whose leases or
+#: request timeouts are timed, so one at a time; they share nothing with the others (Stack leaves
+#: REDIS_URL out), and the untimed embedded stacks (test_embedded_stack.py) run beside anything.
 SERIAL_GROUPS = {
     "tests/browser/": "browser",
     "tests/integration/test_embedded_recovery.py": "embedded",
-    "tests/integration/test_embedded_stack.py": "embedded",
     "tests/integration/test_slow_bodies.py": "embedded",
+    "tests/integration/test_embedded_stack.py": "",  # no group: each test on whichever process is free
     "tests/integration/": "stack",
     "tests/security/test_concurrency_postgres.py": "stack",
     "tests/security/test_abuse_postgres.py": "stack",
@@ -70,7 +72,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
         def _split_scope(self, nodeid: str) -> str:
             for prefix, group in SERIAL_GROUPS.items():
                 if nodeid.startswith(prefix):
-                    return group
+                    return group or super()._split_scope(nodeid)
             return super()._split_scope(nodeid)
 
     return SerialGroupScheduling(config, log)
@@ -92,13 +94,26 @@ def _rank_kernel_compiled(tmp_path_factory):
     """Compile the rank kernel here once, for every array type the readers give it, as a worker does
     when it starts (workers/warmup.py): each scoring child starts from a copy of numba's cache here
     (evaluation.sandbox). Without it every child compiled the kernel anew: 13 s a child on the 2-core
-    machine under load, against 3.5 s with the cache."""
+    machine under load, against 3.5 s with the cache.
+
+    Under pytest-xdist a kernel is compiled by one test process only (about 12 s of a core each on a
+    fresh clone), under a lock of its own in the run's shared temporary folder; the others load what
+    it wrote into numba's on-disk cache. The processes start on different kernels, so that the two
+    compile side by side (each kernel has its own cache index, so they never write the same file)."""
     from evaluation import synthetic
-    from evaluation.kernel_cache import compile_kernels
+    from evaluation.kernel_cache import KERNELS, compile_kernels
     from evaluation.scoring import score_submission, warm_up
 
+    shared = tmp_path_factory.getbasetemp()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker:
+        shared = shared.parent  # one folder for the whole run, above each process's own
+    first = int(worker.removeprefix("gw") or 0) % len(KERNELS)
+    for kernel in KERNELS[first:] + KERNELS[:first]:
+        with open(shared / f"{kernel}-kernel.lock", "w") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            compile_kernels((kernel,))
     warm_up("cpu")
-    compile_kernels()  # the relevance kernel too, as a worker's cache filler does
     truth = synthetic.pentathlon_ground_truth(phase="val", scale="tiny", seed=0)
     matrices = synthetic.similarity_matrices(truth, seed=0)
     folder = tmp_path_factory.mktemp("warm")
