@@ -8,6 +8,7 @@ import pytest
 
 from tests.integration.stack import (
     Stack,
+    embedded_var,
     run_concurrent_duplicate,
     run_concurrent_quota,
     run_submission_flow,
@@ -19,13 +20,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def embedded_stack(tmp_path):
-    stack = Stack(
-        tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'var' / 'db.sqlite3'}", web_threads=8
-    )
-    (tmp_path / "var").mkdir()
+    stack = Stack(tmp_path / "var", database_url=embedded_var(tmp_path / "var"), web_threads=8)
     try:
-        stack.manage("migrate", "--no-input", "-v", "0")
-        stack.manage("seed_pentathlon", "--scale", "tiny")
         stack.start_web()
         stack.start_worker()
         yield stack

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from tests.integration.stack import Stack
+from tests.integration.stack import Stack, embedded_var
 
 pytestmark = pytest.mark.slow
 
@@ -30,14 +30,12 @@ def _stalled_login(port: int) -> socket.socket:
 def test_stalled_bodies_free_gunicorns_threads(tmp_path):
     stack = Stack(
         tmp_path / "var",
-        database_url=f"sqlite:///{tmp_path / 'var' / 'db.sqlite3'}",
+        database_url=embedded_var(tmp_path / "var", seed=False),
         web_workers=1,
         web_threads=THREADS,
         extra_env={"PENTATHLON_REQUEST_BODY_TIMEOUT": str(BODY_TIMEOUT_S)},
     )
-    (tmp_path / "var").mkdir()
     try:
-        stack.manage("migrate", "--no-input", "-v", "0")
         stack.start_web()
         stalled = [_stalled_login(stack.port) for _ in range(2 * THREADS)]
         time.sleep(0.5)
