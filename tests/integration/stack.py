@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from functools import cache
 from pathlib import Path
 
 import requests
@@ -35,27 +36,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-#: Per test process: a var folder migrated and seeded once (`embedded_var`), by what it holds.
-_EMBEDDED_TEMPLATES: dict[bool, Path] = {}
+@cache
+def _embedded_template() -> Path:
+    """A var folder that `manage.py migrate` and `seed_pentathlon --scale tiny` wrote, once per process."""
+    template = Path(tempfile.mkdtemp(prefix="pentathlon-embedded-var-"))
+    atexit.register(shutil.rmtree, template, ignore_errors=True)
+    stack = Stack(template, database_url=f"sqlite:///{template / 'db.sqlite3'}")
+    stack.manage("migrate", "--no-input", "-v", "0")
+    stack.manage("seed_pentathlon", "--scale", "tiny")
+    return template
 
 
-def embedded_var(var: Path, *, seed: bool = True) -> str:
-    """Make `var` the folder of an embedded stack (SQLite file, private files) as `manage.py migrate` and,
-    with `seed`, `seed_pentathlon --scale tiny` leave it; returns its DATABASE_URL.
+def embedded_var(var: Path) -> str:
+    """Make `var` the folder of an embedded stack (SQLite file, private files) as `manage.py migrate` and
+    `seed_pentathlon --scale tiny` leave it; returns its DATABASE_URL.
 
     Both commands run once per test process, into a template folder that each stack then copies: they
     took about 6 s of CPU a stack, the same work each time. The copy is what the commands would write:
     the database names its files relative to the folder, and the board cache is left behind."""
-    template = _EMBEDDED_TEMPLATES.get(seed)
-    if template is None:
-        template = Path(tempfile.mkdtemp(prefix="pentathlon-embedded-var-"))
-        atexit.register(shutil.rmtree, template, ignore_errors=True)
-        stack = Stack(template, database_url=f"sqlite:///{template / 'db.sqlite3'}")
-        stack.manage("migrate", "--no-input", "-v", "0")
-        if seed:
-            stack.manage("seed_pentathlon", "--scale", "tiny")
-        _EMBEDDED_TEMPLATES[seed] = template
-    shutil.copytree(template, var, ignore=shutil.ignore_patterns("cache"), dirs_exist_ok=True)
+    shutil.copytree(_embedded_template(), var, ignore=shutil.ignore_patterns("cache"), dirs_exist_ok=True)
     return f"sqlite:///{var / 'db.sqlite3'}"
 
 

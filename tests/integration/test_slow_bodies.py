@@ -30,7 +30,7 @@ def _stalled_login(port: int) -> socket.socket:
 def test_stalled_bodies_free_gunicorns_threads(tmp_path):
     stack = Stack(
         tmp_path / "var",
-        database_url=embedded_var(tmp_path / "var", seed=False),
+        database_url=embedded_var(tmp_path / "var"),
         web_workers=1,
         web_threads=THREADS,
         extra_env={"PENTATHLON_REQUEST_BODY_TIMEOUT": str(BODY_TIMEOUT_S)},
